@@ -1,0 +1,51 @@
+/**
+ * Devices: 'cpu' always; 'cuda' when the addon was built with CUDA and a usable GPU is present.
+ * 'auto' means CUDA when usable, else the CPU. Asking for 'cuda' when it is not usable throws with
+ * the reason: napinet never falls back to the CPU silently.
+ */
+import { type CudaBuffer, type CudaInfo, native } from './native';
+import { expectOneOf } from './validate';
+
+export type Device = 'cpu' | 'cuda';
+export type DeviceSpec = Device | 'auto';
+
+let cachedInfo: CudaInfo | undefined;
+
+function cudaInfo(): CudaInfo {
+  if (!cachedInfo) {
+    const addon = native();
+    cachedInfo = addon.cudaInfo
+      ? addon.cudaInfo()
+      : { available: false, emulated: false, reason: 'this napinet addon was built without CUDA (no nvcc at build time, or NAPINET_CUDA=OFF)' };
+  }
+  return cachedInfo;
+}
+
+/** CUDA status: whether a GPU is usable, and what it is. */
+export const cuda = {
+  isAvailable(): boolean {
+    return cudaInfo().available;
+  },
+  info(): CudaInfo {
+    return { ...cudaInfo() };
+  },
+  /** Waits for all queued GPU work (for timing). */
+  synchronize(): void {
+    if (cudaInfo().available) native().cudaSynchronize!();
+  },
+};
+
+export function resolveDevice(spec: DeviceSpec): Device {
+  expectOneOf(spec, 'device', ['auto', 'cpu', 'cuda'] as const);
+  if (spec === 'cpu') return 'cpu';
+  if (spec === 'auto') return cuda.isAvailable() ? 'cuda' : 'cpu';
+  const info = cudaInfo();
+  if (!info.available) throw new Error(`device 'cuda' was requested but no GPU is usable: ${info.reason ?? 'unknown reason'}`);
+  return 'cuda';
+}
+
+/** The CUDA allocator (only after resolveDevice('cuda') succeeded). */
+export function cudaDevice(): { alloc(length: number, dtype: 'float32' | 'int32'): CudaBuffer } {
+  const addon = native();
+  return { alloc: (length, dtype) => addon.cudaAlloc!(length, dtype) };
+}

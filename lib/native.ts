@@ -1,0 +1,135 @@
+/**
+ * The only file that loads the native addon, and the typed description of everything it exports.
+ *
+ * Where the addon comes from, in order:
+ *   1. NAPINET_ADDON=/path/to/napinet.node (an explicit override, e.g. the emulated-CUDA test build);
+ *   2. a local build of this checkout (build/Release/napinet.node: cmake-js or node-gyp);
+ *   3. the prebuilt binary shipped in prebuilds/<platform>-<arch>/ (found by node-gyp-build);
+ * and otherwise an Error that says how to build one.
+ *
+ * Conventions of the native surface: outputs first, then inputs, then sizes; tensors are
+ * Float32Array (CPU) or CudaBuffer (CUDA) and are used in place; Int32Array for labels/indices.
+ * Sizes are validated by the TypeScript callers; the addon re-checks and throws, never aborts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** A float32 buffer in GPU memory, owned by a JavaScript handle (CUDA builds). */
+export interface CudaBuffer {
+  readonly length: number;
+  /** Copies `source` (host) into this buffer starting at element `offset` (default 0). */
+  upload(source: Float32Array, offset?: number): void;
+  /** Copies elements [offset, offset + target.length) of this buffer into `target` (host). */
+  download(target: Float32Array, offset?: number): void;
+  /** Frees the device memory now; the handle is unusable afterwards. */
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+/** A tensor's storage as the addon sees it. */
+export type NativeBuffer = Float32Array | CudaBuffer;
+
+export interface BuildInfo {
+  cuda: boolean;
+  cudaEmulated: boolean;
+  napiVersion: number;
+  simd: string;
+}
+
+/** What the CUDA runtime reports (CUDA builds); `reason` says why no GPU is usable. */
+export interface CudaInfo {
+  available: boolean;
+  reason?: string;
+  emulated: boolean;
+  name?: string;
+  computeCapability?: string;
+  totalMemory?: number;
+  freeMemory?: number;
+  driverVersion?: number;
+  runtimeVersion?: number;
+}
+
+export interface NativeAddon {
+  buildInfo(): BuildInfo;
+  numThreads(): number;
+  setNumThreads(threads: number): void;
+
+  // CUDA device and memory (present in CUDA builds only; see lib/device.ts)
+  cudaInfo?(): CudaInfo;
+  cudaAlloc?(length: number, dtype: 'float32' | 'int32'): CudaBuffer;
+  cudaSynchronize?(): void;
+
+  // activation (native/kernels/activation.h)
+  reluForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
+  reluBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, n: number): void;
+}
+
+/** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try {
+        if (JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'napinet') return dir;
+      } catch {
+        // not a readable manifest: keep looking upward
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('napinet: cannot find the package root above ' + __dirname);
+    dir = parent;
+  }
+}
+
+export interface AddonSource {
+  kind: 'override' | 'local build' | 'prebuilt';
+  path: string;
+}
+
+function loadAddon(): { addon: NativeAddon; source: AddonSource } {
+  const root = packageRoot();
+  const tried: string[] = [];
+  const override = process.env.NAPINET_ADDON;
+  if (override) {
+    const file = path.resolve(override);
+    return { addon: require(file) as NativeAddon, source: { kind: 'override', path: file } };
+  }
+  const local = path.join(root, 'build', 'Release', 'napinet.node');
+  if (fs.existsSync(local)) {
+    return { addon: require(local) as NativeAddon, source: { kind: 'local build', path: local } };
+  }
+  tried.push(local);
+  try {
+    // node-gyp-build picks prebuilds/<platform>-<arch>/*.node matching this runtime.
+    const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+    const prebuilt = nodeGypBuild.path(root);
+    return { addon: require(prebuilt) as NativeAddon, source: { kind: 'prebuilt', path: prebuilt } };
+  } catch (error) {
+    tried.push(`prebuilds/${process.platform}-${process.arch}/ (${(error as Error).message.split('\n')[0]})`);
+  }
+  throw new Error(
+    [
+      `napinet: no native addon for ${process.platform}-${process.arch} (Node ${process.version}).`,
+      `Looked for: ${tried.join('; ')}.`,
+      'Build one from source in the napinet package folder:',
+      '  npm run build:native   # cmake-js; CUDA kernels too when nvcc is on PATH',
+      '  npm run build:cpu      # node-gyp, CPU only, when CMake is missing',
+      'or point NAPINET_ADDON at a napinet.node you built.',
+    ].join('\n'),
+  );
+}
+
+let loaded: { addon: NativeAddon; source: AddonSource } | undefined;
+
+/** The native addon, loaded on first use. */
+export function native(): NativeAddon {
+  loaded ??= loadAddon();
+  return loaded.addon;
+}
+
+/** Which file the addon was loaded from, and why. */
+export function addonSource(): AddonSource {
+  native();
+  return loaded!.source;
+}

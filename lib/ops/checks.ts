@@ -1,0 +1,33 @@
+/** Tensor argument checks shared by the functional ops (shapes are inferred and checked here, so
+ * native code only receives integers it can trust). */
+import type { Device } from '../device';
+import { type DType, Tensor } from '../tensor';
+import { fail } from '../validate';
+
+export function expectTensor(
+  value: unknown,
+  name: string,
+  want: { rank?: number; dtype?: DType; device?: Device; shape?: readonly number[] } = {},
+): Tensor {
+  if (!(value instanceof Tensor)) fail('a Tensor', name, value);
+  const t = value as Tensor;
+  if (want.rank !== undefined && t.shape.length !== want.rank) {
+    throw new RangeError(`Expected a tensor of rank ${want.rank} for ${name} but received shape [${t.shape.join(', ')}]`);
+  }
+  const dtype = want.dtype ?? 'float32';
+  if (t.dtype !== dtype) throw new TypeError(`Expected a ${dtype} tensor for ${name} but received a ${t.dtype} tensor`);
+  if (want.device && t.device !== want.device) {
+    throw new TypeError(`Expected a tensor on ${want.device} for ${name} but received a tensor on ${t.device}`);
+  }
+  if (want.shape && (want.shape.length !== t.shape.length || want.shape.some((d, i) => d !== t.shape[i]))) {
+    throw new RangeError(`Expected shape [${want.shape.join(', ')}] for ${name} but received [${t.shape.join(', ')}]`);
+  }
+  if (t.disposed) throw new Error(`Expected a live tensor for ${name} but it was disposed`);
+  return t;
+}
+
+/** `out` when given (checked for shape and device), otherwise a new zero tensor. */
+export function output(out: Tensor | undefined, name: string, shape: readonly number[], device: Device, dtype: DType = 'float32'): Tensor {
+  if (out === undefined) return Tensor.zeros(shape, { device, dtype });
+  return expectTensor(out, name, { shape, device, dtype });
+}

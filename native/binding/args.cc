@@ -1,0 +1,143 @@
+#include "args.h"
+
+#include <cmath>
+
+#ifdef NAPINET_WITH_CUDA
+#include "cuda_buffer.h"
+#endif
+
+namespace napinet::binding {
+namespace {
+
+std::string describe(const Napi::Value& value) {
+  if (value.IsUndefined()) return "undefined";
+  if (value.IsNull()) return "null";
+  if (value.IsNumber()) return "the number " + value.ToString().Utf8Value();
+  if (value.IsString()) return "a string";
+  if (value.IsBoolean()) return "a boolean";
+  if (value.IsArray()) return "an Array";
+  if (value.IsTypedArray()) {
+    switch (value.As<Napi::TypedArray>().TypedArrayType()) {
+      case napi_float32_array: return "a Float32Array";
+      case napi_float64_array: return "a Float64Array";
+      case napi_int32_array: return "an Int32Array";
+      case napi_uint8_array: return "a Uint8Array";
+      default: return "a typed array of another element type";
+    }
+  }
+  if (value.IsFunction()) return "a function";
+  if (value.IsObject()) return "an object";
+  return "a value of another type";
+}
+
+Napi::Value arg(const Napi::CallbackInfo& info, std::size_t index) {
+  return index < info.Length() ? info[index] : info.Env().Undefined();
+}
+
+template <typename T>
+void check_length(Napi::Env env, const Buffer<T>& buffer, std::size_t required) {
+  if (buffer.length < required) {
+    throw_range_error(env, "Expected at least " + std::to_string(required) + " elements for " +
+                               buffer.name + " but received " + std::to_string(buffer.length));
+  }
+}
+
+}  // namespace
+
+const char* device_name(Device device) { return device == Device::kCpu ? "cpu" : "cuda"; }
+
+void throw_type_error(Napi::Env env, const char* name, const std::string& expected,
+                      const std::string& received) {
+  throw Napi::TypeError::New(env, "Expected " + expected + " for " + name + " but received " +
+                                      received);
+}
+
+void throw_range_error(Napi::Env env, const std::string& message) {
+  throw Napi::RangeError::New(env, message);
+}
+
+FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                      std::size_t required) {
+  Napi::Env env = info.Env();
+  Napi::Value value = arg(info, index);
+  FloatBuffer buffer;
+  buffer.name = name;
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
+    auto array = value.As<Napi::Float32Array>();
+    buffer.data = array.Data();
+    buffer.length = array.ElementLength();
+    buffer.device = Device::kCpu;
+#ifdef NAPINET_WITH_CUDA
+  } else if (as_cuda_buffer(value, &buffer.data, &buffer.length)) {
+    buffer.device = Device::kCuda;
+#endif
+  } else {
+    throw_type_error(env, name, "a Float32Array", describe(value));
+  }
+  // An empty Float32Array may have no backing store; kernels never touch it, but keep the
+  // pointer non-null so "omitted" stays distinguishable.
+  static float empty_sentinel = 0.0f;
+  if (buffer.data == nullptr) buffer.data = &empty_sentinel;
+  check_length(env, buffer, required);
+  return buffer;
+}
+
+FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index,
+                               const char* name, std::size_t required) {
+  Napi::Value value = arg(info, index);
+  if (value.IsNull() || value.IsUndefined()) {
+    FloatBuffer none;
+    none.name = name;
+    return none;
+  }
+  return float_arg(info, index, name, required);
+}
+
+IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                         std::size_t required) {
+  Napi::Env env = info.Env();
+  Napi::Value value = arg(info, index);
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw_type_error(env, name, "an Int32Array", describe(value));
+  }
+  auto array = value.As<Napi::Int32Array>();
+  IntBuffer buffer;
+  buffer.name = name;
+  buffer.data = array.Data();
+  buffer.length = array.ElementLength();
+  static std::int32_t empty_sentinel = 0;
+  if (buffer.data == nullptr) buffer.data = &empty_sentinel;
+  check_length(env, buffer, required);
+  return buffer;
+}
+
+std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                     std::int64_t min, std::int64_t max) {
+  Napi::Env env = info.Env();
+  Napi::Value value = arg(info, index);
+  if (!value.IsNumber()) throw_type_error(env, name, "an integer", describe(value));
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || std::floor(number) != number) {
+    throw_type_error(env, name, "an integer", describe(value));
+  }
+  if (number < static_cast<double>(min) || number > static_cast<double>(max)) {
+    throw_range_error(env, "Expected an integer in [" + std::to_string(min) + ", " +
+                               std::to_string(max) + "] for " + name + " but received " +
+                               value.ToString().Utf8Value());
+  }
+  return static_cast<std::int64_t>(number);
+}
+
+double number_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name) {
+  Napi::Value value = arg(info, index);
+  if (!value.IsNumber()) throw_type_error(info.Env(), name, "a number", describe(value));
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+bool bool_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name) {
+  Napi::Value value = arg(info, index);
+  if (!value.IsBoolean()) throw_type_error(info.Env(), name, "a boolean", describe(value));
+  return value.As<Napi::Boolean>().Value();
+}
+
+}  // namespace napinet::binding

@@ -1,0 +1,63 @@
+// Reading and checking arguments at the Node-API boundary. Tensors arrive as Float32Array views
+// (CPU) or CudaBuffer handles (CUDA) and are used in place, never copied. Every check throws a
+// JavaScript TypeError/RangeError that names the argument: "Expected X for Y but received Z".
+// The TypeScript layer validates first with friendlier messages; these checks are the cheap
+// second line that keeps a wrong call from reading or writing out of bounds.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace napinet::binding {
+
+enum class Device { kCpu, kCuda };
+const char* device_name(Device device);
+
+template <typename T>
+struct Buffer {
+  T* data = nullptr;  // nullptr for an omitted optional argument
+  std::size_t length = 0;
+  Device device = Device::kCpu;
+  const char* name = "";
+  explicit operator bool() const { return data != nullptr; }
+};
+using FloatBuffer = Buffer<float>;
+using IntBuffer = Buffer<std::int32_t>;
+
+// Argument `index` as a float32 tensor holding at least `required` elements.
+FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                      std::size_t required);
+// Same, but null or undefined gives an empty buffer (e.g. a convolution without bias).
+FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index,
+                               const char* name, std::size_t required);
+// Argument `index` as an int32 tensor (class labels, argmax indices).
+IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                         std::size_t required);
+
+// Argument `index` as an integer in [min, max].
+std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                     std::int64_t min, std::int64_t max = INT32_MAX);
+double number_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name);
+bool bool_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name);
+
+[[noreturn]] void throw_type_error(Napi::Env env, const char* name, const std::string& expected,
+                                   const std::string& received);
+[[noreturn]] void throw_range_error(Napi::Env env, const std::string& message);
+
+// The device shared by all given buffers (omitted optional ones are skipped); throws if they differ.
+template <typename First, typename... Rest>
+Device common_device(Napi::Env env, const First& first, const Rest&... rest) {
+  auto check = [&](const auto& buffer) {
+    if (buffer && buffer.device != first.device) {
+      throw_type_error(env, buffer.name, std::string("a tensor on ") + device_name(first.device),
+                       std::string("a tensor on ") + device_name(buffer.device));
+    }
+  };
+  (check(rest), ...);
+  return first.device;
+}
+
+}  // namespace napinet::binding

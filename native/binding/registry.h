@@ -1,0 +1,34 @@
+// Registration of the addon's functions. Each binding file registers its own functions with
+// NAPINET_EXPORT, so adding an op never touches a central list; addon.cc exports them all.
+#pragma once
+
+#include <napi.h>
+
+#include <vector>
+
+namespace napinet::binding {
+
+using Method = Napi::Value (*)(const Napi::CallbackInfo&);
+
+struct Export {
+  const char* name;
+  Method method;
+};
+
+std::vector<Export>& exports_registry();
+
+struct Registration {
+  Registration(const char* name, Method method) { exports_registry().push_back({name, method}); }
+};
+
+// Calls method, turning any C++ exception (a kernel's or CUDA's std::runtime_error, bad_alloc)
+// into a JavaScript Error, so nothing escapes into Node and aborts the process.
+Napi::Value call_guarded(Method method, const Napi::CallbackInfo& info);
+
+}  // namespace napinet::binding
+
+#define NAPINET_CONCAT_INNER(a, b) a##b
+#define NAPINET_CONCAT(a, b) NAPINET_CONCAT_INNER(a, b)
+#define NAPINET_EXPORT(js_name, method)                                                    \
+  static ::napinet::binding::Registration NAPINET_CONCAT(napinet_export_, __LINE__)(js_name, \
+                                                                                  method)

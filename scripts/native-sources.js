@@ -1,0 +1,18 @@
+// Prints the C++ sources of the CPU build, one per line, relative to the repo root: every
+// native/kernels/*.cpp and native/binding/*.cc. binding.gyp calls it; CMakeLists.txt globs the
+// same folders. CUDA-only binding code lives in native/binding/cuda/, built by CMake alone.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function nativeSources(root) {
+  const list = (dir, ext) =>
+    fs.readdirSync(path.join(root, dir))
+      .filter((f) => f.endsWith(ext))
+      .sort()
+      .map((f) => `${dir}/${f}`);
+  return [...list('native/kernels', '.cpp'), ...list('native/binding', '.cc')];
+}
+
+module.exports = { nativeSources };
+if (require.main === module) console.log(nativeSources(path.join(__dirname, '..')).join('\n'));
