@@ -1,0 +1,19 @@
+// General matrix multiply, row-major float32, like BLAS sgemm:
+//   C[M,N] = alpha · op(A) · op(B) + beta · C,   op(X) = X or Xᵀ.
+// A is [M,K] (or [K,M] when trans_a), B is [K,N] (or [N,K] when trans_b). beta = 0 ignores C's
+// previous contents (NaN included). Used by Linear and by convolution's im2col path.
+// Test: test/gemm.test.ts
+#pragma once
+
+#include "common.h"
+
+namespace napinet::kernels {
+
+void gemm(float* c, const float* a, const float* b, index_t m, index_t n, index_t k, bool trans_a,
+          bool trans_b, float alpha, float beta);
+
+// The same product on the calling thread only (for callers that already parallelise outside).
+void gemm_serial(float* c, const float* a, const float* b, index_t m, index_t n, index_t k,
+                 bool trans_a, bool trans_b, float alpha, float beta);
+
+}  // namespace napinet::kernels
