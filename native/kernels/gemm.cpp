@@ -1,59 +1,612 @@
+// GEMM engine: blocked and packed, with register-blocked micro-kernels for AVX-512, AVX2+FMA and a
+// portable fallback, chosen once at run time (see gemm.h for the contract).
+//
+// Two paths, chosen from the shape only (never from the thread count):
+//   dot      op(A)·op(B) with A [M,K] and B [N,K] both stored K-contiguous (trans_a = false,
+//            trans_b = true) and M or N small (Linear's forward, convolution's weight gradient):
+//            blocks of RI×RJ outputs, each a vector dot product along K; nothing is packed.
+//   blocked  everything else, BLIS-style: for each block of NC columns and KC depths, op(B) is packed
+//            into KC×NR panels (or read in place when it is row-major and few rows of A reuse it),
+//            op(A) into MR×KC panels (or read in place when stored [K,M] and few columns reuse it),
+//            and an MR×NR micro-kernel accumulates in registers, reading A by broadcast and B by
+//            vector along N. Transposes are absorbed by the packing, never by the inner loop.
+// Work is split into items (row groups × column groups) sized from the shape; each item writes its
+// own part of C, and every element is summed in the same order whichever thread runs it, so the
+// result is bit-identical for any thread count, and gemm and gemm_serial agree exactly.
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 #include "parallel.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NAPINET_NO_SIMD)
+#define NAPINET_GEMM_X86 1
+#include <immintrin.h>
+#define NAPINET_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define NAPINET_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define NAPINET_GEMM_X86 0
+#endif
+
+#if defined(__GNUC__)
+#define NAPINET_UNROLL _Pragma("GCC unroll 16")
+#define NAPINET_INLINE inline __attribute__((always_inline))
+#else
+#define NAPINET_UNROLL
+#define NAPINET_INLINE inline
+#endif
+
 namespace napinet::kernels {
 namespace {
 
-// Rows [row_begin, row_end) of C. op(B) is read row by row (packed to row-major [K,N] when
-// transposed) so the inner loop runs along contiguous memory and vectorises.
-NAPINET_VECTORIZED void gemm_rows(float* c, const float* a, const float* b_rows, index_t n,
-                                  index_t k, index_t m, bool trans_a, float alpha, float beta,
-                                  index_t row_begin, index_t row_end) {
-  for (index_t i = row_begin; i < row_end; ++i) {
-    float* NAPINET_RESTRICT c_row = c + i * n;
-    if (beta == 0.0f) {
-      std::fill(c_row, c_row + n, 0.0f);
-    } else if (beta != 1.0f) {
-      for (index_t j = 0; j < n; ++j) c_row[j] *= beta;
+// ---------------------------------------------------------------------------------------------
+// Kernel interfaces and the per-ISA tables.
+
+// C[0:M, 0:n_rem] (row stride ldc) = alpha·Σ_p A(r,p)·B(p,j) + beta·C, where A(r,p) = a[p·a_ps + r]
+// (a packed panel, or A stored [K,M] read in place) and B(p,j) = b[p·b_ps + j] (a packed panel, or
+// a row-major B read in place). beta = 0 never reads C. M and the vector count are template
+// parameters; n_rem ≤ the kernel's width.
+using MicroKernel = void (*)(index_t kc, const float* a, index_t a_ps, const float* b,
+                             index_t b_ps, float* c, index_t ldc, index_t n_rem, float alpha,
+                             float beta);
+// C[ri, rj] = alpha·Σ_p a[ri·lda + p]·b[rj·ldb + p] + beta·C[ri, rj] for an RI×RJ block.
+using DotKernel = void (*)(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
+                           float* c, index_t ldc, float alpha, float beta);
+
+constexpr int kMaxMr = 8;
+constexpr int kMaxNv = 2;
+constexpr int kMaxDot = 5;
+
+struct Kernels {
+  const char* name;
+  int mr;          // rows of the micro-kernel
+  int vec;         // floats per vector; the micro-kernel is nv·vec wide, nv ≤ kMaxNv
+  int dot_ri, dot_rj;
+  MicroKernel micro[kMaxMr][kMaxNv];  // [rows - 1][vectors - 1]
+  DotKernel dot[kMaxDot][kMaxDot];    // [ri - 1][rj - 1]
+  int nr() const { return vec * kMaxNv; }
+};
+
+template <class Isa, int M, int... V>
+void fill_micro(Kernels& t, std::integer_sequence<int, V...>) {
+  ((t.micro[M - 1][V] = &Isa::template micro<M, V + 1>), ...);
+}
+template <class Isa, int... M>
+void fill_micro_rows(Kernels& t, std::integer_sequence<int, M...>) {
+  (fill_micro<Isa, M + 1>(t, std::make_integer_sequence<int, kMaxNv>{}), ...);
+}
+template <class Isa, int RI, int... RJ>
+void fill_dot(Kernels& t, std::integer_sequence<int, RJ...>) {
+  ((t.dot[RI - 1][RJ] = &Isa::template dot<RI, RJ + 1>), ...);
+}
+template <class Isa, int... RI>
+void fill_dot_rows(Kernels& t, std::integer_sequence<int, RI...>) {
+  (fill_dot<Isa, RI + 1>(t, std::make_integer_sequence<int, Isa::kDotRj>{}), ...);
+}
+
+template <class Isa>
+Kernels make_kernels() {
+  Kernels t{};
+  t.name = Isa::kName;
+  t.mr = Isa::kMr;
+  t.vec = Isa::kVec;
+  t.dot_ri = Isa::kDotRi;
+  t.dot_rj = Isa::kDotRj;
+  fill_micro_rows<Isa>(t, std::make_integer_sequence<int, Isa::kMr>{});
+  fill_dot_rows<Isa>(t, std::make_integer_sequence<int, Isa::kDotRi>{});
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Portable kernels (any architecture; plain loops the compiler may vectorise).
+
+struct Portable {
+  static constexpr const char* kName = "generic";
+  static constexpr int kMr = 4;
+  static constexpr int kVec = 8;
+  static constexpr int kDotRi = 2;
+  static constexpr int kDotRj = 2;
+
+  template <int M, int NV>
+  static void micro(index_t kc, const float* a, index_t a_ps, const float* b, index_t b_ps,
+                    float* c, index_t ldc, index_t n_rem, float alpha, float beta) {
+    constexpr int W = NV * kVec;
+    float acc[M][W] = {};
+    const index_t w = n_rem;
+    for (index_t p = 0; p < kc; ++p) {
+      const float* bp = b + p * b_ps;
+      for (int r = 0; r < M; ++r) {
+        const float ar = a[p * a_ps + r];
+        for (index_t j = 0; j < w; ++j) acc[r][j] += ar * bp[j];
+      }
     }
-    for (index_t p = 0; p < k; ++p) {
-      const float a_ip = alpha * (trans_a ? a[p * m + i] : a[i * k + p]);
-      const float* NAPINET_RESTRICT b_row = b_rows + p * n;
-      for (index_t j = 0; j < n; ++j) c_row[j] += a_ip * b_row[j];
+    for (int r = 0; r < M; ++r) {
+      float* cr = c + r * ldc;
+      for (index_t j = 0; j < w; ++j) {
+        float t = alpha * acc[r][j];
+        cr[j] = beta == 0.0f ? t : beta * cr[j] + t;
+      }
+    }
+  }
+
+  template <int RI, int RJ>
+  static void dot(index_t k, const float* a, index_t lda, const float* b, index_t ldb, float* c,
+                  index_t ldc, float alpha, float beta) {
+    for (int i = 0; i < RI; ++i) {
+      for (int j = 0; j < RJ; ++j) {
+        const float* ai = a + i * lda;
+        const float* bj = b + j * ldb;
+        float s = 0.0f;
+        for (index_t p = 0; p < k; ++p) s += ai[p] * bj[p];
+        float& out = c[i * ldc + j];
+        out = beta == 0.0f ? alpha * s : beta * out + alpha * s;
+      }
+    }
+  }
+};
+
+#if NAPINET_GEMM_X86
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 kernels: an 8×32 micro-kernel (16 zmm accumulators); 4×5 dot blocks (20).
+
+NAPINET_TARGET_AVX512 NAPINET_INLINE __mmask16 tail_mask16(index_t count) {
+  return count >= 16 ? static_cast<__mmask16>(0xFFFF)
+                     : static_cast<__mmask16>((1u << count) - 1u);
+}
+
+NAPINET_TARGET_AVX512 NAPINET_INLINE float hsum16(__m512 v) {
+  // Fold 16 lanes to 8, 4, 2, 1: a fixed order, the same for every output. (The zero-masking
+  // forms avoid GCC 12's false "uninitialized" warning on the unmasked intrinsics.)
+  constexpr __mmask16 all = 0xFFFF;
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(all, v, v, 0xEE));  // blocks 2,3 onto 0,1
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(all, v, v, 0x55));  // block 1 onto 0
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(all, v, 0x4E));        // lanes 2,3 onto 0,1
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(all, v, 0xB1));        // lane 1 onto 0
+  return _mm512_cvtss_f32(v);
+}
+
+struct Avx512 {
+  static constexpr const char* kName = "avx512";
+  static constexpr int kMr = 8;
+  static constexpr int kVec = 16;
+  static constexpr int kDotRi = 4;
+  static constexpr int kDotRj = 5;
+
+  template <int M, int NV>
+  NAPINET_TARGET_AVX512 static void micro(index_t kc, const float* a, index_t a_ps,
+                                          const float* b, index_t b_ps, float* c, index_t ldc,
+                                          index_t n_rem, float alpha, float beta) {
+    const __mmask16 last = tail_mask16(n_rem - (NV - 1) * 16);
+    __m512 acc[M][NV];
+    NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+      NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    }
+    for (index_t p = 0; p < kc; ++p) {
+      __m512 bv[NV];
+      NAPINET_UNROLL for (int v = 0; v < NV - 1; ++v) bv[v] = _mm512_loadu_ps(b + v * 16);
+      bv[NV - 1] = _mm512_maskz_loadu_ps(last, b + (NV - 1) * 16);
+      NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+        const __m512 ar = _mm512_set1_ps(a[r]);
+        NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+      }
+      a += a_ps;
+      b += b_ps;
+    }
+    const __m512 va = _mm512_set1_ps(alpha);
+    const __m512 vb = _mm512_set1_ps(beta);
+    NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+      float* cr = c + r * ldc;
+      NAPINET_UNROLL for (int v = 0; v < NV; ++v) {
+        const __mmask16 mask = v == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
+        __m512 t = _mm512_mul_ps(va, acc[r][v]);
+        if (beta != 0.0f) t = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, cr + v * 16), t);
+        _mm512_mask_storeu_ps(cr + v * 16, mask, t);
+      }
+    }
+  }
+
+  template <int RI, int RJ>
+  NAPINET_TARGET_AVX512 static void dot(index_t k, const float* a, index_t lda, const float* b,
+                                        index_t ldb, float* c, index_t ldc, float alpha,
+                                        float beta) {
+    __m512 acc[RI][RJ];
+    NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) acc[i][j] = _mm512_setzero_ps();
+    }
+    index_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+      __m512 av[RI];
+      NAPINET_UNROLL for (int i = 0; i < RI; ++i) av[i] = _mm512_loadu_ps(a + i * lda + p);
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        const __m512 bj = _mm512_loadu_ps(b + j * ldb + p);
+        NAPINET_UNROLL for (int i = 0; i < RI; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
+      }
+    }
+    if (p < k) {
+      const __mmask16 mask = tail_mask16(k - p);
+      __m512 av[RI];
+      NAPINET_UNROLL for (int i = 0; i < RI; ++i) av[i] = _mm512_maskz_loadu_ps(mask, a + i * lda + p);
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        const __m512 bj = _mm512_maskz_loadu_ps(mask, b + j * ldb + p);
+        NAPINET_UNROLL for (int i = 0; i < RI; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
+      }
+    }
+    NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        const float s = alpha * hsum16(acc[i][j]);
+        float& out = c[i * ldc + j];
+        out = beta == 0.0f ? s : beta * out + s;
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// AVX2+FMA kernels: a 6×16 micro-kernel (12 ymm accumulators); 3×3 dot blocks.
+
+NAPINET_TARGET_AVX2 NAPINET_INLINE __m256i tail_mask8(index_t count) {
+  const int n = count >= 8 ? 8 : static_cast<int>(count);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+NAPINET_TARGET_AVX2 NAPINET_INLINE float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+struct Avx2 {
+  static constexpr const char* kName = "avx2";
+  static constexpr int kMr = 6;
+  static constexpr int kVec = 8;
+  static constexpr int kDotRi = 3;
+  static constexpr int kDotRj = 3;
+
+  // The loop with every lane of the last vector valid (kMasked false) or with masked loads.
+  template <int M, int NV, bool kMasked>
+  NAPINET_TARGET_AVX2 static NAPINET_INLINE void micro_loop(__m256 (&acc)[M][NV], index_t kc,
+                                                            const float* a, index_t a_ps,
+                                                            const float* b, index_t b_ps,
+                                                            __m256i last) {
+    for (index_t p = 0; p < kc; ++p) {
+      __m256 bv[NV];
+      NAPINET_UNROLL for (int v = 0; v < NV - 1; ++v) bv[v] = _mm256_loadu_ps(b + v * 8);
+      bv[NV - 1] = kMasked ? _mm256_maskload_ps(b + (NV - 1) * 8, last)
+                           : _mm256_loadu_ps(b + (NV - 1) * 8);
+      NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+        const __m256 ar = _mm256_broadcast_ss(a + r);
+        NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
+      }
+      a += a_ps;
+      b += b_ps;
+    }
+  }
+
+  template <int M, int NV>
+  NAPINET_TARGET_AVX2 static void micro(index_t kc, const float* a, index_t a_ps, const float* b,
+                                        index_t b_ps, float* c, index_t ldc, index_t n_rem,
+                                        float alpha, float beta) {
+    const index_t last_count = n_rem - (NV - 1) * 8;
+    const __m256i last = tail_mask8(last_count);
+    __m256 acc[M][NV];
+    NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+      NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+    }
+    if (last_count >= 8) {
+      micro_loop<M, NV, false>(acc, kc, a, a_ps, b, b_ps, last);
+    } else {
+      micro_loop<M, NV, true>(acc, kc, a, a_ps, b, b_ps, last);
+    }
+    const __m256 va = _mm256_set1_ps(alpha);
+    const __m256 vb = _mm256_set1_ps(beta);
+    NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+      float* cr = c + r * ldc;
+      NAPINET_UNROLL for (int v = 0; v < NV; ++v) {
+        __m256 t = _mm256_mul_ps(va, acc[r][v]);
+        if (v < NV - 1 || last_count >= 8) {
+          if (beta != 0.0f) t = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + v * 8), t);
+          _mm256_storeu_ps(cr + v * 8, t);
+        } else {
+          if (beta != 0.0f) t = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + v * 8, last), t);
+          _mm256_maskstore_ps(cr + v * 8, last, t);
+        }
+      }
+    }
+  }
+
+  template <int RI, int RJ>
+  NAPINET_TARGET_AVX2 static void dot(index_t k, const float* a, index_t lda, const float* b,
+                                      index_t ldb, float* c, index_t ldc, float alpha,
+                                      float beta) {
+    __m256 acc[RI][RJ];
+    NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) acc[i][j] = _mm256_setzero_ps();
+    }
+    index_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+      __m256 av[RI];
+      NAPINET_UNROLL for (int i = 0; i < RI; ++i) av[i] = _mm256_loadu_ps(a + i * lda + p);
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        const __m256 bj = _mm256_loadu_ps(b + j * ldb + p);
+        NAPINET_UNROLL for (int i = 0; i < RI; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bj, acc[i][j]);
+      }
+    }
+    if (p < k) {
+      const __m256i mask = tail_mask8(k - p);
+      __m256 av[RI];
+      NAPINET_UNROLL for (int i = 0; i < RI; ++i) av[i] = _mm256_maskload_ps(a + i * lda + p, mask);
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        const __m256 bj = _mm256_maskload_ps(b + j * ldb + p, mask);
+        NAPINET_UNROLL for (int i = 0; i < RI; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bj, acc[i][j]);
+      }
+    }
+    NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        const float s = alpha * hsum8(acc[i][j]);
+        float& out = c[i * ldc + j];
+        out = beta == 0.0f ? s : beta * out + s;
+      }
+    }
+  }
+};
+
+#endif  // NAPINET_GEMM_X86
+
+// The kernels for this CPU: AVX-512, else AVX2+FMA, else portable. NAPINET_GEMM_ISA=avx2|generic
+// forces a narrower set (to test those paths on a wider machine).
+const Kernels& kernels() {
+  static const Kernels chosen = [] {
+    const char* forced = std::getenv("NAPINET_GEMM_ISA");
+    const auto allowed = [&](const char* name) {
+      return forced == nullptr || std::strcmp(forced, name) == 0 ||
+             (std::strcmp(name, "avx2") == 0 && std::strcmp(forced, "avx512") == 0);
+    };
+#if NAPINET_GEMM_X86
+    __builtin_cpu_init();
+    if (allowed("avx512") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+      return make_kernels<Avx512>();
+    }
+    if (allowed("avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      return make_kernels<Avx2>();
+    }
+#else
+    (void)allowed;
+#endif
+    return make_kernels<Portable>();
+  }();
+  return chosen;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking parameters and scratch.
+
+constexpr index_t kKc = 256;   // depth of a block: a KC×NR panel of B stays in L1
+constexpr index_t kMc = 128;   // rows of A per work item (an MC×KC packed block stays in L2)
+constexpr index_t kNc = 2048;  // columns of B packed at once (a KC×NC block stays in L3)
+constexpr index_t kMChunk = 2048;  // rows of A packed at once
+constexpr index_t kPackWeight = 16;  // packing one element costs about this many multiply-adds
+constexpr index_t kItemWork = index_t(1) << 17;  // multiply-adds below which one item suffices
+constexpr index_t kMaxItems = 16;
+constexpr index_t kDotMaxSide = 32;  // the dot path takes NT products with min(M, N) ≤ this
+
+index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+index_t round_up(index_t a, index_t b) { return ceil_div(a, b) * b; }
+
+// Per-thread packing buffers, grown on demand and reused (64-byte aligned).
+float* scratch(std::vector<float>& buffer, index_t count) {
+  const std::size_t need = static_cast<std::size_t>(count) + 16;
+  if (buffer.size() < need) buffer.resize(need);
+  const auto address = reinterpret_cast<std::uintptr_t>(buffer.data());
+  return buffer.data() + ((64 - address % 64) % 64) / sizeof(float);
+}
+thread_local std::vector<float> tls_a_pack;
+thread_local std::vector<float> tls_b_pack;
+
+// Runs fn(item) for item in [0, items): on the pool, or on the calling thread only.
+template <typename Fn>
+void run_items(index_t items, bool parallel, const Fn& fn) {
+  if (parallel && items > 1) {
+    parallel_for(items, 1, [&](index_t begin, index_t end) {
+      for (index_t i = begin; i < end; ++i) fn(i);
+    });
+  } else {
+    for (index_t i = 0; i < items; ++i) fn(i);
+  }
+}
+
+// How many groups to split `work` multiply-adds into, at most `max_groups`.
+index_t group_count(index_t work, index_t max_groups) {
+  return std::max<index_t>(1, std::min({kMaxItems, max_groups, work / kItemWork}));
+}
+
+// C = beta·C (beta = 0 writes zeros, ignoring NaN in C).
+void scale_c(float* c, index_t m, index_t n, float beta) {
+  if (beta == 1.0f) return;
+  for (index_t i = 0; i < m * n; ++i) c[i] = beta == 0.0f ? 0.0f : beta * c[i];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing. A block [i0, i0+mb) × [p0, p0+kb) of op(A) becomes ceil(mb/MR) panels, each kb×MR
+// (MR values of one depth contiguous). A block [p0, p0+kb) × [j0, j0+nb) of op(B) becomes
+// ceil(nb/NR) panels, each kb×NR. Edge panels leave their unused lanes unwritten (never read).
+
+// op(A)(i, p) = a[i·rs + p·cs].
+NAPINET_VECTORIZED void pack_a_block(float* NAPINET_RESTRICT dst, const float* NAPINET_RESTRICT a,
+                               index_t rs, index_t cs, index_t i0, index_t mb, index_t p0,
+                               index_t kb, index_t mr) {
+  for (index_t ip = 0; ip < mb; ip += mr) {
+    const index_t rows = std::min(mr, mb - ip);  // mb is a multiple of mr except at the end
+    float* panel = dst + ip * kb;
+    const float* src = a + (i0 + ip) * rs + p0 * cs;
+    if (rs == 1) {  // stored [K, M]: each depth's rows are contiguous
+      for (index_t p = 0; p < kb; ++p)
+        for (index_t r = 0; r < rows; ++r) panel[p * mr + r] = src[p * cs + r];
+    } else {  // stored [M, K]: transpose
+      for (index_t r = 0; r < rows; ++r)
+        for (index_t p = 0; p < kb; ++p) panel[p * mr + r] = src[r * rs + p * cs];
     }
   }
 }
 
-const float* row_major_b(const float* b, index_t n, index_t k, bool trans_b,
-                         std::vector<float>& packed) {
-  if (!trans_b) return b;
-  packed.resize(static_cast<std::size_t>(k * n));
-  for (index_t j = 0; j < n; ++j)
-    for (index_t p = 0; p < k; ++p) packed[p * n + j] = b[j * k + p];
-  return packed.data();
+// op(B)(p, j) = b[p·rs + j·cs].
+NAPINET_VECTORIZED void pack_b_panels(float* NAPINET_RESTRICT dst,
+                                      const float* NAPINET_RESTRICT b, index_t rs, index_t cs,
+                                      index_t p0, index_t kb, index_t j0, index_t nb, index_t nr,
+                                      index_t panel_begin, index_t panel_end) {
+  for (index_t jp = panel_begin * nr; jp < std::min(nb, panel_end * nr); jp += nr) {
+    const index_t cols = std::min(nr, nb - jp);
+    float* panel = dst + jp * kb;
+    const float* src = b + p0 * rs + (j0 + jp) * cs;
+    if (cs == 1) {  // stored [K, N]: copy row pieces
+      for (index_t p = 0; p < kb; ++p)
+        for (index_t j = 0; j < cols; ++j) panel[p * nr + j] = src[p * rs + j];
+    } else {  // stored [N, K]: transpose
+      for (index_t j = 0; j < cols; ++j)
+        for (index_t p = 0; p < kb; ++p) panel[p * nr + j] = src[j * cs + p * rs];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two paths.
+
+// op(A) [M,K] stored [M,K], op(B) [K,N] stored [N,K]: C[i,j] = dot(A row i, B row j).
+void gemm_dot(const Kernels& kern, float* c, const float* a, const float* b, index_t m, index_t n,
+              index_t k, float alpha, float beta, bool parallel) {
+  const index_t ri = kern.dot_ri, rj = kern.dot_rj;
+  const index_t row_blocks = ceil_div(m, ri), col_blocks = ceil_div(n, rj);
+  const index_t work = m * n * k;
+  const index_t row_groups = group_count(work, row_blocks);
+  const index_t col_groups = group_count(work / row_groups, col_blocks);
+  const index_t rows_per = round_up(ceil_div(m, row_groups), ri);
+  const index_t cols_per = round_up(ceil_div(n, col_groups), rj);
+  const index_t rg = ceil_div(m, rows_per), cg = ceil_div(n, cols_per);
+  run_items(rg * cg, parallel, [&](index_t item) {
+    const index_t i_begin = (item / cg) * rows_per, j_begin = (item % cg) * cols_per;
+    const index_t i_end = std::min(m, i_begin + rows_per), j_end = std::min(n, j_begin + cols_per);
+    // Columns in blocks of at most RJ, balanced (10 = 5 + 5, not 4 + 4 + 2).
+    const index_t width = j_end - j_begin;
+    const index_t bw = ceil_div(width, ceil_div(width, rj));
+    for (index_t i = i_begin; i < i_end; i += ri) {
+      const index_t h = std::min(ri, i_end - i);
+      for (index_t j = j_begin; j < j_end; j += bw) {
+        const index_t w = std::min(bw, j_end - j);
+        kern.dot[h - 1][w - 1](k, a + i * k, k, b + j * k, k, c + i * n + j, n, alpha, beta);
+      }
+    }
+  });
+}
+
+void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b, index_t m,
+                  index_t n, index_t k, bool trans_a, bool trans_b, float alpha, float beta,
+                  bool parallel) {
+  const index_t mr = kern.mr, nr = kern.nr();
+  // op(A)(i,p) = a[i·a_rs + p·a_cs]; op(B)(p,j) = b[p·b_rs + j·b_cs].
+  const index_t a_rs = trans_a ? 1 : k, a_cs = trans_a ? m : 1;
+  const index_t b_rs = trans_b ? 1 : n, b_cs = trans_b ? k : 1;
+  // Read in place when the layout allows it and packing would not pay for itself: A stored [K,M]
+  // reused by few column panels; B stored [K,N] reused by few row panels.
+  const bool pack_a = !trans_a || n > 4 * nr;
+  const bool pack_b = trans_b || m > 4 * mr;
+  const index_t kc_max = std::min(kKc, k);
+  // Row counts that start packed panels must be multiples of MR (6 for AVX2).
+  const index_t m_chunk = kMChunk / mr * mr;
+  const index_t m_group = kMc / mr * mr;
+  float* a_packed = pack_a ? scratch(tls_a_pack, std::min(m_chunk, round_up(m, mr)) * kc_max) : nullptr;
+  float* b_packed = pack_b ? scratch(tls_b_pack, std::min(kNc, round_up(n, nr)) * kc_max) : nullptr;
+
+  for (index_t jc = 0; jc < n; jc += kNc) {
+    const index_t nb = std::min(kNc, n - jc);
+    const index_t panels = ceil_div(nb, nr);
+    for (index_t pc = 0; pc < k; pc += kKc) {
+      const index_t kb = std::min(kKc, k - pc);
+      const float beta_block = pc == 0 ? beta : 1.0f;
+      if (pack_b) {
+        const index_t groups = group_count(kb * nb * kPackWeight, panels);
+        const index_t per = ceil_div(panels, groups);
+        run_items(ceil_div(panels, per), parallel, [&](index_t g) {
+          pack_b_panels(b_packed, b, b_rs, b_cs, pc, kb, jc, nb, nr, g * per,
+                        std::min(panels, (g + 1) * per));
+        });
+      }
+      for (index_t ic = 0; ic < m; ic += m_chunk) {
+        const index_t mb = std::min(m_chunk, m - ic);
+        const index_t a_panels = ceil_div(mb, mr);
+        if (pack_a) {
+          const index_t groups = group_count(kb * mb * kPackWeight, a_panels);
+          const index_t per = ceil_div(a_panels, groups);
+          run_items(ceil_div(a_panels, per), parallel, [&](index_t g) {
+            const index_t first = g * per * mr;
+            const index_t rows = std::min(mb, (g + 1) * per * mr) - first;
+            pack_a_block(a_packed + first * kb, a, a_rs, a_cs, ic + first, rows, pc, kb, mr);
+          });
+        }
+        // Work items: row groups of up to kMc rows × column groups of whole NR panels.
+        const index_t rows_per = std::min(m_group, round_up(mb, mr));
+        const index_t row_groups = ceil_div(mb, rows_per);
+        const index_t want = group_count(mb * nb * kb, kMaxItems);
+        const index_t col_groups =
+            std::min(panels, std::max<index_t>(1, ceil_div(want, row_groups)));
+        const index_t panels_per = ceil_div(panels, col_groups);
+        const index_t cg = ceil_div(panels, panels_per);
+        run_items(row_groups * cg, parallel, [&](index_t item) {
+          const index_t i_begin = (item / cg) * rows_per;
+          const index_t i_end = std::min(mb, i_begin + rows_per);
+          const index_t jp_begin = (item % cg) * panels_per;
+          const index_t jp_end = std::min(panels, jp_begin + panels_per);
+          for (index_t jp = jp_begin; jp < jp_end; ++jp) {
+            const index_t j = jp * nr, cols = std::min(nr, nb - j);
+            const float* b_panel = pack_b ? b_packed + j * kb : b + pc * n + jc + j;
+            const index_t b_ps = pack_b ? nr : n;
+            const index_t nv = ceil_div(cols, kern.vec);
+            for (index_t i = i_begin; i < i_end; i += mr) {
+              const index_t rows = std::min(mr, i_end - i);
+              const float* a_panel = pack_a ? a_packed + i * kb : a + (ic + i) + pc * m;
+              const index_t a_ps = pack_a ? mr : m;
+              kern.micro[rows - 1][nv - 1](kb, a_panel, a_ps, b_panel, b_ps,
+                                           c + (ic + i) * n + jc + j, n, cols, alpha, beta_block);
+            }
+          }
+        });
+      }
+    }
+  }
+}
+
+void gemm_run(float* c, const float* a, const float* b, index_t m, index_t n, index_t k,
+              bool trans_a, bool trans_b, float alpha, float beta, bool parallel) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {  // as BLAS: A and B are not read
+    scale_c(c, m, n, beta);
+    return;
+  }
+  const Kernels& kern = kernels();
+  if (!trans_a && trans_b && std::min(m, n) <= kDotMaxSide) {
+    gemm_dot(kern, c, a, b, m, n, k, alpha, beta, parallel);
+  } else {
+    gemm_blocked(kern, c, a, b, m, n, k, trans_a, trans_b, alpha, beta, parallel);
+  }
 }
 
 }  // namespace
 
 void gemm_serial(float* c, const float* a, const float* b, index_t m, index_t n, index_t k,
                  bool trans_a, bool trans_b, float alpha, float beta) {
-  std::vector<float> packed;
-  const float* b_rows = row_major_b(b, n, k, trans_b, packed);
-  gemm_rows(c, a, b_rows, n, k, m, trans_a, alpha, beta, 0, m);
+  gemm_run(c, a, b, m, n, k, trans_a, trans_b, alpha, beta, false);
 }
 
 void gemm(float* c, const float* a, const float* b, index_t m, index_t n, index_t k, bool trans_a,
           bool trans_b, float alpha, float beta) {
-  std::vector<float> packed;
-  const float* b_rows = row_major_b(b, n, k, trans_b, packed);
-  const index_t grain = std::max<index_t>(1, 4096 / std::max<index_t>(1, n * k / 64 + 1));
-  parallel_for(m, grain, [&](index_t begin, index_t end) {
-    gemm_rows(c, a, b_rows, n, k, m, trans_a, alpha, beta, begin, end);
-  });
+  gemm_run(c, a, b, m, n, k, trans_a, trans_b, alpha, beta, true);
 }
+
+const char* gemm_isa() { return kernels().name; }
 
 }  // namespace napinet::kernels

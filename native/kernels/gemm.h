@@ -1,7 +1,9 @@
 // General matrix multiply, row-major float32, like BLAS sgemm:
 //   C[M,N] = alpha · op(A) · op(B) + beta · C,   op(X) = X or Xᵀ.
 // A is [M,K] (or [K,M] when trans_a), B is [K,N] (or [N,K] when trans_b). beta = 0 ignores C's
-// previous contents (NaN included). Used by Linear and by convolution's im2col path.
+// previous contents (NaN included); alpha = 0 or K = 0 gives beta·C without reading A or B (as
+// BLAS). Thread-safe; gemm uses the pool (parallel_for), gemm_serial only the calling thread.
+// Used by Linear and by convolution's im2col path.
 // Test: test/gemm.test.ts
 #pragma once
 
@@ -13,7 +15,12 @@ void gemm(float* c, const float* a, const float* b, index_t m, index_t n, index_
           bool trans_b, float alpha, float beta);
 
 // The same product on the calling thread only (for callers that already parallelise outside).
+// Bit-identical to gemm: both split the work the same way, from the shape alone.
 void gemm_serial(float* c, const float* a, const float* b, index_t m, index_t n, index_t k,
                  bool trans_a, bool trans_b, float alpha, float beta);
+
+// The micro-kernel set in use: "avx512", "avx2" or "generic", picked once from the running CPU
+// (NAPINET_GEMM_ISA=avx2|generic in the environment forces a narrower one, to test those paths).
+const char* gemm_isa();
 
 }  // namespace napinet::kernels
