@@ -62,6 +62,23 @@ export interface NativeAddon {
   // activation (native/kernels/activation.h)
   reluForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
   reluBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, n: number): void;
+
+  // gemm (native/kernels/gemm.h): c[m,n] = alpha·op(a)·op(b) + beta·c
+  gemm(
+    c: NativeBuffer, a: NativeBuffer, b: NativeBuffer, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number,
+  ): void;
+
+  // linear (native/kernels/linear.h)
+  linearForward(
+    y: NativeBuffer, x: NativeBuffer, w: NativeBuffer, b: NativeBuffer | null,
+    n: number, inFeatures: number, outFeatures: number,
+  ): void;
+  linearBackward(
+    dx: NativeBuffer | null, dw: NativeBuffer, db: NativeBuffer | null, dy: NativeBuffer,
+    x: NativeBuffer, w: NativeBuffer, n: number, inFeatures: number, outFeatures: number,
+    accumulate: boolean,
+  ): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

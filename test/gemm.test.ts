@@ -1,8 +1,9 @@
 // matmul (native/kernels/gemm) against PyTorch (test/fixtures/gemm.fixture, scripts/fixtures/gemm.py)
 // and against a float64 reference computed here, for shapes that cross the kernel's block sizes.
 //
-// Tolerance, from the arithmetic: a float32 sum of K products loses about √K·2⁻²⁴ relative to the
-// typical magnitude of the result (rms of the reference), plus the final rounding of each element.
+// Tolerance (test/helpers/tolerance.ts), from the arithmetic: a float32 sum of K products loses
+// about √K·2⁻²⁴ relative to the typical magnitude of the result (rms of the reference), plus the
+// final rounding of each element:
 //   elementwise  |out − ref| ≤ 8·2⁻²⁴·√K·rms(ref) + 4·2⁻²⁴·|ref|
 //   whole tensor ‖out − ref‖₂/‖ref‖₂ ≤ 2·2⁻²⁴·√K
 // Measured on the fixtures (AVX-512 kernels): largest elementwise error 4.9·2⁻²⁴·√K·rms(ref) (K = 10,
@@ -13,20 +14,10 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { matmul } from '../lib/ops/gemm';
 import { native } from '../lib/native';
 import { Tensor } from '../lib/tensor';
-import { type Tolerance, expectClose } from './helpers/compare';
+import { expectClose } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { loadFixtures } from './helpers/fixtures';
-
-const ULP = 2 ** -24;
-
-export function productTolerance(k: number, ref: ArrayLike<number>): Tolerance {
-  if (k === 0) return { atol: 0, rtol: 0, relNorm: 0 };
-  let sum2 = 0;
-  for (let i = 0; i < ref.length; i++) sum2 += ref[i] * ref[i];
-  const rms = Math.sqrt(sum2 / Math.max(1, ref.length));
-  const rootK = Math.sqrt(k);
-  return { atol: 8 * ULP * rootK * rms, rtol: 4 * ULP, relNorm: 2 * ULP * rootK };
-}
+import { sumTolerance } from './helpers/tolerance';
 
 /** C = beta·C with NaN, inf and −inf (beta = 0 must ignore them all). */
 function poisoned(m: number, n: number, device: 'cpu' | 'cuda'): Tensor {
@@ -76,7 +67,7 @@ describe.each(DEVICES)('matmul on %s', (device) => {
       expect(y).toBe(out);
       expect(y.shape).toEqual([m, n]);
       const ref = c.f64('ref');
-      expectClose(y.toArray(), ref, productTolerance(k, ref), `${c.name} C`);
+      expectClose(y.toArray(), ref, sumTolerance(k, ref), `${c.name} C`);
       if (beta === 0) {
         // Without out: a new tensor, the same values exactly.
         const fresh = matmul(a, b, { transA, transB, alpha });
@@ -101,7 +92,7 @@ describe.each(DEVICES)('matmul on %s', (device) => {
         const bt = Tensor.from(b, transB ? [n, k] : [k, n], { device });
         matmul(at, bt, { transA, transB, alpha, beta }, out);
         const ref = reference(a, b, c0, m, n, k, transA, transB, alpha, beta);
-        expectClose(out.toArray(), ref, productTolerance(k, ref), `${m}x${n}x${k}`);
+        expectClose(out.toArray(), ref, sumTolerance(k, ref), `${m}x${n}x${k}`);
       });
     }
   }

@@ -1,0 +1,148 @@
+// linear / linearBackward (native/kernels/linear) against PyTorch's F.linear and autograd
+// (test/fixtures/linear.fixture, scripts/fixtures/linear.py).
+//
+// Tolerance (test/helpers/tolerance.ts): each result is a float32 sum of K terms — y over
+// in_features, dx over out_features, dW and db over the batch — so
+//   elementwise  |out − ref| ≤ 8·2⁻²⁴·√K·rms(ref) + 4·2⁻²⁴·|ref|,   ‖out − ref‖₂/‖ref‖₂ ≤ 2·2⁻²⁴·√K.
+// Accumulated gradients (old + new) are checked against old + ref with the same bound plus one
+// rounding of the sum (4·2⁻²⁴·|ref| already covers it).
+import { afterEach, describe, expect, test } from 'vitest';
+import { type LinearGrads, linear, linearBackward } from '../lib/ops/linear';
+import { native } from '../lib/native';
+import { Tensor } from '../lib/tensor';
+import { expectClose } from './helpers/compare';
+import { DEVICES } from './helpers/devices';
+import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { sumTolerance } from './helpers/tolerance';
+
+const defaultThreads = native().numThreads();
+afterEach(() => native().setNumThreads(defaultThreads));
+
+function poisoned(shape: number[], device: 'cpu' | 'cuda'): Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) values[i] = [NaN, Infinity, -Infinity][i % 3];
+  return Tensor.from(values, shape, { device });
+}
+
+describe.each(DEVICES)('linear on %s', (device) => {
+  const input = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
+
+  for (const c of loadFixtures('linear')) {
+    const { n, in: inFeatures, out: outFeatures, bias: hasBias } = c.params;
+
+    test(`${c.name}: forward, dx, dw, db`, () => {
+      const x = input(c, 'x');
+      const w = input(c, 'w');
+      const b = hasBias ? input(c, 'b') : null;
+      const dy = input(c, 'dy');
+      const y = linear(x, w, b, poisoned([n, outFeatures], device));
+      expectClose(y.toArray(), c.f64('y'), sumTolerance(inFeatures, c.f64('y')), `${c.name} y`);
+      expect(linear(x, w, b).toArray()).toEqual(y.toArray());
+
+      const g = linearBackward(dy, x, w, { biasGrad: hasBias });
+      expectClose(g.dx!.toArray(), c.f64('dx'), sumTolerance(outFeatures, c.f64('dx')), `${c.name} dx`);
+      expectClose(g.dw.toArray(), c.f64('dw'), sumTolerance(n, c.f64('dw')), `${c.name} dw`);
+      if (hasBias) {
+        expectClose(g.db!.toArray(), c.f64('db'), sumTolerance(n, c.f64('db')), `${c.name} db`);
+      } else {
+        expect(g.db).toBeNull();
+      }
+    });
+
+    test(`${c.name}: gradients into given tensors, overwritten (NaN ignored) or accumulated`, () => {
+      const x = input(c, 'x');
+      const w = input(c, 'w');
+      const dy = input(c, 'dy');
+      // Overwrite: old contents (NaN, inf) must not leak in.
+      const out: Partial<LinearGrads> = {
+        dx: poisoned([n, inFeatures], device),
+        dw: poisoned([outFeatures, inFeatures], device),
+        db: hasBias ? poisoned([outFeatures], device) : undefined,
+      };
+      const g = linearBackward(dy, x, w, { biasGrad: hasBias, out });
+      expect(g.dx).toBe(out.dx);
+      expect(g.dw).toBe(out.dw);
+      expectClose(g.dw.toArray(), c.f64('dw'), sumTolerance(n, c.f64('dw')), `${c.name} dw (into out)`);
+      if (hasBias) expectClose(g.db!.toArray(), c.f64('db'), sumTolerance(n, c.f64('db')), `${c.name} db (into out)`);
+
+      // Accumulate: old + new, like a second backward into PyTorch's .grad.
+      const dw0 = new Float32Array(outFeatures * inFeatures).map((_, i) => Math.sin(i));
+      const db0 = new Float32Array(outFeatures).map((_, i) => Math.cos(i));
+      const acc = linearBackward(dy, x, w, {
+        inputGrad: false,
+        biasGrad: hasBias,
+        accumulate: true,
+        out: { dw: Tensor.from(dw0.slice(), [outFeatures, inFeatures], { device }), db: hasBias ? Tensor.from(db0.slice(), [outFeatures], { device }) : undefined },
+      });
+      expect(acc.dx).toBeNull();
+      const dwRef = c.f64('dw').map((v, i) => v + dw0[i]);
+      expectClose(acc.dw.toArray(), dwRef, sumTolerance(n, c.f64('dw')), `${c.name} dw accumulated`);
+      if (hasBias) {
+        const dbRef = c.f64('db').map((v, i) => v + db0[i]);
+        expectClose(acc.db!.toArray(), dbRef, sumTolerance(n, c.f64('db')), `${c.name} db accumulated`);
+      }
+    });
+  }
+
+  test('results are bit-identical with 1 thread and with the default pool', () => {
+    for (const c of loadFixtures('linear')) {
+      const x = input(c, 'x');
+      const w = input(c, 'w');
+      const b = c.params.bias ? input(c, 'b') : null;
+      const dy = input(c, 'dy');
+      const run = (threads: number) => {
+        native().setNumThreads(threads);
+        const g = linearBackward(dy, x, w, { biasGrad: b !== null });
+        return [linear(x, w, b), g.dx!, g.dw, ...(g.db ? [g.db] : [])].map((t) => Buffer.from(t.toArray().buffer));
+      };
+      const one = run(1);
+      const many = run(Math.max(2, defaultThreads));
+      one.forEach((bytes, i) => expect(many[i].equals(bytes), `${c.name} output ${i}`).toBe(true));
+    }
+  });
+
+  test('an empty batch gives an empty output and zero weight gradients', () => {
+    const x = Tensor.zeros([0, 3], { device });
+    const w = Tensor.from([1, 2, 3, 4, 5, 6], [2, 3], { device });
+    expect(linear(x, w, Tensor.from([1, 2], [2], { device })).shape).toEqual([0, 2]);
+    const g = linearBackward(Tensor.zeros([0, 2], { device }), x, w, { out: { dw: poisoned([2, 3], device), db: poisoned([2], device) } });
+    expect(Array.from(g.dw.toArray())).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Array.from(g.db!.toArray())).toEqual([0, 0]);
+  });
+
+  test('rejects bad arguments, naming them', () => {
+    const x = Tensor.zeros([4, 3], { device });
+    const w = Tensor.zeros([2, 3], { device });
+    const b = Tensor.zeros([2], { device });
+    const dy = Tensor.zeros([4, 2], { device });
+    expect(() => linear({} as never, w, b)).toThrow('Expected a Tensor for x but received an object');
+    expect(() => linear(Tensor.zeros([12], { device }), w, b)).toThrow('Expected a tensor of rank 2 for x but received shape [12]');
+    expect(() => linear(x, Tensor.zeros([2, 4], { device }), b)).toThrow("Expected a weight with 3 columns (x's in_features) for weight but received shape [2, 4]");
+    expect(() => linear(x, w, Tensor.zeros([3], { device }))).toThrow('Expected shape [2] for bias but received [3]');
+    expect(() => linear(x, w, 'b' as never)).toThrow('Expected a Tensor for bias but received "b"');
+    expect(() => linear(x, w, b, Tensor.zeros([2, 4], { device }))).toThrow('Expected shape [4, 2] for out but received [2, 4]');
+
+    expect(() => linearBackward(Tensor.zeros([4], { device }), x, w)).toThrow('Expected a tensor of rank 2 for dy but received shape [4]');
+    expect(() => linearBackward(dy, Tensor.zeros([5, 3], { device }), w)).toThrow("Expected a tensor with 4 rows (dy's batch) for x but received shape [5, 3]");
+    expect(() => linearBackward(dy, x, Tensor.zeros([3, 3], { device }))).toThrow('Expected shape [2, 3] for weight but received [3, 3]');
+    expect(() => linearBackward(dy, x, w, { inputGrad: 'yes' as never })).toThrow('Expected a boolean for options.inputGrad but received "yes"');
+    expect(() => linearBackward(dy, x, w, { accumulate: true })).toThrow('Expected the gradient to accumulate into for options.out.dw but received undefined');
+    expect(() => linearBackward(dy, x, w, { accumulate: true, out: { dw: Tensor.zeros([2, 3], { device }) } })).toThrow('Expected the gradient to accumulate into for options.out.db but received undefined');
+    expect(() => linearBackward(dy, x, w, { out: { dw: Tensor.zeros([3, 2], { device }) } })).toThrow('Expected shape [2, 3] for options.out.dw but received [3, 2]');
+    expect(() => linearBackward(dy, x, w, { out: { dW: null } } as never)).toThrow('Expected one of the options dx, dw, db for options.out but received "dW"');
+  });
+});
+
+describe('linear native surface', () => {
+  test('a buffer too small for the sizes is a RangeError naming it', () => {
+    const addon = native();
+    const y = new Float32Array(8);
+    const x = new Float32Array(12);
+    const w = new Float32Array(6);
+    expect(() => addon.linearForward(y, x, new Float32Array(5), null, 4, 3, 2)).toThrow(new RangeError('Expected at least 6 elements for w but received 5'));
+    expect(() => addon.linearForward(y, x, w, new Float32Array(1), 4, 3, 2)).toThrow('Expected at least 2 elements for b but received 1');
+    expect(() => addon.linearBackward(null, new Float32Array(6), null, new Float32Array(7), x, w, 4, 3, 2, false)).toThrow('Expected at least 8 elements for dy but received 7');
+    expect(() => addon.linearBackward(new Float32Array(11), new Float32Array(6), null, y, x, w, 4, 3, 2, false)).toThrow('Expected at least 12 elements for dx but received 11');
+  });
+});
