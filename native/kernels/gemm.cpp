@@ -438,9 +438,9 @@ void scale_c(float* c, index_t m, index_t n, float beta) {
 // ceil(nb/NR) panels, each kb×NR. Edge panels leave their unused lanes unwritten (never read).
 
 // op(A)(i, p) = a[i·rs + p·cs].
-NAPINET_VECTORIZED void pack_a_block(float* NAPINET_RESTRICT dst, const float* NAPINET_RESTRICT a,
-                               index_t rs, index_t cs, index_t i0, index_t mb, index_t p0,
-                               index_t kb, index_t mr) {
+NAPINET_VECTORIZED void pack_a_block(float* NAPINET_RESTRICT dst,
+                                     const float* NAPINET_RESTRICT a, index_t rs, index_t cs,
+                                     index_t i0, index_t mb, index_t p0, index_t kb, index_t mr) {
   for (index_t ip = 0; ip < mb; ip += mr) {
     const index_t rows = std::min(mr, mb - ip);  // mb is a multiple of mr except at the end
     float* panel = dst + ip * kb;
