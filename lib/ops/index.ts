@@ -1,2 +1,3 @@
 /** Functional ops (like torch.nn.functional): each validates, infers shapes and calls a kernel. */
 export { relu, reluBackward } from './activation';
+export { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dGrads, type Conv2dOptions } from './conv2d';
