@@ -131,6 +131,20 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
     });
   });
 
+  test('an empty batch gives an empty y and zero weight and bias gradients', () => {
+    const x = Tensor.zeros([0, 3, 6, 6], { device });
+    const weight = Tensor.from(Float32Array.from({ length: 8 * 3 * 5 * 5 }, (_, i) => Math.sin(i)), [8, 3, 5, 5], { device });
+    for (const algorithm of ALGORITHMS) {
+      const y = conv2d(x, weight, Tensor.zeros([8], { device }), { algorithm });
+      expect(y.shape).toEqual([0, 8, 2, 2]);
+      const out = { dw: Tensor.from(new Float32Array(weight.size).fill(Number.NaN), weight.shape, { device }) };
+      const g = conv2dBackward(Tensor.zeros([0, 8, 2, 2], { device }), x, weight, { algorithm, out });
+      expect(g.dx!.shape).toEqual([0, 3, 6, 6]);
+      expect(g.dw.toArray()).toEqual(new Float32Array(weight.size));
+      expect(g.db!.toArray()).toEqual(new Float32Array(8));
+    }
+  });
+
   describe('thread count', () => {
     const before = native().numThreads();
     afterEach(() => native().setNumThreads(before));

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <vector>
 
 #include "gemm.h"
@@ -43,6 +45,24 @@ constexpr index_t kPartialBudget = index_t{1} << 20;
 index_t backward_grain(const Shape& s) {
   const index_t max_chunks = std::max<index_t>(8, kPartialBudget / (s.k * s.taps() + s.k));
   return std::max(batch_grain(s), (s.n + max_chunks - 1) / max_chunks);
+}
+
+// parallel_for over the batch that hands the first exception a chunk throws (std::bad_alloc for
+// its scratch, say) back to the caller, instead of letting it leave a pool thread and terminate
+// the process.
+template <typename Fn>
+void parallel_chunks(index_t n, index_t grain, const Fn& fn) {
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  parallel_for(n, grain, [&](index_t begin, index_t end) {
+    try {
+      fn(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
 }
 
 index_t round_up(index_t value, index_t multiple) {
@@ -386,7 +406,7 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
   const DirectPlan p = make_direct_plan(s);
   std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);  // the micro-kernel's init
   if (b != nullptr) std::copy(b, b + s.k, bias.begin());
-  parallel_for(s.n, batch_grain(s), [&](index_t begin, index_t end) {
+  parallel_chunks(s.n, batch_grain(s), [&](index_t begin, index_t end) {
     std::vector<float> xbuf(static_cast<std::size_t>(p.x_len), 0.0f);
     std::vector<float> wide(static_cast<std::size_t>(s.k * p.positions_r));
     for (index_t n = begin; n < end; ++n) {
@@ -449,7 +469,7 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
   // Samples per dw group: enough for dot products of about kDotLength positions.
   const index_t group = std::clamp<index_t>(kDotLength / p.dot_positions, 1, kMaxDotGroup);
   const index_t dy_size = s.k * p.dy_len;
-  parallel_for(s.n, grain, [&](index_t begin, index_t end) {
+  parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
     float* dwp = dw_partials.data() + chunk * dw_size;
     float* dbp = db_partials.data() + chunk * s.k;
@@ -553,7 +573,7 @@ NAPINET_VECTORIZED void col2im_add(float* dx, const float* col, const Shape& s, 
 
 void im2col_forward(float* y, const float* x, const float* w, const float* b, const Shape& s) {
   const index_t taps = s.taps(), plane = s.out_plane(), tile = col_tile(s);
-  parallel_for(s.n, batch_grain(s), [&](index_t begin, index_t end) {
+  parallel_chunks(s.n, batch_grain(s), [&](index_t begin, index_t end) {
     std::vector<float> col(static_cast<std::size_t>(taps * tile));
     std::vector<float> tmp(tile < plane ? static_cast<std::size_t>(s.k * tile) : 0);
     for (index_t n = begin; n < end; ++n) {
@@ -585,7 +605,7 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
                                  0.0f);
   std::vector<float> db_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * s.k),
                                  0.0f);
-  parallel_for(s.n, grain, [&](index_t begin, index_t end) {
+  parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
     float* dwp = dw_partials.data() + chunk * dw_size;
     float* dbp = db_partials.data() + chunk * s.k;
