@@ -9,8 +9,9 @@
 //   dx  L = K·kh·kw (≤ 576 here):          atol 1e-5·rms(dx), rtol 1e-5, relNorm 1e-5
 //   dw  L = N·OH·OW (36 864 for the seed): atol 2e-5·rms(dw), rtol 1e-5, relNorm 1e-5
 //   db  L = N·OH·OW, like dw:              atol 2e-5·rms(db), rtol 1e-5, relNorm 1e-5
-// Measured worst cases over all fixtures and both algorithms: |out − ref|/rms(ref) ≈ 1.2e-6 for y
-// and dx, 2.5e-6 for dw (the seed layer), relative L2 ≤ 9e-7.
+// Measured worst cases over all fixtures and both algorithms, max |out − ref|/rms(ref): y 2.3e-6
+// (64→1 channels), dx 1.5e-6 (1→64), dw 2.9e-6 (the seed layer, im2col), db 4e-7; relative L2
+// errors ≤ 9e-7.
 import { afterEach, describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
 import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions } from '../lib/ops/conv2d';

@@ -504,15 +504,19 @@ void direct_backward(float* dx, float* dw, float* db, const float* dy, const flo
 // ---------------------------------------------------------------------------------------------
 //
 // col[t, q] = xpad[c, oh·sh + i, ow·sw + j] for tap t = (c, i, j) and output position q = oh·OW + ow,
-// built for a tile of consecutive positions so the scratch stays bounded (kColBudget floats).
+// built for a tile of consecutive positions so the scratch stays bounded.
 //   forward  y[n][:, tile]  = w (K, taps) · col (taps, tile) + b
 //   dw      += dy[n][:, tile] (K, tile) · colᵀ
 //   dx       col2im(wᵀ (taps, K) · dy[n][:, tile])
 
-constexpr index_t kColBudget = index_t{1} << 18;
+// Column tiles of about kColBudget floats (256 KiB: stays in L2 while the GEMM reads it), but at
+// least kMinColTile positions so the GEMM rows stay long enough to vectorise.
+constexpr index_t kColBudget = index_t{1} << 16;
+constexpr index_t kMinColTile = 64;
 
 index_t col_tile(const Shape& s) {
-  return std::max<index_t>(1, std::min(s.out_plane(), kColBudget / std::max<index_t>(1, s.taps())));
+  const index_t tile = std::max(kMinColTile, kColBudget / s.taps());
+  return std::min(s.out_plane(), tile);
 }
 
 // col (taps, count) for output positions [q0, q0 + count).
