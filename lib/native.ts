@@ -79,6 +79,18 @@ export interface NativeAddon {
     x: NativeBuffer, w: NativeBuffer, n: number, inFeatures: number, outFeatures: number,
     accumulate: boolean,
   ): void;
+
+  // conv2d (native/kernels/conv2d.h); algorithm: 0 auto, 1 direct, 2 im2col
+  conv2dForward(
+    y: NativeBuffer, x: NativeBuffer, w: NativeBuffer, b: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, algorithm: number,
+  ): void;
+  conv2dBackward(
+    dx: NativeBuffer | null, dw: NativeBuffer, db: NativeBuffer | null, dy: NativeBuffer, x: NativeBuffer, w: NativeBuffer,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, accumulate: boolean, algorithm: number,
+  ): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

@@ -1,0 +1,151 @@
+/**
+ * 2-D convolution (torch.nn.functional.conv2d with groups=1, dilation=1) and its gradients.
+ * Kernels: native/kernels/conv2d. Test: test/conv2d.test.ts.
+ *
+ * x (N, C, H, W), weight (K, C, kh, kw), bias (K) or null → y (N, K, OH, OW) with
+ * OH = ⌊(H + 2·padding[0] − kh) / stride[0]⌋ + 1 (OW likewise), zero padding.
+ */
+import { native } from '../native';
+import type { Tensor } from '../tensor';
+import { expectBoolean, expectOneOf, expectPair, expectShape, fail } from '../validate';
+import { expectTensor, output } from './checks';
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  /** 'auto' (default) picks by shape; 'direct' and 'im2col' force one implementation. */
+  algorithm?: 'auto' | 'direct' | 'im2col';
+}
+
+export interface Conv2dGrads {
+  dx: Tensor | null;
+  dw: Tensor;
+  db: Tensor | null;
+}
+
+const ALGORITHMS = { auto: 0, direct: 1, im2col: 2 } as const;
+const ALGORITHM_NAMES = Object.keys(ALGORITHMS) as (keyof typeof ALGORITHMS)[];
+
+/** Every size the kernels take, checked. */
+interface Geometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  k: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  oh: number;
+  ow: number;
+  algorithm: number;
+}
+
+function expectOptions(options: unknown): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
+  return options as Record<string, unknown>;
+}
+
+/** Validates the shapes of x and weight (named xName, wName in messages) and the options. */
+function geometry(xShape: readonly number[], wShape: readonly number[], options: Record<string, unknown>, xName: string, wName: string): Geometry {
+  const [n, c, h, w] = xShape;
+  const [k, wc, kh, kw] = wShape;
+  if (c === 0 || h === 0 || w === 0) {
+    throw new RangeError(`Expected non-zero channels, height and width for ${xName} but received shape [${xShape.join(', ')}]`);
+  }
+  if (k === 0 || kh === 0 || kw === 0) {
+    throw new RangeError(`Expected non-zero output channels and kernel size for ${wName} but received shape [${wShape.join(', ')}]`);
+  }
+  if (wc !== c) {
+    throw new RangeError(`Expected ${wName}.shape[1] = ${c} (the channels of ${xName}) for ${wName} but received shape [${wShape.join(', ')}]`);
+  }
+  const [sh, sw] = expectPair(options.stride ?? 1, 'options.stride', 1);
+  const [ph, pw] = expectPair(options.padding ?? 0, 'options.padding', 0);
+  const algorithm = ALGORITHMS[expectOneOf(options.algorithm ?? 'auto', 'options.algorithm', ALGORITHM_NAMES)];
+  if (kh > h + 2 * ph || kw > w + 2 * pw) {
+    throw new RangeError(
+      `Expected a kernel no larger than the padded input (${h + 2 * ph}×${w + 2 * pw}) for ${wName} but received a ${kh}×${kw} kernel`,
+    );
+  }
+  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  return { n, c, h, w, k, kh, kw, sh, sw, ph, pw, oh, ow, algorithm };
+}
+
+function expectRank4Shape(shape: unknown, name: string): readonly number[] {
+  expectShape(shape, name);
+  const dims = shape as readonly number[];
+  if (dims.length !== 4) throw new RangeError(`Expected a shape of rank 4 for ${name} but received [${dims.join(', ')}]`);
+  return dims;
+}
+
+/** The shape of conv2d's output: [N, K, OH, OW]. */
+export function conv2dOutputShape(inputShape: readonly number[], weightShape: readonly number[], options?: Conv2dOptions): number[] {
+  const g = geometry(
+    expectRank4Shape(inputShape, 'inputShape'),
+    expectRank4Shape(weightShape, 'weightShape'),
+    expectOptions(options),
+    'inputShape',
+    'weightShape',
+  );
+  return [g.n, g.k, g.oh, g.ow];
+}
+
+/** Checks x and weight as tensors (rank 4, float32, weight on x's device) and the options. */
+function tensorGeometry(x: Tensor, weight: Tensor, options: Record<string, unknown>): Geometry {
+  expectTensor(x, 'x', { rank: 4 });
+  expectTensor(weight, 'weight', { rank: 4, device: x.device });
+  return geometry(x.shape, weight.shape, options, 'x', 'weight');
+}
+
+/** y = conv2d(x, weight) + bias, written into `out` when given. */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options?: Conv2dOptions, out?: Tensor): Tensor {
+  const opts = expectOptions(options);
+  const g = tensorGeometry(x, weight, opts);
+  if (bias !== null) expectTensor(bias, 'bias', { shape: [g.k], device: x.device });
+  const y = output(out, 'out', [g.n, g.k, g.oh, g.ow], x.device);
+  native().conv2dForward(
+    y.buffer, x.buffer, weight.buffer, bias === null ? null : bias.buffer,
+    g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.algorithm,
+  );
+  return y;
+}
+
+/**
+ * Gradients of conv2d for the upstream gradient dy (N, K, OH, OW): dx (unless inputGrad is false),
+ * dw, and db (unless biasGrad is false). Results go into options.out's tensors when given; with
+ * accumulate they are added into out.dw and out.db (both required then), as PyTorch accumulates
+ * .grad, while dx is always overwritten.
+ */
+export function conv2dBackward(
+  dy: Tensor,
+  x: Tensor,
+  weight: Tensor,
+  options?: Conv2dOptions & { inputGrad?: boolean; biasGrad?: boolean; accumulate?: boolean; out?: Partial<Conv2dGrads> },
+): Conv2dGrads {
+  const opts = expectOptions(options);
+  const g = tensorGeometry(x, weight, opts);
+  expectTensor(dy, 'dy', { shape: [g.n, g.k, g.oh, g.ow], device: x.device });
+  const inputGrad = expectBoolean(opts.inputGrad ?? true, 'options.inputGrad');
+  const biasGrad = expectBoolean(opts.biasGrad ?? true, 'options.biasGrad');
+  const accumulate = expectBoolean(opts.accumulate ?? false, 'options.accumulate');
+  const out = opts.out === undefined ? {} : opts.out;
+  if (typeof out !== 'object' || out === null || Array.isArray(out)) fail('an object of output tensors', 'options.out', out);
+  const given = out as Partial<Conv2dGrads>;
+  if (accumulate) {
+    if (given.dw == null) fail('a tensor to accumulate into (accumulate is true)', 'options.out.dw', given.dw);
+    if (biasGrad && given.db == null) fail('a tensor to accumulate into (accumulate is true)', 'options.out.db', given.db);
+  }
+  const dx = inputGrad ? output(given.dx ?? undefined, 'options.out.dx', x.shape, x.device) : null;
+  const dw = output(given.dw ?? undefined, 'options.out.dw', weight.shape, x.device);
+  const db = biasGrad ? output(given.db ?? undefined, 'options.out.db', [g.k], x.device) : null;
+  native().conv2dBackward(
+    dx === null ? null : dx.buffer, dw.buffer, db === null ? null : db.buffer, dy.buffer, x.buffer, weight.buffer,
+    g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, accumulate, g.algorithm,
+  );
+  return { dx, dw, db };
+}

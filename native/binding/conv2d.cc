@@ -1,0 +1,115 @@
+// Bindings for native/kernels/conv2d:
+//   conv2dForward(y, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, algorithm)
+//   conv2dBackward(dxOrNull, dw, dbOrNull, dy, x, w, N, C, H, W, K, kh, kw, sh, sw, ph, pw,
+//                  accumulate, algorithm)
+// algorithm: 0 auto, 1 direct, 2 im2col (kernels::Conv2dAlgorithm).
+#include "../kernels/conv2d.h"
+
+#include <initializer_list>
+#include <string>
+
+#include "args.h"
+#include "dispatch.h"
+#include "registry.h"
+
+namespace napinet::binding {
+namespace {
+
+// Spatial sizes, strides and padding above this are surely a mistake (and keep every product of
+// two of them far from int64 overflow).
+constexpr std::int64_t kMaxSpatial = std::int64_t{1} << 20;
+// Element counts are at most 2^53 (what a JavaScript number holds exactly).
+constexpr std::int64_t kMaxElements = std::int64_t{1} << 53;
+
+struct ConvArgs {
+  std::int64_t n, c, h, w, k, kh, kw, sh, sw, ph, pw, oh, ow;
+};
+
+// Reads N, C, H, W, K, kh, kw, sh, sw, ph, pw from arguments first..first+10 and checks that the
+// kernel fits the padded input.
+ConvArgs conv_args(const Napi::CallbackInfo& info, std::size_t first) {
+  ConvArgs a;
+  a.n = int_arg(info, first + 0, "N", 0);
+  a.c = int_arg(info, first + 1, "C", 1);
+  a.h = int_arg(info, first + 2, "H", 1, kMaxSpatial);
+  a.w = int_arg(info, first + 3, "W", 1, kMaxSpatial);
+  a.k = int_arg(info, first + 4, "K", 1);
+  a.kh = int_arg(info, first + 5, "kh", 1, kMaxSpatial);
+  a.kw = int_arg(info, first + 6, "kw", 1, kMaxSpatial);
+  a.sh = int_arg(info, first + 7, "sh", 1, kMaxSpatial);
+  a.sw = int_arg(info, first + 8, "sw", 1, kMaxSpatial);
+  a.ph = int_arg(info, first + 9, "ph", 0, kMaxSpatial);
+  a.pw = int_arg(info, first + 10, "pw", 0, kMaxSpatial);
+  if (a.kh > a.h + 2 * a.ph) {
+    throw_range_error(info.Env(), "Expected kh ≤ H + 2·ph = " + std::to_string(a.h + 2 * a.ph) +
+                                      " for kh but received " + std::to_string(a.kh));
+  }
+  if (a.kw > a.w + 2 * a.pw) {
+    throw_range_error(info.Env(), "Expected kw ≤ W + 2·pw = " + std::to_string(a.w + 2 * a.pw) +
+                                      " for kw but received " + std::to_string(a.kw));
+  }
+  a.oh = kernels::conv2d_output_size(a.h, a.kh, a.sh, a.ph);
+  a.ow = kernels::conv2d_output_size(a.w, a.kw, a.sw, a.pw);
+  return a;
+}
+
+// The product of `dims` (a tensor's element count), or a RangeError naming the tensor when it
+// exceeds kMaxElements.
+std::size_t elements(Napi::Env env, const char* name, std::initializer_list<std::int64_t> dims) {
+  std::int64_t total = 1;
+  for (std::int64_t d : dims) {
+    if (d != 0 && total > kMaxElements / d) {
+      throw_range_error(env, std::string("Expected at most 2^53 elements for ") + name +
+                                 " but its shape asks for more");
+    }
+    total *= d;
+  }
+  return static_cast<std::size_t>(total);
+}
+
+kernels::Conv2dAlgorithm algorithm_arg(const Napi::CallbackInfo& info, std::size_t index) {
+  return static_cast<kernels::Conv2dAlgorithm>(int_arg(info, index, "algorithm", 0, 2));
+}
+
+Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvArgs a = conv_args(info, 4);
+  const auto algorithm = algorithm_arg(info, 15);
+  auto y = float_arg(info, 0, "y", elements(env, "y", {a.n, a.k, a.oh, a.ow}));
+  auto x = float_arg(info, 1, "x", elements(env, "x", {a.n, a.c, a.h, a.w}));
+  auto w = float_arg(info, 2, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
+  auto b = optional_float_arg(info, 3, "b", static_cast<std::size_t>(a.k));
+  NAPINET_ON_DEVICE(common_device(env, y, x, w, b),
+                    kernels::conv2d_forward(y.data, x.data, w.data, b.data, a.n, a.c, a.h, a.w,
+                                            a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, algorithm),
+                    cuda::conv2d_forward(y.data, x.data, w.data, b.data, a.n, a.c, a.h, a.w, a.k,
+                                         a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, algorithm));
+  return env.Undefined();
+}
+NAPINET_EXPORT("conv2dForward", conv2d_forward);
+
+Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvArgs a = conv_args(info, 6);
+  const bool accumulate = bool_arg(info, 17, "accumulate");
+  const auto algorithm = algorithm_arg(info, 18);
+  const std::size_t x_size = elements(env, "x", {a.n, a.c, a.h, a.w});
+  auto dx = optional_float_arg(info, 0, "dx", x_size);
+  auto dw = float_arg(info, 1, "dw", elements(env, "dw", {a.k, a.c, a.kh, a.kw}));
+  auto db = optional_float_arg(info, 2, "db", static_cast<std::size_t>(a.k));
+  auto dy = float_arg(info, 3, "dy", elements(env, "dy", {a.n, a.k, a.oh, a.ow}));
+  auto x = float_arg(info, 4, "x", x_size);
+  auto w = float_arg(info, 5, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
+  NAPINET_ON_DEVICE(common_device(env, dw, dx, db, dy, x, w),
+                    kernels::conv2d_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data,
+                                             a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw,
+                                             a.ph, a.pw, accumulate, algorithm),
+                    cuda::conv2d_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data,
+                                          a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph,
+                                          a.pw, accumulate, algorithm));
+  return env.Undefined();
+}
+NAPINET_EXPORT("conv2dBackward", conv2d_backward);
+
+}  // namespace
+}  // namespace napinet::binding

@@ -1,0 +1,59 @@
+// 2-D convolution, forward and backward, float32 NCHW. Mirrors torch.nn.functional.conv2d with
+// groups=1 and dilation=1 (any kernel size, separate stride and zero padding per axis, optional
+// bias); the backward pair gives what autograd gives for input, weight and bias.
+// Test: test/conv2d.test.ts (fixtures from scripts/fixtures/conv2d.py)
+//
+// Two algorithms compute the same thing and pass the same parity tests:
+//   direct  an implicit GEMM on a per-sample copy of the input split into stride phases, so every
+//           tap is a constant shift of one flat buffer; register-blocked micro-kernels, no im2col
+//           matrix (fastest for few channels, e.g. the seed network's 1→8 channels, 5×5).
+//   im2col  the classic lowering: an im2col (or col2im) tile per sample and kernels::gemm_serial.
+// kAuto picks one from the shape and pass (conv2d_auto_algorithm). Work is split over the batch in chunks
+// whose boundaries depend only on the shape; weight and bias gradients are per-chunk partial sums
+// added in chunk order, so the results are bit-identical for any thread count.
+#pragma once
+
+#include "common.h"
+
+namespace napinet::kernels {
+
+enum class Conv2dAlgorithm : int { kAuto = 0, kDirect = 1, kIm2col = 2 };
+
+// Output size along one axis: (in + 2·pad − kernel) / stride + 1 (the caller ensures
+// in + 2·pad ≥ kernel, stride ≥ 1, pad ≥ 0).
+inline index_t conv2d_output_size(index_t in, index_t kernel, index_t stride, index_t pad) {
+  return (in + 2 * pad - kernel) / stride + 1;
+}
+
+// y = conv2d(x, w) + b. OH = (H + 2·pad_h − kh)/stride_h + 1, OW likewise.
+void conv2d_forward(float* y,        // (N,K,OH,OW)
+                    const float* x,  // (N,C,H,W)
+                    const float* w,  // (K,C,kh,kw)
+                    const float* b,  // (K) or nullptr: no bias
+                    index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh, index_t kw,
+                    index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
+                    Conv2dAlgorithm algorithm = Conv2dAlgorithm::kAuto);
+
+// Gradients of conv2d_forward given dy. dx (when non-null) is overwritten; nullptr skips the input
+// gradient (a first layer needs none). dw and db (when non-null) are overwritten, or added into
+// when `accumulate` (PyTorch's .grad accumulation: grad = grad + new).
+void conv2d_backward(float* dx,        // (N,C,H,W) or nullptr
+                     float* dw,        // (K,C,kh,kw)
+                     float* db,        // (K) or nullptr
+                     const float* dy,  // (N,K,OH,OW)
+                     const float* x,   // (N,C,H,W)
+                     const float* w,   // (K,C,kh,kw)
+                     index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh, index_t kw,
+                     index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
+                     bool accumulate, Conv2dAlgorithm algorithm = Conv2dAlgorithm::kAuto);
+
+// Which pass conv2d_auto_algorithm chooses for.
+enum class Conv2dPass : int { kForward = 0, kWeightGrad = 1, kAllGrads = 2 };
+
+// The algorithm kAuto runs for this shape and pass (kDirect or kIm2col). kWeightGrad is a
+// backward call without dx, kAllGrads one with dx.
+Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W, index_t K,
+                                      index_t kh, index_t kw, index_t stride_h, index_t stride_w,
+                                      index_t pad_h, index_t pad_w, Conv2dPass pass);
+
+}  // namespace napinet::kernels
