@@ -4,10 +4,13 @@
 //
 // Execution model: a launch runs its blocks one after another (highest block index first) on the
 // calling OS thread, under one process-wide lock. The threads of a block are cooperative fibers:
-// each runs until it finishes or waits in __syncthreads or a warp operation, highest thread index
-// first, so a thread never sees what a lower thread writes after a barrier it skipped. Barriers and
-// warp operations are real rendezvous: __syncthreads releases nobody until every thread of the block
-// has reached the same __syncthreads; __shfl_*_sync exchange values between the lanes of a warp.
+// each runs until it finishes or waits in __syncthreads or a warp operation. In the first block run
+// the highest thread index goes first, in the next block the lowest, and so on alternating: a
+// thread that reads shared memory without the barrier it needs then sees stale data, whether the
+// data flows from lower threads to higher ones (a broadcast from thread 0) or the other way (a
+// tree reduction). Barriers and warp operations are real rendezvous: __syncthreads releases nobody
+// until every thread of the block has reached the same __syncthreads (same file and line);
+// __shfl_*_sync exchange values between the lanes of a warp that called the same operation.
 // Because nothing else runs while a fiber runs, a plain read-modify-write is atomic.
 //
 // Checks a GPU does not make (each throws napinet::cuda::Error naming the kernel and launch site):
