@@ -9,6 +9,7 @@ import { type CudaBuffer, native } from '../lib/native';
 
 type Buffer = CudaBuffer;
 interface EmuSelftest {
+  coordinates(out: Buffer, dims: Buffer): void;
   blockSums(sums: Buffer, x: Buffer, blocks: number, threads: number, barriers: boolean): void;
   normalize(y: Buffer, x: Buffer, n: number, barriers: boolean): void;
   warpSums(sums: Buffer, x: Buffer, n: number, block: number): void;
@@ -51,6 +52,14 @@ describe.runIf(emulated)('CUDA emulator', () => {
   };
   afterEach(() => {
     for (const b of live.splice(0)) b.dispose();
+  });
+
+  test('threadIdx, blockIdx, blockDim and gridDim cover a 3-D grid of 3-D blocks', () => {
+    const out = alloc(12 * 24, 'int32');
+    const dims = alloc(6, 'int32');
+    t.coordinates(out, dims);
+    expect(download(dims)).toEqual([2, 3, 2, 4, 2, 3]);
+    expect(download(out)).toEqual(Array.from({ length: 12 * 24 }, (_, i) => 1000 * Math.floor(i / 24) + (i % 24)));
   });
 
   test('a shared-memory tree reduction is right with its barriers and wrong without them', () => {

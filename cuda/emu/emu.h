@@ -502,6 +502,7 @@ void launch(const LaunchSite& site, dim3 grid, dim3 block, std::size_t shared_by
           ++index;
         };
         (note(param), ...);
+        (void)note;  // a kernel without parameters
       },
       context.params);
   run_kernel(

@@ -11,6 +11,17 @@
 namespace napinet::cuda::selftest {
 namespace {
 
+__global__ void coordinates_kernel(std::int32_t* out, std::int32_t* dims) {
+  const unsigned block = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  const unsigned thread = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  const unsigned threads = blockDim.x * blockDim.y * blockDim.z;
+  out[block * threads + thread] = static_cast<std::int32_t>(1000 * block + thread);
+  if (block == 0 && thread == 0) {
+    dims[0] = gridDim.x, dims[1] = gridDim.y, dims[2] = gridDim.z;
+    dims[3] = blockDim.x, dims[4] = blockDim.y, dims[5] = blockDim.z;
+  }
+}
+
 __global__ void block_sums_kernel(float* sums, const float* x, bool barriers) {
   __shared__ float partial[1024];
   const unsigned tid = threadIdx.x;
@@ -134,6 +145,10 @@ __global__ void write_past_end_kernel(float* y, int n) {
 __global__ void host_pointer_kernel(float* y) { y[threadIdx.x] = 1.0f; }
 
 }  // namespace
+
+void coordinates(std::int32_t* out, std::int32_t* dims) {
+  NAPINET_LAUNCH(coordinates_kernel, dim3(2, 3, 2), dim3(4, 2, 3), 0, out, dims);
+}
 
 void block_sums(float* sums, const float* x, int blocks, int threads, bool barriers) {
   NAPINET_LAUNCH(block_sums_kernel, blocks, threads, 0, sums, x, barriers);

@@ -8,6 +8,9 @@
 
 namespace napinet::cuda::selftest {
 
+// A <<<(2,3,2), (4,2,3)>>> launch: out[t] for every thread t (linear over the grid, x fastest)
+// = 1000·linear block index + linear thread index; dims[0..5] = gridDim.xyz, blockDim.xyz.
+void coordinates(std::int32_t* out, std::int32_t* dims);
 // sums[b] = sum of x[b·threads, (b+1)·threads): a shared-memory tree per block. With
 // barriers = false its __syncthreads are left out, a bug the emulator's thread order exposes.
 void block_sums(float* sums, const float* x, int blocks, int threads, bool barriers);

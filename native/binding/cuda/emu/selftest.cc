@@ -31,6 +31,11 @@ struct Entry {
 };
 
 const Entry kTests[] = {
+    {"coordinates",
+     [](const Napi::CallbackInfo& info) -> Napi::Value {
+       selftest::coordinates(device_ints(info, 0, "out", 12 * 24), device_ints(info, 1, "dims", 6));
+       return info.Env().Undefined();
+     }},
     {"blockSums",
      [](const Napi::CallbackInfo& info) -> Napi::Value {
        int blocks = static_cast<int>(int_arg(info, 2, "blocks", 1, 64));
