@@ -21,7 +21,8 @@ namespace napinet::cuda {
 class Error : public std::runtime_error {
  public:
   Error(const std::string& message, int code) : std::runtime_error(message), code_(code) {}
-  // The cudaError_t value (0 when the error is the emulator's own finding, e.g. a divergent barrier).
+  // The cudaError_t value (for the emulator's own findings, e.g. a divergent barrier, the code a GPU
+  // would most likely give: cudaErrorLaunchFailure or cudaErrorIllegalAddress).
   int code() const { return code_; }
 
  private:
