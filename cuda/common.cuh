@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "api.h"
 
@@ -38,6 +39,12 @@ inline void check(cudaError_t error, const char* call, const char* file, int lin
 // an error left by earlier asynchronous work), naming the kernel and its configuration.
 void check_launch(const char* kernel, dim3 grid, dim3 block, std::size_t shared_bytes, const char* file,
                   int line);
+
+// How messages name things: "cuda/activation.cu" for …/cuda/activation.cu, "(x,y,z)" for a dim3,
+// "kernel<<<(gx,gy,gz), (bx,by,bz), shared_bytes>>>" for a launch.
+std::string source_path(const char* file);
+std::string dims_text(dim3 v);
+std::string launch_text(const char* kernel, dim3 grid, dim3 block, std::size_t shared_bytes);
 
 // Threads per block for element-wise kernels.
 constexpr int kBlockSize = 256;

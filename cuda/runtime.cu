@@ -21,12 +21,6 @@ std::string error_text(cudaError_t error) {
   return std::string(cudaGetErrorString(error)) + " (" + cudaGetErrorName(error) + ")";
 }
 
-std::string short_path(const char* file) {
-  std::string path = file;
-  std::size_t at = path.rfind("/cuda/");
-  return at == std::string::npos ? path : path.substr(at + 1);
-}
-
 // Why cudaGetDeviceCount failed, in words a user can act on.
 std::string count_failure(cudaError_t error, int driver_version, int runtime_version) {
   if (error == cudaErrorInsufficientDriver) {
@@ -42,6 +36,21 @@ std::string count_failure(cudaError_t error, int driver_version, int runtime_ver
 }
 
 }  // namespace
+
+std::string source_path(const char* file) {
+  std::string path = file ? file : "?";
+  std::size_t at = path.rfind("/cuda/");
+  return at == std::string::npos ? path : path.substr(at + 1);
+}
+
+std::string dims_text(dim3 v) {
+  return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")";
+}
+
+std::string launch_text(const char* kernel, dim3 grid, dim3 block, std::size_t shared_bytes) {
+  return std::string(kernel) + "<<<" + dims_text(grid) + ", " + dims_text(block) + ", " +
+         std::to_string(shared_bytes) + ">>>";
+}
 
 DeviceInfo device_info() {
   DeviceInfo info;
@@ -115,7 +124,7 @@ std::string device_label() {
 
 void throw_error(cudaError_t error, const char* call, const char* file, int line) {
   cudaGetLastError();  // clear a non-sticky error so later calls do not report it again
-  std::string message = "CUDA error in " + std::string(call) + " at " + short_path(file) + ":" +
+  std::string message = "CUDA error in " + std::string(call) + " at " + source_path(file) + ":" +
                         std::to_string(line) + " on " + device_label() + ": " + error_text(error);
   if (error == cudaErrorIllegalAddress || error == cudaErrorLaunchFailure) {
     message += "; kernels run asynchronously, so the fault may come from an earlier kernel "
@@ -129,12 +138,7 @@ void check_launch(const char* kernel, dim3 grid, dim3 block, std::size_t shared_
                   int line) {
   cudaError_t error = cudaGetLastError();
   if (error == cudaSuccess) return;
-  auto d = [](dim3 v) {
-    return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")";
-  };
-  std::string call = std::string(kernel) + "<<<" + d(grid) + ", " + d(block) + ", " +
-                     std::to_string(shared_bytes) + ">>>";
-  throw_error(error, call.c_str(), file, line);
+  throw_error(error, launch_text(kernel, grid, block, shared_bytes).c_str(), file, line);
 }
 
 unsigned grid_for(std::int64_t n, int block) {

@@ -6,20 +6,14 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import { cuda } from '../lib/device';
 import { relu } from '../lib/ops/activation';
-import { addonSource, type CudaBuffer, native } from '../lib/native';
+import { addonSource, native } from '../lib/native';
 import { Tensor } from '../lib/tensor';
+import { cudaBuffers } from './helpers/cuda';
 
 describe.runIf(cuda.isAvailable())('CudaBuffer', () => {
   const addon = native();
-  const live: CudaBuffer[] = [];
-  const alloc = (length: number, dtype: 'float32' | 'int32' = 'float32'): CudaBuffer => {
-    const b = addon.cudaAlloc!(length, dtype);
-    live.push(b);
-    return b;
-  };
-  afterEach(() => {
-    for (const b of live.splice(0)) b.dispose();
-  });
+  const { alloc, disposeAll } = cudaBuffers();
+  afterEach(disposeAll);
 
   test('a new buffer holds zeros and round-trips float32 and int32 values', () => {
     const f = alloc(5);

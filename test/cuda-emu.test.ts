@@ -6,6 +6,7 @@
 // Values are small integers and halves, so float32 sums are exact and compared exactly.
 import { afterEach, describe, expect, test } from 'vitest';
 import { type CudaBuffer, native } from '../lib/native';
+import { cudaBuffers } from './helpers/cuda';
 
 type Buffer = CudaBuffer;
 interface EmuSelftest {
@@ -34,25 +35,8 @@ const emulated = addon.buildInfo().cudaEmulated;
 describe.runIf(emulated)('CUDA emulator', () => {
   // (describe.runIf still runs this body to collect the tests, so only ask emulator builds.)
   const t = (emulated ? addon.cudaEmuSelftest!() : {}) as EmuSelftest;
-  const live: Buffer[] = [];
-  const alloc = (length: number, dtype: 'float32' | 'int32' = 'float32'): Buffer => {
-    const b = addon.cudaAlloc!(length, dtype);
-    live.push(b);
-    return b;
-  };
-  const upload = (values: Float32Array | Int32Array): Buffer => {
-    const b = alloc(values.length, values instanceof Int32Array ? 'int32' : 'float32');
-    b.upload(values);
-    return b;
-  };
-  const download = (b: Buffer): number[] => {
-    const out = b.dtype === 'float32' ? new Float32Array(b.length) : new Int32Array(b.length);
-    b.download(out);
-    return Array.from(out);
-  };
-  afterEach(() => {
-    for (const b of live.splice(0)) b.dispose();
-  });
+  const { alloc, upload, download, disposeAll } = cudaBuffers();
+  afterEach(disposeAll);
 
   test('threadIdx, blockIdx, blockDim and gridDim cover a 3-D grid of 3-D blocks', () => {
     const out = alloc(12 * 24, 'int32');

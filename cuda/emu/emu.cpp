@@ -1,6 +1,6 @@
 // The CUDA emulator's runtime (see emu.h for what it emulates and checks): device memory, streams
 // and events, and the kernel scheduler that runs each block's threads as cooperative fibers.
-#include "emu.h"
+#include "../common.cuh"  // the emulator (emu.h) and napinet's message helpers
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -135,15 +135,9 @@ std::string hex(const void* p) {
   return text;
 }
 
-std::string short_path(const char* file) {
-  std::string path = file ? file : "?";
-  std::size_t at = path.rfind("/cuda/");
-  return at == std::string::npos ? path : path.substr(at + 1);
-}
+using cuda::source_path;
 
-std::string coords(uint3 v) {
-  return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")";
-}
+std::string coords(uint3 v) { return cuda::dims_text(v); }
 
 // ---------------------------------------------------------------------------------------------
 // Fibers: a stack and a saved context per emulated thread
@@ -358,7 +352,7 @@ void wait_here(Fiber& f) {
 
 Fiber& current_fiber(const char* op, const char* file, int line) {
   if (g.current == nullptr) {
-    throw cuda::Error(std::string(op) + " called outside a kernel at " + short_path(file) + ":" +
+    throw cuda::Error(std::string(op) + " called outside a kernel at " + source_path(file) + ":" +
                           std::to_string(line),
                       cudaErrorLaunchFailure);
   }
@@ -366,7 +360,7 @@ Fiber& current_fiber(const char* op, const char* file, int line) {
 }
 
 std::string where(const char* op, const char* file, int line) {
-  return std::string(op) + " at " + short_path(file) + ":" + std::to_string(line);
+  return std::string(op) + " at " + source_path(file) + ":" + std::to_string(line);
 }
 
 bool same_site(const char* file_a, int line_a, const char* file_b, int line_b) {
@@ -395,10 +389,8 @@ void cancel_block() {
 }
 
 std::string launch_label() {
-  auto d = [](dim3 v) { return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")"; };
-  return std::string(g.site->kernel) + "<<<" + d(g.grid) + ", " + d(g.block) + ", " +
-         std::to_string(g.shared_bytes) + ">>> launched at " + short_path(g.site->file) + ":" +
-         std::to_string(g.site->line);
+  return cuda::launch_text(g.site->kernel, g.grid, g.block, g.shared_bytes) + " launched at " +
+         source_path(g.site->file) + ":" + std::to_string(g.site->line);
 }
 
 [[noreturn]] void fail(const std::string& what) {
