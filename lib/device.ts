@@ -2,6 +2,10 @@
  * Devices: 'cpu' always; 'cuda' when the addon was built with CUDA and a usable GPU is present.
  * 'auto' means CUDA when usable, else the CPU. Asking for 'cuda' when it is not usable throws with
  * the reason: napinet never falls back to the CPU silently.
+ *
+ * The CUDA-emulation build (npm run build:emu, loaded with NAPINET_ADDON=build-emu/Release/napinet.node)
+ * runs the same CUDA kernels on the CPU: there cuda.isAvailable() is true and cuda.info().emulated
+ * is true, so every 'cuda' code path runs without a GPU (slowly; for tests).
  */
 import { type CudaBuffer, type CudaInfo, native } from './native';
 import { expectOneOf } from './validate';

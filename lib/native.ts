@@ -14,14 +14,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** A float32 buffer in GPU memory, owned by a JavaScript handle (CUDA builds). */
+/**
+ * A buffer of float32 or int32 elements in GPU memory, owned by a JavaScript handle (CUDA builds;
+ * made by cudaAlloc, zero-filled). A finalizer frees it if it is collected undisposed.
+ */
 export interface CudaBuffer {
   readonly length: number;
-  /** Copies `source` (host) into this buffer starting at element `offset` (default 0). */
-  upload(source: Float32Array, offset?: number): void;
-  /** Copies elements [offset, offset + target.length) of this buffer into `target` (host). */
-  download(target: Float32Array, offset?: number): void;
-  /** Frees the device memory now; the handle is unusable afterwards. */
+  readonly dtype: 'float32' | 'int32';
+  /** Copies `source` (host; Float32Array for float32, Int32Array for int32) into this buffer starting at element `offset` (default 0). */
+  upload(source: Float32Array | Int32Array, offset?: number): void;
+  /** Copies elements [offset, offset + target.length) of this buffer into `target` (host), after the work queued before it. */
+  download(target: Float32Array | Int32Array, offset?: number): void;
+  /** Frees the device memory now; the handle is unusable afterwards (idempotent). */
   dispose(): void;
   readonly disposed: boolean;
 }
@@ -36,13 +40,19 @@ export interface BuildInfo {
   simd: string;
 }
 
-/** What the CUDA runtime reports (CUDA builds); `reason` says why no GPU is usable. */
+/**
+ * What the CUDA runtime reports (CUDA builds); `reason` says why no GPU is usable. `emulated` is
+ * true for the CPU emulation build (npm run build:emu), which reports itself as an available GPU.
+ * Versions are CUDA's encoding, 1000·major + 10·minor (driverVersion 0: no driver).
+ */
 export interface CudaInfo {
   available: boolean;
   reason?: string;
   emulated: boolean;
+  deviceCount?: number;
   name?: string;
   computeCapability?: string;
+  multiprocessors?: number;
   totalMemory?: number;
   freeMemory?: number;
   driverVersion?: number;
@@ -58,6 +68,8 @@ export interface NativeAddon {
   cudaInfo?(): CudaInfo;
   cudaAlloc?(length: number, dtype: 'float32' | 'int32'): CudaBuffer;
   cudaSynchronize?(): void;
+  /** The CUDA emulator's self-test kernels (emulator builds only; typed in test/cuda-emu.test.ts). */
+  cudaEmuSelftest?(): unknown;
 
   // activation (native/kernels/activation.h)
   reluForward(y: NativeBuffer, x: NativeBuffer, n: number): void;

@@ -92,7 +92,7 @@ export class Tensor {
     this.assertLive();
     if (this.host) return this.host.slice();
     const out = this.dtype === 'float32' ? new Float32Array(this.size) : new Int32Array(this.size);
-    this.cuda!.download(out as Float32Array);
+    this.cuda!.download(out);
     return out;
   }
 
@@ -103,7 +103,7 @@ export class Tensor {
     this.assertLive();
     if (target === 'cpu') return new Tensor(this.shape, this.dtype, 'cpu', this.toArray());
     const out = Tensor.zeros(this.shape, { device: target, dtype: this.dtype });
-    out.cuda!.upload(this.host as Float32Array);
+    out.cuda!.upload(this.host!);
     return out;
   }
 
@@ -114,7 +114,7 @@ export class Tensor {
     if (size !== this.size) throw new RangeError(`Expected ${this.size} values for source but received ${size}`);
     const hostSource = source instanceof Tensor ? (source.device === 'cpu' ? source.data : source.toArray()) : source;
     if (this.host) this.host.set(hostSource);
-    else this.cuda!.upload(hostSource as Float32Array);
+    else this.cuda!.upload(hostSource);
   }
 
   /** A tensor with the same storage and another shape of the same size (like torch's view). */

@@ -3,13 +3,20 @@
 #include <cmath>
 
 #ifdef NAPINET_WITH_CUDA
-#include "cuda_buffer.h"
+#include "cuda/buffer.h"
 #endif
 
 namespace napinet::binding {
 namespace {
 
 std::string describe(const Napi::Value& value) {
+#ifdef NAPINET_WITH_CUDA
+  CudaBufferView view;
+  if (as_cuda_buffer(value, &view)) {
+    if (view.disposed) return "a disposed CudaBuffer";
+    return view.float32 ? "a float32 CudaBuffer" : "an int32 CudaBuffer";
+  }
+#endif
   if (value.IsUndefined()) return "undefined";
   if (value.IsNull()) return "null";
   if (value.IsNumber()) return "the number " + value.ToString().Utf8Value();
@@ -42,7 +49,22 @@ void check_length(Napi::Env env, const Buffer<T>& buffer, std::size_t required) 
   }
 }
 
+#ifdef NAPINET_WITH_CUDA
+// A live CudaBuffer of the wanted element type, or a TypeError naming the argument.
+bool cuda_arg(Napi::Env env, const Napi::Value& value, const char* name, bool float32, const char* expected,
+              void** data, std::size_t* length) {
+  CudaBufferView view;
+  if (!as_cuda_buffer(value, &view)) return false;
+  if (view.disposed || view.float32 != float32) throw_type_error(env, name, expected, describe(value));
+  *data = view.data;
+  *length = view.length;
+  return true;
+}
+#endif
+
 }  // namespace
+
+std::string describe_value(const Napi::Value& value) { return describe(value); }
 
 const char* device_name(Device device) { return device == Device::kCpu ? "cpu" : "cuda"; }
 
@@ -68,7 +90,9 @@ FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const c
     buffer.length = array.ElementLength();
     buffer.device = Device::kCpu;
 #ifdef NAPINET_WITH_CUDA
-  } else if (as_cuda_buffer(value, &buffer.data, &buffer.length)) {
+  } else if (void* data = nullptr;
+             cuda_arg(env, value, name, true, "a Float32Array", &data, &buffer.length)) {
+    buffer.data = static_cast<float*>(data);
     buffer.device = Device::kCuda;
 #endif
   } else {
@@ -97,14 +121,22 @@ IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, cons
                          std::size_t required) {
   Napi::Env env = info.Env();
   Napi::Value value = arg(info, index);
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throw_type_error(env, name, "an Int32Array", describe(value));
-  }
-  auto array = value.As<Napi::Int32Array>();
   IntBuffer buffer;
   buffer.name = name;
-  buffer.data = array.Data();
-  buffer.length = array.ElementLength();
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    auto array = value.As<Napi::Int32Array>();
+    buffer.data = array.Data();
+    buffer.length = array.ElementLength();
+    buffer.device = Device::kCpu;
+#ifdef NAPINET_WITH_CUDA
+  } else if (void* data = nullptr;
+             cuda_arg(env, value, name, false, "an Int32Array", &data, &buffer.length)) {
+    buffer.data = static_cast<std::int32_t*>(data);
+    buffer.device = Device::kCuda;
+#endif
+  } else {
+    throw_type_error(env, name, "an Int32Array", describe(value));
+  }
   static std::int32_t empty_sentinel = 0;
   if (buffer.data == nullptr) buffer.data = &empty_sentinel;
   check_length(env, buffer, required);

@@ -43,6 +43,9 @@ std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const ch
 double number_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name);
 bool bool_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name);
 
+// How a value looks in a message: "an Array", "a Float32Array", "an int32 CudaBuffer", …
+std::string describe_value(const Napi::Value& value);
+
 [[noreturn]] void throw_type_error(Napi::Env env, const char* name, const std::string& expected,
                                    const std::string& received);
 [[noreturn]] void throw_range_error(Napi::Env env, const std::string& message);

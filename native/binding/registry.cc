@@ -1,6 +1,7 @@
 #include "registry.h"
 
 #include <exception>
+#include <map>
 #include <new>
 #include <string>
 
@@ -9,6 +10,21 @@ namespace napinet::binding {
 std::vector<Export>& exports_registry() {
   static std::vector<Export> registry;
   return registry;
+}
+
+namespace {
+struct EnvSlots {
+  std::map<const void*, std::shared_ptr<void>> slots;
+};
+}  // namespace
+
+std::shared_ptr<void>& env_slot(Napi::Env env, const void* key) {
+  EnvSlots* slots = env.GetInstanceData<EnvSlots>();
+  if (slots == nullptr) {
+    slots = new EnvSlots;
+    env.SetInstanceData(slots);  // deleted when the environment is torn down
+  }
+  return slots->slots[key];
 }
 
 Napi::Value call_guarded(Method method, const Napi::CallbackInfo& info) {

@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <memory>
 #include <vector>
 
 namespace napinet::binding {
@@ -20,6 +21,19 @@ std::vector<Export>& exports_registry();
 struct Registration {
   Registration(const char* name, Method method) { exports_registry().push_back({name, method}); }
 };
+
+// Per-environment state: one T per Node.js environment (the main thread, each worker thread) that
+// loads the addon, made by T(env) on first use. The environment holds a reference until it is torn
+// down; holders of the shared_ptr (e.g. objects whose finalizers may run later) keep it alive.
+std::shared_ptr<void>& env_slot(Napi::Env env, const void* key);
+
+template <typename T>
+std::shared_ptr<T> env_state(Napi::Env env) {
+  static const char key = 0;
+  std::shared_ptr<void>& slot = env_slot(env, &key);
+  if (!slot) slot = std::make_shared<T>(env);
+  return std::static_pointer_cast<T>(slot);
+}
 
 // Calls method, turning any C++ exception (a kernel's or CUDA's std::runtime_error, bad_alloc)
 // into a JavaScript Error, so nothing escapes into Node and aborts the process.

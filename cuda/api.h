@@ -1,0 +1,90 @@
+// The CUDA backend as the rest of napinet sees it: plain C++ declarations, no CUDA headers, so the
+// binding (native/binding/) compiles with the host compiler alone. Implemented by cuda/*.cu, which
+// nvcc compiles for the GPU, or the host compiler against cuda/emu/ (the CPU emulation used by CI).
+//
+// Every function throws napinet::cuda::Error (a std::runtime_error naming the failed call, the
+// source file and line, and the device) and never aborts. Work is queued on one stream per host
+// thread (see stream() in common.cuh): calls return before the GPU has finished, and copies to the
+// host wait for what was queued before them. Launchers have the names and arguments of the CPU
+// kernels in native/kernels/ (outputs first, sizes last) and take device pointers.
+// How to add an op: cuda/README.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace napinet::cuda {
+
+// A failed CUDA call, launch or emulator check. what() is the full message.
+class Error : public std::runtime_error {
+ public:
+  Error(const std::string& message, int code) : std::runtime_error(message), code_(code) {}
+  // The cudaError_t value (for the emulator's own findings, e.g. a divergent barrier, the code a GPU
+  // would most likely give: cudaErrorLaunchFailure or cudaErrorIllegalAddress).
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+// cudaMalloc could not find the memory.
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Device
+// ---------------------------------------------------------------------------------------------
+
+// What the CUDA runtime says about device 0. Never throws: an unusable GPU is described in
+// `reason` (no device, no or too old a driver, a compute capability this build has no code for).
+struct DeviceInfo {
+  bool available = false;
+  std::string reason;             // why not available (empty when available)
+  bool emulated = false;          // the CPU emulator (build with NAPINET_CUDA_EMU)
+  int device_count = 0;
+  std::string name;               // e.g. "NVIDIA H200"; empty when no device was found
+  int compute_major = 0, compute_minor = 0;
+  std::size_t total_memory = 0, free_memory = 0;  // bytes
+  int driver_version = 0;         // CUDA version the driver supports, 1000·major + 10·minor; 0 = none
+  int runtime_version = 0;        // CUDA runtime linked into this build, same encoding
+  int multiprocessors = 0;
+};
+
+DeviceInfo device_info();
+
+// A short name for messages: "device 0 (NVIDIA H200)".
+std::string device_label();
+
+// ---------------------------------------------------------------------------------------------
+// Memory (device pointers are plain void*/float* on the host side)
+// ---------------------------------------------------------------------------------------------
+
+// `bytes` of device memory (at least 256-byte aligned). Throws OutOfMemory:
+// "CUDA out of memory allocating N bytes on device 0 (…): …".
+void* alloc(std::size_t bytes);
+// Frees memory from alloc (nullptr is ignored). Never throws: failures at process exit are ignored.
+void free(void* device_ptr) noexcept;
+
+// Host → device: returns once `host_src` may be reused.
+void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes);
+// Device → host: waits for the work queued before it and for the copy itself.
+void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes);
+void copy_device_to_device(void* device_dst, const void* device_src, std::size_t bytes);
+// Sets `bytes` bytes to `value` (e.g. 0 to zero a float buffer).
+void memset(void* device_dst, int value, std::size_t bytes);
+// Waits for all queued work on the device (and reports errors of kernels that already ran).
+void synchronize();
+
+// ---------------------------------------------------------------------------------------------
+// Launchers, one section per op family (same names and arguments as native/kernels/*.h)
+// ---------------------------------------------------------------------------------------------
+
+// activation (cuda/activation.cu; CPU: native/kernels/activation.h)
+void relu_forward(float* y, const float* x, std::int64_t n);
+void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+
+}  // namespace napinet::cuda

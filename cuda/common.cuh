@@ -1,0 +1,87 @@
+// Included first by every cuda/*.cu file: the CUDA headers (or the CPU emulator's, in builds with
+// NAPINET_CUDA_EMU), the one launch macro, error checks that throw, and small launch helpers.
+//
+//   NAPINET_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream()));   // throws napinet::cuda::Error
+//   NAPINET_LAUNCH(relu_forward_kernel, grid_for(n), kBlockSize, 0, y, x, n);
+//   NAPINET_DYNAMIC_SHARED(float, partial);                       // inside a kernel
+//
+// NAPINET_LAUNCH is the only place the <<<grid, block, shared, stream>>> syntax appears: kernels
+// run on stream(), and the launch is followed by a check of the last error. Messages name the call
+// or kernel, the file and line, and the device. See cuda/README.md for the whole pattern.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "api.h"
+
+#ifdef NAPINET_CUDA_EMU
+#include "emu/emu.h"
+#else
+#include <cuda_runtime.h>
+#endif
+
+namespace napinet::cuda {
+
+// The stream all of napinet's kernels and copies use: the calling thread's default stream, so
+// JavaScript worker threads queue independently and nothing waits on the legacy default stream.
+inline cudaStream_t stream() { return cudaStreamPerThread; }
+
+// Throws Error("CUDA error in <call> at <file>:<line> on device 0 (<name>): <text> (<name of code>)").
+[[noreturn]] void throw_error(cudaError_t error, const char* call, const char* file, int line);
+
+inline void check(cudaError_t error, const char* call, const char* file, int line) {
+  if (error != cudaSuccess) throw_error(error, call, file, line);
+}
+
+// After a launch: throws if the launch failed (bad configuration, no kernel image for the GPU, or
+// an error left by earlier asynchronous work), naming the kernel and its configuration.
+void check_launch(const char* kernel, dim3 grid, dim3 block, std::size_t shared_bytes, const char* file,
+                  int line);
+
+// How messages name things: "cuda/activation.cu" for …/cuda/activation.cu, "(x,y,z)" for a dim3,
+// "kernel<<<(gx,gy,gz), (bx,by,bz), shared_bytes>>>" for a launch.
+std::string source_path(const char* file);
+std::string dims_text(dim3 v);
+std::string launch_text(const char* kernel, dim3 grid, dim3 block, std::size_t shared_bytes);
+
+// Threads per block for element-wise kernels.
+constexpr int kBlockSize = 256;
+
+// Blocks for a grid-stride loop over n items with `block` threads each: enough to fill the GPU
+// (32 blocks per multiprocessor), never more than the items need, at least 1.
+unsigned grid_for(std::int64_t n, int block = kBlockSize);
+
+}  // namespace napinet::cuda
+
+#define NAPINET_CUDA_CHECK(call) ::napinet::cuda::check((call), #call, __FILE__, __LINE__)
+
+#ifdef NAPINET_CUDA_EMU
+#define NAPINET_LAUNCH(kernel, grid, block, shared_bytes, ...)                                     \
+  do {                                                                                             \
+    const dim3 napinet_grid_ = (grid), napinet_block_ = (block);                                   \
+    const std::size_t napinet_shared_ = (shared_bytes);                                            \
+    static const ::napinet::emu::LaunchSite napinet_site_{#kernel, __FILE__, __LINE__};            \
+    ::napinet::emu::launch(napinet_site_, napinet_grid_, napinet_block_, napinet_shared_,          \
+                           ::napinet::cuda::stream(), kernel, ##__VA_ARGS__);                      \
+    ::napinet::cuda::check_launch(#kernel, napinet_grid_, napinet_block_, napinet_shared_,         \
+                                  __FILE__, __LINE__);                                             \
+  } while (0)
+// A kernel's dynamic shared memory (the launch's shared_bytes), as a `type*` named `name`.
+#define NAPINET_DYNAMIC_SHARED(type, name) \
+  type* name = static_cast<type*>(::napinet::emu::dynamic_shared())
+#else
+#define NAPINET_LAUNCH(kernel, grid, block, shared_bytes, ...)                                     \
+  do {                                                                                             \
+    const dim3 napinet_grid_ = (grid), napinet_block_ = (block);                                   \
+    const std::size_t napinet_shared_ = (shared_bytes);                                            \
+    kernel<<<napinet_grid_, napinet_block_, napinet_shared_, ::napinet::cuda::stream()>>>(         \
+        __VA_ARGS__);                                                                              \
+    ::napinet::cuda::check_launch(#kernel, napinet_grid_, napinet_block_, napinet_shared_,         \
+                                  __FILE__, __LINE__);                                             \
+  } while (0)
+#define NAPINET_DYNAMIC_SHARED(type, name)                                        \
+  extern __shared__ __align__(16) unsigned char napinet_dynamic_shared_[];       \
+  type* name = reinterpret_cast<type*>(napinet_dynamic_shared_)
+#endif

@@ -1,0 +1,1016 @@
+// The CUDA emulator's runtime (see emu.h for what it emulates and checks): device memory, streams
+// and events, and the kernel scheduler that runs each block's threads as cooperative fibers.
+#include "../common.cuh"  // the emulator (emu.h) and napinet's message helpers
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__ELF__) && !defined(NAPINET_EMU_UCONTEXT)
+#define NAPINET_EMU_ASM_SWITCH 1
+#else
+#include <ucontext.h>
+#endif
+
+namespace napinet::emu {
+
+uint3 g_thread_idx{0, 0, 0};
+uint3 g_block_idx{0, 0, 0};
+dim3 g_block_dim;
+dim3 g_grid_dim;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The emulated device
+// ---------------------------------------------------------------------------------------------
+
+constexpr const char* kDeviceName = "napinet CUDA emulator (CPU)";
+constexpr int kRuntimeVersion = 13000;
+constexpr int kMultiprocessors = 4;
+constexpr std::size_t kSharedMemoryPerBlock = 48 * 1024;
+constexpr unsigned kMaxThreadsPerBlock = 1024;
+
+std::size_t total_memory() {
+  static const std::size_t bytes = [] {
+    const char* mb = std::getenv("NAPINET_CUDA_EMU_MEMORY_MB");
+    long long value = mb ? std::atoll(mb) : 0;
+    return static_cast<std::size_t>(value > 0 ? value : 4096) << 20;
+  }();
+  return bytes;
+}
+
+// One lock for the whole device: memory operations and launches run one at a time.
+std::mutex& device_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+thread_local cudaError_t t_last_error = cudaSuccess;
+thread_local bool t_in_kernel = false;  // this OS thread is running a kernel's blocks
+
+cudaError_t record(cudaError_t error) {
+  if (error != cudaSuccess) t_last_error = error;
+  return error;
+}
+
+// Device memory: host memory with 256-byte red zones before and after each buffer.
+constexpr std::size_t kRedZone = 256;
+constexpr unsigned char kRedZoneByte = 0xFD;
+constexpr unsigned char kFreshByte = 0xFF;  // NaN as float, -1 as int
+
+struct Allocation {
+  char* raw;
+  std::size_t bytes;      // what the caller asked for
+  std::size_t raw_bytes;  // red zone + bytes + red zone, rounded up
+};
+
+std::map<std::uintptr_t, Allocation> g_allocations;  // keyed by the pointer handed out
+std::size_t g_used_bytes = 0;
+
+// The allocation holding [p, p + bytes) (one past the end allowed for bytes == 0), or nullptr.
+const Allocation* find_allocation(const void* p, std::size_t bytes = 0, std::uintptr_t* base = nullptr) {
+  auto address = reinterpret_cast<std::uintptr_t>(p);
+  auto it = g_allocations.upper_bound(address);
+  if (it == g_allocations.begin()) return nullptr;
+  --it;
+  if (address + bytes > it->first + it->second.bytes || address < it->first) return nullptr;
+  if (base) *base = it->first;
+  return &it->second;
+}
+
+// Offset of the first damaged red-zone byte relative to the buffer's start, or 0 when intact.
+bool red_zone_damaged(std::uintptr_t base, const Allocation& a, long long* offset) {
+  const char* user = reinterpret_cast<const char*>(base);
+  for (const char* p = a.raw; p < user; ++p) {
+    if (static_cast<unsigned char>(*p) != kRedZoneByte) {
+      *offset = p - user;
+      return true;
+    }
+  }
+  for (const char* p = user + a.bytes; p < a.raw + a.raw_bytes; ++p) {
+    if (static_cast<unsigned char>(*p) != kRedZoneByte) {
+      *offset = p - user;
+      return true;
+    }
+  }
+  return false;
+}
+
+void repair_red_zones(std::uintptr_t base, const Allocation& a) {
+  char* user = reinterpret_cast<char*>(base);
+  std::memset(a.raw, kRedZoneByte, user - a.raw);
+  std::memset(user + a.bytes, kRedZoneByte, a.raw + a.raw_bytes - (user + a.bytes));
+}
+
+struct StreamHandle {
+  unsigned flags;
+};
+struct EventHandle {
+  unsigned flags;
+  bool recorded = false;
+  std::chrono::steady_clock::time_point time;
+};
+std::set<const void*> g_streams;
+std::set<const void*> g_events;
+
+bool valid_stream(cudaStream_t stream) {
+  return stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread ||
+         g_streams.count(stream) != 0;
+}
+
+std::string hex(const void* p) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%p", p);
+  return text;
+}
+
+using cuda::source_path;
+
+std::string coords(uint3 v) { return cuda::dims_text(v); }
+
+// ---------------------------------------------------------------------------------------------
+// Fibers: a stack and a saved context per emulated thread
+// ---------------------------------------------------------------------------------------------
+
+constexpr std::size_t kStackBytes = 128 * 1024;
+
+#ifdef NAPINET_EMU_ASM_SWITCH
+// switch(save, load): saves the callee-saved registers on the current stack, stores the stack
+// pointer in *save, and continues on the stack `load`. MXCSR and the x87 control word are left
+// alone: fibers share the OS thread's floating-point modes (kernels do not change them).
+extern "C" void napinet_emu_switch(void** save, void* load);
+extern "C" void napinet_emu_fiber_start();
+asm(R"(
+  .text
+  .globl napinet_emu_switch
+  .hidden napinet_emu_switch
+  .type napinet_emu_switch, @function
+napinet_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size napinet_emu_switch, .-napinet_emu_switch
+
+  .globl napinet_emu_fiber_start
+  .hidden napinet_emu_fiber_start
+  .type napinet_emu_fiber_start, @function
+napinet_emu_fiber_start:
+  .cfi_startproc
+  .cfi_undefined rip
+  movq %r12, %rdi
+  callq *%r13
+  ud2
+  .cfi_endproc
+  .size napinet_emu_fiber_start, .-napinet_emu_fiber_start
+)");
+
+struct Context {
+  void* sp = nullptr;
+};
+
+void make_context(Context* ctx, char* stack, std::size_t size, void (*entry)(void*), void* arg) {
+  auto top = reinterpret_cast<std::uintptr_t>(stack + size) & ~static_cast<std::uintptr_t>(15);
+  auto* frame = reinterpret_cast<std::uint64_t*>(top - 16);  // 16-aligned after the final ret
+  *--frame = reinterpret_cast<std::uint64_t>(&napinet_emu_fiber_start);  // return address
+  *--frame = 0;                                                          // rbp
+  *--frame = 0;                                                          // rbx
+  *--frame = reinterpret_cast<std::uint64_t>(arg);                       // r12: argument
+  *--frame = reinterpret_cast<std::uint64_t>(entry);                     // r13: entry point
+  *--frame = 0;                                                          // r14
+  *--frame = 0;                                                          // r15
+  ctx->sp = frame;
+}
+
+inline void switch_context(Context* save, Context* load) { napinet_emu_switch(&save->sp, load->sp); }
+#else
+struct Context {
+  ucontext_t uc;
+};
+
+void (*g_start_entry)(void*) = nullptr;
+void* g_start_arg = nullptr;
+void ucontext_start() { g_start_entry(g_start_arg); }
+
+void make_context(Context* ctx, char* stack, std::size_t size, void (*entry)(void*), void* arg) {
+  getcontext(&ctx->uc);
+  ctx->uc.uc_stack.ss_sp = stack;
+  ctx->uc.uc_stack.ss_size = size;
+  ctx->uc.uc_link = nullptr;
+  // makecontext passes int arguments only; the entry and argument travel through globals, read
+  // before the fiber first switches away (a fiber starts only from the scheduler).
+  makecontext(&ctx->uc, ucontext_start, 0);
+  (void)entry;
+  (void)arg;
+}
+
+inline void switch_context(Context* save, Context* load) { swapcontext(&save->uc, &load->uc); }
+#endif
+
+// A fiber's stack: mmap'ed, with an inaccessible guard page below it so an overflow faults.
+struct Stack {
+  char* base = nullptr;  // the guard page
+  std::size_t bytes = 0;
+  char* usable() const { return base + getpagesize(); }
+  std::size_t usable_bytes() const { return bytes - getpagesize(); }
+};
+
+Stack allocate_stack() {
+  Stack s;
+  s.bytes = kStackBytes + getpagesize();
+  void* p = mmap(nullptr, s.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  mprotect(p, getpagesize(), PROT_NONE);
+  s.base = static_cast<char*>(p);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scheduler
+// ---------------------------------------------------------------------------------------------
+
+enum class State { kReady, kBarrier, kWarp, kDone };
+
+struct WarpGroup {
+  unsigned mask = 0;     // lanes taking part (the callers' mask less lanes the block lacks)
+  unsigned arrived = 0;
+  int readers = 0;       // lanes still to collect the values after completion
+  const char* op = nullptr;
+  const char* file = nullptr;
+  int line = 0;
+  unsigned first_lane = 0;
+  std::uint64_t values[32] = {};
+};
+
+struct Fiber {
+  Context ctx;
+  Stack stack;
+  State state = State::kDone;
+  bool started = false;
+  unsigned linear = 0;  // x + y·blockDim.x + z·blockDim.x·blockDim.y
+  uint3 idx{0, 0, 0};
+  const char* wait_op = nullptr;
+  const char* wait_file = nullptr;
+  int wait_line = 0;
+  unsigned wait_mask = 0;
+  int predicate = 0;
+  WarpGroup* group = nullptr;
+  std::uint64_t lanes[32] = {};
+  std::exception_ptr error;
+};
+
+// Thrown inside a waiting fiber to unwind it when its block is abandoned.
+struct Cancelled {};
+
+// An error found inside a fiber (a misuse of a barrier or warp operation, __trap).
+struct FiberFault : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Scheduler {
+  const LaunchSite* site = nullptr;
+  dim3 grid, block;
+  std::size_t shared_bytes = 0;
+  void (*body)(void*) = nullptr;
+  void* context = nullptr;
+
+  std::vector<std::unique_ptr<Fiber>> fibers;  // grows to the largest block seen, then reused
+  unsigned threads = 0;
+  unsigned done = 0;
+  std::uint64_t blocks_run = 0;  // in this launch
+  unsigned barrier_arrived = 0;
+  int barrier_result = 0;
+  bool restart_sweep = false;
+  bool cancelling = false;
+  Fiber* current = nullptr;
+  Context scheduler_ctx;
+
+  std::vector<std::vector<WarpGroup*>> open_groups;  // per warp
+  std::vector<std::unique_ptr<WarpGroup>> groups;
+  std::vector<WarpGroup*> free_groups;
+
+  std::vector<unsigned char> dynamic_shared;  // shared_bytes + red zone, 16-aligned start
+  unsigned char* dynamic_shared_start = nullptr;
+};
+
+Scheduler g;
+
+void fiber_main(void* arg) {
+  auto* f = static_cast<Fiber*>(arg);
+  try {
+    g.body(g.context);
+  } catch (const Cancelled&) {
+  } catch (...) {
+    f->error = std::current_exception();
+  }
+  f->state = State::kDone;
+  ++g.done;
+  switch_context(&f->ctx, &g.scheduler_ctx);
+  __builtin_unreachable();
+}
+
+void resume(Fiber& f) {
+  g.current = &f;
+  g_thread_idx = f.idx;
+  f.started = true;
+#ifndef NAPINET_EMU_ASM_SWITCH
+  g_start_entry = fiber_main;
+  g_start_arg = &f;
+#endif
+  switch_context(&g.scheduler_ctx, &f.ctx);
+  g.current = nullptr;
+}
+
+// Called by a fiber: hands control back to the scheduler until the fiber is made ready again.
+void wait_here(Fiber& f) {
+  switch_context(&f.ctx, &g.scheduler_ctx);
+  if (g.cancelling) throw Cancelled{};
+}
+
+Fiber& current_fiber(const char* op, const char* file, int line) {
+  if (g.current == nullptr) {
+    throw cuda::Error(std::string(op) + " called outside a kernel at " + source_path(file) + ":" +
+                          std::to_string(line),
+                      cudaErrorLaunchFailure);
+  }
+  return *g.current;
+}
+
+std::string where(const char* op, const char* file, int line) {
+  return std::string(op) + " at " + source_path(file) + ":" + std::to_string(line);
+}
+
+bool same_site(const char* file_a, int line_a, const char* file_b, int line_b) {
+  return line_a == line_b && (file_a == file_b || std::strcmp(file_a, file_b) == 0);
+}
+
+unsigned lanes_in_warp(unsigned warp) {
+  unsigned first = warp * 32;
+  unsigned count = std::min(32u, g.threads - first);
+  return count == 32 ? 0xffffffffu : (1u << count) - 1u;
+}
+
+// Unwinds every started fiber of the block (a waiting fiber throws Cancelled from wait_here).
+void cancel_block() {
+  g.cancelling = true;
+  for (unsigned t = 0; t < g.threads; ++t) {
+    Fiber& f = *g.fibers[t];
+    if (f.state == State::kDone) continue;
+    if (!f.started) {
+      f.state = State::kDone;
+      continue;
+    }
+    resume(f);
+  }
+  g.cancelling = false;
+}
+
+std::string launch_label() {
+  return cuda::launch_text(g.site->kernel, g.grid, g.block, g.shared_bytes) + " launched at " +
+         source_path(g.site->file) + ":" + std::to_string(g.site->line);
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  throw cuda::Error("CUDA emulator: kernel " + launch_label() + " failed in block " +
+                        coords(g_block_idx) + ": " + what,
+                    cudaErrorLaunchFailure);
+}
+
+// No fiber can run but not all are done: describe who waits where, and who is missing.
+[[noreturn]] void fail_deadlock() {
+  struct Group {
+    std::string what;
+    unsigned count = 0;
+    uint3 example{0, 0, 0};
+  };
+  std::vector<Group> groups;
+  unsigned exited = 0;
+  uint3 exited_example{0, 0, 0};
+  bool barrier_waiters = false;
+  for (unsigned t = 0; t < g.threads; ++t) {
+    const Fiber& f = *g.fibers[t];
+    if (f.state == State::kDone) {
+      if (exited++ == 0) exited_example = f.idx;
+      continue;
+    }
+    std::string what = where(f.wait_op, f.wait_file, f.wait_line);
+    if (f.state == State::kWarp) {
+      char mask[16];
+      std::snprintf(mask, sizeof mask, "0x%08x", f.wait_mask);
+      what = where(f.wait_op, f.wait_file, f.wait_line) + " (warp " + std::to_string(f.linear / 32) +
+             ", mask " + mask + ")";
+    } else {
+      barrier_waiters = true;
+    }
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& gr) { return gr.what == what; });
+    if (it == groups.end()) {
+      groups.push_back({what, 0, f.idx});
+      it = groups.end() - 1;
+    }
+    ++it->count;
+  }
+  std::string message = barrier_waiters ? "divergent __syncthreads (not reached by every thread of the block): "
+                                        : "warp operation never completed: ";
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    message += (i ? "; " : "") + std::to_string(groups[i].count) + " thread(s) wait in " +
+               groups[i].what + " (e.g. thread " + coords(groups[i].example) + ")";
+  }
+  if (exited) {
+    message += "; " + std::to_string(exited) + " thread(s) exited without reaching it (e.g. thread " +
+               coords(exited_example) + ")";
+  }
+  cancel_block();
+  fail(message);
+}
+
+void run_block() {
+  const unsigned T = g.threads;
+  for (unsigned t = 0; t < T; ++t) {
+    Fiber& f = *g.fibers[t];
+    f.state = State::kReady;
+    f.started = false;
+    f.linear = t;
+    f.idx = uint3{t % g.block.x, (t / g.block.x) % g.block.y, t / (g.block.x * g.block.y)};
+    f.group = nullptr;
+    f.error = nullptr;
+    make_context(&f.ctx, f.stack.usable(), f.stack.usable_bytes(), fiber_main, &f);
+  }
+  g.done = 0;
+  g.barrier_arrived = 0;
+  for (auto& open : g.open_groups) open.clear();
+  g.free_groups.clear();
+  for (auto& group : g.groups) g.free_groups.push_back(group.get());
+  // Dynamic shared memory starts as NaN in every block, followed by a red zone.
+  std::memset(g.dynamic_shared_start, kFreshByte, g.shared_bytes);
+  std::memset(g.dynamic_shared_start + g.shared_bytes, kRedZoneByte, kRedZone);
+
+  for (;;) {
+    bool progress = false;
+    g.restart_sweep = false;
+    // Highest thread index first in the first block run, lowest first in the next, alternating:
+    // a missing barrier then shows whichever way data flows between the threads.
+    const bool reverse = g.blocks_run % 2 == 0;
+    for (unsigned k = 0; k < T; ++k) {
+      Fiber& f = *g.fibers[reverse ? T - 1 - k : k];
+      if (f.state != State::kReady) continue;
+      resume(f);
+      progress = true;
+      if (f.error) {
+        std::string what;
+        try {
+          std::rethrow_exception(f.error);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+          what = "an unknown exception";
+        }
+        uint3 idx = f.idx;
+        cancel_block();
+        fail("thread " + coords(idx) + ": " + what);
+      }
+      if (g.restart_sweep) break;
+    }
+    if (g.done == T) break;
+    if (!progress) fail_deadlock();
+  }
+  for (std::size_t i = 0; i < kRedZone; ++i) {
+    if (g.dynamic_shared_start[g.shared_bytes + i] != kRedZoneByte) {
+      fail("wrote past the end of its " + std::to_string(g.shared_bytes) +
+           " bytes of dynamic shared memory (byte " + std::to_string(g.shared_bytes + i) + ")");
+    }
+  }
+}
+
+int block_barrier(const char* op, int predicate, const char* file, int line) {
+  Fiber& f = current_fiber(op, file, line);
+  f.state = State::kBarrier;
+  f.wait_op = op;
+  f.wait_file = file;
+  f.wait_line = line;
+  f.predicate = predicate != 0;
+  if (++g.barrier_arrived == g.threads) {
+    int count = 0;
+    for (unsigned t = 0; t < g.threads; ++t) {
+      const Fiber& other = *g.fibers[t];
+      if (!same_site(other.wait_file, other.wait_line, file, line) || std::strcmp(other.wait_op, op) != 0) {
+        throw FiberFault("divergent __syncthreads: thread " + coords(other.idx) + " waits in " +
+                         where(other.wait_op, other.wait_file, other.wait_line) + " but thread " +
+                         coords(f.idx) + " in " + where(op, file, line));
+      }
+      count += other.predicate;
+    }
+    for (unsigned t = 0; t < g.threads; ++t) g.fibers[t]->state = State::kReady;
+    g.barrier_arrived = 0;
+    g.barrier_result = count;
+    g.restart_sweep = true;
+  }
+  wait_here(f);
+  return g.barrier_result;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Warp operations
+// ---------------------------------------------------------------------------------------------
+
+WarpValues warp_rendezvous(const char* op, unsigned mask, std::uint64_t value, const char* file, int line) {
+  Fiber& f = current_fiber(op, file, line);
+  const unsigned lane = f.linear % 32, warp = f.linear / 32;
+  if (((mask >> lane) & 1u) == 0) {
+    char text[96];
+    std::snprintf(text, sizeof text, " with mask 0x%08x, which leaves out the calling lane %u", mask, lane);
+    throw FiberFault(where(op, file, line) + text);
+  }
+  const unsigned effective = mask & lanes_in_warp(warp);
+  const bool any_site = std::strcmp(op, "__syncwarp") == 0;  // __syncwarp may be called from anywhere
+  std::vector<WarpGroup*>& open = g.open_groups[warp];
+  WarpGroup* group = nullptr;
+  for (WarpGroup* candidate : open) {
+    if (candidate->mask == effective) group = candidate;
+  }
+  if (group == nullptr) {
+    if (g.free_groups.empty()) {
+      g.groups.push_back(std::make_unique<WarpGroup>());
+      g.free_groups.push_back(g.groups.back().get());
+    }
+    group = g.free_groups.back();
+    g.free_groups.pop_back();
+    *group = WarpGroup{};
+    group->mask = effective;
+    group->op = op;
+    group->file = file;
+    group->line = line;
+    group->first_lane = lane;
+    open.push_back(group);
+  } else if (std::strcmp(group->op, op) != 0 || (!any_site && !same_site(group->file, group->line, file, line))) {
+    throw FiberFault("lanes of warp " + std::to_string(warp) + " meet at different warp operations: lane " +
+                     std::to_string(group->first_lane) + " in " + where(group->op, group->file, group->line) +
+                     ", lane " + std::to_string(lane) + " in " + where(op, file, line));
+  }
+  group->values[lane] = value;
+  group->arrived |= 1u << lane;
+  f.state = State::kWarp;
+  f.group = group;
+  f.wait_op = op;
+  f.wait_file = file;
+  f.wait_line = line;
+  f.wait_mask = mask;
+  if (group->arrived == effective) {
+    open.erase(std::find(open.begin(), open.end(), group));
+    group->readers = __builtin_popcount(effective);
+    for (unsigned l = 0; l < 32; ++l) {
+      if ((effective >> l) & 1u) g.fibers[warp * 32 + l]->state = State::kReady;
+    }
+  }
+  wait_here(f);
+  std::memcpy(f.lanes, group->values, sizeof f.lanes);
+  const unsigned active = group->arrived;
+  f.group = nullptr;
+  if (--group->readers == 0) g.free_groups.push_back(group);
+  return WarpValues{f.lanes, active, static_cast<int>(lane)};
+}
+
+[[noreturn]] void warp_usage_error(const char* op, const char* what, const char* file, int line) {
+  throw FiberFault(where(op, file, line) + ": " + what);
+}
+
+void* dynamic_shared() {
+  if (g.current == nullptr) throw cuda::Error("NAPINET_DYNAMIC_SHARED used outside a kernel", cudaErrorLaunchFailure);
+  return g.dynamic_shared_start;
+}
+
+cudaError_t func_get_attributes(cudaFuncAttributes* attributes) {
+  if (!attributes) return record(cudaErrorInvalidValue);
+  *attributes = cudaFuncAttributes{};
+  attributes->maxThreadsPerBlock = kMaxThreadsPerBlock;
+  attributes->ptxVersion = 75;
+  attributes->binaryVersion = 75;
+  return cudaSuccess;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launch
+// ---------------------------------------------------------------------------------------------
+
+void run_kernel(const LaunchSite& site, dim3 grid, dim3 block, std::size_t shared_bytes,
+                cudaStream_t stream, void (*body)(void*), void* context, const PointerArg* pointers,
+                int pointer_count) {
+  const std::uint64_t threads = std::uint64_t{block.x} * block.y * block.z;
+  if (block.x == 0 || block.y == 0 || block.z == 0 || block.x > 1024 || block.y > 1024 ||
+      block.z > 64 || threads > kMaxThreadsPerBlock || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+      grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535) {
+    record(cudaErrorInvalidConfiguration);
+    return;
+  }
+  if (shared_bytes > kSharedMemoryPerBlock) {
+    record(cudaErrorInvalidValue);
+    return;
+  }
+  if (t_in_kernel) throw cuda::Error("CUDA emulator: a kernel launched another kernel", cudaErrorLaunchFailure);
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (!valid_stream(stream)) {
+    record(cudaErrorInvalidResourceHandle);
+    return;
+  }
+  g.site = &site;
+  g.grid = grid;
+  g.block = block;
+  g.shared_bytes = shared_bytes;
+  g.body = body;
+  g.context = context;
+  g_grid_dim = grid;
+  g_block_dim = block;
+  g.blocks_run = 0;
+
+  // Every pointer argument must point into device memory (one past the end is fine).
+  std::vector<std::pair<std::uintptr_t, const Allocation*>> buffers;
+  for (int i = 0; i < pointer_count; ++i) {
+    std::uintptr_t base = 0;
+    const Allocation* a = find_allocation(pointers[i].pointer, 0, &base);
+    if (a == nullptr) {
+      throw cuda::Error("CUDA emulator: kernel " + launch_label() + ": argument " +
+                            std::to_string(pointers[i].index + 1) + " (" + hex(pointers[i].pointer) +
+                            ") is not device memory: pass pointers from cudaMalloc (is it a host pointer?)",
+                        cudaErrorIllegalAddress);
+    }
+    buffers.emplace_back(base, a);
+  }
+
+  g.threads = static_cast<unsigned>(threads);
+  while (g.fibers.size() < g.threads) {
+    auto f = std::make_unique<Fiber>();
+    f->stack = allocate_stack();
+    g.fibers.push_back(std::move(f));
+  }
+  g.open_groups.resize((g.threads + 31) / 32);
+  g.dynamic_shared.resize(shared_bytes + kRedZone + 16);
+  auto start = reinterpret_cast<std::uintptr_t>(g.dynamic_shared.data());
+  g.dynamic_shared_start = g.dynamic_shared.data() + ((16 - start % 16) % 16);
+
+  const std::uint64_t blocks = std::uint64_t{grid.x} * grid.y * grid.z;
+  struct Running {
+    Running() { t_in_kernel = true; }
+    ~Running() { t_in_kernel = false; }
+  } running;
+  for (std::uint64_t b = blocks; b-- > 0;) {  // highest block index first
+    g_block_idx = uint3{static_cast<unsigned>(b % grid.x), static_cast<unsigned>((b / grid.x) % grid.y),
+                        static_cast<unsigned>(b / (std::uint64_t{grid.x} * grid.y))};
+    run_block();
+    ++g.blocks_run;
+  }
+
+  // Writes just outside a buffer passed to the kernel land in its red zones.
+  for (const auto& [base, a] : buffers) {
+    long long offset = 0;
+    if (red_zone_damaged(base, *a, &offset)) {
+      repair_red_zones(base, *a);
+      throw cuda::Error("CUDA emulator: kernel " + launch_label() + " wrote outside a buffer of " +
+                            std::to_string(a->bytes) + " bytes at " + hex(reinterpret_cast<void*>(base)) +
+                            " (byte offset " + std::to_string(offset) + ")",
+                        cudaErrorIllegalAddress);
+    }
+  }
+}
+
+}  // namespace napinet::emu
+
+// ---------------------------------------------------------------------------------------------
+// Barriers and other device functions
+// ---------------------------------------------------------------------------------------------
+
+using napinet::emu::block_barrier;
+
+void __syncthreads(const char* file, int line) { block_barrier("__syncthreads", 0, file, line); }
+int __syncthreads_count(int predicate, const char* file, int line) {
+  return block_barrier("__syncthreads_count", predicate, file, line);
+}
+int __syncthreads_and(int predicate, const char* file, int line) {
+  return block_barrier("__syncthreads_and", predicate, file, line) ==
+         static_cast<int>(napinet::emu::g.threads);
+}
+int __syncthreads_or(int predicate, const char* file, int line) {
+  return block_barrier("__syncthreads_or", predicate, file, line) > 0;
+}
+void __syncwarp(unsigned mask, const char* file, int line) {
+  napinet::emu::warp_rendezvous("__syncwarp", mask, 0, file, line);
+}
+unsigned __activemask() {
+  using namespace napinet::emu;
+  Fiber& f = current_fiber("__activemask", __FILE__, __LINE__);
+  unsigned warp = f.linear / 32, mask = 0;
+  for (unsigned l = 0; l < 32 && warp * 32 + l < g.threads; ++l) {
+    if (g.fibers[warp * 32 + l]->state != State::kDone) mask |= 1u << l;
+  }
+  return mask;
+}
+void __trap() { throw napinet::emu::FiberFault("__trap() called"); }
+
+// ---------------------------------------------------------------------------------------------
+// Runtime API
+// ---------------------------------------------------------------------------------------------
+
+using namespace napinet::emu;
+
+cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
+  if (ptr == nullptr) return record(cudaErrorInvalidValue);
+  *ptr = nullptr;
+  if (bytes == 0) return cudaSuccess;
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (bytes > total_memory() - g_used_bytes) return record(cudaErrorMemoryAllocation);
+  const std::size_t raw_bytes = (kRedZone + bytes + kRedZone + kRedZone - 1) / kRedZone * kRedZone;
+  char* raw = static_cast<char*>(std::aligned_alloc(kRedZone, raw_bytes));
+  if (raw == nullptr) return record(cudaErrorMemoryAllocation);
+  char* user = raw + kRedZone;
+  std::memset(raw, kRedZoneByte, kRedZone);
+  std::memset(user, kFreshByte, bytes);
+  std::memset(user + bytes, kRedZoneByte, raw + raw_bytes - (user + bytes));
+  g_allocations[reinterpret_cast<std::uintptr_t>(user)] = Allocation{raw, bytes, raw_bytes};
+  g_used_bytes += bytes;
+  *ptr = user;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* ptr) {
+  if (ptr == nullptr) return cudaSuccess;
+  std::lock_guard<std::mutex> lock(device_mutex());
+  auto it = g_allocations.find(reinterpret_cast<std::uintptr_t>(ptr));
+  if (it == g_allocations.end()) return record(cudaErrorInvalidValue);
+  g_used_bytes -= it->second.bytes;
+  std::free(it->second.raw);
+  g_allocations.erase(it);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return cudaSuccess;
+  std::lock_guard<std::mutex> lock(device_mutex());
+  bool dst_device = false, src_device = false;
+  switch (kind) {
+    case cudaMemcpyHostToHost: break;
+    case cudaMemcpyHostToDevice: dst_device = true; break;
+    case cudaMemcpyDeviceToHost: src_device = true; break;
+    case cudaMemcpyDeviceToDevice: dst_device = src_device = true; break;
+    case cudaMemcpyDefault:
+      dst_device = find_allocation(dst) != nullptr;
+      src_device = find_allocation(src) != nullptr;
+      break;
+    default: return record(cudaErrorInvalidMemcpyDirection);
+  }
+  if (dst == nullptr || src == nullptr) return record(cudaErrorInvalidValue);
+  if ((dst_device && !find_allocation(dst, bytes)) || (src_device && !find_allocation(src, bytes))) {
+    return record(cudaErrorInvalidValue);
+  }
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream) {
+  {
+    std::lock_guard<std::mutex> lock(device_mutex());
+    if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  }
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemset(void* dst, int value, std::size_t bytes) {
+  if (bytes == 0) return cudaSuccess;
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (dst == nullptr || !find_allocation(dst, bytes)) return record(cudaErrorInvalidValue);
+  std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t stream) {
+  {
+    std::lock_guard<std::mutex> lock(device_mutex());
+    if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  }
+  return cudaMemset(dst, value, bytes);
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  if (stream == nullptr) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(device_mutex());
+  auto* handle = new StreamHandle{flags};
+  g_streams.insert(handle);
+  *stream = reinterpret_cast<cudaStream_t>(handle);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (g_streams.erase(stream) == 0) return record(cudaErrorInvalidResourceHandle);
+  delete reinterpret_cast<StreamHandle*>(stream);
+  return cudaSuccess;
+}
+
+// Work runs when it is issued, so a stream is always idle.
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  return valid_stream(stream) ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (!valid_stream(stream) || g_events.count(event) == 0) return record(cudaErrorInvalidResourceHandle);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  if (event == nullptr) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(device_mutex());
+  auto* handle = new EventHandle{flags, false, {}};
+  g_events.insert(handle);
+  *event = reinterpret_cast<cudaEvent_t>(handle);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (g_events.erase(event) == 0) return record(cudaErrorInvalidResourceHandle);
+  delete reinterpret_cast<EventHandle*>(event);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (g_events.count(event) == 0 || !valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  auto* handle = reinterpret_cast<EventHandle*>(event);
+  handle->recorded = true;
+  handle->time = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  return g_events.count(event) ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
+
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (ms == nullptr) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (g_events.count(start) == 0 || g_events.count(end) == 0) return record(cudaErrorInvalidResourceHandle);
+  auto* a = reinterpret_cast<EventHandle*>(start);
+  auto* b = reinterpret_cast<EventHandle*>(end);
+  if ((a->flags | b->flags) & cudaEventDisableTiming) return record(cudaErrorInvalidResourceHandle);
+  if (!a->recorded || !b->recorded) return record(cudaErrorInvalidResourceHandle);
+  *ms = std::chrono::duration<float, std::milli>(b->time - a->time).count();
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+cudaError_t cudaGetLastError() {
+  cudaError_t error = t_last_error;
+  t_last_error = cudaSuccess;
+  return error;
+}
+cudaError_t cudaPeekAtLastError() { return t_last_error; }
+
+const char* cudaGetErrorString(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInitializationError: return "initialization error";
+    case cudaErrorCudartUnloading: return "driver shutting down";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
+    case cudaErrorUnsupportedPtxVersion: return "the provided PTX was compiled with an unsupported toolchain.";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+  }
+  return "unknown error";
+}
+
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInitializationError: return "cudaErrorInitializationError";
+    case cudaErrorCudartUnloading: return "cudaErrorCudartUnloading";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorNoKernelImageForDevice: return "cudaErrorNoKernelImageForDevice";
+    case cudaErrorUnsupportedPtxVersion: return "cudaErrorUnsupportedPtxVersion";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+  }
+  return "cudaErrorUnknown";
+}
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (count == nullptr) return record(cudaErrorInvalidValue);
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (prop == nullptr) return record(cudaErrorInvalidValue);
+  if (device != 0) return record(cudaErrorInvalidDevice);
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "%s", kDeviceName);
+  prop->totalGlobalMem = total_memory();
+  prop->sharedMemPerBlock = kSharedMemoryPerBlock;
+  prop->regsPerBlock = 65536;
+  prop->warpSize = 32;
+  prop->maxThreadsPerBlock = kMaxThreadsPerBlock;
+  prop->maxThreadsDim[0] = 1024;
+  prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = 0x7fffffff;
+  prop->maxGridSize[1] = 65535;
+  prop->maxGridSize[2] = 65535;
+  prop->major = 7;  // the oldest architecture napinet builds for
+  prop->minor = 5;
+  prop->multiProcessorCount = kMultiprocessors;
+  prop->maxThreadsPerMultiProcessor = 1024;
+  prop->sharedMemPerMultiprocessor = 64 * 1024;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (value == nullptr) return record(cudaErrorInvalidValue);
+  if (device != 0) return record(cudaErrorInvalidDevice);
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = kMaxThreadsPerBlock; return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = kSharedMemoryPerBlock; return cudaSuccess;
+    case cudaDevAttrWarpSize: *value = 32; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = kMultiprocessors; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMajor: *value = 7; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor: *value = 5; return cudaSuccess;
+  }
+  return record(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
+  if (free_bytes == nullptr || total_bytes == nullptr) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(device_mutex());
+  *total_bytes = total_memory();
+  *free_bytes = total_memory() - g_used_bytes;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : record(cudaErrorInvalidDevice); }
+
+cudaError_t cudaGetDevice(int* device) {
+  if (device == nullptr) return record(cudaErrorInvalidValue);
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int* version) {
+  if (version == nullptr) return record(cudaErrorInvalidValue);
+  *version = kRuntimeVersion;
+  return cudaSuccess;
+}
+
+cudaError_t cudaRuntimeGetVersion(int* version) {
+  if (version == nullptr) return record(cudaErrorInvalidValue);
+  *version = kRuntimeVersion;
+  return cudaSuccess;
+}
