@@ -62,6 +62,10 @@ export interface NativeAddon {
   // activation (native/kernels/activation.h)
   reluForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
   reluBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, n: number): void;
+
+  // fill (native/kernels/fill.h)
+  fill(x: NativeBuffer, value: number, n: number): void;
+  fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

@@ -1,2 +1,3 @@
 /** Functional ops (like torch.nn.functional): each validates, infers shapes and calls a kernel. */
 export { relu, reluBackward } from './activation';
+export { fill } from './fill';
