@@ -63,6 +63,12 @@ export interface NativeAddon {
   reluForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
   reluBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, n: number): void;
 
+  // pooling (native/kernels/pool2d.h); indices are flat h·W + w offsets into each input plane
+  maxPool2dForward(y: NativeBuffer, indices: Int32Array | CudaBuffer, x: NativeBuffer, N: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
+  maxPool2dBackward(dx: NativeBuffer, dy: NativeBuffer, indices: Int32Array | CudaBuffer, N: number, C: number, H: number, W: number, OH: number, OW: number): void;
+  avgPool2dForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, countIncludePad: boolean): void;
+  avgPool2dBackward(dx: NativeBuffer, dy: NativeBuffer, N: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, countIncludePad: boolean): void;
+
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
