@@ -69,6 +69,10 @@ export interface NativeAddon {
   avgPool2dForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, countIncludePad: boolean): void;
   avgPool2dBackward(dx: NativeBuffer, dy: NativeBuffer, N: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, countIncludePad: boolean): void;
 
+  // softmax cross-entropy (native/kernels/loss.h); stats = [Σ per-sample loss, correct count]
+  softmaxCrossEntropyForward(probs: NativeBuffer, stats: NativeBuffer, logits: NativeBuffer, labels: Int32Array | CudaBuffer, N: number, C: number, labelSmoothing: number, accumulate: boolean): void;
+  softmaxCrossEntropyBackward(dlogits: NativeBuffer, probs: NativeBuffer, labels: Int32Array | CudaBuffer, N: number, C: number, labelSmoothing: number, scale: number): void;
+
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;

@@ -1,4 +1,5 @@
 /** Functional ops (like torch.nn.functional): each validates, infers shapes and calls a kernel. */
 export { relu, reluBackward } from './activation';
 export { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape, type AvgPool2dOptions, type Pool2dOptions } from './pool2d';
+export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type CrossEntropyOptions } from './loss';
 export { fill } from './fill';
