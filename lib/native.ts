@@ -73,6 +73,10 @@ export interface NativeAddon {
   softmaxCrossEntropyForward(probs: NativeBuffer, stats: NativeBuffer, logits: NativeBuffer, labels: Int32Array | CudaBuffer, N: number, C: number, labelSmoothing: number, accumulate: boolean): void;
   softmaxCrossEntropyBackward(dlogits: NativeBuffer, probs: NativeBuffer, labels: Int32Array | CudaBuffer, N: number, C: number, labelSmoothing: number, scale: number): void;
 
+  // optimizers (native/kernels/optim.h); step counts from 1
+  adamStep(param: NativeBuffer, grad: NativeBuffer, expAvg: NativeBuffer, expAvgSq: NativeBuffer, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void;
+  sgdStep(param: NativeBuffer, grad: NativeBuffer, momentumBuffer: NativeBuffer | null, n: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean): void;
+
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;

@@ -2,4 +2,5 @@
 export { relu, reluBackward } from './activation';
 export { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape, type AvgPool2dOptions, type Pool2dOptions } from './pool2d';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type CrossEntropyOptions } from './loss';
+export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
 export { fill } from './fill';
