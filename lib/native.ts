@@ -103,6 +103,24 @@ export interface NativeAddon {
     N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
     sh: number, sw: number, ph: number, pw: number, accumulate: boolean, algorithm: number,
   ): void;
+
+  // pooling (native/kernels/pool2d.h); indices are flat h·W + w offsets into each input plane
+  maxPool2dForward(y: NativeBuffer, indices: Int32Array | CudaBuffer, x: NativeBuffer, N: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): void;
+  maxPool2dBackward(dx: NativeBuffer, dy: NativeBuffer, indices: Int32Array | CudaBuffer, N: number, C: number, H: number, W: number, OH: number, OW: number): void;
+  avgPool2dForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, countIncludePad: boolean): void;
+  avgPool2dBackward(dx: NativeBuffer, dy: NativeBuffer, N: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, countIncludePad: boolean): void;
+
+  // softmax cross-entropy (native/kernels/loss.h); stats = [Σ per-sample loss, correct count]
+  softmaxCrossEntropyForward(probs: NativeBuffer, stats: NativeBuffer, logits: NativeBuffer, labels: Int32Array | CudaBuffer, N: number, C: number, labelSmoothing: number, accumulate: boolean): void;
+  softmaxCrossEntropyBackward(dlogits: NativeBuffer, probs: NativeBuffer, labels: Int32Array | CudaBuffer, N: number, C: number, labelSmoothing: number, scale: number): void;
+
+  // optimizers (native/kernels/optim.h); step counts from 1
+  adamStep(param: NativeBuffer, grad: NativeBuffer, expAvg: NativeBuffer, expAvgSq: NativeBuffer, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void;
+  sgdStep(param: NativeBuffer, grad: NativeBuffer, momentumBuffer: NativeBuffer | null, n: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean): void;
+
+  // fill (native/kernels/fill.h)
+  fill(x: NativeBuffer, value: number, n: number): void;
+  fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

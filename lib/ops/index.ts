@@ -3,3 +3,7 @@ export { relu, reluBackward } from './activation';
 export { matmul, type MatmulOptions } from './gemm';
 export { linear, linearBackward, type LinearBackwardOptions, type LinearGrads } from './linear';
 export { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dGrads, type Conv2dOptions } from './conv2d';
+export { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape, type AvgPool2dOptions, type Pool2dOptions } from './pool2d';
+export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type CrossEntropyOptions } from './loss';
+export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
+export { fill } from './fill';

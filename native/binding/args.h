@@ -60,6 +60,7 @@ Device common_device(Napi::Env env, const First& first, const Rest&... rest) {
     }
   };
   (check(rest), ...);
+  (void)check;
   return first.device;
 }
 

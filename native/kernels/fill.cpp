@@ -1,0 +1,25 @@
+#include "fill.h"
+
+#include "parallel.h"
+
+namespace napinet::kernels {
+namespace {
+
+constexpr index_t kElementGrain = 1 << 16;
+
+template <typename T>
+NAPINET_VECTORIZED void fill_range(T* x, T value, index_t begin, index_t end) {
+  for (index_t i = begin; i < end; ++i) x[i] = value;
+}
+
+}  // namespace
+
+void fill(float* x, float value, index_t n) {
+  parallel_for(n, kElementGrain, [&](index_t b, index_t e) { fill_range(x, value, b, e); });
+}
+
+void fill_int32(std::int32_t* x, std::int32_t value, index_t n) {
+  parallel_for(n, kElementGrain, [&](index_t b, index_t e) { fill_range(x, value, b, e); });
+}
+
+}  // namespace napinet::kernels

@@ -1,0 +1,16 @@
+// Sets every element of a buffer to one value (torch.Tensor.fill_), e.g. to zero gradients.
+// Test: test/fill.test.ts
+#pragma once
+
+#include <cstdint>
+
+#include "common.h"
+
+namespace napinet::kernels {
+
+// x (n) = value.
+void fill(float* x, float value, index_t n);
+// x (n) = value, for int32 tensors (labels, argmax indices).
+void fill_int32(std::int32_t* x, std::int32_t value, index_t n);
+
+}  // namespace napinet::kernels

@@ -1,0 +1,45 @@
+// 2-D max and average pooling, forward and backward, NCHW. Mirrors torch.nn.functional.max_pool2d
+// (return_indices=True) and avg_pool2d with ceil_mode=False and dilation 1.
+// Test: test/pool2d.test.ts
+//
+// Output size: OH = (H + 2·ph − kh) / sh + 1 (floor), likewise OW. PyTorch requires ph ≤ kh/2 and
+// pw ≤ kw/2, so every window overlaps the input; the binding checks that before calling.
+#pragma once
+
+#include <cstdint>
+
+#include "common.h"
+
+namespace napinet::kernels {
+
+// Output length along one axis; < 1 when the (padded) input is smaller than the kernel.
+inline index_t pool2d_output_size(index_t in, index_t kernel, index_t stride, index_t pad) {
+  const index_t span = in + 2 * pad - kernel;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+// y, indices (N,C,OH,OW); x (N,C,H,W). indices[o] = h·W + w of the window's maximum within its
+// input plane, as PyTorch's return_indices. Scan order is row-major over the window clipped to the input
+// (padding counts as −inf); the first strict maximum wins, and a NaN always replaces the current
+// maximum (so the window's last NaN wins), exactly as PyTorch's CPU kernel.
+void max_pool2d_forward(float* y, std::int32_t* indices, const float* x, index_t n, index_t c,
+                        index_t h, index_t w, index_t kh, index_t kw, index_t sh, index_t sw,
+                        index_t ph, index_t pw);
+
+// dx (N,C,H,W) is zeroed, then every dy (N,C,OH,OW) is added at its argmax; overlapping windows
+// accumulate (in output order). indices must lie in [0, H·W) (the binding checks them).
+void max_pool2d_backward(float* dx, const float* dy, const std::int32_t* indices, index_t n,
+                         index_t c, index_t h, index_t w, index_t oh, index_t ow);
+
+// y (N,C,OH,OW) = mean of each window of x (N,C,H,W). The divisor is the window's size including
+// padding (kh·kw) when count_include_pad, else the number of input elements it covers.
+void avg_pool2d_forward(float* y, const float* x, index_t n, index_t c, index_t h, index_t w,
+                        index_t kh, index_t kw, index_t sh, index_t sw, index_t ph, index_t pw,
+                        bool count_include_pad);
+
+// dx (N,C,H,W) = Σ over the windows covering each input of dy (N,C,OH,OW) / divisor.
+void avg_pool2d_backward(float* dx, const float* dy, index_t n, index_t c, index_t h, index_t w,
+                         index_t kh, index_t kw, index_t sh, index_t sw, index_t ph, index_t pw,
+                         bool count_include_pad);
+
+}  // namespace napinet::kernels

@@ -1,0 +1,166 @@
+// Softmax + cross-entropy against PyTorch (test/fixtures/loss.fixture, scripts/fixtures/loss.py).
+//
+// Tolerances (float32 result vs float64 reference):
+//   probs: atol 1e-12, rtol 2e-6, relNorm 1e-6. expf is within an ulp and the row is normalised by a
+//     float32 sum of C ≤ 10 terms (≲ C·2⁻²⁴ ≈ 6e-7 relative); atol only admits probabilities below
+//     float32's range (e^-160 ≈ 3e-70 flushes to 0). Measured: max rel 7.1e-7 (refs > 1e-30).
+//   loss (stats[0] / N against the mean; stats[0] against Σ per-sample): atol 1e-6, rtol 1e-6. Each
+//     row's loss is formed in double from max-shifted logits; only log(Σ exp) carries the float32
+//     sum's ≲ C·2⁻²⁴ error, and stats[0] is rounded to float32 once. Measured: max rel 5.5e-8.
+//   correct count: exact (first maximum, as torch.argmax), computed here from the fixture logits.
+//   dlogits: atol 1e-6·scale, rtol 2e-6, relNorm 1e-6. scale·(p − t) carries p's absolute error
+//     (≲ C·2⁻²⁴·p ≤ 6e-7) plus t's rounding, undiminished when p ≈ t cancels. Measured: max
+//     |diff|/scale 2.6e-7, rel L2 9.0e-8.
+import { describe, expect, test } from 'vitest';
+import { native } from '../lib/native';
+import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from '../lib/ops/loss';
+import { Tensor } from '../lib/tensor';
+import { expectClose, type Tolerance } from './helpers/compare';
+import { DEVICES } from './helpers/devices';
+import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+
+const PROBS: Tolerance = { atol: 1e-12, rtol: 2e-6, relNorm: 1e-6 };
+const LOSS: Tolerance = { atol: 1e-6, rtol: 1e-6, relNorm: 1e-6 };
+const dlogitsTolerance = (scale: number): Tolerance => ({ atol: 1e-6 * scale, rtol: 2e-6, relNorm: 1e-6 });
+
+const cases = loadFixtures('loss');
+
+/** Samples whose first maximal logit is the label (torch.argmax's rule). */
+function expectedCorrect(logits: Float32Array, labels: Int32Array, c: number): number {
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let k = 1; k < c; k++) if (logits[i * c + k] > logits[i * c + best]) best = k;
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
+describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
+  const inputs = (c: FixtureCase) => ({
+    logits: Tensor.from(c.f32('logits'), c.get('logits').shape, { device }),
+    labels: Tensor.from(c.i32('labels'), c.get('labels').shape, { device, dtype: 'int32' }),
+  });
+
+  for (const c of cases) {
+    test(c.name, () => {
+      const { logits, labels } = inputs(c);
+      const [n, classes] = logits.shape;
+      const options = { labelSmoothing: c.params.labelSmoothing as number };
+      const { probs, stats } = softmaxCrossEntropy(logits, labels, options);
+      expectClose(probs.toArray(), c.f64('probs'), PROBS, `${c.name} probs`);
+      const [lossSum, correct] = stats.toArray();
+      const reference = c.f64('losses').reduce((a, b) => a + b, 0);
+      expectClose([lossSum], [reference], LOSS, `${c.name} Σ loss`);
+      expectClose([lossSum / n], c.f64('loss'), LOSS, `${c.name} mean loss`);
+      expect(correct).toBe(expectedCorrect(c.f32('logits'), c.i32('labels'), classes));
+      const dlogits = softmaxCrossEntropyBackward(probs, labels, options);
+      expectClose(dlogits.toArray(), c.f64('dlogits'), dlogitsTolerance(1 / n), `${c.name} dlogits`);
+      // In place: the gradient may overwrite the probabilities.
+      expect(softmaxCrossEntropyBackward(probs, labels, options, probs)).toBe(probs);
+      expectClose(probs.toArray(), c.f64('dlogits'), dlogitsTolerance(1 / n), `${c.name} dlogits in place`);
+    });
+  }
+
+  test('stats are overwritten, or accumulated over batches when asked', () => {
+    const c = cases.find((k) => k.name === 'n16_c10/ls0.1')!;
+    const { logits, labels } = inputs(c);
+    const reference = c.f64('losses').reduce((a, b) => a + b, 0);
+    const correct = expectedCorrect(c.f32('logits'), c.i32('labels'), 10);
+    const stats = Tensor.from([100, 7], [2], { device });
+    const probs = Tensor.zeros([16, 10], { device });
+    const result = softmaxCrossEntropy(logits, labels, { labelSmoothing: 0.1 }, { probs, stats, accumulate: true });
+    expect(result.probs).toBe(probs);
+    expect(result.stats).toBe(stats);
+    softmaxCrossEntropy(logits, labels, { labelSmoothing: 0.1 }, { probs, stats, accumulate: true });
+    const [sum, count] = stats.toArray();
+    expectClose([sum], [100 + 2 * reference], LOSS, 'accumulated Σ loss');
+    expect(count).toBe(7 + 2 * correct);
+    softmaxCrossEntropy(logits, labels, { labelSmoothing: 0.1 }, { stats });
+    expectClose([stats.toArray()[0]], [reference], LOSS, 'overwritten Σ loss');
+    expect(stats.toArray()[1]).toBe(correct);
+  });
+
+  test('scale multiplies the gradient (1/N by default: the batch mean)', () => {
+    const c = cases.find((k) => k.name === 'n8_c2/ls0.0')!;
+    const { logits, labels } = inputs(c);
+    const { probs } = softmaxCrossEntropy(logits, labels);
+    const sum = softmaxCrossEntropyBackward(probs, labels, { scale: 1 });
+    expectClose(sum.toArray(), c.f64('dlogits').map((v) => v * 8), dlogitsTolerance(1), 'dlogits, scale 1');
+  });
+
+  test('1 thread and the default thread count give bit-identical results', () => {
+    const addon = native();
+    const threads = addon.numThreads();
+    const c = cases.find((k) => k.name === 'n2000_c10/ls0.1')!;
+    const { logits, labels } = inputs(c);
+    const run = () => {
+      const { probs, stats } = softmaxCrossEntropy(logits, labels, { labelSmoothing: 0.1 });
+      const dlogits = softmaxCrossEntropyBackward(probs, labels, { labelSmoothing: 0.1 });
+      return [probs, stats, dlogits].map((t) => Buffer.from(t.toArray().buffer));
+    };
+    const parallel = run();
+    try {
+      addon.setNumThreads(1);
+      const serial = run();
+      for (let i = 0; i < serial.length; i++) expect(serial[i].equals(parallel[i])).toBe(true);
+    } finally {
+      addon.setNumThreads(threads);
+    }
+  });
+
+  test('a label outside [0, C) is a RangeError naming labels and the value', () => {
+    const logits = Tensor.zeros([4, 10], { device });
+    const bad = Tensor.from(new Int32Array([1, 2, 9, 10]), [4], { device });
+    expect(() => softmaxCrossEntropy(logits, bad)).toThrow(new RangeError('Expected class indices in [0, 10) for labels but received 10 at index 3'));
+    const negative = Tensor.from(new Int32Array([-1, 2, 9, 0]), [4], { device });
+    expect(() => softmaxCrossEntropy(logits, negative)).toThrow('Expected class indices in [0, 10) for labels but received -1 at index 0');
+    expect(() => softmaxCrossEntropyBackward(logits, bad)).toThrow('Expected class indices in [0, 10) for labels but received 10 at index 3');
+  });
+
+  test('rejects bad inputs and options with messages naming the argument', () => {
+    const logits = Tensor.zeros([4, 10], { device });
+    const labels = Tensor.zeros([4], { device, dtype: 'int32' });
+    expect(() => softmaxCrossEntropy([1] as never, labels)).toThrow('Expected a Tensor for logits but received [1]');
+    expect(() => softmaxCrossEntropy(Tensor.zeros([4, 10, 1], { device }), labels)).toThrow('Expected a tensor of rank 2 for logits but received shape [4, 10, 1]');
+    expect(() => softmaxCrossEntropy(Tensor.zeros([4, 0], { device }), labels)).toThrow('Expected at least one class for logits but received shape [4, 0]');
+    expect(() => softmaxCrossEntropy(logits, Tensor.zeros([4], { device }))).toThrow('Expected a int32 tensor for labels but received a float32 tensor');
+    expect(() => softmaxCrossEntropy(logits, Tensor.zeros([5], { device, dtype: 'int32' }))).toThrow('Expected shape [4] for labels but received [5]');
+    expect(() => softmaxCrossEntropy(logits, labels, { labelSmoothing: 1.5 })).toThrow(new RangeError('Expected a number in [0, 1] for options.labelSmoothing but received 1.5'));
+    expect(() => softmaxCrossEntropy(logits, labels, { labelSmoothing: '0.1' as never })).toThrow('Expected a number for options.labelSmoothing but received "0.1"');
+    expect(() => softmaxCrossEntropy(logits, labels, 0.1 as never)).toThrow('Expected an options object for options but received 0.1');
+    expect(() => softmaxCrossEntropy(logits, labels, {}, { stats: Tensor.zeros([3], { device }) })).toThrow('Expected shape [2] for out.stats but received [3]');
+    expect(() => softmaxCrossEntropy(logits, labels, {}, { accumulate: 1 as never })).toThrow('Expected a boolean for out.accumulate but received 1');
+    expect(() => softmaxCrossEntropyBackward(logits, labels, { scale: Number.NaN })).toThrow('Expected a number for options.scale but received NaN');
+    expect(() => softmaxCrossEntropyBackward(logits, labels, { scale: Infinity })).toThrow('Expected a finite number for options.scale but received Infinity');
+    expect(() => softmaxCrossEntropyBackward(logits, labels, {}, Tensor.zeros([10, 4], { device }))).toThrow('Expected shape [4, 10] for out but received [10, 4]');
+  });
+});
+
+describe('softmax cross-entropy native checks', () => {
+  const addon = native();
+  const logits = new Float32Array(20);
+  const labels = new Int32Array(2);
+
+  test('a buffer too small for the sizes given is a RangeError naming it', () => {
+    expect(() => addon.softmaxCrossEntropyForward(new Float32Array(20), new Float32Array(1), logits, labels, 2, 10, 0, false)).toThrow(
+      new RangeError('Expected at least 2 elements for stats but received 1'),
+    );
+    expect(() => addon.softmaxCrossEntropyForward(new Float32Array(20), new Float32Array(2), logits, new Int32Array(1), 2, 10, 0, false)).toThrow(
+      'Expected at least 2 elements for labels but received 1',
+    );
+    expect(() => addon.softmaxCrossEntropyBackward(new Float32Array(19), logits, labels, 2, 10, 0, 0.5)).toThrow('Expected at least 20 elements for dlogits but received 19');
+  });
+
+  test('labels and label smoothing are checked before the kernel runs', () => {
+    expect(() => addon.softmaxCrossEntropyForward(new Float32Array(20), new Float32Array(2), logits, new Int32Array([0, 10]), 2, 10, 0, false)).toThrow(
+      new RangeError('Expected class indices in [0, 10) for labels but received 10 at index 1'),
+    );
+    expect(() => addon.softmaxCrossEntropyForward(new Float32Array(20), new Float32Array(2), logits, labels, 2, 10, -0.5, false)).toThrow(
+      new RangeError('Expected a number in [0, 1] for labelSmoothing but received -0.5'),
+    );
+    expect(() => addon.softmaxCrossEntropyForward(new Float32Array(20), new Float32Array(2), logits, new Float32Array(2) as never, 2, 10, 0, false)).toThrow(
+      new TypeError('Expected an Int32Array for labels but received a Float32Array'),
+    );
+  });
+});
