@@ -118,6 +118,9 @@ export interface NativeAddon {
   adamStep(param: NativeBuffer, grad: NativeBuffer, expAvg: NativeBuffer, expAvgSq: NativeBuffer, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void;
   sgdStep(param: NativeBuffer, grad: NativeBuffer, momentumBuffer: NativeBuffer | null, n: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean): void;
 
+  // softmax (native/kernels/softmax.h)
+  softmaxForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number): void;
+
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;

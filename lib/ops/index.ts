@@ -7,3 +7,4 @@ export { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, pool2dOutpu
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type CrossEntropyOptions } from './loss';
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
 export { fill } from './fill';
+export { softmax } from './softmax';

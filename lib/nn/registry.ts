@@ -1,0 +1,33 @@
+/**
+ * Rebuilding modules from their config() (the architecture saved beside the weights).
+ * A new layer type adds one entry here.
+ */
+import { ReLU } from './activation';
+import { Conv2d } from './conv2d';
+import { Flatten } from './flatten';
+import { Linear } from './linear';
+import type { LayerConfig, Module } from './module';
+import { AvgPool2d, MaxPool2d } from './pool2d';
+import { Sequential } from './sequential';
+
+type Builder = (c: any) => Module;
+
+const BUILDERS: Record<string, Builder> = {
+  Sequential: (c) => new Sequential(...(c.layers as LayerConfig[]).map(buildModule)),
+  Conv2d: (c) => new Conv2d(c.inChannels, c.outChannels, c.kernelSize, { stride: c.stride, padding: c.padding, bias: c.bias }),
+  Linear: (c) => new Linear(c.inFeatures, c.outFeatures, { bias: c.bias }),
+  MaxPool2d: (c) => new MaxPool2d(c.kernelSize, { stride: c.stride, padding: c.padding }),
+  AvgPool2d: (c) => new AvgPool2d(c.kernelSize, { stride: c.stride, padding: c.padding, countIncludePad: c.countIncludePad }),
+  ReLU: () => new ReLU(),
+  Flatten: () => new Flatten(),
+};
+
+export function buildModule(config: LayerConfig): Module {
+  const builder = config && BUILDERS[config.type];
+  if (!builder) throw new TypeError(`Expected a known layer type for config.type but received ${JSON.stringify(config?.type)}`);
+  return builder(config);
+}
+
+export function registerLayer(type: string, builder: Builder): void {
+  BUILDERS[type] = builder;
+}

@@ -1,0 +1,51 @@
+/** Adam and AdamW, after torch.optim.Adam / AdamW (no amsgrad). Kernel: native/kernels/optim. */
+import type { Parameter } from '../nn/module';
+import { adamStep } from '../ops/optim';
+import { expectNumber } from '../validate';
+import { Optimizer } from './optimizer';
+
+export interface AdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+export class Adam extends Optimizer {
+  readonly betas: [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+  protected readonly decoupled: boolean = false;
+
+  constructor(params: Iterable<Parameter>, options: AdamOptions = {}) {
+    super(params, options.lr ?? 1e-3);
+    const [b1, b2] = options.betas ?? [0.9, 0.999];
+    this.betas = [expectNumber(b1, 'betas[0]', 0, 0.999999), expectNumber(b2, 'betas[1]', 0, 0.999999)];
+    this.eps = expectNumber(options.eps ?? 1e-8, 'eps', 0);
+    this.weightDecay = expectNumber(options.weightDecay ?? 0, 'weightDecay', 0);
+  }
+
+  step(): void {
+    this.steps++;
+    for (const p of this.params) {
+      adamStep(p.value, p.grad, this.buffer(p, 'expAvg'), this.buffer(p, 'expAvgSq'), {
+        lr: this.lr,
+        beta1: this.betas[0],
+        beta2: this.betas[1],
+        eps: this.eps,
+        weightDecay: this.weightDecay,
+        step: this.steps,
+        decoupled: this.decoupled,
+      });
+    }
+  }
+}
+
+/** AdamW: weight decay applied to the parameters directly (decoupled), default 0.01 as torch. */
+export class AdamW extends Adam {
+  protected override readonly decoupled: boolean = true;
+
+  constructor(params: Iterable<Parameter>, options: AdamOptions = {}) {
+    super(params, { weightDecay: 0.01, ...options });
+  }
+}

@@ -1,0 +1,5 @@
+/** Optimizers and learning-rate schedulers (like torch.optim). */
+export { Optimizer, type OptimizerState } from './optimizer';
+export { Adam, AdamW, type AdamOptions } from './adam';
+export { SGD, type SGDOptions } from './sgd';
+export { LRScheduler, StepLR, CosineAnnealingLR, OneCycleLR } from './lr_scheduler';

@@ -1,0 +1,85 @@
+/**
+ * Optimizer base, after torch.optim.Optimizer (one parameter group): step() updates every
+ * parameter from its gradient; zeroGrad() clears the gradients; lr is what schedulers change.
+ * State (moment estimates, momentum buffers) lives on the parameters' device.
+ */
+import type { Parameter } from '../nn/module';
+import { fill } from '../ops/fill';
+import { Tensor } from '../tensor';
+import { expectNumber } from '../validate';
+
+export interface OptimizerState {
+  type: string;
+  lr: number;
+  initialLr: number;
+  steps: number;
+  /** Per-parameter state tensors, in the order of the parameters, as host arrays. */
+  buffers: Record<string, Float32Array | null>[];
+}
+
+export abstract class Optimizer {
+  readonly params: Parameter[];
+  /** The learning rate of the next step (schedulers set it). */
+  lr: number;
+  /** The learning rate given at construction (schedulers start from it). */
+  readonly initialLr: number;
+  /** Number of step() calls so far. */
+  steps = 0;
+  protected readonly state: Map<Parameter, Record<string, Tensor | null>> = new Map();
+
+  constructor(params: Iterable<Parameter>, lr: number) {
+    this.params = [...params];
+    if (this.params.length === 0) throw new RangeError('Expected at least one parameter for params but received none');
+    this.lr = expectNumber(lr, 'lr', 0);
+    this.initialLr = lr;
+  }
+
+  abstract step(): void;
+
+  zeroGrad(): void {
+    for (const p of this.params) fill(p.grad, 0);
+  }
+
+  /** The state tensor `name` of `param`, created as zeros on first use. */
+  protected buffer(param: Parameter, name: string): Tensor {
+    let entry = this.state.get(param);
+    if (!entry) this.state.set(param, (entry = {}));
+    let t = entry[name];
+    if (!t || t.device !== param.value.device) {
+      const fresh = Tensor.zeros(param.shape, { device: param.value.device });
+      if (t) fresh.copyFrom(t);
+      t?.dispose();
+      entry[name] = t = fresh;
+    }
+    return t;
+  }
+
+  stateDict(): OptimizerState {
+    return {
+      type: this.constructor.name,
+      lr: this.lr,
+      initialLr: this.initialLr,
+      steps: this.steps,
+      buffers: this.params.map((p) => {
+        const entry = this.state.get(p) ?? {};
+        return Object.fromEntries(Object.entries(entry).map(([k, t]) => [k, t ? (t.toArray() as Float32Array) : null]));
+      }),
+    };
+  }
+
+  loadStateDict(state: OptimizerState): void {
+    if (state.type !== this.constructor.name) {
+      throw new TypeError(`Expected a ${this.constructor.name} state for loadStateDict but received a ${state.type} state`);
+    }
+    if (state.buffers.length !== this.params.length) {
+      throw new RangeError(`Expected state for ${this.params.length} parameters but received ${state.buffers.length}`);
+    }
+    this.lr = state.lr;
+    this.steps = state.steps;
+    state.buffers.forEach((entry, i) => {
+      for (const [name, values] of Object.entries(entry)) {
+        if (values) this.buffer(this.params[i], name).copyFrom(values);
+      }
+    });
+  }
+}

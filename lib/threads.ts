@@ -1,0 +1,11 @@
+/** CPU threads used by the kernels (the data-parallel workers of a step); default: every core. */
+import { native } from './native';
+import { expectInt } from './validate';
+
+export function setNumThreads(threads: number): void {
+  native().setNumThreads(expectInt(threads, 'threads', 1, 1024));
+}
+
+export function numThreads(): number {
+  return native().numThreads();
+}

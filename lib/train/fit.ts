@@ -1,0 +1,199 @@
+/**
+ * The training loop: fit() trains a model on a dataset for some epochs, validating after each, and
+ * returns the history; evaluate() measures loss and accuracy; predict() gives class probabilities.
+ *
+ * One step: batch in → forward → softmax-cross-entropy → backward → optimizer step → scheduler
+ * step. Loss and accuracy are summed on the model's device and read a few times an epoch, so a
+ * GPU step needs no host round trip beyond the batch upload.
+ */
+import type { ImageDataset } from '../data/dataset';
+import { batches } from '../data/dataset';
+import { CrossEntropyLoss } from '../nn/loss';
+import type { Module } from '../nn/module';
+import { softmax } from '../ops/softmax';
+import type { LRScheduler } from '../optim/lr_scheduler';
+import type { Optimizer } from '../optim/optimizer';
+import { defaultGenerator, type Generator } from '../random';
+import { Tensor } from '../tensor';
+import { expectInt } from '../validate';
+import { type ProgressSink, progressFor } from './progress';
+
+export interface EpochRecord {
+  epoch: number;
+  /** Iterations completed at the end of this epoch (all epochs so far). */
+  iteration: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  /** Wall-clock seconds of the training part of this epoch (validation excluded). */
+  seconds: number;
+  lr: number;
+}
+
+export interface History {
+  epochs: EpochRecord[];
+}
+
+export interface StepInfo {
+  epoch: number;
+  iteration: number;
+  batchSize: number;
+}
+
+export interface Callbacks {
+  onEpochBegin?(epoch: number): void | Promise<void>;
+  onBatchEnd?(info: StepInfo): void | Promise<void>;
+  /** Return false to stop training after this epoch. */
+  onEpochEnd?(record: EpochRecord, history: History): void | boolean | Promise<void | boolean>;
+}
+
+export interface FitOptions {
+  optimizer: Optimizer;
+  epochs: number;
+  batchSize: number;
+  /** Stepped after every iteration ('iteration', the chapter's way) or every epoch. */
+  scheduler?: LRScheduler;
+  schedulerStep?: 'iteration' | 'epoch';
+  loss?: CrossEntropyLoss;
+  validation?: ImageDataset;
+  shuffle?: boolean;
+  generator?: Generator;
+  callbacks?: Callbacks[];
+  /** Receives the per-epoch lines (default: none). */
+  log?: (line: string) => void;
+  /** A progress bar on this stream when it is a terminal ('auto'), always ('bar') or never. */
+  progress?: 'auto' | 'bar' | 'none';
+  progressStream?: NodeJS.WriteStream;
+  /** Epoch to start from (resuming); the history given is extended. */
+  initialEpoch?: number;
+  history?: History;
+  /** Called between iterations; when it returns true, fit() returns after the current step. */
+  shouldStop?: () => boolean;
+}
+
+/** How often (in iterations) the running loss is read back for the progress bar. */
+const PROGRESS_EVERY = 50;
+
+export function formatEpoch(r: EpochRecord): string {
+  const train = `train: loss ${r.trainLoss.toFixed(4)}, accu ${r.trainAccuracy.toFixed(4)}`;
+  const val = r.valLoss === undefined ? '' : `, val: loss ${r.valLoss.toFixed(4)}, accu ${r.valAccuracy!.toFixed(4)}`;
+  return `epoch ${r.epoch}, iteration ${r.iteration}, ${train}${val}`;
+}
+
+export async function fit(model: Module, data: ImageDataset, options: FitOptions): Promise<History & { stopped: boolean }> {
+  const epochs = expectInt(options.epochs, 'epochs', 0);
+  const batchSize = expectInt(options.batchSize, 'batchSize', 1);
+  const lossFn = options.loss ?? new CrossEntropyLoss();
+  const generator = options.generator ?? defaultGenerator;
+  const history: History = options.history ?? { epochs: [] };
+  const callbacks = options.callbacks ?? [];
+  const progress: ProgressSink = progressFor(options.progressStream ?? process.stderr, options.progress ?? 'auto');
+  const device = model.device;
+  const stepsPerEpoch = Math.ceil(data.count / batchSize);
+  let iteration = history.epochs.at(-1)?.iteration ?? 0;
+  const stats = Tensor.zeros([2], { device });
+  let stopped = false;
+
+  try {
+    for (let epoch = options.initialEpoch ?? 0; epoch < epochs && !stopped; epoch++) {
+      for (const cb of callbacks) await cb.onEpochBegin?.(epoch);
+      model.train();
+      stats.copyFrom(new Float32Array(2));
+      let seen = 0;
+      let step = 0;
+      const started = performance.now();
+      for (const batch of batches(data, batchSize, { shuffle: options.shuffle ?? true, generator, device })) {
+        options.optimizer.zeroGrad();
+        const logits = model.forward(batch.x);
+        lossFn.forward(logits, batch.y, { accumulateInto: stats });
+        model.backward(lossFn.backward());
+        options.optimizer.step();
+        if ((options.schedulerStep ?? 'iteration') === 'iteration') options.scheduler?.step();
+        seen += batch.size;
+        step++;
+        iteration++;
+        for (const cb of callbacks) await cb.onBatchEnd?.({ epoch, iteration, batchSize: batch.size });
+        if (step % PROGRESS_EVERY === 0 || step === stepsPerEpoch) {
+          const [lossSum, correct] = stats.toArray();
+          progress.update(epoch, epochs, step, stepsPerEpoch, lossSum / seen, correct / seen, (performance.now() - started) / 1000);
+          // Let signals (Ctrl-C) and timers run between steps.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        if (options.shouldStop?.()) {
+          stopped = true;
+          break;
+        }
+      }
+      if (stopped) break;
+      const [lossSum, correct] = stats.toArray();
+      const seconds = (performance.now() - started) / 1000;
+      if (options.schedulerStep === 'epoch') options.scheduler?.step();
+      const record: EpochRecord = { epoch, iteration, trainLoss: lossSum / seen, trainAccuracy: correct / seen, seconds, lr: options.optimizer.lr };
+      if (options.validation) {
+        const v = evaluate(model, options.validation, { batchSize: Math.max(batchSize, 256), loss: lossFn });
+        record.valLoss = v.loss;
+        record.valAccuracy = v.accuracy;
+      }
+      history.epochs.push(record);
+      progress.clear();
+      options.log?.(formatEpoch(record));
+      for (const cb of callbacks) {
+        if ((await cb.onEpochEnd?.(record, history)) === false) stopped = true;
+      }
+    }
+  } finally {
+    progress.clear();
+    stats.dispose();
+  }
+  return { ...history, stopped };
+}
+
+export interface EvaluateResult {
+  loss: number;
+  accuracy: number;
+  count: number;
+}
+
+/** Mean cross-entropy and accuracy of `model` on `data` (in eval mode; training mode restored). */
+export function evaluate(model: Module, data: ImageDataset, options: { batchSize?: number; loss?: CrossEntropyLoss } = {}): EvaluateResult {
+  const lossFn = options.loss ?? new CrossEntropyLoss();
+  const wasTraining = model.training;
+  model.eval();
+  const stats = Tensor.zeros([2], { device: model.device });
+  try {
+    for (const batch of batches(data, options.batchSize ?? 256, { device: model.device })) {
+      lossFn.forward(model.forward(batch.x), batch.y, { accumulateInto: stats });
+    }
+    const [lossSum, correct] = stats.toArray();
+    return { loss: lossSum / data.count, accuracy: correct / data.count, count: data.count };
+  } finally {
+    stats.dispose();
+    model.train(wasTraining);
+  }
+}
+
+/**
+ * Class probabilities [count, classes] for the images of `data` (or a [N, C, H, W] tensor), in
+ * eval mode. Returns a host Float32Array, row per sample.
+ */
+export function predict(model: Module, input: ImageDataset | Tensor, options: { batchSize?: number } = {}): Float32Array {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    if (input instanceof Tensor) return softmax(model.forward(input.to(model.device))).toArray() as Float32Array;
+    const chunks: Float32Array[] = [];
+    for (const batch of batches(input, options.batchSize ?? 256, { device: model.device })) {
+      chunks.push(softmax(model.forward(batch.x)).toArray() as Float32Array);
+    }
+    const out = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
+    let offset = 0;
+    for (const c of chunks) {
+      out.set(c, offset);
+      offset += c.length;
+    }
+    return out;
+  } finally {
+    model.train(wasTraining);
+  }
+}

