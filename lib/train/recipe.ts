@@ -41,7 +41,7 @@ export interface SeedRecipeOptions {
   progress?: 'auto' | 'bar' | 'none';
   callbacks?: Callbacks[];
   shouldStop?: () => boolean;
-  /** Write checkpoints into this folder (a run folder's checkpoints/; see lib/io/checkpoint.ts). */
+  /** Write checkpoints into this folder (a run folder's checkpoints/; see lib/io/checkpoint.ts). Default when resuming: the resumed checkpoint's folder. */
   checkpointDir?: string;
   /** With checkpointDir: a checkpoint every N epochs (default 1; 0: none but the last and on stop). */
   checkpointEvery?: number;
@@ -139,9 +139,10 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
   }
   let checkpoint: string | undefined;
   let checkpointIteration = -1;
+  const checkpointDir = o.checkpointDir ?? resume?.checkpointsDir;
   const save = (epoch: number, iteration: number, epochs: History['epochs'], position?: FitPosition) => {
-    if (!o.checkpointDir) return;
-    checkpoint = saveCheckpoint(o.checkpointDir, {
+    if (!checkpointDir) return;
+    checkpoint = saveCheckpoint(checkpointDir, {
       model,
       optimizer,
       scheduler,
