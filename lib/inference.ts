@@ -57,8 +57,8 @@ export class Predictor {
   private readonly probs: Tensor;
   private readonly hostInput: Float32Array;
   private readonly hostProbs: Float32Array;
-  private readonly offsets: Float32Array;
-  private readonly scales: Float32Array;
+  private readonly offsets: Float64Array;
+  private readonly scales: Float64Array;
 
   constructor(network: Module, batchSize: number, options: { inputShape: readonly [number, number, number]; standardizer?: Standardizer | null }) {
     this.network = network;
@@ -77,8 +77,9 @@ export class Predictor {
     const mean = this.standardizer?.mean ?? new Array(c).fill(0);
     const std = this.standardizer?.std ?? new Array(c).fill(1);
     if (mean.length !== c) throw new RangeError(`Expected a standardizer for ${c} channels for standardizer but received ${mean.length} channels`);
-    this.offsets = Float32Array.from(mean);
-    this.scales = Float32Array.from(std, (s) => 1 / s);
+    // In double precision, as Standardizer.apply: the same float32 inputs as training saw.
+    this.offsets = Float64Array.from(mean);
+    this.scales = Float64Array.from(std, (s) => 1 / s);
   }
 
   get sampleSize(): number {
