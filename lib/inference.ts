@@ -10,9 +10,12 @@
  * reuses them (and caller-given output arrays) call after call, so steady-state inference allocates
  * nothing on the JavaScript side. Test: test/inference.test.ts.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Standardizer } from './data/dataset';
 import type { Device, DeviceSpec } from './device';
-import { loadModel, type ModelManifest, saveModel } from './io/model_io';
+import { CHECKPOINTS_DIR, findCheckpoint, LATEST_FILE } from './io/checkpoint';
+import { loadModel, MODEL_FILE, type ModelManifest, saveModel } from './io/model_io';
 import { exportOnnx, toOnnx } from './io/onnx';
 import type { CudaBuffer } from './native';
 import type { Module } from './nn/module';
@@ -140,7 +143,12 @@ export class Predictor {
     } finally {
       this.network.train(wasTraining);
     }
-    return { count, numClasses: k, probabilities: probabilities.length === count * k ? probabilities : probabilities.subarray(0, count * k), predicted };
+    return {
+      count,
+      numClasses: k,
+      probabilities: probabilities.length === count * k ? probabilities : probabilities.subarray(0, count * k),
+      predicted: predicted.length === count ? predicted : predicted.subarray(0, count),
+    };
   }
 
   /** Frees the batch tensors (GPU memory). */
@@ -262,9 +270,13 @@ export class Classifier {
 
 /**
  * Loads a saved model folder (model.json + weights.safetensors, as `napinet train` and saveModel
- * write them, or a checkpoint folder) as a Classifier with its preprocessing.
+ * write them, or a checkpoint folder) as a Classifier with its preprocessing. A run folder without
+ * a final model (an interrupted run) gives its latest checkpoint's model.
  */
 export function load(dir: string, options: { device?: DeviceSpec; inputShape?: [number, number, number] } = {}): Classifier {
+  if (!fs.existsSync(path.join(dir, MODEL_FILE)) && fs.existsSync(path.join(dir, CHECKPOINTS_DIR, LATEST_FILE))) {
+    dir = findCheckpoint(dir).dir;
+  }
   const { model, manifest } = loadModel(dir);
   const pre = (manifest.preprocessing ?? {}) as { standardize?: { mean: number[]; std: number[] } | null; inputShape?: [number, number, number] };
   const inputShape = options.inputShape ?? pre.inputShape;

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadMnist } from '../lib/data/mnist';
+import { load } from '../lib/inference';
 import { decodeOnnx } from '../lib/io/onnx';
 import { encodeGreyPng } from '../lib/io/png';
 
@@ -81,6 +82,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet CLI: resume, Ctrl-C, predict, expo
     const latest = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'latest.json'), 'utf8'));
     expect(fs.existsSync(path.join(out, 'checkpoints', latest.checkpoint, 'weights.safetensors'))).toBe(true);
     expect(fs.existsSync(path.join(out, 'weights.safetensors'))).toBe(false); // the final model only when finished
+    expect(load(out).dispose()).toBeUndefined(); // load() of an interrupted run: its latest checkpoint's model
     const r = napinet('train', '--resume', out);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^test: loss \d\.\d{4}, accu \d\.\d{4}$/m);
