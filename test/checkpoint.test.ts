@@ -81,7 +81,7 @@ describe('resume equals the uninterrupted run (CPU, bit for bit)', () => {
     const ckpt = loadCheckpoint(dir);
     await expect(trainSeedRecipe({ mnist, resume: ckpt, lr: 0.1 })).rejects.toThrow(`cannot resume with lr 0.1: the checkpoint in ${ckpt.dir} was trained with lr 0.01`);
     await expect(trainSeedRecipe({ mnist, resume: ckpt, limit: 3000 })).rejects.toThrow('cannot resume with limit 3000');
-    await expect(trainSeedRecipe({ mnist, resume: ckpt, seed: 2, batchSize: 64, progress: 'none', epochs: 1 })).resolves.toBeDefined();
+    await expect(trainSeedRecipe({ mnist, resume: ckpt, seed: 2, batchSize: 64, progress: 'none', epochs: 1, device: 'cpu' })).resolves.toBeDefined();
   });
 
   test('checkpointEvery 2 saves after epochs 2 and 3 (the last)', async () => {

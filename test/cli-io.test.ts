@@ -41,7 +41,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet CLI: resume, Ctrl-C, predict, expo
     let r = napinet('train', ...common, '--epochs', '1', '--out', out);
     expect(r.code).toBe(0);
     expect(fs.existsSync(path.join(out, 'checkpoints', 'epoch-0001', 'checkpoint.json'))).toBe(true);
-    r = napinet('train', '--resume', out, '--epochs', '3');
+    r = napinet('train', '--resume', out, '--epochs', '3', '--device', 'cpu');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`resuming from ${path.join(out, 'checkpoints', 'epoch-0001')}: after epoch 1, iteration 57`);
@@ -83,7 +83,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet CLI: resume, Ctrl-C, predict, expo
     expect(fs.existsSync(path.join(out, 'checkpoints', latest.checkpoint, 'weights.safetensors'))).toBe(true);
     expect(fs.existsSync(path.join(out, 'weights.safetensors'))).toBe(false); // the final model only when finished
     expect(load(out).dispose()).toBeUndefined(); // load() of an interrupted run: its latest checkpoint's model
-    const r = napinet('train', '--resume', out);
+    const r = napinet('train', '--resume', out, '--device', 'cpu');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^test: loss \d\.\d{4}, accu \d\.\d{4}$/m);
     expect(same(path.join(out, 'weights.safetensors'), path.join(uninterrupted(), 'weights.safetensors'))).toBe(true);
