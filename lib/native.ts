@@ -174,9 +174,9 @@ function loadAddon(): { addon: NativeAddon; source: AddonSource } {
     [
       `napinet: no native addon for ${process.platform}-${process.arch} (Node ${process.version}).`,
       `Looked for: ${tried.join('; ')}.`,
-      'Build one from source in the napinet package folder:',
-      '  npm run build:native   # cmake-js; CUDA kernels too when nvcc is on PATH',
-      '  npm run build:cpu      # node-gyp, CPU only, when CMake is missing',
+      `Build one from source in the napinet package folder (${root}):`,
+      '  npx node-gyp rebuild          # CPU only; needs Python 3, make and a C++17 compiler',
+      '  npx cmake-js compile          # CMake build; adds the CUDA kernels when nvcc is on PATH',
       'or point NAPINET_ADDON at a napinet.node you built.',
     ].join('\n'),
   );
