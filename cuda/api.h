@@ -15,6 +15,10 @@
 #include <stdexcept>
 #include <string>
 
+namespace napinet::kernels {
+enum class Conv2dAlgorithm : int;  // native/kernels/conv2d.h
+}  // namespace napinet::kernels
+
 namespace napinet::cuda {
 
 // A failed CUDA call, launch or emulator check. what() is the full message.
@@ -86,5 +90,17 @@ void synchronize();
 // activation (cuda/activation.cu; CPU: native/kernels/activation.h)
 void relu_forward(float* y, const float* x, std::int64_t n);
 void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+
+// conv2d (cuda/conv2d.cu; CPU: native/kernels/conv2d.h). kDirect and kAuto run the direct
+// kernels, kIm2col the implicit GEMM; the weight and bias gradients are the same for all three.
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, std::int64_t N,
+                    std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t K, std::int64_t kh,
+                    std::int64_t kw, std::int64_t stride_h, std::int64_t stride_w,
+                    std::int64_t pad_h, std::int64_t pad_w, kernels::Conv2dAlgorithm algorithm);
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                     const float* w, std::int64_t N, std::int64_t C, std::int64_t H,
+                     std::int64_t W, std::int64_t K, std::int64_t kh, std::int64_t kw,
+                     std::int64_t stride_h, std::int64_t stride_w, std::int64_t pad_h,
+                     std::int64_t pad_w, bool accumulate, kernels::Conv2dAlgorithm algorithm);
 
 }  // namespace napinet::cuda
