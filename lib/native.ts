@@ -124,6 +124,21 @@ export interface NativeAddon {
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
+
+  // batched gemm (cuda/api.h, cuda/gemm.cu; CUDA builds only, CudaBuffers only, no CPU kernel).
+  // Item i: c + i·strideC, a + i·strideA, b + i·strideB (a stride of 0 shares one matrix).
+  /** c_i = alpha·op(a_i)·op(b_i) + beta·c_i + bias (per row of c_i when biasPerRow, else per column). */
+  cudaGemmStridedBatched?(
+    c: CudaBuffer, a: CudaBuffer, b: CudaBuffer, bias: CudaBuffer | null, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number, biasPerRow: boolean,
+    batch: number, strideC: number, strideA: number, strideB: number,
+  ): void;
+  /** c = alpha·Σ_i op(a_i)·op(b_i) + beta·c, summed in a fixed order. */
+  cudaGemmBatchSum?(
+    c: CudaBuffer, a: CudaBuffer, b: CudaBuffer, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number,
+    batch: number, strideA: number, strideB: number,
+  ): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */
