@@ -124,6 +124,13 @@ export interface NativeAddon {
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
+
+  // ternary convolution (native/kernels/ternary_conv2d.h); w: int32 codes -1, 0, +1
+  ternaryConv2dForward(
+    y: NativeBuffer, x: NativeBuffer, w: Int32Array | CudaBuffer, b: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number,
+  ): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */
