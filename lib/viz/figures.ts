@@ -261,7 +261,8 @@ export function featuresPng(
   const rowTitle = 24;
   const rowH = box + rowTitle + 8;
   const width = labelWidth + shown * (box + gap) + gap;
-  const { canvas, ctx } = whiteCanvas(Math.max(width, 760), header + 4 * rowH + 90);
+  // At least as wide as the three legends below.
+  const { canvas, ctx } = whiteCanvas(Math.max(width, labelWidth + gap + 460 + 180 + 24), header + 4 * rowH + 90);
   // Header: the input image and what the picture shows.
   const inScale = fit(iw, 120);
   drawPlane(ctx, maps.image, ih, iw, 20, 20, inScale, { colormap: COLORMAPS.greyReversed, range: options.imageRange });
@@ -403,7 +404,8 @@ export function ternaryPng(f: TernaryFigure): Buffer {
     }
   };
   // Weights written compactly: .12, −.05, 1.4.
-  const short = (v: number) => (Math.abs(v) < 0.995 ? v.toFixed(2).replace(/^(-?)0\./, '$1.') : v.toFixed(1)).replace('-', '−');
+  const short = (v: number) =>
+    Math.abs(v) < 0.005 ? '0' : (Math.abs(v) < 0.995 ? v.toFixed(2).replace(/^(-?)0\./, '$1.') : v.toFixed(1)).replace('-', '−');
   drawKernel(f.weights, 20, 'trained kernel', wRange, short);
   drawKernel(Float32Array.from(q.codes), 40 + kw * cellSize, 'ternary kernel', [-1, 1], (v) => (v > 0 ? '+1' : v < 0 ? '−1' : '0'));
   colorBar(ctx, COLORMAPS.diverging, 20, ky + kh * cellSize + 30, 2 * kw * cellSize + 20, 12, { low: '−', middle: '0', high: '+' });
