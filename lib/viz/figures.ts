@@ -362,7 +362,7 @@ export function ternaryPng(f: TernaryFigure): Buffer {
   const gap = 12;
   const cellSize = Math.max(8, Math.floor(170 / Math.max(kh, kw)));
   const left = Math.max(330, 2 * kw * cellSize + 60);
-  const top = 150;
+  const top = 122;
   const rowTitle = 22;
   const rowH = box + rowTitle + 6;
   const cols = f.digits.length;

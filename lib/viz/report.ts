@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ImageDataset, Standardizer } from '../data/dataset';
 import { loadMnist, type Mnist } from '../data/mnist';
-import { writeFileAtomic, writeJsonAtomic } from '../io/files';
+import { writeFileAtomic } from '../io/files';
 import { loadModel } from '../io/model_io';
 import type { Conv2d } from '../nn/conv2d';
 import type { Module } from '../nn/module';
