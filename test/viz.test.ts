@@ -19,7 +19,7 @@ import { quantizeKernel, ternaryNetwork } from '../lib/viz/ternary';
 import { expectClose } from './helpers/compare';
 
 /** The RGB of pixel (x, y) of a PNG. */
-async function pixel(png: Buffer, x: number, y: number): Promise<[number, number, number]> {
+async function pixel(png: Uint8Array, x: number, y: number): Promise<[number, number, number]> {
   const image = await decodePng(png);
   const canvas = canvasLib().createCanvas(image.width, image.height);
   const ctx = canvas.getContext('2d');

@@ -86,13 +86,13 @@ export function whiteCanvas(width: number, height: number): { canvas: Canvas; ct
   return { canvas, ctx };
 }
 
-export function png(canvas: Canvas): Buffer {
+export function png(canvas: Canvas): Uint8Array {
   return canvas.toBuffer('image/png');
 }
 
-/** Decodes a PNG (tests and the report check their pictures with it). */
-export function decodePng(bytes: Buffer): Promise<Image> {
-  return canvasLib().loadImage(bytes);
+/** Decodes a PNG (tests check the pictures with it). */
+export function decodePng(bytes: Uint8Array): Promise<Image> {
+  return canvasLib().loadImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
 
 // ---- colour maps: t in [0, 1] → [r, g, b] 0–255 -------------------------------------------------

@@ -1,5 +1,5 @@
 /**
- * The pictures, as PNG bytes: training curves, confusion matrix, misclassified digits, kernels and
+ * The pictures, as PNG bytes (Uint8Array): training curves, confusion matrix, misclassified digits, kernels and
  * feature maps, the ternary kernel, and the sweep chart. Line charts are Chart.js; the rest is drawn
  * with the canvas API (lib/viz/canvas.ts). Each function takes computed data (lib/viz/analysis.ts,
  * lib/viz/ternary.ts) and draws nothing else, so a picture can be tested from known numbers.
@@ -44,7 +44,7 @@ function chartCanvas(config: ChartConfiguration, width: number, height: number):
 }
 
 /** Panels side by side under an optional title line. */
-function besideEachOther(panels: Canvas[], title?: string): Buffer {
+function besideEachOther(panels: Canvas[], title?: string): Uint8Array {
   const top = title ? 40 : 0;
   const width = panels.reduce((w, p) => w + p.width, 0);
   const height = Math.max(...panels.map((p) => p.height)) + top;
@@ -107,7 +107,7 @@ function lineChart(options: { title: string; labels: string[]; xTitle: string; y
 }
 
 /** curves.png: loss and accuracy per epoch, training vs validation, with the final test result. */
-export function curvesPng(history: readonly EpochRecord[], test?: { loss: number; accuracy: number }): Buffer {
+export function curvesPng(history: readonly EpochRecord[], test?: { loss: number; accuracy: number }): Uint8Array {
   const labels = history.map((r) => String(r.epoch + 1));
   const flat = (v: number | undefined) => history.map(() => (v === undefined ? null : v));
   const loss: Series[] = [
@@ -134,7 +134,7 @@ export function curvesPng(history: readonly EpochRecord[], test?: { loss: number
  * confusion-matrix.png: counts of (true, predicted) pairs; the diagonal (correct) in greens, errors
  * in oranges/reds, zero cells white; row totals and per-class accuracy on the right, a legend below.
  */
-export function confusionPng(counts: number[][], options: { title?: string } = {}): Buffer {
+export function confusionPng(counts: number[][], options: { title?: string } = {}): Uint8Array {
   const n = counts.length;
   const cell = 54;
   const left = 96;
@@ -214,7 +214,7 @@ export interface LabelledImage {
  * misclassified.png: images in a grid of `columns` (2×5 for 10), each titled "label (prediction)",
  * drawn in reversed grey (ink dark on white) over `range` (the standardised values of pixels 0 and 255).
  */
-export function misclassifiedPng(items: readonly LabelledImage[], options: { shape: [number, number]; range: [number, number]; columns?: number; title?: string }): Buffer {
+export function misclassifiedPng(items: readonly LabelledImage[], options: { shape: [number, number]; range: [number, number]; columns?: number; title?: string }): Uint8Array {
   const [h, w] = options.shape;
   const columns = options.columns ?? 5;
   const rows = Math.max(1, Math.ceil(items.length / columns));
@@ -248,7 +248,7 @@ const fit = (size: number, box: number) => Math.max(1, Math.floor(box / size));
 export function featuresPng(
   maps: FeatureMaps,
   options: { imageRange: [number, number]; caption: string; blur?: number; maxKernels?: number },
-): Buffer {
+): Uint8Array {
   const shown = Math.min(maps.channels, options.maxKernels ?? 16);
   const [kh, kw] = maps.kernelSize;
   const [ih, iw] = maps.imageShape;
@@ -354,7 +354,7 @@ export interface TernaryFigure {
 }
 
 /** ternary.png (figure 14.8.6): a kernel and its ternary version, and what each makes of 10 digits. */
-export function ternaryPng(f: TernaryFigure): Buffer {
+export function ternaryPng(f: TernaryFigure): Uint8Array {
   const [kh, kw] = f.kernelSize;
   const [ih, iw] = f.imageShape;
   const [mh, mw] = f.mapShape;
@@ -441,7 +441,7 @@ export function sweepPng(options: {
   accuracy: (number | null)[];
   loss: (number | null)[];
   chapter?: { accuracy: (number | null)[]; loss: (number | null)[] };
-}): Buffer {
+}): Uint8Array {
   const acc: Series[] = [{ label: 'napinet', data: options.accuracy.map((v) => (v === null ? null : 100 * v)), color: BLUE }];
   const loss: Series[] = [{ label: 'napinet', data: options.loss, color: BLUE }];
   if (options.chapter) {

@@ -16,7 +16,7 @@ export interface HtmlSection {
   title: string;
   /** Paragraphs of plain text (escaped). */
   text?: string[];
-  image?: { png: Buffer; alt: string };
+  image?: { png: Uint8Array; alt: string };
   tables?: HtmlTable[];
   /** Preformatted text (escaped). */
   pre?: string;
@@ -61,7 +61,7 @@ export function reportHtml(page: { title: string; subtitle: string; sections: Ht
       `<section id="${escapeHtml(s.id)}">`,
       `<h2>${escapeHtml(s.title)}</h2>`,
       ...(s.text ?? []).map((p) => `<p>${escapeHtml(p)}</p>`),
-      s.image ? `<img src="data:image/png;base64,${s.image.png.toString('base64')}" alt="${escapeHtml(s.image.alt)}">` : '',
+      s.image ? `<img src="data:image/png;base64,${Buffer.from(s.image.png.buffer, s.image.png.byteOffset, s.image.png.byteLength).toString('base64')}" alt="${escapeHtml(s.image.alt)}">` : '',
       ...(s.tables ?? []).map(table),
       s.pre ? `<pre>${escapeHtml(s.pre)}</pre>` : '',
       '</section>',

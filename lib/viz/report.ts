@@ -112,7 +112,7 @@ export async function writeReport(input: ReportInput, options: ReportOptions = {
   }
   const files: string[] = [];
   const skipped: string[] = [];
-  const save = (name: string, data: Buffer | string) => {
+  const save = (name: string, data: Uint8Array | string) => {
     writeFileAtomic(path.join(dir, name), data);
     files.push(name);
   };
@@ -120,7 +120,7 @@ export async function writeReport(input: ReportInput, options: ReportOptions = {
   const standardizer = new Standardizer(input.standardizer.mean, input.standardizer.std);
   const imageRange: [number, number] = [(0 - standardizer.mean[0]) / standardizer.std[0], (255 - standardizer.mean[0]) / standardizer.std[0]];
   const sections: HtmlSection[] = [];
-  const pictures: Record<string, Buffer> = {};
+  const pictures: Record<string, Uint8Array> = {};
 
   // Test results, predictions, confusion matrix, misclassified images.
   const result = evaluate(model, test, { batchSize: 500 });
