@@ -138,6 +138,12 @@ export interface NativeAddon {
     c: CudaBuffer, a: CudaBuffer, b: CudaBuffer, m: number, n: number, k: number,
     transA: boolean, transB: boolean, alpha: number, beta: number,
     batch: number, strideA: number, strideB: number,
+
+  // ternary convolution (native/kernels/ternary_conv2d.h); w: int32 codes -1, 0, +1
+  ternaryConv2dForward(
+    y: NativeBuffer, x: NativeBuffer, w: Int32Array | CudaBuffer, b: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number,
   ): void;
 }
 
