@@ -138,6 +138,7 @@ export interface NativeAddon {
     c: CudaBuffer, a: CudaBuffer, b: CudaBuffer, m: number, n: number, k: number,
     transA: boolean, transB: boolean, alpha: number, beta: number,
     batch: number, strideA: number, strideB: number,
+  ): void;
 
   // ternary convolution (native/kernels/ternary_conv2d.h); w: int32 codes -1, 0, +1
   ternaryConv2dForward(
