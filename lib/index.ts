@@ -18,6 +18,7 @@ export { seedNetwork, type SeedNetworkOptions } from './models';
 export { saveModel, loadModel, stateDict, loadStateDict } from './io/model_io';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';
 export { setNumThreads, numThreads } from './threads';
+export * as viz from './viz';
 // Save, resume, predict and export (lib/io, lib/inference.ts)
 export { load, Classifier, Predictor, type Prediction, type PredictOptions, type ImageInput } from './inference';
 export { saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, type Checkpoint, type CheckpointManifest } from './io/checkpoint';

@@ -124,6 +124,28 @@ export interface NativeAddon {
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
+
+  // batched gemm (cuda/api.h, cuda/gemm.cu; CUDA builds only, CudaBuffers only, no CPU kernel).
+  // Item i: c + i·strideC, a + i·strideA, b + i·strideB (a stride of 0 shares one matrix).
+  /** c_i = alpha·op(a_i)·op(b_i) + beta·c_i + bias (per row of c_i when biasPerRow, else per column). */
+  cudaGemmStridedBatched?(
+    c: CudaBuffer, a: CudaBuffer, b: CudaBuffer, bias: CudaBuffer | null, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number, biasPerRow: boolean,
+    batch: number, strideC: number, strideA: number, strideB: number,
+  ): void;
+  /** c = alpha·Σ_i op(a_i)·op(b_i) + beta·c, summed in a fixed order. */
+  cudaGemmBatchSum?(
+    c: CudaBuffer, a: CudaBuffer, b: CudaBuffer, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number,
+    batch: number, strideA: number, strideB: number,
+  ): void;
+
+  // ternary convolution (native/kernels/ternary_conv2d.h); w: int32 codes -1, 0, +1
+  ternaryConv2dForward(
+    y: NativeBuffer, x: NativeBuffer, w: Int32Array | CudaBuffer, b: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number,
+  ): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */
@@ -174,9 +196,9 @@ function loadAddon(): { addon: NativeAddon; source: AddonSource } {
     [
       `napinet: no native addon for ${process.platform}-${process.arch} (Node ${process.version}).`,
       `Looked for: ${tried.join('; ')}.`,
-      'Build one from source in the napinet package folder:',
-      '  npm run build:native   # cmake-js; CUDA kernels too when nvcc is on PATH',
-      '  npm run build:cpu      # node-gyp, CPU only, when CMake is missing',
+      `Build one from source in the napinet package folder (${root}):`,
+      '  npx node-gyp rebuild          # CPU only; needs Python 3, make and a C++17 compiler',
+      '  npx cmake-js compile          # CMake build; adds the CUDA kernels when nvcc is on PATH',
       'or point NAPINET_ADDON at a napinet.node you built.',
     ].join('\n'),
   );

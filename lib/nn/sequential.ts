@@ -4,9 +4,16 @@
  *
  * At the top level a Sequential computes no gradient for its own input (inputGrad = false, as for
  * data that does not require grad in PyTorch), which spares the first convolution's dx.
+ *
+ * A ReLU directly followed by a MaxPool2d runs after it instead: max-pooling commutes with any
+ * non-decreasing function, so relu(pool(z)) = pool(relu(z)) exactly, and the gradients agree too
+ * (where the window's maximum is positive both pick the same first maximum; elsewhere ReLU's
+ * gradient is 0 either way). The ReLU then touches a quarter of the values (2×2 pooling).
  */
 import type { Tensor } from '../tensor';
+import { ReLU } from './activation';
 import { type LayerConfig, Module } from './module';
+import { MaxPool2d } from './pool2d';
 
 export class Sequential extends Module {
   readonly layers: Module[];
@@ -18,19 +25,23 @@ export class Sequential extends Module {
       this.addChild(String(i), layer);
     });
     this.layers = layers;
+    this.order = executionOrder(layers);
     this.inputGrad = false;
   }
 
+  /** The order the layers run in: as given, but with ReLU, MaxPool2d pairs swapped. */
+  private readonly order: Module[];
+
   forward(x: Tensor): Tensor {
     let h = x;
-    for (const layer of this.layers) h = layer.forward(h);
+    for (const layer of this.order) h = layer.forward(h);
     return h;
   }
 
   backward(dy: Tensor): Tensor | null {
     let g: Tensor | null = dy;
-    for (let i = this.layers.length - 1; i >= 0; i--) {
-      const layer = this.layers[i];
+    for (let i = this.order.length - 1; i >= 0; i--) {
+      const layer = this.order[i];
       layer.inputGrad = i > 0 || this.inputGrad;
       g = layer.backward(g!);
     }
@@ -71,4 +82,15 @@ export class Sequential extends Module {
   override toString(): string {
     return `Sequential(\n${this.layers.map((l, i) => `  (${i}): ${l}`).join('\n')}\n)`;
   }
+}
+
+function executionOrder(layers: Module[]): Module[] {
+  const order = [...layers];
+  for (let i = 0; i + 1 < order.length; i++) {
+    if (order[i] instanceof ReLU && order[i + 1] instanceof MaxPool2d) {
+      [order[i], order[i + 1]] = [order[i + 1], order[i]];
+      i++;
+    }
+  }
+  return order;
 }

@@ -8,3 +8,4 @@ export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type CrossEntropyOpti
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
 export { fill } from './fill';
 export { softmax } from './softmax';
+export { ternaryConv2d, type TernaryConv2dOptions } from './ternary_conv2d';

@@ -16,7 +16,7 @@ import type { Optimizer } from '../optim/optimizer';
 import { defaultGenerator, type Generator, type GeneratorSnapshot } from '../random';
 import { Tensor } from '../tensor';
 import { expectInt } from '../validate';
-import { type ProgressSink, progressFor } from './progress';
+import { type ProgressSink, progressFor, type TextStream } from './progress';
 
 export interface EpochRecord {
   epoch: number;
@@ -64,7 +64,7 @@ export interface FitOptions {
   log?: (line: string) => void;
   /** A progress bar on this stream when it is a terminal ('auto'), always ('bar') or never. */
   progress?: 'auto' | 'bar' | 'none';
-  progressStream?: NodeJS.WriteStream;
+  progressStream?: TextStream;
   /** Epoch to start from (resuming); the history given is extended. */
   initialEpoch?: number;
   history?: History;

@@ -9,7 +9,14 @@ export interface ProgressSink {
   clear(): void;
 }
 
-export function progressFor(stream: NodeJS.WriteStream | undefined, mode: 'auto' | 'bar' | 'none' = 'auto'): ProgressSink {
+/** Where the bar is drawn: process.stderr or any stream with the same two members. (A structural
+ * type, so the published declarations need no @types/node.) */
+export interface TextStream {
+  isTTY?: boolean;
+  write(text: string): unknown;
+}
+
+export function progressFor(stream: TextStream | undefined, mode: 'auto' | 'bar' | 'none' = 'auto'): ProgressSink {
   const enabled = mode === 'bar' || (mode === 'auto' && stream?.isTTY === true);
   if (!enabled || !stream) return { update() {}, clear() {} };
   let drawn = false;

@@ -79,7 +79,7 @@ Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 1, "x", elements(env, "x", {a.n, a.c, a.h, a.w}));
   auto w = float_arg(info, 2, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
   auto b = optional_float_arg(info, 3, "b", static_cast<std::size_t>(a.k));
-  NAPINET_ON_DEVICE_CPU_ONLY("conv2d", common_device(env, y, x, w, b),
+  NAPINET_ON_DEVICE(common_device(env, y, x, w, b),
                     kernels::conv2d_forward(y.data, x.data, w.data, b.data, a.n, a.c, a.h, a.w,
                                             a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, algorithm),
                     cuda::conv2d_forward(y.data, x.data, w.data, b.data, a.n, a.c, a.h, a.w, a.k,
@@ -100,7 +100,7 @@ Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   auto dy = float_arg(info, 3, "dy", elements(env, "dy", {a.n, a.k, a.oh, a.ow}));
   auto x = float_arg(info, 4, "x", x_size);
   auto w = float_arg(info, 5, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
-  NAPINET_ON_DEVICE_CPU_ONLY("conv2d", common_device(env, dw, dx, db, dy, x, w),
+  NAPINET_ON_DEVICE(common_device(env, dw, dx, db, dy, x, w),
                     kernels::conv2d_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data,
                                              a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw,
                                              a.ph, a.pw, accumulate, algorithm),

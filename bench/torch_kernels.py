@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""PyTorch CPU side of bench/kernels.mjs: median milliseconds per call of the seed network's conv2d
+forward, conv2d backward (weight and bias gradients only, as for a first layer), max-pool forward
+and backward, and the Linear layer forward+backward, at batch 64. Prints one JSON line."""
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def median_ms(fn, iters=200, warmup=20):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 28, 28)
+    w = torch.randn(8, 1, 5, 5, requires_grad=True)
+    b = torch.randn(8, requires_grad=True)
+    dy = torch.randn(64, 8, 24, 24)
+    p = torch.randn(64, 8, 24, 24)
+    dyp = torch.randn(64, 8, 12, 12)
+    xl = torch.randn(64, 1152)
+    wl = torch.randn(10, 1152, requires_grad=True)
+    bl = torch.randn(10, requires_grad=True)
+    dyl = torch.randn(64, 10)
+
+    def conv_backward():
+        torch.ops.aten.convolution_backward(dy, x, w, [8], [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [False, True, True])
+
+    _, idx = F.max_pool2d(p, 2, return_indices=True)
+
+    def linear_fb():
+        y = F.linear(xl, wl, bl)
+        torch.autograd.grad(y, (wl, bl), dyl)
+
+    with torch.no_grad():
+        result = {
+            "conv2d forward": median_ms(lambda: F.conv2d(x, w, b)),
+            "conv2d backward (dw, db)": median_ms(conv_backward),
+            "max-pool forward": median_ms(lambda: F.max_pool2d(p, 2, return_indices=True)),
+            "max-pool backward": median_ms(lambda: F.max_unpool2d(dyp, idx, 2, output_size=(24, 24))),
+        }
+    result["linear forward+backward"] = median_ms(linear_fb)
+    print(json.dumps({"torch": torch.__version__, "threads": threads, "ms": result}))
+
+
+if __name__ == "__main__":
+    main()
