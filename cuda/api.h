@@ -87,4 +87,22 @@ void synchronize();
 void relu_forward(float* y, const float* x, std::int64_t n);
 void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n);
 
+// pool2d (cuda/pool2d.cu; CPU: native/kernels/pool2d.h). Bit-identical to the CPU kernels. An
+// argmax index outside [0, H·W) in max_pool2d_backward is skipped (the binding checks CPU indices
+// only).
+void max_pool2d_forward(float* y, std::int32_t* indices, const float* x, std::int64_t n,
+                        std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t kh,
+                        std::int64_t kw, std::int64_t sh, std::int64_t sw, std::int64_t ph,
+                        std::int64_t pw);
+void max_pool2d_backward(float* dx, const float* dy, const std::int32_t* indices, std::int64_t n,
+                         std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t oh,
+                         std::int64_t ow);
+void avg_pool2d_forward(float* y, const float* x, std::int64_t n, std::int64_t c, std::int64_t h,
+                        std::int64_t w, std::int64_t kh, std::int64_t kw, std::int64_t sh,
+                        std::int64_t sw, std::int64_t ph, std::int64_t pw, bool count_include_pad);
+void avg_pool2d_backward(float* dx, const float* dy, std::int64_t n, std::int64_t c,
+                         std::int64_t h, std::int64_t w, std::int64_t kh, std::int64_t kw,
+                         std::int64_t sh, std::int64_t sw, std::int64_t ph, std::int64_t pw,
+                         bool count_include_pad);
+
 }  // namespace napinet::cuda
