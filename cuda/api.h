@@ -105,4 +105,14 @@ void avg_pool2d_backward(float* dx, const float* dy, std::int64_t n, std::int64_
                          std::int64_t sh, std::int64_t sw, std::int64_t ph, std::int64_t pw,
                          bool count_include_pad);
 
+// loss (cuda/loss.cu; CPU: native/kernels/loss.h). Labels on the GPU are not checked by the
+// binding: a label outside [0, C) makes that row's loss NaN (so stats[0] is NaN) and its dlogits
+// row NaN, and is never used as an index.
+void softmax_cross_entropy_forward(float* probs, float* stats, const float* logits,
+                                   const std::int32_t* labels, std::int64_t n, std::int64_t c,
+                                   double label_smoothing, bool accumulate);
+void softmax_cross_entropy_backward(float* dlogits, const float* probs, const std::int32_t* labels,
+                                    std::int64_t n, std::int64_t c, double label_smoothing,
+                                    float scale);
+
 }  // namespace napinet::cuda
