@@ -115,4 +115,12 @@ void softmax_cross_entropy_backward(float* dlogits, const float* probs, const st
                                     std::int64_t n, std::int64_t c, double label_smoothing,
                                     float scale);
 
+// optim (cuda/optim.cu; CPU: native/kernels/optim.h). The CPU kernel's float32 operations, in order.
+void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, std::int64_t n,
+               double lr, double beta1, double beta2, double eps, double weight_decay,
+               std::int64_t step, bool decoupled);
+void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t n, double lr,
+              double momentum, double dampening, double weight_decay, bool nesterov,
+              bool first_step);
+
 }  // namespace napinet::cuda
