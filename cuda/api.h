@@ -123,4 +123,11 @@ void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t
               double momentum, double dampening, double weight_decay, bool nesterov,
               bool first_step);
 
+// fill (cuda/fill.cu; CPU: native/kernels/fill.h)
+void fill(float* x, float value, std::int64_t n);
+void fill_int32(std::int32_t* x, std::int32_t value, std::int64_t n);
+
+// softmax (cuda/softmax.cu; CPU: native/kernels/softmax.h)
+void softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+
 }  // namespace napinet::cuda
