@@ -9,12 +9,13 @@
 //   max backward: the launcher has no window geometry (only H, W, OH, OW, like the CPU kernel), so
 //     it cannot gather per input element. One warp owns a whole plane instead: it zeroes dx, then
 //     takes the plane's outputs 32 at a time, in order; lanes whose argmax is the same element are
-//     found by 32 shuffles, and the lowest of them adds their dy into dx in lane order. So every
-//     element receives its dy values in output order, exactly the CPU's sum, with no float atomics
-//     and no races (one warp per plane; __syncwarp between rounds). Non-overlapping windows never
-//     collide and cost one read-modify-write per output. An index outside [0, H·W) (only possible
-//     for indices that did not come from max_pool2d_forward: the binding checks CPU indices but
-//     cannot read device ones) is skipped, never written through.
+//     found through the round's 32 indices in shared memory, and the lowest of them adds their dy
+//     into dx in lane order. So every element receives its dy values in output order, exactly the
+//     CPU's sum, with no float atomics and no races (one warp per plane; __syncwarp between
+//     rounds). Non-overlapping windows never collide and cost one read-modify-write per output.
+//     The 32 reads per lane and round are shared-memory broadcasts. An index outside [0, H·W)
+//     (only possible for indices that did not come from max_pool2d_forward: the binding checks CPU
+//     indices but cannot read device ones) is skipped, never written through.
 //   avg forward: one thread per output, the window's row-major float sum divided by the divisor.
 //   avg backward: gather, one thread per input element: the windows covering it, in output order,
 //     each adding dy / divisor as the CPU's scatter does.
@@ -25,8 +26,6 @@
 
 namespace napinet::cuda {
 namespace {
-
-constexpr unsigned kFullMask = 0xffffffffu;
 
 // ---- kernels ---------------------------------------------------------------------------------
 
@@ -84,13 +83,16 @@ __global__ void max_pool2d_forward_kernel(float* y, std::int32_t* indices, const
 }
 
 // dx (N,C,H,W) = 0, then dy (N,C,OH,OW) added at each argmax, in output order. One warp per plane
-// (grid-strided over the planes); hw = H·W, ohw = OH·OW.
+// (grid-strided over the planes); hw = H·W, ohw = OH·OW. Launched with kBlockSize threads.
 __global__ void max_pool2d_backward_kernel(float* dx, const float* dy, const std::int32_t* indices,
                                            std::int64_t planes, std::int64_t hw, std::int64_t ohw) {
   const int lane = static_cast<int>(threadIdx.x) % warpSize;
   const std::int64_t warps_per_block = blockDim.x / warpSize;
   const std::int64_t warps = warps_per_block * gridDim.x;
-  // Every loop below has the same bounds for all lanes of a warp: they all reach each shuffle.
+  // This round's argmax of every lane (read by all lanes of the warp: broadcasts, no conflicts).
+  __shared__ std::int32_t round_indices[kBlockSize];
+  const std::int32_t* warp_indices = round_indices + (threadIdx.x - lane);
+  // Every loop below has the same bounds for all lanes of a warp: they all reach each __syncwarp.
   for (std::int64_t p = std::int64_t{blockIdx.x} * warps_per_block + threadIdx.x / warpSize;
        p < planes; p += warps) {
     float* dxp = dx + p * hw;                        // (H,W)
@@ -102,9 +104,11 @@ __global__ void max_pool2d_backward_kernel(float* dx, const float* dy, const std
       const std::int64_t o = base + lane;
       std::int32_t index = o < ohw ? ip[o] : -1;
       if (index < 0 || index >= hw) index = -1;  // no output, or an index outside the plane
+      round_indices[threadIdx.x] = index;
+      __syncwarp();
       unsigned same = 0;  // lanes whose argmax is this lane's
       for (int k = 0; k < warpSize; ++k) {
-        if (__shfl_sync(kFullMask, index, k) == index) same |= 1u << k;
+        if (warp_indices[k] == index) same |= 1u << k;
       }
       if (index >= 0 && __ffs(static_cast<int>(same)) - 1 == lane) {
         float sum = dxp[index];
@@ -113,7 +117,7 @@ __global__ void max_pool2d_backward_kernel(float* dx, const float* dy, const std
         }
         dxp[index] = sum;
       }
-      __syncwarp();  // this round's writes before the next round's reads
+      __syncwarp();  // this round's reads and writes before the next round's
     }
   }
 }
