@@ -221,7 +221,7 @@ void softmax_cross_entropy_forward(float* probs, float* stats, const float* logi
                                    double label_smoothing, bool accumulate) {
   // probs, logits (N,C); labels (N); stats (2)
   if (n == 0 || c == 0) {
-    if (!accumulate) memset(stats, 0, 2 * sizeof(float));  // an empty sum
+    if (!accumulate) cuda::memset(stats, 0, 2 * sizeof(float));  // an empty sum
     return;
   }
   const int lanes = lanes_for(c);

@@ -120,6 +120,17 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
     }
   });
 
+  test('an empty batch: stats are zeroed, or left as they are when accumulating', () => {
+    const logits = Tensor.zeros([0, 10], { device });
+    const labels = Tensor.zeros([0], { device, dtype: 'int32' });
+    const stats = Tensor.from([3, 2], [2], { device });
+    softmaxCrossEntropy(logits, labels, {}, { stats, accumulate: true });
+    expect(Array.from(stats.toArray())).toEqual([3, 2]);
+    const { probs } = softmaxCrossEntropy(logits, labels, {}, { stats });
+    expect(Array.from(stats.toArray())).toEqual([0, 0]);
+    expect(softmaxCrossEntropyBackward(probs, labels).shape).toEqual([0, 10]);
+  });
+
   test('scale multiplies the gradient (1/N by default: the batch mean)', () => {
     const c = cases.find((k) => k.name === 'n8_c2/ls0.0')!;
     const { logits, labels } = inputs(c);
