@@ -146,6 +146,21 @@ export interface NativeAddon {
     N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
     sh: number, sw: number, ph: number, pw: number,
   ): void;
+
+  // fused convolution + 2×2 max-pool (+ ReLU), CPU only (native/kernels/conv2d.h)
+  conv2dMaxPool2dForward(
+    y: NativeBuffer, indices: Int32Array | CudaBuffer, x: NativeBuffer, w: NativeBuffer, b: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, relu: boolean,
+  ): void;
+  conv2dMaxPool2dBackward(
+    dx: NativeBuffer | null, dw: NativeBuffer, db: NativeBuffer | null, dy: NativeBuffer, indices: Int32Array | CudaBuffer,
+    y: NativeBuffer | null, x: NativeBuffer, w: NativeBuffer,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, accumulate: boolean,
+  ): void;
+  /** The direct convolution kernels' instruction set: 'avx512', 'avx2' or 'generic'. */
+  conv2dIsa(): string;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

@@ -9,9 +9,14 @@
  * non-decreasing function, so relu(pool(z)) = pool(relu(z)) exactly, and the gradients agree too
  * (where the window's maximum is positive both pick the same first maximum; elsewhere ReLU's
  * gradient is 0 either way). The ReLU then touches a quarter of the values (2×2 pooling).
+ *
+ * On the CPU, Conv2d → MaxPool2d(2) (→ ReLU) then runs as one fused step (nn/fused.ts): one kernel
+ * for the three forward passes and one for the three backward passes, with bit-identical values and
+ * gradients. `fuse = false` runs the layers one by one instead.
  */
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
+import { ConvPoolStep } from './fused';
 import { type LayerConfig, Module } from './module';
 import { MaxPool2d } from './pool2d';
 
@@ -25,27 +30,58 @@ export class Sequential extends Module {
       this.addChild(String(i), layer);
     });
     this.layers = layers;
-    this.order = executionOrder(layers);
+    this.steps = executionPlan(executionOrder(layers));
     this.inputGrad = false;
   }
 
-  /** The order the layers run in: as given, but with ReLU, MaxPool2d pairs swapped. */
-  private readonly order: Module[];
+  /** Run Conv2d → MaxPool2d(2) (→ ReLU) as one fused step on CPU tensors (default true). */
+  fuse = true;
+
+  /** The steps the layers run in: as given, ReLU, MaxPool2d pairs swapped, fusable groups joined. */
+  private readonly steps: (Module | ConvPoolStep)[];
+  /** Which fusable steps the last forward() ran fused (backward() follows the same path). */
+  private fusedLast: boolean[] = [];
 
   forward(x: Tensor): Tensor {
     let h = x;
-    for (const layer of this.order) h = layer.forward(h);
+    this.fusedLast = this.steps.map(() => false);
+    this.steps.forEach((step, i) => {
+      if (!(step instanceof ConvPoolStep)) {
+        h = step.forward(h);
+      } else if (this.fuse && step.accepts(h)) {
+        h = step.forward(h);
+        this.fusedLast[i] = true;
+      } else {
+        for (const layer of step.layers) h = layer.forward(h);
+      }
+    });
     return h;
   }
 
   backward(dy: Tensor): Tensor | null {
     let g: Tensor | null = dy;
-    for (let i = this.order.length - 1; i >= 0; i--) {
-      const layer = this.order[i];
-      layer.inputGrad = i > 0 || this.inputGrad;
-      g = layer.backward(g!);
+    for (let i = this.steps.length - 1; i >= 0; i--) {
+      const step = this.steps[i];
+      const inputGrad = i > 0 || this.inputGrad;
+      if (!(step instanceof ConvPoolStep)) {
+        step.inputGrad = inputGrad;
+        g = step.backward(g!);
+      } else if (this.fusedLast[i]) {
+        g = step.backward(g!, inputGrad);
+      } else {
+        const layers = step.layers;
+        for (let j = layers.length - 1; j >= 0; j--) {
+          layers[j].inputGrad = j > 0 || inputGrad;
+          g = layers[j].backward(g!);
+        }
+      }
     }
     return g;
+  }
+
+  protected override releaseWorkspace(): void {
+    super.releaseWorkspace();
+    for (const step of this.steps) if (step instanceof ConvPoolStep) step.release();
   }
 
   outputShape(input: readonly number[]): number[] {
@@ -93,4 +129,15 @@ function executionOrder(layers: Module[]): Module[] {
     }
   }
   return order;
+}
+
+/** Joins each Conv2d, MaxPool2d(2) (, ReLU) run of `order` into one ConvPoolStep. */
+function executionPlan(order: Module[]): (Module | ConvPoolStep)[] {
+  const steps: (Module | ConvPoolStep)[] = [];
+  for (let i = 0; i < order.length; ) {
+    const fused = ConvPoolStep.match(order, i);
+    steps.push(fused ?? order[i]);
+    i += fused ? fused.layers.length : 1;
+  }
+  return steps;
 }

@@ -5,7 +5,7 @@
  * x (N, C, H, W), weight (K, C, kh, kw), bias (K) or null → y (N, K, OH, OW) with
  * OH = ⌊(H + 2·padding[0] − kh) / stride[0]⌋ + 1 (OW likewise), zero padding.
  */
-import { native } from '../native';
+import { type CudaBuffer, native } from '../native';
 import type { Tensor } from '../tensor';
 import { expectBoolean, expectOneOf, expectPair, expectShape, fail } from '../validate';
 import { expectTensor, output } from './checks';
@@ -146,6 +146,101 @@ export function conv2dBackward(
   native().conv2dBackward(
     dx === null ? null : dx.buffer, dw.buffer, db === null ? null : db.buffer, dy.buffer, x.buffer, weight.buffer,
     g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, accumulate, g.algorithm,
+  );
+  return { dx, dw, db };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused convolution + 2×2 max-pool (+ ReLU), CPU only: what Sequential runs for Conv2d →
+// MaxPool2d(2) (→ ReLU) on CPU tensors. Bit-identical to conv2d, maxPool2d (kernel 2, stride 2)
+// and relu in turn, and so are the gradients. Test: test/conv2d_pool.test.ts.
+
+export interface Conv2dMaxPool2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  /** Apply a ReLU to the pooled values (default false). */
+  relu?: boolean;
+}
+
+export interface Conv2dMaxPool2dResult {
+  /** (N, K, ⌊OH/2⌋, ⌊OW/2⌋) */
+  y: Tensor;
+  /** int32, like maxPool2d's: h·OW + w of each window's maximum within the convolution's output plane. */
+  indices: Tensor;
+}
+
+/** Checks the tensors for the fused op: CPU, and a convolution output of at least 2×2. */
+function fusedGeometry(x: Tensor, weight: Tensor, options: Record<string, unknown>): Geometry {
+  if (options.algorithm !== undefined) fail('no algorithm option (the fused op always runs the direct algorithm)', 'options.algorithm', options.algorithm);
+  const g = tensorGeometry(x, weight, options);
+  if (x.device !== 'cpu') throw new TypeError(`Expected a tensor on cpu (the fused op has no CUDA kernel) for x but received a tensor on ${x.device}`);
+  if (g.oh < 2 || g.ow < 2) {
+    throw new RangeError(`Expected a convolution output of at least 2×2 (for 2×2 pooling) for x but received ${g.oh}×${g.ow}`);
+  }
+  return g;
+}
+
+/**
+ * maxPool2d(conv2d(x, weight) + bias, 2), then relu when options.relu, in one pass: y and the
+ * argmax indices, written into `out` when given.
+ */
+export function conv2dMaxPool2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  options?: Conv2dMaxPool2dOptions,
+  out?: { y?: Tensor; indices?: Tensor },
+): Conv2dMaxPool2dResult {
+  const opts = expectOptions(options);
+  const g = fusedGeometry(x, weight, opts);
+  const relu = expectBoolean(opts.relu ?? false, 'options.relu');
+  if (bias !== null) expectTensor(bias, 'bias', { shape: [g.k], device: x.device });
+  const shape = [g.n, g.k, Math.floor(g.oh / 2), Math.floor(g.ow / 2)];
+  const y = output(out?.y, 'out.y', shape, x.device);
+  const indices = output(out?.indices, 'out.indices', shape, x.device, 'int32');
+  native().conv2dMaxPool2dForward(
+    y.buffer, indices.buffer as Int32Array | CudaBuffer, x.buffer, weight.buffer, bias === null ? null : bias.buffer,
+    g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, relu,
+  );
+  return { y, indices };
+}
+
+/**
+ * Gradients of conv2dMaxPool2d for the upstream gradient dy of its output, given its indices and,
+ * when it ran with relu, its output y (the ReLU's mask; null otherwise). dx (unless inputGrad is
+ * false), dw and db (unless biasGrad is false), as conv2dBackward, including accumulate and out.
+ */
+export function conv2dMaxPool2dBackward(
+  dy: Tensor,
+  indices: Tensor,
+  y: Tensor | null,
+  x: Tensor,
+  weight: Tensor,
+  options?: Omit<Conv2dMaxPool2dOptions, 'relu'> & { inputGrad?: boolean; biasGrad?: boolean; accumulate?: boolean; out?: Partial<Conv2dGrads> },
+): Conv2dGrads {
+  const opts = expectOptions(options);
+  const g = fusedGeometry(x, weight, opts);
+  const shape = [g.n, g.k, Math.floor(g.oh / 2), Math.floor(g.ow / 2)];
+  expectTensor(dy, 'dy', { shape, device: x.device });
+  expectTensor(indices, 'indices', { shape, device: x.device, dtype: 'int32' });
+  if (y !== null) expectTensor(y, 'y', { shape, device: x.device });
+  const inputGrad = expectBoolean(opts.inputGrad ?? true, 'options.inputGrad');
+  const biasGrad = expectBoolean(opts.biasGrad ?? true, 'options.biasGrad');
+  const accumulate = expectBoolean(opts.accumulate ?? false, 'options.accumulate');
+  const out = opts.out === undefined ? {} : opts.out;
+  if (typeof out !== 'object' || out === null || Array.isArray(out)) fail('an object of output tensors', 'options.out', out);
+  const given = out as Partial<Conv2dGrads>;
+  if (accumulate) {
+    if (given.dw == null) fail('a tensor to accumulate into (accumulate is true)', 'options.out.dw', given.dw);
+    if (biasGrad && given.db == null) fail('a tensor to accumulate into (accumulate is true)', 'options.out.db', given.db);
+  }
+  const dx = inputGrad ? output(given.dx ?? undefined, 'options.out.dx', x.shape, x.device) : null;
+  const dw = output(given.dw ?? undefined, 'options.out.dw', weight.shape, x.device);
+  const db = biasGrad ? output(given.db ?? undefined, 'options.out.db', [g.k], x.device) : null;
+  native().conv2dMaxPool2dBackward(
+    dx === null ? null : dx.buffer, dw.buffer, db === null ? null : db.buffer, dy.buffer, indices.buffer as Int32Array | CudaBuffer,
+    y === null ? null : y.buffer, x.buffer, weight.buffer,
+    g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, accumulate,
   );
   return { dx, dw, db };
 }

@@ -2,7 +2,12 @@
 //   conv2dForward(y, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, algorithm)
 //   conv2dBackward(dxOrNull, dw, dbOrNull, dy, x, w, N, C, H, W, K, kh, kw, sh, sw, ph, pw,
 //                  accumulate, algorithm)
-// algorithm: 0 auto, 1 direct, 2 im2col (kernels::Conv2dAlgorithm).
+//   conv2dMaxPool2dForward(y, indices, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, relu)
+//   conv2dMaxPool2dBackward(dxOrNull, dw, dbOrNull, dy, indices, yOrNull, x, w, N, C, H, W, K, kh,
+//                           kw, sh, sw, ph, pw, accumulate)
+//   conv2dIsa() → "avx512" | "avx2" | "generic"
+// algorithm: 0 auto, 1 direct, 2 im2col (kernels::Conv2dAlgorithm). The fused convolution +
+// 2×2 max-pool has no CUDA kernel: the layers fuse only on the CPU (lib/nn/sequential.ts).
 #include "../kernels/conv2d.h"
 
 #include <initializer_list>
@@ -110,6 +115,78 @@ Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 NAPINET_EXPORT("conv2dBackward", conv2d_backward);
+
+// The pooled output's size (OH/2, OW/2) of the fused convolution + 2×2 max-pool; both at least 1
+// and the convolution's plane small enough for int32 argmax indices.
+void check_poolable(Napi::Env env, const ConvArgs& a) {
+  if (a.oh < 2 || a.ow < 2) {
+    throw_range_error(env, "Expected a convolution output of at least 2×2 for y but received " +
+                               std::to_string(a.oh) + "×" + std::to_string(a.ow));
+  }
+  if (a.oh * a.ow > INT32_MAX) {
+    throw_range_error(env, "Expected at most 2^31 − 1 positions per output plane for indices "
+                           "but received " + std::to_string(a.oh * a.ow));
+  }
+}
+
+Napi::Value conv2d_max_pool2d_forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvArgs a = conv_args(info, 5);
+  const bool relu = bool_arg(info, 16, "relu");
+  check_poolable(env, a);
+  const std::size_t pooled = elements(env, "y", {a.n, a.k, a.oh / 2, a.ow / 2});
+  auto y = float_arg(info, 0, "y", pooled);
+  auto indices = int_buffer_arg(info, 1, "indices", pooled);
+  auto x = float_arg(info, 2, "x", elements(env, "x", {a.n, a.c, a.h, a.w}));
+  auto w = float_arg(info, 3, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
+  auto b = optional_float_arg(info, 4, "b", static_cast<std::size_t>(a.k));
+  NAPINET_ON_DEVICE_CPU_ONLY(
+      "conv2dMaxPool2dForward", common_device(env, y, indices, x, w, b),
+      kernels::conv2d_max_pool2d_forward(y.data, indices.data, x.data, w.data, b.data, a.n, a.c,
+                                         a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, relu),
+      cuda::conv2d_max_pool2d_forward(y.data, indices.data, x.data, w.data, b.data, a.n, a.c, a.h,
+                                      a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, relu));
+  return env.Undefined();
+}
+NAPINET_EXPORT("conv2dMaxPool2dForward", conv2d_max_pool2d_forward);
+
+Napi::Value conv2d_max_pool2d_backward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvArgs a = conv_args(info, 8);
+  const bool accumulate = bool_arg(info, 19, "accumulate");
+  check_poolable(env, a);
+  const std::size_t x_size = elements(env, "x", {a.n, a.c, a.h, a.w});
+  const std::size_t pooled = elements(env, "dy", {a.n, a.k, a.oh / 2, a.ow / 2});
+  auto dx = optional_float_arg(info, 0, "dx", x_size);
+  auto dw = float_arg(info, 1, "dw", elements(env, "dw", {a.k, a.c, a.kh, a.kw}));
+  auto db = optional_float_arg(info, 2, "db", static_cast<std::size_t>(a.k));
+  auto dy = float_arg(info, 3, "dy", pooled);
+  auto indices = int_buffer_arg(info, 4, "indices", pooled);
+  auto y = optional_float_arg(info, 5, "y", pooled);
+  auto x = float_arg(info, 6, "x", x_size);
+  auto w = float_arg(info, 7, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
+  const Device device = common_device(env, dw, dx, db, dy, indices, y, x, w);
+  if (device == Device::kCpu &&
+      !kernels::conv2d_max_pool2d_indices_valid(indices.data, a.n * a.k, a.oh, a.ow)) {
+    throw_range_error(env, "Expected each pooling window's own argmax (as conv2dMaxPool2dForward "
+                           "gives) for indices but received an index outside its 2×2 window");
+  }
+  NAPINET_ON_DEVICE_CPU_ONLY(
+      "conv2dMaxPool2dBackward", device,
+      kernels::conv2d_max_pool2d_backward(dx.data, dw.data, db.data, dy.data, indices.data, y.data,
+                                          x.data, w.data, a.n, a.c, a.h, a.w, a.k, a.kh, a.kw,
+                                          a.sh, a.sw, a.ph, a.pw, accumulate),
+      cuda::conv2d_max_pool2d_backward(dx.data, dw.data, db.data, dy.data, indices.data, y.data,
+                                       x.data, w.data, a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh,
+                                       a.sw, a.ph, a.pw, accumulate));
+  return env.Undefined();
+}
+NAPINET_EXPORT("conv2dMaxPool2dBackward", conv2d_max_pool2d_backward);
+
+Napi::Value conv2d_isa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), kernels::conv2d_isa());
+}
+NAPINET_EXPORT("conv2dIsa", conv2d_isa);
 
 }  // namespace
 }  // namespace napinet::binding

@@ -1,6 +1,8 @@
 #include "conv2d.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -8,6 +10,11 @@
 
 #include "gemm.h"
 #include "parallel.h"
+#include "simd.h"
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"  // vectors only cross always-inlined helpers: no ABI
+#endif
 
 namespace napinet::kernels {
 namespace {
@@ -30,11 +37,14 @@ Shape make_shape(index_t N, index_t C, index_t H, index_t W, index_t K, index_t 
 
 // Samples per parallel_for chunk: about kChunkWork multiply-adds each. The grain depends only on
 // the shape, so chunk boundaries (and the order of the gradient partial sums) do too.
-constexpr index_t kChunkWork = index_t{1} << 19;
+constexpr index_t kChunkWork = index_t{1} << 20;
 
 index_t batch_grain(const Shape& s) {
   const index_t per_sample = std::max<index_t>(1, s.k * s.taps() * s.out_plane());
-  return std::max<index_t>(1, kChunkWork / per_sample);
+  const index_t grain = std::max<index_t>(1, kChunkWork / per_sample);
+  index_t power = 1;  // rounded down to a power of two: even chunks for power-of-two batches
+  while (power * 2 <= grain) power *= 2;
+  return power;
 }
 
 // The backward pass keeps one weight-gradient partial per chunk: for large weights it takes
@@ -121,73 +131,58 @@ void reduce_partials(float* out, const std::vector<float>& partials, index_t chu
 //                         = Σ_{k, i≡a, j≡b} w[k, c, i, j] · dy_ext[k, q − (i/sh)·wq − j/sw]
 // where dy_ext holds dy_wide after `margin` zeros, so dx is the forward micro-kernel again on
 // dy_ext with per-phase transposed weights and non-positive shifts (a full correlation).
+//
+// Fused convolution + 2×2 max-pool (conv2d_max_pool2d_*): the output is split into its four
+// pooling phases as well. Output (2u + a, 2v + b) reads input row (2u + a)·sh + i = u·2sh +
+// (a·sh + i), so with phase planes of stride 2sh × 2sw every (pooling phase, tap) pair is again a
+// constant shift of one flat buffer, over pooled positions p = u·wq + v; the four candidates of a
+// window then sit in the same lane of four accumulators and the pool is a lane-wise max. Every
+// output is the same sum in the same order as in conv2d_forward (the bias, then one multiply-add
+// per tap in tap order), so the pooled values are exactly those of pooling conv2d_forward's output.
+// The fused backward pass writes the pooled gradient back at each window's argmax into the same
+// wide dy rows that conv2d_backward builds from a dense dy, and shares everything after that.
+//
+// The per-sample work is written once over the vector width (simd.h) and compiled for AVX-512
+// (16 lanes), AVX2+FMA (8) and portably (8); direct_kernels() picks one set for the running CPU.
+// Weight and bias gradients accumulate in per-chunk lane vectors (lane l sums the positions
+// p ≡ l modulo the width), summed by simd::lane_sum at the end of each chunk.
 
-// Micro-kernel blocks: 4 output rows (channels) × 16 positions, or 1–2 rows × 32 positions for
-// the remainder rows (so a single-channel dx still loads each input vector for 4 accumulators).
-// The position count of every buffer is rounded up to kPositionQuantum.
-constexpr index_t kBlockRows = 4;
+// Wide rows hold a multiple of kPositionQuantum positions (whole micro-kernel blocks for every
+// instruction set), the fused kernel's pooled rows a multiple of kPoolQuantum; scratch rows start
+// on kAlign-float (64-byte) boundaries; kSlack floats after a buffer absorb a last vector's spill.
 constexpr index_t kPositionQuantum = 32;
+constexpr index_t kPoolQuantum = 16;
+constexpr index_t kAlign = 16;
+constexpr index_t kSlack = 32;
 
-// Eight floats as one GCC/Clang vector: AVX registers in the AVX2/AVX-512 clones, SSE pairs in
-// the baseline; loads and stores go through an unaligned, may_alias view. Other compilers get a
-// plain struct with the same operators (and leave the vectorising to their optimiser).
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"  // vec8 only crosses always-inlined helpers: no ABI
-typedef float vec8 __attribute__((vector_size(32)));
-typedef float vec8_unaligned __attribute__((vector_size(32), aligned(4), may_alias));
-#define NAPINET_INLINE __attribute__((always_inline)) inline
+// A zeroed float scratch buffer whose data starts on a 64-byte boundary.
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(index_t n) : storage_(static_cast<std::size_t>(n + kAlign + kSlack), 0.0f) {
+    const auto address = reinterpret_cast<std::uintptr_t>(storage_.data());
+    const std::uintptr_t aligned = (address + 63) & ~std::uintptr_t{63};
+    data_ = storage_.data() + (aligned - address) / sizeof(float);
+  }
+  float* data() { return data_; }
 
-NAPINET_INLINE vec8 load8(const float* p) { return *reinterpret_cast<const vec8_unaligned*>(p); }
-NAPINET_INLINE void store8(float* p, const vec8& v) { *reinterpret_cast<vec8_unaligned*>(p) = v; }
-#else
-struct vec8 {
-  float lane[8] = {};
-  float operator[](int i) const { return lane[i]; }
+ private:
+  std::vector<float> storage_;
+  float* data_ = nullptr;
 };
-#define NAPINET_INLINE inline
 
-inline vec8 operator+(float a, const vec8& b) {
-  vec8 r;
-  for (int i = 0; i < 8; ++i) r.lane[i] = a + b.lane[i];
-  return r;
-}
-inline vec8 operator*(float a, const vec8& b) {
-  vec8 r;
-  for (int i = 0; i < 8; ++i) r.lane[i] = a * b.lane[i];
-  return r;
-}
-inline vec8 operator*(const vec8& a, const vec8& b) {
-  vec8 r;
-  for (int i = 0; i < 8; ++i) r.lane[i] = a.lane[i] * b.lane[i];
-  return r;
-}
-inline vec8& operator+=(vec8& a, const vec8& b) {
-  for (int i = 0; i < 8; ++i) a.lane[i] += b.lane[i];
-  return a;
-}
-inline vec8 load8(const float* p) {
-  vec8 r;
-  std::memcpy(r.lane, p, sizeof r.lane);
-  return r;
-}
-inline void store8(float* p, const vec8& v) { std::memcpy(p, v.lane, sizeof v.lane); }
-#endif
-constexpr index_t kVec = 8;
-
-static_assert(kPositionQuantum % kVec == 0, "vectors must tile the rounded positions");
-
-constexpr index_t kDotRows = 4;          // dw micro-kernel: output channels …
-constexpr index_t kDotTaps = 3;          // … times taps per block
-constexpr index_t kDotLength = 256;      // dw sums several samples of a short plane at once …
-constexpr index_t kMaxDotGroup = 8;      // … at most this many
+// One sample's phase planes: channel c of the zero-padded input split by strides (sh, sw).
+struct PhaseGeometry {
+  index_t c, h, w, sh, sw, pad_h, pad_w, hq, wq, plane;
+};
 
 struct DirectPlan {
-  index_t hq, wq, plane;       // one phase plane: hq × wq
+  PhaseGeometry phases;        // stride phases of the convolution (hq × wq planes)
+  index_t wq;                  // = phases.wq: the wide row length
   index_t positions;           // wide output positions oh·wq + ow: OH·wq
   index_t positions_r;         // rounded up to kPositionQuantum
-  index_t dot_positions;       // rounded up to kVec: the dw dot products' length
   index_t x_len;               // per-sample phase buffer, including the tail read by the last block
-  index_t margin;              // zeros ahead of each dy_ext row: the largest backward shift
+  index_t margin;              // zeros ahead of each dy_ext row: at least the largest backward shift
   index_t dx_positions_r;      // hq·wq rounded up to kPositionQuantum
   index_t dy_len;              // length of one dy_ext row
   std::vector<index_t> x_offsets;  // (C·kh·kw) tap t = (c·kh + i)·kw + j → offset in the buffer
@@ -196,179 +191,74 @@ struct DirectPlan {
 DirectPlan make_direct_plan(const Shape& s) {
   DirectPlan p;
   const index_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
-  p.hq = (hp + s.sh - 1) / s.sh;
-  p.wq = (wp + s.sw - 1) / s.sw;
-  p.plane = p.hq * p.wq;
-  p.positions = s.oh * p.wq;
+  const index_t hq = (hp + s.sh - 1) / s.sh, wq = (wp + s.sw - 1) / s.sw;
+  p.phases = {s.c, s.h, s.w, s.sh, s.sw, s.ph, s.pw, hq, wq, hq * wq};
+  p.wq = wq;
+  p.positions = s.oh * wq;
   p.positions_r = round_up(p.positions, kPositionQuantum);
-  p.dot_positions = round_up(p.positions, kVec);
   p.x_offsets.resize(static_cast<std::size_t>(s.taps()));
   index_t max_offset = 0;
   for (index_t c = 0; c < s.c; ++c)
     for (index_t i = 0; i < s.kh; ++i)
       for (index_t j = 0; j < s.kw; ++j) {
         const index_t phase = (c * s.sh + i % s.sh) * s.sw + j % s.sw;
-        const index_t offset = phase * p.plane + (i / s.sh) * p.wq + j / s.sw;
+        const index_t offset = phase * hq * wq + (i / s.sh) * wq + j / s.sw;
         p.x_offsets[(c * s.kh + i) * s.kw + j] = offset;
         max_offset = std::max(max_offset, offset);
       }
-  p.x_len = std::max(s.c * s.sh * s.sw * p.plane, max_offset + p.positions_r);
-  p.margin = ((s.kh - 1) / s.sh) * p.wq + (s.kw - 1) / s.sw;
-  p.dx_positions_r = round_up(p.plane, kPositionQuantum);
-  p.dy_len = p.margin + p.dx_positions_r;  // ≥ margin + positions_r, as positions ≤ plane
+  p.x_len = std::max(s.c * s.sh * s.sw * hq * wq, max_offset + p.positions_r);
+  p.margin = round_up(((s.kh - 1) / s.sh) * wq + (s.kw - 1) / s.sw, kAlign);
+  p.dx_positions_r = round_up(hq * wq, kPositionQuantum);
+  p.dy_len = round_up(p.margin + p.dx_positions_r, kAlign);  // ≥ margin + positions_r
   return p;
 }
 
-// The zero-padded phase planes of one sample. Only in-image elements are written: the rest of
-// `buf` stays as the caller zeroed it once per chunk.
-void fill_phases(float* buf, const float* x, const Shape& s, const DirectPlan& p) {
-  for (index_t c = 0; c < s.c; ++c) {
-    const float* xc = x + c * s.h * s.w;
-    for (index_t a = 0; a < s.sh; ++a) {
-      index_t u0, u1;
-      valid_range(p.hq, s.sh, a - s.ph, s.h, &u0, &u1);
-      for (index_t b = 0; b < s.sw; ++b) {
-        float* dst = buf + ((c * s.sh + a) * s.sw + b) * p.plane;
-        index_t v0, v1;
-        valid_range(p.wq, s.sw, b - s.pw, s.w, &v0, &v1);
-        for (index_t u = u0; u < u1; ++u) {
-          const float* src = xc + (u * s.sh + a - s.ph) * s.w;  // column v·sw + b − pw
-          float* row = dst + u * p.wq;
-          if (s.sw == 1) {
-            std::memcpy(row + v0, src + (v0 + b - s.pw),
-                        static_cast<std::size_t>(v1 - v0) * sizeof(float));
-          } else {
-            for (index_t v = v0; v < v1; ++v) row[v] = src[v * s.sw + b - s.pw];
-          }
-        }
-      }
-    }
-  }
-}
-
-// dy of one sample as wide rows after `margin` zeros: dy_ext[k, margin + oh·wq + ow]. Elements
-// off the output plane are never written (zeroed once per chunk by the caller).
-void fill_dy_ext(float* dy_ext, const float* dy, const Shape& s, const DirectPlan& p) {
-  for (index_t k = 0; k < s.k; ++k)
-    for (index_t oh = 0; oh < s.oh; ++oh)
-      std::memcpy(dy_ext + k * p.dy_len + p.margin + oh * p.wq, dy + (k * s.oh + oh) * s.ow,
-                  static_cast<std::size_t>(s.ow) * sizeof(float));
-}
-
-// out[r, 0..POSITIONS) = init[r] + Σ_t wt[r, t] · in[offsets[t] + 0..POSITIONS) for ROWS rows r
-// (row stride `out_stride` in out, `taps` in wt). The accumulators stay in registers; each input
-// vector is loaded once for all rows.
-template <index_t ROWS, index_t POSITIONS>
-NAPINET_INLINE void shifted_gemm_block(
-    float* NAPINET_RESTRICT out, index_t out_stride, const float* NAPINET_RESTRICT wt, index_t taps,
-    const float* NAPINET_RESTRICT in, const index_t* NAPINET_RESTRICT offsets,
-    const float* NAPINET_RESTRICT init) {
-  constexpr index_t kV = POSITIONS / kVec;
-  vec8 acc[ROWS][kV];
-  for (index_t r = 0; r < ROWS; ++r)
-    for (index_t v = 0; v < kV; ++v) acc[r][v] = init[r] + vec8{};
-  for (index_t t = 0; t < taps; ++t) {
-    const float* src = in + offsets[t];
-    vec8 x[kV];
-    for (index_t v = 0; v < kV; ++v) x[v] = load8(src + v * kVec);
-    for (index_t r = 0; r < ROWS; ++r) {
-      const float weight = wt[r * taps + t];
-      for (index_t v = 0; v < kV; ++v) acc[r][v] += weight * x[v];
-    }
-  }
-  for (index_t r = 0; r < ROWS; ++r)
-    for (index_t v = 0; v < kV; ++v) store8(out + r * out_stride + v * kVec, acc[r][v]);
-}
-
-template <index_t ROWS>
-NAPINET_INLINE void shifted_gemm_rows(float* out, index_t positions_r,
-                                                             const float* wt, index_t taps,
-                                                             const float* in,
-                                                             const index_t* offsets,
-                                                             const float* init) {
-  constexpr index_t kPositions = ROWS >= kBlockRows ? 16 : 32;
-  static_assert(kPositionQuantum % kPositions == 0, "blocks must tile the rounded positions");
-  for (index_t p0 = 0; p0 < positions_r; p0 += kPositions)
-    shifted_gemm_block<ROWS, kPositions>(out + p0, positions_r, wt, taps, in + p0, offsets, init);
-}
-
-// out (rows, positions_r) = init + wt (rows, taps) · shifted rows of `in`, in blocks of
-// kBlockRows rows (then 2 and 1 for the remainder).
-NAPINET_VECTORIZED void shifted_gemm(float* out, index_t positions_r, const float* wt,
-                                     index_t rows, index_t taps, const float* in,
-                                     const index_t* offsets, const float* init) {
-  index_t r0 = 0;
-  for (; r0 + kBlockRows <= rows; r0 += kBlockRows)
-    shifted_gemm_rows<kBlockRows>(out + r0 * positions_r, positions_r, wt + r0 * taps, taps, in,
-                                  offsets, init + r0);
-  for (; r0 + 2 <= rows; r0 += 2)
-    shifted_gemm_rows<2>(out + r0 * positions_r, positions_r, wt + r0 * taps, taps, in, offsets,
-                         init + r0);
-  for (; r0 < rows; ++r0)
-    shifted_gemm_rows<1>(out + r0 * positions_r, positions_r, wt + r0 * taps, taps, in, offsets,
-                         init + r0);
-}
-
-// dw[r, t] += Σ_{samples} Σ_{p < positions} dy[r·dy_stride + p] · x[offsets[t] + p] for ROWS
-// rows and TAPS taps at once (ROWS·TAPS running vectors of eight lanes, each summed in a fixed
-// order at the end). Sample m's dy and x start dy_sample_stride and x_sample_stride further on;
-// summing several small samples before the final lane sums keeps short planes efficient.
-template <index_t ROWS, index_t TAPS>
-NAPINET_INLINE void shifted_dot_block(
-    float* NAPINET_RESTRICT dw, index_t dw_stride, const float* NAPINET_RESTRICT dy,
-    index_t dy_stride, index_t dy_sample_stride, const float* NAPINET_RESTRICT x,
-    index_t x_sample_stride, const index_t* NAPINET_RESTRICT offsets, index_t positions,
-    index_t samples) {
-  vec8 acc[ROWS][TAPS];
-  for (index_t r = 0; r < ROWS; ++r)
-    for (index_t t = 0; t < TAPS; ++t) acc[r][t] = vec8{};
-  for (index_t m = 0; m < samples; ++m) {
-    const float* dym = dy + m * dy_sample_stride;
-    const float* xs[TAPS];
-    for (index_t t = 0; t < TAPS; ++t) xs[t] = x + m * x_sample_stride + offsets[t];
-    for (index_t p = 0; p < positions; p += kVec) {
-      vec8 g[ROWS];
-      for (index_t r = 0; r < ROWS; ++r) g[r] = load8(dym + r * dy_stride + p);
-      for (index_t t = 0; t < TAPS; ++t) {
-        const vec8 xv = load8(xs[t] + p);
-        for (index_t r = 0; r < ROWS; ++r) acc[r][t] += g[r] * xv;
-      }
-    }
-  }
-  for (index_t r = 0; r < ROWS; ++r)
-    for (index_t t = 0; t < TAPS; ++t) {
-      const vec8 a = acc[r][t];
-      dw[r * dw_stride + t] += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    }
-}
-
-// The dw blocks' arguments that stay fixed over one call.
-struct DotArgs {
-  index_t dy_stride, dy_sample_stride, x_sample_stride, taps, positions, samples;
-  const index_t* offsets;
+// The fused convolution + 2×2 max-pool: phase planes of stride (2sh, 2sw) and the taps' offsets
+// for each pooling phase (a, b), numbered q = 2a + b.
+struct PoolPlan {
+  PhaseGeometry phases;
+  index_t pooled_h, pooled_w;      // OH/2 × OW/2
+  index_t positions_r;             // pooled_h·wq rounded up to kPoolQuantum
+  index_t x_len;
+  std::vector<index_t> offsets;    // (4, C·kh·kw)
+  std::vector<std::int32_t> base;  // (positions_r): 2u·OW + 2v for position u·wq + v, else 0
+  std::int32_t corner[4];          // {0, 1, OW, OW + 1}
 };
 
-template <index_t ROWS>
-NAPINET_INLINE void shifted_dot_rows(float* dw, const float* dy,
-                                                            const float* x, const DotArgs& a) {
-  index_t t0 = 0;
-  for (; t0 + kDotTaps <= a.taps; t0 += kDotTaps)
-    shifted_dot_block<ROWS, kDotTaps>(dw + t0, a.taps, dy, a.dy_stride, a.dy_sample_stride, x,
-                                      a.x_sample_stride, a.offsets + t0, a.positions, a.samples);
-  for (; t0 < a.taps; ++t0)
-    shifted_dot_block<ROWS, 1>(dw + t0, a.taps, dy, a.dy_stride, a.dy_sample_stride, x,
-                               a.x_sample_stride, a.offsets + t0, a.positions, a.samples);
-}
-
-// dw (rows, taps) += the shifted dot products of a group of samples, in blocks of kDotRows rows
-// (then 2 and 1) by kDotTaps taps.
-NAPINET_VECTORIZED void shifted_dot(float* dw, index_t rows, const float* dy, const float* x,
-                                    const DotArgs& a) {
-  index_t r0 = 0;
-  for (; r0 + kDotRows <= rows; r0 += kDotRows)
-    shifted_dot_rows<kDotRows>(dw + r0 * a.taps, dy + r0 * a.dy_stride, x, a);
-  for (; r0 + 2 <= rows; r0 += 2) shifted_dot_rows<2>(dw + r0 * a.taps, dy + r0 * a.dy_stride, x, a);
-  for (; r0 < rows; ++r0) shifted_dot_rows<1>(dw + r0 * a.taps, dy + r0 * a.dy_stride, x, a);
+PoolPlan make_pool_plan(const Shape& s) {
+  PoolPlan p;
+  const index_t sh2 = 2 * s.sh, sw2 = 2 * s.sw;
+  const index_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
+  const index_t hq = (hp + sh2 - 1) / sh2, wq = (wp + sw2 - 1) / sw2;
+  p.phases = {s.c, s.h, s.w, sh2, sw2, s.ph, s.pw, hq, wq, hq * wq};
+  p.pooled_h = s.oh / 2;
+  p.pooled_w = s.ow / 2;
+  p.positions_r = round_up(p.pooled_h * wq, kPoolQuantum);
+  const index_t taps = s.taps();
+  p.offsets.resize(static_cast<std::size_t>(4 * taps));
+  index_t max_offset = 0;
+  for (index_t a = 0; a < 2; ++a)
+    for (index_t b = 0; b < 2; ++b)
+      for (index_t c = 0; c < s.c; ++c)
+        for (index_t i = 0; i < s.kh; ++i)
+          for (index_t j = 0; j < s.kw; ++j) {
+            const index_t row = a * s.sh + i, col = b * s.sw + j;
+            const index_t phase = (c * sh2 + row % sh2) * sw2 + col % sw2;
+            const index_t offset = phase * hq * wq + (row / sh2) * wq + col / sw2;
+            p.offsets[(2 * a + b) * taps + (c * s.kh + i) * s.kw + j] = offset;
+            max_offset = std::max(max_offset, offset);
+          }
+  p.x_len = std::max(s.c * sh2 * sw2 * hq * wq, max_offset + p.positions_r);
+  p.base.assign(static_cast<std::size_t>(p.positions_r), 0);
+  for (index_t u = 0; u < p.pooled_h; ++u)
+    for (index_t v = 0; v < p.pooled_w; ++v)
+      p.base[static_cast<std::size_t>(u * wq + v)] = static_cast<std::int32_t>(2 * u * s.ow + 2 * v);
+  const auto ow = static_cast<std::int32_t>(s.ow);
+  p.corner[0] = 0;
+  p.corner[1] = 1;
+  p.corner[2] = ow;
+  p.corner[3] = ow + 1;
+  return p;
 }
 
 // Per stride phase (a, b) of dx: its taps (k, i ≡ a, j ≡ b), their shifts into dy_ext and the
@@ -402,101 +292,175 @@ std::vector<DxPhase> make_dx_phases(const float* w, const Shape& s, const Direct
   return phases;
 }
 
+// Where dy comes from in a backward pass: a dense dy (N,K,OH,OW) (conv2d_backward), or the fused
+// layer's pooled gradient (N,K,OH/2,OW/2) with its argmax indices and, when a ReLU ends the layer,
+// its output y (the ReLU's mask).
+struct DySource {
+  const float* dense;
+  const float* pooled;
+  const std::int32_t* indices;
+  const float* relu_y;
+  index_t pooled_h, pooled_w;
+};
+
+// Everything one backward chunk needs besides its scratch.
+struct BackwardArgs {
+  const Shape* s;
+  const DirectPlan* p;
+  const DySource* dy;
+  const float* x;
+  float* dx;  // or null
+  const std::vector<DxPhase>* dx_phases;
+  bool bias;
+};
+
+struct ForwardArgs {
+  const Shape* s;
+  const DirectPlan* p;
+  const float* x;
+  const float* w;
+  const float* bias;  // (K): the accumulators' start (zeros without a bias)
+  float* y;
+};
+
+struct PoolForwardArgs {
+  const Shape* s;
+  const PoolPlan* p;
+  const float* x;
+  const float* w;
+  const float* bias;
+  float* y;
+  std::int32_t* indices;
+  bool relu;
+};
+
+// One instruction set's kernels, each over the samples [begin, end) of a parallel chunk.
+struct DirectKernels {
+  const char* name;
+  index_t lanes;
+  void (*forward)(const ForwardArgs& a, index_t begin, index_t end);
+  void (*pool_forward)(const PoolForwardArgs& a, index_t begin, index_t end);
+  // dw_partial (K, taps) and db_partial (K) (when a.bias) = this chunk's gradient sums
+  void (*backward)(const BackwardArgs& a, float* dw_partial, float* db_partial, index_t begin,
+                   index_t end);
+};
+
+namespace direct_portable {
+#include "conv2d_direct.inc"
+}  // namespace direct_portable
+
+#if NAPINET_ISA_VERSIONS
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi,bmi2")
+#endif
+namespace direct_avx2 {
+#include "conv2d_direct.inc"
+}  // namespace direct_avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2")
+#endif
+namespace direct_avx512 {
+#include "conv2d_direct.inc"
+}  // namespace direct_avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+// The instruction sets: (lanes, gemm rows, dot rows × taps, fused-forward rows) per register file.
+template <class D>
+constexpr DirectKernels make_direct_kernels(const char* name, index_t lanes) {
+  return {name, lanes, &D::forward, &D::pool_forward, &D::backward};
+}
+
+const DirectKernels kPortableKernels =
+    make_direct_kernels<direct_portable::Direct<8, 4, 4, 2, 2>>("generic", 8);
+#if NAPINET_ISA_VERSIONS
+const DirectKernels kAvx2Kernels =
+    make_direct_kernels<direct_avx2::Direct<8, 4, 4, 2, 2>>("avx2", 8);
+const DirectKernels kAvx512Kernels =
+    make_direct_kernels<direct_avx512::Direct<16, 8, 4, 6, 4>>("avx512", 16);
+#endif
+
+// The kernels for this CPU: AVX-512, else AVX2+FMA, else portable. NAPINET_CONV_ISA=avx2|generic
+// forces a narrower set (to test those paths on a wider machine).
+const DirectKernels& direct_kernels() {
+  static const DirectKernels& chosen = []() -> const DirectKernels& {
+    const char* forced = std::getenv("NAPINET_CONV_ISA");
+    const auto allowed = [&](const char* name) {
+      return forced == nullptr || std::strcmp(forced, name) == 0 ||
+             (std::strcmp(name, "avx2") == 0 && std::strcmp(forced, "avx512") == 0);
+    };
+#if NAPINET_ISA_VERSIONS
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+    if (allowed("avx512") && avx2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl")) {
+      return kAvx512Kernels;
+    }
+    if (allowed("avx2") && avx2) return kAvx2Kernels;
+#else
+    (void)allowed;
+#endif
+    return kPortableKernels;
+  }();
+  return chosen;
+}
+
 void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s) {
   const DirectPlan p = make_direct_plan(s);
-  std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);  // the micro-kernel's init
+  std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);  // the accumulators' start
   if (b != nullptr) std::copy(b, b + s.k, bias.begin());
-  parallel_chunks(s.n, batch_grain(s), [&](index_t begin, index_t end) {
-    std::vector<float> xbuf(static_cast<std::size_t>(p.x_len), 0.0f);
-    std::vector<float> wide(static_cast<std::size_t>(s.k * p.positions_r));
-    for (index_t n = begin; n < end; ++n) {
-      fill_phases(xbuf.data(), x + n * s.c * s.h * s.w, s, p);
-      shifted_gemm(wide.data(), p.positions_r, w, s.k, s.taps(), xbuf.data(),
-                   p.x_offsets.data(), bias.data());
-      float* yn = y + n * s.k * s.out_plane();
-      for (index_t k = 0; k < s.k; ++k)
-        for (index_t oh = 0; oh < s.oh; ++oh)
-          std::memcpy(yn + (k * s.oh + oh) * s.ow, wide.data() + k * p.positions_r + oh * p.wq,
-                      static_cast<std::size_t>(s.ow) * sizeof(float));
-    }
-  });
+  const ForwardArgs args{&s, &p, x, w, bias.data(), y};
+  const DirectKernels& kernels = direct_kernels();
+  parallel_chunks(s.n, batch_grain(s),
+                  [&](index_t begin, index_t end) { kernels.forward(args, begin, end); });
 }
 
-// dx of one sample (every element written once) from its dy_ext, phase by phase.
-void direct_input_grad(float* dx, float* dx_wide, const float* dy_ext,
-                       const std::vector<DxPhase>& phases, const float* zeros, const Shape& s,
-                       const DirectPlan& p) {
-  for (const DxPhase& phase : phases) {
-    index_t u0, u1, v0, v1;
-    valid_range(p.hq, s.sh, phase.a - s.ph, s.h, &u0, &u1);
-    valid_range(p.wq, s.sw, phase.b - s.pw, s.w, &v0, &v1);
-    if (phase.taps > 0) {
-      shifted_gemm(dx_wide, p.dx_positions_r, phase.wt.data(), s.c, phase.taps, dy_ext,
-                   phase.offsets.data(), zeros);
-    }
-    const index_t shift = phase.b - s.pw;  // dx column of phase column v: v·sw + shift
-    for (index_t c = 0; c < s.c; ++c)
-      for (index_t u = u0; u < u1; ++u) {
-        float* row = dx + (c * s.h + u * s.sh + phase.a - s.ph) * s.w;
-        if (phase.taps == 0) {  // no tap reaches this phase (stride > kernel): zero gradient
-          for (index_t v = v0; v < v1; ++v) row[v * s.sw + shift] = 0.0f;
-          continue;
-        }
-        const float* src = dx_wide + c * p.dx_positions_r + u * p.wq;
-        if (s.sw == 1) {
-          std::memcpy(row + v0 + shift, src + v0, static_cast<std::size_t>(v1 - v0) * sizeof(float));
-        } else {
-          for (index_t v = v0; v < v1; ++v) row[v * s.sw + shift] = src[v];
-        }
-      }
-  }
-}
-
-void direct_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+void direct_backward(float* dx, float* dw, float* db, const DySource& dy, const float* x,
                      const float* w, const Shape& s, bool accumulate) {
   const DirectPlan p = make_direct_plan(s);
-  const index_t taps = s.taps();
   std::vector<DxPhase> phases;
   if (dx != nullptr) phases = make_dx_phases(w, s, p);
-  const std::vector<float> zeros(static_cast<std::size_t>(s.c), 0.0f);
   const index_t grain = backward_grain(s);
   const index_t chunks = chunk_count(s.n, grain);
-  const index_t dw_size = s.k * taps;
+  const index_t dw_size = s.k * s.taps();
   std::vector<float> dw_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * dw_size),
                                  0.0f);
   std::vector<float> db_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * s.k),
                                  0.0f);
-  // Samples per dw group: enough for dot products of about kDotLength positions.
-  const index_t group = std::clamp<index_t>(kDotLength / p.dot_positions, 1, kMaxDotGroup);
-  const index_t dy_size = s.k * p.dy_len;
+  const BackwardArgs args{&s, &p, &dy, x, dx, &phases, db != nullptr};
+  const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
-    float* dwp = dw_partials.data() + chunk * dw_size;
-    float* dbp = db_partials.data() + chunk * s.k;
-    const index_t slots = std::min(group, end - begin);
-    std::vector<float> xbuf(static_cast<std::size_t>(slots * p.x_len), 0.0f);
-    std::vector<float> dy_ext(static_cast<std::size_t>(slots * dy_size), 0.0f);
-    std::vector<float> dx_wide;
-    if (dx != nullptr) dx_wide.resize(static_cast<std::size_t>(s.c * p.dx_positions_r));
-    for (index_t n0 = begin; n0 < end; n0 += group) {
-      const index_t count = std::min(group, end - n0);
-      for (index_t m = 0; m < count; ++m) {
-        const float* dyn = dy + (n0 + m) * s.k * s.out_plane();
-        fill_dy_ext(dy_ext.data() + m * dy_size, dyn, s, p);
-        if (db != nullptr) bias_grad_add(dbp, dyn, s.k, s.out_plane());
-        fill_phases(xbuf.data() + m * p.x_len, x + (n0 + m) * s.c * s.h * s.w, s, p);
-      }
-      const DotArgs args{p.dy_len, dy_size, p.x_len, taps, p.dot_positions, count,
-                         p.x_offsets.data()};
-      shifted_dot(dwp, s.k, dy_ext.data() + p.margin, xbuf.data(), args);
-      if (dx == nullptr) continue;
-      for (index_t m = 0; m < count; ++m)
-        direct_input_grad(dx + (n0 + m) * s.c * s.h * s.w, dx_wide.data(),
-                          dy_ext.data() + m * dy_size, phases, zeros.data(), s, p);
-    }
+    kernels.backward(args, dw_partials.data() + chunk * dw_size, db_partials.data() + chunk * s.k,
+                     begin, end);
   });
   reduce_partials(dw, dw_partials, chunks, dw_size, accumulate);
   if (db != nullptr) reduce_partials(db, db_partials, chunks, s.k, accumulate);
+}
+
+void pool_forward(float* y, std::int32_t* indices, const float* x, const float* w, const float* b,
+                  const Shape& s, bool relu) {
+  const PoolPlan p = make_pool_plan(s);
+  std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);
+  if (b != nullptr) std::copy(b, b + s.k, bias.begin());
+  const PoolForwardArgs args{&s, &p, x, w, bias.data(), y, indices, relu};
+  const DirectKernels& kernels = direct_kernels();
+  parallel_chunks(s.n, batch_grain(s),
+                  [&](index_t begin, index_t end) { kernels.pool_forward(args, begin, end); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -686,8 +650,69 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (resolve(algorithm, s, pass) == Conv2dAlgorithm::kIm2col) {
     im2col_backward(dx, dw, db, dy, x, w, s, accumulate);
   } else {
-    direct_backward(dx, dw, db, dy, x, w, s, accumulate);
+    const DySource source{dy, nullptr, nullptr, nullptr, 0, 0};
+    direct_backward(dx, dw, db, source, x, w, s, accumulate);
   }
 }
+
+void conv2d_max_pool2d_forward(float* y, std::int32_t* indices, const float* x, const float* w,
+                               const float* b, index_t N, index_t C, index_t H, index_t W,
+                               index_t K, index_t kh, index_t kw, index_t stride_h,
+                               index_t stride_w, index_t pad_h, index_t pad_w, bool relu) {
+  const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  if (s.n == 0 || s.oh < 2 || s.ow < 2) return;
+  pool_forward(y, indices, x, w, b, s, relu);
+}
+
+void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy,
+                                const std::int32_t* indices, const float* y, const float* x,
+                                const float* w, index_t N, index_t C, index_t H, index_t W,
+                                index_t K, index_t kh, index_t kw, index_t stride_h,
+                                index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
+  const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  const index_t ph = s.oh / 2, pw = s.ow / 2;
+  const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
+  if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kIm2col) {
+    // A tiny output plane (≤ 4 positions): the dense dy that relu_backward and
+    // max_pool2d_backward would give, then the same im2col pass as conv2d_backward.
+    std::vector<float> dense(static_cast<std::size_t>(s.n * s.k * s.out_plane()), 0.0f);
+    for (index_t plane = 0; plane < s.n * s.k; ++plane)
+      for (index_t q = 0; q < ph * pw; ++q) {
+        const index_t at = plane * ph * pw + q;
+        const float g = y == nullptr || y[at] > 0.0f ? dy[at] : 0.0f;
+        const index_t u = q / pw, v = q % pw, d = indices[at] - (2 * u * s.ow + 2 * v);
+        if (d == 0 || d == 1 || d == s.ow || d == s.ow + 1)  // else: not an argmax, no gradient
+          dense[static_cast<std::size_t>(plane * s.out_plane() + indices[at])] += g;
+      }
+    im2col_backward(dx, dw, db, dense.data(), x, w, s, accumulate);
+    return;
+  }
+  const DySource source{nullptr, dy, indices, y, ph, pw};
+  direct_backward(dx, dw, db, source, x, w, s, accumulate);
+}
+
+NAPINET_VECTORIZED bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices,
+                                                        index_t planes, index_t oh, index_t ow) {
+  const index_t ph = oh / 2, pw = ow / 2, plane = ph * pw;
+  // Each pooled position's window corner 2u·OW + 2v, then one flat pass per plane.
+  std::vector<std::int32_t> corner(static_cast<std::size_t>(plane));
+  for (index_t u = 0; u < ph; ++u)
+    for (index_t v = 0; v < pw; ++v)
+      corner[static_cast<std::size_t>(u * pw + v)] = static_cast<std::int32_t>(2 * u * ow + 2 * v);
+  const auto width = static_cast<std::int32_t>(ow);
+  const std::int32_t* NAPINET_RESTRICT c = corner.data();
+  std::int32_t bad = 0;
+  for (index_t p = 0; p < planes; ++p) {
+    const std::int32_t* NAPINET_RESTRICT row = indices + p * plane;
+    for (index_t q = 0; q < plane; ++q) {
+      // d ∈ {0, 1} or d − OW ∈ {0, 1}: a position of the window (no branches: it vectorises)
+      const std::int32_t d = row[q] - c[q];
+      bad |= static_cast<std::int32_t>(((d & ~1) != 0) & (((d - width) & ~1) != 0));
+    }
+  }
+  return bad == 0;
+}
+
+const char* conv2d_isa() { return direct_kernels().name; }
 
 }  // namespace napinet::kernels

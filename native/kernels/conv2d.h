@@ -13,6 +13,8 @@
 // added in chunk order, so the results are bit-identical for any thread count.
 #pragma once
 
+#include <cstdint>
+
 #include "common.h"
 
 namespace napinet::kernels {
@@ -46,6 +48,46 @@ void conv2d_backward(float* dx,        // (N,C,H,W) or nullptr
                      index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh, index_t kw,
                      index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
                      bool accumulate, Conv2dAlgorithm algorithm = Conv2dAlgorithm::kAuto);
+
+// Convolution, then 2×2 max-pooling with stride 2 (then a ReLU when `relu`) in one pass: what
+// the layers' execution plan runs for Conv2d → MaxPool2d(2) (→ ReLU) on the CPU (see
+// lib/nn/sequential.ts). y, indices (N,K,OH/2,OW/2); indices as max_pool2d_forward's (h·OW + w of
+// each window's argmax within the convolution's output plane). Bit-identical to conv2d_forward,
+// max_pool2d_forward (kernel 2, stride 2) and relu_forward in turn. Needs OH, OW ≥ 2.
+// Test: test/conv2d_pool.test.ts
+void conv2d_max_pool2d_forward(float* y,                // (N,K,OH/2,OW/2)
+                               std::int32_t* indices,   // (N,K,OH/2,OW/2)
+                               const float* x,          // (N,C,H,W)
+                               const float* w,          // (K,C,kh,kw)
+                               const float* b,          // (K) or nullptr
+                               index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh,
+                               index_t kw, index_t stride_h, index_t stride_w, index_t pad_h,
+                               index_t pad_w, bool relu);
+
+// Gradients of conv2d_max_pool2d_forward given dy, its output's gradient. y is its output when it
+// ran with relu (the ReLU's mask), else nullptr. dx, dw, db as conv2d_backward. Bit-identical to
+// relu_backward, max_pool2d_backward and conv2d_backward (kAuto) in turn, for finite x and w.
+// `indices` must hold each window's argmax (conv2d_max_pool2d_indices_valid).
+void conv2d_max_pool2d_backward(float* dx,                    // (N,C,H,W) or nullptr
+                                float* dw,                    // (K,C,kh,kw)
+                                float* db,                    // (K) or nullptr
+                                const float* dy,              // (N,K,OH/2,OW/2)
+                                const std::int32_t* indices,  // (N,K,OH/2,OW/2)
+                                const float* y,               // (N,K,OH/2,OW/2) or nullptr
+                                const float* x,               // (N,C,H,W)
+                                const float* w,               // (K,C,kh,kw)
+                                index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh,
+                                index_t kw, index_t stride_h, index_t stride_w, index_t pad_h,
+                                index_t pad_w, bool accumulate);
+
+// Whether every index of `planes` planes of (OH/2, OW/2) pooled positions points into its own 2×2
+// window of an OH×OW plane.
+bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices, index_t planes, index_t oh,
+                                     index_t ow);
+
+// The instruction set of the direct kernels in use: "avx512", "avx2" or "generic"
+// (NAPINET_CONV_ISA=avx2|generic in the environment forces a narrower one).
+const char* conv2d_isa();
 
 // Which pass conv2d_auto_algorithm chooses for.
 enum class Conv2dPass : int { kForward = 0, kWeightGrad = 1, kAllGrads = 2 };

@@ -1,0 +1,89 @@
+// Where one training step of the seed recipe spends its time: the batch gather, each layer's
+// forward and backward (in the order Sequential runs them), the loss, zeroGrad and the optimizer
+// step, in µs per step (median over the timed steps), on the CPU at batch 64.
+//
+//   npm run build && node bench/step-profile.mjs [--steps 400] [--threads N]
+//
+// Each part is timed around its own call, so the figures include the JavaScript and Node-API cost
+// of that call and the thread pool's wake-up; "step (untimed)" is a plain step without the probes.
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+import napinet from '../dist/esm/index.mjs';
+import { machine, median, table } from './common.mjs';
+
+const { values } = parseArgs({
+  options: { steps: { type: 'string', default: '400' }, threads: { type: 'string', default: String(os.cpus().length) }, batch: { type: 'string', default: '64' } },
+});
+const steps = Number(values.steps);
+const batchSize = Number(values.batch);
+napinet.setNumThreads(Number(values.threads));
+
+const generator = new napinet.Generator(0);
+const data = napinet.prepareMnist({ mnist: napinet.loadMnist(), generator });
+const model = napinet.seedNetwork({ generator });
+const optimizer = new napinet.optim.Adam(model.parameters(), { lr: 0.01 });
+const lossFn = new napinet.nn.CrossEntropyLoss();
+const stats = napinet.Tensor.zeros([2]);
+
+const times = new Map(); // part → µs samples
+let recording = false;
+const record = (name, t0) => {
+  if (!recording) return;
+  if (!times.has(name)) times.set(name, []);
+  times.get(name).push((performance.now() - t0) * 1000);
+};
+const timed = (name, fn) => {
+  const t0 = performance.now();
+  const r = fn();
+  record(name, t0);
+  return r;
+};
+
+// Probe every layer's forward and backward (Sequential calls them through the instance).
+const probes = [];
+model.layers.forEach((layer, i) => {
+  const label = `${i} ${layer.constructor.name}`;
+  for (const method of ['forward', 'backward']) {
+    const original = layer[method].bind(layer);
+    probes.push(() => (layer[method] = original));
+    layer[method] = (arg) => timed(`${label} ${method}`, () => original(arg));
+  }
+});
+
+function run(probed) {
+  let it = napinet.batches(data.train, batchSize, { shuffle: true, generator });
+  const next = () => {
+    let r = it.next();
+    if (r.done) {
+      it = napinet.batches(data.train, batchSize, { shuffle: true, generator });
+      r = it.next();
+    }
+    return r.value;
+  };
+  const stepTimes = [];
+  for (let s = 0; s < steps + 20; s++) {
+    recording = probed && s >= 20;
+    const t0 = performance.now();
+    const batch = timed('batch gather', next);
+    timed('zeroGrad', () => optimizer.zeroGrad());
+    const logits = timed('model forward (sum of layers)', () => model.forward(batch.x));
+    timed('loss forward', () => lossFn.forward(logits, batch.y, { accumulateInto: stats }));
+    const dlogits = timed('loss backward', () => lossFn.backward());
+    timed('model backward (sum of layers)', () => model.backward(dlogits));
+    timed('optimizer step', () => optimizer.step());
+    if (s >= 20) stepTimes.push((performance.now() - t0) * 1000);
+  }
+  return median(stepTimes);
+}
+
+const probedStep = run(true);
+for (const undo of probes) undo();
+const plainStep = run(false);
+
+console.log(`seed-recipe training step, batch ${batchSize}; ${machine()}; ${napinet.numThreads()} threads; ${new Date().toISOString().slice(0, 10)}`);
+const rows = [['part', 'µs (median)']];
+for (const [name, xs] of times) rows.push([name, median(xs).toFixed(1)]);
+rows.push(['step (probed)', probedStep.toFixed(1)]);
+rows.push(['step (untimed)', plainStep.toFixed(1)]);
+rows.push(['→ epoch of 844 steps (s)', ((plainStep * Math.ceil(data.train.count / batchSize)) / 1e6).toFixed(3)]);
+console.log(table(rows));

@@ -1,0 +1,336 @@
+// Vectors of W floats for hand-blocked kernels that are written once over the width W and compiled
+// once per instruction set: a kernel template is instantiated inside functions marked
+// NAPINET_SIMD_TARGET_AVX512 (W = 16) or NAPINET_SIMD_TARGET_AVX2 (AVX2+FMA, W = 8) and in a
+// portable version, and a table of function pointers picks one at run time (see conv2d.cpp).
+// Unlike NAPINET_VECTORIZED's clones, each version chooses its own width and register blocking.
+//
+// With GCC and Clang the vectors are the compilers' vector types (registers of the target's width;
+// `acc + a * b` contracts to one fused multiply-add where the target has FMA); other compilers get a
+// plain struct with the same operations, left to their optimiser.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "common.h"
+
+#if defined(__GNUC__)
+#define NAPINET_INLINE __attribute__((always_inline)) inline
+#define NAPINET_UNROLL _Pragma("GCC unroll 32")
+// In a short copy loop's body: keeps the compiler from turning the loop into a memcpy call, which
+// costs more than the copy for the few-vector rows the kernels move.
+#define NAPINET_KEEP_LOOP __asm__ volatile("" ::: "memory")
+#else
+#define NAPINET_KEEP_LOOP
+#define NAPINET_INLINE inline
+#define NAPINET_UNROLL
+#endif
+
+#if defined(__GNUC__) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define NAPINET_HAS_SHUFFLEVECTOR 1
+#endif
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(NAPINET_NO_CLONES)
+#define NAPINET_ISA_VERSIONS 1
+#define NAPINET_SIMD_TARGET_AVX512 \
+  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2")))
+#define NAPINET_SIMD_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2")))
+#include <immintrin.h>
+#else
+#define NAPINET_ISA_VERSIONS 0
+#endif
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // vectors only cross always-inlined helpers: no ABI
+#endif
+
+namespace napinet::kernels::simd {
+
+#if defined(__GNUC__)
+
+template <int W>
+struct Types {
+  typedef float F __attribute__((vector_size(4 * W)));
+  typedef std::int32_t I __attribute__((vector_size(4 * W)));
+  typedef float FU __attribute__((vector_size(4 * W), aligned(4), may_alias));
+  typedef std::int32_t IU __attribute__((vector_size(4 * W), aligned(4), may_alias));
+};
+template <int W>
+using vfloat = typename Types<W>::F;
+template <int W>
+using vint = typename Types<W>::I;
+
+template <int W>
+NAPINET_INLINE vfloat<W> load(const float* p) {
+  return *reinterpret_cast<const typename Types<W>::FU*>(p);
+}
+template <int W>
+NAPINET_INLINE void store(float* p, vfloat<W> v) {
+  *reinterpret_cast<typename Types<W>::FU*>(p) = v;
+}
+template <int W>
+NAPINET_INLINE vint<W> load_int(const std::int32_t* p) {
+  return *reinterpret_cast<const typename Types<W>::IU*>(p);
+}
+template <int W>
+NAPINET_INLINE void store_int(std::int32_t* p, vint<W> v) {
+  *reinterpret_cast<typename Types<W>::IU*>(p) = v;
+}
+// Every lane x (x − 0 keeps the sign of a zero, unlike x + 0).
+template <int W>
+NAPINET_INLINE vfloat<W> splat(float x) {
+  return x - vfloat<W>{};
+}
+template <int W>
+NAPINET_INLINE vint<W> splat_int(std::int32_t x) {
+  return x + vint<W>{};
+}
+#else
+template <typename T, int W>
+struct Lanes {
+  T lane[W] = {};
+  T operator[](int i) const { return lane[i]; }
+  T& operator[](int i) { return lane[i]; }
+};
+template <int W>
+using vfloat = Lanes<float, W>;
+template <int W>
+using vint = Lanes<std::int32_t, W>;
+
+template <int W>
+inline vfloat<W> operator+(vfloat<W> a, vfloat<W> b) {
+  vfloat<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] + b.lane[i];
+  return r;
+}
+template <int W>
+inline vfloat<W> operator*(float a, vfloat<W> b) {
+  vfloat<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a * b.lane[i];
+  return r;
+}
+template <int W>
+inline vfloat<W> operator*(vfloat<W> a, vfloat<W> b) {
+  vfloat<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] * b.lane[i];
+  return r;
+}
+template <int W>
+inline vfloat<W>& operator+=(vfloat<W>& a, vfloat<W> b) {
+  for (int i = 0; i < W; ++i) a.lane[i] += b.lane[i];
+  return a;
+}
+template <int W>
+inline vint<W> operator+(vint<W> a, vint<W> b) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] + b.lane[i];
+  return r;
+}
+template <int W>
+inline vint<W> operator-(vint<W> a, vint<W> b) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] - b.lane[i];
+  return r;
+}
+template <int W>
+inline vint<W> operator|(vint<W> a, vint<W> b) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] | b.lane[i];
+  return r;
+}
+template <int W>
+inline vfloat<W> load(const float* p) {
+  vfloat<W> r;
+  std::memcpy(r.lane, p, sizeof r.lane);
+  return r;
+}
+template <int W>
+inline void store(float* p, vfloat<W> v) {
+  std::memcpy(p, v.lane, sizeof v.lane);
+}
+template <int W>
+inline vint<W> load_int(const std::int32_t* p) {
+  vint<W> r;
+  std::memcpy(r.lane, p, sizeof r.lane);
+  return r;
+}
+template <int W>
+inline void store_int(std::int32_t* p, vint<W> v) {
+  std::memcpy(p, v.lane, sizeof v.lane);
+}
+template <int W>
+inline vfloat<W> splat(float x) {
+  vfloat<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = x;
+  return r;
+}
+template <int W>
+inline vint<W> splat_int(std::int32_t x) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = x;
+  return r;
+}
+template <int W>
+inline vint<W> greater(vfloat<W> a, vfloat<W> b) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] > b.lane[i] ? -1 : 0;
+  return r;
+}
+template <int W>
+inline vint<W> is_nan(vfloat<W> a) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] != a.lane[i] ? -1 : 0;
+  return r;
+}
+template <int W>
+inline vfloat<W> select(vint<W> mask, vfloat<W> a, vfloat<W> b) {
+  vfloat<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = mask.lane[i] ? a.lane[i] : b.lane[i];
+  return r;
+}
+template <int W>
+inline vint<W> select_int(vint<W> mask, vint<W> a, vint<W> b) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = mask.lane[i] ? a.lane[i] : b.lane[i];
+  return r;
+}
+template <int W>
+inline vint<W> operator&(vint<W> a, vint<W> b) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] & b.lane[i];
+  return r;
+}
+template <int W>
+inline vint<W> equal_int(vint<W> a, vint<W> b) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] == b.lane[i] ? -1 : 0;
+  return r;
+}
+template <int W>
+inline vint<W> less_int(vint<W> a, vint<W> b) {
+  vint<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] < b.lane[i] ? -1 : 0;
+  return r;
+}
+#endif
+
+#if !defined(NAPINET_HAS_SHUFFLEVECTOR)
+// {v0, v0, v1, v1, …}: the first W/2 lanes, each twice (without __builtin_shufflevector); and
+// the last W/2 lanes likewise.
+template <typename V, int W>
+inline V dup_low_lanes(V v) {
+  V r = v;
+  for (int i = 0; i < W; ++i) r[i] = v[i / 2];
+  return r;
+}
+template <int W>
+inline vfloat<W> dup_low(vfloat<W> v) {
+  return dup_low_lanes<vfloat<W>, W>(v);
+}
+template <int W>
+inline vint<W> dup_low_int(vint<W> v) {
+  return dup_low_lanes<vint<W>, W>(v);
+}
+// {v[W/2], v[W/2], v[W/2 + 1], …}: the last W/2 lanes, each twice.
+template <typename V, int W>
+inline V dup_high_lanes(V v) {
+  V r = v;
+  for (int i = 0; i < W; ++i) r[i] = v[W / 2 + i / 2];
+  return r;
+}
+template <int W>
+inline vfloat<W> dup_high(vfloat<W> v) {
+  return dup_high_lanes<vfloat<W>, W>(v);
+}
+template <int W>
+inline vint<W> dup_high_int(vint<W> v) {
+  return dup_high_lanes<vint<W>, W>(v);
+}
+// even = lanes 0, 2, 4, … and odd = lanes 1, 3, 5, … of the 2W floats lo:hi.
+template <int W>
+inline void deinterleave(vfloat<W> lo, vfloat<W> hi, vfloat<W>* even, vfloat<W>* odd) {
+  float all[2 * W], e[W], o[W];
+  store<W>(all, lo);
+  store<W>(all + W, hi);
+  for (int i = 0; i < W; ++i) {
+    e[i] = all[2 * i];
+    o[i] = all[2 * i + 1];
+  }
+  *even = load<W>(e);
+  *odd = load<W>(o);
+}
+#endif
+
+// The first n < W lanes of a vector from or to memory (the other lanes read as 0, never touched
+// in memory): masked instructions with AVX-512, a copy through a local array otherwise.
+template <int W>
+struct Partial {
+  static NAPINET_INLINE vfloat<W> load(const float* p, index_t n) {
+    float lanes[W] = {};
+    for (index_t i = 0; i < n; ++i) lanes[i] = p[i];
+    return simd::load<W>(lanes);
+  }
+  static NAPINET_INLINE void store(float* p, vfloat<W> v, index_t n) {
+    float lanes[W];
+    simd::store<W>(lanes, v);
+    for (index_t i = 0; i < n; ++i) p[i] = lanes[i];
+  }
+  static NAPINET_INLINE vint<W> load_int(const std::int32_t* p, index_t n) {
+    std::int32_t lanes[W] = {};
+    for (index_t i = 0; i < n; ++i) lanes[i] = p[i];
+    return simd::load_int<W>(lanes);
+  }
+  static NAPINET_INLINE void store_int(std::int32_t* p, vint<W> v, index_t n) {
+    std::int32_t lanes[W];
+    simd::store_int<W>(lanes, v);
+    for (index_t i = 0; i < n; ++i) p[i] = lanes[i];
+  }
+};
+
+#if NAPINET_ISA_VERSIONS
+template <>
+struct Partial<16> {
+  NAPINET_SIMD_TARGET_AVX512 static NAPINET_INLINE __mmask16 mask(index_t n) {
+    return static_cast<__mmask16>((1u << n) - 1u);
+  }
+  NAPINET_SIMD_TARGET_AVX512 static NAPINET_INLINE vfloat<16> load(const float* p, index_t n) {
+    return _mm512_maskz_loadu_ps(mask(n), p);
+  }
+  NAPINET_SIMD_TARGET_AVX512 static NAPINET_INLINE void store(float* p, const vfloat<16>& v,
+                                                             index_t n) {
+    _mm512_mask_storeu_ps(p, mask(n), v);
+  }
+  NAPINET_SIMD_TARGET_AVX512 static NAPINET_INLINE vint<16> load_int(const std::int32_t* p,
+                                                                    index_t n) {
+    return (vint<16>)_mm512_maskz_loadu_epi32(mask(n), p);
+  }
+  NAPINET_SIMD_TARGET_AVX512 static NAPINET_INLINE void store_int(std::int32_t* p,
+                                                                 const vint<16>& v, index_t n) {
+    _mm512_mask_storeu_epi32(p, mask(n), (__m512i)v);
+  }
+};
+#endif
+
+// The sum of W consecutive floats (W a power of two) in a fixed pairwise order: adjacent pairs,
+// then adjacent pairs of those sums, …: ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
+template <int W>
+NAPINET_INLINE float lane_sum(const float* lanes) {
+  static_assert(W >= 1 && (W & (W - 1)) == 0, "lane_sum sums a power of two of lanes");
+  if constexpr (W == 1) {
+    return lanes[0];
+  } else {
+    float half[W / 2];
+    for (int i = 0; i < W / 2; ++i) half[i] = lanes[2 * i] + lanes[2 * i + 1];
+    return lane_sum<W / 2>(half);
+  }
+}
+
+}  // namespace napinet::kernels::simd
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
