@@ -5,6 +5,12 @@
  * One step: batch in → forward → softmax-cross-entropy → backward → optimizer step → scheduler
  * step. Loss and accuracy are summed on the model's device and read a few times an epoch, so a
  * GPU step needs no host round trip beyond the batch upload.
+ *
+ * Data-parallel training on the CPU: every kernel of a step splits the batch into chunks whose
+ * boundaries depend only on the shapes, `workers` threads process the chunks at once, and the
+ * weight and bias gradients are the per-chunk partial sums added in chunk order; then one optimizer
+ * update. So the gradient is the whole batch's, and any number of workers gives bit-identical
+ * weights (test/data_parallel.test.ts).
  */
 import type { ImageDataset } from '../data/dataset';
 import { batches } from '../data/dataset';
@@ -15,6 +21,7 @@ import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer } from '../optim/optimizer';
 import { defaultGenerator, type Generator, type GeneratorSnapshot } from '../random';
 import { Tensor } from '../tensor';
+import { native } from '../native';
 import { expectInt } from '../validate';
 import { type ProgressSink, progressFor, type TextStream } from './progress';
 
@@ -71,6 +78,12 @@ export interface FitOptions {
   /** Called between iterations; when it returns true, fit() returns after the current step. */
   shouldStop?: () => boolean;
   /**
+   * CPU threads that share each batch (data-parallel workers) while fit() runs; the previous count
+   * is restored afterwards. Default: the current setting (every core unless setNumThreads changed
+   * it). The result does not depend on it.
+   */
+  workers?: number;
+  /**
    * Continue an epoch interrupted part-way (the `position` a stopped fit() returned, saved in a
    * checkpoint): its generator state is restored, the shuffle redrawn, the steps already taken
    * skipped and the running loss/accuracy carried on, so the run goes on exactly as if it had never
@@ -114,6 +127,7 @@ export function formatEpoch(r: EpochRecord): string {
 export async function fit(model: Module, data: ImageDataset, options: FitOptions): Promise<FitResult> {
   const epochs = expectInt(options.epochs, 'epochs', 0);
   const batchSize = expectInt(options.batchSize, 'batchSize', 1);
+  const workers = options.workers === undefined ? undefined : expectInt(options.workers, 'workers', 1, 1024);
   const lossFn = options.loss ?? new CrossEntropyLoss();
   const generator = options.generator ?? defaultGenerator;
   const history: History = options.history ?? { epochs: [] };
@@ -126,6 +140,8 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
   const stats = Tensor.zeros([2], { device });
   let stopped = false;
   let position: FitPosition | undefined;
+  const threadsBefore = native().numThreads();
+  if (workers !== undefined) native().setNumThreads(workers);
 
   try {
     for (let epoch = resume?.epoch ?? options.initialEpoch ?? 0; epoch < epochs && !stopped; epoch++) {
@@ -186,6 +202,7 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
   } finally {
     progress.clear();
     stats.dispose();
+    if (workers !== undefined) native().setNumThreads(threadsBefore);
   }
   return position ? { ...history, stopped, position } : { ...history, stopped };
 }

