@@ -39,16 +39,23 @@ const timed = (name, fn) => {
   return r;
 };
 
-// Probe every layer's forward and backward (Sequential calls them through the instance).
+// Probe every layer's forward and backward (Sequential calls them through the instance), and the
+// fused steps of its execution plan (Conv2d → MaxPool2d(2) → ReLU on the CPU; a private field).
 const probes = [];
-model.layers.forEach((layer, i) => {
-  const label = `${i} ${layer.constructor.name}`;
+const probe = (object, label) => {
   for (const method of ['forward', 'backward']) {
-    const original = layer[method].bind(layer);
-    probes.push(() => (layer[method] = original));
-    layer[method] = (arg) => timed(`${label} ${method}`, () => original(arg));
+    const original = object[method].bind(object);
+    probes.push(() => (object[method] = original));
+    object[method] = (...args) => timed(`${label} ${method}`, () => original(...args));
   }
-});
+};
+model.layers.forEach((layer, i) => probe(layer, `${i} ${layer.constructor.name}`));
+for (const step of model.steps ?? []) {
+  if (step.constructor.name === 'ConvPoolStep') {
+    const names = step.layers.map((l) => `${model.layers.indexOf(l)} ${l.constructor.name}`);
+    probe(step, `fused ${names.join(' + ')}`);
+  }
+}
 
 function run(probed) {
   let it = napinet.batches(data.train, batchSize, { shuffle: true, generator });

@@ -161,6 +161,9 @@ export interface NativeAddon {
   ): void;
   /** The direct convolution kernels' instruction set: 'avx512', 'avx2' or 'generic'. */
   conv2dIsa(): string;
+
+  // batch gather (native/kernels/gather.h); host arrays only
+  gatherRows(dst: Float32Array, src: Float32Array, rows: Int32Array, rowLength: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

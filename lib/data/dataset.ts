@@ -3,6 +3,7 @@
  * split, per-channel standardisation and shuffled mini-batches the training loop consumes.
  */
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
+import { native } from '../native';
 import { defaultGenerator, type Generator } from '../random';
 import { Tensor } from '../tensor';
 import { expectInt, expectNumber, fail } from '../validate';
@@ -196,11 +197,9 @@ export function* batches(
       cache.set(n, slot);
     }
     const indices = order.subarray(start, start + n);
-    for (let i = 0; i < n; i++) {
-      const j = indices[i];
-      slot.hostX.set(data.images.subarray(j * size, (j + 1) * size), i * size);
-      slot.hostY[i] = data.labels[j];
-    }
+    // One native call copies the rows, split over the kernel threads (ops.gatherRows).
+    native().gatherRows(slot.hostX, data.images, indices, size);
+    for (let i = 0; i < n; i++) slot.hostY[i] = data.labels[indices[i]];
     if (device !== 'cpu') {
       slot.x.copyFrom(slot.hostX);
       slot.y.copyFrom(slot.hostY);

@@ -10,3 +10,4 @@ export { fill } from './fill';
 export { softmax } from './softmax';
 export { ternaryConv2d, type TernaryConv2dOptions } from './ternary_conv2d';
 export { conv2dMaxPool2d, conv2dMaxPool2dBackward, type Conv2dMaxPool2dOptions, type Conv2dMaxPool2dResult } from './conv2d';
+export { gatherRows } from './gather';
