@@ -220,7 +220,7 @@ struct PoolPlan {
   index_t pooled_h, pooled_w;      // OH/2 × OW/2
   index_t positions_r;             // pooled_h·wq rounded up to kPoolQuantum
   index_t x_len;
-  std::vector<index_t> offsets;    // (4, C·kh·kw)
+  std::vector<index_t> offsets;    // (C·kh·kw, 4): tap t's offset for phase q at 4t + q
   std::vector<std::int32_t> base;  // (positions_r): 2u·OW + 2v for position u·wq + v, else 0
   std::int32_t corner[4];          // {0, 1, OW, OW + 1}
 };
@@ -245,7 +245,7 @@ PoolPlan make_pool_plan(const Shape& s) {
             const index_t row = a * s.sh + i, col = b * s.sw + j;
             const index_t phase = (c * sh2 + row % sh2) * sw2 + col % sw2;
             const index_t offset = phase * hq * wq + (row / sh2) * wq + col / sw2;
-            p.offsets[(2 * a + b) * taps + (c * s.kh + i) * s.kw + j] = offset;
+            p.offsets[4 * ((c * s.kh + i) * s.kw + j) + 2 * a + b] = offset;
             max_offset = std::max(max_offset, offset);
           }
   p.x_len = std::max(s.c * sh2 * sw2 * hq * wq, max_offset + p.positions_r);
