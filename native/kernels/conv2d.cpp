@@ -144,8 +144,9 @@ void reduce_partials(float* out, const std::vector<float>& partials, index_t chu
 //
 // The per-sample work is written once over the vector width (simd.h) and compiled for AVX-512
 // (16 lanes), AVX2+FMA (8) and portably (8); direct_kernels() picks one set for the running CPU.
-// Weight and bias gradients accumulate in per-chunk lane vectors (lane l sums the positions
-// p ≡ l modulo the width), summed by simd::lane_sum at the end of each chunk.
+// Weight and bias gradients are summed lane-wise (lane l takes the positions p ≡ l modulo the
+// width) and the lanes then added in a fixed pairwise order: dw per pass over a few samples (in
+// registers), db over the whole chunk (in a small per-chunk buffer).
 
 // Wide rows hold a multiple of kPositionQuantum positions (whole micro-kernel blocks for every
 // instruction set), the fused kernel's pooled rows a multiple of kPoolQuantum; scratch rows start
@@ -333,6 +334,17 @@ struct PoolForwardArgs {
   std::int32_t* indices;
   bool relu;
 };
+
+// dw over a group of samples: dw (rows, taps) += Σ_m Σ_p dy[m·dy_sample + r·dy_stride + p] ·
+// x[m·x_sample + offsets[t] + p] over p < positions (a multiple of W), each sum lane-wise in
+// registers, then its lanes added in a fixed order. A pass takes the samples of about kDotLength
+// positions (at most kMaxDotGroup), so short planes share one reduction.
+struct DotArgs {
+  index_t dy_stride, dy_sample, x_sample, taps, positions, samples;
+  const index_t* offsets;
+};
+constexpr index_t kDotLength = 2048;
+constexpr index_t kMaxDotGroup = 8;
 
 // One instruction set's kernels, each over the samples [begin, end) of a parallel chunk.
 struct DirectKernels {
