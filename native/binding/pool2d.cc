@@ -79,8 +79,9 @@ Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
   auto indices = int_buffer_arg(info, 2, "indices", static_cast<std::size_t>(n * c * oh * ow));
   // The kernel writes dx at every index: one bad index would write outside the plane. Indices on
   // the GPU cannot be read here without a synchronising copy; the CUDA kernel skips any outside it.
-  if (indices.device == Device::kCpu) {
-    const std::int64_t count = n * c * oh * ow;
+  if (indices.device == Device::kCpu &&
+      !kernels::max_pool2d_indices_in_range(indices.data, n * c * oh * ow, h * w)) {
+    const std::int64_t count = n * c * oh * ow;  // find the first bad one for the message
     for (std::int64_t i = 0; i < count; ++i) {
       const std::int32_t index = indices.data[i];
       if (index < 0 || index >= h * w) {

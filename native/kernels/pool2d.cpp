@@ -216,6 +216,15 @@ void max_pool2d_backward(float* dx, const float* dy, const std::int32_t* indices
   });
 }
 
+NAPINET_VECTORIZED bool max_pool2d_indices_in_range(const std::int32_t* indices, index_t count,
+                                                    index_t limit) {
+  const auto bound = static_cast<std::uint32_t>(std::min<index_t>(limit, INT32_MAX));
+  std::uint32_t bad = 0;
+  // As unsigned, a negative index is ≥ 2^31 > bound - 1.
+  for (index_t i = 0; i < count; ++i) bad |= static_cast<std::uint32_t>(indices[i]) >= bound;
+  return bad == 0;
+}
+
 void avg_pool2d_forward(float* y, const float* x, index_t n, index_t c, index_t h, index_t w,
                         index_t kh, index_t kw, index_t sh, index_t sw, index_t ph, index_t pw,
                         bool count_include_pad) {

@@ -31,6 +31,10 @@ void max_pool2d_forward(float* y, std::int32_t* indices, const float* x, index_t
 void max_pool2d_backward(float* dx, const float* dy, const std::int32_t* indices, index_t n,
                          index_t c, index_t h, index_t w, index_t oh, index_t ow);
 
+// Whether every one of `count` argmax indices lies in [0, limit) (what max_pool2d_backward needs);
+// a branch-free scan that vectorises, cheap next to the backward pass itself.
+bool max_pool2d_indices_in_range(const std::int32_t* indices, index_t count, index_t limit);
+
 // y (N,C,OH,OW) = mean of each window of x (N,C,H,W). The divisor is the window's size including
 // padding (kh·kw) when count_include_pad, else the number of input elements it covers.
 void avg_pool2d_forward(float* y, const float* x, index_t n, index_t c, index_t h, index_t w,
