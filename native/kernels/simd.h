@@ -69,7 +69,7 @@ NAPINET_INLINE vfloat<W> load(const float* p) {
   return *reinterpret_cast<const typename Types<W>::FU*>(p);
 }
 template <int W>
-NAPINET_INLINE void store(float* p, vfloat<W> v) {
+NAPINET_INLINE void store(float* p, const vfloat<W>& v) {
   *reinterpret_cast<typename Types<W>::FU*>(p) = v;
 }
 template <int W>
@@ -77,7 +77,7 @@ NAPINET_INLINE vint<W> load_int(const std::int32_t* p) {
   return *reinterpret_cast<const typename Types<W>::IU*>(p);
 }
 template <int W>
-NAPINET_INLINE void store_int(std::int32_t* p, vint<W> v) {
+NAPINET_INLINE void store_int(std::int32_t* p, const vint<W>& v) {
   *reinterpret_cast<typename Types<W>::IU*>(p) = v;
 }
 // Every lane x (x − 0 keeps the sign of a zero, unlike x + 0).
@@ -102,42 +102,42 @@ template <int W>
 using vint = Lanes<std::int32_t, W>;
 
 template <int W>
-inline vfloat<W> operator+(vfloat<W> a, vfloat<W> b) {
+inline vfloat<W> operator+(const vfloat<W>& a, vfloat<W> b) {
   vfloat<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] + b.lane[i];
   return r;
 }
 template <int W>
-inline vfloat<W> operator*(float a, vfloat<W> b) {
+inline vfloat<W> operator*(float a, const vfloat<W>& b) {
   vfloat<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a * b.lane[i];
   return r;
 }
 template <int W>
-inline vfloat<W> operator*(vfloat<W> a, vfloat<W> b) {
+inline vfloat<W> operator*(const vfloat<W>& a, vfloat<W> b) {
   vfloat<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] * b.lane[i];
   return r;
 }
 template <int W>
-inline vfloat<W>& operator+=(vfloat<W>& a, vfloat<W> b) {
+inline vfloat<W>& operator+=(vfloat<W>& a, const vfloat<W>& b) {
   for (int i = 0; i < W; ++i) a.lane[i] += b.lane[i];
   return a;
 }
 template <int W>
-inline vint<W> operator+(vint<W> a, vint<W> b) {
+inline vint<W> operator+(const vint<W>& a, vint<W> b) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] + b.lane[i];
   return r;
 }
 template <int W>
-inline vint<W> operator-(vint<W> a, vint<W> b) {
+inline vint<W> operator-(const vint<W>& a, vint<W> b) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] - b.lane[i];
   return r;
 }
 template <int W>
-inline vint<W> operator|(vint<W> a, vint<W> b) {
+inline vint<W> operator|(const vint<W>& a, vint<W> b) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] | b.lane[i];
   return r;
@@ -149,7 +149,7 @@ inline vfloat<W> load(const float* p) {
   return r;
 }
 template <int W>
-inline void store(float* p, vfloat<W> v) {
+inline void store(float* p, const vfloat<W>& v) {
   std::memcpy(p, v.lane, sizeof v.lane);
 }
 template <int W>
@@ -159,7 +159,7 @@ inline vint<W> load_int(const std::int32_t* p) {
   return r;
 }
 template <int W>
-inline void store_int(std::int32_t* p, vint<W> v) {
+inline void store_int(std::int32_t* p, const vint<W>& v) {
   std::memcpy(p, v.lane, sizeof v.lane);
 }
 template <int W>
@@ -175,43 +175,43 @@ inline vint<W> splat_int(std::int32_t x) {
   return r;
 }
 template <int W>
-inline vint<W> greater(vfloat<W> a, vfloat<W> b) {
+inline vint<W> greater(const vfloat<W>& a, vfloat<W> b) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] > b.lane[i] ? -1 : 0;
   return r;
 }
 template <int W>
-inline vint<W> is_nan(vfloat<W> a) {
+inline vint<W> is_nan(const vfloat<W>& a) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] != a.lane[i] ? -1 : 0;
   return r;
 }
 template <int W>
-inline vfloat<W> select(vint<W> mask, vfloat<W> a, vfloat<W> b) {
+inline vfloat<W> select(const vint<W>& mask, const vfloat<W>& a, vfloat<W> b) {
   vfloat<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = mask.lane[i] ? a.lane[i] : b.lane[i];
   return r;
 }
 template <int W>
-inline vint<W> select_int(vint<W> mask, vint<W> a, vint<W> b) {
+inline vint<W> select_int(const vint<W>& mask, vint<W> a, const vint<W>& b) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = mask.lane[i] ? a.lane[i] : b.lane[i];
   return r;
 }
 template <int W>
-inline vint<W> operator&(vint<W> a, vint<W> b) {
+inline vint<W> operator&(const vint<W>& a, vint<W> b) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] & b.lane[i];
   return r;
 }
 template <int W>
-inline vint<W> equal_int(vint<W> a, vint<W> b) {
+inline vint<W> equal_int(const vint<W>& a, vint<W> b) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] == b.lane[i] ? -1 : 0;
   return r;
 }
 template <int W>
-inline vint<W> less_int(vint<W> a, vint<W> b) {
+inline vint<W> less_int(const vint<W>& a, vint<W> b) {
   vint<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] < b.lane[i] ? -1 : 0;
   return r;
@@ -222,37 +222,37 @@ inline vint<W> less_int(vint<W> a, vint<W> b) {
 // {v0, v0, v1, v1, …}: the first W/2 lanes, each twice (without __builtin_shufflevector); and
 // the last W/2 lanes likewise.
 template <typename V, int W>
-inline V dup_low_lanes(V v) {
+inline V dup_low_lanes(const V& v) {
   V r = v;
   for (int i = 0; i < W; ++i) r[i] = v[i / 2];
   return r;
 }
 template <int W>
-inline vfloat<W> dup_low(vfloat<W> v) {
+inline vfloat<W> dup_low(const vfloat<W>& v) {
   return dup_low_lanes<vfloat<W>, W>(v);
 }
 template <int W>
-inline vint<W> dup_low_int(vint<W> v) {
+inline vint<W> dup_low_int(const vint<W>& v) {
   return dup_low_lanes<vint<W>, W>(v);
 }
 // {v[W/2], v[W/2], v[W/2 + 1], …}: the last W/2 lanes, each twice.
 template <typename V, int W>
-inline V dup_high_lanes(V v) {
+inline V dup_high_lanes(const V& v) {
   V r = v;
   for (int i = 0; i < W; ++i) r[i] = v[W / 2 + i / 2];
   return r;
 }
 template <int W>
-inline vfloat<W> dup_high(vfloat<W> v) {
+inline vfloat<W> dup_high(const vfloat<W>& v) {
   return dup_high_lanes<vfloat<W>, W>(v);
 }
 template <int W>
-inline vint<W> dup_high_int(vint<W> v) {
+inline vint<W> dup_high_int(const vint<W>& v) {
   return dup_high_lanes<vint<W>, W>(v);
 }
 // even = lanes 0, 2, 4, … and odd = lanes 1, 3, 5, … of the 2W floats lo:hi.
 template <int W>
-inline void deinterleave(vfloat<W> lo, vfloat<W> hi, vfloat<W>* even, vfloat<W>* odd) {
+inline void deinterleave(const vfloat<W>& lo, vfloat<W> hi, vfloat<W>* even, vfloat<W>* odd) {
   float all[2 * W], e[W], o[W];
   store<W>(all, lo);
   store<W>(all + W, hi);
@@ -274,7 +274,7 @@ struct Partial {
     for (index_t i = 0; i < n; ++i) lanes[i] = p[i];
     return simd::load<W>(lanes);
   }
-  static NAPINET_INLINE void store(float* p, vfloat<W> v, index_t n) {
+  static NAPINET_INLINE void store(float* p, const vfloat<W>& v, index_t n) {
     float lanes[W];
     simd::store<W>(lanes, v);
     for (index_t i = 0; i < n; ++i) p[i] = lanes[i];
@@ -284,7 +284,7 @@ struct Partial {
     for (index_t i = 0; i < n; ++i) lanes[i] = p[i];
     return simd::load_int<W>(lanes);
   }
-  static NAPINET_INLINE void store_int(std::int32_t* p, vint<W> v, index_t n) {
+  static NAPINET_INLINE void store_int(std::int32_t* p, const vint<W>& v, index_t n) {
     std::int32_t lanes[W];
     simd::store_int<W>(lanes, v);
     for (index_t i = 0; i < n; ++i) p[i] = lanes[i];
