@@ -90,6 +90,20 @@ void synchronize();
 // activation (cuda/activation.cu; CPU: native/kernels/activation.h)
 void relu_forward(float* y, const float* x, std::int64_t n);
 void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+void sigmoid_forward(float* y, const float* x, std::int64_t n);
+void sigmoid_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+void tanh_forward(float* y, const float* x, std::int64_t n);
+void tanh_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+void leaky_relu_forward(float* y, const float* x, float negative_slope, std::int64_t n);
+void leaky_relu_backward(float* dx, const float* dy, const float* x, float negative_slope,
+                         std::int64_t n);
+void elu_forward(float* y, const float* x, float alpha, std::int64_t n);
+void elu_backward(float* dx, const float* dy, const float* x, float alpha, std::int64_t n);
+void gelu_forward(float* y, const float* x, bool approximate_tanh, std::int64_t n);
+void gelu_backward(float* dx, const float* dy, const float* x, bool approximate_tanh, std::int64_t n);
+void softplus_forward(float* y, const float* x, float beta, float threshold, std::int64_t n);
+void softplus_backward(float* dx, const float* dy, const float* x, float beta, float threshold,
+                       std::int64_t n);
 
 // conv2d (cuda/conv2d.cu; CPU: native/kernels/conv2d.h). kDirect and kAuto run the direct
 // kernels, kIm2col the implicit GEMM; the weight and bias gradients are the same for all three.

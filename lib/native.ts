@@ -139,6 +139,20 @@ export interface NativeAddon {
     transA: boolean, transB: boolean, alpha: number, beta: number,
     batch: number, strideA: number, strideB: number,
   ): void;
+
+  // more activations (native/kernels/activation.h); backward from the output y (sigmoid, tanh) or the input x
+  sigmoidForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
+  sigmoidBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, n: number): void;
+  tanhForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
+  tanhBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, n: number): void;
+  leakyReluForward(y: NativeBuffer, x: NativeBuffer, negativeSlope: number, n: number): void;
+  leakyReluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, negativeSlope: number, n: number): void;
+  eluForward(y: NativeBuffer, x: NativeBuffer, alpha: number, n: number): void;
+  eluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, alpha: number, n: number): void;
+  geluForward(y: NativeBuffer, x: NativeBuffer, approximateTanh: boolean, n: number): void;
+  geluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, approximateTanh: boolean, n: number): void;
+  softplusForward(y: NativeBuffer, x: NativeBuffer, beta: number, threshold: number, n: number): void;
+  softplusBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, beta: number, threshold: number, n: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

@@ -8,3 +8,4 @@ export { Flatten } from './flatten';
 export { Sequential } from './sequential';
 export { CrossEntropyLoss, CrossEntropyResult } from './loss';
 export * as init from './init';
+export { Sigmoid, Tanh, LeakyReLU, ELU, GELU, Softplus } from './activation';

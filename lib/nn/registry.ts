@@ -9,6 +9,7 @@ import { Linear } from './linear';
 import type { LayerConfig, Module } from './module';
 import { AvgPool2d, MaxPool2d } from './pool2d';
 import { Sequential } from './sequential';
+import { ELU, GELU, LeakyReLU, Sigmoid, Softplus, Tanh } from './activation';
 
 type Builder = (c: any) => Module;
 
@@ -20,6 +21,12 @@ const BUILDERS: Record<string, Builder> = {
   AvgPool2d: (c) => new AvgPool2d(c.kernelSize, { stride: c.stride, padding: c.padding, countIncludePad: c.countIncludePad }),
   ReLU: () => new ReLU(),
   Flatten: () => new Flatten(),
+  Sigmoid: () => new Sigmoid(),
+  Tanh: () => new Tanh(),
+  LeakyReLU: (c) => new LeakyReLU(c.negativeSlope),
+  ELU: (c) => new ELU(c.alpha),
+  GELU: (c) => new GELU(c.approximate),
+  Softplus: (c) => new Softplus(c.beta, c.threshold),
 };
 
 export function buildModule(config: LayerConfig): Module {

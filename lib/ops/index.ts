@@ -8,3 +8,7 @@ export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type CrossEntropyOpti
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
 export { fill } from './fill';
 export { softmax } from './softmax';
+export {
+  sigmoid, sigmoidBackward, tanh, tanhBackward, leakyRelu, leakyReluBackward, elu, eluBackward,
+  gelu, geluBackward, softplus, softplusBackward, type GeluApproximate, type SoftplusOptions,
+} from './activation';
