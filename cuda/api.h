@@ -157,4 +157,10 @@ void linear_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      const float* w, std::int64_t n, std::int64_t in_features,
                      std::int64_t out_features, bool accumulate);
 
+// softmax backward and log-softmax (cuda/log_softmax.cu; CPU: native/kernels/softmax.h). (N,C),
+// one warp per row, sums by a fixed shuffle tree.
+void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
+void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+void log_softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
+
 }  // namespace napinet::cuda

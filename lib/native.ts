@@ -153,6 +153,11 @@ export interface NativeAddon {
   geluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, approximateTanh: boolean, n: number): void;
   softplusForward(y: NativeBuffer, x: NativeBuffer, beta: number, threshold: number, n: number): void;
   softplusBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, beta: number, threshold: number, n: number): void;
+
+  // softmax backward and log-softmax (native/kernels/softmax.h), [N, C]
+  softmaxBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, N: number, C: number): void;
+  logSoftmaxForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number): void;
+  logSoftmaxBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, N: number, C: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

@@ -9,3 +9,4 @@ export { Sequential } from './sequential';
 export { CrossEntropyLoss, CrossEntropyResult } from './loss';
 export * as init from './init';
 export { Sigmoid, Tanh, LeakyReLU, ELU, GELU, Softplus } from './activation';
+export { Softmax, LogSoftmax } from './softmax';

@@ -10,6 +10,7 @@ import type { LayerConfig, Module } from './module';
 import { AvgPool2d, MaxPool2d } from './pool2d';
 import { Sequential } from './sequential';
 import { ELU, GELU, LeakyReLU, Sigmoid, Softplus, Tanh } from './activation';
+import { LogSoftmax, Softmax } from './softmax';
 
 type Builder = (c: any) => Module;
 
@@ -27,6 +28,8 @@ const BUILDERS: Record<string, Builder> = {
   ELU: (c) => new ELU(c.alpha),
   GELU: (c) => new GELU(c.approximate),
   Softplus: (c) => new Softplus(c.beta, c.threshold),
+  Softmax: (c) => new Softmax(c.dim),
+  LogSoftmax: (c) => new LogSoftmax(c.dim),
 };
 
 export function buildModule(config: LayerConfig): Module {

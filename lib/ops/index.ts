@@ -12,3 +12,4 @@ export {
   sigmoid, sigmoidBackward, tanh, tanhBackward, leakyRelu, leakyReluBackward, elu, eluBackward,
   gelu, geluBackward, softplus, softplusBackward, type GeluApproximate, type SoftplusOptions,
 } from './activation';
+export { softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax';
