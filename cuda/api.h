@@ -157,6 +157,11 @@ void linear_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      const float* w, std::int64_t n, std::int64_t in_features,
                      std::int64_t out_features, bool accumulate);
 
+// dropout (cuda/dropout.cu; CPU: native/kernels/dropout.h). The mask comes from Philox4x32-10
+// (native/kernels/philox.h) keyed by `seed`, drawn on the device: the same bits as the CPU kernel.
+void dropout_forward(float* y, const float* x, std::uint64_t seed, double p, std::int64_t n);
+void dropout_backward(float* dx, const float* dy, std::uint64_t seed, double p, std::int64_t n);
+
 // softmax backward and log-softmax (cuda/log_softmax.cu; CPU: native/kernels/softmax.h). (N,C),
 // one warp per row, sums by a fixed shuffle tree.
 void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);

@@ -158,6 +158,10 @@ export interface NativeAddon {
   softmaxBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, N: number, C: number): void;
   logSoftmaxForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number): void;
   logSoftmaxBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, N: number, C: number): void;
+
+  // dropout (native/kernels/dropout.h): the 64-bit Philox seed as two unsigned 32-bit halves
+  dropoutForward(y: NativeBuffer, x: NativeBuffer, seedLow: number, seedHigh: number, p: number, n: number): void;
+  dropoutBackward(dx: NativeBuffer, dy: NativeBuffer, seedLow: number, seedHigh: number, p: number, n: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

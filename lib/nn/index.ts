@@ -9,4 +9,5 @@ export { Sequential } from './sequential';
 export { CrossEntropyLoss, CrossEntropyResult } from './loss';
 export * as init from './init';
 export { Sigmoid, Tanh, LeakyReLU, ELU, GELU, Softplus } from './activation';
+export { Dropout } from './dropout';
 export { Softmax, LogSoftmax } from './softmax';

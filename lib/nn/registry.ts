@@ -10,6 +10,7 @@ import type { LayerConfig, Module } from './module';
 import { AvgPool2d, MaxPool2d } from './pool2d';
 import { Sequential } from './sequential';
 import { ELU, GELU, LeakyReLU, Sigmoid, Softplus, Tanh } from './activation';
+import { Dropout } from './dropout';
 import { LogSoftmax, Softmax } from './softmax';
 
 type Builder = (c: any) => Module;
@@ -22,6 +23,7 @@ const BUILDERS: Record<string, Builder> = {
   AvgPool2d: (c) => new AvgPool2d(c.kernelSize, { stride: c.stride, padding: c.padding, countIncludePad: c.countIncludePad }),
   ReLU: () => new ReLU(),
   Flatten: () => new Flatten(),
+  Dropout: (c) => new Dropout(c.p),
   Sigmoid: () => new Sigmoid(),
   Tanh: () => new Tanh(),
   LeakyReLU: (c) => new LeakyReLU(c.negativeSlope),

@@ -13,3 +13,4 @@ export {
   gelu, geluBackward, softplus, softplusBackward, type GeluApproximate, type SoftplusOptions,
 } from './activation';
 export { softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax';
+export { dropout, dropoutBackward, drawDropoutSeed, type DropoutSeed } from './dropout';
