@@ -157,6 +157,27 @@ void linear_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      const float* w, std::int64_t n, std::int64_t in_features,
                      std::int64_t out_features, bool accumulate);
 
+// batchnorm (cuda/batchnorm.cu; CPU: native/kernels/batchnorm.h). (N,C,L) values, (C) statistics
+// and affine parameters (weight/bias nullptr: affine=False), num_batches_tracked (1). One block per
+// channel sums in a fixed order (no atomics); the training forward increments num_batches_tracked
+// in a second launch.
+void batch_norm_forward_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
+                              float* running_var, float* num_batches_tracked, const float* x,
+                              const float* weight, const float* bias, std::int64_t n,
+                              std::int64_t c, std::int64_t l, double momentum,
+                              bool cumulative_average, double eps);
+void batch_norm_forward_eval(float* y, const float* x, const float* running_mean,
+                             const float* running_var, const float* weight, const float* bias,
+                             std::int64_t n, std::int64_t c, std::int64_t l, double eps);
+void batch_norm_backward_train(float* dx, float* dweight, float* dbias, const float* dy,
+                               const float* x, const float* save_mean, const float* save_invstd,
+                               const float* weight, std::int64_t n, std::int64_t c, std::int64_t l,
+                               bool accumulate);
+void batch_norm_backward_eval(float* dx, float* dweight, float* dbias, const float* dy,
+                              const float* x, const float* running_mean, const float* running_var,
+                              const float* weight, std::int64_t n, std::int64_t c, std::int64_t l,
+                              double eps, bool accumulate);
+
 // dropout (cuda/dropout.cu; CPU: native/kernels/dropout.h). The mask comes from Philox4x32-10
 // (native/kernels/philox.h) keyed by `seed`, drawn on the device: the same bits as the CPU kernel.
 void dropout_forward(float* y, const float* x, std::uint64_t seed, double p, std::int64_t n);

@@ -159,6 +159,28 @@ export interface NativeAddon {
   logSoftmaxForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number): void;
   logSoftmaxBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, N: number, C: number): void;
 
+  // batch normalisation (native/kernels/batchnorm.h): values [N, C, L], statistics and affine parameters [C]
+  batchNormForwardTrain(
+    y: NativeBuffer, saveMean: NativeBuffer, saveInvstd: NativeBuffer, runningMean: NativeBuffer | null,
+    runningVar: NativeBuffer | null, numBatchesTracked: NativeBuffer | null, x: NativeBuffer,
+    weight: NativeBuffer | null, bias: NativeBuffer | null, N: number, C: number, L: number,
+    momentum: number, cumulativeAverage: boolean, eps: number,
+  ): void;
+  batchNormForwardEval(
+    y: NativeBuffer, x: NativeBuffer, runningMean: NativeBuffer, runningVar: NativeBuffer,
+    weight: NativeBuffer | null, bias: NativeBuffer | null, N: number, C: number, L: number, eps: number,
+  ): void;
+  batchNormBackwardTrain(
+    dx: NativeBuffer | null, dweight: NativeBuffer | null, dbias: NativeBuffer | null, dy: NativeBuffer,
+    x: NativeBuffer, saveMean: NativeBuffer, saveInvstd: NativeBuffer, weight: NativeBuffer | null,
+    N: number, C: number, L: number, accumulate: boolean,
+  ): void;
+  batchNormBackwardEval(
+    dx: NativeBuffer | null, dweight: NativeBuffer | null, dbias: NativeBuffer | null, dy: NativeBuffer,
+    x: NativeBuffer, runningMean: NativeBuffer, runningVar: NativeBuffer, weight: NativeBuffer | null,
+    N: number, C: number, L: number, eps: number, accumulate: boolean,
+  ): void;
+
   // dropout (native/kernels/dropout.h): the 64-bit Philox seed as two unsigned 32-bit halves
   dropoutForward(y: NativeBuffer, x: NativeBuffer, seedLow: number, seedHigh: number, p: number, n: number): void;
   dropoutBackward(dx: NativeBuffer, dy: NativeBuffer, seedLow: number, seedHigh: number, p: number, n: number): void;

@@ -10,6 +10,7 @@ import type { LayerConfig, Module } from './module';
 import { AvgPool2d, MaxPool2d } from './pool2d';
 import { Sequential } from './sequential';
 import { ELU, GELU, LeakyReLU, Sigmoid, Softplus, Tanh } from './activation';
+import { BatchNorm1d, BatchNorm2d } from './batchnorm';
 import { Dropout } from './dropout';
 import { LogSoftmax, Softmax } from './softmax';
 
@@ -23,6 +24,8 @@ const BUILDERS: Record<string, Builder> = {
   AvgPool2d: (c) => new AvgPool2d(c.kernelSize, { stride: c.stride, padding: c.padding, countIncludePad: c.countIncludePad }),
   ReLU: () => new ReLU(),
   Flatten: () => new Flatten(),
+  BatchNorm1d: (c) => new BatchNorm1d(c.numFeatures, { eps: c.eps, momentum: c.momentum, affine: c.affine, trackRunningStats: c.trackRunningStats }),
+  BatchNorm2d: (c) => new BatchNorm2d(c.numFeatures, { eps: c.eps, momentum: c.momentum, affine: c.affine, trackRunningStats: c.trackRunningStats }),
   Dropout: (c) => new Dropout(c.p),
   Sigmoid: () => new Sigmoid(),
   Tanh: () => new Tanh(),

@@ -13,4 +13,8 @@ export {
   gelu, geluBackward, softplus, softplusBackward, type GeluApproximate, type SoftplusOptions,
 } from './activation';
 export { softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax';
+export {
+  batchNorm, batchNormBackward, batchNormDims, type BatchNormBackwardOptions, type BatchNormGrads,
+  type BatchNormOptions, type BatchNormOutputs, type BatchNormResult, type BatchNormSaved,
+} from './batchnorm';
 export { dropout, dropoutBackward, drawDropoutSeed, type DropoutSeed } from './dropout';
