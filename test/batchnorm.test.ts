@@ -15,7 +15,10 @@
 // 0 but for eps), so its error scales with its operands, not with dx: the same bound with rms(ref)
 // replaced by rms(w·invstd·dy), and the relative L2 bound by 2·2⁻²⁴·√M·‖w·invstd·dy‖/‖ref‖.
 import { afterEach, describe, expect, test } from 'vitest';
-import { stateDict } from '../lib/io/model_io';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadModel, saveModel, stateDict } from '../lib/io/model_io';
 import { native } from '../lib/native';
 import { BatchNorm1d, BatchNorm2d } from '../lib/nn/batchnorm';
 import { Linear } from '../lib/nn/linear';
@@ -190,6 +193,26 @@ describe.each(DEVICES)('batchnorm on %s', (device) => {
     expect(new BatchNorm1d(16).toString()).toBe('BatchNorm1d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)');
     expect(buildModule(JSON.parse(JSON.stringify(bn.config()))).toString()).toBe(bn.toString());
     expect(Array.from(new BatchNorm1d(2).runningVar!.toArray())).toEqual([1, 1]);
+  });
+
+  test('a saved model reloads with its running statistics and gives the same eval output', () => {
+    const c = loadFixtures('batchnorm').find((f) => f.name === '2d/N-C-H-W')!;
+    const model = new Sequential(layerFor(c, device));
+    model.forward(input(c, 'x'));
+    model.forward(input(c, 'x2'));
+    model.eval();
+    const expected = model.forward(input(c, 'x')).toArray();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-bn-'));
+    try {
+      saveModel(dir, model);
+      const { model: loaded } = loadModel(dir);
+      expect(Object.keys(stateDict(loaded))).toEqual(['0.weight', '0.bias', '0.running_mean', '0.running_var', '0.num_batches_tracked']);
+      expect(Array.from(stateDict(loaded)['0.num_batches_tracked'].data)).toEqual([2]);
+      loaded.eval().to(device);
+      expect(Array.from(loaded.forward(input(c, 'x')).toArray())).toEqual(Array.from(expected));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('rejects bad input and options, naming them', () => {
