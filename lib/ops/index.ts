@@ -9,3 +9,13 @@ export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
 export { fill } from './fill';
 export { softmax } from './softmax';
 export { ternaryConv2d, type TernaryConv2dOptions } from './ternary_conv2d';
+export {
+  sigmoid, sigmoidBackward, tanh, tanhBackward, leakyRelu, leakyReluBackward, elu, eluBackward,
+  gelu, geluBackward, softplus, softplusBackward, type GeluApproximate, type SoftplusOptions,
+} from './activation';
+export { softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax';
+export {
+  batchNorm, batchNormBackward, batchNormDims, type BatchNormBackwardOptions, type BatchNormGrads,
+  type BatchNormOptions, type BatchNormOutputs, type BatchNormResult, type BatchNormSaved,
+} from './batchnorm';
+export { dropout, dropoutBackward, drawDropoutSeed, type DropoutSeed } from './dropout';
