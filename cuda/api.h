@@ -103,4 +103,12 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      std::int64_t stride_h, std::int64_t stride_w, std::int64_t pad_h,
                      std::int64_t pad_w, bool accumulate, kernels::Conv2dAlgorithm algorithm);
 
+// concat (cuda/concat.cu; CPU: native/kernels/concat.h)
+void concat_channels(float* y, const float* x, std::int64_t n, std::int64_t c_y,
+                     std::int64_t offset, std::int64_t c_x, std::int64_t inner);
+void split_channels(float* x, const float* y, std::int64_t n, std::int64_t c_y,
+                    std::int64_t offset, std::int64_t c_x, std::int64_t inner);
+void add_into(float* y, const float* x, std::int64_t count);
+
+
 }  // namespace napinet::cuda

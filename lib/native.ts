@@ -124,6 +124,11 @@ export interface NativeAddon {
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
+
+  // concat (native/kernels/concat.h): y[:, offset : offset + Cx] = x and back; y += x
+  concatChannels(y: NativeBuffer, x: NativeBuffer, N: number, Cy: number, offset: number, Cx: number, inner: number): void;
+  splitChannels(x: NativeBuffer, y: NativeBuffer, N: number, Cy: number, offset: number, Cx: number, inner: number): void;
+  addInto(y: NativeBuffer, x: NativeBuffer, n: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

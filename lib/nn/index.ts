@@ -8,3 +8,6 @@ export { Flatten } from './flatten';
 export { Sequential } from './sequential';
 export { CrossEntropyLoss, CrossEntropyResult } from './loss';
 export * as init from './init';
+export { Conv1d, type Conv1dLayerOptions } from './conv1d';
+export { MaxPool1d, AvgPool1d, type Pool1dLayerOptions } from './pool1d';
+export { Concat } from './concat';

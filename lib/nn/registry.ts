@@ -9,6 +9,9 @@ import { Linear } from './linear';
 import type { LayerConfig, Module } from './module';
 import { AvgPool2d, MaxPool2d } from './pool2d';
 import { Sequential } from './sequential';
+import { Concat } from './concat';
+import { Conv1d } from './conv1d';
+import { AvgPool1d, MaxPool1d } from './pool1d';
 
 type Builder = (c: any) => Module;
 
@@ -20,6 +23,10 @@ const BUILDERS: Record<string, Builder> = {
   AvgPool2d: (c) => new AvgPool2d(c.kernelSize, { stride: c.stride, padding: c.padding, countIncludePad: c.countIncludePad }),
   ReLU: () => new ReLU(),
   Flatten: () => new Flatten(),
+  Conv1d: (c) => new Conv1d(c.inChannels, c.outChannels, c.kernelSize, { stride: c.stride, padding: c.padding, bias: c.bias }),
+  MaxPool1d: (c) => new MaxPool1d(c.kernelSize, { stride: c.stride, padding: c.padding }),
+  AvgPool1d: (c) => new AvgPool1d(c.kernelSize, { stride: c.stride, padding: c.padding, countIncludePad: c.countIncludePad }),
+  Concat: (c) => new Concat(...(c.branches as LayerConfig[]).map(buildModule)),
 };
 
 export function buildModule(config: LayerConfig): Module {
