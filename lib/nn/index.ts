@@ -11,3 +11,4 @@ export * as init from './init';
 export { Conv1d, type Conv1dLayerOptions } from './conv1d';
 export { MaxPool1d, AvgPool1d, type Pool1dLayerOptions } from './pool1d';
 export { Concat } from './concat';
+export { BCEWithLogitsLoss, MSELoss, LossResult, type LossFunction } from './loss';
