@@ -6,6 +6,7 @@ lr 0.01 with StepLR(500, 0.9) stepped every iteration, batch 64. Prints one JSON
     python3 bench/torch_seed_recipe.py --epochs 1 --threads 2 [--device cpu|cuda] [--model seed]
 """
 import argparse
+import gzip
 import json
 import pathlib
 import time
@@ -17,7 +18,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def read_idx(path):
-    data = pathlib.Path(path).read_bytes()
+    path = pathlib.Path(path)
+    if not path.exists() and path.with_name(path.name + ".gz").exists():
+        path = path.with_name(path.name + ".gz")
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
     rank = data[3]
     shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)

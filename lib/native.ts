@@ -125,6 +125,28 @@ export interface NativeAddon {
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
 
+  // batched gemm (cuda/api.h, cuda/gemm.cu; CUDA builds only, CudaBuffers only, no CPU kernel).
+  // Item i: c + i·strideC, a + i·strideA, b + i·strideB (a stride of 0 shares one matrix).
+  /** c_i = alpha·op(a_i)·op(b_i) + beta·c_i + bias (per row of c_i when biasPerRow, else per column). */
+  cudaGemmStridedBatched?(
+    c: CudaBuffer, a: CudaBuffer, b: CudaBuffer, bias: CudaBuffer | null, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number, biasPerRow: boolean,
+    batch: number, strideC: number, strideA: number, strideB: number,
+  ): void;
+  /** c = alpha·Σ_i op(a_i)·op(b_i) + beta·c, summed in a fixed order. */
+  cudaGemmBatchSum?(
+    c: CudaBuffer, a: CudaBuffer, b: CudaBuffer, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, alpha: number, beta: number,
+    batch: number, strideA: number, strideB: number,
+  ): void;
+
+  // ternary convolution (native/kernels/ternary_conv2d.h); w: int32 codes -1, 0, +1
+  ternaryConv2dForward(
+    y: NativeBuffer, x: NativeBuffer, w: Int32Array | CudaBuffer, b: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number,
+  ): void;
+
   // concat (native/kernels/concat.h): y[:, offset : offset + Cx] = x and back; y += x
   concatChannels(y: NativeBuffer, x: NativeBuffer, N: number, Cy: number, offset: number, Cx: number, inner: number): void;
   splitChannels(x: NativeBuffer, y: NativeBuffer, N: number, Cy: number, offset: number, Cx: number, inner: number): void;

@@ -10,13 +10,23 @@
 // where the output rounding dominates), relative L2 error ≤ 0.7·2⁻²⁴·√K.
 // K = 0 (C = beta·C) is exact. The AVX2 and portable kernels are run by the same suite with
 // NAPINET_GEMM_ISA=avx2 or NAPINET_GEMM_ISA=generic in the environment.
+// CUDA (cuda/gemm.cu; a GPU or the emulator build) sums in other orders (per-thread k order within
+// split-K slices, or 32 lanes and a shuffle tree) under the same bounds; measured on the emulator:
+// largest elementwise error the same as the CPU's (K = 1 cases, output rounding), relative L2 error
+// ≤ 1.0·2⁻²⁴·√K. NAPINET_CUDA_GEMM=large|medium|small|dot forces one CUDA path for every shape.
+// The 1×1×1000 cases are one output whose terms cancel (|C| ≈ 1.6 while Σ|a·b| ≈ 650), so their
+// relative L2 error is that one element's relative error: an order can miss 2·2⁻²⁴·√K there by
+// chance, and the forced 32×32-tile path (split-K slices of 64 terms) does for NT and TT (2.2 and
+// 3.1·2⁻²⁴·√K); by default those products take the dot path (1.0).
 import { afterEach, describe, expect, test } from 'vitest';
+import { cuda } from '../lib/device';
 import { matmul } from '../lib/ops/gemm';
 import { native } from '../lib/native';
 import { Tensor } from '../lib/tensor';
 import { expectClose } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { loadFixtures } from './helpers/fixtures';
+import { cudaBuffers } from './helpers/cuda';
 import { sumTolerance } from './helpers/tolerance';
 
 /** C = beta·C with NaN, inf and −inf (beta = 0 must ignore them all). */
@@ -77,9 +87,14 @@ describe.each(DEVICES)('matmul on %s', (device) => {
   }
 
   // Shapes that cross the blocked path's boundaries (K blocks of 256, row groups of 128, 2048
-  // columns and 2048 rows packed at once, the in-place and dot paths), every transpose.
+  // columns and 2048 rows packed at once, the in-place and dot paths), every transpose. On CUDA
+  // (cuda/gemm.cu) they take: 32×32 tiles with partial tiles (33×2100, 2100×40, 40×33), split-K over
+  // uneven slices (130×70×600, 9×300×520, 300×9×520), the warp-per-output dot kernel (1×1×1000,
+  // and for the K-contiguous layouts 1×700×130 and 250×1×333, whose other layouts split K);
+  // 64×64 tiles (1000×600×40) and 128×128 tiles (1500×1300×9, with a partial last K step).
   const shapes: [number, number, number][] = [
     [33, 2100, 5], [2100, 40, 3], [130, 70, 600], [9, 300, 520], [300, 9, 520], [1, 1, 1000], [40, 33, 1],
+    [1, 700, 130], [250, 1, 333], [1000, 600, 40], [1500, 1300, 9],
   ];
   for (const [m, n, k] of shapes) {
     for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
@@ -159,5 +174,122 @@ describe('gemm native surface', () => {
     expect(() => addon.gemm(new Float32Array(5), a, b, 2, 3, 3, false, false, 1, 0)).toThrow('Expected at least 6 elements for c but received 5');
     expect(() => addon.gemm(c, a, b, -1, 3, 3, false, false, 1, 0)).toThrow(RangeError);
     expect(() => addon.gemm(c, a, b, 2, 3, 3, 'no' as never, false, 1, 0)).toThrow('Expected a boolean for transA but received a string');
+  });
+});
+
+// The batched launchers of cuda/api.h (cuda/gemm.cu), which the CUDA side of other ops builds on
+// and which have no CPU kernel: against float64 references, with the same √K tolerance (K = the
+// number of products summed per element: k, or batch·k for the batch sum).
+describe.runIf(cuda.isAvailable())('CUDA batched gemm launchers', () => {
+  const addon = native();
+  const { alloc, upload, download, disposeAll } = cudaBuffers();
+  afterEach(disposeAll);
+
+  const item = (x: Float32Array, i: number, stride: number, size: number) => x.subarray(i * stride, i * stride + size);
+
+  interface Strided {
+    m: number; n: number; k: number; transA: boolean; transB: boolean; alpha: number; beta: number;
+    batch: number; strideC: number; strideA: number; strideB: number; bias: 'row' | 'column' | null;
+  }
+  const stridedCases: [string, Strided][] = [
+    // Weights shared (strideA = 0), gaps between the output items, bias per row, beta = 0 over NaN.
+    ['shared A, row bias, gaps in C', { m: 40, n: 70, k: 90, transA: false, transB: false, alpha: 1, beta: 0, batch: 3, strideC: 40 * 70 + 5, strideA: 0, strideB: 90 * 70, bias: 'row' }],
+    // 9×8 items with K = 700: split-K, each item with its own slices and reduction.
+    ['split-K per item, column bias, beta', { m: 9, n: 8, k: 700, transA: true, transB: true, alpha: 0.5, beta: -1, batch: 4, strideC: 72, strideA: 9 * 700, strideB: 8 * 700, bias: 'column' }],
+    // Few outputs, K contiguous: the dot kernel over the batch.
+    ['dot kernel over the batch', { m: 1, n: 300, k: 200, transA: false, transB: true, alpha: 1, beta: 0, batch: 2, strideC: 300, strideA: 200, strideB: 300 * 200, bias: 'column' }],
+    // 40 items of 2×2 tiles of 128×128 (enough blocks for the large tiles), B shared.
+    ['many items, B shared', { m: 130, n: 129, k: 20, transA: true, transB: false, alpha: 1, beta: 0.5, batch: 40, strideC: 130 * 129, strideA: 20 * 130, strideB: 0, bias: null }],
+    // A and B not read; beta·C is exact, + bias one float32 rounding (checked exactly below).
+    ['alpha = 0: beta·C + bias only', { m: 5, n: 6, k: 7, transA: false, transB: false, alpha: 0, beta: 2, batch: 2, strideC: 30, strideA: 35, strideB: 42, bias: 'column' }],
+  ];
+  for (const [name, p] of stridedCases) {
+    test(`strided batched: ${name}`, () => {
+      const { m, n, k, batch, strideC, strideA, strideB } = p;
+      const spanOf = (stride: number, size: number) => (batch - 1) * stride + size;
+      const a = randomArray(spanOf(strideA, m * k), 11);
+      const b = randomArray(spanOf(strideB, k * n), 12);
+      const c0 = randomArray(spanOf(strideC, m * n), 13);
+      if (p.beta === 0) c0.fill(NaN);
+      const bias = p.bias ? randomArray(p.bias === 'row' ? m : n, 14) : null;
+      const c = upload(c0);
+      const run = () => {
+        c.upload(c0);
+        addon.cudaGemmStridedBatched!(c, upload(a), upload(b), bias ? upload(bias) : null, m, n, k, p.transA, p.transB,
+          p.alpha, p.beta, p.bias === 'row', batch, strideC, strideA, strideB);
+        return Float32Array.from(download(c));
+      };
+      const out = run();
+      for (let i = 0; i < batch; i++) {
+        const ref = reference(item(a, i, strideA, m * k), item(b, i, strideB, k * n), item(c0, i, strideC, m * n), m, n, k,
+          p.transA, p.transB, p.alpha, p.beta);
+        if (bias) {
+          for (let e = 0; e < m * n; e++) {
+            const add = bias[p.bias === 'row' ? Math.floor(e / n) : e % n];
+            ref[e] = p.alpha === 0 ? Math.fround(ref[e] + add) : ref[e] + add;
+          }
+        }
+        expectClose(item(out, i, strideC, m * n), ref, sumTolerance(p.alpha === 0 ? 0 : k, ref), `${name} item ${i}`);
+        // The gap after each item is left alone.
+        for (let e = i * strideC + m * n; e < Math.min((i + 1) * strideC, out.length); e++) expect(Object.is(out[e], c0[e])).toBe(true);
+      }
+      // The same bits on a second run.
+      expect(Buffer.from(run().buffer).equals(Buffer.from(out.buffer))).toBe(true);
+    });
+  }
+
+  interface Summed {
+    m: number; n: number; k: number; transA: boolean; transB: boolean; alpha: number; beta: number;
+    batch: number; strideA: number; strideB: number;
+  }
+  const sumCases: [string, Summed][] = [
+    // 3 K steps per item, 6 items: split-K slices that cross item boundaries.
+    ['slices across items, beta = 0 over NaN', { m: 20, n: 30, k: 70, transA: false, transB: false, alpha: 1, beta: 0, batch: 6, strideA: 20 * 70, strideB: 70 * 30 }],
+    // A convolution's weight gradient: dW (K_out, C·KH·KW) += Σ_i dy_i (K_out, P) · cols_iᵀ.
+    ['weight-gradient form, accumulating', { m: 16, n: 75, k: 49, transA: false, transB: true, alpha: 1, beta: 1, batch: 3, strideA: 16 * 49, strideB: 75 * 49 }],
+    ['200 small items', { m: 4, n: 4, k: 3, transA: true, transB: false, alpha: 0.25, beta: 0, batch: 200, strideA: 12, strideB: 12 }],
+    ['large tiles, no split', { m: 1500, n: 1400, k: 5, transA: false, transB: false, alpha: 1, beta: 0, batch: 2, strideA: 1500 * 5, strideB: 5 * 1400 }],
+  ];
+  for (const [name, p] of sumCases) {
+    test(`batch sum: ${name}`, () => {
+      const { m, n, k, batch, strideA, strideB } = p;
+      const a = randomArray((batch - 1) * strideA + m * k, 21);
+      const b = randomArray((batch - 1) * strideB + k * n, 22);
+      const c0 = randomArray(m * n, 23);
+      if (p.beta === 0) c0.fill(NaN);
+      const c = upload(c0);
+      addon.cudaGemmBatchSum!(c, upload(a), upload(b), m, n, k, p.transA, p.transB, p.alpha, p.beta, batch, strideA, strideB);
+      const ref = new Float64Array(m * n);
+      for (let i = 0; i < batch; i++) {
+        const part = reference(item(a, i, strideA, m * k), item(b, i, strideB, k * n), null, m, n, k, p.transA, p.transB, p.alpha, 0);
+        for (let e = 0; e < m * n; e++) ref[e] += part[e];
+      }
+      if (p.beta !== 0) for (let e = 0; e < m * n; e++) ref[e] += p.beta * c0[e];
+      expectClose(download(c), ref, sumTolerance(batch * k, ref), name);
+    });
+  }
+
+  test('an empty batch or empty sum leaves C alone or gives beta·C', () => {
+    const c = upload(new Float32Array([1, 2, 3, 4]));
+    addon.cudaGemmStridedBatched!(c, alloc(4), alloc(4), null, 2, 2, 2, false, false, 1, 0, false, 0, 4, 4, 4);
+    expect(download(c)).toEqual([1, 2, 3, 4]);
+    addon.cudaGemmBatchSum!(c, alloc(4), alloc(4), 2, 2, 2, false, false, 1, 3, 0, 4, 4);
+    expect(download(c)).toEqual([3, 6, 9, 12]);
+  });
+
+  test('rejects host buffers, overlapping outputs and short buffers, naming them', () => {
+    const c = alloc(8);
+    const a = alloc(8);
+    const b = alloc(8);
+    expect(() => addon.cudaGemmStridedBatched!(new Float32Array(8) as never, a, b, null, 2, 2, 2, false, false, 1, 0, false, 2, 4, 4, 4))
+      .toThrow(new TypeError('Expected a CudaBuffer for c but received a Float32Array'));
+    expect(() => addon.cudaGemmStridedBatched!(c, a, b, null, 2, 2, 2, false, false, 1, 0, false, 2, 3, 4, 4))
+      .toThrow(new RangeError('Expected at least m·n = 4 (output items must not overlap) for strideC but received 3'));
+    expect(() => addon.cudaGemmStridedBatched!(c, a, b, alloc(1), 2, 2, 2, false, false, 1, 0, true, 2, 4, 4, 4))
+      .toThrow('Expected at least 2 elements for bias but received 1');
+    expect(() => addon.cudaGemmBatchSum!(c, a, alloc(7), 2, 2, 2, false, false, 1, 0, 2, 4, 4))
+      .toThrow(new RangeError('Expected at least 8 elements for b but received 7'));
+    expect(() => addon.cudaGemmBatchSum!(c, a, new Float32Array(8) as never, 2, 2, 2, false, false, 1, 0, 2, 4, 4))
+      .toThrow('Expected a CudaBuffer for b but received a Float32Array');
   });
 });

@@ -102,6 +102,37 @@ describe.each(DEVICES)('linear on %s', (device) => {
     }
   });
 
+  test('weight and bias gradients over a long, odd batch (1001 rows) against float64 sums', () => {
+    // K = 1001 for dW and db: split along the batch on CUDA (dW), and a bias gradient whose rows do
+    // not divide evenly among its summing threads, over several column blocks (70 columns).
+    const n = 1001, inFeatures = 3, outFeatures = 70;
+    // Pseudo-random terms (xorshift, sums of 3 uniforms): the √K tolerance assumes sums that grow
+    // like √K; periodic data (sin) can cancel to far below that and leave it no meaning.
+    const values = (size: number, seed: number) => {
+      let state = seed;
+      const next = () => {
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        return (state >>> 0) / 4294967296;
+      };
+      return new Float32Array(size).map(() => (next() + next() + next() - 1.5) * 2);
+    };
+    const xs = values(n * inFeatures, 1), dys = values(n * outFeatures, 2), ws = values(outFeatures * inFeatures, 3);
+    const g = linearBackward(Tensor.from(dys, [n, outFeatures], { device }), Tensor.from(xs, [n, inFeatures], { device }),
+      Tensor.from(ws, [outFeatures, inFeatures], { device }), { inputGrad: false });
+    const dw = new Float64Array(outFeatures * inFeatures);
+    const db = new Float64Array(outFeatures);
+    for (let i = 0; i < n; i++) {
+      for (let o = 0; o < outFeatures; o++) {
+        db[o] += dys[i * outFeatures + o];
+        for (let f = 0; f < inFeatures; f++) dw[o * inFeatures + f] += dys[i * outFeatures + o] * xs[i * inFeatures + f];
+      }
+    }
+    expectClose(g.dw.toArray(), dw, sumTolerance(n, dw), 'dw');
+    expectClose(g.db!.toArray(), db, sumTolerance(n, db), 'db');
+  });
+
   test('an empty batch gives an empty output and zero weight gradients', () => {
     const x = Tensor.zeros([0, 3], { device });
     const w = Tensor.from([1, 2, 3, 4, 5, 6], [2, 3], { device });

@@ -8,6 +8,7 @@ export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type CrossEntropyOpti
 export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
 export { fill } from './fill';
 export { softmax } from './softmax';
+export { ternaryConv2d, type TernaryConv2dOptions } from './ternary_conv2d';
 export { addInto, concat, concatOutputShape, splitChannels } from './concat';
 export { conv1d, conv1dBackward, conv1dOutputShape, type Conv1dGrads, type Conv1dOptions } from './conv1d';
 export { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape, type AvgPool1dOptions, type Pool1dOptions } from './pool1d';

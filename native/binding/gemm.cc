@@ -19,7 +19,7 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   auto c = float_arg(info, 0, "c", m * n);
   auto a = float_arg(info, 1, "a", m * k);
   auto b = float_arg(info, 2, "b", k * n);
-  NAPINET_ON_DEVICE_CPU_ONLY("gemm", common_device(info.Env(), c, a, b),
+  NAPINET_ON_DEVICE(common_device(info.Env(), c, a, b),
                     kernels::gemm(c.data, a.data, b.data, m, n, k, trans_a, trans_b, alpha, beta),
                     cuda::gemm(c.data, a.data, b.data, m, n, k, trans_a, trans_b, alpha, beta));
   return info.Env().Undefined();

