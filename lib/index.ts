@@ -19,3 +19,11 @@ export { saveModel, loadModel, stateDict, loadStateDict } from './io/model_io';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';
 export { setNumThreads, numThreads } from './threads';
 export * as viz from './viz';
+// Save, resume, predict and export (lib/io, lib/inference.ts)
+export { load, Classifier, Predictor, type Prediction, type PredictOptions, type ImageInput } from './inference';
+export { saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, type Checkpoint, type CheckpointManifest } from './io/checkpoint';
+export { toOnnx, exportOnnx, decodeOnnx, registerOnnxLayer, ONNX_OPSET, type OnnxExportOptions } from './io/onnx';
+export { decodePng, readPng, encodeGreyPng, toMnistDigit, toGrey, resizeArea, type RgbaImage, type GreyImage, type DigitImage } from './io/png';
+export { writeFileAtomic, writeJsonAtomic } from './io/files';
+export { type FitPosition, type FitResult } from './train/fit';
+export { seedPreprocessing } from './train/recipe';

@@ -8,6 +8,12 @@ import { expectInt } from './validate';
 
 export type GeneratorState = [number, number, number, number];
 
+/** Everything a Generator's stream depends on (JSON-safe; checkpoints store it). */
+export interface GeneratorSnapshot {
+  words: GeneratorState;
+  spareNormal: number | null;
+}
+
 export class Generator {
   private s0 = 0;
   private s1 = 0;
@@ -105,11 +111,11 @@ export class Generator {
     return this.shuffle(out);
   }
 
-  getState(): { words: GeneratorState; spareNormal: number | null } {
-    return { words: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal ?? null };
+  getState(): GeneratorSnapshot {
+    return { words: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spareNormal: this.spareNormal ?? null };
   }
 
-  setState(state: { words: GeneratorState; spareNormal: number | null }): void {
+  setState(state: GeneratorSnapshot): void {
     [this.s0, this.s1, this.s2, this.s3] = state.words.map((w) => w >>> 0) as GeneratorState;
     this.spareNormal = state.spareNormal ?? undefined;
   }

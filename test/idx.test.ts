@@ -84,3 +84,27 @@ describe('MNIST', () => {
     fs.rmSync(dir, { recursive: true });
   });
 });
+
+describe('IDX reader: truncations and corruptions of a valid file', () => {
+  test('every truncation (plain and gzip) and 2,000 corrupted copies: parsed or an Error naming the source', () => {
+    const plain = idx([3, 4, 5], Array.from({ length: 60 }, (_, i) => i));
+    const gz = new Uint8Array(zlib.gzipSync(plain));
+    const attempt = (bytes: Uint8Array) => {
+      try {
+        const a = parseIdx(bytes, 'f.idx');
+        expect(a.data.length).toBe(a.shape.reduce((x, y) => x * y, 1));
+      } catch (error) {
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toMatch(/^f\.idx: /);
+      }
+    };
+    for (const good of [plain, gz]) for (let cut = 0; cut < good.length; cut++) attempt(good.subarray(0, cut));
+    let seed = 777;
+    const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
+    for (let trial = 0; trial < 2000; trial++) {
+      const bytes = (trial % 2 ? gz : plain).slice();
+      for (let k = 0; k < 1 + (rand() % 3); k++) bytes[rand() % Math.min(bytes.length, trial % 4 < 2 ? 16 : bytes.length)] = rand() & 0xff;
+      attempt(bytes);
+    }
+  });
+});

@@ -4,6 +4,8 @@
 //   probs: atol 1e-12, rtol 2e-6, relNorm 1e-6. expf is within an ulp and the row is normalised by a
 //     float32 sum of C ≤ 10 terms (≲ C·2⁻²⁴ ≈ 6e-7 relative); atol only admits probabilities below
 //     float32's range (e^-160 ≈ 3e-70 flushes to 0). Measured: max rel 7.1e-7 (refs > 1e-30).
+//     On CUDA, expf is within 2 ulp (CUDA math API, no fast math) and Σ is a butterfly over ≤ 32
+//     lanes (≤ 5 roundings for C ≤ 32): the same bound holds. Measured (emulator): as on the CPU.
 //   loss (stats[0] / N against the mean; stats[0] against Σ per-sample): atol 1e-6, rtol 1e-6. Each
 //     row's loss is formed in double from max-shifted logits; only log(Σ exp) carries the float32
 //     sum's ≲ C·2⁻²⁴ error, and stats[0] is rounded to float32 once. Measured: max rel 5.5e-8.
@@ -81,6 +83,54 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
     expect(stats.toArray()[1]).toBe(correct);
   });
 
+  // The fixtures have C ≤ 10, one lane per class on the GPU. These rows are wider than a warp
+  // (each lane adds ⌈C/32⌉ ≤ 4 strided terms, then a 5-level butterfly: ≤ 8 roundings of positive
+  // terms, ≲ 8·2⁻²⁴ ≈ 4.8e-7 relative, plus expf's 2 ulp: within PROBS and LOSS as derived above),
+  // 33 classes (one lane with two terms) and a single class; 300 rows × 32 lanes > 4096 takes the
+  // multi-block reduction. Reference: float64 in JS from the same float32 logits.
+  test.runIf(device === 'cuda')('rows wider than a warp, and a single class, against a float64 reference', () => {
+    for (const [n, classes, smoothing] of [[300, 100, 0.1], [37, 33, 0], [5, 1, 0.2]]) {
+      const logits = Float32Array.from({ length: n * classes }, (_, i) => 3 * Math.sin(i * 1.618 + 0.5));
+      const labels = Int32Array.from({ length: n }, (_, i) => (i * 7) % classes);
+      const probsRef = new Float64Array(n * classes);
+      const dRef = new Float64Array(n * classes);
+      let lossRef = 0;
+      for (let i = 0; i < n; i++) {
+        const z = Array.from(logits.subarray(i * classes, (i + 1) * classes));
+        const max = Math.max(...z);
+        const sum = z.reduce((a, v) => a + Math.exp(v - max), 0);
+        const shifted = z.reduce((a, v) => a + (max - v), 0);
+        lossRef += (1 - smoothing) * (Math.log(sum) - (z[labels[i]] - max)) + smoothing * (Math.log(sum) + shifted / classes);
+        for (let k = 0; k < classes; k++) {
+          probsRef[i * classes + k] = Math.exp(z[k] - max) / sum;
+          const target = smoothing / classes + (k === labels[i] ? 1 - smoothing : 0);
+          dRef[i * classes + k] = (probsRef[i * classes + k] - target) / n;
+        }
+      }
+      const { probs, stats } = softmaxCrossEntropy(Tensor.from(logits, [n, classes], { device }), Tensor.from(labels, [n], { device, dtype: 'int32' }), {
+        labelSmoothing: smoothing,
+      });
+      const label = `N ${n}, C ${classes}`;
+      expectClose(probs.toArray(), probsRef, PROBS, `${label} probs`);
+      const [lossSum, correct] = stats.toArray();
+      expectClose([lossSum], [lossRef], LOSS, `${label} Σ loss`);
+      expect(correct).toBe(expectedCorrect(logits, labels, classes));
+      const dlogits = softmaxCrossEntropyBackward(probs, Tensor.from(labels, [n], { device, dtype: 'int32' }), { labelSmoothing: smoothing });
+      expectClose(dlogits.toArray(), dRef, dlogitsTolerance(1 / n), `${label} dlogits`);
+    }
+  });
+
+  test('an empty batch: stats are zeroed, or left as they are when accumulating', () => {
+    const logits = Tensor.zeros([0, 10], { device });
+    const labels = Tensor.zeros([0], { device, dtype: 'int32' });
+    const stats = Tensor.from([3, 2], [2], { device });
+    softmaxCrossEntropy(logits, labels, {}, { stats, accumulate: true });
+    expect(Array.from(stats.toArray())).toEqual([3, 2]);
+    const { probs } = softmaxCrossEntropy(logits, labels, {}, { stats });
+    expect(Array.from(stats.toArray())).toEqual([0, 0]);
+    expect(softmaxCrossEntropyBackward(probs, labels).shape).toEqual([0, 10]);
+  });
+
   test('scale multiplies the gradient (1/N by default: the batch mean)', () => {
     const c = cases.find((k) => k.name === 'n8_c2/ls0.0')!;
     const { logits, labels } = inputs(c);
@@ -109,13 +159,45 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
     }
   });
 
-  test('a label outside [0, C) is a RangeError naming labels and the value', () => {
+  // Labels on the CPU are checked by the binding; labels on the GPU cannot be read without waiting for
+  // the device, so the CUDA kernels turn a bad label into NaN in its row instead (cuda/loss.cu).
+  test.runIf(device === 'cpu')('a label outside [0, C) is a RangeError naming labels and the value', () => {
     const logits = Tensor.zeros([4, 10], { device });
     const bad = Tensor.from(new Int32Array([1, 2, 9, 10]), [4], { device });
     expect(() => softmaxCrossEntropy(logits, bad)).toThrow(new RangeError('Expected class indices in [0, 10) for labels but received 10 at index 3'));
     const negative = Tensor.from(new Int32Array([-1, 2, 9, 0]), [4], { device });
     expect(() => softmaxCrossEntropy(logits, negative)).toThrow('Expected class indices in [0, 10) for labels but received -1 at index 0');
     expect(() => softmaxCrossEntropyBackward(logits, bad)).toThrow('Expected class indices in [0, 10) for labels but received 10 at index 3');
+  });
+
+  test.runIf(device === 'cuda')('a label outside [0, C) on the GPU makes its row NaN and is never used as an index', () => {
+    const c = cases.find((k) => k.name === 'n16_c10/ls0.1')!;
+    const logits = Tensor.from(c.f32('logits').subarray(0, 40), [4, 10], { device });
+    const good = c.i32('labels').subarray(0, 4);
+    for (const badLabel of [10, -1, 2 ** 31 - 1, -(2 ** 31)]) {
+      const labels = Int32Array.from(good);
+      labels[2] = badLabel;
+      const onDevice = Tensor.from(labels, [4], { device, dtype: 'int32' });
+      const { probs, stats } = softmaxCrossEntropy(logits, onDevice, { labelSmoothing: 0.1 });
+      const [lossSum, correct] = stats.toArray();
+      expect(lossSum).toBeNaN();
+      // Row 2 is never counted correct; the others are as usual.
+      const rest = [0, 1, 3];
+      const expected = rest.filter((i) => expectedCorrect(c.f32('logits').subarray(i * 10, i * 10 + 10), good.subarray(i, i + 1), 10) === 1).length;
+      expect(correct).toBe(expected);
+      // The probabilities do not depend on the labels.
+      expectClose(probs.toArray(), c.f64('probs').subarray(0, 40), PROBS, `label ${badLabel}: probs`);
+      const dlogits = softmaxCrossEntropyBackward(probs, onDevice, { labelSmoothing: 0.1, scale: 1 / 16 }).toArray();
+      for (let i = 0; i < 4; i++) {
+        const row = Array.from(dlogits.subarray(i * 10, i * 10 + 10));
+        if (i === 2) expect(row.every((v) => Number.isNaN(v))).toBe(true);
+        else expectClose(row, c.f64('dlogits').subarray(i * 10, i * 10 + 10), dlogitsTolerance(1 / 16), `label ${badLabel}: dlogits row ${i}`);
+      }
+      // Accumulated into running stats, the NaN shows there too.
+      const running = Tensor.from([5, 1], [2], { device });
+      softmaxCrossEntropy(logits, onDevice, {}, { stats: running, accumulate: true });
+      expect(running.toArray()[0]).toBeNaN();
+    }
   });
 
   test('rejects bad inputs and options with messages naming the argument', () => {

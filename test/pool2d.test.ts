@@ -124,6 +124,21 @@ describe.each(DEVICES)('pool2d on %s', (device) => {
     }
   });
 
+  // The binding checks argmax indices on the CPU; on the GPU it cannot read them without waiting for
+  // the device, so the CUDA kernel skips any outside the plane (cuda/pool2d.cu).
+  test.runIf(device === 'cuda')('argmax indices outside the plane on the GPU are skipped, never written through', () => {
+    const dy = Tensor.from(Float32Array.from({ length: 9 }, (_, i) => i + 1), [1, 1, 3, 3], { device });
+    for (const bad of [36, -1, 2 ** 31 - 1, -(2 ** 31)]) {
+      const indices = Int32Array.from([0, 2, 4, 12, 14, 16, 24, 26, 28]);
+      indices[4] = bad;
+      indices[5] = 14; // element 14 also receives output 5: the only two-way sum, with 4 skipped
+      const dx = maxPool2dBackward(dy, Tensor.from(indices, [1, 1, 3, 3], { device, dtype: 'int32' }), [1, 1, 6, 6]);
+      const expected = new Array(36).fill(0);
+      for (let o = 0; o < 9; o++) if (o !== 4) expected[indices[o]] += o + 1;
+      expect(Array.from(dx.toArray())).toEqual(expected);
+    }
+  });
+
   test('stride defaults to the kernel size; pairs and numbers are accepted', () => {
     expect(pool2dOutputShape([2, 3, 24, 24], { kernelSize: 2 })).toEqual([2, 3, 12, 12]);
     expect(pool2dOutputShape([2, 3, 7, 10], { kernelSize: [2, 3] })).toEqual([2, 3, 3, 3]);

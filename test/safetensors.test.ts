@@ -54,3 +54,28 @@ describe('safetensors', () => {
     }
   });
 });
+
+describe('safetensors: structurally valid headers with bad contents', () => {
+  test('wrong dtypes, shapes and offsets are refused by name; never a crash or a huge allocation', () => {
+    const make = (header: unknown, dataBytes = 16) => {
+      let json = JSON.stringify(header);
+      json += ' '.repeat((8 - (json.length % 8)) % 8);
+      const out = new Uint8Array(8 + json.length + dataBytes);
+      new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+      out.set(Buffer.from(json), 8);
+      return out;
+    };
+    const cases: [unknown, string][] = [
+      [{ w: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } }, 'f: tensor w is F64; napinet reads F32 tensors'],
+      [{ w: { dtype: 'Q4', shape: [4], data_offsets: [0, 16] } }, 'f: tensor w has unknown dtype "Q4"'],
+      [{ w: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, 'f: tensor w has an invalid shape'],
+      [{ w: { dtype: 'F32', shape: [1e9, 1e9], data_offsets: [0, 16] } }, 'f: tensor w data_offsets [0, 16] do not fit its shape [1000000000, 1000000000]'],
+      [{ w: { dtype: 'F32', shape: [4], data_offsets: [8, 4] } }, 'do not fit'],
+      [{ w: { dtype: 'F32', shape: [4], data_offsets: [0] } }, 'f: tensor w has invalid data_offsets'],
+      [{ w: null }, 'f: tensor w has unknown dtype'],
+      [[1, 2], 'f: header is not a JSON object'],
+    ];
+    for (const [header, message] of cases) expect(() => decodeSafetensors(make(header), 'f')).toThrow(message);
+    expect(decodeSafetensors(make({ w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] } }), 'f').tensors.w.shape).toEqual([2, 2]);
+  });
+});

@@ -58,9 +58,26 @@ export function saveModel(dir: string, model: Module, extra: Record<string, unkn
 export function loadModel(dir: string): { model: Module; manifest: ModelManifest } {
   const manifestFile = path.join(dir, MODEL_FILE);
   if (!fs.existsSync(manifestFile)) throw new Error(`${dir} holds no ${MODEL_FILE}: not a saved napinet model`);
-  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as ModelManifest;
-  if (manifest.format !== 'napinet-model') throw new Error(`${manifestFile}: not a napinet model manifest`);
-  const model = buildModule(manifest.architecture);
-  loadStateDict(model, readSafetensors(path.join(dir, WEIGHTS_FILE)).tensors);
+  let manifest: ModelManifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as ModelManifest;
+  } catch (error) {
+    throw new Error(`${manifestFile} is not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof manifest !== 'object' || manifest === null || manifest.format !== 'napinet-model') throw new Error(`${manifestFile}: not a napinet model manifest`);
+  if (typeof manifest.architecture !== 'object' || manifest.architecture === null) throw new Error(`${manifestFile}: no architecture object`);
+  // Read the weights first: a truncated or corrupt weights file is reported before any building.
+  const weights = readSafetensors(path.join(dir, WEIGHTS_FILE)).tensors;
+  let model: Module;
+  try {
+    model = buildModule(manifest.architecture);
+  } catch (error) {
+    throw new Error(`${manifestFile}: cannot rebuild the architecture: ${(error as Error).message}`);
+  }
+  try {
+    loadStateDict(model, weights);
+  } catch (error) {
+    throw new Error(`${path.join(dir, WEIGHTS_FILE)}: ${(error as Error).message}`);
+  }
   return { model, manifest };
 }

@@ -34,7 +34,9 @@ function checkInputs(scores: unknown, scoresName: string, labels: unknown): [num
 /**
  * probs = softmax(logits) per row (logits [N, C]; labels int32 [N] in [0, C)), and stats = [Σ loss,
  * correct count] (float32 [2]), written into out.stats or added to it when out.accumulate is true.
- * A label outside [0, C) throws a RangeError naming labels and the value.
+ * A label outside [0, C) throws a RangeError naming labels and the value when the labels are on the
+ * CPU; labels on a GPU cannot be checked without waiting for it, so there such a row's loss is NaN
+ * (stats[0] becomes NaN) and it is never counted correct (cuda/loss.cu).
  */
 export function softmaxCrossEntropy(
   logits: Tensor,
@@ -55,7 +57,8 @@ export function softmaxCrossEntropy(
 
 /**
  * dlogits = scale · (probs − target); scale defaults to 1/N (the gradient of the batch mean).
- * out may be probs itself (the gradient then overwrites the probabilities).
+ * out may be probs itself (the gradient then overwrites the probabilities). On a GPU, the row of a
+ * label outside [0, C) becomes NaN (on the CPU that throws, as in the forward pass).
  */
 export function softmaxCrossEntropyBackward(probs: Tensor, labels: Tensor, options?: CrossEntropyOptions & { scale?: number }, out?: Tensor): Tensor {
   const [n, c] = checkInputs(probs, 'probs', labels);

@@ -13,7 +13,7 @@ import type { Module } from '../nn/module';
 import { softmax } from '../ops/softmax';
 import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer } from '../optim/optimizer';
-import { defaultGenerator, type Generator } from '../random';
+import { defaultGenerator, type Generator, type GeneratorSnapshot } from '../random';
 import { Tensor } from '../tensor';
 import { expectInt } from '../validate';
 import { type ProgressSink, progressFor, type TextStream } from './progress';
@@ -70,6 +70,36 @@ export interface FitOptions {
   history?: History;
   /** Called between iterations; when it returns true, fit() returns after the current step. */
   shouldStop?: () => boolean;
+  /**
+   * Continue an epoch interrupted part-way (the `position` a stopped fit() returned, saved in a
+   * checkpoint): its generator state is restored, the shuffle redrawn, the steps already taken
+   * skipped and the running loss/accuracy carried on, so the run goes on exactly as if it had never
+   * stopped. Overrides initialEpoch.
+   */
+  resume?: FitPosition;
+}
+
+/** Where a run stands inside an epoch (a stopped fit() returns it; resume continues from it). */
+export interface FitPosition {
+  /** The epoch in progress. */
+  epoch: number;
+  /** Steps of this epoch already taken. */
+  step: number;
+  /** Iterations completed over all epochs. */
+  iteration: number;
+  /** The generator's state when this epoch began, before its shuffle. */
+  generatorState: GeneratorSnapshot;
+  /** This epoch's running [loss sum, correct count] (float32 values) and samples seen so far. */
+  stats: [number, number];
+  seen: number;
+  /** Training seconds spent in this epoch so far. */
+  seconds: number;
+}
+
+export interface FitResult extends History {
+  stopped: boolean;
+  /** Where training stopped when shouldStop() ended it part-way through an epoch. */
+  position?: FitPosition;
 }
 
 /** How often (in iterations) the running loss is read back for the progress bar. */
@@ -81,7 +111,7 @@ export function formatEpoch(r: EpochRecord): string {
   return `epoch ${r.epoch}, iteration ${r.iteration}, ${train}${val}`;
 }
 
-export async function fit(model: Module, data: ImageDataset, options: FitOptions): Promise<History & { stopped: boolean }> {
+export async function fit(model: Module, data: ImageDataset, options: FitOptions): Promise<FitResult> {
   const epochs = expectInt(options.epochs, 'epochs', 0);
   const batchSize = expectInt(options.batchSize, 'batchSize', 1);
   const lossFn = options.loss ?? new CrossEntropyLoss();
@@ -91,19 +121,28 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
   const progress: ProgressSink = progressFor(options.progressStream ?? process.stderr, options.progress ?? 'auto');
   const device = model.device;
   const stepsPerEpoch = Math.ceil(data.count / batchSize);
-  let iteration = history.epochs.at(-1)?.iteration ?? 0;
+  const resume = options.resume;
+  let iteration = resume?.iteration ?? history.epochs.at(-1)?.iteration ?? 0;
   const stats = Tensor.zeros([2], { device });
   let stopped = false;
+  let position: FitPosition | undefined;
 
   try {
-    for (let epoch = options.initialEpoch ?? 0; epoch < epochs && !stopped; epoch++) {
+    for (let epoch = resume?.epoch ?? options.initialEpoch ?? 0; epoch < epochs && !stopped; epoch++) {
+      const resumed = resume?.epoch === epoch ? resume : undefined;
+      if (resumed) generator.setState(resumed.generatorState);
+      const generatorState = generator.getState();
       for (const cb of callbacks) await cb.onEpochBegin?.(epoch);
       model.train();
-      stats.copyFrom(new Float32Array(2));
-      let seen = 0;
+      stats.copyFrom(resumed ? Float32Array.from(resumed.stats) : new Float32Array(2));
+      let seen = resumed?.seen ?? 0;
       let step = 0;
-      const started = performance.now();
+      const started = performance.now() - (resumed?.seconds ?? 0) * 1000;
       for (const batch of batches(data, batchSize, { shuffle: options.shuffle ?? true, generator, device })) {
+        if (resumed && step < resumed.step) {
+          step++; // taken before the interruption
+          continue;
+        }
         options.optimizer.zeroGrad();
         const logits = model.forward(batch.x);
         lossFn.forward(logits, batch.y, { accumulateInto: stats });
@@ -122,6 +161,8 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
         }
         if (options.shouldStop?.()) {
           stopped = true;
+          const [lossSum, correct] = stats.toArray();
+          position = { epoch, step, iteration, generatorState, stats: [lossSum, correct], seen, seconds: (performance.now() - started) / 1000 };
           break;
         }
       }
@@ -146,7 +187,7 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
     progress.clear();
     stats.dispose();
   }
-  return { ...history, stopped };
+  return position ? { ...history, stopped, position } : { ...history, stopped };
 }
 
 export interface EvaluateResult {

@@ -7,6 +7,7 @@
 import { ImageDataset, Standardizer } from '../data/dataset';
 import { loadMnist, type Mnist } from '../data/mnist';
 import { cuda, resolveDevice, type Device, type DeviceSpec } from '../device';
+import { type Checkpoint, restoreCheckpoint, saveCheckpoint } from '../io/checkpoint';
 import { seedNetwork } from '../models';
 import type { Sequential } from '../nn/sequential';
 import { native } from '../native';
@@ -14,7 +15,7 @@ import { Adam } from '../optim/adam';
 import { StepLR } from '../optim/lr_scheduler';
 import { Generator } from '../random';
 import { expectInt, expectNumber } from '../validate';
-import { type Callbacks, evaluate, fit, type History } from './fit';
+import { type Callbacks, evaluate, fit, type FitPosition, type History } from './fit';
 
 export interface SeedRecipeOptions {
   epochs?: number;
@@ -40,6 +41,15 @@ export interface SeedRecipeOptions {
   progress?: 'auto' | 'bar' | 'none';
   callbacks?: Callbacks[];
   shouldStop?: () => boolean;
+  /** Write checkpoints into this folder (a run folder's checkpoints/; see lib/io/checkpoint.ts). Default when resuming: the resumed checkpoint's folder. */
+  checkpointDir?: string;
+  /** With checkpointDir: a checkpoint every N epochs (default 1; 0: none but the last and on stop). */
+  checkpointEvery?: number;
+  /**
+   * Continue the run saved in this checkpoint (loadCheckpoint). Its settings are the defaults;
+   * settings that shape the run (all but epochs, device, workers, data) must not differ.
+   */
+  resume?: Checkpoint;
 }
 
 export interface PreparedData {
@@ -57,7 +67,14 @@ export interface SeedRecipeResult extends PreparedData {
   epochSeconds: number[];
   device: Device;
   parameters: number;
+  /** True when shouldStop() ended training early (test figures are then NaN: not measured). */
   stopped: boolean;
+  /** Where a stopped run stood inside its epoch. */
+  position?: FitPosition;
+  /** The last checkpoint written (with checkpointDir). */
+  checkpoint?: string;
+  /** The settings that define this run (stored in checkpoints). */
+  settings: Record<string, unknown>;
 }
 
 export const SEED_RECIPE = {
@@ -84,8 +101,28 @@ export function prepareMnist(options: { mnist?: Mnist; dataDir?: string; limit?:
   return { train, validation, test, standardizer };
 }
 
+/** Settings that shape a run: a resumed run must keep them (epochs may grow). */
+const RUN_SETTINGS = ['batchSize', 'lr', 'lrStep', 'lrGamma', 'channels', 'kernel', 'seed', 'limit', 'validationFraction'] as const;
+
+/** The preprocessing saved with the model (napinet.load and `napinet predict` apply it). */
+export function seedPreprocessing(standardizer: Standardizer): Record<string, unknown> {
+  return { preprocessing: { standardize: standardizer.toJSON(), inputShape: [1, 28, 28] } };
+}
+
 export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<SeedRecipeResult> {
-  const o = { ...SEED_RECIPE, ...options };
+  const saved = (options.resume?.manifest.settings ?? {}) as Record<string, unknown>;
+  if (options.resume) {
+    for (const key of RUN_SETTINGS) {
+      if (options[key] !== undefined && options[key] !== saved[key]) {
+        throw new Error(
+          `cannot resume with ${key} ${options[key]}: the checkpoint in ${options.resume.dir} was trained with ${key} ${saved[key] ?? '(not set)'}`,
+        );
+      }
+    }
+  }
+  const o = { ...SEED_RECIPE, ...saved, ...options } as typeof SEED_RECIPE & SeedRecipeOptions;
+  const settings = Object.fromEntries(['epochs', ...RUN_SETTINGS].filter((k) => o[k as keyof typeof o] !== undefined).map((k) => [k, o[k as keyof typeof o]]));
+  const checkpointEvery = expectInt(o.checkpointEvery ?? 1, 'checkpointEvery', 0);
   expectNumber(o.lr, 'lr', 0);
   const device = resolveDevice(o.device ?? 'auto');
   if (o.workers !== undefined) native().setNumThreads(expectInt(o.workers, 'workers', 1, 256));
@@ -94,6 +131,37 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
   const model = seedNetwork({ channels: o.channels, kernel: o.kernel, generator }).to(device);
   const optimizer = new Adam(model.parameters(), { lr: o.lr });
   const scheduler = new StepLR(optimizer, { stepSize: o.lrStep, gamma: o.lrGamma });
+  const resume = o.resume;
+  if (resume) {
+    restoreCheckpoint(resume, { model, optimizer, scheduler, generator });
+    const p = resume.manifest.position;
+    o.log?.(`resuming from ${resume.dir}: ${p ? `epoch ${p.epoch}, step ${p.step}` : `after epoch ${resume.manifest.epoch}`}, iteration ${resume.manifest.iteration}`);
+  }
+  let checkpoint: string | undefined;
+  let checkpointIteration = -1;
+  const checkpointDir = o.checkpointDir ?? resume?.checkpointsDir;
+  const save = (epoch: number, iteration: number, epochs: History['epochs'], position?: FitPosition) => {
+    if (!checkpointDir) return;
+    checkpoint = saveCheckpoint(checkpointDir, {
+      model,
+      optimizer,
+      scheduler,
+      generator,
+      epoch,
+      iteration,
+      position,
+      history: epochs,
+      settings,
+      modelExtra: { ...seedPreprocessing(data.standardizer), settings },
+    });
+    checkpointIteration = iteration;
+  };
+  const checkpointCallback: Callbacks = {
+    onEpochEnd(record, soFar) {
+      const done = record.epoch + 1;
+      if ((checkpointEvery > 0 && done % checkpointEvery === 0) || done === o.epochs) save(done, record.iteration, soFar.epochs);
+    },
+  };
   o.log?.(
     `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${native().numThreads()} threads)`}; ` +
       `train ${data.train.count}, validation ${data.validation.count}, test ${data.test.count}; ` +
@@ -109,11 +177,20 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
     generator,
     log: o.log,
     progress: o.progress,
-    callbacks: o.callbacks,
+    callbacks: [checkpointCallback, ...(o.callbacks ?? [])],
     shouldStop: o.shouldStop,
+    initialEpoch: resume?.manifest.epoch,
+    history: resume ? { epochs: [...resume.manifest.history] } : undefined,
+    resume: resume?.manifest.position ?? undefined,
   });
-  const test = evaluate(model, data.test);
-  o.log?.(`test: loss ${test.loss.toFixed(4)}, accu ${test.accuracy.toFixed(4)}`);
+  if (history.stopped) {
+    const p = history.position;
+    const last = history.epochs.at(-1);
+    if (p) save(p.epoch, p.iteration, history.epochs, p);
+    else if (last && last.iteration !== checkpointIteration) save(last.epoch + 1, last.iteration, history.epochs);
+  }
+  const test = history.stopped ? { loss: NaN, accuracy: NaN } : evaluate(model, data.test);
+  if (!history.stopped) o.log?.(`test: loss ${test.loss.toFixed(4)}, accu ${test.accuracy.toFixed(4)}`);
   return {
     ...data,
     model,
@@ -124,5 +201,8 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
     device,
     parameters: model.parameterCount(),
     stopped: history.stopped,
+    position: history.position,
+    checkpoint,
+    settings,
   };
 }

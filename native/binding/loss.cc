@@ -26,6 +26,8 @@ double label_smoothing_arg(const Napi::CallbackInfo& info, std::size_t index) {
 
 // Every label indexes a row of C values: one outside [0, C) would read or write out of bounds.
 // A pass over N integers on the CPU, cheap next to the N·C kernel.
+// Labels on the GPU are not read here (that would wait for the device): the CUDA kernels never
+// index with a bad label and make that row's loss and gradient NaN instead (cuda/loss.cu).
 void check_labels(const Napi::CallbackInfo& info, const IntBuffer& labels, std::int64_t n,
                   std::int64_t c) {
   if (labels.device != Device::kCpu) return;
@@ -49,8 +51,7 @@ Napi::Value softmax_cross_entropy_forward(const Napi::CallbackInfo& info) {
   auto logits = float_arg(info, 2, "logits", static_cast<std::size_t>(n * c));
   auto labels = int_buffer_arg(info, 3, "labels", static_cast<std::size_t>(n));
   check_labels(info, labels, n, c);
-  NAPINET_ON_DEVICE_CPU_ONLY("loss", 
-      common_device(info.Env(), probs, stats, logits, labels),
+  NAPINET_ON_DEVICE(common_device(info.Env(), probs, stats, logits, labels),
       kernels::softmax_cross_entropy_forward(probs.data, stats.data, logits.data, labels.data, n, c,
                                              smoothing, accumulate),
       cuda::softmax_cross_entropy_forward(probs.data, stats.data, logits.data, labels.data, n, c,
@@ -73,7 +74,7 @@ Napi::Value softmax_cross_entropy_backward(const Napi::CallbackInfo& info) {
   auto labels = int_buffer_arg(info, 2, "labels", static_cast<std::size_t>(n));
   check_labels(info, labels, n, c);
   const float scale_f = static_cast<float>(scale);
-  NAPINET_ON_DEVICE_CPU_ONLY("loss", common_device(info.Env(), dlogits, probs, labels),
+  NAPINET_ON_DEVICE(common_device(info.Env(), dlogits, probs, labels),
                     kernels::softmax_cross_entropy_backward(dlogits.data, probs.data, labels.data,
                                                             n, c, smoothing, scale_f),
                     cuda::softmax_cross_entropy_backward(dlogits.data, probs.data, labels.data, n,

@@ -40,7 +40,7 @@ Napi::Value adam_step(const Napi::CallbackInfo& info) {
   auto grad = float_arg(info, 1, "grad", n);
   auto exp_avg = float_arg(info, 2, "expAvg", n);
   auto exp_avg_sq = float_arg(info, 3, "expAvgSq", n);
-  NAPINET_ON_DEVICE_CPU_ONLY("optim", common_device(info.Env(), param, grad, exp_avg, exp_avg_sq),
+  NAPINET_ON_DEVICE(common_device(info.Env(), param, grad, exp_avg, exp_avg_sq),
                     kernels::adam_step(param.data, grad.data, exp_avg.data, exp_avg_sq.data, n, lr,
                                        beta1, beta2, eps, weight_decay, step, decoupled),
                     cuda::adam_step(param.data, grad.data, exp_avg.data, exp_avg_sq.data, n, lr,
@@ -62,7 +62,7 @@ Napi::Value sgd_step(const Napi::CallbackInfo& info) {
   // The buffer is needed (and read and written) only with momentum.
   auto buffer = momentum != 0.0 ? float_arg(info, 2, "momentumBuffer", n)
                                 : optional_float_arg(info, 2, "momentumBuffer", n);
-  NAPINET_ON_DEVICE_CPU_ONLY("optim", common_device(info.Env(), param, grad, buffer),
+  NAPINET_ON_DEVICE(common_device(info.Env(), param, grad, buffer),
                     kernels::sgd_step(param.data, grad.data, buffer.data, n, lr, momentum,
                                       dampening, weight_decay, nesterov, first_step),
                     cuda::sgd_step(param.data, grad.data, buffer.data, n, lr, momentum, dampening,

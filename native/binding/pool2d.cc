@@ -58,7 +58,7 @@ Napi::Value max_pool2d_forward(const Napi::CallbackInfo& info) {
   auto y = float_arg(info, 0, "y", g.output());
   auto indices = int_buffer_arg(info, 1, "indices", g.output());
   auto x = float_arg(info, 2, "x", g.input());
-  NAPINET_ON_DEVICE_CPU_ONLY("pool2d", common_device(info.Env(), y, indices, x),
+  NAPINET_ON_DEVICE(common_device(info.Env(), y, indices, x),
                     kernels::max_pool2d_forward(y.data, indices.data, x.data, g.n, g.c, g.h, g.w,
                                                 g.kh, g.kw, g.sh, g.sw, g.ph, g.pw),
                     cuda::max_pool2d_forward(y.data, indices.data, x.data, g.n, g.c, g.h, g.w,
@@ -77,7 +77,8 @@ Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
   auto dx = float_arg(info, 0, "dx", static_cast<std::size_t>(n * c * h * w));
   auto dy = float_arg(info, 1, "dy", static_cast<std::size_t>(n * c * oh * ow));
   auto indices = int_buffer_arg(info, 2, "indices", static_cast<std::size_t>(n * c * oh * ow));
-  // The kernel writes dx at every index: one bad index would write outside the plane.
+  // The kernel writes dx at every index: one bad index would write outside the plane. Indices on
+  // the GPU cannot be read here without a synchronising copy; the CUDA kernel skips any outside it.
   if (indices.device == Device::kCpu) {
     const std::int64_t count = n * c * oh * ow;
     for (std::int64_t i = 0; i < count; ++i) {
@@ -89,8 +90,7 @@ Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
       }
     }
   }
-  NAPINET_ON_DEVICE_CPU_ONLY("pool2d", 
-      common_device(info.Env(), dx, dy, indices),
+  NAPINET_ON_DEVICE(common_device(info.Env(), dx, dy, indices),
       kernels::max_pool2d_backward(dx.data, dy.data, indices.data, n, c, h, w, oh, ow),
       cuda::max_pool2d_backward(dx.data, dy.data, indices.data, n, c, h, w, oh, ow));
   return info.Env().Undefined();
@@ -102,7 +102,7 @@ Napi::Value avg_pool2d_forward(const Napi::CallbackInfo& info) {
   const bool count_include_pad = bool_arg(info, 12, "countIncludePad");
   auto y = float_arg(info, 0, "y", g.output());
   auto x = float_arg(info, 1, "x", g.input());
-  NAPINET_ON_DEVICE_CPU_ONLY("pool2d", common_device(info.Env(), y, x),
+  NAPINET_ON_DEVICE(common_device(info.Env(), y, x),
                     kernels::avg_pool2d_forward(y.data, x.data, g.n, g.c, g.h, g.w, g.kh, g.kw,
                                                 g.sh, g.sw, g.ph, g.pw, count_include_pad),
                     cuda::avg_pool2d_forward(y.data, x.data, g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh,
@@ -116,7 +116,7 @@ Napi::Value avg_pool2d_backward(const Napi::CallbackInfo& info) {
   const bool count_include_pad = bool_arg(info, 12, "countIncludePad");
   auto dx = float_arg(info, 0, "dx", g.input());
   auto dy = float_arg(info, 1, "dy", g.output());
-  NAPINET_ON_DEVICE_CPU_ONLY("pool2d", common_device(info.Env(), dx, dy),
+  NAPINET_ON_DEVICE(common_device(info.Env(), dx, dy),
                     kernels::avg_pool2d_backward(dx.data, dy.data, g.n, g.c, g.h, g.w, g.kh, g.kw,
                                                  g.sh, g.sw, g.ph, g.pw, count_include_pad),
                     cuda::avg_pool2d_backward(dx.data, dy.data, g.n, g.c, g.h, g.w, g.kh, g.kw,

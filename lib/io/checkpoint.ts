@@ -1,0 +1,306 @@
+/**
+ * Training checkpoints: everything a run needs to continue exactly where it stopped — the model's
+ * weights, the optimizer's state (step count, moment estimates), the scheduler's step, the random
+ * generator's state, the epoch and iteration, the history so far and, for a run stopped part-way
+ * through an epoch, its position in that epoch (lib/train/fit.ts FitPosition).
+ *
+ * Layout (a run folder holds one `checkpoints/` folder):
+ *
+ *   checkpoints/latest.json            {"checkpoint": "epoch-0002"}: the newest complete checkpoint
+ *   checkpoints/epoch-0002/            after 2 epochs (epoch-0002-step-0013: 13 steps into the 3rd)
+ *     checkpoint.json                  epoch, iteration, position, generator, optimizer/scheduler
+ *                                      scalars, history, settings
+ *     model.json, weights.safetensors  the model, as saveModel writes it (loadable on its own)
+ *     optimizer.safetensors            optimizer state tensors, named "<parameter>.<state>"
+ *
+ * Crash safety: a checkpoint is written into a temporary folder (every file fsynced), renamed to
+ * its final name, and only then does latest.json (itself replaced atomically) point at it; older
+ * checkpoints are removed last. A crash at any moment leaves latest.json naming a complete
+ * checkpoint, never a half-written one. Test: test/checkpoint.test.ts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Module } from '../nn/module';
+import type { LRScheduler } from '../optim/lr_scheduler';
+import type { Optimizer, OptimizerState } from '../optim/optimizer';
+import type { Generator, GeneratorSnapshot } from '../random';
+import type { EpochRecord, FitPosition } from '../train/fit';
+import { writeJsonAtomic } from './files';
+import { loadStateDict, MODEL_FILE, type ModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
+import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
+
+export const CHECKPOINTS_DIR = 'checkpoints';
+export const LATEST_FILE = 'latest.json';
+export const CHECKPOINT_FILE = 'checkpoint.json';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+
+export interface CheckpointManifest {
+  format: 'napinet-checkpoint';
+  version: 1;
+  /** Epochs completed. */
+  epoch: number;
+  /** Iterations (optimizer steps) completed. */
+  iteration: number;
+  /** Set when the run stopped part-way through epoch `epoch`. */
+  position: FitPosition | null;
+  generator: GeneratorSnapshot;
+  /** Scalars; the state tensors are in optimizer.safetensors as "<parameters[i]>.<buffers[i][k]>". */
+  optimizer: { type: string; lr: number; initialLr: number; steps: number; parameters: string[]; buffers: string[][] };
+  scheduler: { type: string; lastStep: number } | null;
+  history: EpochRecord[];
+  /** What the caller needs to rebuild the run (the recipe's settings). */
+  settings: Record<string, unknown>;
+  savedAt: string;
+}
+
+export interface Checkpoint {
+  /** The checkpoint's own folder. */
+  dir: string;
+  /** The checkpoints/ folder holding it (its latest.json). */
+  checkpointsDir: string;
+  manifest: CheckpointManifest;
+  /** The model manifest saved with it (architecture, preprocessing). */
+  model: ModelManifest;
+  weights: Record<string, NamedArray>;
+  optimizer: OptimizerState;
+}
+
+export interface CheckpointParts {
+  model: Module;
+  optimizer: Optimizer;
+  scheduler?: LRScheduler | null;
+  generator: Generator;
+  /** Epochs completed. */
+  epoch: number;
+  iteration: number;
+  position?: FitPosition | null;
+  history: EpochRecord[];
+  settings?: Record<string, unknown>;
+  /** Extra fields for the checkpoint's model.json (preprocessing, …). */
+  modelExtra?: Record<string, unknown>;
+}
+
+function checkpointName(epoch: number, position: FitPosition | null | undefined): string {
+  const e = `epoch-${String(epoch).padStart(4, '0')}`;
+  return position ? `${e}-step-${String(position.step).padStart(4, '0')}` : e;
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // Some file systems refuse fsync on a directory; the renames are still atomic.
+  }
+}
+
+/**
+ * Writes a checkpoint into `checkpointsDir` (created if needed) and makes it the latest; removes
+ * the older ones. Returns the new checkpoint's folder.
+ */
+export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): string {
+  fs.mkdirSync(checkpointsDir, { recursive: true });
+  const name = checkpointName(parts.epoch, parts.position);
+  const temp = path.join(checkpointsDir, `.tmp-${name}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const optimizerState = parts.optimizer.stateDict();
+  const paramNames = parts.model.namedParameters().map(([n]) => n);
+  if (paramNames.length !== optimizerState.buffers.length) {
+    throw new RangeError(`Expected an optimizer over the model's ${paramNames.length} parameters but it holds ${optimizerState.buffers.length}`);
+  }
+  const optimizerTensors: Record<string, NamedArray> = {};
+  const bufferNames = optimizerState.buffers.map((entry, i) =>
+    Object.entries(entry)
+      .filter(([, values]) => values !== null)
+      .map(([key, values]) => {
+        optimizerTensors[`${paramNames[i]}.${key}`] = { shape: [values!.length], data: values! };
+        return key;
+      }),
+  );
+  const manifest: CheckpointManifest = {
+    format: 'napinet-checkpoint',
+    version: 1,
+    epoch: parts.epoch,
+    iteration: parts.iteration,
+    position: parts.position ?? null,
+    generator: parts.generator.getState(),
+    optimizer: {
+      type: optimizerState.type,
+      lr: optimizerState.lr,
+      initialLr: optimizerState.initialLr,
+      steps: optimizerState.steps,
+      parameters: paramNames,
+      buffers: bufferNames,
+    },
+    scheduler: parts.scheduler?.stateDict() ?? null,
+    history: parts.history,
+    settings: parts.settings ?? {},
+    savedAt: new Date().toISOString(),
+  };
+  try {
+    saveModel(temp, parts.model, parts.modelExtra ?? {});
+    writeSafetensors(path.join(temp, OPTIMIZER_FILE), optimizerTensors, { format: 'napinet-optimizer' });
+    writeJsonAtomic(path.join(temp, CHECKPOINT_FILE), manifest);
+    fsyncDir(temp);
+    const final = path.join(checkpointsDir, name);
+    if (fs.existsSync(final)) {
+      // Same name again (a rerun from an older checkpoint): move the old one aside first.
+      const aside = path.join(checkpointsDir, `.old-${name}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+      fs.renameSync(final, aside);
+      fs.renameSync(temp, final);
+      fs.rmSync(aside, { recursive: true, force: true });
+    } else {
+      fs.renameSync(temp, final);
+    }
+    fsyncDir(checkpointsDir);
+  } catch (error) {
+    fs.rmSync(temp, { recursive: true, force: true });
+    throw error;
+  }
+  writeJsonAtomic(path.join(checkpointsDir, LATEST_FILE), { format: 'napinet-checkpoint-pointer', checkpoint: name });
+  for (const entry of fs.readdirSync(checkpointsDir)) {
+    if (entry !== name && /^epoch-\d{4,}(-step-\d{4,})?$/.test(entry)) fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
+  }
+  return path.join(checkpointsDir, name);
+}
+
+/** Finds the checkpoint folder `location` means: a run folder, its checkpoints/ folder, or a checkpoint itself. */
+export function findCheckpoint(location: string): { dir: string; checkpointsDir: string } {
+  const fromPointer = (checkpointsDir: string) => {
+    const pointerFile = path.join(checkpointsDir, LATEST_FILE);
+    const pointer = readJson(pointerFile) as { checkpoint?: unknown };
+    if (typeof pointer?.checkpoint !== 'string' || !/^epoch-\d{4,}(-step-\d{4,})?$/.test(pointer.checkpoint)) {
+      throw new Error(`${pointerFile}: expected {"checkpoint": "epoch-NNNN"} but found ${JSON.stringify(pointer).slice(0, 100)}`);
+    }
+    return { dir: path.join(checkpointsDir, pointer.checkpoint), checkpointsDir };
+  };
+  if (fs.existsSync(path.join(location, CHECKPOINT_FILE))) return { dir: location, checkpointsDir: path.dirname(location) };
+  if (fs.existsSync(path.join(location, LATEST_FILE))) return fromPointer(location);
+  if (fs.existsSync(path.join(location, CHECKPOINTS_DIR, LATEST_FILE))) return fromPointer(path.join(location, CHECKPOINTS_DIR));
+  throw new Error(`${location} holds no napinet checkpoint (looked for ${CHECKPOINTS_DIR}/${LATEST_FILE}, ${LATEST_FILE} and ${CHECKPOINT_FILE})`);
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${file} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function checkGenerator(g: any, what: string, bad: (m: string) => never): void {
+  if (!g || !Array.isArray(g.words) || g.words.length !== 4 || !g.words.every((w: unknown) => Number.isInteger(w) && (w as number) >= 0 && (w as number) < 2 ** 32)) {
+    bad(`${what} must hold four 32-bit words`);
+  }
+  if (g.words.every((w: number) => w === 0)) bad(`${what} words are all zero (not a state a generator reaches)`);
+  if (g.spareNormal !== null && g.spareNormal !== undefined && !isFiniteNumber(g.spareNormal)) bad(`${what}.spareNormal must be a number or null`);
+}
+
+/** Checks a parsed checkpoint.json field by field; throws naming the file and the field. */
+function checkManifest(m: any, file: string): asserts m is CheckpointManifest {
+  const bad = (message: string): never => {
+    throw new Error(`${file}: ${message}`);
+  };
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) bad('not a JSON object');
+  if (m.format !== 'napinet-checkpoint') bad(`not a napinet checkpoint (format ${JSON.stringify(m.format)})`);
+  if (m.version !== 1) bad(`checkpoint version ${JSON.stringify(m.version)} is not supported (this napinet reads version 1)`);
+  if (!isCount(m.epoch)) bad('epoch must be a non-negative integer');
+  if (!isCount(m.iteration)) bad('iteration must be a non-negative integer');
+  checkGenerator(m.generator, 'generator', bad);
+  const o = m.optimizer;
+  if (!o || typeof o.type !== 'string' || !isFiniteNumber(o.lr) || !isFiniteNumber(o.initialLr) || !isCount(o.steps)) {
+    bad('optimizer must have type, lr, initialLr and steps');
+  }
+  if (!Array.isArray(o.parameters) || !o.parameters.every((n: unknown) => typeof n === 'string')) bad('optimizer.parameters must be a list of names');
+  if (!Array.isArray(o.buffers) || o.buffers.length !== o.parameters.length || !o.buffers.every((b: unknown) => Array.isArray(b) && b.every((n) => typeof n === 'string'))) {
+    bad('optimizer.buffers must be one list of names per parameter');
+  }
+  if (m.scheduler !== null && (typeof m.scheduler?.type !== 'string' || !isCount(m.scheduler?.lastStep))) bad('scheduler must be null or have type and lastStep');
+  if (!Array.isArray(m.history) || !m.history.every((r: any) => r && isCount(r.epoch) && isCount(r.iteration))) bad('history must be a list of epoch records');
+  if (typeof m.settings !== 'object' || m.settings === null) bad('settings must be an object');
+  const p = m.position;
+  if (p !== null) {
+    if (typeof p !== 'object' || !isCount(p.epoch) || !isCount(p.step) || !isCount(p.iteration) || !isCount(p.seen) || !isFiniteNumber(p.seconds)) {
+      bad('position must have epoch, step, iteration, seen and seconds');
+    }
+    if (!Array.isArray(p.stats) || p.stats.length !== 2 || !p.stats.every(isFiniteNumber)) bad('position.stats must be two numbers');
+    checkGenerator(p.generatorState, 'position.generatorState', bad);
+    if (p.epoch !== m.epoch) bad(`position.epoch ${p.epoch} does not match epoch ${m.epoch}`);
+  }
+}
+
+/** Reads the checkpoint at `location` (a run folder, its checkpoints/ folder, or a checkpoint folder). */
+export function loadCheckpoint(location: string): Checkpoint {
+  const { dir, checkpointsDir } = findCheckpoint(location);
+  const manifestFile = path.join(dir, CHECKPOINT_FILE);
+  const manifest = readJson(manifestFile);
+  checkManifest(manifest, manifestFile);
+  const model = readJson(path.join(dir, MODEL_FILE)) as ModelManifest;
+  if (model?.format !== 'napinet-model' || typeof model.architecture !== 'object' || model.architecture === null) {
+    throw new Error(`${path.join(dir, MODEL_FILE)}: not a napinet model manifest`);
+  }
+  const weights = readSafetensors(path.join(dir, WEIGHTS_FILE)).tensors;
+  const optimizerFile = path.join(dir, OPTIMIZER_FILE);
+  const tensors = readSafetensors(optimizerFile).tensors;
+  const o = manifest.optimizer;
+  const buffers = o.buffers.map((keys, i) =>
+    Object.fromEntries(
+      keys.map((key) => {
+        const name = `${o.parameters[i]}.${key}`;
+        if (!(name in tensors)) throw new Error(`${optimizerFile}: no tensor ${name} (the ${key} state of parameter ${o.parameters[i]})`);
+        return [key, tensors[name].data];
+      }),
+    ),
+  );
+  return {
+    dir,
+    checkpointsDir,
+    manifest,
+    model,
+    weights,
+    optimizer: { type: o.type, lr: o.lr, initialLr: o.initialLr, steps: o.steps, buffers },
+  };
+}
+
+/**
+ * Puts a loaded checkpoint's state into freshly built training objects (same architecture and
+ * optimizer type as when it was saved). Shapes and types are checked; nothing is half-applied to
+ * the model when its weights do not match.
+ */
+export function restoreCheckpoint(
+  checkpoint: Checkpoint,
+  target: { model: Module; optimizer: Optimizer; scheduler?: LRScheduler | null; generator: Generator },
+): void {
+  const { manifest } = checkpoint;
+  const params = target.model.namedParameters();
+  const names = params.map(([n]) => n);
+  if (names.join('\n') !== manifest.optimizer.parameters.join('\n')) {
+    throw new Error(`${checkpoint.dir}: the optimizer state is for parameters [${manifest.optimizer.parameters.join(', ')}], the model has [${names.join(', ')}]`);
+  }
+  checkpoint.optimizer.buffers.forEach((entry, i) => {
+    for (const [key, values] of Object.entries(entry)) {
+      if (values && values.length !== params[i][1].value.size) {
+        throw new RangeError(`Expected ${params[i][1].value.size} values for the ${key} state of ${names[i]} but ${checkpoint.dir} holds ${values.length}`);
+      }
+    }
+  });
+  loadStateDict(target.model, checkpoint.weights);
+  target.optimizer.loadStateDict(checkpoint.optimizer);
+  if (manifest.scheduler && target.scheduler) target.scheduler.loadStateDict(manifest.scheduler);
+  else if (manifest.scheduler || target.scheduler) {
+    throw new TypeError(`Expected ${target.scheduler ? 'a scheduler state' : 'no scheduler state'} in ${checkpoint.dir} but ${manifest.scheduler ? 'found one' : 'found none'}`);
+  }
+  target.generator.setState(manifest.generator);
+}

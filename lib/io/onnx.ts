@@ -1,0 +1,271 @@
+/**
+ * ONNX export of Sequential models (opset 13): Conv2d → Conv, Linear → Gemm (transB), ReLU →
+ * Relu, MaxPool2d → MaxPool, AvgPool2d → AveragePool, Flatten → Flatten; optionally the saved
+ * standardisation in front (Sub, Div: the model then takes raw pixels) and a Softmax at the end.
+ * Weights become initializers under their PyTorch state_dict names ("0.weight"), the batch
+ * dimension is symbolic ("N"). The protobuf is encoded by protobufjs from the onnx.proto subset in
+ * lib/io/onnx_proto.ts. A new layer type adds an entry with registerOnnxLayer.
+ *
+ * Checked against onnxruntime (same outputs as napinet): test/onnx.test.ts.
+ */
+import * as protobuf from 'protobufjs';
+import type { LayerConfig, Module } from '../nn/module';
+import { Sequential } from '../nn/sequential';
+import { writeFileAtomic } from './files';
+import { ONNX_PROTO } from './onnx_proto';
+
+export const ONNX_OPSET = 13;
+/** The IR version that goes with opset 13. */
+export const ONNX_IR_VERSION = 7;
+
+const FLOAT = 1; // TensorProto.DataType.FLOAT
+const ATTR = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+
+export interface OnnxAttribute {
+  name: string;
+  type: number;
+  f?: number;
+  i?: number;
+  s?: Uint8Array;
+  floats?: number[];
+  ints?: number[];
+}
+
+export interface OnnxNode {
+  opType: string;
+  inputs: string[];
+  outputs: string[];
+  name: string;
+  attributes?: OnnxAttribute[];
+}
+
+export interface OnnxInitializer {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
+
+/** What a layer exporter receives: the layer, its input name, a unique prefix, its weights. */
+export interface OnnxLayerContext {
+  layer: Module;
+  config: LayerConfig;
+  input: string;
+  /** Output name to use ("/0/Conv_output_0" style). */
+  output: string;
+  /** The state_dict prefix of this layer's parameters ("0."). */
+  prefix: string;
+  /** Adds a float initializer holding the layer's parameter or buffer `name` (state_dict name), returns its name. */
+  weight(name: string): string;
+  /** Adds a float initializer from values. */
+  constant(name: string, dims: number[], data: Float32Array): string;
+}
+
+type LayerExporter = (ctx: OnnxLayerContext) => OnnxNode[];
+
+export const attr = {
+  int: (name: string, i: number): OnnxAttribute => ({ name, type: ATTR.INT, i }),
+  ints: (name: string, ints: number[]): OnnxAttribute => ({ name, type: ATTR.INTS, ints }),
+  float: (name: string, f: number): OnnxAttribute => ({ name, type: ATTR.FLOAT, f }),
+};
+
+const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0], v[1]] : [v as number, v as number]);
+
+const EXPORTERS: Record<string, LayerExporter> = {
+  Conv2d: (ctx) => {
+    const c = ctx.config;
+    const [kh, kw] = pair(c.kernelSize);
+    const [sh, sw] = pair(c.stride ?? 1);
+    const [ph, pw] = pair(c.padding ?? 0);
+    const inputs = [ctx.input, ctx.weight('weight')];
+    if (c.bias !== false) inputs.push(ctx.weight('bias'));
+    return [
+      {
+        opType: 'Conv',
+        inputs,
+        outputs: [ctx.output],
+        name: `${ctx.prefix}Conv`,
+        attributes: [attr.ints('kernel_shape', [kh, kw]), attr.ints('strides', [sh, sw]), attr.ints('pads', [ph, pw, ph, pw]), attr.ints('dilations', [1, 1]), attr.int('group', 1)],
+      },
+    ];
+  },
+  Linear: (ctx) => {
+    const inputs = [ctx.input, ctx.weight('weight')];
+    if (ctx.config.bias !== false) inputs.push(ctx.weight('bias'));
+    return [
+      { opType: 'Gemm', inputs, outputs: [ctx.output], name: `${ctx.prefix}Gemm`, attributes: [attr.float('alpha', 1), attr.float('beta', 1), attr.int('transB', 1)] },
+    ];
+  },
+  ReLU: (ctx) => [{ opType: 'Relu', inputs: [ctx.input], outputs: [ctx.output], name: `${ctx.prefix}Relu` }],
+  Flatten: (ctx) => [{ opType: 'Flatten', inputs: [ctx.input], outputs: [ctx.output], name: `${ctx.prefix}Flatten`, attributes: [attr.int('axis', 1)] }],
+  MaxPool2d: (ctx) => {
+    const c = ctx.config;
+    const [kh, kw] = pair(c.kernelSize);
+    const [sh, sw] = pair(c.stride ?? c.kernelSize);
+    const [ph, pw] = pair(c.padding ?? 0);
+    return [
+      {
+        opType: 'MaxPool',
+        inputs: [ctx.input],
+        outputs: [ctx.output],
+        name: `${ctx.prefix}MaxPool`,
+        attributes: [attr.ints('kernel_shape', [kh, kw]), attr.ints('strides', [sh, sw]), attr.ints('pads', [ph, pw, ph, pw]), attr.int('ceil_mode', 0)],
+      },
+    ];
+  },
+  AvgPool2d: (ctx) => {
+    const c = ctx.config;
+    const [kh, kw] = pair(c.kernelSize);
+    const [sh, sw] = pair(c.stride ?? c.kernelSize);
+    const [ph, pw] = pair(c.padding ?? 0);
+    return [
+      {
+        opType: 'AveragePool',
+        inputs: [ctx.input],
+        outputs: [ctx.output],
+        name: `${ctx.prefix}AveragePool`,
+        attributes: [
+          attr.ints('kernel_shape', [kh, kw]),
+          attr.ints('strides', [sh, sw]),
+          attr.ints('pads', [ph, pw, ph, pw]),
+          attr.int('ceil_mode', 0),
+          attr.int('count_include_pad', c.countIncludePad === false ? 0 : 1),
+        ],
+      },
+    ];
+  },
+};
+
+/** Teaches the exporter a layer type (its config().type). */
+export function registerOnnxLayer(type: string, exporter: LayerExporter): void {
+  EXPORTERS[type] = exporter;
+}
+
+export interface OnnxExportOptions {
+  /** One image's shape [C, H, W]. */
+  inputShape: readonly [number, number, number];
+  /** Append Softmax(axis 1): the output is "probabilities" instead of "logits". */
+  softmax?: boolean;
+  /** Put (x − mean) / std in front, per channel: the model then takes raw pixels. */
+  standardize?: { mean: number[]; std: number[] } | null;
+  /** Extra metadata_props (string values). */
+  metadata?: Record<string, string>;
+  graphName?: string;
+}
+
+let cachedRoot: protobuf.Root | undefined;
+function onnxRoot(): protobuf.Root {
+  cachedRoot ??= protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+  return cachedRoot;
+}
+
+/** The ONNX ModelProto (protobuf bytes) of `network`, a Sequential of supported layers. */
+export function toOnnx(network: Module, options: OnnxExportOptions): Uint8Array {
+  const layers = network instanceof Sequential ? network.layers : [network];
+  const prefixes = network instanceof Sequential ? layers.map((_, i) => `${i}.`) : [''];
+  const [c, h, w] = options.inputShape;
+  const initializers: OnnxInitializer[] = [];
+  const nodes: OnnxNode[] = [];
+  const named = new Map<string, Float32Array>();
+  for (const [name, p] of network.namedParameters()) named.set(name, p.value.toArray() as Float32Array);
+  for (const [name, b] of network.namedBuffers()) named.set(name, b.toArray() as Float32Array);
+  const shapes = new Map<string, number[]>();
+  for (const [name, p] of network.namedParameters()) shapes.set(name, [...p.shape]);
+  for (const [name, b] of network.namedBuffers()) shapes.set(name, [...b.shape]);
+
+  let current = 'input';
+  const graphInput = options.standardize ? 'pixels' : 'input';
+  if (options.standardize) {
+    const { mean, std } = options.standardize;
+    if (mean.length !== c || std.length !== c) throw new RangeError(`Expected ${c} mean and std values for standardize but received ${mean.length} and ${std.length}`);
+    initializers.push({ name: 'standardize.mean', dims: [1, c, 1, 1], data: Float32Array.from(mean) });
+    initializers.push({ name: 'standardize.std', dims: [1, c, 1, 1], data: Float32Array.from(std) });
+    nodes.push({ opType: 'Sub', inputs: ['pixels', 'standardize.mean'], outputs: ['/standardize/Sub_output_0'], name: '/standardize/Sub' });
+    nodes.push({ opType: 'Div', inputs: ['/standardize/Sub_output_0', 'standardize.std'], outputs: ['input'], name: '/standardize/Div' });
+  }
+  let shape: number[] = [1, c, h, w];
+  layers.forEach((layer, i) => {
+    const config = layer.config();
+    const exporter = EXPORTERS[config.type];
+    if (!exporter) {
+      throw new TypeError(
+        `ONNX export supports ${Object.keys(EXPORTERS).join(', ')} layers; layer ${i} is ${config.type} (teach it with registerOnnxLayer)`,
+      );
+    }
+    shape = layer.outputShape(shape);
+    const prefix = prefixes[i];
+    const output = `/${i}/${config.type}_output_0`;
+    const ctx: OnnxLayerContext = {
+      layer,
+      config,
+      input: current,
+      output,
+      prefix,
+      weight(name) {
+        const full = prefix + name;
+        const data = named.get(full);
+        if (!data) throw new Error(`layer ${i} (${config.type}) has no parameter ${full}`);
+        if (!initializers.some((t) => t.name === full)) initializers.push({ name: full, dims: shapes.get(full)!, data });
+        return full;
+      },
+      constant(name, dims, data) {
+        const full = prefix + name;
+        initializers.push({ name: full, dims, data });
+        return full;
+      },
+    };
+    nodes.push(...exporter(ctx));
+    current = output;
+  });
+  if (shape.length !== 2) throw new RangeError(`Expected a network giving [N, classes] scores for ONNX export but its output shape is [${shape.join(', ')}]`);
+  const outputName = options.softmax ? 'probabilities' : 'logits';
+  if (options.softmax) nodes.push({ opType: 'Softmax', inputs: [current], outputs: [outputName], name: '/Softmax', attributes: [attr.int('axis', 1)] });
+  else nodes[nodes.length - 1].outputs = [outputName];
+
+  const valueInfo = (name: string, dims: (number | string)[]) => ({
+    name,
+    type: { tensor_type: { elem_type: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) } } },
+  });
+  const model = {
+    ir_version: ONNX_IR_VERSION,
+    opset_import: [{ domain: '', version: ONNX_OPSET }],
+    producer_name: 'napinet',
+    graph: {
+      name: options.graphName ?? 'napinet',
+      node: nodes.map((n) => ({
+        input: n.inputs,
+        output: n.outputs,
+        name: n.name,
+        op_type: n.opType,
+        attribute: n.attributes ?? [],
+      })),
+      initializer: initializers.map((t) => ({
+        name: t.name,
+        dims: t.dims,
+        data_type: FLOAT,
+        raw_data: new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)),
+      })),
+      input: [valueInfo(graphInput, ['N', c, h, w])],
+      output: [valueInfo(outputName, ['N', shape[1]])],
+    },
+    metadata_props: Object.entries({
+      ...(options.standardize ? { 'napinet.standardize': JSON.stringify(options.standardize) } : {}),
+      'napinet.inputShape': JSON.stringify([c, h, w]),
+      ...(options.metadata ?? {}),
+    }).map(([key, value]) => ({ key, value })),
+  };
+  const ModelProto = onnxRoot().lookupType('onnx.ModelProto');
+  const problem = ModelProto.verify(model);
+  if (problem) throw new Error(`internal error building the ONNX model: ${problem}`);
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
+}
+
+/** Decodes ONNX bytes to a plain object (for inspection and tests). */
+export function decodeOnnx(bytes: Uint8Array): Record<string, any> {
+  const ModelProto = onnxRoot().lookupType('onnx.ModelProto');
+  return ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, bytes: Array, defaults: false, arrays: true });
+}
+
+/** Writes `network` as an ONNX file (atomically). */
+export function exportOnnx(network: Module, file: string, options: OnnxExportOptions): void {
+  writeFileAtomic(file, toOnnx(network, options));
+}
