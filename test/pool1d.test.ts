@@ -9,8 +9,8 @@
 //     float32 values (≲ 4·2⁻²⁴ ≈ 2.4e-7 relative; atol covers cancellation).
 //   avg-pool y and dx: atol 1e-6, rtol 1e-6, relNorm 1e-6. A float32 sum of at most 5 terms and one
 //     division (≲ 5·2⁻²⁴ ≈ 3e-7 relative).
-// Measured on the CPU: max-pool dx max 1.8e-7 (rel L2 2.6e-8); avg-pool max 9.9e-8 (rel L2 5e-8).
-// On 'cuda' these run pool2d's CUDA kernels (cuda/pool2d.cu) once that file exists.
+// Measured on the CPU and emulated CUDA (cuda/pool2d.cu, bit-identical to the CPU kernels): max-pool
+// dx max 1.8e-7 (rel L2 2.6e-8); avg-pool max 9.9e-8 (rel L2 5e-8).
 import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
 import { AvgPool1d, MaxPool1d } from '../lib/nn/pool1d';
