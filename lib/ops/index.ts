@@ -9,6 +9,16 @@ export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
 export { fill } from './fill';
 export { softmax } from './softmax';
 export { ternaryConv2d, type TernaryConv2dOptions } from './ternary_conv2d';
+export {
+  sigmoid, sigmoidBackward, tanh, tanhBackward, leakyRelu, leakyReluBackward, elu, eluBackward,
+  gelu, geluBackward, softplus, softplusBackward, type GeluApproximate, type SoftplusOptions,
+} from './activation';
+export { softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax';
+export {
+  batchNorm, batchNormBackward, batchNormDims, type BatchNormBackwardOptions, type BatchNormGrads,
+  type BatchNormOptions, type BatchNormOutputs, type BatchNormResult, type BatchNormSaved,
+} from './batchnorm';
+export { dropout, dropoutBackward, drawDropoutSeed, type DropoutSeed } from './dropout';
 export { addInto, concat, concatOutputShape, splitChannels } from './concat';
 export { conv1d, conv1dBackward, conv1dOutputShape, type Conv1dGrads, type Conv1dOptions } from './conv1d';
 export { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape, type AvgPool1dOptions, type Pool1dOptions } from './pool1d';
