@@ -232,4 +232,23 @@ void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n
 void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
 void log_softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
 
+// concat (cuda/concat.cu; CPU: native/kernels/concat.h)
+void concat_channels(float* y, const float* x, std::int64_t n, std::int64_t c_y,
+                     std::int64_t offset, std::int64_t c_x, std::int64_t inner);
+void split_channels(float* x, const float* y, std::int64_t n, std::int64_t c_y,
+                    std::int64_t offset, std::int64_t c_x, std::int64_t inner);
+void add_into(float* y, const float* x, std::int64_t count);
+
+// pointwise_loss (cuda/pointwise_loss.cu; CPU: native/kernels/pointwise_loss.h)
+void bce_with_logits_forward(float* stats, const float* x, const float* target,
+                             const float* pos_weight, std::int64_t n, std::int64_t m,
+                             std::int64_t p, bool accumulate);
+void bce_with_logits_backward(float* dx, const float* x, const float* target,
+                              const float* pos_weight, std::int64_t count, std::int64_t p,
+                              float scale);
+void mse_forward(float* stats, const float* x, const float* target, std::int64_t n,
+                 std::int64_t m, bool accumulate);
+void mse_backward(float* dx, const float* x, const float* target, std::int64_t count,
+                  float scale);
+
 }  // namespace napinet::cuda

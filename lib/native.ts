@@ -191,6 +191,17 @@ export interface NativeAddon {
   // dropout (native/kernels/dropout.h): the 64-bit Philox seed as two unsigned 32-bit halves
   dropoutForward(y: NativeBuffer, x: NativeBuffer, seedLow: number, seedHigh: number, p: number, n: number): void;
   dropoutBackward(dx: NativeBuffer, dy: NativeBuffer, seedLow: number, seedHigh: number, p: number, n: number): void;
+
+  // concat (native/kernels/concat.h): y[:, offset : offset + Cx] = x and back; y += x
+  concatChannels(y: NativeBuffer, x: NativeBuffer, N: number, Cy: number, offset: number, Cx: number, inner: number): void;
+  splitChannels(x: NativeBuffer, y: NativeBuffer, N: number, Cy: number, offset: number, Cx: number, inner: number): void;
+  addInto(y: NativeBuffer, x: NativeBuffer, n: number): void;
+
+  // BCE with logits and MSE, mean reduction (native/kernels/pointwise_loss.h); stats = [Σ_samples mean loss, Σ_samples accuracy]
+  bceWithLogitsForward(stats: NativeBuffer, x: NativeBuffer, target: NativeBuffer, posWeight: NativeBuffer | null, N: number, M: number, P: number, accumulate: boolean): void;
+  bceWithLogitsBackward(dx: NativeBuffer, x: NativeBuffer, target: NativeBuffer, posWeight: NativeBuffer | null, count: number, P: number, scale: number): void;
+  mseForward(stats: NativeBuffer, x: NativeBuffer, target: NativeBuffer, N: number, M: number, accumulate: boolean): void;
+  mseBackward(dx: NativeBuffer, x: NativeBuffer, target: NativeBuffer, count: number, scale: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

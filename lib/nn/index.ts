@@ -12,3 +12,7 @@ export { Sigmoid, Tanh, LeakyReLU, ELU, GELU, Softplus } from './activation';
 export { BatchNorm1d, BatchNorm2d, type BatchNormLayerOptions } from './batchnorm';
 export { Dropout } from './dropout';
 export { Softmax, LogSoftmax } from './softmax';
+export { Conv1d, type Conv1dLayerOptions } from './conv1d';
+export { MaxPool1d, AvgPool1d, type Pool1dLayerOptions } from './pool1d';
+export { Concat } from './concat';
+export { BCEWithLogitsLoss, MSELoss, LossResult, type LossFunction } from './loss';

@@ -13,6 +13,9 @@ import { ELU, GELU, LeakyReLU, Sigmoid, Softplus, Tanh } from './activation';
 import { BatchNorm1d, BatchNorm2d } from './batchnorm';
 import { Dropout } from './dropout';
 import { LogSoftmax, Softmax } from './softmax';
+import { Concat } from './concat';
+import { Conv1d } from './conv1d';
+import { AvgPool1d, MaxPool1d } from './pool1d';
 
 type Builder = (c: any) => Module;
 
@@ -35,6 +38,10 @@ const BUILDERS: Record<string, Builder> = {
   Softplus: (c) => new Softplus(c.beta, c.threshold),
   Softmax: (c) => new Softmax(c.dim),
   LogSoftmax: (c) => new LogSoftmax(c.dim),
+  Conv1d: (c) => new Conv1d(c.inChannels, c.outChannels, c.kernelSize, { stride: c.stride, padding: c.padding, bias: c.bias }),
+  MaxPool1d: (c) => new MaxPool1d(c.kernelSize, { stride: c.stride, padding: c.padding }),
+  AvgPool1d: (c) => new AvgPool1d(c.kernelSize, { stride: c.stride, padding: c.padding, countIncludePad: c.countIncludePad }),
+  Concat: (c) => new Concat(...(c.branches as LayerConfig[]).map(buildModule)),
 };
 
 export function buildModule(config: LayerConfig): Module {

@@ -19,3 +19,7 @@ export {
   type BatchNormOptions, type BatchNormOutputs, type BatchNormResult, type BatchNormSaved,
 } from './batchnorm';
 export { dropout, dropoutBackward, drawDropoutSeed, type DropoutSeed } from './dropout';
+export { addInto, concat, concatOutputShape, splitChannels } from './concat';
+export { conv1d, conv1dBackward, conv1dOutputShape, type Conv1dGrads, type Conv1dOptions } from './conv1d';
+export { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape, type AvgPool1dOptions, type Pool1dOptions } from './pool1d';
+export { bceWithLogits, bceWithLogitsBackward, mseLoss, mseLossBackward, type BceWithLogitsOptions, type PointwiseLossOut } from './pointwise_loss';
