@@ -90,6 +90,20 @@ void synchronize();
 // activation (cuda/activation.cu; CPU: native/kernels/activation.h)
 void relu_forward(float* y, const float* x, std::int64_t n);
 void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+void sigmoid_forward(float* y, const float* x, std::int64_t n);
+void sigmoid_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+void tanh_forward(float* y, const float* x, std::int64_t n);
+void tanh_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+void leaky_relu_forward(float* y, const float* x, float negative_slope, std::int64_t n);
+void leaky_relu_backward(float* dx, const float* dy, const float* x, float negative_slope,
+                         std::int64_t n);
+void elu_forward(float* y, const float* x, float alpha, std::int64_t n);
+void elu_backward(float* dx, const float* dy, const float* x, float alpha, std::int64_t n);
+void gelu_forward(float* y, const float* x, bool approximate_tanh, std::int64_t n);
+void gelu_backward(float* dx, const float* dy, const float* x, bool approximate_tanh, std::int64_t n);
+void softplus_forward(float* y, const float* x, float beta, float threshold, std::int64_t n);
+void softplus_backward(float* dx, const float* dy, const float* x, float beta, float threshold,
+                       std::int64_t n);
 
 // conv2d (cuda/conv2d.cu; CPU: native/kernels/conv2d.h). kDirect and kAuto run the direct
 // kernels, kIm2col the implicit GEMM; the weight and bias gradients are the same for all three.
@@ -185,5 +199,56 @@ void fill_int32(std::int32_t* x, std::int32_t value, std::int64_t n);
 
 // softmax (cuda/softmax.cu; CPU: native/kernels/softmax.h)
 void softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+
+// batchnorm (cuda/batchnorm.cu; CPU: native/kernels/batchnorm.h). (N,C,L) values, (C) statistics
+// and affine parameters (weight/bias nullptr: affine=False), num_batches_tracked (1). One block per
+// channel sums in a fixed order (no atomics); the training forward increments num_batches_tracked
+// in a second launch.
+void batch_norm_forward_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
+                              float* running_var, float* num_batches_tracked, const float* x,
+                              const float* weight, const float* bias, std::int64_t n,
+                              std::int64_t c, std::int64_t l, double momentum,
+                              bool cumulative_average, double eps);
+void batch_norm_forward_eval(float* y, const float* x, const float* running_mean,
+                             const float* running_var, const float* weight, const float* bias,
+                             std::int64_t n, std::int64_t c, std::int64_t l, double eps);
+void batch_norm_backward_train(float* dx, float* dweight, float* dbias, const float* dy,
+                               const float* x, const float* save_mean, const float* save_invstd,
+                               const float* weight, std::int64_t n, std::int64_t c, std::int64_t l,
+                               bool accumulate);
+void batch_norm_backward_eval(float* dx, float* dweight, float* dbias, const float* dy,
+                              const float* x, const float* running_mean, const float* running_var,
+                              const float* weight, std::int64_t n, std::int64_t c, std::int64_t l,
+                              double eps, bool accumulate);
+
+// dropout (cuda/dropout.cu; CPU: native/kernels/dropout.h). The mask comes from Philox4x32-10
+// (native/kernels/philox.h) keyed by `seed`, drawn on the device: the same bits as the CPU kernel.
+void dropout_forward(float* y, const float* x, std::uint64_t seed, double p, std::int64_t n);
+void dropout_backward(float* dx, const float* dy, std::uint64_t seed, double p, std::int64_t n);
+
+// softmax backward and log-softmax (cuda/log_softmax.cu; CPU: native/kernels/softmax.h). (N,C),
+// one warp per row, sums by a fixed shuffle tree.
+void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
+void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+void log_softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
+
+// concat (cuda/concat.cu; CPU: native/kernels/concat.h)
+void concat_channels(float* y, const float* x, std::int64_t n, std::int64_t c_y,
+                     std::int64_t offset, std::int64_t c_x, std::int64_t inner);
+void split_channels(float* x, const float* y, std::int64_t n, std::int64_t c_y,
+                    std::int64_t offset, std::int64_t c_x, std::int64_t inner);
+void add_into(float* y, const float* x, std::int64_t count);
+
+// pointwise_loss (cuda/pointwise_loss.cu; CPU: native/kernels/pointwise_loss.h)
+void bce_with_logits_forward(float* stats, const float* x, const float* target,
+                             const float* pos_weight, std::int64_t n, std::int64_t m,
+                             std::int64_t p, bool accumulate);
+void bce_with_logits_backward(float* dx, const float* x, const float* target,
+                              const float* pos_weight, std::int64_t count, std::int64_t p,
+                              float scale);
+void mse_forward(float* stats, const float* x, const float* target, std::int64_t n,
+                 std::int64_t m, bool accumulate);
+void mse_backward(float* dx, const float* x, const float* target, std::int64_t count,
+                  float scale);
 
 }  // namespace napinet::cuda

@@ -5,6 +5,7 @@
  *   napinet train [--epochs 10] [--batch-size 64] [--lr 0.01] [--channels 8] [--kernel 5]
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
  *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR]
+ *   napinet train --model deep [--epochs 12] [--batch-size 128] [--lr 0.002] [--no-augment] [...]
  *   napinet predict MODEL_DIR image.png … [--json]
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  *   napinet info
@@ -29,6 +30,7 @@ import { saveModel } from './io/model_io';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { addonSource, native } from './native';
 import { SEED_RECIPE, seedPreprocessing, trainSeedRecipe } from './train/recipe';
+import { DEEP_RECIPE, trainDeepRecipe } from './train/deep_recipe';
 import { type ReportOptions, reportRun, writeReport } from './viz/report';
 import { runSweep, type SweepParameter } from './viz/sweep';
 
@@ -67,6 +69,11 @@ const TRAIN_USAGE = `usage: napinet train [options]
   --resume DIR        continue the run whose checkpoint is in DIR (a run folder, its checkpoints/
                       folder or one checkpoint) with its settings, exactly as if never stopped;
                       --epochs sets the total to reach; results go to that run folder unless --out
+  --model M           seed (default: the chapter's CNN) | deep (examples/deep-mnist: 3×3
+                      convolutions with BatchNorm, three fully-connected layers with Dropout;
+                      its defaults: --epochs ${DEEP_RECIPE.epochs} --batch-size ${DEEP_RECIPE.batchSize} --lr ${DEEP_RECIPE.lr}, ×${DEEP_RECIPE.lrGamma} per epoch;
+                      no checkpoints: --resume and --checkpoint-every are for the seed model)
+  --no-augment        --model deep: without the random rotations (±${DEEP_RECIPE.rotation}°) and shifts (±${DEEP_RECIPE.shift} px)
   --no-report         skip the pictures and report.html (napinet report RUN_DIR draws them later)
 
 report options (as for napinet report):
@@ -190,10 +197,17 @@ async function train(args: string[]): Promise<number> {
     help: { type: 'boolean', short: 'h' },
     'checkpoint-every': { type: 'string' },
     resume: { type: 'string' },
+    model: { type: 'string' },
+    'no-augment': { type: 'boolean' },
   });
   if (values.help) {
     console.log(TRAIN_USAGE);
     return 0;
+  }
+  const model = (values.model as string | undefined) ?? 'seed';
+  if (model !== 'seed' && model !== 'deep') throw new UsageError(`Expected seed or deep for --model but received ${JSON.stringify(model)}`);
+  for (const flag of model === 'deep' ? ['channels', 'kernel', 'resume', 'checkpoint-every'] : ['no-augment']) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --model ${model === 'deep' ? 'seed' : 'deep'} only`);
   }
   const resume = values.resume === undefined ? undefined : loadCheckpoint(path.resolve(values.resume as string));
   const report = reportFlags(values);
@@ -212,8 +226,9 @@ async function train(args: string[]): Promise<number> {
     workers: intFlag(values, 'workers', 1),
     device: device as 'auto' | 'cpu' | 'cuda',
     dataDir: values.data as string | undefined,
+    augment: values['no-augment'] ? false : undefined,
   };
-  const channels = settings.channels ?? SEED_RECIPE.channels;
+  const channels = settings.channels ?? (model === 'deep' ? 32 : SEED_RECIPE.channels);
   if (report.ternaryKernel !== undefined && report.ternaryKernel > channels) {
     throw new UsageError(`Expected a kernel number in [1, ${channels}] for --ternary-kernel but received ${report.ternaryKernel}`);
   }
@@ -233,7 +248,8 @@ async function train(args: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   let result;
   try {
-    result = await trainSeedRecipe({
+    const common = { ...defined, log: (line: string) => console.log(line), progress: 'auto' as const, shouldStop: () => interrupted };
+    result = model === 'deep' ? await trainDeepRecipe(common) : await trainSeedRecipe({
       ...defined,
       log: (line) => console.log(line),
       progress: 'auto',
@@ -248,8 +264,10 @@ async function train(args: string[]): Promise<number> {
   if (result.stopped) {
     const where = result.position ? `epoch ${result.position.epoch}, step ${result.position.step}` : `after epoch ${result.history.epochs.length}`;
     console.log(`interrupted at ${where} (iteration ${result.position?.iteration ?? result.history.epochs.at(-1)?.iteration ?? 0})`);
-    console.log(`checkpoint saved: ${result.checkpoint}`);
-    console.log(`resume with: napinet train --resume ${out}`);
+    if (result.checkpoint) {
+      console.log(`checkpoint saved: ${result.checkpoint}`);
+      console.log(`resume with: napinet train --resume ${out}`);
+    }
     return 130;
   }
   const summary = {
@@ -258,7 +276,7 @@ async function train(args: string[]): Promise<number> {
     epochSeconds: result.epochSeconds,
     device: result.device,
     parameters: result.parameters,
-    settings: { ...SEED_RECIPE, ...result.settings },
+    settings: model === 'deep' ? { model, ...DEEP_RECIPE, ...result.settings } : { ...SEED_RECIPE, ...result.settings },
     seconds: (performance.now() - started) / 1000,
     runDir: out,
   };

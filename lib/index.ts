@@ -27,3 +27,6 @@ export { decodePng, readPng, encodeGreyPng, toMnistDigit, toGrey, resizeArea, ty
 export { writeFileAtomic, writeJsonAtomic } from './io/files';
 export { type FitPosition, type FitResult } from './train/fit';
 export { seedPreprocessing } from './train/recipe';
+export { deepNetwork, type DeepNetworkOptions } from './models';
+export { trainDeepRecipe, DEEP_RECIPE, type DeepRecipeOptions, type DeepRecipeResult } from './train/deep_recipe';
+export { randomAffine, epochAugmentation, type RandomAffineOptions } from './data/augment';

@@ -164,6 +164,62 @@ export interface NativeAddon {
 
   // batch gather (native/kernels/gather.h); host arrays only
   gatherRows(dst: Float32Array, src: Float32Array, rows: Int32Array, rowLength: number): void;
+
+  // more activations (native/kernels/activation.h); backward from the output y (sigmoid, tanh) or the input x
+  sigmoidForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
+  sigmoidBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, n: number): void;
+  tanhForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
+  tanhBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, n: number): void;
+  leakyReluForward(y: NativeBuffer, x: NativeBuffer, negativeSlope: number, n: number): void;
+  leakyReluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, negativeSlope: number, n: number): void;
+  eluForward(y: NativeBuffer, x: NativeBuffer, alpha: number, n: number): void;
+  eluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, alpha: number, n: number): void;
+  geluForward(y: NativeBuffer, x: NativeBuffer, approximateTanh: boolean, n: number): void;
+  geluBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, approximateTanh: boolean, n: number): void;
+  softplusForward(y: NativeBuffer, x: NativeBuffer, beta: number, threshold: number, n: number): void;
+  softplusBackward(dx: NativeBuffer, dy: NativeBuffer, x: NativeBuffer, beta: number, threshold: number, n: number): void;
+
+  // softmax backward and log-softmax (native/kernels/softmax.h), [N, C]
+  softmaxBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, N: number, C: number): void;
+  logSoftmaxForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number): void;
+  logSoftmaxBackward(dx: NativeBuffer, dy: NativeBuffer, y: NativeBuffer, N: number, C: number): void;
+
+  // batch normalisation (native/kernels/batchnorm.h): values [N, C, L], statistics and affine parameters [C]
+  batchNormForwardTrain(
+    y: NativeBuffer, saveMean: NativeBuffer, saveInvstd: NativeBuffer, runningMean: NativeBuffer | null,
+    runningVar: NativeBuffer | null, numBatchesTracked: NativeBuffer | null, x: NativeBuffer,
+    weight: NativeBuffer | null, bias: NativeBuffer | null, N: number, C: number, L: number,
+    momentum: number, cumulativeAverage: boolean, eps: number,
+  ): void;
+  batchNormForwardEval(
+    y: NativeBuffer, x: NativeBuffer, runningMean: NativeBuffer, runningVar: NativeBuffer,
+    weight: NativeBuffer | null, bias: NativeBuffer | null, N: number, C: number, L: number, eps: number,
+  ): void;
+  batchNormBackwardTrain(
+    dx: NativeBuffer | null, dweight: NativeBuffer | null, dbias: NativeBuffer | null, dy: NativeBuffer,
+    x: NativeBuffer, saveMean: NativeBuffer, saveInvstd: NativeBuffer, weight: NativeBuffer | null,
+    N: number, C: number, L: number, accumulate: boolean,
+  ): void;
+  batchNormBackwardEval(
+    dx: NativeBuffer | null, dweight: NativeBuffer | null, dbias: NativeBuffer | null, dy: NativeBuffer,
+    x: NativeBuffer, runningMean: NativeBuffer, runningVar: NativeBuffer, weight: NativeBuffer | null,
+    N: number, C: number, L: number, eps: number, accumulate: boolean,
+  ): void;
+
+  // dropout (native/kernels/dropout.h): the 64-bit Philox seed as two unsigned 32-bit halves
+  dropoutForward(y: NativeBuffer, x: NativeBuffer, seedLow: number, seedHigh: number, p: number, n: number): void;
+  dropoutBackward(dx: NativeBuffer, dy: NativeBuffer, seedLow: number, seedHigh: number, p: number, n: number): void;
+
+  // concat (native/kernels/concat.h): y[:, offset : offset + Cx] = x and back; y += x
+  concatChannels(y: NativeBuffer, x: NativeBuffer, N: number, Cy: number, offset: number, Cx: number, inner: number): void;
+  splitChannels(x: NativeBuffer, y: NativeBuffer, N: number, Cy: number, offset: number, Cx: number, inner: number): void;
+  addInto(y: NativeBuffer, x: NativeBuffer, n: number): void;
+
+  // BCE with logits and MSE, mean reduction (native/kernels/pointwise_loss.h); stats = [Σ_samples mean loss, Σ_samples accuracy]
+  bceWithLogitsForward(stats: NativeBuffer, x: NativeBuffer, target: NativeBuffer, posWeight: NativeBuffer | null, N: number, M: number, P: number, accumulate: boolean): void;
+  bceWithLogitsBackward(dx: NativeBuffer, x: NativeBuffer, target: NativeBuffer, posWeight: NativeBuffer | null, count: number, P: number, scale: number): void;
+  mseForward(stats: NativeBuffer, x: NativeBuffer, target: NativeBuffer, N: number, M: number, accumulate: boolean): void;
+  mseBackward(dx: NativeBuffer, x: NativeBuffer, target: NativeBuffer, count: number, scale: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

@@ -17,6 +17,29 @@ describe('safetensors', () => {
     expect([...back.tensors['0.bias'].data]).toEqual([0.25, 7]);
   });
 
+  test('PyTorch integer and double tensors (I64 num_batches_tracked, F64) are read as float32', () => {
+    const header = JSON.stringify({ n: { dtype: 'I64', shape: [], data_offsets: [0, 8] }, d: { dtype: 'F64', shape: [2], data_offsets: [8, 24] }, b: { dtype: 'BF16', shape: [1], data_offsets: [24, 26] } });
+    const make = (h: string, payload: Uint8Array) => {
+      const head = Buffer.from(h);
+      const out = new Uint8Array(8 + head.length + payload.length);
+      new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+      out.set(head, 8);
+      out.set(payload, 8 + head.length);
+      return out;
+    };
+    const payload = new Uint8Array(26);
+    new DataView(payload.buffer).setBigInt64(0, 7n, true);
+    new DataView(payload.buffer).setFloat64(8, 0.5, true);
+    new DataView(payload.buffer).setFloat64(16, -2, true);
+    expect(() => decodeSafetensors(make(header, payload), 'f')).toThrow('f: tensor b is BF16; napinet reads F32, F64, I64 and I32 tensors');
+    const ok = JSON.stringify({ n: { dtype: 'I64', shape: [], data_offsets: [0, 8] }, d: { dtype: 'F64', shape: [2], data_offsets: [8, 24] } });
+    const back = decodeSafetensors(make(ok, payload.subarray(0, 24)));
+    expect([...back.tensors.n.data]).toEqual([7]);
+    expect([...back.tensors.d.data]).toEqual([0.5, -2]);
+    new DataView(payload.buffer).setBigInt64(0, 1n << 40n, true);
+    expect(() => decodeSafetensors(make(ok, payload.subarray(0, 24)), 'f')).toThrow('f: tensor n: integer 1099511627776 is too large to hold exactly as float32');
+  });
+
   test('broken files are refused with a reason', () => {
     const good = encodeSafetensors({ w: { shape: [4], data: new Float32Array(4) } });
     expect(() => decodeSafetensors(good.subarray(0, 5), 'f')).toThrow('f: truncated safetensors file (5 bytes)');
@@ -66,7 +89,7 @@ describe('safetensors: structurally valid headers with bad contents', () => {
       return out;
     };
     const cases: [unknown, string][] = [
-      [{ w: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } }, 'f: tensor w is F64; napinet reads F32 tensors'],
+      [{ w: { dtype: 'BF16', shape: [8], data_offsets: [0, 16] } }, 'f: tensor w is BF16; napinet reads F32, F64, I64 and I32 tensors'],
       [{ w: { dtype: 'Q4', shape: [4], data_offsets: [0, 16] } }, 'f: tensor w has unknown dtype "Q4"'],
       [{ w: { dtype: 'F32', shape: [-4], data_offsets: [0, 16] } }, 'f: tensor w has an invalid shape'],
       [{ w: { dtype: 'F32', shape: [1e9, 1e9], data_offsets: [0, 16] } }, 'f: tensor w data_offsets [0, 16] do not fit its shape [1000000000, 1000000000]'],

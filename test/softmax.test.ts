@@ -1,17 +1,106 @@
-// Softmax against PyTorch (scripts/fixtures/softmax.py).
-// Tolerance: atol 1e-7, rtol 2e-6: exp and one division per value, a sum of C terms.
-import { describe, expect, test } from 'vitest';
-import { softmax } from '../lib/ops/softmax';
+// Softmax and log-softmax over dim 1 of [N, C] against PyTorch (scripts/fixtures/softmax.py):
+// forward and input gradient through the ops, and the Softmax / LogSoftmax layers.
+//
+// Tolerances (ULP = 2⁻²⁴):
+//   softmax y        atol 1e-7, rtol 2e-6: exp and one division per value, a sum of C terms.
+//   log_softmax y    (x − max) − log Σ: rtol 4·ULP and atol 4·ULP·(1 + ln C), the rounding of
+//                    log Σ (≤ ln C + 1 in size) carried into every value.
+//   both dx          a row sum of C terms (Σ dy·y, Σ dy), then a difference that can cancel: the
+//                    error of dx_i scales with the operands, not with dx_i. atol 4·ULP·max_i s_i with
+//                    s_i = y_i·(|dy_i| + √C·Σ_k |dy_k|·y_k) for softmax and s_i = |dy_i| + √C·p_i·Σ_k |dy_k|
+//                    for log-softmax (p = exp(log_y)): one rounding of each operand and a sum's √C
+//                    growth; rtol 8·ULP; relative L2 error ≤ max(8·ULP, 2·ULP·√C).
+import { afterEach, describe, expect, test } from 'vitest';
+import { native } from '../lib/native';
+import { LogSoftmax, Softmax } from '../lib/nn/softmax';
+import { buildModule } from '../lib/nn/registry';
+import { logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from '../lib/ops/softmax';
 import { Tensor } from '../lib/tensor';
-import { expectClose } from './helpers/compare';
+import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { loadFixtures } from './helpers/fixtures';
+import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+
+const ULP = 2 ** -24;
+const defaultThreads = native().numThreads();
+afterEach(() => native().setNumThreads(defaultThreads));
+
+/** Whether softmax's forward runs on `device` (its CUDA kernel lands with cuda/softmax.cu). */
+function softmaxForwardRuns(device: 'cpu' | 'cuda'): boolean {
+  try {
+    softmax(Tensor.zeros([1, 2], { device }));
+    return true;
+  } catch (error) {
+    if (/has no CUDA kernel in this build yet/.test((error as Error).message)) return false;
+    throw error;
+  }
+}
+
+/** The dx tolerance for a row-wise backward whose error scale per value is scale(i) (see the header). */
+function gradTolerance(c: FixtureCase, scale: (i: number, row: number) => number): Tolerance {
+  const [n, classes] = c.get('x').shape;
+  let worst = 0;
+  for (let row = 0; row < n; row++) {
+    for (let k = 0; k < classes; k++) worst = Math.max(worst, scale(row * classes + k, row));
+  }
+  return { atol: 4 * ULP * worst, rtol: 8 * ULP, relNorm: Math.max(8 * ULP, 2 * ULP * Math.sqrt(classes)) };
+}
+
+/** Per-row Σ_k |dy_k|·w_k (w = 1 when omitted). */
+function rowAbsSums(dy: Float64Array, classes: number, w?: Float64Array): Float64Array {
+  const out = new Float64Array(dy.length / classes);
+  for (let i = 0; i < dy.length; i++) out[Math.floor(i / classes)] += Math.abs(dy[i]) * (w ? w[i] : 1);
+  return out;
+}
+
+function softmaxGradTolerance(c: FixtureCase): Tolerance {
+  const classes = c.get('x').shape[1];
+  const y = c.f64('y');
+  const dy = c.f64('dy');
+  const sums = rowAbsSums(dy, classes, y);
+  return gradTolerance(c, (i, row) => y[i] * (Math.abs(dy[i]) + Math.sqrt(classes) * sums[row]));
+}
+
+function logSoftmaxGradTolerance(c: FixtureCase): Tolerance {
+  const classes = c.get('x').shape[1];
+  const p = c.f64('log_y').map(Math.exp);
+  const dy = c.f64('dy');
+  const sums = rowAbsSums(dy, classes);
+  return gradTolerance(c, (i, row) => Math.abs(dy[i]) + Math.sqrt(classes) * p[i] * sums[row]);
+}
 
 describe.each(DEVICES)('softmax on %s', (device) => {
+  const input = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
+  const forwardRuns = softmaxForwardRuns(device);
+
   for (const c of loadFixtures('softmax')) {
-    test(c.name, () => {
-      const y = softmax(Tensor.from(c.f32('x'), c.get('x').shape, { device }));
+    const classes = c.get('x').shape[1];
+
+    test.skipIf(!forwardRuns)(c.name, () => {
+      const y = softmax(input(c, 'x'));
       expectClose(y.toArray(), c.f64('y'), { atol: 1e-7, rtol: 2e-6 }, c.name);
+    });
+
+    test(`${c.name}: softmax dx (from PyTorch's y as float32)`, () => {
+      const dx = softmaxBackward(input(c, 'dy'), Tensor.from(c.f32('y'), c.get('y').shape, { device }));
+      expectClose(dx.toArray(), c.f64('dx'), softmaxGradTolerance(c), `${c.name} dx`);
+    });
+
+    test(`${c.name}: log-softmax forward and dx`, () => {
+      const y = logSoftmax(input(c, 'x'));
+      expectClose(y.toArray(), c.f64('log_y'), { atol: 4 * ULP * (1 + Math.log(classes)), rtol: 4 * ULP, relNorm: 4 * ULP }, `${c.name} log_y`);
+      const dx = logSoftmaxBackward(input(c, 'dy'), y);
+      expectClose(dx.toArray(), c.f64('log_dx'), logSoftmaxGradTolerance(c), `${c.name} log_dx`);
+    });
+
+    test.skipIf(!forwardRuns)(`${c.name}: Softmax and LogSoftmax layers`, () => {
+      const x = input(c, 'x');
+      const dy = input(c, 'dy');
+      const soft = new Softmax(1).to(device);
+      expectClose(soft.forward(x).toArray(), c.f64('y'), { atol: 1e-7, rtol: 2e-6 }, `${c.name} Softmax y`);
+      expectClose(soft.backward(dy)!.toArray(), c.f64('dx'), softmaxGradTolerance(c), `${c.name} Softmax dx`);
+      const logSoft = new LogSoftmax(-1).to(device);
+      expect(Array.from(logSoft.forward(x).toArray())).toEqual(Array.from(logSoftmax(x).toArray()));
+      expect(Array.from(logSoft.backward(dy)!.toArray())).toEqual(Array.from(logSoftmaxBackward(dy, logSoftmax(x)).toArray()));
     });
   }
   // The fixtures have C ≤ 10 (one GPU lane per class). Rows wider than a warp: each lane adds
@@ -31,7 +120,36 @@ describe.each(DEVICES)('softmax on %s', (device) => {
       expectClose(y.toArray(), reference, { atol: 1e-7, rtol: 2e-6 }, `N ${n}, C ${classes}`);
     }
   });
-  test('rejects a rank-1 input', () => {
+
+  test('results are bit-identical with 1 thread and with the default pool', () => {
+    const n = 3000;
+    const x = Tensor.from(Float32Array.from({ length: n * 10 }, (_, i) => 5 * Math.sin(i * 0.61)), [n, 10], { device });
+    const dy = Tensor.from(Float32Array.from({ length: n * 10 }, (_, i) => Math.cos(i * 0.23)), [n, 10], { device });
+    const run = (threads: number) => {
+      native().setNumThreads(threads);
+      const y = logSoftmax(x);
+      return [y, logSoftmaxBackward(dy, y), softmaxBackward(dy, y)].map((t) => Buffer.from(t.toArray().buffer));
+    };
+    const one = run(1);
+    const many = run(Math.max(2, defaultThreads));
+    one.forEach((bytes, i) => expect(many[i].equals(bytes), `output ${i}`).toBe(true));
+  });
+
+  test('rejects bad input, naming it', () => {
     expect(() => softmax(Tensor.zeros([3], { device }))).toThrow('Expected a tensor of rank 2 for x but received shape [3]');
+    expect(() => logSoftmax(Tensor.zeros([2, 3, 4], { device }))).toThrow('Expected a tensor of rank 2 for x but received shape [2, 3, 4]');
+    const a = Tensor.zeros([2, 3], { device });
+    expect(() => softmaxBackward(a, Tensor.zeros([3, 2], { device }))).toThrow('Expected shape [2, 3] for y but received [3, 2]');
+    expect(() => logSoftmaxBackward([0] as never, a)).toThrow('Expected a Tensor for dy but received [0]');
+    expect(() => new Softmax(0)).toThrow('Expected 1 or -1 (the class dimension of [N, C] scores) for dim but received 0');
+    expect(() => new LogSoftmax().forward(Tensor.zeros([2, 3, 4], { device }))).toThrow(
+      'Expected input of shape [N, C] for LogSoftmax but received [2, 3, 4]',
+    );
+    expect(() => new Softmax().backward(a)).toThrow('Softmax.backward() needs a forward() first (no saved output)');
+    expect(new Softmax().toString()).toBe('Softmax(dim=1)');
+    expect(buildModule(new LogSoftmax(-1).config()).toString()).toBe('LogSoftmax(dim=-1)');
+    const short = device === 'cpu' ? new Float32Array(5) : Tensor.zeros([5], { device }).buffer;
+    const long = device === 'cpu' ? new Float32Array(6) : Tensor.zeros([6], { device }).buffer;
+    expect(() => native().logSoftmaxForward(long, short, 2, 3)).toThrow(RangeError);
   });
 });

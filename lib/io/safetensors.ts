@@ -38,7 +38,11 @@ export function encodeSafetensors(tensors: Record<string, NamedArray>, metadata:
   return out;
 }
 
-/** Parses safetensors bytes (F32 tensors; other dtypes are refused by name). */
+/**
+ * Parses safetensors bytes. F32 tensors are read as they are; F64, I64 and I32 ones (PyTorch
+ * saves BatchNorm's num_batches_tracked as I64) are converted to float32, refusing values float32
+ * cannot hold exactly for the integer types. Other dtypes are refused by name.
+ */
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'): { tensors: Record<string, NamedArray>; metadata: Record<string, string> } {
   if (bytes.length < 8) throw new Error(`${source}: truncated safetensors file (${bytes.length} bytes)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -58,21 +62,30 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'
     if (name === '__metadata__') continue;
     const { dtype, shape, data_offsets: offsets } = entry ?? {};
     if (!(dtype in DTYPE_BYTES)) throw new Error(`${source}: tensor ${name} has unknown dtype ${JSON.stringify(dtype)}`);
-    if (dtype !== 'F32') throw new Error(`${source}: tensor ${name} is ${dtype}; napinet reads F32 tensors`);
+    if (!['F32', 'F64', 'I64', 'I32'].includes(dtype)) throw new Error(`${source}: tensor ${name} is ${dtype}; napinet reads F32, F64, I64 and I32 tensors`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${source}: tensor ${name} has an invalid shape`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
       throw new Error(`${source}: tensor ${name} has invalid data_offsets`);
     }
     const [begin, end] = offsets as [number, number];
     const count = shape.reduce((a: number, b: number) => a * b, 1);
-    if (end < begin || end > dataLength || end - begin !== count * 4) {
+    if (end < begin || end > dataLength || end - begin !== count * DTYPE_BYTES[dtype]) {
       throw new Error(`${source}: tensor ${name} data_offsets [${begin}, ${end}] do not fit its shape [${shape.join(', ')}] or the file`);
     }
     const copy = new Uint8Array(end - begin);
     copy.set(bytes.subarray(dataStart + begin, dataStart + end));
-    tensors[name] = { shape, data: new Float32Array(copy.buffer) };
+    tensors[name] = { shape, data: toFloat32(copy, dtype, `${source}: tensor ${name}`) };
   }
   return { tensors, metadata: header.__metadata__ ?? {} };
+}
+
+function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float32Array {
+  if (dtype === 'F32') return new Float32Array(bytes.buffer);
+  if (dtype === 'F64') return Float32Array.from(new Float64Array(bytes.buffer));
+  const ints = dtype === 'I64' ? Array.from(new BigInt64Array(bytes.buffer), Number) : Array.from(new Int32Array(bytes.buffer));
+  const bad = ints.find((v) => Math.abs(v) > 2 ** 24);
+  if (bad !== undefined) throw new Error(`${what}: integer ${bad} is too large to hold exactly as float32`);
+  return Float32Array.from(ints);
 }
 
 export function writeSafetensors(file: string, tensors: Record<string, NamedArray>, metadata?: Record<string, string>): void {

@@ -1,12 +1,49 @@
 /**
  * CrossEntropyLoss, after torch.nn.CrossEntropyLoss (mean over the batch, label smoothing), with
- * the softmax fused in. forward() leaves the loss on the device: read it with result.loss(), which
- * waits for the GPU, so a training loop can sum many batches on the device and read once.
+ * the softmax fused in; BCEWithLogitsLoss and MSELoss, after torch.nn (mean reduction). forward()
+ * leaves the loss on the device: read it with result.loss(), which waits for the GPU, so a training
+ * loop can sum many batches on the device and read once. All three share the LossFunction interface.
  */
 import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from '../ops/loss';
-import type { Tensor } from '../tensor';
-import { expectNumber } from '../validate';
+import { bceWithLogits, bceWithLogitsBackward, mseLoss, mseLossBackward } from '../ops/pointwise_loss';
+import { Tensor } from '../tensor';
+import { expectNumber, fail } from '../validate';
 import { Workspace } from './module';
+
+/**
+ * A loss's statistics over `count` samples, left on the device: stats = [Σ over samples of the
+ * sample's loss, Σ over samples of its accuracy] (float32 [2]).
+ */
+export class LossResult {
+  readonly stats: Tensor;
+  readonly count: number;
+
+  constructor(stats: Tensor, count: number) {
+    this.stats = stats;
+    this.count = count;
+  }
+
+  /** Mean loss over the samples counted (reads from the device). */
+  loss(): number {
+    return this.stats.toArray()[0] / this.count;
+  }
+
+  /** Mean accuracy over the samples counted (reads from the device); 0 for MSELoss. */
+  accuracy(): number {
+    return this.stats.toArray()[1] / this.count;
+  }
+}
+
+/**
+ * What a training loop needs of a loss: forward(output, target) → statistics on the device (added
+ * into options.accumulateInto, a float32 [2] tensor, when given), then backward() → the gradient of
+ * the batch mean with respect to the output of that forward().
+ */
+export interface LossFunction {
+  forward(output: Tensor, target: Tensor, options?: { accumulateInto?: Tensor; accumulatedCount?: number }): LossResult;
+  backward(): Tensor;
+  dispose(): void;
+}
 
 export class CrossEntropyResult {
   /** [sum of per-sample losses, correctly classified count] over `count` samples. */
@@ -29,7 +66,7 @@ export class CrossEntropyResult {
   }
 }
 
-export class CrossEntropyLoss {
+export class CrossEntropyLoss implements LossFunction {
   readonly labelSmoothing: number;
   private readonly workspace = new Workspace();
   private probs: Tensor | undefined;
@@ -66,5 +103,105 @@ export class CrossEntropyLoss {
 
   toString(): string {
     return `CrossEntropyLoss(label_smoothing=${this.labelSmoothing})`;
+  }
+}
+
+/** The statistics tensor to use: options.accumulateInto, or the workspace's own [2] tensor. */
+function statsFor(workspace: Workspace, device: Tensor['device'], accumulateInto: Tensor | undefined): Tensor {
+  return accumulateInto ?? workspace.get('stats', [2], device);
+}
+
+/**
+ * BCEWithLogitsLoss, after torch.nn.BCEWithLogitsLoss (reduction 'mean', optional pos_weight): a
+ * sigmoid and binary cross-entropy in one numerically stable formula. The output holds logits of
+ * any shape [N, …] and the target, of the same shape, probabilities in [0, 1]. result.accuracy() is
+ * the mean fraction of elements with (logit > 0) = (target > 0.5).
+ */
+export class BCEWithLogitsLoss implements LossFunction {
+  /** Weight of the positive term per class (the last dimension), or null. */
+  readonly posWeight: Tensor | null;
+  private readonly workspace = new Workspace();
+  private devicePosWeight: Tensor | null = null;
+  private input: Tensor | undefined;
+  private target: Tensor | undefined;
+
+  constructor(options: { posWeight?: Tensor | ArrayLike<number> | null } = {}) {
+    const w = options.posWeight ?? null;
+    if (w === null) {
+      this.posWeight = null;
+    } else if (w instanceof Tensor) {
+      if (w.shape.length !== 1 || w.dtype !== 'float32') fail('a float32 tensor of rank 1', 'posWeight', w);
+      this.posWeight = w;
+    } else if (typeof (w as ArrayLike<number>).length === 'number') {
+      this.posWeight = Tensor.from(Float32Array.from(w as ArrayLike<number>));
+    } else {
+      fail('a Tensor or an array of numbers', 'posWeight', w);
+    }
+  }
+
+  /** posWeight on `device` (copied there once). */
+  private posWeightOn(device: Tensor['device']): Tensor | null {
+    if (this.posWeight === null) return null;
+    if (this.posWeight.device === device) return this.posWeight;
+    if (this.devicePosWeight?.device !== device) {
+      this.devicePosWeight?.dispose();
+      this.devicePosWeight = this.posWeight.to(device);
+    }
+    return this.devicePosWeight;
+  }
+
+  forward(logits: Tensor, target: Tensor, options: { accumulateInto?: Tensor; accumulatedCount?: number } = {}): LossResult {
+    const stats = statsFor(this.workspace, logits.device, options.accumulateInto);
+    bceWithLogits(logits, target, { posWeight: this.posWeightOn(logits.device) }, { stats, accumulate: options.accumulateInto !== undefined });
+    this.input = logits;
+    this.target = target;
+    return new LossResult(stats, options.accumulatedCount ?? logits.shape[0]);
+  }
+
+  /** Gradient of the mean loss with respect to the logits of the last forward(). */
+  backward(): Tensor {
+    if (!this.input || !this.target) throw new Error('BCEWithLogitsLoss.backward() needs a forward() first');
+    const dx = this.workspace.get('dlogits', this.input.shape, this.input.device);
+    return bceWithLogitsBackward(this.input, this.target, { posWeight: this.posWeightOn(this.input.device) }, dx);
+  }
+
+  /** Releases cached buffers (GPU memory). */
+  dispose(): void {
+    this.workspace.release();
+    this.devicePosWeight?.dispose();
+    this.devicePosWeight = null;
+  }
+
+  toString(): string {
+    return `BCEWithLogitsLoss(${this.posWeight ? 'pos_weight=[' + this.posWeight.toArray().join(', ') + ']' : ''})`;
+  }
+}
+
+/** MSELoss, after torch.nn.MSELoss (reduction 'mean'): the mean of (output − target)² over all elements. */
+export class MSELoss implements LossFunction {
+  private readonly workspace = new Workspace();
+  private input: Tensor | undefined;
+  private target: Tensor | undefined;
+
+  forward(output: Tensor, target: Tensor, options: { accumulateInto?: Tensor; accumulatedCount?: number } = {}): LossResult {
+    const stats = statsFor(this.workspace, output.device, options.accumulateInto);
+    mseLoss(output, target, { stats, accumulate: options.accumulateInto !== undefined });
+    this.input = output;
+    this.target = target;
+    return new LossResult(stats, options.accumulatedCount ?? output.shape[0]);
+  }
+
+  /** Gradient of the mean loss with respect to the output of the last forward(). */
+  backward(): Tensor {
+    if (!this.input || !this.target) throw new Error('MSELoss.backward() needs a forward() first');
+    return mseLossBackward(this.input, this.target, {}, this.workspace.get('doutput', this.input.shape, this.input.device));
+  }
+
+  dispose(): void {
+    this.workspace.release();
+  }
+
+  toString(): string {
+    return 'MSELoss()';
   }
 }

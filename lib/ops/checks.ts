@@ -31,3 +31,12 @@ export function output(out: Tensor | undefined, name: string, shape: readonly nu
   if (out === undefined) return Tensor.zeros(shape, { device, dtype });
   return expectTensor(out, name, { shape, device, dtype });
 }
+
+/** A finite number (hyperparameters such as a slope or eps). */
+export function expectFinite(value: unknown, name: string, min = -Infinity): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) fail('a number', name, value);
+  if (!Number.isFinite(value) || value < min) {
+    fail(min === -Infinity ? 'a finite number' : `a finite number ≥ ${min}`, name, value, RangeError);
+  }
+  return value;
+}

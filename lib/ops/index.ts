@@ -11,3 +11,17 @@ export { softmax } from './softmax';
 export { ternaryConv2d, type TernaryConv2dOptions } from './ternary_conv2d';
 export { conv2dMaxPool2d, conv2dMaxPool2dBackward, type Conv2dMaxPool2dOptions, type Conv2dMaxPool2dResult } from './conv2d';
 export { gatherRows } from './gather';
+export {
+  sigmoid, sigmoidBackward, tanh, tanhBackward, leakyRelu, leakyReluBackward, elu, eluBackward,
+  gelu, geluBackward, softplus, softplusBackward, type GeluApproximate, type SoftplusOptions,
+} from './activation';
+export { softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax';
+export {
+  batchNorm, batchNormBackward, batchNormDims, type BatchNormBackwardOptions, type BatchNormGrads,
+  type BatchNormOptions, type BatchNormOutputs, type BatchNormResult, type BatchNormSaved,
+} from './batchnorm';
+export { dropout, dropoutBackward, drawDropoutSeed, type DropoutSeed } from './dropout';
+export { addInto, concat, concatOutputShape, splitChannels } from './concat';
+export { conv1d, conv1dBackward, conv1dOutputShape, type Conv1dGrads, type Conv1dOptions } from './conv1d';
+export { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape, type AvgPool1dOptions, type Pool1dOptions } from './pool1d';
+export { bceWithLogits, bceWithLogitsBackward, mseLoss, mseLossBackward, type BceWithLogitsOptions, type PointwiseLossOut } from './pointwise_loss';

@@ -1,0 +1,157 @@
+// Bindings for native/kernels/batchnorm ((N, C, L) tensors; weight, bias, running statistics (C)):
+//   batchNormForwardTrain(y, saveMean, saveInvstd, runningMean, runningVar, numBatchesTracked, x,
+//                         weight, bias, N, C, L, momentum, cumulativeAverage, eps)
+//   batchNormForwardEval(y, x, runningMean, runningVar, weight, bias, N, C, L, eps)
+//   batchNormBackwardTrain(dx, dweight, dbias, dy, x, saveMean, saveInvstd, weight, N, C, L, accumulate)
+//   batchNormBackwardEval(dx, dweight, dbias, dy, x, runningMean, runningVar, weight, N, C, L, eps,
+//                         accumulate)
+// runningMean/runningVar/numBatchesTracked (training), weight, bias, dx, dweight, dbias may be null.
+#include "../kernels/batchnorm.h"
+
+#include <cmath>
+#include <string>
+
+#include "args.h"
+#include "dispatch.h"
+#include "registry.h"
+
+namespace napinet::binding {
+namespace {
+
+constexpr std::int64_t kMaxDim = INT32_MAX;
+
+struct Shape {
+  std::int64_t n, c, l;
+  std::size_t values() const { return static_cast<std::size_t>(n * c * l); }
+  std::size_t channels() const { return static_cast<std::size_t>(c); }
+};
+
+// N, C, L from consecutive arguments; their product must be a plausible element count.
+Shape shape_args(const Napi::CallbackInfo& info, std::size_t first) {
+  Shape s{int_arg(info, first, "N", 0, kMaxDim), int_arg(info, first + 1, "C", 0, kMaxDim),
+          int_arg(info, first + 2, "L", 0, kMaxDim)};
+  const double values = static_cast<double>(s.n) * static_cast<double>(s.c) * static_cast<double>(s.l);
+  if (values > 9007199254740992.0) {  // 2^53: no buffer is that large, and N·C·L must not overflow
+    throw_range_error(info.Env(), "Expected at most 2^53 elements for N·C·L but received " +
+                                      std::to_string(values));
+  }
+  return s;
+}
+
+double finite_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name, double min) {
+  const double value = number_arg(info, index, name);
+  if (!std::isfinite(value) || value < min) {
+    throw_range_error(info.Env(), std::string("Expected a finite number ≥ ") + std::to_string(min) +
+                                      " for " + name + " but received " +
+                                      info[index].ToString().Utf8Value());
+  }
+  return value;
+}
+
+Napi::Value batch_norm_forward_train(const Napi::CallbackInfo& info) {
+  const Shape s = shape_args(info, 9);
+  const double momentum = finite_arg(info, 12, "momentum", 0.0);
+  const bool cumulative = bool_arg(info, 13, "cumulativeAverage");
+  const double eps = finite_arg(info, 14, "eps", 0.0);
+  if (s.n * s.l < 2) {
+    throw_range_error(info.Env(), "Expected more than 1 value per channel when training for x but received N·L = " +
+                                      std::to_string(s.n * s.l));
+  }
+  auto y = float_arg(info, 0, "y", s.values());
+  auto save_mean = float_arg(info, 1, "saveMean", s.channels());
+  auto save_invstd = float_arg(info, 2, "saveInvstd", s.channels());
+  auto running_mean = optional_float_arg(info, 3, "runningMean", s.channels());
+  auto running_var = optional_float_arg(info, 4, "runningVar", s.channels());
+  auto tracked = optional_float_arg(info, 5, "numBatchesTracked", 1);
+  auto x = float_arg(info, 6, "x", s.values());
+  auto weight = optional_float_arg(info, 7, "weight", s.channels());
+  auto bias = optional_float_arg(info, 8, "bias", s.channels());
+  if (static_cast<bool>(running_mean) != static_cast<bool>(running_var)) {
+    throw_type_error(info.Env(), running_mean ? "runningVar" : "runningMean",
+                     "a tensor when the other running statistic is given", "null");
+  }
+  if (cumulative && !(running_mean && tracked)) {
+    throw_type_error(info.Env(), "numBatchesTracked",
+                     "running statistics and a counter for the cumulative average", "null");
+  }
+  NAPINET_ON_DEVICE(
+      common_device(info.Env(), y, save_mean, save_invstd, running_mean, running_var, tracked, x,
+                    weight, bias),
+      kernels::batch_norm_forward_train(y.data, save_mean.data, save_invstd.data, running_mean.data,
+                                        running_var.data, tracked.data, x.data, weight.data,
+                                        bias.data, s.n, s.c, s.l, momentum, cumulative, eps),
+      cuda::batch_norm_forward_train(y.data, save_mean.data, save_invstd.data, running_mean.data,
+                                     running_var.data, tracked.data, x.data, weight.data, bias.data,
+                                     s.n, s.c, s.l, momentum, cumulative, eps));
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("batchNormForwardTrain", batch_norm_forward_train);
+
+Napi::Value batch_norm_forward_eval(const Napi::CallbackInfo& info) {
+  const Shape s = shape_args(info, 6);
+  const double eps = finite_arg(info, 9, "eps", 0.0);
+  auto y = float_arg(info, 0, "y", s.values());
+  auto x = float_arg(info, 1, "x", s.values());
+  auto running_mean = float_arg(info, 2, "runningMean", s.channels());
+  auto running_var = float_arg(info, 3, "runningVar", s.channels());
+  auto weight = optional_float_arg(info, 4, "weight", s.channels());
+  auto bias = optional_float_arg(info, 5, "bias", s.channels());
+  NAPINET_ON_DEVICE(
+      common_device(info.Env(), y, x, running_mean, running_var, weight, bias),
+      kernels::batch_norm_forward_eval(y.data, x.data, running_mean.data, running_var.data,
+                                       weight.data, bias.data, s.n, s.c, s.l, eps),
+      cuda::batch_norm_forward_eval(y.data, x.data, running_mean.data, running_var.data,
+                                    weight.data, bias.data, s.n, s.c, s.l, eps));
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("batchNormForwardEval", batch_norm_forward_eval);
+
+Napi::Value batch_norm_backward_train(const Napi::CallbackInfo& info) {
+  const Shape s = shape_args(info, 8);
+  const bool accumulate = bool_arg(info, 11, "accumulate");
+  auto dx = optional_float_arg(info, 0, "dx", s.values());
+  auto dweight = optional_float_arg(info, 1, "dweight", s.channels());
+  auto dbias = optional_float_arg(info, 2, "dbias", s.channels());
+  auto dy = float_arg(info, 3, "dy", s.values());
+  auto x = float_arg(info, 4, "x", s.values());
+  auto save_mean = float_arg(info, 5, "saveMean", s.channels());
+  auto save_invstd = float_arg(info, 6, "saveInvstd", s.channels());
+  auto weight = optional_float_arg(info, 7, "weight", s.channels());
+  NAPINET_ON_DEVICE(
+      common_device(info.Env(), dy, dx, dweight, dbias, x, save_mean, save_invstd, weight),
+      kernels::batch_norm_backward_train(dx.data, dweight.data, dbias.data, dy.data, x.data,
+                                         save_mean.data, save_invstd.data, weight.data, s.n, s.c,
+                                         s.l, accumulate),
+      cuda::batch_norm_backward_train(dx.data, dweight.data, dbias.data, dy.data, x.data,
+                                      save_mean.data, save_invstd.data, weight.data, s.n, s.c, s.l,
+                                      accumulate));
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("batchNormBackwardTrain", batch_norm_backward_train);
+
+Napi::Value batch_norm_backward_eval(const Napi::CallbackInfo& info) {
+  const Shape s = shape_args(info, 8);
+  const double eps = finite_arg(info, 11, "eps", 0.0);
+  const bool accumulate = bool_arg(info, 12, "accumulate");
+  auto dx = optional_float_arg(info, 0, "dx", s.values());
+  auto dweight = optional_float_arg(info, 1, "dweight", s.channels());
+  auto dbias = optional_float_arg(info, 2, "dbias", s.channels());
+  auto dy = float_arg(info, 3, "dy", s.values());
+  auto x = float_arg(info, 4, "x", s.values());
+  auto running_mean = float_arg(info, 5, "runningMean", s.channels());
+  auto running_var = float_arg(info, 6, "runningVar", s.channels());
+  auto weight = optional_float_arg(info, 7, "weight", s.channels());
+  NAPINET_ON_DEVICE(
+      common_device(info.Env(), dy, dx, dweight, dbias, x, running_mean, running_var, weight),
+      kernels::batch_norm_backward_eval(dx.data, dweight.data, dbias.data, dy.data, x.data,
+                                        running_mean.data, running_var.data, weight.data, s.n, s.c,
+                                        s.l, eps, accumulate),
+      cuda::batch_norm_backward_eval(dx.data, dweight.data, dbias.data, dy.data, x.data,
+                                     running_mean.data, running_var.data, weight.data, s.n, s.c,
+                                     s.l, eps, accumulate));
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("batchNormBackwardEval", batch_norm_backward_eval);
+
+}  // namespace
+}  // namespace napinet::binding

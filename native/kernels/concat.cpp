@@ -1,0 +1,54 @@
+#include "concat.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "parallel.h"
+
+namespace napinet::kernels {
+namespace {
+
+constexpr index_t kElementGrain = 1 << 16;
+
+// Rows (one channel of one sample, `inner` floats each) per parallel chunk: about 64k floats.
+index_t row_grain(index_t inner) { return std::max<index_t>(1, kElementGrain / std::max<index_t>(1, inner)); }
+
+// Where row `row` of x (its N·c_x rows of `inner` floats, sample-major) starts in y.
+inline index_t row_in_y(index_t row, index_t c_y, index_t offset, index_t c_x, index_t inner) {
+  return ((row / c_x) * c_y + offset + row % c_x) * inner;
+}
+
+NAPINET_VECTORIZED void add_range(float* NAPINET_RESTRICT y, const float* NAPINET_RESTRICT x,
+                                  index_t begin, index_t end) {
+  for (index_t i = begin; i < end; ++i) y[i] += x[i];
+}
+
+}  // namespace
+
+void concat_channels(float* y, const float* x, index_t n, index_t c_y, index_t offset, index_t c_x,
+                     index_t inner) {
+  if (inner == 0) return;
+  const std::size_t bytes = static_cast<std::size_t>(inner) * sizeof(float);
+  parallel_for(n * c_x, row_grain(inner), [&](index_t begin, index_t end) {
+    for (index_t row = begin; row < end; ++row) {
+      std::memcpy(y + row_in_y(row, c_y, offset, c_x, inner), x + row * inner, bytes);
+    }
+  });
+}
+
+void split_channels(float* x, const float* y, index_t n, index_t c_y, index_t offset, index_t c_x,
+                    index_t inner) {
+  if (inner == 0) return;
+  const std::size_t bytes = static_cast<std::size_t>(inner) * sizeof(float);
+  parallel_for(n * c_x, row_grain(inner), [&](index_t begin, index_t end) {
+    for (index_t row = begin; row < end; ++row) {
+      std::memcpy(x + row * inner, y + row_in_y(row, c_y, offset, c_x, inner), bytes);
+    }
+  });
+}
+
+void add_into(float* y, const float* x, index_t count) {
+  parallel_for(count, kElementGrain, [&](index_t b, index_t e) { add_range(y, x, b, e); });
+}
+
+}  // namespace napinet::kernels

@@ -1,0 +1,263 @@
+// BatchNorm1d / BatchNorm2d against PyTorch in float64 (test/fixtures/batchnorm.fixture,
+// scripts/fixtures/batchnorm.py): forward, dx, dweight and dbias of a step in training or eval mode,
+// running_mean / running_var / num_batches_tracked after that step and after a second one, for
+// momentum 0.1, 0.3 and None (cumulative average), affine=False, track_running_stats=False, the
+// smallest batch, an offset input (mean 30, std 0.5) and shapes spread over several CPU chunks or with
+// 2 048 values per channel for one GPU block.
+//
+// Tolerance (test/helpers/tolerance.ts, K = M = N·L values per channel): every training-mode result
+// goes through per-channel sums of M values (mean, variance, Σdy, Σdy·x̂) — in double on the CPU,
+// in float32 on the GPU (per-thread partial sums, then a fixed tree) — so
+//   elementwise |out − ref| ≤ 8·2⁻²⁴·√M·rms(ref) + 4·2⁻²⁴·|ref|,  ‖out − ref‖₂/‖ref‖₂ ≤ 2·2⁻²⁴·√M;
+// eval-mode results (no sums: a few roundings per value) use the same bound with K = 1, except dweight
+// and dbias, which are sums over M in both modes. num_batches_tracked is exact.
+// The training-mode dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)) cancels (for M = 2 it is exactly
+// 0 but for eps), so its error scales with its operands, not with dx: the same bound with rms(ref)
+// replaced by rms(w·invstd·dy), and the relative L2 bound by 2·2⁻²⁴·√M·‖w·invstd·dy‖/‖ref‖.
+import { afterEach, describe, expect, test } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadModel, saveModel, stateDict } from '../lib/io/model_io';
+import { native } from '../lib/native';
+import { BatchNorm1d, BatchNorm2d } from '../lib/nn/batchnorm';
+import { Linear } from '../lib/nn/linear';
+import { buildModule } from '../lib/nn/registry';
+import { Sequential } from '../lib/nn/sequential';
+import { batchNorm, batchNormBackward } from '../lib/ops/batchnorm';
+import { Tensor } from '../lib/tensor';
+import { expectClose, type Tolerance } from './helpers/compare';
+import { DEVICES } from './helpers/devices';
+import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { sumTolerance } from './helpers/tolerance';
+
+const defaultThreads = native().numThreads();
+afterEach(() => native().setNumThreads(defaultThreads));
+
+type Device = 'cpu' | 'cuda';
+
+function layerFor(c: FixtureCase, device: Device): BatchNorm1d | BatchNorm2d {
+  const { layer, C, momentum, affine, track } = c.params;
+  const Layer = layer === 'BatchNorm1d' ? BatchNorm1d : BatchNorm2d;
+  const bn = new Layer(C, { momentum, affine, trackRunningStats: track });
+  if (affine) {
+    bn.weight!.value.copyFrom(c.f32('weight'));
+    bn.bias!.value.copyFrom(c.f32('bias'));
+  }
+  if (c.has('running_mean0')) {
+    bn.runningMean!.copyFrom(c.f32('running_mean0'));
+    bn.runningVar!.copyFrom(c.f32('running_var0'));
+  }
+  if (c.params.eval) bn.eval();
+  return bn.to(device);
+}
+
+const ULP = 2 ** -24;
+
+/** The training-mode dx bound (see the header): sumTolerance's, on the scale of w·invstd·dy. */
+function dxTolerance(c: FixtureCase): Tolerance {
+  const [n, channels] = c.get('x').shape;
+  const m = valuesPerChannel(c);
+  const l = m / n;
+  const x = c.f64('x');
+  const dy = c.f64('dy');
+  const w = c.has('weight') ? c.f64('weight') : new Float64Array(channels).fill(1);
+  const channelOf = (i: number) => Math.floor(i / l) % channels;
+  const mean = new Float64Array(channels);
+  const sq = new Float64Array(channels);
+  for (let i = 0; i < x.length; i++) mean[channelOf(i)] += x[i] / m;
+  for (let i = 0; i < x.length; i++) sq[channelOf(i)] += (x[i] - mean[channelOf(i)]) ** 2;
+  let scaled2 = 0;
+  for (let i = 0; i < dy.length; i++) {
+    const ch = channelOf(i);
+    scaled2 += (w[ch] * dy[i]) ** 2 / (sq[ch] / m + 1e-5);
+  }
+  const ref2 = c.f64('dx').reduce((a, v) => a + v * v, 0);
+  const rootM = Math.sqrt(m);
+  return {
+    atol: 8 * ULP * rootM * Math.sqrt(scaled2 / dy.length),
+    rtol: 4 * ULP,
+    relNorm: Math.max(2 * ULP * rootM, 2 * ULP * rootM * Math.sqrt(scaled2 / ref2)),
+  };
+}
+
+function valuesPerChannel(c: FixtureCase): number {
+  const shape = c.get('x').shape;
+  return shape[0] * shape.slice(2).reduce((a, b) => a * b, 1);
+}
+
+describe.each(DEVICES)('batchnorm on %s', (device) => {
+  const input = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
+
+  for (const c of loadFixtures('batchnorm')) {
+    test(`${c.name}: forward, dx, dweight, dbias, running statistics after one and two steps`, () => {
+      const m = valuesPerChannel(c);
+      const k = c.params.eval && c.params.track ? 1 : m; // eval with running statistics: no sums
+      const bn = layerFor(c, device);
+      const y = bn.forward(input(c, 'x'));
+      expectClose(y.toArray(), c.f64('y'), sumTolerance(k, c.f64('y')), `${c.name} y`);
+      // A new layer: its gradients start at zero.
+      const dx = bn.backward(input(c, 'dy'))!;
+      const useBatchStats = !c.params.eval || !c.params.track;
+      expectClose(dx.toArray(), c.f64('dx'), useBatchStats ? dxTolerance(c) : sumTolerance(1, c.f64('dx')), `${c.name} dx`);
+      if (c.params.affine) {
+        expectClose(bn.weight!.grad.toArray(), c.f64('dweight'), sumTolerance(m, c.f64('dweight')), `${c.name} dweight`);
+        expectClose(bn.bias!.grad.toArray(), c.f64('dbias'), sumTolerance(m, c.f64('dbias')), `${c.name} dbias`);
+      } else {
+        expect(bn.parameters()).toEqual([]);
+      }
+      if (!c.params.track) {
+        expect(bn.namedBuffers()).toEqual([]);
+      } else {
+        const stats = (step: number) => {
+          expectClose(bn.runningMean!.toArray(), c.f64(`running_mean${step}`), sumTolerance(m, c.f64(`running_mean${step}`)), `${c.name} running_mean after ${step}`);
+          expectClose(bn.runningVar!.toArray(), c.f64(`running_var${step}`), sumTolerance(m, c.f64(`running_var${step}`)), `${c.name} running_var after ${step}`);
+          expect(Array.from(bn.numBatchesTracked!.toArray())).toEqual(Array.from(c.f64(`num_batches_tracked${step}`)));
+        };
+        stats(1);
+        if (!c.params.eval) {
+          const y2 = bn.forward(input(c, 'x2'));
+          expectClose(y2.toArray(), c.f64('y2'), sumTolerance(m, c.f64('y2')), `${c.name} y2`);
+          stats(2);
+        }
+      }
+      if (!c.params.eval && !c.params.track) {
+        expectClose(bn.forward(input(c, 'x2')).toArray(), c.f64('y2'), sumTolerance(m, c.f64('y2')), `${c.name} y2`);
+      }
+    });
+  }
+
+  test('parameter gradients accumulate over backward calls; dx is overwritten', () => {
+    const c = loadFixtures('batchnorm').find((f) => f.name === '2d/N-C-H-W')!;
+    const m = valuesPerChannel(c);
+    const bn = layerFor(c, device);
+    const x = input(c, 'x');
+    const dy = input(c, 'dy');
+    bn.forward(x);
+    bn.backward(dy);
+    const dx = bn.backward(dy)!;
+    expectClose(dx.toArray(), c.f64('dx'), dxTolerance(c), 'dx');
+    const twice = (name: string) => c.f64(name).map((v) => 2 * v);
+    expectClose(bn.weight!.grad.toArray(), twice('dweight'), sumTolerance(m, twice('dweight')), 'dweight accumulated');
+    expectClose(bn.bias!.grad.toArray(), twice('dbias'), sumTolerance(m, twice('dbias')), 'dbias accumulated');
+  });
+
+  test('results are bit-identical with 1 thread and with the default pool', () => {
+    for (const name of ['1d/many-channels', '2d/many-values', '1d/N-C-L']) {
+      const c = loadFixtures('batchnorm').find((f) => f.name === name)!;
+      const run = (threads: number) => {
+        native().setNumThreads(threads);
+        const bn = layerFor(c, device);
+        const y = bn.forward(input(c, 'x'));
+        const dx = bn.backward(input(c, 'dy'))!;
+        return [y, dx, bn.weight!.grad, bn.bias!.grad, bn.runningMean!, bn.runningVar!].map((t) => Buffer.from(t.toArray().buffer));
+      };
+      const one = run(1);
+      const many = run(Math.max(2, defaultThreads));
+      one.forEach((bytes, i) => expect(many[i].equals(bytes), `${name} output ${i}`).toBe(true));
+    }
+  });
+
+  test('the functional op: eval-mode gradients, and gradients without dx or affine parameters', () => {
+    const c = loadFixtures('batchnorm').find((f) => f.name === '1d/eval')!;
+    const m = valuesPerChannel(c);
+    const x = input(c, 'x');
+    const rm = input(c, 'running_mean0');
+    const rv = input(c, 'running_var0');
+    const w = input(c, 'weight');
+    const b = input(c, 'bias');
+    const { y, saved } = batchNorm(x, rm, rv, w, b);
+    expectClose(y.toArray(), c.f64('y'), sumTolerance(1, c.f64('y')), 'y');
+    expect(saved.training).toBe(false);
+    const g = batchNormBackward(input(c, 'dy'), x, w, saved, { inputGrad: false });
+    expect(g.dx).toBeNull();
+    expectClose(g.dweight!.toArray(), c.f64('dweight'), sumTolerance(m, c.f64('dweight')), 'dweight');
+    expectClose(g.dbias!.toArray(), c.f64('dbias'), sumTolerance(m, c.f64('dbias')), 'dbias');
+    const onlyDx = batchNormBackward(input(c, 'dy'), x, w, saved, { weightGrad: false, biasGrad: false });
+    expect(onlyDx.dweight).toBeNull();
+    expectClose(onlyDx.dx!.toArray(), c.f64('dx'), sumTolerance(1, c.f64('dx')), 'dx');
+    // Running statistics stay as given in eval mode.
+    expect(Array.from(rm.toArray())).toEqual(Array.from(c.f32('running_mean0')));
+  });
+
+  test('buffers and parameters carry PyTorch state_dict names and shapes; config rebuilds the layer', () => {
+    const model = new Sequential(new Linear(4, 3), new BatchNorm1d(3, { momentum: null }));
+    model.to(device);
+    const names = Object.entries(stateDict(model)).map(([name, t]) => `${name} [${t.shape.join(', ')}]`);
+    expect(names).toEqual([
+      '0.weight [3, 4]', '0.bias [3]', '1.weight [3]', '1.bias [3]',
+      '1.running_mean [3]', '1.running_var [3]', '1.num_batches_tracked []',
+    ]);
+    const bn = new BatchNorm2d(8, { eps: 1e-3, momentum: null, affine: false });
+    expect(bn.toString()).toBe('BatchNorm2d(8, eps=0.001, momentum=None, affine=False, track_running_stats=True)');
+    expect(new BatchNorm1d(16).toString()).toBe('BatchNorm1d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)');
+    expect(buildModule(JSON.parse(JSON.stringify(bn.config()))).toString()).toBe(bn.toString());
+    expect(Array.from(new BatchNorm1d(2).runningVar!.toArray())).toEqual([1, 1]);
+  });
+
+  test('a saved model reloads with its running statistics and gives the same eval output', () => {
+    const c = loadFixtures('batchnorm').find((f) => f.name === '2d/N-C-H-W')!;
+    const model = new Sequential(layerFor(c, device));
+    model.forward(input(c, 'x'));
+    model.forward(input(c, 'x2'));
+    model.eval();
+    const expected = model.forward(input(c, 'x')).toArray();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-bn-'));
+    try {
+      saveModel(dir, model);
+      const { model: loaded } = loadModel(dir);
+      expect(Object.keys(stateDict(loaded))).toEqual(['0.weight', '0.bias', '0.running_mean', '0.running_var', '0.num_batches_tracked']);
+      expect(Array.from(stateDict(loaded)['0.num_batches_tracked'].data)).toEqual([2]);
+      loaded.eval().to(device);
+      expect(Array.from(loaded.forward(input(c, 'x')).toArray())).toEqual(Array.from(expected));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('rejects bad input and options, naming them', () => {
+    const bn1 = new BatchNorm1d(3).to(device);
+    const bn2 = new BatchNorm2d(3).to(device);
+    expect(() => bn1.forward(Tensor.zeros([2, 3, 4, 5], { device }))).toThrow(
+      'Expected input of shape [N, 3] or [N, 3, L] for BatchNorm1d but received [2, 3, 4, 5]',
+    );
+    expect(() => bn2.forward(Tensor.zeros([2, 3, 4], { device }))).toThrow('Expected input of shape [N, 3, H, W] for BatchNorm2d but received [2, 3, 4]');
+    expect(() => bn2.forward(Tensor.zeros([2, 4, 1, 1], { device }))).toThrow(
+      'Expected input with 3 channels (dimension 1) for BatchNorm2d but received shape [2, 4, 1, 1]',
+    );
+    expect(() => bn1.forward(Tensor.zeros([1, 3], { device }))).toThrow(
+      'Expected more than 1 value per channel when training for x but received shape [1, 3]',
+    );
+    expect(() => bn1.backward(Tensor.zeros([2, 3], { device }))).toThrow('BatchNorm1d.backward() needs a forward() first (no saved input)');
+    expect(() => new BatchNorm1d(0)).toThrow('Expected an integer ≥ 1 for numFeatures but received 0');
+    expect(() => new BatchNorm1d(3, { eps: -1 })).toThrow('Expected a finite number ≥ 0 for options.eps but received -1');
+    expect(() => new BatchNorm1d(3, { affine: 1 as never })).toThrow('Expected a boolean for options.affine but received 1');
+
+    const x = Tensor.zeros([4, 3], { device });
+    const c3 = Tensor.zeros([3], { device });
+    expect(() => batchNorm(x, null, null, null, null)).toThrow('Expected a [3] tensor for runningMean but received null');
+    expect(() => batchNorm(x, c3, null, null, null, { training: true })).toThrow('Expected a [3] tensor for runningVar but received null');
+    expect(() => batchNorm(x, c3, c3, Tensor.zeros([4], { device }), null)).toThrow('Expected shape [3] for weight but received [4]');
+    expect(() => batchNorm(Tensor.zeros([4], { device }), c3, c3, null, null)).toThrow(
+      'Expected a tensor of rank 2, 3 or 4 ([N, C, …]) for x but received shape [4]',
+    );
+    expect(() => batchNorm(x, c3, c3, null, null, { training: true, momentum: null })).toThrow(
+      'for options.numBatchesTracked but received undefined',
+    );
+    expect(() => batchNorm(x, c3, c3, null, null, { eps: NaN })).toThrow('Expected a number for options.eps but received NaN');
+    expect(() => batchNorm(x, c3, c3, null, null, { train: true } as never)).toThrow(
+      'Expected one of the options training, momentum, eps, numBatchesTracked for options but received "train"',
+    );
+    const { saved } = batchNorm(x, c3, c3, null, null, { training: true });
+    expect(() => batchNormBackward(Tensor.zeros([4, 2], { device }), x, null, saved)).toThrow('Expected shape [4, 2] for x but received [4, 3]');
+    expect(() => batchNormBackward(x, x, null, saved, { accumulate: true, weightGrad: true })).toThrow(
+      'Expected the gradient to accumulate into for options.out.dweight but received undefined',
+    );
+
+    const short = device === 'cpu' ? new Float32Array(11) : Tensor.zeros([11], { device }).buffer;
+    expect(() => native().batchNormForwardEval(x.buffer, short, c3.buffer, c3.buffer, null, null, 4, 3, 1, 1e-5)).toThrow(RangeError);
+    expect(() => native().batchNormForwardTrain(x.buffer, c3.buffer, c3.buffer, null, null, null, x.buffer, null, null, 1, 3, 1, 0.1, false, 1e-5)).toThrow(
+      'Expected more than 1 value per channel when training for x but received N·L = 1',
+    );
+  });
+});

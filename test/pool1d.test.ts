@@ -1,0 +1,156 @@
+// 1-D max and average pooling against PyTorch (test/fixtures/pool1d.fixture,
+// scripts/fixtures/pool1d.py): the functional ops and the MaxPool1d / AvgPool1d layers.
+//
+// pool1d runs pool2d's kernels with a window of height 1, so the tolerances are pool2d's
+// (test/pool2d.test.ts):
+//   max-pool y and indices: exact (selection only; indices equal PyTorch's, ties, -inf and NaN
+//     windows included).
+//   max-pool dx: atol 1e-6, rtol 1e-6, relNorm 5e-7. Overlapping windows add up to ⌈k/s⌉ ≤ 5
+//     float32 values (≲ 4·2⁻²⁴ ≈ 2.4e-7 relative; atol covers cancellation).
+//   avg-pool y and dx: atol 1e-6, rtol 1e-6, relNorm 1e-6. A float32 sum of at most 5 terms and one
+//     division (≲ 5·2⁻²⁴ ≈ 3e-7 relative).
+// Measured on the CPU and emulated CUDA (cuda/pool2d.cu, bit-identical to the CPU kernels): max-pool
+// dx max 1.8e-7 (rel L2 2.6e-8); avg-pool max 9.9e-8 (rel L2 5e-8).
+import { describe, expect, test } from 'vitest';
+import { native } from '../lib/native';
+import { AvgPool1d, MaxPool1d } from '../lib/nn/pool1d';
+import { buildModule } from '../lib/nn/registry';
+import { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape, type AvgPool1dOptions } from '../lib/ops/pool1d';
+import { Tensor } from '../lib/tensor';
+import { expectClose, type Tolerance } from './helpers/compare';
+import { DEVICES } from './helpers/devices';
+import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+
+const MAX_DX: Tolerance = { atol: 1e-6, rtol: 1e-6, relNorm: 5e-7 };
+const AVG: Tolerance = { atol: 1e-6, rtol: 1e-6, relNorm: 1e-6 };
+
+const cases = loadFixtures('pool1d');
+const caseNamed = (name: string) => cases.find((c) => c.name === name)!;
+
+/** Exactly equal values, NaN and ±Infinity included. */
+function expectSameValues(actual: ArrayLike<number>, reference: ArrayLike<number>, label: string): void {
+  expect(actual.length).toBe(reference.length);
+  for (let i = 0; i < reference.length; i++) {
+    if (!Object.is(actual[i], reference[i])) throw new Error(`${label}: [${i}] ${actual[i]} vs ${reference[i]}`);
+  }
+}
+
+function optionsOf(c: FixtureCase): AvgPool1dOptions {
+  const p = c.params;
+  return { kernelSize: p.kernelSize, stride: p.stride, padding: p.padding, countIncludePad: p.countIncludePad };
+}
+
+describe.each(DEVICES)('pool1d on %s', (device) => {
+  const load = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
+
+  for (const c of cases) {
+    test(c.name, () => {
+      const x = load(c, 'x');
+      const dy = load(c, 'dy');
+      const options = optionsOf(c);
+      expect(pool1dOutputShape(x.shape, options)).toEqual(c.get('y').shape);
+      if (c.params.op === 'max') {
+        const { y, indices } = maxPool1d(x, options);
+        expect(y.shape).toEqual(c.get('y').shape);
+        expectSameValues(y.toArray(), Float32Array.from(c.f64('y')), `${c.name} y`);
+        expect(indices.toArray()).toEqual(c.i32('indices'));
+        const dx = maxPool1dBackward(dy, indices, x.shape);
+        expect(dx.shape).toEqual(x.shape);
+        expectClose(dx.toArray(), c.f64('dx'), MAX_DX, `${c.name} dx`);
+      } else {
+        const y = avgPool1d(x, options);
+        expect(y.shape).toEqual(c.get('y').shape);
+        expectClose(y.toArray(), c.f64('y'), AVG, `${c.name} y`);
+        const dx = avgPool1dBackward(dy, x.shape, options);
+        expectClose(dx.toArray(), c.f64('dx'), AVG, `${c.name} dx`);
+      }
+    });
+  }
+
+  test('the layers: forward, dx, outputShape and inputGrad', () => {
+    const m = caseNamed('max/overlap_k3s2p1');
+    const maxLayer = new MaxPool1d(3, { stride: 2, padding: 1 });
+    const x = load(m, 'x');
+    expectSameValues(maxLayer.forward(x).toArray(), Float32Array.from(m.f64('y')), 'MaxPool1d y');
+    expectClose(maxLayer.backward(load(m, 'dy'))!.toArray(), m.f64('dx'), MAX_DX, 'MaxPool1d dx');
+    expect(maxLayer.outputShape([2, 4, 12])).toEqual(m.get('y').shape);
+    maxLayer.inputGrad = false;
+    expect(maxLayer.backward(load(m, 'dy'))).toBeNull();
+
+    const a = caseNamed('avg/kernel4_stride3_pad2_exclude_pad');
+    const avgLayer = new AvgPool1d(4, { stride: 3, padding: 2, countIncludePad: false });
+    expectClose(avgLayer.forward(load(a, 'x')).toArray(), a.f64('y'), AVG, 'AvgPool1d y');
+    expectClose(avgLayer.backward(load(a, 'dy'))!.toArray(), a.f64('dx'), AVG, 'AvgPool1d dx');
+  });
+
+  test('preallocated outputs are used, and dx is overwritten, not added to', () => {
+    const c = caseNamed('max/overlap_k3s1p1');
+    const x = load(c, 'x');
+    const shape = c.get('y').shape;
+    const out = { y: Tensor.zeros(shape, { device }), indices: Tensor.zeros(shape, { device, dtype: 'int32' }) };
+    const r = maxPool1d(x, optionsOf(c), out);
+    expect(r.y).toBe(out.y);
+    expect(r.indices).toBe(out.indices);
+    const dx = Tensor.from(new Float32Array(x.size).fill(5), x.shape, { device });
+    expect(maxPool1dBackward(load(c, 'dy'), out.indices, x.shape, dx)).toBe(dx);
+    expectClose(dx.toArray(), c.f64('dx'), MAX_DX, 'max dx into a dirty out');
+    const a = caseNamed('avg/overlap_k3s1p1');
+    const y = Tensor.from(new Float32Array(a.f64('y').length).fill(-3), a.get('y').shape, { device });
+    expect(avgPool1d(load(a, 'x'), optionsOf(a), y)).toBe(y);
+    expectClose(y.toArray(), a.f64('y'), AVG, 'avg y into a dirty out');
+    const adx = Tensor.from(new Float32Array(a.f64('dx').length).fill(7), a.get('x').shape, { device });
+    expect(avgPool1dBackward(load(a, 'dy'), a.get('x').shape, optionsOf(a), adx)).toBe(adx);
+    expectClose(adx.toArray(), a.f64('dx'), AVG, 'avg dx into a dirty out');
+  });
+
+  test('1 thread and the default thread count give bit-identical results', () => {
+    const addon = native();
+    const threads = addon.numThreads();
+    const x = Tensor.from(Float32Array.from({ length: 64 * 16 * 100 }, (_, i) => Math.sin(i * 0.37)), [64, 16, 100], { device });
+    const run = () => {
+      const options = { kernelSize: 3, stride: 2, padding: 1 };
+      const { y, indices } = maxPool1d(x, options);
+      const avg = avgPool1d(x, options);
+      return [y, indices, maxPool1dBackward(y, indices, x.shape), avg, avgPool1dBackward(avg, x.shape, options)].map((t) => Buffer.from(t.toArray().buffer));
+    };
+    const parallel = run();
+    try {
+      addon.setNumThreads(1);
+      run().forEach((b, i) => expect(b.equals(parallel[i])).toBe(true));
+    } finally {
+      addon.setNumThreads(threads);
+    }
+  });
+
+  test('registry round trip and torch-style descriptions', () => {
+    const max = new MaxPool1d([2]);
+    expect(String(max)).toBe('MaxPool1d(kernel_size=2, stride=2, padding=0)');
+    expect(buildModule(max.config()).config()).toEqual({ type: 'MaxPool1d', kernelSize: 2, stride: 2, padding: 0 });
+    const avg = new AvgPool1d(3, { stride: 1, padding: 1, countIncludePad: false });
+    expect(buildModule(avg.config())).toBeInstanceOf(AvgPool1d);
+    expect(buildModule(avg.config()).config()).toEqual(avg.config());
+  });
+
+  test('rejects bad inputs and options with messages naming the argument', () => {
+    const x = Tensor.zeros([1, 2, 6], { device });
+    expect(() => maxPool1d([1] as never, { kernelSize: 2 })).toThrow('Expected a Tensor for x but received [1]');
+    expect(() => maxPool1d(Tensor.zeros([1, 2, 6, 6], { device }), { kernelSize: 2 })).toThrow('Expected a tensor of rank 3 for x but received shape [1, 2, 6, 6]');
+    expect(() => avgPool1d(x, undefined as never)).toThrow('Expected an options object for options but received undefined');
+    expect(() => maxPool1d(x, { kernelSize: 0 })).toThrow(new RangeError('Expected an integer ≥ 1 for options.kernelSize but received 0'));
+    expect(() => maxPool1d(x, { kernelSize: [2, 2] as never })).toThrow('Expected an integer or a one-element array of integers for options.kernelSize but received [2, 2]');
+    expect(() => avgPool1d(x, { kernelSize: 2, stride: 0 })).toThrow('Expected an integer ≥ 1 for options.stride but received 0');
+    expect(() => maxPool1d(x, { kernelSize: 3, padding: 2 })).toThrow(
+      new RangeError('Expected padding at most half the kernel size (1 for kernel 3) for options.padding but received 2'),
+    );
+    expect(() => maxPool1d(x, { kernelSize: 7 })).toThrow(new RangeError('Expected an input at least as long as the kernel 7 (with padding 0) for x but received [1, 2, 6]'));
+    expect(() => avgPool1d(x, { kernelSize: 2, countIncludePad: 1 as never })).toThrow('Expected a boolean for options.countIncludePad but received 1');
+    expect(() => pool1dOutputShape([2, 6], { kernelSize: 2 })).toThrow('Expected a shape of rank 3 ([N, C, L]) for inputShape but received [2, 6]');
+    const { y, indices } = maxPool1d(x, { kernelSize: 2 });
+    expect(() => maxPool1dBackward(y, y, x.shape)).toThrow('Expected a int32 tensor for indices but received a float32 tensor');
+    expect(() => maxPool1dBackward(y, indices, [1, 3, 6])).toThrow('Expected a shape [1, 2, L ≥ 1] matching dy for inputShape but received [1, 3, 6]');
+    expect(() => maxPool1dBackward(y, indices, x.shape, Tensor.zeros([1, 2, 5], { device }))).toThrow('Expected shape [1, 2, 6] for out but received [1, 2, 5]');
+    expect(() => maxPool1d(x, { kernelSize: 2 }, { y: Tensor.zeros([1, 2, 4], { device }) })).toThrow('Expected shape [1, 2, 3] for out.y but received [1, 2, 4]');
+    expect(() => avgPool1dBackward(y, x.shape, { kernelSize: 3 })).toThrow('Expected shape [1, 2, 2] for dy but received [1, 2, 3]');
+    expect(() => new MaxPool1d(2, { padding: -1 })).toThrow('Expected an integer ≥ 0 for padding but received -1');
+  });
+});
