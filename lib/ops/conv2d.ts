@@ -115,21 +115,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options?:
   return y;
 }
 
+/** The backward options every convolution backward shares. */
+export interface Conv2dGradOptions {
+  inputGrad?: boolean;
+  biasGrad?: boolean;
+  accumulate?: boolean;
+  out?: Partial<Conv2dGrads>;
+}
+
 /**
- * Gradients of conv2d for the upstream gradient dy (N, K, OH, OW): dx (unless inputGrad is false),
- * dw, and db (unless biasGrad is false). Results go into options.out's tensors when given; with
- * accumulate they are added into out.dw and out.db (both required then), as PyTorch accumulates
- * .grad, while dx is always overwritten.
+ * Checks a backward call's gradient options and resolves its outputs: the caller's tensors from
+ * options.out or new ones; dx null when inputGrad is false, db null when biasGrad is false.
  */
-export function conv2dBackward(
-  dy: Tensor,
-  x: Tensor,
-  weight: Tensor,
-  options?: Conv2dOptions & { inputGrad?: boolean; biasGrad?: boolean; accumulate?: boolean; out?: Partial<Conv2dGrads> },
-): Conv2dGrads {
-  const opts = expectOptions(options);
-  const g = tensorGeometry(x, weight, opts);
-  expectTensor(dy, 'dy', { shape: [g.n, g.k, g.oh, g.ow], device: x.device });
+function gradOutputs(opts: Conv2dGradOptions, x: Tensor, weight: Tensor, outChannels: number): Conv2dGrads & { accumulate: boolean } {
   const inputGrad = expectBoolean(opts.inputGrad ?? true, 'options.inputGrad');
   const biasGrad = expectBoolean(opts.biasGrad ?? true, 'options.biasGrad');
   const accumulate = expectBoolean(opts.accumulate ?? false, 'options.accumulate');
@@ -142,7 +140,26 @@ export function conv2dBackward(
   }
   const dx = inputGrad ? output(given.dx ?? undefined, 'options.out.dx', x.shape, x.device) : null;
   const dw = output(given.dw ?? undefined, 'options.out.dw', weight.shape, x.device);
-  const db = biasGrad ? output(given.db ?? undefined, 'options.out.db', [g.k], x.device) : null;
+  const db = biasGrad ? output(given.db ?? undefined, 'options.out.db', [outChannels], x.device) : null;
+  return { dx, dw, db, accumulate };
+}
+
+/**
+ * Gradients of conv2d for the upstream gradient dy (N, K, OH, OW): dx (unless inputGrad is false),
+ * dw, and db (unless biasGrad is false). Results go into options.out's tensors when given; with
+ * accumulate they are added into out.dw and out.db (both required then), as PyTorch accumulates
+ * .grad, while dx is always overwritten.
+ */
+export function conv2dBackward(
+  dy: Tensor,
+  x: Tensor,
+  weight: Tensor,
+  options?: Conv2dOptions & Conv2dGradOptions,
+): Conv2dGrads {
+  const opts = expectOptions(options);
+  const g = tensorGeometry(x, weight, opts);
+  expectTensor(dy, 'dy', { shape: [g.n, g.k, g.oh, g.ow], device: x.device });
+  const { dx, dw, db, accumulate } = gradOutputs(opts, x, weight, g.k);
   native().conv2dBackward(
     dx === null ? null : dx.buffer, dw.buffer, db === null ? null : db.buffer, dy.buffer, x.buffer, weight.buffer,
     g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, accumulate, g.algorithm,
@@ -216,7 +233,7 @@ export function conv2dMaxPool2dBackward(
   y: Tensor | null,
   x: Tensor,
   weight: Tensor,
-  options?: Omit<Conv2dMaxPool2dOptions, 'relu'> & { inputGrad?: boolean; biasGrad?: boolean; accumulate?: boolean; out?: Partial<Conv2dGrads> },
+  options?: Omit<Conv2dMaxPool2dOptions, 'relu'> & Conv2dGradOptions,
 ): Conv2dGrads {
   const opts = expectOptions(options);
   const g = fusedGeometry(x, weight, opts);
@@ -224,19 +241,7 @@ export function conv2dMaxPool2dBackward(
   expectTensor(dy, 'dy', { shape, device: x.device });
   expectTensor(indices, 'indices', { shape, device: x.device, dtype: 'int32' });
   if (y !== null) expectTensor(y, 'y', { shape, device: x.device });
-  const inputGrad = expectBoolean(opts.inputGrad ?? true, 'options.inputGrad');
-  const biasGrad = expectBoolean(opts.biasGrad ?? true, 'options.biasGrad');
-  const accumulate = expectBoolean(opts.accumulate ?? false, 'options.accumulate');
-  const out = opts.out === undefined ? {} : opts.out;
-  if (typeof out !== 'object' || out === null || Array.isArray(out)) fail('an object of output tensors', 'options.out', out);
-  const given = out as Partial<Conv2dGrads>;
-  if (accumulate) {
-    if (given.dw == null) fail('a tensor to accumulate into (accumulate is true)', 'options.out.dw', given.dw);
-    if (biasGrad && given.db == null) fail('a tensor to accumulate into (accumulate is true)', 'options.out.db', given.db);
-  }
-  const dx = inputGrad ? output(given.dx ?? undefined, 'options.out.dx', x.shape, x.device) : null;
-  const dw = output(given.dw ?? undefined, 'options.out.dw', weight.shape, x.device);
-  const db = biasGrad ? output(given.db ?? undefined, 'options.out.db', [g.k], x.device) : null;
+  const { dx, dw, db, accumulate } = gradOutputs(opts, x, weight, g.k);
   native().conv2dMaxPool2dBackward(
     dx === null ? null : dx.buffer, dw.buffer, db === null ? null : db.buffer, dy.buffer, indices.buffer as Int32Array | CudaBuffer,
     y === null ? null : y.buffer, x.buffer, weight.buffer,
