@@ -45,26 +45,8 @@ export interface LossFunction {
   dispose(): void;
 }
 
-export class CrossEntropyResult {
-  /** [sum of per-sample losses, correctly classified count] over `count` samples. */
-  readonly stats: Tensor;
-  readonly count: number;
-
-  constructor(stats: Tensor, count: number) {
-    this.stats = stats;
-    this.count = count;
-  }
-
-  /** Mean loss over the samples counted (reads from the device). */
-  loss(): number {
-    return this.stats.toArray()[0] / this.count;
-  }
-
-  /** Fraction of samples whose largest logit is the label (reads from the device). */
-  accuracy(): number {
-    return this.stats.toArray()[1] / this.count;
-  }
-}
+/** CrossEntropyLoss's statistics: the second sum counts the samples whose largest logit is the label. */
+export class CrossEntropyResult extends LossResult {}
 
 export class CrossEntropyLoss implements LossFunction {
   readonly labelSmoothing: number;

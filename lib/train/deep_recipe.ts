@@ -7,16 +7,15 @@
  * bench/deep-mnist.mjs runs it beside the same network in PyTorch (bench/torch_deep_mnist.py).
  */
 import { epochAugmentation } from '../data/augment';
-import type { Mnist } from '../data/mnist';
-import { cuda, resolveDevice, type DeviceSpec } from '../device';
+import { cuda, resolveDevice } from '../device';
 import { deepNetwork } from '../models';
 import { native } from '../native';
 import { Adam } from '../optim/adam';
 import { StepLR } from '../optim/lr_scheduler';
 import { Generator } from '../random';
 import { expectBoolean, expectInt, expectNumber } from '../validate';
-import { type Callbacks, evaluate, fit } from './fit';
-import { prepareMnist, type SeedRecipeResult } from './recipe';
+import { evaluate, fit } from './fit';
+import { prepareMnist, type RecipeRunOptions, type SeedRecipeResult } from './recipe';
 
 export const DEEP_RECIPE = {
   epochs: 12,
@@ -33,28 +32,11 @@ export const DEEP_RECIPE = {
   validationFraction: 0.1,
 } as const;
 
-export interface DeepRecipeOptions {
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  lrGamma?: number;
+export interface DeepRecipeOptions extends RecipeRunOptions {
   augment?: boolean;
   rotation?: number;
   shift?: number;
   dropout?: number;
-  device?: DeviceSpec;
-  seed?: number;
-  /** Use only the first `limit` training images (quick runs). */
-  limit?: number;
-  validationFraction?: number;
-  /** CPU threads for the kernels (default: every core). */
-  workers?: number;
-  dataDir?: string;
-  mnist?: Mnist;
-  log?: (line: string) => void;
-  progress?: 'auto' | 'bar' | 'none';
-  callbacks?: Callbacks[];
-  shouldStop?: () => boolean;
 }
 
 /** As the seed recipe's result, without checkpoints (stopped runs are not saved). */

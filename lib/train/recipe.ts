@@ -17,15 +17,12 @@ import { Generator } from '../random';
 import { expectInt, expectNumber } from '../validate';
 import { type Callbacks, evaluate, fit, type FitPosition, type History } from './fit';
 
-export interface SeedRecipeOptions {
+/** The options every recipe (seed, deep) shares: where it runs, on what data, and how it reports. */
+export interface RecipeRunOptions {
   epochs?: number;
   batchSize?: number;
   lr?: number;
-  /** StepLR: multiply lr by lrGamma every lrStep iterations. */
-  lrStep?: number;
   lrGamma?: number;
-  channels?: number;
-  kernel?: number;
   device?: DeviceSpec;
   seed?: number;
   /** Use only the first `limit` training images (quick runs). */
@@ -44,6 +41,13 @@ export interface SeedRecipeOptions {
   progress?: 'auto' | 'bar' | 'none';
   callbacks?: Callbacks[];
   shouldStop?: () => boolean;
+}
+
+export interface SeedRecipeOptions extends RecipeRunOptions {
+  /** StepLR: multiply lr by lrGamma every lrStep iterations. */
+  lrStep?: number;
+  channels?: number;
+  kernel?: number;
   /** Write checkpoints into this folder (a run folder's checkpoints/; see lib/io/checkpoint.ts). Default when resuming: the resumed checkpoint's folder. */
   checkpointDir?: string;
   /** With checkpointDir: a checkpoint every N epochs (default 1; 0: none but the last and on stop). */
