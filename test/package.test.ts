@@ -21,6 +21,7 @@ if (!havePrebuilt) console.log('package test skipped: run npm run build:prebuild
 let work: string;
 let app: string;
 let bin: string;
+let tarballBytes = 0;
 const mnistDir = defaultMnistDir()!;
 
 /** Runs a command with PATH holding only node and npm: no compiler, make, cmake or nvcc. */
@@ -48,6 +49,7 @@ describe.skipIf(!havePrebuilt)('the npm package, installed as a dependency', () 
     const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work, '--json'], { cwd: root, encoding: 'utf8' });
     expect(pack.status).toBe(0);
     const tarball = path.join(work, JSON.parse(pack.stdout)[0].filename);
+    tarballBytes = fs.statSync(tarball).size;
     app = path.join(work, 'app');
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
@@ -56,6 +58,11 @@ describe.skipIf(!havePrebuilt)('the npm package, installed as a dependency', () 
 
   afterAll(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('the tarball stays within the size budget the README states (10 MB packed)', () => {
+    expect(tarballBytes).toBeGreaterThan(0);
+    expect(tarballBytes).toBeLessThan(10 * 1024 * 1024);
   });
 
   test('the tarball holds what users need and nothing else', () => {
