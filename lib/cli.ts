@@ -18,8 +18,8 @@
  * report.html (lib/viz/report.ts; --no-report skips them). With --json the last stdout line is one
  * JSON object with the results. `report` draws them again for a saved run folder; `sweep` runs the
  * chapter's tables 14.8.1/14.8.2 (lib/viz/sweep.ts). Checkpoints go into
- * RUN/checkpoints/ (every epoch by default); Ctrl-C saves one and exits with code 130; --resume RUN
- * continues from it.
+ * RUN/checkpoints/ (every epoch by default, for either --model); Ctrl-C saves one and exits with
+ * code 130; --resume RUN continues from it (with the model its checkpoint records).
  */
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -31,6 +31,7 @@ import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cl
 import { addonSource, native } from './native';
 import { SEED_RECIPE, seedPreprocessing, trainSeedRecipe } from './train/recipe';
 import { DEEP_RECIPE, trainDeepRecipe } from './train/deep_recipe';
+import { checkpointRecipe } from './train/recipe_checkpoints';
 import { type ReportOptions, reportRun, writeReport } from './viz/report';
 import { runSweep, type SweepParameter } from './viz/sweep';
 
@@ -67,12 +68,14 @@ const TRAIN_USAGE = `usage: napinet train [options]
   --checkpoint-every N  save a checkpoint into RUN/checkpoints every N epochs (default 1; 0: only
                       the last epoch and on Ctrl-C, which saves one and exits with code 130)
   --resume DIR        continue the run whose checkpoint is in DIR (a run folder, its checkpoints/
-                      folder or one checkpoint) with its settings, exactly as if never stopped;
-                      --epochs sets the total to reach; results go to that run folder unless --out
-  --model M           seed (default: the chapter's CNN) | deep (examples/deep-mnist: 3×3
-                      convolutions with BatchNorm, three fully-connected layers with Dropout;
-                      its defaults: --epochs ${DEEP_RECIPE.epochs} --batch-size ${DEEP_RECIPE.batchSize} --lr ${DEEP_RECIPE.lr}, ×${DEEP_RECIPE.lrGamma} per epoch;
-                      no checkpoints: --resume and --checkpoint-every are for the seed model)
+                      folder or one checkpoint) with its model and settings, exactly as if never
+                      stopped; --epochs sets the total to reach; results go to that run folder
+                      unless --out
+  --model M           seed (default: the chapter's CNN; with --resume: the checkpoint's model) |
+                      deep (examples/deep-mnist: 3×3 convolutions with BatchNorm, three
+                      fully-connected layers with Dropout; its defaults: --epochs ${DEEP_RECIPE.epochs}
+                      --batch-size ${DEEP_RECIPE.batchSize} --lr ${DEEP_RECIPE.lr}, ×${DEEP_RECIPE.lrGamma} per epoch; checkpoints, Ctrl-C and
+                      --resume as for the seed model)
   --no-augment        --model deep: without the random rotations (±${DEEP_RECIPE.rotation}°) and shifts (±${DEEP_RECIPE.shift} px)
   --no-report         skip the pictures and report.html (napinet report RUN_DIR draws them later)
 
@@ -204,12 +207,15 @@ async function train(args: string[]): Promise<number> {
     console.log(TRAIN_USAGE);
     return 0;
   }
-  const model = (values.model as string | undefined) ?? 'seed';
-  if (model !== 'seed' && model !== 'deep') throw new UsageError(`Expected seed or deep for --model but received ${JSON.stringify(model)}`);
-  for (const flag of model === 'deep' ? ['channels', 'kernel', 'resume', 'checkpoint-every'] : ['no-augment']) {
-    if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --model ${model === 'deep' ? 'seed' : 'deep'} only`);
+  if (values.model !== undefined && values.model !== 'seed' && values.model !== 'deep') {
+    throw new UsageError(`Expected seed or deep for --model but received ${JSON.stringify(values.model)}`);
   }
   const resume = values.resume === undefined ? undefined : loadCheckpoint(path.resolve(values.resume as string));
+  // A resumed run keeps its checkpoint's model; --model naming the other one is refused by the recipe.
+  const model = (values.model as 'seed' | 'deep' | undefined) ?? (resume ? checkpointRecipe(resume) : 'seed');
+  for (const flag of model === 'deep' ? ['channels', 'kernel'] : ['no-augment']) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --model ${model === 'deep' ? 'seed' : 'deep'} only`);
+  }
   const report = reportFlags(values);
   const device = (values.device as string | undefined) ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
@@ -248,16 +254,16 @@ async function train(args: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   let result;
   try {
-    const common = { ...defined, log: (line: string) => console.log(line), progress: 'auto' as const, shouldStop: () => interrupted };
-    result = model === 'deep' ? await trainDeepRecipe(common) : await trainSeedRecipe({
+    const common = {
       ...defined,
-      log: (line) => console.log(line),
-      progress: 'auto',
+      log: (line: string) => console.log(line),
+      progress: 'auto' as const,
       checkpointDir: path.join(out, 'checkpoints'),
       checkpointEvery: intFlag(values, 'checkpoint-every', 0),
       resume,
       shouldStop: () => interrupted,
-    });
+    };
+    result = model === 'deep' ? await trainDeepRecipe(common) : await trainSeedRecipe(common);
   } finally {
     process.off('SIGINT', onSigint);
   }

@@ -1,7 +1,9 @@
 // The deep network (lib/models.ts deepNetwork, lib/train/deep_recipe.ts) and `napinet train
 // --model deep`: its layers and PyTorch state_dict names, a short seeded training run that is
-// reproducible, and the CLI's run folder. The full run (≥ 99.5%) is bench/deep-mnist.mjs.
-import { spawnSync } from 'node:child_process';
+// reproducible, the CLI's run folder, and Ctrl-C + `--resume` giving the uninterrupted run's weights
+// (the recipe-level resume tests: test/deep_resume.test.ts). The full run (≥ 99.5%) is
+// bench/deep-mnist.mjs.
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -133,5 +135,47 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --model deep (dist build)', 
     expect(r.stderr).toContain('--no-augment applies to --model deep only');
     r = napinet('train', '--model', 'resnet');
     expect(r.stderr).toContain('Expected seed or deep for --model but received "resnet"');
+  });
+
+  test('Ctrl-C saves a checkpoint and exits 130; `train --resume` (the model read from it) ends with the uninterrupted run\'s weights', async () => {
+    // 540 training images at batch 8: 68 steps an epoch, so Ctrl-C after epoch 0 usually lands inside epoch 1.
+    const common = ['--model', 'deep', '--limit', '600', '--batch-size', '8', '--device', 'cpu', '--seed', '1', '--no-report'];
+    const straight = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-deep-'));
+    let r = napinet('train', ...common, '--epochs', '3', '--out', straight);
+    expect(r.status).toBe(0);
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-deep-'));
+    const child = spawn(process.execPath, [cli, 'train', ...common, '--epochs', '3', '--out', out], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d) => {
+        const first = !/^epoch 0,/m.test(stdout);
+        stdout += d;
+        if (first && /^epoch 0,/m.test(stdout)) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(code).toBe(130);
+    expect(stderr).toContain('interrupted: saving a checkpoint after this step');
+    expect(stdout).toMatch(/^interrupted at (epoch [12], step \d+|after epoch [12]) \(iteration \d+\)$/m);
+    expect(stdout).toContain(`resume with: napinet train --resume ${out}`);
+    expect(fs.existsSync(path.join(out, 'weights.safetensors'))).toBe(false);
+    // Resuming as the seed model is refused; without --model the checkpoint's (deep) is used.
+    r = napinet('train', '--model', 'seed', '--resume', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('with the seed model: it was trained with the deep model (--model deep)');
+    r = napinet('train', '--resume', out, '--no-augment');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('cannot resume with augment false');
+    r = napinet('train', '--resume', out, '--device', 'cpu', '--no-report');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^resuming from .*checkpoints/m);
+    expect(r.stdout).toMatch(/^test: loss \d\.\d{4}, accu \d\.\d{4}$/m);
+    expect(fs.readFileSync(path.join(out, 'weights.safetensors')).equals(fs.readFileSync(path.join(straight, 'weights.safetensors')))).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).settings).toMatchObject({ model: 'deep', epochs: 3, batchSize: 8 });
+    fs.rmSync(out, { recursive: true });
+    fs.rmSync(straight, { recursive: true });
   });
 });

@@ -237,6 +237,7 @@ function checkManifest(m: any, file: string): asserts m is CheckpointManifest {
     }
     if (!Array.isArray(p.stats) || p.stats.length !== 2 || !p.stats.every(isFiniteNumber)) bad('position.stats must be two numbers');
     checkGenerator(p.generatorState, 'position.generatorState', bad);
+    if (p.stoppedGeneratorState !== undefined) checkGenerator(p.stoppedGeneratorState, 'position.stoppedGeneratorState', bad);
     if (p.epoch !== m.epoch) bad(`position.epoch ${p.epoch} does not match epoch ${m.epoch}`);
   }
 }

@@ -5,6 +5,12 @@
  * held out for validation), every training image randomly rotated (±10°) and shifted (±2 px) anew
  * each epoch, Adam at lr 0.002 × 0.7 after every epoch, batch 128, 12 epochs.
  * bench/deep-mnist.mjs runs it beside the same network in PyTorch (bench/torch_deep_mnist.py).
+ *
+ * Checkpoints, stopping and resuming work as for the seed recipe (recipe_checkpoints.ts): the
+ * weights carry BatchNorm's running statistics, the generator state carries Dropout's seeds, and
+ * a run resumed part-way through an epoch rebuilds that epoch's augmented images exactly, because
+ * fit() saves the generator's state before the epoch-begin callback that draws them (FitPosition
+ * generatorState) as well as at the stop. Test: test/deep_resume.test.ts.
  */
 import { epochAugmentation } from '../data/augment';
 import { cuda, resolveDevice } from '../device';
@@ -15,7 +21,8 @@ import { StepLR } from '../optim/lr_scheduler';
 import { Generator } from '../random';
 import { expectBoolean, expectInt, expectNumber } from '../validate';
 import { evaluate, fit } from './fit';
-import { prepareMnist, type RecipeRunOptions, type SeedRecipeResult } from './recipe';
+import { prepareMnist, type RecipeRunOptions, type SeedRecipeResult, seedPreprocessing } from './recipe';
+import { recipeCheckpoints, resumedSettings } from './recipe_checkpoints';
 
 export const DEEP_RECIPE = {
   epochs: 12,
@@ -39,19 +46,22 @@ export interface DeepRecipeOptions extends RecipeRunOptions {
   dropout?: number;
 }
 
-/** As the seed recipe's result, without checkpoints (stopped runs are not saved). */
+/** Settings that shape a run: a resumed run must keep them (epochs may grow). */
+const RUN_SETTINGS = ['batchSize', 'lr', 'lrGamma', 'augment', 'rotation', 'shift', 'dropout', 'seed', 'limit', 'validationFraction'] as const;
+
+/** As the seed recipe's result. */
 export interface DeepRecipeResult extends SeedRecipeResult {
   /** Host seconds spent augmenting before each epoch (not part of epochSeconds). */
   augmentSeconds: number[];
 }
 
 export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<DeepRecipeResult> {
-  const o = { ...DEEP_RECIPE, ...options };
-  const settings = Object.fromEntries(
-    (['epochs', 'batchSize', 'lr', 'lrGamma', 'augment', 'rotation', 'shift', 'dropout', 'seed', 'limit', 'validationFraction'] as const)
-      .filter((k) => o[k] !== undefined)
-      .map((k) => [k, o[k]]),
-  );
+  const saved = resumedSettings('deep', options, RUN_SETTINGS);
+  const o = { ...DEEP_RECIPE, ...saved, ...options } as typeof DEEP_RECIPE & DeepRecipeOptions;
+  const settings = {
+    model: 'deep',
+    ...Object.fromEntries((['epochs', ...RUN_SETTINGS] as const).filter((k) => o[k] !== undefined).map((k) => [k, o[k]])),
+  };
   expectNumber(o.lr, 'lr', 0);
   expectNumber(o.lrGamma, 'lrGamma', 0);
   expectBoolean(o.augment, 'augment');
@@ -62,7 +72,20 @@ export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<
   const model = deepNetwork({ dropout: o.dropout, generator }).to(device);
   const optimizer = new Adam(model.parameters(), { lr: o.lr });
   const scheduler = new StepLR(optimizer, { stepSize: 1, gamma: o.lrGamma });
-  const callbacks = [...(o.callbacks ?? [])];
+  const checkpoints = recipeCheckpoints({
+    model,
+    optimizer,
+    scheduler,
+    generator,
+    settings,
+    modelExtra: { ...seedPreprocessing(data.standardizer), settings },
+    epochs: o.epochs,
+    checkpointDir: o.checkpointDir,
+    checkpointEvery: o.checkpointEvery,
+    resume: o.resume,
+    log: o.log,
+  });
+  const callbacks = [checkpoints.callback, ...(o.callbacks ?? [])];
   const augmentSeconds: number[] = [];
   let train = data.train;
   if (o.augment) {
@@ -95,7 +118,9 @@ export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<
     progress: o.progress,
     callbacks,
     shouldStop: o.shouldStop,
+    ...checkpoints.fit,
   });
+  checkpoints.finish(history);
   const test = history.stopped ? { loss: NaN, accuracy: NaN } : evaluate(model, data.test);
   if (!history.stopped) o.log?.(`test: loss ${test.loss.toFixed(4)}, accu ${test.accuracy.toFixed(4)}`);
   return {
@@ -110,6 +135,7 @@ export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<
     parameters: model.parameterCount(),
     stopped: history.stopped,
     position: history.position,
+    checkpoint: checkpoints.last,
     settings,
   };
 }

@@ -85,9 +85,10 @@ export interface FitOptions {
   workers?: number;
   /**
    * Continue an epoch interrupted part-way (the `position` a stopped fit() returned, saved in a
-   * checkpoint): its generator state is restored, the shuffle redrawn, the steps already taken
-   * skipped and the running loss/accuracy carried on, so the run goes on exactly as if it had never
-   * stopped. Overrides initialEpoch.
+   * checkpoint): its generator state is restored, the epoch-begin callbacks run and the shuffle is
+   * redrawn, the steps already taken skipped (then the generator set to its state at the stop, so
+   * draws inside steps such as Dropout's continue their stream) and the running loss/accuracy
+   * carried on, so the run goes on exactly as if it had never stopped. Overrides initialEpoch.
    */
   resume?: FitPosition;
 }
@@ -100,8 +101,17 @@ export interface FitPosition {
   step: number;
   /** Iterations completed over all epochs. */
   iteration: number;
-  /** The generator's state when this epoch began, before its shuffle. */
+  /**
+   * The generator's state when this epoch began: before the onEpochBegin callbacks (which may draw
+   * from it, as a per-epoch augmentation does) and the shuffle, so a resume redraws both exactly.
+   */
   generatorState: GeneratorSnapshot;
+  /**
+   * The generator's state when training stopped: after the draws the steps taken made (Dropout's
+   * mask seeds). A resume restores it once the steps already taken are skipped. Absent in older
+   * checkpoints (a model without such draws: the state after the shuffle, which the skip reaches).
+   */
+  stoppedGeneratorState?: GeneratorSnapshot;
   /** This epoch's running [loss sum, correct count] (float32 values) and samples seen so far. */
   stats: [number, number];
   seen: number;
@@ -157,6 +167,7 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
       for (const batch of batches(data, batchSize, { shuffle: options.shuffle ?? true, generator, device })) {
         if (resumed && step < resumed.step) {
           step++; // taken before the interruption
+          if (step === resumed.step && resumed.stoppedGeneratorState) generator.setState(resumed.stoppedGeneratorState);
           continue;
         }
         options.optimizer.zeroGrad();
@@ -178,7 +189,16 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
         if (options.shouldStop?.()) {
           stopped = true;
           const [lossSum, correct] = stats.toArray();
-          position = { epoch, step, iteration, generatorState, stats: [lossSum, correct], seen, seconds: (performance.now() - started) / 1000 };
+          position = {
+            epoch,
+            step,
+            iteration,
+            generatorState,
+            stoppedGeneratorState: generator.getState(),
+            stats: [lossSum, correct],
+            seen,
+            seconds: (performance.now() - started) / 1000,
+          };
           break;
         }
       }

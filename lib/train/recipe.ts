@@ -7,7 +7,7 @@
 import { ImageDataset, Standardizer } from '../data/dataset';
 import { loadMnist, type Mnist } from '../data/mnist';
 import { cuda, resolveDevice, type Device, type DeviceSpec } from '../device';
-import { type Checkpoint, restoreCheckpoint, saveCheckpoint } from '../io/checkpoint';
+import type { Checkpoint } from '../io/checkpoint';
 import { seedNetwork } from '../models';
 import type { Sequential } from '../nn/sequential';
 import { native } from '../native';
@@ -16,6 +16,7 @@ import { StepLR } from '../optim/lr_scheduler';
 import { Generator } from '../random';
 import { expectInt, expectNumber } from '../validate';
 import { type Callbacks, evaluate, fit, type FitPosition, type History } from './fit';
+import { recipeCheckpoints, resumedSettings } from './recipe_checkpoints';
 
 /** The options every recipe (seed, deep) shares: where it runs, on what data, and how it reports. */
 export interface RecipeRunOptions {
@@ -40,14 +41,8 @@ export interface RecipeRunOptions {
   log?: (line: string) => void;
   progress?: 'auto' | 'bar' | 'none';
   callbacks?: Callbacks[];
+  /** Checked between steps: true stops the run (saving a checkpoint with checkpointDir), as Ctrl-C does. */
   shouldStop?: () => boolean;
-}
-
-export interface SeedRecipeOptions extends RecipeRunOptions {
-  /** StepLR: multiply lr by lrGamma every lrStep iterations. */
-  lrStep?: number;
-  channels?: number;
-  kernel?: number;
   /** Write checkpoints into this folder (a run folder's checkpoints/; see lib/io/checkpoint.ts). Default when resuming: the resumed checkpoint's folder. */
   checkpointDir?: string;
   /** With checkpointDir: a checkpoint every N epochs (default 1; 0: none but the last and on stop). */
@@ -57,6 +52,13 @@ export interface SeedRecipeOptions extends RecipeRunOptions {
    * settings that shape the run (all but epochs, device, workers, data) must not differ.
    */
   resume?: Checkpoint;
+}
+
+export interface SeedRecipeOptions extends RecipeRunOptions {
+  /** StepLR: multiply lr by lrGamma every lrStep iterations. */
+  lrStep?: number;
+  channels?: number;
+  kernel?: number;
 }
 
 export interface PreparedData {
@@ -117,19 +119,12 @@ export function seedPreprocessing(standardizer: Standardizer): Record<string, un
 }
 
 export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<SeedRecipeResult> {
-  const saved = (options.resume?.manifest.settings ?? {}) as Record<string, unknown>;
-  if (options.resume) {
-    for (const key of RUN_SETTINGS) {
-      if (options[key] !== undefined && options[key] !== saved[key]) {
-        throw new Error(
-          `cannot resume with ${key} ${options[key]}: the checkpoint in ${options.resume.dir} was trained with ${key} ${saved[key] ?? '(not set)'}`,
-        );
-      }
-    }
-  }
+  const saved = resumedSettings('seed', options, RUN_SETTINGS);
   const o = { ...SEED_RECIPE, ...saved, ...options } as typeof SEED_RECIPE & SeedRecipeOptions;
-  const settings = Object.fromEntries(['epochs', ...RUN_SETTINGS].filter((k) => o[k as keyof typeof o] !== undefined).map((k) => [k, o[k as keyof typeof o]]));
-  const checkpointEvery = expectInt(o.checkpointEvery ?? 1, 'checkpointEvery', 0);
+  const settings = {
+    model: 'seed',
+    ...Object.fromEntries(['epochs', ...RUN_SETTINGS].filter((k) => o[k as keyof typeof o] !== undefined).map((k) => [k, o[k as keyof typeof o]])),
+  };
   expectNumber(o.lr, 'lr', 0);
   const device = resolveDevice(o.device ?? 'auto');
   if (o.workers !== undefined) native().setNumThreads(expectInt(o.workers, 'workers', 1, 256));
@@ -138,37 +133,19 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
   const model = seedNetwork({ channels: o.channels, kernel: o.kernel, generator }).to(device);
   const optimizer = new Adam(model.parameters(), { lr: o.lr });
   const scheduler = new StepLR(optimizer, { stepSize: o.lrStep, gamma: o.lrGamma });
-  const resume = o.resume;
-  if (resume) {
-    restoreCheckpoint(resume, { model, optimizer, scheduler, generator });
-    const p = resume.manifest.position;
-    o.log?.(`resuming from ${resume.dir}: ${p ? `epoch ${p.epoch}, step ${p.step}` : `after epoch ${resume.manifest.epoch}`}, iteration ${resume.manifest.iteration}`);
-  }
-  let checkpoint: string | undefined;
-  let checkpointIteration = -1;
-  const checkpointDir = o.checkpointDir ?? resume?.checkpointsDir;
-  const save = (epoch: number, iteration: number, epochs: History['epochs'], position?: FitPosition) => {
-    if (!checkpointDir) return;
-    checkpoint = saveCheckpoint(checkpointDir, {
-      model,
-      optimizer,
-      scheduler,
-      generator,
-      epoch,
-      iteration,
-      position,
-      history: epochs,
-      settings,
-      modelExtra: { ...seedPreprocessing(data.standardizer), settings },
-    });
-    checkpointIteration = iteration;
-  };
-  const checkpointCallback: Callbacks = {
-    onEpochEnd(record, soFar) {
-      const done = record.epoch + 1;
-      if ((checkpointEvery > 0 && done % checkpointEvery === 0) || done === o.epochs) save(done, record.iteration, soFar.epochs);
-    },
-  };
+  const checkpoints = recipeCheckpoints({
+    model,
+    optimizer,
+    scheduler,
+    generator,
+    settings,
+    modelExtra: { ...seedPreprocessing(data.standardizer), settings },
+    epochs: o.epochs,
+    checkpointDir: o.checkpointDir,
+    checkpointEvery: o.checkpointEvery,
+    resume: o.resume,
+    log: o.log,
+  });
   o.log?.(
     `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${native().numThreads()} threads)`}; ` +
       `train ${data.train.count}, validation ${data.validation.count}, test ${data.test.count}; ` +
@@ -184,18 +161,11 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
     generator,
     log: o.log,
     progress: o.progress,
-    callbacks: [checkpointCallback, ...(o.callbacks ?? [])],
+    callbacks: [checkpoints.callback, ...(o.callbacks ?? [])],
     shouldStop: o.shouldStop,
-    initialEpoch: resume?.manifest.epoch,
-    history: resume ? { epochs: [...resume.manifest.history] } : undefined,
-    resume: resume?.manifest.position ?? undefined,
+    ...checkpoints.fit,
   });
-  if (history.stopped) {
-    const p = history.position;
-    const last = history.epochs.at(-1);
-    if (p) save(p.epoch, p.iteration, history.epochs, p);
-    else if (last && last.iteration !== checkpointIteration) save(last.epoch + 1, last.iteration, history.epochs);
-  }
+  checkpoints.finish(history);
   const test = history.stopped ? { loss: NaN, accuracy: NaN } : evaluate(model, data.test);
   if (!history.stopped) o.log?.(`test: loss ${test.loss.toFixed(4)}, accu ${test.accuracy.toFixed(4)}`);
   return {
@@ -209,7 +179,7 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
     parameters: model.parameterCount(),
     stopped: history.stopped,
     position: history.position,
-    checkpoint,
+    checkpoint: checkpoints.last,
     settings,
   };
 }
