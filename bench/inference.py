@@ -41,8 +41,10 @@ def main():
     ap.add_argument("onnx")
     ap.add_argument("images")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--iters1", type=int, default=400)
-    ap.add_argument("--iters256", type=int, default=20)
+    ap.add_argument("--warmup1", type=int, default=2000)
+    ap.add_argument("--iters1", type=int, default=4000)
+    ap.add_argument("--warmup256", type=int, default=20)
+    ap.add_argument("--iters256", type=int, default=100)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     manifest = json.loads((pathlib.Path(a.model_dir) / "model.json").read_text())
@@ -79,8 +81,8 @@ def main():
 
         b256 = images[:256]
         out[label] = {
-            "batch1": 1 / median_seconds(one, a.iters1, 20),
-            "batch256": 256 / median_seconds(lambda: run(b256), a.iters256, 3),
+            "batch1": 1 / median_seconds(one, a.iters1, a.warmup1),
+            "batch256": 256 / median_seconds(lambda: run(b256), a.iters256, a.warmup256),
         }
     print(json.dumps(out))
 
