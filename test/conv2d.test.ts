@@ -152,8 +152,9 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
     afterEach(() => native().setNumThreads(before));
 
     // The seed case splits its batch into many chunks; 'stride 2 padding 1' into one per sample.
-    for (const name of ['seed N=64 1→8 28x28 5x5', 'stride 2 padding 1', 'channels 1 to 64']) {
-      test.each(['direct', 'im2col'] as const)(`1 and 2 threads give bit-identical results: ${name} [%s]`, (algorithm) => {
+    // 'auto' on the stride-1 cases with ≥ 16 output channels takes dx from the GEMM over wide rows.
+    for (const name of ['seed N=64 1→8 28x28 5x5', 'stride 2 padding 1', 'channels 1 to 64', 'deep layer 16 to 32 12x12']) {
+      test.each(['direct', 'im2col', 'auto'] as const)(`1 and 2 threads give bit-identical results: ${name} [%s]`, (algorithm) => {
         const c = caseNamed(name);
         const { x, weight, bias, dy } = inputs(c);
         const options = optionsOf(c, algorithm);
