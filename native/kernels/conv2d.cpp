@@ -106,14 +106,61 @@ NAPINET_VECTORIZED void bias_grad_add(float* db, const float* dy, index_t K, ind
   }
 }
 
-// out = Σ partials in chunk order (chunk 0 first), or out += that sum when accumulating.
-// partials holds `chunks` consecutive blocks of `size` values.
-void reduce_partials(float* out, const std::vector<float>& partials, index_t chunks, index_t size,
-                     bool accumulate) {
-  for (index_t i = 0; i < size; ++i) {
-    float sum = partials[i];
-    for (index_t c = 1; c < chunks; ++c) sum += partials[c * size + i];
-    out[i] = accumulate ? out[i] + sum : sum;
+// Per-chunk partial sums of a weight (or bias) gradient: `chunks` consecutive blocks of `size`
+// floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in.
+class Partials {
+ public:
+  Partials(index_t chunks, index_t size)
+      : chunks_(chunks), size_(size),
+        data_(new float[static_cast<std::size_t>(std::max<index_t>(1, chunks) * size)]) {}
+  // Chunk c's block, zeroed.
+  float* zeroed(index_t c) {
+    float* block = data_.get() + c * size_;
+    std::fill(block, block + size_, 0.0f);
+    return block;
+  }
+  index_t chunks() const { return chunks_; }
+  index_t size() const { return size_; }
+  const float* data() const { return data_.get(); }
+
+ private:
+  index_t chunks_, size_;
+  std::unique_ptr<float[]> data_;
+};
+
+// out[i] = Σ_c partials[c·size + i] for i in [begin, end), chunk 0 first, or out[i] + that sum
+// when accumulating.
+constexpr index_t kReduceBlock = 512;
+NAPINET_VECTORIZED void reduce_block(float* NAPINET_RESTRICT out,
+                                     const float* NAPINET_RESTRICT partials, index_t chunks,
+                                     index_t size, index_t begin, index_t end, bool accumulate) {
+  float sum[kReduceBlock];
+  const index_t n = end - begin;
+  for (index_t i = 0; i < n; ++i) sum[i] = partials[begin + i];
+  for (index_t c = 1; c < chunks; ++c) {
+    const float* NAPINET_RESTRICT row = partials + c * size + begin;
+    for (index_t i = 0; i < n; ++i) sum[i] += row[i];
+  }
+  for (index_t i = 0; i < n; ++i) out[begin + i] = accumulate ? out[begin + i] + sum[i] : sum[i];
+}
+
+// out = Σ partials in chunk order (chunk 0 first), or out += that sum when accumulating; blocks
+// of elements on the pool, each element the same sum in the same order for any thread count.
+void reduce_partials(float* out, const Partials& partials, bool accumulate) {
+  const index_t chunks = partials.chunks(), size = partials.size();
+  if (chunks == 0) {  // an empty batch: zero gradients (out + 0 when accumulating)
+    for (index_t i = 0; i < size; ++i) out[i] = accumulate ? out[i] + 0.0f : 0.0f;
+    return;
+  }
+  const auto run = [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; i += kReduceBlock)
+      reduce_block(out, partials.data(), chunks, size, i, std::min(end, i + kReduceBlock),
+                   accumulate);
+  };
+  if (size * chunks < (index_t{1} << 15)) {
+    run(0, size);
+  } else {
+    parallel_for(size, kReduceBlock * 8, run);
   }
 }
 
@@ -450,19 +497,15 @@ void direct_backward(float* dx, float* dw, float* db, const DySource& dy, const 
   const index_t grain = backward_grain(s);
   const index_t chunks = chunk_count(s.n, grain);
   const index_t dw_size = s.k * s.taps();
-  std::vector<float> dw_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * dw_size),
-                                 0.0f);
-  std::vector<float> db_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * s.k),
-                                 0.0f);
+  Partials dw_partials(chunks, dw_size), db_partials(chunks, s.k);
   const BackwardArgs args{&s, &p, &dy, x, dx, &phases, db != nullptr};
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
-    kernels.backward(args, dw_partials.data() + chunk * dw_size, db_partials.data() + chunk * s.k,
-                     begin, end);
+    kernels.backward(args, dw_partials.zeroed(chunk), db_partials.zeroed(chunk), begin, end);
   });
-  reduce_partials(dw, dw_partials, chunks, dw_size, accumulate);
-  if (db != nullptr) reduce_partials(db, db_partials, chunks, s.k, accumulate);
+  reduce_partials(dw, dw_partials, accumulate);
+  if (db != nullptr) reduce_partials(db, db_partials, accumulate);
 }
 
 void pool_forward(float* y, std::int32_t* indices, const float* x, const float* w, const float* b,
@@ -582,14 +625,11 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const index_t grain = backward_grain(s);
   const index_t chunks = chunk_count(s.n, grain);
   const index_t dw_size = s.k * taps;
-  std::vector<float> dw_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * dw_size),
-                                 0.0f);
-  std::vector<float> db_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * s.k),
-                                 0.0f);
+  Partials dw_partials(chunks, dw_size), db_partials(chunks, s.k);
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
-    float* dwp = dw_partials.data() + chunk * dw_size;
-    float* dbp = db_partials.data() + chunk * s.k;
+    float* dwp = dw_partials.zeroed(chunk);
+    float* dbp = db_partials.zeroed(chunk);
     std::vector<float> col(static_cast<std::size_t>(taps * tile));
     std::vector<float> dy_tile(tile < plane ? static_cast<std::size_t>(s.k * tile) : 0);
     for (index_t n = begin; n < end; ++n) {
@@ -616,8 +656,8 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
       }
     }
   });
-  reduce_partials(dw, dw_partials, chunks, dw_size, accumulate);
-  if (db != nullptr) reduce_partials(db, db_partials, chunks, s.k, accumulate);
+  reduce_partials(dw, dw_partials, accumulate);
+  if (db != nullptr) reduce_partials(db, db_partials, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------
