@@ -196,10 +196,10 @@ void reduce_partials(float* out, const Partials& partials, bool accumulate) {
 // width) and the lanes then added in a fixed pairwise order: dw per pass over a few samples (in
 // registers), db over the whole chunk (in a small per-chunk buffer).
 
-// Wide rows hold a multiple of kPositionQuantum positions (whole micro-kernel blocks for every
-// instruction set), the fused kernel's pooled rows a multiple of kPoolQuantum; scratch rows start
+// Wide rows hold a multiple of the direct kernels' position quantum (DirectKernels::quantum:
+// whole vectors, at least 32 positions below 16 lanes), the fused kernel's pooled rows a multiple
+// of kPoolQuantum; scratch rows start
 // on kAlign-float (64-byte) boundaries; kSlack floats after a buffer absorb a last vector's spill.
-constexpr index_t kPositionQuantum = 32;
 constexpr index_t kPoolQuantum = 16;
 constexpr index_t kAlign = 16;
 constexpr index_t kSlack = 32;
@@ -229,22 +229,22 @@ struct DirectPlan {
   PhaseGeometry phases;        // stride phases of the convolution (hq × wq planes)
   index_t wq;                  // = phases.wq: the wide row length
   index_t positions;           // wide output positions oh·wq + ow: OH·wq
-  index_t positions_r;         // rounded up to kPositionQuantum
+  index_t positions_r;         // rounded up to the quantum
   index_t x_len;               // per-sample phase buffer, including the tail read by the last block
   index_t margin;              // zeros ahead of each dy_ext row: at least the largest backward shift
-  index_t dx_positions_r;      // hq·wq rounded up to kPositionQuantum
+  index_t dx_positions_r;      // hq·wq rounded up to the quantum
   index_t dy_len;              // length of one dy_ext row
   std::vector<index_t> x_offsets;  // (C·kh·kw) tap t = (c·kh + i)·kw + j → offset in the buffer
 };
 
-DirectPlan make_direct_plan(const Shape& s) {
+DirectPlan make_direct_plan(const Shape& s, index_t quantum) {
   DirectPlan p;
   const index_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
   const index_t hq = (hp + s.sh - 1) / s.sh, wq = (wp + s.sw - 1) / s.sw;
   p.phases = {s.c, s.h, s.w, s.sh, s.sw, s.ph, s.pw, hq, wq, hq * wq};
   p.wq = wq;
   p.positions = s.oh * wq;
-  p.positions_r = round_up(p.positions, kPositionQuantum);
+  p.positions_r = round_up(p.positions, quantum);
   p.x_offsets.resize(static_cast<std::size_t>(s.taps()));
   index_t max_offset = 0;
   for (index_t c = 0; c < s.c; ++c)
@@ -257,7 +257,7 @@ DirectPlan make_direct_plan(const Shape& s) {
       }
   p.x_len = std::max(s.c * s.sh * s.sw * hq * wq, max_offset + p.positions_r);
   p.margin = round_up(((s.kh - 1) / s.sh) * wq + (s.kw - 1) / s.sw, kAlign);
-  p.dx_positions_r = round_up(hq * wq, kPositionQuantum);
+  p.dx_positions_r = round_up(hq * wq, quantum);
   p.dy_len = round_up(p.margin + p.dx_positions_r, kAlign);  // ≥ margin + positions_r
   return p;
 }
@@ -398,6 +398,7 @@ constexpr index_t kMaxDotGroup = 8;
 struct DirectKernels {
   const char* name;
   index_t lanes;
+  index_t quantum;  // wide rows' rounding (make_direct_plan): Direct::kQuantum
   void (*forward)(const ForwardArgs& a, index_t begin, index_t end);
   void (*pool_forward)(const PoolForwardArgs& a, index_t begin, index_t end);
   // dw_partial (K, taps) and db_partial (K) (when a.bias) = this chunk's gradient sums
@@ -440,7 +441,7 @@ namespace direct_avx512 {
 // The instruction sets: (lanes, gemm rows, dot rows × taps, fused-forward rows) per register file.
 template <class D>
 constexpr DirectKernels make_direct_kernels(const char* name, index_t lanes) {
-  return {name, lanes, &D::forward, &D::pool_forward, &D::backward};
+  return {name, lanes, D::kQuantum, &D::forward, &D::pool_forward, &D::backward};
 }
 
 const DirectKernels kPortableKernels =
@@ -480,7 +481,7 @@ const DirectKernels& direct_kernels() {
 }
 
 void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s) {
-  const DirectPlan p = make_direct_plan(s);
+  const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);  // the accumulators' start
   if (b != nullptr) std::copy(b, b + s.k, bias.begin());
   const ForwardArgs args{&s, &p, x, w, bias.data(), y};
@@ -491,7 +492,7 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
 
 void direct_backward(float* dx, float* dw, float* db, const DySource& dy, const float* x,
                      const float* w, const Shape& s, bool accumulate) {
-  const DirectPlan p = make_direct_plan(s);
+  const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<DxPhase> phases;
   if (dx != nullptr) phases = make_dx_phases(w, s, p);
   const index_t grain = backward_grain(s);
