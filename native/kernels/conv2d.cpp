@@ -7,6 +7,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "gemm.h"
@@ -341,6 +342,77 @@ std::vector<DxPhase> make_dx_phases(const float* w, const Shape& s, const Direct
   return phases;
 }
 
+// ---------------------------------------------------------------------------------------------
+// GEMM input gradient over wide rows (stride 1)
+// ---------------------------------------------------------------------------------------------
+//
+// With stride 1, output (oh, ow) and tap (c, i, j) touch padded-input element (oh + i, ow + j).
+// Numbering the output positions by the padded row length, q = oh·wp + ow (wp = W + 2·pw; the
+// columns ow ≥ OW of dy_wide are zero), that element sits at q + i·wp + j of the padded plane, so
+//   dcol (taps, OH·wp) = wᵀ (taps, K) · dy_wide (K, OH·wp)          (gemm_serial)
+//   dx_pad[c] flat [i·wp + j + q] += dcol[(c, i, j), q]             (one contiguous add per tap)
+// and dx is the interior of dx_pad. Unlike the direct pass (a full correlation over the whole
+// padded plane, rounded up to whole vectors), no multiply-add lands outside the output plane but
+// the wp − OW zero columns: for the small planes of a deep network's later layers (10×10, 12×12)
+// the direct pass does 1.3–1.6× the work. Every dx element is the same sum in the same order
+// (taps in order) whatever the chunking, so the result does not depend on the thread count.
+// The direct backward pass calls gemm_dx_sample for each sample after its dW pass, with dy_wide
+// copied from its own wide dy rows (the same layout after the margin for stride 1), so dy is read
+// from memory once for both gradients, dense or from the fused layer's pooled gradient alike.
+
+// dx_pad (C, hp, wp) = Σ over taps of dcol rows, each shifted by its tap's offset (zeroed first).
+NAPINET_VECTORIZED void col2im_wide(float* NAPINET_RESTRICT dx_pad,
+                                    const float* NAPINET_RESTRICT dcol, index_t C, index_t kh,
+                                    index_t kw, index_t hp, index_t wp, index_t wide,
+                                    index_t span) {
+  std::fill(dx_pad, dx_pad + C * hp * wp, 0.0f);
+  for (index_t c = 0; c < C; ++c)
+    for (index_t i = 0; i < kh; ++i)
+      for (index_t j = 0; j < kw; ++j) {
+        float* NAPINET_RESTRICT dst = dx_pad + c * hp * wp + i * wp + j;
+        const float* NAPINET_RESTRICT src = dcol + ((c * kh + i) * kw + j) * wide;
+        for (index_t q = 0; q < span; ++q) dst[q] += src[q];
+      }
+}
+
+// Whether kAuto's backward pass with dx computes dx with gemm_dx_sample (the direct pass then
+// sums dW, db only and hands each sample's dy rows to it): stride 1 and at least 16 output channels (the GEMM's depth). Measured on
+// one Zen 5 machine (AVX-512, 2 threads), GEMM dx against the direct pass's: 1.6× faster on
+// 32→32 26×26, 1.7× on 32→64 12×12, 2.3× on 64→64 10×10 (3×3, padding 0, batch 128), 1.2–2.3×
+// on other stride-1 shapes with 16–128 output channels, kernels 3–7, padding 0–3; slower with 8
+// output channels (28×28, 3×3: 0.8×), where each GEMM call is too shallow.
+bool use_gemm_dx(Conv2dAlgorithm algorithm, const Shape& s) {
+  return algorithm == Conv2dAlgorithm::kAuto && s.sh == 1 && s.sw == 1 && s.k >= 16;
+}
+
+// Scratch for gemm_dx_sample, one per chunk.
+struct GemmDxScratch {
+  explicit GemmDxScratch(const Shape& s)
+      : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), wide(s.oh * wp), dy_wide(s.k * wide),
+        dcol(new float[static_cast<std::size_t>(s.taps() * wide)]),
+        dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0) {}
+  index_t hp, wp, wide;
+  Scratch dy_wide;  // (K, wide): the caller fills it (columns ≥ OW zero)
+  std::unique_ptr<float[]> dcol;
+  Scratch dx_pad;
+};
+
+// dx of one sample (every element written) from the dy_wide rows in `scratch`.
+void gemm_dx_sample(float* dxn, const float* w, const Shape& s, GemmDxScratch& scratch) {
+  const index_t hp = scratch.hp, wp = scratch.wp, wide = scratch.wide;
+  const index_t span = wide - (wp - s.ow);  // the last row's zero columns add nothing
+  const bool padded = s.ph > 0 || s.pw > 0;
+  gemm_serial(scratch.dcol.get(), w, scratch.dy_wide.data(), s.taps(), wide, s.k, true, false,
+              1.0f, 0.0f);
+  col2im_wide(padded ? scratch.dx_pad.data() : dxn, scratch.dcol.get(), s.c, s.kh, s.kw, hp, wp,
+              wide, span);
+  if (padded)
+    for (index_t c = 0; c < s.c; ++c)
+      for (index_t h = 0; h < s.h; ++h)
+        std::memcpy(dxn + (c * s.h + h) * s.w, scratch.dx_pad.data() + (c * hp + h + s.ph) * wp + s.pw,
+                    static_cast<std::size_t>(s.w) * sizeof(float));
+}
+
 // Where dy comes from in a backward pass: a dense dy (N,K,OH,OW) (conv2d_backward), or the fused
 // layer's pooled gradient (N,K,OH/2,OW/2) with its argmax indices and, when a ReLU ends the layer,
 // its output y (the ReLU's mask).
@@ -359,7 +431,8 @@ struct BackwardArgs {
   const DySource* dy;
   const float* x;
   float* dx;  // or null
-  const std::vector<DxPhase>* dx_phases;
+  const std::vector<DxPhase>* dx_phases;  // direct dx
+  const float* gemm_dx_w;                 // dx by gemm_dx_sample with these weights, or null
   bool bias;
 };
 
@@ -490,16 +563,19 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
                   [&](index_t begin, index_t end) { kernels.forward(args, begin, end); });
 }
 
+// gemm_dx: dx (when non-null) by gemm_dx_sample, sample by sample right after the chunk's dW
+// pass over it (from the same dy rows, still in cache), instead of the direct correlation.
 void direct_backward(float* dx, float* dw, float* db, const DySource& dy, const float* x,
-                     const float* w, const Shape& s, bool accumulate) {
+                     const float* w, const Shape& s, bool accumulate, bool gemm_dx) {
   const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<DxPhase> phases;
-  if (dx != nullptr) phases = make_dx_phases(w, s, p);
+  if (dx != nullptr && !gemm_dx) phases = make_dx_phases(w, s, p);
   const index_t grain = backward_grain(s);
   const index_t chunks = chunk_count(s.n, grain);
   const index_t dw_size = s.k * s.taps();
   Partials dw_partials(chunks, dw_size), db_partials(chunks, s.k);
-  const BackwardArgs args{&s, &p, &dy, x, dx, &phases, db != nullptr};
+  const BackwardArgs args{&s, &p, &dy, x, dx, &phases, dx != nullptr && gemm_dx ? w : nullptr,
+                          db != nullptr};
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
@@ -661,73 +737,6 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (db != nullptr) reduce_partials(db, db_partials, accumulate);
 }
 
-// ---------------------------------------------------------------------------------------------
-// GEMM input gradient over wide rows (stride 1)
-// ---------------------------------------------------------------------------------------------
-//
-// With stride 1, output (oh, ow) and tap (c, i, j) touch padded-input element (oh + i, ow + j).
-// Numbering the output positions by the padded row length, q = oh·wp + ow (wp = W + 2·pw; the
-// columns ow ≥ OW of dy_wide are zero), that element sits at q + i·wp + j of the padded plane, so
-//   dcol (taps, OH·wp) = wᵀ (taps, K) · dy_wide (K, OH·wp)          (gemm_serial)
-//   dx_pad[c] flat [i·wp + j + q] += dcol[(c, i, j), q]             (one contiguous add per tap)
-// and dx is the interior of dx_pad. Unlike the direct pass (a full correlation over the whole
-// padded plane, rounded up to whole vectors), no multiply-add lands outside the output plane but
-// the wp − OW zero columns: for the small planes of a deep network's later layers (10×10, 12×12)
-// the direct pass does 1.3–1.6× the work. Every dx element is the same sum in the same order
-// (taps in order) whatever the chunking, so the result does not depend on the thread count.
-
-// dx_pad (C, hp, wp) = Σ over taps of dcol rows, each shifted by its tap's offset (zeroed first).
-NAPINET_VECTORIZED void col2im_wide(float* NAPINET_RESTRICT dx_pad,
-                                    const float* NAPINET_RESTRICT dcol, index_t C, index_t kh,
-                                    index_t kw, index_t hp, index_t wp, index_t wide,
-                                    index_t span) {
-  std::fill(dx_pad, dx_pad + C * hp * wp, 0.0f);
-  for (index_t c = 0; c < C; ++c)
-    for (index_t i = 0; i < kh; ++i)
-      for (index_t j = 0; j < kw; ++j) {
-        float* NAPINET_RESTRICT dst = dx_pad + c * hp * wp + i * wp + j;
-        const float* NAPINET_RESTRICT src = dcol + ((c * kh + i) * kw + j) * wide;
-        for (index_t q = 0; q < span; ++q) dst[q] += src[q];
-      }
-}
-
-// Whether kAuto's backward pass with dx computes dx with gemm_input_grad (and dW, db with the
-// direct pass alone): stride 1 and at least 16 output channels (the GEMM's depth). Measured on
-// one Zen 5 machine (AVX-512, 2 threads), GEMM dx against the direct pass's: 1.6× faster on
-// 32→32 26×26, 1.7× on 32→64 12×12, 2.3× on 64→64 10×10 (3×3, padding 0, batch 128), 1.2–2.3×
-// on other stride-1 shapes with 16–128 output channels, kernels 3–7, padding 0–3; slower with 8
-// output channels (28×28, 3×3: 0.8×), where each GEMM call is too shallow.
-bool use_gemm_dx(Conv2dAlgorithm algorithm, const Shape& s) {
-  return algorithm == Conv2dAlgorithm::kAuto && s.sh == 1 && s.sw == 1 && s.k >= 16;
-}
-
-void gemm_input_grad(float* dx, const float* dy, const float* w, const Shape& s) {
-  const index_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
-  const index_t wide = s.oh * wp, taps = s.taps(), plane = s.out_plane();
-  const index_t span = wide - (wp - s.ow);  // the last row's zero columns add nothing
-  const bool padded = s.ph > 0 || s.pw > 0;
-  parallel_chunks(s.n, batch_grain(s), [&](index_t begin, index_t end) {
-    Scratch dy_wide(s.k * wide);  // columns ≥ OW stay zero
-    std::unique_ptr<float[]> dcol(new float[static_cast<std::size_t>(taps * wide)]);
-    Scratch dx_pad(padded ? s.c * hp * wp : 0);
-    for (index_t n = begin; n < end; ++n) {
-      const float* dyn = dy + n * s.k * plane;
-      for (index_t k = 0; k < s.k; ++k)
-        for (index_t oh = 0; oh < s.oh; ++oh)
-          std::memcpy(dy_wide.data() + k * wide + oh * wp, dyn + (k * s.oh + oh) * s.ow,
-                      static_cast<std::size_t>(s.ow) * sizeof(float));
-      gemm_serial(dcol.get(), w, dy_wide.data(), taps, wide, s.k, true, false, 1.0f, 0.0f);
-      float* dxn = dx + n * s.c * s.h * s.w;
-      col2im_wide(padded ? dx_pad.data() : dxn, dcol.get(), s.c, s.kh, s.kw, hp, wp, wide, span);
-      if (padded)
-        for (index_t c = 0; c < s.c; ++c)
-          for (index_t h = 0; h < s.h; ++h)
-            std::memcpy(dxn + (c * s.h + h) * s.w, dx_pad.data() + (c * hp + h + s.ph) * wp + s.pw,
-                        static_cast<std::size_t>(s.w) * sizeof(float));
-    }
-  });
-}
-
 // Dense dy (N, K, OH, OW) from the fused layer's pooled gradient: what relu_backward and
 // max_pool2d_backward give (each pooled value, masked by the ReLU, at its window's argmax).
 std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const float* y,
@@ -789,12 +798,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     im2col_backward(dx, dw, db, dy, x, w, s, accumulate);
   } else {
     const DySource source{dy, nullptr, nullptr, nullptr, 0, 0};
-    if (dx != nullptr && use_gemm_dx(algorithm, s)) {
-      direct_backward(nullptr, dw, db, source, x, w, s, accumulate);
-      gemm_input_grad(dx, dy, w, s);
-    } else {
-      direct_backward(dx, dw, db, source, x, w, s, accumulate);
-    }
+    direct_backward(dx, dw, db, source, x, w, s, accumulate,
+                    dx != nullptr && use_gemm_dx(algorithm, s));
   }
 }
 
@@ -822,17 +827,9 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
     im2col_backward(dx, dw, db, dense.data(), x, w, s, accumulate);
     return;
   }
-  if (dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s)) {
-    // dx as conv2d_backward computes it for this shape, from the same dense dy; the weight and
-    // bias gradients straight from the pooled gradient (the same sums as from the dense dy).
-    const std::vector<float> dense = dense_dy(dy, indices, y, s);
-    const DySource source{nullptr, dy, indices, y, ph, pw};
-    direct_backward(nullptr, dw, db, source, x, w, s, accumulate);
-    gemm_input_grad(dx, dense.data(), w, s);
-    return;
-  }
   const DySource source{nullptr, dy, indices, y, ph, pw};
-  direct_backward(dx, dw, db, source, x, w, s, accumulate);
+  direct_backward(dx, dw, db, source, x, w, s, accumulate,
+                  dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s));
 }
 
 NAPINET_VECTORIZED bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices,
