@@ -205,19 +205,23 @@ constexpr index_t kPoolQuantum = 16;
 constexpr index_t kAlign = 16;
 constexpr index_t kSlack = 32;
 
-// A zeroed float scratch buffer whose data starts on a 64-byte boundary.
+// A float scratch buffer whose data starts on a 64-byte boundary: zeroed, or (kUninitialised)
+// left as allocated, for buffers the kernels write in full before reading (no memset per chunk).
+enum ScratchInit { kZeroed, kUninitialised };
 class Scratch {
  public:
   Scratch() = default;
-  explicit Scratch(index_t n) : storage_(static_cast<std::size_t>(n + kAlign + kSlack), 0.0f) {
-    const auto address = reinterpret_cast<std::uintptr_t>(storage_.data());
+  explicit Scratch(index_t n, ScratchInit init = kZeroed)
+      : storage_(new float[static_cast<std::size_t>(n + kAlign + kSlack)]) {
+    const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
     const std::uintptr_t aligned = (address + 63) & ~std::uintptr_t{63};
-    data_ = storage_.data() + (aligned - address) / sizeof(float);
+    data_ = storage_.get() + (aligned - address) / sizeof(float);
+    if (init == kZeroed) std::fill(storage_.get(), storage_.get() + n + kAlign + kSlack, 0.0f);
   }
   float* data() { return data_; }
 
  private:
-  std::vector<float> storage_;
+  std::unique_ptr<float[]> storage_;
   float* data_ = nullptr;
 };
 
@@ -388,11 +392,12 @@ bool use_gemm_dx(Conv2dAlgorithm algorithm, const Shape& s) {
 // Scratch for gemm_dx_sample, one per chunk.
 struct GemmDxScratch {
   explicit GemmDxScratch(const Shape& s)
-      : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), wide(s.oh * wp), dy_wide(s.k * wide),
+      : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), wide(s.oh * wp),
+        dy_wide(s.k * wide, kUninitialised),
         dcol(new float[static_cast<std::size_t>(s.taps() * wide)]),
-        dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0) {}
+        dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0, kUninitialised) {}
   index_t hp, wp, wide;
-  Scratch dy_wide;  // (K, wide): the caller fills it (columns ≥ OW zero)
+  Scratch dy_wide;  // (K, wide): the caller fills every row (columns ≥ OW zero)
   std::unique_ptr<float[]> dcol;
   Scratch dx_pad;
 };
