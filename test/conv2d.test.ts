@@ -172,6 +172,26 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
         if (one.db) expectIdentical(two.db!, one.db, 'db');
       });
     }
+
+    // A deep-network layer at batch 32: the backward pass splits it into 16 chunks whose dW
+    // partials are summed on the pool, and takes dx from the GEMM over wide rows.
+    test('1 and 2 threads give bit-identical results: deep layer 32→32 12×12, batch 32 [auto]', () => {
+      const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+      const x = Tensor.from(values(32 * 32 * 12 * 12, 1), [32, 32, 12, 12], { device });
+      const weight = Tensor.from(values(32 * 32 * 9, 2).map((v) => v / 17), [32, 32, 3, 3], { device });
+      const dy = Tensor.from(values(32 * 32 * 10 * 10, 3), [32, 32, 10, 10], { device });
+      const run = (threads: number) => {
+        native().setNumThreads(threads);
+        const y = conv2d(x, weight, null).toArray();
+        const g = conv2dBackward(dy, x, weight, { biasGrad: false });
+        return { y, dx: g.dx!.toArray(), dw: g.dw.toArray() };
+      };
+      const one = run(1);
+      const two = run(2);
+      expectIdentical(two.y, one.y, 'y');
+      expectIdentical(two.dx, one.dx, 'dx');
+      expectIdentical(two.dw, one.dw, 'dw');
+    });
   });
 
   describe('bad input', () => {
