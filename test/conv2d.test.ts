@@ -152,8 +152,9 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
     afterEach(() => native().setNumThreads(before));
 
     // The seed case splits its batch into many chunks; 'stride 2 padding 1' into one per sample.
-    for (const name of ['seed N=64 1→8 28x28 5x5', 'stride 2 padding 1', 'channels 1 to 64']) {
-      test.each(['direct', 'im2col'] as const)(`1 and 2 threads give bit-identical results: ${name} [%s]`, (algorithm) => {
+    // 'auto' on the stride-1 cases with ≥ 16 output channels takes dx from the GEMM over wide rows.
+    for (const name of ['seed N=64 1→8 28x28 5x5', 'stride 2 padding 1', 'channels 1 to 64', 'deep layer 16 to 32 12x12']) {
+      test.each(['direct', 'im2col', 'auto'] as const)(`1 and 2 threads give bit-identical results: ${name} [%s]`, (algorithm) => {
         const c = caseNamed(name);
         const { x, weight, bias, dy } = inputs(c);
         const options = optionsOf(c, algorithm);
@@ -171,6 +172,26 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
         if (one.db) expectIdentical(two.db!, one.db, 'db');
       });
     }
+
+    // A deep-network layer at batch 32: the backward pass splits it into 16 chunks whose dW
+    // partials are summed on the pool, and takes dx from the GEMM over wide rows.
+    test('1 and 2 threads give bit-identical results: deep layer 32→32 12×12, batch 32 [auto]', () => {
+      const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+      const x = Tensor.from(values(32 * 32 * 12 * 12, 1), [32, 32, 12, 12], { device });
+      const weight = Tensor.from(values(32 * 32 * 9, 2).map((v) => v / 17), [32, 32, 3, 3], { device });
+      const dy = Tensor.from(values(32 * 32 * 10 * 10, 3), [32, 32, 10, 10], { device });
+      const run = (threads: number) => {
+        native().setNumThreads(threads);
+        const y = conv2d(x, weight, null).toArray();
+        const g = conv2dBackward(dy, x, weight, { biasGrad: false });
+        return { y, dx: g.dx!.toArray(), dw: g.dw.toArray() };
+      };
+      const one = run(1);
+      const two = run(2);
+      expectIdentical(two.y, one.y, 'y');
+      expectIdentical(two.dx, one.dx, 'dx');
+      expectIdentical(two.dw, one.dw, 'dw');
+    });
   });
 
   describe('bad input', () => {

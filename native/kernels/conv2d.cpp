@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "gemm.h"
@@ -47,13 +49,18 @@ index_t batch_grain(const Shape& s) {
   return power;
 }
 
-// The backward pass keeps one weight-gradient partial per chunk: for large weights it takes
-// larger chunks, so that the partials stay within kPartialBudget floats (but at least 8 chunks
-// when the batch allows, to keep the threads busy).
+// The backward pass keeps one weight-gradient partial per chunk: it takes at most kMaxBackwardChunks
+// chunks (so that a chunk's dW pass sums over several samples before its lane reduction, and the
+// partials to add up stay few: 16 chunks of 8 samples at batch 128 rather than 26–64 chunks of
+// 2–5, 1.1–1.2× faster on the deep network's 10×10 and 12×12 layers), fewer for large weights, so
+// that the partials stay within kPartialBudget floats, but at least 8 when the batch allows, to
+// keep the threads busy.
 constexpr index_t kPartialBudget = index_t{1} << 20;
+constexpr index_t kMaxBackwardChunks = 16;
 
 index_t backward_grain(const Shape& s) {
-  const index_t max_chunks = std::max<index_t>(8, kPartialBudget / (s.k * s.taps() + s.k));
+  const index_t max_chunks = std::max<index_t>(
+      8, std::min<index_t>(kMaxBackwardChunks, kPartialBudget / (s.k * s.taps() + s.k)));
   return std::max(batch_grain(s), (s.n + max_chunks - 1) / max_chunks);
 }
 
@@ -105,14 +112,61 @@ NAPINET_VECTORIZED void bias_grad_add(float* db, const float* dy, index_t K, ind
   }
 }
 
-// out = Σ partials in chunk order (chunk 0 first), or out += that sum when accumulating.
-// partials holds `chunks` consecutive blocks of `size` values.
-void reduce_partials(float* out, const std::vector<float>& partials, index_t chunks, index_t size,
-                     bool accumulate) {
-  for (index_t i = 0; i < size; ++i) {
-    float sum = partials[i];
-    for (index_t c = 1; c < chunks; ++c) sum += partials[c * size + i];
-    out[i] = accumulate ? out[i] + sum : sum;
+// Per-chunk partial sums of a weight (or bias) gradient: `chunks` consecutive blocks of `size`
+// floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in.
+class Partials {
+ public:
+  Partials(index_t chunks, index_t size)
+      : chunks_(chunks), size_(size),
+        data_(new float[static_cast<std::size_t>(std::max<index_t>(1, chunks) * size)]) {}
+  // Chunk c's block, zeroed.
+  float* zeroed(index_t c) {
+    float* block = data_.get() + c * size_;
+    std::fill(block, block + size_, 0.0f);
+    return block;
+  }
+  index_t chunks() const { return chunks_; }
+  index_t size() const { return size_; }
+  const float* data() const { return data_.get(); }
+
+ private:
+  index_t chunks_, size_;
+  std::unique_ptr<float[]> data_;
+};
+
+// out[i] = Σ_c partials[c·size + i] for i in [begin, end), chunk 0 first, or out[i] + that sum
+// when accumulating.
+constexpr index_t kReduceBlock = 512;
+NAPINET_VECTORIZED void reduce_block(float* NAPINET_RESTRICT out,
+                                     const float* NAPINET_RESTRICT partials, index_t chunks,
+                                     index_t size, index_t begin, index_t end, bool accumulate) {
+  float sum[kReduceBlock];
+  const index_t n = end - begin;
+  for (index_t i = 0; i < n; ++i) sum[i] = partials[begin + i];
+  for (index_t c = 1; c < chunks; ++c) {
+    const float* NAPINET_RESTRICT row = partials + c * size + begin;
+    for (index_t i = 0; i < n; ++i) sum[i] += row[i];
+  }
+  for (index_t i = 0; i < n; ++i) out[begin + i] = accumulate ? out[begin + i] + sum[i] : sum[i];
+}
+
+// out = Σ partials in chunk order (chunk 0 first), or out += that sum when accumulating; blocks
+// of elements on the pool, each element the same sum in the same order for any thread count.
+void reduce_partials(float* out, const Partials& partials, bool accumulate) {
+  const index_t chunks = partials.chunks(), size = partials.size();
+  if (chunks == 0) {  // an empty batch: zero gradients (out + 0 when accumulating)
+    for (index_t i = 0; i < size; ++i) out[i] = accumulate ? out[i] + 0.0f : 0.0f;
+    return;
+  }
+  const auto run = [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; i += kReduceBlock)
+      reduce_block(out, partials.data(), chunks, size, i, std::min(end, i + kReduceBlock),
+                   accumulate);
+  };
+  if (size * chunks < (index_t{1} << 15)) {
+    run(0, size);
+  } else {
+    parallel_for(size, kReduceBlock * 8, run);
   }
 }
 
@@ -148,27 +202,31 @@ void reduce_partials(float* out, const std::vector<float>& partials, index_t chu
 // width) and the lanes then added in a fixed pairwise order: dw per pass over a few samples (in
 // registers), db over the whole chunk (in a small per-chunk buffer).
 
-// Wide rows hold a multiple of kPositionQuantum positions (whole micro-kernel blocks for every
-// instruction set), the fused kernel's pooled rows a multiple of kPoolQuantum; scratch rows start
+// Wide rows hold a multiple of the direct kernels' position quantum (DirectKernels::quantum:
+// whole vectors, at least 32 positions below 16 lanes), the fused kernel's pooled rows a multiple
+// of kPoolQuantum; scratch rows start
 // on kAlign-float (64-byte) boundaries; kSlack floats after a buffer absorb a last vector's spill.
-constexpr index_t kPositionQuantum = 32;
 constexpr index_t kPoolQuantum = 16;
 constexpr index_t kAlign = 16;
 constexpr index_t kSlack = 32;
 
-// A zeroed float scratch buffer whose data starts on a 64-byte boundary.
+// A float scratch buffer whose data starts on a 64-byte boundary: zeroed, or (kUninitialised)
+// left as allocated, for buffers the kernels write in full before reading (no memset per chunk).
+enum ScratchInit { kZeroed, kUninitialised };
 class Scratch {
  public:
   Scratch() = default;
-  explicit Scratch(index_t n) : storage_(static_cast<std::size_t>(n + kAlign + kSlack), 0.0f) {
-    const auto address = reinterpret_cast<std::uintptr_t>(storage_.data());
+  explicit Scratch(index_t n, ScratchInit init = kZeroed)
+      : storage_(new float[static_cast<std::size_t>(n + kAlign + kSlack)]) {
+    const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
     const std::uintptr_t aligned = (address + 63) & ~std::uintptr_t{63};
-    data_ = storage_.data() + (aligned - address) / sizeof(float);
+    data_ = storage_.get() + (aligned - address) / sizeof(float);
+    if (init == kZeroed) std::fill(storage_.get(), storage_.get() + n + kAlign + kSlack, 0.0f);
   }
   float* data() { return data_; }
 
  private:
-  std::vector<float> storage_;
+  std::unique_ptr<float[]> storage_;
   float* data_ = nullptr;
 };
 
@@ -181,22 +239,22 @@ struct DirectPlan {
   PhaseGeometry phases;        // stride phases of the convolution (hq × wq planes)
   index_t wq;                  // = phases.wq: the wide row length
   index_t positions;           // wide output positions oh·wq + ow: OH·wq
-  index_t positions_r;         // rounded up to kPositionQuantum
+  index_t positions_r;         // rounded up to the quantum
   index_t x_len;               // per-sample phase buffer, including the tail read by the last block
   index_t margin;              // zeros ahead of each dy_ext row: at least the largest backward shift
-  index_t dx_positions_r;      // hq·wq rounded up to kPositionQuantum
+  index_t dx_positions_r;      // hq·wq rounded up to the quantum
   index_t dy_len;              // length of one dy_ext row
   std::vector<index_t> x_offsets;  // (C·kh·kw) tap t = (c·kh + i)·kw + j → offset in the buffer
 };
 
-DirectPlan make_direct_plan(const Shape& s) {
+DirectPlan make_direct_plan(const Shape& s, index_t quantum) {
   DirectPlan p;
   const index_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
   const index_t hq = (hp + s.sh - 1) / s.sh, wq = (wp + s.sw - 1) / s.sw;
   p.phases = {s.c, s.h, s.w, s.sh, s.sw, s.ph, s.pw, hq, wq, hq * wq};
   p.wq = wq;
   p.positions = s.oh * wq;
-  p.positions_r = round_up(p.positions, kPositionQuantum);
+  p.positions_r = round_up(p.positions, quantum);
   p.x_offsets.resize(static_cast<std::size_t>(s.taps()));
   index_t max_offset = 0;
   for (index_t c = 0; c < s.c; ++c)
@@ -209,7 +267,7 @@ DirectPlan make_direct_plan(const Shape& s) {
       }
   p.x_len = std::max(s.c * s.sh * s.sw * hq * wq, max_offset + p.positions_r);
   p.margin = round_up(((s.kh - 1) / s.sh) * wq + (s.kw - 1) / s.sw, kAlign);
-  p.dx_positions_r = round_up(hq * wq, kPositionQuantum);
+  p.dx_positions_r = round_up(hq * wq, quantum);
   p.dy_len = round_up(p.margin + p.dx_positions_r, kAlign);  // ≥ margin + positions_r
   return p;
 }
@@ -293,6 +351,78 @@ std::vector<DxPhase> make_dx_phases(const float* w, const Shape& s, const Direct
   return phases;
 }
 
+// ---------------------------------------------------------------------------------------------
+// GEMM input gradient over wide rows (stride 1)
+// ---------------------------------------------------------------------------------------------
+//
+// With stride 1, output (oh, ow) and tap (c, i, j) touch padded-input element (oh + i, ow + j).
+// Numbering the output positions by the padded row length, q = oh·wp + ow (wp = W + 2·pw; the
+// columns ow ≥ OW of dy_wide are zero), that element sits at q + i·wp + j of the padded plane, so
+//   dcol (taps, OH·wp) = wᵀ (taps, K) · dy_wide (K, OH·wp)          (gemm_serial)
+//   dx_pad[c] flat [i·wp + j + q] += dcol[(c, i, j), q]             (one contiguous add per tap)
+// and dx is the interior of dx_pad. Unlike the direct pass (a full correlation over the whole
+// padded plane, rounded up to whole vectors), no multiply-add lands outside the output plane but
+// the wp − OW zero columns: for the small planes of a deep network's later layers (10×10, 12×12)
+// the direct pass does 1.3–1.6× the work. Every dx element is the same sum in the same order
+// (taps in order) whatever the chunking, so the result does not depend on the thread count.
+// The direct backward pass calls gemm_dx_sample for each sample after its dW pass, with dy_wide
+// copied from its own wide dy rows (the same layout after the margin for stride 1), so dy is read
+// from memory once for both gradients, dense or from the fused layer's pooled gradient alike.
+
+// dx_pad (C, hp, wp) = Σ over taps of dcol rows, each shifted by its tap's offset (zeroed first).
+NAPINET_VECTORIZED void col2im_wide(float* NAPINET_RESTRICT dx_pad,
+                                    const float* NAPINET_RESTRICT dcol, index_t C, index_t kh,
+                                    index_t kw, index_t hp, index_t wp, index_t wide,
+                                    index_t span) {
+  std::fill(dx_pad, dx_pad + C * hp * wp, 0.0f);
+  for (index_t c = 0; c < C; ++c)
+    for (index_t i = 0; i < kh; ++i)
+      for (index_t j = 0; j < kw; ++j) {
+        float* NAPINET_RESTRICT dst = dx_pad + c * hp * wp + i * wp + j;
+        const float* NAPINET_RESTRICT src = dcol + ((c * kh + i) * kw + j) * wide;
+        for (index_t q = 0; q < span; ++q) dst[q] += src[q];
+      }
+}
+
+// Whether kAuto's backward pass with dx computes dx with gemm_dx_sample (the direct pass then
+// sums dW, db only and hands each sample's dy rows to it): stride 1 and at least 16 output channels (the GEMM's depth). Measured on
+// one Zen 5 machine (AVX-512, 2 threads), GEMM dx against the direct pass's: 1.6× faster on
+// 32→32 26×26, 1.7× on 32→64 12×12, 2.3× on 64→64 10×10 (3×3, padding 0, batch 128), 1.2–2.3×
+// on other stride-1 shapes with 16–128 output channels, kernels 3–7, padding 0–3; slower with 8
+// output channels (28×28, 3×3: 0.8×), where each GEMM call is too shallow.
+bool use_gemm_dx(Conv2dAlgorithm algorithm, const Shape& s) {
+  return algorithm == Conv2dAlgorithm::kAuto && s.sh == 1 && s.sw == 1 && s.k >= 16;
+}
+
+// Scratch for gemm_dx_sample, one per chunk.
+struct GemmDxScratch {
+  explicit GemmDxScratch(const Shape& s)
+      : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), wide(s.oh * wp),
+        dy_wide(s.k * wide, kUninitialised),
+        dcol(new float[static_cast<std::size_t>(s.taps() * wide)]),
+        dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0, kUninitialised) {}
+  index_t hp, wp, wide;
+  Scratch dy_wide;  // (K, wide): the caller fills every row (columns ≥ OW zero)
+  std::unique_ptr<float[]> dcol;
+  Scratch dx_pad;
+};
+
+// dx of one sample (every element written) from the dy_wide rows in `scratch`.
+void gemm_dx_sample(float* dxn, const float* w, const Shape& s, GemmDxScratch& scratch) {
+  const index_t hp = scratch.hp, wp = scratch.wp, wide = scratch.wide;
+  const index_t span = wide - (wp - s.ow);  // the last row's zero columns add nothing
+  const bool padded = s.ph > 0 || s.pw > 0;
+  gemm_serial(scratch.dcol.get(), w, scratch.dy_wide.data(), s.taps(), wide, s.k, true, false,
+              1.0f, 0.0f);
+  col2im_wide(padded ? scratch.dx_pad.data() : dxn, scratch.dcol.get(), s.c, s.kh, s.kw, hp, wp,
+              wide, span);
+  if (padded)
+    for (index_t c = 0; c < s.c; ++c)
+      for (index_t h = 0; h < s.h; ++h)
+        std::memcpy(dxn + (c * s.h + h) * s.w, scratch.dx_pad.data() + (c * hp + h + s.ph) * wp + s.pw,
+                    static_cast<std::size_t>(s.w) * sizeof(float));
+}
+
 // Where dy comes from in a backward pass: a dense dy (N,K,OH,OW) (conv2d_backward), or the fused
 // layer's pooled gradient (N,K,OH/2,OW/2) with its argmax indices and, when a ReLU ends the layer,
 // its output y (the ReLU's mask).
@@ -311,7 +441,8 @@ struct BackwardArgs {
   const DySource* dy;
   const float* x;
   float* dx;  // or null
-  const std::vector<DxPhase>* dx_phases;
+  const std::vector<DxPhase>* dx_phases;  // direct dx
+  const float* gemm_dx_w;                 // dx by gemm_dx_sample with these weights, or null
   bool bias;
 };
 
@@ -350,6 +481,7 @@ constexpr index_t kMaxDotGroup = 8;
 struct DirectKernels {
   const char* name;
   index_t lanes;
+  index_t quantum;  // wide rows' rounding (make_direct_plan): Direct::kQuantum
   void (*forward)(const ForwardArgs& a, index_t begin, index_t end);
   void (*pool_forward)(const PoolForwardArgs& a, index_t begin, index_t end);
   // dw_partial (K, taps) and db_partial (K) (when a.bias) = this chunk's gradient sums
@@ -392,7 +524,7 @@ namespace direct_avx512 {
 // The instruction sets: (lanes, gemm rows, dot rows × taps, fused-forward rows) per register file.
 template <class D>
 constexpr DirectKernels make_direct_kernels(const char* name, index_t lanes) {
-  return {name, lanes, &D::forward, &D::pool_forward, &D::backward};
+  return {name, lanes, D::kQuantum, &D::forward, &D::pool_forward, &D::backward};
 }
 
 const DirectKernels kPortableKernels =
@@ -432,7 +564,7 @@ const DirectKernels& direct_kernels() {
 }
 
 void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s) {
-  const DirectPlan p = make_direct_plan(s);
+  const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);  // the accumulators' start
   if (b != nullptr) std::copy(b, b + s.k, bias.begin());
   const ForwardArgs args{&s, &p, x, w, bias.data(), y};
@@ -441,27 +573,26 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
                   [&](index_t begin, index_t end) { kernels.forward(args, begin, end); });
 }
 
+// gemm_dx: dx (when non-null) by gemm_dx_sample, sample by sample right after the chunk's dW
+// pass over it (from the same dy rows, still in cache), instead of the direct correlation.
 void direct_backward(float* dx, float* dw, float* db, const DySource& dy, const float* x,
-                     const float* w, const Shape& s, bool accumulate) {
-  const DirectPlan p = make_direct_plan(s);
+                     const float* w, const Shape& s, bool accumulate, bool gemm_dx) {
+  const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<DxPhase> phases;
-  if (dx != nullptr) phases = make_dx_phases(w, s, p);
+  if (dx != nullptr && !gemm_dx) phases = make_dx_phases(w, s, p);
   const index_t grain = backward_grain(s);
   const index_t chunks = chunk_count(s.n, grain);
   const index_t dw_size = s.k * s.taps();
-  std::vector<float> dw_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * dw_size),
-                                 0.0f);
-  std::vector<float> db_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * s.k),
-                                 0.0f);
-  const BackwardArgs args{&s, &p, &dy, x, dx, &phases, db != nullptr};
+  Partials dw_partials(chunks, dw_size), db_partials(chunks, s.k);
+  const BackwardArgs args{&s, &p, &dy, x, dx, &phases, dx != nullptr && gemm_dx ? w : nullptr,
+                          db != nullptr};
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
-    kernels.backward(args, dw_partials.data() + chunk * dw_size, db_partials.data() + chunk * s.k,
-                     begin, end);
+    kernels.backward(args, dw_partials.zeroed(chunk), db_partials.zeroed(chunk), begin, end);
   });
-  reduce_partials(dw, dw_partials, chunks, dw_size, accumulate);
-  if (db != nullptr) reduce_partials(db, db_partials, chunks, s.k, accumulate);
+  reduce_partials(dw, dw_partials, accumulate);
+  if (db != nullptr) reduce_partials(db, db_partials, accumulate);
 }
 
 void pool_forward(float* y, std::int32_t* indices, const float* x, const float* w, const float* b,
@@ -581,14 +712,11 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const index_t grain = backward_grain(s);
   const index_t chunks = chunk_count(s.n, grain);
   const index_t dw_size = s.k * taps;
-  std::vector<float> dw_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * dw_size),
-                                 0.0f);
-  std::vector<float> db_partials(static_cast<std::size_t>(std::max<index_t>(1, chunks) * s.k),
-                                 0.0f);
+  Partials dw_partials(chunks, dw_size), db_partials(chunks, s.k);
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
-    float* dwp = dw_partials.data() + chunk * dw_size;
-    float* dbp = db_partials.data() + chunk * s.k;
+    float* dwp = dw_partials.zeroed(chunk);
+    float* dbp = db_partials.zeroed(chunk);
     std::vector<float> col(static_cast<std::size_t>(taps * tile));
     std::vector<float> dy_tile(tile < plane ? static_cast<std::size_t>(s.k * tile) : 0);
     for (index_t n = begin; n < end; ++n) {
@@ -615,8 +743,25 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
       }
     }
   });
-  reduce_partials(dw, dw_partials, chunks, dw_size, accumulate);
-  if (db != nullptr) reduce_partials(db, db_partials, chunks, s.k, accumulate);
+  reduce_partials(dw, dw_partials, accumulate);
+  if (db != nullptr) reduce_partials(db, db_partials, accumulate);
+}
+
+// Dense dy (N, K, OH, OW) from the fused layer's pooled gradient: what relu_backward and
+// max_pool2d_backward give (each pooled value, masked by the ReLU, at its window's argmax).
+std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const float* y,
+                            const Shape& s) {
+  const index_t ph = s.oh / 2, pw = s.ow / 2;
+  std::vector<float> dense(static_cast<std::size_t>(s.n * s.k * s.out_plane()), 0.0f);
+  for (index_t plane = 0; plane < s.n * s.k; ++plane)
+    for (index_t q = 0; q < ph * pw; ++q) {
+      const index_t at = plane * ph * pw + q;
+      const float g = y == nullptr || y[at] > 0.0f ? dy[at] : 0.0f;
+      const index_t u = q / pw, v = q % pw, d = indices[at] - (2 * u * s.ow + 2 * v);
+      if (d == 0 || d == 1 || d == s.ow || d == s.ow + 1)  // else: not an argmax, no gradient
+        dense[static_cast<std::size_t>(plane * s.out_plane() + indices[at])] += g;
+    }
+  return dense;
 }
 
 Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pass) {
@@ -663,7 +808,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     im2col_backward(dx, dw, db, dy, x, w, s, accumulate);
   } else {
     const DySource source{dy, nullptr, nullptr, nullptr, 0, 0};
-    direct_backward(dx, dw, db, source, x, w, s, accumulate);
+    direct_backward(dx, dw, db, source, x, w, s, accumulate,
+                    dx != nullptr && use_gemm_dx(algorithm, s));
   }
 }
 
@@ -687,20 +833,13 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
   if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kIm2col) {
     // A tiny output plane (≤ 4 positions): the dense dy that relu_backward and
     // max_pool2d_backward would give, then the same im2col pass as conv2d_backward.
-    std::vector<float> dense(static_cast<std::size_t>(s.n * s.k * s.out_plane()), 0.0f);
-    for (index_t plane = 0; plane < s.n * s.k; ++plane)
-      for (index_t q = 0; q < ph * pw; ++q) {
-        const index_t at = plane * ph * pw + q;
-        const float g = y == nullptr || y[at] > 0.0f ? dy[at] : 0.0f;
-        const index_t u = q / pw, v = q % pw, d = indices[at] - (2 * u * s.ow + 2 * v);
-        if (d == 0 || d == 1 || d == s.ow || d == s.ow + 1)  // else: not an argmax, no gradient
-          dense[static_cast<std::size_t>(plane * s.out_plane() + indices[at])] += g;
-      }
+    const std::vector<float> dense = dense_dy(dy, indices, y, s);
     im2col_backward(dx, dw, db, dense.data(), x, w, s, accumulate);
     return;
   }
   const DySource source{nullptr, dy, indices, y, ph, pw};
-  direct_backward(dx, dw, db, source, x, w, s, accumulate);
+  direct_backward(dx, dw, db, source, x, w, s, accumulate,
+                  dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s));
 }
 
 NAPINET_VECTORIZED bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices,
