@@ -20,8 +20,8 @@ import { Adam } from '../optim/adam';
 import { StepLR } from '../optim/lr_scheduler';
 import { Generator } from '../random';
 import { expectBoolean, expectInt, expectNumber } from '../validate';
-import { evaluate, fit } from './fit';
-import { prepareMnist, type RecipeRunOptions, type SeedRecipeResult, seedPreprocessing } from './recipe';
+import { fit } from './fit';
+import { concludeRun, prepareMnist, type RecipeRunOptions, type SeedRecipeResult, seedPreprocessing } from './recipe';
 import { recipeCheckpoints, resumedSettings } from './recipe_checkpoints';
 
 export const DEEP_RECIPE = {
@@ -120,22 +120,5 @@ export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<
     shouldStop: o.shouldStop,
     ...checkpoints.fit,
   });
-  checkpoints.finish(history);
-  const test = history.stopped ? { loss: NaN, accuracy: NaN } : evaluate(model, data.test);
-  if (!history.stopped) o.log?.(`test: loss ${test.loss.toFixed(4)}, accu ${test.accuracy.toFixed(4)}`);
-  return {
-    ...data,
-    model,
-    history,
-    testLoss: test.loss,
-    testAccuracy: test.accuracy,
-    epochSeconds: history.epochs.map((e) => e.seconds),
-    augmentSeconds,
-    device,
-    parameters: model.parameterCount(),
-    stopped: history.stopped,
-    position: history.position,
-    checkpoint: checkpoints.last,
-    settings,
-  };
+  return { ...concludeRun({ data, model, history, device, settings, checkpoints, log: o.log }), augmentSeconds };
 }

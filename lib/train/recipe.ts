@@ -15,8 +15,8 @@ import { Adam } from '../optim/adam';
 import { StepLR } from '../optim/lr_scheduler';
 import { Generator } from '../random';
 import { expectInt, expectNumber } from '../validate';
-import { type Callbacks, evaluate, fit, type FitPosition, type History } from './fit';
-import { recipeCheckpoints, resumedSettings } from './recipe_checkpoints';
+import { type Callbacks, evaluate, fit, type FitPosition, type FitResult, type History } from './fit';
+import { type RecipeCheckpoints, recipeCheckpoints, resumedSettings } from './recipe_checkpoints';
 
 /** The options every recipe (seed, deep) shares: where it runs, on what data, and how it reports. */
 export interface RecipeRunOptions {
@@ -165,9 +165,26 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
     shouldStop: o.shouldStop,
     ...checkpoints.fit,
   });
+  return concludeRun({ data, model, history, device, settings, checkpoints, log: o.log });
+}
+
+/**
+ * After a recipe's fit(): saves a stopped run's checkpoint, measures the test set (not for a
+ * stopped run: its test figures are NaN), logs the test line and assembles the result.
+ */
+export function concludeRun(run: {
+  data: PreparedData;
+  model: Sequential;
+  history: FitResult;
+  device: Device;
+  settings: Record<string, unknown>;
+  checkpoints: RecipeCheckpoints;
+  log?: (line: string) => void;
+}): SeedRecipeResult {
+  const { data, model, history, checkpoints } = run;
   checkpoints.finish(history);
   const test = history.stopped ? { loss: NaN, accuracy: NaN } : evaluate(model, data.test);
-  if (!history.stopped) o.log?.(`test: loss ${test.loss.toFixed(4)}, accu ${test.accuracy.toFixed(4)}`);
+  if (!history.stopped) run.log?.(`test: loss ${test.loss.toFixed(4)}, accu ${test.accuracy.toFixed(4)}`);
   return {
     ...data,
     model,
@@ -175,11 +192,11 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
     testLoss: test.loss,
     testAccuracy: test.accuracy,
     epochSeconds: history.epochs.map((e) => e.seconds),
-    device,
+    device: run.device,
     parameters: model.parameterCount(),
     stopped: history.stopped,
     position: history.position,
     checkpoint: checkpoints.last,
-    settings,
+    settings: run.settings,
   };
 }
