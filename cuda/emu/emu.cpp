@@ -59,6 +59,8 @@ std::mutex& device_mutex() {
 thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local bool t_in_kernel = false;  // this OS thread is running a kernel's blocks
 
+Activity g_activity;  // guarded by device_mutex()
+
 cudaError_t record(cudaError_t error) {
   if (error != cudaSuccess) t_last_error = error;
   return error;
@@ -603,6 +605,16 @@ void* dynamic_shared() {
   return g.dynamic_shared_start;
 }
 
+Activity activity() {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  return g_activity;
+}
+
+void reset_activity() {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  g_activity = Activity{};
+}
+
 cudaError_t func_get_attributes(cudaFuncAttributes* attributes) {
   if (!attributes) return record(cudaErrorInvalidValue);
   *attributes = cudaFuncAttributes{};
@@ -636,6 +648,7 @@ void run_kernel(const LaunchSite& site, dim3 grid, dim3 block, std::size_t share
     record(cudaErrorInvalidResourceHandle);
     return;
   }
+  ++g_activity.launches[site.kernel];
   g.site = &site;
   g.grid = grid;
   g.block = block;
@@ -785,6 +798,15 @@ cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpy
     return record(cudaErrorInvalidValue);
   }
   std::memmove(dst, src, bytes);
+  if (dst_device && src_device) {
+    ++g_activity.device_to_device;
+  } else if (dst_device) {
+    ++g_activity.host_to_device;
+    g_activity.host_to_device_bytes += bytes;
+  } else if (src_device) {
+    ++g_activity.device_to_host;
+    g_activity.device_to_host_bytes += bytes;
+  }
   return cudaSuccess;
 }
 
@@ -802,6 +824,7 @@ cudaError_t cudaMemset(void* dst, int value, std::size_t bytes) {
   std::lock_guard<std::mutex> lock(device_mutex());
   if (dst == nullptr || !find_allocation(dst, bytes)) return record(cudaErrorInvalidValue);
   std::memset(dst, value, bytes);
+  ++g_activity.memsets;
   return cudaSuccess;
 }
 
@@ -834,9 +857,14 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 // Work runs when it is issued, so a stream is always idle.
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(device_mutex());
+  if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  ++g_activity.synchronizations;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamQuery(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(device_mutex());
   return valid_stream(stream) ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
 }
-cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   std::lock_guard<std::mutex> lock(device_mutex());
   if (!valid_stream(stream) || g_events.count(event) == 0) return record(cudaErrorInvalidResourceHandle);
@@ -872,9 +900,14 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   std::lock_guard<std::mutex> lock(device_mutex());
+  if (g_events.count(event) == 0) return record(cudaErrorInvalidResourceHandle);
+  ++g_activity.synchronizations;
+  return cudaSuccess;
+}
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  std::lock_guard<std::mutex> lock(device_mutex());
   return g_events.count(event) ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
 }
-cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (ms == nullptr) return record(cudaErrorInvalidValue);
@@ -888,7 +921,11 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  ++g_activity.synchronizations;
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetLastError() {
   cudaError_t error = t_last_error;

@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "../api.h"
+#include "activity.h"
 
 // ---------------------------------------------------------------------------------------------
 // Qualifiers and built-in variables
@@ -478,6 +479,7 @@ void run_kernel(const LaunchSite& site, dim3 grid, dim3 block, std::size_t share
 
 // The current block's dynamic shared memory (NAPINET_DYNAMIC_SHARED).
 void* dynamic_shared();
+
 
 template <typename... Params, typename... Args>
 void launch(const LaunchSite& site, dim3 grid, dim3 block, std::size_t shared_bytes,

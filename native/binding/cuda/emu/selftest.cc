@@ -1,6 +1,7 @@
 // cudaEmuSelftest(): the emulator's self-test kernels (cuda/emu/selftest.h) as an object of
 // functions, for test/cuda-emu.test.ts. Compiled only in emulator builds (NAPINET_CUDA_EMU).
 // Buffers are CudaBuffers; sizes are checked like any other binding's.
+#include "../../../../cuda/emu/activity.h"
 #include "../../../../cuda/emu/selftest.h"
 
 #include "../../args.h"
@@ -128,6 +129,28 @@ const Entry kTests[] = {
      [](const Napi::CallbackInfo& info) -> Napi::Value {
        int n = static_cast<int>(int_arg(info, 1, "n", 1, 1 << 20));
        selftest::write_past_end(device_floats(info, 0, "y", n), n);
+       return info.Env().Undefined();
+     }},
+    {"activity",
+     [](const Napi::CallbackInfo& info) -> Napi::Value {
+       Napi::Env env = info.Env();
+       const ::napinet::emu::Activity a = ::napinet::emu::activity();
+       Napi::Object launches = Napi::Object::New(env);
+       for (const auto& [kernel, count] : a.launches) launches.Set(kernel, static_cast<double>(count));
+       Napi::Object out = Napi::Object::New(env);
+       out.Set("launches", launches);
+       out.Set("hostToDevice", static_cast<double>(a.host_to_device));
+       out.Set("hostToDeviceBytes", static_cast<double>(a.host_to_device_bytes));
+       out.Set("deviceToHost", static_cast<double>(a.device_to_host));
+       out.Set("deviceToHostBytes", static_cast<double>(a.device_to_host_bytes));
+       out.Set("deviceToDevice", static_cast<double>(a.device_to_device));
+       out.Set("memsets", static_cast<double>(a.memsets));
+       out.Set("synchronizations", static_cast<double>(a.synchronizations));
+       return out;
+     }},
+    {"resetActivity",
+     [](const Napi::CallbackInfo& info) -> Napi::Value {
+       ::napinet::emu::reset_activity();
        return info.Env().Undefined();
      }},
     {"runtimeChecks",

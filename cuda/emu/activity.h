@@ -1,0 +1,23 @@
+// What the emulated device was asked to do since the last reset: launches by kernel (as written
+// at the launch), copies by direction, memsets and host waits (stream, event or device
+// synchronisation). A plain C++ header, so the binding can read it without the emulator's macros.
+// Test: test/cuda_step_traffic.test.ts checks with it that a training step stays on the device.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace napinet::emu {
+
+struct Activity {
+  std::map<std::string, std::uint64_t> launches;
+  std::uint64_t host_to_device = 0, device_to_host = 0, device_to_device = 0;
+  std::uint64_t host_to_device_bytes = 0, device_to_host_bytes = 0;
+  std::uint64_t memsets = 0, synchronizations = 0;
+};
+
+Activity activity();
+void reset_activity();
+
+}  // namespace napinet::emu
