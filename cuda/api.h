@@ -186,16 +186,25 @@ void softmax_cross_entropy_backward(float* dlogits, const float* probs, const st
                                     float scale);
 
 // optim (cuda/optim.cu; CPU: native/kernels/optim.h). The CPU kernel's float32 operations, in order.
-void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, std::int64_t n,
-               double lr, double beta1, double beta2, double eps, double weight_decay,
-               std::int64_t step, bool decoupled);
+void adam_step_many(float* const* param, const float* const* grad, float* const* exp_avg,
+                    float* const* exp_avg_sq, const std::int64_t* n, std::int64_t count, double lr,
+                    double beta1, double beta2, double eps, double weight_decay, std::int64_t step,
+                    bool decoupled);
 void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t n, double lr,
               double momentum, double dampening, double weight_decay, bool nesterov,
               bool first_step);
 
+// batch gather (cuda/gather.cu; CPU: native/kernels/gather.h). The GPU cannot check rows without
+// a host round trip: a row outside [0, rows) gives a NaN image and the label −1 (which makes the
+// loss NaN), never an out-of-bounds read.
+void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
+                  const std::int32_t* rows, std::int64_t count, std::int64_t row_length,
+                  std::int64_t image_rows);
+
 // fill (cuda/fill.cu; CPU: native/kernels/fill.h)
 void fill(float* x, float value, std::int64_t n);
 void fill_int32(std::int32_t* x, std::int32_t value, std::int64_t n);
+void fill_many(float* const* x, const std::int64_t* n, std::int64_t count, float value);
 
 // softmax (cuda/softmax.cu; CPU: native/kernels/softmax.h)
 void softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);

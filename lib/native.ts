@@ -115,7 +115,11 @@ export interface NativeAddon {
   softmaxCrossEntropyBackward(dlogits: NativeBuffer, probs: NativeBuffer, labels: Int32Array | CudaBuffer, N: number, C: number, labelSmoothing: number, scale: number): void;
 
   // optimizers (native/kernels/optim.h); step counts from 1
-  adamStep(param: NativeBuffer, grad: NativeBuffer, expAvg: NativeBuffer, expAvgSq: NativeBuffer, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean): void;
+  /** Every tensor of an optimizer at once (each param's whole buffer); one GPU launch per 16 tensors. */
+  adamStepMany(
+    params: NativeBuffer[], grads: NativeBuffer[], expAvgs: NativeBuffer[], expAvgSqs: NativeBuffer[],
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, decoupled: boolean,
+  ): void;
   sgdStep(param: NativeBuffer, grad: NativeBuffer, momentumBuffer: NativeBuffer | null, n: number, lr: number, momentum: number, dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean): void;
 
   // softmax (native/kernels/softmax.h)
@@ -124,6 +128,8 @@ export interface NativeAddon {
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
+  /** Each buffer whole; one GPU launch per 16 buffers. */
+  fillMany(xs: NativeBuffer[], value: number): void;
 
   // batched gemm (cuda/api.h, cuda/gemm.cu; CUDA builds only, CudaBuffers only, no CPU kernel).
   // Item i: c + i·strideC, a + i·strideA, b + i·strideB (a stride of 0 shares one matrix).
@@ -162,8 +168,11 @@ export interface NativeAddon {
   /** The direct convolution kernels' instruction set: 'avx512', 'avx2' or 'generic'. */
   conv2dIsa(): string;
 
-  // batch gather (native/kernels/gather.h); host arrays only
-  gatherRows(dst: Float32Array, src: Float32Array, rows: Int32Array, rowLength: number): void;
+  // batch gather (native/kernels/gather.h, cuda/gather.cu)
+  gatherBatch(
+    x: NativeBuffer, y: Int32Array | CudaBuffer, images: NativeBuffer, labels: Int32Array | CudaBuffer,
+    order: Int32Array | CudaBuffer, start: number, count: number, rowLength: number,
+  ): void;
 
   // more activations (native/kernels/activation.h); backward from the output y (sigmoid, tanh) or the input x
   sigmoidForward(y: NativeBuffer, x: NativeBuffer, n: number): void;

@@ -2,7 +2,7 @@
 // Tolerance: exact (atol 0, rtol 0): every element is the value rounded to float32 once.
 import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
-import { fill } from '../lib/ops/fill';
+import { fill, fillMany } from '../lib/ops/fill';
 import { Tensor } from '../lib/tensor';
 import { DEVICES } from './helpers/devices';
 
@@ -30,6 +30,18 @@ describe.each(DEVICES)('fill on %s', (device) => {
   test('an empty tensor is left as it is', () => {
     const t = Tensor.zeros([0, 4], { device });
     expect(fill(t, 1).size).toBe(0);
+  });
+
+  test('fillMany sets every element of each tensor (20 tensors: two GPU launches; empty ones skipped)', () => {
+    const tensors = Array.from({ length: 20 }, (_, i) => Tensor.from(Float32Array.from({ length: i === 3 ? 0 : 1 + i * 301 }, (_, k) => k + 1), [i === 3 ? 0 : 1 + i * 301], { device }));
+    fillMany(tensors, 0);
+    for (const t of tensors) expect(t.toArray().every((v) => Object.is(v, 0))).toBe(true);
+    fillMany(tensors, -2.5);
+    for (const t of tensors) expect(t.toArray().every((v) => v === -2.5)).toBe(true);
+    fillMany([], 1);
+    expect(() => fillMany([tensors[0], 5 as never], 0)).toThrow('Expected a Tensor for tensors[1] but received 5');
+    expect(() => fillMany(tensors, '0' as never)).toThrow(new TypeError('Expected a number for value but received "0"'));
+    if (device === 'cuda') expect(() => fillMany([tensors[0], Tensor.zeros([2])], 0)).toThrow('Expected a tensor on cuda for tensors[1] but received a tensor on cpu');
   });
 
   test('rejects bad arguments with messages naming them', () => {

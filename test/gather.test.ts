@@ -1,63 +1,134 @@
-// gatherRows (native/kernels/gather): the batch gather of the training loop, against a plain
-// JavaScript copy (exact: it moves values, computes none), with 1 and 2 threads, and its checks.
+// gatherBatch (native/kernels/gather, cuda/gather.cu): the training loop's batch gather, against a
+// plain JavaScript copy (exact: it moves values, computes none), with 1 and 2 CPU threads and on
+// CUDA; batches() and DeviceDataset on each device; and the checks.
 import { afterEach, describe, expect, test } from 'vitest';
-import { batches, ImageDataset } from '../lib/data/dataset';
+import { batches, DeviceDataset, ImageDataset } from '../lib/data/dataset';
 import { native } from '../lib/native';
-import { gatherRows } from '../lib/ops/gather';
+import { gatherBatch } from '../lib/ops/gather';
 import { Generator } from '../lib/random';
+import { Tensor } from '../lib/tensor';
+import { DEVICES } from './helpers/devices';
 
-describe('gatherRows', () => {
+function randomDataset(g: Generator, count: number, sampleShape: [number, number, number]): ImageDataset {
+  const size = sampleShape[0] * sampleShape[1] * sampleShape[2];
+  return new ImageDataset(Float32Array.from({ length: count * size }, () => g.normal()), Int32Array.from({ length: count }, () => g.int(10)), sampleShape);
+}
+
+describe.each(DEVICES)('gatherBatch on %s', (device) => {
   const before = native().numThreads();
   afterEach(() => native().setNumThreads(before));
 
   test.each([
-    [1, 5, 3],
-    [784, 64, 500],
-    [3, 1000, 17],
-    [20000, 7, 9],
-  ])('rows of %i floats, %i picked from %i, equal a JavaScript copy', (rowLength, count, srcRows) => {
-    const g = new Generator(rowLength);
-    const src = Float32Array.from({ length: rowLength * srcRows }, () => g.normal());
-    const rows = Int32Array.from({ length: count }, () => g.int(srcRows));
-    const expected = new Float32Array(count * rowLength);
-    rows.forEach((r, i) => expected.set(src.subarray(r * rowLength, (r + 1) * rowLength), i * rowLength));
-    for (const threads of [1, 2]) {
-      native().setNumThreads(threads);
-      const dst = new Float32Array(count * rowLength + 3).fill(7);
-      expect(gatherRows(dst, src, rows, rowLength)).toBe(dst);
-      expect(dst.subarray(0, count * rowLength)).toEqual(expected);
-      expect(Array.from(dst.subarray(count * rowLength))).toEqual([7, 7, 7]);
+    [[1, 1, 5], 3, 5, 2],
+    [[1, 28, 28], 64, 500, 100],
+    [[3, 1, 1], 17, 1000, 0],
+    [[2, 100, 100], 7, 9, 1],
+  ] as [[number, number, number], number, number, number][])('samples of shape %j, %i picked from %i at offset %i, equal a JavaScript copy', (shape, count, rows, start) => {
+    const g = new Generator(count + rows);
+    const data = randomDataset(g, rows, shape);
+    const size = data.sampleSize;
+    const order = Int32Array.from({ length: start + count + 2 }, () => g.int(rows));
+    const expectedX = new Float32Array(count * size);
+    const expectedY = new Int32Array(count);
+    for (let i = 0; i < count; i++) {
+      const r = order[start + i];
+      expectedX.set(data.images.subarray(r * size, (r + 1) * size), i * size);
+      expectedY[i] = data.labels[r];
     }
+    const images = Tensor.from(data.images, [rows, ...shape], { device });
+    const labels = Tensor.from(data.labels, [rows], { device });
+    const orderT = Tensor.from(order, [order.length], { device });
+    for (const threads of device === 'cpu' ? [1, 2] : [1]) {
+      native().setNumThreads(threads);
+      const x = Tensor.from(new Float32Array(count * size).fill(7), [count, ...shape], { device });
+      const y = Tensor.from(new Int32Array(count).fill(-7), [count], { device });
+      gatherBatch(x, y, images, labels, orderT, start);
+      expect(x.toArray()).toEqual(expectedX);
+      expect(y.toArray()).toEqual(expectedY);
+      x.dispose();
+      y.dispose();
+    }
+    for (const t of [images, labels, orderT]) t.dispose();
   });
 
-  test('batches() gathers each batch exactly as the dataset holds it', () => {
+  test('batches() gathers each batch exactly as the dataset holds it, with or without a DeviceDataset', () => {
     const g = new Generator(3);
-    const data = new ImageDataset(Float32Array.from({ length: 130 * 4 }, () => g.normal()), Int32Array.from({ length: 130 }, () => g.int(10)), [1, 2, 2]);
-    let seen = 0;
-    for (const batch of batches(data, 32, { shuffle: true, generator: g })) {
-      const x = batch.x.toArray();
-      const y = batch.y.toArray();
-      batch.indices.forEach((j, i) => {
-        expect(x.subarray(i * 4, i * 4 + 4)).toEqual(data.images.subarray(j * 4, j * 4 + 4));
-        expect(y[i]).toBe(data.labels[j]);
-      });
-      seen += batch.size;
+    const data = randomDataset(g, 130, [1, 2, 2]);
+    const onDevice = new DeviceDataset(data, device);
+    for (const source of [data, onDevice]) {
+      let seen = 0;
+      for (const batch of batches(source, 32, { shuffle: true, generator: g, device })) {
+        expect(batch.x.device).toBe(device);
+        const x = batch.x.toArray();
+        const y = batch.y.toArray();
+        batch.indices.forEach((j, i) => {
+          expect(x.subarray(i * 4, i * 4 + 4)).toEqual(data.images.subarray(j * 4, j * 4 + 4));
+          expect(y[i]).toBe(data.labels[j]);
+        });
+        seen += batch.size;
+      }
+      expect(seen).toBe(130);
     }
-    expect(seen).toBe(130);
+    onDevice.dispose();
+  });
+
+  test('a DeviceDataset follows in-place changes once they are marked', () => {
+    const data = new ImageDataset(Float32Array.of(1, 2, 3, 4), Int32Array.of(0, 1), [1, 1, 2]);
+    const onDevice = new DeviceDataset(data, device);
+    const first = () => {
+      for (const b of batches(onDevice, 2)) return [...b.x.toArray(), ...b.y.toArray()];
+    };
+    expect(first()).toEqual([1, 2, 3, 4, 0, 1]);
+    data.images[0] = 10;
+    data.labels[1] = 5;
+    data.markChanged();
+    expect(first()).toEqual([10, 2, 3, 4, 0, 5]);
+    onDevice.dispose();
   });
 
   test('bad input throws, naming the argument', () => {
-    const src = new Float32Array(12);
-    expect(() => gatherRows(new Float32Array(8), src, Int32Array.of(0, 3), 4)).toThrow('Expected row indices in [0, 3) for rows but received 3 at index 1');
-    expect(() => gatherRows(new Float32Array(4), src, Int32Array.of(0, 1), 4)).toThrow('Expected at least 8 elements for dst but received 4');
-    expect(() => gatherRows([] as unknown as Float32Array, src, Int32Array.of(0), 4)).toThrow('Expected a Float32Array for dst but received');
-    expect(() => gatherRows(new Float32Array(4), src, [0] as unknown as Int32Array, 4)).toThrow('Expected an Int32Array for rows but received');
-    expect(() => gatherRows(new Float32Array(4), src, Int32Array.of(0), 0)).toThrow('Expected an integer ≥ 1 for rowLength but received 0');
+    const images = Tensor.zeros([3, 1, 2, 2], { device });
+    const labels = Tensor.zeros([3], { device, dtype: 'int32' });
+    const x = Tensor.zeros([2, 1, 2, 2], { device });
+    const y = Tensor.zeros([2], { device, dtype: 'int32' });
+    const order = Tensor.from(Int32Array.of(0, 1, 2), [3], { device });
+    expect(() => gatherBatch(x, y, images, labels, order, 2)).toThrow('Expected at least 4 indices in order (start 2, batch 2) but received 3');
+    expect(() => gatherBatch(x, y, images, labels, order, -1)).toThrow('Expected an integer ≥ 0 for start but received -1');
+    expect(() => gatherBatch(Tensor.zeros([2, 1, 2, 3], { device }), y, images, labels, order, 0)).toThrow('Expected shape [2, 1, 2, 2] for x but received [2, 1, 2, 3]');
+    expect(() => gatherBatch(x, Tensor.zeros([2], { device }), images, labels, order, 0)).toThrow('Expected a int32 tensor for y but received a float32 tensor');
+    expect(() => gatherBatch(x, y, images, Tensor.zeros([4], { device, dtype: 'int32' }), order, 0)).toThrow('Expected shape [3] for labels but received [4]');
+    if (device === 'cuda') {
+      expect(() => gatherBatch(x, y, images, labels, Tensor.from(Int32Array.of(0, 1, 2)), 0)).toThrow('Expected a tensor on cuda for order but received a tensor on cpu');
+    }
+    for (const t of [images, labels, x, y, order]) t.dispose();
+  });
+});
+
+describe('gatherBatch indices', () => {
+  test('on the CPU an index outside the images is a RangeError naming it', () => {
+    const images = Tensor.zeros([3, 4]);
+    const labels = Tensor.zeros([3], { dtype: 'int32' });
+    const x = Tensor.zeros([2, 4]);
+    const y = Tensor.zeros([2], { dtype: 'int32' });
+    expect(() => gatherBatch(x, y, images, labels, Tensor.from(Int32Array.of(5, 0, 3)), 1)).toThrow('Expected row indices in [0, 3) for order but received 3 at index 2');
+    expect(() => gatherBatch(x, y, images, labels, Tensor.from(Int32Array.of(-1, 0)), 0)).toThrow('Expected row indices in [0, 3) for order but received -1 at index 0');
   });
 
-  test('the native call checks buffer sizes and indices', () => {
-    const src = new Float32Array(12);
-    expect(() => native().gatherRows(new Float32Array(7), src, Int32Array.of(0, 1), 4)).toThrow(RangeError);
-    expect(() => native().gatherRows(new Float32Array(8), src, Int32Array.of(0, -1), 4)).toThrow('Expected row indices in [0, 3) for rows but received -1 at index 1');
+  test.runIf(DEVICES.includes('cuda'))('on CUDA an index outside the images gives a NaN image and the label -1, never a read out of bounds', () => {
+    const device = 'cuda';
+    const images = Tensor.from(Float32Array.of(1, 2, 3, 4, 5, 6), [3, 2], { device });
+    const labels = Tensor.from(Int32Array.of(7, 8, 9), [3], { device });
+    const x = Tensor.zeros([3, 2], { device });
+    const y = Tensor.zeros([3], { device, dtype: 'int32' });
+    gatherBatch(x, y, images, labels, Tensor.from(Int32Array.of(2, -1, 3), [3], { device }), 0);
+    expect(Array.from(x.toArray())).toEqual([5, 6, NaN, NaN, NaN, NaN]);
+    expect(Array.from(y.toArray())).toEqual([9, -1, -1]);
+  });
+
+  test('the native call checks buffer sizes', () => {
+    const images = new Float32Array(12);
+    const labels = new Int32Array(3);
+    expect(() => native().gatherBatch(new Float32Array(7), new Int32Array(2), images, labels, Int32Array.of(0, 1), 0, 2, 4)).toThrow(RangeError);
+    expect(() => native().gatherBatch(new Float32Array(8), new Int32Array(2), images, labels, Int32Array.of(0, 1), 1, 2, 4)).toThrow(RangeError);
   });
 });

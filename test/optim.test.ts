@@ -12,7 +12,7 @@
 // 2.1e-7, max rel L2 1.1e-7.
 import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
-import { adamStep, sgdStep, type AdamHyper, type SgdHyper } from '../lib/ops/optim';
+import { adamStep, adamStepMany, sgdStep, type AdamHyper, type SgdHyper } from '../lib/ops/optim';
 import { Tensor } from '../lib/tensor';
 import { expectClose } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
@@ -116,6 +116,40 @@ describe.each(DEVICES)('optimizers on %s', (device) => {
     }
   });
 
+  test('adamStepMany equals adamStep on each tensor, bit for bit (37 tensors: three GPU launches; empty ones skipped)', () => {
+    const sizes = Array.from({ length: 37 }, (_, i) => (i % 9 === 4 ? 0 : 1 + ((i * 977) % 3000)));
+    const make = (i: number, n: number) => ({
+      param: Tensor.from(Float32Array.from({ length: n }, (_, k) => Math.sin(k + i)), [n], { device }),
+      grad: Tensor.from(Float32Array.from({ length: n }, (_, k) => Math.cos(k * 0.7 - i)), [n], { device }),
+      a: Tensor.zeros([n], { device }),
+      b: Tensor.zeros([n], { device }),
+    });
+    const one = sizes.map((n, i) => make(i, n));
+    const many = sizes.map((n, i) => make(i, n));
+    for (let step = 1; step <= 3; step++) {
+      const h = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: step === 2 ? 0.01 : 0, step, decoupled: step === 3 };
+      for (const t of one) adamStep(t.param, t.grad, t.a, t.b, h);
+      adamStepMany(many.map((t) => t.param), many.map((t) => t.grad), many.map((t) => t.a), many.map((t) => t.b), h);
+    }
+    one.forEach((t, i) => {
+      for (const key of ['param', 'a', 'b'] as const) {
+        expect(Buffer.from(many[i][key].toArray().buffer).equals(Buffer.from(t[key].toArray().buffer))).toBe(true);
+      }
+    });
+  });
+
+  test('adamStepMany rejects mismatched lists, naming the element', () => {
+    const p = [Tensor.zeros([4], { device }), Tensor.zeros([2], { device })];
+    const like = () => p.map((t) => Tensor.zeros(t.shape, { device }));
+    const h = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: 1, decoupled: false };
+    expect(() => adamStepMany(p, like().slice(1), like(), like(), h)).toThrow(new RangeError('Expected 2 tensors (one per param) for grads but received 1'));
+    expect(() => adamStepMany(p, like(), [p[0], Tensor.zeros([3], { device })], like(), h)).toThrow('Expected shape [2] for expAvgs[1] but received [3]');
+    expect(() => adamStepMany(p, like(), like(), 'x' as never, h)).toThrow('Expected an Array of tensors for expAvgSqs but received "x"');
+    if (device === 'cuda') {
+      expect(() => adamStepMany([p[0], Tensor.zeros([2])], like(), like(), like(), h)).toThrow('Expected a tensor on cuda for params[1] but received a tensor on cpu');
+    }
+  });
+
   test('rejects bad tensors and hyper-parameters with messages naming the argument', () => {
     const p = Tensor.zeros([4], { device });
     const g = Tensor.zeros([4], { device });
@@ -152,15 +186,21 @@ describe('optimizer native checks', () => {
   const b4 = () => new Float32Array(4);
 
   test('a buffer too small for n is a RangeError naming it', () => {
-    expect(() => addon.adamStep(b4(), b4(), new Float32Array(3), b4(), 4, 1e-3, 0.9, 0.999, 1e-8, 0, 1, false)).toThrow(
-      new RangeError('Expected at least 4 elements for expAvg but received 3'),
+    expect(() => addon.adamStepMany([b4()], [b4()], [new Float32Array(3)], [b4()], 1e-3, 0.9, 0.999, 1e-8, 0, 1, false)).toThrow(
+      new RangeError('Expected at least 4 elements for expAvgs[0] but received 3'),
     );
     expect(() => addon.sgdStep(b4(), b4(), new Float32Array(2), 4, 0.1, 0.9, 0, 0, false, true)).toThrow('Expected at least 4 elements for momentumBuffer but received 2');
   });
 
   test('hyper-parameters are re-checked, and momentum needs a buffer', () => {
-    expect(() => addon.adamStep(b4(), b4(), b4(), b4(), 4, 1e-3, 0.9, 0.999, 1e-8, 0, 0, false)).toThrow('Expected an integer in [1, ');
-    expect(() => addon.adamStep(b4(), b4(), b4(), b4(), 4, 1e-3, 1, 0.999, 1e-8, 0, 1, false)).toThrow(new RangeError('Expected a number in [0, 1) for beta1 but received 1'));
+    expect(() => addon.adamStepMany([b4()], [b4()], [b4()], [b4()], 1e-3, 0.9, 0.999, 1e-8, 0, 0, false)).toThrow('Expected an integer in [1, ');
+    expect(() => addon.adamStepMany([b4()], [b4()], [b4()], [b4()], 1e-3, 1, 0.999, 1e-8, 0, 1, false)).toThrow(new RangeError('Expected a number in [0, 1) for beta1 but received 1'));
+    expect(() => addon.adamStepMany([b4(), b4()], [b4()], [b4()], [b4()], 1e-3, 0.9, 0.999, 1e-8, 0, 1, false)).toThrow(
+      new RangeError('Expected 2 tensors (one per param) for grads but received 1'),
+    );
+    expect(() => addon.adamStepMany(b4() as never, [b4()], [b4()], [b4()], 1e-3, 0.9, 0.999, 1e-8, 0, 1, false)).toThrow(
+      new TypeError('Expected an Array of tensors for params but received a Float32Array'),
+    );
     expect(() => addon.sgdStep(b4(), b4(), null, 4, 0.1, 0.9, 0, 0, false, true)).toThrow(new TypeError('Expected a Float32Array for momentumBuffer but received null'));
     const param = new Float32Array([1, 2, 3, 4]);
     addon.sgdStep(param, new Float32Array([1, 1, 1, 1]), null, 4, 0.5, 0, 0, 0, false, true);

@@ -85,6 +85,7 @@ export function randomAffine(source: ImageDataset, options: RandomAffineOptions 
       }
     }
   }
+  target.markChanged();
   return target;
 }
 

@@ -3,13 +3,16 @@
  * split, per-channel standardisation and shuffled mini-batches the training loop consumes.
  */
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
-import { native } from '../native';
+import { gatherBatch } from '../ops/gather';
 import { defaultGenerator, type Generator } from '../random';
 import { Tensor } from '../tensor';
 import { expectInt, expectNumber, fail } from '../validate';
 
 export class ImageDataset {
-  /** [count, C, H, W], row-major. */
+  /**
+   * [count, C, H, W], row-major. After changing images or labels in place, call markChanged() so
+   * that copies of the dataset on a GPU (DeviceDataset) are refreshed before they are used.
+   */
   readonly images: Float32Array;
   readonly labels: Int32Array;
   /** [C, H, W] */
@@ -41,6 +44,18 @@ export class ImageDataset {
   static fromBytes(images: Uint8Array, labels: Uint8Array, sampleShape: readonly [number, number, number], numClasses = 10): ImageDataset {
     return new ImageDataset(Float32Array.from(images), Int32Array.from(labels), sampleShape, numClasses);
   }
+
+  /** Counts in-place changes (markChanged), so device copies know when to upload again. */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Records that images or labels were changed in place (the library's own writers call it). */
+  markChanged(): void {
+    this.changes++;
+  }
+
+  private changes = 0;
 
   get sampleSize(): number {
     return this.sampleShape[0] * this.sampleShape[1] * this.sampleShape[2];
@@ -136,6 +151,7 @@ export class Standardizer {
         for (let i = 0; i < plane; i++) data.images[base + i] = (data.images[base + i] - m) * inv;
       }
     }
+    data.markChanged();
     return data;
   }
 
@@ -167,48 +183,97 @@ export interface Batch {
 }
 
 /**
- * Mini-batches over `data`, shuffled by `generator` when `shuffle` is set. The batch tensors are
- * reused from one batch to the next (one pair per batch size), so read a batch before asking for
- * the next. The last batch may be smaller (as PyTorch's DataLoader with drop_last=False).
+ * A dataset's images and labels as tensors on one device, from which batches are gathered there:
+ * on a GPU the whole dataset is uploaded once, so a training step uploads nothing; on the CPU the
+ * tensors are the dataset's own arrays (no copy). sync() uploads again after the dataset changed
+ * in place (ImageDataset.markChanged; an epoch's augmentation does). dispose() frees GPU memory.
+ */
+export class DeviceDataset {
+  readonly source: ImageDataset;
+  readonly device: Device;
+  private readonly images: Tensor;
+  private readonly labels: Tensor;
+  private version: number;
+
+  constructor(source: ImageDataset, device: DeviceSpec = 'cpu') {
+    if (!(source instanceof ImageDataset)) fail('an ImageDataset', 'source', source);
+    this.source = source;
+    this.device = resolveDevice(device);
+    this.images = Tensor.from(source.images, [source.count, ...source.sampleShape]).to(this.device);
+    this.labels = Tensor.from(source.labels, [source.count], { dtype: 'int32' }).to(this.device);
+    this.version = source.version;
+  }
+
+  get count(): number {
+    return this.source.count;
+  }
+
+  /** Uploads the source again if it changed in place since the last upload (GPU only). */
+  sync(): void {
+    if (this.version === this.source.version) return;
+    this.version = this.source.version;
+    if (this.device === 'cpu') return; // the tensors are the arrays themselves
+    this.images.copyFrom(this.source.images);
+    this.labels.copyFrom(this.source.labels);
+  }
+
+  /** x[i] = images[order[start + i]], y[i] = labels[order[start + i]] (order on this device). */
+  gather(x: Tensor, y: Tensor, order: Tensor, start: number): void {
+    gatherBatch(x, y, this.images, this.labels, order, start);
+  }
+
+  /** Frees the GPU copy (nothing to free on the CPU). */
+  dispose(): void {
+    this.images.dispose();
+    this.labels.dispose();
+  }
+}
+
+/**
+ * Mini-batches over `data`, shuffled by `generator` when `shuffle` is set, gathered on the
+ * requested device (on a GPU from a copy of the whole dataset there: pass a DeviceDataset to keep
+ * one copy across epochs, otherwise the generator uploads the dataset and frees it at the end).
+ * The batch tensors are reused from one batch to the next (one pair per batch size), so read a
+ * batch before asking for the next. The last batch may be smaller (as PyTorch's DataLoader with
+ * drop_last=False).
  */
 export function* batches(
-  data: ImageDataset,
+  data: ImageDataset | DeviceDataset,
   batchSize: number,
   options: { shuffle?: boolean; generator?: Generator; device?: DeviceSpec; dropLast?: boolean } = {},
 ): Generator_<Batch> {
   expectInt(batchSize, 'batchSize', 1);
-  const device: Device = resolveDevice(options.device ?? 'cpu');
-  const order = options.shuffle ? (options.generator ?? defaultGenerator).permutation(data.count) : Int32Array.from({ length: data.count }, (_, i) => i);
-  const size = data.sampleSize;
-  const cache = new Map<number, { x: Tensor; y: Tensor; hostX: Float32Array; hostY: Int32Array }>();
-  for (let start = 0; start < data.count; start += batchSize) {
-    const n = Math.min(batchSize, data.count - start);
-    if (n < batchSize && options.dropLast) break;
-    let slot = cache.get(n);
-    if (!slot) {
-      const x = Tensor.zeros([n, ...data.sampleShape], { device });
-      const y = Tensor.zeros([n], { device, dtype: 'int32' });
-      slot = {
-        x,
-        y,
-        hostX: device === 'cpu' ? (x.data as Float32Array) : new Float32Array(n * size),
-        hostY: device === 'cpu' ? (y.data as Int32Array) : new Int32Array(n),
-      };
-      cache.set(n, slot);
-    }
-    const indices = order.subarray(start, start + n);
-    // One native call copies the rows, split over the kernel threads (ops.gatherRows).
-    native().gatherRows(slot.hostX, data.images, indices, size);
-    for (let i = 0; i < n; i++) slot.hostY[i] = data.labels[indices[i]];
-    if (device !== 'cpu') {
-      slot.x.copyFrom(slot.hostX);
-      slot.y.copyFrom(slot.hostY);
-    }
-    yield { x: slot.x, y: slot.y, size: n, indices };
+  const given = data instanceof DeviceDataset ? data : undefined;
+  const device: Device = given && options.device === undefined ? given.device : resolveDevice(options.device ?? 'cpu');
+  if (given && given.device !== device) {
+    throw new TypeError(`Expected a DeviceDataset on ${device} for data but received one on ${given.device}`);
   }
-  for (const slot of cache.values()) {
-    slot.x.dispose();
-    slot.y.dispose();
+  const source = given ? given.source : data;
+  if (!(source instanceof ImageDataset)) fail('an ImageDataset or a DeviceDataset', 'data', data);
+  const onDevice = given ?? new DeviceDataset(source, device);
+  onDevice.sync();
+  const order = options.shuffle ? (options.generator ?? defaultGenerator).permutation(source.count) : Int32Array.from({ length: source.count }, (_, i) => i);
+  const orderTensor = Tensor.from(order, [order.length]).to(device);
+  const cache = new Map<number, { x: Tensor; y: Tensor }>();
+  try {
+    for (let start = 0; start < source.count; start += batchSize) {
+      const n = Math.min(batchSize, source.count - start);
+      if (n < batchSize && options.dropLast) break;
+      let slot = cache.get(n);
+      if (!slot) {
+        slot = { x: Tensor.zeros([n, ...source.sampleShape], { device }), y: Tensor.zeros([n], { device, dtype: 'int32' }) };
+        cache.set(n, slot);
+      }
+      onDevice.gather(slot.x, slot.y, orderTensor, start);
+      yield { x: slot.x, y: slot.y, size: n, indices: order.subarray(start, start + n) };
+    }
+  } finally {
+    for (const slot of cache.values()) {
+      slot.x.dispose();
+      slot.y.dispose();
+    }
+    orderTensor.dispose();
+    if (!given) onDevice.dispose();
   }
 }
 

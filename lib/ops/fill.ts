@@ -1,5 +1,8 @@
-/** Fills a tensor with one value (torch.Tensor.fill_), e.g. to zero gradients. Kernels: native/kernels/fill. */
-import { type CudaBuffer, native } from '../native';
+/**
+ * Fills tensors with one value (torch.Tensor.fill_), e.g. to zero gradients: one tensor, or a list
+ * in one native call (fillMany; one GPU launch per 16 tensors). Kernels: native/kernels/fill.
+ */
+import { type CudaBuffer, type NativeBuffer, native } from '../native';
 import { Tensor } from '../tensor';
 import { expectInt, fail } from '../validate';
 import { expectTensor } from './checks';
@@ -18,3 +21,21 @@ export function fill(t: Tensor, value: number): Tensor {
   }
   return t;
 }
+
+/** Sets every element of each float32 tensor in `tensors` (all on one device) to value, in place. */
+export function fillMany(tensors: readonly Tensor[], value: number): void {
+  if (!Array.isArray(tensors)) fail('an Array of tensors', 'tensors', tensors);
+  if (typeof value !== 'number') fail('a number', 'value', value);
+  const device = (tensors[0] as Tensor | undefined)?.device;
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    // Named checks only when the quick one fails: zeroGrad calls this every step.
+    if (!(t instanceof Tensor && t.dtype === 'float32' && t.device === device && !t.disposed)) expectTensor(t, `tensors[${i}]`, { device });
+  }
+  bufferList.length = tensors.length;
+  for (let i = 0; i < tensors.length; i++) bufferList[i] = tensors[i].buffer;
+  native().fillMany(bufferList, value);
+}
+
+// Reused from call to call (the native call is synchronous), so zeroGrad allocates nothing.
+const bufferList: NativeBuffer[] = [];

@@ -1,26 +1,59 @@
 /**
- * Rows of a host matrix picked by index (torch.index_select along dim 0): the training loop's batch
- * gather. Kernel: native/kernels/gather. Test: test/gather.test.ts.
+ * A training batch picked by index (torch.index_select along dim 0, images and labels at once):
+ * the training loop's batch gather, on the CPU or on a GPU holding the whole dataset, so a GPU step
+ * uploads nothing. Kernels: native/kernels/gather, cuda/gather.cu. Test: test/gather.test.ts.
  */
-import { native } from '../native';
-import { expectInt, fail } from '../validate';
+import { type CudaBuffer, native } from '../native';
+import { Tensor } from '../tensor';
+import { expectInt } from '../validate';
+import { expectTensor } from './checks';
 
 /**
- * dst[i, :] = src[rows[i], :] for every i, rows of `rowLength` floats, into the host array `dst`
- * (at least rows.length·rowLength long). Returns dst.
+ * x[i] = images[order[start + i]] and y[i] = labels[order[start + i]] for i < x.shape[0], in place.
+ * images [rows, ...sample] (float32), labels [rows] (int32), order 1-D int32, x [n, ...sample],
+ * y [n] (int32), all on one device. On the CPU every index is checked (RangeError); on a GPU an
+ * index outside [0, rows) gives a NaN image and the label −1, so the loss becomes NaN.
  */
-export function gatherRows(dst: Float32Array, src: Float32Array, rows: Int32Array, rowLength: number): Float32Array {
-  if (!(dst instanceof Float32Array)) fail('a Float32Array', 'dst', dst);
-  if (!(src instanceof Float32Array)) fail('a Float32Array', 'src', src);
-  if (!(rows instanceof Int32Array)) fail('an Int32Array', 'rows', rows);
-  expectInt(rowLength, 'rowLength', 1);
-  const srcRows = Math.floor(src.length / rowLength);
-  for (let i = 0; i < rows.length; i++) {
-    if (!(rows[i] >= 0 && rows[i] < srcRows)) throw new RangeError(`Expected row indices in [0, ${srcRows}) for rows but received ${rows[i]} at index ${i}`);
+export function gatherBatch(x: Tensor, y: Tensor, images: Tensor, labels: Tensor, order: Tensor, start: number): void {
+  // The named checks run only when the quick one fails: the training loop calls this every step,
+  // which should allocate nothing.
+  if (!batchFits(x, y, images, labels, order)) namedChecks(x, y, images, labels, order);
+  expectInt(start, 'start', 0);
+  const n = x.shape[0];
+  if (start + n > order.size) {
+    throw new RangeError(`Expected at least ${start + n} indices in order (start ${start}, batch ${n}) but received ${order.size}`);
   }
-  if (dst.length < rows.length * rowLength) {
-    throw new RangeError(`Expected at least ${rows.length * rowLength} elements for dst but received ${dst.length}`);
-  }
-  native().gatherRows(dst, src, rows, rowLength);
-  return dst;
+  native().gatherBatch(x.buffer, ints(y), images.buffer, ints(labels), ints(order), start, n, images.size / Math.max(1, images.shape[0]));
+}
+
+function ints(t: Tensor): Int32Array | CudaBuffer {
+  return t.buffer as Int32Array | CudaBuffer;
+}
+
+function live(t: unknown, dtype: string, device: string): boolean {
+  return t instanceof Tensor && t.dtype === dtype && !t.disposed && t.device === device;
+}
+
+function batchFits(x: Tensor, y: Tensor, images: Tensor, labels: Tensor, order: Tensor): boolean {
+  if (!(images instanceof Tensor)) return false;
+  const device = images.device;
+  if (!live(images, 'float32', device) || !live(labels, 'int32', device) || !live(x, 'float32', device) || !live(y, 'int32', device) || !live(order, 'int32', device)) return false;
+  const is = images.shape;
+  const xs = x.shape;
+  if (is.length < 1 || xs.length !== is.length || order.shape.length !== 1) return false;
+  for (let k = 1; k < is.length; k++) if (xs[k] !== is[k]) return false;
+  return labels.shape.length === 1 && labels.shape[0] === is[0] && y.shape.length === 1 && y.shape[0] === xs[0];
+}
+
+function namedChecks(x: Tensor, y: Tensor, images: Tensor, labels: Tensor, order: Tensor): void {
+  expectTensor(images, 'images');
+  if (images.shape.length < 1) throw new RangeError('Expected a tensor of rank ≥ 1 for images but received a scalar');
+  const device = images.device;
+  const sample = images.shape.slice(1);
+  expectTensor(labels, 'labels', { dtype: 'int32', device, shape: [images.shape[0]] });
+  expectTensor(x, 'x', { device, rank: images.shape.length });
+  const n = x.shape[0];
+  expectTensor(x, 'x', { device, shape: [n, ...sample] });
+  expectTensor(y, 'y', { dtype: 'int32', device, shape: [n] });
+  expectTensor(order, 'order', { dtype: 'int32', device, rank: 1 });
 }

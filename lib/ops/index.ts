@@ -5,12 +5,12 @@ export { linear, linearBackward, type LinearBackwardOptions, type LinearGrads } 
 export { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dGrads, type Conv2dOptions } from './conv2d';
 export { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape, type AvgPool2dOptions, type Pool2dOptions } from './pool2d';
 export { softmaxCrossEntropy, softmaxCrossEntropyBackward, type CrossEntropyOptions } from './loss';
-export { adamStep, sgdStep, type AdamHyper, type SgdHyper } from './optim';
-export { fill } from './fill';
+export { adamStep, adamStepMany, sgdStep, type AdamHyper, type SgdHyper } from './optim';
+export { fill, fillMany } from './fill';
 export { softmax } from './softmax';
 export { ternaryConv2d, type TernaryConv2dOptions } from './ternary_conv2d';
 export { conv2dMaxPool2d, conv2dMaxPool2dBackward, type Conv2dMaxPool2dOptions, type Conv2dMaxPool2dResult } from './conv2d';
-export { gatherRows } from './gather';
+export { gatherBatch } from './gather';
 export {
   sigmoid, sigmoidBackward, tanh, tanhBackward, leakyRelu, leakyReluBackward, elu, eluBackward,
   gelu, geluBackward, softplus, softplusBackward, type GeluApproximate, type SoftplusOptions,

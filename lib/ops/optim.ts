@@ -1,10 +1,11 @@
 /**
- * One optimizer step on one parameter tensor, in place: torch.optim.Adam / AdamW and torch.optim.SGD
- * (their single-tensor algorithms, foreach=False). Kernels: native/kernels/optim.
+ * One optimizer step, in place: torch.optim.Adam / AdamW and torch.optim.SGD (their single-tensor
+ * algorithms, foreach=False, applied to each tensor). Adam takes a whole list of tensors in one
+ * native call (on a GPU, one launch per 16 tensors). Kernels: native/kernels/optim.
  * The optimizer classes (lib/optim/) own the state tensors and the step count and call these.
  */
-import { native } from '../native';
-import type { Tensor } from '../tensor';
+import { type NativeBuffer, native } from '../native';
+import { Tensor } from '../tensor';
 import { expectBoolean, expectInt, expectNumber, fail } from '../validate';
 import { expectTensor } from './checks';
 
@@ -60,6 +61,63 @@ export function adamStep(param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: 
     [expAvg, 'expAvg'],
     [expAvgSq, 'expAvgSq'],
   ]);
+  callAdam([param], [grad], [expAvg], [expAvgSq], h);
+}
+
+/**
+ * One Adam (or AdamW) step on every parameter of a list at once, with the same hyper-parameters:
+ * the same update as adamStep on each, in one native call. All tensors on one device; grads[i],
+ * expAvgs[i] and expAvgSqs[i] have params[i]'s shape.
+ */
+export function adamStepMany(params: readonly Tensor[], grads: readonly Tensor[], expAvgs: readonly Tensor[], expAvgSqs: readonly Tensor[], h: AdamHyper): void {
+  const lists: [readonly Tensor[], string][] = [
+    [params, 'params'],
+    [grads, 'grads'],
+    [expAvgs, 'expAvgs'],
+    [expAvgSqs, 'expAvgSqs'],
+  ];
+  for (const [list, name] of lists) {
+    if (!Array.isArray(list)) fail('an Array of tensors', name, list);
+    if (list.length !== params.length) throw new RangeError(`Expected ${params.length} tensors (one per param) for ${name} but received ${list.length}`);
+  }
+  const device = params[0]?.device;
+  for (let i = 0; i < params.length; i++) {
+    const param = params[i];
+    // The checks below name the element; run them only when the quick test fails (a training
+    // step calls this every iteration, and should allocate nothing).
+    if (fits(param, param, device) && fits(grads[i], param, device) && fits(expAvgs[i], param, device) && fits(expAvgSqs[i], param, device)) continue;
+    expectTensor(param, `params[${i}]`, { device });
+    expectParamAndState(param, [
+      [grads[i], `grads[${i}]`],
+      [expAvgs[i], `expAvgs[${i}]`],
+      [expAvgSqs[i], `expAvgSqs[${i}]`],
+    ]);
+  }
+  callAdam(params, grads, expAvgs, expAvgSqs, h);
+}
+
+/** Whether t is a live float32 tensor of like's shape on `device` (what expectTensor checks). */
+function fits(t: unknown, like: Tensor, device: string | undefined): boolean {
+  if (!(t instanceof Tensor) || t.dtype !== 'float32' || t.device !== device || t.disposed) return false;
+  const a = t.shape;
+  const b = like.shape;
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+// The buffer lists handed to the addon, reused from call to call (the call is synchronous), so an
+// optimizer step allocates nothing (they keep the last call's buffers, the parameters' own, until the next).
+const bufferLists: NativeBuffer[][] = [[], [], [], []];
+
+function buffersOf(tensors: readonly Tensor[], slot: number): NativeBuffer[] {
+  const list = bufferLists[slot];
+  list.length = tensors.length;
+  for (let i = 0; i < tensors.length; i++) list[i] = tensors[i].buffer;
+  return list;
+}
+
+function callAdam(params: readonly Tensor[], grads: readonly Tensor[], expAvgs: readonly Tensor[], expAvgSqs: readonly Tensor[], h: AdamHyper): void {
   const o = expectHyper(h);
   const lr = finiteAtLeast0(o.lr, 'h.lr');
   const beta1 = beta(o.beta1, 'h.beta1');
@@ -68,7 +126,10 @@ export function adamStep(param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: 
   const weightDecay = finiteAtLeast0(o.weightDecay, 'h.weightDecay');
   const step = expectInt(o.step, 'h.step', 1);
   const decoupled = expectBoolean(o.decoupled, 'h.decoupled');
-  native().adamStep(param.buffer, grad.buffer, expAvg.buffer, expAvgSq.buffer, param.size, lr, beta1, beta2, eps, weightDecay, step, decoupled);
+  native().adamStepMany(
+    buffersOf(params, 0), buffersOf(grads, 1), buffersOf(expAvgs, 2), buffersOf(expAvgSqs, 3),
+    lr, beta1, beta2, eps, weightDecay, step, decoupled,
+  );
 }
 
 /**

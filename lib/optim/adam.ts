@@ -1,6 +1,6 @@
 /** Adam and AdamW, after torch.optim.Adam / AdamW (no amsgrad). Kernel: native/kernels/optim. */
 import type { Parameter } from '../nn/module';
-import { adamStep } from '../ops/optim';
+import { type AdamHyper, adamStepMany } from '../ops/optim';
 import { expectNumber } from '../validate';
 import { Optimizer } from './optimizer';
 
@@ -23,23 +23,24 @@ export class Adam extends Optimizer {
     this.betas = [expectNumber(b1, 'betas[0]', 0, 0.999999), expectNumber(b2, 'betas[1]', 0, 0.999999)];
     this.eps = expectNumber(options.eps ?? 1e-8, 'eps', 0);
     this.weightDecay = expectNumber(options.weightDecay ?? 0, 'weightDecay', 0);
+    this.hyper = { lr: this.lr, beta1: this.betas[0], beta2: this.betas[1], eps: this.eps, weightDecay: this.weightDecay, step: 0, decoupled: false };
   }
 
   step(): void {
     this.steps++;
-    for (const p of this.params) {
-      adamStep(p.value, p.grad, this.buffer(p, 'expAvg'), this.buffer(p, 'expAvgSq'), {
-        lr: this.lr,
-        beta1: this.betas[0],
-        beta2: this.betas[1],
-        eps: this.eps,
-        weightDecay: this.weightDecay,
-        step: this.steps,
-        decoupled: this.decoupled,
-      });
-    }
+    const h = this.hyper;
+    h.lr = this.lr;
+    h.step = this.steps;
+    h.decoupled = this.decoupled; // AdamW's value is set after Adam's constructor has run
+    for (const list of this.stepLists(ADAM_STATE)) adamStepMany(list.values, list.grads, list.state[0], list.state[1], h);
   }
+
+  /** The hyper-parameters handed to each step (one object, updated in place). */
+  private readonly hyper: AdamHyper;
 }
+
+/** Adam's state tensors per parameter, in the order adamStepMany takes them. */
+const ADAM_STATE = ['expAvg', 'expAvgSq'] as const;
 
 /** AdamW: weight decay applied to the parameters directly (decoupled), default 0.01 as torch. */
 export class AdamW extends Adam {

@@ -4,7 +4,7 @@
  * State (moment estimates, momentum buffers) lives on the parameters' device.
  */
 import type { Parameter } from '../nn/module';
-import { fill } from '../ops/fill';
+import { fillMany } from '../ops/fill';
 import { Tensor } from '../tensor';
 import { expectNumber } from '../validate';
 
@@ -15,6 +15,15 @@ export interface OptimizerState {
   steps: number;
   /** Per-parameter state tensors, in the order of the parameters, as host arrays. */
   buffers: Record<string, Float32Array | null>[];
+}
+
+/** One device's share of a step: the parameters, their values and gradients, and state tensors. */
+export interface StepList {
+  params: Parameter[];
+  values: Tensor[];
+  grads: Tensor[];
+  /** state[k][i]: the k-th state tensor asked for (e.g. expAvg) of params[i]. */
+  state: Tensor[][];
 }
 
 export abstract class Optimizer {
@@ -36,8 +45,50 @@ export abstract class Optimizer {
 
   abstract step(): void;
 
+  /** Zeroes every gradient: one native call per device (one GPU launch per 16 tensors). */
   zeroGrad(): void {
-    for (const p of this.params) fill(p.grad, 0);
+    for (const list of this.stepLists(this.listStateNames)) fillMany(list.grads, 0);
+  }
+
+  /**
+   * The tensors of a step as one list per device (normally one), so a step makes one native call
+   * per device. Kept between steps, so a step allocates nothing; rebuilt when a parameter's
+   * tensors were replaced (Module.to(), a state loaded) or other state names are asked for (pass
+   * the same array every time).
+   */
+  protected stepLists(stateNames: readonly string[]): StepList[] {
+    if (!this.listsValid(stateNames)) {
+      const byDevice = new Map<string, StepList>();
+      for (const p of this.params) {
+        let list = byDevice.get(p.value.device);
+        if (!list) byDevice.set(p.value.device, (list = { params: [], values: [], grads: [], state: stateNames.map(() => []) }));
+        list.params.push(p);
+        list.values.push(p.value);
+        list.grads.push(p.grad);
+        stateNames.forEach((name, k) => list.state[k].push(this.buffer(p, name)));
+      }
+      this.lists = [...byDevice.values()];
+      this.listStateNames = stateNames;
+    }
+    return this.lists;
+  }
+
+  private lists: StepList[] = [];
+  private listStateNames: readonly string[] = [];
+
+  private listsValid(stateNames: readonly string[]): boolean {
+    if (stateNames !== this.listStateNames || this.lists.length === 0) return false;
+    for (const list of this.lists) {
+      for (let i = 0; i < list.params.length; i++) {
+        const p = list.params[i];
+        if (p.value !== list.values[i] || p.grad !== list.grads[i]) return false;
+        const entry = this.state.get(p);
+        for (let k = 0; k < stateNames.length; k++) {
+          if (entry?.[stateNames[k]] !== list.state[k][i]) return false;
+        }
+      }
+    }
+    return true;
   }
 
   /** The state tensor `name` of `param`, created as zeros on first use. */

@@ -12,8 +12,7 @@
  * update. So the gradient is the whole batch's, and any number of workers gives bit-identical
  * weights (test/data_parallel.test.ts).
  */
-import type { ImageDataset } from '../data/dataset';
-import { batches } from '../data/dataset';
+import { batches, DeviceDataset, type ImageDataset } from '../data/dataset';
 import { CrossEntropyLoss } from '../nn/loss';
 import type { Module } from '../nn/module';
 import { softmax } from '../ops/softmax';
@@ -152,6 +151,9 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
   let position: FitPosition | undefined;
   const threadsBefore = native().numThreads();
   if (workers !== undefined) native().setNumThreads(workers);
+  // On a GPU the datasets are uploaded once, and each batch is gathered there.
+  const trainOnDevice = new DeviceDataset(data, device);
+  const validationOnDevice = options.validation ? new DeviceDataset(options.validation, device) : undefined;
 
   try {
     for (let epoch = resume?.epoch ?? options.initialEpoch ?? 0; epoch < epochs && !stopped; epoch++) {
@@ -164,7 +166,7 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
       let seen = resumed?.seen ?? 0;
       let step = 0;
       const started = performance.now() - (resumed?.seconds ?? 0) * 1000;
-      for (const batch of batches(data, batchSize, { shuffle: options.shuffle ?? true, generator, device })) {
+      for (const batch of batches(trainOnDevice, batchSize, { shuffle: options.shuffle ?? true, generator })) {
         if (resumed && step < resumed.step) {
           step++; // taken before the interruption
           if (step === resumed.step && resumed.stoppedGeneratorState) generator.setState(resumed.stoppedGeneratorState);
@@ -207,8 +209,8 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
       const seconds = (performance.now() - started) / 1000;
       if (options.schedulerStep === 'epoch') options.scheduler?.step();
       const record: EpochRecord = { epoch, iteration, trainLoss: lossSum / seen, trainAccuracy: correct / seen, seconds, lr: options.optimizer.lr };
-      if (options.validation) {
-        const v = evaluate(model, options.validation, { batchSize: Math.max(batchSize, 256), loss: lossFn });
+      if (validationOnDevice) {
+        const v = evaluate(model, validationOnDevice, { batchSize: Math.max(batchSize, 256), loss: lossFn });
         record.valLoss = v.loss;
         record.valAccuracy = v.accuracy;
       }
@@ -222,6 +224,8 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
   } finally {
     progress.clear();
     stats.dispose();
+    trainOnDevice.dispose();
+    validationOnDevice?.dispose();
     if (workers !== undefined) native().setNumThreads(threadsBefore);
   }
   return position ? { ...history, stopped, position } : { ...history, stopped };
@@ -233,8 +237,11 @@ export interface EvaluateResult {
   count: number;
 }
 
-/** Mean cross-entropy and accuracy of `model` on `data` (in eval mode; training mode restored). */
-export function evaluate(model: Module, data: ImageDataset, options: { batchSize?: number; loss?: CrossEntropyLoss } = {}): EvaluateResult {
+/**
+ * Mean cross-entropy and accuracy of `model` on `data` (in eval mode; training mode restored). A
+ * DeviceDataset on the model's device is used as it is (no upload).
+ */
+export function evaluate(model: Module, data: ImageDataset | DeviceDataset, options: { batchSize?: number; loss?: CrossEntropyLoss } = {}): EvaluateResult {
   const lossFn = options.loss ?? new CrossEntropyLoss();
   const wasTraining = model.training;
   model.eval();

@@ -78,10 +78,9 @@ void throw_range_error(Napi::Env env, const std::string& message) {
   throw Napi::RangeError::New(env, message);
 }
 
-FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
-                      std::size_t required) {
-  Napi::Env env = info.Env();
-  Napi::Value value = arg(info, index);
+namespace {
+
+FloatBuffer float_value(Napi::Env env, const Napi::Value& value, const char* name, std::size_t required) {
   FloatBuffer buffer;
   buffer.name = name;
   if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
@@ -104,6 +103,35 @@ FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const c
   if (buffer.data == nullptr) buffer.data = &empty_sentinel;
   check_length(env, buffer, required);
   return buffer;
+}
+
+}  // namespace
+
+FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                      std::size_t required) {
+  return float_value(info.Env(), arg(info, index), name, required);
+}
+
+FloatList float_list_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                         std::size_t max_count) {
+  Napi::Env env = info.Env();
+  Napi::Value value = arg(info, index);
+  if (!value.IsArray()) throw_type_error(env, name, "an Array of tensors", describe(value));
+  auto array = value.As<Napi::Array>();
+  if (array.Length() > max_count) {
+    throw_range_error(env, "Expected at most " + std::to_string(max_count) + " tensors for " + name +
+                               " but received " + std::to_string(array.Length()));
+  }
+  FloatList list;
+  for (std::uint32_t i = 0; i < array.Length(); ++i) list.names.push_back(std::string(name) + "[" + std::to_string(i) + "]");
+  for (std::uint32_t i = 0; i < array.Length(); ++i) {
+    list.buffers.push_back(float_value(env, array.Get(i), list.names[i].c_str(), 0));
+    if (list.buffers[i].device != list.buffers[0].device) {
+      throw_type_error(env, list.names[i].c_str(), std::string("a tensor on ") + device_name(list.buffers[0].device),
+                       std::string("a tensor on ") + device_name(list.buffers[i].device));
+    }
+  }
+  return list;
 }
 
 FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index,

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace napinet::binding {
 
@@ -36,6 +37,18 @@ FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index
 // Argument `index` as an int32 tensor (class labels, argmax indices).
 IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                          std::size_t required);
+
+// Argument `index` as an Array of float32 tensors on one device (e.g. every gradient of a model),
+// at most max_count of them; element i is named "<name>[i]" in messages.
+struct FloatList {
+  std::vector<FloatBuffer> buffers;
+  std::vector<std::string> names;  // what buffers[i].name points to (a move keeps them in place)
+  FloatList() = default;
+  FloatList(FloatList&&) = default;
+  FloatList(const FloatList&) = delete;
+};
+FloatList float_list_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                         std::size_t max_count);
 
 // Argument `index` as an integer in [min, max].
 std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,

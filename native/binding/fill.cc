@@ -1,5 +1,8 @@
-// Bindings for native/kernels/fill: fill(x, value, n), fillInt32(x, value, n).
+// Bindings for native/kernels/fill: fill(x, value, n), fillInt32(x, value, n), and
+// fillMany(xs[], value): each buffer of xs whole (a model's gradients at once).
 #include "../kernels/fill.h"
+
+#include <vector>
 
 #include "args.h"
 #include "dispatch.h"
@@ -27,6 +30,23 @@ Napi::Value fill_int32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("fillInt32", fill_int32);
+
+Napi::Value fill_many(const Napi::CallbackInfo& info) {
+  const float value = static_cast<float>(number_arg(info, 1, "value"));
+  FloatList xs = float_list_arg(info, 0, "xs", 4096);
+  if (xs.buffers.empty()) return info.Env().Undefined();
+  std::vector<float*> data;
+  std::vector<std::int64_t> n;
+  for (const FloatBuffer& x : xs.buffers) {
+    data.push_back(x.data);
+    n.push_back(static_cast<std::int64_t>(x.length));
+  }
+  const auto count = static_cast<std::int64_t>(data.size());
+  NAPINET_ON_DEVICE(xs.buffers[0].device, kernels::fill_many(data.data(), n.data(), count, value),
+                    cuda::fill_many(data.data(), n.data(), count, value));
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("fillMany", fill_many);
 
 }  // namespace
 }  // namespace napinet::binding

@@ -1,6 +1,8 @@
-// Bindings for native/kernels/gather:
-//   gatherRows(dst, src, rows, rowLength)
-// Host arrays only (the training loop gathers into a host batch, then uploads it to a GPU).
+// Bindings for native/kernels/gather (CPU) and cuda/gather.cu:
+//   gatherBatch(x, y, images, labels, order, start, count, rowLength)
+//     x[i] = images[order[start + i]], y[i] = labels[order[start + i]] for i < count
+// On the CPU every index is checked. On the GPU the indices cannot be read without a host round
+// trip: the kernel turns an index outside the images into a NaN image and the label −1.
 #include "../kernels/gather.h"
 
 #include <string>
@@ -12,35 +14,40 @@
 namespace napinet::binding {
 namespace {
 
-// Every index of `rows` in [0, limit), or a RangeError naming the argument.
-void check_rows(Napi::Env env, const IntBuffer& rows, std::int64_t limit) {
-  for (std::size_t i = 0; i < rows.length; ++i) {
-    if (rows.data[i] < 0 || rows.data[i] >= limit) {
+// Every index of rows[0, count) in [0, limit), or a RangeError naming the argument.
+void check_rows(Napi::Env env, const IntBuffer& order, std::int64_t start, std::int64_t count,
+                std::int64_t limit) {
+  for (std::int64_t i = start; i < start + count; ++i) {
+    if (order.data[i] < 0 || order.data[i] >= limit) {
       throw_range_error(env, std::string("Expected row indices in [0, ") + std::to_string(limit) +
-                                 ") for " + rows.name + " but received " +
-                                 std::to_string(rows.data[i]) + " at index " + std::to_string(i));
+                                 ") for " + order.name + " but received " +
+                                 std::to_string(order.data[i]) + " at index " + std::to_string(i));
     }
   }
 }
 
-Napi::Value gather_rows(const Napi::CallbackInfo& info) {
+Napi::Value gather_batch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::int64_t row_length = int_arg(info, 3, "rowLength", 1);
-  auto rows = int_buffer_arg(info, 2, "rows", 0);
-  auto src = float_arg(info, 1, "src", 0);
-  auto dst = float_arg(info, 0, "dst", rows.length * static_cast<std::size_t>(row_length));
-  const Device device = common_device(env, dst, src, rows);
-  if (device != Device::kCpu) {
-    throw_type_error(env, "dst", "host arrays (gatherRows gathers into a host batch)",
-                     "a CUDA tensor");
-  }
-  const auto src_rows = static_cast<std::int64_t>(src.length) / row_length;
-  check_rows(env, rows, src_rows);
-  kernels::gather_rows(dst.data, src.data, rows.data, static_cast<kernels::index_t>(rows.length),
-                       row_length);
+  const std::int64_t row_length = int_arg(info, 7, "rowLength", 1);
+  const std::int64_t count = int_arg(info, 6, "count", 0);
+  const std::int64_t start = int_arg(info, 5, "start", 0);
+  const auto n = static_cast<std::size_t>(count);
+  auto order = int_buffer_arg(info, 4, "order", static_cast<std::size_t>(start) + n);
+  auto labels = int_buffer_arg(info, 3, "labels", 0);
+  auto images = float_arg(info, 2, "images", labels.length * static_cast<std::size_t>(row_length));
+  auto y = int_buffer_arg(info, 1, "y", n);
+  auto x = float_arg(info, 0, "x", n * static_cast<std::size_t>(row_length));
+  const auto rows = static_cast<std::int64_t>(labels.length);
+  const Device device = common_device(env, x, y, images, labels, order);
+  if (device == Device::kCpu) check_rows(env, order, start, count, rows);
+  NAPINET_ON_DEVICE(device,
+                    kernels::gather_batch(x.data, y.data, images.data, labels.data, order.data + start,
+                                          count, row_length),
+                    cuda::gather_batch(x.data, y.data, images.data, labels.data, order.data + start,
+                                       count, row_length, rows));
   return env.Undefined();
 }
-NAPINET_EXPORT("gatherRows", gather_rows);
+NAPINET_EXPORT("gatherBatch", gather_batch);
 
 }  // namespace
 }  // namespace napinet::binding

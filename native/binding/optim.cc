@@ -1,11 +1,15 @@
 // Bindings for native/kernels/optim:
-//   adamStep(param, grad, expAvg, expAvgSq, n, lr, beta1, beta2, eps, weightDecay, step, decoupled)
+//   adamStepMany(params[], grads[], expAvgs[], expAvgSqs[], lr, beta1, beta2, eps, weightDecay, step,
+//                decoupled): every tensor of an optimizer in one call (each param's whole buffer;
+//                on a GPU one launch per 16 tensors)
 //   sgdStep(param, grad, momentumBuffer | null, n, lr, momentum, dampening, weightDecay, nesterov,
 //           firstStep)
 #include "../kernels/optim.h"
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "args.h"
 #include "dispatch.h"
@@ -27,27 +31,60 @@ double hyper_arg(const Napi::CallbackInfo& info, std::size_t index, const char* 
 
 constexpr double kInf = INFINITY;
 
-Napi::Value adam_step(const Napi::CallbackInfo& info) {
-  auto n = int_arg(info, 4, "n", 0, INT64_MAX / 4);
-  const double lr = hyper_arg(info, 5, "lr", 0.0, kInf, "[0, ∞)");
-  const double beta1 = hyper_arg(info, 6, "beta1", 0.0, std::nextafter(1.0, 0.0), "[0, 1)");
-  const double beta2 = hyper_arg(info, 7, "beta2", 0.0, std::nextafter(1.0, 0.0), "[0, 1)");
-  const double eps = hyper_arg(info, 8, "eps", 0.0, kInf, "[0, ∞)");
-  const double weight_decay = hyper_arg(info, 9, "weightDecay", 0.0, kInf, "[0, ∞)");
-  const auto step = int_arg(info, 10, "step", 1, INT64_MAX / 4);
-  const bool decoupled = bool_arg(info, 11, "decoupled");
-  auto param = float_arg(info, 0, "param", n);
-  auto grad = float_arg(info, 1, "grad", n);
-  auto exp_avg = float_arg(info, 2, "expAvg", n);
-  auto exp_avg_sq = float_arg(info, 3, "expAvgSq", n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), param, grad, exp_avg, exp_avg_sq),
-                    kernels::adam_step(param.data, grad.data, exp_avg.data, exp_avg_sq.data, n, lr,
-                                       beta1, beta2, eps, weight_decay, step, decoupled),
-                    cuda::adam_step(param.data, grad.data, exp_avg.data, exp_avg_sq.data, n, lr,
-                                    beta1, beta2, eps, weight_decay, step, decoupled));
-  return info.Env().Undefined();
+// The most tensors one call takes (a model with more calls again with the rest).
+constexpr std::size_t kMaxListTensors = 4096;
+
+Napi::Value adam_step_many(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double lr = hyper_arg(info, 4, "lr", 0.0, kInf, "[0, ∞)");
+  const double beta1 = hyper_arg(info, 5, "beta1", 0.0, std::nextafter(1.0, 0.0), "[0, 1)");
+  const double beta2 = hyper_arg(info, 6, "beta2", 0.0, std::nextafter(1.0, 0.0), "[0, 1)");
+  const double eps = hyper_arg(info, 7, "eps", 0.0, kInf, "[0, ∞)");
+  const double weight_decay = hyper_arg(info, 8, "weightDecay", 0.0, kInf, "[0, ∞)");
+  const auto step = int_arg(info, 9, "step", 1, INT64_MAX / 4);
+  const bool decoupled = bool_arg(info, 10, "decoupled");
+  FloatList params = float_list_arg(info, 0, "params", kMaxListTensors);
+  FloatList grads = float_list_arg(info, 1, "grads", kMaxListTensors);
+  FloatList exp_avgs = float_list_arg(info, 2, "expAvgs", kMaxListTensors);
+  FloatList exp_avg_sqs = float_list_arg(info, 3, "expAvgSqs", kMaxListTensors);
+  const std::size_t count = params.buffers.size();
+  std::vector<float*> param(count), exp_avg(count), exp_avg_sq(count);
+  std::vector<const float*> grad(count);
+  std::vector<std::int64_t> n(count);
+  const std::pair<const FloatList*, const char*> state[] = {
+      {&grads, "grads"}, {&exp_avgs, "expAvgs"}, {&exp_avg_sqs, "expAvgSqs"}};
+  for (const auto& [list, name] : state) {
+    if (list->buffers.size() != count) {
+      throw_range_error(env, "Expected " + std::to_string(count) + " tensors (one per param) for " +
+                                 name + " but received " + std::to_string(list->buffers.size()));
+    }
+  }
+  for (std::size_t t = 0; t < count; ++t) {
+    const FloatBuffer& p = params.buffers[t];
+    for (const FloatList* list : {&grads, &exp_avgs, &exp_avg_sqs}) {
+      const FloatBuffer& b = list->buffers[t];
+      if (b.length < p.length) {
+        throw_range_error(env, "Expected at least " + std::to_string(p.length) + " elements for " + b.name +
+                                   " but received " + std::to_string(b.length));
+      }
+      common_device(env, p, b);
+    }
+    param[t] = p.data;
+    grad[t] = grads.buffers[t].data;
+    exp_avg[t] = exp_avgs.buffers[t].data;
+    exp_avg_sq[t] = exp_avg_sqs.buffers[t].data;
+    n[t] = static_cast<std::int64_t>(p.length);
+  }
+  if (count == 0) return env.Undefined();
+  const auto c = static_cast<std::int64_t>(count);
+  NAPINET_ON_DEVICE(params.buffers[0].device,
+                    kernels::adam_step_many(param.data(), grad.data(), exp_avg.data(), exp_avg_sq.data(),
+                                            n.data(), c, lr, beta1, beta2, eps, weight_decay, step, decoupled),
+                    cuda::adam_step_many(param.data(), grad.data(), exp_avg.data(), exp_avg_sq.data(),
+                                         n.data(), c, lr, beta1, beta2, eps, weight_decay, step, decoupled));
+  return env.Undefined();
 }
-NAPINET_EXPORT("adamStep", adam_step);
+NAPINET_EXPORT("adamStepMany", adam_step_many);
 
 Napi::Value sgd_step(const Napi::CallbackInfo& info) {
   auto n = int_arg(info, 3, "n", 0, INT64_MAX / 4);

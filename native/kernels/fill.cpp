@@ -22,4 +22,8 @@ void fill_int32(std::int32_t* x, std::int32_t value, index_t n) {
   parallel_for(n, kElementGrain, [&](index_t b, index_t e) { fill_range(x, value, b, e); });
 }
 
+void fill_many(float* const* x, const std::int64_t* n, std::int64_t count, float value) {
+  for (std::int64_t t = 0; t < count; ++t) fill(x[t], value, n[t]);
+}
+
 }  // namespace napinet::kernels

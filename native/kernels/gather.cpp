@@ -12,14 +12,17 @@ constexpr index_t kChunkFloats = 8 * 1024;  // floats per parallel chunk: 32 KiB
 
 }  // namespace
 
-void gather_rows(float* dst, const float* src, const std::int32_t* rows, index_t count,
-                 index_t row_length) {
+void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
+                  const std::int32_t* rows, index_t count, index_t row_length) {
   if (row_length <= 0) return;
   const index_t grain = std::max<index_t>(1, kChunkFloats / row_length);
   parallel_for(count, grain, [&](index_t begin, index_t end) {
-    for (index_t i = begin; i < end; ++i)
-      std::memcpy(dst + i * row_length, src + static_cast<index_t>(rows[i]) * row_length,
+    for (index_t i = begin; i < end; ++i) {
+      const auto row = static_cast<index_t>(rows[i]);
+      std::memcpy(x + i * row_length, images + row * row_length,
                   static_cast<std::size_t>(row_length) * sizeof(float));
+      y[i] = labels[row];
+    }
   });
 }
 

@@ -1,6 +1,7 @@
-// Rows of a matrix picked by index (torch.index_select along dim 0): the training loop's batch
-// gather, split over the thread pool (the rows come from main memory, so two threads keep twice as
-// many cache misses in flight).
+// A training batch picked by index (torch.index_select along dim 0, for images and labels at
+// once): the training loop's batch gather, split over the thread pool (the rows come from main
+// memory, so two threads keep twice as many cache misses in flight). The CUDA side is
+// cuda/gather.cu, so a dataset kept on the GPU is batched there without a host round trip.
 // Test: test/gather.test.ts
 #pragma once
 
@@ -10,11 +11,13 @@
 
 namespace napinet::kernels {
 
-// dst[i, :] = src[rows[i], :] for i < count, rows of row_length floats; every rows[i] must lie in
-// [0, rows of src) (the binding checks).
-void gather_rows(float* dst,                // (count, row_length)
-                 const float* src,          // (rows, row_length)
-                 const std::int32_t* rows,  // (count)
-                 index_t count, index_t row_length);
+// x[i, :] = images[rows[i], :] and y[i] = labels[rows[i]] for i < count, rows of row_length
+// floats; every rows[i] must lie in [0, rows of images) (the binding checks).
+void gather_batch(float* x,                  // (count, row_length)
+                  std::int32_t* y,           // (count)
+                  const float* images,       // (rows, row_length)
+                  const std::int32_t* labels,  // (rows)
+                  const std::int32_t* rows,  // (count)
+                  index_t count, index_t row_length);
 
 }  // namespace napinet::kernels

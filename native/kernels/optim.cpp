@@ -98,6 +98,16 @@ void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_s
   });
 }
 
+void adam_step_many(float* const* param, const float* const* grad, float* const* exp_avg,
+                    float* const* exp_avg_sq, const std::int64_t* n, std::int64_t count, double lr,
+                    double beta1, double beta2, double eps, double weight_decay, std::int64_t step,
+                    bool decoupled) {
+  for (std::int64_t t = 0; t < count; ++t) {
+    adam_step(param[t], grad[t], exp_avg[t], exp_avg_sq[t], n[t], lr, beta1, beta2, eps,
+              weight_decay, step, decoupled);
+  }
+}
+
 void sgd_step(float* param, const float* grad, float* momentum_buf, index_t n, double lr,
               double momentum, double dampening, double weight_decay, bool nesterov,
               bool first_step) {

@@ -19,6 +19,14 @@ void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_s
                double lr, double beta1, double beta2, double eps, double weight_decay,
                std::int64_t step, bool decoupled);
 
+// adam_step on each of `count` tensors (param[i], grad[i], exp_avg[i], exp_avg_sq[i] of n[i]
+// elements) with the same hyper-parameters: an optimizer's whole step in one call (on a GPU, one
+// launch per 16 tensors instead of one per tensor).
+void adam_step_many(float* const* param, const float* const* grad, float* const* exp_avg,
+                    float* const* exp_avg_sq, const std::int64_t* n, std::int64_t count, double lr,
+                    double beta1, double beta2, double eps, double weight_decay, std::int64_t step,
+                    bool decoupled);
+
 // One SGD step on n elements; grad is read only.
 //   g = grad + weight_decay·param
 //   momentum ≠ 0:  buf = g on the first step, else buf = momentum·buf + (1 − dampening)·g;
