@@ -117,6 +117,20 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      std::int64_t stride_h, std::int64_t stride_w, std::int64_t pad_h,
                      std::int64_t pad_w, bool accumulate, kernels::Conv2dAlgorithm algorithm);
 
+// The fused Conv2d → MaxPool2d(2) (→ ReLU), as native/kernels/conv2d.h's (needs OH, OW ≥ 2; the
+// binding checks). Device indices cannot be checked: one outside its window passes no gradient.
+void conv2d_max_pool2d_forward(float* y, std::int32_t* indices, const float* x, const float* w,
+                               const float* b, std::int64_t N, std::int64_t C, std::int64_t H,
+                               std::int64_t W, std::int64_t K, std::int64_t kh, std::int64_t kw,
+                               std::int64_t stride_h, std::int64_t stride_w, std::int64_t pad_h,
+                               std::int64_t pad_w, bool relu);
+void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy,
+                                const std::int32_t* indices, const float* y, const float* x,
+                                const float* w, std::int64_t N, std::int64_t C, std::int64_t H,
+                                std::int64_t W, std::int64_t K, std::int64_t kh, std::int64_t kw,
+                                std::int64_t stride_h, std::int64_t stride_w, std::int64_t pad_h,
+                                std::int64_t pad_w, bool accumulate);
+
 // gemm (cuda/gemm.cu; CPU: native/kernels/gemm.h). Row-major float32, C = alpha·op(A)·op(B) + beta·C
 // with op(X) = X or Xᵀ: A is (M,K), or (K,M) when trans_a; B is (K,N), or (N,K) when trans_b.
 // beta = 0 does not read C (NaN there is ignored); alpha = 0 or K = 0 gives beta·C without reading

@@ -24,12 +24,18 @@
 // strided lane sums, then a shuffle tree) and overwrites or accumulates into dw and db. No float
 // atomics anywhere, so every result is bit-identical from run to run.
 //
-// Scratch: the partials live in one device buffer per host thread (thread_local PartialsBuffer
-// below), grown when a call needs more and kept for the next call; it is freed when the thread
+// Scratch: the partials live in one device buffer per host thread (thread_local ScratchBuffer
+// below; the fused conv + pool keeps its convolution output in a second one), grown when a call needs more and kept for the next call; it is freed when the thread
 // exits (JavaScript worker threads included). Each host thread queues on its own stream
 // (stream()), so only that stream's kernels ever use its buffer, in order; before growing, the
 // stream is synchronised so queued kernels never read freed memory. Launches per call: forward 1;
 // backward 2 (dw/db partials, reduction), plus 1 for dx.
+//
+// The fused Conv2d → MaxPool2d(2) (→ ReLU) of Sequential's plan (conv2d_max_pool2d_*) runs the
+// convolution into scratch and pools (and rectifies) it in one more kernel; its backward pass
+// forms the convolution's output gradient in one kernel and runs the convolution's backward pass.
+// Launches: forward 2, backward 3 (+1 for dx), against 3 and 4 (+1) for the three ops; the bits
+// equal the three ops'.
 //
 // Sizes: the kernels index positions, taps and the weight gradient with 32-bit integers and whole
 // tensors with 64-bit offsets; conv_shape() throws when a shape exceeds the 32-bit limits
@@ -409,6 +415,57 @@ __global__ void conv2d_reduce_partials_kernel(float* __restrict__ dw, float* __r
   *dst = accumulate ? *dst + sum : sum;
 }
 
+// The fused Conv2d → MaxPool2d(2) (→ ReLU) (conv2d_max_pool2d_*): its two element-wise ends.
+// y, indices (N·K planes of PH×PW); z (the convolution's output, planes of OH×OW). One thread
+// per pooled value: the 2×2 window scanned row-major with max_pool2d_forward's rule (the first
+// strict maximum wins, a NaN always replaces it), then relu_forward's v > 0 ? v : 0, so the values
+// equal the three ops' bits.
+__global__ void max_pool2x2_relu_kernel(float* __restrict__ y, std::int32_t* __restrict__ indices,
+                                        const float* __restrict__ z, int oh, int ow, int ph, int pw,
+                                        bool relu, std::int64_t total) {
+  const std::int64_t stride = std::int64_t{blockDim.x} * gridDim.x;
+  for (std::int64_t o = std::int64_t{blockIdx.x} * blockDim.x + threadIdx.x; o < total; o += stride) {
+    const int j = static_cast<int>(o % pw);
+    const int i = static_cast<int>((o / pw) % ph);
+    const float* plane = z + (o / (std::int64_t{pw} * ph)) * oh * ow;  // (OH,OW)
+    float best = -INFINITY;
+    int arg = 2 * i * ow + 2 * j;
+    for (int a = 2 * i; a < 2 * i + 2; ++a) {
+      for (int b = 2 * j; b < 2 * j + 2; ++b) {
+        const float v = plane[a * ow + b];
+        if (v > best || v != v) {
+          best = v;
+          arg = a * ow + b;
+        }
+      }
+    }
+    y[o] = relu ? (best > 0.0f ? best : 0.0f) : best;
+    indices[o] = arg;
+  }
+}
+
+// dz (N·K planes of OH×OW) from dy and indices (planes of PH×PW): one thread per element of dz,
+// which takes its window's dy when it is the window's argmax (and, with the ReLU's output y, when
+// y > 0), else 0. The same bits as relu_backward then max_pool2d_backward (0 + dy there too).
+// An index that is not its window's (the binding cannot check device indices) matches no element.
+__global__ void max_pool2x2_relu_backward_kernel(float* __restrict__ dz, const float* __restrict__ dy,
+                                                 const std::int32_t* __restrict__ indices,
+                                                 const float* __restrict__ y, int oh, int ow, int ph,
+                                                 int pw, std::int64_t total) {
+  const std::int64_t stride = std::int64_t{blockDim.x} * gridDim.x;
+  for (std::int64_t e = std::int64_t{blockIdx.x} * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int b = static_cast<int>(e % ow);
+    const int a = static_cast<int>((e / ow) % oh);
+    const std::int64_t plane = e / (std::int64_t{ow} * oh);
+    float d = 0.0f;
+    if (a < 2 * ph && b < 2 * pw) {
+      const std::int64_t p = plane * ph * pw + (a / 2) * pw + b / 2;
+      if (indices[p] == a * ow + b) d = 0.0f + (y == nullptr || y[p] > 0.0f ? dy[p] : 0.0f);
+    }
+    dz[e] = d;
+  }
+}
+
 // ---- host helpers ----------------------------------------------------------------------------
 
 int ceil_div(index_t a, index_t b) { return static_cast<int>((a + b - 1) / b); }
@@ -537,13 +594,14 @@ void launch_gemm(float* out, const float* a, const float* b, const float* bias, 
   }
 }
 
-// The weight-gradient partials of the calling host thread (see the file comment).
-class PartialsBuffer {
+// A device buffer of the calling host thread, grown on demand (see the file comment): the
+// weight-gradient partials, and the fused conv + pool's convolution output or its gradient.
+class ScratchBuffer {
  public:
-  PartialsBuffer() = default;
-  PartialsBuffer(const PartialsBuffer&) = delete;
-  PartialsBuffer& operator=(const PartialsBuffer&) = delete;
-  ~PartialsBuffer() { cuda::free(data_); }
+  ScratchBuffer() = default;
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  ~ScratchBuffer() { cuda::free(data_); }
 
   // At least `floats` floats, valid until the next call on this thread.
   float* get(std::size_t floats) {
@@ -566,8 +624,13 @@ class PartialsBuffer {
   std::size_t capacity_ = 0;
 };
 
-PartialsBuffer& partials_buffer() {
-  thread_local PartialsBuffer buffer;
+ScratchBuffer& partials_buffer() {
+  thread_local ScratchBuffer buffer;
+  return buffer;
+}
+
+ScratchBuffer& conv_output_buffer() {
+  thread_local ScratchBuffer buffer;
   return buffer;
 }
 
@@ -629,6 +692,36 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (algorithm != Conv2dAlgorithm::kIm2col && input_grad_direct(dx, dy, w, s)) return;
   const int taps = s.k * s.kh * s.kw;
   launch_gemm<kGemmInputGrad>(dx, w, dy, nullptr, s, s.c, s.n * s.h * s.w, taps, taps, 1, false);
+}
+
+void conv2d_max_pool2d_forward(float* y, std::int32_t* indices, const float* x, const float* w,
+                               const float* b, index_t N, index_t C, index_t H, index_t W,
+                               index_t K, index_t kh, index_t kw, index_t stride_h,
+                               index_t stride_w, index_t pad_h, index_t pad_w, bool relu) {
+  const ConvShape s = conv_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  const std::int64_t pooled = std::int64_t{s.n} * s.k * (s.oh / 2) * (s.ow / 2);
+  if (pooled == 0) return;
+  float* z = conv_output_buffer().get(static_cast<std::size_t>(s.n) * s.k * s.oh * s.ow);  // (N,K,OH,OW)
+  cuda::conv2d_forward(z, x, w, b, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w,
+                 Conv2dAlgorithm::kAuto);
+  NAPINET_LAUNCH(max_pool2x2_relu_kernel, grid_for(pooled), kBlockSize, 0, y, indices, z, s.oh,
+                 s.ow, s.oh / 2, s.ow / 2, relu, pooled);
+}
+
+void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy,
+                                const std::int32_t* indices, const float* y, const float* x,
+                                const float* w, index_t N, index_t C, index_t H, index_t W,
+                                index_t K, index_t kh, index_t kw, index_t stride_h,
+                                index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
+  const ConvShape s = conv_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  const std::int64_t total = std::int64_t{s.n} * s.k * s.oh * s.ow;
+  float* dz = total > 0 ? conv_output_buffer().get(static_cast<std::size_t>(total)) : nullptr;
+  if (total > 0) {
+    NAPINET_LAUNCH(max_pool2x2_relu_backward_kernel, grid_for(total), kBlockSize, 0, dz, dy,
+                   indices, y, s.oh, s.ow, s.oh / 2, s.ow / 2, total);
+  }
+  cuda::conv2d_backward(dx, dw, db, dz, x, w, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w,
+                  accumulate, Conv2dAlgorithm::kAuto);
 }
 
 }  // namespace napinet::cuda

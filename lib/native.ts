@@ -153,7 +153,7 @@ export interface NativeAddon {
     sh: number, sw: number, ph: number, pw: number,
   ): void;
 
-  // fused convolution + 2×2 max-pool (+ ReLU), CPU only (native/kernels/conv2d.h)
+  // fused convolution + 2×2 max-pool (+ ReLU) (native/kernels/conv2d.h, cuda/conv2d.cu)
   conv2dMaxPool2dForward(
     y: NativeBuffer, indices: Int32Array | CudaBuffer, x: NativeBuffer, w: NativeBuffer, b: NativeBuffer | null,
     N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,

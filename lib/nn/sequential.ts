@@ -10,9 +10,9 @@
  * (where the window's maximum is positive both pick the same first maximum; elsewhere ReLU's
  * gradient is 0 either way). The ReLU then touches a quarter of the values (2×2 pooling).
  *
- * On the CPU, Conv2d → MaxPool2d(2) (→ ReLU) then runs as one fused step (nn/fused.ts): one kernel
- * for the three forward passes and one for the three backward passes, with bit-identical values and
- * gradients. `fuse = false` runs the layers one by one instead.
+ * Conv2d → MaxPool2d(2) (→ ReLU) then runs as one fused step (nn/fused.ts): on the CPU one kernel
+ * for the three forward passes and one for the three backward passes, on a GPU two launches and
+ * three, with bit-identical values and gradients. `fuse = false` runs the layers one by one instead.
  */
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
@@ -34,7 +34,7 @@ export class Sequential extends Module {
     this.inputGrad = false;
   }
 
-  /** Run Conv2d → MaxPool2d(2) (→ ReLU) as one fused step on CPU tensors (default true). */
+  /** Run Conv2d → MaxPool2d(2) (→ ReLU) as one fused step (default true). */
   fuse = true;
 
   /** The steps the layers run in: as given, ReLU, MaxPool2d pairs swapped, fusable groups joined. */

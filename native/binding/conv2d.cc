@@ -140,8 +140,8 @@ Napi::Value conv2d_max_pool2d_forward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 2, "x", elements(env, "x", {a.n, a.c, a.h, a.w}));
   auto w = float_arg(info, 3, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
   auto b = optional_float_arg(info, 4, "b", static_cast<std::size_t>(a.k));
-  NAPINET_ON_DEVICE_CPU_ONLY(
-      "conv2dMaxPool2dForward", common_device(env, y, indices, x, w, b),
+  NAPINET_ON_DEVICE(
+      common_device(env, y, indices, x, w, b),
       kernels::conv2d_max_pool2d_forward(y.data, indices.data, x.data, w.data, b.data, a.n, a.c,
                                          a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, relu),
       cuda::conv2d_max_pool2d_forward(y.data, indices.data, x.data, w.data, b.data, a.n, a.c, a.h,
@@ -171,8 +171,8 @@ Napi::Value conv2d_max_pool2d_backward(const Napi::CallbackInfo& info) {
     throw_range_error(env, "Expected each pooling window's own argmax (as conv2dMaxPool2dForward "
                            "gives) for indices but received an index outside its 2×2 window");
   }
-  NAPINET_ON_DEVICE_CPU_ONLY(
-      "conv2dMaxPool2dBackward", device,
+  NAPINET_ON_DEVICE(
+      device,
       kernels::conv2d_max_pool2d_backward(dx.data, dw.data, db.data, dy.data, indices.data, y.data,
                                           x.data, w.data, a.n, a.c, a.h, a.w, a.k, a.kh, a.kw,
                                           a.sh, a.sw, a.ph, a.pw, accumulate),
