@@ -1,0 +1,68 @@
+// What a training step asks of the GPU, counted by the CUDA emulator (cuda/emu/activity.h): a step
+// of the seed network under fit() adds kernel launches only — no copy in either direction, no
+// memset, no synchronisation (the batch is gathered from the dataset uploaded once per fit, the
+// loss and accuracy are summed on the device and read a few times an epoch) — and at most 14
+// launches. Launches are what a small network's GPU step costs (a few µs each), so this guards the
+// GPU epoch-time target (issue 4) on every CI run without a GPU. Emulator builds only:
+//   npm run build:emu && NAPINET_ADDON=$PWD/build-emu/Release/napinet.node npx vitest run test/cuda_step_traffic.test.ts
+import { expect, test } from 'vitest';
+import { ImageDataset } from '../lib/data/dataset';
+import { seedNetwork } from '../lib/models';
+import { native } from '../lib/native';
+import { Adam } from '../lib/optim/adam';
+import { StepLR } from '../lib/optim/lr_scheduler';
+import { Generator } from '../lib/random';
+import { fit } from '../lib/train/fit';
+
+interface Activity {
+  launches: Record<string, number>;
+  hostToDevice: number;
+  deviceToHost: number;
+  deviceToDevice: number;
+  memsets: number;
+  synchronizations: number;
+}
+interface EmuActivity {
+  activity(): Activity;
+  resetActivity(): void;
+}
+
+const addon = native();
+const emulated = addon.buildInfo().cudaEmulated;
+const MAX_LAUNCHES_PER_STEP = 14;
+
+test.runIf(emulated)(`a seed-network training step on CUDA adds only kernel launches, at most ${MAX_LAUNCHES_PER_STEP}`, async () => {
+  const emu = addon.cudaEmuSelftest!() as unknown as EmuActivity;
+  const g = new Generator(1);
+  const batch = 64;
+  const model = seedNetwork({ generator: g }).to('cuda');
+  const optimizer = new Adam(model.parameters(), { lr: 0.01 });
+  const scheduler = new StepLR(optimizer, { stepSize: 2, gamma: 0.5 }); // the lr changes between steps
+  const dataset = (steps: number) =>
+    new ImageDataset(
+      Float32Array.from({ length: steps * batch * 784 }, () => g.normal()),
+      Int32Array.from({ length: steps * batch }, () => g.int(10)),
+      [1, 28, 28],
+    );
+  const run = async (steps: number): Promise<Activity> => {
+    const data = dataset(steps);
+    emu.resetActivity();
+    await fit(model, data, { optimizer, scheduler, epochs: 1, batchSize: batch, progress: 'none', generator: g });
+    return emu.activity();
+  };
+  await run(2); // first calls: workspaces, scratch buffers
+  const short = await run(3);
+  const long = await run(9);
+  const total = (a: Activity) => Object.values(a.launches).reduce((s, n) => s + n, 0);
+  // Six more steps: the same copies, memsets and waits (those of a fit: the dataset's upload, the
+  // shuffled order, the stats read at the end) ...
+  for (const key of ['hostToDevice', 'deviceToHost', 'deviceToDevice', 'memsets', 'synchronizations'] as const) {
+    expect(long[key], key).toBe(short[key]);
+  }
+  // ... and the same launches per step.
+  const perStep = (total(long) - total(short)) / 6;
+  expect(Number.isInteger(perStep)).toBe(true);
+  expect(perStep, JSON.stringify(long.launches)).toBeLessThanOrEqual(MAX_LAUNCHES_PER_STEP);
+  expect(long.deviceToHost).toBeLessThanOrEqual(2);
+  model.dispose();
+}, 120_000);
