@@ -9,7 +9,7 @@ export { Generator, manualSeed, defaultGenerator } from './random';
 export * as ops from './ops';
 export * as nn from './nn';
 export * as optim from './optim';
-export { ImageDataset, Standardizer, batches, type Batch } from './data/dataset';
+export { DeviceDataset, ImageDataset, Standardizer, batches, type Batch } from './data/dataset';
 export { loadMnist, defaultMnistDir, type Mnist } from './data/mnist';
 export { readIdx, parseIdx } from './data/idx';
 export { fit, evaluate, predict, formatEpoch, type FitOptions, type History, type EpochRecord, type Callbacks } from './train/fit';

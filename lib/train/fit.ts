@@ -3,8 +3,9 @@
  * returns the history; evaluate() measures loss and accuracy; predict() gives class probabilities.
  *
  * One step: batch in → forward → softmax-cross-entropy → backward → optimizer step → scheduler
- * step. Loss and accuracy are summed on the model's device and read a few times an epoch, so a
- * GPU step needs no host round trip beyond the batch upload.
+ * step. Loss and accuracy are summed on the model's device and read at the end of the epoch (and
+ * every 50 steps while a progress bar shows them); the dataset is uploaded to the device once per
+ * fit and each batch gathered there, so a GPU step has no host round trip at all.
  *
  * Data-parallel training on the CPU: every kernel of a step splits the batch into chunks whose
  * boundaries depend only on the shapes, `workers` threads process the chunks at once, and the
@@ -183,8 +184,11 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
         iteration++;
         for (const cb of callbacks) await cb.onBatchEnd?.({ epoch, iteration, batchSize: batch.size });
         if (step % PROGRESS_EVERY === 0 || step === stepsPerEpoch) {
-          const [lossSum, correct] = stats.toArray();
-          progress.update(epoch, epochs, step, stepsPerEpoch, lossSum / seen, correct / seen, (performance.now() - started) / 1000);
+          if (progress.shown) {
+            // A read from a GPU waits for the queued steps: only when a bar shows the figures.
+            const [lossSum, correct] = stats.toArray();
+            progress.update(epoch, epochs, step, stepsPerEpoch, lossSum / seen, correct / seen, (performance.now() - started) / 1000);
+          }
           // Let signals (Ctrl-C) and timers run between steps.
           await new Promise<void>((resolve) => setImmediate(resolve));
         }

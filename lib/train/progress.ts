@@ -3,6 +3,8 @@
  * when the output is not a TTY (logs, CI, pipes), so logs stay clean.
  */
 export interface ProgressSink {
+  /** Whether anything is drawn (if not, the running figures need not be read, e.g. from a GPU). */
+  readonly shown: boolean;
   /** Called during an epoch with the running figures. */
   update(epoch: number, epochs: number, done: number, total: number, loss: number, accuracy: number, seconds: number): void;
   /** Clears the bar (before an epoch line is printed). */
@@ -18,9 +20,10 @@ export interface TextStream {
 
 export function progressFor(stream: TextStream | undefined, mode: 'auto' | 'bar' | 'none' = 'auto'): ProgressSink {
   const enabled = mode === 'bar' || (mode === 'auto' && stream?.isTTY === true);
-  if (!enabled || !stream) return { update() {}, clear() {} };
+  if (!enabled || !stream) return { shown: false, update() {}, clear() {} };
   let drawn = false;
   return {
+    shown: true,
     update(epoch, epochs, done, total, loss, accuracy, seconds) {
       const width = 28;
       const filled = Math.round((width * done) / total);
