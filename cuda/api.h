@@ -83,6 +83,19 @@ void memset(void* device_dst, int value, std::size_t bytes);
 // Waits for all queued work on the device (and reports errors of kernels that already ran).
 void synchronize();
 
+// CUDA graphs: the work this thread queues between begin_capture() and end_capture() is recorded
+// instead of run, and launch_graph() queues the whole recording again in one call. Capture is
+// thread-local: a call that would wait or allocate during it (a synchronisation, cudaMalloc, a
+// copy to or from host memory) fails and spoils the capture, so end_capture() throws.
+void begin_capture();
+// The executable graph (free it with destroy_graph).
+void* end_capture();
+// Ends a capture without keeping it (after an error between begin and end); never throws.
+void abort_capture() noexcept;
+void launch_graph(void* graph);
+// Waits for queued work (a graph may still be running), then frees the graph; never throws.
+void destroy_graph(void* graph) noexcept;
+
 // ---------------------------------------------------------------------------------------------
 // Launchers, one section per op family (same names and arguments as native/kernels/*.h)
 // ---------------------------------------------------------------------------------------------

@@ -208,4 +208,35 @@ void memset(void* device_dst, int value, std::size_t bytes) {
 
 void synchronize() { NAPINET_CUDA_CHECK(cudaDeviceSynchronize()); }
 
+void begin_capture() {
+  NAPINET_CUDA_CHECK(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
+}
+
+void* end_capture() {
+  cudaGraph_t graph = nullptr;
+  NAPINET_CUDA_CHECK(cudaStreamEndCapture(stream(), &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);  // the executable graph keeps what it needs
+  check(instantiated, "cudaGraphInstantiate(&exec, graph, 0)", __FILE__, __LINE__);
+  return exec;
+}
+
+void abort_capture() noexcept {
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(stream(), &graph) == cudaSuccess && graph != nullptr) cudaGraphDestroy(graph);
+  cudaGetLastError();  // the failed capture's error is not the next call's
+}
+
+void launch_graph(void* graph) {
+  NAPINET_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), stream()));
+}
+
+void destroy_graph(void* graph) noexcept {
+  if (graph == nullptr) return;
+  cudaStreamSynchronize(stream());
+  cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
+  cudaGetLastError();
+}
+
 }  // namespace napinet::cuda

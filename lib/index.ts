@@ -4,6 +4,7 @@
  */
 export { Tensor, cudaBytesInUse, type DType, type TensorOptions } from './tensor';
 export { cuda, type Device, type DeviceSpec } from './device';
+export { CudaGraph, captureCudaGraph } from './cuda_graph';
 export { addonSource, type CudaInfo } from './native';
 export { Generator, manualSeed, defaultGenerator } from './random';
 export * as ops from './ops';

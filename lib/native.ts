@@ -31,6 +31,9 @@ export interface CudaBuffer {
 }
 
 /** A tensor's storage as the addon sees it. */
+/** An executable CUDA graph made by cudaGraphEnd (opaque; freed by cudaGraphDispose or a finalizer). */
+export type CudaGraphHandle = { readonly __cudaGraph: unique symbol };
+
 export type NativeBuffer = Float32Array | CudaBuffer;
 
 export interface BuildInfo {
@@ -68,6 +71,12 @@ export interface NativeAddon {
   cudaInfo?(): CudaInfo;
   cudaAlloc?(length: number, dtype: 'float32' | 'int32'): CudaBuffer;
   cudaSynchronize?(): void;
+  /** CUDA graphs (native/binding/cuda/graph.cc): record this thread's GPU work, replay it. */
+  cudaGraphBegin?(): void;
+  cudaGraphEnd?(): CudaGraphHandle;
+  cudaGraphAbort?(): void;
+  cudaGraphLaunch?(graph: CudaGraphHandle): void;
+  cudaGraphDispose?(graph: CudaGraphHandle): void;
   /** The CUDA emulator's self-test kernels (emulator builds only; typed in test/cuda-emu.test.ts). */
   cudaEmuSelftest?(): unknown;
 

@@ -1,6 +1,6 @@
 // What the emulated device was asked to do since the last reset: launches by kernel (as written
-// at the launch), copies by direction, memsets and host waits (stream, event or device
-// synchronisation). A plain C++ header, so the binding can read it without the emulator's macros.
+// at the launch), copies by direction, memsets, host waits (stream, event or device
+// synchronisation) and graph launches. A plain C++ header, so the binding can read it without the emulator's macros.
 // Test: test/cuda_step_traffic.test.ts checks with it that a training step stays on the device.
 #pragma once
 
@@ -15,6 +15,9 @@ struct Activity {
   std::uint64_t host_to_device = 0, device_to_host = 0, device_to_device = 0;
   std::uint64_t host_to_device_bytes = 0, device_to_host_bytes = 0;
   std::uint64_t memsets = 0, synchronizations = 0;
+  // cudaGraphLaunch calls, and the kernel launches their replays ran (not in `launches`, which
+  // counts what the host issued one by one).
+  std::uint64_t graph_launches = 0, replayed_launches = 0;
 };
 
 Activity activity();

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -60,6 +62,25 @@ thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local bool t_in_kernel = false;  // this OS thread is running a kernel's blocks
 
 Activity g_activity;  // guarded by device_mutex()
+
+// Stream capture (cudaStreamBeginCapture … cudaStreamEndCapture): what a capturing stream has
+// recorded, and whether a forbidden call has invalidated it. Guarded by device_mutex().
+struct Capture {
+  std::vector<std::function<void(cudaStream_t)>> ops;
+  bool invalidated = false;
+};
+std::map<cudaStream_t, Capture> g_captures;
+std::atomic<int> g_capture_count{0};
+thread_local int t_captures = 0;  // captures begun on this thread and not yet ended
+thread_local bool t_replaying = false;
+
+// A call CUDA forbids while this thread captures (it would wait or allocate): invalidates the
+// thread's captures and returns the error to report, or cudaSuccess when nothing is capturing.
+cudaError_t forbidden_while_capturing() {
+  if (t_captures == 0) return cudaSuccess;
+  for (auto& [stream, capture] : g_captures) capture.invalidated = true;
+  return cudaErrorStreamCaptureUnsupported;
+}
 
 cudaError_t record(cudaError_t error) {
   if (error != cudaSuccess) t_last_error = error;
@@ -615,6 +636,16 @@ void reset_activity() {
   g_activity = Activity{};
 }
 
+bool capturing_any() { return g_capture_count.load() > 0; }
+
+bool capture_launch(cudaStream_t stream, std::function<void(cudaStream_t)> replay) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  auto it = g_captures.find(stream);
+  if (it == g_captures.end()) return false;
+  it->second.ops.push_back(std::move(replay));
+  return true;
+}
+
 cudaError_t func_get_attributes(cudaFuncAttributes* attributes) {
   if (!attributes) return record(cudaErrorInvalidValue);
   *attributes = cudaFuncAttributes{};
@@ -648,7 +679,11 @@ void run_kernel(const LaunchSite& site, dim3 grid, dim3 block, std::size_t share
     record(cudaErrorInvalidResourceHandle);
     return;
   }
-  ++g_activity.launches[site.kernel];
+  if (t_replaying) {
+    ++g_activity.replayed_launches;
+  } else {
+    ++g_activity.launches[site.kernel];
+  }
   g.site = &site;
   g.grid = grid;
   g.block = block;
@@ -751,8 +786,9 @@ using namespace napinet::emu;
 cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
   if (ptr == nullptr) return record(cudaErrorInvalidValue);
   *ptr = nullptr;
-  if (bytes == 0) return cudaSuccess;
   std::lock_guard<std::mutex> lock(device_mutex());
+  if (cudaError_t e = forbidden_while_capturing()) return record(e);
+  if (bytes == 0) return cudaSuccess;
   if (bytes > total_memory() - g_used_bytes) return record(cudaErrorMemoryAllocation);
   const std::size_t raw_bytes = (kRedZone + bytes + kRedZone + kRedZone - 1) / kRedZone * kRedZone;
   char* raw = static_cast<char*>(std::aligned_alloc(kRedZone, raw_bytes));
@@ -768,8 +804,9 @@ cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
 }
 
 cudaError_t cudaFree(void* ptr) {
-  if (ptr == nullptr) return cudaSuccess;
   std::lock_guard<std::mutex> lock(device_mutex());
+  if (cudaError_t e = forbidden_while_capturing()) return record(e);
+  if (ptr == nullptr) return cudaSuccess;
   auto it = g_allocations.find(reinterpret_cast<std::uintptr_t>(ptr));
   if (it == g_allocations.end()) return record(cudaErrorInvalidValue);
   g_used_bytes -= it->second.bytes;
@@ -778,26 +815,35 @@ cudaError_t cudaFree(void* ptr) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
-  if (bytes == 0) return cudaSuccess;
-  std::lock_guard<std::mutex> lock(device_mutex());
-  bool dst_device = false, src_device = false;
+namespace {
+
+// Which sides of a copy are device memory (cudaMemcpyDefault: found by address).
+bool copy_sides(const void* dst, const void* src, cudaMemcpyKind kind, bool* dst_device, bool* src_device) {
+  *dst_device = *src_device = false;
   switch (kind) {
-    case cudaMemcpyHostToHost: break;
-    case cudaMemcpyHostToDevice: dst_device = true; break;
-    case cudaMemcpyDeviceToHost: src_device = true; break;
-    case cudaMemcpyDeviceToDevice: dst_device = src_device = true; break;
+    case cudaMemcpyHostToHost: return true;
+    case cudaMemcpyHostToDevice: *dst_device = true; return true;
+    case cudaMemcpyDeviceToHost: *src_device = true; return true;
+    case cudaMemcpyDeviceToDevice: *dst_device = *src_device = true; return true;
     case cudaMemcpyDefault:
-      dst_device = find_allocation(dst) != nullptr;
-      src_device = find_allocation(src) != nullptr;
-      break;
-    default: return record(cudaErrorInvalidMemcpyDirection);
+      *dst_device = find_allocation(dst) != nullptr;
+      *src_device = find_allocation(src) != nullptr;
+      return true;
+    default: return false;
   }
+}
+
+// A copy, with device_mutex() held.
+cudaError_t copy_locked(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return cudaSuccess;
+  bool dst_device = false, src_device = false;
+  if (!copy_sides(dst, src, kind, &dst_device, &src_device)) return record(cudaErrorInvalidMemcpyDirection);
   if (dst == nullptr || src == nullptr) return record(cudaErrorInvalidValue);
   if ((dst_device && !find_allocation(dst, bytes)) || (src_device && !find_allocation(src, bytes))) {
     return record(cudaErrorInvalidValue);
   }
   std::memmove(dst, src, bytes);
+  if (t_replaying) return cudaSuccess;
   if (dst_device && src_device) {
     ++g_activity.device_to_device;
   } else if (dst_device) {
@@ -810,30 +856,62 @@ cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpy
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t stream) {
-  {
-    std::lock_guard<std::mutex> lock(device_mutex());
-    if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
-  }
-  return cudaMemcpy(dst, src, bytes, kind);
-}
-
-cudaError_t cudaMemset(void* dst, int value, std::size_t bytes) {
+// A memset, with device_mutex() held.
+cudaError_t memset_locked(void* dst, int value, std::size_t bytes) {
   if (bytes == 0) return cudaSuccess;
-  std::lock_guard<std::mutex> lock(device_mutex());
   if (dst == nullptr || !find_allocation(dst, bytes)) return record(cudaErrorInvalidValue);
   std::memset(dst, value, bytes);
-  ++g_activity.memsets;
+  if (!t_replaying) ++g_activity.memsets;
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t stream) {
-  {
-    std::lock_guard<std::mutex> lock(device_mutex());
-    if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+}  // namespace
+
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (cudaError_t e = forbidden_while_capturing()) return record(e);
+  return copy_locked(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  auto capture = g_captures.find(stream);
+  if (capture != g_captures.end()) {
+    bool dst_device = false, src_device = false;
+    if (!copy_sides(dst, src, kind, &dst_device, &src_device)) return record(cudaErrorInvalidMemcpyDirection);
+    if (!dst_device || !src_device) {  // host memory in a captured copy: not supported here
+      capture->second.invalidated = true;
+      return record(cudaErrorStreamCaptureUnsupported);
+    }
+    capture->second.ops.push_back([=](cudaStream_t) {
+      std::lock_guard<std::mutex> replay_lock(device_mutex());
+      return copy_locked(dst, src, bytes, kind);
+    });
+    return cudaSuccess;
   }
-  return cudaMemset(dst, value, bytes);
+  return copy_locked(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemset(void* dst, int value, std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (cudaError_t e = forbidden_while_capturing()) return record(e);
+  return memset_locked(dst, value, bytes);
+}
+
+cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  auto capture = g_captures.find(stream);
+  if (capture != g_captures.end()) {
+    capture->second.ops.push_back([=](cudaStream_t) {
+      std::lock_guard<std::mutex> replay_lock(device_mutex());
+      memset_locked(dst, value, bytes);
+    });
+    return cudaSuccess;
+  }
+  return memset_locked(dst, value, bytes);
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
@@ -858,6 +936,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(device_mutex());
   if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (cudaError_t e = forbidden_while_capturing()) return record(e);
   ++g_activity.synchronizations;
   return cudaSuccess;
 }
@@ -901,6 +980,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   std::lock_guard<std::mutex> lock(device_mutex());
   if (g_events.count(event) == 0) return record(cudaErrorInvalidResourceHandle);
+  if (cudaError_t e = forbidden_while_capturing()) return record(e);
   ++g_activity.synchronizations;
   return cudaSuccess;
 }
@@ -923,7 +1003,77 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
 
 cudaError_t cudaDeviceSynchronize() {
   std::lock_guard<std::mutex> lock(device_mutex());
+  if (cudaError_t e = forbidden_while_capturing()) return record(e);
   ++g_activity.synchronizations;
+  return cudaSuccess;
+}
+
+// ---- graphs (stream capture) ----
+
+struct CUgraph_st {
+  std::vector<std::function<void(cudaStream_t)>> ops;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void(cudaStream_t)>> ops;
+};
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (stream == nullptr || stream == cudaStreamLegacy || !valid_stream(stream)) return record(cudaErrorInvalidValue);
+  if (g_captures.count(stream) != 0) return record(cudaErrorInvalidValue);  // already capturing
+  g_captures[stream] = Capture{};
+  ++g_capture_count;
+  ++t_captures;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  auto it = g_captures.find(stream);
+  if (it == g_captures.end()) return record(cudaErrorIllegalState);
+  Capture capture = std::move(it->second);
+  g_captures.erase(it);
+  --g_capture_count;
+  --t_captures;
+  if (graph == nullptr) return record(cudaErrorInvalidValue);
+  *graph = nullptr;
+  if (capture.invalidated) return record(cudaErrorStreamCaptureInvalidated);
+  *graph = new CUgraph_st{std::move(capture.ops)};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (exec == nullptr || graph == nullptr) return record(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{graph->ops};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (exec == nullptr) return record(cudaErrorInvalidValue);
+  {
+    std::lock_guard<std::mutex> lock(device_mutex());
+    if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+    if (g_captures.count(stream) != 0) return record(cudaErrorStreamCaptureUnsupported);  // no nesting here
+    ++g_activity.graph_launches;
+  }
+  struct Replaying {
+    Replaying() { t_replaying = true; }
+    ~Replaying() { t_replaying = false; }
+  } replaying;
+  for (const auto& op : exec->ops) {
+    op(stream);
+    if (t_last_error != cudaSuccess) return t_last_error;  // a node failed (e.g. a bad configuration)
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
   return cudaSuccess;
 }
 
@@ -953,6 +1103,10 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureUnmatched: return "capture was not ended in the same stream as it began";
   }
   return "unknown error";
 }
@@ -976,6 +1130,10 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
   }
   return "cudaErrorUnknown";
 }

@@ -27,9 +27,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../api.h"
 #include "activity.h"
@@ -105,9 +108,13 @@ enum cudaError {
   cudaErrorNoKernelImageForDevice = 209,
   cudaErrorUnsupportedPtxVersion = 222,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureUnmatched = 903,
 };
 typedef enum cudaError cudaError_t;
 
@@ -123,6 +130,15 @@ struct CUstream_st;
 typedef struct CUstream_st* cudaStream_t;
 struct CUevent_st;
 typedef struct CUevent_st* cudaEvent_t;
+struct CUgraph_st;
+typedef struct CUgraph_st* cudaGraph_t;
+struct CUgraphExec_st;
+typedef struct CUgraphExec_st* cudaGraphExec_t;
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
 #define cudaStreamLegacy ((cudaStream_t)0x1)
 #define cudaStreamPerThread ((cudaStream_t)0x2)
 #define cudaStreamDefault 0x00
@@ -192,6 +208,19 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventQuery(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+
+// Graphs by stream capture: while a stream captures, its launches, device-to-device copies and
+// memsets are recorded instead of run; calls that would wait or allocate (synchronisations,
+// cudaMalloc/cudaFree, copies to or from host memory) fail with cudaErrorStreamCaptureUnsupported
+// and invalidate the capture, so cudaStreamEndCapture then fails (cudaErrorStreamCaptureInvalidated)
+// — the restrictions CUDA places on a thread-local capture. cudaGraphLaunch replays the recording
+// synchronously on the given stream.
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 
 cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaGetLastError();
@@ -480,6 +509,12 @@ void run_kernel(const LaunchSite& site, dim3 grid, dim3 block, std::size_t share
 // The current block's dynamic shared memory (NAPINET_DYNAMIC_SHARED).
 void* dynamic_shared();
 
+// Whether any stream is capturing a graph (a cheap test before capture_launch).
+bool capturing_any();
+// When `stream` is capturing a graph, keeps `replay` (which runs the launch on the stream it is
+// given) in the capture and returns true; otherwise returns false and the caller runs the launch.
+bool capture_launch(cudaStream_t stream, std::function<void(cudaStream_t)> replay);
+
 
 template <typename... Params, typename... Args>
 void launch(const LaunchSite& site, dim3 grid, dim3 block, std::size_t shared_bytes,
@@ -507,13 +542,24 @@ void launch(const LaunchSite& site, dim3 grid, dim3 block, std::size_t shared_by
         (void)note;  // a kernel without parameters
       },
       context.params);
-  run_kernel(
-      site, grid, block, shared_bytes, stream,
-      [](void* p) {
-        auto* c = static_cast<Context*>(p);
-        std::apply(c->kernel, c->params);
-      },
-      &context, pointers, pointer_count);
+  void (*body)(void*) = [](void* p) {
+    auto* c = static_cast<Context*>(p);
+    std::apply(c->kernel, c->params);
+  };
+  if (capturing_any()) {
+    // A launch into a capture keeps its own copy of the arguments, as a graph node does.
+    auto held = std::make_shared<Context>(std::move(context));
+    std::vector<PointerArg> held_pointers(pointers, pointers + pointer_count);
+    const LaunchSite* where = &site;
+    if (capture_launch(stream, [=](cudaStream_t replay_stream) {
+          run_kernel(*where, grid, block, shared_bytes, replay_stream, body, held.get(),
+                     held_pointers.data(), static_cast<int>(held_pointers.size()));
+        })) {
+      return;
+    }
+    context = std::move(*held);
+  }
+  run_kernel(site, grid, block, shared_bytes, stream, body, &context, pointers, pointer_count);
 }
 
 }  // namespace napinet::emu

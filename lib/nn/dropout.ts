@@ -33,6 +33,11 @@ export class Dropout extends Module {
     return this.seed;
   }
 
+  /** A training forward draws a new seed on the host, which a recorded CUDA graph would freeze. */
+  override get capturable(): boolean {
+    return !this.training || this.p === 0;
+  }
+
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) {
       this.seed = null;

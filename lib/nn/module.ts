@@ -66,6 +66,16 @@ export abstract class Module {
     return this.currentDevice;
   }
 
+  /**
+   * Whether a training step through this module can be recorded once as a CUDA graph and replayed
+   * (fit's cudaGraph option): true unless it, or a child, does host-side work that must change from
+   * step to step (Dropout draws a new mask seed each training forward).
+   */
+  get capturable(): boolean {
+    for (const child of this.children.values()) if (!child.capturable) return false;
+    return true;
+  }
+
   /** Parameters by their PyTorch state_dict names ("0.weight", "3.bias", …). */
   namedParameters(prefix = ''): [string, Parameter][] {
     const out: [string, Parameter][] = [];

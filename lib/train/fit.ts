@@ -13,6 +13,7 @@
  * update. So the gradient is the whole batch's, and any number of workers gives bit-identical
  * weights (test/data_parallel.test.ts).
  */
+import { type CudaGraph, captureCudaGraph } from '../cuda_graph';
 import { batches, DeviceDataset, type ImageDataset } from '../data/dataset';
 import { CrossEntropyLoss } from '../nn/loss';
 import type { Module } from '../nn/module';
@@ -22,7 +23,7 @@ import type { Optimizer } from '../optim/optimizer';
 import { defaultGenerator, type Generator, type GeneratorSnapshot } from '../random';
 import { Tensor } from '../tensor';
 import { native } from '../native';
-import { expectInt } from '../validate';
+import { expectBoolean, expectInt, fail } from '../validate';
 import { type ProgressSink, progressFor, type TextStream } from './progress';
 
 export interface EpochRecord {
@@ -83,6 +84,15 @@ export interface FitOptions {
    * it). The result does not depend on it.
    */
   workers?: number;
+  /**
+   * On a GPU: record the step's zeroGrad, forward, loss and backward once an epoch as a CUDA graph
+   * (after one ordinary step, which creates the workspaces) and replay it for the epoch's other
+   * full-size batches: one launch instead of one per kernel. The batch gather, the optimizer step
+   * and a smaller last batch run as usual, and the results are those of ordinary steps. Needs a
+   * model whose step does no per-step work on the host (`model.capturable`; Dropout is not).
+   * Default false.
+   */
+  cudaGraph?: boolean;
   /**
    * Continue an epoch interrupted part-way (the `position` a stopped fit() returned, saved in a
    * checkpoint): its generator state is restored, the epoch-begin callbacks run and the shuffle is
@@ -147,7 +157,20 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
   const stepsPerEpoch = Math.ceil(data.count / batchSize);
   const resume = options.resume;
   let iteration = resume?.iteration ?? history.epochs.at(-1)?.iteration ?? 0;
+  const useGraph = expectBoolean(options.cudaGraph ?? false, 'cudaGraph');
+  if (useGraph && device !== 'cuda') fail('false for a model on the CPU (CUDA graphs record GPU work)', 'cudaGraph', true);
+  if (useGraph && !model.capturable) {
+    throw new Error('Expected a model whose step a CUDA graph can record for cudaGraph but received one that draws on the host every step (Dropout in training)');
+  }
   const stats = Tensor.zeros([2], { device });
+  // The step's passes, replayed from a CUDA graph when options.cudaGraph is set.
+  const passes = (x: Tensor, y: Tensor) => {
+    options.optimizer.zeroGrad();
+    const logits = model.forward(x);
+    lossFn.forward(logits, y, { accumulateInto: stats });
+    model.backward(lossFn.backward());
+  };
+  let graph: CudaGraph | undefined;
   let stopped = false;
   let position: FitPosition | undefined;
   const threadsBefore = native().numThreads();
@@ -166,6 +189,7 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
       stats.copyFrom(resumed ? Float32Array.from(resumed.stats) : new Float32Array(2));
       let seen = resumed?.seen ?? 0;
       let step = 0;
+      let ordinaryFullSteps = 0;
       const started = performance.now() - (resumed?.seconds ?? 0) * 1000;
       for (const batch of batches(trainOnDevice, batchSize, { shuffle: options.shuffle ?? true, generator })) {
         if (resumed && step < resumed.step) {
@@ -173,10 +197,16 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
           if (step === resumed.step && resumed.stoppedGeneratorState) generator.setState(resumed.stoppedGeneratorState);
           continue;
         }
-        options.optimizer.zeroGrad();
-        const logits = model.forward(batch.x);
-        lossFn.forward(logits, batch.y, { accumulateInto: stats });
-        model.backward(lossFn.backward());
+        if (!useGraph || batch.size !== batchSize) {
+          passes(batch.x, batch.y);
+        } else if (graph) {
+          graph.launch();
+        } else if (ordinaryFullSteps++ === 0) {
+          passes(batch.x, batch.y); // creates the workspaces a capture must not allocate
+        } else {
+          graph = captureCudaGraph(() => passes(batch.x, batch.y)); // records without running
+          graph.launch();
+        }
         options.optimizer.step();
         if ((options.schedulerStep ?? 'iteration') === 'iteration') options.scheduler?.step();
         seen += batch.size;
@@ -208,6 +238,8 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
           break;
         }
       }
+      graph?.dispose(); // it refers to this epoch's batch tensors
+      graph = undefined;
       if (stopped) break;
       const [lossSum, correct] = stats.toArray();
       const seconds = (performance.now() - started) / 1000;
@@ -226,6 +258,7 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
       }
     }
   } finally {
+    graph?.dispose();
     progress.clear();
     stats.dispose();
     trainOnDevice.dispose();

@@ -59,6 +59,8 @@ export interface SeedRecipeOptions extends RecipeRunOptions {
   lrStep?: number;
   channels?: number;
   kernel?: number;
+  /** On a GPU, replay each step's passes from a CUDA graph (fit's cudaGraph option). Default false. */
+  cudaGraph?: boolean;
 }
 
 export interface PreparedData {
@@ -163,6 +165,7 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
     progress: o.progress,
     callbacks: [checkpoints.callback, ...(o.callbacks ?? [])],
     shouldStop: o.shouldStop,
+    cudaGraph: o.cudaGraph,
     ...checkpoints.fit,
   });
   return concludeRun({ data, model, history, device, settings, checkpoints, log: o.log });

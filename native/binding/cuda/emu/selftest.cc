@@ -146,6 +146,8 @@ const Entry kTests[] = {
        out.Set("deviceToDevice", static_cast<double>(a.device_to_device));
        out.Set("memsets", static_cast<double>(a.memsets));
        out.Set("synchronizations", static_cast<double>(a.synchronizations));
+       out.Set("graphLaunches", static_cast<double>(a.graph_launches));
+       out.Set("replayedLaunches", static_cast<double>(a.replayed_launches));
        return out;
      }},
     {"resetActivity",

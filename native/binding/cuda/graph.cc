@@ -1,0 +1,67 @@
+// CUDA graphs for JavaScript: cudaGraphBegin() starts recording this thread's GPU work,
+// cudaGraphEnd() returns the recording as a handle, cudaGraphAbort() drops a recording cut short
+// by an error; cudaGraphLaunch(handle) queues it again in one call and cudaGraphDispose(handle)
+// frees it (a finalizer does too). lib/cuda_graph.ts wraps them. Tests: test/cuda-graph.test.ts.
+#include "../../../cuda/api.h"
+#include "../args.h"
+#include "../registry.h"
+
+namespace napinet::binding {
+namespace {
+
+// Marks the handles cudaGraphEnd makes, so no other external is taken for one.
+constexpr napi_type_tag kCudaGraphTag = {0x6e6170696e657467ull, 0x7261706868616e64ull};
+
+struct GraphHandle {
+  void* exec = nullptr;
+};
+
+GraphHandle* graph_arg(const Napi::CallbackInfo& info) {
+  Napi::Value value = info.Length() > 0 ? info[0] : info.Env().Undefined();
+  if (!value.IsExternal() || !value.As<Napi::External<GraphHandle>>().CheckTypeTag(&kCudaGraphTag)) {
+    throw_type_error(info.Env(), "graph", "a CUDA graph handle from cudaGraphEnd()", describe_value(value));
+  }
+  return value.As<Napi::External<GraphHandle>>().Data();
+}
+
+Napi::Value graph_begin(const Napi::CallbackInfo& info) {
+  cuda::begin_capture();
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("cudaGraphBegin", graph_begin);
+
+Napi::Value graph_end(const Napi::CallbackInfo& info) {
+  auto* handle = new GraphHandle{cuda::end_capture()};
+  auto external = Napi::External<GraphHandle>::New(info.Env(), handle, [](Napi::Env, GraphHandle* h) {
+    cuda::destroy_graph(h->exec);
+    delete h;
+  });
+  external.TypeTag(&kCudaGraphTag);
+  return external;
+}
+NAPINET_EXPORT("cudaGraphEnd", graph_end);
+
+Napi::Value graph_abort(const Napi::CallbackInfo& info) {
+  cuda::abort_capture();
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("cudaGraphAbort", graph_abort);
+
+Napi::Value graph_launch(const Napi::CallbackInfo& info) {
+  GraphHandle* handle = graph_arg(info);
+  if (handle->exec == nullptr) throw Napi::Error::New(info.Env(), "This CUDA graph was disposed");
+  cuda::launch_graph(handle->exec);
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("cudaGraphLaunch", graph_launch);
+
+Napi::Value graph_dispose(const Napi::CallbackInfo& info) {
+  GraphHandle* handle = graph_arg(info);
+  cuda::destroy_graph(handle->exec);
+  handle->exec = nullptr;
+  return info.Env().Undefined();
+}
+NAPINET_EXPORT("cudaGraphDispose", graph_dispose);
+
+}  // namespace
+}  // namespace napinet::binding
