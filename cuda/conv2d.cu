@@ -703,7 +703,7 @@ void conv2d_max_pool2d_forward(float* y, std::int32_t* indices, const float* x, 
   if (pooled == 0) return;
   float* z = conv_output_buffer().get(static_cast<std::size_t>(s.n) * s.k * s.oh * s.ow);  // (N,K,OH,OW)
   cuda::conv2d_forward(z, x, w, b, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w,
-                 Conv2dAlgorithm::kAuto);
+                       Conv2dAlgorithm::kAuto);
   NAPINET_LAUNCH(max_pool2x2_relu_kernel, grid_for(pooled), kBlockSize, 0, y, indices, z, s.oh,
                  s.ow, s.oh / 2, s.ow / 2, relu, pooled);
 }
@@ -720,8 +720,8 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
     NAPINET_LAUNCH(max_pool2x2_relu_backward_kernel, grid_for(total), kBlockSize, 0, dz, dy,
                    indices, y, s.oh, s.ow, s.oh / 2, s.ow / 2, total);
   }
-  cuda::conv2d_backward(dx, dw, db, dz, x, w, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w,
-                  accumulate, Conv2dAlgorithm::kAuto);
+  cuda::conv2d_backward(dx, dw, db, dz, x, w, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h,
+                        pad_w, accumulate, Conv2dAlgorithm::kAuto);
 }
 
 }  // namespace napinet::cuda
