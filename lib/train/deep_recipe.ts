@@ -22,7 +22,7 @@ import { Generator } from '../random';
 import { expectBoolean, expectInt, expectNumber } from '../validate';
 import { fit } from './fit';
 import { concludeRun, prepareMnist, type RecipeRunOptions, type SeedRecipeResult, seedPreprocessing } from './recipe';
-import { recipeCheckpoints, resumedSettings } from './recipe_checkpoints';
+import { recipeCheckpoints, recipeSettings, resumedSettings } from './recipe_checkpoints';
 
 export const DEEP_RECIPE = {
   epochs: 12,
@@ -58,10 +58,7 @@ export interface DeepRecipeResult extends SeedRecipeResult {
 export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<DeepRecipeResult> {
   const saved = resumedSettings('deep', options, RUN_SETTINGS);
   const o = { ...DEEP_RECIPE, ...saved, ...options } as typeof DEEP_RECIPE & DeepRecipeOptions;
-  const settings = {
-    model: 'deep',
-    ...Object.fromEntries((['epochs', ...RUN_SETTINGS] as const).filter((k) => o[k] !== undefined).map((k) => [k, o[k]])),
-  };
+  const settings = recipeSettings('deep', o, RUN_SETTINGS);
   expectNumber(o.lr, 'lr', 0);
   expectNumber(o.lrGamma, 'lrGamma', 0);
   expectBoolean(o.augment, 'augment');
@@ -72,19 +69,8 @@ export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<
   const model = deepNetwork({ dropout: o.dropout, generator }).to(device);
   const optimizer = new Adam(model.parameters(), { lr: o.lr });
   const scheduler = new StepLR(optimizer, { stepSize: 1, gamma: o.lrGamma });
-  const checkpoints = recipeCheckpoints({
-    model,
-    optimizer,
-    scheduler,
-    generator,
-    settings,
-    modelExtra: { ...seedPreprocessing(data.standardizer), settings },
-    epochs: o.epochs,
-    checkpointDir: o.checkpointDir,
-    checkpointEvery: o.checkpointEvery,
-    resume: o.resume,
-    log: o.log,
-  });
+  const modelExtra = { ...seedPreprocessing(data.standardizer), settings };
+  const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
   const callbacks = [checkpoints.callback, ...(o.callbacks ?? [])];
   const augmentSeconds: number[] = [];
   let train = data.train;

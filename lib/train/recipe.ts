@@ -16,7 +16,7 @@ import { StepLR } from '../optim/lr_scheduler';
 import { Generator } from '../random';
 import { expectInt, expectNumber } from '../validate';
 import { type Callbacks, evaluate, fit, type FitPosition, type FitResult, type History } from './fit';
-import { type RecipeCheckpoints, recipeCheckpoints, resumedSettings } from './recipe_checkpoints';
+import { type RecipeCheckpoints, recipeCheckpoints, recipeSettings, resumedSettings } from './recipe_checkpoints';
 
 /** The options every recipe (seed, deep) shares: where it runs, on what data, and how it reports. */
 export interface RecipeRunOptions {
@@ -123,10 +123,7 @@ export function seedPreprocessing(standardizer: Standardizer): Record<string, un
 export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<SeedRecipeResult> {
   const saved = resumedSettings('seed', options, RUN_SETTINGS);
   const o = { ...SEED_RECIPE, ...saved, ...options } as typeof SEED_RECIPE & SeedRecipeOptions;
-  const settings = {
-    model: 'seed',
-    ...Object.fromEntries(['epochs', ...RUN_SETTINGS].filter((k) => o[k as keyof typeof o] !== undefined).map((k) => [k, o[k as keyof typeof o]])),
-  };
+  const settings = recipeSettings('seed', o, RUN_SETTINGS);
   expectNumber(o.lr, 'lr', 0);
   const device = resolveDevice(o.device ?? 'auto');
   if (o.workers !== undefined) native().setNumThreads(expectInt(o.workers, 'workers', 1, 256));
@@ -135,19 +132,8 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
   const model = seedNetwork({ channels: o.channels, kernel: o.kernel, generator }).to(device);
   const optimizer = new Adam(model.parameters(), { lr: o.lr });
   const scheduler = new StepLR(optimizer, { stepSize: o.lrStep, gamma: o.lrGamma });
-  const checkpoints = recipeCheckpoints({
-    model,
-    optimizer,
-    scheduler,
-    generator,
-    settings,
-    modelExtra: { ...seedPreprocessing(data.standardizer), settings },
-    epochs: o.epochs,
-    checkpointDir: o.checkpointDir,
-    checkpointEvery: o.checkpointEvery,
-    resume: o.resume,
-    log: o.log,
-  });
+  const modelExtra = { ...seedPreprocessing(data.standardizer), settings };
+  const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
   o.log?.(
     `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${native().numThreads()} threads)`}; ` +
       `train ${data.train.count}, validation ${data.validation.count}, test ${data.test.count}; ` +

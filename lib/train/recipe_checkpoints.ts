@@ -45,6 +45,16 @@ export function resumedSettings(recipe: RecipeName, options: { resume?: Checkpoi
   return saved;
 }
 
+/**
+ * The settings record of a run (stored in every checkpoint and in the result): the recipe's name,
+ * then epochs and each of `runSettings` that `o` (defaults, resumed settings and options merged) sets.
+ */
+export function recipeSettings(recipe: RecipeName, o: object, runSettings: readonly string[]): Record<string, unknown> {
+  const given = o as Record<string, unknown>;
+  return { model: recipe, ...Object.fromEntries(['epochs', ...runSettings].filter((k) => given[k] !== undefined).map((k) => [k, given[k]])) };
+}
+
+/** The training objects a recipe built, which checkpoints save and a resume restores. */
 export interface RecipeCheckpointParts {
   model: Module;
   optimizer: Optimizer;
@@ -54,6 +64,10 @@ export interface RecipeCheckpointParts {
   settings: Record<string, unknown>;
   /** Extra fields for each checkpoint's model.json (preprocessing, settings). */
   modelExtra: Record<string, unknown>;
+}
+
+/** The run options checkpoints follow (a recipe passes its merged options). */
+export interface RecipeCheckpointRun {
   epochs: number;
   checkpointDir?: string;
   checkpointEvery?: number;
@@ -73,19 +87,20 @@ export interface RecipeCheckpoints {
 }
 
 /**
- * Restores `parts.resume` (if given) into the training objects and returns what fit() needs to
+ * Restores `run.resume` (if given) into the training objects and returns what fit() needs to
  * continue it and to write checkpoints into checkpointDir (default when resuming: the resumed
  * checkpoint's folder; none otherwise).
  */
-export function recipeCheckpoints(parts: RecipeCheckpointParts): RecipeCheckpoints {
-  const checkpointEvery = expectInt(parts.checkpointEvery ?? 1, 'checkpointEvery', 0);
-  const { model, optimizer, scheduler, generator, resume } = parts;
+export function recipeCheckpoints(parts: RecipeCheckpointParts, run: RecipeCheckpointRun): RecipeCheckpoints {
+  const checkpointEvery = expectInt(run.checkpointEvery ?? 1, 'checkpointEvery', 0);
+  const { model, optimizer, scheduler, generator } = parts;
+  const resume = run.resume;
   if (resume) {
     restoreCheckpoint(resume, { model, optimizer, scheduler, generator });
     const p = resume.manifest.position;
-    parts.log?.(`resuming from ${resume.dir}: ${p ? `epoch ${p.epoch}, step ${p.step}` : `after epoch ${resume.manifest.epoch}`}, iteration ${resume.manifest.iteration}`);
+    run.log?.(`resuming from ${resume.dir}: ${p ? `epoch ${p.epoch}, step ${p.step}` : `after epoch ${resume.manifest.epoch}`}, iteration ${resume.manifest.iteration}`);
   }
-  const checkpointDir = parts.checkpointDir ?? resume?.checkpointsDir;
+  const checkpointDir = run.checkpointDir ?? resume?.checkpointsDir;
   let last: string | undefined;
   let lastIteration = -1;
   const save = (epoch: number, iteration: number, epochs: History['epochs'], position?: FitPosition) => {
@@ -109,7 +124,7 @@ export function recipeCheckpoints(parts: RecipeCheckpointParts): RecipeCheckpoin
     callback: {
       onEpochEnd(record, soFar) {
         const done = record.epoch + 1;
-        if ((checkpointEvery > 0 && done % checkpointEvery === 0) || done === parts.epochs) save(done, record.iteration, soFar.epochs);
+        if ((checkpointEvery > 0 && done % checkpointEvery === 0) || done === run.epochs) save(done, record.iteration, soFar.epochs);
       },
     },
     finish(result) {
