@@ -26,6 +26,20 @@ export function expectTensor(
   return t;
 }
 
+/**
+ * Whether `value` would pass expectTensor with this dtype, device and (when given) shape, without
+ * building a message: hot paths (a training step's optimizer, zeroGrad, batch gather) test with it
+ * first and call expectTensor, which names the argument, only when it fails.
+ */
+export function tensorFits(value: unknown, dtype: DType, device: Device | undefined, shape?: readonly number[]): boolean {
+  if (!(value instanceof Tensor) || value.dtype !== dtype || value.device !== device || value.disposed) return false;
+  if (shape === undefined) return true;
+  const s = value.shape;
+  if (s.length !== shape.length) return false;
+  for (let k = 0; k < s.length; k++) if (s[k] !== shape[k]) return false;
+  return true;
+}
+
 /** `out` when given (checked for shape and device), otherwise a new zero tensor. */
 export function output(out: Tensor | undefined, name: string, shape: readonly number[], device: Device, dtype: DType = 'float32'): Tensor {
   if (out === undefined) return Tensor.zeros(shape, { device, dtype });

@@ -5,7 +5,7 @@
 import { type CudaBuffer, type NativeBuffer, native } from '../native';
 import { Tensor } from '../tensor';
 import { expectInt, fail } from '../validate';
-import { expectTensor } from './checks';
+import { expectTensor, tensorFits } from './checks';
 
 /**
  * Sets every element of t to value, in place, and returns t. float32: any number (rounded to
@@ -30,7 +30,7 @@ export function fillMany(tensors: readonly Tensor[], value: number): void {
   for (let i = 0; i < tensors.length; i++) {
     const t = tensors[i];
     // Named checks only when the quick one fails: zeroGrad calls this every step.
-    if (!(t instanceof Tensor && t.dtype === 'float32' && t.device === device && !t.disposed)) expectTensor(t, `tensors[${i}]`, { device });
+    if (!tensorFits(t, 'float32', device)) expectTensor(t, `tensors[${i}]`, { device });
   }
   bufferList.length = tensors.length;
   for (let i = 0; i < tensors.length; i++) bufferList[i] = tensors[i].buffer;

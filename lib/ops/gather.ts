@@ -6,7 +6,7 @@
 import { type CudaBuffer, native } from '../native';
 import { Tensor } from '../tensor';
 import { expectInt } from '../validate';
-import { expectTensor } from './checks';
+import { expectTensor, tensorFits } from './checks';
 
 /**
  * x[i] = images[order[start + i]] and y[i] = labels[order[start + i]] for i < x.shape[0], in place.
@@ -30,19 +30,18 @@ function ints(t: Tensor): Int32Array | CudaBuffer {
   return t.buffer as Int32Array | CudaBuffer;
 }
 
-function live(t: unknown, dtype: string, device: string): boolean {
-  return t instanceof Tensor && t.dtype === dtype && !t.disposed && t.device === device;
-}
-
 function batchFits(x: Tensor, y: Tensor, images: Tensor, labels: Tensor, order: Tensor): boolean {
-  if (!(images instanceof Tensor)) return false;
+  if (!(images instanceof Tensor) || images.shape.length < 1 || !(x instanceof Tensor)) return false;
   const device = images.device;
-  if (!live(images, 'float32', device) || !live(labels, 'int32', device) || !live(x, 'float32', device) || !live(y, 'int32', device) || !live(order, 'int32', device)) return false;
   const is = images.shape;
   const xs = x.shape;
-  if (is.length < 1 || xs.length !== is.length || order.shape.length !== 1) return false;
+  if (xs.length !== is.length || !tensorFits(images, 'float32', device) || !tensorFits(x, 'float32', device)) return false;
   for (let k = 1; k < is.length; k++) if (xs[k] !== is[k]) return false;
-  return labels.shape.length === 1 && labels.shape[0] === is[0] && y.shape.length === 1 && y.shape[0] === xs[0];
+  return (
+    tensorFits(labels, 'int32', device) && labels.shape.length === 1 && labels.shape[0] === is[0] &&
+    tensorFits(y, 'int32', device) && y.shape.length === 1 && y.shape[0] === xs[0] &&
+    tensorFits(order, 'int32', device) && order.shape.length === 1
+  );
 }
 
 function namedChecks(x: Tensor, y: Tensor, images: Tensor, labels: Tensor, order: Tensor): void {

@@ -7,7 +7,7 @@
 import { type NativeBuffer, native } from '../native';
 import { Tensor } from '../tensor';
 import { expectBoolean, expectInt, expectNumber, fail } from '../validate';
-import { expectTensor } from './checks';
+import { expectTensor, tensorFits } from './checks';
 
 export interface AdamHyper {
   lr: number;
@@ -85,7 +85,16 @@ export function adamStepMany(params: readonly Tensor[], grads: readonly Tensor[]
     const param = params[i];
     // The checks below name the element; run them only when the quick test fails (a training
     // step calls this every iteration, and should allocate nothing).
-    if (fits(param, param, device) && fits(grads[i], param, device) && fits(expAvgs[i], param, device) && fits(expAvgSqs[i], param, device)) continue;
+    const shape = param instanceof Tensor ? param.shape : undefined;
+    if (
+      shape &&
+      tensorFits(param, 'float32', device) &&
+      tensorFits(grads[i], 'float32', device, shape) &&
+      tensorFits(expAvgs[i], 'float32', device, shape) &&
+      tensorFits(expAvgSqs[i], 'float32', device, shape)
+    ) {
+      continue;
+    }
     expectTensor(param, `params[${i}]`, { device });
     expectParamAndState(param, [
       [grads[i], `grads[${i}]`],
@@ -94,16 +103,6 @@ export function adamStepMany(params: readonly Tensor[], grads: readonly Tensor[]
     ]);
   }
   callAdam(params, grads, expAvgs, expAvgSqs, h);
-}
-
-/** Whether t is a live float32 tensor of like's shape on `device` (what expectTensor checks). */
-function fits(t: unknown, like: Tensor, device: string | undefined): boolean {
-  if (!(t instanceof Tensor) || t.dtype !== 'float32' || t.device !== device || t.disposed) return false;
-  const a = t.shape;
-  const b = like.shape;
-  if (a.length !== b.length) return false;
-  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
-  return true;
 }
 
 // The buffer lists handed to the addon, reused from call to call (the call is synchronous), so an
