@@ -12,9 +12,7 @@ are uint8 [N, 28, 28]. Prints one JSON line: images/s at batch 1 and 256 for eac
 import argparse
 import json
 import pathlib
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -22,17 +20,7 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from torch_roundtrip import build, load_file  # noqa: E402
-
-
-def median_seconds(fn, iters, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from torch_timing import median_seconds  # noqa: E402
 
 
 def main():

@@ -4,25 +4,13 @@ network's four 3×3 convolutions (no bias, padding 0, batch 128): forward, backw
 backward dx + dW, and dx (the difference, as napinet reports it). Prints one JSON line."""
 import json
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+from torch_timing import median_ms
 
 SHAPES = [(1, 32, 28), (32, 32, 26), (32, 64, 12), (64, 64, 10)]
 N = 128
-
-
-def median_ms(fn, iters, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def main():
@@ -43,10 +31,10 @@ def main():
                 return lambda: torch.ops.aten.convolution_backward(
                     dy, x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
 
-            result[f"{name} forward"] = median_ms(lambda: F.conv2d(x, w), iters)
-            result[f"{name} dW"] = median_ms(backward([False, True, False]), iters)
+            result[f"{name} forward"] = median_ms(lambda: F.conv2d(x, w), iters, 3)
+            result[f"{name} dW"] = median_ms(backward([False, True, False]), iters, 3)
             if c > 1:
-                result[f"{name} dx+dW"] = median_ms(backward([True, True, False]), iters)
+                result[f"{name} dx+dW"] = median_ms(backward([True, True, False]), iters, 3)
                 result[f"{name} dx"] = result[f"{name} dx+dW"] - result[f"{name} dW"]
     print(json.dumps({"torch": torch.__version__, "threads": threads, "ms": result}))
 

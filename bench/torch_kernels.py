@@ -6,22 +6,14 @@ as PyTorch's own sequence of ops), and the Linear layer forward+backward (dx, dw
 Prints one JSON line."""
 import json
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+from torch_timing import median_ms as timed_ms
 
 
-def median_ms(fn, iters=200, warmup=20):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return times[len(times) // 2]
+def median_ms(fn):
+    return timed_ms(fn, iters=200, warmup=20)
 
 
 def main():
