@@ -3,7 +3,6 @@
 // checkpoint, exits 130 and says how to resume, and the resumed run again equals the
 // uninterrupted one; `predict` classifies PNG digits (inverted ones too); `export --onnx` writes a
 // model; bad arguments exit 2 with the reason.
-import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,15 +11,9 @@ import { loadMnist } from '../lib/data/mnist';
 import { load } from '../lib/inference';
 import { decodeOnnx } from '../lib/io/onnx';
 import { encodeGreyPng } from '../lib/io/png';
+import { cli, napinet, trainUntilInterrupted } from './helpers/cli';
 
-const root = path.join(__dirname, '..');
-const cli = path.join(root, 'dist', 'cjs', 'cli.js');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-cli-'));
-
-function napinet(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const same = (a: string, b: string) => fs.readFileSync(a).equals(fs.readFileSync(b));
 
@@ -62,18 +55,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet CLI: resume, Ctrl-C, predict, expo
 
   test('Ctrl-C saves a checkpoint and exits 130 with the resume command; resuming completes the same run', async () => {
     const out = tmp();
-    const child = spawn(process.execPath, [cli, 'train', ...common, '--epochs', '3', '--out', out], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (d) => {
-        const first = !/^epoch 0,/m.test(stdout);
-        stdout += d;
-        if (first && /^epoch 0,/m.test(stdout)) child.kill('SIGINT');
-      });
-      child.on('exit', (c) => resolve(c));
-    });
+    const { code, stdout, stderr } = await trainUntilInterrupted([...common, '--epochs', '3', '--out', out]);
     expect(code).toBe(130);
     expect(stderr).toContain('interrupted: saving a checkpoint after this step');
     expect(stdout).toMatch(/^interrupted at (epoch 1, step \d+|after epoch \d) \(iteration \d+\)$/m);

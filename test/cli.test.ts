@@ -1,19 +1,11 @@
 // The command line: `napinet train` end to end (quick settings), its JSON line and run folder,
 // and clear refusals of bad flags.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { cuda } from '../lib/device';
-
-const root = path.join(__dirname, '..');
-const cli = path.join(root, 'dist', 'cjs', 'cli.js');
-
-function napinet(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli, napinet } from './helpers/cli';
 
 describe.skipIf(!fs.existsSync(cli))('napinet CLI (dist build)', () => {
   test('train --limit 2000 --epochs 1 --json writes the run folder and a JSON last line', () => {

@@ -3,7 +3,6 @@
 // reproducible, the CLI's run folder, and Ctrl-C + `--resume` giving the uninterrupted run's weights
 // (the recipe-level resume tests: test/deep_resume.test.ts). The full run (≥ 99.5%) is
 // bench/deep-mnist.mjs.
-import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +17,7 @@ import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { DEEP_RECIPE, trainDeepRecipe } from '../lib/train/deep_recipe';
 import { DEVICES } from './helpers/devices';
+import { cli, napinet, trainUntilInterrupted } from './helpers/cli';
 
 describe('deepNetwork', () => {
   test('layers, output shapes and parameter count match the PyTorch network of bench/torch_deep_mnist.py', () => {
@@ -105,17 +105,14 @@ describe('trainDeepRecipe', () => {
   });
 });
 
-const root = path.join(__dirname, '..');
-const cli = path.join(root, 'dist', 'cjs', 'cli.js');
 
 describe.skipIf(!fs.existsSync(cli))('napinet train --model deep (dist build)', () => {
-  const napinet = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8' });
 
   test('writes the run folder; the model loads back', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-deep-'));
     const r = napinet('train', '--model', 'deep', '--limit', '600', '--epochs', '1', '--device', 'cpu', '--no-report', '--json', '--out', out);
     expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect(summary.parameters).toBe(362_154);
     expect(summary.settings).toMatchObject({ model: 'deep', epochs: 1, augment: true, batchSize: 128 });
@@ -129,7 +126,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --model deep (dist build)', 
 
   test('flags of the other model are refused', () => {
     let r = napinet('train', '--model', 'deep', '--channels', '16');
-    expect(r.status).toBe(2);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('--channels applies to --model seed only');
     r = napinet('train', '--no-augment');
     expect(r.stderr).toContain('--no-augment applies to --model deep only');
@@ -142,20 +139,9 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --model deep (dist build)', 
     const common = ['--model', 'deep', '--limit', '600', '--batch-size', '8', '--device', 'cpu', '--seed', '1', '--no-report'];
     const straight = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-deep-'));
     let r = napinet('train', ...common, '--epochs', '3', '--out', straight);
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-deep-'));
-    const child = spawn(process.execPath, [cli, 'train', ...common, '--epochs', '3', '--out', out], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (d) => {
-        const first = !/^epoch 0,/m.test(stdout);
-        stdout += d;
-        if (first && /^epoch 0,/m.test(stdout)) child.kill('SIGINT');
-      });
-      child.on('exit', (c) => resolve(c));
-    });
+    const { code, stdout, stderr } = await trainUntilInterrupted([...common, '--epochs', '3', '--out', out]);
     expect(code).toBe(130);
     expect(stderr).toContain('interrupted: saving a checkpoint after this step');
     expect(stdout).toMatch(/^interrupted at (epoch [12], step \d+|after epoch [12]) \(iteration \d+\)$/m);
@@ -163,14 +149,14 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --model deep (dist build)', 
     expect(fs.existsSync(path.join(out, 'weights.safetensors'))).toBe(false);
     // Resuming as the seed model is refused; without --model the checkpoint's (deep) is used.
     r = napinet('train', '--model', 'seed', '--resume', out);
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain('with the seed model: it was trained with the deep model (--model deep)');
     r = napinet('train', '--resume', out, '--no-augment');
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain('cannot resume with augment false');
     r = napinet('train', '--resume', out, '--device', 'cpu', '--no-report');
     expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^resuming from .*checkpoints/m);
     expect(r.stdout).toMatch(/^test: loss \d\.\d{4}, accu \d\.\d{4}$/m);
     expect(fs.readFileSync(path.join(out, 'weights.safetensors')).equals(fs.readFileSync(path.join(straight, 'weights.safetensors')))).toBe(true);
