@@ -114,7 +114,6 @@ enum cudaError {
   cudaErrorLaunchFailure = 719,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
-  cudaErrorStreamCaptureUnmatched = 903,
 };
 typedef enum cudaError cudaError_t;
 
