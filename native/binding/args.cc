@@ -112,6 +112,18 @@ FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const c
   return float_value(info.Env(), arg(info, index), name, required);
 }
 
+std::vector<float*> FloatList::pointers() const {
+  std::vector<float*> out;
+  for (const FloatBuffer& b : buffers) out.push_back(b.data);
+  return out;
+}
+
+std::vector<std::int64_t> FloatList::lengths() const {
+  std::vector<std::int64_t> out;
+  for (const FloatBuffer& b : buffers) out.push_back(static_cast<std::int64_t>(b.length));
+  return out;
+}
+
 FloatList float_list_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                          std::size_t max_count) {
   Napi::Env env = info.Env();

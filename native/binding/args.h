@@ -39,16 +39,20 @@ IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, cons
                          std::size_t required);
 
 // Argument `index` as an Array of float32 tensors on one device (e.g. every gradient of a model),
-// at most max_count of them; element i is named "<name>[i]" in messages.
+// at most max_count of them; element i is named "<name>[i]" in messages. The list kernels take the
+// buffers as arrays of pointers and of lengths (pointers(), lengths()).
 struct FloatList {
   std::vector<FloatBuffer> buffers;
   std::vector<std::string> names;  // what buffers[i].name points to (a move keeps them in place)
   FloatList() = default;
   FloatList(FloatList&&) = default;
   FloatList(const FloatList&) = delete;
+  std::vector<float*> pointers() const;
+  std::vector<std::int64_t> lengths() const;
 };
+constexpr std::size_t kMaxListTensors = 4096;
 FloatList float_list_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
-                         std::size_t max_count);
+                         std::size_t max_count = kMaxListTensors);
 
 // Argument `index` as an integer in [min, max].
 std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,

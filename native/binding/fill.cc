@@ -2,6 +2,7 @@
 // fillMany(xs[], value): each buffer of xs whole (a model's gradients at once).
 #include "../kernels/fill.h"
 
+#include <cstdint>
 #include <vector>
 
 #include "args.h"
@@ -33,14 +34,10 @@ NAPINET_EXPORT("fillInt32", fill_int32);
 
 Napi::Value fill_many(const Napi::CallbackInfo& info) {
   const float value = static_cast<float>(number_arg(info, 1, "value"));
-  FloatList xs = float_list_arg(info, 0, "xs", 4096);
+  FloatList xs = float_list_arg(info, 0, "xs");
   if (xs.buffers.empty()) return info.Env().Undefined();
-  std::vector<float*> data;
-  std::vector<std::int64_t> n;
-  for (const FloatBuffer& x : xs.buffers) {
-    data.push_back(x.data);
-    n.push_back(static_cast<std::int64_t>(x.length));
-  }
+  const std::vector<float*> data = xs.pointers();
+  const std::vector<std::int64_t> n = xs.lengths();
   const auto count = static_cast<std::int64_t>(data.size());
   NAPINET_ON_DEVICE(xs.buffers[0].device, kernels::fill_many(data.data(), n.data(), count, value),
                     cuda::fill_many(data.data(), n.data(), count, value));

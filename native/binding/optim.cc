@@ -31,9 +31,6 @@ double hyper_arg(const Napi::CallbackInfo& info, std::size_t index, const char* 
 
 constexpr double kInf = INFINITY;
 
-// The most tensors one call takes (a model with more calls again with the rest).
-constexpr std::size_t kMaxListTensors = 4096;
-
 Napi::Value adam_step_many(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const double lr = hyper_arg(info, 4, "lr", 0.0, kInf, "[0, ∞)");
@@ -43,14 +40,11 @@ Napi::Value adam_step_many(const Napi::CallbackInfo& info) {
   const double weight_decay = hyper_arg(info, 8, "weightDecay", 0.0, kInf, "[0, ∞)");
   const auto step = int_arg(info, 9, "step", 1, INT64_MAX / 4);
   const bool decoupled = bool_arg(info, 10, "decoupled");
-  FloatList params = float_list_arg(info, 0, "params", kMaxListTensors);
-  FloatList grads = float_list_arg(info, 1, "grads", kMaxListTensors);
-  FloatList exp_avgs = float_list_arg(info, 2, "expAvgs", kMaxListTensors);
-  FloatList exp_avg_sqs = float_list_arg(info, 3, "expAvgSqs", kMaxListTensors);
+  FloatList params = float_list_arg(info, 0, "params");
+  FloatList grads = float_list_arg(info, 1, "grads");
+  FloatList exp_avgs = float_list_arg(info, 2, "expAvgs");
+  FloatList exp_avg_sqs = float_list_arg(info, 3, "expAvgSqs");
   const std::size_t count = params.buffers.size();
-  std::vector<float*> param(count), exp_avg(count), exp_avg_sq(count);
-  std::vector<const float*> grad(count);
-  std::vector<std::int64_t> n(count);
   const std::pair<const FloatList*, const char*> state[] = {
       {&grads, "grads"}, {&exp_avgs, "expAvgs"}, {&exp_avg_sqs, "expAvgSqs"}};
   for (const auto& [list, name] : state) {
@@ -69,13 +63,11 @@ Napi::Value adam_step_many(const Napi::CallbackInfo& info) {
       }
       common_device(env, p, b);
     }
-    param[t] = p.data;
-    grad[t] = grads.buffers[t].data;
-    exp_avg[t] = exp_avgs.buffers[t].data;
-    exp_avg_sq[t] = exp_avg_sqs.buffers[t].data;
-    n[t] = static_cast<std::int64_t>(p.length);
   }
   if (count == 0) return env.Undefined();
+  const std::vector<float*> param = params.pointers(), grad = grads.pointers(),
+                            exp_avg = exp_avgs.pointers(), exp_avg_sq = exp_avg_sqs.pointers();
+  const std::vector<std::int64_t> n = params.lengths();  // each state tensor is at least this long
   const auto c = static_cast<std::int64_t>(count);
   NAPINET_ON_DEVICE(params.buffers[0].device,
                     kernels::adam_step_many(param.data(), grad.data(), exp_avg.data(), exp_avg_sq.data(),
