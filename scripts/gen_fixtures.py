@@ -42,7 +42,8 @@ def write_fixture(op, cases):
             array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
             if array.dtype == np.int64:
                 array = array.astype(np.int32)
-            array = np.ascontiguousarray(array)
+            # (ascontiguousarray makes a 0-d array 1-d: keep the shape PyTorch gave, [] for a scalar)
+            array = np.ascontiguousarray(array).reshape(array.shape)
             dtype = DTYPES.get(array.dtype.type)
             if dtype is None:
                 raise TypeError(f"{op}/{case['name']}/{name}: unsupported dtype {array.dtype}")

@@ -4,6 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Device } from '../../lib/device';
+import { Tensor } from '../../lib/tensor';
 
 export const FIXTURE_VERSION = 1;
 const FIXTURE_DIR = path.join(__dirname, '..', 'fixtures');
@@ -27,6 +29,8 @@ export interface FixtureCase {
   f64(name: string): Float64Array;
   i32(name: string): Int32Array;
   has(name: string): boolean;
+  /** The tensor `name` as a napinet Tensor on `device`: int32 data as int32, anything else as float32. */
+  tensor(name: string, device?: Device): Tensor;
 }
 
 const ARRAYS = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
@@ -66,6 +70,17 @@ export function loadFixtures(op: string): FixtureCase[] {
       f32: (name: string) => Float32Array.from(get(name).data),
       f64: (name: string) => Float64Array.from(get(name).data),
       i32: (name: string) => Int32Array.from(get(name).data),
+      tensor: (name: string, device: Device = 'cpu') => {
+        const { shape, data } = get(name);
+        return Tensor.from(data instanceof Int32Array ? Int32Array.from(data) : Float32Array.from(data), shape, { device });
+      },
     };
   });
+}
+
+/** The case called `name` among `cases` (throws naming the file's cases when there is none). */
+export function caseNamed(cases: FixtureCase[], name: string): FixtureCase {
+  const found = cases.find((c) => c.name === name);
+  if (!found) throw new Error(`no fixture case '${name}' (the cases are: ${cases.map((c) => c.name).join(', ')})`);
+  return found;
 }
