@@ -13,7 +13,7 @@
 //                      true value is < 1e-9).
 //   softplus y, dx     rtol 8·ULP, atol 2⁻¹²⁶ (exp of a very negative value is subnormal).
 //   all: relative L2 error ≤ 8·ULP.
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   elu, eluBackward, gelu, geluBackward, leakyRelu, leakyReluBackward, relu, reluBackward, sigmoid,
   sigmoidBackward, softplus, softplusBackward, tanh, tanhBackward,
@@ -23,16 +23,14 @@ import { ELU, GELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh } from '../lib/nn/a
 import type { Module } from '../lib/nn/module';
 import { buildModule } from '../lib/nn/registry';
 import { Tensor } from '../lib/tensor';
-import { expectClose, type Tolerance } from './helpers/compare';
+import type { Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { EXACT, ULP } from './helpers/tolerance';
 
-const ULP = 2 ** -24;
 const TINY = 2 ** -126;
-const EXACT = { atol: 0, rtol: 0, relNorm: 0 };
-
-const defaultThreads = native().numThreads();
-afterEach(() => native().setNumThreads(defaultThreads));
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
@@ -91,18 +89,14 @@ function opFor(c: FixtureCase): OpUnderTest {
 }
 
 describe.each(DEVICES)('activations on %s', (device) => {
-  const input = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
-
   for (const c of loadFixtures('activation')) {
     test(`${c.name}: forward and dx (op and layer)`, () => {
       const op = opFor(c);
-      const tol = op.tolerance(c);
-      const x = input(c, 'x');
-      const dy = input(c, 'dy');
+      const x = c.tensor('x', device);
+      const dy = c.tensor('dy', device);
       const y = op.forward(x);
-      expectClose(y.toArray(), c.f64('y'), tol.y, `${c.name} y`);
       const dx = op.backward(dy, op.fromOutput ? y : x);
-      expectClose(dx.toArray(), c.f64('dx'), tol.dx, `${c.name} dx`);
+      checkOp(c, { y, dx }, op.tolerance(c));
 
       const layer = op.layer().to(device);
       expect(Array.from(layer.forward(x).toArray())).toEqual(Array.from(y.toArray()));
@@ -118,14 +112,10 @@ describe.each(DEVICES)('activations on %s', (device) => {
     for (const c of loadFixtures('activation').filter((f) => f.name !== 'relu/small')) {
       const op = opFor(c);
       const x = Tensor.from(values, [n], { device });
-      const run = (threads: number) => {
-        native().setNumThreads(threads);
+      expectSameBitsAcrossThreads(() => {
         const y = op.forward(x);
-        return [y, op.backward(x, op.fromOutput ? y : x)].map((t) => Buffer.from(t.toArray().buffer));
-      };
-      const one = run(1);
-      const many = run(Math.max(2, defaultThreads));
-      one.forEach((bytes, i) => expect(many[i].equals(bytes), `${c.name} output ${i}`).toBe(true));
+        return [y, op.backward(x, op.fromOutput ? y : x)];
+      }, `${c.name} `);
     }
     const x = Tensor.from(values.slice(0, 1000), [1000], { device });
     const expected = sigmoid(x).toArray();

@@ -14,7 +14,7 @@
 // The training-mode dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)) cancels (for M = 2 it is exactly
 // 0 but for eps), so its error scales with its operands, not with dx: the same bound with rms(ref)
 // replaced by rms(w·invstd·dy), and the relative L2 bound by 2·2⁻²⁴·√M·‖w·invstd·dy‖/‖ref‖.
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,13 +26,14 @@ import { buildModule } from '../lib/nn/registry';
 import { Sequential } from '../lib/nn/sequential';
 import { batchNorm, batchNormBackward } from '../lib/ops/batchnorm';
 import { Tensor } from '../lib/tensor';
-import { expectClose, type Tolerance } from './helpers/compare';
+import type { Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
-import { sumTolerance } from './helpers/tolerance';
+import { caseNamed, type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { EXACT, sumTolerance, sumTolerances, ULP } from './helpers/tolerance';
 
-const defaultThreads = native().numThreads();
-afterEach(() => native().setNumThreads(defaultThreads));
+const cases = loadFixtures('batchnorm');
 
 type Device = 'cpu' | 'cuda';
 
@@ -51,8 +52,6 @@ function layerFor(c: FixtureCase, device: Device): BatchNorm1d | BatchNorm2d {
   if (c.params.eval) bn.eval();
   return bn.to(device);
 }
-
-const ULP = 2 ** -24;
 
 /** The training-mode dx bound (see the header): sumTolerance's, on the scale of w·invstd·dy. */
 function dxTolerance(c: FixtureCase): Tolerance {
@@ -87,95 +86,82 @@ function valuesPerChannel(c: FixtureCase): number {
 }
 
 describe.each(DEVICES)('batchnorm on %s', (device) => {
-  const input = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
-
-  for (const c of loadFixtures('batchnorm')) {
+  for (const c of cases) {
     test(`${c.name}: forward, dx, dweight, dbias, running statistics after one and two steps`, () => {
       const m = valuesPerChannel(c);
-      const k = c.params.eval && c.params.track ? 1 : m; // eval with running statistics: no sums
-      const bn = layerFor(c, device);
-      const y = bn.forward(input(c, 'x'));
-      expectClose(y.toArray(), c.f64('y'), sumTolerance(k, c.f64('y')), `${c.name} y`);
-      // A new layer: its gradients start at zero.
-      const dx = bn.backward(input(c, 'dy'))!;
       const useBatchStats = !c.params.eval || !c.params.track;
-      expectClose(dx.toArray(), c.f64('dx'), useBatchStats ? dxTolerance(c) : sumTolerance(1, c.f64('dx')), `${c.name} dx`);
-      if (c.params.affine) {
-        expectClose(bn.weight!.grad.toArray(), c.f64('dweight'), sumTolerance(m, c.f64('dweight')), `${c.name} dweight`);
-        expectClose(bn.bias!.grad.toArray(), c.f64('dbias'), sumTolerance(m, c.f64('dbias')), `${c.name} dbias`);
-      } else {
-        expect(bn.parameters()).toEqual([]);
-      }
-      if (!c.params.track) {
-        expect(bn.namedBuffers()).toEqual([]);
-      } else {
-        const stats = (step: number) => {
-          expectClose(bn.runningMean!.toArray(), c.f64(`running_mean${step}`), sumTolerance(m, c.f64(`running_mean${step}`)), `${c.name} running_mean after ${step}`);
-          expectClose(bn.runningVar!.toArray(), c.f64(`running_var${step}`), sumTolerance(m, c.f64(`running_var${step}`)), `${c.name} running_var after ${step}`);
-          expect(Array.from(bn.numBatchesTracked!.toArray())).toEqual(Array.from(c.f64(`num_batches_tracked${step}`)));
-        };
-        stats(1);
-        if (!c.params.eval) {
-          const y2 = bn.forward(input(c, 'x2'));
-          expectClose(y2.toArray(), c.f64('y2'), sumTolerance(m, c.f64('y2')), `${c.name} y2`);
-          stats(2);
-        }
-      }
-      if (!c.params.eval && !c.params.track) {
-        expectClose(bn.forward(input(c, 'x2')).toArray(), c.f64('y2'), sumTolerance(m, c.f64('y2')), `${c.name} y2`);
+      const bn = layerFor(c, device);
+      const y = bn.forward(c.tensor('x', device));
+      // A new layer: its gradients start at zero.
+      const dx = bn.backward(c.tensor('dy', device))!;
+      const stats = (step: number) => ({
+        [`running_mean${step}`]: bn.runningMean,
+        [`running_var${step}`]: bn.runningVar,
+        [`num_batches_tracked${step}`]: bn.numBatchesTracked,
+      });
+      const statsTolerances = (step: number) => ({
+        ...sumTolerances({ [`running_mean${step}`]: m, [`running_var${step}`]: m }),
+        [`num_batches_tracked${step}`]: EXACT,
+      });
+      checkOp(c, { y, dx, dweight: bn.weight?.grad, dbias: bn.bias?.grad, ...stats(1) }, {
+        // eval with running statistics: no sums
+        ...sumTolerances({ y: useBatchStats ? m : 1, dweight: m, dbias: m }),
+        dx: useBatchStats ? dxTolerance(c) : (ref) => sumTolerance(1, ref),
+        ...statsTolerances(1),
+      });
+      if (!c.params.affine) expect(bn.parameters()).toEqual([]);
+      if (!c.params.track) expect(bn.namedBuffers()).toEqual([]);
+      if (!c.params.eval) {
+        const y2 = bn.forward(c.tensor('x2', device));
+        checkOp(c, { y2, ...stats(2) }, { y2: (ref) => sumTolerance(m, ref), ...statsTolerances(2) });
       }
     });
   }
 
   test('parameter gradients accumulate over backward calls; dx is overwritten', () => {
-    const c = loadFixtures('batchnorm').find((f) => f.name === '2d/N-C-H-W')!;
+    const c = caseNamed(cases, '2d/N-C-H-W');
     const m = valuesPerChannel(c);
     const bn = layerFor(c, device);
-    const x = input(c, 'x');
-    const dy = input(c, 'dy');
-    bn.forward(x);
+    const dy = c.tensor('dy', device);
+    bn.forward(c.tensor('x', device));
     bn.backward(dy);
     const dx = bn.backward(dy)!;
-    expectClose(dx.toArray(), c.f64('dx'), dxTolerance(c), 'dx');
-    const twice = (name: string) => c.f64(name).map((v) => 2 * v);
-    expectClose(bn.weight!.grad.toArray(), twice('dweight'), sumTolerance(m, twice('dweight')), 'dweight accumulated');
-    expectClose(bn.bias!.grad.toArray(), twice('dbias'), sumTolerance(m, twice('dbias')), 'dbias accumulated');
+    const twice = (name: string) => ({ shape: c.get(name).shape, data: c.f64(name).map((v) => 2 * v) });
+    checkOp(c, { dx, dweight: bn.weight!.grad, dbias: bn.bias!.grad }, { dx: dxTolerance(c), ...sumTolerances({ dweight: m, dbias: m }) }, {
+      label: 'parameter gradients accumulated',
+      references: { dweight: twice('dweight'), dbias: twice('dbias') },
+    });
   });
 
   test('results are bit-identical with 1 thread and with the default pool', () => {
     for (const name of ['1d/many-channels', '2d/many-values', '1d/N-C-L']) {
-      const c = loadFixtures('batchnorm').find((f) => f.name === name)!;
-      const run = (threads: number) => {
-        native().setNumThreads(threads);
+      const c = caseNamed(cases, name);
+      expectSameBitsAcrossThreads(() => {
         const bn = layerFor(c, device);
-        const y = bn.forward(input(c, 'x'));
-        const dx = bn.backward(input(c, 'dy'))!;
-        return [y, dx, bn.weight!.grad, bn.bias!.grad, bn.runningMean!, bn.runningVar!].map((t) => Buffer.from(t.toArray().buffer));
-      };
-      const one = run(1);
-      const many = run(Math.max(2, defaultThreads));
-      one.forEach((bytes, i) => expect(many[i].equals(bytes), `${name} output ${i}`).toBe(true));
+        const y = bn.forward(c.tensor('x', device));
+        const dx = bn.backward(c.tensor('dy', device))!;
+        return [y, dx, bn.weight!.grad, bn.bias!.grad, bn.runningMean!, bn.runningVar!];
+      }, `${name} `);
     }
   });
 
   test('the functional op: eval-mode gradients, and gradients without dx or affine parameters', () => {
-    const c = loadFixtures('batchnorm').find((f) => f.name === '1d/eval')!;
+    const c = caseNamed(cases, '1d/eval');
     const m = valuesPerChannel(c);
-    const x = input(c, 'x');
-    const rm = input(c, 'running_mean0');
-    const rv = input(c, 'running_var0');
-    const w = input(c, 'weight');
-    const b = input(c, 'bias');
+    const x = c.tensor('x', device);
+    const rm = c.tensor('running_mean0', device);
+    const rv = c.tensor('running_var0', device);
+    const w = c.tensor('weight', device);
+    const b = c.tensor('bias', device);
+    const tolerances = sumTolerances({ y: 1, dx: 1, dweight: m, dbias: m });
     const { y, saved } = batchNorm(x, rm, rv, w, b);
-    expectClose(y.toArray(), c.f64('y'), sumTolerance(1, c.f64('y')), 'y');
     expect(saved.training).toBe(false);
-    const g = batchNormBackward(input(c, 'dy'), x, w, saved, { inputGrad: false });
+    const g = batchNormBackward(c.tensor('dy', device), x, w, saved, { inputGrad: false });
     expect(g.dx).toBeNull();
-    expectClose(g.dweight!.toArray(), c.f64('dweight'), sumTolerance(m, c.f64('dweight')), 'dweight');
-    expectClose(g.dbias!.toArray(), c.f64('dbias'), sumTolerance(m, c.f64('dbias')), 'dbias');
-    const onlyDx = batchNormBackward(input(c, 'dy'), x, w, saved, { weightGrad: false, biasGrad: false });
+    checkOp(c, { y, dweight: g.dweight, dbias: g.dbias }, tolerances, { label: 'functional' });
+    const onlyDx = batchNormBackward(c.tensor('dy', device), x, w, saved, { weightGrad: false, biasGrad: false });
     expect(onlyDx.dweight).toBeNull();
-    expectClose(onlyDx.dx!.toArray(), c.f64('dx'), sumTolerance(1, c.f64('dx')), 'dx');
+    checkOp(c, { dx: onlyDx.dx }, tolerances, { label: 'functional, dx only' });
     // Running statistics stay as given in eval mode.
     expect(Array.from(rm.toArray())).toEqual(Array.from(c.f32('running_mean0')));
   });
@@ -196,12 +182,12 @@ describe.each(DEVICES)('batchnorm on %s', (device) => {
   });
 
   test('a saved model reloads with its running statistics and gives the same eval output', () => {
-    const c = loadFixtures('batchnorm').find((f) => f.name === '2d/N-C-H-W')!;
+    const c = caseNamed(cases, '2d/N-C-H-W');
     const model = new Sequential(layerFor(c, device));
-    model.forward(input(c, 'x'));
-    model.forward(input(c, 'x2'));
+    model.forward(c.tensor('x', device));
+    model.forward(c.tensor('x2', device));
     model.eval();
-    const expected = model.forward(input(c, 'x')).toArray();
+    const expected = model.forward(c.tensor('x', device)).toArray();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-bn-'));
     try {
       saveModel(dir, model);
@@ -209,7 +195,7 @@ describe.each(DEVICES)('batchnorm on %s', (device) => {
       expect(Object.keys(stateDict(loaded))).toEqual(['0.weight', '0.bias', '0.running_mean', '0.running_var', '0.num_batches_tracked']);
       expect(Array.from(stateDict(loaded)['0.num_batches_tracked'].data)).toEqual([2]);
       loaded.eval().to(device);
-      expect(Array.from(loaded.forward(input(c, 'x')).toArray())).toEqual(Array.from(expected));
+      expect(Array.from(loaded.forward(c.tensor('x', device)).toArray())).toEqual(Array.from(expected));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -22,17 +22,13 @@ import { buildModule } from '../lib/nn/registry';
 import { Sequential } from '../lib/nn/sequential';
 import { addInto, concat, concatOutputShape, splitChannels } from '../lib/ops/concat';
 import { Tensor } from '../lib/tensor';
-import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { EXACT, rmsTolerance } from './helpers/tolerance';
 
-const EXACT: Tolerance = { atol: 0, rtol: 0, relNorm: 0 };
-
-function layerTolerance(reference: Float64Array): Tolerance {
-  let sum2 = 0;
-  for (const v of reference) sum2 += v * v;
-  return { atol: 2e-5 * Math.sqrt(sum2 / reference.length), rtol: 1e-5, relNorm: 1e-5 };
-}
+/** The convolutions' parameter-gradient tolerance (CONV.dw), for every output of the layer. */
+const LAYER = rmsTolerance(2e-5);
 
 /** The napinet module matching each "layer" fixture's PyTorch Concat. */
 const LAYERS: Record<string, () => Module> = {
@@ -51,20 +47,12 @@ const catCases = cases.filter((c) => c.params.kind === 'cat');
 const layerCases = cases.filter((c) => c.params.kind === 'layer');
 
 describe.each(DEVICES)('concat on %s', (device) => {
-  const load = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
-
   for (const c of catCases) {
     test(c.name, () => {
-      const xs = Array.from({ length: c.params.parts }, (_, i) => load(c, `x${i}`));
+      const xs = Array.from({ length: c.params.parts }, (_, i) => c.tensor(`x${i}`, device));
       expect(concatOutputShape(xs.map((x) => x.shape))).toEqual(c.get('y').shape);
-      const y = concat(xs);
-      expect(y.shape).toEqual(c.get('y').shape);
-      expectClose(y.toArray(), c.f64('y'), EXACT, `${c.name} y`);
-      const parts = splitChannels(load(c, 'dy'), xs.map((x) => x.shape[1]));
-      parts.forEach((dx, i) => {
-        expect(dx.shape).toEqual(xs[i].shape);
-        expectClose(dx.toArray(), c.f64(`dx${i}`), EXACT, `${c.name} dx${i}`);
-      });
+      const parts = splitChannels(c.tensor('dy', device), xs.map((x) => x.shape[1]));
+      checkOp(c, { y: concat(xs), ...Object.fromEntries(parts.map((dx, i) => [`dx${i}`, dx])) }, EXACT);
     });
   }
 
@@ -74,24 +62,17 @@ describe.each(DEVICES)('concat on %s', (device) => {
       const names = layer.namedParameters().map(([name]) => name);
       expect(names).toEqual(c.params.parameters);
       for (const [name, p] of layer.namedParameters()) p.value.copyFrom(c.f32(`param:${name}`));
-      const x = load(c, 'x');
+      const grads = () => Object.fromEntries(layer.namedParameters().map(([name, p]) => [`grad:${name}`, p.grad]));
+      const x = c.tensor('x', device);
       const y = layer.forward(x);
-      expect(y.shape).toEqual(c.get('y').shape);
       expect(layer.outputShape(x.shape)).toEqual(c.get('y').shape);
-      expectClose(y.toArray(), c.f64('y'), layerTolerance(c.f64('y')), `${c.name} y`);
-      const dx = layer.backward(load(c, 'dy'))!;
-      expectClose(dx.toArray(), c.f64('dx'), layerTolerance(c.f64('dx')), `${c.name} dx`);
-      for (const [name, p] of layer.namedParameters()) {
-        expectClose(p.grad.toArray(), c.f64(`grad:${name}`), layerTolerance(c.f64(`grad:${name}`)), `${c.name} grad ${name}`);
-      }
+      checkOp(c, { y, dx: layer.backward(c.tensor('dy', device)), ...grads() }, LAYER);
       // Without an input gradient, the branches still accumulate their parameter gradients.
       layer.zeroGrad();
       layer.forward(x);
       layer.inputGrad = false;
-      expect(layer.backward(load(c, 'dy'))).toBeNull();
-      for (const [name, p] of layer.namedParameters()) {
-        expectClose(p.grad.toArray(), c.f64(`grad:${name}`), layerTolerance(c.f64(`grad:${name}`)), `${c.name} grad ${name} (no dx)`);
-      }
+      expect(layer.backward(c.tensor('dy', device))).toBeNull();
+      checkOp(c, grads(), LAYER, { label: 'no dx' });
       layer.dispose();
     });
   }

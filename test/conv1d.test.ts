@@ -2,7 +2,7 @@
 // op on both conv2d algorithms and 'auto', and the Conv1d layer.
 //
 // conv1d runs conv2d's kernels on a plane of height 1, so the arithmetic is conv2d's and so are the
-// tolerances (see test/conv2d.test.ts): every output is a float32 sum of L products, whose rounding
+// tolerances (CONV in test/helpers/tolerance.ts; see test/conv2d.test.ts): every output is a float32 sum of L products, whose rounding
 // grows with L and the size of the terms (~√L·2⁻²⁴ relative to the typical output), so atol is
 // relative to the output's RMS:
 //   y   L = C·k (≤ 160 here):        atol 1e-5·rms(y),  rtol 1e-5, relNorm 1e-5
@@ -12,34 +12,26 @@
 // Measured worst cases over all fixtures and algorithms, max |out − ref|/rms(ref): CPU y 1.3e-6,
 // dx 9.9e-7, dw 3.7e-7, db 2.4e-7; CUDA (emulator) y 5.6e-7, dx 9.9e-7, dw 5.3e-7, db 5.8e-7;
 // relative L2 errors ≤ 3e-7.
-import { afterEach, describe, expect, test } from 'vitest';
-import { native } from '../lib/native';
+import { describe, expect, test } from 'vitest';
 import { Conv1d } from '../lib/nn/conv1d';
 import { buildModule } from '../lib/nn/registry';
 import { conv1d, conv1dBackward, conv1dOutputShape, type Conv1dOptions } from '../lib/ops/conv1d';
 import { Tensor } from '../lib/tensor';
-import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
-
-function tol(reference: Float64Array, output: 'y' | 'dx' | 'dw' | 'db'): Tolerance {
-  let sum2 = 0;
-  for (const v of reference) sum2 += v * v;
-  const rms = Math.sqrt(sum2 / reference.length);
-  return { atol: (output === 'y' || output === 'dx' ? 1e-5 : 2e-5) * rms, rtol: 1e-5, relNorm: 1e-5 };
-}
+import { caseNamed, type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { CONV } from './helpers/tolerance';
 
 const ALGORITHMS = ['direct', 'im2col', 'auto'] as const;
 const CASES = loadFixtures('conv1d');
-const caseNamed = (name: string) => CASES.find((c) => c.name === `conv1d/${name}`)!;
 
 describe.each(DEVICES)('conv1d on %s', (device) => {
-  const tensor = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
   const inputs = (c: FixtureCase) => ({
-    x: tensor(c, 'x'),
-    weight: tensor(c, 'weight'),
-    bias: c.params.bias ? tensor(c, 'bias') : null,
-    dy: tensor(c, 'dy'),
+    x: c.tensor('x', device),
+    weight: c.tensor('weight', device),
+    bias: c.params.bias ? c.tensor('bias', device) : null,
+    dy: c.tensor('dy', device),
   });
   const optionsOf = (c: FixtureCase, algorithm: Conv1dOptions['algorithm']): Conv1dOptions => ({
     stride: c.params.stride,
@@ -52,25 +44,16 @@ describe.each(DEVICES)('conv1d on %s', (device) => {
       test(c.name, () => {
         const { x, weight, bias, dy } = inputs(c);
         const options = optionsOf(c, algorithm);
-        const label = `${c.name} [${algorithm}]`;
         expect(conv1dOutputShape(x.shape, weight.shape, options)).toEqual(c.get('y').shape);
-        const y = conv1d(x, weight, bias, options);
-        expect(y.shape).toEqual(c.get('y').shape);
-        expectClose(y.toArray(), c.f64('y'), tol(c.f64('y'), 'y'), `${label} y`);
         const g = conv1dBackward(dy, x, weight, { ...options, biasGrad: bias !== null });
-        expect(g.dx!.shape).toEqual(x.shape);
-        expect(g.dw.shape).toEqual(weight.shape);
-        expectClose(g.dx!.toArray(), c.f64('dx'), tol(c.f64('dx'), 'dx'), `${label} dx`);
-        expectClose(g.dw.toArray(), c.f64('dw'), tol(c.f64('dw'), 'dw'), `${label} dw`);
-        if (bias) expectClose(g.db!.toArray(), c.f64('db'), tol(c.f64('db'), 'db'), `${label} db`);
-        else expect(g.db).toBeNull();
+        checkOp(c, { y: conv1d(x, weight, bias, options), ...g }, CONV, { label: algorithm });
       });
     }
   });
 
   test('the Conv1d layer: forward, dx and parameter gradients (accumulated like .grad)', () => {
     for (const name of ['stride 2 padding 1', 'stride 3 padding 2 no bias', 'long sequence 300']) {
-      const c = caseNamed(name);
+      const c = caseNamed(CASES, `conv1d/${name}`);
       const [k, ch, kl] = c.get('weight').shape;
       const layer = new Conv1d(ch, k, kl, { stride: c.params.stride, padding: c.params.padding, bias: c.params.bias }).to(device);
       expect(layer.namedParameters().map(([n]) => n)).toEqual(c.params.bias ? ['weight', 'bias'] : ['weight']);
@@ -78,16 +61,13 @@ describe.each(DEVICES)('conv1d on %s', (device) => {
       if (layer.bias) layer.bias.value.copyFrom(c.f32('bias'));
       const { x, dy } = inputs(c);
       const y = layer.forward(x);
-      expectClose(y.toArray(), c.f64('y'), tol(c.f64('y'), 'y'), `${name} layer y`);
       expect(layer.outputShape(x.shape)).toEqual(c.get('y').shape);
       const dx = layer.backward(dy)!;
-      expectClose(dx.toArray(), c.f64('dx'), tol(c.f64('dx'), 'dx'), `${name} layer dx`);
-      expectClose(layer.weight.grad.toArray(), c.f64('dw'), tol(c.f64('dw'), 'dw'), `${name} layer dw`);
-      if (layer.bias) expectClose(layer.bias.grad.toArray(), c.f64('db'), tol(c.f64('db'), 'db'), `${name} layer db`);
+      checkOp(c, { y, dx, dw: layer.weight.grad, db: layer.bias?.grad }, CONV, { label: 'layer' });
       layer.forward(x);
       layer.backward(dy);
-      const twice = c.f64('dw').map((v) => 2 * v);
-      expectClose(layer.weight.grad.toArray(), twice, tol(twice, 'dw'), `${name} layer dw accumulated`);
+      const twice = { shape: c.get('dw').shape, data: c.f64('dw').map((v) => 2 * v) };
+      checkOp(c, { dw: layer.weight.grad }, CONV, { label: 'layer, accumulated', references: { dw: twice } });
       layer.inputGrad = false;
       expect(layer.backward(dy)).toBeNull();
       layer.dispose();
@@ -95,11 +75,10 @@ describe.each(DEVICES)('conv1d on %s', (device) => {
   });
 
   test('out tensors are used for y, dx and dw; accumulate adds into dw and db', () => {
-    const c = caseNamed('basic');
+    const c = caseNamed(CASES, 'conv1d/basic');
     const { x, weight, bias, dy } = inputs(c);
     const out = Tensor.from(new Float32Array(c.f64('y').length).fill(Number.NaN), c.get('y').shape, { device });
     expect(conv1d(x, weight, bias, {}, out)).toBe(out);
-    expectClose(out.toArray(), c.f64('y'), tol(c.f64('y'), 'y'), 'y into out');
     const given = {
       dx: Tensor.from(new Float32Array(x.size).fill(Number.NaN), x.shape, { device }),
       dw: Tensor.from(new Float32Array(weight.size).fill(1), weight.shape, { device }),
@@ -109,30 +88,22 @@ describe.each(DEVICES)('conv1d on %s', (device) => {
     expect(g.dx).toBe(given.dx);
     expect(g.dw).toBe(given.dw);
     expect(g.db).toBe(given.db);
-    expectClose(given.dx.toArray(), c.f64('dx'), tol(c.f64('dx'), 'dx'), 'dx into out');
-    const dw = c.f64('dw').map((v) => v + 1);
-    expectClose(given.dw.toArray(), dw, tol(dw, 'dw'), 'dw accumulated');
-    const db = c.f64('db').map((v) => v - 1);
-    expectClose(given.db.toArray(), db, tol(db, 'db'), 'db accumulated');
+    checkOp(c, { y: out, ...given }, CONV, {
+      label: 'into out, dw and db accumulated',
+      references: { dw: { shape: weight.shape, data: c.f64('dw').map((v) => v + 1) }, db: { shape: [weight.shape[0]], data: c.f64('db').map((v) => v - 1) } },
+    });
     expect(conv1dBackward(dy, x, weight, { inputGrad: false }).dx).toBeNull();
   });
 
   describe('thread count', () => {
-    const before = native().numThreads();
-    afterEach(() => native().setNumThreads(before));
-
     test.each(['direct', 'im2col'] as const)('1 and 2 threads give bit-identical results [%s]', (algorithm) => {
-      const c = caseNamed('long sequence 300');
+      const c = caseNamed(CASES, 'conv1d/long sequence 300');
       const { x, weight, bias, dy } = inputs(c);
       const options = optionsOf(c, algorithm);
-      const run = (threads: number) => {
-        native().setNumThreads(threads);
+      expectSameBitsAcrossThreads(() => {
         const g = conv1dBackward(dy, x, weight, options);
-        return [conv1d(x, weight, bias, options), g.dx!, g.dw, g.db!].map((t) => Buffer.from(t.toArray().buffer));
-      };
-      const one = run(1);
-      const two = run(2);
-      one.forEach((b, i) => expect(b.equals(two[i])).toBe(true));
+        return [conv1d(x, weight, bias, options), g.dx!, g.dw, g.db!];
+      }, '', 2);
     });
   });
 

@@ -1,8 +1,8 @@
 // conv2d against PyTorch (test/fixtures/conv2d.fixture, scripts/fixtures/conv2d.py), on both
 // algorithms ('direct', 'im2col') and 'auto'.
 //
-// Tolerances (float32 results vs float64 references): |out − ref| ≤ atol + rtol·|ref| elementwise,
-// and ‖out − ref‖₂/‖ref‖₂ ≤ relNorm. Every output is a float32 sum of L products; its rounding
+// Tolerances (CONV in test/helpers/tolerance.ts; float32 results vs float64 references):
+// |out − ref| ≤ atol + rtol·|ref| elementwise, and ‖out − ref‖₂/‖ref‖₂ ≤ relNorm. Every output is a float32 sum of L products; its rounding
 // error grows with the size of the terms and with L (~√L·2⁻²⁴ relative to the typical output),
 // not with the size of each single result, so atol is stated relative to the output's RMS:
 //   y   L = C·kh·kw (≤ 576 here):          atol 1e-5·rms(y),  rtol 1e-5, relNorm 1e-5
@@ -13,44 +13,25 @@
 // (64→1 channels), dx 1.5e-6 (1→64), dw 2.9e-6 (the seed layer, im2col), db 4e-7; relative L2
 // errors ≤ 9e-7. CUDA (cuda/conv2d.cu, measured on the emulator, whose fmaf and summation order
 // are the GPU's): y 1.6e-6 (kernel 7), dx 1.5e-6 (1→64), dw 1.1e-6 (kernel 40×40), db 5.7e-7.
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
 import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions } from '../lib/ops/conv2d';
 import { Tensor } from '../lib/tensor';
-import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
-
-/** The tolerance for a reference of the given output kind (see the header). */
-function tol(reference: Float64Array, output: 'y' | 'dx' | 'dw' | 'db'): Tolerance {
-  let sum2 = 0;
-  for (const v of reference) sum2 += v * v;
-  const rms = Math.sqrt(sum2 / reference.length);
-  const scale = output === 'y' || output === 'dx' ? 1e-5 : 2e-5;
-  return { atol: scale * rms, rtol: 1e-5, relNorm: 1e-5 };
-}
-
-/** Bit-for-bit equality of two float32 arrays (fast on large arrays, names the first mismatch). */
-function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string): void {
-  expect(actual.length, `${label}: length`).toBe(expected.length);
-  const a = new Uint32Array(Float32Array.from(actual).buffer);
-  const b = new Uint32Array(Float32Array.from(expected).buffer);
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) throw new Error(`${label}: element ${i} differs: ${actual[i]} vs ${expected[i]}`);
-  }
-}
+import { caseNamed, type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { CONV } from './helpers/tolerance';
 
 const ALGORITHMS = ['direct', 'im2col', 'auto'] as const;
 const CASES = loadFixtures('conv2d');
-const caseNamed = (name: string) => CASES.find((c) => c.name === `conv2d/${name}`)!;
 
 describe.each(DEVICES)('conv2d on %s', (device) => {
-  const tensor = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
   const inputs = (c: FixtureCase) => ({
-    x: tensor(c, 'x'),
-    weight: tensor(c, 'weight'),
-    bias: c.params.bias ? tensor(c, 'bias') : null,
-    dy: tensor(c, 'dy'),
+    x: c.tensor('x', device),
+    weight: c.tensor('weight', device),
+    bias: c.params.bias ? c.tensor('bias', device) : null,
+    dy: c.tensor('dy', device),
   });
   const optionsOf = (c: FixtureCase, algorithm: Conv2dOptions['algorithm']): Conv2dOptions => ({
     stride: c.params.stride,
@@ -63,23 +44,15 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
       test(c.name, () => {
         const { x, weight, bias, dy } = inputs(c);
         const options = optionsOf(c, algorithm);
-        const label = `${c.name} [${algorithm}]`;
         expect(conv2dOutputShape(x.shape, weight.shape, options)).toEqual(c.get('y').shape);
-        const y = conv2d(x, weight, bias, options);
-        expect(y.shape).toEqual(c.get('y').shape);
-        expectClose(y.toArray(), c.f64('y'), tol(c.f64('y'), 'y'), `${label} y`);
         const g = conv2dBackward(dy, x, weight, { ...options, inputGrad: c.has('dx'), biasGrad: bias !== null });
-        if (c.has('dx')) expectClose(g.dx!.toArray(), c.f64('dx'), tol(c.f64('dx'), 'dx'), `${label} dx`);
-        else expect(g.dx).toBeNull();
-        expectClose(g.dw.toArray(), c.f64('dw'), tol(c.f64('dw'), 'dw'), `${label} dw`);
-        if (bias) expectClose(g.db!.toArray(), c.f64('db'), tol(c.f64('db'), 'db'), `${label} db`);
-        else expect(g.db).toBeNull();
+        checkOp(c, { y: conv2d(x, weight, bias, options), ...g }, CONV, { label: algorithm });
       });
     }
   });
 
   describe.each(['direct', 'im2col'] as const)('gradient options, algorithm %s', (algorithm) => {
-    const c = caseNamed('stride 2 padding 1');
+    const c = caseNamed(CASES, 'conv2d/stride 2 padding 1');
     const options = optionsOf(c, algorithm);
 
     test('accumulate adds into out.dw and out.db (like .grad) and overwrites out.dx', () => {
@@ -148,28 +121,17 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
   });
 
   describe('thread count', () => {
-    const before = native().numThreads();
-    afterEach(() => native().setNumThreads(before));
-
     // The seed case splits its batch into many chunks; 'stride 2 padding 1' into one per sample.
     // 'auto' on the stride-1 cases with ≥ 16 output channels takes dx from the GEMM over wide rows.
     for (const name of ['seed N=64 1→8 28x28 5x5', 'stride 2 padding 1', 'channels 1 to 64', 'deep layer 16 to 32 12x12']) {
       test.each(['direct', 'im2col', 'auto'] as const)(`1 and 2 threads give bit-identical results: ${name} [%s]`, (algorithm) => {
-        const c = caseNamed(name);
+        const c = caseNamed(CASES, `conv2d/${name}`);
         const { x, weight, bias, dy } = inputs(c);
         const options = optionsOf(c, algorithm);
-        const run = (threads: number) => {
-          native().setNumThreads(threads);
-          const y = conv2d(x, weight, bias, options).toArray();
+        expectSameBitsAcrossThreads(() => {
           const g = conv2dBackward(dy, x, weight, { ...options, biasGrad: bias !== null });
-          return { y, dx: g.dx!.toArray(), dw: g.dw.toArray(), db: g.db?.toArray() };
-        };
-        const one = run(1);
-        const two = run(2);
-        expectIdentical(two.y, one.y, 'y');
-        expectIdentical(two.dx, one.dx, 'dx');
-        expectIdentical(two.dw, one.dw, 'dw');
-        if (one.db) expectIdentical(two.db!, one.db, 'db');
+          return [conv2d(x, weight, bias, options), g.dx!, g.dw, ...(g.db ? [g.db] : [])];
+        }, '', 2);
       });
     }
 
@@ -180,17 +142,10 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
       const x = Tensor.from(values(32 * 32 * 12 * 12, 1), [32, 32, 12, 12], { device });
       const weight = Tensor.from(values(32 * 32 * 9, 2).map((v) => v / 17), [32, 32, 3, 3], { device });
       const dy = Tensor.from(values(32 * 32 * 10 * 10, 3), [32, 32, 10, 10], { device });
-      const run = (threads: number) => {
-        native().setNumThreads(threads);
-        const y = conv2d(x, weight, null).toArray();
+      expectSameBitsAcrossThreads(() => {
         const g = conv2dBackward(dy, x, weight, { biasGrad: false });
-        return { y, dx: g.dx!.toArray(), dw: g.dw.toArray() };
-      };
-      const one = run(1);
-      const two = run(2);
-      expectIdentical(two.y, one.y, 'y');
-      expectIdentical(two.dx, one.dx, 'dx');
-      expectIdentical(two.dw, one.dw, 'dw');
+        return [conv2d(x, weight, null), g.dx!, g.dw];
+      }, '', 2);
     });
   });
 

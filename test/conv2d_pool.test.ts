@@ -25,18 +25,8 @@ import { maxPool2d, maxPool2dBackward } from '../lib/ops/pool2d';
 import { Adam } from '../lib/optim/adam';
 import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
+import { expectIdentical } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-
-/** Bit-for-bit equality of two float32 or int32 arrays, naming the first mismatch. */
-function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string): void {
-  expect(actual.length, `${label}: length`).toBe(expected.length);
-  const bits = (a: ArrayLike<number>) => (a instanceof Int32Array ? a : new Uint32Array(Float32Array.from(a).buffer));
-  const a = bits(actual);
-  const b = bits(expected);
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) throw new Error(`${label}: element ${i} differs: ${actual[i]} vs ${expected[i]}`);
-  }
-}
 
 interface Case {
   name: string;

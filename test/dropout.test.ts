@@ -8,7 +8,7 @@
 // forward's mask. The masks themselves are Philox4x32-10 words (native/kernels/philox.h): checked
 // bit for bit against a TypeScript Philox that reproduces Random123's known-answer vectors, on the
 // CPU and on CUDA, which therefore draw the same mask for the same seed.
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
 import { Dropout } from '../lib/nn/dropout';
 import { buildModule } from '../lib/nn/registry';
@@ -17,9 +17,9 @@ import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { DEVICES } from './helpers/devices';
 import { loadFixtures } from './helpers/fixtures';
-
-const defaultThreads = native().numThreads();
-afterEach(() => native().setNumThreads(defaultThreads));
+import { checkOp } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { EXACT } from './helpers/tolerance';
 
 // ---- a reference Philox4x32-10 (Salmon et al. 2011), in BigInt arithmetic ----
 const M32 = 0xffffffffn;
@@ -127,12 +127,9 @@ describe.each(DEVICES)('dropout on %s', (device) => {
 
   for (const c of loadFixtures('dropout').filter((f) => f.name.startsWith('edge/'))) {
     test(`${c.name}: bit for bit as PyTorch (inf, NaN, −0)`, () => {
-      const x = Tensor.from(c.f32('x'), c.get('x').shape, { device });
-      const dy = Tensor.from(c.f32('dy'), c.get('dy').shape, { device });
-      const y = dropout(x, c.params.p, 3n);
-      const dx = dropoutBackward(dy, c.params.p, 3n);
-      expect(Array.from(y.toArray())).toEqual(Array.from(c.f32('y')));
-      expect(Array.from(dx.toArray())).toEqual(Array.from(c.f32('dx')));
+      const y = dropout(c.tensor('x', device), c.params.p, 3n);
+      const dx = dropoutBackward(c.tensor('dy', device), c.params.p, 3n);
+      checkOp(c, { y, dx }, EXACT);
       expect(Object.is(y.toArray()[1], -0)).toBe(Object.is(c.f32('y')[1], -0));
     });
   }
@@ -168,11 +165,7 @@ describe.each(DEVICES)('dropout on %s', (device) => {
   test('results are bit-identical with 1 thread and with the default pool', () => {
     const n = 300_001;
     const x = Tensor.from(Float32Array.from({ length: n }, (_, i) => Math.cos(i)), [n], { device });
-    const run = (threads: number) => {
-      native().setNumThreads(threads);
-      return Buffer.from(dropout(x, 0.35, 77n).toArray().buffer);
-    };
-    expect(run(1).equals(run(Math.max(2, defaultThreads)))).toBe(true);
+    expectSameBitsAcrossThreads(() => [dropout(x, 0.35, 77n)]);
   });
 
   test('rejects bad arguments, naming them', () => {

@@ -27,6 +27,9 @@ import { expectClose } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { loadFixtures } from './helpers/fixtures';
 import { cudaBuffers } from './helpers/cuda';
+import { checkOp } from './helpers/op_check';
+import { randomArray } from './helpers/random_values';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
 import { sumTolerance } from './helpers/tolerance';
 
 /** C = beta·C with NaN, inf and −inf (beta = 0 must ignore them all). */
@@ -34,20 +37,6 @@ function poisoned(m: number, n: number, device: 'cpu' | 'cuda'): Tensor {
   const values = new Float32Array(m * n);
   for (let i = 0; i < values.length; i++) values[i] = [NaN, Infinity, -Infinity, 1e30][i % 4];
   return Tensor.from(values, [m, n], { device });
-}
-
-/** A deterministic pseudo-random array of standard-normal-ish values. */
-function randomArray(size: number, seed: number): Float32Array {
-  let state = seed >>> 0 || 1;
-  const next = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-  const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) out[i] = (next() + next() + next() - 1.5) * 2;
-  return out;
 }
 
 /** alpha·op(A)·op(B) + beta·C in float64. */
@@ -63,21 +52,17 @@ function reference(a: Float32Array, b: Float32Array, c: Float32Array | null, m: 
   return out;
 }
 
-const defaultThreads = native().numThreads();
-afterEach(() => native().setNumThreads(defaultThreads));
-
 describe.each(DEVICES)('matmul on %s', (device) => {
   for (const c of loadFixtures('gemm')) {
     test(c.name, () => {
       const { m, n, k, transA, transB, alpha, beta } = c.params;
-      const a = Tensor.from(c.f32('a'), c.get('a').shape, { device });
-      const b = Tensor.from(c.f32('b'), c.get('b').shape, { device });
-      const out = c.has('c') ? Tensor.from(c.f32('c'), c.get('c').shape, { device }) : poisoned(m, n, device);
+      const a = c.tensor('a', device);
+      const b = c.tensor('b', device);
+      const out = c.has('c') ? c.tensor('c', device) : poisoned(m, n, device);
       const y = matmul(a, b, { transA, transB, alpha, beta }, out);
       expect(y).toBe(out);
       expect(y.shape).toEqual([m, n]);
-      const ref = c.f64('ref');
-      expectClose(y.toArray(), ref, sumTolerance(k, ref), `${c.name} C`);
+      checkOp(c, { C: y }, (ref) => sumTolerance(k, ref), { references: { C: 'ref' } });
       if (beta === 0) {
         // Without out: a new tensor, the same values exactly.
         const fresh = matmul(a, b, { transA, transB, alpha });
@@ -131,13 +116,7 @@ describe.each(DEVICES)('matmul on %s', (device) => {
       const a = Tensor.from(randomArray(m * k, 1), transA ? [k, m] : [m, k], { device });
       const b = Tensor.from(randomArray(k * n, 2), transB ? [n, k] : [k, n], { device });
       const c0 = randomArray(m * n, 3);
-      const run = (threads: number) => {
-        native().setNumThreads(threads);
-        return matmul(a, b, { transA, transB, alpha: 0.5, beta: 1 }, Tensor.from(c0.slice(), [m, n], { device })).toArray();
-      };
-      const one = run(1);
-      const many = run(Math.max(2, defaultThreads));
-      expect(Buffer.from(many.buffer).equals(Buffer.from(one.buffer)), `${m}x${n}x${k}`).toBe(true);
+      expectSameBitsAcrossThreads(() => [matmul(a, b, { transA, transB, alpha: 0.5, beta: 1 }, Tensor.from(c0.slice(), [m, n], { device }))], `${m}x${n}x${k} `);
     }
   });
 

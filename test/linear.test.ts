@@ -6,17 +6,17 @@
 //   elementwise  |out − ref| ≤ 8·2⁻²⁴·√K·rms(ref) + 4·2⁻²⁴·|ref|,   ‖out − ref‖₂/‖ref‖₂ ≤ 2·2⁻²⁴·√K.
 // Accumulated gradients (old + new) are checked against old + ref with the same bound plus one
 // rounding of the sum (4·2⁻²⁴·|ref| already covers it).
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { type LinearGrads, linear, linearBackward } from '../lib/ops/linear';
 import { native } from '../lib/native';
 import { Tensor } from '../lib/tensor';
 import { expectClose } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
-import { sumTolerance } from './helpers/tolerance';
-
-const defaultThreads = native().numThreads();
-afterEach(() => native().setNumThreads(defaultThreads));
+import { loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { randomArray } from './helpers/random_values';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { sumTolerance, sumTolerances } from './helpers/tolerance';
 
 function poisoned(shape: number[], device: 'cpu' | 'cuda'): Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
@@ -26,34 +26,24 @@ function poisoned(shape: number[], device: 'cpu' | 'cuda'): Tensor {
 }
 
 describe.each(DEVICES)('linear on %s', (device) => {
-  const input = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
-
   for (const c of loadFixtures('linear')) {
     const { n, in: inFeatures, out: outFeatures, bias: hasBias } = c.params;
+    // y sums over in_features, dx over out_features, dW and db over the batch.
+    const tolerances = sumTolerances({ y: inFeatures, dx: outFeatures, dw: n, db: n });
 
     test(`${c.name}: forward, dx, dw, db`, () => {
-      const x = input(c, 'x');
-      const w = input(c, 'w');
-      const b = hasBias ? input(c, 'b') : null;
-      const dy = input(c, 'dy');
+      const x = c.tensor('x', device);
+      const w = c.tensor('w', device);
+      const b = hasBias ? c.tensor('b', device) : null;
       const y = linear(x, w, b, poisoned([n, outFeatures], device));
-      expectClose(y.toArray(), c.f64('y'), sumTolerance(inFeatures, c.f64('y')), `${c.name} y`);
       expect(linear(x, w, b).toArray()).toEqual(y.toArray());
-
-      const g = linearBackward(dy, x, w, { biasGrad: hasBias });
-      expectClose(g.dx!.toArray(), c.f64('dx'), sumTolerance(outFeatures, c.f64('dx')), `${c.name} dx`);
-      expectClose(g.dw.toArray(), c.f64('dw'), sumTolerance(n, c.f64('dw')), `${c.name} dw`);
-      if (hasBias) {
-        expectClose(g.db!.toArray(), c.f64('db'), sumTolerance(n, c.f64('db')), `${c.name} db`);
-      } else {
-        expect(g.db).toBeNull();
-      }
+      checkOp(c, { y, ...linearBackward(c.tensor('dy', device), x, w, { biasGrad: hasBias }) }, tolerances);
     });
 
     test(`${c.name}: gradients into given tensors, overwritten (NaN ignored) or accumulated`, () => {
-      const x = input(c, 'x');
-      const w = input(c, 'w');
-      const dy = input(c, 'dy');
+      const x = c.tensor('x', device);
+      const w = c.tensor('w', device);
+      const dy = c.tensor('dy', device);
       // Overwrite: old contents (NaN, inf) must not leak in.
       const out: Partial<LinearGrads> = {
         dx: poisoned([n, inFeatures], device),
@@ -63,8 +53,7 @@ describe.each(DEVICES)('linear on %s', (device) => {
       const g = linearBackward(dy, x, w, { biasGrad: hasBias, out });
       expect(g.dx).toBe(out.dx);
       expect(g.dw).toBe(out.dw);
-      expectClose(g.dw.toArray(), c.f64('dw'), sumTolerance(n, c.f64('dw')), `${c.name} dw (into out)`);
-      if (hasBias) expectClose(g.db!.toArray(), c.f64('db'), sumTolerance(n, c.f64('db')), `${c.name} db (into out)`);
+      checkOp(c, { ...g }, tolerances, { label: 'into out' });
 
       // Accumulate: old + new, like a second backward into PyTorch's .grad.
       const dw0 = new Float32Array(outFeatures * inFeatures).map((_, i) => Math.sin(i));
@@ -76,29 +65,26 @@ describe.each(DEVICES)('linear on %s', (device) => {
         out: { dw: Tensor.from(dw0.slice(), [outFeatures, inFeatures], { device }), db: hasBias ? Tensor.from(db0.slice(), [outFeatures], { device }) : undefined },
       });
       expect(acc.dx).toBeNull();
-      const dwRef = c.f64('dw').map((v, i) => v + dw0[i]);
-      expectClose(acc.dw.toArray(), dwRef, sumTolerance(n, c.f64('dw')), `${c.name} dw accumulated`);
-      if (hasBias) {
-        const dbRef = c.f64('db').map((v, i) => v + db0[i]);
-        expectClose(acc.db!.toArray(), dbRef, sumTolerance(n, c.f64('db')), `${c.name} db accumulated`);
-      }
+      // old + ref, within the bound of ref itself (its 4·2⁻²⁴·|old + ref| covers the sum's rounding).
+      const accumulated = (name: 'dw' | 'db', old: Float32Array) => {
+        const reference = { shape: c.get(name).shape, data: c.f64(name).map((v, i) => v + old[i]) };
+        checkOp(c, { [name]: acc[name] }, sumTolerance(n, c.f64(name)), { label: 'accumulated', references: { [name]: reference } });
+      };
+      accumulated('dw', dw0);
+      if (hasBias) accumulated('db', db0);
     });
   }
 
   test('results are bit-identical with 1 thread and with the default pool', () => {
     for (const c of loadFixtures('linear')) {
-      const x = input(c, 'x');
-      const w = input(c, 'w');
-      const b = c.params.bias ? input(c, 'b') : null;
-      const dy = input(c, 'dy');
-      const run = (threads: number) => {
-        native().setNumThreads(threads);
+      const x = c.tensor('x', device);
+      const w = c.tensor('w', device);
+      const b = c.params.bias ? c.tensor('b', device) : null;
+      const dy = c.tensor('dy', device);
+      expectSameBitsAcrossThreads(() => {
         const g = linearBackward(dy, x, w, { biasGrad: b !== null });
-        return [linear(x, w, b), g.dx!, g.dw, ...(g.db ? [g.db] : [])].map((t) => Buffer.from(t.toArray().buffer));
-      };
-      const one = run(1);
-      const many = run(Math.max(2, defaultThreads));
-      one.forEach((bytes, i) => expect(many[i].equals(bytes), `${c.name} output ${i}`).toBe(true));
+        return [linear(x, w, b), g.dx!, g.dw, ...(g.db ? [g.db] : [])];
+      }, `${c.name} `);
     }
   });
 
@@ -106,19 +92,8 @@ describe.each(DEVICES)('linear on %s', (device) => {
     // K = 1001 for dW and db: split along the batch on CUDA (dW), and a bias gradient whose rows do
     // not divide evenly among its summing threads, over several column blocks (70 columns).
     const n = 1001, inFeatures = 3, outFeatures = 70;
-    // Pseudo-random terms (xorshift, sums of 3 uniforms): the √K tolerance assumes sums that grow
-    // like √K; periodic data (sin) can cancel to far below that and leave it no meaning.
-    const values = (size: number, seed: number) => {
-      let state = seed;
-      const next = () => {
-        state ^= state << 13;
-        state ^= state >>> 17;
-        state ^= state << 5;
-        return (state >>> 0) / 4294967296;
-      };
-      return new Float32Array(size).map(() => (next() + next() + next() - 1.5) * 2);
-    };
-    const xs = values(n * inFeatures, 1), dys = values(n * outFeatures, 2), ws = values(outFeatures * inFeatures, 3);
+    // Pseudo-random terms (test/helpers/random_values.ts), whose sums grow like √K.
+    const xs = randomArray(n * inFeatures, 1), dys = randomArray(n * outFeatures, 2), ws = randomArray(outFeatures * inFeatures, 3);
     const g = linearBackward(Tensor.from(dys, [n, outFeatures], { device }), Tensor.from(xs, [n, inFeatures], { device }),
       Tensor.from(ws, [outFeatures, inFeatures], { device }), { inputGrad: false });
     const dw = new Float64Array(outFeatures * inFeatures);

@@ -19,7 +19,9 @@ import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from '../lib/ops/los
 import { Tensor } from '../lib/tensor';
 import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { caseNamed, type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp, checkTensor } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
 
 const PROBS: Tolerance = { atol: 1e-12, rtol: 2e-6, relNorm: 1e-6 };
 const LOSS: Tolerance = { atol: 1e-6, rtol: 1e-6, relNorm: 1e-6 };
@@ -39,10 +41,7 @@ function expectedCorrect(logits: Float32Array, labels: Int32Array, c: number): n
 }
 
 describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
-  const inputs = (c: FixtureCase) => ({
-    logits: Tensor.from(c.f32('logits'), c.get('logits').shape, { device }),
-    labels: Tensor.from(c.i32('labels'), c.get('labels').shape, { device, dtype: 'int32' }),
-  });
+  const inputs = (c: FixtureCase) => ({ logits: c.tensor('logits', device), labels: c.tensor('labels', device) });
 
   for (const c of cases) {
     test(c.name, () => {
@@ -50,22 +49,19 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
       const [n, classes] = logits.shape;
       const options = { labelSmoothing: c.params.labelSmoothing as number };
       const { probs, stats } = softmaxCrossEntropy(logits, labels, options);
-      expectClose(probs.toArray(), c.f64('probs'), PROBS, `${c.name} probs`);
       const [lossSum, correct] = stats.toArray();
-      const reference = c.f64('losses').reduce((a, b) => a + b, 0);
-      expectClose([lossSum], [reference], LOSS, `${c.name} Σ loss`);
-      expectClose([lossSum / n], c.f64('loss'), LOSS, `${c.name} mean loss`);
-      expect(correct).toBe(expectedCorrect(c.f32('logits'), c.i32('labels'), classes));
       const dlogits = softmaxCrossEntropyBackward(probs, labels, options);
-      expectClose(dlogits.toArray(), c.f64('dlogits'), dlogitsTolerance(1 / n), `${c.name} dlogits`);
+      checkOp(c, { probs, loss: [lossSum / n], dlogits }, { probs: PROBS, loss: LOSS, dlogits: dlogitsTolerance(1 / n) });
+      checkTensor(`${c.name} Σ loss`, [lossSum], [c.f64('losses').reduce((a, b) => a + b, 0)], LOSS);
+      expect(correct).toBe(expectedCorrect(c.f32('logits'), c.i32('labels'), classes));
       // In place: the gradient may overwrite the probabilities.
       expect(softmaxCrossEntropyBackward(probs, labels, options, probs)).toBe(probs);
-      expectClose(probs.toArray(), c.f64('dlogits'), dlogitsTolerance(1 / n), `${c.name} dlogits in place`);
+      checkOp(c, { dlogits: probs }, dlogitsTolerance(1 / n), { label: 'in place' });
     });
   }
 
   test('stats are overwritten, or accumulated over batches when asked', () => {
-    const c = cases.find((k) => k.name === 'n16_c10/ls0.1')!;
+    const c = caseNamed(cases, 'n16_c10/ls0.1');
     const { logits, labels } = inputs(c);
     const reference = c.f64('losses').reduce((a, b) => a + b, 0);
     const correct = expectedCorrect(c.f32('logits'), c.i32('labels'), 10);
@@ -132,7 +128,7 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
   });
 
   test('scale multiplies the gradient (1/N by default: the batch mean)', () => {
-    const c = cases.find((k) => k.name === 'n8_c2/ls0.0')!;
+    const c = caseNamed(cases, 'n8_c2/ls0.0');
     const { logits, labels } = inputs(c);
     const { probs } = softmaxCrossEntropy(logits, labels);
     const sum = softmaxCrossEntropyBackward(probs, labels, { scale: 1 });
@@ -140,23 +136,12 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
   });
 
   test('1 thread and the default thread count give bit-identical results', () => {
-    const addon = native();
-    const threads = addon.numThreads();
-    const c = cases.find((k) => k.name === 'n2000_c10/ls0.1')!;
-    const { logits, labels } = inputs(c);
-    const run = () => {
+    const { logits, labels } = inputs(caseNamed(cases, 'n2000_c10/ls0.1'));
+    expectSameBitsAcrossThreads(() => {
       const { probs, stats } = softmaxCrossEntropy(logits, labels, { labelSmoothing: 0.1 });
       const dlogits = softmaxCrossEntropyBackward(probs, labels, { labelSmoothing: 0.1 });
-      return [probs, stats, dlogits].map((t) => Buffer.from(t.toArray().buffer));
-    };
-    const parallel = run();
-    try {
-      addon.setNumThreads(1);
-      const serial = run();
-      for (let i = 0; i < serial.length; i++) expect(serial[i].equals(parallel[i])).toBe(true);
-    } finally {
-      addon.setNumThreads(threads);
-    }
+      return [probs, stats, dlogits];
+    });
   });
 
   // Labels on the CPU are checked by the binding; labels on the GPU cannot be read without waiting for
@@ -171,7 +156,7 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
   });
 
   test.runIf(device === 'cuda')('a label outside [0, C) on the GPU makes its row NaN and is never used as an index', () => {
-    const c = cases.find((k) => k.name === 'n16_c10/ls0.1')!;
+    const c = caseNamed(cases, 'n16_c10/ls0.1');
     const logits = Tensor.from(c.f32('logits').subarray(0, 40), [4, 10], { device });
     const good = c.i32('labels').subarray(0, 4);
     for (const badLabel of [10, -1, 2 ** 31 - 1, -(2 ** 31)]) {

@@ -14,9 +14,10 @@ import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
 import { adamStep, adamStepMany, sgdStep, type AdamHyper, type SgdHyper } from '../lib/ops/optim';
 import { Tensor } from '../lib/tensor';
-import { expectClose } from './helpers/compare';
+import { expectClose, expectIdentical } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
 
 const cases = loadFixtures('optim');
 const STEPS = 3;
@@ -90,8 +91,6 @@ describe.each(DEVICES)('optimizers on %s', (device) => {
   }
 
   test('1 thread and the default thread count give bit-identical results', () => {
-    const addon = native();
-    const threads = addon.numThreads();
     const big = 300_000; // several parallel chunks
     const make = () => ({
       param: Tensor.from(Float32Array.from({ length: big }, (_, i) => Math.sin(i)), [big], { device }),
@@ -99,21 +98,13 @@ describe.each(DEVICES)('optimizers on %s', (device) => {
       a: Tensor.zeros([big], { device }),
       b: Tensor.zeros([big], { device }),
     });
-    const go = () => {
+    expectSameBitsAcrossThreads(() => {
       const t = make();
       for (let step = 1; step <= 2; step++) adamStep(t.param, t.grad, t.a, t.b, { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step, decoupled: true });
       const s = make();
       for (let step = 1; step <= 2; step++) sgdStep(s.param, s.grad, s.a, { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: true, firstStep: step === 1 });
-      return [t.param, t.a, t.b, s.param, s.a].map((x) => Buffer.from(x.toArray().buffer));
-    };
-    const parallel = go();
-    try {
-      addon.setNumThreads(1);
-      const serial = go();
-      for (let i = 0; i < serial.length; i++) expect(serial[i].equals(parallel[i])).toBe(true);
-    } finally {
-      addon.setNumThreads(threads);
-    }
+      return [t.param, t.a, t.b, s.param, s.a];
+    });
   });
 
   test('adamStepMany equals adamStep on each tensor, bit for bit (37 tensors: three GPU launches; empty ones skipped)', () => {
@@ -132,9 +123,7 @@ describe.each(DEVICES)('optimizers on %s', (device) => {
       adamStepMany(many.map((t) => t.param), many.map((t) => t.grad), many.map((t) => t.a), many.map((t) => t.b), h);
     }
     one.forEach((t, i) => {
-      for (const key of ['param', 'a', 'b'] as const) {
-        expect(Buffer.from(many[i][key].toArray().buffer).equals(Buffer.from(t[key].toArray().buffer))).toBe(true);
-      }
+      for (const key of ['param', 'a', 'b'] as const) expectIdentical(many[i][key].toArray(), t[key].toArray(), `tensor ${i} ${key}`);
     });
   });
 

@@ -21,13 +21,15 @@ import { bceWithLogits, bceWithLogitsBackward, mseLoss, mseLossBackward } from '
 import { Tensor } from '../lib/tensor';
 import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { caseNamed, type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp, checkTensor } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
 
 const LOSS: Tolerance = { atol: 1e-7, rtol: 1e-6, relNorm: 1e-6 };
 const dxTolerance = (scale: number, posWeight = 1): Tolerance => ({ atol: 4e-7 * scale * Math.max(1, posWeight), rtol: 4e-7, relNorm: 2e-7 });
 
 const cases = loadFixtures('pointwise_loss');
-const caseNamed = (name: string) => cases.find((c) => c.name === name)!;
+const named = (name: string) => caseNamed(cases, name);
 
 /** Σ over samples of the fraction of elements with (x > 0) = (t > 0.5). */
 function expectedAccuracySum(c: FixtureCase): number {
@@ -41,7 +43,7 @@ function expectedAccuracySum(c: FixtureCase): number {
 }
 
 describe.each(DEVICES)('pointwise losses on %s', (device) => {
-  const load = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
+  const load = (c: FixtureCase, name: string) => c.tensor(name, device);
 
   for (const c of cases) {
     test(c.name, () => {
@@ -52,33 +54,29 @@ describe.each(DEVICES)('pointwise losses on %s', (device) => {
       if (c.params.op === 'bce') {
         const options = { posWeight: c.has('posWeight') ? load(c, 'posWeight') : null };
         const largestWeight = c.has('posWeight') ? Math.max(...c.f32('posWeight')) : 1;
-        const stats = bceWithLogits(x, target, options);
-        const [lossSum, accuracySum] = stats.toArray();
-        expectClose([lossSum / n], c.f64('loss'), LOSS, `${c.name} loss`);
-        expectClose([accuracySum], [expectedAccuracySum(c)], { atol: 2e-6 * n, rtol: 1e-6 }, `${c.name} accuracy`);
-        const dx = bceWithLogitsBackward(x, target, options);
-        expectClose(dx.toArray(), c.f64('dx'), dxTolerance(scale, largestWeight), `${c.name} dx`);
+        const tolerances = { loss: LOSS, dx: dxTolerance(scale, largestWeight) };
+        const [lossSum, accuracySum] = bceWithLogits(x, target, options).toArray();
+        checkOp(c, { loss: [lossSum / n], dx: bceWithLogitsBackward(x, target, options) }, tolerances);
+        checkTensor(`${c.name} accuracy`, [accuracySum], [expectedAccuracySum(c)], { atol: 2e-6 * n, rtol: 1e-6 });
         // The loss class: same statistics, same gradient.
         const lossFn = new BCEWithLogitsLoss(options);
-        expectClose([lossFn.forward(x, target).loss()], c.f64('loss'), LOSS, `${c.name} BCEWithLogitsLoss`);
-        expectClose(lossFn.backward().toArray(), c.f64('dx'), dxTolerance(scale, largestWeight), `${c.name} BCEWithLogitsLoss dx`);
+        checkOp(c, { loss: [lossFn.forward(x, target).loss()], dx: lossFn.backward() }, tolerances, { label: 'BCEWithLogitsLoss' });
         lossFn.dispose();
       } else {
+        const tolerances = { loss: LOSS, dx: dxTolerance(scale) };
         const [lossSum, unused] = mseLoss(x, target).toArray();
-        expectClose([lossSum / n], c.f64('loss'), LOSS, `${c.name} loss`);
         expect(unused).toBe(0);
-        expectClose(mseLossBackward(x, target).toArray(), c.f64('dx'), dxTolerance(scale), `${c.name} dx`);
+        checkOp(c, { loss: [lossSum / n], dx: mseLossBackward(x, target) }, tolerances);
         const lossFn = new MSELoss();
         const result = lossFn.forward(x, target);
-        expectClose([result.loss()], c.f64('loss'), LOSS, `${c.name} MSELoss`);
         expect(result.accuracy()).toBe(0);
-        expectClose(lossFn.backward().toArray(), c.f64('dx'), dxTolerance(scale), `${c.name} MSELoss dx`);
+        checkOp(c, { loss: [result.loss()], dx: lossFn.backward() }, tolerances, { label: 'MSELoss' });
       }
     });
   }
 
   test('BCE at logits of ±100: finite losses, exact saturated gradients', () => {
-    const c = caseNamed('bce/logits pm100');
+    const c = named('bce/logits pm100');
     const dx = bceWithLogitsBackward(load(c, 'x'), load(c, 'target')).toArray();
     // (x, t) = (100, 1) and (−100, 0): the gradient is −σ(−100)/12 ≈ −3e-45, i.e. 0 in float32.
     expect(Math.abs(dx[0])).toBeLessThan(1e-44);
@@ -90,7 +88,7 @@ describe.each(DEVICES)('pointwise losses on %s', (device) => {
   });
 
   test('statistics accumulate over batches into a given tensor; scale multiplies the gradient', () => {
-    const c = caseNamed('bce/n16_c10 soft targets');
+    const c = named('bce/n16_c10 soft targets');
     const x = load(c, 'x');
     const target = load(c, 'target');
     const stats = Tensor.from([10, 2], [2], { device });
@@ -99,7 +97,7 @@ describe.each(DEVICES)('pointwise losses on %s', (device) => {
     const mean = c.f64('loss')[0];
     expectClose([stats.toArray()[0]], [10 + 2 * 16 * mean], LOSS, 'accumulated BCE');
     expectClose([stats.toArray()[1]], [2 + 2 * expectedAccuracySum(c)], { atol: 1e-5, rtol: 1e-6 }, 'accumulated accuracy');
-    const m = caseNamed('mse/n16_c10');
+    const m = named('mse/n16_c10');
     const mseStats = Tensor.from([1, 7], [2], { device });
     mseLoss(load(m, 'x'), load(m, 'target'), { stats: mseStats, accumulate: true });
     expectClose(Array.from(mseStats.toArray()), [1 + 16 * m.f64('loss')[0], 7], LOSS, 'accumulated MSE (stats[1] unchanged)');
@@ -112,7 +110,7 @@ describe.each(DEVICES)('pointwise losses on %s', (device) => {
   });
 
   test('the LossFunction interface: accumulateInto and accumulatedCount, as CrossEntropyLoss', () => {
-    const c = caseNamed('bce/pos_weight per class');
+    const c = named('bce/pos_weight per class');
     const losses: LossFunction[] = [new BCEWithLogitsLoss({ posWeight: Array.from(c.f32('posWeight')) }), new MSELoss()];
     const x = load(c, 'x');
     const target = load(c, 'target');
@@ -135,24 +133,14 @@ describe.each(DEVICES)('pointwise losses on %s', (device) => {
   });
 
   test('1 thread and the default thread count give bit-identical results', () => {
-    const addon = native();
-    const threads = addon.numThreads();
-    const b = caseNamed('bce/n5000_c10');
-    const m = caseNamed('mse/n5000_c10');
-    const run = () =>
-      [
-        bceWithLogits(load(b, 'x'), load(b, 'target')),
-        bceWithLogitsBackward(load(b, 'x'), load(b, 'target')),
-        mseLoss(load(m, 'x'), load(m, 'target')),
-        mseLossBackward(load(m, 'x'), load(m, 'target')),
-      ].map((t) => Buffer.from(t.toArray().buffer));
-    const parallel = run();
-    try {
-      addon.setNumThreads(1);
-      run().forEach((buffer, i) => expect(buffer.equals(parallel[i])).toBe(true));
-    } finally {
-      addon.setNumThreads(threads);
-    }
+    const b = named('bce/n5000_c10');
+    const m = named('mse/n5000_c10');
+    expectSameBitsAcrossThreads(() => [
+      bceWithLogits(load(b, 'x'), load(b, 'target')),
+      bceWithLogitsBackward(load(b, 'x'), load(b, 'target')),
+      mseLoss(load(m, 'x'), load(m, 'target')),
+      mseLossBackward(load(m, 'x'), load(m, 'target')),
+    ]);
   });
 
   test('an empty batch gives zero statistics', () => {

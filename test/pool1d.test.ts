@@ -1,8 +1,8 @@
 // 1-D max and average pooling against PyTorch (test/fixtures/pool1d.fixture,
 // scripts/fixtures/pool1d.py): the functional ops and the MaxPool1d / AvgPool1d layers.
 //
-// pool1d runs pool2d's kernels with a window of height 1, so the tolerances are pool2d's
-// (test/pool2d.test.ts):
+// pool1d runs pool2d's kernels with a window of height 1, so the fixture cases run through the same
+// checks (test/helpers/pool.ts) with pool2d's tolerances:
 //   max-pool y and indices: exact (selection only; indices equal PyTorch's, ties, -inf and NaN
 //     windows included).
 //   max-pool dx: atol 1e-6, rtol 1e-6, relNorm 5e-7. Overlapping windows add up to ⌈k/s⌉ ≤ 5
@@ -12,114 +12,48 @@
 // Measured on the CPU and emulated CUDA (cuda/pool2d.cu, bit-identical to the CPU kernels): max-pool
 // dx max 1.8e-7 (rel L2 2.6e-8); avg-pool max 9.9e-8 (rel L2 5e-8).
 import { describe, expect, test } from 'vitest';
-import { native } from '../lib/native';
 import { AvgPool1d, MaxPool1d } from '../lib/nn/pool1d';
 import { buildModule } from '../lib/nn/registry';
-import { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape, type AvgPool1dOptions } from '../lib/ops/pool1d';
+import { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape } from '../lib/ops/pool1d';
 import { Tensor } from '../lib/tensor';
-import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
-
-const MAX_DX: Tolerance = { atol: 1e-6, rtol: 1e-6, relNorm: 5e-7 };
-const AVG: Tolerance = { atol: 1e-6, rtol: 1e-6, relNorm: 1e-6 };
+import { caseNamed, loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { AVG, MAX_DX, poolCaseTests, poolOutTest, type PoolOps } from './helpers/pool';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { EXACT } from './helpers/tolerance';
 
 const cases = loadFixtures('pool1d');
-const caseNamed = (name: string) => cases.find((c) => c.name === name)!;
-
-/** Exactly equal values, NaN and ±Infinity included. */
-function expectSameValues(actual: ArrayLike<number>, reference: ArrayLike<number>, label: string): void {
-  expect(actual.length).toBe(reference.length);
-  for (let i = 0; i < reference.length; i++) {
-    if (!Object.is(actual[i], reference[i])) throw new Error(`${label}: [${i}] ${actual[i]} vs ${reference[i]}`);
-  }
-}
-
-function optionsOf(c: FixtureCase): AvgPool1dOptions {
-  const p = c.params;
-  return { kernelSize: p.kernelSize, stride: p.stride, padding: p.padding, countIncludePad: p.countIncludePad };
-}
+const ops = { outputShape: pool1dOutputShape, max: maxPool1d, maxBackward: maxPool1dBackward, avg: avgPool1d, avgBackward: avgPool1dBackward } as PoolOps;
 
 describe.each(DEVICES)('pool1d on %s', (device) => {
-  const load = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
-
-  for (const c of cases) {
-    test(c.name, () => {
-      const x = load(c, 'x');
-      const dy = load(c, 'dy');
-      const options = optionsOf(c);
-      expect(pool1dOutputShape(x.shape, options)).toEqual(c.get('y').shape);
-      if (c.params.op === 'max') {
-        const { y, indices } = maxPool1d(x, options);
-        expect(y.shape).toEqual(c.get('y').shape);
-        expectSameValues(y.toArray(), Float32Array.from(c.f64('y')), `${c.name} y`);
-        expect(indices.toArray()).toEqual(c.i32('indices'));
-        const dx = maxPool1dBackward(dy, indices, x.shape);
-        expect(dx.shape).toEqual(x.shape);
-        expectClose(dx.toArray(), c.f64('dx'), MAX_DX, `${c.name} dx`);
-      } else {
-        const y = avgPool1d(x, options);
-        expect(y.shape).toEqual(c.get('y').shape);
-        expectClose(y.toArray(), c.f64('y'), AVG, `${c.name} y`);
-        const dx = avgPool1dBackward(dy, x.shape, options);
-        expectClose(dx.toArray(), c.f64('dx'), AVG, `${c.name} dx`);
-      }
-    });
-  }
+  poolCaseTests(cases, ops, device);
 
   test('the layers: forward, dx, outputShape and inputGrad', () => {
-    const m = caseNamed('max/overlap_k3s2p1');
+    const m = caseNamed(cases, 'max/overlap_k3s2p1');
     const maxLayer = new MaxPool1d(3, { stride: 2, padding: 1 });
-    const x = load(m, 'x');
-    expectSameValues(maxLayer.forward(x).toArray(), Float32Array.from(m.f64('y')), 'MaxPool1d y');
-    expectClose(maxLayer.backward(load(m, 'dy'))!.toArray(), m.f64('dx'), MAX_DX, 'MaxPool1d dx');
+    const y = maxLayer.forward(m.tensor('x', device));
+    checkOp(m, { y, dx: maxLayer.backward(m.tensor('dy', device)) }, { y: EXACT, dx: MAX_DX }, { label: 'MaxPool1d' });
     expect(maxLayer.outputShape([2, 4, 12])).toEqual(m.get('y').shape);
     maxLayer.inputGrad = false;
-    expect(maxLayer.backward(load(m, 'dy'))).toBeNull();
+    expect(maxLayer.backward(m.tensor('dy', device))).toBeNull();
 
-    const a = caseNamed('avg/kernel4_stride3_pad2_exclude_pad');
+    const a = caseNamed(cases, 'avg/kernel4_stride3_pad2_exclude_pad');
     const avgLayer = new AvgPool1d(4, { stride: 3, padding: 2, countIncludePad: false });
-    expectClose(avgLayer.forward(load(a, 'x')).toArray(), a.f64('y'), AVG, 'AvgPool1d y');
-    expectClose(avgLayer.backward(load(a, 'dy'))!.toArray(), a.f64('dx'), AVG, 'AvgPool1d dx');
+    const avgY = avgLayer.forward(a.tensor('x', device));
+    checkOp(a, { y: avgY, dx: avgLayer.backward(a.tensor('dy', device)) }, AVG, { label: 'AvgPool1d' });
   });
 
-  test('preallocated outputs are used, and dx is overwritten, not added to', () => {
-    const c = caseNamed('max/overlap_k3s1p1');
-    const x = load(c, 'x');
-    const shape = c.get('y').shape;
-    const out = { y: Tensor.zeros(shape, { device }), indices: Tensor.zeros(shape, { device, dtype: 'int32' }) };
-    const r = maxPool1d(x, optionsOf(c), out);
-    expect(r.y).toBe(out.y);
-    expect(r.indices).toBe(out.indices);
-    const dx = Tensor.from(new Float32Array(x.size).fill(5), x.shape, { device });
-    expect(maxPool1dBackward(load(c, 'dy'), out.indices, x.shape, dx)).toBe(dx);
-    expectClose(dx.toArray(), c.f64('dx'), MAX_DX, 'max dx into a dirty out');
-    const a = caseNamed('avg/overlap_k3s1p1');
-    const y = Tensor.from(new Float32Array(a.f64('y').length).fill(-3), a.get('y').shape, { device });
-    expect(avgPool1d(load(a, 'x'), optionsOf(a), y)).toBe(y);
-    expectClose(y.toArray(), a.f64('y'), AVG, 'avg y into a dirty out');
-    const adx = Tensor.from(new Float32Array(a.f64('dx').length).fill(7), a.get('x').shape, { device });
-    expect(avgPool1dBackward(load(a, 'dy'), a.get('x').shape, optionsOf(a), adx)).toBe(adx);
-    expectClose(adx.toArray(), a.f64('dx'), AVG, 'avg dx into a dirty out');
-  });
+  poolOutTest(cases, ops, device, 'max/overlap_k3s1p1', 'avg/overlap_k3s1p1');
 
   test('1 thread and the default thread count give bit-identical results', () => {
-    const addon = native();
-    const threads = addon.numThreads();
     const x = Tensor.from(Float32Array.from({ length: 64 * 16 * 100 }, (_, i) => Math.sin(i * 0.37)), [64, 16, 100], { device });
-    const run = () => {
+    expectSameBitsAcrossThreads(() => {
       const options = { kernelSize: 3, stride: 2, padding: 1 };
       const { y, indices } = maxPool1d(x, options);
       const avg = avgPool1d(x, options);
-      return [y, indices, maxPool1dBackward(y, indices, x.shape), avg, avgPool1dBackward(avg, x.shape, options)].map((t) => Buffer.from(t.toArray().buffer));
-    };
-    const parallel = run();
-    try {
-      addon.setNumThreads(1);
-      run().forEach((b, i) => expect(b.equals(parallel[i])).toBe(true));
-    } finally {
-      addon.setNumThreads(threads);
-    }
+      return [y, indices, maxPool1dBackward(y, indices, x.shape), avg, avgPool1dBackward(avg, x.shape, options)];
+    });
   });
 
   test('registry round trip and torch-style descriptions', () => {

@@ -1,6 +1,7 @@
 // Max and average pooling against PyTorch (test/fixtures/pool2d.fixture, scripts/fixtures/pool2d.py).
+// The fixture cases run through test/helpers/pool.ts, shared with pool1d.
 //
-// Tolerances (float32 result vs float64 reference):
+// Tolerances (float32 result vs float64 reference; MAX_DX and AVG in test/helpers/pool.ts):
 //   max-pool y and indices: exact. Max pooling only selects values, and the indices must equal
 //     PyTorch's return_indices, ties, -inf and NaN windows included.
 //   max-pool dx: atol 1e-6, rtol 1e-6, relNorm 5e-7. Non-overlapping windows route single dy values
@@ -10,118 +11,30 @@
 //     division: ≲ 16·2⁻²⁴ ≈ 1e-6 relative. Measured: max 1.4e-7, rel L2 6.4e-8.
 import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
-import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape, type AvgPool2dOptions } from '../lib/ops/pool2d';
+import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape } from '../lib/ops/pool2d';
 import { Tensor } from '../lib/tensor';
-import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
-
-const EXACT: Tolerance = { atol: 0, rtol: 0, relNorm: 0 };
-const MAX_DX: Tolerance = { atol: 1e-6, rtol: 1e-6, relNorm: 5e-7 };
-const AVG: Tolerance = { atol: 1e-6, rtol: 1e-6, relNorm: 1e-6 };
+import { caseNamed, loadFixtures } from './helpers/fixtures';
+import { poolCaseTests, poolOutTest, type PoolOps } from './helpers/pool';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
 
 const cases = loadFixtures('pool2d');
-
-/** expectClose where the reference is finite; elsewhere (±Infinity, NaN) the same value exactly. */
-function expectCloseWithNonFinite(actual: ArrayLike<number>, reference: ArrayLike<number>, tol: Tolerance, label: string): void {
-  expect(actual.length).toBe(reference.length);
-  const finite: number[] = [];
-  for (let i = 0; i < reference.length; i++) {
-    if (Number.isFinite(reference[i])) finite.push(i);
-    else if (!Object.is(actual[i], reference[i])) throw new Error(`${label}: [${i}] ${actual[i]} vs ${reference[i]}`);
-  }
-  expectClose(
-    finite.map((i) => actual[i]),
-    finite.map((i) => reference[i]),
-    tol,
-    label,
-  );
-}
-
-function optionsOf(c: FixtureCase): AvgPool2dOptions {
-  const p = c.params;
-  return { kernelSize: p.kernelSize, stride: p.stride, padding: p.padding, countIncludePad: p.countIncludePad };
-}
-
-/** PyTorch's dx when the fixture stores only its indices (the seed case): dy added at each index. */
-function scatterReference(c: FixtureCase): Float64Array {
-  const [n, ch, h, w] = c.get('x').shape;
-  const dy = c.f64('dy');
-  const indices = c.i32('indices');
-  const perPlane = dy.length / (n * ch);
-  const dx = new Float64Array(n * ch * h * w);
-  for (let i = 0; i < dy.length; i++) dx[Math.floor(i / perPlane) * h * w + indices[i]] += dy[i];
-  return dx;
-}
+const ops = { outputShape: pool2dOutputShape, max: maxPool2d, maxBackward: maxPool2dBackward, avg: avgPool2d, avgBackward: avgPool2dBackward } as PoolOps;
 
 describe.each(DEVICES)('pool2d on %s', (device) => {
-  const load = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
-
-  for (const c of cases) {
-    test(c.name, () => {
-      const x = load(c, 'x');
-      const dy = load(c, 'dy');
-      const options = optionsOf(c);
-      expect(pool2dOutputShape(x.shape, options)).toEqual(c.get('y').shape);
-      if (c.params.op === 'max') {
-        const { y, indices } = maxPool2d(x, options);
-        expect(y.shape).toEqual(c.get('y').shape);
-        expect(indices.dtype).toBe('int32');
-        expectCloseWithNonFinite(y.toArray(), c.f64('y'), EXACT, `${c.name} y`);
-        expect(indices.toArray()).toEqual(c.i32('indices'));
-        const dx = maxPool2dBackward(dy, indices, x.shape);
-        const reference = c.has('dx') ? c.f64('dx') : scatterReference(c);
-        expectClose(dx.toArray(), reference, MAX_DX, `${c.name} dx`);
-      } else {
-        const y = avgPool2d(x, options);
-        expectClose(y.toArray(), c.f64('y'), AVG, `${c.name} y`);
-        const dx = avgPool2dBackward(dy, x.shape, options);
-        expectClose(dx.toArray(), c.f64('dx'), AVG, `${c.name} dx`);
-      }
-    });
-  }
-
-  test('preallocated outputs are used, and dx is overwritten, not added to', () => {
-    const c = cases.find((k) => k.name === 'max/overlap_k3s1p1')!;
-    const x = load(c, 'x');
-    const options = optionsOf(c);
-    const out = { y: Tensor.zeros(c.get('y').shape, { device }), indices: Tensor.zeros(c.get('y').shape, { device, dtype: 'int32' }) };
-    const result = maxPool2d(x, options, out);
-    expect(result.y).toBe(out.y);
-    expect(result.indices).toBe(out.indices);
-    const dxOut = Tensor.from(new Float32Array(x.size).fill(123), x.shape, { device });
-    expect(maxPool2dBackward(load(c, 'dy'), out.indices, x.shape, dxOut)).toBe(dxOut);
-    expectClose(dxOut.toArray(), c.f64('dx'), MAX_DX, 'max dx into a dirty out');
-
-    const a = cases.find((k) => k.name === 'avg/overlap_k3s1p1_exclude_pad')!;
-    const yOut = Tensor.from(new Float32Array(a.f64('y').length).fill(-7), a.get('y').shape, { device });
-    expect(avgPool2d(load(a, 'x'), optionsOf(a), yOut)).toBe(yOut);
-    expectClose(yOut.toArray(), a.f64('y'), AVG, 'avg y into a dirty out');
-    const adx = Tensor.from(new Float32Array(a.f64('dx').length).fill(9), a.get('x').shape, { device });
-    expect(avgPool2dBackward(load(a, 'dy'), a.get('x').shape, optionsOf(a), adx)).toBe(adx);
-    expectClose(adx.toArray(), a.f64('dx'), AVG, 'avg dx into a dirty out');
-  });
+  poolCaseTests(cases, ops, device);
+  poolOutTest(cases, ops, device, 'max/overlap_k3s1p1', 'avg/overlap_k3s1p1_exclude_pad');
 
   test('1 thread and the default thread count give bit-identical results', () => {
-    const addon = native();
-    const threads = addon.numThreads();
-    const c = cases.find((k) => k.name.startsWith('max/seed'))!;
-    const x = load(c, 'x');
-    const dy = load(c, 'dy');
-    const run = () => {
+    const c = caseNamed(cases, 'max/seed_64x8x24x24_k2');
+    const x = c.tensor('x', device);
+    const dy = c.tensor('dy', device);
+    expectSameBitsAcrossThreads(() => {
       const { y, indices } = maxPool2d(x, { kernelSize: 2 });
       const options = { kernelSize: 3, stride: 2, padding: 1 };
       const avg = avgPool2d(x, options);
-      return [y, indices, maxPool2dBackward(dy, indices, x.shape), avg, avgPool2dBackward(avg, x.shape, options)].map((t) => t.toArray());
-    };
-    const parallel = run();
-    try {
-      addon.setNumThreads(1);
-      const serial = run();
-      for (let i = 0; i < serial.length; i++) expect(Buffer.from(serial[i].buffer).equals(Buffer.from(parallel[i].buffer))).toBe(true);
-    } finally {
-      addon.setNumThreads(threads);
-    }
+      return [y, indices, maxPool2dBackward(dy, indices, x.shape), avg, avgPool2dBackward(avg, x.shape, options)];
+    });
   });
 
   // The binding checks argmax indices on the CPU; on the GPU it cannot read them without waiting for

@@ -11,9 +11,9 @@ import { seedNetwork } from '../lib/models';
 import { CrossEntropyLoss } from '../lib/nn/loss';
 import { Adam } from '../lib/optim/adam';
 import { Tensor } from '../lib/tensor';
-import { expectClose } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
 
 const [c] = loadFixtures('seed_step');
 const NAMES = ['0.weight', '0.bias', '4.weight', '4.bias'];
@@ -35,15 +35,17 @@ describe.each(DEVICES)('seed network, one step against PyTorch, on %s', (device)
       const result = lossFn.forward(logits, yb);
       model.backward(lossFn.backward());
       if (step === 0) {
-        expectClose(logits.toArray(), c.f64('logits0'), { atol: 1e-5, rtol: 1e-5 }, 'logits');
-        expectClose([result.loss()], c.f64('loss0'), { atol: 1e-6, rtol: 1e-5 }, 'loss');
-        for (const [name, p] of model.namedParameters()) {
-          expectClose(p.grad.toArray(), c.f64(`grad0.${name}`), { atol: 2e-6, rtol: 1e-4 }, `grad ${name}`);
-        }
+        const grads = model.namedParameters().map(([name, p]) => [`grad0.${name}`, p.grad] as const);
+        checkOp(c, { logits0: logits, loss0: [result.loss()], ...Object.fromEntries(grads) }, {
+          logits0: { atol: 1e-5, rtol: 1e-5 },
+          loss0: { atol: 1e-6, rtol: 1e-5 },
+          ...Object.fromEntries(grads.map(([name]) => [name, { atol: 2e-6, rtol: 1e-4 }])),
+        });
       }
       optimizer.step();
       const state = stateDict(model);
-      for (const name of NAMES) expectClose(state[name].data, c.f64(`after${step}.${name}`), { atol: 1e-5, rtol: 0, relNorm: 1e-4 }, `step ${step} ${name}`);
+      const weights = NAMES.map((name) => [`after${step}.${name}`, Tensor.from(state[name].data, state[name].shape)] as const);
+      checkOp(c, Object.fromEntries(weights), { atol: 1e-5, rtol: 0, relNorm: 1e-4 });
     }
     expect(optimizer.steps).toBe(3);
   });

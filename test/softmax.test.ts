@@ -10,7 +10,7 @@
 //                    s_i = y_i·(|dy_i| + √C·Σ_k |dy_k|·y_k) for softmax and s_i = |dy_i| + √C·p_i·Σ_k |dy_k|
 //                    for log-softmax (p = exp(log_y)): one rounding of each operand and a sum's √C
 //                    growth; rtol 8·ULP; relative L2 error ≤ max(8·ULP, 2·ULP·√C).
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
 import { LogSoftmax, Softmax } from '../lib/nn/softmax';
 import { buildModule } from '../lib/nn/registry';
@@ -19,10 +19,11 @@ import { Tensor } from '../lib/tensor';
 import { expectClose, type Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { ULP } from './helpers/tolerance';
 
-const ULP = 2 ** -24;
-const defaultThreads = native().numThreads();
-afterEach(() => native().setNumThreads(defaultThreads));
+const SOFTMAX_Y: Tolerance = { atol: 1e-7, rtol: 2e-6 };
 
 /** Whether softmax's forward runs on `device` (its CUDA kernel lands with cuda/softmax.cu). */
 function softmaxForwardRuns(device: 'cpu' | 'cuda'): boolean {
@@ -69,35 +70,34 @@ function logSoftmaxGradTolerance(c: FixtureCase): Tolerance {
 }
 
 describe.each(DEVICES)('softmax on %s', (device) => {
-  const input = (c: FixtureCase, name: string) => Tensor.from(c.f32(name), c.get(name).shape, { device });
   const forwardRuns = softmaxForwardRuns(device);
 
   for (const c of loadFixtures('softmax')) {
     const classes = c.get('x').shape[1];
 
     test.skipIf(!forwardRuns)(c.name, () => {
-      const y = softmax(input(c, 'x'));
-      expectClose(y.toArray(), c.f64('y'), { atol: 1e-7, rtol: 2e-6 }, c.name);
+      checkOp(c, { y: softmax(c.tensor('x', device)) }, SOFTMAX_Y);
     });
 
     test(`${c.name}: softmax dx (from PyTorch's y as float32)`, () => {
-      const dx = softmaxBackward(input(c, 'dy'), Tensor.from(c.f32('y'), c.get('y').shape, { device }));
-      expectClose(dx.toArray(), c.f64('dx'), softmaxGradTolerance(c), `${c.name} dx`);
+      checkOp(c, { dx: softmaxBackward(c.tensor('dy', device), c.tensor('y', device)) }, softmaxGradTolerance(c));
     });
 
     test(`${c.name}: log-softmax forward and dx`, () => {
-      const y = logSoftmax(input(c, 'x'));
-      expectClose(y.toArray(), c.f64('log_y'), { atol: 4 * ULP * (1 + Math.log(classes)), rtol: 4 * ULP, relNorm: 4 * ULP }, `${c.name} log_y`);
-      const dx = logSoftmaxBackward(input(c, 'dy'), y);
-      expectClose(dx.toArray(), c.f64('log_dx'), logSoftmaxGradTolerance(c), `${c.name} log_dx`);
+      const y = logSoftmax(c.tensor('x', device));
+      const dx = logSoftmaxBackward(c.tensor('dy', device), y);
+      checkOp(c, { log_y: y, log_dx: dx }, {
+        log_y: { atol: 4 * ULP * (1 + Math.log(classes)), rtol: 4 * ULP, relNorm: 4 * ULP },
+        log_dx: logSoftmaxGradTolerance(c),
+      });
     });
 
     test.skipIf(!forwardRuns)(`${c.name}: Softmax and LogSoftmax layers`, () => {
-      const x = input(c, 'x');
-      const dy = input(c, 'dy');
+      const x = c.tensor('x', device);
+      const dy = c.tensor('dy', device);
       const soft = new Softmax(1).to(device);
-      expectClose(soft.forward(x).toArray(), c.f64('y'), { atol: 1e-7, rtol: 2e-6 }, `${c.name} Softmax y`);
-      expectClose(soft.backward(dy)!.toArray(), c.f64('dx'), softmaxGradTolerance(c), `${c.name} Softmax dx`);
+      const y = soft.forward(x);
+      checkOp(c, { y, dx: soft.backward(dy) }, { y: SOFTMAX_Y, dx: softmaxGradTolerance(c) }, { label: 'Softmax' });
       const logSoft = new LogSoftmax(-1).to(device);
       expect(Array.from(logSoft.forward(x).toArray())).toEqual(Array.from(logSoftmax(x).toArray()));
       expect(Array.from(logSoft.backward(dy)!.toArray())).toEqual(Array.from(logSoftmaxBackward(dy, logSoftmax(x)).toArray()));
@@ -117,7 +117,7 @@ describe.each(DEVICES)('softmax on %s', (device) => {
         for (let k = 0; k < classes; k++) reference[i * classes + k] = Math.exp(row[k] - max) / sum;
       }
       const y = softmax(Tensor.from(x, [n, classes], { device }));
-      expectClose(y.toArray(), reference, { atol: 1e-7, rtol: 2e-6 }, `N ${n}, C ${classes}`);
+      expectClose(y.toArray(), reference, SOFTMAX_Y, `N ${n}, C ${classes}`);
     }
   });
 
@@ -125,14 +125,10 @@ describe.each(DEVICES)('softmax on %s', (device) => {
     const n = 3000;
     const x = Tensor.from(Float32Array.from({ length: n * 10 }, (_, i) => 5 * Math.sin(i * 0.61)), [n, 10], { device });
     const dy = Tensor.from(Float32Array.from({ length: n * 10 }, (_, i) => Math.cos(i * 0.23)), [n, 10], { device });
-    const run = (threads: number) => {
-      native().setNumThreads(threads);
+    expectSameBitsAcrossThreads(() => {
       const y = logSoftmax(x);
-      return [y, logSoftmaxBackward(dy, y), softmaxBackward(dy, y)].map((t) => Buffer.from(t.toArray().buffer));
-    };
-    const one = run(1);
-    const many = run(Math.max(2, defaultThreads));
-    one.forEach((bytes, i) => expect(many[i].equals(bytes), `output ${i}`).toBe(true));
+      return [y, logSoftmaxBackward(dy, y), softmaxBackward(dy, y)];
+    });
   });
 
   test('rejects bad input, naming it', () => {

@@ -13,38 +13,28 @@
 // 2', max |diff| 4.8e-6); against conv2d's im2col ≤ 1.3e-7; against conv2d's direct algorithm the
 // results happen to be identical bit for bit on every case (both add the taps in (c, i, j) order
 // from the bias, and ±1·x is exact), which this test does not rely on.
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
 import { conv2d } from '../lib/ops/conv2d';
 import { ternaryConv2d } from '../lib/ops/ternary_conv2d';
 import { Tensor } from '../lib/tensor';
-import { expectClose, type Tolerance } from './helpers/compare';
+import { expectIdentical } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
-import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { caseNamed, type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { CONV } from './helpers/tolerance';
 
 const CASES = loadFixtures('ternary_conv2d');
-const caseNamed = (name: string) => CASES.find((c) => c.name === `ternary_conv2d/${name}`)!;
-
-function tol(reference: Float64Array): Tolerance {
-  let sum2 = 0;
-  for (const v of reference) sum2 += v * v;
-  return { atol: 1e-5 * Math.sqrt(sum2 / reference.length), rtol: 1e-5, relNorm: 1e-5 };
-}
-
-function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string): void {
-  expect(actual.length, `${label}: length`).toBe(expected.length);
-  const a = new Uint32Array(Float32Array.from(actual).buffer);
-  const b = new Uint32Array(Float32Array.from(expected).buffer);
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) throw new Error(`${label}: element ${i} differs: ${actual[i]} vs ${expected[i]}`);
-  }
-}
+const named = (name: string) => caseNamed(CASES, `ternary_conv2d/${name}`);
+/** conv2d's y tolerance: atol 1e-5·rms(y), rtol 1e-5, relNorm 1e-5. */
+const Y = { y: CONV.y };
 
 function inputs(c: FixtureCase) {
   return {
-    x: Tensor.from(c.f32('x'), c.get('x').shape),
-    weight: Tensor.from(c.i32('weight'), c.get('weight').shape),
-    bias: c.params.bias ? Tensor.from(c.f32('bias'), c.get('bias').shape) : null,
+    x: c.tensor('x'),
+    weight: c.tensor('weight'),
+    bias: c.params.bias ? c.tensor('bias') : null,
     options: { stride: c.params.stride as [number, number], padding: c.params.padding as [number, number] },
   };
 }
@@ -57,9 +47,7 @@ describe('ternaryConv2d on cpu', () => {
     for (const c of CASES) {
       test(c.name, () => {
         const { x, weight, bias, options } = inputs(c);
-        const y = ternaryConv2d(x, weight, bias, options);
-        expect(y.shape).toEqual(c.get('y').shape);
-        expectClose(y.toArray(), c.f64('y'), tol(c.f64('y')), `${c.name} y`);
+        checkOp(c, { y: ternaryConv2d(x, weight, bias, options) }, Y);
       });
     }
   });
@@ -68,29 +56,30 @@ describe('ternaryConv2d on cpu', () => {
     for (const c of CASES) {
       test(c.name, () => {
         const { x, weight, bias, options } = inputs(c);
-        const ternary = ternaryConv2d(x, weight, bias, options).toArray();
+        const y = ternaryConv2d(x, weight, bias, options);
         for (const algorithm of ['direct', 'im2col'] as const) {
-          const ordinary = conv2d(x, asFloat(weight), bias, { ...options, algorithm }).toArray();
-          expectClose(ternary, Float64Array.from(ordinary), tol(Float64Array.from(ordinary)), `${c.name} vs conv2d [${algorithm}]`);
+          const ordinary = conv2d(x, asFloat(weight), bias, { ...options, algorithm });
+          checkOp(c, { y }, Y, { label: `vs conv2d ${algorithm}`, references: { y: { shape: ordinary.shape, data: ordinary.toArray() } } });
         }
       });
     }
 
     test('bit for bit on integer-valued pixels (every partial sum is exact)', () => {
-      const { x, weight, options } = inputs(caseNamed('integer pixels'));
+      const { x, weight, options } = inputs(named('integer pixels'));
       const ternary = ternaryConv2d(x, weight, null, options).toArray();
       for (const algorithm of ['direct', 'im2col'] as const) {
         expectIdentical(ternary, conv2d(x, asFloat(weight), null, { ...options, algorithm }).toArray(), `integer pixels [${algorithm}]`);
       }
-      expectIdentical(ternary, Float32Array.from(caseNamed('integer pixels').f64('y')), 'integer pixels vs PyTorch');
+      expectIdentical(ternary, Float32Array.from(named('integer pixels').f64('y')), 'integer pixels vs PyTorch');
     });
   });
 
   test('writes into a given output tensor and overwrites what was there', () => {
-    const { x, weight, bias, options } = inputs(caseNamed('seed layer'));
+    const c = named('seed layer');
+    const { x, weight, bias, options } = inputs(c);
     const out = Tensor.from(new Float32Array(4 * 8 * 24 * 24).fill(Number.NaN), [4, 8, 24, 24]);
     expect(ternaryConv2d(x, weight, bias, options, out)).toBe(out);
-    expectClose(out.toArray(), caseNamed('seed layer').f64('y'), tol(caseNamed('seed layer').f64('y')), 'out');
+    checkOp(c, { y: out }, Y, { label: 'into out' });
   });
 
   test('an empty batch gives an empty output', () => {
@@ -99,15 +88,9 @@ describe('ternaryConv2d on cpu', () => {
   });
 
   describe('thread count', () => {
-    const before = native().numThreads();
-    afterEach(() => native().setNumThreads(before));
-
     test.each(['seed layer', 'channels 16 to 2', 'stride 2 padding 1'])('1 and 2 threads give bit-identical results: %s', (name) => {
-      const { x, weight, bias, options } = inputs(caseNamed(name));
-      native().setNumThreads(1);
-      const one = ternaryConv2d(x, weight, bias, options).toArray();
-      native().setNumThreads(2);
-      expectIdentical(ternaryConv2d(x, weight, bias, options).toArray(), one, name);
+      const { x, weight, bias, options } = inputs(named(name));
+      expectSameBitsAcrossThreads(() => [ternaryConv2d(x, weight, bias, options)], `${name}: `, 2);
     });
   });
 
