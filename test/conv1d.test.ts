@@ -1,8 +1,9 @@
 // conv1d against PyTorch (test/fixtures/conv1d.fixture, scripts/fixtures/conv1d.py): the functional
 // op on both conv2d algorithms and 'auto', and the Conv1d layer.
 //
-// conv1d runs conv2d's kernels on a plane of height 1, so the arithmetic is conv2d's and so are the
-// tolerances (CONV in test/helpers/tolerance.ts; see test/conv2d.test.ts): every output is a float32 sum of L products, whose rounding
+// conv1d runs conv2d's kernels on a plane of height 1, so the arithmetic is conv2d's, and so are
+// the case checks (test/helpers/conv.ts) and the tolerances (CONV in test/helpers/tolerance.ts; see
+// test/conv2d.test.ts): every output is a float32 sum of L products, whose rounding
 // grows with L and the size of the terms (~√L·2⁻²⁴ relative to the typical output), so atol is
 // relative to the output's RMS:
 //   y   L = C·k (≤ 160 here):        atol 1e-5·rms(y),  rtol 1e-5, relNorm 1e-5
@@ -17,39 +18,20 @@ import { Conv1d } from '../lib/nn/conv1d';
 import { buildModule } from '../lib/nn/registry';
 import { conv1d, conv1dBackward, conv1dOutputShape, type Conv1dOptions } from '../lib/ops/conv1d';
 import { Tensor } from '../lib/tensor';
+import { type Algorithm, convCaseTests, convInputs, convOptions } from './helpers/conv';
 import { DEVICES } from './helpers/devices';
 import { caseNamed, type FixtureCase, loadFixtures } from './helpers/fixtures';
 import { checkOp } from './helpers/op_check';
 import { expectSameBitsAcrossThreads } from './helpers/threads';
 import { CONV } from './helpers/tolerance';
 
-const ALGORITHMS = ['direct', 'im2col', 'auto'] as const;
 const CASES = loadFixtures('conv1d');
 
 describe.each(DEVICES)('conv1d on %s', (device) => {
-  const inputs = (c: FixtureCase) => ({
-    x: c.tensor('x', device),
-    weight: c.tensor('weight', device),
-    bias: c.params.bias ? c.tensor('bias', device) : null,
-    dy: c.tensor('dy', device),
-  });
-  const optionsOf = (c: FixtureCase, algorithm: Conv1dOptions['algorithm']): Conv1dOptions => ({
-    stride: c.params.stride,
-    padding: c.params.padding,
-    algorithm,
-  });
+  const inputs = (c: FixtureCase) => convInputs(c, device);
+  const optionsOf = (c: FixtureCase, algorithm?: Algorithm) => convOptions(c, algorithm) as Conv1dOptions;
 
-  describe.each(ALGORITHMS)('algorithm %s', (algorithm) => {
-    for (const c of CASES) {
-      test(c.name, () => {
-        const { x, weight, bias, dy } = inputs(c);
-        const options = optionsOf(c, algorithm);
-        expect(conv1dOutputShape(x.shape, weight.shape, options)).toEqual(c.get('y').shape);
-        const g = conv1dBackward(dy, x, weight, { ...options, biasGrad: bias !== null });
-        checkOp(c, { y: conv1d(x, weight, bias, options), ...g }, CONV, { label: algorithm });
-      });
-    }
-  });
+  convCaseTests(CASES, { outputShape: conv1dOutputShape, forward: conv1d, backward: conv1dBackward }, device);
 
   test('the Conv1d layer: forward, dx and parameter gradients (accumulated like .grad)', () => {
     for (const name of ['stride 2 padding 1', 'stride 3 padding 2 no bias', 'long sequence 300']) {

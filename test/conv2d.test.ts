@@ -1,5 +1,6 @@
 // conv2d against PyTorch (test/fixtures/conv2d.fixture, scripts/fixtures/conv2d.py), on both
-// algorithms ('direct', 'im2col') and 'auto'.
+// algorithms ('direct', 'im2col') and 'auto'; the case checks are shared with conv1d
+// (test/helpers/conv.ts).
 //
 // Tolerances (CONV in test/helpers/tolerance.ts; float32 results vs float64 references):
 // |out − ref| ≤ atol + rtol·|ref| elementwise, and ‖out − ref‖₂/‖ref‖₂ ≤ relNorm. Every output is a float32 sum of L products; its rounding
@@ -17,39 +18,18 @@ import { describe, expect, test } from 'vitest';
 import { native } from '../lib/native';
 import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions } from '../lib/ops/conv2d';
 import { Tensor } from '../lib/tensor';
+import { type Algorithm, ALGORITHMS, convCaseTests, convInputs, convOptions } from './helpers/conv';
 import { DEVICES } from './helpers/devices';
 import { caseNamed, type FixtureCase, loadFixtures } from './helpers/fixtures';
-import { checkOp } from './helpers/op_check';
 import { expectSameBitsAcrossThreads } from './helpers/threads';
-import { CONV } from './helpers/tolerance';
 
-const ALGORITHMS = ['direct', 'im2col', 'auto'] as const;
 const CASES = loadFixtures('conv2d');
 
 describe.each(DEVICES)('conv2d on %s', (device) => {
-  const inputs = (c: FixtureCase) => ({
-    x: c.tensor('x', device),
-    weight: c.tensor('weight', device),
-    bias: c.params.bias ? c.tensor('bias', device) : null,
-    dy: c.tensor('dy', device),
-  });
-  const optionsOf = (c: FixtureCase, algorithm: Conv2dOptions['algorithm']): Conv2dOptions => ({
-    stride: c.params.stride,
-    padding: c.params.padding,
-    algorithm,
-  });
+  const inputs = (c: FixtureCase) => convInputs(c, device);
+  const optionsOf = (c: FixtureCase, algorithm?: Algorithm) => convOptions(c, algorithm) as Conv2dOptions;
 
-  describe.each(ALGORITHMS)('algorithm %s', (algorithm) => {
-    for (const c of CASES) {
-      test(c.name, () => {
-        const { x, weight, bias, dy } = inputs(c);
-        const options = optionsOf(c, algorithm);
-        expect(conv2dOutputShape(x.shape, weight.shape, options)).toEqual(c.get('y').shape);
-        const g = conv2dBackward(dy, x, weight, { ...options, inputGrad: c.has('dx'), biasGrad: bias !== null });
-        checkOp(c, { y: conv2d(x, weight, bias, options), ...g }, CONV, { label: algorithm });
-      });
-    }
-  });
+  convCaseTests(CASES, { outputShape: conv2dOutputShape, forward: conv2d, backward: conv2dBackward }, device);
 
   describe.each(['direct', 'im2col'] as const)('gradient options, algorithm %s', (algorithm) => {
     const c = caseNamed(CASES, 'conv2d/stride 2 padding 1');

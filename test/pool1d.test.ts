@@ -24,7 +24,7 @@ import { expectSameBitsAcrossThreads } from './helpers/threads';
 import { EXACT } from './helpers/tolerance';
 
 const cases = loadFixtures('pool1d');
-const ops = { outputShape: pool1dOutputShape, max: maxPool1d, maxBackward: maxPool1dBackward, avg: avgPool1d, avgBackward: avgPool1dBackward } as PoolOps;
+const ops = { outputShape: pool1dOutputShape, max: maxPool1d, maxBackward: maxPool1dBackward, avg: avgPool1d, avgBackward: avgPool1dBackward } satisfies PoolOps;
 
 describe.each(DEVICES)('pool1d on %s', (device) => {
   poolCaseTests(cases, ops, device);

@@ -19,7 +19,7 @@ import { poolCaseTests, poolOutTest, type PoolOps } from './helpers/pool';
 import { expectSameBitsAcrossThreads } from './helpers/threads';
 
 const cases = loadFixtures('pool2d');
-const ops = { outputShape: pool2dOutputShape, max: maxPool2d, maxBackward: maxPool2dBackward, avg: avgPool2d, avgBackward: avgPool2dBackward } as PoolOps;
+const ops = { outputShape: pool2dOutputShape, max: maxPool2d, maxBackward: maxPool2dBackward, avg: avgPool2d, avgBackward: avgPool2dBackward } satisfies PoolOps;
 
 describe.each(DEVICES)('pool2d on %s', (device) => {
   poolCaseTests(cases, ops, device);
