@@ -28,7 +28,7 @@ def read_idx(path):
 
 
 def deep_network():
-    """The layers of lib/models.ts deepNetwork(): 3×3 convolutions with BatchNorm2d and ReLU,
+    """The layers of lib/chapter/models.ts deepNetwork(): 3×3 convolutions with BatchNorm2d and ReLU,
     two max-pools, then FC-BN-ReLU-Dropout twice and a final Linear."""
     def conv(cin, cout):
         return [nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]

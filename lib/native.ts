@@ -304,6 +304,11 @@ export function native(): NativeAddon {
   return loaded.addon;
 }
 
+/** How the loaded addon was built: CUDA or not (or emulated), its Node-API version and SIMD level. */
+export function buildInfo(): BuildInfo {
+  return native().buildInfo();
+}
+
 /** Which file the addon was loaded from, and why. */
 export function addonSource(): AddonSource {
   native();

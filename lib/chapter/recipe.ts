@@ -4,19 +4,15 @@
  * lr 0.01 × 0.9 every 500 iterations, batch 64, 10 epochs, then the test set. The CLI's `train`,
  * the benchmarks and the examples all run this.
  */
-import { ImageDataset, Standardizer } from '../data/dataset';
-import { loadMnist, type Mnist } from '../data/mnist';
-import { cuda, resolveDevice, type Device, type DeviceSpec } from '../device';
-import type { Checkpoint } from '../io/checkpoint';
-import { seedNetwork } from '../models';
-import type { Sequential } from '../nn/sequential';
-import { native } from '../native';
-import { Adam } from '../optim/adam';
-import { StepLR } from '../optim/lr_scheduler';
-import { Generator } from '../random';
-import { expectInt, expectNumber } from '../validate';
-import { type Callbacks, evaluate, fit, type FitPosition, type FitResult, type History } from './fit';
+import {
+  type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, evaluate, fit, type FitPosition, type FitResult, Generator,
+  type History, type Mnist, nn, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice, setNumThreads, type Standardizer,
+  validate,
+} from '../index';
+import { seedNetwork } from './models';
 import { type RecipeCheckpoints, recipeCheckpoints, recipeSettings, resumedSettings } from './recipe_checkpoints';
+
+const { expectInt, expectNumber } = validate;
 
 /** The options every recipe (seed, deep) shares: where it runs, on what data, and how it reports. */
 export interface RecipeRunOptions {
@@ -63,15 +59,8 @@ export interface SeedRecipeOptions extends RecipeRunOptions {
   cudaGraph?: boolean;
 }
 
-export interface PreparedData {
-  train: ImageDataset;
-  validation: ImageDataset;
-  test: ImageDataset;
-  standardizer: Standardizer;
-}
-
-export interface SeedRecipeResult extends PreparedData {
-  model: Sequential;
+export interface SeedRecipeResult extends PreparedMnist {
+  model: nn.Sequential;
   history: History;
   testLoss: number;
   testAccuracy: number;
@@ -100,18 +89,6 @@ export const SEED_RECIPE = {
   validationFraction: 0.1,
 } as const;
 
-/** MNIST → (train, validation, test), standardised with the training split's statistics. */
-export function prepareMnist(options: { mnist?: Mnist; dataDir?: string; limit?: number; validationFraction?: number; generator: Generator }): PreparedData {
-  const mnist = options.mnist ?? loadMnist(options.dataDir);
-  let all = ImageDataset.fromBytes(mnist.train.images, mnist.train.labels, [1, 28, 28]);
-  if (options.limit !== undefined) all = all.head(expectInt(options.limit, 'limit', 2));
-  const [train, validation] = all.split(options.validationFraction ?? SEED_RECIPE.validationFraction, options.generator);
-  const test = ImageDataset.fromBytes(mnist.test.images, mnist.test.labels, [1, 28, 28]);
-  const standardizer = Standardizer.fit(train);
-  for (const d of [train, validation, test]) standardizer.apply(d);
-  return { train, validation, test, standardizer };
-}
-
 /** Settings that shape a run: a resumed run must keep them (epochs may grow). */
 const RUN_SETTINGS = ['batchSize', 'lr', 'lrStep', 'lrGamma', 'channels', 'kernel', 'seed', 'limit', 'validationFraction'] as const;
 
@@ -126,16 +103,16 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
   const settings = recipeSettings('seed', o, RUN_SETTINGS);
   expectNumber(o.lr, 'lr', 0);
   const device = resolveDevice(o.device ?? 'auto');
-  if (o.workers !== undefined) native().setNumThreads(expectInt(o.workers, 'workers', 1, 256));
+  if (o.workers !== undefined) setNumThreads(expectInt(o.workers, 'workers', 1, 256));
   const generator = new Generator(expectInt(o.seed, 'seed', 0));
   const data = prepareMnist({ mnist: o.mnist, dataDir: o.dataDir, limit: o.limit, validationFraction: o.validationFraction, generator });
   const model = seedNetwork({ channels: o.channels, kernel: o.kernel, generator }).to(device);
-  const optimizer = new Adam(model.parameters(), { lr: o.lr });
-  const scheduler = new StepLR(optimizer, { stepSize: o.lrStep, gamma: o.lrGamma });
+  const optimizer = new optim.Adam(model.parameters(), { lr: o.lr });
+  const scheduler = new optim.StepLR(optimizer, { stepSize: o.lrStep, gamma: o.lrGamma });
   const modelExtra = { ...seedPreprocessing(data.standardizer), settings };
   const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
   o.log?.(
-    `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${native().numThreads()} threads)`}; ` +
+    `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${numThreads()} threads)`}; ` +
       `train ${data.train.count}, validation ${data.validation.count}, test ${data.test.count}; ` +
       `standardised with mean ${data.standardizer.mean[0].toFixed(3)}, std ${data.standardizer.std[0].toFixed(3)}`,
   );
@@ -162,8 +139,8 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
  * stopped run: its test figures are NaN), logs the test line and assembles the result.
  */
 export function concludeRun(run: {
-  data: PreparedData;
-  model: Sequential;
+  data: PreparedMnist;
+  model: nn.Sequential;
   history: FitResult;
   device: Device;
   settings: Record<string, unknown>;

@@ -13,27 +13,23 @@
  *                 [--ternary-threshold 0.5] [--data DIR]
  *   napinet sweep --channels 2,4,8 | --kernel 3,5,7 [--epochs 10] [--seed 0] [--limit N] [--out DIR]
  *
- * `train` runs the chapter's recipe (lib/train/recipe.ts) and writes into the run folder the
+ * `train` runs the chapter's recipe (lib/chapter/recipe.ts) and writes into the run folder the
  * model (model.json + weights.safetensors), history.json and result.json, then the pictures and
- * report.html (lib/viz/report.ts; --no-report skips them). With --json the last stdout line is one
+ * report.html (lib/chapter/viz/report.ts; --no-report skips them). With --json the last stdout line is one
  * JSON object with the results. `report` draws them again for a saved run folder; `sweep` runs the
- * chapter's tables 14.8.1/14.8.2 (lib/viz/sweep.ts). Checkpoints go into
+ * chapter's tables 14.8.1/14.8.2 (lib/chapter/sweep.ts). Checkpoints go into
  * RUN/checkpoints/ (every epoch by default, for either --model); Ctrl-C saves one and exits with
  * code 130; --resume RUN continues from it (with the model its checkpoint records).
  */
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { cuda } from './device';
-import { writeJsonAtomic } from './io/files';
-import { loadCheckpoint } from './io/checkpoint';
-import { saveModel } from './io/model_io';
+import { addonSource, buildInfo, cuda, loadCheckpoint, numThreads, saveModel, writeJsonAtomic } from '../index';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
-import { addonSource, native } from './native';
-import { SEED_RECIPE, seedPreprocessing, trainSeedRecipe } from './train/recipe';
-import { DEEP_RECIPE, trainDeepRecipe } from './train/deep_recipe';
-import { checkpointRecipe } from './train/recipe_checkpoints';
+import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
+import { SEED_RECIPE, seedPreprocessing, trainSeedRecipe } from './recipe';
+import { checkpointRecipe } from './recipe_checkpoints';
+import { runSweep, type SweepParameter } from './sweep';
 import { type ReportOptions, reportRun, writeReport } from './viz/report';
-import { runSweep, type SweepParameter } from './viz/sweep';
 
 const USAGE = `usage: napinet <command> [options]
 
@@ -403,8 +399,7 @@ async function sweep(args: string[]): Promise<number> {
 }
 
 function info(): void {
-  const build = native().buildInfo();
-  console.log(JSON.stringify({ addon: addonSource(), build, threads: native().numThreads(), cuda: cuda.info() }, null, 2));
+  console.log(JSON.stringify({ addon: addonSource(), build: buildInfo(), threads: numThreads(), cuda: cuda.info() }, null, 2));
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,13 +1,12 @@
 /**
- * The `predict` and `export` commands of the napinet CLI (lib/cli.ts dispatches to them).
+ * The `predict` and `export` commands of the napinet CLI (lib/chapter/cli.ts dispatches to them).
  *
  *   napinet predict MODEL_DIR image.png … [--json] [--device D]
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  */
 import * as fs from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { load } from './inference';
-import { readPng, toMnistDigit } from './io/png';
+import { load, readPng, toMnistDigit } from '../index';
 
 export const PREDICT_USAGE = `usage: napinet predict MODEL_DIR image.png … [options]
 

@@ -10,23 +10,17 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ImageDataset, Standardizer } from '../data/dataset';
-import { loadMnist, type Mnist } from '../data/mnist';
-import { writeFileAtomic } from '../io/files';
-import { loadModel } from '../io/model_io';
-import type { Conv2d } from '../nn/conv2d';
-import type { Module } from '../nn/module';
-import { Sequential } from '../nn/sequential';
-import { relu } from '../ops/activation';
-import { conv2d, conv2dOutputShape, type Conv2dOptions } from '../ops/conv2d';
-import { ternaryConv2d } from '../ops/ternary_conv2d';
-import { Tensor } from '../tensor';
-import { type EpochRecord, evaluate } from '../train/fit';
-import { expectInt, expectNumber } from '../validate';
+import {
+  type EpochRecord, evaluate, ImageDataset, loadMnist, loadModel, type Mnist, nn, ops, Standardizer, Tensor, validate, writeFileAtomic,
+} from '../../index';
 import { confusionMatrix, convStem, featureMaps, firstMisclassified, firstOfEachDigit, imageAt, nthOfDigit, predictClasses } from './analysis';
 import { confusionPng, curvesPng, featuresPng, type LabelledImage, misclassifiedPng, ternaryPng } from './figures';
 import { type HtmlSection, type HtmlTable, reportHtml } from './html';
 import { isSeedNetwork, quantizeKernels, TERNARY_THRESHOLD, type TernaryKernel, ternaryAccuracy } from './ternary';
+
+const { conv2d, conv2dOutputShape, relu, ternaryConv2d } = ops;
+const { expectInt, expectNumber } = validate;
+type Conv2d = nn.Conv2d;
 
 export interface ReportOptions {
   /** features.png shows the `occurrence`-th test image of `digit` (default: the first 0; the chapter's figure uses the 3rd). */
@@ -44,7 +38,7 @@ export interface ReportOptions {
 
 export interface ReportInput {
   dir: string;
-  model: Module;
+  model: nn.Module;
   /** The test set, standardised as the model was trained. */
   test: ImageDataset;
   standardizer: { mean: number[]; std: number[] };
@@ -92,7 +86,7 @@ function checkOptions(o: ReportOptions): Required<ReportOptions> {
 }
 
 /** ReLU(conv(images, one kernel)) for a batch [N, 1, H, W]: float weights or ternary codes. */
-function singleKernelMaps(images: Tensor, kernel: Float32Array | Int32Array, bias: number, kh: number, kw: number, options: Conv2dOptions): Float32Array {
+function singleKernelMaps(images: Tensor, kernel: Float32Array | Int32Array, bias: number, kh: number, kw: number, options: ops.Conv2dOptions): Float32Array {
   const y =
     kernel instanceof Int32Array
       ? ternaryConv2d(images, Tensor.from(kernel, [1, 1, kh, kw]), Tensor.from([bias], [1]), options)
@@ -165,7 +159,7 @@ export async function writeReport(input: ReportInput, options: ReportOptions = {
   if (!isSeedNetwork(model)) {
     skipped.push("ternary.png: the model is not the chapter's network (Conv2d → ReLU → MaxPool2d → Flatten → Linear)");
   } else {
-    const conv = (model as Sequential).layers[0] as Conv2d;
+    const conv = (model as nn.Sequential).layers[0] as Conv2d;
     const convOptions = { stride: conv.stride, padding: conv.padding };
     const [k, , kh, kw] = conv.weight.shape;
     const chosen = o.ternaryKernel - 1;
@@ -269,7 +263,7 @@ export async function writeReport(input: ReportInput, options: ReportOptions = {
         ]),
       },
     ],
-    pre: model instanceof Sequential ? model.summary([1, ...test.sampleShape]) : undefined,
+    pre: model instanceof nn.Sequential ? model.summary([1, ...test.sampleShape]) : undefined,
   });
   sections.push({ id: 'curves', title: 'Training curves', image: { png: pictures.curves, alt: 'loss and accuracy per epoch, training and validation' } });
   sections.push({

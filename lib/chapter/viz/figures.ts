@@ -1,12 +1,12 @@
 /**
  * The pictures, as PNG bytes (Uint8Array): training curves, confusion matrix, misclassified digits, kernels and
  * feature maps, the ternary kernel, and the sweep chart. Line charts are Chart.js; the rest is drawn
- * with the canvas API (lib/viz/canvas.ts). Each function takes computed data (lib/viz/analysis.ts,
- * lib/viz/ternary.ts) and draws nothing else, so a picture can be tested from known numbers.
+ * with the canvas API (viz/canvas.ts). Each function takes computed data (viz/analysis.ts,
+ * viz/ternary.ts) and draws nothing else, so a picture can be tested from known numbers.
  */
 import type { Canvas } from '@napi-rs/canvas';
 import type { ChartConfiguration } from 'chart.js';
-import type { EpochRecord } from '../train/fit';
+import type { EpochRecord } from '../../index';
 import type { FeatureMaps } from './analysis';
 import {
   chartLib,

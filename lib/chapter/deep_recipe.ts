@@ -12,17 +12,12 @@
  * fit() saves the generator's state before the epoch-begin callback that draws them (FitPosition
  * generatorState) as well as at the stop. Test: test/deep_resume.test.ts.
  */
-import { epochAugmentation } from '../data/augment';
-import { cuda, resolveDevice } from '../device';
-import { deepNetwork } from '../models';
-import { native } from '../native';
-import { Adam } from '../optim/adam';
-import { StepLR } from '../optim/lr_scheduler';
-import { Generator } from '../random';
-import { expectBoolean, expectInt, expectNumber } from '../validate';
-import { fit } from './fit';
-import { concludeRun, prepareMnist, type RecipeRunOptions, type SeedRecipeResult, seedPreprocessing } from './recipe';
+import { cuda, epochAugmentation, fit, Generator, numThreads, optim, prepareMnist, resolveDevice, setNumThreads, validate } from '../index';
+import { deepNetwork } from './models';
+import { concludeRun, type RecipeRunOptions, type SeedRecipeResult, seedPreprocessing } from './recipe';
 import { recipeCheckpoints, recipeSettings, resumedSettings } from './recipe_checkpoints';
+
+const { expectBoolean, expectInt, expectNumber } = validate;
 
 export const DEEP_RECIPE = {
   epochs: 12,
@@ -63,12 +58,12 @@ export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<
   expectNumber(o.lrGamma, 'lrGamma', 0);
   expectBoolean(o.augment, 'augment');
   const device = resolveDevice(o.device ?? 'auto');
-  if (o.workers !== undefined) native().setNumThreads(expectInt(o.workers, 'workers', 1, 256));
+  if (o.workers !== undefined) setNumThreads(expectInt(o.workers, 'workers', 1, 256));
   const generator = new Generator(expectInt(o.seed, 'seed', 0));
   const data = prepareMnist({ mnist: o.mnist, dataDir: o.dataDir, limit: o.limit, validationFraction: o.validationFraction, generator });
   const model = deepNetwork({ dropout: o.dropout, generator }).to(device);
-  const optimizer = new Adam(model.parameters(), { lr: o.lr });
-  const scheduler = new StepLR(optimizer, { stepSize: 1, gamma: o.lrGamma });
+  const optimizer = new optim.Adam(model.parameters(), { lr: o.lr });
+  const scheduler = new optim.StepLR(optimizer, { stepSize: 1, gamma: o.lrGamma });
   const modelExtra = { ...seedPreprocessing(data.standardizer), settings };
   const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
   const callbacks = [checkpoints.callback, ...(o.callbacks ?? [])];
@@ -89,7 +84,7 @@ export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<
   }
   o.log?.(
     `deep network, ${model.parameterCount().toLocaleString('en-US')} parameters; device ${device}` +
-      `${device === 'cuda' ? ` (${cuda.info().name})` : ` (${native().numThreads()} threads)`}; ` +
+      `${device === 'cuda' ? ` (${cuda.info().name})` : ` (${numThreads()} threads)`}; ` +
       `train ${data.train.count}${o.augment ? ` (augmented: ±${o.rotation}°, ±${o.shift} px)` : ''}, validation ${data.validation.count}, test ${data.test.count}`,
   );
   const history = await fit(model, train, {
