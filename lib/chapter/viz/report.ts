@@ -94,216 +94,258 @@ function singleKernelMaps(images: Tensor, kernel: Float32Array | Int32Array, bia
   return relu(y).toArray() as Float32Array;
 }
 
-/** Writes the pictures, ternary.md, report.json and report.html of a trained model into input.dir. */
-export async function writeReport(input: ReportInput, options: ReportOptions = {}): Promise<ReportResult> {
-  const o = checkOptions(options);
-  const { dir, test } = input;
-  fs.mkdirSync(dir, { recursive: true });
+/** The files of a report as they are written, in order. */
+class ReportFiles {
+  readonly names: string[] = [];
+  constructor(readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+  save(name: string, data: Uint8Array | string): void {
+    writeFileAtomic(path.join(this.dir, name), data);
+    this.names.push(name);
+  }
+}
+
+/** What every picture of a report starts from: the CPU model on its standardised test set. */
+interface ReportContext {
+  model: nn.Module;
+  test: ImageDataset;
+  o: Required<ReportOptions>;
+  /** The standardised values of pixels 0 and 255 (the grey scale of the digits drawn). */
+  imageRange: [number, number];
+  /** The test loss and accuracy, each test image's predicted class, and the confusion matrix. */
+  result: { loss: number; accuracy: number };
+  predictions: Int32Array;
+  confusion: number[][];
+  misclassified: number[];
+}
+
+/** Stage 1: the model on the CPU, checked against the options, evaluated on the test set. */
+function evaluateForReport(input: ReportInput, o: Required<ReportOptions>): ReportContext {
   const model = input.model.to('cpu');
   if (isSeedNetwork(model)) {
     const k = (model.layers[0] as Conv2d).outChannels;
     if (o.ternaryKernel > k) throw new RangeError(`Expected a kernel number in [1, ${k}] for ternaryKernel but received ${o.ternaryKernel}`);
   }
-  const files: string[] = [];
-  const skipped: string[] = [];
-  const save = (name: string, data: Uint8Array | string) => {
-    writeFileAtomic(path.join(dir, name), data);
-    files.push(name);
-  };
-  const [, ih, iw] = test.sampleShape;
+  const { test } = input;
   const standardizer = new Standardizer(input.standardizer.mean, input.standardizer.std);
-  const imageRange: [number, number] = [(0 - standardizer.mean[0]) / standardizer.std[0], (255 - standardizer.mean[0]) / standardizer.std[0]];
-  const sections: HtmlSection[] = [];
-  const pictures: Record<string, Uint8Array> = {};
-
-  // Test results, predictions, confusion matrix, misclassified images.
+  const [mean, std] = [standardizer.mean[0], standardizer.std[0]];
   const result = evaluate(model, test, { batchSize: 500 });
   const predictions = predictClasses(model, test);
-  const confusion = confusionMatrix(test.labels, predictions, test.numClasses);
-  const misclassified = firstMisclassified(test.labels, predictions, 10);
+  return {
+    model,
+    test,
+    o,
+    imageRange: [(0 - mean) / std, (255 - mean) / std],
+    result,
+    predictions,
+    confusion: confusionMatrix(test.labels, predictions, test.numClasses),
+    misclassified: firstMisclassified(test.labels, predictions, 10),
+  };
+}
 
-  pictures.curves = curvesPng(input.history, { loss: result.loss, accuracy: result.accuracy });
-  save('curves.png', pictures.curves);
-  pictures.confusion = confusionPng(confusion);
-  save('confusion-matrix.png', pictures.confusion);
-  const wrong: LabelledImage[] = misclassified.map((i) => ({ image: imageAt(test, i), label: test.labels[i], prediction: predictions[i], index: i }));
-  pictures.misclassified = misclassifiedPng(wrong, { shape: [ih, iw], range: imageRange, title: `The first ${wrong.length} misclassified test images` });
-  save('misclassified.png', pictures.misclassified);
+/** Stage 2: curves.png, confusion-matrix.png and misclassified.png. */
+function drawResults(c: ReportContext, history: readonly EpochRecord[]): { curves: Uint8Array; confusion: Uint8Array; misclassified: Uint8Array } {
+  const [, ih, iw] = c.test.sampleShape;
+  const wrong: LabelledImage[] = c.misclassified.map((i) => ({ image: imageAt(c.test, i), label: c.test.labels[i], prediction: c.predictions[i], index: i }));
+  return {
+    curves: curvesPng(history, c.result),
+    confusion: confusionPng(c.confusion),
+    misclassified: misclassifiedPng(wrong, { shape: [ih, iw], range: c.imageRange, title: `The first ${wrong.length} misclassified test images` }),
+  };
+}
 
-  // Kernels and feature maps of one image.
-  let featureImage: number | undefined;
-  const stem = convStem(model);
-  if (typeof stem === 'string') {
-    skipped.push(`features.png: ${stem}`);
-  } else {
-    featureImage = nthOfDigit(test.labels, o.digit, o.occurrence);
-    if (featureImage < 0) {
-      skipped.push(`features.png: the test set has fewer than ${o.occurrence} images of the digit ${o.digit}`);
-      featureImage = undefined;
-    } else {
-      const maps = featureMaps(model, imageAt(test, featureImage), test.sampleShape);
-      const nth = o.occurrence === 1 ? 'the first' : `the ${ordinal(o.occurrence)}`;
-      pictures.features = featuresPng(maps, {
-        imageRange,
-        blur: o.blur,
-        maxKernels: o.maxKernels,
-        caption: `input: ${nth} “${o.digit}” of the test set (test #${featureImage}), predicted ${predictions[featureImage]}`,
-      });
-      save('features.png', pictures.features);
-    }
-  }
+/** Stage 3: features.png, the kernels and what they make of one test image; or why it is not drawn. */
+function drawFeatures(c: ReportContext): { png: Uint8Array; image: number } | { skipped: string } {
+  const { o, test } = c;
+  const stem = convStem(c.model);
+  if (typeof stem === 'string') return { skipped: `features.png: ${stem}` };
+  const image = nthOfDigit(test.labels, o.digit, o.occurrence);
+  if (image < 0) return { skipped: `features.png: the test set has fewer than ${o.occurrence} images of the digit ${o.digit}` };
+  const maps = featureMaps(c.model, imageAt(test, image), test.sampleShape);
+  const nth = o.occurrence === 1 ? 'the first' : `the ${ordinal(o.occurrence)}`;
+  const png = featuresPng(maps, {
+    imageRange: c.imageRange,
+    blur: o.blur,
+    maxKernels: o.maxKernels,
+    caption: `input: ${nth} “${o.digit}” of the test set (test #${image}), predicted ${c.predictions[image]}`,
+  });
+  return { png, image };
+}
 
-  // Ternary kernels.
+/**
+ * Stage 4: the ternary study of the chapter's network: test accuracy with each kernel (or the
+ * chosen one, when there are many) and all kernels ternary, and ternary.png, the chosen kernel and
+ * its ternary version applied to the first test image of each digit.
+ */
+function studyTernary(c: ReportContext, model: nn.Sequential): { summary: NonNullable<ReportResult['ternary']>; png: Uint8Array } {
+  const { o, test } = c;
+  const conv = model.layers[0] as Conv2d;
+  const [k] = conv.weight.shape;
+  const chosen = o.ternaryKernel - 1;
+  const kernels = quantizeKernels(conv, o.ternaryThreshold);
+  const rowFor = (ch: number, q: TernaryKernel): TernaryRow => {
+    const r = ternaryAccuracy(model, test, [ch], o.ternaryThreshold);
+    return { kernel: ch + 1, threshold: q.threshold, scale: q.scale, plus: q.plus, minus: q.minus, zeros: q.zeros, accuracy: r.accuracy, loss: r.loss };
+  };
+  // One row per kernel when there are few; otherwise the chosen kernel alone.
+  const rows = (k <= 16 ? kernels.map((_, ch) => ch) : [chosen]).map((ch) => rowFor(ch, kernels[ch]));
+  const all = ternaryAccuracy(model, test, kernels.map((_, ch) => ch), o.ternaryThreshold);
+  rows.push({ kernel: 'all', accuracy: all.accuracy, loss: all.loss });
+  const one = rows.find((r) => r.kernel === o.ternaryKernel)!;
+  const png = ternaryPng({
+    ...ternaryDigitMaps(c, conv, chosen, kernels[chosen]),
+    kernelIndex: chosen,
+    ternary: kernels[chosen],
+    thresholdFactor: o.ternaryThreshold,
+    imageRange: c.imageRange,
+    accuracy: { original: c.result.accuracy, oneTernary: one.accuracy, allTernary: all.accuracy },
+  });
+  return { summary: { thresholdFactor: o.ternaryThreshold, kernel: o.ternaryKernel, rows }, png };
+}
+
+/** ReLU(conv) of the first test image of each digit with kernel `chosen`, as trained and as ternary codes. */
+function ternaryDigitMaps(c: ReportContext, conv: Conv2d, chosen: number, q: TernaryKernel) {
+  const { test } = c;
+  const [, ih, iw] = test.sampleShape;
+  const [, , kh, kw] = conv.weight.shape;
+  const convOptions = { stride: conv.stride, padding: conv.padding };
+  const digitIndices = firstOfEachDigit(test.labels, test.numClasses).filter((i) => i >= 0);
+  const batch = Tensor.from(test.subset(digitIndices).images, [digitIndices.length, 1, ih, iw]);
+  const weights = conv.weight.value.toArray().slice(chosen * kh * kw, (chosen + 1) * kh * kw) as Float32Array;
+  const bias = conv.bias ? conv.bias.value.toArray()[chosen] : 0;
+  const original = singleKernelMaps(batch, weights, bias, kh, kw, convOptions);
+  const ternary = singleKernelMaps(batch, q.codes, q.scale > 0 ? bias / q.scale : 0, kh, kw, convOptions);
+  const [, , mh, mw] = conv2dOutputShape(batch.shape, [1, 1, kh, kw], convOptions);
+  const plane = (maps: Float32Array, i: number) => maps.subarray(i * mh * mw, (i + 1) * mh * mw);
+  return {
+    weights,
+    kernelSize: [kh, kw] as [number, number],
+    digits: digitIndices.map((index, i) => ({ digit: test.labels[index], index, image: imageAt(test, index), original: plane(original, i), ternary: plane(ternary, i) })),
+    imageShape: [ih, iw] as [number, number],
+    mapShape: [mh, mw] as [number, number],
+  };
+}
+
+/** Stage 5: report.html's sections: settings and results, then one per picture drawn. */
+function pageSections(
+  input: ReportInput,
+  c: ReportContext,
+  pictures: Partial<Record<'curves' | 'confusion' | 'misclassified' | 'features' | 'ternary', Uint8Array>>,
+  ternaryRows: TernaryRow[] | undefined,
+  skipped: string[],
+): HtmlSection[] {
+  const figure = (id: keyof typeof pictures, title: string, alt: string, text?: string[], tables?: HtmlTable[]): HtmlSection[] =>
+    pictures[id] ? [{ id, title, text, image: { png: pictures[id]!, alt }, tables }] : [];
+  return [
+    { id: 'results', title: 'Settings and results', tables: resultTables(input, c), pre: c.model instanceof nn.Sequential ? c.model.summary([1, ...c.test.sampleShape]) : undefined },
+    ...figure('curves', 'Training curves', 'loss and accuracy per epoch, training and validation'),
+    ...figure('confusion', 'Confusion matrix', 'confusion matrix of the test set', [
+      'Rows are the true classes, columns the predicted ones; the diagonal (green) counts correct predictions, the other cells (orange to red) the errors.',
+    ]),
+    ...figure('misclassified', 'Misclassified digits', 'the first misclassified test images', ['The first misclassified images of the test set, each titled “label (prediction)”.']),
+    ...figure('features', 'Kernels and feature maps', 'kernels and the conv, ReLU and pool outputs for one test image', [
+      'First row: the kernels of the convolution, min-max normalised over all kernels. Below, for one test image: the convolution, ReLU and max-pool output of each kernel (each map normalised on its own).',
+    ]),
+    ...figure(
+      'ternary',
+      'Ternary kernels',
+      'a kernel, its ternary version and their feature maps for one image of each digit',
+      [
+        `Each kernel w is quantised to T ∈ {−1, 0, +1}: t = ${c.o.ternaryThreshold}·mean|w| per kernel, T = sign(w) where |w| > t, else 0, and α = mean|w| of the kept taps (the least-squares scale for that pattern). ` +
+          'The ternary convolution runs on a native kernel that only adds and subtracts; α is folded into the next layer’s weights, since ReLU and max-pool commute with a positive scale.',
+      ],
+      ternaryRows ? [ternaryTable(ternaryRows, c.result, c.o.ternaryThreshold)] : undefined,
+    ),
+    ...(skipped.length ? [{ id: 'skipped', title: 'Not drawn', text: skipped }] : []),
+  ];
+}
+
+/** The tables of the first section: results, the run's settings, and the history per epoch. */
+function resultTables(input: ReportInput, c: ReportContext): HtmlTable[] {
+  const summary = input.summary ?? {};
+  const settings = (summary.settings ?? {}) as Record<string, unknown>;
+  return [
+    {
+      caption: 'Results',
+      head: ['result', 'value'],
+      rows: [
+        ['test accuracy', percent(c.result.accuracy)],
+        ['test loss', c.result.loss.toFixed(4)],
+        ['test images', c.test.count.toLocaleString('en-US')],
+        ...(summary.parameters !== undefined ? [['trainable parameters', Number(summary.parameters).toLocaleString('en-US')]] : []),
+        ...(summary.device !== undefined ? [['device', String(summary.device)]] : []),
+        ...(typeof summary.seconds === 'number' ? [['wall time of the run', `${summary.seconds.toFixed(1)} s`]] : []),
+      ] as (string | number)[][],
+      numeric: [],
+    },
+    {
+      caption: 'Settings',
+      head: ['setting', 'value'],
+      rows: Object.entries(settings).map(([key, v]) => [key, typeof v === 'object' ? JSON.stringify(v) : String(v)]),
+    },
+    {
+      caption: 'Per epoch',
+      head: ['epoch', 'iteration', 'train loss', 'train accuracy', 'validation loss', 'validation accuracy', 'seconds', 'lr'],
+      numeric: [0, 1, 2, 3, 4, 5, 6, 7],
+      rows: input.history.map((r) => [
+        r.epoch + 1,
+        r.iteration,
+        r.trainLoss.toFixed(4),
+        percent(r.trainAccuracy),
+        r.valLoss === undefined ? '–' : r.valLoss.toFixed(4),
+        r.valAccuracy === undefined ? '–' : percent(r.valAccuracy),
+        r.seconds.toFixed(2),
+        r.lr.toPrecision(3),
+      ]),
+    },
+  ];
+}
+
+/**
+ * Writes the pictures, ternary.md, report.json and report.html of a trained model into input.dir:
+ * evaluate, draw the results, the features and the ternary study, then the numbers and the page.
+ */
+export async function writeReport(input: ReportInput, options: ReportOptions = {}): Promise<ReportResult> {
+  const o = checkOptions(options);
+  const files = new ReportFiles(input.dir);
+  const c = evaluateForReport(input, o);
+  const skipped: string[] = [];
+
+  const pictures: Parameters<typeof pageSections>[2] = drawResults(c, input.history);
+  files.save('curves.png', pictures.curves!);
+  files.save('confusion-matrix.png', pictures.confusion!);
+  files.save('misclassified.png', pictures.misclassified!);
+
+  const features = drawFeatures(c);
+  if ('skipped' in features) skipped.push(features.skipped);
+  else files.save('features.png', (pictures.features = features.png));
+
   let ternary: ReportResult['ternary'];
-  let ternaryTables: HtmlTable[] = [];
-  if (!isSeedNetwork(model)) {
-    skipped.push("ternary.png: the model is not the chapter's network (Conv2d → ReLU → MaxPool2d → Flatten → Linear)");
+  if (isSeedNetwork(c.model)) {
+    const study = studyTernary(c, c.model);
+    ternary = study.summary;
+    files.save('ternary.png', (pictures.ternary = study.png));
+    files.save('ternary.md', ternaryMarkdown(ternary.rows, c.result, o.ternaryThreshold));
   } else {
-    const conv = (model as nn.Sequential).layers[0] as Conv2d;
-    const convOptions = { stride: conv.stride, padding: conv.padding };
-    const [k, , kh, kw] = conv.weight.shape;
-    const chosen = o.ternaryKernel - 1;
-    const kernels = quantizeKernels(conv, o.ternaryThreshold);
-    const rows: TernaryRow[] = [];
-    const rowFor = (ch: number, q: TernaryKernel): TernaryRow => {
-      const r = ternaryAccuracy(model, test, [ch], o.ternaryThreshold);
-      return { kernel: ch + 1, threshold: q.threshold, scale: q.scale, plus: q.plus, minus: q.minus, zeros: q.zeros, accuracy: r.accuracy, loss: r.loss };
-    };
-    // One row per kernel when there are few; otherwise the chosen kernel alone.
-    const each = k <= 16 ? kernels.map((_, ch) => ch) : [chosen];
-    for (const ch of each) rows.push(rowFor(ch, kernels[ch]));
-    const all = ternaryAccuracy(model, test, kernels.map((_, ch) => ch), o.ternaryThreshold);
-    rows.push({ kernel: 'all', accuracy: all.accuracy, loss: all.loss });
-    ternary = { thresholdFactor: o.ternaryThreshold, kernel: o.ternaryKernel, rows };
-    const one = rows.find((r) => r.kernel === o.ternaryKernel)!;
-
-    const digitIndices = firstOfEachDigit(test.labels, test.numClasses).filter((i) => i >= 0);
-    const batch = Tensor.from(test.subset(digitIndices).images, [digitIndices.length, 1, ih, iw]);
-    const weights = conv.weight.value.toArray().slice(chosen * kh * kw, (chosen + 1) * kh * kw) as Float32Array;
-    const bias = conv.bias ? conv.bias.value.toArray()[chosen] : 0;
-    const q = kernels[chosen];
-    const original = singleKernelMaps(batch, weights, bias, kh, kw, convOptions);
-    const ternaryMaps = singleKernelMaps(batch, q.codes, q.scale > 0 ? bias / q.scale : 0, kh, kw, convOptions);
-    const [, , mh, mw] = conv2dOutputShape(batch.shape, [1, 1, kh, kw], convOptions);
-    pictures.ternary = ternaryPng({
-      kernelIndex: chosen,
-      weights,
-      ternary: q,
-      kernelSize: [kh, kw],
-      thresholdFactor: o.ternaryThreshold,
-      digits: digitIndices.map((index, i) => ({
-        digit: test.labels[index],
-        index,
-        image: imageAt(test, index),
-        original: original.subarray(i * mh * mw, (i + 1) * mh * mw),
-        ternary: ternaryMaps.subarray(i * mh * mw, (i + 1) * mh * mw),
-      })),
-      imageShape: [ih, iw],
-      mapShape: [mh, mw],
-      imageRange,
-      accuracy: { original: result.accuracy, oneTernary: one.accuracy, allTernary: all.accuracy },
-    });
-    save('ternary.png', pictures.ternary);
-    ternaryTables = [ternaryTable(rows, result, o.ternaryThreshold)];
-    save('ternary.md', ternaryMarkdown(rows, result, o.ternaryThreshold));
+    skipped.push("ternary.png: the model is not the chapter's network (Conv2d → ReLU → MaxPool2d → Flatten → Linear)");
   }
 
   const report: ReportResult = {
-    dir,
-    files,
-    testAccuracy: result.accuracy,
-    testLoss: result.loss,
-    confusion,
-    misclassified,
-    featureImage,
+    dir: input.dir,
+    files: files.names,
+    testAccuracy: c.result.accuracy,
+    testLoss: c.result.loss,
+    confusion: c.confusion,
+    misclassified: c.misclassified,
+    featureImage: 'image' in features ? features.image : undefined,
     ternary,
     skipped,
   };
-  save('report.json', JSON.stringify({ ...report, files: undefined, dir: undefined }, null, 2) + '\n');
-  files.push('report.html');
-
-  // The page.
-  const summary = input.summary ?? {};
-  const settings = (summary.settings ?? {}) as Record<string, unknown>;
-  sections.push({
-    id: 'results',
-    title: 'Settings and results',
-    tables: [
-      {
-        caption: 'Results',
-        head: ['result', 'value'],
-        rows: [
-          ['test accuracy', percent(result.accuracy)],
-          ['test loss', result.loss.toFixed(4)],
-          ['test images', test.count.toLocaleString('en-US')],
-          ...(summary.parameters !== undefined ? [['trainable parameters', Number(summary.parameters).toLocaleString('en-US')]] : []),
-          ...(summary.device !== undefined ? [['device', String(summary.device)]] : []),
-          ...(typeof summary.seconds === 'number' ? [['wall time of the run', `${summary.seconds.toFixed(1)} s`]] : []),
-        ] as (string | number)[][],
-        numeric: [],
-      },
-      {
-        caption: 'Settings',
-        head: ['setting', 'value'],
-        rows: Object.entries(settings).map(([key, v]) => [key, typeof v === 'object' ? JSON.stringify(v) : String(v)]),
-      },
-      {
-        caption: 'Per epoch',
-        head: ['epoch', 'iteration', 'train loss', 'train accuracy', 'validation loss', 'validation accuracy', 'seconds', 'lr'],
-        numeric: [0, 1, 2, 3, 4, 5, 6, 7],
-        rows: input.history.map((r) => [
-          r.epoch + 1,
-          r.iteration,
-          r.trainLoss.toFixed(4),
-          percent(r.trainAccuracy),
-          r.valLoss === undefined ? '–' : r.valLoss.toFixed(4),
-          r.valAccuracy === undefined ? '–' : percent(r.valAccuracy),
-          r.seconds.toFixed(2),
-          r.lr.toPrecision(3),
-        ]),
-      },
-    ],
-    pre: model instanceof nn.Sequential ? model.summary([1, ...test.sampleShape]) : undefined,
-  });
-  sections.push({ id: 'curves', title: 'Training curves', image: { png: pictures.curves, alt: 'loss and accuracy per epoch, training and validation' } });
-  sections.push({
-    id: 'confusion',
-    title: 'Confusion matrix',
-    text: ['Rows are the true classes, columns the predicted ones; the diagonal (green) counts correct predictions, the other cells (orange to red) the errors.'],
-    image: { png: pictures.confusion, alt: 'confusion matrix of the test set' },
-  });
-  sections.push({
-    id: 'misclassified',
-    title: 'Misclassified digits',
-    text: ['The first misclassified images of the test set, each titled “label (prediction)”.'],
-    image: { png: pictures.misclassified, alt: 'the first misclassified test images' },
-  });
-  if (pictures.features) {
-    sections.push({
-      id: 'features',
-      title: 'Kernels and feature maps',
-      text: [
-        'First row: the kernels of the convolution, min-max normalised over all kernels. Below, for one test image: the convolution, ReLU and max-pool output of each kernel (each map normalised on its own).',
-      ],
-      image: { png: pictures.features, alt: 'kernels and the conv, ReLU and pool outputs for one test image' },
-    });
-  }
-  if (pictures.ternary) {
-    sections.push({
-      id: 'ternary',
-      title: 'Ternary kernels',
-      text: [
-        `Each kernel w is quantised to T ∈ {−1, 0, +1}: t = ${o.ternaryThreshold}·mean|w| per kernel, T = sign(w) where |w| > t, else 0, and α = mean|w| of the kept taps (the least-squares scale for that pattern). ` +
-          'The ternary convolution runs on a native kernel that only adds and subtracts; α is folded into the next layer’s weights, since ReLU and max-pool commute with a positive scale.',
-      ],
-      image: { png: pictures.ternary, alt: 'a kernel, its ternary version and their feature maps for one image of each digit' },
-      tables: ternaryTables,
-    });
-  }
-  if (skipped.length) sections.push({ id: 'skipped', title: 'Not drawn', text: skipped });
+  files.save('report.json', JSON.stringify({ ...report, files: undefined, dir: undefined }, null, 2) + '\n');
   const title = 'napinet: what the network learned';
-  const subtitle = `Run folder ${dir}; report written ${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC. The chapter's experiment, section 14.8.`;
-  writeFileAtomic(path.join(dir, 'report.html'), reportHtml({ title, subtitle, sections }));
+  const subtitle = `Run folder ${input.dir}; report written ${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC. The chapter's experiment, section 14.8.`;
+  files.save('report.html', reportHtml({ title, subtitle, sections: pageSections(input, c, pictures, ternary?.rows, skipped) }));
   return report;
 }
 
