@@ -2,7 +2,7 @@
 // PyTorch CPU in the same run; prints both times and the ratios. napinet runs with 1 and with
 // every core (data-parallel scaling); PyTorch with the same thread count, two ways of batching.
 //
-//   npm run build && node bench/seed-recipe.mjs [--epochs 1]
+//   npm run build && node bench/seed-recipe.mjs [--epochs 1]                 (npm run bench runs it)
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import napinet from '../dist/esm/index.mjs';

@@ -30,10 +30,10 @@ export interface CudaBuffer {
   readonly disposed: boolean;
 }
 
-/** A tensor's storage as the addon sees it. */
 /** An executable CUDA graph made by cudaGraphEnd (opaque; freed by cudaGraphDispose or a finalizer). */
 export type CudaGraphHandle = { readonly __cudaGraph: unique symbol };
 
+/** A tensor's storage as the addon sees it. */
 export type NativeBuffer = Float32Array | CudaBuffer;
 
 export interface BuildInfo {

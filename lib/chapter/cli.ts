@@ -6,20 +6,20 @@
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
  *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph]
  *   napinet train --model deep [--epochs 12] [--batch-size 128] [--lr 0.002] [--no-augment] [...]
- *   napinet predict MODEL_DIR image.png … [--json]
+ *   napinet predict MODEL_DIR image.png … [--json] [--device D]
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  *   napinet info
  *   napinet report RUN_DIR [--digit 0] [--occurrence 1] [--blur SIGMA] [--ternary-kernel N]
  *                 [--ternary-threshold 0.5] [--data DIR]
  *   napinet sweep --channels 2,4,8 | --kernel 3,5,7 [--epochs 10] [--seed 0] [--limit N] [--out DIR]
  *
- * `train` runs the chapter's recipe (lib/chapter/recipe.ts) and writes into the run folder the
- * model (model.json + weights.safetensors), history.json and result.json, then the pictures and
- * report.html (lib/chapter/viz/report.ts; --no-report skips them). With --json the last stdout line is one
- * JSON object with the results. `report` draws them again for a saved run folder; `sweep` runs the
- * chapter's tables 14.8.1/14.8.2 (lib/chapter/sweep.ts). Checkpoints go into
- * RUN/checkpoints/ (every epoch by default, for either --model); Ctrl-C saves one and exits with
- * code 130; --resume RUN continues from it (with the model its checkpoint records).
+ * `train` runs the chapter's recipe (recipe.ts, or deep_recipe.ts) and writes into the run folder
+ * the model (model.json + weights.safetensors), history.json and result.json, then the pictures and
+ * report.html (viz/report.ts; --no-report skips them). With --json the last stdout line is one JSON
+ * object with the results. `report` draws them again for a saved run folder; `sweep` runs the
+ * chapter's tables 14.8.1/14.8.2 (sweep.ts); `predict` and `export` are in cli_io.ts. Checkpoints
+ * go into RUN/checkpoints/ (every epoch by default, for either --model); Ctrl-C saves one and exits
+ * with code 130; --resume RUN continues from it (with the model its checkpoint records).
  */
 import * as path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';

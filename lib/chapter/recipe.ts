@@ -1,8 +1,9 @@
 /**
  * The chapter's experiment as one function (sections 14.8.1–14.8.5): MNIST standardised with the
  * training split's statistics, 10% held out for validation, the seed CNN trained with Adam at
- * lr 0.01 × 0.9 every 500 iterations, batch 64, 10 epochs, then the test set. The CLI's `train`,
- * the benchmarks and the examples all run this.
+ * lr 0.01 × 0.9 every 500 iterations, batch 64, 10 epochs, then the test set. The CLI's `train`
+ * and `sweep`, the benchmarks and the package test run this; the deep recipe (deep_recipe.ts)
+ * shares its options, result and ending (concludeRun).
  */
 import {
   type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, evaluate, fit, type FitPosition, type FitResult, Generator,
