@@ -10,7 +10,7 @@
 import { type CudaBuffer, native } from '../native';
 import type { Tensor } from '../tensor';
 import { expectBoolean, expectOneOf, expectPair, expectShape, fail } from '../validate';
-import { expectTensor, output } from './checks';
+import { expectOptions, expectTensor, output } from './checks';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -44,12 +44,6 @@ interface Geometry {
   oh: number;
   ow: number;
   algorithm: number;
-}
-
-function expectOptions(options: unknown): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
-  return options as Record<string, unknown>;
 }
 
 /** Validates the shapes of x and weight (named xName, wName in messages) and the options. */
