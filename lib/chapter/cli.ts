@@ -22,8 +22,9 @@
  * with code 130; --resume RUN continues from it (with the model its checkpoint records).
  */
 import * as path from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { addonSource, buildInfo, type Checkpoint, cuda, loadCheckpoint, numThreads, saveModel, writeJsonAtomic } from '../index';
+import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, UsageError } from './cli_args';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
 import { SEED_RECIPE, type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from './recipe';
@@ -106,41 +107,6 @@ the sweep folder. Started again with the same settings, it skips the runs alread
   --out DIR           sweep folder (default: runs/sweep-channels or runs/sweep-kernel)
   --verbose           print every run's epoch lines too`;
 
-class UsageError extends Error {}
-
-function intFlag(values: Record<string, unknown>, name: string, min: number): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`Expected an integer ≥ ${min} for --${name} but received ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function numberFlag(values: Record<string, unknown>, name: string): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`Expected a positive number for --${name} but received ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function parse(args: string[], options: ParseArgsConfig['options']) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, unknown>;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-function parseWithPositionals(args: string[], options: ParseArgsConfig['options']) {
-  try {
-    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-    return { values: parsed.values as Record<string, unknown>, positionals: parsed.positionals };
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
 /** The flags shared by train and report (REPORT_FLAGS). */
 const REPORT_OPTIONS = {
   digit: { type: 'string' },
@@ -150,7 +116,7 @@ const REPORT_OPTIONS = {
   'ternary-threshold': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
-function reportFlags(values: Record<string, unknown>): ReportOptions {
+function reportFlags(values: Flags): ReportOptions {
   const digit = intFlag(values, 'digit', 0);
   if (digit !== undefined && digit > 9) throw new UsageError(`Expected a digit 0–9 for --digit but received ${JSON.stringify(values.digit)}`);
   let blur: number | undefined;
@@ -178,15 +144,6 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
 }
 
-type DeviceFlag = 'auto' | 'cpu' | 'cuda';
-
-/** --device: auto (default), cpu or cuda. */
-function deviceFlag(values: Record<string, unknown>): DeviceFlag {
-  const device = (values.device as string | undefined) ?? 'auto';
-  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
-  return device as DeviceFlag;
-}
-
 /**
  * Runs `work` with Ctrl-C turned into a request to stop: the first SIGINT prints `notice` and makes
  * stopRequested() true (the work stops at its next check, between training steps); a second one
@@ -210,7 +167,8 @@ async function stoppableByCtrlC<T>(notice: string, work: (stopRequested: () => b
   }
 }
 
-const TRAIN_OPTIONS = {
+/** The flags train and sweep share: the recipe's settings, the device and data, the output folder. */
+const RUN_OPTIONS = {
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
   lr: { type: 'string' },
@@ -222,10 +180,13 @@ const TRAIN_OPTIONS = {
   workers: { type: 'string' },
   data: { type: 'string' },
   out: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+const TRAIN_OPTIONS = {
+  ...RUN_OPTIONS,
   json: { type: 'boolean' },
   'no-report': { type: 'boolean' },
   ...REPORT_OPTIONS,
-  help: { type: 'boolean', short: 'h' },
   'checkpoint-every': { type: 'string' },
   resume: { type: 'string' },
   model: { type: 'string' },
@@ -248,7 +209,7 @@ interface TrainPlan {
 }
 
 /** Stage 1 of train: the flags, checked against each other and the model, as a plan. */
-function trainPlan(values: Record<string, unknown>): TrainPlan {
+function trainPlan(values: Flags): TrainPlan {
   if (values.model !== undefined && values.model !== 'seed' && values.model !== 'deep') {
     throw new UsageError(`Expected seed or deep for --model but received ${JSON.stringify(values.model)}`);
   }
@@ -348,12 +309,9 @@ async function drawReport(out: string, result: SeedRecipeResult, summary: Record
 }
 
 async function train(args: string[]): Promise<number> {
-  const values = parse(args, TRAIN_OPTIONS);
-  if (values.help) {
-    console.log(TRAIN_USAGE);
-    return 0;
-  }
-  const plan = trainPlan(values);
+  const parsed = parseCommand(args, TRAIN_OPTIONS, TRAIN_USAGE);
+  if (!parsed) return 0;
+  const plan = trainPlan(parsed.values);
   const started = performance.now();
   const result = await runRecipe(plan);
   if (result.stopped) return announceStop(result, plan.out);
@@ -364,12 +322,10 @@ async function train(args: string[]): Promise<number> {
   return 0;
 }
 
-async function report(args: string[]): Promise<void> {
-  const { values, positionals } = parseWithPositionals(args, { ...REPORT_OPTIONS, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
-  if (values.help) {
-    console.log(REPORT_USAGE);
-    return;
-  }
+async function report(args: string[]): Promise<number> {
+  const parsed = parseCommand(args, { ...REPORT_OPTIONS, data: { type: 'string' } }, REPORT_USAGE, { positionals: true });
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`Expected one run folder for RUN_DIR but received ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
   const dir = path.resolve(positionals[0]);
   const started = performance.now();
@@ -378,41 +334,13 @@ async function report(args: string[]): Promise<void> {
   for (const reason of result.skipped) console.log(`not drawn: ${reason}`);
   console.log(`test: loss ${result.testLoss.toFixed(4)}, accu ${result.testAccuracy.toFixed(4)}`);
   console.log(`report: ${path.join(dir, 'report.html')} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
-}
-
-/** "2,4,8" → [2, 4, 8]. */
-function listFlag(values: Record<string, unknown>, name: string): number[] | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const items = String(raw).split(',').map((v) => v.trim());
-  const numbers = items.map(Number);
-  if (items.some((v) => v === '') || !numbers.every((n) => Number.isInteger(n) && n >= 1)) {
-    throw new UsageError(`Expected a comma-separated list of integers ≥ 1 for --${name} but received ${JSON.stringify(raw)}`);
-  }
-  if (new Set(numbers).size !== numbers.length) throw new UsageError(`Expected no repeated values for --${name} but received ${JSON.stringify(raw)}`);
-  return numbers;
+  return 0;
 }
 
 async function sweep(args: string[]): Promise<number> {
-  const values = parse(args, {
-    channels: { type: 'string' },
-    kernel: { type: 'string' },
-    epochs: { type: 'string' },
-    seed: { type: 'string' },
-    limit: { type: 'string' },
-    'batch-size': { type: 'string' },
-    lr: { type: 'string' },
-    device: { type: 'string' },
-    workers: { type: 'string' },
-    data: { type: 'string' },
-    out: { type: 'string' },
-    verbose: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    console.log(SWEEP_USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(args, { ...RUN_OPTIONS, verbose: { type: 'boolean' } }, SWEEP_USAGE);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const channels = listFlag(values, 'channels');
   const kernel = listFlag(values, 'kernel');
   if ((channels === undefined) === (kernel === undefined)) throw new UsageError('Expected exactly one of --channels LIST and --kernel LIST');
@@ -457,8 +385,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'train':
         return await train(rest);
       case 'report':
-        await report(rest);
-        return 0;
+        return await report(rest);
       case 'sweep':
         return await sweep(rest);
       case 'info':
@@ -477,7 +404,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error as Error).name === 'UsageError') {
+    if (error instanceof UsageError) {
       const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE, predict: PREDICT_USAGE, export: EXPORT_USAGE }[command as string] ?? USAGE;
       console.error(`napinet: ${(error as Error).message}\n\n${usage}`);
       return 2;

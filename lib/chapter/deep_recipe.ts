@@ -12,12 +12,11 @@
  * fit() saves the generator's state before the epoch-begin callback that draws them (FitPosition
  * generatorState) as well as at the stop. Test: test/deep_resume.test.ts.
  */
-import { cuda, epochAugmentation, fit, Generator, numThreads, optim, prepareMnist, resolveDevice, setNumThreads, validate } from '../index';
+import { epochAugmentation, validate } from '../index';
 import { deepNetwork } from './models';
-import { concludeRun, type RecipeRunOptions, type SeedRecipeResult, seedPreprocessing } from './recipe';
-import { recipeCheckpoints, recipeSettings, resumedSettings } from './recipe_checkpoints';
+import { describeDevice, type Recipe, type RecipeRunOptions, runRecipe, type SeedRecipeResult } from './recipe';
 
-const { expectBoolean, expectInt, expectNumber } = validate;
+const { expectBoolean, expectNumber } = validate;
 
 export const DEEP_RECIPE = {
   epochs: 12,
@@ -51,55 +50,40 @@ export interface DeepRecipeResult extends SeedRecipeResult {
 }
 
 export async function trainDeepRecipe(options: DeepRecipeOptions = {}): Promise<DeepRecipeResult> {
-  const saved = resumedSettings('deep', options, RUN_SETTINGS);
-  const o = { ...DEEP_RECIPE, ...saved, ...options } as typeof DEEP_RECIPE & DeepRecipeOptions;
-  const settings = recipeSettings('deep', o, RUN_SETTINGS);
-  expectNumber(o.lr, 'lr', 0);
-  expectNumber(o.lrGamma, 'lrGamma', 0);
-  expectBoolean(o.augment, 'augment');
-  const device = resolveDevice(o.device ?? 'auto');
-  if (o.workers !== undefined) setNumThreads(expectInt(o.workers, 'workers', 1, 256));
-  const generator = new Generator(expectInt(o.seed, 'seed', 0));
-  const data = prepareMnist({ mnist: o.mnist, dataDir: o.dataDir, limit: o.limit, validationFraction: o.validationFraction, generator });
-  const model = deepNetwork({ dropout: o.dropout, generator }).to(device);
-  const optimizer = new optim.Adam(model.parameters(), { lr: o.lr });
-  const scheduler = new optim.StepLR(optimizer, { stepSize: 1, gamma: o.lrGamma });
-  const modelExtra = { ...seedPreprocessing(data.standardizer), settings };
-  const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
-  const callbacks = [checkpoints.callback, ...(o.callbacks ?? [])];
   const augmentSeconds: number[] = [];
-  let train = data.train;
-  if (o.augment) {
-    // Blank pixels brought in by a rotation or shift take the standardised value of a 0 pixel.
-    const fill = (0 - data.standardizer.mean[0]) / data.standardizer.std[0];
-    const augmentation = epochAugmentation(data.train, { rotation: o.rotation, shift: o.shift, fill, generator });
-    train = augmentation.data;
-    callbacks.unshift({
-      onEpochBegin: (epoch) => {
-        const started = performance.now();
-        augmentation.callbacks.onEpochBegin!(epoch);
-        augmentSeconds.push((performance.now() - started) / 1000);
-      },
-    });
-  }
-  o.log?.(
-    `deep network, ${model.parameterCount().toLocaleString('en-US')} parameters; device ${device}` +
-      `${device === 'cuda' ? ` (${cuda.info().name})` : ` (${numThreads()} threads)`}; ` +
+  const result = await runRecipe(deepRecipe(augmentSeconds), DEEP_RECIPE, options);
+  return { ...result, augmentSeconds };
+}
+
+type DeepSettings = typeof DEEP_RECIPE & DeepRecipeOptions;
+
+/** The deep recipe; the host seconds of each epoch's augmentation go into `augmentSeconds`. */
+function deepRecipe(augmentSeconds: number[]): Recipe<DeepSettings> {
+  return {
+    name: 'deep',
+    runSettings: RUN_SETTINGS,
+    check: (o) => {
+      expectNumber(o.lrGamma, 'lrGamma', 0);
+      expectBoolean(o.augment, 'augment');
+    },
+    network: (o, generator) => deepNetwork({ dropout: o.dropout, generator }),
+    schedule: (o) => ({ stepSize: 1, gamma: o.lrGamma, per: 'epoch' }),
+    training: (o, data, generator) => {
+      if (!o.augment) return { train: data.train, callbacks: [] };
+      // Blank pixels brought in by a rotation or shift take the standardised value of a 0 pixel.
+      const fill = (0 - data.standardizer.mean[0]) / data.standardizer.std[0];
+      const augmentation = epochAugmentation(data.train, { rotation: o.rotation, shift: o.shift, fill, generator });
+      const timed = {
+        onEpochBegin: (epoch: number) => {
+          const started = performance.now();
+          augmentation.callbacks.onEpochBegin!(epoch);
+          augmentSeconds.push((performance.now() - started) / 1000);
+        },
+      };
+      return { train: augmentation.data, callbacks: [timed] };
+    },
+    describe: (o, { device, data, model }) =>
+      `deep network, ${model.parameterCount().toLocaleString('en-US')} parameters; ${describeDevice(device)}; ` +
       `train ${data.train.count}${o.augment ? ` (augmented: ±${o.rotation}°, ±${o.shift} px)` : ''}, validation ${data.validation.count}, test ${data.test.count}`,
-  );
-  const history = await fit(model, train, {
-    optimizer,
-    scheduler,
-    schedulerStep: 'epoch',
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    validation: data.validation,
-    generator,
-    log: o.log,
-    progress: o.progress,
-    callbacks,
-    shouldStop: o.shouldStop,
-    ...checkpoints.fit,
-  });
-  return { ...concludeRun({ data, model, history, device, settings, checkpoints, log: o.log }), augmentSeconds };
+  };
 }
