@@ -7,11 +7,12 @@
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import napinet from '../dist/esm/index.mjs';
+import chapter from '../dist/esm/chapter/index.mjs';
 import { machine, median, runPython, table } from './common.mjs';
 
 const { values } = parseArgs({
   options: {
-    epochs: { type: 'string', default: String(napinet.DEEP_RECIPE.epochs) },
+    epochs: { type: 'string', default: String(chapter.DEEP_RECIPE.epochs) },
     device: { type: 'string', default: 'cpu' },
     limit: { type: 'string' },
     seed: { type: 'string', default: '0' },
@@ -26,7 +27,7 @@ const limit = values.limit === undefined ? undefined : Number(values.limit);
 
 console.log(`deep MNIST network, ${epochs} epoch(s), ${device}; ${machine()}; ${new Date().toISOString().slice(0, 10)}`);
 const started = performance.now();
-const r = await napinet.trainDeepRecipe({ epochs, device, seed, limit, workers: threads, progress: 'none', log: (line) => console.log(`  napinet: ${line}`) });
+const r = await chapter.trainDeepRecipe({ epochs, device, seed, limit, workers: threads, progress: 'none', log: (line) => console.log(`  napinet: ${line}`) });
 const napinetRun = {
   name: `napinet ${device}`,
   threads,

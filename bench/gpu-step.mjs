@@ -10,6 +10,7 @@
 // (scripts/gpu-check runs it on a lent GPU; on the emulator build it runs too, slowly: --steps 20)
 import { parseArgs } from 'node:util';
 import napinet from '../dist/esm/index.mjs';
+import chapter from '../dist/esm/chapter/index.mjs';
 import { machine, table } from './common.mjs';
 
 const { values } = parseArgs({
@@ -22,7 +23,7 @@ const batchSize = 64;
 const generator = new napinet.Generator(0);
 const data = napinet.prepareMnist({ mnist: napinet.loadMnist(), generator });
 const train = new napinet.DeviceDataset(data.train, device);
-const model = napinet.seedNetwork({ generator }).to(device);
+const model = chapter.seedNetwork({ generator }).to(device);
 const optimizer = new napinet.optim.Adam(model.parameters(), { lr: 0.01 });
 const lossFn = new napinet.nn.CrossEntropyLoss();
 const stats = napinet.Tensor.zeros([2], { device });

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import napinet from '../dist/esm/index.mjs';
+import chapter from '../dist/esm/chapter/index.mjs';
 import { machine, root, table, timeMs } from './common.mjs';
 
 const { values } = parseArgs({ options: { threads: { type: 'string' }, train: { type: 'boolean' } } });
@@ -24,7 +25,7 @@ const images = mnist.test.images;
 
 let classifier;
 if (values.train) {
-  const run = await napinet.trainSeedRecipe({ mnist, epochs: 1, device: 'cpu', progress: 'none' });
+  const run = await chapter.trainSeedRecipe({ mnist, epochs: 1, device: 'cpu', progress: 'none' });
   classifier = new napinet.Classifier(run.model, { inputShape: [1, 28, 28], standardizer: run.standardizer });
 } else {
   const train = mnist.train.images;
@@ -36,7 +37,7 @@ if (values.train) {
   }
   const mean = sum / train.length;
   const std = Math.sqrt(sumSq / train.length - mean * mean);
-  classifier = new napinet.Classifier(napinet.seedNetwork({ generator: new napinet.Generator(0) }), { inputShape: [1, 28, 28], standardizer: { mean: [mean], std: [std] } });
+  classifier = new napinet.Classifier(chapter.seedNetwork({ generator: new napinet.Generator(0) }), { inputShape: [1, 28, 28], standardizer: { mean: [mean], std: [std] } });
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-bench-'));

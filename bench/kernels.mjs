@@ -1,10 +1,11 @@
-// The seed network's kernels at batch 64 — conv2d 1→8 5×5 on 28×28 forward and backward (dw, db:
-// a first layer needs no dx), max-pool 2×2 on 8×24×24 forward and backward, the fused
-// conv2d → ReLU → max-pool forward and backward that training runs on the CPU, Linear 1152→10 — in
-// napinet and PyTorch CPU in the same run: median time per call, the ratio, napinet's GFLOP/s and,
-// given the machine's FMA peak per core (--peak GFLOP/s), the share of it.
+// The seed network's CPU kernels at batch 64 — conv2d 1→8 5×5 on 28×28 forward and backward (dw,
+// db: a first layer needs no dx), max-pool 2×2 on 8×24×24 forward and backward, the fused
+// conv2d → ReLU → max-pool forward and backward that training runs (on the CPU as measured here; a
+// GPU runs its CUDA version, bench/gpu-step.mjs), Linear 1152→10 — in napinet and PyTorch CPU in
+// the same run: median time per call, the ratio, napinet's GFLOP/s and, given the machine's FMA
+// peak per core (--peak GFLOP/s), the share of it.
 //
-//   npm run build && node bench/kernels.mjs [--threads N] [--peak 280]
+//   npm run build && node bench/kernels.mjs [--threads N] [--peak 280]     (npm run bench runs it)
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';

@@ -2,10 +2,11 @@
 // PyTorch CPU in the same run; prints both times and the ratios. napinet runs with 1 and with
 // every core (data-parallel scaling); PyTorch with the same thread count, two ways of batching.
 //
-//   npm run build && node bench/seed-recipe.mjs [--epochs 1]
+//   npm run build && node bench/seed-recipe.mjs [--epochs 1]                 (npm run bench runs it)
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import napinet from '../dist/esm/index.mjs';
+import chapter from '../dist/esm/chapter/index.mjs';
 import { machine, runPython, table } from './common.mjs';
 
 const { values } = parseArgs({ options: { epochs: { type: 'string', default: '1' } } });
@@ -17,7 +18,7 @@ console.log(`seed recipe, ${epochs} epoch(s); ${machine()}; ${new Date().toISOSt
 const rows = [['run', 'threads', 'epoch s (best)', 'test accuracy', 'vs PyTorch (lean)', 'vs PyTorch (DataLoader)']];
 const results = [];
 for (const workers of [...new Set([1, cores])]) {
-  const r = await napinet.trainSeedRecipe({ mnist, epochs, device: 'cpu', workers, progress: 'none' });
+  const r = await chapter.trainSeedRecipe({ mnist, epochs, device: 'cpu', workers, progress: 'none' });
   results.push({ name: 'napinet', workers, seconds: Math.min(...r.epochSeconds), accuracy: r.testAccuracy });
 }
 const lean = runPython('torch_seed_recipe.py', ['--epochs', String(epochs), '--threads', String(cores), '--loader', 'tensor']);

@@ -9,6 +9,7 @@
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import napinet from '../dist/esm/index.mjs';
+import chapter from '../dist/esm/chapter/index.mjs';
 import { machine, median, table } from './common.mjs';
 
 const { values } = parseArgs({
@@ -20,7 +21,7 @@ napinet.setNumThreads(Number(values.threads));
 
 const generator = new napinet.Generator(0);
 const data = napinet.prepareMnist({ mnist: napinet.loadMnist(), generator });
-const model = napinet.seedNetwork({ generator });
+const model = chapter.seedNetwork({ generator });
 const optimizer = new napinet.optim.Adam(model.parameters(), { lr: 0.01 });
 const lossFn = new napinet.nn.CrossEntropyLoss();
 const stats = napinet.Tensor.zeros([2]);

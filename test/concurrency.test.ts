@@ -12,7 +12,7 @@ import { ImageDataset, Standardizer } from '../lib/data/dataset';
 import { loadMnist } from '../lib/data/mnist';
 import { stateDict } from '../lib/io/model_io';
 import { encodeSafetensors } from '../lib/io/safetensors';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { Adam } from '../lib/optim/adam';
 import { Generator } from '../lib/random';
 import { type Callbacks, fit } from '../lib/train/fit';
@@ -44,13 +44,14 @@ async function trainOne(seed: number, callbacks: Callbacks[] = []): Promise<Buff
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const n = require(workerData.dist);
+const { seedNetwork } = require(workerData.chapterDist);
 (async () => {
   const { seed, count, epochs } = workerData;
   const m = n.loadMnist();
   const data = n.ImageDataset.fromBytes(m.train.images.subarray(seed * 1000 * 784, (seed * 1000 + count) * 784), m.train.labels.subarray(seed * 1000, seed * 1000 + count), [1, 28, 28]);
   n.Standardizer.fit(data).apply(data);
   const g = new n.Generator(seed);
-  const model = n.seedNetwork({ generator: g });
+  const model = seedNetwork({ generator: g });
   const optimizer = new n.optim.Adam(model.parameters(), { lr: 0.01 });
   const start = performance.timeOrigin + performance.now();
   await n.fit(model, data, { optimizer, epochs, batchSize: 32, generator: g, progress: 'none' });
@@ -60,10 +61,11 @@ const n = require(workerData.dist);
 `;
 
 const dist = path.join(__dirname, '..', 'dist', 'cjs', 'index.js');
+const chapterDist = path.join(__dirname, '..', 'dist', 'cjs', 'chapter', 'index.js');
 
 function inWorker(seed: number): Promise<{ weights: Buffer; start: number; end: number }> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { eval: true, workerData: { dist, seed, count: COUNT, epochs: EPOCHS } });
+    const w = new Worker(WORKER, { eval: true, workerData: { dist, chapterDist, seed, count: COUNT, epochs: EPOCHS } });
     w.once('message', (m) => (m.error ? reject(new Error(m.error)) : resolve({ ...m, weights: Buffer.from(m.weights) })));
     w.once('error', reject);
   });

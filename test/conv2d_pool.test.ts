@@ -10,7 +10,7 @@
 // to those ops carry their parity over.
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, test } from 'vitest';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { addonSource, native } from '../lib/native';
 import { ReLU } from '../lib/nn/activation';
 import { Conv2d } from '../lib/nn/conv2d';

@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { ImageDataset } from '../lib/data/dataset';
 import { cuda } from '../lib/device';
 import { captureCudaGraph } from '../lib/cuda_graph';
-import { deepNetwork, seedNetwork } from '../lib/models';
+import { deepNetwork, seedNetwork } from '../lib/chapter/models';
 import { native } from '../lib/native';
 import { relu } from '../lib/ops/activation';
 import { fill } from '../lib/ops/fill';

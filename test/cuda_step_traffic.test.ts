@@ -8,7 +8,7 @@
 //   npm run build:emu && NAPINET_ADDON=$PWD/build-emu/Release/napinet.node npx vitest run test/cuda_step_traffic.test.ts
 import { expect, test } from 'vitest';
 import { ImageDataset } from '../lib/data/dataset';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { native } from '../lib/native';
 import { Adam } from '../lib/optim/adam';
 import { StepLR } from '../lib/optim/lr_scheduler';

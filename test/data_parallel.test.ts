@@ -6,11 +6,11 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { ImageDataset } from '../lib/data/dataset';
 import { loadMnist } from '../lib/data/mnist';
 import { native } from '../lib/native';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { Adam } from '../lib/optim/adam';
 import { Generator } from '../lib/random';
 import { fit } from '../lib/train/fit';
-import { trainSeedRecipe } from '../lib/train/recipe';
+import { trainSeedRecipe } from '../lib/chapter/recipe';
 
 const mnist = loadMnist();
 

@@ -1,4 +1,4 @@
-// The deep network (lib/models.ts deepNetwork, lib/train/deep_recipe.ts) and `napinet train
+// The deep network (lib/chapter/models.ts deepNetwork, lib/chapter/deep_recipe.ts) and `napinet train
 // --model deep`: its layers and PyTorch state_dict names, a short seeded training run that is
 // reproducible, the CLI's run folder, and Ctrl-C + `--resume` giving the uninterrupted run's weights
 // (the recipe-level resume tests: test/deep_resume.test.ts). The full run (≥ 99.5%) is
@@ -9,13 +9,13 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadMnist } from '../lib/data/mnist';
 import { loadModel } from '../lib/io/model_io';
-import { deepNetwork } from '../lib/models';
+import { deepNetwork } from '../lib/chapter/models';
 import { CrossEntropyLoss } from '../lib/nn/loss';
 import { buildModule } from '../lib/nn/registry';
 import type { Sequential } from '../lib/nn/sequential';
 import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
-import { DEEP_RECIPE, trainDeepRecipe } from '../lib/train/deep_recipe';
+import { DEEP_RECIPE, trainDeepRecipe } from '../lib/chapter/deep_recipe';
 import { DEVICES } from './helpers/devices';
 import { cli, napinet, trainUntilInterrupted } from './helpers/cli';
 

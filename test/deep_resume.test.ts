@@ -1,5 +1,5 @@
 // Checkpoints and resuming for the deep recipe (trainDeepRecipe({ checkpointDir, resume }),
-// lib/train/recipe_checkpoints.ts): a run stopped after epoch 1, and one stopped part-way through
+// lib/chapter/recipe_checkpoints.ts): a run stopped after epoch 1, and one stopped part-way through
 // epoch 1 (shouldStop, as Ctrl-C does), resumed, end with exactly the weights, BatchNorm running
 // statistics, optimizer state and history of the uninterrupted run (bit for bit, CPU). That needs
 // the per-epoch augmentation redrawn from the generator state saved before the epoch began, the
@@ -14,8 +14,8 @@ import { loadCheckpoint } from '../lib/io/checkpoint';
 import { stateDict } from '../lib/io/model_io';
 import { encodeSafetensors } from '../lib/io/safetensors';
 import type { Module } from '../lib/nn/module';
-import { type DeepRecipeResult, trainDeepRecipe } from '../lib/train/deep_recipe';
-import { trainSeedRecipe } from '../lib/train/recipe';
+import { type DeepRecipeResult, trainDeepRecipe } from '../lib/chapter/deep_recipe';
+import { trainSeedRecipe } from '../lib/chapter/recipe';
 
 const mnist = loadMnist();
 // 400 images: 360 train → 12 steps an epoch at batch 32 (the last one of 8 images).

@@ -13,7 +13,7 @@ import { Classifier, load } from '../lib/inference';
 import { saveModel } from '../lib/io/model_io';
 import { Tensor } from '../lib/tensor';
 import { predict } from '../lib/train/fit';
-import { type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from '../lib/train/recipe';
+import { type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from '../lib/chapter/recipe';
 import { expectClose } from './helpers/compare';
 
 const mnist = loadMnist();

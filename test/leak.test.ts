@@ -15,7 +15,7 @@ import { ImageDataset, Standardizer } from '../lib/data/dataset';
 import { loadMnist } from '../lib/data/mnist';
 import { cuda, type Device } from '../lib/device';
 import { Classifier } from '../lib/inference';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { Adam } from '../lib/optim/adam';
 import { StepLR } from '../lib/optim/lr_scheduler';
 import { Generator } from '../lib/random';

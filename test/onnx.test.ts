@@ -11,7 +11,7 @@ import { describe, expect, test } from 'vitest';
 import { loadMnist } from '../lib/data/mnist';
 import { Classifier } from '../lib/inference';
 import { decodeOnnx, ONNX_OPSET, toOnnx } from '../lib/io/onnx';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { Generator } from '../lib/random';
 import { Sequential } from '../lib/nn/sequential';
 import { Conv2d } from '../lib/nn/conv2d';

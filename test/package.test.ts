@@ -1,7 +1,8 @@
 // `npm install napinet` as a new user meets it: the packed tarball installed into an empty project
 // with --ignore-scripts and no compiler, CMake or nvcc on PATH, then used from TypeScript, from an
-// ES module and from plain CommonJS to build the seed network, train one epoch on 2,000 images and
-// predict. And the loader's message when no binary fits.
+// ES module and from plain CommonJS: the chapter's recipe ('napinet/chapter') trains the seed network
+// one epoch on 2,000 images and the library ('napinet') predicts with it. And the loader's message
+// when no binary fits.
 //
 // Needs the prebuilt binary (npm run build:prebuild): CI makes it first; locally the suite skips
 // with a message when it is missing.
@@ -70,6 +71,9 @@ describe.skipIf(!havePrebuilt)('the npm package, installed as a dependency', () 
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/index.js'))).toBe(true);
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/index.d.ts'))).toBe(true);
     expect(fs.existsSync(path.join(pkg, 'dist/esm/index.mjs'))).toBe(true);
+    expect(fs.existsSync(path.join(pkg, 'dist/cjs/chapter/index.js'))).toBe(true);
+    expect(fs.existsSync(path.join(pkg, 'dist/cjs/chapter/index.d.ts'))).toBe(true);
+    expect(fs.existsSync(path.join(pkg, 'dist/esm/chapter/index.mjs'))).toBe(true);
     expect(fs.readdirSync(path.join(pkg, 'prebuilds', `${process.platform}-${process.arch}`)).some((f) => f.endsWith('.node'))).toBe(true);
     for (const absent of ['test', 'bench', 'scripts/gen_fixtures.py', 'build', 'lib', 'examples']) {
       expect(fs.existsSync(path.join(pkg, absent)), absent).toBe(false);
@@ -78,21 +82,22 @@ describe.skipIf(!havePrebuilt)('the npm package, installed as a dependency', () 
 
   const script = (lang: 'cjs' | 'esm' | 'ts') => {
     const imports = {
-      cjs: "const napinet = require('napinet');",
-      esm: "import * as napinet from 'napinet';",
-      ts: "import * as napinet from 'napinet';",
+      cjs: "const napinet = require('napinet');\nconst chapter = require('napinet/chapter');",
+      esm: "import * as napinet from 'napinet';\nimport * as chapter from 'napinet/chapter';",
+      ts: "import * as napinet from 'napinet';\nimport * as chapter from 'napinet/chapter';",
     }[lang];
     const body = `
-      const result = await napinet.trainSeedRecipe({ dataDir: ${JSON.stringify(mnistDir)}, limit: 2000, epochs: 1, device: 'cpu', progress: 'none' });
+      const result = await chapter.trainSeedRecipe({ dataDir: ${JSON.stringify(mnistDir)}, limit: 2000, epochs: 1, device: 'cpu', progress: 'none' });
       const probs = napinet.predict(result.model, result.test.head(5));
       const classes = Array.from({ length: 5 }, (_, i) => { const row = Array.from(probs.subarray(i * 10, i * 10 + 10)); return row.indexOf(Math.max(...row)); });
-      console.log(JSON.stringify({ accuracy: result.testAccuracy, classes, labels: Array.from(result.test.labels.subarray(0, 5)), source: napinet.addonSource().kind }));`;
+      console.log(JSON.stringify({ accuracy: result.testAccuracy, classes, labels: Array.from(result.test.labels.subarray(0, 5)), source: napinet.addonSource().kind, oneLibrary: result.model instanceof napinet.nn.Sequential }));`;
     return lang === 'cjs' ? `${imports}\n(async () => {${body}\n})();\n` : `${imports}\n${body}\n`;
   };
 
   const check = (stdout: string) => {
     const out = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(out.source).toBe('prebuilt');
+    expect(out.oneLibrary).toBe(true); // the chapter's entry runs on the same library instance as 'napinet'
     expect(out.accuracy).toBeGreaterThan(0.85);
     expect(out.classes.filter((c: number, i: number) => c === out.labels[i]).length).toBeGreaterThanOrEqual(4);
   };

@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { saveModel } from '../lib/io/model_io';
 import { loadMnist } from '../lib/data/mnist';
-import { trainSeedRecipe, type SeedRecipeResult } from '../lib/train/recipe';
-import { confusionMatrix, predictClasses } from '../lib/viz/analysis';
-import { decodePng } from '../lib/viz/canvas';
-import { reportRun, type ReportResult, writeReport } from '../lib/viz/report';
+import { trainSeedRecipe, type SeedRecipeResult } from '../lib/chapter/recipe';
+import { confusionMatrix, predictClasses } from '../lib/chapter/viz/analysis';
+import { decodePng } from '../lib/chapter/viz/canvas';
+import { reportRun, type ReportResult, writeReport } from '../lib/chapter/viz/report';
 
 const CHROMIUM = '/usr/bin/chromium';
 const PICTURES = ['curves.png', 'confusion-matrix.png', 'misclassified.png', 'features.png', 'ternary.png'];

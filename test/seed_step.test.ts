@@ -7,7 +7,7 @@
 // of the gradient changes that ratio only where the gradient is near zero.
 import { describe, expect, test } from 'vitest';
 import { loadStateDict, stateDict } from '../lib/io/model_io';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { CrossEntropyLoss } from '../lib/nn/loss';
 import { Adam } from '../lib/optim/adam';
 import { Tensor } from '../lib/tensor';

@@ -2,7 +2,7 @@
 // reordering, which must not change any value or gradient (compared with the layers run by hand in
 // the written order, bit for bit, on inputs with many exact zeros and ties).
 import { describe, expect, test } from 'vitest';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 

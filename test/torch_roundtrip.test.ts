@@ -19,7 +19,7 @@ import { loadStateDict, saveModel } from '../lib/io/model_io';
 import { buildModule } from '../lib/nn/registry';
 import type { Sequential } from '../lib/nn/sequential';
 import { Tensor } from '../lib/tensor';
-import { seedPreprocessing, trainSeedRecipe } from '../lib/train/recipe';
+import { seedPreprocessing, trainSeedRecipe } from '../lib/chapter/recipe';
 import { expectClose } from './helpers/compare';
 import { loadFixtures } from './helpers/fixtures';
 import { pythonMissing, readF32, runPythonScript, writeF32 } from './helpers/python';

@@ -5,7 +5,7 @@
 // network that does not learn while leaving room for the seed's luck.
 import { describe, expect, test } from 'vitest';
 import { loadMnist } from '../lib/data/mnist';
-import { trainSeedRecipe } from '../lib/train/recipe';
+import { trainSeedRecipe } from '../lib/chapter/recipe';
 
 const mnist = loadMnist();
 

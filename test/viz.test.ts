@@ -1,21 +1,21 @@
-// lib/viz: the numbers behind the pictures (confusion matrix, misclassified images, feature maps,
+// lib/chapter/viz: the numbers behind the pictures (confusion matrix, misclassified images, feature maps,
 // the ternary rule and the ternary network), and the pictures drawn from known numbers (sizes,
 // colours where they carry meaning). The pictures of a real run and report.html in a browser:
 // test/report.test.ts.
 import { describe, expect, test } from 'vitest';
 import { ImageDataset } from '../lib/data/dataset';
-import { seedNetwork } from '../lib/models';
+import { seedNetwork } from '../lib/chapter/models';
 import { relu } from '../lib/ops/activation';
 import { conv2d } from '../lib/ops/conv2d';
 import { maxPool2d } from '../lib/ops/pool2d';
 import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
-import { confusionMatrix, featureMaps, firstMisclassified, firstOfEachDigit, nthOfDigit, predictClasses } from '../lib/viz/analysis';
-import { canvasLib, COLORMAPS, decodePng, gaussianBlur } from '../lib/viz/canvas';
-import { confusionPng, curvesPng, misclassifiedPng, sweepPng } from '../lib/viz/figures';
-import { escapeHtml } from '../lib/viz/html';
-import { sweepTable } from '../lib/viz/sweep';
-import { quantizeKernel, ternaryNetwork } from '../lib/viz/ternary';
+import { confusionMatrix, featureMaps, firstMisclassified, firstOfEachDigit, nthOfDigit, predictClasses } from '../lib/chapter/viz/analysis';
+import { canvasLib, COLORMAPS, decodePng, gaussianBlur } from '../lib/chapter/viz/canvas';
+import { confusionPng, curvesPng, misclassifiedPng, sweepPng } from '../lib/chapter/viz/figures';
+import { escapeHtml } from '../lib/chapter/viz/html';
+import { sweepTable } from '../lib/chapter/sweep';
+import { quantizeKernel, ternaryNetwork } from '../lib/chapter/viz/ternary';
 import { expectClose } from './helpers/compare';
 
 /** The RGB of pixel (x, y) of a PNG. */

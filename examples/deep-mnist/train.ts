@@ -8,7 +8,7 @@
  * BatchNorm2d and ReLU; the hidden fully-connected layers follow the rule FC → BatchNorm1d → ReLU →
  * Dropout. Each epoch sees every training image freshly rotated (±10°) and shifted (±2 px), drawn
  * from the run's seeded generator. `napinet train --model deep` runs the same recipe
- * (lib/train/deep_recipe.ts, lib/models.ts deepNetwork()).
+ * (lib/chapter/deep_recipe.ts, lib/chapter/models.ts deepNetwork()).
  */
 import { evaluate, epochAugmentation, fit, Generator, loadMnist, nn, optim, prepareMnist } from 'napinet';
 

@@ -7,7 +7,7 @@
  *   await fit(model, data, { ..., callbacks: [callbacks] });   // new draws before every epoch
  */
 import { defaultGenerator, type Generator } from '../random';
-import type { Callbacks } from '../train/fit';
+import type { Callbacks } from '../fit_types';
 import { expectNumber, fail } from '../validate';
 import { ImageDataset } from './dataset';
 

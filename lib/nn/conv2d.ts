@@ -1,9 +1,11 @@
-/** Conv2d, after torch.nn.Conv2d (groups 1, dilation 1). Op: lib/ops/conv2d.ts. */
-import { conv2d, conv2dBackward, conv2dOutputShape, type Conv2dOptions } from '../ops/conv2d';
+/**
+ * Conv2d, after torch.nn.Conv2d (groups 1, dilation 1). Op: lib/ops/conv2d.ts.
+ * ConvLayer is the body Conv2d and Conv1d (nn/conv1d.ts) share; each names its ops and size type.
+ */
+import { conv2d, conv2dBackward, conv2dOutputShape } from '../ops/conv2d';
 import type { Generator } from '../random';
-import { Tensor } from '../tensor';
-import { expectBoolean, expectInt, expectPair } from '../validate';
-import { defaultLayerInit } from './init';
+import type { Tensor } from '../tensor';
+import { expectInt, expectPair } from '../validate';
 import { type LayerConfig, Module, type Parameter } from './module';
 
 export interface Conv2dLayerOptions {
@@ -14,62 +16,77 @@ export interface Conv2dLayerOptions {
   generator?: Generator;
 }
 
-export class Conv2d extends Module {
+/** A size of a convolution or pooling layer: one integer (1-D) or a pair (2-D). */
+export type LayerSize = number | [number, number];
+
+/** A size as Python prints a tuple: (2,) or (2, 2). */
+export const pyTuple = (size: LayerSize): string => (typeof size === 'number' ? `(${size},)` : `(${size.join(', ')})`);
+
+/** What a convolution layer of one dimensionality runs: its functional ops and how it reads a size. */
+export interface ConvOps<S extends LayerSize> {
+  type: string;
+  size(value: unknown, name: string, min: number): S;
+  outputShape(input: readonly number[], weightShape: readonly number[], options: { stride: S; padding: S }): number[];
+  forward(x: Tensor, weight: Tensor, bias: Tensor | null, options: { stride: S; padding: S }, out: Tensor): Tensor;
+  backward(
+    dy: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    options: { stride: S; padding: S; inputGrad: boolean; biasGrad: boolean; accumulate: boolean; out: { dx?: Tensor; dw: Tensor; db: Tensor | null } },
+  ): { dx: Tensor | null };
+}
+
+/** The layer around a convolution op: parameters [out, in, ...kernel] (+ bias [out]), forward, backward, config. */
+export abstract class ConvLayer<S extends LayerSize> extends Module {
   readonly inChannels: number;
   readonly outChannels: number;
-  readonly kernelSize: [number, number];
-  readonly stride: [number, number];
-  readonly padding: [number, number];
+  readonly kernelSize: S;
+  readonly stride: S;
+  readonly padding: S;
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   private input: Tensor | undefined;
 
-  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dLayerOptions = {}) {
+  protected constructor(
+    private readonly ops: ConvOps<S>,
+    inChannels: number,
+    outChannels: number,
+    kernelSize: unknown,
+    options: { stride?: unknown; padding?: unknown; bias?: boolean; generator?: Generator },
+  ) {
     super();
     this.inChannels = expectInt(inChannels, 'inChannels', 1);
     this.outChannels = expectInt(outChannels, 'outChannels', 1);
-    this.kernelSize = expectPair(kernelSize, 'kernelSize', 1);
-    this.stride = expectPair(options.stride ?? 1, 'stride', 1);
-    this.padding = expectPair(options.padding ?? 0, 'padding', 0);
-    const hasBias = expectBoolean(options.bias ?? true, 'bias');
-    const weight = Tensor.zeros([outChannels, inChannels, ...this.kernelSize]);
-    const bias = hasBias ? Tensor.zeros([outChannels]) : null;
-    defaultLayerInit(weight, bias, options.generator);
-    this.weight = this.addParameter('weight', weight);
-    this.bias = bias ? this.addParameter('bias', bias) : null;
+    this.kernelSize = ops.size(kernelSize, 'kernelSize', 1);
+    this.stride = ops.size(options.stride ?? 1, 'stride', 1);
+    this.padding = ops.size(options.padding ?? 0, 'padding', 0);
+    const { weight, bias } = this.addWeightAndBias([outChannels, inChannels, ...[this.kernelSize].flat()], options);
+    this.weight = weight;
+    this.bias = bias;
   }
 
-  private get options(): Conv2dOptions {
+  private get options() {
     return { stride: this.stride, padding: this.padding };
   }
 
   forward(x: Tensor): Tensor {
-    const shape = conv2dOutputShape(x.shape, this.weight.shape, this.options);
+    const shape = this.ops.outputShape(x.shape, this.weight.shape, this.options);
     this.input = x;
-    const y = this.workspace.get('y', shape, x.device);
-    return conv2d(x, this.weight.value, this.bias?.value ?? null, this.options, y);
+    return this.ops.forward(x, this.weight.value, this.bias?.value ?? null, this.options, this.workspace.get('y', shape, x.device));
   }
 
   backward(dy: Tensor): Tensor | null {
     const x = this.saved(this.input, 'input');
-    const dx = this.inputGrad ? this.workspace.get('dx', x.shape, x.device) : undefined;
-    const grads = conv2dBackward(dy, x, this.weight.value, {
-      ...this.options,
-      inputGrad: this.inputGrad,
-      biasGrad: this.bias !== null,
-      accumulate: true,
-      out: { dx, dw: this.weight.grad, db: this.bias?.grad ?? null },
-    });
-    return grads.dx;
+    return this.ops.backward(dy, x, this.weight.value, { ...this.options, ...this.weightGradients(x, this.weight, this.bias) }).dx;
   }
 
   outputShape(input: readonly number[]): number[] {
-    return conv2dOutputShape(input, this.weight.shape, this.options);
+    return this.ops.outputShape(input, this.weight.shape, this.options);
   }
 
   config(): LayerConfig {
     return {
-      type: 'Conv2d',
+      type: this.ops.type,
       inChannels: this.inChannels,
       outChannels: this.outChannels,
       kernelSize: this.kernelSize,
@@ -81,11 +98,24 @@ export class Conv2d extends Module {
 
   override toString(): string {
     const extra = [
-      `stride=(${this.stride.join(', ')})`,
-      this.padding.some((p) => p) ? `padding=(${this.padding.join(', ')})` : '',
+      `stride=${pyTuple(this.stride)}`,
+      [this.padding].flat().some((p) => p) ? `padding=${pyTuple(this.padding)}` : '',
       this.bias ? '' : 'bias=False',
     ].filter(Boolean);
-    return `Conv2d(${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize.join(', ')}), ${extra.join(', ')})`;
+    return `${this.ops.type}(${this.inChannels}, ${this.outChannels}, kernel_size=${pyTuple(this.kernelSize)}, ${extra.join(', ')})`;
   }
 }
 
+const CONV2D: ConvOps<[number, number]> = {
+  type: 'Conv2d',
+  size: expectPair,
+  outputShape: conv2dOutputShape,
+  forward: conv2d,
+  backward: conv2dBackward,
+};
+
+export class Conv2d extends ConvLayer<[number, number]> {
+  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dLayerOptions = {}) {
+    super(CONV2D, inChannels, outChannels, kernelSize, options);
+  }
+}

@@ -8,6 +8,7 @@ export { Flatten } from './flatten';
 export { Sequential } from './sequential';
 export { CrossEntropyLoss, CrossEntropyResult } from './loss';
 export * as init from './init';
+export { buildModule, registerLayer } from './registry';
 export { Sigmoid, Tanh, LeakyReLU, ELU, GELU, Softplus } from './activation';
 export { BatchNorm1d, BatchNorm2d, type BatchNormLayerOptions } from './batchnorm';
 export { Dropout } from './dropout';

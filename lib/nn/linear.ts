@@ -1,9 +1,8 @@
 /** Linear, after torch.nn.Linear: y = x·Wᵀ + b. Op: lib/ops/linear.ts. */
 import { linear, linearBackward } from '../ops/linear';
 import type { Generator } from '../random';
-import { Tensor } from '../tensor';
-import { expectBoolean, expectInt } from '../validate';
-import { defaultLayerInit } from './init';
+import type { Tensor } from '../tensor';
+import { expectInt } from '../validate';
 import { type LayerConfig, Module, type Parameter } from './module';
 
 export class Linear extends Module {
@@ -17,11 +16,9 @@ export class Linear extends Module {
     super();
     this.inFeatures = expectInt(inFeatures, 'inFeatures', 1);
     this.outFeatures = expectInt(outFeatures, 'outFeatures', 1);
-    const weight = Tensor.zeros([outFeatures, inFeatures]);
-    const bias = expectBoolean(options.bias ?? true, 'bias') ? Tensor.zeros([outFeatures]) : null;
-    defaultLayerInit(weight, bias, options.generator);
-    this.weight = this.addParameter('weight', weight);
-    this.bias = bias ? this.addParameter('bias', bias) : null;
+    const { weight, bias } = this.addWeightAndBias([outFeatures, inFeatures], options);
+    this.weight = weight;
+    this.bias = bias;
   }
 
   forward(x: Tensor): Tensor {
@@ -32,13 +29,7 @@ export class Linear extends Module {
 
   backward(dy: Tensor): Tensor | null {
     const x = this.saved(this.input, 'input');
-    const dx = this.inputGrad ? this.workspace.get('dx', x.shape, x.device) : undefined;
-    return linearBackward(dy, x, this.weight.value, {
-      inputGrad: this.inputGrad,
-      biasGrad: this.bias !== null,
-      accumulate: true,
-      out: { dx, dw: this.weight.grad, db: this.bias?.grad ?? null },
-    }).dx;
+    return linearBackward(dy, x, this.weight.value, this.weightGradients(x, this.weight, this.bias)).dx;
   }
 
   outputShape(input: readonly number[]): number[] {

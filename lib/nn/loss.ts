@@ -64,7 +64,7 @@ export class CrossEntropyLoss implements LossFunction {
    */
   forward(logits: Tensor, labels: Tensor, options: { accumulateInto?: Tensor; accumulatedCount?: number } = {}): CrossEntropyResult {
     const probs = this.workspace.get('probs', logits.shape, logits.device);
-    const stats = options.accumulateInto ?? this.workspace.get('stats', [2], logits.device);
+    const stats = statsFor(this.workspace, logits.device, options.accumulateInto);
     softmaxCrossEntropy(logits, labels, { labelSmoothing: this.labelSmoothing }, { probs, stats, accumulate: options.accumulateInto !== undefined });
     this.probs = probs;
     this.labels = labels;

@@ -11,7 +11,10 @@
  */
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
 import { fill } from '../ops/fill';
+import type { Generator } from '../random';
 import { Tensor } from '../tensor';
+import { expectBoolean } from '../validate';
+import { defaultLayerInit } from './init';
 
 export class Parameter {
   value: Tensor;
@@ -151,6 +154,29 @@ export abstract class Module {
     const p = new Parameter(value);
     this.ownParameters.set(name, p);
     return p;
+  }
+
+  /**
+   * Registers 'weight' (of `weightShape`, output features first) and, unless options.bias is false,
+   * 'bias' [weightShape[0]], initialised as PyTorch initialises Linear and Conv layers
+   * (init.defaultLayerInit: the weight first, then the bias, from options.generator).
+   */
+  protected addWeightAndBias(weightShape: number[], options: { bias?: boolean; generator?: Generator }): { weight: Parameter; bias: Parameter | null } {
+    const hasBias = expectBoolean(options.bias ?? true, 'bias');
+    const weight = Tensor.zeros(weightShape);
+    const bias = hasBias ? Tensor.zeros([weightShape[0]]) : null;
+    defaultLayerInit(weight, bias, options.generator);
+    return { weight: this.addParameter('weight', weight), bias: bias ? this.addParameter('bias', bias) : null };
+  }
+
+  /**
+   * Where the backward op of such a layer writes, given its saved input x: the weight and bias
+   * gradients accumulate into their Parameter.grad (as PyTorch's), dx goes to the workspace when
+   * inputGrad is set, and is skipped otherwise.
+   */
+  protected weightGradients(x: Tensor, weight: Parameter, bias: Parameter | null) {
+    const dx = this.inputGrad ? this.workspace.get('dx', x.shape, x.device) : undefined;
+    return { inputGrad: this.inputGrad, biasGrad: bias !== null, accumulate: true, out: { dx, dw: weight.grad, db: bias?.grad ?? null } };
   }
 
   protected addBuffer(name: string, value: Tensor): void {

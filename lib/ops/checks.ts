@@ -4,6 +4,13 @@ import type { Device } from '../device';
 import { type DType, Tensor } from '../tensor';
 import { fail } from '../validate';
 
+/** An optional options object: {} when undefined, else an object (not an array). */
+export function expectOptions(options: unknown): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
+  return options as Record<string, unknown>;
+}
+
 export function expectTensor(
   value: unknown,
   name: string,

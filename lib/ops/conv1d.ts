@@ -10,7 +10,7 @@
  */
 import type { Tensor } from '../tensor';
 import { expectInt, expectOneOf, expectShape, fail } from '../validate';
-import { expectTensor } from './checks';
+import { expectOptions, expectTensor } from './checks';
 import { conv2d, conv2dBackward, type Conv2dGrads, type Conv2dOptions } from './conv2d';
 
 export interface Conv1dOptions {
@@ -39,12 +39,6 @@ interface Geometry {
   padding: number;
   ol: number;
   conv2d: Conv2dOptions;
-}
-
-function expectOptions(options: unknown): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
-  return options as Record<string, unknown>;
 }
 
 function geometry(xShape: readonly number[], wShape: readonly number[], options: Record<string, unknown>, xName: string, wName: string): Geometry {

@@ -1,6 +1,8 @@
 /**
- * 2-D convolution (torch.nn.functional.conv2d with groups=1, dilation=1) and its gradients.
- * Kernels: native/kernels/conv2d. Test: test/conv2d.test.ts.
+ * 2-D convolution (torch.nn.functional.conv2d with groups=1, dilation=1) and its gradients, and
+ * the fused conv2d → max-pool 2×2 (→ ReLU) that nn/fused.ts runs (conv2dMaxPool2d, on the CPU and
+ * on CUDA). Kernels: native/kernels/conv2d, cuda/conv2d.cu. Tests: test/conv2d.test.ts,
+ * test/conv2d_pool.test.ts.
  *
  * x (N, C, H, W), weight (K, C, kh, kw), bias (K) or null → y (N, K, OH, OW) with
  * OH = ⌊(H + 2·padding[0] − kh) / stride[0]⌋ + 1 (OW likewise), zero padding.
@@ -8,7 +10,7 @@
 import { type CudaBuffer, native } from '../native';
 import type { Tensor } from '../tensor';
 import { expectBoolean, expectOneOf, expectPair, expectShape, fail } from '../validate';
-import { expectTensor, output } from './checks';
+import { expectOptions, expectTensor, output } from './checks';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -42,12 +44,6 @@ interface Geometry {
   oh: number;
   ow: number;
   algorithm: number;
-}
-
-function expectOptions(options: unknown): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
-  return options as Record<string, unknown>;
 }
 
 /** Validates the shapes of x and weight (named xName, wName in messages) and the options. */

@@ -39,22 +39,24 @@ function expectP(p: unknown): number {
   return p;
 }
 
-/** y = x ⊙ m, m_i = 1/(1 − p) for kept elements and 0 for dropped ones (a dropped inf gives NaN, as x·0). */
-export function dropout(x: Tensor, p: number, seed: DropoutSeed, out?: Tensor): Tensor {
-  expectTensor(x, 'x');
+/** Checks the tensor, p and the seed, and picks the output: what dropout and its backward share. */
+function dropoutArgs(t: Tensor, name: 'x' | 'dy', p: number, seed: DropoutSeed, out: Tensor | undefined) {
+  expectTensor(t, name);
   const prob = expectP(p);
   const [low, high] = seedWords(seed);
-  const y = output(out, 'out', x.shape, x.device);
+  return { prob, low, high, result: output(out, 'out', t.shape, t.device) };
+}
+
+/** y = x ⊙ m, m_i = 1/(1 − p) for kept elements and 0 for dropped ones (a dropped inf gives NaN, as x·0). */
+export function dropout(x: Tensor, p: number, seed: DropoutSeed, out?: Tensor): Tensor {
+  const { prob, low, high, result: y } = dropoutArgs(x, 'x', p, seed, out);
   native().dropoutForward(y.buffer, x.buffer, low, high, prob, x.size);
   return y;
 }
 
 /** dx = dy ⊙ m with the mask of dropout(x, p, seed). */
 export function dropoutBackward(dy: Tensor, p: number, seed: DropoutSeed, out?: Tensor): Tensor {
-  expectTensor(dy, 'dy');
-  const prob = expectP(p);
-  const [low, high] = seedWords(seed);
-  const dx = output(out, 'out', dy.shape, dy.device);
+  const { prob, low, high, result: dx } = dropoutArgs(dy, 'dy', p, seed, out);
   native().dropoutBackward(dx.buffer, dy.buffer, low, high, prob, dy.size);
   return dx;
 }

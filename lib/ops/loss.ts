@@ -9,7 +9,7 @@
 import { type CudaBuffer, native } from '../native';
 import type { Tensor } from '../tensor';
 import { expectNumber, fail } from '../validate';
-import { expectTensor, output } from './checks';
+import { expectOptions, expectTensor, output } from './checks';
 
 export interface CrossEntropyOptions {
   /** ε in [0, 1]: the target is (1 − ε)·one-hot + ε/C, as PyTorch's label_smoothing. Default 0. */
@@ -17,9 +17,7 @@ export interface CrossEntropyOptions {
 }
 
 function labelSmoothing(options: unknown): number {
-  if (options === undefined) return 0;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
-  const value = (options as CrossEntropyOptions).labelSmoothing;
+  const value = (expectOptions(options) as CrossEntropyOptions).labelSmoothing;
   return value === undefined ? 0 : expectNumber(value, 'options.labelSmoothing', 0, 1);
 }
 

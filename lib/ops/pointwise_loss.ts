@@ -14,7 +14,7 @@
 import { native } from '../native';
 import type { Tensor } from '../tensor';
 import { expectBoolean, expectNumber, fail } from '../validate';
-import { expectTensor, output } from './checks';
+import { expectOptions, expectTensor, output } from './checks';
 
 export interface BceWithLogitsOptions {
   /**
@@ -28,12 +28,6 @@ export interface PointwiseLossOut {
   stats?: Tensor;
   /** Add this batch's statistics into out.stats instead of overwriting them. */
   accumulate?: boolean;
-}
-
-function expectOptions(options: unknown): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
-  return options as Record<string, unknown>;
 }
 
 /** Checks input and target; returns [N, M], M = elements per sample. */

@@ -7,10 +7,10 @@
  * along L that PyTorch's max_pool1d returns.
  */
 import type { Tensor } from '../tensor';
-import { describe, expectBoolean, expectShape, fail } from '../validate';
+import { expectBoolean, expectShape, fail } from '../validate';
 import { expectTensor } from './checks';
 import { expectSingle } from './conv1d';
-import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, type AvgPool2dOptions } from './pool2d';
+import { avgPool2d, avgPool2dBackward, type AvgPool2dOptions, expectPaddingInWindow, maxPool2d, maxPool2dBackward, poolArguments } from './pool2d';
 
 export interface Pool1dOptions {
   kernelSize: number | [number];
@@ -35,19 +35,11 @@ interface Geometry {
 }
 
 function geometry(inputShape: unknown, options: unknown, shapeName: string): Geometry {
-  expectShape(inputShape, shapeName);
-  const shape = inputShape as readonly number[];
-  if (shape.length !== 3) fail('a shape of rank 3 ([N, C, L])', shapeName, shape, RangeError);
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
-  const o = options as AvgPool1dOptions;
+  const { shape, o } = poolArguments<AvgPool1dOptions>(inputShape, options, shapeName, ['N', 'C', 'L']);
   const kernel = expectSingle(o.kernelSize, 'options.kernelSize', 1);
   const stride = o.stride === undefined ? kernel : expectSingle(o.stride, 'options.stride', 1);
   const padding = o.padding === undefined ? 0 : expectSingle(o.padding, 'options.padding', 0);
-  if (padding > Math.floor(kernel / 2)) {
-    throw new RangeError(
-      `Expected padding at most half the kernel size (${Math.floor(kernel / 2)} for kernel ${kernel}) for options.padding but received ${describe(o.padding)}`,
-    );
-  }
+  expectPaddingInWindow(padding, kernel, o.padding);
   const [n, c, l] = shape;
   if (l < 1 || l + 2 * padding < kernel) {
     throw new RangeError(`Expected an input at least as long as the kernel ${kernel} (with padding ${padding}) for ${shapeName} but received [${shape.join(', ')}]`);

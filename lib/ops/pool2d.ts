@@ -32,23 +32,28 @@ interface Geometry {
   ow: number;
 }
 
-function geometry(inputShape: unknown, options: unknown, shapeName: string): Geometry {
+/** The input shape (of `layout`'s rank) and the options object of a pooling call, checked (pool1d's too). */
+export function poolArguments<O>(inputShape: unknown, options: unknown, shapeName: string, layout: string[]): { shape: readonly number[]; o: O } {
   expectShape(inputShape, shapeName);
   const shape = inputShape as readonly number[];
-  if (shape.length !== 4) fail('a shape of rank 4 ([N, C, H, W])', shapeName, shape, RangeError);
+  if (shape.length !== layout.length) fail(`a shape of rank ${layout.length} ([${layout.join(', ')}])`, shapeName, shape, RangeError);
   if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
-  const o = options as Pool2dOptions;
+  return { shape, o: options as O };
+}
+
+/** PyTorch's rule for a pooling window: padding at most half the kernel (`given`: the padding option as passed). */
+export function expectPaddingInWindow(padding: number, kernel: number, given: unknown): void {
+  if (padding > Math.floor(kernel / 2)) {
+    throw new RangeError(`Expected padding at most half the kernel size (${Math.floor(kernel / 2)} for kernel ${kernel}) for options.padding but received ${describe(given)}`);
+  }
+}
+
+function geometry(inputShape: unknown, options: unknown, shapeName: string): Geometry {
+  const { shape, o } = poolArguments<Pool2dOptions>(inputShape, options, shapeName, ['N', 'C', 'H', 'W']);
   const kernel = expectPair(o.kernelSize, 'options.kernelSize', 1);
   const stride = o.stride === undefined ? kernel : expectPair(o.stride, 'options.stride', 1);
   const padding = o.padding === undefined ? ([0, 0] as [number, number]) : expectPair(o.padding, 'options.padding', 0);
-  for (const axis of [0, 1]) {
-    if (padding[axis] > Math.floor(kernel[axis] / 2)) {
-      throw new RangeError(
-        `Expected padding at most half the kernel size (${Math.floor(kernel[axis] / 2)} for kernel ${kernel[axis]}) ` +
-          `for options.padding but received ${describe(o.padding)}`,
-      );
-    }
-  }
+  for (const axis of [0, 1]) expectPaddingInWindow(padding[axis], kernel[axis], o.padding);
   const [n, c, h, w] = shape;
   const oh = Math.floor((h + 2 * padding[0] - kernel[0]) / stride[0]) + 1;
   const ow = Math.floor((w + 2 * padding[1] - kernel[1]) / stride[1]) + 1;

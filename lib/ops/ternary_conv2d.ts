@@ -8,8 +8,8 @@
  */
 import { type CudaBuffer, native } from '../native';
 import type { Tensor } from '../tensor';
-import { expectPair, fail } from '../validate';
-import { expectTensor, output } from './checks';
+import { expectPair } from '../validate';
+import { expectOptions, expectTensor, output } from './checks';
 import { conv2dOutputShape } from './conv2d';
 
 export interface TernaryConv2dOptions {
@@ -19,7 +19,7 @@ export interface TernaryConv2dOptions {
 
 /** y = Σ_{w=+1} x − Σ_{w=−1} x (+ bias), written into `out` when given. */
 export function ternaryConv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: TernaryConv2dOptions = {}, out?: Tensor): Tensor {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) fail('an options object', 'options', options);
+  expectOptions(options);
   expectTensor(x, 'x', { rank: 4 });
   expectTensor(weight, 'weight', { rank: 4, dtype: 'int32', device: x.device });
   const stride = expectPair(options.stride ?? 1, 'options.stride', 1);

@@ -12,49 +12,27 @@
  * weight and bias gradients are the per-chunk partial sums added in chunk order; then one optimizer
  * update. So the gradient is the whole batch's, and any number of workers gives bit-identical
  * weights (test/data_parallel.test.ts).
+ *
+ * fit() in stages: fitSettings checks the options; then each epoch is trainEpoch (its steps, run by
+ * StepPasses, which records and replays a CUDA graph when asked; remainingBatches, which skips the
+ * steps a resumed epoch had taken; showProgress; the position where shouldStop() ends it) and
+ * finishEpoch (validation, the history, the epoch line and the end-of-epoch callbacks).
  */
 import { type CudaGraph, captureCudaGraph } from '../cuda_graph';
-import { batches, DeviceDataset, type ImageDataset } from '../data/dataset';
+import { type Batch, batches, DeviceDataset, type ImageDataset } from '../data/dataset';
 import { CrossEntropyLoss } from '../nn/loss';
 import type { Module } from '../nn/module';
 import { softmax } from '../ops/softmax';
 import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer } from '../optim/optimizer';
-import { defaultGenerator, type Generator, type GeneratorSnapshot } from '../random';
+import { defaultGenerator, type Generator } from '../random';
 import { Tensor } from '../tensor';
 import { native } from '../native';
 import { expectBoolean, expectInt, fail } from '../validate';
 import { type ProgressSink, progressFor, type TextStream } from './progress';
+import type { Callbacks, EpochRecord, FitPosition, History } from '../fit_types';
 
-export interface EpochRecord {
-  epoch: number;
-  /** Iterations completed at the end of this epoch (all epochs so far). */
-  iteration: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  valLoss?: number;
-  valAccuracy?: number;
-  /** Wall-clock seconds of the training part of this epoch (validation excluded). */
-  seconds: number;
-  lr: number;
-}
-
-export interface History {
-  epochs: EpochRecord[];
-}
-
-export interface StepInfo {
-  epoch: number;
-  iteration: number;
-  batchSize: number;
-}
-
-export interface Callbacks {
-  onEpochBegin?(epoch: number): void | Promise<void>;
-  onBatchEnd?(info: StepInfo): void | Promise<void>;
-  /** Return false to stop training after this epoch. */
-  onEpochEnd?(record: EpochRecord, history: History): void | boolean | Promise<void | boolean>;
-}
+export type { Callbacks, EpochRecord, FitPosition, History, StepInfo } from '../fit_types';
 
 export interface FitOptions {
   optimizer: Optimizer;
@@ -103,31 +81,6 @@ export interface FitOptions {
   resume?: FitPosition;
 }
 
-/** Where a run stands inside an epoch (a stopped fit() returns it; resume continues from it). */
-export interface FitPosition {
-  /** The epoch in progress. */
-  epoch: number;
-  /** Steps of this epoch already taken. */
-  step: number;
-  /** Iterations completed over all epochs. */
-  iteration: number;
-  /**
-   * The generator's state when this epoch began: before the onEpochBegin callbacks (which may draw
-   * from it, as a per-epoch augmentation does) and the shuffle, so a resume redraws both exactly.
-   */
-  generatorState: GeneratorSnapshot;
-  /**
-   * The generator's state when training stopped: after the draws the steps taken made (Dropout's
-   * mask seeds). A resume restores it once the steps already taken are skipped. Absent in older
-   * checkpoints (a model without such draws: the state after the shuffle, which the skip reaches).
-   */
-  stoppedGeneratorState?: GeneratorSnapshot;
-  /** This epoch's running [loss sum, correct count] (float32 values) and samples seen so far. */
-  stats: [number, number];
-  seen: number;
-  /** Training seconds spent in this epoch so far. */
-  seconds: number;
-}
 
 export interface FitResult extends History {
   stopped: boolean;
@@ -144,128 +97,229 @@ export function formatEpoch(r: EpochRecord): string {
   return `epoch ${r.epoch}, iteration ${r.iteration}, ${train}${val}`;
 }
 
-export async function fit(model: Module, data: ImageDataset, options: FitOptions): Promise<FitResult> {
-  const epochs = expectInt(options.epochs, 'epochs', 0);
-  const batchSize = expectInt(options.batchSize, 'batchSize', 1);
-  const workers = options.workers === undefined ? undefined : expectInt(options.workers, 'workers', 1, 1024);
-  const lossFn = options.loss ?? new CrossEntropyLoss();
-  const generator = options.generator ?? defaultGenerator;
-  const history: History = options.history ?? { epochs: [] };
-  const callbacks = options.callbacks ?? [];
-  const progress: ProgressSink = progressFor(options.progressStream ?? process.stderr, options.progress ?? 'auto');
-  const device = model.device;
-  const stepsPerEpoch = Math.ceil(data.count / batchSize);
-  const resume = options.resume;
-  let iteration = resume?.iteration ?? history.epochs.at(-1)?.iteration ?? 0;
-  const useGraph = expectBoolean(options.cudaGraph ?? false, 'cudaGraph');
-  if (useGraph && device !== 'cuda') fail('false for a model on the CPU (CUDA graphs record GPU work)', 'cudaGraph', true);
-  if (useGraph && !model.capturable) {
-    throw new Error('Expected a model whose step a CUDA graph can record for cudaGraph but received one that draws on the host every step (Dropout in training)');
-  }
-  const stats = Tensor.zeros([2], { device });
-  // The step's passes, replayed from a CUDA graph when options.cudaGraph is set.
-  const passes = (x: Tensor, y: Tensor) => {
-    options.optimizer.zeroGrad();
-    const logits = model.forward(x);
-    lossFn.forward(logits, y, { accumulateInto: stats });
-    model.backward(lossFn.backward());
-  };
-  let graph: CudaGraph | undefined;
-  let stopped = false;
-  let position: FitPosition | undefined;
-  const threadsBefore = native().numThreads();
-  if (workers !== undefined) native().setNumThreads(workers);
-  // On a GPU the datasets are uploaded once, and each batch is gathered there.
-  const trainOnDevice = new DeviceDataset(data, device);
-  const validationOnDevice = options.validation ? new DeviceDataset(options.validation, device) : undefined;
+/**
+ * One training step's passes: zeroGrad, forward, loss (summed into `stats` on the device) and
+ * backward. With cudaGraph, an epoch's first full-size batch runs them (creating the workspaces a
+ * capture must not allocate), the second records them as a CUDA graph (recording runs nothing, so
+ * it is launched at once) and every later full-size batch replays the graph; a smaller last batch
+ * runs them as usual. The graph refers to the epoch's batch tensors, so it lasts one epoch.
+ */
+class StepPasses {
+  private graph: CudaGraph | undefined;
+  private ordinaryFullSteps = 0;
 
+  constructor(
+    private readonly model: Module,
+    private readonly optimizer: Optimizer,
+    private readonly lossFn: CrossEntropyLoss,
+    private readonly stats: Tensor,
+    private readonly useGraph: boolean,
+    private readonly batchSize: number,
+  ) {}
+
+  run(batch: Batch): void {
+    if (!this.useGraph || batch.size !== this.batchSize) {
+      this.passes(batch);
+    } else if (this.graph) {
+      this.graph.launch();
+    } else if (this.ordinaryFullSteps++ === 0) {
+      this.passes(batch);
+    } else {
+      this.graph = captureCudaGraph(() => this.passes(batch));
+      this.graph.launch();
+    }
+  }
+
+  endEpoch(): void {
+    this.graph?.dispose();
+    this.graph = undefined;
+    this.ordinaryFullSteps = 0;
+  }
+
+  private passes(batch: Batch): void {
+    this.optimizer.zeroGrad();
+    const logits = this.model.forward(batch.x);
+    this.lossFn.forward(logits, batch.y, { accumulateInto: this.stats });
+    this.model.backward(this.lossFn.backward());
+  }
+}
+
+/** A fit() call's settings (options checked, defaults filled in) and the state its epochs share. */
+interface FitRun {
+  model: Module;
+  options: FitOptions;
+  epochs: number;
+  batchSize: number;
+  stepsPerEpoch: number;
+  lossFn: CrossEntropyLoss;
+  generator: Generator;
+  history: History;
+  callbacks: Callbacks[];
+  progress: ProgressSink;
+  train: DeviceDataset;
+  validation: DeviceDataset | undefined;
+  /** This epoch's running [loss sum, correct count], on the model's device. */
+  stats: Tensor;
+  step: StepPasses;
+  /** Iterations completed over all epochs. */
+  iteration: number;
+}
+
+/** The batches of an epoch that remain: a resumed epoch skips the steps taken before the stop. */
+function* remainingBatches(all: Iterable<Batch>, resumed: FitPosition | undefined, generator: Generator): Iterable<Batch> {
+  let skipped = 0;
+  for (const batch of all) {
+    if (resumed && skipped < resumed.step) {
+      // Taken before the interruption; after the last of them, the draws the steps made (Dropout's seeds) are restored.
+      if (++skipped === resumed.step && resumed.stoppedGeneratorState) generator.setState(resumed.stoppedGeneratorState);
+      continue;
+    }
+    yield batch;
+  }
+}
+
+/**
+ * Trains one epoch (or what remains of a resumed one): its begin callbacks, the shuffle, the steps
+ * with the scheduler per iteration, progress, and shouldStop() checked after every step. Returns
+ * the samples seen and when the epoch's clock started, or the position where shouldStop() ended it.
+ */
+async function trainEpoch(run: FitRun, epoch: number, resumed: FitPosition | undefined): Promise<{ seen: number; started: number } | { stoppedAt: FitPosition }> {
+  const { options, generator, stats } = run;
+  if (resumed) generator.setState(resumed.generatorState);
+  const generatorState = generator.getState();
+  for (const cb of run.callbacks) await cb.onEpochBegin?.(epoch);
+  run.model.train();
+  stats.copyFrom(resumed ? Float32Array.from(resumed.stats) : new Float32Array(2));
+  let seen = resumed?.seen ?? 0;
+  let step = resumed?.step ?? 0;
+  const started = performance.now() - (resumed?.seconds ?? 0) * 1000;
+  const shuffled = batches(run.train, run.batchSize, { shuffle: options.shuffle ?? true, generator });
   try {
-    for (let epoch = resume?.epoch ?? options.initialEpoch ?? 0; epoch < epochs && !stopped; epoch++) {
-      const resumed = resume?.epoch === epoch ? resume : undefined;
-      if (resumed) generator.setState(resumed.generatorState);
-      const generatorState = generator.getState();
-      for (const cb of callbacks) await cb.onEpochBegin?.(epoch);
-      model.train();
-      stats.copyFrom(resumed ? Float32Array.from(resumed.stats) : new Float32Array(2));
-      let seen = resumed?.seen ?? 0;
-      let step = 0;
-      let ordinaryFullSteps = 0;
-      const started = performance.now() - (resumed?.seconds ?? 0) * 1000;
-      for (const batch of batches(trainOnDevice, batchSize, { shuffle: options.shuffle ?? true, generator })) {
-        if (resumed && step < resumed.step) {
-          step++; // taken before the interruption
-          if (step === resumed.step && resumed.stoppedGeneratorState) generator.setState(resumed.stoppedGeneratorState);
-          continue;
-        }
-        if (!useGraph || batch.size !== batchSize) {
-          passes(batch.x, batch.y);
-        } else if (graph) {
-          graph.launch();
-        } else if (ordinaryFullSteps++ === 0) {
-          passes(batch.x, batch.y); // creates the workspaces a capture must not allocate
-        } else {
-          graph = captureCudaGraph(() => passes(batch.x, batch.y)); // records without running
-          graph.launch();
-        }
-        options.optimizer.step();
-        if ((options.schedulerStep ?? 'iteration') === 'iteration') options.scheduler?.step();
-        seen += batch.size;
-        step++;
-        iteration++;
-        for (const cb of callbacks) await cb.onBatchEnd?.({ epoch, iteration, batchSize: batch.size });
-        if (step % PROGRESS_EVERY === 0 || step === stepsPerEpoch) {
-          if (progress.shown) {
-            // A read from a GPU waits for the queued steps: only when a bar shows the figures.
-            const [lossSum, correct] = stats.toArray();
-            progress.update(epoch, epochs, step, stepsPerEpoch, lossSum / seen, correct / seen, (performance.now() - started) / 1000);
-          }
-          // Let signals (Ctrl-C) and timers run between steps.
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-        if (options.shouldStop?.()) {
-          stopped = true;
-          const [lossSum, correct] = stats.toArray();
-          position = {
-            epoch,
-            step,
-            iteration,
-            generatorState,
-            stoppedGeneratorState: generator.getState(),
-            stats: [lossSum, correct],
-            seen,
-            seconds: (performance.now() - started) / 1000,
-          };
-          break;
-        }
-      }
-      graph?.dispose(); // it refers to this epoch's batch tensors
-      graph = undefined;
-      if (stopped) break;
-      const [lossSum, correct] = stats.toArray();
-      const seconds = (performance.now() - started) / 1000;
-      if (options.schedulerStep === 'epoch') options.scheduler?.step();
-      const record: EpochRecord = { epoch, iteration, trainLoss: lossSum / seen, trainAccuracy: correct / seen, seconds, lr: options.optimizer.lr };
-      if (validationOnDevice) {
-        const v = evaluate(model, validationOnDevice, { batchSize: Math.max(batchSize, 256), loss: lossFn });
-        record.valLoss = v.loss;
-        record.valAccuracy = v.accuracy;
-      }
-      history.epochs.push(record);
-      progress.clear();
-      options.log?.(formatEpoch(record));
-      for (const cb of callbacks) {
-        if ((await cb.onEpochEnd?.(record, history)) === false) stopped = true;
+    for (const batch of remainingBatches(shuffled, resumed, generator)) {
+      run.step.run(batch);
+      options.optimizer.step();
+      if ((options.schedulerStep ?? 'iteration') === 'iteration') options.scheduler?.step();
+      seen += batch.size;
+      step++;
+      run.iteration++;
+      for (const cb of run.callbacks) await cb.onBatchEnd?.({ epoch, iteration: run.iteration, batchSize: batch.size });
+      if (step % PROGRESS_EVERY === 0 || step === run.stepsPerEpoch) await showProgress(run, epoch, step, seen, started);
+      if (options.shouldStop?.()) {
+        const [lossSum, correct] = stats.toArray();
+        const stoppedAt: FitPosition = {
+          epoch,
+          step,
+          iteration: run.iteration,
+          generatorState,
+          stoppedGeneratorState: generator.getState(),
+          stats: [lossSum, correct],
+          seen,
+          seconds: (performance.now() - started) / 1000,
+        };
+        return { stoppedAt };
       }
     }
   } finally {
-    graph?.dispose();
-    progress.clear();
+    run.step.endEpoch();
+  }
+  return { seen, started };
+}
+
+/** The running figures on the progress bar (when one shows: a read from a GPU waits for the queued steps), then a pause for signals (Ctrl-C) and timers. */
+async function showProgress(run: FitRun, epoch: number, step: number, seen: number, started: number): Promise<void> {
+  if (run.progress.shown) {
+    const [lossSum, correct] = run.stats.toArray();
+    run.progress.update(epoch, run.epochs, step, run.stepsPerEpoch, lossSum / seen, correct / seen, (performance.now() - started) / 1000);
+  }
+  await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Closes a trained epoch: the scheduler per epoch, the record (with validation) into the history,
+ * the epoch line and the end callbacks. Returns whether a callback asked to stop.
+ */
+async function finishEpoch(run: FitRun, epoch: number, trained: { seen: number; started: number }): Promise<boolean> {
+  const { options } = run;
+  const [lossSum, correct] = run.stats.toArray();
+  const seconds = (performance.now() - trained.started) / 1000; // after the read, which waits for a GPU's queued steps
+  if (options.schedulerStep === 'epoch') options.scheduler?.step();
+  const record: EpochRecord = {
+    epoch,
+    iteration: run.iteration,
+    trainLoss: lossSum / trained.seen,
+    trainAccuracy: correct / trained.seen,
+    seconds,
+    lr: options.optimizer.lr,
+  };
+  if (run.validation) {
+    const v = evaluate(run.model, run.validation, { batchSize: Math.max(run.batchSize, 256), loss: run.lossFn });
+    record.valLoss = v.loss;
+    record.valAccuracy = v.accuracy;
+  }
+  run.history.epochs.push(record);
+  run.progress.clear();
+  options.log?.(formatEpoch(record));
+  let stop = false;
+  for (const cb of run.callbacks) {
+    if ((await cb.onEpochEnd?.(record, run.history)) === false) stop = true;
+  }
+  return stop;
+}
+
+/** Checks fit()'s arguments; what a run needs, before anything is allocated. */
+function fitSettings(model: Module, data: ImageDataset, options: FitOptions) {
+  const epochs = expectInt(options.epochs, 'epochs', 0);
+  const batchSize = expectInt(options.batchSize, 'batchSize', 1);
+  const workers = options.workers === undefined ? undefined : expectInt(options.workers, 'workers', 1, 1024);
+  const useGraph = expectBoolean(options.cudaGraph ?? false, 'cudaGraph');
+  if (useGraph && model.device !== 'cuda') fail('false for a model on the CPU (CUDA graphs record GPU work)', 'cudaGraph', true);
+  if (useGraph && !model.capturable) {
+    throw new Error('Expected a model whose step a CUDA graph can record for cudaGraph but received one that draws on the host every step (Dropout in training)');
+  }
+  return { epochs, batchSize, workers, useGraph, stepsPerEpoch: Math.ceil(data.count / batchSize) };
+}
+
+export async function fit(model: Module, data: ImageDataset, options: FitOptions): Promise<FitResult> {
+  const { epochs, batchSize, workers, useGraph, stepsPerEpoch } = fitSettings(model, data, options);
+  const lossFn = options.loss ?? new CrossEntropyLoss();
+  const device = model.device;
+  const history: History = options.history ?? { epochs: [] };
+  const resume = options.resume;
+  const stats = Tensor.zeros([2], { device });
+  const threadsBefore = native().numThreads();
+  if (workers !== undefined) native().setNumThreads(workers);
+  // On a GPU the datasets are uploaded once, and each batch is gathered there.
+  const run: FitRun = {
+    model,
+    options,
+    epochs,
+    batchSize,
+    stepsPerEpoch,
+    lossFn,
+    generator: options.generator ?? defaultGenerator,
+    history,
+    callbacks: options.callbacks ?? [],
+    progress: progressFor(options.progressStream ?? process.stderr, options.progress ?? 'auto'),
+    train: new DeviceDataset(data, device),
+    validation: options.validation ? new DeviceDataset(options.validation, device) : undefined,
+    stats,
+    step: new StepPasses(model, options.optimizer, lossFn, stats, useGraph, batchSize),
+    iteration: resume?.iteration ?? history.epochs.at(-1)?.iteration ?? 0,
+  };
+  try {
+    for (let epoch = resume?.epoch ?? options.initialEpoch ?? 0; epoch < epochs; epoch++) {
+      const trained = await trainEpoch(run, epoch, resume?.epoch === epoch ? resume : undefined);
+      if ('stoppedAt' in trained) return { ...history, stopped: true, position: trained.stoppedAt };
+      if (await finishEpoch(run, epoch, trained)) return { ...history, stopped: true };
+    }
+    return { ...history, stopped: false };
+  } finally {
+    run.progress.clear();
     stats.dispose();
-    trainOnDevice.dispose();
-    validationOnDevice?.dispose();
+    run.train.dispose();
+    run.validation?.dispose();
     if (workers !== undefined) native().setNumThreads(threadsBefore);
   }
-  return position ? { ...history, stopped, position } : { ...history, stopped };
 }
 
 export interface EvaluateResult {

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
 export const root = path.join(__dirname, '..', '..');
-export const cli = path.join(root, 'dist', 'cjs', 'cli.js');
+export const cli = path.join(root, 'dist', 'cjs', 'chapter', 'cli.js');
 
 /** `napinet ...args` to completion: its exit code and output. */
 export function napinet(...args: string[]): { code: number | null; stdout: string; stderr: string } {

@@ -9,12 +9,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadMnist, type Mnist } from '../data/mnist';
-import type { DeviceSpec } from '../device';
-import { writeFileAtomic, writeJsonAtomic } from '../io/files';
-import { SEED_RECIPE, trainSeedRecipe } from '../train/recipe';
-import { expectInt, expectOneOf, fail } from '../validate';
-import { sweepPng } from './figures';
+import { type DeviceSpec, loadMnist, type Mnist, validate, writeFileAtomic, writeJsonAtomic } from '../index';
+import { SEED_RECIPE, trainSeedRecipe } from './recipe';
+import { sweepPng } from './viz/figures';
+
+const { expectInt, expectOneOf, fail } = validate;
 
 export type SweepParameter = 'channels' | 'kernel';
 

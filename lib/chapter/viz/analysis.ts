@@ -3,14 +3,10 @@
  * test set, the first misclassified images, the first conv layer's kernels and what conv, ReLU and
  * max-pool make of one image (section 14.8.5). Runs on the CPU (models are moved there).
  */
-import { batches, type ImageDataset } from '../data/dataset';
-import { Conv2d } from '../nn/conv2d';
-import { ReLU } from '../nn/activation';
-import type { Module } from '../nn/module';
-import { MaxPool2d } from '../nn/pool2d';
-import { Sequential } from '../nn/sequential';
-import { Tensor } from '../tensor';
-import { expectInt } from '../validate';
+import { batches, type ImageDataset, nn, Tensor, validate } from '../../index';
+
+const { Conv2d, MaxPool2d, ReLU, Sequential } = nn;
+type Module = nn.Module;
 
 /** Predicted class (argmax of the logits; the first on ties) of every image of `data`. */
 export function predictClasses(model: Module, data: ImageDataset, batchSize = 500): Int32Array {
@@ -55,7 +51,7 @@ export function firstMisclassified(labels: ArrayLike<number>, predictions: Array
 
 /** Index of the `occurrence`-th (1-based) image labelled `digit`, or −1 when there is none. */
 export function nthOfDigit(labels: ArrayLike<number>, digit: number, occurrence = 1): number {
-  expectInt(occurrence, 'occurrence', 1);
+  validate.expectInt(occurrence, 'occurrence', 1);
   let seen = 0;
   for (let i = 0; i < labels.length; i++) if (labels[i] === digit && ++seen === occurrence) return i;
   return -1;
@@ -73,7 +69,7 @@ export function imageAt(data: ImageDataset, index: number): Float32Array {
 }
 
 /** The chapter's network shape: Conv2d → ReLU → MaxPool2d first (what features.png draws). */
-export function convStem(model: Module): { conv: Conv2d; relu: ReLU; pool: MaxPool2d } | string {
+export function convStem(model: Module): { conv: nn.Conv2d; relu: nn.ReLU; pool: nn.MaxPool2d } | string {
   if (!(model instanceof Sequential)) return 'the model is not a Sequential';
   const [conv, relu, pool] = model.layers;
   if (!(conv instanceof Conv2d) || !(relu instanceof ReLU) || !(pool instanceof MaxPool2d)) {

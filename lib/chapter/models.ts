@@ -2,16 +2,10 @@
  * Ready-made networks. `seedNetwork` is the chapter's CNN (section 14.8.1, figure 14.8.1):
  * Conv2d(1, c, k) → ReLU → MaxPool2d(2) → Flatten → Linear(c·s·s, 10), s = (28 − k + 1) / 2.
  */
-import { ReLU } from './nn/activation';
-import { BatchNorm1d, BatchNorm2d } from './nn/batchnorm';
-import { Dropout } from './nn/dropout';
-import { Conv2d } from './nn/conv2d';
-import { Flatten } from './nn/flatten';
-import { Linear } from './nn/linear';
-import { MaxPool2d } from './nn/pool2d';
-import { Sequential } from './nn/sequential';
-import type { Generator } from './random';
-import { expectInt, expectNumber } from './validate';
+import { type Generator, nn, validate } from '../index';
+
+const { BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } = nn;
+const { expectInt, expectNumber } = validate;
 
 export interface SeedNetworkOptions {
   /** Convolution output channels (the chapter: 8; table 14.8.1 sweeps 2–64). */
@@ -24,7 +18,7 @@ export interface SeedNetworkOptions {
   generator?: Generator;
 }
 
-export function seedNetwork(options: SeedNetworkOptions = {}): Sequential {
+export function seedNetwork(options: SeedNetworkOptions = {}): nn.Sequential {
   const channels = expectInt(options.channels ?? 8, 'channels', 1, 4096);
   const imageSize = expectInt(options.imageSize ?? 28, 'imageSize', 2);
   const kernel = expectInt(options.kernel ?? 5, 'kernel', 1, imageSize - 1);
@@ -60,7 +54,7 @@ export interface DeepNetworkOptions {
  *
  * Convolutions and hidden Linear layers have no bias: the BatchNorm after each supplies it.
  */
-export function deepNetwork(options: DeepNetworkOptions = {}): Sequential {
+export function deepNetwork(options: DeepNetworkOptions = {}): nn.Sequential {
   const [c1, c2, c3, c4] = (options.channels ?? [32, 32, 64, 64]).map((c, i) => expectInt(c, `channels[${i}]`, 1, 4096));
   const [h1, h2] = (options.hidden ?? [256, 128]).map((h, i) => expectInt(h, `hidden[${i}]`, 1, 1 << 16));
   const p = expectNumber(options.dropout ?? 0.25, 'dropout', 0, 1);

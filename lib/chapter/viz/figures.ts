@@ -1,12 +1,12 @@
 /**
  * The pictures, as PNG bytes (Uint8Array): training curves, confusion matrix, misclassified digits, kernels and
  * feature maps, the ternary kernel, and the sweep chart. Line charts are Chart.js; the rest is drawn
- * with the canvas API (lib/viz/canvas.ts). Each function takes computed data (lib/viz/analysis.ts,
- * lib/viz/ternary.ts) and draws nothing else, so a picture can be tested from known numbers.
+ * with the canvas API (viz/canvas.ts). Each function takes computed data (viz/analysis.ts,
+ * viz/ternary.ts) and draws nothing else, so a picture can be tested from known numbers.
  */
-import type { Canvas } from '@napi-rs/canvas';
+import type { Canvas, SKRSContext2D } from '@napi-rs/canvas';
 import type { ChartConfiguration } from 'chart.js';
-import type { EpochRecord } from '../train/fit';
+import type { EpochRecord } from '../../index';
 import type { FeatureMaps } from './analysis';
 import {
   chartLib,
@@ -16,6 +16,7 @@ import {
   drawPlane,
   extent,
   frame,
+  type PlaneStyle,
   png,
   symmetricExtent,
   text,
@@ -240,6 +241,15 @@ export function misclassifiedPng(items: readonly LabelledImage[], options: { sha
 /** Largest integer scale that fits `size` pixels into `box` (at least 1). */
 const fit = (size: number, box: number) => Math.max(1, Math.floor(box / size));
 
+/** An h×w plane drawn as large as fits, centred in the box×box square at (x, y), and framed. */
+function drawInBox(ctx: SKRSContext2D, values: ArrayLike<number>, h: number, w: number, x: number, y: number, box: number, style: PlaneStyle): void {
+  const s = fit(w, box);
+  const left = x + (box - w * s) / 2;
+  const top = y + (box - h * s) / 2;
+  drawPlane(ctx, values, h, w, left, top, s, style);
+  frame(ctx, left, top, w * s, h * s);
+}
+
 /**
  * features.png (figure 14.8.5): the first layer's kernels (grey, min-max over all kernels,
  * optionally Gaussian-blurred), then for one image the conv, ReLU and max-pool output of each
@@ -274,51 +284,35 @@ export function featuresPng(
   text(ctx, `${maps.channels} kernels of ${kh}×${kw}${more}; conv ${ch}×${cw}, pool ${ph}×${pw}`, tx, 100, { size: 15, color: '#444444' });
   if (options.blur) text(ctx, `kernels drawn with a Gaussian blur of σ = ${options.blur} pixel (as the chapter's figure)`, tx, 124, { size: 14, color: '#444444' });
 
+  // ReLU and pool outputs: white 0 → black at the map's maximum.
+  const drawActivations = (plane: Float32Array, h: number, w: number, x: number, y: number) =>
+    drawInBox(ctx, plane, h, w, x, y, box, { colormap: COLORMAPS.greyReversed, range: [0, extent(plane)[1]] });
   const kernelPlanes = maps.kernels.subarray(0, maps.channels * kh * kw);
   const kernelRange = extent(kernelPlanes);
   const rows: { title: string; note: string; draw: (k: number, x: number, y: number) => void }[] = [
     {
       title: 'kernel',
       note: 'grey: min → max\nover all kernels',
-      draw: (k, x, y) => {
-        const s = fit(kw, box);
-        drawPlane(ctx, maps.kernels.subarray(k * kh * kw, (k + 1) * kh * kw), kh, kw, x + (box - kw * s) / 2, y + (box - kh * s) / 2, s, {
-          colormap: COLORMAPS.grey,
-          range: kernelRange,
-          blur: options.blur,
-        });
-        frame(ctx, x + (box - kw * s) / 2, y + (box - kh * s) / 2, kw * s, kh * s);
-      },
+      draw: (k, x, y) =>
+        drawInBox(ctx, maps.kernels.subarray(k * kh * kw, (k + 1) * kh * kw), kh, kw, x, y, box, { colormap: COLORMAPS.grey, range: kernelRange, blur: options.blur }),
     },
     {
       title: 'convolution',
       note: 'blue −, white 0, red +\n(per map)',
       draw: (k, x, y) => {
         const plane = maps.conv.subarray(k * ch * cw, (k + 1) * ch * cw);
-        const s = fit(cw, box);
-        drawPlane(ctx, plane, ch, cw, x + (box - cw * s) / 2, y + (box - ch * s) / 2, s, { colormap: COLORMAPS.diverging, range: symmetricExtent(plane) });
-        frame(ctx, x + (box - cw * s) / 2, y + (box - ch * s) / 2, cw * s, ch * s);
+        drawInBox(ctx, plane, ch, cw, x, y, box, { colormap: COLORMAPS.diverging, range: symmetricExtent(plane) });
       },
     },
     {
       title: 'ReLU',
       note: 'white 0 → black max\n(per map)',
-      draw: (k, x, y) => {
-        const plane = maps.relu.subarray(k * ch * cw, (k + 1) * ch * cw);
-        const s = fit(cw, box);
-        drawPlane(ctx, plane, ch, cw, x + (box - cw * s) / 2, y + (box - ch * s) / 2, s, { colormap: COLORMAPS.greyReversed, range: [0, extent(plane)[1]] });
-        frame(ctx, x + (box - cw * s) / 2, y + (box - ch * s) / 2, cw * s, ch * s);
-      },
+      draw: (k, x, y) => drawActivations(maps.relu.subarray(k * ch * cw, (k + 1) * ch * cw), ch, cw, x, y),
     },
     {
       title: 'max-pool 2×2',
       note: 'white 0 → black max\n(per map)',
-      draw: (k, x, y) => {
-        const plane = maps.pool.subarray(k * ph * pw, (k + 1) * ph * pw);
-        const s = fit(pw, box);
-        drawPlane(ctx, plane, ph, pw, x + (box - pw * s) / 2, y + (box - ph * s) / 2, s, { colormap: COLORMAPS.greyReversed, range: [0, extent(plane)[1]] });
-        frame(ctx, x + (box - pw * s) / 2, y + (box - ph * s) / 2, pw * s, ph * s);
-      },
+      draw: (k, x, y) => drawActivations(maps.pool.subarray(k * ph * pw, (k + 1) * ph * pw), ph, pw, x, y),
     },
   ];
   rows.forEach((row, r) => {
@@ -421,11 +415,8 @@ export function ternaryPng(f: TernaryFigure): Uint8Array {
     f.digits.forEach((d, c) => {
       const x = left + c * (box + gap);
       const plane = row.values(d);
-      const [h, w] = row.shape;
-      const s = fit(w, box);
       const range: [number, number] = row.image ? f.imageRange : [0, extent(plane)[1]];
-      drawPlane(ctx, plane, h, w, x + (box - w * s) / 2, y + rowTitle + (box - h * s) / 2, s, { colormap: COLORMAPS.greyReversed, range });
-      frame(ctx, x + (box - w * s) / 2, y + rowTitle + (box - h * s) / 2, w * s, h * s);
+      drawInBox(ctx, plane, row.shape[0], row.shape[1], x, y + rowTitle, box, { colormap: COLORMAPS.greyReversed, range });
     });
   });
   f.digits.forEach((d, c) => text(ctx, `${d.digit}  (#${d.index})`, left + c * (box + gap) + box / 2, top + 3 * rowH + 18, { size: 12, align: 'center', color: '#555555' }));

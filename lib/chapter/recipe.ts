@@ -1,22 +1,19 @@
 /**
  * The chapter's experiment as one function (sections 14.8.1–14.8.5): MNIST standardised with the
  * training split's statistics, 10% held out for validation, the seed CNN trained with Adam at
- * lr 0.01 × 0.9 every 500 iterations, batch 64, 10 epochs, then the test set. The CLI's `train`,
- * the benchmarks and the examples all run this.
+ * lr 0.01 × 0.9 every 500 iterations, batch 64, 10 epochs, then the test set. The CLI's `train`
+ * and `sweep`, the benchmarks and the package test run this; the deep recipe (deep_recipe.ts)
+ * shares its options, result and ending (concludeRun).
  */
-import { ImageDataset, Standardizer } from '../data/dataset';
-import { loadMnist, type Mnist } from '../data/mnist';
-import { cuda, resolveDevice, type Device, type DeviceSpec } from '../device';
-import type { Checkpoint } from '../io/checkpoint';
-import { seedNetwork } from '../models';
-import type { Sequential } from '../nn/sequential';
-import { native } from '../native';
-import { Adam } from '../optim/adam';
-import { StepLR } from '../optim/lr_scheduler';
-import { Generator } from '../random';
-import { expectInt, expectNumber } from '../validate';
-import { type Callbacks, evaluate, fit, type FitPosition, type FitResult, type History } from './fit';
-import { type RecipeCheckpoints, recipeCheckpoints, recipeSettings, resumedSettings } from './recipe_checkpoints';
+import {
+  type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, evaluate, fit, type FitOptions, type FitPosition, type FitResult,
+  Generator, type History, type ImageDataset, type Mnist, nn, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
+  setNumThreads, type Standardizer, validate,
+} from '../index';
+import { seedNetwork } from './models';
+import { type RecipeCheckpoints, recipeCheckpoints, type RecipeName, recipeSettings, resumedSettings } from './recipe_checkpoints';
+
+const { expectInt, expectNumber } = validate;
 
 /** The options every recipe (seed, deep) shares: where it runs, on what data, and how it reports. */
 export interface RecipeRunOptions {
@@ -63,15 +60,8 @@ export interface SeedRecipeOptions extends RecipeRunOptions {
   cudaGraph?: boolean;
 }
 
-export interface PreparedData {
-  train: ImageDataset;
-  validation: ImageDataset;
-  test: ImageDataset;
-  standardizer: Standardizer;
-}
-
-export interface SeedRecipeResult extends PreparedData {
-  model: Sequential;
+export interface SeedRecipeResult extends PreparedMnist {
+  model: nn.Sequential;
   history: History;
   testLoss: number;
   testAccuracy: number;
@@ -100,18 +90,6 @@ export const SEED_RECIPE = {
   validationFraction: 0.1,
 } as const;
 
-/** MNIST → (train, validation, test), standardised with the training split's statistics. */
-export function prepareMnist(options: { mnist?: Mnist; dataDir?: string; limit?: number; validationFraction?: number; generator: Generator }): PreparedData {
-  const mnist = options.mnist ?? loadMnist(options.dataDir);
-  let all = ImageDataset.fromBytes(mnist.train.images, mnist.train.labels, [1, 28, 28]);
-  if (options.limit !== undefined) all = all.head(expectInt(options.limit, 'limit', 2));
-  const [train, validation] = all.split(options.validationFraction ?? SEED_RECIPE.validationFraction, options.generator);
-  const test = ImageDataset.fromBytes(mnist.test.images, mnist.test.labels, [1, 28, 28]);
-  const standardizer = Standardizer.fit(train);
-  for (const d of [train, validation, test]) standardizer.apply(d);
-  return { train, validation, test, standardizer };
-}
-
 /** Settings that shape a run: a resumed run must keep them (epochs may grow). */
 const RUN_SETTINGS = ['batchSize', 'lr', 'lrStep', 'lrGamma', 'channels', 'kernel', 'seed', 'limit', 'validationFraction'] as const;
 
@@ -121,37 +99,85 @@ export function seedPreprocessing(standardizer: Standardizer): Record<string, un
 }
 
 export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<SeedRecipeResult> {
-  const saved = resumedSettings('seed', options, RUN_SETTINGS);
-  const o = { ...SEED_RECIPE, ...saved, ...options } as typeof SEED_RECIPE & SeedRecipeOptions;
-  const settings = recipeSettings('seed', o, RUN_SETTINGS);
+  return runRecipe(SEED, SEED_RECIPE, options);
+}
+
+type SeedSettings = typeof SEED_RECIPE & SeedRecipeOptions;
+
+const SEED: Recipe<SeedSettings> = {
+  name: 'seed',
+  runSettings: RUN_SETTINGS,
+  network: (o, generator) => seedNetwork({ channels: o.channels, kernel: o.kernel, generator }),
+  schedule: (o) => ({ stepSize: o.lrStep, gamma: o.lrGamma, per: 'iteration' }),
+  describe: (o, { device, data }) =>
+    `${describeDevice(device)}; train ${data.train.count}, validation ${data.validation.count}, test ${data.test.count}; ` +
+    `standardised with mean ${data.standardizer.mean[0].toFixed(3)}, std ${data.standardizer.std[0].toFixed(3)}`,
+  fitOptions: (o) => ({ cudaGraph: o.cudaGraph }),
+};
+
+/** The settings every recipe has once its defaults, a resumed run's settings and the options are merged. */
+export type RecipeSettings = RecipeRunOptions & { epochs: number; batchSize: number; lr: number; seed: number; validationFraction: number };
+
+/** What one recipe is, beyond what all share (see runRecipe). */
+export interface Recipe<S extends RecipeSettings> {
+  name: RecipeName;
+  /** Settings that shape a run: a resumed run must keep them (epochs may grow). */
+  runSettings: readonly string[];
+  /** Checks the recipe's own settings (lr is checked for all). */
+  check?(o: S): void;
+  network(o: S, generator: Generator): nn.Sequential;
+  /** StepLR: lr × gamma every stepSize scheduler steps, stepped per iteration or per epoch. */
+  schedule(o: S): { stepSize: number; gamma: number; per: 'iteration' | 'epoch' };
+  /** The training set fit() sees and the callbacks that run first (the deep recipe's augmentation). */
+  training?(o: S, data: PreparedMnist, generator: Generator): { train: ImageDataset; callbacks: Callbacks[] };
+  /** The run's first log line. */
+  describe(o: S, run: { device: Device; data: PreparedMnist; model: nn.Sequential }): string;
+  /** fit() options of this recipe alone. */
+  fitOptions?(o: S): Partial<FitOptions>;
+}
+
+/** "device cuda (NVIDIA …)" or "device cpu (N threads)". */
+export function describeDevice(device: Device): string {
+  return `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${numThreads()} threads)`}`;
+}
+
+/**
+ * A recipe's run, the same for every recipe: a resumed run's settings checked and merged (defaults,
+ * then the checkpoint's, then the options), the device, the CPU threads and the seeded generator,
+ * MNIST prepared, the network with Adam and StepLR, the checkpoints (restoring a resumed run), then
+ * fit() and concludeRun().
+ */
+export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, defaults: object, options: RecipeRunOptions): Promise<SeedRecipeResult> {
+  const saved = resumedSettings(recipe.name, options, recipe.runSettings);
+  const o = { ...defaults, ...saved, ...options } as S;
+  const settings = recipeSettings(recipe.name, o, recipe.runSettings);
   expectNumber(o.lr, 'lr', 0);
+  recipe.check?.(o);
   const device = resolveDevice(o.device ?? 'auto');
-  if (o.workers !== undefined) native().setNumThreads(expectInt(o.workers, 'workers', 1, 256));
+  if (o.workers !== undefined) setNumThreads(expectInt(o.workers, 'workers', 1, 256));
   const generator = new Generator(expectInt(o.seed, 'seed', 0));
   const data = prepareMnist({ mnist: o.mnist, dataDir: o.dataDir, limit: o.limit, validationFraction: o.validationFraction, generator });
-  const model = seedNetwork({ channels: o.channels, kernel: o.kernel, generator }).to(device);
-  const optimizer = new Adam(model.parameters(), { lr: o.lr });
-  const scheduler = new StepLR(optimizer, { stepSize: o.lrStep, gamma: o.lrGamma });
+  const model = recipe.network(o, generator).to(device);
+  const optimizer = new optim.Adam(model.parameters(), { lr: o.lr });
+  const schedule = recipe.schedule(o);
+  const scheduler = new optim.StepLR(optimizer, { stepSize: schedule.stepSize, gamma: schedule.gamma });
   const modelExtra = { ...seedPreprocessing(data.standardizer), settings };
   const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
-  o.log?.(
-    `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${native().numThreads()} threads)`}; ` +
-      `train ${data.train.count}, validation ${data.validation.count}, test ${data.test.count}; ` +
-      `standardised with mean ${data.standardizer.mean[0].toFixed(3)}, std ${data.standardizer.std[0].toFixed(3)}`,
-  );
-  const history = await fit(model, data.train, {
+  const training = recipe.training?.(o, data, generator) ?? { train: data.train, callbacks: [] };
+  o.log?.(recipe.describe(o, { device, data, model }));
+  const history = await fit(model, training.train, {
     optimizer,
     scheduler,
-    schedulerStep: 'iteration',
+    schedulerStep: schedule.per,
     epochs: o.epochs,
     batchSize: o.batchSize,
     validation: data.validation,
     generator,
     log: o.log,
     progress: o.progress,
-    callbacks: [checkpoints.callback, ...(o.callbacks ?? [])],
+    callbacks: [...training.callbacks, checkpoints.callback, ...(o.callbacks ?? [])],
     shouldStop: o.shouldStop,
-    cudaGraph: o.cudaGraph,
+    ...recipe.fitOptions?.(o),
     ...checkpoints.fit,
   });
   return concludeRun({ data, model, history, device, settings, checkpoints, log: o.log });
@@ -161,9 +187,9 @@ export async function trainSeedRecipe(options: SeedRecipeOptions = {}): Promise<
  * After a recipe's fit(): saves a stopped run's checkpoint, measures the test set (not for a
  * stopped run: its test figures are NaN), logs the test line and assembles the result.
  */
-export function concludeRun(run: {
-  data: PreparedData;
-  model: Sequential;
+function concludeRun(run: {
+  data: PreparedMnist;
+  model: nn.Sequential;
   history: FitResult;
   device: Device;
   settings: Record<string, unknown>;

@@ -5,13 +5,12 @@
  * after the last, and the save of a run that shouldStop() ended (lib/io/checkpoint.ts writes them).
  * Tests: test/checkpoint.test.ts (seed), test/deep_resume.test.ts (deep).
  */
-import type { Generator } from '../random';
-import { type Checkpoint, restoreCheckpoint, saveCheckpoint } from '../io/checkpoint';
-import type { Module } from '../nn/module';
-import type { LRScheduler } from '../optim/lr_scheduler';
-import type { Optimizer } from '../optim/optimizer';
-import { expectInt } from '../validate';
-import type { Callbacks, FitOptions, FitPosition, FitResult, History } from './fit';
+import {
+  type Callbacks, type Checkpoint, type FitOptions, type FitPosition, type FitResult, type Generator, type History, type nn, type optim,
+  restoreCheckpoint, saveCheckpoint, validate,
+} from '../index';
+
+const { expectInt } = validate;
 
 /** The recipes; a checkpoint's settings.model names its recipe (none: seed, from before the deep one had checkpoints). */
 export type RecipeName = 'seed' | 'deep';
@@ -56,9 +55,9 @@ export function recipeSettings(recipe: RecipeName, o: object, runSettings: reado
 
 /** The training objects a recipe built, which checkpoints save and a resume restores. */
 export interface RecipeCheckpointParts {
-  model: Module;
-  optimizer: Optimizer;
-  scheduler: LRScheduler;
+  model: nn.Module;
+  optimizer: optim.Optimizer;
+  scheduler: optim.LRScheduler;
   generator: Generator;
   /** The run's settings (stored in every checkpoint; resumedSettings reads them back). */
   settings: Record<string, unknown>;

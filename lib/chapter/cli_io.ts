@@ -1,13 +1,12 @@
 /**
- * The `predict` and `export` commands of the napinet CLI (lib/cli.ts dispatches to them).
+ * The `predict` and `export` commands of the napinet CLI (lib/chapter/cli.ts dispatches to them).
  *
  *   napinet predict MODEL_DIR image.png … [--json] [--device D]
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  */
 import * as fs from 'node:fs';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { load } from './inference';
-import { readPng, toMnistDigit } from './io/png';
+import { deviceFlag, parseCommand, UsageError } from './cli_args';
+import { load, readPng, toMnistDigit } from '../index';
 
 export const PREDICT_USAGE = `usage: napinet predict MODEL_DIR image.png … [options]
 
@@ -26,34 +25,13 @@ export const EXPORT_USAGE = `usage: napinet export --onnx MODEL_DIR out.onnx [op
   --softmax           end with Softmax: the output is "probabilities"
   --preprocessing     put the saved standardisation in front: the input is "pixels" (raw 0–255)`;
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-function parse(args: string[], options: ParseArgsConfig['options']) {
-  try {
-    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
-    return { values: values as Record<string, unknown>, positionals };
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
 export async function predictCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    json: { type: 'boolean' },
-    device: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    console.log(PREDICT_USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(args, { json: { type: 'boolean' }, device: { type: 'string' } }, PREDICT_USAGE, { positionals: true });
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   const [modelDir, ...images] = positionals;
   if (!modelDir || images.length === 0) throw new UsageError('expected a model folder and at least one PNG file');
-  const device = (values.device as string | undefined) ?? 'cpu';
-  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
-  const model = load(modelDir, { device: device as 'auto' | 'cpu' | 'cuda' });
+  const model = load(modelDir, { device: deviceFlag(values, 'cpu') });
   const [channels, height, width] = model.inputShape;
   if (channels !== 1 || height !== width) throw new Error(`${modelDir}: predict reads grey square images; this model takes [${model.inputShape.join(', ')}]`);
   const results: { file: string; predicted: number; probabilities: number[]; inverted: boolean }[] = [];
@@ -82,16 +60,10 @@ export async function predictCommand(args: string[]): Promise<number> {
 }
 
 export async function exportCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    onnx: { type: 'boolean' },
-    softmax: { type: 'boolean' },
-    preprocessing: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    console.log(EXPORT_USAGE);
-    return 0;
-  }
+  const options = { onnx: { type: 'boolean' }, softmax: { type: 'boolean' }, preprocessing: { type: 'boolean' } } as const;
+  const parsed = parseCommand(args, options, EXPORT_USAGE, { positionals: true });
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (!values.onnx) throw new UsageError('expected --onnx (the one export format so far)');
   const [modelDir, out, ...extra] = positionals;
   if (!modelDir || !out || extra.length > 0) throw new UsageError('expected a model folder and one output file');

@@ -6,34 +6,31 @@
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
  *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph]
  *   napinet train --model deep [--epochs 12] [--batch-size 128] [--lr 0.002] [--no-augment] [...]
- *   napinet predict MODEL_DIR image.png … [--json]
+ *   napinet predict MODEL_DIR image.png … [--json] [--device D]
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  *   napinet info
  *   napinet report RUN_DIR [--digit 0] [--occurrence 1] [--blur SIGMA] [--ternary-kernel N]
  *                 [--ternary-threshold 0.5] [--data DIR]
  *   napinet sweep --channels 2,4,8 | --kernel 3,5,7 [--epochs 10] [--seed 0] [--limit N] [--out DIR]
  *
- * `train` runs the chapter's recipe (lib/train/recipe.ts) and writes into the run folder the
- * model (model.json + weights.safetensors), history.json and result.json, then the pictures and
- * report.html (lib/viz/report.ts; --no-report skips them). With --json the last stdout line is one
- * JSON object with the results. `report` draws them again for a saved run folder; `sweep` runs the
- * chapter's tables 14.8.1/14.8.2 (lib/viz/sweep.ts). Checkpoints go into
- * RUN/checkpoints/ (every epoch by default, for either --model); Ctrl-C saves one and exits with
- * code 130; --resume RUN continues from it (with the model its checkpoint records).
+ * `train` runs the chapter's recipe (recipe.ts, or deep_recipe.ts) and writes into the run folder
+ * the model (model.json + weights.safetensors), history.json and result.json, then the pictures and
+ * report.html (viz/report.ts; --no-report skips them). With --json the last stdout line is one JSON
+ * object with the results. `report` draws them again for a saved run folder; `sweep` runs the
+ * chapter's tables 14.8.1/14.8.2 (sweep.ts); `predict` and `export` are in cli_io.ts. Checkpoints
+ * go into RUN/checkpoints/ (every epoch by default, for either --model); Ctrl-C saves one and exits
+ * with code 130; --resume RUN continues from it (with the model its checkpoint records).
  */
 import * as path from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { cuda } from './device';
-import { writeJsonAtomic } from './io/files';
-import { loadCheckpoint } from './io/checkpoint';
-import { saveModel } from './io/model_io';
+import type { ParseArgsConfig } from 'node:util';
+import { addonSource, buildInfo, type Checkpoint, cuda, loadCheckpoint, numThreads, saveModel, writeJsonAtomic } from '../index';
+import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, UsageError } from './cli_args';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
-import { addonSource, native } from './native';
-import { SEED_RECIPE, seedPreprocessing, trainSeedRecipe } from './train/recipe';
-import { DEEP_RECIPE, trainDeepRecipe } from './train/deep_recipe';
-import { checkpointRecipe } from './train/recipe_checkpoints';
+import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
+import { SEED_RECIPE, type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from './recipe';
+import { checkpointRecipe, type RecipeName } from './recipe_checkpoints';
+import { runSweep, type SweepParameter } from './sweep';
 import { type ReportOptions, reportRun, writeReport } from './viz/report';
-import { runSweep, type SweepParameter } from './viz/sweep';
 
 const USAGE = `usage: napinet <command> [options]
 
@@ -110,41 +107,6 @@ the sweep folder. Started again with the same settings, it skips the runs alread
   --out DIR           sweep folder (default: runs/sweep-channels or runs/sweep-kernel)
   --verbose           print every run's epoch lines too`;
 
-class UsageError extends Error {}
-
-function intFlag(values: Record<string, unknown>, name: string, min: number): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`Expected an integer ≥ ${min} for --${name} but received ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function numberFlag(values: Record<string, unknown>, name: string): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`Expected a positive number for --${name} but received ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function parse(args: string[], options: ParseArgsConfig['options']) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, unknown>;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-function parseWithPositionals(args: string[], options: ParseArgsConfig['options']) {
-  try {
-    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-    return { values: parsed.values as Record<string, unknown>, positionals: parsed.positionals };
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
 /** The flags shared by train and report (REPORT_FLAGS). */
 const REPORT_OPTIONS = {
   digit: { type: 'string' },
@@ -154,7 +116,7 @@ const REPORT_OPTIONS = {
   'ternary-threshold': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
-function reportFlags(values: Record<string, unknown>): ReportOptions {
+function reportFlags(values: Flags): ReportOptions {
   const digit = intFlag(values, 'digit', 0);
   if (digit !== undefined && digit > 9) throw new UsageError(`Expected a digit 0–9 for --digit but received ${JSON.stringify(values.digit)}`);
   let blur: number | undefined;
@@ -182,47 +144,84 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
 }
 
-async function train(args: string[]): Promise<number> {
-  const values = parse(args, {
-    epochs: { type: 'string' },
-    'batch-size': { type: 'string' },
-    lr: { type: 'string' },
-    channels: { type: 'string' },
-    kernel: { type: 'string' },
-    device: { type: 'string' },
-    seed: { type: 'string' },
-    limit: { type: 'string' },
-    workers: { type: 'string' },
-    data: { type: 'string' },
-    out: { type: 'string' },
-    json: { type: 'boolean' },
-    'no-report': { type: 'boolean' },
-    ...REPORT_OPTIONS,
-    help: { type: 'boolean', short: 'h' },
-    'checkpoint-every': { type: 'string' },
-    resume: { type: 'string' },
-    model: { type: 'string' },
-    'no-augment': { type: 'boolean' },
-    'cuda-graph': { type: 'boolean' },
-  });
-  if (values.help) {
-    console.log(TRAIN_USAGE);
-    return 0;
+/**
+ * Runs `work` with Ctrl-C turned into a request to stop: the first SIGINT prints `notice` and makes
+ * stopRequested() true (the work stops at its next check, between training steps); a second one
+ * exits at once with code 130 (files are written atomically, so what was saved stays usable).
+ */
+async function stoppableByCtrlC<T>(notice: string, work: (stopRequested: () => boolean) => Promise<T>): Promise<T> {
+  let requested = false;
+  const onSigint = () => {
+    if (requested) {
+      console.error('napinet: interrupted again: exiting without saving');
+      process.exit(130);
+    }
+    requested = true;
+    console.error(`napinet: interrupted: ${notice} (Ctrl-C again to quit at once)`);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await work(() => requested);
+  } finally {
+    process.off('SIGINT', onSigint);
   }
+}
+
+/** The flags train and sweep share: the recipe's settings, the device and data, the output folder. */
+const RUN_OPTIONS = {
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  channels: { type: 'string' },
+  kernel: { type: 'string' },
+  device: { type: 'string' },
+  seed: { type: 'string' },
+  limit: { type: 'string' },
+  workers: { type: 'string' },
+  data: { type: 'string' },
+  out: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+const TRAIN_OPTIONS = {
+  ...RUN_OPTIONS,
+  json: { type: 'boolean' },
+  'no-report': { type: 'boolean' },
+  ...REPORT_OPTIONS,
+  'checkpoint-every': { type: 'string' },
+  resume: { type: 'string' },
+  model: { type: 'string' },
+  'no-augment': { type: 'boolean' },
+  'cuda-graph': { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** What `napinet train` is asked to do, checked. */
+interface TrainPlan {
+  model: RecipeName;
+  resume?: Checkpoint;
+  /** The run folder. */
+  out: string;
+  /** The recipe's options that the flags set (the recipe's defaults fill in the rest). */
+  settings: Record<string, unknown>;
+  checkpointEvery?: number;
+  /** undefined: --no-report. */
+  report?: ReportOptions;
+  json: boolean;
+}
+
+/** Stage 1 of train: the flags, checked against each other and the model, as a plan. */
+function trainPlan(values: Flags): TrainPlan {
   if (values.model !== undefined && values.model !== 'seed' && values.model !== 'deep') {
     throw new UsageError(`Expected seed or deep for --model but received ${JSON.stringify(values.model)}`);
   }
   const resume = values.resume === undefined ? undefined : loadCheckpoint(path.resolve(values.resume as string));
   // A resumed run keeps its checkpoint's model; --model naming the other one is refused by the recipe.
-  const model = (values.model as 'seed' | 'deep' | undefined) ?? (resume ? checkpointRecipe(resume) : 'seed');
+  const model = (values.model as RecipeName | undefined) ?? (resume ? checkpointRecipe(resume) : 'seed');
   for (const flag of model === 'deep' ? ['channels', 'kernel', 'cuda-graph'] : ['no-augment']) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --model ${model === 'deep' ? 'seed' : 'deep'} only`);
   }
   const report = reportFlags(values);
-  const device = (values.device as string | undefined) ?? 'auto';
-  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
+  const device = deviceFlag(values);
   const out = path.resolve((values.out as string | undefined) ?? (resume ? path.dirname(resume.checkpointsDir) : path.join('runs', timestamp())));
-  const json = values.json === true;
   const settings = {
     epochs: intFlag(values, 'epochs', 0),
     batchSize: intFlag(values, 'batch-size', 1),
@@ -232,7 +231,7 @@ async function train(args: string[]): Promise<number> {
     seed: intFlag(values, 'seed', 0),
     limit: intFlag(values, 'limit', 2),
     workers: intFlag(values, 'workers', 1),
-    device: device as 'auto' | 'cpu' | 'cuda',
+    device,
     dataDir: values.data as string | undefined,
     augment: values['no-augment'] ? false : undefined,
     cudaGraph: values['cuda-graph'] === true ? true : undefined,
@@ -241,80 +240,92 @@ async function train(args: string[]): Promise<number> {
   if (report.ternaryKernel !== undefined && report.ternaryKernel > channels) {
     throw new UsageError(`Expected a kernel number in [1, ${channels}] for --ternary-kernel but received ${report.ternaryKernel}`);
   }
-  const defined = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
-  const started = performance.now();
-  // Ctrl-C: finish the current step, save a checkpoint, exit 130. A second Ctrl-C quits at once
-  // (the checkpoint files are written atomically, so the last complete one stays usable).
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) {
-      console.error('napinet: interrupted again: exiting without saving');
-      process.exit(130);
-    }
-    interrupted = true;
-    console.error('napinet: interrupted: saving a checkpoint after this step (Ctrl-C again to quit at once)');
+  return {
+    model,
+    resume,
+    out,
+    settings: Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)),
+    checkpointEvery: intFlag(values, 'checkpoint-every', 0),
+    report: values['no-report'] === true ? undefined : report,
+    json: values.json === true,
   };
-  process.on('SIGINT', onSigint);
-  let result;
-  try {
-    const common = {
-      ...defined,
+}
+
+/** Stage 2 of train: the plan's recipe, with checkpoints in RUN/checkpoints; Ctrl-C stops it after the current step. */
+function runRecipe(plan: TrainPlan): Promise<SeedRecipeResult> {
+  return stoppableByCtrlC('saving a checkpoint after this step', (stopRequested) => {
+    const options = {
+      ...plan.settings,
       log: (line: string) => console.log(line),
       progress: 'auto' as const,
-      checkpointDir: path.join(out, 'checkpoints'),
-      checkpointEvery: intFlag(values, 'checkpoint-every', 0),
-      resume,
-      shouldStop: () => interrupted,
+      checkpointDir: path.join(plan.out, 'checkpoints'),
+      checkpointEvery: plan.checkpointEvery,
+      resume: plan.resume,
+      shouldStop: stopRequested,
     };
-    result = model === 'deep' ? await trainDeepRecipe(common) : await trainSeedRecipe(common);
-  } finally {
-    process.off('SIGINT', onSigint);
+    return plan.model === 'deep' ? trainDeepRecipe(options) : trainSeedRecipe(options);
+  });
+}
+
+/** Stage 3 of train, for a run Ctrl-C stopped: where it stopped and how to resume it. Exit code 130. */
+function announceStop(result: SeedRecipeResult, out: string): number {
+  const where = result.position ? `epoch ${result.position.epoch}, step ${result.position.step}` : `after epoch ${result.history.epochs.length}`;
+  console.log(`interrupted at ${where} (iteration ${result.position?.iteration ?? result.history.epochs.at(-1)?.iteration ?? 0})`);
+  if (result.checkpoint) {
+    console.log(`checkpoint saved: ${result.checkpoint}`);
+    console.log(`resume with: napinet train --resume ${out}`);
   }
-  if (result.stopped) {
-    const where = result.position ? `epoch ${result.position.epoch}, step ${result.position.step}` : `after epoch ${result.history.epochs.length}`;
-    console.log(`interrupted at ${where} (iteration ${result.position?.iteration ?? result.history.epochs.at(-1)?.iteration ?? 0})`);
-    if (result.checkpoint) {
-      console.log(`checkpoint saved: ${result.checkpoint}`);
-      console.log(`resume with: napinet train --resume ${out}`);
-    }
-    return 130;
-  }
+  return 130;
+}
+
+/** Stage 3 of train, for a finished run: the model, history.json and result.json (the summary, returned). */
+function saveRun(plan: TrainPlan, result: SeedRecipeResult, started: number): Record<string, unknown> {
+  const settings = plan.model === 'deep' ? { model: plan.model, ...DEEP_RECIPE, ...result.settings } : { ...SEED_RECIPE, ...result.settings };
   const summary = {
     testAccuracy: result.testAccuracy,
     testLoss: result.testLoss,
     epochSeconds: result.epochSeconds,
     device: result.device,
     parameters: result.parameters,
-    settings: model === 'deep' ? { model, ...DEEP_RECIPE, ...result.settings } : { ...SEED_RECIPE, ...result.settings },
+    settings,
     seconds: (performance.now() - started) / 1000,
-    runDir: out,
+    runDir: plan.out,
   };
-  saveModel(out, result.model, { ...seedPreprocessing(result.standardizer), settings: summary.settings });
-  writeJsonAtomic(path.join(out, 'history.json'), result.history.epochs);
-  writeJsonAtomic(path.join(out, 'result.json'), summary);
-  if (values['no-report'] !== true) {
-    try {
-      await writeReport(
-        { dir: out, model: result.model, test: result.test, standardizer: result.standardizer, history: result.history.epochs, summary },
-        report,
-      );
-      console.log(`report: ${path.join(out, 'report.html')}`);
-    } catch (error) {
-      if (!isMissingDrawingSupport(error)) throw error;
-      console.error(`${(error as Error).message}\nThe run is saved; draw its pictures later with: napinet report ${out}`);
-    }
+  saveModel(plan.out, result.model, { ...seedPreprocessing(result.standardizer), settings });
+  writeJsonAtomic(path.join(plan.out, 'history.json'), result.history.epochs);
+  writeJsonAtomic(path.join(plan.out, 'result.json'), summary);
+  return summary;
+}
+
+/** Stage 4 of train: the pictures and report.html; without the drawing libraries, a warning instead. */
+async function drawReport(out: string, result: SeedRecipeResult, summary: Record<string, unknown>, report: ReportOptions): Promise<void> {
+  try {
+    await writeReport({ dir: out, model: result.model, test: result.test, standardizer: result.standardizer, history: result.history.epochs, summary }, report);
+    console.log(`report: ${path.join(out, 'report.html')}`);
+  } catch (error) {
+    if (!isMissingDrawingSupport(error)) throw error;
+    console.error(`${(error as Error).message}\nThe run is saved; draw its pictures later with: napinet report ${out}`);
   }
-  console.log(`run folder: ${out}`);
-  if (json) console.log(JSON.stringify(summary));
+}
+
+async function train(args: string[]): Promise<number> {
+  const parsed = parseCommand(args, TRAIN_OPTIONS, TRAIN_USAGE);
+  if (!parsed) return 0;
+  const plan = trainPlan(parsed.values);
+  const started = performance.now();
+  const result = await runRecipe(plan);
+  if (result.stopped) return announceStop(result, plan.out);
+  const summary = saveRun(plan, result, started);
+  if (plan.report) await drawReport(plan.out, result, summary, plan.report);
+  console.log(`run folder: ${plan.out}`);
+  if (plan.json) console.log(JSON.stringify(summary));
   return 0;
 }
 
-async function report(args: string[]): Promise<void> {
-  const { values, positionals } = parseWithPositionals(args, { ...REPORT_OPTIONS, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
-  if (values.help) {
-    console.log(REPORT_USAGE);
-    return;
-  }
+async function report(args: string[]): Promise<number> {
+  const parsed = parseCommand(args, { ...REPORT_OPTIONS, data: { type: 'string' } }, REPORT_USAGE, { positionals: true });
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`Expected one run folder for RUN_DIR but received ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
   const dir = path.resolve(positionals[0]);
   const started = performance.now();
@@ -323,60 +334,23 @@ async function report(args: string[]): Promise<void> {
   for (const reason of result.skipped) console.log(`not drawn: ${reason}`);
   console.log(`test: loss ${result.testLoss.toFixed(4)}, accu ${result.testAccuracy.toFixed(4)}`);
   console.log(`report: ${path.join(dir, 'report.html')} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
-}
-
-/** "2,4,8" → [2, 4, 8]. */
-function listFlag(values: Record<string, unknown>, name: string): number[] | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const items = String(raw).split(',').map((v) => v.trim());
-  const numbers = items.map(Number);
-  if (items.some((v) => v === '') || !numbers.every((n) => Number.isInteger(n) && n >= 1)) {
-    throw new UsageError(`Expected a comma-separated list of integers ≥ 1 for --${name} but received ${JSON.stringify(raw)}`);
-  }
-  if (new Set(numbers).size !== numbers.length) throw new UsageError(`Expected no repeated values for --${name} but received ${JSON.stringify(raw)}`);
-  return numbers;
+  return 0;
 }
 
 async function sweep(args: string[]): Promise<number> {
-  const values = parse(args, {
-    channels: { type: 'string' },
-    kernel: { type: 'string' },
-    epochs: { type: 'string' },
-    seed: { type: 'string' },
-    limit: { type: 'string' },
-    'batch-size': { type: 'string' },
-    lr: { type: 'string' },
-    device: { type: 'string' },
-    workers: { type: 'string' },
-    data: { type: 'string' },
-    out: { type: 'string' },
-    verbose: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    console.log(SWEEP_USAGE);
-    return 0;
-  }
+  const parsed = parseCommand(args, { ...RUN_OPTIONS, verbose: { type: 'boolean' } }, SWEEP_USAGE);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const channels = listFlag(values, 'channels');
   const kernel = listFlag(values, 'kernel');
   if ((channels === undefined) === (kernel === undefined)) throw new UsageError('Expected exactly one of --channels LIST and --kernel LIST');
   const parameter: SweepParameter = channels ? 'channels' : 'kernel';
   if (kernel && kernel.some((k) => k > 27)) throw new UsageError(`Expected kernel sizes ≤ 27 (MNIST images are 28×28) for --kernel but received ${JSON.stringify(values.kernel)}`);
-  const device = (values.device as string | undefined) ?? 'auto';
-  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
+  const device = deviceFlag(values);
   const out = path.resolve((values.out as string | undefined) ?? path.join('runs', `sweep-${parameter}`));
-  // Ctrl-C once: finish nothing more, keep the finished runs; twice: the default (exit at once).
-  let stop = false;
-  const onSigint = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    console.error('napinet: stopping the sweep (the finished runs are kept; Ctrl-C again to quit at once)');
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    console.log(`sweep of ${parameter} ${(channels ?? kernel)!.join(', ')} into ${out}`);
-    const result = await runSweep({
+  console.log(`sweep of ${parameter} ${(channels ?? kernel)!.join(', ')} into ${out}`);
+  const result = await stoppableByCtrlC('stopping the sweep; the finished runs are kept', (stopRequested) =>
+    runSweep({
       parameter,
       values: (channels ?? kernel)!,
       out,
@@ -385,26 +359,23 @@ async function sweep(args: string[]): Promise<number> {
       limit: intFlag(values, 'limit', 2),
       batchSize: intFlag(values, 'batch-size', 1),
       lr: numberFlag(values, 'lr'),
-      device: device as 'auto' | 'cpu' | 'cuda',
+      device,
       workers: intFlag(values, 'workers', 1),
       dataDir: values.data as string | undefined,
       log: (line) => console.log(line),
       runLog: values.verbose ? (line) => console.log(`  ${line}`) : undefined,
-      shouldStop: () => stop,
-    });
-    console.log('');
-    console.log(result.table);
-    console.log('');
-    console.log(`sweep folder: ${out} (sweep.md, sweep.png, sweep.json)`);
-    return result.stopped ? 130 : 0;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+      shouldStop: stopRequested,
+    }),
+  );
+  console.log('');
+  console.log(result.table);
+  console.log('');
+  console.log(`sweep folder: ${out} (sweep.md, sweep.png, sweep.json)`);
+  return result.stopped ? 130 : 0;
 }
 
 function info(): void {
-  const build = native().buildInfo();
-  console.log(JSON.stringify({ addon: addonSource(), build, threads: native().numThreads(), cuda: cuda.info() }, null, 2));
+  console.log(JSON.stringify({ addon: addonSource(), build: buildInfo(), threads: numThreads(), cuda: cuda.info() }, null, 2));
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -414,8 +385,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'train':
         return await train(rest);
       case 'report':
-        await report(rest);
-        return 0;
+        return await report(rest);
       case 'sweep':
         return await sweep(rest);
       case 'info':
@@ -434,7 +404,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error as Error).name === 'UsageError') {
+    if (error instanceof UsageError) {
       const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE, predict: PREDICT_USAGE, export: EXPORT_USAGE }[command as string] ?? USAGE;
       console.error(`napinet: ${(error as Error).message}\n\n${usage}`);
       return 2;

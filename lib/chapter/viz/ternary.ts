@@ -12,20 +12,15 @@
  * positive scale, so α is folded into the next Linear layer's weights: the convolution itself runs
  * with no multiplication at all.
  */
-import type { ImageDataset } from '../data/dataset';
-import { ReLU } from '../nn/activation';
-import { Conv2d } from '../nn/conv2d';
-import { Flatten } from '../nn/flatten';
-import { Linear } from '../nn/linear';
-import { type LayerConfig, Module } from '../nn/module';
-import { MaxPool2d } from '../nn/pool2d';
-import { buildModule } from '../nn/registry';
-import { Sequential } from '../nn/sequential';
-import { conv2d, conv2dOutputShape } from '../ops/conv2d';
-import { ternaryConv2d } from '../ops/ternary_conv2d';
-import { Tensor } from '../tensor';
-import { evaluate } from '../train/fit';
-import { expectInt, expectNumber } from '../validate';
+import { evaluate, type ImageDataset, nn, ops, Tensor, validate } from '../../index';
+
+const { buildModule, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential } = nn;
+const { conv2d, conv2dOutputShape, ternaryConv2d } = ops;
+const { expectInt, expectNumber } = validate;
+type Conv2d = nn.Conv2d;
+type Linear = nn.Linear;
+type Module = nn.Module;
+type Sequential = nn.Sequential;
 
 /** The default threshold factor: t = 0.5·mean|w| (see the file header). */
 export const TERNARY_THRESHOLD = 0.5;
@@ -142,7 +137,7 @@ export class TernaryConv2d extends Module {
     return conv2dOutputShape(input, this.conv.weight.shape, { stride: this.conv.stride, padding: this.conv.padding });
   }
 
-  config(): LayerConfig {
+  config(): nn.LayerConfig {
     return { type: 'TernaryConv2d', conv: this.conv.config(), channels: this.channels };
   }
 }
@@ -161,7 +156,7 @@ export function isSeedNetwork(model: Module): model is Sequential {
  */
 export function ternaryNetwork(model: Module, channels: number[], factor = TERNARY_THRESHOLD): { network: Sequential; kernels: TernaryKernel[] } {
   if (!isSeedNetwork(model)) throw new Error('ternaryNetwork: expected the chapter\'s network (Conv2d → ReLU → MaxPool2d → Flatten → Linear)');
-  const [conv, , pool, , linear] = model.layers as [Conv2d, ReLU, MaxPool2d, Flatten, Linear];
+  const [conv, , pool, , linear] = model.layers as [Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, Linear];
   const kernels = quantizeKernels(conv, factor);
   const first = new TernaryConv2d(conv, kernels, channels);
   // Features after Flatten are channel-major: channel k owns columns [k·s, (k+1)·s).
