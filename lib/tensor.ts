@@ -1,149 +1,197 @@
 /**
- * Tensor: a shape, a dtype, a device and the storage behind them.
+ * Tensor: a shape, a dtype, a device, the storage behind them, and what autograd records.
  *
- * float32 (activations, parameters) or int32 (labels, argmax indices); contiguous, row-major
- * (NCHW for images). On the CPU the storage is a typed array used in place by the kernels; on CUDA
- * it is a CudaBuffer in GPU memory. Data moves between devices only through to(), copyFrom() and
- * toArray().
+ * float32 (activations, parameters) or int32 (labels, indices); contiguous, row-major (NCHW for
+ * images). On the CPU the storage is a typed array used in place by the kernels; on CUDA it is a
+ * CudaBuffer in GPU memory. Data moves between devices only through to(), copyFrom() and toArray().
+ *
+ * Autograd (lib/autograd): a tensor with requiresGrad is a leaf whose gradient backward()
+ * accumulates into .grad; a tensor computed from such tensors holds gradFn, the node that computed
+ * it. The arithmetic methods (add, matmul, sum, …) are installed by lib/autograd/methods.ts.
  */
+import type { Node } from './autograd/node';
 import { cudaDevice, resolveDevice, type Device, type DeviceSpec } from './device';
-import type { CudaBuffer, NativeBuffer } from './native';
-import { expectShape } from './validate';
+import { adoptHostStorage, allocStorage, type DType, type HostArray, keep, Storage, type Tracked } from './memory';
+import type { NativeBuffer } from './native';
+import { fill } from './ops/fill';
+import { describe, expectShape, fail } from './validate';
+import { installTensorMethods } from './autograd/methods';
 
-export type DType = 'float32' | 'int32';
-type HostArray = Float32Array | Int32Array;
+export type { DType, HostArray } from './memory';
+export { cudaBytesInUse } from './memory';
 
 export interface TensorOptions {
   device?: DeviceSpec;
   dtype?: DType;
+  /** Record operations on this tensor so backward() can compute its gradient (float32 only). */
+  requiresGrad?: boolean;
 }
 
-let liveCudaBytes = 0;
+/** Nested arrays of numbers ([[1, 2], [3, 4]]), as tensor() takes them. */
+export type NestedArray = number | readonly NestedArray[];
 
-export class Tensor {
+export class Tensor implements Tracked {
   readonly shape: readonly number[];
   readonly dtype: DType;
-  readonly device: Device;
   readonly size: number;
-  private host: HostArray | undefined;
-  private cuda: CudaBuffer | undefined;
+  /** @internal The memory, shared with views (reshape). */
+  storage: Storage;
+  /**
+   * The gradient accumulated by backward() (a leaf that requires grad, or a tensor that called
+   * retainGrad()); null until the first backward.
+   */
+  grad: Tensor | null = null;
+  /** The autograd node that computed this tensor (null for leaves and for untracked results). */
+  gradFn: Node | null = null;
+  /** @internal Which output of gradFn this tensor is. */
+  outputIndex = 0;
+  /** @internal Whether backward() stores this non-leaf tensor's gradient in .grad. */
+  retainsGrad = false;
+  private requires = false;
 
-  private constructor(shape: readonly number[], dtype: DType, device: Device, host?: HostArray, cuda?: CudaBuffer) {
+  /** @internal Tensors are made by the static factories, tensor(), ops, or Parameter/Buffer. */
+  constructor(shape: readonly number[], storage: Storage) {
     this.shape = Object.freeze([...shape]);
-    this.dtype = dtype;
-    this.device = device;
-    this.size = shape.reduce((a, b) => a * b, 1);
-    this.host = host;
-    this.cuda = cuda;
+    this.dtype = storage.dtype;
+    this.storage = storage;
+    this.size = shapeSize(shape);
   }
+
+  get device(): Device {
+    return this.storage.device;
+  }
+
+  /** Whether autograd records operations on this tensor (PyTorch's requires_grad). */
+  get requiresGrad(): boolean {
+    return this.requires || this.gradFn !== null;
+  }
+
+  /** Only a leaf (a tensor not computed by a recorded op) can be switched; float32 only. */
+  set requiresGrad(value: boolean) {
+    if (typeof value !== 'boolean') fail('a boolean', 'requiresGrad', value);
+    if (this.gradFn !== null) {
+      throw new Error(`Expected a leaf tensor for requiresGrad but received ${this}, which was computed by ${this.gradFn.name}: use detach() to get a leaf`);
+    }
+    if (value && this.dtype !== 'float32') throw new TypeError(`Expected a float32 tensor for requiresGrad but received a ${this.dtype} tensor`);
+    this.requires = value;
+  }
+
+  /** Sets requiresGrad and returns the tensor (PyTorch's requires_grad_()). */
+  requiresGrad_(value = true): this {
+    this.requiresGrad = value;
+    return this;
+  }
+
+  /** A leaf: not computed by a recorded op (PyTorch's is_leaf). */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  /** Keep this non-leaf tensor's gradient in .grad during backward() (PyTorch's retain_grad()). */
+  retainGrad(): this {
+    if (!this.requiresGrad) throw new Error(`Expected a tensor that requires grad for retainGrad() but received ${this}`);
+    this.retainsGrad = true;
+    return this;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Construction
+  // -------------------------------------------------------------------------------------------
 
   /** A tensor of zeros. */
   static zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
-    expectShape(shape, 'shape');
-    const dtype = options.dtype ?? 'float32';
-    const device = resolveDevice(options.device ?? 'cpu');
-    const size = shape.reduce((a, b) => a * b, 1);
-    if (device === 'cpu') {
-      return new Tensor(shape, dtype, device, dtype === 'float32' ? new Float32Array(size) : new Int32Array(size));
-    }
-    const buffer = cudaDevice().alloc(size, dtype);
-    liveCudaBytes += size * 4;
-    return new Tensor(shape, dtype, device, undefined, buffer);
+    return Tensor.alloc(shape, options, true);
   }
 
   /**
-   * A tensor holding `data` (copied into a new buffer unless it is already a Float32Array or
-   * Int32Array of the right length on the CPU, which is then used without a copy).
+   * A tensor whose values are unspecified (memory reused from freed tensors): for outputs a
+   * kernel overwrites completely.
    */
-  static from(data: ArrayLike<number> | HostArray, shape?: readonly number[], options: TensorOptions = {}): Tensor {
-    const dims = shape ?? [data.length];
-    expectShape(dims, 'shape');
-    const size = dims.reduce((a, b) => a * b, 1);
-    if (size !== data.length) {
-      throw new RangeError(`Expected ${size} values for data (shape [${dims.join(', ')}]) but received ${data.length}`);
-    }
-    const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
-    const device = resolveDevice(options.device ?? 'cpu');
-    const host: HostArray =
-      dtype === 'float32'
-        ? data instanceof Float32Array
-          ? data
-          : Float32Array.from(data as ArrayLike<number>)
-        : data instanceof Int32Array
-          ? data
-          : Int32Array.from(data as ArrayLike<number>);
-    const onCpu = new Tensor(dims, dtype, 'cpu', host);
-    return device === 'cpu' ? onCpu : onCpu.to(device);
+  static empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
+    return Tensor.alloc(shape, options, false);
   }
+
+  /** A tensor with every element `value`. */
+  static full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+    const t = Tensor.alloc(shape, { ...options, requiresGrad: false }, value === 0);
+    if (value !== 0) t.fill_(value);
+    t.storage.uniform = value;
+    if (options.requiresGrad) t.requiresGrad = true;
+    return t;
+  }
+
+  private static alloc(shape: readonly number[], options: TensorOptions, zero: boolean): Tensor {
+    expectShape(shape, 'shape');
+    const dtype = expectDType(options.dtype ?? 'float32');
+    const device = resolveDevice(options.device ?? 'cpu');
+    const size = shapeSize(shape);
+    const storage = allocStorage(device, dtype, size, zero, () => cudaDevice().alloc(size, dtype));
+    const t = new Tensor(shape, storage);
+    if (options.requiresGrad) t.requiresGrad = true;
+    return t;
+  }
+
+  /**
+   * A tensor holding `data`: nested arrays of numbers (the shape inferred, or checked against
+   * `shape`), a flat array or typed array with `shape` (default: 1-D), or a number (a 0-d tensor).
+   * A Float32Array / Int32Array of the right length on the CPU is used without a copy. Ragged or
+   * non-numeric data is an error naming the position.
+   */
+  static from(data: NestedArray | ArrayLike<number> | HostArray, shape?: readonly number[], options: TensorOptions = {}): Tensor {
+    const { values, inferred } = flattenData(data);
+    const dims = shape ?? inferred;
+    expectShape(dims, 'shape');
+    const size = shapeSize(dims);
+    if (size !== values.length) {
+      throw new RangeError(`Expected ${size} values for data (shape [${dims.join(', ')}]) but received ${values.length}`);
+    }
+    const dtype = expectDType(options.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32'));
+    const device = resolveDevice(options.device ?? 'cpu');
+    let host: HostArray;
+    if (dtype === 'float32') host = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+    else host = values instanceof Int32Array ? values : toInt32(values);
+    let t = new Tensor(dims, adoptHostStorage(host));
+    if (device !== 'cpu') t = t.copyToDevice(device);
+    if (options.requiresGrad) t.requiresGrad = true;
+    return t;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Storage access
+  // -------------------------------------------------------------------------------------------
 
   /** The storage to hand to a native kernel. */
   get buffer(): NativeBuffer {
-    this.assertLive();
-    return (this.host as Float32Array | undefined) ?? this.cuda!;
+    const s = this.live();
+    return (s.host as Float32Array | undefined) ?? s.cuda!;
   }
 
-  /** The CPU storage itself (no copy). Throws for CUDA tensors: use toArray() there. */
+  /** The CPU storage itself (no copy; valid until the tensor is disposed). CUDA: use toArray(). */
   get data(): HostArray {
     if (this.device !== 'cpu') throw new Error('Tensor.data is only for CPU tensors: use toArray() to copy from the GPU');
-    return this.host!;
+    return this.live().host!;
   }
 
   /** A host copy of the values (for a CPU tensor: a copy too, so it is safe to keep). */
   toArray(): HostArray {
-    this.assertLive();
-    if (this.host) return this.host.slice();
+    const s = this.live();
+    if (s.host) return s.host.slice();
     const out = this.dtype === 'float32' ? new Float32Array(this.size) : new Int32Array(this.size);
-    this.cuda!.download(out);
+    s.cuda!.download(out);
     return out;
   }
 
-  /** This tensor on `device` (itself when already there). */
-  to(device: DeviceSpec): Tensor {
-    const target = resolveDevice(device);
-    if (target === this.device) return this;
-    this.assertLive();
-    if (target === 'cpu') return new Tensor(this.shape, this.dtype, 'cpu', this.toArray());
-    const out = Tensor.zeros(this.shape, { device: target, dtype: this.dtype });
-    out.cuda!.upload(this.host!);
-    return out;
-  }
-
-  /** Copies `source` (same size and dtype, any device) into this tensor. */
-  copyFrom(source: Tensor | HostArray): void {
-    this.assertLive();
-    const size = source instanceof Tensor ? source.size : source.length;
-    if (size !== this.size) throw new RangeError(`Expected ${this.size} values for source but received ${size}`);
-    const hostSource = source instanceof Tensor ? (source.device === 'cpu' ? source.data : source.toArray()) : source;
-    if (this.host) this.host.set(hostSource);
-    else this.cuda!.upload(hostSource);
-  }
-
-  /** A tensor with the same storage and another shape of the same size (like torch's view). */
-  reshape(shape: readonly number[]): Tensor {
-    const dims = [...shape];
-    const inferred = dims.indexOf(-1);
-    if (inferred >= 0) {
-      const known = dims.reduce((a, b, i) => (i === inferred ? a : a * b), 1);
-      dims[inferred] = known === 0 ? 0 : this.size / known;
-    }
-    expectShape(dims, 'shape');
-    const size = dims.reduce((a, b) => a * b, 1);
-    if (size !== this.size) {
-      throw new RangeError(`Expected a shape of ${this.size} elements for reshape but received [${shape.join(', ')}]`);
-    }
-    return new Tensor(dims, this.dtype, this.device, this.host, this.cuda);
-  }
-
-  /** Frees GPU memory now (CPU tensors are left to the garbage collector). Views share storage. */
-  dispose(): void {
-    if (this.cuda && !this.cuda.disposed) {
-      liveCudaBytes -= this.cuda.length * 4;
-      this.cuda.dispose();
-    }
-  }
-
-  get disposed(): boolean {
-    return this.cuda?.disposed ?? false;
+  /** The values as nested arrays of numbers (a number for a 0-d tensor), like torch's tolist(). */
+  toList(): NestedArray {
+    const flat = Array.from(this.toArray());
+    if (this.shape.length === 0) return flat[0];
+    const build = (dim: number, offset: number): NestedArray[] => {
+      const stride = shapeSize(this.shape.slice(dim + 1));
+      return Array.from({ length: this.shape[dim] }, (_, i) =>
+        dim === this.shape.length - 1 ? flat[offset + i] : build(dim + 1, offset + i * stride),
+      );
+    };
+    return build(0, 0);
   }
 
   /** The single value of a one-element tensor. */
@@ -152,17 +200,170 @@ export class Tensor {
     return this.toArray()[0];
   }
 
+  /** @internal A copy on `device` (no autograd; Tensor.to() records). */
+  copyToDevice(device: Device): Tensor {
+    const s = this.live();
+    if (device === 'cpu') {
+      const out = Tensor.empty(this.shape, { dtype: this.dtype });
+      s.cuda!.download(out.storage.host!);
+      return out;
+    }
+    const out = Tensor.empty(this.shape, { device, dtype: this.dtype });
+    out.storage.cuda!.upload(s.host ?? this.toArray());
+    return out;
+  }
+
+  /** @internal A tensor sharing this one's storage with another shape of the same size (no autograd). */
+  viewAs(shape: readonly number[]): Tensor {
+    return new Tensor(shape, this.live());
+  }
+
+  /**
+   * Copies `source` (same size and dtype, any device) into this tensor, in place. Not recorded by
+   * autograd; refused on a leaf that requires grad unless gradients are off (as PyTorch).
+   */
+  copyFrom(source: Tensor | HostArray | ArrayLike<number>): this {
+    this.live();
+    const size = source instanceof Tensor ? source.size : source.length;
+    if (size !== this.size) throw new RangeError(`Expected ${this.size} values for source but received ${size}`);
+    let host: HostArray;
+    if (source instanceof Tensor) host = source.device === 'cpu' ? source.data : source.toArray();
+    else if (source instanceof Float32Array || source instanceof Int32Array) host = source;
+    else host = this.dtype === 'float32' ? Float32Array.from(source) : toInt32(source);
+    const s = this.storage;
+    if (s.host) s.host.set(host);
+    else s.cuda!.upload(host);
+    this.markWritten();
+    return this;
+  }
+
+  /** Sets every element to `value`, in place (PyTorch's fill_); see lib/ops/fill.ts. */
+  fill_(value: number): this {
+    fill(this, value);
+    return this;
+  }
+
+  /** Sets every element to 0, in place. */
+  zero_(): this {
+    return this.fill_(0);
+  }
+
+  /** @internal Records an in-place write (the version counter autograd checks). */
+  markWritten(): void {
+    this.storage.version++;
+    this.storage.uniform = undefined;
+  }
+
+  /** @internal Every element's value when known to be one constant (see Storage.uniform). */
+  get uniformValue(): number | undefined {
+    return this.storage.uniform;
+  }
+
+  /** @internal The in-place version counter (shared with views). */
+  get version(): number {
+    return this.storage.version;
+  }
+
+  /** A tensor sharing this one's memory, cut from the autograd graph (requiresGrad false). */
+  detach(): Tensor {
+    return new Tensor(this.shape, this.live());
+  }
+
+  /** Marks this tensor's memory as long-lived: no tidy() scope frees it. */
+  keep(): this {
+    return keep(this);
+  }
+
+  /** @internal For tidy(): the tensors this one's graph still refers to. */
+  graphReferences(): Iterable<Tensor> {
+    return this.gradFn?.references() ?? [];
+  }
+
+  /**
+   * Frees the memory now (into the pool, reused by later tensors). Views share memory: all of
+   * them are disposed. Using a disposed tensor throws.
+   */
+  dispose(): void {
+    this.storage.dispose();
+  }
+
+  get disposed(): boolean {
+    return this.storage.disposed;
+  }
+
   toString(): string {
-    return `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;
+    const grad = this.gradFn ? `, gradFn=${this.gradFn.name}` : this.requires ? ', requiresGrad=true' : '';
+    return `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device}${grad})`;
   }
 
-  private assertLive(): void {
-    if (this.cuda?.disposed) throw new Error(`${this} was disposed`);
+  /**
+   * Moves this tensor's values to `device` by giving it new storage there (Module.to moves
+   * parameters and buffers in place so that references to them stay valid). Views of the old
+   * storage are disposed with it.
+   */
+  protected replaceStorage(device: Device): void {
+    const moved = this.copyToDevice(device).storage;
+    moved.kept = this.storage.kept;
+    this.storage.dispose();
+    this.storage = moved;
+  }
+
+  /** The storage, after checking that it is still alive. */
+  protected live(): Storage {
+    if (this.storage.disposed) throw new Error(`${this} was disposed (by dispose() or at the end of a tidy() scope)`);
+    return this.storage;
   }
 }
 
-/** Bytes of GPU memory held by live tensors created through this module. */
-export function cudaBytesInUse(): number {
-  return liveCudaBytes;
+export function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
 }
 
+function expectDType(value: unknown): DType {
+  if (value !== 'float32' && value !== 'int32') fail("'float32' or 'int32'", 'dtype', value);
+  return value;
+}
+
+function toInt32(values: ArrayLike<number>): Int32Array {
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) fail('int32 values (integers)', `data[${i}]`, v, RangeError);
+    out[i] = v;
+  }
+  return out;
+}
+
+/** Flattens nested arrays (checking that they are rectangular and numeric) and infers the shape. */
+function flattenData(data: unknown): { values: ArrayLike<number>; inferred: number[] } {
+  if (typeof data === 'number') return { values: [data], inferred: [] };
+  if (ArrayBuffer.isView(data) && !(data instanceof DataView)) {
+    if (data instanceof Float32Array || data instanceof Int32Array) return { values: data, inferred: [data.length] };
+    return { values: Array.from(data as unknown as ArrayLike<number>, Number), inferred: [(data as unknown as ArrayLike<number>).length] };
+  }
+  if (!Array.isArray(data)) fail('a number, an array of numbers, nested arrays or a typed array', 'data', data);
+  const shape: number[] = [];
+  for (let level: unknown = data; Array.isArray(level); level = level[0]) {
+    shape.push(level.length);
+    if (level.length === 0) break;
+  }
+  const values: number[] = [];
+  const walk = (value: unknown, dim: number, path: string): void => {
+    if (dim === shape.length) {
+      if (typeof value !== 'number') fail('a number', `data${path}`, value);
+      values.push(value);
+      return;
+    }
+    if (!Array.isArray(value)) fail(`an array of length ${shape[dim]} (the data is ragged)`, `data${path}`, value);
+    if (value.length !== shape[dim]) {
+      throw new RangeError(`Expected an array of length ${shape[dim]} for data${path} but received ${describe(value)} of length ${value.length} (the data is ragged)`);
+    }
+    value.forEach((v, i) => walk(v, dim + 1, `${path}[${i}]`));
+  };
+  walk(data, 0, '');
+  return { values, inferred: shape };
+}
+
+installTensorMethods(Tensor.prototype);

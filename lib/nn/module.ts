@@ -1,43 +1,72 @@
 /**
  * Module: the base of every layer and model, after torch.nn.Module.
  *
- * A module has forward(x) and backward(dy) → dx, and owns its parameters and their gradients.
- * Gradients accumulate into Parameter.grad as in PyTorch (optimizer.zeroGrad() clears them).
- * backward() must follow the forward() whose input it differentiates; a module keeps what backward
- * needs (its input, argmax indices, …) from that forward.
+ * A subclass needs only forward(). Child modules, parameters (nn.Parameter) and buffers
+ * (nn.Buffer) kept in fields, in arrays of them (or nn.ModuleList) and in plain objects of them
+ * (or nn.ModuleDict) are found without registration, under PyTorch's state_dict names: the field
+ * name, then ".index" or ".key" ("fc1.weight", "blocks.0.conv.weight"). A module, parameter or
+ * buffer reachable twice counts once, under its first name. registerModule / registerParameter /
+ * registerBuffer name one explicitly (Sequential's "0", "1", …; BatchNorm's "running_mean").
  *
- * Output tensors are reused by the next forward call of the same module (no allocation in a
- * training step): copy an output (toArray()) to keep it past the next call.
+ * Gradients: recorded forward passes are differentiated by autograd (loss.backward()). Built-in
+ * layers also keep the chapter's explicit style: forward(x) keeps what backward(dy) → dx needs,
+ * and backward accumulates into each parameter's .grad as PyTorch does. Inside explicit() a
+ * built-in layer writes its output into a buffer it reuses on its next forward (no allocation in
+ * a training step): copy an output (toArray()) to keep it past the next call.
  */
+import { isExplicitMode } from '../autograd/grad_mode';
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
-import { fill } from '../ops/fill';
+import { keep } from '../memory';
+import { fillMany } from '../ops/fill';
 import type { Generator } from '../random';
 import { Tensor } from '../tensor';
-import { expectBoolean } from '../validate';
+import { expectBoolean, fail } from '../validate';
 import { defaultLayerInit } from './init';
 
-export class Parameter {
-  value: Tensor;
-  grad: Tensor;
+/**
+ * A tensor that is a module's learnable parameter: requiresGrad by default, found by the module's
+ * parameters(), and never freed by a tidy() scope. Its .grad is allocated with it (zeros) and
+ * accumulates until zeroGrad().
+ */
+export class Parameter extends Tensor {
+  declare grad: Tensor;
 
-  constructor(value: Tensor) {
-    this.value = value;
-    this.grad = Tensor.zeros(value.shape, { device: value.device });
+  constructor(data: Tensor, requiresGrad = true) {
+    if (!(data instanceof Tensor)) fail('a Tensor', 'data', data);
+    super(data.shape, data.storage);
+    keep(this);
+    this.requiresGrad = requiresGrad;
+    this.grad = keep(Tensor.zeros(data.shape, { device: data.device }));
   }
 
-  get shape(): readonly number[] {
-    return this.value.shape;
-  }
-
-  /** Moves value and gradient to `device`. */
-  to(device: Device): void {
-    if (this.value.device === device) return;
-    const value = this.value.to(device);
-    const grad = this.grad.to(device);
-    this.value.dispose();
+  /** @internal Moves value and gradient to `device` in place (Module.to). */
+  moveTo(device: Device): void {
+    if (this.device === device) return;
+    this.replaceStorage(device);
+    const grad = this.grad.copyToDevice(device);
     this.grad.dispose();
-    this.value = value;
-    this.grad = grad;
+    this.grad = keep(grad);
+  }
+}
+
+/**
+ * A tensor that is part of a module's state but not learned (BatchNorm's running statistics),
+ * after torch.nn.Buffer: found by buffers(), saved in the state dict (unless persistent is false),
+ * moved by to(), never freed by a tidy() scope.
+ */
+export class Buffer extends Tensor {
+  readonly persistent: boolean;
+
+  constructor(data: Tensor, options: { persistent?: boolean } = {}) {
+    if (!(data instanceof Tensor)) fail('a Tensor', 'data', data);
+    super(data.shape, data.storage);
+    keep(this);
+    this.persistent = options.persistent ?? true;
+  }
+
+  /** @internal Moves the values to `device` in place (Module.to). */
+  moveTo(device: Device): void {
+    if (this.device !== device) this.replaceStorage(device);
   }
 }
 
@@ -47,23 +76,43 @@ export interface LayerConfig {
   [key: string]: unknown;
 }
 
+type Member = Module | Parameter | Buffer;
+
 export abstract class Module {
   training = true;
-  /** Whether backward() computes dx. Sequential sets it per child; the first layer needs none. */
+  /** Explicit style: whether backward() computes dx. Sequential sets it per child; the first layer needs none. */
   inputGrad = true;
-  protected readonly ownParameters = new Map<string, Parameter>();
-  protected readonly ownBuffers = new Map<string, Tensor>();
-  protected readonly children = new Map<string, Module>();
-  /** Outputs and saved tensors reused from one call to the next. */
+  /** Outputs and saved tensors reused from one call to the next inside explicit(). */
   protected readonly workspace = new Workspace();
+  private readonly registered = new Map<string, Member | null>();
   private currentDevice: Device = 'cpu';
 
-  abstract forward(x: Tensor): Tensor;
-  abstract backward(dy: Tensor): Tensor | null;
-  /** The output shape for an input of shape `input` (batch dimension included). */
-  abstract outputShape(input: readonly number[]): number[];
-  /** Constructor arguments, enough to rebuild this module (parameters excluded). */
-  abstract config(): LayerConfig;
+  /** The computation. Inputs and outputs are whatever the subclass chooses (usually tensors). */
+  abstract forward(...inputs: any[]): any;
+
+  /**
+   * The chapter's explicit backward: dL/dinput from dL/doutput of the last forward(), accumulating
+   * parameter gradients. Built-in layers and Sequential have one; a module written with forward()
+   * alone is differentiated by autograd instead (call backward() on the loss).
+   */
+  backward(_dy: Tensor): Tensor | null {
+    throw new Error(
+      `${this.constructor.name} has no explicit backward(dy): it is differentiated by autograd. ` +
+        'Call backward() on the loss computed from its output (fit() does this).',
+    );
+  }
+
+  /** Whether this module and every child has an explicit backward (fit() then trains it in explicit()). */
+  get hasExplicitBackward(): boolean {
+    if (Object.getPrototypeOf(this).backward === Module.prototype.backward) return false;
+    return this.children().every((c) => c.hasExplicitBackward);
+  }
+
+  /** The output shape for an input of shape `input` (batch dimension included), where the module knows it. */
+  outputShape?(input: readonly number[]): number[];
+
+  /** Constructor arguments, enough to rebuild this module with its parameters' shapes (saving). */
+  config?(): LayerConfig;
 
   get device(): Device {
     return this.currentDevice;
@@ -75,38 +124,162 @@ export abstract class Module {
    * step to step (Dropout draws a new mask seed each training forward).
    */
   get capturable(): boolean {
-    for (const child of this.children.values()) if (!child.capturable) return false;
-    return true;
+    return this.children().every((c) => c.capturable);
   }
 
-  /** Parameters by their PyTorch state_dict names ("0.weight", "3.bias", …). */
-  namedParameters(prefix = ''): [string, Parameter][] {
-    const out: [string, Parameter][] = [];
-    for (const [name, p] of this.ownParameters) out.push([prefix + name, p]);
-    for (const [name, child] of this.children) out.push(...child.namedParameters(`${prefix}${name}.`));
+  // -------------------------------------------------------------------------------------------
+  // Registration and discovery
+  // -------------------------------------------------------------------------------------------
+
+  /** Adds a child module under `name` (PyTorch's add_module / register_module). */
+  registerModule(name: string, module: Module | null): void {
+    if (module !== null && !(module instanceof Module)) fail('a Module or null', `module ${name}`, module);
+    this.register(name, module);
+  }
+
+  /** Adds a parameter under `name` (PyTorch's register_parameter). */
+  registerParameter(name: string, parameter: Parameter | null): void {
+    if (parameter !== null && !(parameter instanceof Parameter)) fail('a Parameter or null', `parameter ${name}`, parameter);
+    this.register(name, parameter);
+  }
+
+  /** Adds a buffer under `name` (PyTorch's register_buffer); a plain tensor is wrapped in a Buffer. */
+  registerBuffer(name: string, tensor: Tensor | null, options: { persistent?: boolean } = {}): Buffer | null {
+    if (tensor !== null && !(tensor instanceof Tensor)) fail('a Tensor or null', `buffer ${name}`, tensor);
+    const b = tensor === null || tensor instanceof Buffer ? tensor : new Buffer(tensor, options);
+    this.register(name, b);
+    return b;
+  }
+
+  private register(name: string, member: Member | null): void {
+    if (typeof name !== 'string' || name === '' || name.includes('.')) fail('a non-empty name without "."', 'name', name);
+    this.registered.set(name, member);
+  }
+
+  /**
+   * This module's own members by name, registered ones first, then those found in fields: a
+   * Module, Parameter or Buffer, or arrays and plain objects holding them (named by index or key).
+   */
+  private *ownMembers(): Generator<[string, Member]> {
+    for (const [name, m] of this.registered) if (m) yield [name, m];
+    for (const [field, value] of Object.entries(this)) {
+      if (field === 'registered' || field === 'workspace') continue;
+      yield* membersIn(field, value, 0);
+    }
+  }
+
+  /** Direct children by name (each once). */
+  namedChildren(): [string, Module][] {
+    const seen = new Set<Module>();
+    const out: [string, Module][] = [];
+    for (const [name, m] of this.ownMembers()) {
+      if (m instanceof Module && !seen.has(m) && m !== this) {
+        seen.add(m);
+        out.push([name, m]);
+      }
+    }
     return out;
+  }
+
+  children(): Module[] {
+    return this.namedChildren().map(([, m]) => m);
+  }
+
+  /** This module and every descendant, by dotted name ('' for this one), each once. */
+  namedModules(prefix = '', seen = new Set<Module>()): [string, Module][] {
+    if (seen.has(this)) return [];
+    seen.add(this);
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [name, child] of this.namedChildren()) out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name, seen));
+    return out;
+  }
+
+  modules(): Module[] {
+    return this.namedModules().map(([, m]) => m);
+  }
+
+  /** Parameters by their PyTorch state_dict names ("0.weight", "fc1.bias", …), each once. */
+  namedParameters(prefix = ''): [string, Parameter][] {
+    return this.namedMembers(prefix, (m): m is Parameter => m instanceof Parameter);
   }
 
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
 
-  /** Non-trainable state (BatchNorm running statistics) by state_dict name. */
-  namedBuffers(prefix = ''): [string, Tensor][] {
-    const out: [string, Tensor][] = [];
-    for (const [name, b] of this.ownBuffers) out.push([prefix + name, b]);
-    for (const [name, child] of this.children) out.push(...child.namedBuffers(`${prefix}${name}.`));
+  /** Buffers (BatchNorm running statistics, …) by state_dict name, each once. */
+  namedBuffers(prefix = ''): [string, Buffer][] {
+    return this.namedMembers(prefix, (m): m is Buffer => m instanceof Buffer);
+  }
+
+  buffers(): Buffer[] {
+    return this.namedBuffers().map(([, b]) => b);
+  }
+
+  private namedMembers<T extends Member>(prefix: string, want: (m: Member) => m is T): [string, T][] {
+    const seen = new Set<Member>();
+    const out: [string, T][] = [];
+    for (const [path, module] of this.namedModules(prefix.replace(/\.$/, ''))) {
+      for (const [name, m] of module.ownMembers()) {
+        if (want(m) && !seen.has(m)) {
+          seen.add(m);
+          out.push([path ? `${path}.${name}` : name, m]);
+        }
+      }
+    }
     return out;
   }
 
   /** Number of trainable values. */
   parameterCount(): number {
-    return this.parameters().reduce((n, p) => n + p.value.size, 0);
+    return this.parameters().reduce((n, p) => n + p.size, 0);
   }
+
+  /**
+   * The parameters and persistent buffers by state_dict name (the tensors themselves, as
+   * PyTorch's state_dict(); copy them with toArray() to keep a snapshot).
+   */
+  stateDict(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const [name, p] of this.namedParameters()) out[name] = p;
+    for (const [name, b] of this.namedBuffers()) if (b.persistent) out[name] = b;
+    return out;
+  }
+
+  /**
+   * Copies `state` (tensors or host arrays by state_dict name) into the parameters and buffers, in
+   * place. strict (default): the names must match exactly. Shapes must always match.
+   */
+  loadStateDict(state: Record<string, Tensor | Float32Array | { shape: readonly number[]; data: Float32Array }>, options: { strict?: boolean } = {}): void {
+    if (typeof state !== 'object' || state === null) fail('an object of tensors by name', 'state', state);
+    const targets = this.stateDict();
+    const missing = Object.keys(targets).filter((k) => !(k in state));
+    const unexpected = Object.keys(state).filter((k) => !(k in targets));
+    if ((options.strict ?? true) && (missing.length || unexpected.length)) {
+      throw new Error(`Expected a state dict with this model's names but received one with missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+    }
+    const loads: [Tensor, Tensor | Float32Array][] = [];
+    for (const [name, target] of Object.entries(targets)) {
+      const given = state[name];
+      if (given === undefined) continue;
+      const values = given instanceof Tensor || given instanceof Float32Array ? given : given.data;
+      const shape = given instanceof Float32Array ? null : given.shape;
+      const count = given instanceof Tensor ? given.size : values instanceof Float32Array ? values.length : 0;
+      if (shape ? shape.length !== target.shape.length || shape.some((d, i) => d !== target.shape[i]) : count !== target.size) {
+        throw new RangeError(`Expected shape [${target.shape.join(', ')}] for ${name} but received ${shape ? `[${shape.join(', ')}]` : `${count} values`}`);
+      }
+      loads.push([target, values]);
+    }
+    for (const [target, values] of loads) target.copyFrom(values);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Modes, devices, gradients
+  // -------------------------------------------------------------------------------------------
 
   train(mode = true): this {
     this.training = mode;
-    for (const child of this.children.values()) child.train(mode);
+    for (const child of this.children()) child.train(mode);
     return this;
   }
 
@@ -114,35 +287,35 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Moves parameters and buffers to `device` ('auto' picks CUDA when usable). */
+  /** Moves parameters and buffers to `device` in place ('auto' picks CUDA when usable). */
   to(device: DeviceSpec): this {
     const target = resolveDevice(device);
-    for (const p of this.ownParameters.values()) p.to(target);
-    for (const [name, b] of this.ownBuffers) {
-      if (b.device !== target) {
-        this.ownBuffers.set(name, b.to(target));
-        b.dispose();
-      }
+    for (const m of this.modules()) {
+      for (const [, member] of m.ownMembers()) if (!(member instanceof Module)) member.moveTo(target);
+      m.releaseWorkspace();
+      m.currentDevice = target;
     }
-    for (const child of this.children.values()) child.to(target);
-    this.releaseWorkspace();
-    this.currentDevice = target;
     return this;
   }
 
+  /** Zeroes every parameter's gradient (one native call per device). */
   zeroGrad(): void {
-    for (const p of this.parameters()) fill(p.grad, 0);
+    const grads = this.parameters().map((p) => p.grad);
+    for (const device of ['cpu', 'cuda'] as const) {
+      const on = grads.filter((g) => g.device === device);
+      if (on.length) fillMany(on, 0);
+    }
   }
 
   /** Frees GPU memory held by parameters, buffers and cached outputs. */
   dispose(): void {
-    for (const p of this.ownParameters.values()) {
-      p.value.dispose();
-      p.grad.dispose();
+    for (const m of this.modules()) {
+      for (const [, member] of m.ownMembers()) {
+        if (member instanceof Parameter) member.grad.dispose();
+        if (!(member instanceof Module)) member.dispose();
+      }
+      m.releaseWorkspace();
     }
-    for (const b of this.ownBuffers.values()) b.dispose();
-    for (const child of this.children.values()) child.dispose();
-    this.releaseWorkspace();
   }
 
   /** Drops cached outputs (they are reallocated on the next forward). */
@@ -150,10 +323,12 @@ export abstract class Module {
     this.workspace.release();
   }
 
-  protected addParameter(name: string, value: Tensor): Parameter {
-    const p = new Parameter(value);
-    this.ownParameters.set(name, p);
-    return p;
+  /**
+   * An output tensor for this call: inside explicit() the workspace's buffer `key` (reused from call
+   * to call), otherwise new memory (autograd and callers may keep every result).
+   */
+  protected outputBuffer(key: string, shape: readonly number[], device: Device, dtype: 'float32' | 'int32' = 'float32'): Tensor {
+    return isExplicitMode() ? this.workspace.get(key, shape, device, dtype) : Tensor.empty(shape, { device, dtype });
   }
 
   /**
@@ -166,41 +341,73 @@ export abstract class Module {
     const weight = Tensor.zeros(weightShape);
     const bias = hasBias ? Tensor.zeros([weightShape[0]]) : null;
     defaultLayerInit(weight, bias, options.generator);
-    return { weight: this.addParameter('weight', weight), bias: bias ? this.addParameter('bias', bias) : null };
+    const parameters = { weight: new Parameter(weight), bias: bias ? new Parameter(bias) : null };
+    this.registerParameter('weight', parameters.weight);
+    this.registerParameter('bias', parameters.bias);
+    return parameters;
   }
 
   /**
-   * Where the backward op of such a layer writes, given its saved input x: the weight and bias
-   * gradients accumulate into their Parameter.grad (as PyTorch's), dx goes to the workspace when
-   * inputGrad is set, and is skipped otherwise.
+   * Where the explicit backward op of such a layer writes, given its saved input x: the weight and
+   * bias gradients accumulate into their Parameter.grad (as PyTorch's), dx goes to an output
+   * buffer when inputGrad is set, and is skipped otherwise.
    */
   protected weightGradients(x: Tensor, weight: Parameter, bias: Parameter | null) {
-    const dx = this.inputGrad ? this.workspace.get('dx', x.shape, x.device) : undefined;
+    const dx = this.inputGrad ? this.outputBuffer('dx', x.shape, x.device) : undefined;
     return { inputGrad: this.inputGrad, biasGrad: bias !== null, accumulate: true, out: { dx, dw: weight.grad, db: bias?.grad ?? null } };
   }
 
-  protected addBuffer(name: string, value: Tensor): void {
-    this.ownBuffers.set(name, value);
+  // -------------------------------------------------------------------------------------------
+  // The explicit style's saved state
+  // -------------------------------------------------------------------------------------------
+
+  private pendingForwards = 0;
+
+  /**
+   * Called by a built-in layer's forward when it keeps state for backward(dy): counts training
+   * forwards not yet consumed by a backward, so that backward can refuse to differentiate a layer
+   * applied twice (its state is the last call's only).
+   */
+  protected savedForBackward(): void {
+    if (this.training) this.pendingForwards++;
   }
 
-  protected buffer(name: string): Tensor {
-    return this.ownBuffers.get(name)!;
-  }
-
-  protected addChild(name: string, module: Module): void {
-    this.children.set(name, module);
-  }
-
-  /** Throws unless a forward() has run since construction / the last device move. */
+  /**
+   * Throws unless a forward() has run since construction / the last device move, and unless the
+   * layer was applied only once since its last backward; `value` is the saved state.
+   */
   protected saved<T>(value: T | undefined, what: string): T {
     if (value === undefined) throw new Error(`${this.constructor.name}.backward() needs a forward() first (no saved ${what})`);
+    if (this.pendingForwards > 1) {
+      const n = this.pendingForwards;
+      this.pendingForwards = 0;
+      throw new Error(
+        `${this.constructor.name}.backward(dy) differentiates the last forward() only, but the layer was applied ${n} times ` +
+          'since its last backward: its gradient would be wrong. Differentiate with autograd (loss.backward()) instead.',
+      );
+    }
     return value;
   }
+
+  /** Called at the end of a built-in layer's backward: its forward is consumed. */
+  protected consumedByBackward(): void {
+    this.pendingForwards = 0;
+  }
+}
+
+function membersIn(name: string, value: unknown, depth: number): [string, Member][] {
+  if (value instanceof Module || value instanceof Parameter || value instanceof Buffer) return [[name, value]];
+  if (depth > 4 || value === null || typeof value !== 'object') return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => membersIn(`${name}.${i}`, v, depth + 1));
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return [];
+  return Object.entries(value).flatMap(([k, v]) => membersIn(`${name}.${k}`, v, depth + 1));
 }
 
 /**
  * Tensors a module reuses between calls: get(key, shape, device) returns the same tensor while
- * shape and device stay the same, so steady-state training allocates nothing.
+ * shape and device stay the same, so steady-state explicit training allocates nothing. They are
+ * long-lived: no tidy() scope frees them.
  */
 export class Workspace {
   private readonly tensors = new Map<string, Tensor>();
@@ -209,7 +416,7 @@ export class Workspace {
     const existing = this.tensors.get(key);
     if (existing && existing.device === device && existing.dtype === dtype && sameShape(existing.shape, shape)) return existing;
     existing?.dispose();
-    const fresh = Tensor.zeros(shape, { device, dtype });
+    const fresh = keep(Tensor.zeros(shape, { device, dtype }));
     this.tensors.set(key, fresh);
     return fresh;
   }

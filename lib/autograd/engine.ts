@@ -1,0 +1,169 @@
+/**
+ * backward(): reverse-mode differentiation over the recorded graph (PyTorch's autograd engine in
+ * miniature). The nodes reachable from the roots are ordered topologically, then each rule runs
+ * once, after every consumer of its outputs has contributed: gradients arriving at one output from
+ * several consumers are summed first, so a tensor used twice gets both contributions. Leaves that
+ * require grad accumulate into .grad (added to what is there, as PyTorch); afterwards the graph is
+ * freed unless retainGraph is set.
+ */
+import { Tensor } from '../tensor';
+import { describe } from '../validate';
+import { noGrad } from './grad_mode';
+import type { Node } from './node';
+
+export interface BackwardOptions {
+  /** Keep the graph so backward() can run through it again (default false: freed). */
+  retainGraph?: boolean;
+}
+
+/** The operations the engine needs on gradients (lib/autograd/functional.ts provides them). */
+export interface GradientArithmetic {
+  /** a + b, as a new tensor (same shape). */
+  add(a: Tensor, b: Tensor): Tensor;
+  /** target += g, in place. */
+  addInPlace(target: Tensor, g: Tensor): void;
+  /** A copy of g (a leaf's first gradient must not alias a gradient flowing elsewhere). */
+  clone(g: Tensor): Tensor;
+}
+
+let arithmetic: GradientArithmetic | undefined;
+
+/** @internal Called once by lib/autograd/functional.ts. */
+export function setGradientArithmetic(a: GradientArithmetic): void {
+  arithmetic = a;
+}
+
+/**
+ * Computes the gradients of `roots` with respect to every leaf that requires grad. `grads` gives
+ * dL/droot per root; it may be omitted for a root with one element (then 1).
+ */
+export function backward(roots: readonly Tensor[], grads: readonly (Tensor | undefined)[] = [], options: BackwardOptions = {}): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected an options object for options but received ${describe(options)}`);
+  const retainGraph = options.retainGraph ?? false;
+  const math = arithmetic!;
+  noGrad(() => {
+    const pending = new Map<Node, (Tensor | null)[]>();
+    const rootNodes: Node[] = [];
+    roots.forEach((root, i) => {
+      const name = roots.length === 1 ? 'tensor' : `tensors[${i}]`;
+      if (!(root instanceof Tensor)) throw new TypeError(`Expected a Tensor for ${name} but received ${describe(root)}`);
+      if (!root.requiresGrad) {
+        throw new Error(`Expected a tensor that requires grad for backward() but received ${root}: nothing recorded leads to it (set requiresGrad on a leaf, and do not run the ops under noGrad)`);
+      }
+      const grad = rootGradient(root, grads[i], name);
+      if (root.gradFn === null) {
+        accumulate(root, grad, math);
+        return;
+      }
+      rootNodes.push(root.gradFn);
+      addPending(pending, root.gradFn, root.outputIndex, grad, math);
+    });
+    const order = topologicalOrder(rootNodes);
+    for (const node of order) {
+      const arrived = pending.get(node);
+      pending.delete(node);
+      if (!arrived) {
+        // Every consumer returned no gradient for it: nothing flows further up this branch.
+        if (!retainGraph) node.release();
+        continue;
+      }
+      const gradOutputs = arrived.slice();
+      node.outputs.forEach((o, k) => {
+        if (!gradOutputs[k]) gradOutputs[k] = Tensor.zeros(o.shape, { device: o.device });
+      });
+      const gradInputs = node.apply(gradOutputs as Tensor[]);
+      if (!retainGraph) node.release();
+      node.inputs.forEach((input, i) => {
+        const g = gradInputs[i];
+        if (!input || g == null) return;
+        checkGradient(node, i, input, g);
+        if (input.gradFn === null) {
+          accumulate(input, g, math);
+        } else {
+          if (input.retainsGrad) accumulate(input, g, math);
+          addPending(pending, input.gradFn, input.outputIndex, g, math);
+        }
+      });
+    }
+  });
+}
+
+function rootGradient(root: Tensor, grad: Tensor | undefined, name: string): Tensor {
+  if (grad === undefined) {
+    if (root.size !== 1) {
+      throw new Error(
+        `Expected a gradient for backward() on ${name} of shape [${root.shape.join(', ')}]: only a one-element tensor (a loss) ` +
+          'gets the implicit gradient 1. Pass one of the same shape: t.backward(gradient).',
+      );
+    }
+    return Tensor.full(root.shape, 1, { device: root.device });
+  }
+  if (!(grad instanceof Tensor)) throw new TypeError(`Expected a Tensor for the gradient of ${name} but received ${describe(grad)}`);
+  if (grad.shape.length !== root.shape.length || grad.shape.some((d, k) => d !== root.shape[k])) {
+    throw new RangeError(`Expected a gradient of shape [${root.shape.join(', ')}] for ${name} but received shape [${grad.shape.join(', ')}]`);
+  }
+  if (grad.device !== root.device) throw new TypeError(`Expected a gradient on ${root.device} for ${name} but received one on ${grad.device}`);
+  if (grad.dtype !== 'float32') throw new TypeError(`Expected a float32 gradient for ${name} but received a ${grad.dtype} tensor`);
+  return grad;
+}
+
+function addPending(pending: Map<Node, (Tensor | null)[]>, node: Node, index: number, g: Tensor, math: GradientArithmetic): void {
+  let slots = pending.get(node);
+  if (!slots) pending.set(node, (slots = node.outputs.map(() => null)));
+  const previous = slots[index];
+  slots[index] = previous ? math.add(previous, g) : g;
+}
+
+/** Adds g into t.grad, making a new gradient tensor (kept past tidy scopes) the first time. */
+function accumulate(t: Tensor, g: Tensor, math: GradientArithmetic): void {
+  if (t.grad === null) {
+    t.grad = math.clone(g).keep();
+  } else {
+    if (t.grad.device !== g.device) throw new TypeError(`Expected the gradient of ${t} on ${t.device} but received one on ${g.device}`);
+    math.addInPlace(t.grad, g);
+  }
+}
+
+function checkGradient(node: Node, i: number, input: Tensor, g: Tensor): void {
+  if (!(g instanceof Tensor)) {
+    throw new TypeError(`Expected a Tensor (or null) from the backward of ${node.name} for input ${i} but received ${describe(g)}`);
+  }
+  if (g.shape.length !== input.shape.length || g.shape.some((d, k) => d !== input.shape[k])) {
+    throw new RangeError(
+      `Expected a gradient of shape [${input.shape.join(', ')}] (the input's shape) from the backward of ${node.name} ` +
+        `for input ${i} but received shape [${g.shape.join(', ')}]`,
+    );
+  }
+  if (g.device !== input.device) {
+    throw new TypeError(`Expected a gradient on ${input.device} from the backward of ${node.name} for input ${i} but received one on ${g.device}`);
+  }
+}
+
+/**
+ * The nodes reachable from `roots`, each after every node that consumes one of its outputs
+ * (reverse post-order of a depth-first walk; iterative, so deep graphs do not overflow the stack).
+ */
+function topologicalOrder(roots: readonly Node[]): Node[] {
+  const visited = new Set<Node>();
+  const postOrder: Node[] = [];
+  for (const root of roots) {
+    if (visited.has(root)) continue;
+    visited.add(root);
+    const stack: { node: Node; next: number }[] = [{ node: root, next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const inputs = top.node.inputs;
+      if (top.next < inputs.length) {
+        const child = inputs[top.next++]?.gradFn;
+        if (child && !visited.has(child)) {
+          visited.add(child);
+          stack.push({ node: child, next: 0 });
+        }
+      } else {
+        postOrder.push(top.node);
+        stack.pop();
+      }
+    }
+  }
+  return postOrder.reverse();
+}

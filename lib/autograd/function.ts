@@ -1,0 +1,139 @@
+/**
+ * autograd.Function: an op written as a static forward/backward pair, after torch.autograd.Function.
+ *
+ *   class Exp extends autograd.Function {
+ *     static forward(ctx: autograd.Context, x: Tensor): Tensor {
+ *       const y = x.exp();
+ *       ctx.saveForBackward(y);
+ *       return y;
+ *     }
+ *     static backward(ctx: autograd.Context, dy: Tensor): Tensor {
+ *       const [y] = ctx.savedTensors;
+ *       return dy.mul(y!);
+ *     }
+ *   }
+ *   const y = Exp.apply(x);   // recorded: y.gradFn is an Exp node
+ *
+ * forward runs with recording off (its own ops are not recorded); backward gets one gradient per
+ * output and returns one per forward argument (null for arguments that are not tensors or need no
+ * gradient; ctx.needsInputGrad says which are wanted). napinet's layers are Functions over their
+ * hand-written kernels (lib/nn/functional.ts), so the chapter's forward/backward pairs are the
+ * backward rules autograd runs.
+ */
+import { Tensor } from '../tensor';
+import { describe } from '../validate';
+import { isGradEnabled, noGrad } from './grad_mode';
+import { Node } from './node';
+
+/** What forward hands to backward: saved tensors, which inputs need a gradient, and any fields. */
+export class Context {
+  /** needsInputGrad[i]: whether forward's argument i is a tensor whose gradient is wanted. */
+  readonly needsInputGrad: readonly boolean[];
+  /** @internal */ saved: Tensor[] = [];
+  /** @internal */ nonDifferentiable = new Set<Tensor>();
+  /** Anything else forward wants backward to have (shapes, options): ctx.stride = 2. */
+  [field: string]: unknown;
+
+  constructor(needsInputGrad: readonly boolean[]) {
+    this.needsInputGrad = needsInputGrad;
+  }
+
+  /**
+   * Keeps tensors for backward (inputs or outputs). Changing one of them in place before backward
+   * is an error when backward runs, never a wrong gradient. null/undefined are kept as null.
+   */
+  saveForBackward(...tensors: (Tensor | null | undefined)[]): void {
+    tensors.forEach((t, i) => {
+      if (t != null && !(t instanceof Tensor)) throw new TypeError(`Expected a Tensor or null for saveForBackward argument ${i} but received ${describe(t)}`);
+    });
+    this.savedSlots = tensors.map((t) => t ?? null);
+    this.saved = tensors.filter((t): t is Tensor => t != null);
+  }
+
+  /** The tensors given to saveForBackward, in order. */
+  get savedTensors(): (Tensor | null)[] {
+    return [...this.savedSlots];
+  }
+
+  /** Outputs that have no gradient (indices, masks): they do not require grad. */
+  markNonDifferentiable(...outputs: Tensor[]): void {
+    for (const t of outputs) this.nonDifferentiable.add(t);
+  }
+
+  private savedSlots: (Tensor | null)[] = [];
+}
+
+type ForwardResult = Tensor | Tensor[];
+type GradResult = Tensor | null | undefined | readonly (Tensor | null | undefined)[];
+
+/** The static side of a Function subclass, as apply() sees it. */
+export interface FunctionClass<A extends unknown[], R extends ForwardResult> {
+  readonly name: string;
+  forward(ctx: Context, ...args: A): R;
+  backward(ctx: Context, ...gradOutputs: Tensor[]): GradResult;
+}
+
+export abstract class Function {
+  /** Runs forward and, when an argument requires grad (and grad mode is on), records the op. */
+  static apply<A extends unknown[], R extends ForwardResult>(this: FunctionClass<A, R>, ...args: A): R {
+    const fn = this;
+    if (fn.forward === Function.forward || fn.backward === Function.backward) {
+      throw new TypeError(`Expected a Function subclass with static forward() and backward() for ${fn.name}.apply but one of them is missing`);
+    }
+    const recording = isGradEnabled();
+    const needs = args.map((a) => recording && a instanceof Tensor && a.requiresGrad);
+    const ctx = new Context(needs);
+    const result = noGrad(() => fn.forward(ctx, ...args));
+    const outputs: unknown[] = Array.isArray(result) ? [...result] : [result];
+    outputs.forEach((t, i) => {
+      if (!(t instanceof Tensor)) throw new TypeError(`Expected ${fn.name}.forward to return a Tensor or an array of Tensors but output ${i} is ${describe(t)}`);
+      // An input returned as it is gets a tensor of its own (sharing memory), so that setting its
+      // gradFn does not rewrite the input's place in the graph.
+      if (args.includes(t) || t.gradFn !== null) outputs[i] = t.detach();
+    });
+    return recordApply(fn, ctx, args, result, outputs as Tensor[], needs);
+  }
+
+  /** Override: compute the outputs from the arguments (see the class comment). */
+  static forward(_ctx: Context, ..._args: unknown[]): ForwardResult {
+    throw new Error('Function.forward must be overridden');
+  }
+
+  /** Override: one gradient per forward argument from one gradient per output. */
+  static backward(_ctx: Context, ..._gradOutputs: Tensor[]): GradResult {
+    throw new Error('Function.backward must be overridden');
+  }
+}
+
+function reshapeResult<R extends ForwardResult>(result: R, outputs: Tensor[]): R {
+  return (Array.isArray(result) ? outputs : outputs[0]) as R;
+}
+
+/** Makes the node of one apply() and points the differentiable outputs at it. */
+function recordApply<A extends unknown[], R extends ForwardResult>(
+  fn: FunctionClass<A, R>, ctx: Context, args: A, result: R, outputs: Tensor[], needs: readonly boolean[],
+): R {
+  if (!needs.some(Boolean)) return reshapeResult(result, outputs);
+  const inputs = args.map((a, i) => (needs[i] ? (a as Tensor) : null));
+  const node = new Node(
+    fn.name,
+    inputs,
+    outputs,
+    (grads) => {
+      const out = fn.backward(ctx, ...grads);
+      const list = Array.isArray(out) ? out : [out as Tensor | null | undefined];
+      if (list.length > args.length) {
+        throw new RangeError(`Expected ${fn.name}.backward to return at most ${args.length} gradients (one per forward argument) but it returned ${list.length}`);
+      }
+      return list;
+    },
+    ctx.saved,
+  );
+  const returned = Array.isArray(result) ? result : [result];
+  outputs.forEach((t, i) => {
+    if (ctx.nonDifferentiable.has(returned[i])) return;
+    t.gradFn = node;
+    t.outputIndex = i;
+  });
+  return reshapeResult(result, outputs);
+}

@@ -1,0 +1,63 @@
+/**
+ * Whether operations are recorded for backward (PyTorch's grad mode), and the chapter's explicit
+ * mode, in which layers reuse their output buffers and keep what Module.backward(dy) needs.
+ *
+ * The three ways a forward pass runs:
+ *   - recording (the default): every op on a tensor that requires grad adds a node to the graph,
+ *     and each result is new memory (loss.backward() needs every intermediate intact);
+ *   - noGrad(fn): nothing is recorded; results are new memory (evaluation, inference);
+ *   - explicit(fn): nothing is recorded, and built-in layers write into buffers they reuse from
+ *     call to call, so a step allocates nothing; a layer's output is then valid until its next
+ *     forward. Module.backward(dy) differentiates (fit() trains Sequential models this way).
+ * The modes apply to synchronous code: a callback that awaits leaves the mode at its first await.
+ */
+
+let gradEnabled = true;
+let reuseBuffers = false;
+
+/** Whether ops on tensors that require grad are recorded now. */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Whether built-in layers reuse their output buffers now (inside explicit()). */
+export function isExplicitMode(): boolean {
+  return reuseBuffers;
+}
+
+/** Turns recording on or off; returns the previous setting. */
+export function setGradEnabled(enabled: boolean): boolean {
+  if (typeof enabled !== 'boolean') throw new TypeError(`Expected a boolean for enabled but received ${String(enabled)}`);
+  const previous = gradEnabled;
+  gradEnabled = enabled;
+  return previous;
+}
+
+/** Runs fn with recording off (PyTorch's torch.no_grad()). */
+export function noGrad<T>(fn: () => T): T {
+  return withModes(false, reuseBuffers, fn);
+}
+
+/** Runs fn with recording on, e.g. inside noGrad (PyTorch's torch.enable_grad()). */
+export function enableGrad<T>(fn: () => T): T {
+  return withModes(true, false, fn);
+}
+
+/**
+ * Runs fn in the explicit style: no recording, and built-in layers reuse their output buffers and
+ * keep what their backward(dy) needs (see the module comment).
+ */
+export function explicit<T>(fn: () => T): T {
+  return withModes(false, true, fn);
+}
+
+function withModes<T>(grad: boolean, reuse: boolean, fn: () => T): T {
+  const before = [gradEnabled, reuseBuffers] as const;
+  gradEnabled = grad;
+  reuseBuffers = reuse;
+  try {
+    return fn();
+  } finally {
+    [gradEnabled, reuseBuffers] = before;
+  }
+}

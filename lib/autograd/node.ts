@@ -1,0 +1,113 @@
+/**
+ * A node of the autograd graph: one recorded op. It holds the op's inputs (those that need a
+ * gradient), the tensors its backward rule saved (with their versions, so an in-place change is
+ * caught), and the rule: output gradients in, input gradients out. Results point at their node
+ * (tensor.gradFn); the graph is nothing more (tinygrad's and micrograd's design).
+ */
+import type { Tensor } from '../tensor';
+import { isGradEnabled } from './grad_mode';
+
+/** Output gradients (one per output, in order) → one gradient per input (null where none). */
+export type BackwardRule = (gradOutputs: Tensor[]) => readonly (Tensor | null | undefined)[];
+
+export class Node {
+  /** The op's name as errors and toString() show it ("MatmulBackward", "Conv2dFunction"). */
+  readonly name: string;
+  /** The inputs whose gradients the rule returns, in the op's argument order; null: none needed. */
+  readonly inputs: readonly (Tensor | null)[];
+  /** Shape and device of each output (to make zero gradients for outputs nothing flowed into). */
+  readonly outputs: readonly { shape: readonly number[]; device: Tensor['device'] }[];
+  private rule: BackwardRule | null;
+  private saved: readonly Tensor[];
+  private readonly versions: number[];
+
+  constructor(name: string, inputs: readonly (Tensor | null)[], outputs: readonly Tensor[], rule: BackwardRule, saved: readonly Tensor[]) {
+    this.name = name;
+    this.inputs = inputs;
+    this.outputs = outputs.map((t) => ({ shape: t.shape, device: t.device }));
+    this.rule = rule;
+    this.saved = saved;
+    this.versions = saved.map((t) => t.version);
+  }
+
+  /** Whether input i needs a gradient (the rule may skip computing the others). */
+  needsGrad(i: number): boolean {
+    return this.inputs[i] !== null && this.inputs[i] !== undefined;
+  }
+
+  /** Whether backward() has freed this node (a second backward needs retainGraph). */
+  get released(): boolean {
+    return this.rule === null;
+  }
+
+  /** Runs the rule, after checking that no saved tensor was changed in place since it was saved. */
+  apply(gradOutputs: Tensor[]): readonly (Tensor | null | undefined)[] {
+    if (!this.rule) {
+      throw new Error(
+        `Trying to run backward through ${this.name} a second time: its graph was freed by the first backward(). ` +
+          'Pass { retainGraph: true } to the first backward() to keep it.',
+      );
+    }
+    this.saved.forEach((t, i) => {
+      if (t.version !== this.versions[i]) {
+        throw new Error(
+          `A tensor that ${this.name} saved for backward (${t}) was changed in place after it was saved ` +
+            `(version ${t.version}, saved at version ${this.versions[i]}): its gradient would be wrong. ` +
+            'Change a clone() instead, or change it after backward().',
+        );
+      }
+    });
+    return this.rule(gradOutputs);
+  }
+
+  /** Frees the rule and the saved tensors (after a backward without retainGraph). */
+  release(): void {
+    this.rule = null;
+    this.saved = [];
+  }
+
+  /** The tensors this node keeps alive (for tidy()): its inputs and saved tensors. */
+  *references(): Iterable<Tensor> {
+    for (const t of this.inputs) if (t) yield t;
+    yield* this.saved;
+  }
+
+  /** The nodes of the inputs (PyTorch's next_functions), null for leaves and inputs without grad. */
+  get nextFunctions(): (Node | null)[] {
+    return this.inputs.map((t) => t?.gradFn ?? null);
+  }
+
+  toString(): string {
+    return `<${this.name}>`;
+  }
+}
+
+/**
+ * Records an op: when grad mode is on and any input requires grad, makes a node for `outputs` and
+ * returns them with gradFn set. `rule` gets one gradient per output and returns one per input
+ * (tensors or numbers passed as inputs get none); `saved` lists the tensors the rule reads, whose
+ * in-place change before backward is an error.
+ */
+export function record<T extends Tensor | Tensor[]>(
+  name: string,
+  inputs: readonly (Tensor | null | undefined)[],
+  outputs: T,
+  rule: BackwardRule,
+  saved: readonly Tensor[] = [],
+): T {
+  if (!isGradEnabled()) return outputs;
+  let any = false;
+  const needing = inputs.map((t) => {
+    const needs = t != null && t.requiresGrad;
+    any ||= needs;
+    return needs ? t : null;
+  });
+  if (!any) return outputs;
+  const list: Tensor[] = Array.isArray(outputs) ? outputs : [outputs as Tensor];
+  const node = new Node(name, needing, list, rule, saved);
+  list.forEach((t, i) => {
+    t.gradFn = node;
+    t.outputIndex = i;
+  });
+  return outputs;
+}

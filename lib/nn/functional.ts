@@ -1,0 +1,458 @@
+/**
+ * The layers as differentiable functions (torch.nn.functional): each is an autograd.Function whose
+ * forward and backward are napinet's hand-written kernels (lib/ops → native/kernels, cuda/), so the
+ * chapter's forward/backward pairs are exactly the rules autograd runs. The nn layers call these
+ * when their forward is recorded; user code can call them directly.
+ *
+ *   const h = F.relu(F.conv2d(x, this.conv.weight, this.conv.bias, { padding: 1 }));
+ */
+import { Context, Function } from '../autograd/function';
+import { mul, reshape } from '../autograd/functional';
+import { batchNorm as batchNormKernel, batchNormBackward, type BatchNormSaved } from '../ops/batchnorm';
+import * as act from '../ops/activation';
+import { conv1d as conv1dKernel, conv1dBackward, type Conv1dOptions } from '../ops/conv1d';
+import { conv2d as conv2dKernel, conv2dBackward, conv2dMaxPool2d as convPoolKernel, conv2dMaxPool2dBackward, type Conv2dMaxPool2dOptions, type Conv2dOptions } from '../ops/conv2d';
+import { dropout as dropoutKernel, dropoutBackward, drawDropoutSeed } from '../ops/dropout';
+import { linear as linearKernel, linearBackward } from '../ops/linear';
+import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from '../ops/loss';
+import { bceWithLogits, bceWithLogitsBackward, mseLoss as mseKernel, mseLossBackward } from '../ops/pointwise_loss';
+import { avgPool1d as avgPool1dKernel, avgPool1dBackward, type AvgPool1dOptions, maxPool1d as maxPool1dKernel, maxPool1dBackward, type Pool1dOptions } from '../ops/pool1d';
+import { avgPool2d as avgPool2dKernel, avgPool2dBackward, type AvgPool2dOptions, maxPool2d as maxPool2dKernel, maxPool2dBackward, type Pool2dOptions } from '../ops/pool2d';
+import { logSoftmax as logSoftmaxKernel, logSoftmaxBackward, softmax as softmaxKernel, softmaxBackward } from '../ops/softmax';
+import { defaultGenerator, type Generator } from '../random';
+import { Tensor } from '../tensor';
+import { expectBoolean, expectNumber, expectOneOf, fail } from '../validate';
+
+/** The saved tensors of ctx, as the forward saved them (non-null where it saved a tensor). */
+function savedOf(ctx: Context): Tensor[] {
+  return ctx.savedTensors as Tensor[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear and convolutions
+// ---------------------------------------------------------------------------------------------
+
+class LinearFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+    ctx.saveForBackward(x, weight);
+    return linearKernel(x, weight, bias);
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    const [x, weight] = savedOf(ctx);
+    const [needX, needW, needB] = ctx.needsInputGrad;
+    const g = linearBackward(dy, x, weight, { inputGrad: needX, biasGrad: needB });
+    return [g.dx, needW ? g.dw : null, g.db];
+  }
+}
+
+/** y = x·Wᵀ + b for x [..., in] (any leading dimensions), weight [out, in], bias [out] or null. */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  if (!(x instanceof Tensor)) fail('a Tensor', 'x', x);
+  if (x.shape.length === 2) return LinearFunction.apply(x, weight, bias);
+  if (x.shape.length === 0) fail('a tensor of rank ≥ 1', 'x', x, RangeError);
+  const lead = x.shape.slice(0, -1);
+  const y = LinearFunction.apply(reshape(x, [-1, x.shape[x.shape.length - 1]]), weight, bias);
+  return reshape(y, [...lead, y.shape[1]]);
+}
+
+class Conv2dFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions): Tensor {
+    ctx.saveForBackward(x, weight);
+    ctx.options = options;
+    return conv2dKernel(x, weight, bias, options);
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    const [x, weight] = savedOf(ctx);
+    const [needX, needW, needB] = ctx.needsInputGrad;
+    const g = conv2dBackward(dy, x, weight, { ...(ctx.options as Conv2dOptions), inputGrad: needX, biasGrad: needB });
+    return [g.dx, needW ? g.dw : null, g.db];
+  }
+}
+
+/** 2-D convolution of x [N, C, H, W] with weight [K, C, kH, kW] (torch.nn.functional.conv2d). */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv2dOptions = {}): Tensor {
+  return Conv2dFunction.apply(x, weight, bias, options);
+}
+
+class Conv1dFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv1dOptions): Tensor {
+    ctx.saveForBackward(x, weight);
+    ctx.options = options;
+    return conv1dKernel(x, weight, bias, options);
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    const [x, weight] = savedOf(ctx);
+    const [needX, needW, needB] = ctx.needsInputGrad;
+    const g = conv1dBackward(dy, x, weight, { ...(ctx.options as Conv1dOptions), inputGrad: needX, biasGrad: needB });
+    return [g.dx, needW ? g.dw : null, g.db];
+  }
+}
+
+/** 1-D convolution of x [N, C, L] with weight [K, C, kL] (torch.nn.functional.conv1d). */
+export function conv1d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv1dOptions = {}): Tensor {
+  return Conv1dFunction.apply(x, weight, bias, options);
+}
+
+class Conv2dMaxPool2dFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dMaxPool2dOptions): Tensor {
+    const { y, indices } = convPoolKernel(x, weight, bias, options);
+    ctx.saveForBackward(x, weight, indices, options.relu ? y : null);
+    ctx.options = options;
+    return y;
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    const [x, weight, indices, y] = ctx.savedTensors;
+    const [needX, needW, needB] = ctx.needsInputGrad;
+    const { relu: _relu, ...options } = ctx.options as Conv2dMaxPool2dOptions;
+    const g = conv2dMaxPool2dBackward(dy, indices!, y, x!, weight!, { ...options, inputGrad: needX, biasGrad: needB });
+    return [g.dx, needW ? g.dw : null, g.db];
+  }
+}
+
+/**
+ * Conv2d → MaxPool2d(2) (→ ReLU) as one step, with the fused kernels Sequential uses: values and
+ * gradients bit-identical to the three ops (see lib/ops/conv2d.ts).
+ */
+export function conv2dMaxPool2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv2dMaxPool2dOptions = {}): Tensor {
+  return Conv2dMaxPool2dFunction.apply(x, weight, bias, options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling
+// ---------------------------------------------------------------------------------------------
+
+class MaxPool2dFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, options: Pool2dOptions): Tensor {
+    const { y, indices } = maxPool2dKernel(x, options);
+    ctx.saveForBackward(indices);
+    ctx.inputShape = x.shape;
+    return y;
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    return [maxPool2dBackward(dy, savedOf(ctx)[0], ctx.inputShape as number[])];
+  }
+}
+
+export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
+  return MaxPool2dFunction.apply(x, options);
+}
+
+class AvgPool2dFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, options: AvgPool2dOptions): Tensor {
+    ctx.inputShape = x.shape;
+    ctx.options = options;
+    return avgPool2dKernel(x, options);
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    return [avgPool2dBackward(dy, ctx.inputShape as number[], ctx.options as AvgPool2dOptions)];
+  }
+}
+
+export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
+  return AvgPool2dFunction.apply(x, options);
+}
+
+class MaxPool1dFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, options: Pool1dOptions): Tensor {
+    const { y, indices } = maxPool1dKernel(x, options);
+    ctx.saveForBackward(indices);
+    ctx.inputShape = x.shape;
+    return y;
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    return [maxPool1dBackward(dy, savedOf(ctx)[0], ctx.inputShape as number[])];
+  }
+}
+
+export function maxPool1d(x: Tensor, options: Pool1dOptions): Tensor {
+  return MaxPool1dFunction.apply(x, options);
+}
+
+class AvgPool1dFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, options: AvgPool1dOptions): Tensor {
+    ctx.inputShape = x.shape;
+    ctx.options = options;
+    return avgPool1dKernel(x, options);
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    return [avgPool1dBackward(dy, ctx.inputShape as number[], ctx.options as AvgPool1dOptions)];
+  }
+}
+
+export function avgPool1d(x: Tensor, options: AvgPool1dOptions): Tensor {
+  return AvgPool1dFunction.apply(x, options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation and dropout
+// ---------------------------------------------------------------------------------------------
+
+export interface BatchNormFunctionalOptions {
+  /** Batch statistics (and running-statistics updates) when true; the running statistics when false. Default false, as PyTorch. */
+  training?: boolean;
+  /** Default 0.1; null: cumulative average (needs numBatchesTracked). */
+  momentum?: number | null;
+  eps?: number;
+  /** BatchNorm's num_batches_tracked counter, incremented in training. */
+  numBatchesTracked?: Tensor | null;
+}
+
+class BatchNormFunction extends Function {
+  static override forward(
+    ctx: Context, x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null, bias: Tensor | null, options: BatchNormFunctionalOptions,
+  ): Tensor {
+    const { y, saved } = batchNormKernel(x, runningMean, runningVar, weight, bias, options);
+    ctx.saveForBackward(x, weight, ...(saved.training ? [saved.saveMean, saved.saveInvstd] : [saved.runningMean, saved.runningVar]));
+    ctx.stats = saved;
+    return y;
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    const [x, weight] = ctx.savedTensors;
+    const [needX, , , needW, needB] = ctx.needsInputGrad;
+    const g = batchNormBackward(dy, x!, weight, ctx.stats as BatchNormSaved, { inputGrad: needX, weightGrad: needW && weight !== null, biasGrad: needB });
+    return [g.dx, null, null, g.dweight, g.dbias];
+  }
+}
+
+/**
+ * Batch normalisation over the channels of x [N, C] or [N, C, …] (torch.nn.functional.batch_norm);
+ * in training the running statistics (when given) are updated in place.
+ */
+export function batchNorm(
+  x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null = null, bias: Tensor | null = null, options: BatchNormFunctionalOptions = {},
+): Tensor {
+  return BatchNormFunction.apply(x, runningMean, runningVar, weight, bias, options);
+}
+
+class DropoutFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, p: number, seed: bigint): Tensor {
+    ctx.p = p;
+    ctx.seed = seed;
+    return dropoutKernel(x, p, seed);
+  }
+
+  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+    return [dropoutBackward(dy, ctx.p as number, ctx.seed as bigint)];
+  }
+}
+
+/**
+ * Dropout (torch.nn.functional.dropout): in training each element is zeroed with probability p
+ * and the rest scaled by 1/(1 − p); the mask comes from a seed drawn from `generator`. Not in
+ * training: x itself.
+ */
+export function dropout(x: Tensor, p = 0.5, training = true, generator: Generator = defaultGenerator): Tensor {
+  expectNumber(p, 'p', 0, 1);
+  if (!expectBoolean(training, 'training') || p === 0) return x;
+  return DropoutFunction.apply(x, p, drawDropoutSeed(generator));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations (their kernels: native/kernels/activation) and softmax
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * An element-wise activation as a Function: `apply` the forward kernel; `grad` the backward
+ * kernel, from the output y (fromOutput) or the input x.
+ */
+function activation<P extends unknown[]>(
+  name: string,
+  fromOutput: boolean,
+  apply: (x: Tensor, ...params: P) => Tensor,
+  grad: (dy: Tensor, kept: Tensor, ...params: P) => Tensor,
+): (x: Tensor, ...params: P) => Tensor {
+  const fn = class extends Function {
+    static override forward(ctx: Context, x: Tensor, ...params: P): Tensor {
+      const y = apply(x, ...params);
+      ctx.saveForBackward(fromOutput ? y : x);
+      ctx.params = params;
+      return y;
+    }
+
+    static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+      return [grad(dy, savedOf(ctx)[0], ...(ctx.params as P))];
+    }
+  };
+  Object.defineProperty(fn, 'name', { value: name });
+  return (x: Tensor, ...params: P) => fn.apply(x, ...params);
+}
+
+/** max(x, 0); NaN stays NaN. */
+export const relu = activation('ReluBackward', true, (x: Tensor) => act.relu(x), (dy, y) => act.reluBackward(dy, y));
+export const sigmoid = activation('SigmoidBackward', true, (x: Tensor) => act.sigmoid(x), (dy, y) => act.sigmoidBackward(dy, y));
+export const tanh = activation('TanhBackward', true, (x: Tensor) => act.tanh(x), (dy, y) => act.tanhBackward(dy, y));
+export const leakyRelu = activation<[negativeSlope?: number]>(
+  'LeakyReluBackward', false,
+  (x: Tensor, negativeSlope = 0.01) => act.leakyRelu(x, negativeSlope),
+  (dy, x, negativeSlope: number = 0.01) => act.leakyReluBackward(dy, x, negativeSlope),
+);
+export const elu = activation<[alpha?: number]>('EluBackward', false, (x: Tensor, alpha = 1) => act.elu(x, alpha), (dy, x, alpha: number = 1) => act.eluBackward(dy, x, alpha));
+export const gelu = activation<[approximate?: act.GeluApproximate]>(
+  'GeluBackward', false,
+  (x: Tensor, approximate: act.GeluApproximate = 'none') => act.gelu(x, approximate),
+  (dy, x, approximate: act.GeluApproximate = 'none') => act.geluBackward(dy, x, approximate),
+);
+export const softplus = activation<[options?: act.SoftplusOptions]>(
+  'SoftplusBackward', false,
+  (x: Tensor, options: act.SoftplusOptions = {}) => act.softplus(x, options),
+  (dy, x, options: act.SoftplusOptions = {}) => act.softplusBackward(dy, x, options),
+);
+
+const rowSoftmax = activation('SoftmaxBackward', true, (x: Tensor) => softmaxKernel(x), (dy, y) => softmaxBackward(dy, y));
+const rowLogSoftmax = activation('LogSoftmaxBackward', true, (x: Tensor) => logSoftmaxKernel(x), (dy, y) => logSoftmaxBackward(dy, y));
+
+/** softmax along `dim` (default the last), as torch.softmax. */
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return alongLastDim(x, dim, rowSoftmax);
+}
+
+/** log(softmax(x)) along `dim` (default the last), computed stably, as torch.log_softmax. */
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return alongLastDim(x, dim, rowLogSoftmax);
+}
+
+/** Applies a row-wise kernel ([rows, C]) along dim: moving dim last when it is not already. */
+function alongLastDim(x: Tensor, dim: number, rowOp: (rows: Tensor) => Tensor): Tensor {
+  if (!(x instanceof Tensor)) fail('a Tensor', 'x', x);
+  const rank = x.shape.length;
+  if (rank === 0) fail('a tensor of rank ≥ 1', 'x', x, RangeError);
+  if (!Number.isInteger(dim) || dim < -rank || dim >= rank) fail(`a dimension in [${-rank}, ${rank - 1}]`, 'dim', dim, RangeError);
+  const d = dim < 0 ? dim + rank : dim;
+  if (d === rank - 1) {
+    const c = x.shape[rank - 1];
+    return reshape(rowOp(reshape(x, [-1, c])), x.shape);
+  }
+  const moved = x.transpose(d, rank - 1);
+  return alongLastDim(moved, -1, rowOp).transpose(d, rank - 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Losses
+// ---------------------------------------------------------------------------------------------
+
+export type Reduction = 'mean' | 'sum';
+
+/**
+ * The scale of a loss's gradient: 1/count for the mean (1 for the sum) times dL/dloss, folded into
+ * the kernel when dL/dloss is a known constant (the 1 that loss.backward() starts from), else
+ * applied with one multiply.
+ */
+function lossGradient(dloss: Tensor, count: number, reduction: Reduction, kernel: (scale: number) => Tensor): Tensor {
+  const base = reduction === 'mean' ? (count > 0 ? 1 / count : 0) : 1;
+  const known = dloss.uniformValue;
+  if (known !== undefined) return kernel(base * known);
+  return mul(kernel(base), dloss);
+}
+
+/** The loss from a kernel's stats [Σ loss, …]: stats[0] / count (mean) or stats[0] (sum), 0-d. */
+function lossFromStats(stats: Tensor, count: number, reduction: Reduction): Tensor {
+  const sum = reshape(stats.narrow(0, 0, 1), []);
+  return reduction === 'mean' ? sum.mul(count > 0 ? 1 / count : 0) : sum;
+}
+
+export interface CrossEntropyFunctionalOptions {
+  /** ε in [0, 1] (PyTorch's label_smoothing). */
+  labelSmoothing?: number;
+  /** 'mean' (default) or 'sum' over the batch. */
+  reduction?: Reduction;
+  /** Add [Σ loss, correct count] of this batch into this float32 [2] tensor (on the device, no wait). */
+  accumulateInto?: Tensor;
+}
+
+class CrossEntropyFunction extends Function {
+  static override forward(ctx: Context, logits: Tensor, labels: Tensor, options: CrossEntropyFunctionalOptions): Tensor {
+    const smoothing = { labelSmoothing: options.labelSmoothing ?? 0 };
+    const { probs, stats } = softmaxCrossEntropy(logits, labels, smoothing);
+    if (options.accumulateInto) options.accumulateInto.add_(stats);
+    ctx.saveForBackward(probs, labels);
+    ctx.options = options;
+    return lossFromStats(stats, logits.shape[0], options.reduction ?? 'mean');
+  }
+
+  static override backward(ctx: Context, dloss: Tensor): (Tensor | null)[] {
+    const [probs, labels] = savedOf(ctx);
+    const options = ctx.options as CrossEntropyFunctionalOptions;
+    const smoothing = options.labelSmoothing ?? 0;
+    // The probabilities are overwritten by the gradient: nothing else reads them.
+    const dlogits = lossGradient(dloss, probs.shape[0], options.reduction ?? 'mean', (scale) =>
+      softmaxCrossEntropyBackward(probs, labels, { labelSmoothing: smoothing, scale }, probs),
+    );
+    return [dlogits, null, null];
+  }
+}
+
+/**
+ * Cross-entropy of logits [N, C] against int32 class labels [N], with the softmax fused in
+ * (torch.nn.functional.cross_entropy). Returns a 0-d tensor.
+ */
+export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyFunctionalOptions = {}): Tensor {
+  if (typeof options !== 'object' || options === null) fail('an options object', 'options', options);
+  expectOneOf(options.reduction ?? 'mean', 'options.reduction', ['mean', 'sum']);
+  return CrossEntropyFunction.apply(logits, labels, options);
+}
+
+export interface PointwiseLossFunctionalOptions {
+  reduction?: Reduction;
+  /** Add [Σ loss, Σ accuracy] of this batch into this float32 [2] tensor (see nn.LossResult). */
+  accumulateInto?: Tensor;
+}
+
+class MseLossFunction extends Function {
+  static override forward(ctx: Context, input: Tensor, target: Tensor, options: PointwiseLossFunctionalOptions): Tensor {
+    const stats = mseKernel(input, target);
+    if (options.accumulateInto) options.accumulateInto.add_(stats);
+    ctx.saveForBackward(input, target);
+    ctx.options = options;
+    return lossFromStats(stats, input.size, options.reduction ?? 'mean');
+  }
+
+  static override backward(ctx: Context, dloss: Tensor): (Tensor | null)[] {
+    const [input, target] = savedOf(ctx);
+    const [, needTarget] = ctx.needsInputGrad;
+    const reduction = (ctx.options as PointwiseLossFunctionalOptions).reduction ?? 'mean';
+    const dinput = lossGradient(dloss, input.size, reduction, (scale) => mseLossBackward(input, target, { scale }));
+    return [dinput, needTarget ? dinput.neg() : null, null];
+  }
+}
+
+/** Mean (or sum) of (input − target)² over every element (torch.nn.functional.mse_loss). */
+export function mseLoss(input: Tensor, target: Tensor, options: PointwiseLossFunctionalOptions = {}): Tensor {
+  expectOneOf(options.reduction ?? 'mean', 'options.reduction', ['mean', 'sum']);
+  return MseLossFunction.apply(input, target, options);
+}
+
+class BceWithLogitsFunction extends Function {
+  static override forward(ctx: Context, input: Tensor, target: Tensor, posWeight: Tensor | null, options: PointwiseLossFunctionalOptions): Tensor {
+    const stats = bceWithLogits(input, target, { posWeight });
+    if (options.accumulateInto) options.accumulateInto.add_(stats);
+    ctx.saveForBackward(input, target, posWeight);
+    ctx.options = options;
+    return lossFromStats(stats, input.size, options.reduction ?? 'mean');
+  }
+
+  static override backward(ctx: Context, dloss: Tensor): (Tensor | null)[] {
+    const [input, target, posWeight] = ctx.savedTensors;
+    const reduction = (ctx.options as PointwiseLossFunctionalOptions).reduction ?? 'mean';
+    const dinput = lossGradient(dloss, input!.size, reduction, (scale) => bceWithLogitsBackward(input!, target!, { posWeight, scale }));
+    return [dinput, null, null, null];
+  }
+}
+
+/**
+ * Binary cross-entropy on logits, with the sigmoid fused in (torch.nn.functional
+ * .binary_cross_entropy_with_logits); target probabilities of the input's shape. The target gets
+ * no gradient.
+ */
+export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, options: PointwiseLossFunctionalOptions & { posWeight?: Tensor | null } = {}): Tensor {
+  expectOneOf(options.reduction ?? 'mean', 'options.reduction', ['mean', 'sum']);
+  return BceWithLogitsFunction.apply(input, target, options.posWeight ?? null, options);
+}
