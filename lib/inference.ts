@@ -18,7 +18,7 @@ import { CHECKPOINTS_DIR, findCheckpoint, LATEST_FILE } from './io/checkpoint';
 import { loadModel, MODEL_FILE, type ModelManifest, saveModel } from './io/model_io';
 import { exportOnnx, toOnnx } from './io/onnx';
 import type { CudaBuffer } from './native';
-import type { Module } from './nn/module';
+import { describedLayer, type Module } from './nn/module';
 import { softmax } from './ops/softmax';
 import { Tensor } from './tensor';
 import { expectInt, fail } from './validate';
@@ -69,7 +69,7 @@ export class Predictor {
     this.inputShape = options.inputShape;
     this.standardizer = options.standardizer ?? null;
     const [c] = this.inputShape;
-    const outShape = network.outputShape([this.batchSize, ...this.inputShape]);
+    const outShape = describedLayer(network, 'outputShape').outputShape!([this.batchSize, ...this.inputShape]);
     if (outShape.length !== 2) throw new RangeError(`Expected a network giving [N, classes] scores for network but its output shape is [${outShape.join(', ')}]`);
     this.numClasses = outShape[1];
     const device = network.device;
@@ -187,7 +187,7 @@ export class Classifier {
   }
 
   get numClasses(): number {
-    return this.network.outputShape([1, ...this.inputShape])[1];
+    return describedLayer(this.network, 'outputShape').outputShape!([1, ...this.inputShape])[1];
   }
 
   /** Moves the network to `device` (cached batch buffers are rebuilt there). */

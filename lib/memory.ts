@@ -171,13 +171,17 @@ export function allocStorage(device: Device, dtype: DType, length: number, zero:
     const buffer = (reused as CudaBuffer | undefined) ?? allocCuda();
     liveCudaBytes += length * 4;
     storage = new Storage(device, dtype, length, undefined, buffer, true);
-    if (reused && zero) {
-      if (dtype === 'float32') native().fill(buffer, 0, length);
-      else native().fillInt32(buffer, 0, length);
-    }
+    if (reused && zero) fillStorage(storage, 0);
   }
   track(storage);
   return storage;
+}
+
+/** Sets every element of `storage` to `value` (one native fill; a float32 value is rounded, an int32 one must be an int32). */
+export function fillStorage(storage: Storage, value: number): void {
+  const memory = storage.host ?? storage.cuda!;
+  if (storage.dtype === 'float32') native().fill(memory as Float32Array, value, storage.length);
+  else native().fillInt32(memory as Int32Array, value, storage.length);
 }
 
 /** Storage around an existing host array (not pooled: the caller may still hold the array). */
@@ -194,8 +198,17 @@ export function adoptHostStorage(host: HostArray): Storage {
 /** What tidy() needs to know of a tensor (lib/tensor.ts implements it). */
 export interface Tracked {
   readonly storage: Storage;
+  /** The autograd node that computed the tensor (lib/autograd/node.ts), null for leaves. */
+  readonly gradFn: GraphNode | null;
   /** The tensors a tensor's autograd graph still refers to (its node's inputs and saved tensors). */
   graphReferences(): Iterable<Tracked>;
+}
+
+/** What memory needs of an autograd node (lib/autograd/node.ts implements it). */
+export interface GraphNode {
+  readonly name: string;
+  /** The tensors the node keeps alive: its inputs and the tensors its backward saved. */
+  references(): Iterable<Tracked>;
 }
 
 const scopes: Storage[][] = [];

@@ -9,13 +9,10 @@
  * accumulates into .grad; a tensor computed from such tensors holds gradFn, the node that computed
  * it. The arithmetic methods (add, matmul, sum, …) are installed by lib/autograd/methods.ts.
  */
-import type { Node } from './autograd/node';
 import { cudaDevice, resolveDevice, type Device, type DeviceSpec } from './device';
-import { adoptHostStorage, allocStorage, type DType, type HostArray, keep, Storage, type Tracked } from './memory';
+import { adoptHostStorage, allocStorage, type DType, fillStorage, type GraphNode, type HostArray, keep, Storage, type Tracked } from './memory';
 import type { NativeBuffer } from './native';
-import { fill } from './ops/fill';
 import { describe, expectShape, fail } from './validate';
-import { installTensorMethods } from './autograd/methods';
 
 export type { DType, HostArray } from './memory';
 export { cudaBytesInUse } from './memory';
@@ -42,7 +39,7 @@ export class Tensor implements Tracked {
    */
   grad: Tensor | null = null;
   /** The autograd node that computed this tensor (null for leaves and for untracked results). */
-  gradFn: Node | null = null;
+  gradFn: GraphNode | null = null;
   /** @internal Which output of gradFn this tensor is. */
   outputIndex = 0;
   /** @internal Whether backward() stores this non-leaf tensor's gradient in .grad. */
@@ -114,7 +111,8 @@ export class Tensor implements Tracked {
   /** A tensor with every element `value`. */
   static full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
     const t = Tensor.alloc(shape, { ...options, requiresGrad: false }, value === 0);
-    if (value !== 0) t.fill_(value);
+    if (typeof value !== 'number') fail('a number', 'value', value);
+    if (value !== 0) fillStorage(t.storage, value);
     t.storage.uniform = value;
     if (options.requiresGrad) t.requiresGrad = true;
     return t;
@@ -237,17 +235,6 @@ export class Tensor implements Tracked {
     return this;
   }
 
-  /** Sets every element to `value`, in place (PyTorch's fill_); see lib/ops/fill.ts. */
-  fill_(value: number): this {
-    fill(this, value);
-    return this;
-  }
-
-  /** Sets every element to 0, in place. */
-  zero_(): this {
-    return this.fill_(0);
-  }
-
   /** @internal Records an in-place write (the version counter autograd checks). */
   markWritten(): void {
     this.storage.version++;
@@ -275,7 +262,7 @@ export class Tensor implements Tracked {
   }
 
   /** @internal For tidy(): the tensors this one's graph still refers to. */
-  graphReferences(): Iterable<Tensor> {
+  graphReferences(): Iterable<Tracked> {
     return this.gradFn?.references() ?? [];
   }
 
@@ -365,5 +352,3 @@ function flattenData(data: unknown): { values: ArrayLike<number>; inferred: numb
   walk(data, 0, '');
   return { values, inferred: shape };
 }
-
-installTensorMethods(Tensor.prototype);

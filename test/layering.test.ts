@@ -20,9 +20,10 @@ const entry = path.join(lib, 'index.ts');
 const LAYERS: string[][] = [
   ['validate.ts'],
   ['native.ts', 'random.ts'],
-  ['device.ts', 'threads.ts', 'fit_types.ts'],
+  ['device.ts', 'threads.ts', 'fit_types.ts', 'memory.ts'],
   ['tensor.ts', 'cuda_graph.ts'],
   ['ops/'],
+  ['autograd/'],
   ['nn/'],
   ['optim/', 'data/'],
   ['io/'],

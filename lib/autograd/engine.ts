@@ -9,7 +9,7 @@
 import { Tensor } from '../tensor';
 import { describe } from '../validate';
 import { noGrad } from './grad_mode';
-import type { Node } from './node';
+import { type Node, nodeOf } from './node';
 
 export interface BackwardOptions {
   /** Keep the graph so backward() can run through it again (default false: freed). */
@@ -51,12 +51,13 @@ export function backward(roots: readonly Tensor[], grads: readonly (Tensor | und
         throw new Error(`Expected a tensor that requires grad for backward() but received ${root}: nothing recorded leads to it (set requiresGrad on a leaf, and do not run the ops under noGrad)`);
       }
       const grad = rootGradient(root, grads[i], name);
-      if (root.gradFn === null) {
+      const node = nodeOf(root);
+      if (node === null) {
         accumulate(root, grad, math);
         return;
       }
-      rootNodes.push(root.gradFn);
-      addPending(pending, root.gradFn, root.outputIndex, grad, math);
+      rootNodes.push(node);
+      addPending(pending, node, root.outputIndex, grad, math);
     });
     const order = topologicalOrder(rootNodes);
     for (const node of order) {
@@ -77,11 +78,12 @@ export function backward(roots: readonly Tensor[], grads: readonly (Tensor | und
         const g = gradInputs[i];
         if (!input || g == null) return;
         checkGradient(node, i, input, g);
-        if (input.gradFn === null) {
+        const producer = nodeOf(input);
+        if (producer === null) {
           accumulate(input, g, math);
         } else {
           if (input.retainsGrad) accumulate(input, g, math);
-          addPending(pending, input.gradFn, input.outputIndex, g, math);
+          addPending(pending, producer, input.outputIndex, g, math);
         }
       });
     }
@@ -154,7 +156,8 @@ function topologicalOrder(roots: readonly Node[]): Node[] {
       const top = stack[stack.length - 1];
       const inputs = top.node.inputs;
       if (top.next < inputs.length) {
-        const child = inputs[top.next++]?.gradFn;
+        const input = inputs[top.next++];
+        const child = input ? nodeOf(input) : null;
         if (child && !visited.has(child)) {
           visited.add(child);
           stack.push({ node: child, next: 0 });

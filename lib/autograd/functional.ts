@@ -115,30 +115,23 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
   return record('DivBackward', [x, y], out, ([g]) => [sumToShape(div(g, y), x.shape), sumToShape(neg(mul(g, div(out, y))), y.shape)], [y, out]);
 }
 
-/** a ** b. */
+/** a ** b (gradients as PyTorch 2.13: 0 for the base where the exponent is 0, 0 for the exponent where the base is 0). */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = [expectNumeric(a, 'a'), expectNumeric(b, 'b')];
   if (typeof y === 'number') {
     const base = expectTensorArg(x, 'a');
-    const out = K.unary('powScalar', base, y);
-    // d/dx x^p = p·x^(p−1); p = 0 gives 0 everywhere (as PyTorch), not 0·x^−1.
-    return record('PowBackward', [base], out, ([g]) => [y === 0 ? mul(g, 0) : mul(g, mul(pow(base, y - 1), y))], [base]);
+    return record('PowBackward', [base], K.unary('powScalar', base, y), ([g]) => [K.powGradient('base', g, base, y)], [base]);
   }
   if (typeof x === 'number') {
-    const out = K.unary('rpowScalar', y, x);
-    return record('PowBackward', [y], out, ([g]) => [mul(g, mul(out, Math.log(x)))], [out]);
+    return record('PowBackward', [y], K.unary('rpowScalar', y, x), ([g]) => [K.powGradient('exponent', g, x, y)], [y]);
   }
   const out = K.binary('pow', x, y);
   return record(
     'PowBackward',
     [x, y],
     out,
-    ([g]) => [
-      sumToShape(mul(g, mul(y, pow(x, sub(y, 1)))), x.shape),
-      // PyTorch masks x = 0 here (0·log 0 would be NaN where the result is 0 or 1).
-      sumToShape(mul(g, where(eq(x, 0), 0, mul(out, log(x)))), y.shape),
-    ],
-    [x, y, out],
+    ([g]) => [sumToShape(K.powGradient('base', g, x, y), x.shape), sumToShape(K.powGradient('exponent', g, x, y), y.shape)],
+    [x, y],
   );
 }
 
@@ -193,7 +186,7 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   if (typeof lo !== 'number' || Number.isNaN(lo)) fail('a number', 'min', min);
   if (typeof hi !== 'number' || Number.isNaN(hi)) fail('a number', 'max', max);
   const out = K.unary('clamp', x, lo, hi);
-  return record('ClampBackward', [x], out, ([g]) => [mul(g, K.binary('mul', K.unary('geScalar', x, lo), K.unary('leScalar', x, hi)))], [x]);
+  return record('ClampBackward', [x], out, ([g]) => [K.clampGradient(g, x, lo, hi)], [x]);
 }
 
 /**
@@ -220,11 +213,7 @@ function extremum(op: 'maximum' | 'minimum', a: TensorLike, b: TensorLike): Tens
     op === 'maximum' ? 'MaximumBackward' : 'MinimumBackward',
     [x, y],
     out,
-    ([g]) => {
-      const [wins, loses] = op === 'maximum' ? (['gt', 'lt'] as const) : (['lt', 'gt'] as const);
-      const half = mul(K.binary('eq', x, y), 0.5);
-      return [sumToShape(mul(g, add(K.binary(wins, x, y), half)), x.shape), sumToShape(mul(g, add(K.binary(loses, x, y), half)), y.shape)];
-    },
+    ([g]) => [sumToShape(K.extremumGradient(op, g, x, y), x.shape), sumToShape(K.extremumGradient(op, g, y, x), y.shape)],
     [x, y],
   );
 }
@@ -399,7 +388,7 @@ function batchedMatmul(a: Tensor, b: Tensor): Tensor {
     'MatmulBackward',
     [a, b],
     out,
-    ([g]) => [sumToShape(K.matmul(g, K.transposeLast(b)), a.shape), sumToShape(K.matmul(K.transposeLast(a), g), b.shape)],
+    ([g]) => [sumToShape(K.matmul(g, b, { transB: true }), a.shape), sumToShape(K.matmul(a, g, { transA: true }), b.shape)],
     [a, b],
   );
 }

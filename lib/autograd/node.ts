@@ -74,12 +74,17 @@ export class Node {
 
   /** The nodes of the inputs (PyTorch's next_functions), null for leaves and inputs without grad. */
   get nextFunctions(): (Node | null)[] {
-    return this.inputs.map((t) => t?.gradFn ?? null);
+    return this.inputs.map((t) => (t ? nodeOf(t) : null));
   }
 
   toString(): string {
     return `<${this.name}>`;
   }
+}
+
+/** The node that computed `t` (null for a leaf). */
+export function nodeOf(t: Tensor): Node | null {
+  return t.gradFn as Node | null;
 }
 
 /**

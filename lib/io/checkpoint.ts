@@ -292,8 +292,8 @@ export function restoreCheckpoint(
   }
   checkpoint.optimizer.buffers.forEach((entry, i) => {
     for (const [key, values] of Object.entries(entry)) {
-      if (values && values.length !== params[i][1].value.size) {
-        throw new RangeError(`Expected ${params[i][1].value.size} values for the ${key} state of ${names[i]} but ${checkpoint.dir} holds ${values.length}`);
+      if (values && values.length !== params[i][1].size) {
+        throw new RangeError(`Expected ${params[i][1].size} values for the ${key} state of ${names[i]} but ${checkpoint.dir} holds ${values.length}`);
       }
     }
   });

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { LayerConfig, Module } from '../nn/module';
+import { describedLayer, type LayerConfig, type Module } from '../nn/module';
 import { buildModule } from '../nn/registry';
 import { writeJsonAtomic } from './files';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
@@ -21,37 +21,22 @@ export interface ModelManifest {
   [key: string]: unknown;
 }
 
-/** The model's parameters and buffers as host arrays, by state_dict name. */
+/** The model's parameters and persistent buffers as host arrays, by state_dict name. */
 export function stateDict(model: Module): Record<string, NamedArray> {
   const out: Record<string, NamedArray> = {};
-  for (const [name, p] of model.namedParameters()) out[name] = { shape: [...p.shape], data: p.value.toArray() as Float32Array };
-  for (const [name, b] of model.namedBuffers()) out[name] = { shape: [...b.shape], data: b.toArray() as Float32Array };
+  for (const [name, t] of Object.entries(model.stateDict())) out[name] = { shape: [...t.shape], data: t.toArray() as Float32Array };
   return out;
 }
 
-/** Copies `state` into the model's parameters and buffers; names and shapes must match exactly. */
+/** Copies `state` into the model's parameters and buffers; names and shapes must match exactly (Module.loadStateDict). */
 export function loadStateDict(model: Module, state: Record<string, NamedArray>): void {
-  const targets = new Map<string, { shape: readonly number[]; copy: (d: Float32Array) => void }>();
-  for (const [name, p] of model.namedParameters()) targets.set(name, { shape: p.shape, copy: (d) => p.value.copyFrom(d) });
-  for (const [name, b] of model.namedBuffers()) targets.set(name, { shape: b.shape, copy: (d) => b.copyFrom(d) });
-  const missing = [...targets.keys()].filter((k) => !(k in state));
-  const unexpected = Object.keys(state).filter((k) => !targets.has(k));
-  if (missing.length || unexpected.length) {
-    throw new Error(`state dict does not match the model: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
-  }
-  for (const [name, t] of targets) {
-    const given = state[name];
-    if (given.shape.length !== t.shape.length || given.shape.some((d, i) => d !== t.shape[i])) {
-      throw new RangeError(`Expected shape [${t.shape.join(', ')}] for ${name} but received [${given.shape.join(', ')}]`);
-    }
-  }
-  for (const [name, t] of targets) t.copy(state[name].data);
+  model.loadStateDict(state);
 }
 
 export function saveModel(dir: string, model: Module, extra: Record<string, unknown> = {}): void {
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensors(path.join(dir, WEIGHTS_FILE), stateDict(model), { format: 'pt', producer: 'napinet' });
-  const manifest: ModelManifest = { format: 'napinet-model', version: 1, architecture: model.config(), ...extra };
+  const manifest: ModelManifest = { format: 'napinet-model', version: 1, architecture: describedLayer(model, 'config').config!(), ...extra };
   writeJsonAtomic(path.join(dir, MODEL_FILE), manifest);
 }
 

@@ -9,7 +9,7 @@
  * Checked against onnxruntime (same outputs as napinet): test/onnx.test.ts.
  */
 import * as protobuf from 'protobufjs';
-import type { LayerConfig, Module } from '../nn/module';
+import { describedLayer, type LayerConfig, type Module } from '../nn/module';
 import { Sequential } from '../nn/sequential';
 import { writeFileAtomic } from './files';
 import { ONNX_PROTO } from './onnx_proto';
@@ -131,7 +131,7 @@ export function toOnnx(network: Module, options: OnnxExportOptions): Uint8Array 
   const initializers: OnnxInitializer[] = [];
   const nodes: OnnxNode[] = [];
   const named = new Map<string, Float32Array>();
-  for (const [name, p] of network.namedParameters()) named.set(name, p.value.toArray() as Float32Array);
+  for (const [name, p] of network.namedParameters()) named.set(name, p.toArray() as Float32Array);
   for (const [name, b] of network.namedBuffers()) named.set(name, b.toArray() as Float32Array);
   const shapes = new Map<string, number[]>();
   for (const [name, p] of network.namedParameters()) shapes.set(name, [...p.shape]);
@@ -149,14 +149,14 @@ export function toOnnx(network: Module, options: OnnxExportOptions): Uint8Array 
   }
   let shape: number[] = [1, c, h, w];
   layers.forEach((layer, i) => {
-    const config = layer.config();
+    const config = describedLayer(layer, 'config').config!();
     const exporter = EXPORTERS[config.type];
     if (!exporter) {
       throw new TypeError(
         `ONNX export supports ${Object.keys(EXPORTERS).join(', ')} layers; layer ${i} is ${config.type} (teach it with registerOnnxLayer)`,
       );
     }
-    shape = layer.outputShape(shape);
+    shape = layer.outputShape!(shape);
     const prefix = prefixes[i];
     const output = `/${i}/${config.type}_output_0`;
     const ctx: OnnxLayerContext = {

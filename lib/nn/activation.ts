@@ -3,22 +3,15 @@
  * ActivationLayer body they share with Softmax and LogSoftmax (nn/softmax.ts).
  * Ops: lib/ops/activation.ts.
  */
-import {
-  elu, eluBackward, gelu, geluBackward, type GeluApproximate, leakyRelu, leakyReluBackward, relu,
-  reluBackward, sigmoid, sigmoidBackward, softplus, softplusBackward, tanh, tanhBackward,
-} from '../ops/activation';
+import type { GeluApproximate } from '../ops/activation';
+import { isExplicitMode } from '../autograd/grad_mode';
 import { expectFinite } from '../ops/checks';
 import type { Tensor } from '../tensor';
 import { expectOneOf, fail } from '../validate';
+import { ACTIVATIONS, type ActivationOps, elementwiseFunction } from './functional';
 import { type LayerConfig, Module } from './module';
 
-/** An activation's op pair, and what its backward differentiates from. */
-export interface ActivationOps {
-  forward(x: Tensor, out: Tensor): Tensor;
-  backward(dy: Tensor, kept: Tensor, out: Tensor): Tensor;
-  /** The gradient is computed from the forward's input (x) or from its output (y). */
-  from: 'input' | 'output';
-}
+export type { ActivationOps } from './functional';
 
 /**
  * A layer y = f(x) whose output has the input's shape and whose backward needs x or y (ops.from):
@@ -27,6 +20,8 @@ export interface ActivationOps {
  */
 export abstract class ActivationLayer extends Module {
   private kept: Tensor | undefined;
+  /** The recorded forward: an autograd Function over the same op pair. */
+  private readonly recorded: (x: Tensor) => Tensor;
 
   protected constructor(
     protected readonly type: string,
@@ -35,25 +30,29 @@ export abstract class ActivationLayer extends Module {
     private readonly args: { config: Record<string, unknown>; repr: string } = { config: {}, repr: '' },
   ) {
     super();
+    this.recorded = elementwiseFunction(`${type}Backward`, ops);
   }
 
   forward(x: Tensor): Tensor {
+    if (!isExplicitMode()) return this.recorded(x);
     const y = this.ops.forward(x, this.workspace.get('y', x.shape, x.device));
     this.kept = this.ops.from === 'output' ? y : x;
+    this.savedForBackward();
     return y;
   }
 
-  backward(dy: Tensor): Tensor | null {
-    if (!this.inputGrad) return null;
+  override backward(dy: Tensor): Tensor | null {
     const kept = this.saved(this.kept, this.ops.from);
+    this.consumedByBackward();
+    if (!this.inputGrad) return null;
     return this.ops.backward(dy, kept, this.workspace.get('dx', kept.shape, kept.device));
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     return [...input];
   }
 
-  config(): LayerConfig {
+  override config(): LayerConfig {
     return { type: this.type, ...this.args.config };
   }
 
@@ -62,37 +61,28 @@ export abstract class ActivationLayer extends Module {
   }
 }
 
-/** The ops of an activation with an argument (LeakyReLU's slope, ELU's alpha, …), whose gradient needs x. */
-function withArgument<A>(
-  forward: (x: Tensor, argument: A, out: Tensor) => Tensor,
-  backward: (dy: Tensor, x: Tensor, argument: A, out: Tensor) => Tensor,
-  argument: A,
-): ActivationOps {
-  return { forward: (x, out) => forward(x, argument, out), backward: (dy, x, out) => backward(dy, x, argument, out), from: 'input' };
-}
-
 export class ReLU extends ActivationLayer {
   constructor() {
-    super('ReLU', { forward: relu, backward: reluBackward, from: 'output' });
+    super('ReLU', ACTIVATIONS.relu);
   }
 }
 
 export class Sigmoid extends ActivationLayer {
   constructor() {
-    super('Sigmoid', { forward: sigmoid, backward: sigmoidBackward, from: 'output' });
+    super('Sigmoid', ACTIVATIONS.sigmoid);
   }
 }
 
 export class Tanh extends ActivationLayer {
   constructor() {
-    super('Tanh', { forward: tanh, backward: tanhBackward, from: 'output' });
+    super('Tanh', ACTIVATIONS.tanh);
   }
 }
 
 /** torch.nn.LeakyReLU(negative_slope=0.01). */
 export class LeakyReLU extends ActivationLayer {
   constructor(readonly negativeSlope = 0.01) {
-    super('LeakyReLU', withArgument(leakyRelu, leakyReluBackward, expectFinite(negativeSlope, 'negativeSlope')), {
+    super('LeakyReLU', ACTIVATIONS.leakyRelu(expectFinite(negativeSlope, 'negativeSlope')), {
       config: { negativeSlope },
       repr: `negative_slope=${pyFloat(negativeSlope)}`,
     });
@@ -102,14 +92,14 @@ export class LeakyReLU extends ActivationLayer {
 /** torch.nn.ELU(alpha=1.0). */
 export class ELU extends ActivationLayer {
   constructor(readonly alpha = 1) {
-    super('ELU', withArgument(elu, eluBackward, expectFinite(alpha, 'alpha')), { config: { alpha }, repr: `alpha=${pyFloat(alpha)}` });
+    super('ELU', ACTIVATIONS.elu(expectFinite(alpha, 'alpha')), { config: { alpha }, repr: `alpha=${pyFloat(alpha)}` });
   }
 }
 
 /** torch.nn.GELU(approximate='none' | 'tanh'). */
 export class GELU extends ActivationLayer {
   constructor(readonly approximate: GeluApproximate = 'none') {
-    super('GELU', withArgument(gelu, geluBackward, expectOneOf(approximate, 'approximate', ['none', 'tanh'] as const)), {
+    super('GELU', ACTIVATIONS.gelu(expectOneOf(approximate, 'approximate', ['none', 'tanh'] as const)), {
       config: { approximate },
       repr: `approximate='${approximate}'`,
     });
@@ -122,7 +112,7 @@ export class Softplus extends ActivationLayer {
     readonly beta = 1,
     readonly threshold = 20,
   ) {
-    super('Softplus', withArgument(softplus, softplusBackward, softplusArguments(beta, threshold)), {
+    super('Softplus', ACTIVATIONS.softplus(softplusArguments(beta, threshold)), {
       config: { beta, threshold },
       repr: `beta=${pyFloat(beta)}, threshold=${pyFloat(threshold)}`,
     });

@@ -6,13 +6,15 @@
  * running_mean, running_var, num_batches_tracked (a one-element float32 tensor of shape [] here;
  * int64 in PyTorch, whose load_state_dict converts it). Op: lib/ops/batchnorm.ts.
  */
+import { isExplicitMode } from '../autograd/grad_mode';
 import { batchNorm, batchNormBackward, type BatchNormSaved } from '../ops/batchnorm';
 import { expectFinite } from '../ops/checks';
 import { Tensor } from '../tensor';
 import { expectBoolean, expectInt, fail } from '../validate';
 import { pyFloat } from './activation';
+import * as F from './functional';
 import { ones } from './init';
-import { type LayerConfig, Module, type Parameter } from './module';
+import { Buffer, type LayerConfig, Module, Parameter } from './module';
 
 export interface BatchNormLayerOptions {
   /** Default 1e-5. */
@@ -33,6 +35,10 @@ abstract class BatchNorm extends Module {
   readonly trackRunningStats: boolean;
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
+  /** Running statistics (null without trackRunningStats); they change in place during training. */
+  readonly runningMean: Buffer | null;
+  readonly runningVar: Buffer | null;
+  readonly numBatchesTracked: Buffer | null;
   private input: Tensor | undefined;
   private stats: BatchNormSaved | undefined;
 
@@ -44,29 +50,13 @@ abstract class BatchNorm extends Module {
     this.momentum = options.momentum === null ? null : expectFinite(options.momentum ?? 0.1, 'options.momentum', 0);
     this.affine = expectBoolean(options.affine ?? true, 'options.affine');
     this.trackRunningStats = expectBoolean(options.trackRunningStats ?? true, 'options.trackRunningStats');
-    if (this.affine) {
-      this.weight = this.addParameter('weight', ones(Tensor.zeros([numFeatures])));
-      this.bias = this.addParameter('bias', Tensor.zeros([numFeatures]));
-    } else {
-      this.weight = null;
-      this.bias = null;
-    }
-    if (this.trackRunningStats) {
-      this.addBuffer('running_mean', Tensor.zeros([numFeatures]));
-      this.addBuffer('running_var', ones(Tensor.zeros([numFeatures])));
-      this.addBuffer('num_batches_tracked', Tensor.zeros([]));
-    }
-  }
-
-  /** Running statistics (null without trackRunningStats); they change in place during training. */
-  get runningMean(): Tensor | null {
-    return this.trackRunningStats ? this.buffer('running_mean') : null;
-  }
-  get runningVar(): Tensor | null {
-    return this.trackRunningStats ? this.buffer('running_var') : null;
-  }
-  get numBatchesTracked(): Tensor | null {
-    return this.trackRunningStats ? this.buffer('num_batches_tracked') : null;
+    this.weight = this.affine ? new Parameter(ones(Tensor.zeros([numFeatures]))) : null;
+    this.bias = this.affine ? new Parameter(Tensor.zeros([numFeatures])) : null;
+    // PyTorch's state_dict names (the fields are camelCase).
+    const track = this.trackRunningStats;
+    this.runningMean = this.registerBuffer('running_mean', track ? Tensor.zeros([numFeatures]) : null);
+    this.runningVar = this.registerBuffer('running_var', track ? ones(Tensor.zeros([numFeatures])) : null);
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', track ? Tensor.zeros([]) : null);
   }
 
   /** Throws unless `input` is a shape this layer accepts (rank and channel count). */
@@ -78,19 +68,23 @@ abstract class BatchNorm extends Module {
     const useBatchStats = this.training || !this.trackRunningStats;
     const update = this.training && this.trackRunningStats;
     const c = this.numFeatures;
+    const runningMean = update || !useBatchStats ? this.runningMean : null;
+    const runningVar = update || !useBatchStats ? this.runningVar : null;
+    const options = {
+      training: useBatchStats,
+      // Without running statistics to update the momentum is unused (null would ask for a counter).
+      momentum: update ? this.momentum : 0.1,
+      eps: this.eps,
+      numBatchesTracked: update ? this.numBatchesTracked : null,
+    };
+    if (!isExplicitMode()) return F.batchNorm(x, runningMean, runningVar, this.weight, this.bias, options);
     const result = batchNorm(
       x,
-      update || !useBatchStats ? this.runningMean : null,
-      update || !useBatchStats ? this.runningVar : null,
-      this.weight?.value ?? null,
-      this.bias?.value ?? null,
-      {
-        training: useBatchStats,
-        // Without running statistics to update the momentum is unused (null would ask for a counter).
-        momentum: update ? this.momentum : 0.1,
-        eps: this.eps,
-        numBatchesTracked: update ? this.numBatchesTracked : null,
-      },
+      runningMean,
+      runningVar,
+      this.weight,
+      this.bias,
+      options,
       {
         y: this.workspace.get('y', x.shape, x.device),
         saveMean: useBatchStats ? this.workspace.get('saveMean', [c], x.device) : undefined,
@@ -99,13 +93,15 @@ abstract class BatchNorm extends Module {
     );
     this.input = x;
     this.stats = result.saved;
+    this.savedForBackward();
     return result.y;
   }
 
-  backward(dy: Tensor): Tensor | null {
+  override backward(dy: Tensor): Tensor | null {
     const x = this.saved(this.input, 'input');
     const stats = this.saved(this.stats, 'statistics');
-    return batchNormBackward(dy, x, this.weight?.value ?? null, stats, {
+    this.consumedByBackward();
+    return batchNormBackward(dy, x, this.weight, stats, {
       inputGrad: this.inputGrad,
       weightGrad: this.affine,
       biasGrad: this.affine,
@@ -118,7 +114,7 @@ abstract class BatchNorm extends Module {
     }).dx;
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     this.checkInput(input);
     return [...input];
   }
@@ -157,7 +153,7 @@ export class BatchNorm1d extends BatchNorm {
     }
     this.channelMismatch(input);
   }
-  config(): LayerConfig {
+  override config(): LayerConfig {
     return this.configFields('BatchNorm1d');
   }
   override toString(): string {
@@ -173,7 +169,7 @@ export class BatchNorm2d extends BatchNorm {
     }
     this.channelMismatch(input);
   }
-  config(): LayerConfig {
+  override config(): LayerConfig {
     return this.configFields('BatchNorm2d');
   }
   override toString(): string {

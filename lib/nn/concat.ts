@@ -9,9 +9,11 @@
  * branch's parameter gradients accumulate), and returns the SUM of the branches' input gradients,
  * since every branch saw the same input. All on the device: channel copies and one addition.
  */
+import { cat } from '../autograd/functional';
+import { isExplicitMode } from '../autograd/grad_mode';
 import { addInto, concat, concatOutputShape, splitChannels } from '../ops/concat';
 import type { Tensor } from '../tensor';
-import { type LayerConfig, Module } from './module';
+import { describedLayer, type LayerConfig, Module } from './module';
 
 export class Concat extends Module {
   readonly branches: readonly Module[];
@@ -22,7 +24,6 @@ export class Concat extends Module {
     if (branches.length === 0) throw new TypeError('Expected at least one Module for branches but received none');
     branches.forEach((branch, i) => {
       if (!(branch instanceof Module)) throw new TypeError(`Expected a Module for branches[${i}] but received ${typeof branch}`);
-      this.addChild(`branches.${i}`, branch);
     });
     this.branches = branches;
   }
@@ -30,12 +31,15 @@ export class Concat extends Module {
   forward(x: Tensor): Tensor {
     const outputs = this.branches.map((branch) => branch.forward(x));
     const shape = concatOutputShape(outputs.map((o) => o.shape));
+    if (!isExplicitMode()) return cat(outputs, 1);
     this.outputChannels = outputs.map((o) => o.shape[1]);
+    this.savedForBackward();
     return concat(outputs, this.workspace.get('y', shape, x.device));
   }
 
-  backward(dy: Tensor): Tensor | null {
+  override backward(dy: Tensor): Tensor | null {
     const channels = this.saved(this.outputChannels, 'output channels');
+    this.consumedByBackward();
     const parts = splitChannels(
       dy,
       channels,
@@ -57,12 +61,12 @@ export class Concat extends Module {
     return dx;
   }
 
-  outputShape(input: readonly number[]): number[] {
-    return concatOutputShape(this.branches.map((branch) => branch.outputShape(input)));
+  override outputShape(input: readonly number[]): number[] {
+    return concatOutputShape(this.branches.map((branch) => describedLayer(branch, 'outputShape').outputShape!(input)));
   }
 
-  config(): LayerConfig {
-    return { type: 'Concat', branches: this.branches.map((b) => b.config()) };
+  override config(): LayerConfig {
+    return { type: 'Concat', branches: this.branches.map((b) => describedLayer(b, 'config').config!()) };
   }
 
   override toString(): string {

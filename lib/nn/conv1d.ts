@@ -2,6 +2,7 @@
 import { conv1d, conv1dBackward, conv1dOutputShape, expectSingle } from '../ops/conv1d';
 import type { Generator } from '../random';
 import { ConvLayer, type ConvOps } from './conv2d';
+import * as F from './functional';
 
 export interface Conv1dLayerOptions {
   stride?: number | [number];
@@ -17,6 +18,7 @@ const CONV1D: ConvOps<number> = {
   outputShape: conv1dOutputShape,
   forward: conv1d,
   backward: conv1dBackward,
+  functional: F.conv1d,
 };
 
 /** Weight [outChannels, inChannels, kernelSize], as torch.nn.Conv1d. */

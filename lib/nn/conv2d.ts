@@ -2,10 +2,12 @@
  * Conv2d, after torch.nn.Conv2d (groups 1, dilation 1). Op: lib/ops/conv2d.ts.
  * ConvLayer is the body Conv2d and Conv1d (nn/conv1d.ts) share; each names its ops and size type.
  */
+import { isExplicitMode } from '../autograd/grad_mode';
 import { conv2d, conv2dBackward, conv2dOutputShape } from '../ops/conv2d';
 import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { expectInt, expectPair } from '../validate';
+import * as F from './functional';
 import { type LayerConfig, Module, type Parameter } from './module';
 
 export interface Conv2dLayerOptions {
@@ -28,6 +30,8 @@ export interface ConvOps<S extends LayerSize> {
   size(value: unknown, name: string, min: number): S;
   outputShape(input: readonly number[], weightShape: readonly number[], options: { stride: S; padding: S }): number[];
   forward(x: Tensor, weight: Tensor, bias: Tensor | null, options: { stride: S; padding: S }, out: Tensor): Tensor;
+  /** The recorded forward (nn/functional.ts), over the same kernels. */
+  functional(x: Tensor, weight: Tensor, bias: Tensor | null, options: { stride: S; padding: S }): Tensor;
   backward(
     dy: Tensor,
     x: Tensor,
@@ -71,20 +75,24 @@ export abstract class ConvLayer<S extends LayerSize> extends Module {
 
   forward(x: Tensor): Tensor {
     const shape = this.ops.outputShape(x.shape, this.weight.shape, this.options);
+    if (!isExplicitMode()) return this.ops.functional(x, this.weight, this.bias, this.options);
     this.input = x;
-    return this.ops.forward(x, this.weight.value, this.bias?.value ?? null, this.options, this.workspace.get('y', shape, x.device));
+    this.savedForBackward();
+    return this.ops.forward(x, this.weight, this.bias, this.options, this.workspace.get('y', shape, x.device));
   }
 
-  backward(dy: Tensor): Tensor | null {
+  override backward(dy: Tensor): Tensor | null {
     const x = this.saved(this.input, 'input');
-    return this.ops.backward(dy, x, this.weight.value, { ...this.options, ...this.weightGradients(x, this.weight, this.bias) }).dx;
+    const dx = this.ops.backward(dy, x, this.weight, { ...this.options, ...this.weightGradients(x, this.weight, this.bias) }).dx;
+    this.consumedByBackward();
+    return dx;
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     return this.ops.outputShape(input, this.weight.shape, this.options);
   }
 
-  config(): LayerConfig {
+  override config(): LayerConfig {
     return {
       type: this.ops.type,
       inChannels: this.inChannels,
@@ -112,6 +120,7 @@ const CONV2D: ConvOps<[number, number]> = {
   outputShape: conv2dOutputShape,
   forward: conv2d,
   backward: conv2dBackward,
+  functional: F.conv2d,
 };
 
 export class Conv2d extends ConvLayer<[number, number]> {

@@ -5,11 +5,13 @@
  * default generator), so a seeded run is reproducible; the mask itself is made on the tensor's
  * device from that seed (the same mask on the CPU and on CUDA). Op: lib/ops/dropout.ts.
  */
+import { isExplicitMode } from '../autograd/grad_mode';
 import { dropout, dropoutBackward, drawDropoutSeed } from '../ops/dropout';
 import { defaultGenerator, Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { fail } from '../validate';
 import { pyFloat } from './activation';
+import * as F from './functional';
 import { type LayerConfig, Module } from './module';
 
 export class Dropout extends Module {
@@ -39,6 +41,8 @@ export class Dropout extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (!isExplicitMode()) return F.dropout(x, this.p, this.training, this.generator);
+    this.savedForBackward();
     if (!this.training || this.p === 0) {
       this.seed = null;
       return x;
@@ -47,18 +51,19 @@ export class Dropout extends Module {
     return dropout(x, this.p, this.seed, this.workspace.get('y', x.shape, x.device));
   }
 
-  backward(dy: Tensor): Tensor | null {
-    if (!this.inputGrad) return null;
+  override backward(dy: Tensor): Tensor | null {
     const seed = this.saved(this.seed, 'mask seed');
+    this.consumedByBackward();
+    if (!this.inputGrad) return null;
     if (seed === null) return dy;
     return dropoutBackward(dy, this.p, seed, this.workspace.get('dx', dy.shape, dy.device));
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     return [...input];
   }
 
-  config(): LayerConfig {
+  override config(): LayerConfig {
     return { type: 'Dropout', p: this.p };
   }
 

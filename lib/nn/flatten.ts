@@ -1,4 +1,6 @@
 /** Flatten, after torch.nn.Flatten (start_dim 1): [N, ...] → [N, product]. A view, no copy. */
+import { isExplicitMode } from '../autograd/grad_mode';
+import { reshape } from '../autograd/functional';
 import type { Tensor } from '../tensor';
 import { type LayerConfig, Module } from './module';
 
@@ -6,20 +8,25 @@ export class Flatten extends Module {
   private inputShape: readonly number[] | undefined;
 
   forward(x: Tensor): Tensor {
+    const shape = this.outputShape(x.shape);
+    if (!isExplicitMode()) return reshape(x, shape);
     this.inputShape = x.shape;
-    return x.reshape(this.outputShape(x.shape));
+    this.savedForBackward();
+    return x.viewAs(shape);
   }
 
-  backward(dy: Tensor): Tensor | null {
-    return this.inputGrad ? dy.reshape(this.saved(this.inputShape, 'input shape')) : null;
+  override backward(dy: Tensor): Tensor | null {
+    const shape = this.saved(this.inputShape, 'input shape');
+    this.consumedByBackward();
+    return this.inputGrad ? dy.viewAs(shape) : null;
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     if (input.length < 1) throw new RangeError('Expected an input with a batch dimension for Flatten but received a scalar shape');
     return [input[0], input.slice(1).reduce((a, b) => a * b, 1)];
   }
 
-  config(): LayerConfig {
+  override config(): LayerConfig {
     return { type: 'Flatten' };
   }
 

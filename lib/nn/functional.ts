@@ -7,7 +7,8 @@
  *   const h = F.relu(F.conv2d(x, this.conv.weight, this.conv.bias, { padding: 1 }));
  */
 import { Context, Function } from '../autograd/function';
-import { mul, reshape } from '../autograd/functional';
+import { mul, narrow, neg, reshape, transpose } from '../autograd/functional';
+import { inPlace } from '../autograd/inplace';
 import { batchNorm as batchNormKernel, batchNormBackward, type BatchNormSaved } from '../ops/batchnorm';
 import * as act from '../ops/activation';
 import { conv1d as conv1dKernel, conv1dBackward, type Conv1dOptions } from '../ops/conv1d';
@@ -22,6 +23,7 @@ import { logSoftmax as logSoftmaxKernel, logSoftmaxBackward, softmax as softmaxK
 import { defaultGenerator, type Generator } from '../random';
 import { Tensor } from '../tensor';
 import { expectBoolean, expectNumber, expectOneOf, fail } from '../validate';
+import { expectFinite } from '../ops/checks';
 
 /** The saved tensors of ctx, as the forward saved them (non-null where it saved a tensor). */
 function savedOf(ctx: Context): Tensor[] {
@@ -260,55 +262,93 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator: Generato
 // Activations (their kernels: native/kernels/activation) and softmax
 // ---------------------------------------------------------------------------------------------
 
-/**
- * An element-wise activation as a Function: `apply` the forward kernel; `grad` the backward
- * kernel, from the output y (fromOutput) or the input x.
- */
-function activation<P extends unknown[]>(
-  name: string,
-  fromOutput: boolean,
-  apply: (x: Tensor, ...params: P) => Tensor,
-  grad: (dy: Tensor, kept: Tensor, ...params: P) => Tensor,
-): (x: Tensor, ...params: P) => Tensor {
+/** An activation's kernel pair (out optional: a new tensor when omitted), and what its backward differentiates from. */
+export interface ActivationOps {
+  forward(x: Tensor, out?: Tensor): Tensor;
+  backward(dy: Tensor, kept: Tensor, out?: Tensor): Tensor;
+  /** The gradient is computed from the forward's input (x) or from its output (y). */
+  from: 'input' | 'output';
+}
+
+/** The ops of an activation with an argument (LeakyReLU's slope, ELU's alpha, …), whose gradient needs x. */
+function withArgument<A>(
+  forward: (x: Tensor, argument: A, out?: Tensor) => Tensor,
+  backward: (dy: Tensor, x: Tensor, argument: A, out?: Tensor) => Tensor,
+): (argument: A) => ActivationOps {
+  return (argument) => ({ forward: (x, out) => forward(x, argument, out), backward: (dy, x, out) => backward(dy, x, argument, out), from: 'input' });
+}
+
+/** The activations' kernel pairs (native/kernels/activation), shared by these functions and the nn layers. */
+export const ACTIVATIONS = {
+  relu: { forward: act.relu, backward: act.reluBackward, from: 'output' } as ActivationOps,
+  sigmoid: { forward: act.sigmoid, backward: act.sigmoidBackward, from: 'output' } as ActivationOps,
+  tanh: { forward: act.tanh, backward: act.tanhBackward, from: 'output' } as ActivationOps,
+  leakyRelu: withArgument(act.leakyRelu, act.leakyReluBackward),
+  elu: withArgument(act.elu, act.eluBackward),
+  gelu: withArgument(act.gelu, act.geluBackward),
+  softplus: withArgument((x: Tensor, o: act.SoftplusOptions, out?: Tensor) => act.softplus(x, o, out), (dy: Tensor, x: Tensor, o: act.SoftplusOptions, out?: Tensor) => act.softplusBackward(dy, x, o, out)),
+  /** Row-wise over [rows, C] (softmax() and logSoftmax() move the dimension last). */
+  softmax: { forward: softmaxKernel, backward: softmaxBackward, from: 'output' } as ActivationOps,
+  logSoftmax: { forward: logSoftmaxKernel, backward: logSoftmaxBackward, from: 'output' } as ActivationOps,
+};
+
+/** An element-wise kernel pair as an autograd Function (named `name` in the graph): x ↦ y. */
+export function elementwiseFunction(name: string, ops: ActivationOps): (x: Tensor) => Tensor {
   const fn = class extends Function {
-    static override forward(ctx: Context, x: Tensor, ...params: P): Tensor {
-      const y = apply(x, ...params);
-      ctx.saveForBackward(fromOutput ? y : x);
-      ctx.params = params;
+    static override forward(ctx: Context, x: Tensor): Tensor {
+      const y = ops.forward(x);
+      ctx.saveForBackward(ops.from === 'output' ? y : x);
       return y;
     }
 
     static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
-      return [grad(dy, savedOf(ctx)[0], ...(ctx.params as P))];
+      return [ops.backward(dy, savedOf(ctx)[0])];
     }
   };
   Object.defineProperty(fn, 'name', { value: name });
-  return (x: Tensor, ...params: P) => fn.apply(x, ...params);
+  return (x: Tensor) => fn.apply(x);
 }
 
-/** max(x, 0); NaN stays NaN. */
-export const relu = activation('ReluBackward', true, (x: Tensor) => act.relu(x), (dy, y) => act.reluBackward(dy, y));
-export const sigmoid = activation('SigmoidBackward', true, (x: Tensor) => act.sigmoid(x), (dy, y) => act.sigmoidBackward(dy, y));
-export const tanh = activation('TanhBackward', true, (x: Tensor) => act.tanh(x), (dy, y) => act.tanhBackward(dy, y));
-export const leakyRelu = activation<[negativeSlope?: number]>(
-  'LeakyReluBackward', false,
-  (x: Tensor, negativeSlope = 0.01) => act.leakyRelu(x, negativeSlope),
-  (dy, x, negativeSlope: number = 0.01) => act.leakyReluBackward(dy, x, negativeSlope),
-);
-export const elu = activation<[alpha?: number]>('EluBackward', false, (x: Tensor, alpha = 1) => act.elu(x, alpha), (dy, x, alpha: number = 1) => act.eluBackward(dy, x, alpha));
-export const gelu = activation<[approximate?: act.GeluApproximate]>(
-  'GeluBackward', false,
-  (x: Tensor, approximate: act.GeluApproximate = 'none') => act.gelu(x, approximate),
-  (dy, x, approximate: act.GeluApproximate = 'none') => act.geluBackward(dy, x, approximate),
-);
-export const softplus = activation<[options?: act.SoftplusOptions]>(
-  'SoftplusBackward', false,
-  (x: Tensor, options: act.SoftplusOptions = {}) => act.softplus(x, options),
-  (dy, x, options: act.SoftplusOptions = {}) => act.softplusBackward(dy, x, options),
-);
+const reluFunction = elementwiseFunction('ReluBackward', ACTIVATIONS.relu);
+const sigmoidFunction = elementwiseFunction('SigmoidBackward', ACTIVATIONS.sigmoid);
+const tanhFunction = elementwiseFunction('TanhBackward', ACTIVATIONS.tanh);
 
-const rowSoftmax = activation('SoftmaxBackward', true, (x: Tensor) => softmaxKernel(x), (dy, y) => softmaxBackward(dy, y));
-const rowLogSoftmax = activation('LogSoftmaxBackward', true, (x: Tensor) => logSoftmaxKernel(x), (dy, y) => logSoftmaxBackward(dy, y));
+/** max(x, 0) (NaN stays NaN). */
+export function relu(x: Tensor): Tensor {
+  return reluFunction(x);
+}
+
+/** 1 / (1 + e^−x). */
+export function sigmoid(x: Tensor): Tensor {
+  return sigmoidFunction(x);
+}
+
+export function tanh(x: Tensor): Tensor {
+  return tanhFunction(x);
+}
+
+/** x where x > 0, else negativeSlope·x (torch.nn.functional.leaky_relu). */
+export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
+  return elementwiseFunction('LeakyReluBackward', ACTIVATIONS.leakyRelu(expectFinite(negativeSlope, 'negativeSlope')))(x);
+}
+
+/** x where x > 0, else alpha·(eˣ − 1) (torch.nn.functional.elu). */
+export function elu(x: Tensor, alpha = 1): Tensor {
+  return elementwiseFunction('EluBackward', ACTIVATIONS.elu(expectFinite(alpha, 'alpha')))(x);
+}
+
+/** x·Φ(x) ('none') or its tanh approximation (torch.nn.functional.gelu). */
+export function gelu(x: Tensor, approximate: act.GeluApproximate = 'none'): Tensor {
+  return elementwiseFunction('GeluBackward', ACTIVATIONS.gelu(expectOneOf(approximate, 'approximate', ['none', 'tanh'] as const)))(x);
+}
+
+/** log(1 + e^(beta·x))/beta, linear above the threshold (torch.nn.functional.softplus). */
+export function softplus(x: Tensor, options: act.SoftplusOptions = {}): Tensor {
+  return elementwiseFunction('SoftplusBackward', ACTIVATIONS.softplus(options))(x);
+}
+
+const rowSoftmax = elementwiseFunction('SoftmaxBackward', ACTIVATIONS.softmax);
+const rowLogSoftmax = elementwiseFunction('LogSoftmaxBackward', ACTIVATIONS.logSoftmax);
 
 /** softmax along `dim` (default the last), as torch.softmax. */
 export function softmax(x: Tensor, dim = -1): Tensor {
@@ -331,8 +371,8 @@ function alongLastDim(x: Tensor, dim: number, rowOp: (rows: Tensor) => Tensor): 
     const c = x.shape[rank - 1];
     return reshape(rowOp(reshape(x, [-1, c])), x.shape);
   }
-  const moved = x.transpose(d, rank - 1);
-  return alongLastDim(moved, -1, rowOp).transpose(d, rank - 1);
+  const moved = transpose(x, d, rank - 1);
+  return transpose(alongLastDim(moved, -1, rowOp), d, rank - 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -353,10 +393,9 @@ function lossGradient(dloss: Tensor, count: number, reduction: Reduction, kernel
   return mul(kernel(base), dloss);
 }
 
-/** The loss from a kernel's stats [Σ loss, …]: stats[0] / count (mean) or stats[0] (sum), 0-d. */
-function lossFromStats(stats: Tensor, count: number, reduction: Reduction): Tensor {
-  const sum = reshape(stats.narrow(0, 0, 1), []);
-  return reduction === 'mean' ? sum.mul(count > 0 ? 1 / count : 0) : sum;
+/** A 0-d loss from a kernel's statistics [Σ loss, …]: stats[0] times `factor` (1/N for a mean, …). */
+function lossFromStats(stats: Tensor, factor: number): Tensor {
+  return mul(reshape(narrow(stats, 0, 0, 1), []), factor);
 }
 
 export interface CrossEntropyFunctionalOptions {
@@ -372,10 +411,11 @@ class CrossEntropyFunction extends Function {
   static override forward(ctx: Context, logits: Tensor, labels: Tensor, options: CrossEntropyFunctionalOptions): Tensor {
     const smoothing = { labelSmoothing: options.labelSmoothing ?? 0 };
     const { probs, stats } = softmaxCrossEntropy(logits, labels, smoothing);
-    if (options.accumulateInto) options.accumulateInto.add_(stats);
+    if (options.accumulateInto) inPlace('add', options.accumulateInto, stats);
     ctx.saveForBackward(probs, labels);
     ctx.options = options;
-    return lossFromStats(stats, logits.shape[0], options.reduction ?? 'mean');
+    const n = logits.shape[0];
+    return lossFromStats(stats, (options.reduction ?? 'mean') === 'mean' ? (n > 0 ? 1 / n : NaN) : 1);
   }
 
   static override backward(ctx: Context, dloss: Tensor): (Tensor | null)[] {
@@ -400,6 +440,15 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntro
   return CrossEntropyFunction.apply(logits, labels, options);
 }
 
+/**
+ * A point-wise loss from its kernel's statistics, whose stats[0] is Σ over samples of the sample's
+ * mean: the mean over every element is stats[0] / N, the sum stats[0] · (elements per sample).
+ */
+function pointwiseLoss(stats: Tensor, input: Tensor, reduction: Reduction): Tensor {
+  const n = input.shape[0];
+  return lossFromStats(stats, reduction === 'mean' ? (n > 0 ? 1 / n : NaN) : input.size / Math.max(n, 1));
+}
+
 export interface PointwiseLossFunctionalOptions {
   reduction?: Reduction;
   /** Add [Σ loss, Σ accuracy] of this batch into this float32 [2] tensor (see nn.LossResult). */
@@ -409,10 +458,10 @@ export interface PointwiseLossFunctionalOptions {
 class MseLossFunction extends Function {
   static override forward(ctx: Context, input: Tensor, target: Tensor, options: PointwiseLossFunctionalOptions): Tensor {
     const stats = mseKernel(input, target);
-    if (options.accumulateInto) options.accumulateInto.add_(stats);
+    if (options.accumulateInto) inPlace('add', options.accumulateInto, stats);
     ctx.saveForBackward(input, target);
     ctx.options = options;
-    return lossFromStats(stats, input.size, options.reduction ?? 'mean');
+    return pointwiseLoss(stats, input, options.reduction ?? 'mean');
   }
 
   static override backward(ctx: Context, dloss: Tensor): (Tensor | null)[] {
@@ -420,7 +469,7 @@ class MseLossFunction extends Function {
     const [, needTarget] = ctx.needsInputGrad;
     const reduction = (ctx.options as PointwiseLossFunctionalOptions).reduction ?? 'mean';
     const dinput = lossGradient(dloss, input.size, reduction, (scale) => mseLossBackward(input, target, { scale }));
-    return [dinput, needTarget ? dinput.neg() : null, null];
+    return [dinput, needTarget ? neg(dinput) : null, null];
   }
 }
 
@@ -433,10 +482,10 @@ export function mseLoss(input: Tensor, target: Tensor, options: PointwiseLossFun
 class BceWithLogitsFunction extends Function {
   static override forward(ctx: Context, input: Tensor, target: Tensor, posWeight: Tensor | null, options: PointwiseLossFunctionalOptions): Tensor {
     const stats = bceWithLogits(input, target, { posWeight });
-    if (options.accumulateInto) options.accumulateInto.add_(stats);
+    if (options.accumulateInto) inPlace('add', options.accumulateInto, stats);
     ctx.saveForBackward(input, target, posWeight);
     ctx.options = options;
-    return lossFromStats(stats, input.size, options.reduction ?? 'mean');
+    return pointwiseLoss(stats, input, options.reduction ?? 'mean');
   }
 
   static override backward(ctx: Context, dloss: Tensor): (Tensor | null)[] {

@@ -7,10 +7,12 @@
  * device (test/conv2d_pool.test.ts). It uses the Conv2d's parameters and accumulates into their gradients
  * as Conv2d.backward does; its only state is the last forward's input, indices and output.
  */
+import { isExplicitMode } from '../autograd/grad_mode';
 import { conv2dMaxPool2d, conv2dMaxPool2dBackward, conv2dOutputShape } from '../ops/conv2d';
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
 import { Conv2d } from './conv2d';
+import * as F from './functional';
 import { type Module, Workspace } from './module';
 import { MaxPool2d } from './pool2d';
 
@@ -62,10 +64,12 @@ export class ConvPoolStep {
   }
 
   forward(x: Tensor): Tensor {
+    const fused = { ...this.options, relu: this.relu !== null };
+    if (!isExplicitMode()) return F.conv2dMaxPool2d(x, this.conv.weight, this.conv.bias, fused);
     const [n, k, oh, ow] = conv2dOutputShape(x.shape, this.conv.weight.shape, this.options);
     const shape = [n, k, Math.floor(oh / 2), Math.floor(ow / 2)];
     const out = { y: this.workspace.get('y', shape, x.device), indices: this.workspace.get('indices', shape, x.device, 'int32') };
-    conv2dMaxPool2d(x, this.conv.weight.value, this.conv.bias?.value ?? null, { ...this.options, relu: this.relu !== null }, out);
+    conv2dMaxPool2d(x, this.conv.weight, this.conv.bias, fused, out);
     this.input = x;
     this.indices = out.indices;
     this.output = out.y;
@@ -78,7 +82,7 @@ export class ConvPoolStep {
     if (x === undefined || this.indices === undefined || this.output === undefined) {
       throw new Error('ConvPoolStep.backward() needs a forward() first (no saved input)');
     }
-    const grads = conv2dMaxPool2dBackward(dy, this.indices, this.relu ? this.output : null, x, this.conv.weight.value, {
+    const grads = conv2dMaxPool2dBackward(dy, this.indices, this.relu ? this.output : null, x, this.conv.weight, {
       ...this.options,
       inputGrad,
       biasGrad: this.conv.bias !== null,

@@ -1,8 +1,13 @@
-/** Linear, after torch.nn.Linear: y = x·Wᵀ + b. Op: lib/ops/linear.ts. */
+/**
+ * Linear, after torch.nn.Linear: y = x·Wᵀ + b for x [..., in]. Op: lib/ops/linear.ts; recorded
+ * forward: F.linear (nn/functional.ts), over the same kernels.
+ */
+import { isExplicitMode } from '../autograd/grad_mode';
 import { linear, linearBackward } from '../ops/linear';
 import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { expectInt } from '../validate';
+import * as F from './functional';
 import { type LayerConfig, Module, type Parameter } from './module';
 
 export class Linear extends Module {
@@ -22,24 +27,30 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    this.input = x;
-    const y = this.workspace.get('y', this.outputShape(x.shape), x.device);
-    return linear(x, this.weight.value, this.bias?.value ?? null, y);
+    const shape = this.outputShape(x.shape);
+    if (!isExplicitMode()) return F.linear(x, this.weight, this.bias);
+    // Explicit style: rows [N, in] (leading dimensions merged), output in the reused buffer.
+    const rows = x.viewAs([x.size / this.inFeatures, this.inFeatures]);
+    this.input = rows;
+    this.savedForBackward();
+    return linear(rows, this.weight, this.bias, this.workspace.get('y', [rows.shape[0], this.outFeatures], x.device)).viewAs(shape);
   }
 
-  backward(dy: Tensor): Tensor | null {
+  override backward(dy: Tensor): Tensor | null {
     const x = this.saved(this.input, 'input');
-    return linearBackward(dy, x, this.weight.value, this.weightGradients(x, this.weight, this.bias)).dx;
+    const dx = linearBackward(dy.viewAs([x.shape[0], this.outFeatures]), x, this.weight, this.weightGradients(x, this.weight, this.bias)).dx;
+    this.consumedByBackward();
+    return dx && dx.viewAs([...dy.shape.slice(0, -1), this.inFeatures]);
   }
 
-  outputShape(input: readonly number[]): number[] {
-    if (input.length !== 2 || input[1] !== this.inFeatures) {
-      throw new RangeError(`Expected input of shape [N, ${this.inFeatures}] for Linear but received [${input.join(', ')}]`);
+  override outputShape(input: readonly number[]): number[] {
+    if (input.length < 1 || input[input.length - 1] !== this.inFeatures) {
+      throw new RangeError(`Expected input of shape [..., ${this.inFeatures}] for Linear but received [${input.join(', ')}]`);
     }
-    return [input[0], this.outFeatures];
+    return [...input.slice(0, -1), this.outFeatures];
   }
 
-  config(): LayerConfig {
+  override config(): LayerConfig {
     return { type: 'Linear', inFeatures: this.inFeatures, outFeatures: this.outFeatures, bias: this.bias !== null };
   }
 

@@ -8,6 +8,7 @@ import { softmaxCrossEntropy, softmaxCrossEntropyBackward } from '../ops/loss';
 import { bceWithLogits, bceWithLogitsBackward, mseLoss, mseLossBackward } from '../ops/pointwise_loss';
 import { Tensor } from '../tensor';
 import { expectNumber, fail } from '../validate';
+import * as F from './functional';
 import { Workspace } from './module';
 
 /**
@@ -40,8 +41,14 @@ export class LossResult {
  * the batch mean with respect to the output of that forward().
  */
 export interface LossFunction {
+  /** The explicit style (inside explicit()): statistics now, the gradient from backward(). */
   forward(output: Tensor, target: Tensor, options?: { accumulateInto?: Tensor; accumulatedCount?: number }): LossResult;
   backward(): Tensor;
+  /**
+   * The loss as a recorded 0-d tensor (its mean over the batch), for autograd: loss.backward().
+   * With accumulateInto, the batch's statistics (as forward's) are added to that [2] tensor too.
+   */
+  apply(output: Tensor, target: Tensor, options?: { accumulateInto?: Tensor }): Tensor;
   dispose(): void;
 }
 
@@ -69,6 +76,10 @@ export class CrossEntropyLoss implements LossFunction {
     this.probs = probs;
     this.labels = labels;
     return new CrossEntropyResult(stats, options.accumulatedCount ?? logits.shape[0]);
+  }
+
+  apply(logits: Tensor, labels: Tensor, options: { accumulateInto?: Tensor } = {}): Tensor {
+    return F.crossEntropy(logits, labels, { labelSmoothing: this.labelSmoothing, accumulateInto: options.accumulateInto });
   }
 
   /** Gradient of the mean loss with respect to the logits of the last forward(). */
@@ -140,6 +151,10 @@ export class BCEWithLogitsLoss implements LossFunction {
     return new LossResult(stats, options.accumulatedCount ?? logits.shape[0]);
   }
 
+  apply(logits: Tensor, target: Tensor, options: { accumulateInto?: Tensor } = {}): Tensor {
+    return F.binaryCrossEntropyWithLogits(logits, target, { posWeight: this.posWeightOn(logits.device), accumulateInto: options.accumulateInto });
+  }
+
   /** Gradient of the mean loss with respect to the logits of the last forward(). */
   backward(): Tensor {
     if (!this.input || !this.target) throw new Error('BCEWithLogitsLoss.backward() needs a forward() first');
@@ -171,6 +186,10 @@ export class MSELoss implements LossFunction {
     this.input = output;
     this.target = target;
     return new LossResult(stats, options.accumulatedCount ?? output.shape[0]);
+  }
+
+  apply(output: Tensor, target: Tensor, options: { accumulateInto?: Tensor } = {}): Tensor {
+    return F.mseLoss(output, target, { accumulateInto: options.accumulateInto });
   }
 
   /** Gradient of the mean loss with respect to the output of the last forward(). */

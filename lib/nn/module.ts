@@ -22,6 +22,7 @@ import type { Generator } from '../random';
 import { Tensor } from '../tensor';
 import { expectBoolean, fail } from '../validate';
 import { defaultLayerInit } from './init';
+import './methods';
 
 /**
  * A tensor that is a module's learnable parameter: requiresGrad by default, found by the module's
@@ -160,7 +161,7 @@ export abstract class Module {
    * This module's own members by name, registered ones first, then those found in fields: a
    * Module, Parameter or Buffer, or arrays and plain objects holding them (named by index or key).
    */
-  private *ownMembers(): Generator<[string, Member]> {
+  private *ownMembers(): IterableIterator<[string, Member]> {
     for (const [name, m] of this.registered) if (m) yield [name, m];
     for (const [field, value] of Object.entries(this)) {
       if (field === 'registered' || field === 'workspace') continue;
@@ -393,6 +394,20 @@ export abstract class Module {
   protected consumedByBackward(): void {
     this.pendingForwards = 0;
   }
+}
+
+/**
+ * `module`, after checking it has the optional method `what` (outputShape, config): composite
+ * layers that need it of their children say which child lacks it.
+ */
+export function describedLayer(module: Module, what: 'outputShape' | 'config'): Module {
+  if (typeof module[what] !== 'function') {
+    throw new TypeError(
+      `Expected a module with ${what}() but received ${module.constructor.name}, which has none: ` +
+        (what === 'config' ? 'give it config() (its constructor arguments) to save it' : 'give it outputShape(input) to describe it'),
+    );
+  }
+  return module;
 }
 
 function membersIn(name: string, value: unknown, depth: number): [string, Member][] {

@@ -1,6 +1,7 @@
 /** MaxPool1d and AvgPool1d, after torch.nn, on [N, C, L]. Ops: lib/ops/pool1d.ts (pool2d's kernels). */
 import { expectSingle } from '../ops/conv1d';
 import { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape } from '../ops/pool1d';
+import * as F from './functional';
 import { AvgPoolLayer, MaxPoolLayer, type PoolOps } from './pool2d';
 
 export interface Pool1dLayerOptions {
@@ -16,6 +17,8 @@ const POOL1D: PoolOps<number> = {
   maxBackward: maxPool1dBackward,
   avg: avgPool1d,
   avgBackward: avgPool1dBackward,
+  maxFunctional: F.maxPool1d,
+  avgFunctional: F.avgPool1d,
 };
 
 export class MaxPool1d extends MaxPoolLayer<number> {

@@ -3,10 +3,12 @@
  * MaxPoolLayer and AvgPoolLayer are the bodies they share with MaxPool1d and AvgPool1d
  * (nn/pool1d.ts); each names its ops and size type.
  */
+import { isExplicitMode } from '../autograd/grad_mode';
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, pool2dOutputShape } from '../ops/pool2d';
 import type { Tensor } from '../tensor';
 import { expectBoolean, expectPair } from '../validate';
 import { type LayerSize, pyTuple } from './conv2d';
+import * as F from './functional';
 import { type LayerConfig, Module } from './module';
 
 export interface Pool2dLayerOptions {
@@ -31,6 +33,9 @@ export interface PoolOps<S extends LayerSize> {
   maxBackward(dy: Tensor, indices: Tensor, inputShape: readonly number[], out: Tensor): Tensor;
   avg(x: Tensor, window: Window<S>, out: Tensor): Tensor;
   avgBackward(dy: Tensor, inputShape: readonly number[], window: Window<S>, out: Tensor): Tensor;
+  /** The recorded forwards (nn/functional.ts), over the same kernels. */
+  maxFunctional(x: Tensor, window: Window<S>): Tensor;
+  avgFunctional(x: Tensor, window: Window<S>): Tensor;
 }
 
 abstract class PoolLayer<S extends LayerSize> extends Module {
@@ -55,11 +60,11 @@ abstract class PoolLayer<S extends LayerSize> extends Module {
     return { kernelSize: this.kernelSize, stride: this.stride, padding: this.padding };
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     return this.ops.outputShape(input, this.options);
   }
 
-  config(): LayerConfig {
+  override config(): LayerConfig {
     return { type: this.type, ...this.options };
   }
 
@@ -79,8 +84,10 @@ export abstract class MaxPoolLayer<S extends LayerSize> extends PoolLayer<S> {
   }
 
   forward(x: Tensor): Tensor {
+    if (!isExplicitMode()) return this.ops.maxFunctional(x, this.options);
     const shape = this.outputShape(x.shape);
     this.inputShape = x.shape;
+    this.savedForBackward();
     const out = {
       y: this.workspace.get('y', shape, x.device),
       indices: this.workspace.get('indices', shape, x.device, 'int32'),
@@ -90,9 +97,10 @@ export abstract class MaxPoolLayer<S extends LayerSize> extends PoolLayer<S> {
     return y;
   }
 
-  backward(dy: Tensor): Tensor | null {
-    if (!this.inputGrad) return null;
+  override backward(dy: Tensor): Tensor | null {
     const shape = this.saved(this.inputShape, 'input shape');
+    this.consumedByBackward();
+    if (!this.inputGrad) return null;
     return this.ops.maxBackward(dy, this.saved(this.indices, 'indices'), shape, this.workspace.get('dx', shape, dy.device));
   }
 }
@@ -111,13 +119,16 @@ export abstract class AvgPoolLayer<S extends LayerSize> extends PoolLayer<S> {
   }
 
   forward(x: Tensor): Tensor {
+    if (!isExplicitMode()) return this.ops.avgFunctional(x, this.options);
     this.inputShape = x.shape;
+    this.savedForBackward();
     return this.ops.avg(x, this.options, this.workspace.get('y', this.outputShape(x.shape), x.device));
   }
 
-  backward(dy: Tensor): Tensor | null {
-    if (!this.inputGrad) return null;
+  override backward(dy: Tensor): Tensor | null {
     const shape = this.saved(this.inputShape, 'input shape');
+    this.consumedByBackward();
+    if (!this.inputGrad) return null;
     return this.ops.avgBackward(dy, shape, this.options, this.workspace.get('dx', shape, dy.device));
   }
 }
@@ -130,6 +141,8 @@ const POOL2D: PoolOps<[number, number]> = {
   maxBackward: maxPool2dBackward,
   avg: avgPool2d,
   avgBackward: avgPool2dBackward,
+  maxFunctional: F.maxPool2d,
+  avgFunctional: F.avgPool2d,
 };
 
 export class MaxPool2d extends MaxPoolLayer<[number, number]> {

@@ -17,7 +17,7 @@
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
 import { ConvPoolStep } from './fused';
-import { type LayerConfig, Module } from './module';
+import { describedLayer, type LayerConfig, Module } from './module';
 import { MaxPool2d } from './pool2d';
 
 export class Sequential extends Module {
@@ -27,7 +27,7 @@ export class Sequential extends Module {
     super();
     layers.forEach((layer, i) => {
       if (!(layer instanceof Module)) throw new TypeError(`Expected a Module for layers[${i}] but received ${typeof layer}`);
-      this.addChild(String(i), layer);
+      this.registerModule(String(i), layer);
     });
     this.layers = layers;
     this.steps = executionPlan(executionOrder(layers));
@@ -58,7 +58,7 @@ export class Sequential extends Module {
     return h;
   }
 
-  backward(dy: Tensor): Tensor | null {
+  override backward(dy: Tensor): Tensor | null {
     let g: Tensor | null = dy;
     for (let i = this.steps.length - 1; i >= 0; i--) {
       const step = this.steps[i];
@@ -84,12 +84,12 @@ export class Sequential extends Module {
     for (const step of this.steps) if (step instanceof ConvPoolStep) step.release();
   }
 
-  outputShape(input: readonly number[]): number[] {
-    return this.layers.reduce<number[]>((shape, layer) => layer.outputShape(shape), [...input]);
+  override outputShape(input: readonly number[]): number[] {
+    return this.layers.reduce<number[]>((shape, layer) => describedLayer(layer, 'outputShape').outputShape!(shape), [...input]);
   }
 
-  config(): LayerConfig {
-    return { type: 'Sequential', layers: this.layers.map((l) => l.config()) };
+  override config(): LayerConfig {
+    return { type: 'Sequential', layers: this.layers.map((l) => describedLayer(l, 'config').config!()) };
   }
 
   /**
@@ -100,7 +100,7 @@ export class Sequential extends Module {
     const rows: string[][] = [['#', 'layer', 'output shape', 'parameters']];
     let shape = [...inputShape];
     this.layers.forEach((layer, i) => {
-      shape = layer.outputShape(shape);
+      shape = describedLayer(layer, 'outputShape').outputShape!(shape);
       rows.push([String(i), layer.toString(), `[N, ${shape.slice(1).join(', ')}]`, layer.parameterCount().toLocaleString('en-US')]);
     });
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));

@@ -4,19 +4,19 @@
  * are for probabilities at inference, or a log-probability output feeding another loss.)
  * Ops: lib/ops/softmax.ts.
  */
-import { logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from '../ops/softmax';
 import type { Tensor } from '../tensor';
 import { fail } from '../validate';
-import { type ActivationOps, ActivationLayer } from './activation';
+import { ActivationLayer } from './activation';
+import { ACTIVATIONS, type ActivationOps } from './functional';
 
 /** Softmax or LogSoftmax over the classes of [N, C] scores; the gradient comes from the output. */
 abstract class RowSoftmax extends ActivationLayer {
   /** The class dimension: 1 (or −1, the same for [N, C]). */
   readonly dim: number;
 
-  protected constructor(type: string, forward: ActivationOps['forward'], backward: ActivationOps['backward'], dim: number) {
+  protected constructor(type: string, ops: ActivationOps, dim: number) {
     if (dim !== 1 && dim !== -1) fail('1 or -1 (the class dimension of [N, C] scores)', 'dim', dim, RangeError);
-    super(type, { forward, backward, from: 'output' }, { config: { dim }, repr: `dim=${dim}` });
+    super(type, ops, { config: { dim }, repr: `dim=${dim}` });
     this.dim = dim;
   }
 
@@ -35,12 +35,12 @@ abstract class RowSoftmax extends ActivationLayer {
 
 export class Softmax extends RowSoftmax {
   constructor(dim = 1) {
-    super('Softmax', softmax, softmaxBackward, dim);
+    super('Softmax', ACTIVATIONS.softmax, dim);
   }
 }
 
 export class LogSoftmax extends RowSoftmax {
   constructor(dim = 1) {
-    super('LogSoftmax', logSoftmax, logSoftmaxBackward, dim);
+    super('LogSoftmax', ACTIVATIONS.logSoftmax, dim);
   }
 }

@@ -106,6 +106,7 @@ export function batchNorm(
     tracked?.buffer ?? null, x.buffer, w?.buffer ?? null, b?.buffer ?? null, n, c, l,
     momentum ?? 0, momentum === null, eps,
   );
+  for (const state of [mean, variance, tracked]) state?.markWritten();
   return { y, saved: { training: true, saveMean, saveInvstd } };
 }
 

@@ -50,7 +50,9 @@ export function tensorFits(value: unknown, dtype: DType, device: Device | undefi
 /** `out` when given (checked for shape and device), otherwise a new zero tensor. */
 export function output(out: Tensor | undefined, name: string, shape: readonly number[], device: Device, dtype: DType = 'float32'): Tensor {
   if (out === undefined) return Tensor.zeros(shape, { device, dtype });
-  return expectTensor(out, name, { shape, device, dtype });
+  const t = expectTensor(out, name, { shape, device, dtype });
+  t.markWritten();
+  return t;
 }
 
 /** A finite number (hyperparameters such as a slope or eps). */

@@ -88,5 +88,6 @@ export function addInto(y: Tensor, x: Tensor): Tensor {
   expectTensor(y, 'y');
   expectTensor(x, 'x', { shape: y.shape, device: y.device });
   native().addInto(y.buffer, x.buffer, y.size);
+  y.markWritten();
   return y;
 }

@@ -79,7 +79,7 @@ function tensorGeometry(x: Tensor, weight: Tensor, options: Record<string, unkno
 }
 
 /** [N, C, L] → the same storage as [N, C, 1, L]. */
-const as2d = (t: Tensor): Tensor => t.reshape([t.shape[0], t.shape[1], 1, t.shape[2]]);
+const as2d = (t: Tensor): Tensor => t.viewAs([t.shape[0], t.shape[1], 1, t.shape[2]]);
 
 /** y = conv1d(x, weight) + bias, written into `out` ([N, K, OL]) when given. */
 export function conv1d(x: Tensor, weight: Tensor, bias: Tensor | null, options?: Conv1dOptions, out?: Tensor): Tensor {
@@ -88,7 +88,7 @@ export function conv1d(x: Tensor, weight: Tensor, bias: Tensor | null, options?:
   if (bias !== null) expectTensor(bias, 'bias', { shape: [g.k], device: x.device });
   if (out !== undefined) expectTensor(out, 'out', { shape: [g.n, g.k, g.ol], device: x.device });
   const y = conv2d(as2d(x), as2d(weight), bias, g.conv2d, out === undefined ? undefined : as2d(out));
-  return out ?? y.reshape([g.n, g.k, g.ol]);
+  return out ?? y.viewAs([g.n, g.k, g.ol]);
 }
 
 /**
@@ -118,8 +118,8 @@ export function conv1dBackward(
     out: { dx: out.dx == null ? out.dx : as2d(out.dx), dw: out.dw == null ? out.dw : as2d(out.dw), db: out.db },
   });
   return {
-    dx: grads.dx === null ? null : (out.dx ?? grads.dx.reshape(x.shape)),
-    dw: out.dw ?? grads.dw.reshape(weight.shape),
+    dx: grads.dx === null ? null : (out.dx ?? grads.dx.viewAs(x.shape)),
+    dw: out.dw ?? grads.dw.viewAs(weight.shape),
     db: grads.db,
   };
 }

@@ -19,6 +19,7 @@ export function fill(t: Tensor, value: number): Tensor {
     if (typeof value !== 'number') fail('a number', 'value', value);
     native().fill(t.buffer, value, t.size);
   }
+  t.markWritten();
   return t;
 }
 
@@ -35,6 +36,7 @@ export function fillMany(tensors: readonly Tensor[], value: number): void {
   bufferList.length = tensors.length;
   for (let i = 0; i < tensors.length; i++) bufferList[i] = tensors[i].buffer;
   native().fillMany(bufferList, value);
+  for (let i = 0; i < tensors.length; i++) tensors[i].markWritten();
 }
 
 // Reused from call to call (the native call is synchronous), so zeroGrad allocates nothing.

@@ -129,6 +129,7 @@ function callAdam(params: readonly Tensor[], grads: readonly Tensor[], expAvgs: 
     buffersOf(params, 0), buffersOf(grads, 1), buffersOf(expAvgs, 2), buffersOf(expAvgSqs, 3),
     lr, beta1, beta2, eps, weightDecay, step, decoupled,
   );
+  for (const p of params) p.markWritten();
 }
 
 /**
@@ -156,4 +157,5 @@ export function sgdStep(param: Tensor, grad: Tensor, momentumBuffer: Tensor | nu
   }
   const buffer = momentum !== 0 ? momentumBuffer!.buffer : null;
   native().sgdStep(param.buffer, grad.buffer, buffer, param.size, lr, momentum, dampening, weightDecay, nesterov, firstStep);
+  param.markWritten();
 }

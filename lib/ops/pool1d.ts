@@ -55,7 +55,7 @@ export function pool1dOutputShape(inputShape: readonly number[], options: Pool1d
   return [g.n, g.c, g.ol];
 }
 
-const as2d = (t: Tensor): Tensor => t.reshape([t.shape[0], t.shape[1], 1, t.shape[2]]);
+const as2d = (t: Tensor): Tensor => t.viewAs([t.shape[0], t.shape[1], 1, t.shape[2]]);
 
 /**
  * Max pooling. `indices` (int32, y's shape) holds each maximum's position along L, as PyTorch's
@@ -72,7 +72,7 @@ export function maxPool1d(x: Tensor, options: Pool1dOptions, out?: { y?: Tensor;
     y: out?.y === undefined ? undefined : as2d(out.y),
     indices: out?.indices === undefined ? undefined : as2d(out.indices),
   });
-  return { y: out?.y ?? r.y.reshape(shape), indices: out?.indices ?? r.indices.reshape(shape) };
+  return { y: out?.y ?? r.y.viewAs(shape), indices: out?.indices ?? r.indices.viewAs(shape) };
 }
 
 /** dx of max pooling: zeros, with each dy added at its argmax (overlapping windows accumulate). */
@@ -86,7 +86,7 @@ export function maxPool1dBackward(dy: Tensor, indices: Tensor, inputShape: reado
   if (out !== undefined) expectTensor(out, 'out', { shape: inputShape, device: dy.device });
   const [n, c, l] = inputShape;
   const dx = maxPool2dBackward(as2d(dy), as2d(indices), [n, c, 1, l], out === undefined ? undefined : as2d(out));
-  return out ?? dx.reshape(inputShape);
+  return out ?? dx.viewAs(inputShape);
 }
 
 /** Average pooling; the divisor counts padding unless options.countIncludePad is false. */
@@ -95,7 +95,7 @@ export function avgPool1d(x: Tensor, options: AvgPool1dOptions, out?: Tensor): T
   const g = geometry(x.shape, options, 'x');
   if (out !== undefined) expectTensor(out, 'out', { shape: [g.n, g.c, g.ol], device: x.device });
   const y = avgPool2d(as2d(x), g.pool2d, out === undefined ? undefined : as2d(out));
-  return out ?? y.reshape([g.n, g.c, g.ol]);
+  return out ?? y.viewAs([g.n, g.c, g.ol]);
 }
 
 /** dx of average pooling: each dy spread evenly (÷ divisor) over its window. */
@@ -105,5 +105,5 @@ export function avgPool1dBackward(dy: Tensor, inputShape: readonly number[], opt
   expectTensor(dy, 'dy', { shape: [g.n, g.c, g.ol] });
   if (out !== undefined) expectTensor(out, 'out', { shape: inputShape, device: dy.device });
   const dx = avgPool2dBackward(as2d(dy), [g.n, g.c, 1, g.l], g.pool2d, out === undefined ? undefined : as2d(out));
-  return out ?? dx.reshape(inputShape);
+  return out ?? dx.viewAs(inputShape);
 }

@@ -5,6 +5,7 @@
  */
 import type { Parameter } from '../nn/module';
 import { fillMany } from '../ops/fill';
+import { keep } from '../memory';
 import { Tensor } from '../tensor';
 import { expectNumber } from '../validate';
 
@@ -19,6 +20,7 @@ export interface OptimizerState {
 
 /** One device's share of a step: the parameters, their values and gradients, and state tensors. */
 export interface StepList {
+  device: Tensor['device'];
   params: Parameter[];
   values: Tensor[];
   grads: Tensor[];
@@ -60,10 +62,10 @@ export abstract class Optimizer {
     if (!this.listsValid(stateNames)) {
       const byDevice = new Map<string, StepList>();
       for (const p of this.params) {
-        let list = byDevice.get(p.value.device);
-        if (!list) byDevice.set(p.value.device, (list = { params: [], values: [], grads: [], state: stateNames.map(() => []) }));
+        let list = byDevice.get(p.device);
+        if (!list) byDevice.set(p.device, (list = { device: p.device, params: [], values: [], grads: [], state: stateNames.map(() => []) }));
         list.params.push(p);
-        list.values.push(p.value);
+        list.values.push(p);
         list.grads.push(p.grad);
         stateNames.forEach((name, k) => list.state[k].push(this.buffer(p, name)));
       }
@@ -81,7 +83,7 @@ export abstract class Optimizer {
     for (const list of this.lists) {
       for (let i = 0; i < list.params.length; i++) {
         const p = list.params[i];
-        if (p.value !== list.values[i] || p.grad !== list.grads[i]) return false;
+        if (p.device !== list.device || p.grad !== list.grads[i]) return false;
         const entry = this.state.get(p);
         for (let k = 0; k < stateNames.length; k++) {
           if (entry?.[stateNames[k]] !== list.state[k][i]) return false;
@@ -96,8 +98,8 @@ export abstract class Optimizer {
     let entry = this.state.get(param);
     if (!entry) this.state.set(param, (entry = {}));
     let t = entry[name];
-    if (!t || t.device !== param.value.device) {
-      const fresh = Tensor.zeros(param.shape, { device: param.value.device });
+    if (!t || t.device !== param.device) {
+      const fresh = keep(Tensor.zeros(param.shape, { device: param.device }));
       if (t) fresh.copyFrom(t);
       t?.dispose();
       entry[name] = t = fresh;

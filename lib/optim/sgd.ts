@@ -33,7 +33,7 @@ export class SGD extends Optimizer {
     const firstStep = this.steps === 0;
     this.steps++;
     for (const p of this.params) {
-      sgdStep(p.value, p.grad, this.momentum > 0 ? this.buffer(p, 'momentumBuffer') : null, {
+      sgdStep(p, p.grad, this.momentum > 0 ? this.buffer(p, 'momentumBuffer') : null, {
         lr: this.lr,
         momentum: this.momentum,
         dampening: this.dampening,

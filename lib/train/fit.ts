@@ -18,14 +18,17 @@
  * steps a resumed epoch had taken; showProgress; the position where shouldStop() ends it) and
  * finishEpoch (validation, the history, the epoch line and the end-of-epoch callbacks).
  */
+import { explicit, noGrad } from '../autograd/grad_mode';
 import { type CudaGraph, captureCudaGraph } from '../cuda_graph';
 import { type Batch, batches, DeviceDataset, type ImageDataset } from '../data/dataset';
 import { CrossEntropyLoss } from '../nn/loss';
 import type { Module } from '../nn/module';
+import { toDevice } from '../autograd/functional';
 import { softmax } from '../ops/softmax';
 import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer } from '../optim/optimizer';
 import { defaultGenerator, type Generator } from '../random';
+import { tidy } from '../memory';
 import { Tensor } from '../tensor';
 import { native } from '../native';
 import { expectBoolean, expectInt, fail } from '../validate';
@@ -107,6 +110,8 @@ export function formatEpoch(r: EpochRecord): string {
 class StepPasses {
   private graph: CudaGraph | undefined;
   private ordinaryFullSteps = 0;
+  /** Built-in layers throughout: the chapter's explicit forward/backward, allocation-free; else autograd. */
+  private readonly explicit: boolean;
 
   constructor(
     private readonly model: Module,
@@ -115,7 +120,9 @@ class StepPasses {
     private readonly stats: Tensor,
     private readonly useGraph: boolean,
     private readonly batchSize: number,
-  ) {}
+  ) {
+    this.explicit = model.hasExplicitBackward;
+  }
 
   run(batch: Batch): void {
     if (!this.useGraph || batch.size !== this.batchSize) {
@@ -138,9 +145,16 @@ class StepPasses {
 
   private passes(batch: Batch): void {
     this.optimizer.zeroGrad();
-    const logits = this.model.forward(batch.x);
-    this.lossFn.forward(logits, batch.y, { accumulateInto: this.stats });
-    this.model.backward(this.lossFn.backward());
+    if (this.explicit) {
+      explicit(() => {
+        const logits = this.model.forward(batch.x);
+        this.lossFn.forward(logits, batch.y, { accumulateInto: this.stats });
+        this.model.backward(this.lossFn.backward());
+      });
+    } else {
+      // Autograd: the step's intermediates are freed (into the memory pool) when it ends.
+      tidy(() => this.lossFn.apply(this.model.forward(batch.x), batch.y, { accumulateInto: this.stats }).backward());
+    }
   }
 }
 
@@ -273,6 +287,9 @@ function fitSettings(model: Module, data: ImageDataset, options: FitOptions) {
   const workers = options.workers === undefined ? undefined : expectInt(options.workers, 'workers', 1, 1024);
   const useGraph = expectBoolean(options.cudaGraph ?? false, 'cudaGraph');
   if (useGraph && model.device !== 'cuda') fail('false for a model on the CPU (CUDA graphs record GPU work)', 'cudaGraph', true);
+  if (useGraph && !model.hasExplicitBackward) {
+    throw new Error('Expected a model built from napinet layers (explicit backward) for cudaGraph but received one differentiated by autograd, whose step allocates');
+  }
   if (useGraph && !model.capturable) {
     throw new Error('Expected a model whose step a CUDA graph can record for cudaGraph but received one that draws on the host every step (Dropout in training)');
   }
@@ -322,6 +339,14 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
   }
 }
 
+/**
+ * How a model runs forward without gradients: built-in layers throughout reuse their buffers
+ * (explicit(), allocation-free); anything else runs under noGrad, each call's tensors freed after it.
+ */
+function inferenceMode(model: Module): <T>(fn: () => T) => T {
+  return model.hasExplicitBackward ? explicit : (fn) => noGrad(() => tidy(fn));
+}
+
 export interface EvaluateResult {
   loss: number;
   accuracy: number;
@@ -337,9 +362,12 @@ export function evaluate(model: Module, data: ImageDataset | DeviceDataset, opti
   const wasTraining = model.training;
   model.eval();
   const stats = Tensor.zeros([2], { device: model.device });
+  const inference = inferenceMode(model);
   try {
     for (const batch of batches(data, options.batchSize ?? 256, { device: model.device })) {
-      lossFn.forward(model.forward(batch.x), batch.y, { accumulateInto: stats });
+      inference(() => {
+        lossFn.apply(model.forward(batch.x), batch.y, { accumulateInto: stats });
+      });
     }
     const [lossSum, correct] = stats.toArray();
     return { loss: lossSum / data.count, accuracy: correct / data.count, count: data.count };
@@ -356,12 +384,12 @@ export function evaluate(model: Module, data: ImageDataset | DeviceDataset, opti
 export function predict(model: Module, input: ImageDataset | Tensor, options: { batchSize?: number } = {}): Float32Array {
   const wasTraining = model.training;
   model.eval();
+  const inference = inferenceMode(model);
+  const probabilities = (x: Tensor) => inference(() => softmax(model.forward(x)).toArray() as Float32Array);
   try {
-    if (input instanceof Tensor) return softmax(model.forward(input.to(model.device))).toArray() as Float32Array;
+    if (input instanceof Tensor) return probabilities(toDevice(input, model.device));
     const chunks: Float32Array[] = [];
-    for (const batch of batches(input, options.batchSize ?? 256, { device: model.device })) {
-      chunks.push(softmax(model.forward(batch.x)).toArray() as Float32Array);
-    }
+    for (const batch of batches(input, options.batchSize ?? 256, { device: model.device })) chunks.push(probabilities(batch.x));
     const out = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
     let offset = 0;
     for (const c of chunks) {

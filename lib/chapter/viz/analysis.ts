@@ -113,8 +113,8 @@ export function featureMaps(model: Module, image: Float32Array, imageShape: read
     const poolOut = y3.toArray() as Float32Array;
     const [k, , kh, kw] = conv.weight.shape;
     return {
-      kernels: conv.weight.value.toArray() as Float32Array,
-      bias: conv.bias ? (conv.bias.value.toArray() as Float32Array) : null,
+      kernels: conv.weight.toArray() as Float32Array,
+      bias: conv.bias ? (conv.bias.toArray() as Float32Array) : null,
       kernelSize: [kh, kw],
       channels: k,
       image: image.slice(),

@@ -212,8 +212,8 @@ function ternaryDigitMaps(c: ReportContext, conv: Conv2d, chosen: number, q: Ter
   const convOptions = { stride: conv.stride, padding: conv.padding };
   const digitIndices = firstOfEachDigit(test.labels, test.numClasses).filter((i) => i >= 0);
   const batch = Tensor.from(test.subset(digitIndices).images, [digitIndices.length, 1, ih, iw]);
-  const weights = conv.weight.value.toArray().slice(chosen * kh * kw, (chosen + 1) * kh * kw) as Float32Array;
-  const bias = conv.bias ? conv.bias.value.toArray()[chosen] : 0;
+  const weights = conv.weight.toArray().slice(chosen * kh * kw, (chosen + 1) * kh * kw) as Float32Array;
+  const bias = conv.bias ? conv.bias.toArray()[chosen] : 0;
   const original = singleKernelMaps(batch, weights, bias, kh, kw, convOptions);
   const ternary = singleKernelMaps(batch, q.codes, q.scale > 0 ? bias / q.scale : 0, kh, kw, convOptions);
   const [, , mh, mw] = conv2dOutputShape(batch.shape, [1, 1, kh, kw], convOptions);

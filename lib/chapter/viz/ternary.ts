@@ -85,8 +85,8 @@ export class TernaryConv2d extends Module {
     this.channels = channels;
     const [k, c, kh, kw] = conv.weight.shape;
     const per = c * kh * kw;
-    const weight = conv.weight.value.toArray() as Float32Array;
-    const bias = conv.bias ? (conv.bias.value.toArray() as Float32Array) : new Float32Array(k);
+    const weight = conv.weight.toArray() as Float32Array;
+    const bias = conv.bias ? (conv.bias.toArray() as Float32Array) : new Float32Array(k);
     const codes = new Int32Array(k * per);
     const tBias = new Float32Array(k);
     this.isTernary = new Array<boolean>(k).fill(false);
@@ -109,8 +109,8 @@ export class TernaryConv2d extends Module {
   forward(x: Tensor): Tensor {
     const options = { stride: this.conv.stride, padding: this.conv.padding };
     const shape = this.outputShape(x.shape);
-    const y = this.workspace.get('y', shape, x.device);
-    const t = this.workspace.get('t', shape, x.device);
+    const y = this.outputBuffer('y', shape, x.device);
+    const t = this.outputBuffer('t', shape, x.device);
     ternaryConv2d(x, this.codes, this.ternaryBias, options, t);
     if (this.channels.length < this.isTernary.length) {
       conv2d(x, this.floatWeight, this.floatBias, options, y);
@@ -129,15 +129,15 @@ export class TernaryConv2d extends Module {
     return y;
   }
 
-  backward(): Tensor | null {
+  override backward(): Tensor | null {
     throw new Error('TernaryConv2d is for inference only (no backward)');
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     return conv2dOutputShape(input, this.conv.weight.shape, { stride: this.conv.stride, padding: this.conv.padding });
   }
 
-  config(): nn.LayerConfig {
+  override config(): nn.LayerConfig {
     return { type: 'TernaryConv2d', conv: this.conv.config(), channels: this.channels };
   }
 }
@@ -164,7 +164,7 @@ export function ternaryNetwork(model: Module, channels: number[], factor = TERNA
   const per = linear.inFeatures / k;
   if (!Number.isInteger(per)) throw new Error('ternaryNetwork: the Linear layer does not take whole channels');
   const folded = buildModule(linear.config()) as Linear;
-  const w = linear.weight.value.toArray() as Float32Array;
+  const w = linear.weight.toArray() as Float32Array;
   for (const ch of channels) {
     const alpha = kernels[ch].scale;
     for (let o = 0; o < linear.outFeatures; o++) {
@@ -172,8 +172,8 @@ export function ternaryNetwork(model: Module, channels: number[], factor = TERNA
       for (let j = 0; j < per; j++) w[row + j] *= alpha;
     }
   }
-  folded.weight.value.copyFrom(w);
-  if (linear.bias && folded.bias) folded.bias.value.copyFrom(linear.bias.value);
+  folded.weight.copyFrom(w);
+  if (linear.bias && folded.bias) folded.bias.copyFrom(linear.bias);
   const network = new Sequential(first, new ReLU(), buildModule(pool.config()), new Flatten(), folded);
   return { network, kernels };
 }
@@ -182,7 +182,7 @@ export function ternaryNetwork(model: Module, channels: number[], factor = TERNA
 export function quantizeKernels(conv: Conv2d, factor = TERNARY_THRESHOLD): TernaryKernel[] {
   const [k, c, kh, kw] = conv.weight.shape;
   const per = c * kh * kw;
-  const w = conv.weight.value.toArray() as Float32Array;
+  const w = conv.weight.toArray() as Float32Array;
   return Array.from({ length: k }, (_, ch) => quantizeKernel(w.subarray(ch * per, (ch + 1) * per), factor));
 }
 

@@ -1,16 +1,18 @@
 /**
  * Tensor methods for the differentiable ops (x.add(y), x.matmul(w), x.sum(1, { keepDim: true })),
- * each calling its function in lib/autograd/functional.ts or lib/nn/functional.ts. Installed on
- * Tensor.prototype by lib/tensor.ts once the class exists (tfjs-core's chained ops do the same), so
- * the op modules can import Tensor without an import cycle at load time.
+ * each calling its function in lib/autograd/functional.ts or lib/nn/functional.ts, installed on
+ * Tensor.prototype when this module loads (tfjs-core's chained ops do the same). lib/index.ts and
+ * nn/module.ts load it, so the methods exist wherever napinet is used; the library's own code calls
+ * the functions, never the methods, so it does not depend on the order modules load in.
  */
 import { type DeviceSpec, resolveDevice } from '../device';
-import * as NF from '../nn/functional';
-import type { DType, Tensor } from '../tensor';
-import { type BackwardOptions, backward } from './engine';
-import * as F from './functional';
-import type { ReduceOptions, TensorLike, VarOptions } from './functional';
-import { inPlace } from './inplace';
+import { type BackwardOptions, backward } from '../autograd/engine';
+import * as F from '../autograd/functional';
+import type { ReduceOptions, TensorLike, VarOptions } from '../autograd/functional';
+import { inPlace } from '../autograd/inplace';
+import { fill } from '../ops/fill';
+import { Tensor, type DType } from '../tensor';
+import * as NF from './functional';
 
 declare module '../tensor' {
   interface Tensor {
@@ -71,6 +73,10 @@ declare module '../tensor' {
     gelu(approximate?: 'none' | 'tanh'): Tensor;
     softmax(dim?: number): Tensor;
     logSoftmax(dim?: number): Tensor;
+    /** Sets every element to `value`, in place (PyTorch's fill_). */
+    fill_(value: number): Tensor;
+    /** Sets every element to 0, in place. */
+    zero_(): Tensor;
     /** this += other, in place (not recorded; refused on a leaf that requires grad while recording). */
     add_(other: TensorLike): Tensor;
     /** this −= other, in place. */
@@ -82,8 +88,9 @@ declare module '../tensor' {
   }
 }
 
-/** Installs the methods on Tensor.prototype (called once, by lib/tensor.ts). */
-export function installTensorMethods(proto: Tensor): void {
+installTensorMethods(Tensor.prototype);
+
+function installTensorMethods(proto: Tensor): void {
   const f = { ...F, ...NF, backward };
   const methods: Partial<Record<keyof Tensor, (this: Tensor, ...args: any[]) => unknown>> = {
     backward(gradient?: Tensor, options?: BackwardOptions) {
@@ -143,6 +150,8 @@ export function installTensorMethods(proto: Tensor): void {
     gelu(approximate?: 'none' | 'tanh') { return f.gelu(this, approximate); },
     softmax(dim?: number) { return f.softmax(this, dim); },
     logSoftmax(dim?: number) { return f.logSoftmax(this, dim); },
+    fill_(value: number) { return fill(this, value); },
+    zero_() { return fill(this, 0); },
     add_(o: TensorLike) { return inPlace('add', this, o); },
     sub_(o: TensorLike) { return inPlace('sub', this, o); },
     mul_(o: TensorLike) { return inPlace('mul', this, o); },
