@@ -5,8 +5,9 @@
 // Every function throws napinet::cuda::Error (a std::runtime_error naming the failed call, the
 // source file and line, and the device) and never aborts. Work is queued on one stream per host
 // thread (see stream() in common.cuh): calls return before the GPU has finished, and copies to the
-// host wait for what was queued before them. Launchers have the names and arguments of the CPU
-// kernels in native/kernels/ (outputs first, sizes last) and take device pointers.
+// host wait for what was queued before them. Launchers have the names and function types of the
+// CPU kernels in native/kernels/ (outputs first, sizes last) and take device pointers; the binding's
+// NAPINET_DISPATCH (native/binding/dispatch.h) checks at compile time that the two types agree.
 // How to add an op: cuda/README.md.
 #pragma once
 
@@ -222,8 +223,8 @@ void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t
               bool first_step);
 
 // batch gather (cuda/gather.cu; CPU: native/kernels/gather.h). The GPU cannot check rows without
-// a host round trip: a row outside [0, rows) gives a NaN image and the label −1 (which makes the
-// loss NaN), never an out-of-bounds read.
+// a host round trip: a row outside [0, image_rows) gives a NaN image and the label −1 (which makes
+// the loss NaN), never an out-of-bounds read.
 void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
                   const std::int32_t* rows, std::int64_t count, std::int64_t row_length,
                   std::int64_t image_rows);

@@ -71,48 +71,42 @@ float beta_arg(const Napi::CallbackInfo& info, std::size_t index) {
 
 Napi::Value relu_forward(const Napi::CallbackInfo& info) {
   auto a = forward_args(info, 2);
-  NAPINET_ON_DEVICE(a.device, kernels::relu_forward(a.y.data, a.x.data, a.n),
-                    cuda::relu_forward(a.y.data, a.x.data, a.n));
+  NAPINET_DISPATCH(a.device, relu_forward, a.y.data, a.x.data, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("reluForward", relu_forward);
 
 Napi::Value relu_backward(const Napi::CallbackInfo& info) {
   auto a = backward_args(info, 3, "y");
-  NAPINET_ON_DEVICE(a.device, kernels::relu_backward(a.dx.data, a.dy.data, a.saved.data, a.n),
-                    cuda::relu_backward(a.dx.data, a.dy.data, a.saved.data, a.n));
+  NAPINET_DISPATCH(a.device, relu_backward, a.dx.data, a.dy.data, a.saved.data, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("reluBackward", relu_backward);
 
 Napi::Value sigmoid_forward(const Napi::CallbackInfo& info) {
   auto a = forward_args(info, 2);
-  NAPINET_ON_DEVICE(a.device, kernels::sigmoid_forward(a.y.data, a.x.data, a.n),
-                    cuda::sigmoid_forward(a.y.data, a.x.data, a.n));
+  NAPINET_DISPATCH(a.device, sigmoid_forward, a.y.data, a.x.data, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("sigmoidForward", sigmoid_forward);
 
 Napi::Value sigmoid_backward(const Napi::CallbackInfo& info) {
   auto a = backward_args(info, 3, "y");
-  NAPINET_ON_DEVICE(a.device, kernels::sigmoid_backward(a.dx.data, a.dy.data, a.saved.data, a.n),
-                    cuda::sigmoid_backward(a.dx.data, a.dy.data, a.saved.data, a.n));
+  NAPINET_DISPATCH(a.device, sigmoid_backward, a.dx.data, a.dy.data, a.saved.data, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("sigmoidBackward", sigmoid_backward);
 
 Napi::Value tanh_forward(const Napi::CallbackInfo& info) {
   auto a = forward_args(info, 2);
-  NAPINET_ON_DEVICE(a.device, kernels::tanh_forward(a.y.data, a.x.data, a.n),
-                    cuda::tanh_forward(a.y.data, a.x.data, a.n));
+  NAPINET_DISPATCH(a.device, tanh_forward, a.y.data, a.x.data, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("tanhForward", tanh_forward);
 
 Napi::Value tanh_backward(const Napi::CallbackInfo& info) {
   auto a = backward_args(info, 3, "y");
-  NAPINET_ON_DEVICE(a.device, kernels::tanh_backward(a.dx.data, a.dy.data, a.saved.data, a.n),
-                    cuda::tanh_backward(a.dx.data, a.dy.data, a.saved.data, a.n));
+  NAPINET_DISPATCH(a.device, tanh_backward, a.dx.data, a.dy.data, a.saved.data, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("tanhBackward", tanh_backward);
@@ -120,8 +114,7 @@ NAPINET_EXPORT("tanhBackward", tanh_backward);
 Napi::Value leaky_relu_forward(const Napi::CallbackInfo& info) {
   const float slope = finite_arg(info, 2, "negativeSlope");
   auto a = forward_args(info, 3);
-  NAPINET_ON_DEVICE(a.device, kernels::leaky_relu_forward(a.y.data, a.x.data, slope, a.n),
-                    cuda::leaky_relu_forward(a.y.data, a.x.data, slope, a.n));
+  NAPINET_DISPATCH(a.device, leaky_relu_forward, a.y.data, a.x.data, slope, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("leakyReluForward", leaky_relu_forward);
@@ -129,9 +122,7 @@ NAPINET_EXPORT("leakyReluForward", leaky_relu_forward);
 Napi::Value leaky_relu_backward(const Napi::CallbackInfo& info) {
   const float slope = finite_arg(info, 3, "negativeSlope");
   auto a = backward_args(info, 4, "x");
-  NAPINET_ON_DEVICE(a.device,
-                    kernels::leaky_relu_backward(a.dx.data, a.dy.data, a.saved.data, slope, a.n),
-                    cuda::leaky_relu_backward(a.dx.data, a.dy.data, a.saved.data, slope, a.n));
+  NAPINET_DISPATCH(a.device, leaky_relu_backward, a.dx.data, a.dy.data, a.saved.data, slope, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("leakyReluBackward", leaky_relu_backward);
@@ -139,8 +130,7 @@ NAPINET_EXPORT("leakyReluBackward", leaky_relu_backward);
 Napi::Value elu_forward(const Napi::CallbackInfo& info) {
   const float alpha = finite_arg(info, 2, "alpha");
   auto a = forward_args(info, 3);
-  NAPINET_ON_DEVICE(a.device, kernels::elu_forward(a.y.data, a.x.data, alpha, a.n),
-                    cuda::elu_forward(a.y.data, a.x.data, alpha, a.n));
+  NAPINET_DISPATCH(a.device, elu_forward, a.y.data, a.x.data, alpha, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("eluForward", elu_forward);
@@ -148,9 +138,7 @@ NAPINET_EXPORT("eluForward", elu_forward);
 Napi::Value elu_backward(const Napi::CallbackInfo& info) {
   const float alpha = finite_arg(info, 3, "alpha");
   auto a = backward_args(info, 4, "x");
-  NAPINET_ON_DEVICE(a.device,
-                    kernels::elu_backward(a.dx.data, a.dy.data, a.saved.data, alpha, a.n),
-                    cuda::elu_backward(a.dx.data, a.dy.data, a.saved.data, alpha, a.n));
+  NAPINET_DISPATCH(a.device, elu_backward, a.dx.data, a.dy.data, a.saved.data, alpha, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("eluBackward", elu_backward);
@@ -158,8 +146,7 @@ NAPINET_EXPORT("eluBackward", elu_backward);
 Napi::Value gelu_forward(const Napi::CallbackInfo& info) {
   const bool approximate_tanh = bool_arg(info, 2, "approximateTanh");
   auto a = forward_args(info, 3);
-  NAPINET_ON_DEVICE(a.device, kernels::gelu_forward(a.y.data, a.x.data, approximate_tanh, a.n),
-                    cuda::gelu_forward(a.y.data, a.x.data, approximate_tanh, a.n));
+  NAPINET_DISPATCH(a.device, gelu_forward, a.y.data, a.x.data, approximate_tanh, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("geluForward", gelu_forward);
@@ -167,10 +154,8 @@ NAPINET_EXPORT("geluForward", gelu_forward);
 Napi::Value gelu_backward(const Napi::CallbackInfo& info) {
   const bool approximate_tanh = bool_arg(info, 3, "approximateTanh");
   auto a = backward_args(info, 4, "x");
-  NAPINET_ON_DEVICE(
-      a.device,
-      kernels::gelu_backward(a.dx.data, a.dy.data, a.saved.data, approximate_tanh, a.n),
-      cuda::gelu_backward(a.dx.data, a.dy.data, a.saved.data, approximate_tanh, a.n));
+  NAPINET_DISPATCH(a.device, gelu_backward, a.dx.data, a.dy.data, a.saved.data, approximate_tanh,
+                   a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("geluBackward", gelu_backward);
@@ -179,8 +164,7 @@ Napi::Value softplus_forward(const Napi::CallbackInfo& info) {
   const float beta = beta_arg(info, 2);
   const float threshold = finite_arg(info, 3, "threshold");
   auto a = forward_args(info, 4);
-  NAPINET_ON_DEVICE(a.device, kernels::softplus_forward(a.y.data, a.x.data, beta, threshold, a.n),
-                    cuda::softplus_forward(a.y.data, a.x.data, beta, threshold, a.n));
+  NAPINET_DISPATCH(a.device, softplus_forward, a.y.data, a.x.data, beta, threshold, a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softplusForward", softplus_forward);
@@ -189,10 +173,8 @@ Napi::Value softplus_backward(const Napi::CallbackInfo& info) {
   const float beta = beta_arg(info, 3);
   const float threshold = finite_arg(info, 4, "threshold");
   auto a = backward_args(info, 5, "x");
-  NAPINET_ON_DEVICE(
-      a.device,
-      kernels::softplus_backward(a.dx.data, a.dy.data, a.saved.data, beta, threshold, a.n),
-      cuda::softplus_backward(a.dx.data, a.dy.data, a.saved.data, beta, threshold, a.n));
+  NAPINET_DISPATCH(a.device, softplus_backward, a.dx.data, a.dy.data, a.saved.data, beta, threshold,
+                   a.n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softplusBackward", softplus_backward);

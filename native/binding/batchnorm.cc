@@ -74,15 +74,11 @@ Napi::Value batch_norm_forward_train(const Napi::CallbackInfo& info) {
     throw_type_error(info.Env(), "numBatchesTracked",
                      "running statistics and a counter for the cumulative average", "null");
   }
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), y, save_mean, save_invstd, running_mean, running_var, tracked, x,
-                    weight, bias),
-      kernels::batch_norm_forward_train(y.data, save_mean.data, save_invstd.data, running_mean.data,
-                                        running_var.data, tracked.data, x.data, weight.data,
-                                        bias.data, s.n, s.c, s.l, momentum, cumulative, eps),
-      cuda::batch_norm_forward_train(y.data, save_mean.data, save_invstd.data, running_mean.data,
-                                     running_var.data, tracked.data, x.data, weight.data, bias.data,
-                                     s.n, s.c, s.l, momentum, cumulative, eps));
+  const Device device = common_device(info.Env(), y, save_mean, save_invstd, running_mean,
+                                      running_var, tracked, x, weight, bias);
+  NAPINET_DISPATCH(device, batch_norm_forward_train, y.data, save_mean.data, save_invstd.data,
+                   running_mean.data, running_var.data, tracked.data, x.data, weight.data,
+                   bias.data, s.n, s.c, s.l, momentum, cumulative, eps);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("batchNormForwardTrain", batch_norm_forward_train);
@@ -96,12 +92,9 @@ Napi::Value batch_norm_forward_eval(const Napi::CallbackInfo& info) {
   auto running_var = float_arg(info, 3, "runningVar", s.channels());
   auto weight = optional_float_arg(info, 4, "weight", s.channels());
   auto bias = optional_float_arg(info, 5, "bias", s.channels());
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), y, x, running_mean, running_var, weight, bias),
-      kernels::batch_norm_forward_eval(y.data, x.data, running_mean.data, running_var.data,
-                                       weight.data, bias.data, s.n, s.c, s.l, eps),
-      cuda::batch_norm_forward_eval(y.data, x.data, running_mean.data, running_var.data,
-                                    weight.data, bias.data, s.n, s.c, s.l, eps));
+  const Device device = common_device(info.Env(), y, x, running_mean, running_var, weight, bias);
+  NAPINET_DISPATCH(device, batch_norm_forward_eval, y.data, x.data, running_mean.data,
+                   running_var.data, weight.data, bias.data, s.n, s.c, s.l, eps);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("batchNormForwardEval", batch_norm_forward_eval);
@@ -117,14 +110,11 @@ Napi::Value batch_norm_backward_train(const Napi::CallbackInfo& info) {
   auto save_mean = float_arg(info, 5, "saveMean", s.channels());
   auto save_invstd = float_arg(info, 6, "saveInvstd", s.channels());
   auto weight = optional_float_arg(info, 7, "weight", s.channels());
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), dy, dx, dweight, dbias, x, save_mean, save_invstd, weight),
-      kernels::batch_norm_backward_train(dx.data, dweight.data, dbias.data, dy.data, x.data,
-                                         save_mean.data, save_invstd.data, weight.data, s.n, s.c,
-                                         s.l, accumulate),
-      cuda::batch_norm_backward_train(dx.data, dweight.data, dbias.data, dy.data, x.data,
-                                      save_mean.data, save_invstd.data, weight.data, s.n, s.c, s.l,
-                                      accumulate));
+  const Device device =
+      common_device(info.Env(), dy, dx, dweight, dbias, x, save_mean, save_invstd, weight);
+  NAPINET_DISPATCH(device, batch_norm_backward_train, dx.data, dweight.data, dbias.data, dy.data,
+                   x.data, save_mean.data, save_invstd.data, weight.data, s.n, s.c, s.l,
+                   accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("batchNormBackwardTrain", batch_norm_backward_train);
@@ -141,14 +131,11 @@ Napi::Value batch_norm_backward_eval(const Napi::CallbackInfo& info) {
   auto running_mean = float_arg(info, 5, "runningMean", s.channels());
   auto running_var = float_arg(info, 6, "runningVar", s.channels());
   auto weight = optional_float_arg(info, 7, "weight", s.channels());
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), dy, dx, dweight, dbias, x, running_mean, running_var, weight),
-      kernels::batch_norm_backward_eval(dx.data, dweight.data, dbias.data, dy.data, x.data,
-                                        running_mean.data, running_var.data, weight.data, s.n, s.c,
-                                        s.l, eps, accumulate),
-      cuda::batch_norm_backward_eval(dx.data, dweight.data, dbias.data, dy.data, x.data,
-                                     running_mean.data, running_var.data, weight.data, s.n, s.c,
-                                     s.l, eps, accumulate));
+  const Device device =
+      common_device(info.Env(), dy, dx, dweight, dbias, x, running_mean, running_var, weight);
+  NAPINET_DISPATCH(device, batch_norm_backward_eval, dx.data, dweight.data, dbias.data, dy.data,
+                   x.data, running_mean.data, running_var.data, weight.data, s.n, s.c, s.l, eps,
+                   accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("batchNormBackwardEval", batch_norm_backward_eval);

@@ -43,9 +43,8 @@ Napi::Value concat_channels(const Napi::CallbackInfo& info) {
   const Slice s = slice_args(info, 2);
   auto y = float_arg(info, 0, "y", s.y_elements());
   auto x = float_arg(info, 1, "x", s.x_elements());
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x),
-                    kernels::concat_channels(y.data, x.data, s.n, s.c_y, s.offset, s.c_x, s.inner),
-                    cuda::concat_channels(y.data, x.data, s.n, s.c_y, s.offset, s.c_x, s.inner));
+  NAPINET_DISPATCH(common_device(info.Env(), y, x), concat_channels, y.data, x.data, s.n, s.c_y,
+                   s.offset, s.c_x, s.inner);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("concatChannels", concat_channels);
@@ -54,9 +53,8 @@ Napi::Value split_channels(const Napi::CallbackInfo& info) {
   const Slice s = slice_args(info, 2);
   auto x = float_arg(info, 0, "x", s.x_elements());
   auto y = float_arg(info, 1, "y", s.y_elements());
-  NAPINET_ON_DEVICE(common_device(info.Env(), x, y),
-                    kernels::split_channels(x.data, y.data, s.n, s.c_y, s.offset, s.c_x, s.inner),
-                    cuda::split_channels(x.data, y.data, s.n, s.c_y, s.offset, s.c_x, s.inner));
+  NAPINET_DISPATCH(common_device(info.Env(), x, y), split_channels, x.data, y.data, s.n, s.c_y,
+                   s.offset, s.c_x, s.inner);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("splitChannels", split_channels);
@@ -68,8 +66,7 @@ Napi::Value add_into(const Napi::CallbackInfo& info) {
   if (n > 0 && x.data < y.data + n && y.data < x.data + n) {
     throw_range_error(info.Env(), "Expected x not to overlap y for x but received overlapping buffers");
   }
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x), kernels::add_into(y.data, x.data, n),
-                    cuda::add_into(y.data, x.data, n));
+  NAPINET_DISPATCH(common_device(info.Env(), y, x), add_into, y.data, x.data, n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("addInto", add_into);

@@ -84,11 +84,8 @@ Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 1, "x", elements(env, "x", {a.n, a.c, a.h, a.w}));
   auto w = float_arg(info, 2, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
   auto b = optional_float_arg(info, 3, "b", static_cast<std::size_t>(a.k));
-  NAPINET_ON_DEVICE(common_device(env, y, x, w, b),
-                    kernels::conv2d_forward(y.data, x.data, w.data, b.data, a.n, a.c, a.h, a.w,
-                                            a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, algorithm),
-                    cuda::conv2d_forward(y.data, x.data, w.data, b.data, a.n, a.c, a.h, a.w, a.k,
-                                         a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, algorithm));
+  NAPINET_DISPATCH(common_device(env, y, x, w, b), conv2d_forward, y.data, x.data, w.data, b.data,
+                   a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, algorithm);
   return env.Undefined();
 }
 NAPINET_EXPORT("conv2dForward", conv2d_forward);
@@ -105,13 +102,9 @@ Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   auto dy = float_arg(info, 3, "dy", elements(env, "dy", {a.n, a.k, a.oh, a.ow}));
   auto x = float_arg(info, 4, "x", x_size);
   auto w = float_arg(info, 5, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
-  NAPINET_ON_DEVICE(common_device(env, dw, dx, db, dy, x, w),
-                    kernels::conv2d_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data,
-                                             a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw,
-                                             a.ph, a.pw, accumulate, algorithm),
-                    cuda::conv2d_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data,
-                                          a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph,
-                                          a.pw, accumulate, algorithm));
+  NAPINET_DISPATCH(common_device(env, dw, dx, db, dy, x, w), conv2d_backward, dx.data, dw.data,
+                   db.data, dy.data, x.data, w.data, a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh,
+                   a.sw, a.ph, a.pw, accumulate, algorithm);
   return env.Undefined();
 }
 NAPINET_EXPORT("conv2dBackward", conv2d_backward);
@@ -140,12 +133,9 @@ Napi::Value conv2d_max_pool2d_forward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 2, "x", elements(env, "x", {a.n, a.c, a.h, a.w}));
   auto w = float_arg(info, 3, "w", elements(env, "w", {a.k, a.c, a.kh, a.kw}));
   auto b = optional_float_arg(info, 4, "b", static_cast<std::size_t>(a.k));
-  NAPINET_ON_DEVICE(
-      common_device(env, y, indices, x, w, b),
-      kernels::conv2d_max_pool2d_forward(y.data, indices.data, x.data, w.data, b.data, a.n, a.c,
-                                         a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, relu),
-      cuda::conv2d_max_pool2d_forward(y.data, indices.data, x.data, w.data, b.data, a.n, a.c, a.h,
-                                      a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, relu));
+  NAPINET_DISPATCH(common_device(env, y, indices, x, w, b), conv2d_max_pool2d_forward, y.data,
+                   indices.data, x.data, w.data, b.data, a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh,
+                   a.sw, a.ph, a.pw, relu);
   return env.Undefined();
 }
 NAPINET_EXPORT("conv2dMaxPool2dForward", conv2d_max_pool2d_forward);
@@ -171,14 +161,9 @@ Napi::Value conv2d_max_pool2d_backward(const Napi::CallbackInfo& info) {
     throw_range_error(env, "Expected each pooling window's own argmax (as conv2dMaxPool2dForward "
                            "gives) for indices but received an index outside its 2×2 window");
   }
-  NAPINET_ON_DEVICE(
-      device,
-      kernels::conv2d_max_pool2d_backward(dx.data, dw.data, db.data, dy.data, indices.data, y.data,
-                                          x.data, w.data, a.n, a.c, a.h, a.w, a.k, a.kh, a.kw,
-                                          a.sh, a.sw, a.ph, a.pw, accumulate),
-      cuda::conv2d_max_pool2d_backward(dx.data, dw.data, db.data, dy.data, indices.data, y.data,
-                                       x.data, w.data, a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh,
-                                       a.sw, a.ph, a.pw, accumulate));
+  NAPINET_DISPATCH(device, conv2d_max_pool2d_backward, dx.data, dw.data, db.data, dy.data,
+                   indices.data, y.data, x.data, w.data, a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh,
+                   a.sw, a.ph, a.pw, accumulate);
   return env.Undefined();
 }
 NAPINET_EXPORT("conv2dMaxPool2dBackward", conv2d_max_pool2d_backward);

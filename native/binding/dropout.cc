@@ -34,8 +34,7 @@ Napi::Value dropout_forward(const Napi::CallbackInfo& info) {
   auto n = int_arg(info, 5, "n", 0, INT64_MAX / 4);
   auto y = float_arg(info, 0, "y", n);
   auto x = float_arg(info, 1, "x", n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x), kernels::dropout_forward(y.data, x.data, seed, p, n),
-                    cuda::dropout_forward(y.data, x.data, seed, p, n));
+  NAPINET_DISPATCH(common_device(info.Env(), y, x), dropout_forward, y.data, x.data, seed, p, n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("dropoutForward", dropout_forward);
@@ -46,9 +45,8 @@ Napi::Value dropout_backward(const Napi::CallbackInfo& info) {
   auto n = int_arg(info, 5, "n", 0, INT64_MAX / 4);
   auto dx = float_arg(info, 0, "dx", n);
   auto dy = float_arg(info, 1, "dy", n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), dx, dy),
-                    kernels::dropout_backward(dx.data, dy.data, seed, p, n),
-                    cuda::dropout_backward(dx.data, dy.data, seed, p, n));
+  NAPINET_DISPATCH(common_device(info.Env(), dx, dy), dropout_backward, dx.data, dy.data, seed, p,
+                   n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("dropoutBackward", dropout_backward);

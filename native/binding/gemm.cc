@@ -19,9 +19,8 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   auto c = float_arg(info, 0, "c", m * n);
   auto a = float_arg(info, 1, "a", m * k);
   auto b = float_arg(info, 2, "b", k * n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), c, a, b),
-                    kernels::gemm(c.data, a.data, b.data, m, n, k, trans_a, trans_b, alpha, beta),
-                    cuda::gemm(c.data, a.data, b.data, m, n, k, trans_a, trans_b, alpha, beta));
+  NAPINET_DISPATCH(common_device(info.Env(), c, a, b), gemm, c.data, a.data, b.data, m, n, k,
+                   trans_a, trans_b, alpha, beta);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("gemm", gemm);

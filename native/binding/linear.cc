@@ -18,9 +18,8 @@ Napi::Value linear_forward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 1, "x", n * in);
   auto w = float_arg(info, 2, "w", out * in);
   auto b = optional_float_arg(info, 3, "b", out);
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x, w, b),
-                    kernels::linear_forward(y.data, x.data, w.data, b.data, n, in, out),
-                    cuda::linear_forward(y.data, x.data, w.data, b.data, n, in, out));
+  NAPINET_DISPATCH(common_device(info.Env(), y, x, w, b), linear_forward, y.data, x.data, w.data,
+                   b.data, n, in, out);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("linearForward", linear_forward);
@@ -36,12 +35,8 @@ Napi::Value linear_backward(const Napi::CallbackInfo& info) {
   auto dy = float_arg(info, 3, "dy", n * out);
   auto x = float_arg(info, 4, "x", n * in);
   auto w = float_arg(info, 5, "w", out * in);
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), dw, dx, db, dy, x, w),
-      kernels::linear_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data, n, in, out,
-                               accumulate),
-      cuda::linear_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data, n, in, out,
-                            accumulate));
+  NAPINET_DISPATCH(common_device(info.Env(), dw, dx, db, dy, x, w), linear_backward, dx.data,
+                   dw.data, db.data, dy.data, x.data, w.data, n, in, out, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("linearBackward", linear_backward);

@@ -51,11 +51,9 @@ Napi::Value softmax_cross_entropy_forward(const Napi::CallbackInfo& info) {
   auto logits = float_arg(info, 2, "logits", static_cast<std::size_t>(n * c));
   auto labels = int_buffer_arg(info, 3, "labels", static_cast<std::size_t>(n));
   check_labels(info, labels, n, c);
-  NAPINET_ON_DEVICE(common_device(info.Env(), probs, stats, logits, labels),
-      kernels::softmax_cross_entropy_forward(probs.data, stats.data, logits.data, labels.data, n, c,
-                                             smoothing, accumulate),
-      cuda::softmax_cross_entropy_forward(probs.data, stats.data, logits.data, labels.data, n, c,
-                                          smoothing, accumulate));
+  NAPINET_DISPATCH(common_device(info.Env(), probs, stats, logits, labels),
+                   softmax_cross_entropy_forward, probs.data, stats.data, logits.data, labels.data,
+                   n, c, smoothing, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softmaxCrossEntropyForward", softmax_cross_entropy_forward);
@@ -74,11 +72,9 @@ Napi::Value softmax_cross_entropy_backward(const Napi::CallbackInfo& info) {
   auto labels = int_buffer_arg(info, 2, "labels", static_cast<std::size_t>(n));
   check_labels(info, labels, n, c);
   const float scale_f = static_cast<float>(scale);
-  NAPINET_ON_DEVICE(common_device(info.Env(), dlogits, probs, labels),
-                    kernels::softmax_cross_entropy_backward(dlogits.data, probs.data, labels.data,
-                                                            n, c, smoothing, scale_f),
-                    cuda::softmax_cross_entropy_backward(dlogits.data, probs.data, labels.data, n,
-                                                         c, smoothing, scale_f));
+  NAPINET_DISPATCH(common_device(info.Env(), dlogits, probs, labels),
+                   softmax_cross_entropy_backward, dlogits.data, probs.data, labels.data, n, c,
+                   smoothing, scale_f);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softmaxCrossEntropyBackward", softmax_cross_entropy_backward);

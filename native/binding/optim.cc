@@ -69,11 +69,9 @@ Napi::Value adam_step_many(const Napi::CallbackInfo& info) {
                             exp_avg = exp_avgs.pointers(), exp_avg_sq = exp_avg_sqs.pointers();
   const std::vector<std::int64_t> n = params.lengths();  // each state tensor is at least this long
   const auto c = static_cast<std::int64_t>(count);
-  NAPINET_ON_DEVICE(params.buffers[0].device,
-                    kernels::adam_step_many(param.data(), grad.data(), exp_avg.data(), exp_avg_sq.data(),
-                                            n.data(), c, lr, beta1, beta2, eps, weight_decay, step, decoupled),
-                    cuda::adam_step_many(param.data(), grad.data(), exp_avg.data(), exp_avg_sq.data(),
-                                         n.data(), c, lr, beta1, beta2, eps, weight_decay, step, decoupled));
+  NAPINET_DISPATCH(params.buffers[0].device, adam_step_many, param.data(), grad.data(),
+                   exp_avg.data(), exp_avg_sq.data(), n.data(), c, lr, beta1, beta2, eps,
+                   weight_decay, step, decoupled);
   return env.Undefined();
 }
 NAPINET_EXPORT("adamStepMany", adam_step_many);
@@ -91,11 +89,8 @@ Napi::Value sgd_step(const Napi::CallbackInfo& info) {
   // The buffer is needed (and read and written) only with momentum.
   auto buffer = momentum != 0.0 ? float_arg(info, 2, "momentumBuffer", n)
                                 : optional_float_arg(info, 2, "momentumBuffer", n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), param, grad, buffer),
-                    kernels::sgd_step(param.data, grad.data, buffer.data, n, lr, momentum,
-                                      dampening, weight_decay, nesterov, first_step),
-                    cuda::sgd_step(param.data, grad.data, buffer.data, n, lr, momentum, dampening,
-                                   weight_decay, nesterov, first_step));
+  NAPINET_DISPATCH(common_device(info.Env(), param, grad, buffer), sgd_step, param.data, grad.data,
+                   buffer.data, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("sgdStep", sgd_step);

@@ -56,10 +56,8 @@ Napi::Value bce_with_logits_forward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 1, "x", count);
   auto target = float_arg(info, 2, "target", count);
   auto pos_weight = optional_float_arg(info, 3, "posWeight", static_cast<std::size_t>(p));
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), stats, x, target, pos_weight),
-      kernels::bce_with_logits_forward(stats.data, x.data, target.data, pos_weight.data, n, m, p, accumulate),
-      cuda::bce_with_logits_forward(stats.data, x.data, target.data, pos_weight.data, n, m, p, accumulate));
+  NAPINET_DISPATCH(common_device(info.Env(), stats, x, target, pos_weight), bce_with_logits_forward,
+                   stats.data, x.data, target.data, pos_weight.data, n, m, p, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("bceWithLogitsForward", bce_with_logits_forward);
@@ -72,10 +70,8 @@ Napi::Value bce_with_logits_backward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 1, "x", static_cast<std::size_t>(count));
   auto target = float_arg(info, 2, "target", static_cast<std::size_t>(count));
   auto pos_weight = optional_float_arg(info, 3, "posWeight", static_cast<std::size_t>(p));
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), dx, x, target, pos_weight),
-      kernels::bce_with_logits_backward(dx.data, x.data, target.data, pos_weight.data, count, p, scale),
-      cuda::bce_with_logits_backward(dx.data, x.data, target.data, pos_weight.data, count, p, scale));
+  NAPINET_DISPATCH(common_device(info.Env(), dx, x, target, pos_weight), bce_with_logits_backward,
+                   dx.data, x.data, target.data, pos_weight.data, count, p, scale);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("bceWithLogitsBackward", bce_with_logits_backward);
@@ -87,9 +83,8 @@ Napi::Value mse_forward(const Napi::CallbackInfo& info) {
   auto stats = float_arg(info, 0, "stats", 2);
   auto x = float_arg(info, 1, "x", count);
   auto target = float_arg(info, 2, "target", count);
-  NAPINET_ON_DEVICE(common_device(info.Env(), stats, x, target),
-                    kernels::mse_forward(stats.data, x.data, target.data, n, m, accumulate),
-                    cuda::mse_forward(stats.data, x.data, target.data, n, m, accumulate));
+  NAPINET_DISPATCH(common_device(info.Env(), stats, x, target), mse_forward, stats.data, x.data,
+                   target.data, n, m, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("mseForward", mse_forward);
@@ -100,9 +95,8 @@ Napi::Value mse_backward(const Napi::CallbackInfo& info) {
   auto dx = float_arg(info, 0, "dx", static_cast<std::size_t>(count));
   auto x = float_arg(info, 1, "x", static_cast<std::size_t>(count));
   auto target = float_arg(info, 2, "target", static_cast<std::size_t>(count));
-  NAPINET_ON_DEVICE(common_device(info.Env(), dx, x, target),
-                    kernels::mse_backward(dx.data, x.data, target.data, count, scale),
-                    cuda::mse_backward(dx.data, x.data, target.data, count, scale));
+  NAPINET_DISPATCH(common_device(info.Env(), dx, x, target), mse_backward, dx.data, x.data,
+                   target.data, count, scale);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("mseBackward", mse_backward);

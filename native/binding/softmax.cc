@@ -14,9 +14,7 @@ Napi::Value softmax_forward(const Napi::CallbackInfo& info) {
   auto c = int_arg(info, 3, "C", 1, INT32_MAX);
   auto y = float_arg(info, 0, "y", static_cast<std::size_t>(n * c));
   auto x = float_arg(info, 1, "x", static_cast<std::size_t>(n * c));
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x),
-                             kernels::softmax_forward(y.data, x.data, n, c),
-                             cuda::softmax_forward(y.data, x.data, n, c));
+  NAPINET_DISPATCH(common_device(info.Env(), y, x), softmax_forward, y.data, x.data, n, c);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softmaxForward", softmax_forward);
@@ -29,9 +27,8 @@ Napi::Value softmax_backward(const Napi::CallbackInfo& info) {
   auto dx = float_arg(info, 0, "dx", static_cast<std::size_t>(n * c));
   auto dy = float_arg(info, 1, "dy", static_cast<std::size_t>(n * c));
   auto y = float_arg(info, 2, "y", static_cast<std::size_t>(n * c));
-  NAPINET_ON_DEVICE(common_device(info.Env(), dx, dy, y),
-                    kernels::softmax_backward(dx.data, dy.data, y.data, n, c),
-                    cuda::softmax_backward(dx.data, dy.data, y.data, n, c));
+  NAPINET_DISPATCH(common_device(info.Env(), dx, dy, y), softmax_backward, dx.data, dy.data, y.data,
+                   n, c);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softmaxBackward", softmax_backward);
@@ -41,8 +38,7 @@ Napi::Value log_softmax_forward(const Napi::CallbackInfo& info) {
   auto c = int_arg(info, 3, "C", 1, INT32_MAX);
   auto y = float_arg(info, 0, "y", static_cast<std::size_t>(n * c));
   auto x = float_arg(info, 1, "x", static_cast<std::size_t>(n * c));
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x), kernels::log_softmax_forward(y.data, x.data, n, c),
-                    cuda::log_softmax_forward(y.data, x.data, n, c));
+  NAPINET_DISPATCH(common_device(info.Env(), y, x), log_softmax_forward, y.data, x.data, n, c);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("logSoftmaxForward", log_softmax_forward);
@@ -53,9 +49,8 @@ Napi::Value log_softmax_backward(const Napi::CallbackInfo& info) {
   auto dx = float_arg(info, 0, "dx", static_cast<std::size_t>(n * c));
   auto dy = float_arg(info, 1, "dy", static_cast<std::size_t>(n * c));
   auto y = float_arg(info, 2, "y", static_cast<std::size_t>(n * c));
-  NAPINET_ON_DEVICE(common_device(info.Env(), dx, dy, y),
-                    kernels::log_softmax_backward(dx.data, dy.data, y.data, n, c),
-                    cuda::log_softmax_backward(dx.data, dy.data, y.data, n, c));
+  NAPINET_DISPATCH(common_device(info.Env(), dx, dy, y), log_softmax_backward, dx.data, dy.data,
+                   y.data, n, c);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("logSoftmaxBackward", log_softmax_backward);

@@ -1,6 +1,7 @@
 // Bindings for native/kernels/ternary_conv2d:
 //   ternaryConv2dForward(y, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw)
 // w is an Int32Array of codes -1, 0, +1; any other value is a RangeError naming its index.
+// CPU only (the chapter's demonstration of a ternary kernel): CUDA tensors are an error.
 #include "../kernels/ternary_conv2d.h"
 
 #include <initializer_list>
@@ -57,21 +58,16 @@ Napi::Value ternary_conv2d_forward(const Napi::CallbackInfo& info) {
   const std::size_t w_size = elements(env, "w", {k, c, kh, kw});
   auto wt = int_buffer_arg(info, 2, "w", w_size);
   auto b = optional_float_arg(info, 3, "b", static_cast<std::size_t>(k));
-  const Device device = common_device(env, y, x, wt, b);
-  if (device == Device::kCpu) {
-    // Cheap to check here (K·C·kh·kw values), and it keeps the kernel's own throw a last resort.
-    for (std::size_t i = 0; i < w_size; ++i) {
-      if (wt.data[i] < -1 || wt.data[i] > 1) {
-        throw_range_error(env, "Expected values -1, 0 or +1 for w but received " +
-                                   std::to_string(wt.data[i]) + " at index " + std::to_string(i));
-      }
+  require_cpu(common_device(env, y, x, wt, b), "ternaryConv2d");
+  // Cheap to check here (K·C·kh·kw values), and it keeps the kernel's own throw a last resort.
+  for (std::size_t i = 0; i < w_size; ++i) {
+    if (wt.data[i] < -1 || wt.data[i] > 1) {
+      throw_range_error(env, "Expected values -1, 0 or +1 for w but received " +
+                                 std::to_string(wt.data[i]) + " at index " + std::to_string(i));
     }
   }
-  NAPINET_ON_DEVICE_CPU_ONLY("ternaryConv2d", device,
-                             kernels::ternary_conv2d_forward(y.data, x.data, wt.data, b.data, n, c,
-                                                             h, w, k, kh, kw, sh, sw, ph, pw),
-                             cuda::ternary_conv2d_forward(y.data, x.data, wt.data, b.data, n, c, h,
-                                                          w, k, kh, kw, sh, sw, ph, pw));
+  kernels::ternary_conv2d_forward(y.data, x.data, wt.data, b.data, n, c, h, w, k, kh, kw, sh, sw,
+                                  ph, pw);
   return env.Undefined();
 }
 NAPINET_EXPORT("ternaryConv2dForward", ternary_conv2d_forward);
