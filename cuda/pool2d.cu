@@ -23,35 +23,17 @@
 #include <climits>
 
 #include "common.cuh"
+#include "../native/kernels/pool2d.h"
 
 namespace napinet::cuda {
 namespace {
 
 // ---- kernels ---------------------------------------------------------------------------------
 
-__device__ inline bool is_nan(float v) { return v != v; }
-
-// A window's rows (or columns) [begin, end) clipped to the input, and its extent including padding
-// (PyTorch caps that at in + pad), as the CPU kernel's window().
+// Window geometry, divisor and max rule: native/kernels/pool2d.h (shared with the CPU kernels).
+using kernels::pool_avg_divisor, kernels::pool_max_takes, kernels::pool_window;
 template <typename Index>
-struct Span {
-  Index begin, end, padded;
-};
-
-template <typename Index>
-__device__ inline Span<Index> window(Index out, Index stride, Index pad, Index kernel, Index in) {
-  const Index begin = out * stride - pad;
-  const Index padded_end = begin + kernel < in + pad ? begin + kernel : in + pad;
-  return Span<Index>{begin > 0 ? begin : 0, begin + kernel < in ? begin + kernel : in,
-                     padded_end - begin};
-}
-
-template <typename Index>
-__device__ inline Index avg_divisor(const Span<Index>& rows, const Span<Index>& cols,
-                                    bool count_include_pad) {
-  return count_include_pad ? rows.padded * cols.padded
-                           : (rows.end - rows.begin) * (cols.end - cols.begin);
-}
+using Span = kernels::PoolWindow<Index>;
 
 // y, indices (N,C,OH,OW); x (N,C,H,W). One thread per output; total = N·C·OH·OW.
 template <typename Index>
@@ -64,14 +46,14 @@ __global__ void max_pool2d_forward_kernel(float* y, std::int32_t* indices, const
     const Index i = (o / ow) % oh;
     const Index plane = o / (ow * oh);
     const float* xp = x + static_cast<std::int64_t>(plane) * h * w;  // (H,W)
-    const Span<Index> rows = window(i, sh, ph, kh, h);
-    const Span<Index> cols = window(j, sw, pw, kw, w);
+    const Span<Index> rows = pool_window(i, sh, ph, kh, h);
+    const Span<Index> cols = pool_window(j, sw, pw, kw, w);
     float best = -INFINITY;
     Index arg = rows.begin * w + cols.begin;
     for (Index a = rows.begin; a < rows.end; ++a) {
       for (Index b = cols.begin; b < cols.end; ++b) {
         const float v = xp[a * w + b];
-        if (v > best || is_nan(v)) {
+        if (pool_max_takes(v, best)) {
           best = v;
           arg = a * w + b;
         }
@@ -134,13 +116,13 @@ __global__ void avg_pool2d_forward_kernel(float* y, const float* x, Index h, Ind
     const Index i = (o / ow) % oh;
     const Index plane = o / (ow * oh);
     const float* xp = x + static_cast<std::int64_t>(plane) * h * w;  // (H,W)
-    const Span<Index> rows = window(i, sh, ph, kh, h);
-    const Span<Index> cols = window(j, sw, pw, kw, w);
+    const Span<Index> rows = pool_window(i, sh, ph, kh, h);
+    const Span<Index> cols = pool_window(j, sw, pw, kw, w);
     float sum = 0.0f;
     for (Index a = rows.begin; a < rows.end; ++a) {
       for (Index b = cols.begin; b < cols.end; ++b) sum += xp[a * w + b];
     }
-    const Index divisor = avg_divisor(rows, cols, count_include_pad);
+    const Index divisor = pool_avg_divisor(rows, cols, count_include_pad);
     y[o] = divisor > 0 ? sum / static_cast<float>(divisor) : 0.0f;
   }
 }
@@ -173,10 +155,10 @@ __global__ void avg_pool2d_backward_kernel(float* dx, const float* dy, Index h, 
     covering(b, sw, pw, kw, ow, j0, j1);
     float sum = 0.0f;
     for (Index i = i0; i <= i1; ++i) {
-      const Span<Index> rows = window(i, sh, ph, kh, h);
+      const Span<Index> rows = pool_window(i, sh, ph, kh, h);
       for (Index j = j0; j <= j1; ++j) {
-        const Span<Index> cols = window(j, sw, pw, kw, w);
-        const Index divisor = avg_divisor(rows, cols, count_include_pad);
+        const Span<Index> cols = pool_window(j, sw, pw, kw, w);
+        const Index divisor = pool_avg_divisor(rows, cols, count_include_pad);
         if (divisor <= 0) continue;
         sum += dyp[i * ow + j] / static_cast<float>(divisor);
       }
@@ -191,12 +173,6 @@ bool fits_int32(std::int64_t total, std::int64_t h, std::int64_t w, std::int64_t
   return total <= INT32_MAX && h + kh + 2 * ph <= INT32_MAX && w + kw + 2 * pw <= INT32_MAX;
 }
 
-std::int64_t output_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
-                         std::int64_t pad) {  // as kernels::pool2d_output_size
-  const std::int64_t span = in + 2 * pad - kernel;
-  return span < 0 ? 0 : span / stride + 1;
-}
-
 }  // namespace
 
 // ---- launchers (cuda/api.h) ------------------------------------------------------------------
@@ -205,7 +181,8 @@ void max_pool2d_forward(float* y, std::int32_t* indices, const float* x, std::in
                         std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t kh,
                         std::int64_t kw, std::int64_t sh, std::int64_t sw, std::int64_t ph,
                         std::int64_t pw) {  // y, indices (N,C,OH,OW); x (N,C,H,W)
-  const std::int64_t oh = output_size(h, kh, sh, ph), ow = output_size(w, kw, sw, pw);
+  const std::int64_t oh = kernels::pool2d_output_size(h, kh, sh, ph),
+                     ow = kernels::pool2d_output_size(w, kw, sw, pw);
   const std::int64_t total = n * c * oh * ow;
   if (total == 0) return;
   if (fits_int32(total, h, w, kh, kw, ph, pw)) {
@@ -232,7 +209,8 @@ void avg_pool2d_forward(float* y, const float* x, std::int64_t n, std::int64_t c
                         std::int64_t w, std::int64_t kh, std::int64_t kw, std::int64_t sh,
                         std::int64_t sw, std::int64_t ph, std::int64_t pw,
                         bool count_include_pad) {  // y (N,C,OH,OW); x (N,C,H,W)
-  const std::int64_t oh = output_size(h, kh, sh, ph), ow = output_size(w, kw, sw, pw);
+  const std::int64_t oh = kernels::pool2d_output_size(h, kh, sh, ph),
+                     ow = kernels::pool2d_output_size(w, kw, sw, pw);
   const std::int64_t total = n * c * oh * ow;
   if (total == 0) return;
   if (fits_int32(total, h, w, kh, kw, ph, pw)) {
@@ -250,7 +228,8 @@ void avg_pool2d_backward(float* dx, const float* dy, std::int64_t n, std::int64_
                          std::int64_t h, std::int64_t w, std::int64_t kh, std::int64_t kw,
                          std::int64_t sh, std::int64_t sw, std::int64_t ph, std::int64_t pw,
                          bool count_include_pad) {  // dx (N,C,H,W); dy (N,C,OH,OW)
-  const std::int64_t oh = output_size(h, kh, sh, ph), ow = output_size(w, kw, sw, pw);
+  const std::int64_t oh = kernels::pool2d_output_size(h, kh, sh, ph),
+                     ow = kernels::pool2d_output_size(w, kw, sw, pw);
   const std::int64_t total = n * c * h * w;
   if (total == 0) return;
   if (fits_int32(total, h, w, kh, kw, ph, pw) && n * c * oh * ow <= INT32_MAX) {

@@ -1,7 +1,6 @@
 #include "pool2d.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 #include "parallel.h"
@@ -15,18 +14,7 @@ index_t plane_grain(index_t h, index_t w) {
   return std::max<index_t>(1, (1 << 14) / std::max<index_t>(1, h * w));
 }
 
-// A window's rows or columns [begin, end) clipped to the input, and its full extent including
-// padding (PyTorch caps that at in + pad, which only matters with ceil_mode).
-struct Span {
-  index_t begin, end, padded;
-};
-
-inline Span window(index_t out, index_t stride, index_t pad, index_t kernel, index_t in) {
-  index_t begin = out * stride - pad;
-  index_t padded_end = std::min(begin + kernel, in + pad);
-  Span s{std::max<index_t>(begin, 0), std::min(begin + kernel, in), padded_end - begin};
-  return s;
-}
+using Span = PoolWindow<index_t>;
 
 NAPINET_VECTORIZED void max_pool_planes(float* y, std::int32_t* indices, const float* x,
                                         index_t plane_begin, index_t plane_end, index_t h,
@@ -37,15 +25,15 @@ NAPINET_VECTORIZED void max_pool_planes(float* y, std::int32_t* indices, const f
     float* NAPINET_RESTRICT yp = y + p * oh * ow;      // (OH,OW)
     std::int32_t* NAPINET_RESTRICT ip = indices + p * oh * ow;
     for (index_t i = 0; i < oh; ++i) {
-      const Span rows = window(i, sh, ph, kh, h);
+      const Span rows = pool_window(i, sh, ph, kh, h);
       for (index_t j = 0; j < ow; ++j) {
-        const Span cols = window(j, sw, pw, kw, w);
+        const Span cols = pool_window(j, sw, pw, kw, w);
         float best = -std::numeric_limits<float>::infinity();
         index_t arg = rows.begin * w + cols.begin;
         for (index_t a = rows.begin; a < rows.end; ++a) {
           for (index_t b = cols.begin; b < cols.end; ++b) {
             const float v = xp[a * w + b];
-            if (v > best || std::isnan(v)) {
+            if (pool_max_takes(v, best)) {
               best = v;
               arg = a * w + b;
             }
@@ -84,7 +72,7 @@ NAPINET_VECTORIZED void max_pool_planes_unpadded(float* y, std::int32_t* indices
           const std::int32_t base = static_cast<std::int32_t>(row * w + b);
           for (index_t j = 0; j < ow; ++j) {
             const float v = xr[j * sw];
-            const bool take = v > best[j] || v != v;  // v != v: NaN always wins, as in PyTorch
+            const bool take = pool_max_takes(v, best[j]);
             best[j] = take ? v : best[j];
             arg[j] = take ? base + static_cast<std::int32_t>(j * sw) : arg[j];
           }
@@ -113,13 +101,13 @@ NAPINET_VECTORIZED void max_pool_planes_2x2(float* y, std::int32_t* indices, con
         float best = r0[2 * j];
         std::int32_t arg = base + col;
         const float v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
-        bool take = v1 > best || v1 != v1;
+        bool take = pool_max_takes(v1, best);
         best = take ? v1 : best;
         arg = take ? base + col + 1 : arg;
-        take = v2 > best || v2 != v2;
+        take = pool_max_takes(v2, best);
         best = take ? v2 : best;
         arg = take ? base + width + col : arg;
-        take = v3 > best || v3 != v3;
+        take = pool_max_takes(v3, best);
         best = take ? v3 : best;
         arg = take ? base + width + col + 1 : arg;
         yp[i * ow + j] = best;
@@ -142,11 +130,6 @@ NAPINET_VECTORIZED void max_pool_backward_planes(float* dx, const float* dy,
   }
 }
 
-inline index_t avg_divisor(const Span& rows, const Span& cols, bool count_include_pad) {
-  return count_include_pad ? rows.padded * cols.padded
-                           : (rows.end - rows.begin) * (cols.end - cols.begin);
-}
-
 NAPINET_VECTORIZED void avg_pool_planes(float* y, const float* x, index_t plane_begin,
                                         index_t plane_end, index_t h, index_t w, index_t oh,
                                         index_t ow, index_t kh, index_t kw, index_t sh, index_t sw,
@@ -155,13 +138,13 @@ NAPINET_VECTORIZED void avg_pool_planes(float* y, const float* x, index_t plane_
     const float* NAPINET_RESTRICT xp = x + p * h * w;  // (H,W)
     float* NAPINET_RESTRICT yp = y + p * oh * ow;      // (OH,OW)
     for (index_t i = 0; i < oh; ++i) {
-      const Span rows = window(i, sh, ph, kh, h);
+      const Span rows = pool_window(i, sh, ph, kh, h);
       for (index_t j = 0; j < ow; ++j) {
-        const Span cols = window(j, sw, pw, kw, w);
+        const Span cols = pool_window(j, sw, pw, kw, w);
         float sum = 0.0f;
         for (index_t a = rows.begin; a < rows.end; ++a)
           for (index_t b = cols.begin; b < cols.end; ++b) sum += xp[a * w + b];
-        const index_t divisor = avg_divisor(rows, cols, count_include_pad);
+        const index_t divisor = pool_avg_divisor(rows, cols, count_include_pad);
         yp[i * ow + j] = divisor > 0 ? sum / static_cast<float>(divisor) : 0.0f;
       }
     }
@@ -178,10 +161,10 @@ NAPINET_VECTORIZED void avg_pool_backward_planes(float* dx, const float* dy, ind
     const float* NAPINET_RESTRICT dyp = dy + p * oh * ow;
     std::fill(dxp, dxp + h * w, 0.0f);
     for (index_t i = 0; i < oh; ++i) {
-      const Span rows = window(i, sh, ph, kh, h);
+      const Span rows = pool_window(i, sh, ph, kh, h);
       for (index_t j = 0; j < ow; ++j) {
-        const Span cols = window(j, sw, pw, kw, w);
-        const index_t divisor = avg_divisor(rows, cols, count_include_pad);
+        const Span cols = pool_window(j, sw, pw, kw, w);
+        const index_t divisor = pool_avg_divisor(rows, cols, count_include_pad);
         if (divisor <= 0) continue;
         const float g = dyp[i * ow + j] / static_cast<float>(divisor);
         for (index_t a = rows.begin; a < rows.end; ++a)

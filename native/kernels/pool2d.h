@@ -18,6 +18,36 @@ inline index_t pool2d_output_size(index_t in, index_t kernel, index_t stride, in
   return span < 0 ? 0 : span / stride + 1;
 }
 
+// ---- Window geometry and the max rule, shared with cuda/pool2d.cu (Index: int32 or int64) ----
+
+// Output `out`'s window along one axis: rows (or columns) [begin, end) clipped to the input, and
+// its extent including padding (PyTorch caps that at in + pad, which only matters with ceil_mode).
+template <typename Index>
+struct PoolWindow {
+  Index begin, end, padded;
+};
+
+template <typename Index>
+NAPINET_HOST_DEVICE PoolWindow<Index> pool_window(Index out, Index stride, Index pad, Index kernel,
+                                                  Index in) {
+  const Index begin = out * stride - pad;
+  const Index padded_end = begin + kernel < in + pad ? begin + kernel : in + pad;
+  return PoolWindow<Index>{begin > 0 ? begin : 0, begin + kernel < in ? begin + kernel : in,
+                           padded_end - begin};
+}
+
+// What an average divides by: the window with its padding (count_include_pad) or its input part.
+template <typename Index>
+NAPINET_HOST_DEVICE Index pool_avg_divisor(const PoolWindow<Index>& rows,
+                                           const PoolWindow<Index>& cols, bool count_include_pad) {
+  return count_include_pad ? rows.padded * cols.padded
+                           : (rows.end - rows.begin) * (cols.end - cols.begin);
+}
+
+// Whether the window's value v replaces the maximum so far: a strict maximum, or any NaN (v != v),
+// as PyTorch's CPU kernel.
+NAPINET_HOST_DEVICE bool pool_max_takes(float v, float best) { return v > best || v != v; }
+
 // y, indices (N,C,OH,OW); x (N,C,H,W). indices[o] = h·W + w of the window's maximum within its
 // input plane, as PyTorch's return_indices. Scan order is row-major over the window clipped to the input
 // (padding counts as −inf); the first strict maximum wins, and a NaN always replaces the current
