@@ -1,3 +1,5 @@
+// Argument readers and checks for the bindings (see args.h): typed arrays and CudaBuffers as
+// tensors, integers, numbers, booleans, and the "Expected X for Y but received Z" errors.
 #include "args.h"
 
 #include <cmath>

@@ -7,7 +7,7 @@
 //                           kw, sh, sw, ph, pw, accumulate)
 //   conv2dIsa() → "avx512" | "avx2" | "generic"
 // algorithm: 0 auto, 1 direct, 2 im2col (kernels::Conv2dAlgorithm). The fused convolution +
-// 2×2 max-pool has no CUDA kernel: the layers fuse only on the CPU (lib/nn/sequential.ts).
+// 2×2 max-pool (+ ReLU) runs on either device (native/kernels/conv2d.h, cuda/conv2d.cu).
 #include "../kernels/conv2d.h"
 
 #include <initializer_list>

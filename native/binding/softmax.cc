@@ -19,8 +19,6 @@ Napi::Value softmax_forward(const Napi::CallbackInfo& info) {
 }
 NAPINET_EXPORT("softmaxForward", softmax_forward);
 
-
-// softmax_backward, log_softmax_forward/backward: CUDA launchers in cuda/log_softmax.cu.
 Napi::Value softmax_backward(const Napi::CallbackInfo& info) {
   auto n = int_arg(info, 3, "N", 0, INT32_MAX);
   auto c = int_arg(info, 4, "C", 1, INT32_MAX);
