@@ -5,8 +5,8 @@
 //   mseBackward(dx, x, target, count, scale)
 #include "../kernels/pointwise_loss.h"
 
-#include <cmath>
 #include <string>
+#include <utility>
 
 #include "args.h"
 #include "dispatch.h"
@@ -22,20 +22,12 @@ constexpr std::int64_t kMaxElements = INT64_MAX / 8;
 std::pair<std::int64_t, std::int64_t> samples_args(const Napi::CallbackInfo& info, std::size_t first) {
   const std::int64_t n = int_arg(info, first, "N", 0, kMaxDim);
   const std::int64_t m = int_arg(info, first + 1, "M", 1, kMaxDim);
-  if (static_cast<double>(n) * static_cast<double>(m) > static_cast<double>(kMaxElements)) {
-    throw_range_error(info.Env(), "Expected at most 2^60 elements for N·M but received " +
-                                      std::to_string(n) + "·" + std::to_string(m));
-  }
+  element_count(info.Env(), "N·M", {n, m});
   return {n, m};
 }
 
 float scale_arg(const Napi::CallbackInfo& info, std::size_t index) {
-  const double scale = number_arg(info, index, "scale");
-  if (!std::isfinite(scale)) {
-    throw_range_error(info.Env(), "Expected a finite number for scale but received " +
-                                      info[index].ToString().Utf8Value());
-  }
-  return static_cast<float>(scale);
+  return static_cast<float>(finite_arg(info, index, "scale"));
 }
 
 // P, the length of pos_weight, when it is given (element i uses pos_weight[i % P], so any P ≥ 1
