@@ -10,6 +10,7 @@
 // (each lane's strided terms, then the tree), which changes it by at most a few float32 roundings of
 // C terms: within the test's tolerances.
 #include "common.cuh"
+#include "../native/kernels/softmax.h"
 
 namespace napinet::cuda {
 namespace {
@@ -95,33 +96,20 @@ __global__ void log_softmax_forward_kernel(float* y, const float* x, std::int64_
   }
 }
 
-// dx (N,C) = dy − exp(y)·Σ_row dy. dx may alias dy.
-__global__ void log_softmax_backward_kernel(float* dx, const float* dy, const float* y, std::int64_t n,
-                                            std::int64_t c) {
+// Either backward (kernels::SoftmaxGrad, LogSoftmaxGrad: native/kernels/softmax.h), per row:
+// sum = Σ grad.term(dy, y) over the warp, then dx = grad.grad(dy, y, sum). dx may alias dy.
+template <typename Grad>
+__global__ void row_backward_kernel(float* dx, const float* dy, const float* y, Grad grad,
+                                    std::int64_t n, std::int64_t c) {
   const int lane = static_cast<int>(threadIdx.x % kWarp);
   for (std::int64_t row = first_row(); row < n; row += row_stride()) {
     const float* dyi = dy + row * c;  // (C)
     const float* yi = y + row * c;    // (C)
     float* dxi = dx + row * c;        // (C)
     float sum = 0.0f;
-    for (std::int64_t k = lane; k < c; k += kWarp) sum += dyi[k];
+    for (std::int64_t k = lane; k < c; k += kWarp) sum += grad.term(dyi[k], yi[k]);
     sum = warp_sum(sum);
-    for (std::int64_t k = lane; k < c; k += kWarp) dxi[k] = dyi[k] - expf(yi[k]) * sum;
-  }
-}
-
-// dx (N,C) = y·(dy − Σ_row dy·y). dx may alias dy.
-__global__ void softmax_backward_kernel(float* dx, const float* dy, const float* y, std::int64_t n,
-                                        std::int64_t c) {
-  const int lane = static_cast<int>(threadIdx.x % kWarp);
-  for (std::int64_t row = first_row(); row < n; row += row_stride()) {
-    const float* dyi = dy + row * c;  // (C)
-    const float* yi = y + row * c;    // (C)
-    float* dxi = dx + row * c;        // (C)
-    float dot = 0.0f;
-    for (std::int64_t k = lane; k < c; k += kWarp) dot += dyi[k] * yi[k];
-    dot = warp_sum(dot);
-    for (std::int64_t k = lane; k < c; k += kWarp) dxi[k] = yi[k] * (dyi[k] - dot);
+    for (std::int64_t k = lane; k < c; k += kWarp) dxi[k] = grad.grad(dyi[k], yi[k], sum);
   }
 }
 
@@ -147,7 +135,8 @@ void softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c) {
 
 void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c) {
   if (n == 0 || c == 0) return;
-  NAPINET_LAUNCH(softmax_backward_kernel, row_blocks(n), kBlockSize, 0, dx, dy, y, n, c);
+  NAPINET_LAUNCH((row_backward_kernel<kernels::SoftmaxGrad>), row_blocks(n), kBlockSize, 0, dx, dy,
+                 y, kernels::SoftmaxGrad{}, n, c);
 }
 
 void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c) {
@@ -157,7 +146,8 @@ void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t 
 
 void log_softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c) {
   if (n == 0 || c == 0) return;
-  NAPINET_LAUNCH(log_softmax_backward_kernel, row_blocks(n), kBlockSize, 0, dx, dy, y, n, c);
+  NAPINET_LAUNCH((row_backward_kernel<kernels::LogSoftmaxGrad>), row_blocks(n), kBlockSize, 0, dx,
+                 dy, y, kernels::LogSoftmaxGrad{}, n, c);
 }
 
 }  // namespace napinet::cuda
