@@ -5,8 +5,9 @@
 // Every function throws napinet::cuda::Error (a std::runtime_error naming the failed call, the
 // source file and line, and the device) and never aborts. Work is queued on one stream per host
 // thread (see stream() in common.cuh): calls return before the GPU has finished, and copies to the
-// host wait for what was queued before them. Launchers have the names and arguments of the CPU
-// kernels in native/kernels/ (outputs first, sizes last) and take device pointers.
+// host wait for what was queued before them. Launchers have the names and function types of the
+// CPU kernels in native/kernels/ (outputs first, sizes last) and take device pointers; the binding's
+// NAPINET_DISPATCH (native/binding/dispatch.h) checks at compile time that the two types agree.
 // How to add an op: cuda/README.md.
 #pragma once
 
@@ -212,7 +213,8 @@ void softmax_cross_entropy_backward(float* dlogits, const float* probs, const st
                                     std::int64_t n, std::int64_t c, double label_smoothing,
                                     float scale);
 
-// optim (cuda/optim.cu; CPU: native/kernels/optim.h). The CPU kernel's float32 operations, in order.
+// optim (cuda/optim.cu; CPU: native/kernels/optim.h). The per-element updates of optim.h, shared
+// with the CPU kernel, each float32 operation rounded on its own.
 void adam_step_many(float* const* param, const float* const* grad, float* const* exp_avg,
                     float* const* exp_avg_sq, const std::int64_t* n, std::int64_t count, double lr,
                     double beta1, double beta2, double eps, double weight_decay, std::int64_t step,
@@ -222,8 +224,8 @@ void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t
               bool first_step);
 
 // batch gather (cuda/gather.cu; CPU: native/kernels/gather.h). The GPU cannot check rows without
-// a host round trip: a row outside [0, rows) gives a NaN image and the label −1 (which makes the
-// loss NaN), never an out-of-bounds read.
+// a host round trip: a row outside [0, image_rows) gives a NaN image and the label −1 (which makes
+// the loss NaN), never an out-of-bounds read.
 void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
                   const std::int32_t* rows, std::int64_t count, std::int64_t row_length,
                   std::int64_t image_rows);
@@ -233,8 +235,12 @@ void fill(float* x, float value, std::int64_t n);
 void fill_int32(std::int32_t* x, std::int32_t value, std::int64_t n);
 void fill_many(float* const* x, const std::int64_t* n, std::int64_t count, float value);
 
-// softmax (cuda/softmax.cu; CPU: native/kernels/softmax.h)
+// softmax and log-softmax (cuda/softmax.cu; CPU: native/kernels/softmax.h). (N,C); the forward
+// softmax runs a thread group per row, the others one warp per row; sums by fixed shuffle trees.
 void softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
+void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+void log_softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
 
 // batchnorm (cuda/batchnorm.cu; CPU: native/kernels/batchnorm.h). (N,C,L) values, (C) statistics
 // and affine parameters (weight/bias nullptr: affine=False), num_batches_tracked (1). One block per
@@ -261,12 +267,6 @@ void batch_norm_backward_eval(float* dx, float* dweight, float* dbias, const flo
 // (native/kernels/philox.h) keyed by `seed`, drawn on the device: the same bits as the CPU kernel.
 void dropout_forward(float* y, const float* x, std::uint64_t seed, double p, std::int64_t n);
 void dropout_backward(float* dx, const float* dy, std::uint64_t seed, double p, std::int64_t n);
-
-// softmax backward and log-softmax (cuda/log_softmax.cu; CPU: native/kernels/softmax.h). (N,C),
-// one warp per row, sums by a fixed shuffle tree.
-void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
-void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
-void log_softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
 
 // concat (cuda/concat.cu; CPU: native/kernels/concat.h)
 void concat_channels(float* y, const float* x, std::int64_t n, std::int64_t c_y,

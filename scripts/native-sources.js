@@ -1,6 +1,7 @@
 // Prints the C++ sources of the CPU build, one per line, relative to the repo root: every
 // native/kernels/*.cpp and native/binding/*.cc. binding.gyp calls it; CMakeLists.txt globs the
-// same folders. CUDA-only binding code lives in native/binding/cuda/, built by CMake alone.
+// same folders. CUDA-only binding code lives in native/binding/cuda/, built by CMake alone, or
+// behind #ifdef NAPINET_WITH_CUDA (the batched gemms in native/binding/gemm.cc).
 'use strict';
 const fs = require('fs');
 const path = require('path');
