@@ -127,8 +127,7 @@ export function reduceWithIndices(op: 'max' | 'min', x: Tensor, dim: number, opt
 function argReduce(op: 'max' | 'min', x: Tensor, options: unknown): Tensor {
   const t = expectInput(x);
   const opts = expectOptions(options, ['dim', 'keepDim']);
-  // As torch.argmax: keepDim is ignored without a dim (the flat index, shape []).
-  const keepDim = expectBoolean(opts.keepDim ?? false, 'options.keepDim') && opts.dim !== undefined;
+  const keepDim = expectBoolean(opts.keepDim ?? false, 'options.keepDim');
   const dims = opts.dim === undefined ? undefined : [normalizeDim(opts.dim, t.shape.length, 'options.dim')];
   const p = plan(t, t.shape.length === 0 ? [] : dims, keepDim);
   checkNonEmpty(op, t, p.dims);
@@ -142,7 +141,10 @@ function argReduce(op: 'max' | 'min', x: Tensor, options: unknown): Tensor {
   return indices;
 }
 
-/** torch.argmax(x, dim?, keepdim?): int32 indices of the first maximum (the flat index without a dim). */
+/**
+ * torch.argmax(x, dim?, keepdim?): int32 indices of the first maximum; without a dim, the flat
+ * index (shape [], or all ones with keepDim, as PyTorch 2.13).
+ */
 export function argmax(x: Tensor, options?: { dim?: number; keepDim?: boolean }): Tensor {
   return argReduce('max', x, options);
 }
