@@ -17,7 +17,7 @@ import { Tensor } from '../tensor';
 import { expectBoolean, fail } from '../validate';
 import { expectTensor, output } from './checks';
 import { expand, expectSameDevice } from './elementwise';
-import { MAX_RANK, broadcastShapes, shapeText, sizeOf } from './views';
+import { MAX_RANK, broadcastShapes, failShape, shapeText, sizeOf } from './views';
 
 export interface BatchMatmulOptions {
   /** Use the transpose of a's last two dimensions (a stored [..., k, m]); a must have rank ≥ 2. */
@@ -33,9 +33,9 @@ export interface BatchMatmulOptions {
 function expectOperand(x: unknown, name: string, trans: boolean): Tensor {
   const t = expectTensor(x, name);
   const rank = t.shape.length;
-  if (rank === 0) throw new RangeError(`Expected a tensor of rank ≥ 1 for ${name} but received shape []`);
-  if (rank > MAX_RANK) throw new RangeError(`Expected a tensor of rank ≤ ${MAX_RANK} for ${name} but received shape ${shapeText(t.shape)}`);
-  if (trans && rank < 2) fail(`a tensor of rank ≥ 2 (options.trans${name.toUpperCase()} transposes its last two dimensions)`, name, `shape ${shapeText(t.shape)}`, RangeError);
+  if (rank === 0) failShape('a tensor of rank ≥ 1', name, t.shape);
+  if (rank > MAX_RANK) failShape(`a tensor of rank ≤ ${MAX_RANK}`, name, t.shape);
+  if (trans && rank < 2) failShape(`a tensor of rank ≥ 2 (options.trans${name.toUpperCase()} transposes its last two dimensions)`, name, t.shape);
   return t;
 }
 

@@ -18,7 +18,7 @@ import type { Device } from '../device';
 import { expectBoolean, expectNumber, fail } from '../validate';
 import { expectTensor } from './checks';
 import {
-  MAX_RANK, broadcastShapes, contiguousView, expandView, narrowView, normalizeDim, permuteView,
+  MAX_RANK, broadcastShapes, contiguousView, failShape, expandView, narrowView, normalizeDim, permuteView,
   shapeText, transposeView, type StridedTensor, type View,
 } from './views';
 
@@ -291,7 +291,7 @@ export function cat(xs: readonly Tensor[], dim = 0, out?: Tensor): Tensor {
     expectSameDevice(x, `xs[${i}]`, xs[0], 'xs[0]');
   });
   const first = xs[0].shape;
-  if (first.length === 0) fail('tensors of rank ≥ 1', 'xs[0]', `a tensor of shape []`, RangeError);
+  if (first.length === 0) failShape('a tensor of rank ≥ 1', 'xs[0]', first);
   const d = normalizeDim(dim, first.length, 'dim');
   xs.forEach((x, i) => {
     if (x.shape.length !== first.length || x.shape.some((s, k) => k !== d && s !== first[k])) {

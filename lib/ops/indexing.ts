@@ -16,7 +16,7 @@ import type { Tensor } from '../tensor';
 import { fail } from '../validate';
 import { expectTensor, output } from './checks';
 import { expectSameDevice } from './elementwise';
-import { MAX_RANK, normalizeDim, shapeText, sizeOf } from './views';
+import { MAX_RANK, failShape, normalizeDim, shapeText, sizeOf } from './views';
 
 function ints(t: Tensor): Int32Array | CudaBuffer {
   return t.buffer as Int32Array | CudaBuffer;
@@ -31,7 +31,7 @@ function expectRanked(x: unknown, name: string, dtype: 'float32' | 'int32' = 'fl
 /** A 1-D (or 0-d) int32 index tensor on `ref`'s device. */
 function expectIndexVector(indices: unknown, ref: Tensor, refName: string): Tensor {
   const t = expectRanked(indices, 'indices', 'int32');
-  if (t.shape.length > 1) fail('a 1-D int32 tensor', 'indices', `a tensor of shape ${shapeText(t.shape)}`, RangeError);
+  if (t.shape.length > 1) failShape('a 1-D int32 tensor', 'indices', t.shape);
   expectSameDevice(t, 'indices', ref, refName);
   return t;
 }
@@ -87,7 +87,7 @@ function expectIndex(index: unknown, ref: Tensor, refName: string, dim: number):
 /** torch.gather(x, dim, index): out (index's shape) at e is x at e with its dim coordinate replaced by index[e]. */
 export function gather(x: Tensor, dim: number, index: Tensor, out?: Tensor): Tensor {
   const t = expectRanked(x, 'x');
-  if (t.shape.length === 0) fail('a tensor of rank ≥ 1', 'x', 'a tensor of shape []', RangeError);
+  if (t.shape.length === 0) failShape('a tensor of rank ≥ 1', 'x', t.shape);
   const d = normalizeDim(dim, t.shape.length, 'dim');
   const idx = expectIndex(index, t, 'x', d);
   const result = output(out, 'out', idx.shape, t.device);
@@ -101,7 +101,7 @@ export function gather(x: Tensor, dim: number, index: Tensor, out?: Tensor): Ten
  */
 export function scatterAdd(out: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
   const t = expectRanked(out, 'out');
-  if (t.shape.length === 0) fail('a tensor of rank ≥ 1', 'out', 'a tensor of shape []', RangeError);
+  if (t.shape.length === 0) failShape('a tensor of rank ≥ 1', 'out', t.shape);
   const d = normalizeDim(dim, t.shape.length, 'dim');
   const idx = expectIndex(index, t, 'out', d);
   const s = expectRanked(src, 'src');

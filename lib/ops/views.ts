@@ -49,6 +49,11 @@ export function contiguousStrides(shape: readonly number[]): number[] {
   return strides;
 }
 
+/** Throws "Expected <expected> for <name> but received shape [2, 3]" (a RangeError). */
+export function failShape(expected: string, name: string, shape: readonly number[]): never {
+  throw new RangeError(`Expected ${expected} for ${name} but received shape ${shapeText(shape)}`);
+}
+
 /** The view of a whole contiguous tensor of this shape. */
 export function contiguousView(shape: readonly number[]): View {
   return { shape, strides: contiguousStrides(shape), offset: 0 };
