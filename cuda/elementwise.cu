@@ -4,7 +4,8 @@
 // switch in op_math.h costs a few instructions next to the memory traffic), and the formulas are
 // the CPU kernels' own (op_math.h), so both devices compute the same float32 expressions.
 // The layout is coalesced on the host first (strided.h): contiguous and broadcast-scalar calls
-// become rank 1 and need no division; other views pay one 64-bit division per remaining dimension.
+// become rank 1 and need no division; other views pay one division per remaining dimension, in
+// 32-bit arithmetic unless an offset reaches 2^32.
 // Test: test/elementwise.test.ts (runs on 'cuda' with a GPU or the emulator build).
 #include "common.cuh"
 
@@ -24,15 +25,16 @@ struct Scalars {
 
 // ---- kernels ---------------------------------------------------------------------------------
 
-// out (layout operand 0) = f(a, b, c) (operands 1–3; the ones past kInputs are unused).
-template <int kInputs>
+// out (layout operand 0) = f(a, b, c) (operands 1–3; the ones past kInputs are unused). Offsets
+// are computed in Index arithmetic (32-bit when the layout allows, see strided.h).
+template <int kInputs, class Index>
 __global__ void elementwise_kernel(float* out, const float* a, const float* b, const float* c,
                                    Scalars scalars, StridedLayout layout, int op, float alpha,
                                    float beta, bool accumulate, std::int64_t n) {
   const std::int64_t stride = std::int64_t{blockDim.x} * gridDim.x;
   for (std::int64_t i = std::int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride) {
-    std::int64_t offsets[kInputs + 1];
-    kernels::strided_offsets<kInputs + 1>(layout, i, offsets);
+    Index offsets[kInputs + 1];
+    kernels::strided_offsets<Index, kInputs + 1>(layout, static_cast<Index>(i), offsets);
     const float va = a != nullptr ? a[offsets[1]] : scalars.value[0];
     float v;
     if constexpr (kInputs == 1) {
@@ -63,8 +65,13 @@ void launch(float* out, const ElementInput* const (&inputs)[kInputs], const Stri
     p[k] = inputs[k]->data;
     scalars.value[k] = inputs[k]->scalar;
   }
-  NAPINET_LAUNCH((elementwise_kernel<kInputs>), grid_for(n), kBlockSize, 0, out, p[0], p[1], p[2],
-                 scalars, l, op, alpha, beta, accumulate, n);
+  if (kernels::fits_32_bits(l)) {
+    NAPINET_LAUNCH((elementwise_kernel<kInputs, std::uint32_t>), grid_for(n), kBlockSize, 0, out, p[0],
+                   p[1], p[2], scalars, l, op, alpha, beta, accumulate, n);
+  } else {
+    NAPINET_LAUNCH((elementwise_kernel<kInputs, std::int64_t>), grid_for(n), kBlockSize, 0, out, p[0],
+                   p[1], p[2], scalars, l, op, alpha, beta, accumulate, n);
+  }
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ __global__ void gather_kernel(float* out, const float* x, const std::int32_t* in
                               StridedLayout layout, std::int64_t dim_stride, std::int64_t n) {
   for (std::int64_t i = first_index(); i < n; i += grid_stride()) {
     std::int64_t off[2];
-    kernels::strided_offsets<2>(layout, i, off);
+    kernels::strided_offsets<std::int64_t, 2>(layout, i, off);
     out[off[0]] = x[off[1] + std::int64_t{index[off[0]]} * dim_stride];
   }
 }
@@ -68,7 +68,7 @@ __global__ void scatter_add_kernel(float* out, const float* src, const std::int3
                                    std::int64_t out_step, std::int64_t lines) {
   for (std::int64_t line = first_index(); line < lines; line += grid_stride()) {
     std::int64_t off[2];
-    kernels::strided_offsets<2>(layout, line, off);
+    kernels::strided_offsets<std::int64_t, 2>(layout, line, off);
     float* target = out + off[1];
     for (std::int64_t j = 0; j < length; ++j) {
       const std::int64_t e = off[0] + j * step;

@@ -171,10 +171,10 @@ describe.each(DEVICES)('elementwise ops on %s', (device) => {
       new RangeError('Expected shapes that broadcast together (each trailing dimension equal, or 1) for a and b but received [2, 3] and [4]'),
     );
     expect(() => ternary('where', a, Tensor.zeros([3], { device }), Tensor.zeros([2, 1, 2], { device }))).toThrow(
-      'for condition and a together and b but received [2, 3] and [2, 1, 2]',
+      new RangeError('Expected shapes that broadcast together (each trailing dimension equal, or 1) for condition, a and b but received [2, 3], [3] and [2, 1, 2]'),
     );
     expect(() => unary('exp' as UnaryOp, Tensor.zeros([1, 1, 1, 1, 1, 1, 1, 1, 2], { device }))).toThrow(
-      new RangeError('Expected a shape of rank ≤ 8 for x but received [1, 1, 1, 1, 1, 1, 1, 1, 2]'),
+      new RangeError('Expected a tensor of rank ≤ 8 for x but received shape [1, 1, 1, 1, 1, 1, 1, 1, 2]'),
     );
     expect(() => binary('plus' as BinaryOp, a, a)).toThrow("Expected one of 'add', 'sub'");
     expect(() => unary('exp', Tensor.zeros([2], { device, dtype: 'int32' }))).toThrow('Expected a float32 tensor for x but received a int32 tensor');

@@ -9,8 +9,9 @@
 //   sum, mean, sumToShape of K mixed-sign values: helpers/tolerance.ts sumTolerance(K): atol
 //     8u·√K·rms(ref) + rtol 4u (a float32 sum loses about √K·u relative to its typical size).
 //   sums of K positive values (the million values near 0.1, var's squared deviations): relative
-//     error at most u times the depth of the summation tree: on the CPU 15 (a leaf lane's running
-//     sum) + 3 (lanes) + log₂(K/128) (leaves pairwise); on the GPU 24 (16 in a lane + 8 tree levels)
+//     error at most u times the depth of the summation tree: on the CPU 3 (a leaf lane's running
+//     sum) + 5 (lanes) + log₂(K/128) (leaves pairwise), 16 for a column leaf; on the GPU 24 (16 in
+//     a lane + 8 tree levels)
 //     per launch, one launch per factor of 4096 → rtol (2·log₂K + 48)·u, plus 4u for mean's
 //     division and var's subtraction, square and division. A running float32 sum misses this by
 //     far (checked below: 6.5e-4 relative on the million values).

@@ -72,7 +72,7 @@ export function batchMatmul(a: Tensor, b: Tensor, options?: BatchMatmulOptions):
     throw new RangeError(`Expected batch dimensions that broadcast together for a and b but received ${shapeText(ta.shape)} and ${shapeText(tb.shape)}`);
   }
   const shape = [...batch, ...(ra === 1 ? [] : [m]), ...(rb === 1 ? [] : [n])];
-  if (shape.length > MAX_RANK) throw new RangeError(`Expected a result of rank ≤ ${MAX_RANK} for a and b but received ${shapeText(shape)}`);
+  if (shape.length > MAX_RANK) failShape(`operands whose product has rank ≤ ${MAX_RANK}`, 'a and b', shape);
   if (accumulate && opts.out === undefined) fail('options.out to accumulate into', 'options.accumulate', true);
   const out = output(opts.out, 'options.out', shape, ta.device);
   const count = sizeOf(batch);

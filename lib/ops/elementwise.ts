@@ -18,7 +18,7 @@ import type { Device } from '../device';
 import { expectBoolean, expectNumber, fail } from '../validate';
 import { expectTensor } from './checks';
 import {
-  MAX_RANK, broadcastShapes, contiguousView, failShape, expandView, narrowView, normalizeDim, permuteView,
+  MAX_RANK, broadcastAll, contiguousView, failShape, expandView, narrowView, normalizeDim, permuteView,
   shapeText, transposeView, type StridedTensor, type View,
 } from './views';
 
@@ -111,16 +111,12 @@ function checkView(view: View, size: number, name: string): void {
     fail(`an array of ${shape.length} non-negative integers`, `${name}.strides`, strides);
   }
   if (!Number.isInteger(offset) || offset < 0) fail('a non-negative integer', `${name}.offset`, offset);
-  if (shape.length > MAX_RANK) throw new RangeError(`Expected a shape of rank ≤ ${MAX_RANK} for ${name}.shape but received ${shapeText(shape)}`);
+  if (shape.length > MAX_RANK) failShape(`a view of rank ≤ ${MAX_RANK}`, name, shape);
   if (shape.some((d) => d === 0)) return;
   const last = offset + shape.reduce((sum, d, i) => sum + (d - 1) * strides[i], 0);
   if (last >= size) {
     throw new RangeError(`Expected a view inside the tensor's ${size} elements for ${name} but received one reaching element ${last}`);
   }
-}
-
-function expectRank(shape: readonly number[], name: string): void {
-  if (shape.length > MAX_RANK) throw new RangeError(`Expected a shape of rank ≤ ${MAX_RANK} for ${name} but received ${shapeText(shape)}`);
 }
 
 /**
@@ -165,28 +161,25 @@ interface Prepared {
 }
 
 /** Reads inputs and options, broadcasts, checks devices and allocates (or checks) the output. */
-function prepare(values: readonly unknown[], names: readonly string[], options: ElementwiseOptions | undefined, extraKeys: readonly string[] = []): Prepared {
+function prepare(values: readonly unknown[], names: readonly string[], options: ElementwiseOptions | undefined): Prepared {
   const opts = (options ?? {}) as ElementwiseOptions & Record<string, unknown>;
   if (typeof opts !== 'object' || opts === null) fail('an options object', 'options', options);
   for (const key of Object.keys(opts)) {
-    if (!['out', 'accumulate', ...extraKeys].includes(key)) fail(`one of the options ${['out', 'accumulate', ...extraKeys].join(', ')}`, 'options', key);
+    if (key !== 'out' && key !== 'accumulate') fail('one of the options out, accumulate', 'options', key);
   }
   const inputs = values.map((v, i) => (typeof v === 'number' ? v : resolve(v, names[i])));
-  let shape: readonly number[] = [];
-  let shapeOwner = '';
-  inputs.forEach((input, i) => {
-    if (typeof input === 'number') return;
-    expectRank(input.view.shape, names[i]);
-    shape = shapeOwner ? broadcastShapes(shape, input.view.shape, [shapeOwner, names[i]]) : input.view.shape;
-    shapeOwner = shapeOwner ? `${shapeOwner} and ${names[i]} together` : names[i];
-  });
+  const tensors = inputs.flatMap((input, i) => (typeof input === 'number' ? [] : [{ shape: input.view.shape, name: names[i] }]));
+  for (const t of tensors) {
+    if (t.shape.length > MAX_RANK) failShape(`a tensor of rank ≤ ${MAX_RANK}`, t.name, t.shape);
+  }
+  let shape = broadcastAll(tensors.map((t) => t.shape), tensors.map((t) => t.name));
   const out = opts.out === undefined ? undefined : resolve(opts.out, 'options.out');
   const device = commonDevice([[out, 'options.out'], ...inputs.map((input, i) => [typeof input === 'number' ? undefined : input, names[i]] as const)]);
   if (device === undefined) fail('at least one tensor among the inputs (or options.out)', names.join(', '), values);
   const accumulate = expectBoolean(opts.accumulate ?? false, 'options.accumulate');
   if (out) {
     const outShape = out.view.shape;
-    if (!shapeOwner) shape = outShape;
+    if (tensors.length === 0) shape = [...outShape];
     if (outShape.length !== shape.length || outShape.some((d, i) => d !== shape[i])) {
       throw new RangeError(`Expected a tensor of shape ${shapeText(shape)} (the inputs broadcast together) for options.out but received ${shapeText(outShape)}`);
     }
@@ -328,7 +321,7 @@ export function stack(xs: readonly Tensor[], dim = 0, out?: Tensor): Tensor {
     }
   });
   const rank = first.length + 1;
-  expectRank(new Array<number>(rank).fill(1), 'the stacked shape');
+  if (rank > MAX_RANK) failShape(`tensors of rank < ${MAX_RANK} (the stack adds one)`, 'xs[0]', first);
   const d = normalizeDim(dim, rank, 'dim');
   const shape = [...first];
   shape.splice(d, 0, xs.length);

@@ -24,7 +24,7 @@ function ints(t: Tensor): Int32Array | CudaBuffer {
 
 function expectRanked(x: unknown, name: string, dtype: 'float32' | 'int32' = 'float32'): Tensor {
   const t = expectTensor(x, name, { dtype });
-  if (t.shape.length > MAX_RANK) throw new RangeError(`Expected a tensor of rank ≤ ${MAX_RANK} for ${name} but received shape ${shapeText(t.shape)}`);
+  if (t.shape.length > MAX_RANK) failShape(`a tensor of rank ≤ ${MAX_RANK}`, name, t.shape);
   return t;
 }
 

@@ -6,7 +6,8 @@
  * Test: test/reduce.test.ts.
  *
  * Inputs are float32 tensors; dims are dimension indices (negative ones count from the end), and
- * leaving them out reduces every dimension (an empty list reduces none). keepDim keeps each reduced
+ * leaving them out reduces every dimension — so does an empty list, as in PyTorch 2.13 (x.sum([])
+ * is the sum of everything; NumPy would reduce nothing). keepDim keeps each reduced
  * dimension with size 1, as PyTorch's keepdim. Indices are int32: the position along the reduced
  * dimension (for several dimensions, in row-major order over them; for all, the flat index).
  */
@@ -16,12 +17,12 @@ import { Tensor } from '../tensor';
 import { expectBoolean, expectNumber, fail } from '../validate';
 import { expectTensor, output } from './checks';
 import { copy } from './elementwise';
-import { MAX_RANK, keepDimShape, normalizeDim, normalizeDims, shapeText } from './views';
+import { MAX_RANK, failShape, keepDimShape, normalizeDim, normalizeDims, shapeText } from './views';
 
 export type ReduceOp = 'sum' | 'mean' | 'prod' | 'max' | 'min' | 'var';
 
 export interface ReduceOptions {
-  /** The dimensions to reduce (one, or a list; default all). */
+  /** The dimensions to reduce (one, or a list; default, or an empty list: all, as PyTorch). */
   dims?: number | readonly number[];
   /** Keep reduced dimensions with size 1 (default false). */
   keepDim?: boolean;
@@ -57,20 +58,15 @@ function expectOptions(options: unknown, keys: readonly string[]): Record<string
 
 function expectInput(x: unknown): Tensor {
   const t = expectTensor(x, 'x');
-  if (t.shape.length > MAX_RANK) throw new RangeError(`Expected a shape of rank ≤ ${MAX_RANK} for x but received ${shapeText(t.shape)}`);
+  if (t.shape.length > MAX_RANK) failShape(`a tensor of rank ≤ ${MAX_RANK}`, 'x', t.shape);
   return t;
 }
 
 /** The reduced dims (sorted) and the output shape. */
 function plan(x: Tensor, dims: unknown, keepDim: boolean): { dims: number[]; shape: number[] } {
   const rank = x.shape.length;
-  let reduced: number[];
-  if (dims === undefined) {
-    reduced = x.shape.map((_, d) => d);
-  } else {
-    reduced = normalizeDims(dims, rank, 'options.dims');
-    if (rank === 0) reduced = [];  // a scalar's dimension 0 / −1 (as PyTorch accepts) reduces nothing
-  }
+  let reduced = dims === undefined ? [] : normalizeDims(dims, rank, 'options.dims');
+  if (reduced.length === 0 || rank === 0) reduced = x.shape.map((_, d) => d);  // all (a scalar: none)
   const kept = keepDimShape(x.shape, reduced);
   return { dims: reduced, shape: keepDim ? kept : x.shape.filter((_, d) => !reduced.includes(d)) };
 }
@@ -168,6 +164,6 @@ export function sumToShape(x: Tensor, shape: readonly number[]): Tensor {
     throw new RangeError(`Expected a shape that broadcasts to ${shapeText(t.shape)} (the shape of x) for shape but received ${shapeText(shape)}`);
   }
   const dims = t.shape.map((_, d) => d).filter((d) => d < lead || (shape[d - lead] === 1 && t.shape[d] !== 1));
-  if (dims.length === 0) return copy(t).reshape(shape);
+  if (dims.length === 0) return copy(t).reshape(shape);  // (an empty dims list would reduce everything)
   return reduce('sum', t, { dims, keepDim: true }).reshape(shape);
 }

@@ -90,23 +90,35 @@ export function normalizeDims(dims: unknown, rank: number, name: string): number
   return sorted;
 }
 
+/** "a", "a and b", "a, b and c" */
+function listText(items: readonly string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
 /**
  * The shape two shapes broadcast to (NumPy / PyTorch rules), or a RangeError naming both:
- * "Expected shapes that broadcast together for a and b but received [2, 3] and [4]".
+ * "Expected shapes that broadcast together (…) for a and b but received [2, 3] and [4]".
  */
 export function broadcastShapes(a: readonly number[], b: readonly number[], names: readonly [string, string] = ['a', 'b']): number[] {
-  const rank = Math.max(a.length, b.length);
-  const out = new Array<number>(rank);
-  for (let i = 1; i <= rank; i++) {
-    const x = i <= a.length ? a[a.length - i] : 1;
-    const y = i <= b.length ? b[b.length - i] : 1;
-    if (x !== y && x !== 1 && y !== 1) {
-      throw new RangeError(
-        `Expected shapes that broadcast together (each trailing dimension equal, or 1) for ${names[0]} and ${names[1]} ` +
-          `but received ${shapeText(a)} and ${shapeText(b)}`,
-      );
+  return broadcastAll([a, b], names);
+}
+
+/** The shape several shapes broadcast to, or a RangeError naming every one of them. */
+export function broadcastAll(shapes: readonly (readonly number[])[], names: readonly string[]): number[] {
+  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const shape of shapes) {
+    for (let i = 1; i <= shape.length; i++) {
+      const size = shape[shape.length - i];
+      const have = out[rank - i];
+      if (size !== have && size !== 1 && have !== 1) {
+        throw new RangeError(
+          `Expected shapes that broadcast together (each trailing dimension equal, or 1) for ${listText(names)} ` +
+            `but received ${listText(shapes.map(shapeText))}`,
+        );
+      }
+      if (have === 1) out[rank - i] = size;
     }
-    out[rank - i] = x === 1 ? y : x;
   }
   return out;
 }

@@ -6,6 +6,9 @@
 //
 // The op numbers are the enum values; their names (k*OpNames) are what the addon exports, so the
 // TypeScript side looks the numbers up by name and never keeps a second copy of them.
+// Adding an elementwise op is one formula: an enum value before kCount, its name (camelCase, the
+// TypeScript name) in the names array, a case in apply_*; then the name in lib/ops/elementwise.ts's
+// union type and its cases in scripts/fixtures/elementwise.py. Both devices pick it up.
 // Test: test/elementwise.test.ts, test/reduce.test.ts
 #pragma once
 

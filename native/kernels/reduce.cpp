@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "parallel.h"
@@ -16,11 +17,13 @@
 namespace napinet::kernels {
 namespace {
 
-constexpr int kLanes = 8;                 // interleaved accumulators of a row leaf
+constexpr int kLanes = 32;                // interleaved accumulators of a row leaf (4 AVX registers)
 constexpr index_t kLeaf = 128;            // elements of a row leaf
 constexpr index_t kLeafRows = 16;         // rows of a column leaf
-constexpr index_t kTile = 32;             // columns per column-reduction work item
+constexpr index_t kTile = 64;             // columns per column-reduction work item
+constexpr index_t kGather = 32 * kLeaf;   // elements the general path gathers per batch of leaves
 constexpr int kChunkLevel = 8;            // a parallel chunk is 2^8 leaves (a complete subtree)
+constexpr index_t kChunkLeaves = index_t{1} << kChunkLevel;
 constexpr index_t kWorkGrain = 1 << 15;   // elements of work per parallel chunk
 constexpr int kMaxDepth = 64;             // pairwise levels (a reduction has < 2^63 elements)
 
@@ -96,10 +99,16 @@ struct Cascade {
   }
 };
 
+#if defined(__GNUC__)
+#define NAPINET_INLINE inline __attribute__((always_inline))
+#else
+#define NAPINET_INLINE inline
+#endif
+
 // Leaf of `len` ≤ kLeaf contiguous values, the first at position `first` of the reduction.
 template <class P, class Map>
-NAPINET_VECTORIZED typename P::T row_leaf(const float* x, index_t first, index_t len, const Map& map,
-                                          index_t output) {
+NAPINET_INLINE typename P::T leaf(const float* x, index_t first, index_t len, const Map& map,
+                                  index_t output) {
   using T = typename P::T;
   T lane[kLanes];
   for (int j = 0; j < kLanes; ++j) lane[j] = P::identity();
@@ -110,17 +119,30 @@ NAPINET_VECTORIZED typename P::T row_leaf(const float* x, index_t first, index_t
     }
   }
   for (int j = 0; i < len; ++i, ++j) lane[j] = P::combine(lane[j], P::load(map(x[i], output), first + i));
-  return P::combine(P::combine(P::combine(lane[0], lane[1]), P::combine(lane[2], lane[3])),
-                    P::combine(P::combine(lane[4], lane[5]), P::combine(lane[6], lane[7])));
+  // A balanced tree: lane j takes lane j + 16, then j + 8, …, then lane 0 takes lane 1.
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int j = 0; j < width; ++j) lane[j] = P::combine(lane[j], lane[j + width]);
+  }
+  return lane[0];
 }
 
-// Positions [begin, end) of a contiguous row (begin on a leaf boundary).
+// The leaves of n contiguous values (at most a chunk's worth), out[l] for l < ⌈n / kLeaf⌉: one
+// call per chunk, so the vectorised loop is entered once per 2^15 values, not once per leaf.
 template <class P, class Map>
-typename P::T row_range(const float* row, index_t begin, index_t end, const Map& map, index_t output) {
-  Cascade<P> c;
-  for (index_t r = begin; r < end; r += kLeaf) {
-    c.push(row_leaf<P>(row + r, r, std::min(kLeaf, end - r), map, output));
+NAPINET_VECTORIZED void leaves(typename P::T* out, const float* x, index_t first, index_t n,
+                               const Map& map, index_t output) {
+  for (index_t l = 0, r = 0; r < n; ++l, r += kLeaf) {
+    out[l] = leaf<P>(x + r, first + r, std::min(kLeaf, n - r), map, output);
   }
+}
+
+// Positions [begin, end) of a contiguous row: at most one chunk, begin on a chunk boundary.
+template <class P, class Map>
+typename P::T row_chunk(const float* row, index_t begin, index_t end, const Map& map, index_t output) {
+  typename P::T values[kChunkLeaves];
+  leaves<P>(values, row + begin, begin, end - begin, map, output);
+  Cascade<P> c;
+  for (index_t l = 0; l * kLeaf < end - begin; ++l) c.push(values[l]);
   return c.finish();
 }
 
@@ -152,7 +174,7 @@ void reduce_rows(const ReducePlan& p, const float* x, const Map& map, const Fini
   const index_t grain = std::max<index_t>(1, kWorkGrain / std::max<index_t>(1, span));
   if (chunks == 1) {
     parallel_for(p.outer, grain, [&](index_t begin, index_t end) {
-      for (index_t o = begin; o < end; ++o) finish(o, row_range<P>(x + o * count, 0, count, map, o));
+      for (index_t o = begin; o < end; ++o) finish(o, row_chunk<P>(x + o * count, 0, count, map, o));
     });
     return;
   }
@@ -160,7 +182,7 @@ void reduce_rows(const ReducePlan& p, const float* x, const Map& map, const Fini
   parallel_for(p.outer * chunks, grain, [&](index_t begin, index_t end) {
     for (index_t item = begin; item < end; ++item) {
       const index_t o = item / chunks, k = item % chunks;
-      partial[item] = row_range<P>(x + o * count, k * chunk_size,
+      partial[item] = row_chunk<P>(x + o * count, k * chunk_size,
                                    std::min(count, (k + 1) * chunk_size), map, o);
     }
   });
@@ -171,17 +193,18 @@ void reduce_rows(const ReducePlan& p, const float* x, const Map& map, const Fini
   });
 }
 
-// Vectors of up to kTile columns, one per element of the tile, pushed into a binary counter.
-template <class P>
+// Vectors of up to kTile columns, one value per column, pushed into a binary counter (a chunk of
+// column leaves in column_chunk; whole chunks in reduce_columns). `Depth` bounds the stack.
+template <class P, int Depth>
 struct ColumnCascade {
   using T = typename P::T;
-  T value[kMaxDepth][kTile];
-  int level[kMaxDepth];
+  T value[Depth][kTile];
+  int level[Depth];
   int depth = 0;
   index_t width;
 
   explicit ColumnCascade(index_t w) : width(w) {}
-  void push(T* v, int lv) {  // v is overwritten
+  NAPINET_INLINE void push(T* v, int lv) {  // v is overwritten
     while (depth > 0 && level[depth - 1] == lv) {
       --depth;
       for (index_t j = 0; j < width; ++j) v[j] = P::combine(value[depth][j], v[j]);
@@ -190,11 +213,11 @@ struct ColumnCascade {
     std::copy(v, v + width, value[depth]);
     level[depth++] = lv;
   }
-  void push_last(const T* v) {
+  NAPINET_INLINE void push_last(const T* v) {
     std::copy(v, v + width, value[depth]);
     level[depth++] = -1;
   }
-  void finish(T* out) {
+  NAPINET_INLINE void finish(T* out) {
     if (depth == 0) {
       std::fill(out, out + width, P::identity());
       return;
@@ -206,27 +229,23 @@ struct ColumnCascade {
   }
 };
 
-// Rows [begin, end) of columns [j0, j0 + width) of block o of a [outer, count, inner] tensor.
+// Rows [begin, end) (at most one chunk) of columns [j0, j0 + width) of block o of a
+// [outer, count, inner] tensor: leaves of kLeafRows rows (one running value per column), merged
+// pairwise, all in one vectorised call.
 template <class P, class Map>
-NAPINET_VECTORIZED void column_leaf(typename P::T* acc, const float* x, const ReducePlan& p, index_t o,
-                                    index_t j0, index_t width, index_t begin, index_t end,
-                                    const Map& map) {
-  for (index_t j = 0; j < width; ++j) acc[j] = P::identity();
-  for (index_t r = begin; r < end; ++r) {
-    const float* row = x + (o * p.count + r) * p.inner + j0;
-    const index_t out0 = o * p.inner + j0;
-    for (index_t j = 0; j < width; ++j) acc[j] = P::combine(acc[j], P::load(map(row[j], out0 + j), r));
-  }
-}
-
-template <class P, class Map>
-void column_range(typename P::T* result, const float* x, const ReducePlan& p, index_t o, index_t j0,
-                  index_t width, index_t begin, index_t end, const Map& map) {
-  ColumnCascade<P> c(width);
-  typename P::T leaf[kTile];
-  for (index_t r = begin; r < end; r += kLeafRows) {
-    column_leaf<P>(leaf, x, p, o, j0, width, r, std::min(end, r + kLeafRows), map);
-    c.push(leaf, 0);
+NAPINET_VECTORIZED void column_chunk(typename P::T* result, const float* x, const ReducePlan& p,
+                                     index_t o, index_t j0, index_t width, index_t begin,
+                                     index_t end, const Map& map) {
+  ColumnCascade<P, kChunkLevel + 2> c(width);
+  typename P::T acc[kTile];
+  const index_t out0 = o * p.inner + j0;
+  for (index_t r0 = begin; r0 < end; r0 += kLeafRows) {
+    for (index_t j = 0; j < width; ++j) acc[j] = P::identity();
+    for (index_t r = r0; r < std::min(end, r0 + kLeafRows); ++r) {
+      const float* row = x + (o * p.count + r) * p.inner + j0;
+      for (index_t j = 0; j < width; ++j) acc[j] = P::combine(acc[j], P::load(map(row[j], out0 + j), r));
+    }
+    c.push(acc, 0);
   }
   c.finish(result);
 }
@@ -239,7 +258,7 @@ void reduce_columns(const ReducePlan& p, const float* x, const Map& map, const F
   const index_t chunk_size = kLeafRows << kChunkLevel;
   const index_t chunks = std::max<index_t>(1, (count + chunk_size - 1) / chunk_size);
   const index_t items = p.outer * tiles * chunks;
-  const index_t grain = std::max<index_t>(1, kWorkGrain / (std::min(count, chunk_size) * kTile));
+  const index_t grain = std::max<index_t>(1, kWorkGrain / (std::min(count, chunk_size) * std::min(inner, kTile)));
   auto finish_tile = [&](index_t o, index_t j0, index_t width, const T* values) {
     for (index_t j = 0; j < width; ++j) finish(o * inner + j0 + j, values[j]);
   };
@@ -248,7 +267,7 @@ void reduce_columns(const ReducePlan& p, const float* x, const Map& map, const F
       T values[kTile];
       for (index_t item = begin; item < end; ++item) {
         const index_t o = item / tiles, j0 = (item % tiles) * kTile, width = std::min(kTile, inner - j0);
-        column_range<P>(values, x, p, o, j0, width, 0, count, map);
+        column_chunk<P>(values, x, p, o, j0, width, 0, count, map);
         finish_tile(o, j0, width, values);
       }
     });
@@ -260,54 +279,73 @@ void reduce_columns(const ReducePlan& p, const float* x, const Map& map, const F
     for (index_t item = begin; item < end; ++item) {
       const index_t k = item % chunks, ot = item / chunks;
       const index_t o = ot / tiles, j0 = (ot % tiles) * kTile, width = std::min(kTile, inner - j0);
-      column_range<P>(&partial[item * kTile], x, p, o, j0, width, k * chunk_size,
+      column_chunk<P>(&partial[item * kTile], x, p, o, j0, width, k * chunk_size,
                       std::min(count, (k + 1) * chunk_size), map);
     }
   });
   parallel_for(p.outer * tiles, 1, [&](index_t begin, index_t end) {
+    auto c = std::make_unique<ColumnCascade<P, kMaxDepth>>(0);  // too large for the stack
     T values[kTile];
     for (index_t ot = begin; ot < end; ++ot) {
       const index_t o = ot / tiles, j0 = (ot % tiles) * kTile, width = std::min(kTile, inner - j0);
-      ColumnCascade<P> c(width);
+      c->width = width;
+      c->depth = 0;
       for (index_t k = 0; k < chunks; ++k) {
         std::copy_n(&partial[(ot * chunks + k) * kTile], width, values);
         if ((k + 1) * chunk_size <= count) {
-          c.push(values, kChunkLevel);
+          c->push(values, kChunkLevel);
         } else {
-          c.push_last(values);
+          c->push_last(values);
         }
       }
-      c.finish(values);
+      c->finish(values);
       finish_tile(o, j0, width, values);
     }
   });
 }
 
-// Any kept/reduced pattern: each output walks its reduced elements (gathered a leaf at a time).
+// Any kept/reduced pattern: each output gathers its reduced elements in row-major order, kGather
+// at a time (copying runs of the innermost reduced dimension), and sums them leaf by leaf.
 template <class P, class Map, class Finish>
 void reduce_general(const ReducePlan& p, const float* x, const Map& map, const Finish& finish) {
+  using T = typename P::T;
+  const int last = p.reduced_rank - 1;
+  const index_t run = p.reduced_shape[last], step = p.reduced_strides[last];
   const index_t grain = std::max<index_t>(1, kWorkGrain / std::max<index_t>(1, p.count));
   parallel_for(p.outputs, grain, [&](index_t begin, index_t end) {
-    float leaf[kLeaf];
+    std::vector<float> gathered(static_cast<std::size_t>(kGather));
+    T values[kGather / kLeaf];
     for (index_t o = begin; o < end; ++o) {
-      const index_t base = kept_offset(p, o);
-      index_t idx[kMaxRank] = {};
-      index_t offset = base;
+      index_t idx[kMaxRank] = {};  // multi-index over the reduced dimensions but the last
+      index_t offset = kept_offset(p, o);
+      index_t t = 0;  // position within the current run
       Cascade<P> c;
       for (index_t r = 0; r < p.count;) {
-        const index_t len = std::min(kLeaf, p.count - r);
-        for (index_t i = 0; i < len; ++i) {
-          leaf[i] = x[offset];
-          // Next reduced element: increment the multi-index, carrying.
-          for (int d = p.reduced_rank - 1; d >= 0; --d) {
-            offset += p.reduced_strides[d];
-            if (++idx[d] < p.reduced_shape[d]) break;
-            offset -= p.reduced_shape[d] * p.reduced_strides[d];
-            idx[d] = 0;
+        const index_t n = std::min(kGather, p.count - r);
+        for (index_t filled = 0; filled < n;) {
+          const index_t take = std::min(run - t, n - filled);
+          const float* src = x + offset + t * step;
+          float* dst = gathered.data() + filled;
+          if (step == 1) {
+            std::copy(src, src + take, dst);
+          } else {
+            for (index_t i = 0; i < take; ++i) dst[i] = src[i * step];
+          }
+          filled += take;
+          t += take;
+          if (t == run) {  // next run: carry through the outer reduced dimensions
+            t = 0;
+            for (int d = last - 1; d >= 0; --d) {
+              offset += p.reduced_strides[d];
+              if (++idx[d] < p.reduced_shape[d]) break;
+              offset -= p.reduced_shape[d] * p.reduced_strides[d];
+              idx[d] = 0;
+            }
           }
         }
-        c.push(row_leaf<P>(leaf, r, len, map, o));
-        r += len;
+        leaves<P>(values, gathered.data(), r, n, map, o);
+        for (index_t l = 0; l * kLeaf < n; ++l) c.push(values[l]);
+        r += n;
       }
       finish(o, c.finish());
     }

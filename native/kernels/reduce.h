@@ -13,9 +13,10 @@
 //
 // Summation order (sum, mean, prod and both passes of var), the same for any thread count and a
 // function of the shape alone: the reduced elements of an output, in row-major order, are cut into
-// leaves (128 elements in a row; 16 rows of a column block), a leaf is summed in 8 interleaved
-// lanes (rows: lane i mod 8; columns: one running sum per column), lanes are added as a balanced
-// tree, and the leaves are added pairwise (a binary counter: leaf pairs, then pairs of pairs …).
+// leaves (128 elements in a row; 16 rows of a column block). A row leaf is summed in 32 interleaved
+// lanes (element i into lane i mod 32, 4 each), the lanes then added as a balanced tree (lane j
+// takes lane j + 16, then j + 8, …); a column leaf keeps one running sum per column. Leaves are
+// added pairwise (a binary counter: leaf pairs, then pairs of pairs …).
 // The error of a sum of R values is O(log R) roundings rather than O(R) for a running sum, and
 // long reductions are split across threads at subtree boundaries, so the bits never change.
 // max/min: NaN beats every number and ties go to the lower index, which makes the winner

@@ -67,21 +67,39 @@ NAPINET_HOST_DEVICE std::int64_t strided_offset(const StridedLayout& layout, int
 }
 
 // Where element `linear` of every operand lives, in one pass of divisions (the CUDA kernels).
-template <int kOperands>
-NAPINET_HOST_DEVICE void strided_offsets(const StridedLayout& layout, std::int64_t linear,
-                                         std::int64_t (&offsets)[kOperands]) {
-  for (int k = 0; k < kOperands; ++k) offsets[k] = layout.offsets[k];
+// Index is std::int64_t, or std::uint32_t when fits_32_bits(layout): a GPU divides 32-bit
+// integers several times faster.
+template <class Index, int kOperands>
+NAPINET_HOST_DEVICE void strided_offsets(const StridedLayout& layout, Index linear,
+                                         Index (&offsets)[kOperands]) {
+  for (int k = 0; k < kOperands; ++k) offsets[k] = static_cast<Index>(layout.offsets[k]);
   if (layout.rank == 1) {  // the common case after coalescing: no division
-    for (int k = 0; k < kOperands; ++k) offsets[k] += linear * layout.strides[k][0];
+    for (int k = 0; k < kOperands; ++k) offsets[k] += linear * static_cast<Index>(layout.strides[k][0]);
     return;
   }
   for (int d = layout.rank - 1; d >= 0; --d) {
-    const std::int64_t size = layout.shape[d];
-    const std::int64_t q = linear / size;
-    const std::int64_t i = linear - q * size;
-    for (int k = 0; k < kOperands; ++k) offsets[k] += i * layout.strides[k][d];
+    const auto size = static_cast<Index>(layout.shape[d]);
+    const Index q = linear / size;
+    const Index i = linear - q * size;
+    for (int k = 0; k < kOperands; ++k) offsets[k] += i * static_cast<Index>(layout.strides[k][d]);
     linear = q;
   }
+}
+
+// Whether every element index and every operand's offsets stay below 2^32.
+inline bool fits_32_bits(const StridedLayout& layout) {
+  constexpr std::int64_t kLimit = std::int64_t{1} << 32;
+  std::int64_t n = 1;
+  for (int d = 0; d < layout.rank; ++d) n *= layout.shape[d];
+  if (n >= kLimit) return false;
+  for (int k = 0; k < layout.operands; ++k) {
+    std::int64_t reach = layout.offsets[k];
+    for (int d = 0; d < layout.rank; ++d) {
+      if (layout.shape[d] > 0) reach += (layout.shape[d] - 1) * layout.strides[k][d];
+    }
+    if (reach >= kLimit) return false;
+  }
+  return true;
 }
 
 // The same iteration with fewer dimensions: size-1 dimensions dropped, and neighbours d−1, d merged
