@@ -30,7 +30,7 @@ export {
   normalizeDim, normalizeDims, permuteView, shapeText, sizeOf, transposeView, unsqueezeView, type StridedTensor, type View,
 } from './views';
 export {
-  binary, cat, copy, expand, expectSameDevice, narrow, permute, stack, ternary, transpose, unary, where,
+  binary, cat, copy, expand, narrow, permute, stack, ternary, transpose, unary, where,
   type BinaryOp, type ClampOptions, type ElementwiseOptions, type Input, type Operand, type TernaryOp, type UnaryOp,
 } from './elementwise';
 export { argmax, argmin, reduce, reduceWithIndices, sumToShape, type IndexedReduceOptions, type ReduceOp, type ReduceOptions } from './reduce';
