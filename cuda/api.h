@@ -18,6 +18,12 @@
 
 namespace napinet::kernels {
 enum class Conv2dAlgorithm : int;  // native/kernels/conv2d.h
+struct StridedLayout;              // native/kernels/strided.h
+struct ElementInput;
+enum class UnaryOp : int;          // native/kernels/op_math.h
+enum class BinaryOp : int;
+enum class TernaryOp : int;
+enum class ReduceOp : int;
 }  // namespace napinet::kernels
 
 namespace napinet::cuda {
@@ -175,6 +181,12 @@ void gemm_batch_sum(float* c, const float* a, const float* b, std::int64_t m, st
                     std::int64_t k, bool trans_a, bool trans_b, float alpha, float beta,
                     std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b);
 
+// The batched product of native/kernels/gemm.h: gemm_strided_batched without a bias, with the CPU
+// kernel's argument order.
+void gemm_batched(float* c, const float* a, const float* b, std::int64_t batch, std::int64_t m,
+                  std::int64_t n, std::int64_t k, bool trans_a, bool trans_b, std::int64_t stride_a,
+                  std::int64_t stride_b, std::int64_t stride_c, float alpha, float beta);
+
 // linear (cuda/linear.cu; CPU: native/kernels/linear.h). y (N,out), x (N,in), w (out,in), b (out)
 // or nullptr. Forward is one gemm with the bias added in its epilogue; backward is two gemms (dx,
 // dw; accumulate adds into dw and db) and a bias-gradient kernel summing dy's columns in a fixed
@@ -286,5 +298,32 @@ void mse_forward(float* stats, const float* x, const float* target, std::int64_t
                  std::int64_t m, bool accumulate);
 void mse_backward(float* dx, const float* x, const float* target, std::int64_t count,
                   float scale);
+
+// elementwise (cuda/elementwise.cu; CPU: native/kernels/elementwise.h). Strided views over one
+// shape (native/kernels/strided.h), scalar inputs by value, one thread per output element.
+void unary(float* out, const kernels::ElementInput& x, const kernels::StridedLayout& layout,
+           kernels::UnaryOp op, float alpha, float beta, bool accumulate);
+void binary(float* out, const kernels::ElementInput& a, const kernels::ElementInput& b,
+            const kernels::StridedLayout& layout, kernels::BinaryOp op, float alpha, float beta,
+            bool accumulate);
+void ternary(float* out, const kernels::ElementInput& a, const kernels::ElementInput& b,
+             const kernels::ElementInput& c, const kernels::StridedLayout& layout,
+             kernels::TernaryOp op, bool accumulate);
+
+// reduce (cuda/reduce.cu; CPU: native/kernels/reduce.h). Fixed-order tree reductions, no float
+// atomics; long reductions take several launches through a per-host-thread workspace.
+void reduce(float* out, std::int32_t* indices, const float* x, const std::int64_t* shape, int rank,
+            std::uint32_t reduced_dims, kernels::ReduceOp op, double correction);
+
+// indexing (cuda/indexing.cu; CPU: native/kernels/indexing.h). Indices are checked by the binding
+// (read back to the host) before these run; the gradients add in a fixed order, without atomics.
+void index_select(float* out, const float* x, const std::int32_t* indices, std::int64_t outer,
+                  std::int64_t dim_size, std::int64_t inner, std::int64_t count);
+void index_add(float* out, const float* src, const std::int32_t* indices, std::int64_t outer,
+               std::int64_t dim_size, std::int64_t inner, std::int64_t count);
+void gather(float* out, const float* x, const std::int32_t* index, const std::int64_t* x_shape,
+            const std::int64_t* index_shape, int rank, int dim);
+void scatter_add(float* out, const float* src, const std::int32_t* index,
+                 const std::int64_t* out_shape, const std::int64_t* index_shape, int rank, int dim);
 
 }  // namespace napinet::cuda

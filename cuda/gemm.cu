@@ -514,4 +514,11 @@ void gemm_batch_sum(float* c, const float* a, const float* b, std::int64_t m, st
                stride_a, stride_b);
 }
 
+void gemm_batched(float* c, const float* a, const float* b, std::int64_t batch, std::int64_t m,
+                  std::int64_t n, std::int64_t k, bool trans_a, bool trans_b, std::int64_t stride_a,
+                  std::int64_t stride_b, std::int64_t stride_c, float alpha, float beta) {
+  gemm_general(c, a, b, nullptr, m, n, k, trans_a, trans_b, alpha, beta, false, batch, 1, stride_c,
+               stride_a, stride_b);
+}
+
 }  // namespace napinet::cuda

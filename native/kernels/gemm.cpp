@@ -598,6 +598,27 @@ void gemm(float* c, const float* a, const float* b, index_t m, index_t n, index_
   gemm_run(c, a, b, m, n, k, trans_a, trans_b, alpha, beta, true);
 }
 
+void gemm_batched(float* c, const float* a, const float* b, index_t batch, index_t m, index_t n,
+                  index_t k, bool trans_a, bool trans_b, index_t stride_a, index_t stride_b,
+                  index_t stride_c, float alpha, float beta) {
+  if (batch <= 0 || m <= 0 || n <= 0) return;
+  const index_t item_work = m * n * std::max<index_t>(k, 1);
+  if (batch > 1 && item_work < kItemWork) {
+    // Many small products: whole items per thread, about kItemWork multiply-adds per chunk.
+    parallel_for(batch, std::max<index_t>(1, kItemWork / item_work), [&](index_t begin, index_t end) {
+      for (index_t i = begin; i < end; ++i) {
+        gemm_run(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b,
+                 alpha, beta, false);
+      }
+    });
+    return;
+  }
+  for (index_t i = 0; i < batch; ++i) {
+    gemm_run(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b, alpha,
+             beta, true);
+  }
+}
+
 const char* gemm_isa() { return kernels().name; }
 
 }  // namespace napinet::kernels
