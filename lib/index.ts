@@ -31,3 +31,5 @@ export { seedPreprocessing } from './train/recipe';
 export { deepNetwork, type DeepNetworkOptions } from './models';
 export { trainDeepRecipe, DEEP_RECIPE, type DeepRecipeOptions, type DeepRecipeResult } from './train/deep_recipe';
 export { randomAffine, epochAugmentation, type RandomAffineOptions } from './data/augment';
+// Data-parallel training across processes and machines: MPI and NCCL (lib/distributed)
+export * as distributed from './distributed';

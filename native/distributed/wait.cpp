@@ -129,7 +129,8 @@ void wait_until(const std::function<bool()>& done, double timeout_s, const std::
       throw Error(Error::Kind::kTimeout,
                   what + " timed out after " + seconds +
                       " s: not every rank reached it (a rank may be stuck or much slower, dead "
-                      "without the launcher noticing, or calling a different collective)");
+                      "without the launcher noticing, or calling a different collective); "
+                      "napinet.distributed.init({ timeoutMs }) or the call's { timeoutMs } sets the limit");
     }
     if (elapsed < 1e-3) continue;  // spin: the other ranks are usually microseconds away
     if (elapsed < 20e-3) {
