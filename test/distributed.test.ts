@@ -4,7 +4,8 @@
 // collective on 2 and 3 ranks; a rank that throws, exits without finalize() or is killed ends the
 // others within seconds with an explanation; a collective that not every rank reaches times out;
 // init() outside a launcher; a missing or foreign libmpi; the addon's independence from libmpi;
-// and data-parallel training against one process.
+// and data-parallel training against one process. On the CUDA-emulator build the collectives also
+// run on CUDA tensors through the NCCL path, with a CPU stand-in for libnccl (distributed/fake_nccl.c).
 //   npm run build:ts && npx vitest run test/distributed.test.ts
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as dist from '../lib/distributed';
-import { addonSource } from '../lib/native';
+import { addonSource, native } from '../lib/native';
 import { Tensor } from '../lib/tensor';
 
 const root = path.join(__dirname, '..');
@@ -36,12 +37,12 @@ interface Run {
 }
 
 /** `mpirun -np <np> node <script> ...args`, with a hard limit so that a hang fails instead of blocking. */
-function mpirun(np: number, script: string, args: string[] = [], limitMs = 90_000): Run {
+function mpirun(np: number, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Run {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-mpi-'));
   const r = spawnSync(
     'mpirun',
     ['--allow-run-as-root', '--oversubscribe', '-np', String(np), process.execPath, path.join(scripts, script), ...args],
-    { cwd: root, encoding: 'utf8', timeout: limitMs, env: { ...process.env, NAPINET_TEST_OUT: out } },
+    { cwd: root, encoding: 'utf8', timeout: 90_000, env: { ...process.env, ...env, NAPINET_TEST_OUT: out } },
   );
   const endedAt = Date.now();
   const results = fs.readdirSync(out).sort().map((f) => JSON.parse(fs.readFileSync(path.join(out, f), 'utf8')));
@@ -65,46 +66,66 @@ const float32 = (base64: string) => {
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
 };
 
+/** What collectives.js must report on every rank of a world of `size` (its inputs are in the script). */
+function checkCollectives(run: Run, size: number, device: 'cpu' | 'cuda'): void {
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  expect(run.results).toHaveLength(size);
+  const ranks = [...Array(size).keys()];
+  const f = (x: number) => Math.fround(x);
+  // The sums are exact in float32 except the 1e-3·r column, compared within one rounding.
+  const sum = [ranks.reduce((s, r) => s + r + 1, 0), ranks.reduce((s, r) => s + f((r + 1) / 4), 0), -ranks.reduce((s, r) => s + r, 0)];
+  const small = ranks.reduce((s, r) => s + f(1e-3 * r), 0);
+  const grads = [3, 1, 1, 4].map((n, i) => Array.from({ length: n }, (_, j) => ranks.reduce((s, r) => s + (r + 1) * (i + 1) * (j + 1), 0)));
+  for (const [r, result] of run.results.entries()) {
+    expect(result.rank).toBe(r);
+    expect(result.envRank).toBe(r);
+    expect(result).toMatchObject({ size, localRank: r, localSize: size, backend: 'mpi' });
+    expect(result.devices).toEqual(Array(5).fill(device));
+    const resultSum = result.sum as number[];
+    expect(resultSum.slice(0, 3)).toEqual(sum);
+    expect(Math.abs(resultSum[3] - small)).toBeLessThanOrEqual(small * 2 ** -23);
+    const resultMean = result.mean as number[];
+    expect(resultMean.slice(0, 3)).toEqual(sum.map((s) => f(s / size)));
+    expect(resultMean[3]).toBe(f(resultSum[3] / size)); // the mean is the sum divided by the world size
+    expect(result.fromLast).toEqual([size - 1, 10 * (size - 1), 100 * (size - 1)]);
+    expect(result.ints).toEqual([7, -9]);
+    expect(result.gatheredShape).toEqual([size, 2, 2]);
+    expect(result.gathered).toEqual(ranks.flatMap((q) => [0, 1, 2, 3].map((i) => 10 * q + i)));
+    expect(result.small).toEqual(grads.map((g) => g.map((v) => f(v / size))));
+    expect(result.whole).toEqual(result.small);
+    expect(result.summed).toEqual(grads);
+    expect(result.model).toEqual([[0, 0.5], [0], [0, 0]]); // rank 0's (JSON writes its -0 as 0)
+    expect(result.errors).toEqual({
+      int32: 'Expected a float32 tensor for tensor but received an int32 tensor',
+      root: `Expected an integer in [0, ${size - 1}] for root but received ${size}`,
+      op: "Expected one of 'sum', 'mean' for options.op but received \"max\"",
+    });
+    // Every rank ends with the same bits, whatever the reduction order MPI chose.
+    expect(result.sumBits).toBe(run.results[0].sumBits);
+    expect(result.meanBits).toBe(run.results[0].meanBits);
+  }
+}
+
 describe.skipIf(!canRun)(`collectives under mpirun${skipReason}`, () => {
   test.each([2, 3])('%i ranks: allReduce (sum, mean), broadcast, allGather, barrier, allReduceGradients, broadcastParameters', (size) => {
-    const run = mpirun(size, 'collectives.js');
-    expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
-    expect(run.results).toHaveLength(size);
-    const ranks = [...Array(size).keys()];
-    const f = (x: number) => Math.fround(x);
-    // What the ranks put in (see collectives.js), reduced here in float64 then rounded: the sums
-    // are exact in float32 except the 1e-3·r column, compared within one rounding.
-    const sum = [ranks.reduce((s, r) => s + r + 1, 0), ranks.reduce((s, r) => s + f((r + 1) / 4), 0), -ranks.reduce((s, r) => s + r, 0)];
-    const small = ranks.reduce((s, r) => s + f(1e-3 * r), 0);
-    const grads = [3, 1, 1, 4].map((n, i) => Array.from({ length: n }, (_, j) => ranks.reduce((s, r) => s + (r + 1) * (i + 1) * (j + 1), 0)));
-    for (const [r, result] of run.results.entries()) {
-      expect(result.rank).toBe(r);
-      expect(result.envRank).toBe(r);
-      expect(result).toMatchObject({ size, localRank: r, localSize: size, backend: 'mpi' });
-      const resultSum = result.sum as number[];
-      expect(resultSum.slice(0, 3)).toEqual(sum);
-      expect(Math.abs(resultSum[3] - small)).toBeLessThanOrEqual(small * 2 ** -23);
-      const resultMean = result.mean as number[];
-      expect(resultMean.slice(0, 3)).toEqual(sum.map((s) => f(s / size)));
-      expect(resultMean[3]).toBe(f(resultSum[3] / size)); // the mean is the sum divided by the world size
-      expect(result.fromLast).toEqual([size - 1, 10 * (size - 1), 100 * (size - 1)]);
-      expect(result.ints).toEqual([7, -9]);
-      expect(result.gatheredShape).toEqual([size, 2, 2]);
-      expect(result.gathered).toEqual(ranks.flatMap((q) => [0, 1, 2, 3].map((i) => 10 * q + i)));
-      expect(result.small).toEqual(grads.map((g) => g.map((v) => f(v / size))));
-      expect(result.whole).toEqual(result.small);
-      expect(result.summed).toEqual(grads);
-      expect(result.model).toEqual([[0, 0.5], [0], [0, 0]]); // rank 0's (JSON writes its -0 as 0)
-      expect(result.errors).toEqual({
-        int32: 'Expected a float32 tensor for tensor but received an int32 tensor',
-        root: `Expected an integer in [0, ${size - 1}] for root but received ${size}`,
-        op: "Expected one of 'sum', 'mean' for options.op but received \"max\"",
-      });
-      // Every rank ends with the same bits, whatever the reduction order MPI chose.
-      expect(result.sumBits).toBe(run.results[0].sumBits);
-      expect(result.meanBits).toBe(run.results[0].meanBits);
-    }
+    checkCollectives(mpirun(size, 'collectives.js'), size, 'cpu');
+  });
+});
+
+// CUDA tensors take the NCCL path. Without a GPU it runs on the emulator build only, with
+// fake_nccl.c standing in for libnccl (its collectives are MPI's): this checks napinet's side of
+// NCCL (loading, the unique id over MPI, the communicator, grouped calls, the wait), not NCCL.
+const emulated = native().buildInfo().cudaEmulated;
+const hasCc = spawnSync('cc', ['--version']).status === 0;
+describe.skipIf(!canRun || !emulated || !hasCc)(`CUDA tensors through the NCCL path (emulator build, CPU stand-in for libnccl)${skipReason}`, () => {
+  test('2 ranks: every collective on CUDA tensors', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-fake-nccl-'));
+    const library = path.join(dir, 'libnccl.so.2');
+    const cc = spawnSync('cc', ['-shared', '-fPIC', '-o', library, path.join(scripts, 'fake_nccl.c'), '-ldl'], { encoding: 'utf8' });
+    expect(cc.stderr).toBe('');
+    checkCollectives(mpirun(2, 'collectives.js', ['--device', 'cuda'], { NAPINET_NCCL_LIBRARY: library }), 2, 'cuda');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 
@@ -253,6 +274,26 @@ describe('loading MPI', () => {
     const r = initWith('libc.so.6');
     expect(r.code).toBe('ERR_NAPINET_DISTRIBUTED_UNAVAILABLE');
     expect(r.message).toContain('the MPI library libc.so.6 is not Open MPI (it has no ompi_mpi_comm_world)');
+  });
+
+  test.skipIf(!fs.existsSync(distBuild))('a missing libnccl is an Error that says what to install (CUDA builds), or no NCCL at all', () => {
+    const script = `
+      const { distributed } = require(${JSON.stringify(distBuild)});
+      distributed.init();
+      let error;
+      try { require(${JSON.stringify(path.join(root, 'dist', 'cjs', 'distributed', 'nccl.js'))}).createLocalNcclCommunicator(); } catch (e) { error = e; }
+      console.log(JSON.stringify({ code: error?.code, message: error?.message, nccl: distributed.backends().nccl }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, NAPINET_NCCL_LIBRARY: '/nonexistent/libnccl.so.2' } });
+    const { code, message, nccl } = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? 'null');
+    expect(code).toBe('ERR_NAPINET_DISTRIBUTED_UNAVAILABLE');
+    expect(nccl.available).toBe(false);
+    if (native().ncclInfo) {
+      expect(message).toMatch(/^napinet\.distributed: CUDA tensors are reduced with NCCL, which cannot be used here: cannot load the NCCL library named by NAPINET_NCCL_LIBRARY\. Tried:\n {2}\/nonexistent\/libnccl\.so\.2: /);
+      expect(message).toContain('pip install nvidia-nccl-cu13');
+      expect(nccl.reason).toBe(message.replace('napinet.distributed: CUDA tensors are reduced with NCCL, which cannot be used here: ', ''));
+    } else {
+      expect(message).toBe('napinet.distributed: CUDA tensors are reduced with NCCL, which cannot be used here: this napinet addon was built without CUDA');
+    }
   });
 
   test.skipIf(process.platform !== 'linux')('the addon links no MPI or NCCL (ldd), so it loads where they are absent', () => {
