@@ -45,7 +45,7 @@ export function expectTensor(value: unknown, name: string, anyDtype = false): Te
 }
 
 /** Whether collectives on `device` do anything (false: the identity of a world of one). */
-function communicates(device: Device, backend: 'mpi' | 'none'): boolean {
+export function communicates(device: Device, backend: 'mpi' | 'none'): boolean {
   return backend === 'mpi' || (device === 'cuda' && hasLocalNcclCommunicator());
 }
 

@@ -21,7 +21,9 @@ import { type Device } from '../device';
 import { type NativeBuffer } from '../native';
 import { Tensor } from '../tensor';
 import { expectInt, expectOneOf, fail } from '../validate';
-import { type CollectiveOptions, type ReduceOp, allReduceBuffers, broadcastBuffers, expectSameLayoutOnEveryRank, expectTensor, timeoutOf } from './collectives';
+import {
+  type CollectiveOptions, type ReduceOp, allReduceBuffers, broadcastBuffers, communicates, expectSameLayoutOnEveryRank, expectTensor, timeoutOf,
+} from './collectives';
 import { currentWorld } from './world';
 
 /** Anything with a gradient: today's nn.Parameter ({value, grad}), or a tensor-like parameter with .grad. */
@@ -110,6 +112,7 @@ export function allReduceGradients(parameters: Iterable<HasGradient | Tensor>, o
   const grads = gradientsOf(parameters);
   if (grads.length === 0) return;
   const device = commonDevice(grads, 'gradients');
+  if (!communicates(device, world.info.backend)) return; // a world of one: the mean is the gradient
   if (!layoutChecked) {
     expectSameLayoutOnEveryRank('allReduceGradients()', grads.length, grads.reduce((n, g) => n + g.size, 0), timeoutMs);
     layoutChecked = true;
