@@ -35,8 +35,8 @@ if (args.worker) {
 
 function worker() {
   const { distributed: dist, Tensor, Generator, nn, optim } = napinet;
-  napinet.setNumThreads(Number(args.threads));
   const { rank, worldSize } = dist.init();
+  napinet.setNumThreads(Number(args.threads)); // after init, whose default gives each rank its bound cores
   const batch = 64;
   const share = batch / worldSize;
   // The seed recipe's data: 54,000 training images standardised with their scalar mean and std.

@@ -82,6 +82,9 @@ function checkCollectives(run: Run, size: number, device: 'cpu' | 'cuda'): void 
     expect(result.envRank).toBe(r);
     expect(result).toMatchObject({ size, localRank: r, localSize: size, backend: 'mpi' });
     expect(result.devices).toEqual(Array(5).fill(device));
+    // init() gave the rank the CPUs it may run on (mpirun binds ranks to cores), its share at most
+    const { threads, cpusAllowed, cpus } = result as { threads: number; cpusAllowed: number; cpus: number };
+    expect(threads).toBe(Math.max(1, Math.min(cpusAllowed, Math.floor(cpus / size))));
     const resultSum = result.sum as number[];
     expect(resultSum.slice(0, 3)).toEqual(sum);
     expect(Math.abs(resultSum[3] - small)).toBeLessThanOrEqual(small * 2 ** -23);

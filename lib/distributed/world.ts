@@ -14,6 +14,7 @@
  * mpirun end the others (SIGTERM, which napinet explains on stderr): that is how one failing rank
  * stops the job within seconds instead of leaving the others waiting.
  */
+import * as os from 'node:os';
 import { type MpiWorld, native } from '../native';
 import { expectBoolean, expectInt, fail } from '../validate';
 
@@ -25,6 +26,12 @@ export interface InitOptions {
   requireLauncher?: boolean;
   /** Default limit of every collective, in milliseconds (default 60 000). */
   timeoutMs?: number;
+  /**
+   * Kernel threads of this rank, under a launcher: 'auto' (default) gives each rank the CPUs it may
+   * run on (mpirun binds each rank to its own cores), shared evenly by the ranks on the machine;
+   * 'keep' leaves napinet's setting alone; a number sets it.
+   */
+  threadsPerRank?: number | 'auto' | 'keep';
 }
 
 export interface WorldInfo {
@@ -72,6 +79,8 @@ export function init(options: InitOptions = {}): WorldInfo {
   if (typeof options !== 'object' || options === null) fail('an options object', 'options', options);
   const requireLauncher = options.requireLauncher === undefined ? false : expectBoolean(options.requireLauncher, 'options.requireLauncher');
   const timeoutMs = options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : expectInt(options.timeoutMs, 'options.timeoutMs', 1, 2 ** 31 - 1);
+  const threads = options.threadsPerRank ?? 'auto';
+  if (threads !== 'auto' && threads !== 'keep') expectInt(threads, 'options.threadsPerRank', 1, 1024);
   if (state?.finalized) throw new Error('napinet.distributed.init() after finalize(): a process joins the world once');
   const launcher = detectLauncher();
   if (!launcher && requireLauncher) {
@@ -102,7 +111,17 @@ export function init(options: InitOptions = {}): WorldInfo {
     finalized: false,
   };
   process.once('exit', warnIfNotFinalized);
+  if (threads !== 'keep') native().setNumThreads(threads === 'auto' ? autoThreads(world.localSize) : threads);
   return { ...state.info };
+}
+
+/**
+ * The CPUs this rank may run on (its affinity: mpirun binds each rank to a core by default, or to
+ * what --map-by/--bind-to say), at most its even share of the machine's, at least 1.
+ */
+export function autoThreads(localSize: number): number {
+  const share = Math.floor(os.cpus().length / Math.max(1, localSize));
+  return Math.max(1, Math.min(os.availableParallelism(), share));
 }
 
 function warnIfNotFinalized(code: number): void {

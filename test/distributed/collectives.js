@@ -50,6 +50,7 @@ try { dist.allReduce(Tensor.from([1]), { op: 'max' }); } catch (e) { errors.op =
 
 report({
   rank, size, localRank: info.localRank, localSize: info.localSize, backend: info.backend,
+  threads: napinet.numThreads(), cpusAllowed: require('node:os').availableParallelism(), cpus: require('node:os').cpus().length,
   devices: [sum.device, fromLast.device, gathered.device, small[0].grad.device, model.buffer.device],
   envRank: Number(process.env.OMPI_COMM_WORLD_RANK),
   sum: values(sum), mean: values(mean), meanBits: bits(mean.toArray()), sumBits: bits(sum.toArray()),

@@ -22,9 +22,8 @@ const { values: args } = parseArgs({
 const steps = Number(args.steps);
 const batch = Number(args.batch);
 const { distributed: dist, Tensor, Generator, nn, optim } = napinet;
-napinet.setNumThreads(Number(args.threads));
-
 const { rank, worldSize } = dist.init();
+napinet.setNumThreads(Number(args.threads));
 const micro = Number(args['micro-batches']);
 if (micro > 1 && worldSize > 1) throw new Error('--micro-batches is for the one-process reference');
 const parts = worldSize * micro;
