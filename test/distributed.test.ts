@@ -133,7 +133,7 @@ describe.skipIf(!canRun || !emulated || !hasCc)(`CUDA tensors through the NCCL p
 });
 
 describe.skipIf(!canRun)(`a failing rank ends the job within seconds, with an explanation${skipReason}`, () => {
-  const sigtermMessage = /napinet\.distributed: rank 0 of 2 \(pid \d+ on .+\) received SIGTERM\. mpirun sends it to every rank when one rank exits with an error or without finalize\(\).*It was waiting in allReduce of 1 tensor \(3 values\) on rank 0 of 2\./;
+  const sigtermMessage = /napinet\.distributed: rank 0 of 2 \(pid \d+ on .+\) received SIGTERM\. mpirun sends it to every rank when one rank exits with an error or without finalize\(\) \(or when mpirun itself is interrupted\).*It was waiting in allReduce of 1 tensor \(3 values\) on rank 0 of 2\./;
 
   test.each([
     ['throws', 'throw', /Error: rank 1 fails on purpose/],
@@ -151,6 +151,24 @@ describe.skipIf(!canRun)(`a failing rank ends the job within seconds, with an ex
     console.log(`rank 1 ${mode}: the job ended ${seconds.toFixed(2)} s after rank 1 went`);
     expect(seconds).toBeGreaterThan(0);
     expect(seconds).toBeLessThan(10);
+  });
+
+  test('with a SIGTERM listener of its own, the waiting rank gets an Error instead, then its listener runs', () => {
+    const run = mpirun(2, 'failure.js', ['listener']);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(sigtermMessage);
+    expect(run.results).toEqual([
+      {
+        rank: 0,
+        listener: true,
+        caught: {
+          code: 'ERR_NAPINET_DISTRIBUTED_TERMINATED',
+          message:
+            'napinet.distributed: allReduce of 1 tensor (3 values) on rank 0 of 2 was interrupted: this process received SIGTERM ' +
+            '(mpirun sends it to every rank when one rank fails)',
+        },
+      },
+    ]);
   });
 
   test('a collective that not every rank reaches times out, and the world refuses further use', () => {

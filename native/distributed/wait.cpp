@@ -93,7 +93,8 @@ void install_termination_handler(const std::string& who) {
   const std::string message =
       "\nnapinet.distributed: " + who +
       " received SIGTERM. mpirun sends it to every rank when one rank exits with an error or "
-      "without finalize(): look for that rank's error in the output. This rank stops now.";
+      "without finalize() (or when mpirun itself is interrupted): look for that rank's error in the "
+      "output. This rank stops now.";
   g_message_length = std::min(message.size(), sizeof g_message - 1);
   std::memcpy(g_message, message.data(), g_message_length);
   struct sigaction action {};

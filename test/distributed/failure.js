@@ -4,12 +4,21 @@
 //   kill       rank 1 dies of SIGKILL while rank 0 waits
 //   timeout    rank 1 computes for 5 s before its allReduce; rank 0 gives up after 1 s, reports the
 //              error and the next call's, and exits with code 1
+//   listener   rank 0 listens for SIGTERM (process.on) before init; rank 1 throws: rank 0's waiting
+//              allReduce throws instead of the process ending, then its listener reports
 // Rank 1 prints `EXITING <ms since epoch>` just before it goes, so the test can time the rest.
 'use strict';
 const { napinet, report } = require('./common');
 
 const mode = process.argv[2];
 const dist = napinet.distributed;
+let caught;
+if (mode === 'listener' && process.env.OMPI_COMM_WORLD_RANK === '0') {
+  process.on('SIGTERM', () => {
+    report({ rank: 0, listener: true, caught });
+    process.exit(143);
+  });
+}
 const { rank } = dist.init({ requireLauncher: true, timeoutMs: 30_000 });
 dist.barrier(); // both ranks are up before anything fails
 const x = napinet.Tensor.from([1, 2, 3]);
@@ -17,7 +26,7 @@ const x = napinet.Tensor.from([1, 2, 3]);
 if (rank === 1 && mode !== 'timeout') {
   setTimeout(() => {
     process.stdout.write(`EXITING ${Date.now()}\n`);
-    if (mode === 'throw') throw new Error('rank 1 fails on purpose');
+    if (mode === 'throw' || mode === 'listener') throw new Error('rank 1 fails on purpose');
     if (mode === 'exit0') process.exit(0);
     if (mode === 'kill') process.kill(process.pid, 'SIGKILL');
   }, 200);
@@ -33,6 +42,9 @@ if (rank === 1 && mode !== 'timeout') {
   try { dist.barrier(); } catch (e) { second = { code: e.code, message: e.message }; }
   report({ rank, first, second });
   process.exitCode = 1;
+} else if (mode === 'listener') {
+  try { dist.allReduce(x); } catch (e) { caught = { code: e.code, message: e.message }; }
+  setTimeout(() => report({ rank, unexpected: 'the SIGTERM listener did not run' }), 5000);
 } else {
   dist.allReduce(x);
   report({ rank, unexpected: 'allReduce returned' });
