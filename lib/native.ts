@@ -62,6 +62,27 @@ export interface CudaInfo {
   runtimeVersion?: number;
 }
 
+/** What mpiInit reports: this process's place in the MPI world. */
+export interface MpiWorld {
+  rank: number;
+  size: number;
+  localRank: number;
+  localSize: number;
+  /** MPI_Init_thread's provided level (1: MPI_THREAD_FUNNELED). */
+  threadLevel: number;
+  library: string;
+  version: string;
+}
+
+/** Whether libnccl can be loaded (CUDA builds), and which. */
+export interface NcclInfo {
+  available: boolean;
+  reason?: string;
+  library?: string;
+  /** ncclGetVersion: 10000·major + 100·minor + patch. */
+  version?: number;
+}
+
 export interface NativeAddon {
   buildInfo(): BuildInfo;
   numThreads(): number;
@@ -79,6 +100,32 @@ export interface NativeAddon {
   cudaGraphDispose?(graph: CudaGraphHandle): void;
   /** The CUDA emulator's self-test kernels (emulator builds only; typed in test/cuda-emu.test.ts). */
   cudaEmuSelftest?(): unknown;
+
+  // distributed, MPI backend (native/distributed/mpi.h; lib/distributed/): CPU tensors in place.
+  // libmpi is opened at run time; every collective polls non-blocking MPI calls until timeoutMs.
+  /** Loads libmpi (without initialising MPI) and returns its version line; throws naming what to install. */
+  mpiLibraryVersion(): string;
+  mpiInit(): MpiWorld;
+  mpiFinalize(): void;
+  /** MPI_Abort: the launcher ends every rank (no-op before init). */
+  mpiAbort(code: number): void;
+  /** Each buffer summed over the ranks (mean: then divided by the world size), in place. */
+  mpiAllReduce(buffers: Float32Array[], mean: boolean, timeoutMs: number): void;
+  /** Each buffer's bytes from rank `root`, in place. */
+  mpiBroadcast(buffers: (Float32Array | Int32Array | Uint8Array)[], root: number, timeoutMs: number): void;
+  /** out[r·n + i] = rank r's x[i] (out holds worldSize·n values). */
+  mpiAllGather(out: Float32Array, x: Float32Array, timeoutMs: number): void;
+  mpiBarrier(timeoutMs: number): void;
+
+  // distributed, NCCL backend (cuda/nccl.h; CUDA builds): CUDA tensors, on napinet's stream.
+  ncclInfo?(): NcclInfo;
+  /** ncclGetUniqueId: made on rank 0 and broadcast to the others before ncclInit. */
+  ncclUniqueId?(): Uint8Array;
+  ncclInit?(id: Uint8Array, worldSize: number, rank: number): void;
+  ncclFinalize?(): void;
+  ncclAllReduce?(buffers: CudaBuffer[], mean: boolean, timeoutMs: number): void;
+  ncclBroadcast?(buffers: CudaBuffer[], root: number, timeoutMs: number): void;
+  ncclAllGather?(out: CudaBuffer, x: CudaBuffer, worldSize: number, timeoutMs: number): void;
 
   // activation (native/kernels/activation.h)
   reluForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
