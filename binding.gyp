@@ -7,6 +7,7 @@
       "target_name": "napinet",
       "sources": ["<!@(node scripts/native-sources.js)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "libraries": ["-ldl"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],

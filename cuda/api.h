@@ -5,8 +5,9 @@
 // Every function throws napinet::cuda::Error (a std::runtime_error naming the failed call, the
 // source file and line, and the device) and never aborts. Work is queued on one stream per host
 // thread (see stream() in common.cuh): calls return before the GPU has finished, and copies to the
-// host wait for what was queued before them. Launchers have the names and arguments of the CPU
-// kernels in native/kernels/ (outputs first, sizes last) and take device pointers.
+// host wait for what was queued before them. Launchers have the names and function types of the
+// CPU kernels in native/kernels/ (outputs first, sizes last) and take device pointers; the binding's
+// NAPINET_DISPATCH (native/binding/dispatch.h) checks at compile time that the two types agree.
 // How to add an op: cuda/README.md.
 #pragma once
 
@@ -17,6 +18,12 @@
 
 namespace napinet::kernels {
 enum class Conv2dAlgorithm : int;  // native/kernels/conv2d.h
+struct StridedLayout;              // native/kernels/strided.h
+struct ElementInput;
+enum class UnaryOp : int;          // native/kernels/op_math.h
+enum class BinaryOp : int;
+enum class TernaryOp : int;
+enum class ReduceOp : int;
 }  // namespace napinet::kernels
 
 namespace napinet::cuda {
@@ -174,6 +181,12 @@ void gemm_batch_sum(float* c, const float* a, const float* b, std::int64_t m, st
                     std::int64_t k, bool trans_a, bool trans_b, float alpha, float beta,
                     std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b);
 
+// The batched product of native/kernels/gemm.h: gemm_strided_batched without a bias, with the CPU
+// kernel's argument order.
+void gemm_batched(float* c, const float* a, const float* b, std::int64_t batch, std::int64_t m,
+                  std::int64_t n, std::int64_t k, bool trans_a, bool trans_b, std::int64_t stride_a,
+                  std::int64_t stride_b, std::int64_t stride_c, float alpha, float beta);
+
 // linear (cuda/linear.cu; CPU: native/kernels/linear.h). y (N,out), x (N,in), w (out,in), b (out)
 // or nullptr. Forward is one gemm with the bias added in its epilogue; backward is two gemms (dx,
 // dw; accumulate adds into dw and db) and a bias-gradient kernel summing dy's columns in a fixed
@@ -212,7 +225,8 @@ void softmax_cross_entropy_backward(float* dlogits, const float* probs, const st
                                     std::int64_t n, std::int64_t c, double label_smoothing,
                                     float scale);
 
-// optim (cuda/optim.cu; CPU: native/kernels/optim.h). The CPU kernel's float32 operations, in order.
+// optim (cuda/optim.cu; CPU: native/kernels/optim.h). The per-element updates of optim.h, shared
+// with the CPU kernel, each float32 operation rounded on its own.
 void adam_step_many(float* const* param, const float* const* grad, float* const* exp_avg,
                     float* const* exp_avg_sq, const std::int64_t* n, std::int64_t count, double lr,
                     double beta1, double beta2, double eps, double weight_decay, std::int64_t step,
@@ -222,8 +236,8 @@ void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t
               bool first_step);
 
 // batch gather (cuda/gather.cu; CPU: native/kernels/gather.h). The GPU cannot check rows without
-// a host round trip: a row outside [0, rows) gives a NaN image and the label −1 (which makes the
-// loss NaN), never an out-of-bounds read.
+// a host round trip: a row outside [0, image_rows) gives a NaN image and the label −1 (which makes
+// the loss NaN), never an out-of-bounds read.
 void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
                   const std::int32_t* rows, std::int64_t count, std::int64_t row_length,
                   std::int64_t image_rows);
@@ -233,8 +247,12 @@ void fill(float* x, float value, std::int64_t n);
 void fill_int32(std::int32_t* x, std::int32_t value, std::int64_t n);
 void fill_many(float* const* x, const std::int64_t* n, std::int64_t count, float value);
 
-// softmax (cuda/softmax.cu; CPU: native/kernels/softmax.h)
+// softmax and log-softmax (cuda/softmax.cu; CPU: native/kernels/softmax.h). (N,C); the forward
+// softmax runs a thread group per row, the others one warp per row; sums by fixed shuffle trees.
 void softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
+void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
+void log_softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
 
 // batchnorm (cuda/batchnorm.cu; CPU: native/kernels/batchnorm.h). (N,C,L) values, (C) statistics
 // and affine parameters (weight/bias nullptr: affine=False), num_batches_tracked (1). One block per
@@ -262,12 +280,6 @@ void batch_norm_backward_eval(float* dx, float* dweight, float* dbias, const flo
 void dropout_forward(float* y, const float* x, std::uint64_t seed, double p, std::int64_t n);
 void dropout_backward(float* dx, const float* dy, std::uint64_t seed, double p, std::int64_t n);
 
-// softmax backward and log-softmax (cuda/log_softmax.cu; CPU: native/kernels/softmax.h). (N,C),
-// one warp per row, sums by a fixed shuffle tree.
-void softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
-void log_softmax_forward(float* y, const float* x, std::int64_t n, std::int64_t c);
-void log_softmax_backward(float* dx, const float* dy, const float* y, std::int64_t n, std::int64_t c);
-
 // concat (cuda/concat.cu; CPU: native/kernels/concat.h)
 void concat_channels(float* y, const float* x, std::int64_t n, std::int64_t c_y,
                      std::int64_t offset, std::int64_t c_x, std::int64_t inner);
@@ -286,5 +298,32 @@ void mse_forward(float* stats, const float* x, const float* target, std::int64_t
                  std::int64_t m, bool accumulate);
 void mse_backward(float* dx, const float* x, const float* target, std::int64_t count,
                   float scale);
+
+// elementwise (cuda/elementwise.cu; CPU: native/kernels/elementwise.h). Strided views over one
+// shape (native/kernels/strided.h), scalar inputs by value, one thread per output element.
+void unary(float* out, const kernels::ElementInput& x, const kernels::StridedLayout& layout,
+           kernels::UnaryOp op, float alpha, float beta, bool accumulate);
+void binary(float* out, const kernels::ElementInput& a, const kernels::ElementInput& b,
+            const kernels::StridedLayout& layout, kernels::BinaryOp op, float alpha, float beta,
+            bool accumulate);
+void ternary(float* out, const kernels::ElementInput& a, const kernels::ElementInput& b,
+             const kernels::ElementInput& c, const kernels::StridedLayout& layout,
+             kernels::TernaryOp op, bool accumulate);
+
+// reduce (cuda/reduce.cu; CPU: native/kernels/reduce.h). Fixed-order tree reductions, no float
+// atomics; long reductions take several launches through a per-host-thread workspace.
+void reduce(float* out, std::int32_t* indices, const float* x, const std::int64_t* shape, int rank,
+            std::uint32_t reduced_dims, kernels::ReduceOp op, double correction);
+
+// indexing (cuda/indexing.cu; CPU: native/kernels/indexing.h). Indices are checked by the binding
+// (read back to the host) before these run; the gradients add in a fixed order, without atomics.
+void index_select(float* out, const float* x, const std::int32_t* indices, std::int64_t outer,
+                  std::int64_t dim_size, std::int64_t inner, std::int64_t count);
+void index_add(float* out, const float* src, const std::int32_t* indices, std::int64_t outer,
+               std::int64_t dim_size, std::int64_t inner, std::int64_t count);
+void gather(float* out, const float* x, const std::int32_t* index, const std::int64_t* x_shape,
+            const std::int64_t* index_shape, int rank, int dim);
+void scatter_add(float* out, const float* src, const std::int32_t* index,
+                 const std::int64_t* out_shape, const std::int64_t* index_shape, int rank, int dim);
 
 }  // namespace napinet::cuda

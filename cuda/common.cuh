@@ -2,7 +2,7 @@
 // NAPINET_CUDA_EMU), the one launch macro, error checks that throw, and small launch helpers.
 //
 //   NAPINET_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream()));   // throws napinet::cuda::Error
-//   NAPINET_LAUNCH(relu_forward_kernel, grid_for(n), kBlockSize, 0, y, x, n);
+//   NAPINET_LAUNCH(scale_kernel, grid_for(n), kBlockSize, 0, y, x, alpha, n);
 //   NAPINET_DYNAMIC_SHARED(float, partial);                       // inside a kernel
 //
 // NAPINET_LAUNCH is the only place the <<<grid, block, shared, stream>>> syntax appears: kernels

@@ -90,6 +90,36 @@ __device__ __forceinline__ void fma_channels(float (&acc)[CH], const float* wv, 
   }
 }
 
+// What a direct kernel's block and thread work on. blockIdx.x is (sample n, tile), the tile's
+// first row and column row0, col0 (forward: output positions; input gradient: input positions);
+// blockIdx.y the block's `channels` = groups·CH channels from channel0 (forward: output channels;
+// input gradient: input channels); the thread is (group, position), its CH channels of one
+// position (row, col) of the tile. Shared memory: the chunk's filters, `taps` per channel, then
+// the staged patches.
+template <int CH>
+struct DirectBlock {
+  int taps, channels, patch;
+  float* filters;  // [chunk][kh][kw][channels]
+  float* patches;  // [chunk][patch_h][patch_w]
+  int n, row0, col0, channel0, group, row, col;
+
+  __device__ DirectBlock(const ConvShape& s, const DirectTile& t, float* smem)
+      : taps(s.kh * s.kw), channels(t.groups * CH), patch(t.patch_h * t.patch_w), filters(smem),
+        patches(smem + t.chunk * taps * channels) {
+    const int tiles = t.tiles_h * t.tiles_w;
+    const int tile = blockIdx.x % tiles;
+    n = blockIdx.x / tiles;
+    row0 = tile / t.tiles_w * t.th;
+    col0 = tile % t.tiles_w * t.tw;
+    channel0 = blockIdx.y * channels;
+    const int positions = t.th * t.tw;
+    group = threadIdx.x / positions;
+    const int pos = threadIdx.x % positions;
+    row = pos / t.tw;
+    col = pos % t.tw;
+  }
+};
+
 // ---- kernels ---------------------------------------------------------------------------------
 
 // Direct forward. Block: (sample n, output tile) = blockIdx.x, output channels
@@ -104,20 +134,10 @@ __global__ void __launch_bounds__(kDirectThreads)
                                  const float* __restrict__ b,  // (K) or nullptr
                                  ConvShape s, DirectTile t) {
   NAPINET_DYNAMIC_SHARED(float, smem);
-  const int taps = s.kh * s.kw;
-  const int kb = t.groups * KPT;
-  const int patch = t.patch_h * t.patch_w;
-  float* ws = smem;
-  float* xs = smem + t.chunk * taps * kb;
-  const int tiles = t.tiles_h * t.tiles_w;
-  const int n = blockIdx.x / tiles, tile = blockIdx.x % tiles;
-  const int oh0 = tile / t.tiles_w * t.th, ow0 = tile % t.tiles_w * t.tw;
-  const int k0 = blockIdx.y * kb;
-  const int positions = t.th * t.tw;
-  const int group = threadIdx.x / positions, pos = threadIdx.x % positions;
-  const int row = pos / t.tw, col = pos % t.tw;
-  const int ih0 = oh0 * s.sh - s.ph, iw0 = ow0 * s.sw - s.pw;
-  const float* xn = x + std::int64_t{n} * s.c * s.h * s.w;
+  const DirectBlock<KPT> blk(s, t, smem);
+  const int taps = blk.taps, kb = blk.channels, patch = blk.patch;
+  const int ih0 = blk.row0 * s.sh - s.ph, iw0 = blk.col0 * s.sw - s.pw;
+  const float* xn = x + std::int64_t{blk.n} * s.c * s.h * s.w;
 
   float acc[KPT] = {};
   for (int c0 = 0; c0 < s.c; c0 += t.chunk) {
@@ -126,33 +146,33 @@ __global__ void __launch_bounds__(kDirectThreads)
     const int span = cc * taps;
     for (int e = threadIdx.x; e < span * kb; e += blockDim.x) {
       const int kk = e / span, ct = e % span;
-      const int k = k0 + kk;
-      ws[ct * kb + kk] = k < s.k ? w[(std::int64_t{k} * s.c + c0) * taps + ct] : 0.0f;
+      const int k = blk.channel0 + kk;
+      blk.filters[ct * kb + kk] = k < s.k ? w[(std::int64_t{k} * s.c + c0) * taps + ct] : 0.0f;
     }
     for (int e = threadIdx.x; e < cc * patch; e += blockDim.x) {
       const int ci = e / patch, r = e % patch;
       const int ih = ih0 + r / t.patch_w, iw = iw0 + r % t.patch_w;
-      xs[e] = ih >= 0 && ih < s.h && iw >= 0 && iw < s.w
-                  ? xn[(std::int64_t{c0 + ci} * s.h + ih) * s.w + iw]
-                  : 0.0f;
+      blk.patches[e] = ih >= 0 && ih < s.h && iw >= 0 && iw < s.w
+                           ? xn[(std::int64_t{c0 + ci} * s.h + ih) * s.w + iw]
+                           : 0.0f;
     }
     __syncthreads();
     for (int ci = 0; ci < cc; ++ci) {
-      const float* xr = xs + ci * patch + row * s.sh * t.patch_w + col * s.sw;
-      const float* wr = ws + ci * taps * kb + group * KPT;
+      const float* xr = blk.patches + ci * patch + blk.row * s.sh * t.patch_w + blk.col * s.sw;
+      const float* wr = blk.filters + ci * taps * kb + blk.group * KPT;
       for (int i = 0; i < s.kh; ++i)
         for (int j = 0; j < s.kw; ++j)
           fma_channels<KPT>(acc, wr + (i * s.kw + j) * kb, xr[i * t.patch_w + j]);
     }
     __syncthreads();
   }
-  const int oh = oh0 + row, ow = ow0 + col;
+  const int oh = blk.row0 + blk.row, ow = blk.col0 + blk.col;
   if (oh >= s.oh || ow >= s.ow) return;
   for (int q = 0; q < KPT; ++q) {
-    const int k = k0 + group * KPT + q;
+    const int k = blk.channel0 + blk.group * KPT + q;
     if (k < s.k) {
       const float bias = b != nullptr ? b[k] : 0.0f;
-      y[((std::int64_t{n} * s.k + k) * s.oh + oh) * s.ow + ow] = acc[q] + bias;
+      y[((std::int64_t{blk.n} * s.k + k) * s.oh + oh) * s.ow + ow] = acc[q] + bias;
     }
   }
 }
@@ -170,23 +190,15 @@ __global__ void __launch_bounds__(kDirectThreads)
                                     const float* __restrict__ w,   // (K,C,kh,kw)
                                     ConvShape s, DirectTile t) {
   NAPINET_DYNAMIC_SHARED(float, smem);
-  const int taps = s.kh * s.kw;
-  const int cb = t.groups * CPT;
-  const int patch = t.patch_h * t.patch_w;
-  float* ws = smem;
-  float* ds = smem + t.chunk * taps * cb;
-  const int tiles = t.tiles_h * t.tiles_w;
-  const int n = blockIdx.x / tiles, tile = blockIdx.x % tiles;
-  const int h0 = tile / t.tiles_w * t.th, w0 = tile % t.tiles_w * t.tw;
-  const int c0 = blockIdx.y * cb;
-  const int positions = t.th * t.tw;
-  const int group = threadIdx.x / positions, pos = threadIdx.x % positions;
-  const int h = h0 + pos / t.tw, xc = w0 + pos % t.tw;
+  const DirectBlock<CPT> blk(s, t, smem);
+  const int taps = blk.taps, cb = blk.channels, patch = blk.patch;
+  const int h0 = blk.row0, w0 = blk.col0, c0 = blk.channel0;
+  const int h = h0 + blk.row, xc = w0 + blk.col;
   const int oh_base = -floor_div(-(h0 + s.ph - s.kh + 1), s.sh);  // ⌈·/sh⌉
   const int ow_base = -floor_div(-(w0 + s.pw - s.kw + 1), s.sw);
   const int i0 = (h + s.ph) % s.sh, j0 = (xc + s.pw) % s.sw;  // first tap of this phase
   const int plane = s.oh * s.ow;
-  const float* dyn = dy + std::int64_t{n} * s.k * plane;
+  const float* dyn = dy + std::int64_t{blk.n} * s.k * plane;
 
   float acc[CPT] = {};
   for (int k0 = 0; k0 < s.k; k0 += t.chunk) {
@@ -196,20 +208,20 @@ __global__ void __launch_bounds__(kDirectThreads)
     for (int e = threadIdx.x; e < kc * span; e += blockDim.x) {
       const int kl = e / span, ct = e % span;
       const int cl = ct / taps, tap = ct % taps;
-      ws[(kl * taps + tap) * cb + cl] =
+      blk.filters[(kl * taps + tap) * cb + cl] =
           c0 + cl < s.c ? w[(std::int64_t{k0 + kl} * s.c + c0) * taps + ct] : 0.0f;
     }
     for (int e = threadIdx.x; e < kc * patch; e += blockDim.x) {
       const int kl = e / patch, r = e % patch;
       const int oh = oh_base + r / t.patch_w, ow = ow_base + r % t.patch_w;
-      ds[e] = oh >= 0 && oh < s.oh && ow >= 0 && ow < s.ow
-                  ? dyn[std::int64_t{k0 + kl} * plane + oh * s.ow + ow]
-                  : 0.0f;
+      blk.patches[e] = oh >= 0 && oh < s.oh && ow >= 0 && ow < s.ow
+                           ? dyn[std::int64_t{k0 + kl} * plane + oh * s.ow + ow]
+                           : 0.0f;
     }
     __syncthreads();
     for (int kl = 0; kl < kc; ++kl) {
-      const float* dk = ds + kl * patch;
-      const float* wk = ws + kl * taps * cb + group * CPT;
+      const float* dk = blk.patches + kl * patch;
+      const float* wk = blk.filters + kl * taps * cb + blk.group * CPT;
       for (int i = i0; i < s.kh; i += s.sh) {
         const int a = (h + s.ph - i) / s.sh - oh_base;  // an exact division
         for (int j = j0; j < s.kw; j += s.sw) {
@@ -222,8 +234,8 @@ __global__ void __launch_bounds__(kDirectThreads)
   }
   if (h >= s.h || xc >= s.w) return;
   for (int q = 0; q < CPT; ++q) {
-    const int c = c0 + group * CPT + q;
-    if (c < s.c) dx[((std::int64_t{n} * s.c + c) * s.h + h) * s.w + xc] = acc[q];
+    const int c = c0 + blk.group * CPT + q;
+    if (c < s.c) dx[((std::int64_t{blk.n} * s.c + c) * s.h + h) * s.w + xc] = acc[q];
   }
 }
 

@@ -146,6 +146,18 @@ struct Operand {
   }
 };
 
+// v (N) = a thread's N values of one shared-memory row: float4 g of them at row[g·kGroup + lane·4].
+template <int N, int kGroup>
+__device__ __forceinline__ void load_fragment(float (&v)[N], const float* row, int lane) {
+  NAPINET_CUDA_UNROLL for (int g = 0; g < N / 4; ++g) {
+    const float4 f = *reinterpret_cast<const float4*>(row + g * kGroup + lane * 4);
+    v[4 * g] = f.x;
+    v[4 * g + 1] = f.y;
+    v[4 * g + 2] = f.z;
+    v[4 * g + 3] = f.w;
+  }
+}
+
 // acc[i][j] += Σ_k as[k][row i]·bs[k][col j] over one step, in k order (one FMA each).
 template <class T>
 __device__ __forceinline__ void multiply_step(float (&acc)[T::TM][T::TN],
@@ -154,20 +166,8 @@ __device__ __forceinline__ void multiply_step(float (&acc)[T::TM][T::TN],
                                               int ty) {
   NAPINET_CUDA_UNROLL for (int kk = 0; kk < T::BK; ++kk) {
     float av[T::TM], bv[T::TN];
-    NAPINET_CUDA_UNROLL for (int g = 0; g < T::TM / 4; ++g) {
-      const float4 v = *reinterpret_cast<const float4*>(&as[kk][g * T::kGroupM + ty * 4]);
-      av[4 * g] = v.x;
-      av[4 * g + 1] = v.y;
-      av[4 * g + 2] = v.z;
-      av[4 * g + 3] = v.w;
-    }
-    NAPINET_CUDA_UNROLL for (int g = 0; g < T::TN / 4; ++g) {
-      const float4 v = *reinterpret_cast<const float4*>(&bs[kk][g * T::kGroupN + tx * 4]);
-      bv[4 * g] = v.x;
-      bv[4 * g + 1] = v.y;
-      bv[4 * g + 2] = v.z;
-      bv[4 * g + 3] = v.w;
-    }
+    load_fragment<T::TM, T::kGroupM>(av, as[kk], ty);
+    load_fragment<T::TN, T::kGroupN>(bv, bs[kk], tx);
     NAPINET_CUDA_UNROLL for (int i = 0; i < T::TM; ++i) {
       NAPINET_CUDA_UNROLL for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
@@ -511,6 +511,13 @@ void gemm_batch_sum(float* c, const float* a, const float* b, std::int64_t m, st
                     std::int64_t k, bool trans_a, bool trans_b, float alpha, float beta,
                     std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b) {
   gemm_general(c, a, b, nullptr, m, n, k, trans_a, trans_b, alpha, beta, false, 1, batch, 0,
+               stride_a, stride_b);
+}
+
+void gemm_batched(float* c, const float* a, const float* b, std::int64_t batch, std::int64_t m,
+                  std::int64_t n, std::int64_t k, bool trans_a, bool trans_b, std::int64_t stride_a,
+                  std::int64_t stride_b, std::int64_t stride_c, float alpha, float beta) {
+  gemm_general(c, a, b, nullptr, m, n, k, trans_a, trans_b, alpha, beta, false, batch, 1, stride_c,
                stride_a, stride_b);
 }
 

@@ -18,6 +18,7 @@
 // pass counts that row's loss as NaN (so stats[0] becomes NaN, where the training loop sees it) and
 // never as correct, and the backward pass fills that row of dlogits with NaN.
 #include "common.cuh"
+#include "../native/kernels/loss.h"
 
 namespace napinet::cuda {
 namespace {
@@ -107,11 +108,7 @@ __global__ void __launch_bounds__(1024)
         if (y < 0 || y >= c) {
           loss += NAN;  // an invalid label (see the file comment); never an index
         } else {
-          // −log p_y = log Σ − (z_y − max);  −(1/C) Σ_k log p_k = log Σ + (1/C) Σ_k (max − z_k).
-          const double log_sum = log(static_cast<double>(sum));
-          const double nll = log_sum - (static_cast<double>(z[y]) - static_cast<double>(max));
-          const double smooth = log_sum + shifted_sum / static_cast<double>(c);
-          loss += (1.0 - smoothing) * nll + smoothing * smooth;
+          loss += kernels::cross_entropy_row_loss(sum, z[y], max, shifted_sum, c, smoothing);
           correct += argmax == y ? 1.0 : 0.0;
         }
       }
@@ -254,17 +251,14 @@ void softmax_cross_entropy_backward(float* dlogits, const float* probs, const st
   // dlogits, probs (N,C); labels (N)
   const std::int64_t total = n * c;
   if (total == 0) return;
-  // Target values as the CPU kernel (and PyTorch) forms them: ε/C off the label, 1 − ε + ε/C on it.
-  const double off = label_smoothing / static_cast<double>(c);
-  const float off_target = static_cast<float>(off);
-  const float on_target = static_cast<float>(1.0 - label_smoothing + off);
+  const kernels::SmoothedTargets target = kernels::smoothed_targets(label_smoothing, c);
   if (total <= INT32_MAX) {
     NAPINET_LAUNCH((softmax_ce_backward_kernel<std::int32_t>), grid_for(total), kBlockSize, 0,
-                   dlogits, probs, labels, static_cast<std::int32_t>(c), off_target, on_target,
+                   dlogits, probs, labels, static_cast<std::int32_t>(c), target.off, target.on,
                    scale, static_cast<std::int32_t>(total));
   } else {
     NAPINET_LAUNCH((softmax_ce_backward_kernel<std::int64_t>), grid_for(total), kBlockSize, 0,
-                   dlogits, probs, labels, c, off_target, on_target, scale, total);
+                   dlogits, probs, labels, c, target.off, target.on, scale, total);
   }
 }
 

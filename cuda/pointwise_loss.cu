@@ -8,6 +8,7 @@
 // logits or outputs), small next to the network; one block keeps the order fixed, so the result is
 // the same on every run, with no scratch memory and no atomics.
 #include "common.cuh"
+#include "../native/kernels/pointwise_loss.h"
 
 namespace napinet::cuda {
 namespace {
@@ -15,10 +16,6 @@ namespace {
 constexpr int kReduceThreads = 256;
 
 // ---- kernels ---------------------------------------------------------------------------------
-
-__device__ __forceinline__ double softplus_neg(double x) {  // log(1 + e^(−x))
-  return log1p(exp(-fabs(x))) + (x < 0.0 ? -x : 0.0);
-}
 
 // Adds the block's per-thread (loss, correct) sums in a fixed tree and writes the statistics
 // (divided by m, as the CPU kernel): thread 0 overwrites stats or adds into it.
@@ -55,10 +52,8 @@ __global__ void bce_with_logits_forward_kernel(float* stats, const float* x, con
   __shared__ double correct_part[kReduceThreads];
   double loss = 0.0, correct = 0.0;
   for (std::int64_t i = threadIdx.x; i < count; i += kReduceThreads) {
-    const double xi = x[i], ti = target[i];
-    const double weight = pos_weight ? 1.0 + (static_cast<double>(pos_weight[i % p]) - 1.0) * ti : 1.0;
-    loss += (1.0 - ti) * xi + weight * softplus_neg(xi);
-    correct += ((x[i] > 0.0f) == (target[i] > 0.5f)) ? 1.0 : 0.0;
+    loss += kernels::bce_with_logits_loss(x[i], target[i], pos_weight, p, i);
+    correct += kernels::bce_correct(x[i], target[i]);
   }
   finish_stats(stats, loss, correct, per_sample, accumulate, loss_part, correct_part);
 }
@@ -69,25 +64,18 @@ __global__ void mse_forward_kernel(float* stats, const float* x, const float* ta
   __shared__ double correct_part[kReduceThreads];
   double loss = 0.0;
   for (std::int64_t i = threadIdx.x; i < count; i += kReduceThreads) {
-    const double d = static_cast<double>(x[i]) - static_cast<double>(target[i]);
-    loss += d * d;
+    loss += kernels::squared_error(x[i], target[i]);
   }
   finish_stats(stats, loss, 0.0, per_sample, accumulate, loss_part, correct_part);
 }
 
-// dx = scale · ((1 − t)·σ(x) − pos_weight·t·σ(−x)) (see the CPU kernel), grid-stride over count.
+// dx = scale · ((1 − t)·σ(x) − pos_weight·t·σ(−x)) (kernels::bce_with_logits_grad), grid-stride.
 __global__ void bce_with_logits_backward_kernel(float* dx, const float* x, const float* target,
                                                 const float* pos_weight, std::int64_t p,
                                                 std::int64_t count, float scale) {
   const std::int64_t stride = std::int64_t{blockDim.x} * gridDim.x;
   for (std::int64_t i = std::int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += stride) {
-    const float xi = x[i], t = target[i];
-    const float e = expf(-fabsf(xi));
-    const float inv = 1.0f / (1.0f + e);
-    const float sig_pos = xi >= 0.0f ? inv : e * inv;  // σ(x)
-    const float sig_neg = xi >= 0.0f ? e * inv : inv;  // σ(−x)
-    const float w = pos_weight ? pos_weight[i % p] : 1.0f;
-    dx[i] = scale * ((1.0f - t) * sig_pos - w * t * sig_neg);
+    dx[i] = kernels::bce_with_logits_grad(x[i], target[i], pos_weight, p, i, scale);
   }
 }
 
@@ -96,7 +84,7 @@ __global__ void mse_backward_kernel(float* dx, const float* x, const float* targ
                                     std::int64_t count, float scale) {
   const std::int64_t stride = std::int64_t{blockDim.x} * gridDim.x;
   for (std::int64_t i = std::int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += stride) {
-    dx[i] = scale * (2.0f * (x[i] - target[i]));
+    dx[i] = kernels::squared_error_grad(x[i], target[i], scale);
   }
 }
 

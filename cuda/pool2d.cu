@@ -23,60 +23,42 @@
 #include <climits>
 
 #include "common.cuh"
+#include "../native/kernels/pool2d.h"
 
 namespace napinet::cuda {
 namespace {
 
 // ---- kernels ---------------------------------------------------------------------------------
 
-__device__ inline bool is_nan(float v) { return v != v; }
-
-// A window's rows (or columns) [begin, end) clipped to the input, and its extent including padding
-// (PyTorch caps that at in + pad), as the CPU kernel's window().
+// Window geometry, divisor, max scan and mean: native/kernels/pool2d.h (shared with the CPU).
+using kernels::pool_avg_divisor, kernels::pool_avg_window, kernels::pool_max_window;
 template <typename Index>
-struct Span {
-  Index begin, end, padded;
+using Span = kernels::PoolWindow<Index>;
+template <typename Index>
+using Geometry = kernels::PoolGeometry<Index>;
+
+// Output o of (N,C,OH,OW): its plane and its window's rows and columns.
+template <typename Index>
+struct Output {
+  Index plane;
+  Span<Index> rows, cols;
 };
-
 template <typename Index>
-__device__ inline Span<Index> window(Index out, Index stride, Index pad, Index kernel, Index in) {
-  const Index begin = out * stride - pad;
-  const Index padded_end = begin + kernel < in + pad ? begin + kernel : in + pad;
-  return Span<Index>{begin > 0 ? begin : 0, begin + kernel < in ? begin + kernel : in,
-                     padded_end - begin};
-}
-
-template <typename Index>
-__device__ inline Index avg_divisor(const Span<Index>& rows, const Span<Index>& cols,
-                                    bool count_include_pad) {
-  return count_include_pad ? rows.padded * cols.padded
-                           : (rows.end - rows.begin) * (cols.end - cols.begin);
+__device__ inline Output<Index> output_at(const Geometry<Index>& g, Index o) {
+  return {o / (g.ow * g.oh), g.rows((o / g.ow) % g.oh), g.cols(o % g.ow)};
 }
 
 // y, indices (N,C,OH,OW); x (N,C,H,W). One thread per output; total = N·C·OH·OW.
 template <typename Index>
-__global__ void max_pool2d_forward_kernel(float* y, std::int32_t* indices, const float* x, Index h,
-                                          Index w, Index oh, Index ow, Index kh, Index kw,
-                                          Index sh, Index sw, Index ph, Index pw, Index total) {
+__global__ void max_pool2d_forward_kernel(float* y, std::int32_t* indices, const float* x,
+                                          Geometry<Index> g, Index total) {
   const Index stride = static_cast<Index>(blockDim.x) * gridDim.x;
   for (Index o = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; o < total; o += stride) {
-    const Index j = o % ow;
-    const Index i = (o / ow) % oh;
-    const Index plane = o / (ow * oh);
-    const float* xp = x + static_cast<std::int64_t>(plane) * h * w;  // (H,W)
-    const Span<Index> rows = window(i, sh, ph, kh, h);
-    const Span<Index> cols = window(j, sw, pw, kw, w);
-    float best = -INFINITY;
-    Index arg = rows.begin * w + cols.begin;
-    for (Index a = rows.begin; a < rows.end; ++a) {
-      for (Index b = cols.begin; b < cols.end; ++b) {
-        const float v = xp[a * w + b];
-        if (v > best || is_nan(v)) {
-          best = v;
-          arg = a * w + b;
-        }
-      }
-    }
+    const Output<Index> out = output_at(g, o);
+    float best;
+    Index arg;
+    pool_max_window(x + static_cast<std::int64_t>(out.plane) * g.h * g.w, g.w, out.rows, out.cols,
+                    best, arg);
     y[o] = best;
     indices[o] = static_cast<std::int32_t>(arg);
   }
@@ -124,24 +106,13 @@ __global__ void max_pool2d_backward_kernel(float* dx, const float* dy, const std
 
 // y (N,C,OH,OW) = mean of each window of x (N,C,H,W). One thread per output.
 template <typename Index>
-__global__ void avg_pool2d_forward_kernel(float* y, const float* x, Index h, Index w, Index oh,
-                                          Index ow, Index kh, Index kw, Index sh, Index sw,
-                                          Index ph, Index pw, bool count_include_pad,
-                                          Index total) {
+__global__ void avg_pool2d_forward_kernel(float* y, const float* x, Geometry<Index> g,
+                                          bool count_include_pad, Index total) {
   const Index stride = static_cast<Index>(blockDim.x) * gridDim.x;
   for (Index o = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; o < total; o += stride) {
-    const Index j = o % ow;
-    const Index i = (o / ow) % oh;
-    const Index plane = o / (ow * oh);
-    const float* xp = x + static_cast<std::int64_t>(plane) * h * w;  // (H,W)
-    const Span<Index> rows = window(i, sh, ph, kh, h);
-    const Span<Index> cols = window(j, sw, pw, kw, w);
-    float sum = 0.0f;
-    for (Index a = rows.begin; a < rows.end; ++a) {
-      for (Index b = cols.begin; b < cols.end; ++b) sum += xp[a * w + b];
-    }
-    const Index divisor = avg_divisor(rows, cols, count_include_pad);
-    y[o] = divisor > 0 ? sum / static_cast<float>(divisor) : 0.0f;
+    const Output<Index> out = output_at(g, o);
+    y[o] = pool_avg_window(x + static_cast<std::int64_t>(out.plane) * g.h * g.w, g.w, out.rows,
+                           out.cols, count_include_pad);
   }
 }
 
@@ -158,27 +129,24 @@ __device__ inline void covering(Index r, Index stride, Index pad, Index kernel, 
 // dx (N,C,H,W) = Σ over the windows covering each input of dy (N,C,OH,OW) / divisor, in output
 // order. One thread per input element; total = N·C·H·W.
 template <typename Index>
-__global__ void avg_pool2d_backward_kernel(float* dx, const float* dy, Index h, Index w, Index oh,
-                                           Index ow, Index kh, Index kw, Index sh, Index sw,
-                                           Index ph, Index pw, bool count_include_pad,
-                                           Index total) {
+__global__ void avg_pool2d_backward_kernel(float* dx, const float* dy, Geometry<Index> g,
+                                           bool count_include_pad, Index total) {
   const Index stride = static_cast<Index>(blockDim.x) * gridDim.x;
   for (Index e = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
-    const Index b = e % w;
-    const Index a = (e / w) % h;
-    const Index plane = e / (w * h);
-    const float* dyp = dy + static_cast<std::int64_t>(plane) * oh * ow;  // (OH,OW)
+    const Index b = e % g.w;
+    const Index a = (e / g.w) % g.h;
+    const Index plane = e / (g.w * g.h);
+    const float* dyp = dy + static_cast<std::int64_t>(plane) * g.oh * g.ow;  // (OH,OW)
     Index i0, i1, j0, j1;
-    covering(a, sh, ph, kh, oh, i0, i1);
-    covering(b, sw, pw, kw, ow, j0, j1);
+    covering(a, g.sh, g.ph, g.kh, g.oh, i0, i1);
+    covering(b, g.sw, g.pw, g.kw, g.ow, j0, j1);
     float sum = 0.0f;
     for (Index i = i0; i <= i1; ++i) {
-      const Span<Index> rows = window(i, sh, ph, kh, h);
+      const Span<Index> rows = g.rows(i);
       for (Index j = j0; j <= j1; ++j) {
-        const Span<Index> cols = window(j, sw, pw, kw, w);
-        const Index divisor = avg_divisor(rows, cols, count_include_pad);
+        const Index divisor = pool_avg_divisor(rows, g.cols(j), count_include_pad);
         if (divisor <= 0) continue;
-        sum += dyp[i * ow + j] / static_cast<float>(divisor);
+        sum += dyp[i * g.ow + j] / static_cast<float>(divisor);
       }
     }
     dx[e] = sum;
@@ -191,10 +159,29 @@ bool fits_int32(std::int64_t total, std::int64_t h, std::int64_t w, std::int64_t
   return total <= INT32_MAX && h + kh + 2 * ph <= INT32_MAX && w + kw + 2 * pw <= INT32_MAX;
 }
 
-std::int64_t output_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
-                         std::int64_t pad) {  // as kernels::pool2d_output_size
-  const std::int64_t span = in + 2 * pad - kernel;
-  return span < 0 ? 0 : span / stride + 1;
+// The geometry, with the CPU kernel's output size.
+Geometry<std::int64_t> geometry(std::int64_t h, std::int64_t w, std::int64_t kh, std::int64_t kw,
+                                std::int64_t sh, std::int64_t sw, std::int64_t ph,
+                                std::int64_t pw) {
+  const std::int64_t oh = kernels::pool2d_output_size(h, kh, sh, ph);
+  const std::int64_t ow = kernels::pool2d_output_size(w, kw, sw, pw);
+  return {h, w, oh, ow, kh, kw, sh, sw, ph, pw};
+}
+
+// One launch of a pooling kernel over `total` items, in 32-bit indices when `narrow`, else 64-bit.
+// launch(geometry, total) is called with Geometry<std::int32_t> or Geometry<std::int64_t>.
+template <typename Launch>
+void with_index_type(bool narrow, const Geometry<std::int64_t>& g, std::int64_t total,
+                     const Launch& launch) {
+  if (narrow) {
+    launch(Geometry<std::int32_t>{std::int32_t(g.h), std::int32_t(g.w), std::int32_t(g.oh),
+                                  std::int32_t(g.ow), std::int32_t(g.kh), std::int32_t(g.kw),
+                                  std::int32_t(g.sh), std::int32_t(g.sw), std::int32_t(g.ph),
+                                  std::int32_t(g.pw)},
+           std::int32_t(total));
+  } else {
+    launch(g, total);
+  }
 }
 
 }  // namespace
@@ -205,17 +192,14 @@ void max_pool2d_forward(float* y, std::int32_t* indices, const float* x, std::in
                         std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t kh,
                         std::int64_t kw, std::int64_t sh, std::int64_t sw, std::int64_t ph,
                         std::int64_t pw) {  // y, indices (N,C,OH,OW); x (N,C,H,W)
-  const std::int64_t oh = output_size(h, kh, sh, ph), ow = output_size(w, kw, sw, pw);
-  const std::int64_t total = n * c * oh * ow;
+  const Geometry<std::int64_t> g = geometry(h, w, kh, kw, sh, sw, ph, pw);
+  const std::int64_t total = n * c * g.oh * g.ow;
   if (total == 0) return;
-  if (fits_int32(total, h, w, kh, kw, ph, pw)) {
-    using I = std::int32_t;
-    NAPINET_LAUNCH((max_pool2d_forward_kernel<I>), grid_for(total), kBlockSize, 0, y, indices, x,
-                   I(h), I(w), I(oh), I(ow), I(kh), I(kw), I(sh), I(sw), I(ph), I(pw), I(total));
-  } else {
-    NAPINET_LAUNCH((max_pool2d_forward_kernel<std::int64_t>), grid_for(total), kBlockSize, 0, y,
-                   indices, x, h, w, oh, ow, kh, kw, sh, sw, ph, pw, total);
-  }
+  with_index_type(fits_int32(total, h, w, kh, kw, ph, pw), g, total, [&](auto gi, auto count) {
+    using Index = decltype(count);
+    NAPINET_LAUNCH((max_pool2d_forward_kernel<Index>), grid_for(count), kBlockSize, 0, y, indices,
+                   x, gi, count);
+  });
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const std::int32_t* indices, std::int64_t n,
@@ -232,36 +216,29 @@ void avg_pool2d_forward(float* y, const float* x, std::int64_t n, std::int64_t c
                         std::int64_t w, std::int64_t kh, std::int64_t kw, std::int64_t sh,
                         std::int64_t sw, std::int64_t ph, std::int64_t pw,
                         bool count_include_pad) {  // y (N,C,OH,OW); x (N,C,H,W)
-  const std::int64_t oh = output_size(h, kh, sh, ph), ow = output_size(w, kw, sw, pw);
-  const std::int64_t total = n * c * oh * ow;
+  const Geometry<std::int64_t> g = geometry(h, w, kh, kw, sh, sw, ph, pw);
+  const std::int64_t total = n * c * g.oh * g.ow;
   if (total == 0) return;
-  if (fits_int32(total, h, w, kh, kw, ph, pw)) {
-    using I = std::int32_t;
-    NAPINET_LAUNCH((avg_pool2d_forward_kernel<I>), grid_for(total), kBlockSize, 0, y, x, I(h), I(w),
-                   I(oh), I(ow), I(kh), I(kw), I(sh), I(sw), I(ph), I(pw), count_include_pad,
-                   I(total));
-  } else {
-    NAPINET_LAUNCH((avg_pool2d_forward_kernel<std::int64_t>), grid_for(total), kBlockSize, 0, y, x,
-                   h, w, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad, total);
-  }
+  with_index_type(fits_int32(total, h, w, kh, kw, ph, pw), g, total, [&](auto gi, auto count) {
+    using Index = decltype(count);
+    NAPINET_LAUNCH((avg_pool2d_forward_kernel<Index>), grid_for(count), kBlockSize, 0, y, x, gi,
+                   count_include_pad, count);
+  });
 }
 
 void avg_pool2d_backward(float* dx, const float* dy, std::int64_t n, std::int64_t c,
                          std::int64_t h, std::int64_t w, std::int64_t kh, std::int64_t kw,
                          std::int64_t sh, std::int64_t sw, std::int64_t ph, std::int64_t pw,
                          bool count_include_pad) {  // dx (N,C,H,W); dy (N,C,OH,OW)
-  const std::int64_t oh = output_size(h, kh, sh, ph), ow = output_size(w, kw, sw, pw);
+  const Geometry<std::int64_t> g = geometry(h, w, kh, kw, sh, sw, ph, pw);
   const std::int64_t total = n * c * h * w;
   if (total == 0) return;
-  if (fits_int32(total, h, w, kh, kw, ph, pw) && n * c * oh * ow <= INT32_MAX) {
-    using I = std::int32_t;
-    NAPINET_LAUNCH((avg_pool2d_backward_kernel<I>), grid_for(total), kBlockSize, 0, dx, dy, I(h),
-                   I(w), I(oh), I(ow), I(kh), I(kw), I(sh), I(sw), I(ph), I(pw), count_include_pad,
-                   I(total));
-  } else {
-    NAPINET_LAUNCH((avg_pool2d_backward_kernel<std::int64_t>), grid_for(total), kBlockSize, 0, dx,
-                   dy, h, w, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad, total);
-  }
+  const bool narrow = fits_int32(total, h, w, kh, kw, ph, pw) && n * c * g.oh * g.ow <= INT32_MAX;
+  with_index_type(narrow, g, total, [&](auto gi, auto count) {
+    using Index = decltype(count);
+    NAPINET_LAUNCH((avg_pool2d_backward_kernel<Index>), grid_for(count), kBlockSize, 0, dx, dy, gi,
+                   count_include_pad, count);
+  });
 }
 
 }  // namespace napinet::cuda

@@ -62,6 +62,27 @@ export interface CudaInfo {
   runtimeVersion?: number;
 }
 
+/** What mpiInit reports: this process's place in the MPI world. */
+export interface MpiWorld {
+  rank: number;
+  size: number;
+  localRank: number;
+  localSize: number;
+  /** MPI_Init_thread's provided level (1: MPI_THREAD_FUNNELED). */
+  threadLevel: number;
+  library: string;
+  version: string;
+}
+
+/** Whether libnccl can be loaded (CUDA builds), and which. */
+export interface NcclInfo {
+  available: boolean;
+  reason?: string;
+  library?: string;
+  /** ncclGetVersion: 10000·major + 100·minor + patch. */
+  version?: number;
+}
+
 export interface NativeAddon {
   buildInfo(): BuildInfo;
   numThreads(): number;
@@ -79,6 +100,32 @@ export interface NativeAddon {
   cudaGraphDispose?(graph: CudaGraphHandle): void;
   /** The CUDA emulator's self-test kernels (emulator builds only; typed in test/cuda-emu.test.ts). */
   cudaEmuSelftest?(): unknown;
+
+  // distributed, MPI backend (native/distributed/mpi.h; lib/distributed/): CPU tensors in place.
+  // libmpi is opened at run time; every collective polls non-blocking MPI calls until timeoutMs.
+  /** Loads libmpi (without initialising MPI) and returns its version line; throws naming what to install. */
+  mpiLibraryVersion(): string;
+  mpiInit(): MpiWorld;
+  mpiFinalize(): void;
+  /** MPI_Abort: the launcher ends every rank (no-op before init). */
+  mpiAbort(code: number): void;
+  /** Each buffer summed over the ranks (mean: then divided by the world size), in place. */
+  mpiAllReduce(buffers: Float32Array[], mean: boolean, timeoutMs: number): void;
+  /** Each buffer's bytes from rank `root`, in place. */
+  mpiBroadcast(buffers: (Float32Array | Int32Array | Uint8Array)[], root: number, timeoutMs: number): void;
+  /** out[r·n + i] = rank r's x[i] (out holds worldSize·n values). */
+  mpiAllGather(out: Float32Array, x: Float32Array, timeoutMs: number): void;
+  mpiBarrier(timeoutMs: number): void;
+
+  // distributed, NCCL backend (cuda/nccl.h; CUDA builds): CUDA tensors, on napinet's stream.
+  ncclInfo?(): NcclInfo;
+  /** ncclGetUniqueId: made on rank 0 and broadcast to the others before ncclInit. */
+  ncclUniqueId?(): Uint8Array;
+  ncclInit?(id: Uint8Array, worldSize: number, rank: number): void;
+  ncclFinalize?(): void;
+  ncclAllReduce?(buffers: CudaBuffer[], mean: boolean, timeoutMs: number): void;
+  ncclBroadcast?(buffers: CudaBuffer[], root: number, timeoutMs: number): void;
+  ncclAllGather?(out: CudaBuffer, x: CudaBuffer, worldSize: number, timeoutMs: number): void;
 
   // activation (native/kernels/activation.h)
   reluForward(y: NativeBuffer, x: NativeBuffer, n: number): void;
@@ -238,6 +285,52 @@ export interface NativeAddon {
   bceWithLogitsBackward(dx: NativeBuffer, x: NativeBuffer, target: NativeBuffer, posWeight: NativeBuffer | null, count: number, P: number, scale: number): void;
   mseForward(stats: NativeBuffer, x: NativeBuffer, target: NativeBuffer, N: number, M: number, accumulate: boolean): void;
   mseBackward(dx: NativeBuffer, x: NativeBuffer, target: NativeBuffer, count: number, scale: number): void;
+
+  // strided elementwise ops (native/kernels/elementwise.h, op_math.h): every tensor is a view
+  // (offset, strides) over `shape`; an input may be a number (a scalar everywhere; its offset and
+  // strides are then ignored). accumulate: out += f(…). op: an index into elementwiseOpNames().
+  elementwiseUnary(
+    op: number, out: NativeBuffer, outOffset: number, outStrides: readonly number[],
+    x: NativeBuffer | number, xOffset: number, xStrides: readonly number[] | null,
+    shape: readonly number[], alpha: number, beta: number, accumulate: boolean,
+  ): void;
+  elementwiseBinary(
+    op: number, out: NativeBuffer, outOffset: number, outStrides: readonly number[],
+    a: NativeBuffer | number, aOffset: number, aStrides: readonly number[] | null,
+    b: NativeBuffer | number, bOffset: number, bStrides: readonly number[] | null,
+    shape: readonly number[], alpha: number, beta: number, accumulate: boolean,
+  ): void;
+  elementwiseTernary(
+    op: number, out: NativeBuffer, outOffset: number, outStrides: readonly number[],
+    a: NativeBuffer | number, aOffset: number, aStrides: readonly number[] | null,
+    b: NativeBuffer | number, bOffset: number, bStrides: readonly number[] | null,
+    c: NativeBuffer | number, cOffset: number, cStrides: readonly number[] | null,
+    shape: readonly number[], accumulate: boolean,
+  ): void;
+  /** The op names of each arity, in op-number order. */
+  elementwiseOpNames(): { unary: string[]; binary: string[]; ternary: string[] };
+
+  // reductions (native/kernels/reduce.h): x contiguous of `shape`, the `dims` reduced; out in
+  // keepdim layout; indices (int32) only for max / min; correction: var's.
+  reduce(
+    op: number, out: NativeBuffer, indices: Int32Array | CudaBuffer | null, x: NativeBuffer,
+    shape: readonly number[], dims: readonly number[], correction: number,
+  ): void;
+  /** The reduction names, in op-number order. */
+  reduceOpNames(): string[];
+
+  // batched gemm (native/kernels/gemm.h gemm_batched, cuda/gemm.cu), both devices:
+  // c_i = alpha·op(a_i)·op(b_i) + beta·c_i, item i at c + i·strideC, a + i·strideA, b + i·strideB
+  gemmBatched(
+    c: NativeBuffer, a: NativeBuffer, b: NativeBuffer, batch: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, strideA: number, strideB: number, strideC: number, alpha: number, beta: number,
+  ): void;
+
+  // indexing (native/kernels/indexing.h); indices int32, checked against the indexed dimension
+  indexSelect(out: NativeBuffer, x: NativeBuffer, indices: Int32Array | CudaBuffer, outer: number, dimSize: number, inner: number, count: number): void;
+  indexAdd(out: NativeBuffer, src: NativeBuffer, indices: Int32Array | CudaBuffer, outer: number, dimSize: number, inner: number, count: number): void;
+  gather(out: NativeBuffer, x: NativeBuffer, index: Int32Array | CudaBuffer, xShape: readonly number[], indexShape: readonly number[], dim: number): void;
+  scatterAdd(out: NativeBuffer, src: NativeBuffer, index: Int32Array | CudaBuffer, outShape: readonly number[], indexShape: readonly number[], dim: number): void;
 }
 
 /** Path of the package root (the folder holding package.json), from lib/ or dist/cjs/. */

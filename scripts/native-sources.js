@@ -1,6 +1,7 @@
 // Prints the C++ sources of the CPU build, one per line, relative to the repo root: every
-// native/kernels/*.cpp and native/binding/*.cc. binding.gyp calls it; CMakeLists.txt globs the
-// same folders. CUDA-only binding code lives in native/binding/cuda/, built by CMake alone.
+// native/kernels/*.cpp, native/binding/*.cc and native/distributed/*.cpp. binding.gyp calls it;
+// CMakeLists.txt globs the same folders. CUDA-only binding code lives in native/binding/cuda/, built
+// by CMake alone, or behind #ifdef NAPINET_WITH_CUDA (the batched gemms in native/binding/gemm.cc).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -11,7 +12,7 @@ function nativeSources(root) {
       .filter((f) => f.endsWith(ext))
       .sort()
       .map((f) => `${dir}/${f}`);
-  return [...list('native/kernels', '.cpp'), ...list('native/binding', '.cc')];
+  return [...list('native/kernels', '.cpp'), ...list('native/binding', '.cc'), ...list('native/distributed', '.cpp')];
 }
 
 module.exports = { nativeSources };

@@ -22,7 +22,7 @@ const LAYERS: string[][] = [
   ['native.ts', 'random.ts'],
   ['device.ts', 'threads.ts', 'fit_types.ts', 'memory.ts'],
   ['tensor.ts', 'cuda_graph.ts'],
-  ['ops/'],
+  ['ops/', 'distributed/'],
   ['autograd/'],
   ['nn/'],
   ['optim/', 'data/'],

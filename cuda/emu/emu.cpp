@@ -914,22 +914,38 @@ cudaError_t cudaMemsetAsync(void* dst, int value, std::size_t bytes, cudaStream_
   return memset_locked(dst, value, bytes);
 }
 
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
+namespace {
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
-  if (stream == nullptr) return record(cudaErrorInvalidValue);
+// *out = a new handle holding `value`, remembered in `live` (streams and events are such handles).
+template <typename Handle, typename Out>
+cudaError_t create_handle(Out* out, std::set<const void*>& live, Handle value) {
+  if (out == nullptr) return record(cudaErrorInvalidValue);
   std::lock_guard<std::mutex> lock(device_mutex());
-  auto* handle = new StreamHandle{flags};
-  g_streams.insert(handle);
-  *stream = reinterpret_cast<cudaStream_t>(handle);
+  auto* handle = new Handle(value);
+  live.insert(handle);
+  *out = reinterpret_cast<Out>(handle);
   return cudaSuccess;
 }
 
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+// Forgets and frees a handle made by create_handle; an unknown one is an error.
+template <typename Handle>
+cudaError_t destroy_handle(const void* handle, std::set<const void*>& live) {
   std::lock_guard<std::mutex> lock(device_mutex());
-  if (g_streams.erase(stream) == 0) return record(cudaErrorInvalidResourceHandle);
-  delete reinterpret_cast<StreamHandle*>(stream);
+  if (live.erase(handle) == 0) return record(cudaErrorInvalidResourceHandle);
+  delete static_cast<const Handle*>(handle);
   return cudaSuccess;
+}
+
+}  // namespace
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  return create_handle(stream, g_streams, StreamHandle{flags});
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  return destroy_handle<StreamHandle>(stream, g_streams);
 }
 
 // Work runs when it is issued, so a stream is always idle.
@@ -953,19 +969,11 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
-  if (event == nullptr) return record(cudaErrorInvalidValue);
-  std::lock_guard<std::mutex> lock(device_mutex());
-  auto* handle = new EventHandle{flags, false, {}};
-  g_events.insert(handle);
-  *event = reinterpret_cast<cudaEvent_t>(handle);
-  return cudaSuccess;
+  return create_handle(event, g_events, EventHandle{flags, false, {}});
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  std::lock_guard<std::mutex> lock(device_mutex());
-  if (g_events.erase(event) == 0) return record(cudaErrorInvalidResourceHandle);
-  delete reinterpret_cast<EventHandle*>(event);
-  return cudaSuccess;
+  return destroy_handle<EventHandle>(event, g_events);
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {

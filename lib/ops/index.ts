@@ -25,3 +25,14 @@ export { addInto, concat, concatOutputShape, splitChannels } from './concat';
 export { conv1d, conv1dBackward, conv1dOutputShape, type Conv1dGrads, type Conv1dOptions } from './conv1d';
 export { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape, type AvgPool1dOptions, type Pool1dOptions } from './pool1d';
 export { bceWithLogits, bceWithLogitsBackward, mseLoss, mseLossBackward, type BceWithLogitsOptions, type PointwiseLossOut } from './pointwise_loss';
+export {
+  MAX_RANK, broadcastShapes, contiguousStrides, contiguousView, expandView, isContiguous, keepDimShape, narrowView,
+  normalizeDim, normalizeDims, permuteView, shapeText, sizeOf, transposeView, unsqueezeView, type StridedTensor, type View,
+} from './views';
+export {
+  binary, cat, copy, expand, narrow, permute, stack, ternary, transpose, unary, where,
+  type BinaryOp, type ClampOptions, type ElementwiseOptions, type Input, type Operand, type TernaryOp, type UnaryOp,
+} from './elementwise';
+export { argmax, argmin, reduce, reduceWithIndices, sumToShape, type IndexedReduceOptions, type ReduceOp, type ReduceOptions } from './reduce';
+export { batchMatmul, type BatchMatmulOptions } from './batch_matmul';
+export { gather, indexAdd, indexSelect, scatterAdd } from './indexing';

@@ -1,6 +1,9 @@
+// Argument readers and checks for the bindings (see args.h): typed arrays and CudaBuffers as
+// tensors, integers, numbers, booleans, and the "Expected X for Y but received Z" errors.
 #include "args.h"
 
 #include <cmath>
+#include <type_traits>
 
 #ifdef NAPINET_WITH_CUDA
 #include "cuda/buffer.h"
@@ -80,29 +83,55 @@ void throw_range_error(Napi::Env env, const std::string& message) {
 
 namespace {
 
-FloatBuffer float_value(Napi::Env env, const Napi::Value& value, const char* name, std::size_t required) {
-  FloatBuffer buffer;
+// What a tensor of element type T arrives as on the CPU.
+template <typename T>
+struct HostArray;
+template <>
+struct HostArray<float> {
+  using Array = Napi::Float32Array;
+  static constexpr napi_typedarray_type kType = napi_float32_array;
+  static constexpr const char* kExpected = "a Float32Array";
+};
+template <>
+struct HostArray<std::int32_t> {
+  using Array = Napi::Int32Array;
+  static constexpr napi_typedarray_type kType = napi_int32_array;
+  static constexpr const char* kExpected = "an Int32Array";
+};
+
+// `value` as a tensor of T: a typed array (CPU) or a live CudaBuffer of T (CUDA), with at least
+// `required` elements.
+template <typename T>
+Buffer<T> buffer_value(Napi::Env env, const Napi::Value& value, const char* name,
+                       std::size_t required) {
+  using Host = HostArray<T>;
+  Buffer<T> buffer;
   buffer.name = name;
-  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {
-    auto array = value.As<Napi::Float32Array>();
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == Host::kType) {
+    auto array = value.As<typename Host::Array>();
     buffer.data = array.Data();
     buffer.length = array.ElementLength();
     buffer.device = Device::kCpu;
 #ifdef NAPINET_WITH_CUDA
-  } else if (void* data = nullptr;
-             cuda_arg(env, value, name, true, "a Float32Array", &data, &buffer.length)) {
-    buffer.data = static_cast<float*>(data);
+  } else if (void* data = nullptr; cuda_arg(env, value, name, std::is_same_v<T, float>,
+                                            Host::kExpected, &data, &buffer.length)) {
+    buffer.data = static_cast<T*>(data);
     buffer.device = Device::kCuda;
 #endif
   } else {
-    throw_type_error(env, name, "a Float32Array", describe(value));
+    throw_type_error(env, name, Host::kExpected, describe(value));
   }
-  // An empty Float32Array may have no backing store; kernels never touch it, but keep the
-  // pointer non-null so "omitted" stays distinguishable.
-  static float empty_sentinel = 0.0f;
+  // An empty typed array may have no backing store; kernels never touch it, but keep the pointer
+  // non-null so "omitted" stays distinguishable.
+  static T empty_sentinel = 0;
   if (buffer.data == nullptr) buffer.data = &empty_sentinel;
   check_length(env, buffer, required);
   return buffer;
+}
+
+FloatBuffer float_value(Napi::Env env, const Napi::Value& value, const char* name,
+                        std::size_t required) {
+  return buffer_value<float>(env, value, name, required);
 }
 
 }  // namespace
@@ -159,28 +188,7 @@ FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index
 
 IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                          std::size_t required) {
-  Napi::Env env = info.Env();
-  Napi::Value value = arg(info, index);
-  IntBuffer buffer;
-  buffer.name = name;
-  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
-    auto array = value.As<Napi::Int32Array>();
-    buffer.data = array.Data();
-    buffer.length = array.ElementLength();
-    buffer.device = Device::kCpu;
-#ifdef NAPINET_WITH_CUDA
-  } else if (void* data = nullptr;
-             cuda_arg(env, value, name, false, "an Int32Array", &data, &buffer.length)) {
-    buffer.data = static_cast<std::int32_t*>(data);
-    buffer.device = Device::kCuda;
-#endif
-  } else {
-    throw_type_error(env, name, "an Int32Array", describe(value));
-  }
-  static std::int32_t empty_sentinel = 0;
-  if (buffer.data == nullptr) buffer.data = &empty_sentinel;
-  check_length(env, buffer, required);
-  return buffer;
+  return buffer_value<std::int32_t>(info.Env(), arg(info, index), name, required);
 }
 
 std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
@@ -204,6 +212,39 @@ double number_arg(const Napi::CallbackInfo& info, std::size_t index, const char*
   Napi::Value value = arg(info, index);
   if (!value.IsNumber()) throw_type_error(info.Env(), name, "a number", describe(value));
   return value.As<Napi::Number>().DoubleValue();
+}
+
+double finite_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name) {
+  const double value = number_arg(info, index, name);
+  if (!std::isfinite(value)) {
+    throw_range_error(info.Env(), std::string("Expected a finite number for ") + name +
+                                      " but received " + arg(info, index).ToString().Utf8Value());
+  }
+  return value;
+}
+
+double range_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name, double min,
+                 double max, const char* range) {
+  const double value = number_arg(info, index, name);
+  if (!std::isfinite(value) || value < min || value > max) {
+    throw_range_error(info.Env(), std::string("Expected a number in ") + range + " for " + name +
+                                      " but received " + arg(info, index).ToString().Utf8Value());
+  }
+  return value;
+}
+
+std::size_t element_count(Napi::Env env, const char* name,
+                          std::initializer_list<std::int64_t> dims) {
+  constexpr std::int64_t kMaxElements = std::int64_t{1} << 53;
+  std::int64_t total = 1;
+  for (std::int64_t d : dims) {
+    if (d != 0 && total > kMaxElements / d) {
+      throw_range_error(env, std::string("Expected at most 2^53 elements for ") + name +
+                                 " but its shape asks for more");
+    }
+    total *= d;
+  }
+  return static_cast<std::size_t>(total);
 }
 
 bool bool_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name) {

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -58,7 +59,17 @@ FloatList float_list_arg(const Napi::CallbackInfo& info, std::size_t index, cons
 std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                      std::int64_t min, std::int64_t max = INT32_MAX);
 double number_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name);
+// A finite number (a slope, a scale).
+double finite_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name);
+// A finite number in [min, max]; `range` is how the message spells the interval ("[0, 1)").
+double range_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name, double min,
+                 double max, const char* range);
 bool bool_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name);
+
+// The product of `dims` (a tensor's element count), or a RangeError naming the tensor when it
+// exceeds 2^53 (what a JavaScript number holds exactly).
+std::size_t element_count(Napi::Env env, const char* name,
+                          std::initializer_list<std::int64_t> dims);
 
 // How a value looks in a message: "an Array", "a Float32Array", "an int32 CudaBuffer", …
 std::string describe_value(const Napi::Value& value);

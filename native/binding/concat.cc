@@ -4,8 +4,6 @@
 //   addInto(y, x, n)                                 y += x
 #include "../kernels/concat.h"
 
-#include <string>
-
 #include "args.h"
 #include "dispatch.h"
 #include "registry.h"
@@ -30,36 +28,27 @@ Slice slice_args(const Napi::CallbackInfo& info, std::size_t first) {
   s.offset = int_arg(info, first + 2, "offset", 0, s.c_y - 1);
   s.c_x = int_arg(info, first + 3, "Cx", 1, s.c_y - s.offset);
   s.inner = int_arg(info, first + 4, "inner", 0, kMaxDim);
-  if (static_cast<double>(s.n) * static_cast<double>(s.c_y) * static_cast<double>(s.inner) >
-      static_cast<double>(INT64_MAX / 8)) {
-    throw_range_error(info.Env(), "Expected at most 2^60 elements for N·Cy·inner but received " +
-                                      std::to_string(s.n) + "·" + std::to_string(s.c_y) + "·" +
-                                      std::to_string(s.inner));
-  }
+  element_count(info.Env(), "N·Cy·inner", {s.n, s.c_y, s.inner});
   return s;
 }
 
-Napi::Value concat_channels(const Napi::CallbackInfo& info) {
+// concatChannels(y, x, …) and splitChannels(x, y, …): the same slice, y and x in the other order
+// (the output first).
+template <typename Fn>
+Napi::Value copy_slice(const Napi::CallbackInfo& info, Kernel<Fn> kernel, bool into_y) {
   const Slice s = slice_args(info, 2);
-  auto y = float_arg(info, 0, "y", s.y_elements());
-  auto x = float_arg(info, 1, "x", s.x_elements());
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x),
-                    kernels::concat_channels(y.data, x.data, s.n, s.c_y, s.offset, s.c_x, s.inner),
-                    cuda::concat_channels(y.data, x.data, s.n, s.c_y, s.offset, s.c_x, s.inner));
+  auto out = float_arg(info, 0, into_y ? "y" : "x", into_y ? s.y_elements() : s.x_elements());
+  auto in = float_arg(info, 1, into_y ? "x" : "y", into_y ? s.x_elements() : s.y_elements());
+  kernel(common_device(info.Env(), out, in), out.data, in.data, s.n, s.c_y, s.offset, s.c_x,
+         s.inner);
   return info.Env().Undefined();
 }
-NAPINET_EXPORT("concatChannels", concat_channels);
-
-Napi::Value split_channels(const Napi::CallbackInfo& info) {
-  const Slice s = slice_args(info, 2);
-  auto x = float_arg(info, 0, "x", s.x_elements());
-  auto y = float_arg(info, 1, "y", s.y_elements());
-  NAPINET_ON_DEVICE(common_device(info.Env(), x, y),
-                    kernels::split_channels(x.data, y.data, s.n, s.c_y, s.offset, s.c_x, s.inner),
-                    cuda::split_channels(x.data, y.data, s.n, s.c_y, s.offset, s.c_x, s.inner));
-  return info.Env().Undefined();
-}
-NAPINET_EXPORT("splitChannels", split_channels);
+NAPINET_EXPORT("concatChannels", [](const Napi::CallbackInfo& info) {
+  return copy_slice(info, NAPINET_KERNEL(concat_channels), true);
+});
+NAPINET_EXPORT("splitChannels", [](const Napi::CallbackInfo& info) {
+  return copy_slice(info, NAPINET_KERNEL(split_channels), false);
+});
 
 Napi::Value add_into(const Napi::CallbackInfo& info) {
   auto n = int_arg(info, 2, "n", 0, INT64_MAX / 4);
@@ -68,8 +57,7 @@ Napi::Value add_into(const Napi::CallbackInfo& info) {
   if (n > 0 && x.data < y.data + n && y.data < x.data + n) {
     throw_range_error(info.Env(), "Expected x not to overlap y for x but received overlapping buffers");
   }
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x), kernels::add_into(y.data, x.data, n),
-                    cuda::add_into(y.data, x.data, n));
+  NAPINET_DISPATCH(common_device(info.Env(), y, x), add_into, y.data, x.data, n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("addInto", add_into);

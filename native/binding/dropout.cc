@@ -4,7 +4,6 @@
 #include "../kernels/dropout.h"
 
 #include <cstdint>
-#include <string>
 
 #include "args.h"
 #include "dispatch.h"
@@ -19,39 +18,25 @@ std::uint64_t seed_arg(const Napi::CallbackInfo& info, std::size_t index) {
   return (high << 32) | low;
 }
 
-double p_arg(const Napi::CallbackInfo& info, std::size_t index) {
-  const double p = number_arg(info, index, "p");
-  if (!(p >= 0.0 && p <= 1.0)) {
-    throw_range_error(info.Env(), "Expected a number in [0, 1] for p but received " +
-                                      info[index].ToString().Utf8Value());
-  }
-  return p;
-}
-
-Napi::Value dropout_forward(const Napi::CallbackInfo& info) {
+// dropoutForward(y, x, …) and dropoutBackward(dx, dy, …): the mask of (seed, p) applied to the
+// second buffer into the first.
+template <typename Fn>
+Napi::Value apply_mask(const Napi::CallbackInfo& info, Kernel<Fn> kernel, const char* out_name,
+                       const char* in_name) {
   const std::uint64_t seed = seed_arg(info, 2);
-  const double p = p_arg(info, 4);
+  const double p = range_arg(info, 4, "p", 0.0, 1.0, "[0, 1]");
   auto n = int_arg(info, 5, "n", 0, INT64_MAX / 4);
-  auto y = float_arg(info, 0, "y", n);
-  auto x = float_arg(info, 1, "x", n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x), kernels::dropout_forward(y.data, x.data, seed, p, n),
-                    cuda::dropout_forward(y.data, x.data, seed, p, n));
+  auto out = float_arg(info, 0, out_name, n);
+  auto in = float_arg(info, 1, in_name, n);
+  kernel(common_device(info.Env(), out, in), out.data, in.data, seed, p, n);
   return info.Env().Undefined();
 }
-NAPINET_EXPORT("dropoutForward", dropout_forward);
-
-Napi::Value dropout_backward(const Napi::CallbackInfo& info) {
-  const std::uint64_t seed = seed_arg(info, 2);
-  const double p = p_arg(info, 4);
-  auto n = int_arg(info, 5, "n", 0, INT64_MAX / 4);
-  auto dx = float_arg(info, 0, "dx", n);
-  auto dy = float_arg(info, 1, "dy", n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), dx, dy),
-                    kernels::dropout_backward(dx.data, dy.data, seed, p, n),
-                    cuda::dropout_backward(dx.data, dy.data, seed, p, n));
-  return info.Env().Undefined();
-}
-NAPINET_EXPORT("dropoutBackward", dropout_backward);
+NAPINET_EXPORT("dropoutForward", [](const Napi::CallbackInfo& info) {
+  return apply_mask(info, NAPINET_KERNEL(dropout_forward), "y", "x");
+});
+NAPINET_EXPORT("dropoutBackward", [](const Napi::CallbackInfo& info) {
+  return apply_mask(info, NAPINET_KERNEL(dropout_backward), "dx", "dy");
+});
 
 }  // namespace
 }  // namespace napinet::binding

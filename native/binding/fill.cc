@@ -16,8 +16,7 @@ Napi::Value fill(const Napi::CallbackInfo& info) {
   auto n = int_arg(info, 2, "n", 0, INT64_MAX / 4);
   const float value = static_cast<float>(number_arg(info, 1, "value"));
   auto x = float_arg(info, 0, "x", n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), x), kernels::fill(x.data, value, n),
-                    cuda::fill(x.data, value, n));
+  NAPINET_DISPATCH(common_device(info.Env(), x), fill, x.data, value, n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("fill", fill);
@@ -26,8 +25,7 @@ Napi::Value fill_int32(const Napi::CallbackInfo& info) {
   auto n = int_arg(info, 2, "n", 0, INT64_MAX / 4);
   const auto value = static_cast<std::int32_t>(int_arg(info, 1, "value", INT32_MIN, INT32_MAX));
   auto x = int_buffer_arg(info, 0, "x", n);
-  NAPINET_ON_DEVICE(common_device(info.Env(), x), kernels::fill_int32(x.data, value, n),
-                    cuda::fill_int32(x.data, value, n));
+  NAPINET_DISPATCH(common_device(info.Env(), x), fill_int32, x.data, value, n);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("fillInt32", fill_int32);
@@ -39,8 +37,7 @@ Napi::Value fill_many(const Napi::CallbackInfo& info) {
   const std::vector<float*> data = xs.pointers();
   const std::vector<std::int64_t> n = xs.lengths();
   const auto count = static_cast<std::int64_t>(data.size());
-  NAPINET_ON_DEVICE(xs.buffers[0].device, kernels::fill_many(data.data(), n.data(), count, value),
-                    cuda::fill_many(data.data(), n.data(), count, value));
+  NAPINET_DISPATCH(xs.buffers[0].device, fill_many, data.data(), n.data(), count, value);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("fillMany", fill_many);

@@ -1,8 +1,9 @@
 // Bindings for native/kernels/gather (CPU) and cuda/gather.cu:
 //   gatherBatch(x, y, images, labels, order, start, count, rowLength)
 //     x[i] = images[order[start + i]], y[i] = labels[order[start + i]] for i < count
-// On the CPU every index is checked. On the GPU the indices cannot be read without a host round
-// trip: the kernel turns an index outside the images into a NaN image and the label −1.
+// On the CPU every index is checked here, with a message naming it. On the GPU the indices cannot
+// be read without a host round trip: the kernels (both devices) turn an index outside the images
+// into a NaN image and the label −1.
 #include "../kernels/gather.h"
 
 #include <string>
@@ -40,11 +41,8 @@ Napi::Value gather_batch(const Napi::CallbackInfo& info) {
   const auto rows = static_cast<std::int64_t>(labels.length);
   const Device device = common_device(env, x, y, images, labels, order);
   if (device == Device::kCpu) check_rows(env, order, start, count, rows);
-  NAPINET_ON_DEVICE(device,
-                    kernels::gather_batch(x.data, y.data, images.data, labels.data, order.data + start,
-                                          count, row_length),
-                    cuda::gather_batch(x.data, y.data, images.data, labels.data, order.data + start,
-                                       count, row_length, rows));
+  NAPINET_DISPATCH(device, gather_batch, x.data, y.data, images.data, labels.data,
+                   order.data + start, count, row_length, rows);
   return env.Undefined();
 }
 NAPINET_EXPORT("gatherBatch", gather_batch);

@@ -10,38 +10,42 @@
 namespace napinet::binding {
 namespace {
 
+// n, inFeatures, outFeatures from consecutive arguments starting at `first`, and the element
+// counts of x (n, in), y (n, out) and w (out, in).
+struct LinearShape {
+  std::int64_t n, in, out;
+  std::int64_t x_size() const { return n * in; }
+  std::int64_t y_size() const { return n * out; }
+  std::int64_t w_size() const { return out * in; }
+};
+LinearShape linear_args(const Napi::CallbackInfo& info, std::size_t first) {
+  return {int_arg(info, first, "n", 0), int_arg(info, first + 1, "inFeatures", 0),
+          int_arg(info, first + 2, "outFeatures", 0)};
+}
+
 Napi::Value linear_forward(const Napi::CallbackInfo& info) {
-  auto n = int_arg(info, 4, "n", 0);
-  auto in = int_arg(info, 5, "inFeatures", 0);
-  auto out = int_arg(info, 6, "outFeatures", 0);
-  auto y = float_arg(info, 0, "y", n * out);
-  auto x = float_arg(info, 1, "x", n * in);
-  auto w = float_arg(info, 2, "w", out * in);
-  auto b = optional_float_arg(info, 3, "b", out);
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x, w, b),
-                    kernels::linear_forward(y.data, x.data, w.data, b.data, n, in, out),
-                    cuda::linear_forward(y.data, x.data, w.data, b.data, n, in, out));
+  const LinearShape s = linear_args(info, 4);
+  auto y = float_arg(info, 0, "y", s.y_size());
+  auto x = float_arg(info, 1, "x", s.x_size());
+  auto w = float_arg(info, 2, "w", s.w_size());
+  auto b = optional_float_arg(info, 3, "b", s.out);
+  NAPINET_DISPATCH(common_device(info.Env(), y, x, w, b), linear_forward, y.data, x.data, w.data,
+                   b.data, s.n, s.in, s.out);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("linearForward", linear_forward);
 
 Napi::Value linear_backward(const Napi::CallbackInfo& info) {
-  auto n = int_arg(info, 6, "n", 0);
-  auto in = int_arg(info, 7, "inFeatures", 0);
-  auto out = int_arg(info, 8, "outFeatures", 0);
+  const LinearShape s = linear_args(info, 6);
   bool accumulate = bool_arg(info, 9, "accumulate");
-  auto dx = optional_float_arg(info, 0, "dx", n * in);
-  auto dw = float_arg(info, 1, "dw", out * in);
-  auto db = optional_float_arg(info, 2, "db", out);
-  auto dy = float_arg(info, 3, "dy", n * out);
-  auto x = float_arg(info, 4, "x", n * in);
-  auto w = float_arg(info, 5, "w", out * in);
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), dw, dx, db, dy, x, w),
-      kernels::linear_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data, n, in, out,
-                               accumulate),
-      cuda::linear_backward(dx.data, dw.data, db.data, dy.data, x.data, w.data, n, in, out,
-                            accumulate));
+  auto dx = optional_float_arg(info, 0, "dx", s.x_size());
+  auto dw = float_arg(info, 1, "dw", s.w_size());
+  auto db = optional_float_arg(info, 2, "db", s.out);
+  auto dy = float_arg(info, 3, "dy", s.y_size());
+  auto x = float_arg(info, 4, "x", s.x_size());
+  auto w = float_arg(info, 5, "w", s.w_size());
+  NAPINET_DISPATCH(common_device(info.Env(), dw, dx, db, dy, x, w), linear_backward, dx.data,
+                   dw.data, db.data, dy.data, x.data, w.data, s.n, s.in, s.out, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("linearBackward", linear_backward);

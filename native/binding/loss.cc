@@ -3,7 +3,6 @@
 //   softmaxCrossEntropyBackward(dlogits, probs, labels, N, C, labelSmoothing, scale)
 #include "../kernels/loss.h"
 
-#include <cmath>
 #include <string>
 
 #include "args.h"
@@ -16,12 +15,7 @@ namespace {
 constexpr std::int64_t kMaxDim = INT32_MAX;
 
 double label_smoothing_arg(const Napi::CallbackInfo& info, std::size_t index) {
-  const double value = number_arg(info, index, "labelSmoothing");
-  if (!(value >= 0.0 && value <= 1.0)) {
-    throw_range_error(info.Env(), "Expected a number in [0, 1] for labelSmoothing but received " +
-                                      info[index].ToString().Utf8Value());
-  }
-  return value;
+  return range_arg(info, index, "labelSmoothing", 0.0, 1.0, "[0, 1]");
 }
 
 // Every label indexes a row of C values: one outside [0, C) would read or write out of bounds.
@@ -51,11 +45,9 @@ Napi::Value softmax_cross_entropy_forward(const Napi::CallbackInfo& info) {
   auto logits = float_arg(info, 2, "logits", static_cast<std::size_t>(n * c));
   auto labels = int_buffer_arg(info, 3, "labels", static_cast<std::size_t>(n));
   check_labels(info, labels, n, c);
-  NAPINET_ON_DEVICE(common_device(info.Env(), probs, stats, logits, labels),
-      kernels::softmax_cross_entropy_forward(probs.data, stats.data, logits.data, labels.data, n, c,
-                                             smoothing, accumulate),
-      cuda::softmax_cross_entropy_forward(probs.data, stats.data, logits.data, labels.data, n, c,
-                                          smoothing, accumulate));
+  NAPINET_DISPATCH(common_device(info.Env(), probs, stats, logits, labels),
+                   softmax_cross_entropy_forward, probs.data, stats.data, logits.data, labels.data,
+                   n, c, smoothing, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softmaxCrossEntropyForward", softmax_cross_entropy_forward);
@@ -64,21 +56,14 @@ Napi::Value softmax_cross_entropy_backward(const Napi::CallbackInfo& info) {
   auto n = int_arg(info, 3, "N", 0, kMaxDim);
   auto c = int_arg(info, 4, "C", 1, kMaxDim);
   const double smoothing = label_smoothing_arg(info, 5);
-  const double scale = number_arg(info, 6, "scale");
-  if (!std::isfinite(scale)) {
-    throw_range_error(info.Env(), "Expected a finite number for scale but received " +
-                                      info[6].ToString().Utf8Value());
-  }
+  const auto scale = static_cast<float>(finite_arg(info, 6, "scale"));
   auto dlogits = float_arg(info, 0, "dlogits", static_cast<std::size_t>(n * c));
   auto probs = float_arg(info, 1, "probs", static_cast<std::size_t>(n * c));
   auto labels = int_buffer_arg(info, 2, "labels", static_cast<std::size_t>(n));
   check_labels(info, labels, n, c);
-  const float scale_f = static_cast<float>(scale);
-  NAPINET_ON_DEVICE(common_device(info.Env(), dlogits, probs, labels),
-                    kernels::softmax_cross_entropy_backward(dlogits.data, probs.data, labels.data,
-                                                            n, c, smoothing, scale_f),
-                    cuda::softmax_cross_entropy_backward(dlogits.data, probs.data, labels.data, n,
-                                                         c, smoothing, scale_f));
+  NAPINET_DISPATCH(common_device(info.Env(), dlogits, probs, labels),
+                   softmax_cross_entropy_backward, dlogits.data, probs.data, labels.data, n, c,
+                   smoothing, scale);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softmaxCrossEntropyBackward", softmax_cross_entropy_backward);

@@ -5,8 +5,8 @@
 //   mseBackward(dx, x, target, count, scale)
 #include "../kernels/pointwise_loss.h"
 
-#include <cmath>
 #include <string>
+#include <utility>
 
 #include "args.h"
 #include "dispatch.h"
@@ -22,20 +22,12 @@ constexpr std::int64_t kMaxElements = INT64_MAX / 8;
 std::pair<std::int64_t, std::int64_t> samples_args(const Napi::CallbackInfo& info, std::size_t first) {
   const std::int64_t n = int_arg(info, first, "N", 0, kMaxDim);
   const std::int64_t m = int_arg(info, first + 1, "M", 1, kMaxDim);
-  if (static_cast<double>(n) * static_cast<double>(m) > static_cast<double>(kMaxElements)) {
-    throw_range_error(info.Env(), "Expected at most 2^60 elements for N·M but received " +
-                                      std::to_string(n) + "·" + std::to_string(m));
-  }
+  element_count(info.Env(), "N·M", {n, m});
   return {n, m};
 }
 
 float scale_arg(const Napi::CallbackInfo& info, std::size_t index) {
-  const double scale = number_arg(info, index, "scale");
-  if (!std::isfinite(scale)) {
-    throw_range_error(info.Env(), "Expected a finite number for scale but received " +
-                                      info[index].ToString().Utf8Value());
-  }
-  return static_cast<float>(scale);
+  return static_cast<float>(finite_arg(info, index, "scale"));
 }
 
 // P, the length of pos_weight, when it is given (element i uses pos_weight[i % P], so any P ≥ 1
@@ -56,10 +48,8 @@ Napi::Value bce_with_logits_forward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 1, "x", count);
   auto target = float_arg(info, 2, "target", count);
   auto pos_weight = optional_float_arg(info, 3, "posWeight", static_cast<std::size_t>(p));
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), stats, x, target, pos_weight),
-      kernels::bce_with_logits_forward(stats.data, x.data, target.data, pos_weight.data, n, m, p, accumulate),
-      cuda::bce_with_logits_forward(stats.data, x.data, target.data, pos_weight.data, n, m, p, accumulate));
+  NAPINET_DISPATCH(common_device(info.Env(), stats, x, target, pos_weight), bce_with_logits_forward,
+                   stats.data, x.data, target.data, pos_weight.data, n, m, p, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("bceWithLogitsForward", bce_with_logits_forward);
@@ -72,10 +62,8 @@ Napi::Value bce_with_logits_backward(const Napi::CallbackInfo& info) {
   auto x = float_arg(info, 1, "x", static_cast<std::size_t>(count));
   auto target = float_arg(info, 2, "target", static_cast<std::size_t>(count));
   auto pos_weight = optional_float_arg(info, 3, "posWeight", static_cast<std::size_t>(p));
-  NAPINET_ON_DEVICE(
-      common_device(info.Env(), dx, x, target, pos_weight),
-      kernels::bce_with_logits_backward(dx.data, x.data, target.data, pos_weight.data, count, p, scale),
-      cuda::bce_with_logits_backward(dx.data, x.data, target.data, pos_weight.data, count, p, scale));
+  NAPINET_DISPATCH(common_device(info.Env(), dx, x, target, pos_weight), bce_with_logits_backward,
+                   dx.data, x.data, target.data, pos_weight.data, count, p, scale);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("bceWithLogitsBackward", bce_with_logits_backward);
@@ -87,9 +75,8 @@ Napi::Value mse_forward(const Napi::CallbackInfo& info) {
   auto stats = float_arg(info, 0, "stats", 2);
   auto x = float_arg(info, 1, "x", count);
   auto target = float_arg(info, 2, "target", count);
-  NAPINET_ON_DEVICE(common_device(info.Env(), stats, x, target),
-                    kernels::mse_forward(stats.data, x.data, target.data, n, m, accumulate),
-                    cuda::mse_forward(stats.data, x.data, target.data, n, m, accumulate));
+  NAPINET_DISPATCH(common_device(info.Env(), stats, x, target), mse_forward, stats.data, x.data,
+                   target.data, n, m, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("mseForward", mse_forward);
@@ -100,9 +87,8 @@ Napi::Value mse_backward(const Napi::CallbackInfo& info) {
   auto dx = float_arg(info, 0, "dx", static_cast<std::size_t>(count));
   auto x = float_arg(info, 1, "x", static_cast<std::size_t>(count));
   auto target = float_arg(info, 2, "target", static_cast<std::size_t>(count));
-  NAPINET_ON_DEVICE(common_device(info.Env(), dx, x, target),
-                    kernels::mse_backward(dx.data, x.data, target.data, count, scale),
-                    cuda::mse_backward(dx.data, x.data, target.data, count, scale));
+  NAPINET_DISPATCH(common_device(info.Env(), dx, x, target), mse_backward, dx.data, x.data,
+                   target.data, count, scale);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("mseBackward", mse_backward);

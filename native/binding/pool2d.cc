@@ -58,11 +58,8 @@ Napi::Value max_pool2d_forward(const Napi::CallbackInfo& info) {
   auto y = float_arg(info, 0, "y", g.output());
   auto indices = int_buffer_arg(info, 1, "indices", g.output());
   auto x = float_arg(info, 2, "x", g.input());
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, indices, x),
-                    kernels::max_pool2d_forward(y.data, indices.data, x.data, g.n, g.c, g.h, g.w,
-                                                g.kh, g.kw, g.sh, g.sw, g.ph, g.pw),
-                    cuda::max_pool2d_forward(y.data, indices.data, x.data, g.n, g.c, g.h, g.w,
-                                             g.kh, g.kw, g.sh, g.sw, g.ph, g.pw));
+  NAPINET_DISPATCH(common_device(info.Env(), y, indices, x), max_pool2d_forward, y.data,
+                   indices.data, x.data, g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("maxPool2dForward", max_pool2d_forward);
@@ -91,40 +88,30 @@ Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
       }
     }
   }
-  NAPINET_ON_DEVICE(common_device(info.Env(), dx, dy, indices),
-      kernels::max_pool2d_backward(dx.data, dy.data, indices.data, n, c, h, w, oh, ow),
-      cuda::max_pool2d_backward(dx.data, dy.data, indices.data, n, c, h, w, oh, ow));
+  NAPINET_DISPATCH(common_device(info.Env(), dx, dy, indices), max_pool2d_backward, dx.data,
+                   dy.data, indices.data, n, c, h, w, oh, ow);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("maxPool2dBackward", max_pool2d_backward);
 
-Napi::Value avg_pool2d_forward(const Napi::CallbackInfo& info) {
+// avgPool2dForward(y, x, …) and avgPool2dBackward(dx, dy, …): the same geometry arguments, the
+// output (y or dx) first and the input (x or dy) second; `backward` swaps their sizes.
+template <typename Fn>
+Napi::Value avg_pool2d(const Napi::CallbackInfo& info, Kernel<Fn> kernel, bool backward) {
   const PoolGeometry g = pool_geometry(info, 2);
   const bool count_include_pad = bool_arg(info, 12, "countIncludePad");
-  auto y = float_arg(info, 0, "y", g.output());
-  auto x = float_arg(info, 1, "x", g.input());
-  NAPINET_ON_DEVICE(common_device(info.Env(), y, x),
-                    kernels::avg_pool2d_forward(y.data, x.data, g.n, g.c, g.h, g.w, g.kh, g.kw,
-                                                g.sh, g.sw, g.ph, g.pw, count_include_pad),
-                    cuda::avg_pool2d_forward(y.data, x.data, g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh,
-                                             g.sw, g.ph, g.pw, count_include_pad));
+  auto out = float_arg(info, 0, backward ? "dx" : "y", backward ? g.input() : g.output());
+  auto in = float_arg(info, 1, backward ? "dy" : "x", backward ? g.output() : g.input());
+  kernel(common_device(info.Env(), out, in), out.data, in.data, g.n, g.c, g.h, g.w, g.kh, g.kw,
+         g.sh, g.sw, g.ph, g.pw, count_include_pad);
   return info.Env().Undefined();
 }
-NAPINET_EXPORT("avgPool2dForward", avg_pool2d_forward);
-
-Napi::Value avg_pool2d_backward(const Napi::CallbackInfo& info) {
-  const PoolGeometry g = pool_geometry(info, 2);
-  const bool count_include_pad = bool_arg(info, 12, "countIncludePad");
-  auto dx = float_arg(info, 0, "dx", g.input());
-  auto dy = float_arg(info, 1, "dy", g.output());
-  NAPINET_ON_DEVICE(common_device(info.Env(), dx, dy),
-                    kernels::avg_pool2d_backward(dx.data, dy.data, g.n, g.c, g.h, g.w, g.kh, g.kw,
-                                                 g.sh, g.sw, g.ph, g.pw, count_include_pad),
-                    cuda::avg_pool2d_backward(dx.data, dy.data, g.n, g.c, g.h, g.w, g.kh, g.kw,
-                                              g.sh, g.sw, g.ph, g.pw, count_include_pad));
-  return info.Env().Undefined();
-}
-NAPINET_EXPORT("avgPool2dBackward", avg_pool2d_backward);
+NAPINET_EXPORT("avgPool2dForward", [](const Napi::CallbackInfo& info) {
+  return avg_pool2d(info, NAPINET_KERNEL(avg_pool2d_forward), false);
+});
+NAPINET_EXPORT("avgPool2dBackward", [](const Napi::CallbackInfo& info) {
+  return avg_pool2d(info, NAPINET_KERNEL(avg_pool2d_backward), true);
+});
 
 }  // namespace
 }  // namespace napinet::binding

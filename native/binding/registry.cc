@@ -1,3 +1,5 @@
+// The registry of NAPINET_EXPORT functions, per-environment state slots, and call_guarded, which
+// turns C++ exceptions into JavaScript errors (see registry.h).
 #include "registry.h"
 
 #include <exception>

@@ -3,6 +3,8 @@
 // Test: test/activation.test.ts
 #pragma once
 
+#include <cmath>
+
 #include "common.h"
 
 namespace napinet::kernels {
@@ -42,5 +44,87 @@ void gelu_backward(float* dx, const float* dy, const float* x, bool approximate_
 void softplus_forward(float* y, const float* x, float beta, float threshold, index_t n);
 void softplus_backward(float* dx, const float* dy, const float* x, float beta, float threshold,
                        index_t n);
+
+// ---- The formulas, shared with cuda/activation.cu --------------------------------------------
+// One struct per activation: forward(x) → y and backward(dy, saved) → dx, saved being the output y
+// or the input x as above, with the activation's parameters as members. The CPU loops
+// (activation.cpp) and the CUDA kernels (cuda/activation.cu) apply these same lines. The math
+// functions are the C library's float ones, which nvcc maps to CUDA's full-precision device
+// functions (never the __expf-style intrinsics).
+
+struct Relu {
+  NAPINET_HOST_DEVICE float forward(float x) const { return x > 0.0f ? x : 0.0f; }
+  NAPINET_HOST_DEVICE float backward(float dy, float y) const { return y > 0.0f ? dy : 0.0f; }
+};
+
+struct Sigmoid {
+  NAPINET_HOST_DEVICE float forward(float x) const { return 1.0f / (1.0f + expf(-x)); }
+  NAPINET_HOST_DEVICE float backward(float dy, float y) const { return dy * ((1.0f - y) * y); }
+};
+
+struct Tanh {
+  NAPINET_HOST_DEVICE float forward(float x) const { return tanhf(x); }
+  NAPINET_HOST_DEVICE float backward(float dy, float y) const { return dy * (1.0f - y * y); }
+};
+
+struct LeakyRelu {
+  float negative_slope;
+  NAPINET_HOST_DEVICE float forward(float x) const { return x > 0.0f ? x : x * negative_slope; }
+  NAPINET_HOST_DEVICE float backward(float dy, float x) const {
+    return x > 0.0f ? dy : dy * negative_slope;
+  }
+};
+
+struct Elu {
+  float alpha;
+  NAPINET_HOST_DEVICE float forward(float x) const { return x > 0.0f ? x : alpha * expm1f(x); }
+  NAPINET_HOST_DEVICE float backward(float dy, float x) const {
+    return x > 0.0f ? dy : dy * (alpha * expf(x));
+  }
+};
+
+// GELU's constants, as PyTorch spells them: 1/√2, 1/√(2π), √(2/π), 0.044715.
+constexpr float kGeluSqrtHalf = 0.70710678118654752440f;
+constexpr float kGeluInvSqrt2Pi = 0.39894228040143267794f;
+constexpr float kGeluSqrt2OverPi = 0.79788456080286535588f;
+constexpr float kGeluKappa = 0.044715f;
+
+struct GeluErf {
+  NAPINET_HOST_DEVICE float forward(float x) const {
+    return x * (0.5f * (1.0f + erff(x * kGeluSqrtHalf)));
+  }
+  NAPINET_HOST_DEVICE float backward(float dy, float x) const {
+    const float cdf = 0.5f * (1.0f + erff(x * kGeluSqrtHalf));
+    const float pdf = kGeluInvSqrt2Pi * expf(-0.5f * x * x);
+    return dy * (cdf + x * pdf);
+  }
+};
+
+struct GeluTanh {
+  NAPINET_HOST_DEVICE float forward(float x) const {
+    const float inner = kGeluSqrt2OverPi * (x + kGeluKappa * x * x * x);
+    return 0.5f * x * (1.0f + tanhf(inner));
+  }
+  NAPINET_HOST_DEVICE float backward(float dy, float x) const {
+    const float x2 = x * x;
+    const float t = tanhf(kGeluSqrt2OverPi * (x + kGeluKappa * x2 * x));
+    const float left = 0.5f * (1.0f + t);
+    const float right = 0.5f * x * (1.0f - t * t) * kGeluSqrt2OverPi * (1.0f + 3.0f * kGeluKappa * x2);
+    return dy * (left + right);
+  }
+};
+
+struct Softplus {
+  float beta, threshold;
+  NAPINET_HOST_DEVICE float forward(float x) const {
+    const float bx = x * beta;
+    return bx > threshold ? x : log1pf(expf(bx)) / beta;
+  }
+  NAPINET_HOST_DEVICE float backward(float dy, float x) const {
+    const float bx = x * beta;
+    const float z = expf(bx);
+    return bx > threshold ? dy : dy * z / (z + 1.0f);
+  }
+};
 
 }  // namespace napinet::kernels

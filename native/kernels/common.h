@@ -1,8 +1,10 @@
-// Shared definitions for the CPU kernels: sizes, the vectorisation attribute, small helpers.
-// Kernels are free functions over raw float32 pointers (outputs first, sizes last), NCHW layout,
-// no Node-API and no allocation of their own beyond per-call scratch given by the caller.
+// Shared definitions for the CPU kernels: sizes, the vectorisation attribute, and the qualifier of
+// the math both devices compile (NAPINET_HOST_DEVICE). Kernels are free functions over raw float32
+// pointers (outputs first, sizes last), NCHW layout, no Node-API and no allocation of their own
+// beyond per-call scratch given by the caller.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -27,3 +29,58 @@ using index_t = std::int64_t;
 #else
 #define NAPINET_RESTRICT
 #endif
+
+// Math that must give the same bits on the CPU and the GPU is written once, in a kernel header, as
+// NAPINET_HOST_DEVICE functions: cuda/<op>.cu includes native/kernels/<op>.h and calls them from its
+// kernels, the CPU kernels from their loops (e.g. philox.h, the optimizers' updates in optim.h, the
+// activations' formulas in activation.h). Under nvcc they are host and device functions; elsewhere
+// (the CPU kernels, and the emulator build, where device code is host code) plain inline functions.
+#if defined(__CUDACC__)
+#define NAPINET_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define NAPINET_HOST_DEVICE inline
+#endif
+
+namespace napinet::kernels {
+
+// Float32 operations rounded one at a time, for formulas whose every step is specified (the
+// optimizers follow PyTorch's sequence of tensor ops). On the GPU they are the _rn intrinsics, which
+// nvcc never contracts into an FMA; on the CPU plain operators, which the compiler may contract on
+// FMA hardware (GCC does in the AVX2/AVX-512 clones), so there the devices can differ by an ulp.
+NAPINET_HOST_DEVICE float add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+NAPINET_HOST_DEVICE float sub_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+NAPINET_HOST_DEVICE float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+NAPINET_HOST_DEVICE float div_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+NAPINET_HOST_DEVICE float sqrt_rn(float a) {
+#if defined(__CUDA_ARCH__)
+  return __fsqrt_rn(a);
+#else
+  return std::sqrt(a);
+#endif
+}
+
+}  // namespace napinet::kernels

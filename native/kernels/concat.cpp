@@ -23,27 +23,31 @@ NAPINET_VECTORIZED void add_range(float* NAPINET_RESTRICT y, const float* NAPINE
   for (index_t i = begin; i < end; ++i) y[i] += x[i];
 }
 
-}  // namespace
-
-void concat_channels(float* y, const float* x, index_t n, index_t c_y, index_t offset, index_t c_x,
-                     index_t inner) {
+// copy(start in x, start in y, bytes) for each of x's N·c_x rows, split over the pool.
+template <typename Copy>
+void for_rows(index_t n, index_t c_y, index_t offset, index_t c_x, index_t inner, const Copy& copy) {
   if (inner == 0) return;
   const std::size_t bytes = static_cast<std::size_t>(inner) * sizeof(float);
   parallel_for(n * c_x, row_grain(inner), [&](index_t begin, index_t end) {
     for (index_t row = begin; row < end; ++row) {
-      std::memcpy(y + row_in_y(row, c_y, offset, c_x, inner), x + row * inner, bytes);
+      copy(row * inner, row_in_y(row, c_y, offset, c_x, inner), bytes);
     }
+  });
+}
+
+}  // namespace
+
+void concat_channels(float* y, const float* x, index_t n, index_t c_y, index_t offset, index_t c_x,
+                     index_t inner) {
+  for_rows(n, c_y, offset, c_x, inner, [&](index_t in_x, index_t in_y, std::size_t bytes) {
+    std::memcpy(y + in_y, x + in_x, bytes);
   });
 }
 
 void split_channels(float* x, const float* y, index_t n, index_t c_y, index_t offset, index_t c_x,
                     index_t inner) {
-  if (inner == 0) return;
-  const std::size_t bytes = static_cast<std::size_t>(inner) * sizeof(float);
-  parallel_for(n * c_x, row_grain(inner), [&](index_t begin, index_t end) {
-    for (index_t row = begin; row < end; ++row) {
-      std::memcpy(x + row * inner, y + row_in_y(row, c_y, offset, c_x, inner), bytes);
-    }
+  for_rows(n, c_y, offset, c_x, inner, [&](index_t in_x, index_t in_y, std::size_t bytes) {
+    std::memcpy(x + in_x, y + in_y, bytes);
   });
 }
 

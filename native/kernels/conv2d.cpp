@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "isa.h"
 #include "parallel.h"
 #include "simd.h"
 
@@ -536,27 +537,15 @@ const DirectKernels kAvx512Kernels =
     make_direct_kernels<direct_avx512::Direct<16, 8, 4, 6, 4>>("avx512", 16);
 #endif
 
-// The kernels for this CPU: AVX-512, else AVX2+FMA, else portable. NAPINET_CONV_ISA=avx2|generic
-// forces a narrower set (to test those paths on a wider machine).
+// The kernels for this CPU (isa.h; NAPINET_CONV_ISA=avx2|generic forces a narrower set).
 const DirectKernels& direct_kernels() {
   static const DirectKernels& chosen = []() -> const DirectKernels& {
-    const char* forced = std::getenv("NAPINET_CONV_ISA");
-    const auto allowed = [&](const char* name) {
-      return forced == nullptr || std::strcmp(forced, name) == 0 ||
-             (std::strcmp(name, "avx2") == 0 && std::strcmp(forced, "avx512") == 0);
-    };
 #if NAPINET_ISA_VERSIONS
-    __builtin_cpu_init();
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                      __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
-    if (allowed("avx512") && avx2 && __builtin_cpu_supports("avx512f") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl")) {
-      return kAvx512Kernels;
+    switch (runtime_isa("NAPINET_CONV_ISA")) {
+      case Isa::kAvx512: return kAvx512Kernels;
+      case Isa::kAvx2: return kAvx2Kernels;
+      case Isa::kGeneric: break;
     }
-    if (allowed("avx2") && avx2) return kAvx2Kernels;
-#else
-    (void)allowed;
 #endif
     return kPortableKernels;
   }();

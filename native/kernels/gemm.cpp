@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "isa.h"
 #include "parallel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NAPINET_NO_SIMD)
@@ -72,33 +73,33 @@ struct Kernels {
   int nr() const { return vec * kMaxNv; }
 };
 
-template <class Isa, int M, int... V>
+template <class Target, int M, int... V>
 void fill_micro(Kernels& t, std::integer_sequence<int, V...>) {
-  ((t.micro[M - 1][V] = &Isa::template micro<M, V + 1>), ...);
+  ((t.micro[M - 1][V] = &Target::template micro<M, V + 1>), ...);
 }
-template <class Isa, int... M>
+template <class Target, int... M>
 void fill_micro_rows(Kernels& t, std::integer_sequence<int, M...>) {
-  (fill_micro<Isa, M + 1>(t, std::make_integer_sequence<int, kMaxNv>{}), ...);
+  (fill_micro<Target, M + 1>(t, std::make_integer_sequence<int, kMaxNv>{}), ...);
 }
-template <class Isa, int RI, int... RJ>
+template <class Target, int RI, int... RJ>
 void fill_dot(Kernels& t, std::integer_sequence<int, RJ...>) {
-  ((t.dot[RI - 1][RJ] = &Isa::template dot<RI, RJ + 1>), ...);
+  ((t.dot[RI - 1][RJ] = &Target::template dot<RI, RJ + 1>), ...);
 }
-template <class Isa, int... RI>
+template <class Target, int... RI>
 void fill_dot_rows(Kernels& t, std::integer_sequence<int, RI...>) {
-  (fill_dot<Isa, RI + 1>(t, std::make_integer_sequence<int, Isa::kDotRj>{}), ...);
+  (fill_dot<Target, RI + 1>(t, std::make_integer_sequence<int, Target::kDotRj>{}), ...);
 }
 
-template <class Isa>
+template <class Target>
 Kernels make_kernels() {
   Kernels t{};
-  t.name = Isa::kName;
-  t.mr = Isa::kMr;
-  t.vec = Isa::kVec;
-  t.dot_ri = Isa::kDotRi;
-  t.dot_rj = Isa::kDotRj;
-  fill_micro_rows<Isa>(t, std::make_integer_sequence<int, Isa::kMr>{});
-  fill_dot_rows<Isa>(t, std::make_integer_sequence<int, Isa::kDotRi>{});
+  t.name = Target::kName;
+  t.mr = Target::kMr;
+  t.vec = Target::kVec;
+  t.dot_ri = Target::kDotRi;
+  t.dot_rj = Target::kDotRj;
+  fill_micro_rows<Target>(t, std::make_integer_sequence<int, Target::kMr>{});
+  fill_dot_rows<Target>(t, std::make_integer_sequence<int, Target::kDotRi>{});
   return t;
 }
 
@@ -359,25 +360,15 @@ struct Avx2 {
 
 #endif  // NAPINET_GEMM_X86
 
-// The kernels for this CPU: AVX-512, else AVX2+FMA, else portable. NAPINET_GEMM_ISA=avx2|generic
-// forces a narrower set (to test those paths on a wider machine).
+// The kernels for this CPU (isa.h; NAPINET_GEMM_ISA=avx2|generic forces a narrower set).
 const Kernels& kernels() {
   static const Kernels chosen = [] {
-    const char* forced = std::getenv("NAPINET_GEMM_ISA");
-    const auto allowed = [&](const char* name) {
-      return forced == nullptr || std::strcmp(forced, name) == 0 ||
-             (std::strcmp(name, "avx2") == 0 && std::strcmp(forced, "avx512") == 0);
-    };
 #if NAPINET_GEMM_X86
-    __builtin_cpu_init();
-    if (allowed("avx512") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
-      return make_kernels<Avx512>();
+    switch (runtime_isa("NAPINET_GEMM_ISA")) {
+      case Isa::kAvx512: return make_kernels<Avx512>();
+      case Isa::kAvx2: return make_kernels<Avx2>();
+      case Isa::kGeneric: break;
     }
-    if (allowed("avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      return make_kernels<Avx2>();
-    }
-#else
-    (void)allowed;
 #endif
     return make_kernels<Portable>();
   }();
@@ -605,6 +596,27 @@ void gemm_serial(float* c, const float* a, const float* b, index_t m, index_t n,
 void gemm(float* c, const float* a, const float* b, index_t m, index_t n, index_t k, bool trans_a,
           bool trans_b, float alpha, float beta) {
   gemm_run(c, a, b, m, n, k, trans_a, trans_b, alpha, beta, true);
+}
+
+void gemm_batched(float* c, const float* a, const float* b, index_t batch, index_t m, index_t n,
+                  index_t k, bool trans_a, bool trans_b, index_t stride_a, index_t stride_b,
+                  index_t stride_c, float alpha, float beta) {
+  if (batch <= 0 || m <= 0 || n <= 0) return;
+  const index_t item_work = m * n * std::max<index_t>(k, 1);
+  if (batch > 1 && item_work < kItemWork) {
+    // Many small products: whole items per thread, about kItemWork multiply-adds per chunk.
+    parallel_for(batch, std::max<index_t>(1, kItemWork / item_work), [&](index_t begin, index_t end) {
+      for (index_t i = begin; i < end; ++i) {
+        gemm_run(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b,
+                 alpha, beta, false);
+      }
+    });
+    return;
+  }
+  for (index_t i = 0; i < batch; ++i) {
+    gemm_run(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b, alpha,
+             beta, true);
+  }
 }
 
 const char* gemm_isa() { return kernels().name; }

@@ -44,12 +44,8 @@ NAPINET_VECTORIZED Partial softmax_ce_rows(float* probs, const float* logits,
     }
     const float inv = 1.0f / sum;
     for (index_t k = 0; k < c; ++k) p[k] *= inv;
-    // −log p_y = log Σ − (z_y − max);  −(1/C) Σ_k log p_k = log Σ + (1/C) Σ_k (max − z_k).
     const index_t y = labels[i];
-    const double log_sum = std::log(static_cast<double>(sum));
-    const double nll = log_sum - (static_cast<double>(z[y]) - static_cast<double>(max));
-    const double smooth = log_sum + shifted_sum / static_cast<double>(c);
-    partial.loss += (1.0 - smoothing) * nll + smoothing * smooth;
+    partial.loss += cross_entropy_row_loss(sum, z[y], max, shifted_sum, c, smoothing);
     partial.correct += argmax == y ? 1.0 : 0.0;
   }
   return partial;
@@ -95,12 +91,9 @@ void softmax_cross_entropy_forward(float* probs, float* stats, const float* logi
 
 void softmax_cross_entropy_backward(float* dlogits, const float* probs, const std::int32_t* labels,
                                     index_t n, index_t c, double label_smoothing, float scale) {
-  // Target values as PyTorch forms them: ε/C off the label, 1 − ε + ε/C on it.
-  const double off = static_cast<double>(label_smoothing) / static_cast<double>(c);
-  const float off_target = static_cast<float>(off);
-  const float on_target = static_cast<float>(1.0 - label_smoothing + off);
+  const SmoothedTargets target = smoothed_targets(label_smoothing, c);
   parallel_for(n, row_grain(c), [&](index_t begin, index_t end) {
-    softmax_ce_backward_rows(dlogits, probs, labels, c, off_target, on_target, scale, begin, end);
+    softmax_ce_backward_rows(dlogits, probs, labels, c, target.off, target.on, scale, begin, end);
   });
 }
 

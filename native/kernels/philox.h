@@ -9,13 +9,7 @@
 
 #include <cstdint>
 
-// Callable from CUDA device code under nvcc; plain inline functions otherwise (the CPU kernels, and
-// the emulator build, where device code is host code).
-#if defined(__CUDACC__)
-#define NAPINET_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define NAPINET_HOST_DEVICE inline
-#endif
+#include "common.h"  // NAPINET_HOST_DEVICE
 
 namespace napinet::philox {
 

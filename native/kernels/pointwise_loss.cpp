@@ -1,6 +1,5 @@
 #include "pointwise_loss.h"
 
-#include <cmath>
 #include <vector>
 
 #include "parallel.h"
@@ -16,27 +15,19 @@ struct Partial {
   double correct = 0.0;
 };
 
-// log(1 + e^(−x)) + max(−x, 0) = softplus(−x), in double.
-inline double softplus_neg(double x) { return std::log1p(std::exp(-std::fabs(x))) + (x < 0.0 ? -x : 0.0); }
-
 Partial bce_range(const float* x, const float* target, const float* pos_weight, index_t p,
                   index_t begin, index_t end) {
   Partial partial;
   for (index_t i = begin; i < end; ++i) {
-    const double xi = x[i], ti = target[i];
-    const double weight = pos_weight ? 1.0 + (static_cast<double>(pos_weight[i % p]) - 1.0) * ti : 1.0;
-    partial.loss += (1.0 - ti) * xi + weight * softplus_neg(xi);
-    partial.correct += ((x[i] > 0.0f) == (target[i] > 0.5f)) ? 1.0 : 0.0;
+    partial.loss += bce_with_logits_loss(x[i], target[i], pos_weight, p, i);
+    partial.correct += bce_correct(x[i], target[i]);
   }
   return partial;
 }
 
 Partial mse_range(const float* x, const float* target, index_t begin, index_t end) {
   Partial partial;
-  for (index_t i = begin; i < end; ++i) {
-    const double d = static_cast<double>(x[i]) - static_cast<double>(target[i]);
-    partial.loss += d * d;
-  }
+  for (index_t i = begin; i < end; ++i) partial.loss += squared_error(x[i], target[i]);
   return partial;
 }
 
@@ -47,19 +38,13 @@ NAPINET_VECTORIZED void bce_backward_range(float* dx, const float* x, const floa
                                            const float* pos_weight, index_t p, float scale,
                                            index_t begin, index_t end) {
   for (index_t i = begin; i < end; ++i) {
-    const float xi = x[i], t = target[i];
-    const float e = std::exp(-std::fabs(xi));
-    const float inv = 1.0f / (1.0f + e);
-    const float sig_pos = xi >= 0.0f ? inv : e * inv;  // σ(x)
-    const float sig_neg = xi >= 0.0f ? e * inv : inv;  // σ(−x)
-    const float w = pos_weight ? pos_weight[i % p] : 1.0f;
-    dx[i] = scale * ((1.0f - t) * sig_pos - w * t * sig_neg);
+    dx[i] = bce_with_logits_grad(x[i], target[i], pos_weight, p, i, scale);
   }
 }
 
 NAPINET_VECTORIZED void mse_backward_range(float* dx, const float* x, const float* target,
                                            float scale, index_t begin, index_t end) {
-  for (index_t i = begin; i < end; ++i) dx[i] = scale * (2.0f * (x[i] - target[i]));
+  for (index_t i = begin; i < end; ++i) dx[i] = squared_error_grad(x[i], target[i], scale);
 }
 
 // Sums range(begin, end) over fixed chunks of [0, count), in chunk order.

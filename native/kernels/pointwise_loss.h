@@ -11,6 +11,8 @@
 // order, so the result does not depend on the thread count.
 #pragma once
 
+#include <cmath>
+
 #include "common.h"
 
 namespace napinet::kernels {
@@ -47,5 +49,47 @@ void mse_forward(float* stats,          // (2)
 
 // dx = scale · 2·(x − t); scale = 1/(N·m) gives the gradient of the mean. dx may alias x or target.
 void mse_backward(float* dx, const float* x, const float* target, index_t count, float scale);
+
+// ---- Per-element terms, shared with cuda/pointwise_loss.cu --------------------------------------
+// Both devices form each element's loss and gradient with these lines; only the order of the sums
+// differs (fixed chunks here, a fixed tree there).
+
+// Element i's BCE loss in double: (1 − t)·x + ℓ·softplus(−x), ℓ = 1 + (pos_weight[i % p] − 1)·t,
+// softplus(−x) = log1p(e^(−|x|)) + max(−x, 0).
+NAPINET_HOST_DEVICE double bce_with_logits_loss(float x, float t, const float* pos_weight,
+                                                index_t p, index_t i) {
+  const double xd = x, td = t;
+  const double weight = pos_weight ? 1.0 + (static_cast<double>(pos_weight[i % p]) - 1.0) * td : 1.0;
+  const double softplus_neg = log1p(exp(-fabs(xd))) + (xd < 0.0 ? -xd : 0.0);
+  return (1.0 - td) * xd + weight * softplus_neg;
+}
+
+// 1 when the logit is on the target's side of 0.5 (x > 0 ⇔ t > 0.5), else 0.
+NAPINET_HOST_DEVICE double bce_correct(float x, float t) {
+  return ((x > 0.0f) == (t > 0.5f)) ? 1.0 : 0.0;
+}
+
+// dx = scale · ((1 − t)·σ(x) − w·t·σ(−x)), w = pos_weight[i % p] or 1, with σ(x) and σ(−x) each
+// formed from e^(−|x|) (see bce_with_logits_backward).
+NAPINET_HOST_DEVICE float bce_with_logits_grad(float x, float t, const float* pos_weight, index_t p,
+                                               index_t i, float scale) {
+  const float e = expf(-fabsf(x));
+  const float inv = 1.0f / (1.0f + e);
+  const float sig_pos = x >= 0.0f ? inv : e * inv;  // σ(x)
+  const float sig_neg = x >= 0.0f ? e * inv : inv;  // σ(−x)
+  const float w = pos_weight ? pos_weight[i % p] : 1.0f;
+  return scale * ((1.0f - t) * sig_pos - w * t * sig_neg);
+}
+
+// (x − t)² in double.
+NAPINET_HOST_DEVICE double squared_error(float x, float t) {
+  const double d = static_cast<double>(x) - static_cast<double>(t);
+  return d * d;
+}
+
+// dx = scale · 2·(x − t).
+NAPINET_HOST_DEVICE float squared_error_grad(float x, float t, float scale) {
+  return scale * (2.0f * (x - t));
+}
 
 }  // namespace napinet::kernels

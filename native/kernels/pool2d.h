@@ -6,6 +6,7 @@
 // pw ≤ kw/2, so every window overlaps the input; the binding checks that before calling.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "common.h"
@@ -16,6 +17,75 @@ namespace napinet::kernels {
 inline index_t pool2d_output_size(index_t in, index_t kernel, index_t stride, index_t pad) {
   const index_t span = in + 2 * pad - kernel;
   return span < 0 ? 0 : span / stride + 1;
+}
+
+// ---- Window geometry and the max rule, shared with cuda/pool2d.cu (Index: int32 or int64) ----
+
+// Output `out`'s window along one axis: rows (or columns) [begin, end) clipped to the input, and
+// its extent including padding (PyTorch caps that at in + pad, which only matters with ceil_mode).
+template <typename Index>
+struct PoolWindow {
+  Index begin, end, padded;
+};
+
+template <typename Index>
+NAPINET_HOST_DEVICE PoolWindow<Index> pool_window(Index out, Index stride, Index pad, Index kernel,
+                                                  Index in) {
+  const Index begin = out * stride - pad;
+  const Index padded_end = begin + kernel < in + pad ? begin + kernel : in + pad;
+  return PoolWindow<Index>{begin > 0 ? begin : 0, begin + kernel < in ? begin + kernel : in,
+                           padded_end - begin};
+}
+
+// What an average divides by: the window with its padding (count_include_pad) or its input part.
+template <typename Index>
+NAPINET_HOST_DEVICE Index pool_avg_divisor(const PoolWindow<Index>& rows,
+                                           const PoolWindow<Index>& cols, bool count_include_pad) {
+  return count_include_pad ? rows.padded * cols.padded
+                           : (rows.end - rows.begin) * (cols.end - cols.begin);
+}
+
+// Whether the window's value v replaces the maximum so far: a strict maximum, or any NaN (v != v),
+// as PyTorch's CPU kernel.
+NAPINET_HOST_DEVICE bool pool_max_takes(float v, float best) { return v > best || v != v; }
+
+// A pooling's sizes: the input plane (H,W), the output plane (OH,OW), window, stride, padding.
+template <typename Index>
+struct PoolGeometry {
+  Index h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+  NAPINET_HOST_DEVICE PoolWindow<Index> rows(Index i) const { return pool_window(i, sh, ph, kh, h); }
+  NAPINET_HOST_DEVICE PoolWindow<Index> cols(Index j) const { return pool_window(j, sw, pw, kw, w); }
+};
+
+// The maximum of a window of the plane xp (H,W), scanned row-major by pool_max_takes (a window
+// of −inf keeps its first position), and its index h·W + w in the plane.
+template <typename Index>
+NAPINET_HOST_DEVICE void pool_max_window(const float* xp, Index w, const PoolWindow<Index>& rows,
+                                         const PoolWindow<Index>& cols, float& best, Index& arg) {
+  best = -INFINITY;
+  arg = rows.begin * w + cols.begin;
+  for (Index a = rows.begin; a < rows.end; ++a) {
+    for (Index b = cols.begin; b < cols.end; ++b) {
+      const float v = xp[a * w + b];
+      if (pool_max_takes(v, best)) {
+        best = v;
+        arg = a * w + b;
+      }
+    }
+  }
+}
+
+// The mean of a window of the plane xp (H,W): its input values summed row-major in float, divided
+// by pool_avg_divisor (0 for a window that covers no input).
+template <typename Index>
+NAPINET_HOST_DEVICE float pool_avg_window(const float* xp, Index w, const PoolWindow<Index>& rows,
+                                          const PoolWindow<Index>& cols, bool count_include_pad) {
+  float sum = 0.0f;
+  for (Index a = rows.begin; a < rows.end; ++a) {
+    for (Index b = cols.begin; b < cols.end; ++b) sum += xp[a * w + b];
+  }
+  const Index divisor = pool_avg_divisor(rows, cols, count_include_pad);
+  return divisor > 0 ? sum / static_cast<float>(divisor) : 0.0f;
 }
 
 // y, indices (N,C,OH,OW); x (N,C,H,W). indices[o] = h·W + w of the window's maximum within its

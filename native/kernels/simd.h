@@ -219,37 +219,22 @@ inline vint<W> less_int(const vint<W>& a, vint<W> b) {
 #endif
 
 #if !defined(NAPINET_HAS_SHUFFLEVECTOR)
-// {v0, v0, v1, v1, …}: the first W/2 lanes, each twice (without __builtin_shufflevector); and
-// the last W/2 lanes likewise.
-template <typename V, int W>
-inline V dup_low_lanes(const V& v) {
+// {v[F], v[F], v[F + 1], v[F + 1], …}: W/2 lanes from lane F on, each twice (without
+// __builtin_shufflevector). dup_low: the first W/2 lanes (F = 0); dup_high: the last (F = W/2).
+template <int F, int W, typename V>
+inline V dup_lanes(const V& v) {
   V r = v;
-  for (int i = 0; i < W; ++i) r[i] = v[i / 2];
+  for (int i = 0; i < W; ++i) r[i] = v[F + i / 2];
   return r;
 }
 template <int W>
-inline vfloat<W> dup_low(const vfloat<W>& v) {
-  return dup_low_lanes<vfloat<W>, W>(v);
-}
+inline vfloat<W> dup_low(const vfloat<W>& v) { return dup_lanes<0, W>(v); }
 template <int W>
-inline vint<W> dup_low_int(const vint<W>& v) {
-  return dup_low_lanes<vint<W>, W>(v);
-}
-// {v[W/2], v[W/2], v[W/2 + 1], …}: the last W/2 lanes, each twice.
-template <typename V, int W>
-inline V dup_high_lanes(const V& v) {
-  V r = v;
-  for (int i = 0; i < W; ++i) r[i] = v[W / 2 + i / 2];
-  return r;
-}
+inline vint<W> dup_low_int(const vint<W>& v) { return dup_lanes<0, W>(v); }
 template <int W>
-inline vfloat<W> dup_high(const vfloat<W>& v) {
-  return dup_high_lanes<vfloat<W>, W>(v);
-}
+inline vfloat<W> dup_high(const vfloat<W>& v) { return dup_lanes<W / 2, W>(v); }
 template <int W>
-inline vint<W> dup_high_int(const vint<W>& v) {
-  return dup_high_lanes<vint<W>, W>(v);
-}
+inline vint<W> dup_high_int(const vint<W>& v) { return dup_lanes<W / 2, W>(v); }
 // even = lanes 0, 2, 4, … and odd = lanes 1, 3, 5, … of the 2W floats lo:hi.
 template <int W>
 inline void deinterleave(const vfloat<W>& lo, vfloat<W> hi, vfloat<W>* even, vfloat<W>* odd) {

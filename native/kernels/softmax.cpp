@@ -8,12 +8,18 @@
 namespace napinet::kernels {
 namespace {
 
+// The largest of a row's c values.
+inline float row_max(const float* x, index_t c) {
+  float max = x[0];
+  for (index_t k = 1; k < c; ++k) max = std::max(max, x[k]);
+  return max;
+}
+
 NAPINET_VECTORIZED void softmax_rows(float* y, const float* x, index_t c, index_t begin, index_t end) {
   for (index_t i = begin; i < end; ++i) {
     const float* xi = x + i * c;  // (C)
     float* yi = y + i * c;        // (C), may alias xi
-    float max = xi[0];
-    for (index_t k = 1; k < c; ++k) max = std::max(max, xi[k]);
+    const float max = row_max(xi, c);
     float sum = 0.0f;
     for (index_t k = 0; k < c; ++k) {
       yi[k] = std::exp(xi[k] - max);
@@ -24,25 +30,12 @@ NAPINET_VECTORIZED void softmax_rows(float* y, const float* x, index_t c, index_
   }
 }
 
-NAPINET_VECTORIZED void softmax_backward_rows(float* dx, const float* dy, const float* y, index_t c,
-                                              index_t begin, index_t end) {
-  for (index_t i = begin; i < end; ++i) {
-    const float* dyi = dy + i * c;  // (C)
-    const float* yi = y + i * c;    // (C)
-    float* dxi = dx + i * c;        // (C), may alias dyi
-    float dot = 0.0f;
-    for (index_t k = 0; k < c; ++k) dot += dyi[k] * yi[k];
-    for (index_t k = 0; k < c; ++k) dxi[k] = yi[k] * (dyi[k] - dot);
-  }
-}
-
 NAPINET_VECTORIZED void log_softmax_rows(float* y, const float* x, index_t c, index_t begin,
                                          index_t end) {
   for (index_t i = begin; i < end; ++i) {
     const float* xi = x + i * c;  // (C)
     float* yi = y + i * c;        // (C), may alias xi
-    float max = xi[0];
-    for (index_t k = 1; k < c; ++k) max = std::max(max, xi[k]);
+    const float max = row_max(xi, c);
     float sum = 0.0f;
     for (index_t k = 0; k < c; ++k) sum += std::exp(xi[k] - max);
     const float log_sum = std::log(sum);
@@ -50,15 +43,17 @@ NAPINET_VECTORIZED void log_softmax_rows(float* y, const float* x, index_t c, in
   }
 }
 
-NAPINET_VECTORIZED void log_softmax_backward_rows(float* dx, const float* dy, const float* y,
-                                                  index_t c, index_t begin, index_t end) {
+// Either backward (SoftmaxGrad, LogSoftmaxGrad: softmax.h) over rows [begin, end).
+template <typename Grad>
+NAPINET_VECTORIZED void backward_rows(float* dx, const float* dy, const float* y, Grad grad,
+                                      index_t c, index_t begin, index_t end) {
   for (index_t i = begin; i < end; ++i) {
     const float* dyi = dy + i * c;  // (C)
     const float* yi = y + i * c;    // (C)
     float* dxi = dx + i * c;        // (C), may alias dyi
     float sum = 0.0f;
-    for (index_t k = 0; k < c; ++k) sum += dyi[k];
-    for (index_t k = 0; k < c; ++k) dxi[k] = dyi[k] - std::exp(yi[k]) * sum;
+    for (index_t k = 0; k < c; ++k) sum += grad.term(dyi[k], yi[k]);
+    for (index_t k = 0; k < c; ++k) dxi[k] = grad.grad(dyi[k], yi[k], sum);
   }
 }
 
@@ -68,12 +63,12 @@ index_t row_grain(index_t c) { return std::max<index_t>(1, (1 << 13) / std::max<
 }  // namespace
 
 void softmax_forward(float* y, const float* x, index_t n, index_t c) {
-  const index_t grain = std::max<index_t>(1, (1 << 13) / std::max<index_t>(1, c));
-  parallel_for(n, grain, [&](index_t b, index_t e) { softmax_rows(y, x, c, b, e); });
+  parallel_for(n, row_grain(c), [&](index_t b, index_t e) { softmax_rows(y, x, c, b, e); });
 }
 
 void softmax_backward(float* dx, const float* dy, const float* y, index_t n, index_t c) {
-  parallel_for(n, row_grain(c), [&](index_t b, index_t e) { softmax_backward_rows(dx, dy, y, c, b, e); });
+  parallel_for(n, row_grain(c),
+               [&](index_t b, index_t e) { backward_rows(dx, dy, y, SoftmaxGrad{}, c, b, e); });
 }
 
 void log_softmax_forward(float* y, const float* x, index_t n, index_t c) {
@@ -82,7 +77,7 @@ void log_softmax_forward(float* y, const float* x, index_t n, index_t c) {
 
 void log_softmax_backward(float* dx, const float* dy, const float* y, index_t n, index_t c) {
   parallel_for(n, row_grain(c),
-               [&](index_t b, index_t e) { log_softmax_backward_rows(dx, dy, y, c, b, e); });
+               [&](index_t b, index_t e) { backward_rows(dx, dy, y, LogSoftmaxGrad{}, c, b, e); });
 }
 
 }  // namespace napinet::kernels
