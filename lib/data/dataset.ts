@@ -7,6 +7,7 @@
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
 import { gatherBatch } from '../ops/gather';
 import { defaultGenerator, type Generator } from '../random';
+import { keep } from '../memory';
 import { Tensor } from '../tensor';
 import { expectInt, expectNumber, fail } from '../validate';
 
@@ -201,8 +202,8 @@ export class DeviceDataset {
     if (!(source instanceof ImageDataset)) fail('an ImageDataset', 'source', source);
     this.source = source;
     this.device = resolveDevice(device);
-    this.images = Tensor.from(source.images, [source.count, ...source.sampleShape]).to(this.device);
-    this.labels = Tensor.from(source.labels, [source.count], { dtype: 'int32' }).to(this.device);
+    this.images = keep(Tensor.from(source.images, [source.count, ...source.sampleShape], { device: this.device }));
+    this.labels = keep(Tensor.from(source.labels, [source.count], { dtype: 'int32', device: this.device }));
     this.version = source.version;
   }
 
@@ -255,7 +256,7 @@ export function* batches(
   const onDevice = given ?? new DeviceDataset(source, device);
   onDevice.sync();
   const order = options.shuffle ? (options.generator ?? defaultGenerator).permutation(source.count) : Int32Array.from({ length: source.count }, (_, i) => i);
-  const orderTensor = Tensor.from(order, [order.length]).to(device);
+  const orderTensor = Tensor.from(order, [order.length], { device });
   const cache = new Map<number, { x: Tensor; y: Tensor }>();
   try {
     for (let start = 0; start < source.count; start += batchSize) {

@@ -89,7 +89,7 @@ export function batchMatmul(a: Tensor, b: Tensor, options?: BatchMatmulOptions):
     const size = matrix[0] * matrix[1];
     if (items === 1) return [t, 0];
     if (items === count) return [t, size];
-    const full = expand(t.reshape([...own, ...matrix]), [...batch, ...matrix]);
+    const full = expand(t.viewAs([...own, ...matrix]), [...batch, ...matrix]);
     temporaries.push(full);
     return [full, size];
   };

@@ -164,6 +164,6 @@ export function sumToShape(x: Tensor, shape: readonly number[]): Tensor {
     throw new RangeError(`Expected a shape that broadcasts to ${shapeText(t.shape)} (the shape of x) for shape but received ${shapeText(shape)}`);
   }
   const dims = t.shape.map((_, d) => d).filter((d) => d < lead || (shape[d - lead] === 1 && t.shape[d] !== 1));
-  if (dims.length === 0) return copy(t).reshape(shape);  // (an empty dims list would reduce everything)
-  return reduce('sum', t, { dims, keepDim: true }).reshape(shape);
+  if (dims.length === 0) return copy(t).viewAs(shape);  // (an empty dims list would reduce everything)
+  return reduce('sum', t, { dims, keepDim: true }).viewAs(shape);
 }
