@@ -4,7 +4,20 @@
  * application (CLI, recipes, ready-made networks, pictures, sweeps) is a separate entry,
  * 'napinet/chapter' (lib/chapter/index.ts), built on this one alone.
  */
-export { Tensor, cudaBytesInUse, type DType, type TensorOptions } from './tensor';
+import './nn/methods'; // Tensor methods (x.add(y), x.sum(), x.backward(), …)
+export { Tensor, cudaBytesInUse, type DType, type TensorOptions, type NestedArray } from './tensor';
+export { tidy, keep, memoryStats, emptyMemoryPool, setMemoryPoolLimit, type MemoryStats } from './memory';
+// Autograd and tensor maths (lib/autograd): differentiable functions, also Tensor methods
+export * as autograd from './autograd';
+export { noGrad, enableGrad, explicit, isGradEnabled } from './autograd/grad_mode';
+export { tensor, zeros, ones, full, zerosLike, onesLike, fullLike, rand, randn, arange, eye, type RandomOptions } from './autograd/creation';
+export {
+  add, sub, mul, div, pow, neg, exp, log, sqrt, abs, square, sign, clamp, maximum, minimum, where,
+  eq, ne, lt, le, gt, ge, sum, mean, max, min, argmax, argmin, variance, matmul, reshape, flatten,
+  permute, transpose, squeeze, unsqueeze, expand, narrow, slice, indexSelect, gather, cat, stack, clone,
+  toDType, type TensorLike, type ReduceOptions, type VarOptions,
+} from './autograd/functional';
+export { relu, sigmoid, tanh, gelu, softmax, logSoftmax } from './nn/functional';
 export { cuda, resolveDevice, type Device, type DeviceSpec } from './device';
 export { CudaGraph, captureCudaGraph } from './cuda_graph';
 export { addonSource, buildInfo, type AddonSource, type BuildInfo, type CudaInfo } from './native';

@@ -108,7 +108,7 @@ function objects(seed = 0) {
 
 function writeOne(dir: string, epoch: number) {
   const o = objects(epoch);
-  for (const p of o.model.parameters()) p.value.copyFrom(new Float32Array(p.value.size).fill(epoch));
+  for (const p of o.model.parameters()) p.copyFrom(new Float32Array(p.size).fill(epoch));
   o.optimizer.step(); // zero gradients: the weights stay, the moment buffers exist
   return saveCheckpoint(dir, { ...o, epoch, iteration: epoch * 10, history: [], settings: { epoch } });
 }
@@ -135,7 +135,7 @@ describe('crash safety', () => {
     const dir = tmp();
     writeOne(dir, 2);
     const again = objects(5);
-    for (const p of again.model.parameters()) p.value.copyFrom(new Float32Array(p.value.size).fill(7));
+    for (const p of again.model.parameters()) p.copyFrom(new Float32Array(p.size).fill(7));
     saveCheckpoint(dir, { ...again, epoch: 2, iteration: 20, history: [] });
     expect(loadCheckpoint(dir).weights['0.weight'].data[0]).toBe(7);
     expect(fs.readdirSync(dir).sort()).toEqual(['epoch-0002', 'latest.json']);
@@ -153,7 +153,7 @@ describe('crash safety', () => {
       const start = n.loadCheckpoint(dir).manifest.epoch + 1;
       for (let k = start; ; k++) {
         const model = seedNetwork({ channels: 2 });
-        for (const p of model.parameters()) p.value.copyFrom(new Float32Array(p.value.size).fill(k));
+        for (const p of model.parameters()) p.copyFrom(new Float32Array(p.size).fill(k));
         const optimizer = new n.optim.Adam(model.parameters());
         n.saveCheckpoint(dir, { model, optimizer, generator: new n.Generator(k), epoch: k, iteration: 10 * k, history: [] });
       }`;

@@ -72,7 +72,7 @@ describe.runIf(cuda.isAvailable())('CUDA graphs', () => {
       const optimizer = new Adam(model.parameters(), { lr: 0.01 });
       const scheduler = new StepLR(optimizer, { stepSize: 2, gamma: 0.5 }); // lr changes between steps
       const history = await fit(model, data, { optimizer, scheduler, epochs: 2, batchSize: 32, progress: 'none', generator: new Generator(1), cudaGraph });
-      const weights = model.parameters().map((p) => Buffer.from(p.value.toArray().buffer));
+      const weights = model.parameters().map((p) => Buffer.from(p.toArray().buffer));
       model.dispose();
       return { weights, loss: history.epochs.map((e) => e.trainLoss) };
     };

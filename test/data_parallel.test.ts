@@ -28,7 +28,7 @@ describe('data-parallel workers', () => {
     expect(native().numThreads()).toBe(1);
     const two = await run(2);
     expect(native().numThreads()).toBe(2);
-    const weights = (r: typeof one) => r.model.namedParameters().map(([name, p]) => [name, bits(p.value.toArray() as Float32Array)]);
+    const weights = (r: typeof one) => r.model.namedParameters().map(([name, p]) => [name, bits(p.toArray() as Float32Array)]);
     expect(weights(two)).toEqual(weights(one));
     const figures = (r: typeof one) => r.history.epochs.map((e) => [e.trainLoss, e.trainAccuracy, e.valLoss, e.valAccuracy]);
     expect(figures(two)).toEqual(figures(one));
@@ -62,7 +62,7 @@ describe('data-parallel workers', () => {
     expect(native().numThreads()).toBe(2);
     const two = await train(2);
     expect(new Set(two.seen)).toEqual(new Set([2]));
-    const weights = (m: typeof one.model) => m.parameters().map((p) => bits(p.value.toArray() as Float32Array));
+    const weights = (m: typeof one.model) => m.parameters().map((p) => bits(p.toArray() as Float32Array));
     expect(weights(two.model)).toEqual(weights(one.model));
     expect(two.history.epochs.map((e) => e.trainLoss)).toEqual(one.history.epochs.map((e) => e.trainLoss));
     await expect(fit(one.model, data, { optimizer: new Adam(one.model.parameters()), epochs: 1, batchSize: 64, workers: 0 })).rejects.toThrow(

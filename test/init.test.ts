@@ -54,11 +54,11 @@ describe('init against torch.nn.init', () => {
       if (p.fn === 'default') {
         const layer = p.layer === 'Linear' ? new Linear(p.args[0], p.args[1], { generator }) : new Conv2d(p.args[0], p.args[1], p.args[2], { generator });
         close(init.gain('leaky_relu', Math.sqrt(5)) * Math.sqrt(3 / init.fans(layer.weight.shape).fanIn), p.weightBound);
-        expectUniform(layer.weight.value.toArray(), p.weightBound, `${c.name} weight`);
+        expectUniform(layer.weight.toArray(), p.weightBound, `${c.name} weight`);
         // torch's own layer drew a weight whose std agrees with ours within sampling error.
         const torchStd = c.f64('torch_weight_std')[0];
-        expect(Math.abs(stats(layer.weight.value.toArray()).std / torchStd - 1)).toBeLessThan((2 * 5 * 0.75) / Math.sqrt(layer.weight.value.size));
-        const bias = stats(layer.bias!.value.toArray());
+        expect(Math.abs(stats(layer.weight.toArray()).std / torchStd - 1)).toBeLessThan((2 * 5 * 0.75) / Math.sqrt(layer.weight.size));
+        const bias = stats(layer.bias!.toArray());
         expect(bias.maxAbs).toBeLessThanOrEqual(p.biasBound);
         return;
       }
@@ -107,7 +107,7 @@ describe('init against torch.nn.init', () => {
   test('the same generator seed gives the same initialisation', () => {
     const a = new Linear(20, 10, { generator: new Generator(5) });
     const b = new Linear(20, 10, { generator: new Generator(5) });
-    expect(Array.from(a.weight.value.toArray())).toEqual(Array.from(b.weight.value.toArray()));
-    expect(Array.from(a.bias!.value.toArray())).toEqual(Array.from(b.bias!.value.toArray()));
+    expect(Array.from(a.weight.toArray())).toEqual(Array.from(b.weight.toArray()));
+    expect(Array.from(a.bias!.toArray())).toEqual(Array.from(b.bias!.toArray()));
   });
 });

@@ -31,8 +31,8 @@ describe.each(DEVICES)('seed network, one step against PyTorch, on %s', (device)
       const xb = Tensor.from(x.subarray(step * 64 * 784, (step + 1) * 64 * 784), [64, 1, 28, 28], { device });
       const yb = Tensor.from(y.subarray(step * 64, (step + 1) * 64), [64], { device, dtype: 'int32' });
       optimizer.zeroGrad();
-      const logits = model.forward(xb);
-      const result = lossFn.forward(logits, yb);
+      const logits = explicit(() => model.forward(xb));
+      const result = explicit(() => lossFn.forward(logits, yb));
       model.backward(lossFn.backward());
       if (step === 0) {
         const grads = model.namedParameters().map(([name, p]) => [`grad0.${name}`, p.grad] as const);

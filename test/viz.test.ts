@@ -75,12 +75,12 @@ describe('analysis', () => {
     const maps = featureMaps(model, image, [1, 28, 28]);
     const [conv] = model.layers as [import('../lib/nn/conv2d').Conv2d];
     const x = Tensor.from(image, [1, 1, 28, 28]);
-    const y = conv2d(x, conv.weight.value, conv.bias!.value);
+    const y = conv2d(x, conv.weight, conv.bias!);
     expect(maps.channels).toBe(4);
     expect(maps.kernelSize).toEqual([7, 7]);
     expect(maps.convShape).toEqual([22, 22]);
     expect(maps.poolShape).toEqual([11, 11]);
-    expect(Array.from(maps.kernels)).toEqual(Array.from(conv.weight.value.toArray()));
+    expect(Array.from(maps.kernels)).toEqual(Array.from(conv.weight.toArray()));
     expect(Array.from(maps.conv)).toEqual(Array.from(y.toArray()));
     const r = relu(y);
     expect(Array.from(maps.relu)).toEqual(Array.from(r.toArray()));
@@ -127,12 +127,12 @@ describe('ternary kernels', () => {
       // Reference: the ordinary network with each chosen kernel replaced by α·T.
       const reference = seedNetwork({ generator: new Generator(5) });
       const [rc] = reference.layers as [import('../lib/nn/conv2d').Conv2d];
-      const w = conv.weight.value.toArray() as Float32Array;
+      const w = conv.weight.toArray() as Float32Array;
       for (const ch of channels) {
         const q = kernels[ch];
         for (let i = 0; i < 25; i++) w[ch * 25 + i] = q.scale * q.codes[i];
       }
-      rc.weight.value.copyFrom(w);
+      rc.weight.copyFrom(w);
       const want = reference.forward(x).toArray();
       expectClose(got, Float64Array.from(want), { atol: 1e-5, rtol: 1e-5, relNorm: 1e-5 }, `ternary ${channels.join(',')}`);
     }

@@ -1,5 +1,6 @@
 /** Layers and models (like torch.nn). */
-export { Module, Parameter, Workspace, type LayerConfig } from './module';
+export { Module, Parameter, Buffer, ModuleList, ModuleDict, Workspace, type LayerConfig } from './module';
+export * as functional from './functional';
 export { Conv2d, type Conv2dLayerOptions } from './conv2d';
 export { MaxPool2d, AvgPool2d, type Pool2dLayerOptions } from './pool2d';
 export { Linear } from './linear';

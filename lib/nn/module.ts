@@ -397,6 +397,75 @@ export abstract class Module {
 }
 
 /**
+ * Modules in a list, after torch.nn.ModuleList: children named "0", "1", … (a plain array field of
+ * modules is found the same way; this class adds append() and PyTorch's name). No forward of its
+ * own: a parent module iterates over it.
+ */
+export class ModuleList extends Module implements Iterable<Module> {
+  private readonly items: Module[] = [];
+
+  constructor(modules: Iterable<Module> = []) {
+    super();
+    for (const m of modules) this.append(m);
+  }
+
+  append(module: Module): this {
+    this.registerModule(String(this.items.length), module);
+    this.items.push(module);
+    return this;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** The module at `index` (negative counts from the end). */
+  at(index: number): Module | undefined {
+    return this.items.at(index);
+  }
+
+  [Symbol.iterator](): Iterator<Module> {
+    return this.items[Symbol.iterator]();
+  }
+
+  forward(): never {
+    throw new Error('ModuleList has no forward(): call its modules from the forward() of the module that holds it');
+  }
+}
+
+/** Modules by name, after torch.nn.ModuleDict: children named by their keys. */
+export class ModuleDict extends Module {
+  private readonly items = new Map<string, Module>();
+
+  constructor(modules: Record<string, Module> = {}) {
+    super();
+    for (const [key, m] of Object.entries(modules)) this.set(key, m);
+  }
+
+  set(key: string, module: Module): this {
+    this.registerModule(key, module);
+    this.items.set(key, module);
+    return this;
+  }
+
+  get(key: string): Module | undefined {
+    return this.items.get(key);
+  }
+
+  keys(): string[] {
+    return [...this.items.keys()];
+  }
+
+  entries(): [string, Module][] {
+    return [...this.items.entries()];
+  }
+
+  forward(): never {
+    throw new Error('ModuleDict has no forward(): call its modules from the forward() of the module that holds it');
+  }
+}
+
+/**
  * `module`, after checking it has the optional method `what` (outputShape, config): composite
  * layers that need it of their children say which child lacks it.
  */

@@ -70,7 +70,11 @@ export function quantizeKernel(weights: ArrayLike<number>, factor = TERNARY_THRE
  * ternaryNetwork().
  */
 export class TernaryConv2d extends Module {
-  readonly conv: Conv2d;
+  /**
+   * The convolution's geometry and config (a plain record, not the Conv2d: a Module kept in a field
+   * would become this module's child, sharing, saving and disposing the original's parameters).
+   */
+  readonly conv: { stride: [number, number]; padding: [number, number]; weightShape: readonly number[]; config: nn.LayerConfig };
   readonly channels: number[];
   private readonly codes: Tensor;
   private readonly ternaryBias: Tensor;
@@ -81,7 +85,7 @@ export class TernaryConv2d extends Module {
   constructor(conv: Conv2d, kernels: TernaryKernel[], channels: number[]) {
     super();
     if (conv.device !== 'cpu') throw new Error('TernaryConv2d: move the model to the CPU first (model.to("cpu"))');
-    this.conv = conv;
+    this.conv = { stride: conv.stride, padding: conv.padding, weightShape: conv.weight.shape, config: conv.config() };
     this.channels = channels;
     const [k, c, kh, kw] = conv.weight.shape;
     const per = c * kh * kw;
@@ -134,11 +138,11 @@ export class TernaryConv2d extends Module {
   }
 
   override outputShape(input: readonly number[]): number[] {
-    return conv2dOutputShape(input, this.conv.weight.shape, { stride: this.conv.stride, padding: this.conv.padding });
+    return conv2dOutputShape(input, this.conv.weightShape, { stride: this.conv.stride, padding: this.conv.padding });
   }
 
   override config(): nn.LayerConfig {
-    return { type: 'TernaryConv2d', conv: this.conv.config(), channels: this.channels };
+    return { type: 'TernaryConv2d', conv: this.conv.config, channels: this.channels };
   }
 }
 

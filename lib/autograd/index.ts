@@ -1,0 +1,5 @@
+/** Autograd: the graph's nodes, backward(), user-written Functions, and the grad modes. */
+export { backward, type BackwardOptions } from './engine';
+export { Context, Function, type FunctionClass } from './function';
+export { enableGrad, explicit, isExplicitMode, isGradEnabled, noGrad, setGradEnabled } from './grad_mode';
+export { Node, type BackwardRule } from './node';
