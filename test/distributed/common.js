@@ -5,6 +5,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const napinet = require(path.join(__dirname, '..', '..', 'dist', 'cjs', 'index.js'));
+// The chapter's application (its networks), as a user reaches it: 'napinet/chapter'.
+const chapter = require(path.join(__dirname, '..', '..', 'dist', 'cjs', 'chapter', 'index.js'));
 
 /**
  * A rank's result for the test: the file <NAPINET_TEST_OUT>/rank-<rank>.json (mpirun interleaves the
@@ -21,4 +23,4 @@ function bits(array) {
   return Buffer.from(array.buffer, array.byteOffset, array.byteLength).toString('base64');
 }
 
-module.exports = { napinet, report, bits };
+module.exports = { napinet, chapter, report, bits };

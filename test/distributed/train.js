@@ -8,7 +8,7 @@
 //   node test/distributed/train.js [--steps 12] [--batch 64] [--optimizer adam|sgd] [--micro-batches 1] [--threads 1]
 'use strict';
 const { parseArgs } = require('node:util');
-const { napinet, report, bits } = require('./common');
+const { napinet, chapter, report, bits } = require('./common');
 
 const { values: args } = parseArgs({
   options: {
@@ -31,7 +31,7 @@ if (batch % parts !== 0) throw new Error(`--batch ${batch} is not a multiple of 
 const share = batch / parts; // rows per forward/backward
 
 // Rank r initialises with seed r, so the ranks only agree after broadcastParameters.
-const model = napinet.seedNetwork({ generator: new Generator(rank) });
+const model = chapter.seedNetwork({ generator: new Generator(rank) });
 const weights = () => model.namedParameters().map(([name, p]) => [name, bits(p.value.toArray())]);
 const before = JSON.stringify(weights());
 dist.broadcastParameters(model);
