@@ -14,6 +14,7 @@
 //   softplus y, dx     rtol 8·ULP, atol 2⁻¹²⁶ (exp of a very negative value is subnormal).
 //   all: relative L2 error ≤ 8·ULP.
 import { describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
 import {
   elu, eluBackward, gelu, geluBackward, leakyRelu, leakyReluBackward, relu, reluBackward, sigmoid,
   sigmoidBackward, softplus, softplusBackward, tanh, tanhBackward,

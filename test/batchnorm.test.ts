@@ -15,6 +15,7 @@
 // 0 but for eps), so its error scales with its operands, not with dx: the same bound with rms(ref)
 // replaced by rms(w·invstd·dy), and the relative L2 bound by 2·2⁻²⁴·√M·‖w·invstd·dy‖/‖ref‖.
 import { describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

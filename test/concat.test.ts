@@ -10,6 +10,7 @@
 //     the weight gradients, and the dx of three branches added in float32). Measured: CPU
 //     max |out − ref|/rms(ref) 3.0e-7, relative L2 ≤ 1.8e-7; emulated CUDA 7.2e-7, ≤ 4.3e-7.
 import { describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
 import { native } from '../lib/native';
 import { ReLU } from '../lib/nn/activation';
 import { Concat } from '../lib/nn/concat';

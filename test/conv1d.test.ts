@@ -14,6 +14,7 @@
 // dx 9.9e-7, dw 3.7e-7, db 2.4e-7; CUDA (emulator) y 5.6e-7, dx 9.9e-7, dw 5.3e-7, db 5.8e-7;
 // relative L2 errors ≤ 3e-7.
 import { describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
 import { Conv1d } from '../lib/nn/conv1d';
 import { buildModule } from '../lib/nn/registry';
 import { conv1d, conv1dBackward, conv1dOutputShape, type Conv1dOptions } from '../lib/ops/conv1d';

@@ -10,6 +10,7 @@
 // to those ops carry their parity over.
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
 import { seedNetwork } from '../lib/chapter/models';
 import { addonSource, native } from '../lib/native';
 import { ReLU } from '../lib/nn/activation';
@@ -226,10 +227,11 @@ describe.each(DEVICES)('Sequential runs Conv2d → MaxPool2d(2) (→ ReLU) fused
       const labels = Tensor.from(Int32Array.from({ length: 6 }, () => g.int(3)), [6], { dtype: 'int32', device });
       const outputs = [fusedModel, plain].map((model, i) => {
         optimizers[i].zeroGrad();
-        const logits = explicit(() => model.forward(x)).toArray();
-        explicit(() => loss.forward(model.forward(x), labels));
+        const logits = explicit(() => model.forward(x));
+        const values = logits.toArray();
+        explicit(() => loss.forward(logits, labels));
         model.backward(loss.backward());
-        return logits;
+        return values;
       });
       expectIdentical(outputs[0], outputs[1], `logits, step ${step}`);
       expect(ranFused(fusedModel)).toBe(true);

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { cuda, resolveDevice } from '../lib/device';
 import { native } from '../lib/native';
 import { relu } from '../lib/ops/activation';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib';
 
 const build = native().buildInfo();
 const info = cuda.info();

@@ -22,7 +22,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { cuda } from '../lib/device';
 import { matmul } from '../lib/ops/gemm';
 import { native } from '../lib/native';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib';
 import { expectClose } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { loadFixtures } from './helpers/fixtures';

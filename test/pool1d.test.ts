@@ -12,6 +12,7 @@
 // Measured on the CPU and emulated CUDA (cuda/pool2d.cu, bit-identical to the CPU kernels): max-pool
 // dx max 1.8e-7 (rel L2 2.6e-8); avg-pool max 9.9e-8 (rel L2 5e-8).
 import { describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
 import { AvgPool1d, MaxPool1d } from '../lib/nn/pool1d';
 import { buildModule } from '../lib/nn/registry';
 import { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutputShape } from '../lib/ops/pool1d';

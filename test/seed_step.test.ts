@@ -6,6 +6,7 @@
 // weights after Adam atol 1e-5: each step moves a weight by ≈ lr·m̂/√v̂ ≤ 0.01 and float32 rounding
 // of the gradient changes that ratio only where the gradient is near zero.
 import { describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
 import { loadStateDict, stateDict } from '../lib/io/model_io';
 import { seedNetwork } from '../lib/chapter/models';
 import { CrossEntropyLoss } from '../lib/nn/loss';

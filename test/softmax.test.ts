@@ -11,6 +11,7 @@
 //                    for log-softmax (p = exp(log_y)): one rounding of each operand and a sum's √C
 //                    growth; rtol 8·ULP; relative L2 error ≤ max(8·ULP, 2·ULP·√C).
 import { describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
 import { native } from '../lib/native';
 import { LogSoftmax, Softmax } from '../lib/nn/softmax';
 import { buildModule } from '../lib/nn/registry';
