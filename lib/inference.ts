@@ -131,7 +131,7 @@ export class Predictor {
         }
         if (n < this.batchSize) x.fill(0, n * size);
         if (this.input.device !== 'cpu') this.input.copyFrom(x);
-        softmax(this.network.forward(this.input), this.probs);
+        this.network.inference(() => softmax(this.network.forward(this.input), this.probs));
         if (this.probs.device !== 'cpu') (this.probs.buffer as CudaBuffer).download(this.hostProbs);
         probabilities.set(this.hostProbs.subarray(0, n * k), start * k);
         for (let i = 0; i < n; i++) {

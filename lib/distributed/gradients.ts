@@ -26,13 +26,13 @@ import {
 } from './collectives';
 import { currentWorld } from './world';
 
-/** Anything with a gradient: today's nn.Parameter ({value, grad}), or a tensor-like parameter with .grad. */
+/** Anything with a gradient: an nn.Parameter, or any tensor-like object with .grad. */
 export interface HasGradient {
   readonly grad: Tensor | null | undefined;
 }
 
-/** Anything holding a parameter tensor: a Tensor itself, or today's nn.Parameter ({value}). */
-export type ParameterLike = Tensor | { readonly value: Tensor };
+/** A parameter: a Tensor (nn.Parameter is one). */
+export type ParameterLike = Tensor;
 
 /** A module as broadcastParameters reads it: its parameters and, if it has them, its buffers. */
 export interface ModuleLike {
@@ -168,7 +168,7 @@ function stateTensors(source: ModuleLike | Iterable<ParameterLike>): Tensor[] {
   } else {
     fail('a module (with parameters()) or an iterable of tensors or parameters', 'source', source);
   }
-  const tensors = items.map((item, i) => expectTensor(item instanceof Tensor ? item : (item as { value?: unknown })?.value, `parameters[${i}]`, true));
+  const tensors = items.map((item, i) => expectTensor(item, `parameters[${i}]`, true));
   return [...tensors, ...buffers.map((b, i) => expectTensor(b, `buffers[${i}]`, true))];
 }
 

@@ -14,9 +14,9 @@
  * built-in layer writes its output into a buffer it reuses on its next forward (no allocation in
  * a training step): copy an output (toArray()) to keep it past the next call.
  */
-import { isExplicitMode } from '../autograd/grad_mode';
+import { explicit, isExplicitMode, noGrad } from '../autograd/grad_mode';
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
-import { keep } from '../memory';
+import { keep, tidy } from '../memory';
 import { fillMany } from '../ops/fill';
 import type { Generator } from '../random';
 import { Tensor } from '../tensor';
@@ -107,6 +107,16 @@ export abstract class Module {
   get hasExplicitBackward(): boolean {
     if (Object.getPrototypeOf(this).backward === Module.prototype.backward) return false;
     return this.children().every((c) => c.hasExplicitBackward);
+  }
+
+  /**
+   * Runs fn (forward passes of this module, no gradients) the cheapest way it allows: in explicit()
+   * when every layer has an explicit backward (built-in layers reuse their buffers: nothing is
+   * allocated), else under noGrad() inside tidy() (the call's tensors are freed when it returns,
+   * except those it returns).
+   */
+  inference<T>(fn: () => T): T {
+    return this.hasExplicitBackward ? explicit(fn) : noGrad(() => tidy(fn));
   }
 
   /** The output shape for an input of shape `input` (batch dimension included), where the module knows it. */
@@ -378,7 +388,12 @@ export abstract class Module {
    * layer was applied only once since its last backward; `value` is the saved state.
    */
   protected saved<T>(value: T | undefined, what: string): T {
-    if (value === undefined) throw new Error(`${this.constructor.name}.backward() needs a forward() first (no saved ${what})`);
+    if (value === undefined) {
+      throw new Error(
+        `${this.constructor.name}.backward() needs a forward() first (no saved ${what}): run the forward inside explicit() ` +
+          '(the explicit style), or differentiate a recorded forward with backward() on the loss',
+      );
+    }
     if (this.pendingForwards > 1) {
       const n = this.pendingForwards;
       this.pendingForwards = 0;

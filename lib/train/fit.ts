@@ -18,7 +18,7 @@
  * steps a resumed epoch had taken; showProgress; the position where shouldStop() ends it) and
  * finishEpoch (validation, the history, the epoch line and the end-of-epoch callbacks).
  */
-import { explicit, noGrad } from '../autograd/grad_mode';
+import { explicit } from '../autograd/grad_mode';
 import { type CudaGraph, captureCudaGraph } from '../cuda_graph';
 import { type Batch, batches, DeviceDataset, type ImageDataset } from '../data/dataset';
 import { CrossEntropyLoss } from '../nn/loss';
@@ -339,14 +339,6 @@ export async function fit(model: Module, data: ImageDataset, options: FitOptions
   }
 }
 
-/**
- * How a model runs forward without gradients: built-in layers throughout reuse their buffers
- * (explicit(), allocation-free); anything else runs under noGrad, each call's tensors freed after it.
- */
-function inferenceMode(model: Module): <T>(fn: () => T) => T {
-  return model.hasExplicitBackward ? explicit : (fn) => noGrad(() => tidy(fn));
-}
-
 export interface EvaluateResult {
   loss: number;
   accuracy: number;
@@ -362,10 +354,9 @@ export function evaluate(model: Module, data: ImageDataset | DeviceDataset, opti
   const wasTraining = model.training;
   model.eval();
   const stats = Tensor.zeros([2], { device: model.device });
-  const inference = inferenceMode(model);
   try {
     for (const batch of batches(data, options.batchSize ?? 256, { device: model.device })) {
-      inference(() => {
+      model.inference(() => {
         lossFn.apply(model.forward(batch.x), batch.y, { accumulateInto: stats });
       });
     }
@@ -384,8 +375,7 @@ export function evaluate(model: Module, data: ImageDataset | DeviceDataset, opti
 export function predict(model: Module, input: ImageDataset | Tensor, options: { batchSize?: number } = {}): Float32Array {
   const wasTraining = model.training;
   model.eval();
-  const inference = inferenceMode(model);
-  const probabilities = (x: Tensor) => inference(() => softmax(model.forward(x)).toArray() as Float32Array);
+  const probabilities = (x: Tensor) => model.inference(() => softmax(model.forward(x)).toArray() as Float32Array);
   try {
     if (input instanceof Tensor) return probabilities(toDevice(input, model.device));
     const chunks: Float32Array[] = [];

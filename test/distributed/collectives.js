@@ -35,7 +35,7 @@ dist.allReduceGradients(summed, { op: 'sum', bucketBytes: 8 });
 
 // broadcastParameters: a module-like object whose values differ per rank; everyone takes rank 0's
 const model = {
-  params: [{ value: on(Tensor.from([rank, rank + 0.5])) }, on(Tensor.from([[rank]].flat()))],
+  params: [on(Tensor.from([rank, rank + 0.5])), on(Tensor.from([[rank]].flat()))],
   buffer: on(Tensor.from([-rank, 2 * rank])),
   parameters() { return this.params; },
   namedBuffers() { return [['running_mean', this.buffer]]; },
@@ -56,7 +56,7 @@ report({
   sum: values(sum), mean: values(mean), meanBits: bits(mean.toArray()), sumBits: bits(sum.toArray()),
   fromLast: values(fromLast), ints: values(ints), gatheredShape: gathered.shape, gathered: values(gathered),
   small: small.map((p) => values(p.grad)), whole: whole.map((p) => values(p.grad)), summed: summed.map((p) => values(p.grad)),
-  model: [values(model.params[0].value), values(model.params[1]), values(model.buffer)],
+  model: [values(model.params[0]), values(model.params[1]), values(model.buffer)],
   errors,
 });
 dist.finalize();

@@ -32,7 +32,7 @@ const share = batch / parts; // rows per forward/backward
 
 // Rank r initialises with seed r, so the ranks only agree after broadcastParameters.
 const model = chapter.seedNetwork({ generator: new Generator(rank) });
-const weights = () => model.namedParameters().map(([name, p]) => [name, bits(p.value.toArray())]);
+const weights = () => model.namedParameters().map(([name, p]) => [name, bits(p.toArray())]);
 const before = JSON.stringify(weights());
 dist.broadcastParameters(model);
 const broadcastChanged = JSON.stringify(weights()) !== before;
@@ -56,7 +56,7 @@ for (let step = 0; step < steps; step++) {
     const first = step * batch + (rank * micro + part) * share; // this rank's (part's) rows of the global batch
     const x = Tensor.from(images.subarray(first * pixels, (first + share) * pixels), [share, 1, 28, 28]);
     const y = Tensor.from(labels.subarray(first, first + share), [share], { dtype: 'int32' });
-    const result = loss.forward(model.forward(x), y);
+    const result = napinet.explicit(() => loss.forward(model.forward(x), y));
     model.backward(loss.backward());
     stepLoss += result.loss() / micro;
   }
