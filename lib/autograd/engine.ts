@@ -9,7 +9,7 @@
 import { Tensor } from '../tensor';
 import { describe } from '../validate';
 import { noGrad } from './grad_mode';
-import { type Node, nodeOf } from './node';
+import { ACCUMULATED, type Node, nodeOf } from './node';
 
 export interface BackwardOptions {
   /** Keep the graph so backward() can run through it again (default false: freed). */
@@ -76,7 +76,7 @@ export function backward(roots: readonly Tensor[], grads: readonly (Tensor | und
       if (!retainGraph) node.release();
       node.inputs.forEach((input, i) => {
         const g = gradInputs[i];
-        if (!input || g == null) return;
+        if (!input || g == null || g === ACCUMULATED) return;
         checkGradient(node, i, input, g);
         const producer = nodeOf(input);
         if (producer === null) {

@@ -23,7 +23,7 @@
 import { Tensor } from '../tensor';
 import { describe } from '../validate';
 import { isGradEnabled, noGrad } from './grad_mode';
-import { Node } from './node';
+import { type InputGradient, Node } from './node';
 
 /** What forward hands to backward: saved tensors, which inputs need a gradient, and any fields. */
 export class Context {
@@ -50,6 +50,18 @@ export class Context {
     this.saved = tensors.filter((t): t is Tensor => t != null);
   }
 
+  /**
+   * Where backward may add the gradient of argument i itself, returning autograd.ACCUMULATED for it
+   * (the leaf's existing .grad, e.g. a Parameter's), or null: then return the gradient as usual.
+   * An optimisation for kernels that can accumulate; the result is the same.
+   */
+  gradTarget(i: number): Tensor | null {
+    return this.node?.gradTarget(i) ?? null;
+  }
+
+  /** @internal The node this call was recorded as (set after forward). */
+  node: Node | undefined;
+
   /** The tensors given to saveForBackward, in order. */
   get savedTensors(): (Tensor | null)[] {
     return [...this.savedSlots];
@@ -64,7 +76,7 @@ export class Context {
 }
 
 type ForwardResult = Tensor | Tensor[];
-type GradResult = Tensor | null | undefined | readonly (Tensor | null | undefined)[];
+type GradResult = InputGradient | readonly InputGradient[];
 
 /** The static side of a Function subclass, as apply() sees it. */
 export interface FunctionClass<A extends unknown[], R extends ForwardResult> {
@@ -129,6 +141,7 @@ function recordApply<A extends unknown[], R extends ForwardResult>(
     },
     ctx.saved,
   );
+  ctx.node = node;
   const returned = Array.isArray(result) ? result : [result];
   outputs.forEach((t, i) => {
     if (ctx.nonDifferentiable.has(returned[i])) return;

@@ -14,6 +14,8 @@
 
 let gradEnabled = true;
 let reuseBuffers = false;
+/** Counts outermost explicit() calls: a layer applied twice within one is a reused layer. */
+let explicitPass = 0;
 
 /** Whether ops on tensors that require grad are recorded now. */
 export function isGradEnabled(): boolean {
@@ -23,6 +25,15 @@ export function isGradEnabled(): boolean {
 /** Whether built-in layers reuse their output buffers now (inside explicit()). */
 export function isExplicitMode(): boolean {
   return reuseBuffers;
+}
+
+/**
+ * Which outermost explicit() call is running (a new number each time one starts): a layer that
+ * sees two forwards in the same pass was applied twice in one computation, and its explicit
+ * backward, which keeps the last call's state only, refuses.
+ */
+export function currentExplicitPass(): number {
+  return explicitPass;
 }
 
 /** Turns recording on or off; returns the previous setting. */
@@ -48,6 +59,7 @@ export function enableGrad<T>(fn: () => T): T {
  * keep what their backward(dy) needs (see the module comment).
  */
 export function explicit<T>(fn: () => T): T {
+  if (!reuseBuffers) explicitPass++;
   return withModes(false, true, fn);
 }
 

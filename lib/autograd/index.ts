@@ -2,4 +2,4 @@
 export { backward, type BackwardOptions } from './engine';
 export { Context, Function, type FunctionClass } from './function';
 export { enableGrad, explicit, isExplicitMode, isGradEnabled, noGrad, setGradEnabled } from './grad_mode';
-export { Node, type BackwardRule } from './node';
+export { ACCUMULATED, Node, type BackwardRule, type InputGradient } from './node';

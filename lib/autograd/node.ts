@@ -7,8 +7,18 @@
 import type { Tensor } from '../tensor';
 import { isGradEnabled } from './grad_mode';
 
+/**
+ * What a rule returns for an input whose gradient it has already added into that leaf's .grad
+ * itself (through gradTarget(): napinet's layer kernels accumulate weight gradients in place, as
+ * the explicit style does, sparing a temporary and an addition).
+ */
+export const ACCUMULATED: unique symbol = Symbol('gradient accumulated into .grad');
+
+/** A rule's gradient for one input: a tensor, none (null), or ACCUMULATED. */
+export type InputGradient = Tensor | null | undefined | typeof ACCUMULATED;
+
 /** Output gradients (one per output, in order) → one gradient per input (null where none). */
-export type BackwardRule = (gradOutputs: Tensor[]) => readonly (Tensor | null | undefined)[];
+export type BackwardRule = (gradOutputs: Tensor[]) => readonly InputGradient[];
 
 export class Node {
   /** The op's name as errors and toString() show it ("MatmulBackward", "Conv2dFunction"). */
@@ -40,8 +50,21 @@ export class Node {
     return this.rule === null;
   }
 
+  /**
+   * Where the rule may add input i's gradient itself (returning ACCUMULATED): the .grad of input i
+   * when it is a leaf that requires grad and already has one of its shape and device (a
+   * Parameter's, allocated with it), else null (the rule then returns the gradient).
+   */
+  gradTarget(i: number): Tensor | null {
+    const input = this.inputs[i];
+    if (!input || input.gradFn !== null || !input.requiresGrad) return null;
+    const g = input.grad;
+    if (!g || g.device !== input.device || g.dtype !== 'float32' || g.disposed || g.shape.length !== input.shape.length) return null;
+    return g.shape.every((d, k) => d === input.shape[k]) ? g : null;
+  }
+
   /** Runs the rule, after checking that no saved tensor was changed in place since it was saved. */
-  apply(gradOutputs: Tensor[]): readonly (Tensor | null | undefined)[] {
+  apply(gradOutputs: Tensor[]): readonly InputGradient[] {
     if (!this.rule) {
       throw new Error(
         `Trying to run backward through ${this.name} a second time: its graph was freed by the first backward(). ` +

@@ -7,7 +7,9 @@
  *   const h = F.relu(F.conv2d(x, this.conv.weight, this.conv.bias, { padding: 1 }));
  */
 import { Context, Function } from '../autograd/function';
-import { mul, narrow, neg, reshape, transpose } from '../autograd/functional';
+import { ACCUMULATED, type InputGradient } from '../autograd/node';
+import { mul, neg, reshape, transpose } from '../autograd/functional';
+import { scaledElement } from '../autograd/kernels';
 import { inPlace } from '../autograd/inplace';
 import { batchNorm as batchNormKernel, batchNormBackward, type BatchNormSaved } from '../ops/batchnorm';
 import * as act from '../ops/activation';
@@ -34,17 +36,38 @@ function savedOf(ctx: Context): Tensor[] {
 // Linear and convolutions
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Where a layer kernel's weight and bias gradients (arguments 1 and 2) go: added straight into the
+ * Parameters' .grad by the kernel (accumulate, as the explicit style does) when the engine offers
+ * both targets, else into new tensors returned to the engine.
+ */
+function weightGradients(ctx: Context, bias: Tensor | null) {
+  const [inputGrad, needW, needB] = ctx.needsInputGrad;
+  const biasGrad = bias !== null && needB;
+  const dw = needW ? ctx.gradTarget(1) : null;
+  const db = biasGrad ? ctx.gradTarget(2) : null;
+  const direct = dw !== null && (!biasGrad || db !== null);
+  return {
+    options: { inputGrad, biasGrad, accumulate: direct, out: direct ? { dw, db } : {} },
+    /** The gradients to return for (x, weight, bias), given what the kernel produced. */
+    result(g: { dx: Tensor | null; dw: Tensor; db: Tensor | null }): InputGradient[] {
+      if (direct) return [g.dx, ACCUMULATED, biasGrad ? ACCUMULATED : null];
+      return [g.dx, needW ? g.dw : null, biasGrad ? g.db : null];
+    },
+  };
+}
+
 class LinearFunction extends Function {
   static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     ctx.saveForBackward(x, weight);
+    ctx.hasBias = bias !== null;
     return linearKernel(x, weight, bias);
   }
 
-  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+  static override backward(ctx: Context, dy: Tensor): InputGradient[] {
     const [x, weight] = savedOf(ctx);
-    const [needX, needW, needB] = ctx.needsInputGrad;
-    const g = linearBackward(dy, x, weight, { inputGrad: needX, biasGrad: needB });
-    return [g.dx, needW ? g.dw : null, g.db];
+    const grads = weightGradients(ctx, ctx.hasBias ? weight : null);
+    return grads.result(linearBackward(dy, x, weight, grads.options));
   }
 }
 
@@ -62,14 +85,14 @@ class Conv2dFunction extends Function {
   static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions): Tensor {
     ctx.saveForBackward(x, weight);
     ctx.options = options;
+    ctx.hasBias = bias !== null;
     return conv2dKernel(x, weight, bias, options);
   }
 
-  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+  static override backward(ctx: Context, dy: Tensor): InputGradient[] {
     const [x, weight] = savedOf(ctx);
-    const [needX, needW, needB] = ctx.needsInputGrad;
-    const g = conv2dBackward(dy, x, weight, { ...(ctx.options as Conv2dOptions), inputGrad: needX, biasGrad: needB });
-    return [g.dx, needW ? g.dw : null, g.db];
+    const grads = weightGradients(ctx, ctx.hasBias ? weight : null);
+    return grads.result(conv2dBackward(dy, x, weight, { ...(ctx.options as Conv2dOptions), ...grads.options }));
   }
 }
 
@@ -82,14 +105,14 @@ class Conv1dFunction extends Function {
   static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv1dOptions): Tensor {
     ctx.saveForBackward(x, weight);
     ctx.options = options;
+    ctx.hasBias = bias !== null;
     return conv1dKernel(x, weight, bias, options);
   }
 
-  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+  static override backward(ctx: Context, dy: Tensor): InputGradient[] {
     const [x, weight] = savedOf(ctx);
-    const [needX, needW, needB] = ctx.needsInputGrad;
-    const g = conv1dBackward(dy, x, weight, { ...(ctx.options as Conv1dOptions), inputGrad: needX, biasGrad: needB });
-    return [g.dx, needW ? g.dw : null, g.db];
+    const grads = weightGradients(ctx, ctx.hasBias ? weight : null);
+    return grads.result(conv1dBackward(dy, x, weight, { ...(ctx.options as Conv1dOptions), ...grads.options }));
   }
 }
 
@@ -103,15 +126,15 @@ class Conv2dMaxPool2dFunction extends Function {
     const { y, indices } = convPoolKernel(x, weight, bias, options);
     ctx.saveForBackward(x, weight, indices, options.relu ? y : null);
     ctx.options = options;
+    ctx.hasBias = bias !== null;
     return y;
   }
 
-  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+  static override backward(ctx: Context, dy: Tensor): InputGradient[] {
     const [x, weight, indices, y] = ctx.savedTensors;
-    const [needX, needW, needB] = ctx.needsInputGrad;
     const { relu: _relu, ...options } = ctx.options as Conv2dMaxPool2dOptions;
-    const g = conv2dMaxPool2dBackward(dy, indices!, y, x!, weight!, { ...options, inputGrad: needX, biasGrad: needB });
-    return [g.dx, needW ? g.dw : null, g.db];
+    const grads = weightGradients(ctx, ctx.hasBias ? weight : null);
+    return grads.result(conv2dMaxPool2dBackward(dy, indices!, y, x!, weight!, { ...options, ...grads.options }));
   }
 }
 
@@ -395,7 +418,7 @@ function lossGradient(dloss: Tensor, count: number, reduction: Reduction, kernel
 
 /** A 0-d loss from a kernel's statistics [Σ loss, …]: stats[0] times `factor` (1/N for a mean, …). */
 function lossFromStats(stats: Tensor, factor: number): Tensor {
-  return mul(reshape(narrow(stats, 0, 0, 1), []), factor);
+  return scaledElement(stats, 0, factor);
 }
 
 export interface CrossEntropyFunctionalOptions {

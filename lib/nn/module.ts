@@ -14,7 +14,7 @@
  * built-in layer writes its output into a buffer it reuses on its next forward (no allocation in
  * a training step): copy an output (toArray()) to keep it past the next call.
  */
-import { explicit, isExplicitMode, noGrad } from '../autograd/grad_mode';
+import { currentExplicitPass, explicit, isExplicitMode, noGrad } from '../autograd/grad_mode';
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
 import { keep, tidy } from '../memory';
 import { fillMany } from '../ops/fill';
@@ -373,14 +373,19 @@ export abstract class Module {
   // -------------------------------------------------------------------------------------------
 
   private pendingForwards = 0;
+  private lastPass = -1;
 
   /**
-   * Called by a built-in layer's forward when it keeps state for backward(dy): counts training
-   * forwards not yet consumed by a backward, so that backward can refuse to differentiate a layer
-   * applied twice (its state is the last call's only).
+   * Called by a built-in layer's forward when it keeps state for backward(dy): counts the training
+   * forwards of one explicit() pass, so that backward can refuse to differentiate a layer applied
+   * twice in one computation (its state is the last call's only). Separate passes (calling the
+   * model again) start the count anew: backward then differentiates the last one.
    */
   protected savedForBackward(): void {
-    if (this.training) this.pendingForwards++;
+    if (!this.training) return;
+    const pass = currentExplicitPass();
+    this.pendingForwards = pass === this.lastPass ? this.pendingForwards + 1 : 1;
+    this.lastPass = pass;
   }
 
   /**
@@ -399,7 +404,7 @@ export abstract class Module {
       this.pendingForwards = 0;
       throw new Error(
         `${this.constructor.name}.backward(dy) differentiates the last forward() only, but the layer was applied ${n} times ` +
-          'since its last backward: its gradient would be wrong. Differentiate with autograd (loss.backward()) instead.',
+          'in one explicit() pass: its gradient would be wrong. Differentiate with autograd (loss.backward()) instead.',
       );
     }
     return value;

@@ -47,9 +47,13 @@ export function tensorFits(value: unknown, dtype: DType, device: Device | undefi
   return true;
 }
 
-/** `out` when given (checked for shape and device), otherwise a new zero tensor. */
+/**
+ * `out` when given (checked for shape and device; its version is bumped, as the kernel will write
+ * it), otherwise a new tensor whose memory may be reused: the kernels write every element of their
+ * outputs (they must: callers pass reused buffers), so nothing is zero-filled first.
+ */
 export function output(out: Tensor | undefined, name: string, shape: readonly number[], device: Device, dtype: DType = 'float32'): Tensor {
-  if (out === undefined) return Tensor.zeros(shape, { device, dtype });
+  if (out === undefined) return Tensor.empty(shape, { device, dtype });
   const t = expectTensor(out, name, { shape, device, dtype });
   t.markWritten();
   return t;

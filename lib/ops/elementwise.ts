@@ -183,10 +183,12 @@ function prepare(values: readonly unknown[], names: readonly string[], options: 
     if (outShape.length !== shape.length || outShape.some((d, i) => d !== shape[i])) {
       throw new RangeError(`Expected a tensor of shape ${shapeText(shape)} (the inputs broadcast together) for options.out but received ${shapeText(outShape)}`);
     }
+    out.tensor.markWritten(); // an in-place write: autograd's saved-tensor check sees it
     return { out, result: out.tensor, inputs, shape, accumulate };
   }
   if (accumulate) fail('options.out to accumulate into', 'options.accumulate', true);
-  const result = Tensor.zeros(shape, { device });
+  // Every element is written (no accumulate): the memory need not be zeroed.
+  const result = Tensor.empty(shape, { device });
   return { out: { tensor: result, view: contiguousView(shape) }, result, inputs, shape, accumulate };
 }
 
@@ -295,7 +297,7 @@ export function cat(xs: readonly Tensor[], dim = 0, out?: Tensor): Tensor {
   });
   const shape = [...first];
   shape[d] = xs.reduce((sum, x) => sum + x.shape[d], 0);
-  const result = out ?? Tensor.zeros(shape, { device: xs[0].device });
+  const result = out ?? Tensor.empty(shape, { device: xs[0].device });
   if (out) expectTensor(out, 'out', { shape, device: xs[0].device });
   let start = 0;
   const whole = contiguousView(shape);
@@ -325,7 +327,7 @@ export function stack(xs: readonly Tensor[], dim = 0, out?: Tensor): Tensor {
   const d = normalizeDim(dim, rank, 'dim');
   const shape = [...first];
   shape.splice(d, 0, xs.length);
-  const result = out ?? Tensor.zeros(shape, { device: xs[0].device });
+  const result = out ?? Tensor.empty(shape, { device: xs[0].device });
   if (out) expectTensor(out, 'out', { shape, device: xs[0].device });
   const whole = contiguousView(shape);
   xs.forEach((x, i) => {

@@ -130,8 +130,8 @@ function argReduce(op: 'max' | 'min', x: Tensor, options: unknown): Tensor {
   if (t.size / Math.max(1, p.shape.reduce((a, b) => a * b, 1)) > 2 ** 31 - 1) {
     fail('at most 2^31 − 1 elements per reduction (int32 indices)', 'x', t, RangeError);
   }
-  const values = Tensor.zeros(p.shape, { device: t.device });
-  const indices = Tensor.zeros(p.shape, { device: t.device, dtype: 'int32' });
+  const values = Tensor.empty(p.shape, { device: t.device });
+  const indices = Tensor.empty(p.shape, { device: t.device, dtype: 'int32' });
   native().reduce(opNumber(op), values.buffer, int32Storage(indices), t.buffer, t.shape, p.dims, 0);
   values.dispose();
   return indices;
