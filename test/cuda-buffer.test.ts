@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { cuda } from '../lib/device';
 import { relu } from '../lib/ops/activation';
 import { addonSource, native } from '../lib/native';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib';
 import { cudaBuffers } from './helpers/cuda';
 
 describe.runIf(cuda.isAvailable())('CudaBuffer', () => {
