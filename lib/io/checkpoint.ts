@@ -26,7 +26,9 @@ import type { Optimizer, OptimizerState } from '../optim/optimizer';
 import type { Generator, GeneratorSnapshot } from '../random';
 import type { EpochRecord, FitPosition } from '../fit_types';
 import { writeJsonAtomic } from './files';
-import { loadStateDict, MODEL_FILE, type ModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
+import { fail } from '../validate';
+import { readJsonFile } from './budget';
+import { loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
@@ -171,30 +173,20 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
 export function findCheckpoint(location: string): { dir: string; checkpointsDir: string } {
   const fromPointer = (checkpointsDir: string) => {
     const pointerFile = path.join(checkpointsDir, LATEST_FILE);
-    const pointer = readJson(pointerFile) as { checkpoint?: unknown };
+    const pointer = readJsonFile(pointerFile, 'checkpoint pointer') as { checkpoint?: unknown };
     if (typeof pointer?.checkpoint !== 'string' || !/^epoch-\d{4,}(-step-\d{4,})?$/.test(pointer.checkpoint)) {
       throw new Error(`${pointerFile}: expected {"checkpoint": "epoch-NNNN"} but found ${JSON.stringify(pointer).slice(0, 100)}`);
     }
     return { dir: path.join(checkpointsDir, pointer.checkpoint), checkpointsDir };
   };
+  if (typeof location !== 'string' || location === '') fail('a run, checkpoints or checkpoint folder', 'location', location);
+  const expected = `a run folder, its ${CHECKPOINTS_DIR}/ folder or a checkpoint folder`;
+  if (!fs.existsSync(location)) throw new Error(`${location} does not exist (expected ${expected})`);
+  if (!fs.statSync(location).isDirectory()) throw new Error(`${location} is a file; expected ${expected}`);
   if (fs.existsSync(path.join(location, CHECKPOINT_FILE))) return { dir: location, checkpointsDir: path.dirname(location) };
   if (fs.existsSync(path.join(location, LATEST_FILE))) return fromPointer(location);
   if (fs.existsSync(path.join(location, CHECKPOINTS_DIR, LATEST_FILE))) return fromPointer(path.join(location, CHECKPOINTS_DIR));
   throw new Error(`${location} holds no napinet checkpoint (looked for ${CHECKPOINTS_DIR}/${LATEST_FILE}, ${LATEST_FILE} and ${CHECKPOINT_FILE})`);
-}
-
-function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${file} is not valid JSON (${(error as Error).message})`);
-  }
 }
 
 const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
@@ -246,12 +238,9 @@ function checkManifest(m: any, file: string): asserts m is CheckpointManifest {
 export function loadCheckpoint(location: string): Checkpoint {
   const { dir, checkpointsDir } = findCheckpoint(location);
   const manifestFile = path.join(dir, CHECKPOINT_FILE);
-  const manifest = readJson(manifestFile);
+  const manifest = readJsonFile(manifestFile, 'checkpoint manifest');
   checkManifest(manifest, manifestFile);
-  const model = readJson(path.join(dir, MODEL_FILE)) as ModelManifest;
-  if (model?.format !== 'napinet-model' || typeof model.architecture !== 'object' || model.architecture === null) {
-    throw new Error(`${path.join(dir, MODEL_FILE)}: not a napinet model manifest`);
-  }
+  const model = readModelManifest(path.join(dir, MODEL_FILE));
   const weights = readSafetensors(path.join(dir, WEIGHTS_FILE)).tensors;
   const optimizerFile = path.join(dir, OPTIMIZER_FILE);
   const tensors = readSafetensors(optimizerFile).tensors;
