@@ -24,7 +24,7 @@
 import * as path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { addonSource, buildInfo, type Checkpoint, cuda, loadCheckpoint, numThreads, saveModel, writeJsonAtomic } from '../index';
-import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, UsageError } from './cli_args';
+import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, rangeFlag, UsageError } from './cli_args';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
 import { SEED_RECIPE, type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from './recipe';
@@ -41,6 +41,10 @@ commands:
   info      describe the native addon and the devices it can use
   predict   classify PNG digits with a saved model (napinet predict --help)
   export    write a saved model as ONNX (napinet export --help)`;
+
+const INFO_USAGE = `usage: napinet info
+
+Prints the native addon's build, the CPU threads and the CUDA devices as JSON.`;
 
 const REPORT_FLAGS = `  --digit D           features.png shows a test image of digit D (default 0)
   --occurrence N      ... its N-th one in the test set (default 1; the chapter's figure: 3)
@@ -124,15 +128,10 @@ const REPORT_OPTIONS = {
 
 function reportFlags(values: Flags): ReportOptions {
   const digit = intFlag(values, 'digit', 0, 9);
-  let blur: number | undefined;
-  if (values.blur !== undefined) {
-    blur = Number(values.blur);
-    if (!Number.isFinite(blur) || blur < 0 || blur > 10) throw new UsageError(`Expected a number in [0, 10] for --blur but received ${JSON.stringify(values.blur)}`);
-  }
   const options: ReportOptions = {
     digit,
     occurrence: intFlag(values, 'occurrence', 1, MAX.occurrence),
-    blur,
+    blur: rangeFlag(values, 'blur', 0, 10),
     ternaryKernel: intFlag(values, 'ternary-kernel', 1, MAX.channels),
     ternaryThreshold: numberFlag(values, 'ternary-threshold'),
   };
@@ -393,7 +392,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'sweep':
         return await sweep(rest);
       case 'info':
-        info();
+        if (parseCommand(rest, {}, INFO_USAGE)) info();
         return 0;
       case 'predict':
         return await predictCommand(rest);
@@ -409,7 +408,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE, predict: PREDICT_USAGE, export: EXPORT_USAGE }[command as string] ?? USAGE;
+      const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE, info: INFO_USAGE, predict: PREDICT_USAGE, export: EXPORT_USAGE }[command as string] ?? USAGE;
       console.error(`napinet: ${(error as Error).message}\n\n${usage}`);
       return 2;
     }

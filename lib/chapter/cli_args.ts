@@ -49,7 +49,7 @@ export function intFlag(values: Flags, name: string, min: number, max = Number.M
   if (raw === undefined) return undefined;
   const n = parseDecimal(raw);
   if (!Number.isInteger(n) || n < min || n > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer in [${min}, 2^53 - 1]` : `an integer in [${min}, ${max}]`;
     throw new UsageError(`Expected ${range} for --${name} but received ${JSON.stringify(raw)}`);
   }
   return n;
@@ -64,6 +64,15 @@ export function numberFlag(values: Flags, name: string, max = Number.MAX_VALUE):
     const range = max === Number.MAX_VALUE ? 'a positive number' : `a number in (0, ${max}]`;
     throw new UsageError(`Expected ${range} for --${name} but received ${JSON.stringify(raw)}`);
   }
+  return n;
+}
+
+/** --name X: a number in [min, max], or undefined when not given. */
+export function rangeFlag(values: Flags, name: string, min: number, max: number): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = parseDecimal(raw);
+  if (!(n >= min && n <= max)) throw new UsageError(`Expected a number in [${min}, ${max}] for --${name} but received ${JSON.stringify(raw)}`);
   return n;
 }
 

@@ -50,17 +50,18 @@ function findFile(dir: string, base: string): string {
 }
 
 function loadSplit(dir: string, imagesBase: string, labelsBase: string): MnistSplit {
-  const images = readIdx(findFile(dir, imagesBase));
-  const labels = readIdx(findFile(dir, labelsBase));
+  const [imagesFile, labelsFile] = [findFile(dir, imagesBase), findFile(dir, labelsBase)];
+  const images = readIdx(imagesFile);
+  const labels = readIdx(labelsFile);
   const [count, rows, cols] = images.shape;
   if (images.shape.length !== 3 || rows !== 28 || cols !== 28) {
-    throw new Error(`${imagesBase}: expected images of shape [count, 28, 28] but the file holds [${images.shape.join(', ')}]`);
+    throw new Error(`${imagesFile}: expected images of shape [count, 28, 28] but the file holds [${images.shape.join(', ')}]`);
   }
   if (labels.shape.length !== 1 || labels.shape[0] !== count) {
-    throw new Error(`${labelsBase}: expected ${count} labels to match the images but the file holds [${labels.shape.join(', ')}]`);
+    throw new Error(`${labelsFile}: expected ${count} labels to match the images but the file holds [${labels.shape.join(', ')}]`);
   }
   const bad = labels.data.findIndex((l) => l > 9);
-  if (bad >= 0) throw new Error(`${labelsBase}: label ${labels.data[bad]} at index ${bad} is outside 0–9`);
+  if (bad >= 0) throw new Error(`${labelsFile}: label ${labels.data[bad]} at index ${bad} is outside 0–9`);
   return { images: images.data, labels: labels.data, count };
 }
 

@@ -12,7 +12,7 @@
  */
 import { describe } from '../validate';
 
-export const MAX_ARCHITECTURE_DEPTH = 32;
+export const MAX_ARCHITECTURE_DEPTH = 16;
 
 /** Fields holding the children of container layers. */
 const CONTAINERS: Record<string, string> = { Sequential: 'layers', Concat: 'branches' };
@@ -77,7 +77,8 @@ export function checkArchitecture(config: unknown, where: string): { values: num
       return;
     }
     const own = declaredValues(c);
-    if (Number.isFinite(own)) values += own;
+    if (!Number.isNaN(own)) values += own; // Infinity too: refused by the caller
+
   };
   visit(config, 'architecture', 1);
   return { values };

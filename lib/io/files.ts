@@ -22,7 +22,11 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     }
     fs.renameSync(temp, file);
   } catch (error) {
-    fs.rmSync(temp, { force: true });
+    try {
+      fs.rmSync(temp, { force: true });
+    } catch {
+      // The temporary file was never made (its folder is missing or a file): nothing to remove.
+    }
     // EEXIST from mkdir: a part of the folder path is a file.
     throw fileError(file, 'write', (error as NodeJS.ErrnoException).code === 'EEXIST' ? Object.assign(new Error(), { code: 'ENOTDIR' }) : error);
   }

@@ -77,10 +77,11 @@ export function readModelManifest(file: string): ModelManifest {
 export function buildModel(manifest: ModelManifest, manifestFile: string, weights: Record<string, NamedArray>, weightsFile: string): Module {
   const { values } = checkArchitecture(manifest.architecture, manifestFile);
   const held = Object.values(weights).reduce((sum, t) => sum + t.data.length, 0);
+  const count = Number.isFinite(values) ? values.toLocaleString('en-US') : 'more than 10^308';
   if (values > held) {
-    throw new Error(`${manifestFile}: the architecture declares ${values.toLocaleString('en-US')} parameter and buffer values but ${weightsFile} holds ${held.toLocaleString('en-US')}`);
+    throw new Error(`${manifestFile}: the architecture declares ${count} parameter and buffer values but ${weightsFile} holds ${held.toLocaleString('en-US')}`);
   }
-  checkBudget(manifestFile, `building the architecture's ${values.toLocaleString('en-US')} values (value and gradient)`, 8 * values);
+  checkBudget(manifestFile, `building the architecture's ${count} values (value and gradient)`, 8 * values);
   let model: Module;
   try {
     model = buildModule(manifest.architecture);

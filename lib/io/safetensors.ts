@@ -47,6 +47,28 @@ const READABLE = ['F32', 'F64', 'I64', 'I32'];
 /** The format's own limit on the JSON header (the Rust crate's MAX_HEADER_SIZE). */
 export const MAX_SAFETENSORS_HEADER = 100_000_000;
 
+/**
+ * The first number in JSON text written other than as a non-negative integer ("2.0", "-1",
+ * "1e3"): the reference loader parses shapes and offsets as usize, so it refuses them, while
+ * JSON.parse would turn "2.0" into 2.
+ */
+function firstNonIntegerNumber(text: string): string | undefined {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '-' || (c >= '0' && c <= '9')) {
+      const token = /^-?\d*(\.\d*)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 64))![0];
+      if (!/^\d+$/.test(token)) return token;
+      i += token.length - 1;
+    }
+  }
+  return undefined;
+}
+
 interface Entry {
   name: string;
   dtype: string;
@@ -104,6 +126,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'
     return bad('header is not valid UTF-8');
   }
   if (!text.startsWith('{')) bad(`header does not start with '{' (received ${JSON.stringify(text.slice(0, 16))})`);
+  const fraction = firstNonIntegerNumber(text);
+  if (fraction !== undefined) bad(`Expected non-negative integers for shapes and data_offsets but the header holds the number ${fraction}`);
   const header = parseJsonText(text, `${source}: header`);
   if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('header is not a JSON object');
   const { __metadata__: metadata = {}, ...entries } = header as Record<string, unknown>;
