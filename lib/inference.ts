@@ -21,9 +21,9 @@ import type { CudaBuffer } from './native';
 import type { Module } from './nn/module';
 import { softmax } from './ops/softmax';
 import { Tensor } from './tensor';
-import { checkBudget } from './io/budget';
+import { checkBudget } from './budget';
 import { Sequential } from './nn/sequential';
-import { describe, expectInt, fail } from './validate';
+import { describe, expectInt, expectModule, expectObject, fail } from './validate';
 
 export type ImageInput = Uint8Array | Uint8ClampedArray | Float32Array;
 
@@ -66,8 +66,14 @@ export class Predictor {
   private readonly scales: Float64Array;
 
   constructor(network: Module, batchSize: number, options: { inputShape: readonly [number, number, number]; standardizer?: Standardizer | null }) {
-    this.network = network;
+    this.network = expectModule(network, 'network');
     this.batchSize = expectInt(batchSize, 'batchSize', 1);
+    expectObject(options, 'options');
+    const shape = options.inputShape;
+    if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) fail('a [C, H, W] shape of positive integers', 'options.inputShape', shape);
+    // The batch's input and probabilities (its activations are the layers' own): refused here
+    // rather than as a failed allocation.
+    checkBudget('Predictor', `a batch of ${this.batchSize} inputs of shape [${shape.join(', ')}]`, 4 * this.batchSize * shape[0] * shape[1] * shape[2]);
     this.inputShape = options.inputShape;
     this.standardizer = options.standardizer ?? null;
     const [c] = this.inputShape;
@@ -174,12 +180,14 @@ export class Classifier {
     network: Module,
     options: { inputShape: readonly [number, number, number]; standardizer?: Standardizer | { mean: number[]; std: number[] } | null; manifest?: Partial<ModelManifest> },
   ) {
-    this.network = network;
+    this.network = expectModule(network, 'network');
+    expectObject(options, 'options');
     const shape = options?.inputShape;
     if (!Array.isArray(shape) || shape.length !== 3) fail('a [C, H, W] shape', 'inputShape', shape);
     shape.forEach((d, i) => expectInt(d, `inputShape[${i}]`, 1));
     this.inputShape = [shape[0], shape[1], shape[2]];
     const s = options.standardizer ?? null;
+    if (s !== null && !(s instanceof Standardizer)) checkStandardize(s, this.inputShape[0], '', 'options.standardizer');
     this.standardizer = s === null || s instanceof Standardizer ? s : new Standardizer(s.mean, s.std);
     this.manifest = options.manifest ?? {};
   }
@@ -290,7 +298,7 @@ export function load(dir: string, options: { device?: DeviceSpec; inputShape?: [
     if (inputShape === undefined) throw new Error(`${manifestFile} records no preprocessing.inputShape: pass load(dir, { inputShape: [C, H, W] })`);
     const given = options.inputShape !== undefined;
     checkInputShape(model, inputShape, given ? 'options.inputShape' : 'preprocessing.inputShape', given ? '' : `${manifestFile}: `, manifestFile);
-    if (standardize != null) checkStandardize(standardize, (inputShape as number[])[0], `${manifestFile}: `);
+    if (standardize != null) checkStandardize(standardize, (inputShape as number[])[0], `${manifestFile}: `, 'preprocessing.standardize');
     const classifier = new Classifier(model, { inputShape: inputShape as [number, number, number], standardizer: (standardize ?? null) as { mean: number[]; std: number[] } | null, manifest });
     if (options.device) classifier.to(options.device);
     return classifier;
@@ -326,11 +334,11 @@ function checkInputShape(network: Module, shape: unknown, name: string, prefix: 
 }
 
 /** {mean, std}: one finite number per channel each, std > 0. */
-function checkStandardize(value: unknown, channels: number, prefix: string): void {
+function checkStandardize(value: unknown, channels: number, prefix: string, name: string): void {
   const s = value as { mean?: unknown; std?: unknown };
   const numbers = (v: unknown, positive: boolean) =>
     Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
   if (typeof s !== 'object' || s === null || !numbers(s.mean, false) || !numbers(s.std, true)) {
-    throw new TypeError(`${prefix}Expected {mean, std} with ${channels} finite numbers each (std > 0) for preprocessing.standardize but received ${describe(value)}`);
+    throw new TypeError(`${prefix}Expected {mean, std} with ${channels} finite numbers each (std > 0) for ${name} but received ${describe(value)}`);
   }
 }

@@ -30,6 +30,7 @@ import { toOnnx } from '../lib/io/onnx';
 import { encodeGreyPng } from '../lib/io/png';
 import { writeJsonAtomic } from '../lib/io/files';
 import { Adam } from '../lib/optim/adam';
+import * as napinet from '../lib/index';
 import { Generator } from '../lib/random';
 import { type CaseResult, craftedIdx, craftedPngs, craftedSafetensors, gzipZeros, idxHeader, type Job, type JobResult, runJob } from './helpers/hostile';
 
@@ -411,4 +412,63 @@ describe('the CLI: arguments, files through commands, environment', () => {
     [c] = await bounded('env: addon missing', { reader: 'cli', cases: [{ name: 'addon', input: ['info'] }], env: { NAPINET_ADDON: path.join(W, 'nothing.node') } });
     expectNamedError(c, `cannot load the addon that NAPINET_ADDON names (${path.join(W, 'nothing.node')}): no such file`);
   }, 60_000);
+});
+
+describe('the public load/save functions: bad arguments are refused by name', () => {
+  test('each call throws an Error of the form "Expected X for Y but received Z" (or names the file)', () => {
+    const model = seedNetwork({ generator: new Generator(1) });
+    const out = path.join(dir, 'api');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const nestedList: unknown[] = [];
+    nestedList.push(nestedList);
+    const calls: [string, () => unknown, string][] = [
+      ['saveModel(5, model)', () => napinet.saveModel(5 as never, model), 'Expected a folder path for dir but received 5'],
+      ['saveModel(dir, null)', () => napinet.saveModel(out, null as never), 'Expected a Module for model but received null'],
+      ['saveModel(dir, model, 5)', () => napinet.saveModel(out, model, 5 as never), 'Expected an object for extra but received 5'],
+      ['loadModel(123)', () => napinet.loadModel(123 as never), 'Expected a model folder path for dir but received 123'],
+      ['load(undefined)', () => napinet.load(undefined as never), 'Expected a model folder path for dir but received undefined'],
+      ['readPng(123)', () => napinet.readPng(123 as never), 'Expected a file path for the PNG file but received 123'],
+      ['decodePng("x")', () => napinet.decodePng('x' as never), 'Expected a Uint8Array for bytes but received "x"'],
+      ['readIdx(null)', () => napinet.readIdx(null as never), 'Expected a file path for the IDX file but received null'],
+      ['parseIdx([1])', () => napinet.parseIdx([1] as never), 'Expected a Uint8Array for bytes but received [1]'],
+      ['readSafetensors(5)', () => napinet.readSafetensors(5 as never), 'Expected a file path for the safetensors file but received 5'],
+      ['decodeSafetensors(null)', () => napinet.decodeSafetensors(null as never), 'Expected a Uint8Array for bytes but received null'],
+      ['encodeSafetensors({a: null})', () => napinet.encodeSafetensors({ a: null as never }), 'Expected {shape, data: Float32Array} for tensors["a"] but received null'],
+      ['encodeSafetensors: 2 values for [3]', () => napinet.encodeSafetensors({ a: { shape: [3], data: new Float32Array(2) } }), 'Expected 3 values (shape [3]) for tensors["a"].data but received 2'],
+      ['encodeSafetensors: a number in metadata', () => napinet.encodeSafetensors({}, { a: 1 } as never), 'Expected an object of strings for metadata'],
+      ['writeSafetensors(file, null)', () => napinet.writeSafetensors(path.join(out, 'w.safetensors'), null as never), 'Expected an object for tensors but received null'],
+      ['loadCheckpoint(null)', () => napinet.loadCheckpoint(null as never), 'Expected a run, checkpoints or checkpoint folder for location but received null'],
+      ['saveCheckpoint(dir, {})', () => napinet.saveCheckpoint(out, {} as never), 'Expected a Module for parts.model but received undefined'],
+      ['restoreCheckpoint(null, {})', () => napinet.restoreCheckpoint(null as never, {} as never), 'Expected a Checkpoint (from loadCheckpoint) for checkpoint but received null'],
+      ['loadStateDict(model, null)', () => napinet.loadStateDict(model, null as never), 'Expected an object for state but received null'],
+      ['loadStateDict: a number for a tensor', () => napinet.loadStateDict(model, { ...napinet.stateDict(model), '0.weight': 5 as never }), 'Expected {shape, data: Float32Array} for state["0.weight"] but received 5'],
+      ['stateDict(null)', () => napinet.stateDict(null as never), 'Expected a Module for model but received null'],
+      ['toOnnx(model, {})', () => napinet.toOnnx(model, {} as never), 'Expected a [C, H, W] shape of positive integers for options.inputShape but received undefined'],
+      ['exportOnnx(model, 5, …)', () => napinet.exportOnnx(model, 5 as never, { inputShape: [1, 28, 28] }), 'Expected a file path for file but received 5'],
+      ['decodeOnnx("x")', () => napinet.decodeOnnx('x' as never), 'Expected a Uint8Array for bytes but received "x"'],
+      ['encodeGreyPng(null, 2, 2)', () => napinet.encodeGreyPng(null as never, 2, 2), 'Expected 4 pixel values (width × height) for pixels but received null'],
+      ['encodeGreyPng([1], 1e6, 1e6)', () => napinet.encodeGreyPng([1], 1e6, 1e6), 'a 1000000×1000000 image would need 7.3 TiB, more than the input budget'],
+      ['toMnistDigit(3 bytes for 2×2)', () => napinet.toMnistDigit({ width: 2, height: 2, rgba: new Uint8Array(3) }), 'Expected {width, height, rgba} with 4 bytes per pixel for image'],
+      ['resizeArea(image, 1e9, 1e9)', () => napinet.resizeArea({ width: 1, height: 1, pixels: new Float32Array(1) }, 1e9, 1e9), 'resizing 1×1 pixels to 1000000000×1000000000 would need 3.5 EiB'],
+      ['loadMnist(5)', () => napinet.loadMnist(5 as never), 'Expected a folder holding the MNIST IDX files for dir but received 5'],
+      ['writeFileAtomic(file, 5)', () => napinet.writeFileAtomic(path.join(out, 'x'), 5 as never), 'Expected a string or a Uint8Array for data but received 5'],
+      ['writeJsonAtomic(file, cyclic)', () => napinet.writeJsonAtomic(path.join(out, 'x.json'), cyclic), 'Expected a value JSON can hold for'],
+      ['readJsonFile(5)', () => napinet.readJsonFile(5 as never), 'Expected a file path for the JSON file but received 5'],
+      ['Classifier(model, {inputShape: a cyclic list})', () => new napinet.Classifier(model, { inputShape: nestedList as never }), 'Expected a [C, H, W] shape for inputShape but received [[[[…]]]]'],
+      ['Classifier(model, {standardizer: {mean: 5}})', () => new napinet.Classifier(model, { inputShape: [1, 28, 28], standardizer: { mean: 5 } as never }), 'for options.standardizer but received an object'],
+      ['Classifier(1e18 pixels).predict', () => new napinet.Classifier(model, { inputShape: [1, 1e9, 1e9] }).predict(new Uint8Array(784)), 'a batch of 1 inputs of shape [1, 1000000000, 1000000000] would need 3.5 EiB'],
+    ];
+    for (const [call, run, message] of calls) {
+      let thrown: unknown;
+      try {
+        run();
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, call).toBeInstanceOf(Error);
+      expect((thrown as Error).message, call).toContain(message);
+      expect((thrown as Error).message, call).not.toMatch(INTERNALS);
+    }
+  });
 });

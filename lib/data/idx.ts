@@ -3,11 +3,11 @@
  * of magic (0x0000, element type, rank), the dimensions, then the data. Truncated, malformed or
  * mislabelled files are refused with an error naming the file and what is wrong.
  *
- * Sizes follow the input budget (lib/io/budget.ts): a gzip file's header is unpacked first, the
+ * Sizes follow the input budget (lib/budget.ts): a gzip file's header is unpacked first, the
  * size its dimensions declare is checked against the compressed bytes and the budget, and the rest
  * is unpacked with output stopped at that size. Test: test/idx.test.ts, test/hostile_input.test.ts.
  */
-import { checkBudget, checkCompressed, formatBytes, inflateExactly, inflatePrefix, readInputFile } from '../io/budget';
+import { checkBudget, checkCompressed, formatBytes, inflateExactly, inflatePrefix, readInputFile } from '../budget';
 import { describe } from '../validate';
 
 export interface IdxArray {

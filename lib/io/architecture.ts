@@ -3,7 +3,7 @@
  * it: a tree of {type, …} objects at most MAX_ARCHITECTURE_DEPTH deep (no cycles, for configs
  * made in code), containers holding lists, and the parameters the built-in layers would allocate
  * counted from their sizes, so that a model.json asking for 10^12 weights is refused against the
- * weights file and the input budget (lib/io/budget.ts) instead of running out of memory.
+ * weights file and the input budget (lib/budget.ts) instead of running out of memory.
  *
  * The counts follow the built-in layers (torch.nn shapes): Conv1d/Conv2d out·in·k(·k) + out,
  * Linear out·in + out, BatchNorm 2n (affine) + 2n + 1 (running statistics). A type registered with

@@ -26,8 +26,8 @@ import type { Optimizer, OptimizerState } from '../optim/optimizer';
 import type { Generator, GeneratorSnapshot } from '../random';
 import type { EpochRecord, FitPosition } from '../fit_types';
 import { writeJsonAtomic } from './files';
-import { fail } from '../validate';
-import { readJsonFile } from './budget';
+import { expectInt, expectModule, expectObject, fail } from '../validate';
+import { readJsonFile } from '../budget';
 import { loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
 
@@ -105,6 +105,14 @@ function fsyncDir(dir: string): void {
  * the older ones. Returns the new checkpoint's folder.
  */
 export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): string {
+  if (typeof checkpointsDir !== 'string' || checkpointsDir === '') fail('a folder path', 'checkpointsDir', checkpointsDir);
+  expectObject(parts, 'parts');
+  expectModule(parts.model, 'parts.model');
+  if (typeof parts.optimizer?.stateDict !== 'function') fail('an Optimizer', 'parts.optimizer', parts.optimizer);
+  if (typeof parts.generator?.getState !== 'function') fail('a Generator', 'parts.generator', parts.generator);
+  expectInt(parts.epoch, 'parts.epoch', 0);
+  expectInt(parts.iteration, 'parts.iteration', 0);
+  if (!Array.isArray(parts.history)) fail('a list of epoch records', 'parts.history', parts.history);
   fs.mkdirSync(checkpointsDir, { recursive: true });
   const name = checkpointName(parts.epoch, parts.position);
   const temp = path.join(checkpointsDir, `.tmp-${name}-${process.pid}-${Math.random().toString(36).slice(2)}`);
@@ -273,6 +281,11 @@ export function restoreCheckpoint(
   checkpoint: Checkpoint,
   target: { model: Module; optimizer: Optimizer; scheduler?: LRScheduler | null; generator: Generator },
 ): void {
+  if (typeof checkpoint?.manifest !== 'object' || checkpoint.manifest === null) fail('a Checkpoint (from loadCheckpoint)', 'checkpoint', checkpoint);
+  expectObject(target, 'target');
+  expectModule(target.model, 'target.model');
+  if (typeof target.optimizer?.loadStateDict !== 'function') fail('an Optimizer', 'target.optimizer', target.optimizer);
+  if (typeof target.generator?.setState !== 'function') fail('a Generator', 'target.generator', target.generator);
   const { manifest } = checkpoint;
   const params = target.model.namedParameters();
   const names = params.map(([n]) => n);

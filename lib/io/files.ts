@@ -5,10 +5,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe } from '../validate';
-import { fileError } from './budget';
+import { fileError } from '../budget';
 
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   if (typeof file !== 'string' || file === '') throw new TypeError(`Expected a file path for file but received ${describe(file)}`);
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError(`Expected a string or a Uint8Array for data but received ${describe(data)}`);
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
   try {
@@ -33,5 +34,12 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+  let text: string;
+  try {
+    text = JSON.stringify(value, null, 2);
+  } catch (error) {
+    throw new TypeError(`Expected a value JSON can hold for ${file} but received ${describe(value)} (${(error as Error).message.split('\n')[0]})`);
+  }
+  if (text === undefined) throw new TypeError(`Expected a value JSON can hold for ${file} but received ${describe(value)}`);
+  writeFileAtomic(file, text + '\n');
 }

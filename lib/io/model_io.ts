@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LayerConfig, Module } from '../nn/module';
 import { buildModule } from '../nn/registry';
-import { describe, fail } from '../validate';
+import { describe, expectModule, expectObject, fail } from '../validate';
 import { checkArchitecture } from './architecture';
-import { checkBudget, readJsonFile } from './budget';
+import { checkBudget, readJsonFile } from '../budget';
 import { writeJsonAtomic } from './files';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
 
@@ -26,6 +26,7 @@ export interface ModelManifest {
 
 /** The model's parameters and buffers as host arrays, by state_dict name. */
 export function stateDict(model: Module): Record<string, NamedArray> {
+  expectModule(model, 'model');
   const out: Record<string, NamedArray> = {};
   for (const [name, p] of model.namedParameters()) out[name] = { shape: [...p.shape], data: p.value.toArray() as Float32Array };
   for (const [name, b] of model.namedBuffers()) out[name] = { shape: [...b.shape], data: b.toArray() as Float32Array };
@@ -34,6 +35,8 @@ export function stateDict(model: Module): Record<string, NamedArray> {
 
 /** Copies `state` into the model's parameters and buffers; names and shapes must match exactly. */
 export function loadStateDict(model: Module, state: Record<string, NamedArray>): void {
+  expectModule(model, 'model');
+  expectObject(state, 'state');
   const targets = new Map<string, { shape: readonly number[]; copy: (d: Float32Array) => void }>();
   for (const [name, p] of model.namedParameters()) targets.set(name, { shape: p.shape, copy: (d) => p.value.copyFrom(d) });
   for (const [name, b] of model.namedBuffers()) targets.set(name, { shape: b.shape, copy: (d) => b.copyFrom(d) });
@@ -44,14 +47,22 @@ export function loadStateDict(model: Module, state: Record<string, NamedArray>):
   }
   for (const [name, t] of targets) {
     const given = state[name];
+    if (!Array.isArray(given?.shape) || !(given.data instanceof Float32Array)) fail('{shape, data: Float32Array}', `state[${JSON.stringify(name)}]`, given);
     if (given.shape.length !== t.shape.length || given.shape.some((d, i) => d !== t.shape[i])) {
       throw new RangeError(`Expected shape [${t.shape.join(', ')}] for ${name} but received [${given.shape.join(', ')}]`);
     }
+  }
+  for (const [name, t] of targets) {
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    if (state[name].data.length !== size) throw new RangeError(`Expected ${size} values for ${name} but received ${state[name].data.length}`);
   }
   for (const [name, t] of targets) t.copy(state[name].data);
 }
 
 export function saveModel(dir: string, model: Module, extra: Record<string, unknown> = {}): void {
+  if (typeof dir !== 'string' || dir === '') fail('a folder path', 'dir', dir);
+  expectModule(model, 'model');
+  expectObject(extra, 'extra');
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensors(path.join(dir, WEIGHTS_FILE), stateDict(model), { format: 'pt', producer: 'napinet' });
   const manifest: ModelManifest = { format: 'napinet-model', version: 1, architecture: model.config(), ...extra };

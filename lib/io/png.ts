@@ -4,13 +4,13 @@
  *
  * decodePng refuses what it cannot read with an Error naming the source and the reason: it walks
  * the chunks (CRCs, IHDR fields, IDAT present and whole) and checks the declared size against the
- * input budget (lib/io/budget.ts) before decoding, so a corrupt or hostile file can neither crash
+ * input budget (lib/budget.ts) before decoding, so a corrupt or hostile file can neither crash
  * the process, nor make it allocate gigabytes, nor be predicted as if whole. Test: test/png.test.ts,
  * test/hostile_input.test.ts.
  */
 import { PNG } from 'pngjs';
-import { describe, expectInt } from '../validate';
-import { checkBudget, checkCompressed, inflateExactly, readInputFile } from './budget';
+import { describe, expectInt, fail } from '../validate';
+import { checkBudget, checkCompressed, inflateExactly, readInputFile } from '../budget';
 
 export interface RgbaImage {
   width: number;
@@ -154,6 +154,12 @@ export function readPng(file: string): RgbaImage {
 
 /** Encodes 8-bit grey pixels [height, width] as a PNG (grey-scale colour type). */
 export function encodeGreyPng(pixels: ArrayLike<number>, width: number, height: number): Uint8Array {
+  expectInt(width, 'width', 1, 2 ** 31 - 1);
+  expectInt(height, 'height', 1, 2 ** 31 - 1);
+  checkBudget('encodeGreyPng', `a ${width}×${height} image`, 8 * width * height);
+  if (typeof (pixels as ArrayLike<number> | null)?.length !== 'number' || typeof pixels === 'string' || pixels.length !== width * height) {
+    fail(`${width * height} pixel values (width × height)`, 'pixels', pixels, RangeError);
+  }
   const png = new PNG({ width, height, colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
   const data = Buffer.alloc(width * height);
   for (let i = 0; i < data.length; i++) data[i] = Math.max(0, Math.min(255, Math.round(pixels[i])));
@@ -162,12 +168,24 @@ export function encodeGreyPng(pixels: ArrayLike<number>, width: number, height: 
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
+/** An RgbaImage or GreyImage argument whose `field` holds `channels` values per pixel. */
+function checkImage<T extends { width: number; height: number }>(image: T, field: 'rgba' | 'pixels', channels: number): T {
+  const i = image as { width?: unknown; height?: unknown; rgba?: unknown; pixels?: unknown } | null;
+  const data = i?.[field] as ArrayLike<number> | undefined;
+  const ok = Number.isSafeInteger(i?.width) && (i!.width as number) >= 1 && Number.isSafeInteger(i?.height) && (i!.height as number) >= 1 && ArrayBuffer.isView(data);
+  if (!ok || data!.length !== (i!.width as number) * (i!.height as number) * channels) {
+    const what = field === 'rgba' ? '{width, height, rgba} with 4 bytes per pixel' : '{width, height, pixels} with one value per pixel';
+    fail(what, 'image', image);
+  }
+  return image;
+}
+
 /**
  * Luminance (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B) of each pixel, composited over white
  * where it is transparent (a digit drawn on a transparent canvas reads as ink on paper).
  */
 export function toGrey(image: RgbaImage): GreyImage {
-  const { width, height, rgba } = image;
+  const { width, height, rgba } = checkImage(image, 'rgba', 4);
   const pixels = new Float32Array(width * height);
   for (let i = 0; i < pixels.length; i++) {
     const lum = 0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2];
@@ -280,6 +298,7 @@ function resizeCanvas(
  * for whole-number reductions such as 84 → 28, and a soft nearest-neighbour when enlarging).
  */
 export function resizeArea(image: GreyImage, width: number, height: number): GreyImage {
+  checkImage(image, 'pixels', 1);
   expectInt(width, 'width', 1);
   expectInt(height, 'height', 1);
   return resizeCanvas(image, { width: image.width, height: image.height, left: 0, top: 0, background: 0 }, width, height);
@@ -301,6 +320,7 @@ export interface DigitImage {
  * resized to size×size by area averaging.
  */
 export function toMnistDigit(image: RgbaImage, size = 28): DigitImage {
+  checkImage(image, 'rgba', 4);
   expectInt(size, 'size', 1);
   const grey = toGrey(image);
   const inverted = borderMean(grey) > 127.5;

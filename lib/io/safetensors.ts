@@ -4,8 +4,8 @@
  * little-endian tensor bytes. napinet writes float32 tensors under PyTorch's state_dict names, so
  * `model.load_state_dict(safetensors.torch.load_file(path))` works in PyTorch, and back.
  */
-import { describe } from '../validate';
-import { parseJsonText, readInputFile } from './budget';
+import { describe, expectObject, expectShape, fail } from '../validate';
+import { parseJsonText, readInputFile } from '../budget';
 import { writeFileAtomic } from './files';
 
 export interface NamedArray {
@@ -14,6 +14,14 @@ export interface NamedArray {
 }
 
 export function encodeSafetensors(tensors: Record<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array {
+  expectObject(tensors, 'tensors');
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!(t?.data instanceof Float32Array)) fail('{shape, data: Float32Array}', `tensors[${JSON.stringify(name)}]`, t);
+    expectShape(t.shape, `tensors[${JSON.stringify(name)}].shape`);
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    if (size !== t.data.length) throw new RangeError(`Expected ${size} values (shape [${t.shape.join(', ')}]) for tensors[${JSON.stringify(name)}].data but received ${t.data.length}`);
+  }
+  if (!Object.values(expectObject(metadata, 'metadata')).every((v) => typeof v === 'string')) fail('an object of strings', 'metadata', metadata);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;

@@ -19,7 +19,7 @@
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { describe } from '../validate';
+import { describe } from './validate';
 
 /** 1 GiB: what one input may make napinet allocate unless NAPINET_INPUT_BUDGET says otherwise. */
 export const DEFAULT_INPUT_BUDGET = 2 ** 30;
