@@ -352,7 +352,7 @@ describe('the CLI: arguments, files through commands, environment', () => {
     [['predict', '@W/model', '@W/tall.png'], 'answer'],
     [['predict', '@W/model', '@W/digit.png', '--device', 'tpu'], 'Expected auto, cpu or cuda for --device but received "tpu"'],
     [['export', '--onnx', '@W/model', '@W'], 'cannot write @W: it is a folder, not a file'],
-    [['export', '--onnx', '@W/model', '@W/afile/x.onnx'], 'cannot write @W/afile/x.onnx: a part of the path is a file, not a folder'],
+    [['export', '--onnx', '@W/model', '@W/afile/x.onnx'], 'cannot write @W/afile/x.onnx: @W/afile is a file, not a folder'],
     [['export', '--onnx', '@W/nothing', '@W/x.onnx'], 'model folder @W/nothing does not exist'],
     [['info', 'extra'], "Unexpected argument 'extra'"],
     [['bogus'], 'unknown command "bogus"'],
@@ -422,10 +422,17 @@ describe('the public load/save functions: bad arguments are refused by name', ()
     cyclic.self = cyclic;
     const nestedList: unknown[] = [];
     nestedList.push(nestedList);
+    const aFile = put('api', 'afile', 'x');
     const calls: [string, () => unknown, string][] = [
       ['saveModel(5, model)', () => napinet.saveModel(5 as never, model), 'Expected a folder path for dir but received 5'],
       ['saveModel(dir, null)', () => napinet.saveModel(out, null as never), 'Expected a Module for model but received null'],
       ['saveModel(dir, model, 5)', () => napinet.saveModel(out, model, 5 as never), 'Expected an object for extra but received 5'],
+      ['saveModel(a path through a file, model)', () => napinet.saveModel(path.join(aFile, 'model'), model), `cannot write ${path.join(aFile, 'model')}: ${aFile} is a file, not a folder`],
+      [
+        'saveCheckpoint(a path through a file, …)',
+        () => napinet.saveCheckpoint(path.join(aFile, 'checkpoints'), { model, optimizer: new Adam(model.parameters()), generator: new Generator(1), epoch: 1, iteration: 1, history: [] }),
+        `cannot write ${path.join(aFile, 'checkpoints')}: ${aFile} is a file, not a folder`,
+      ],
       ['loadModel(123)', () => napinet.loadModel(123 as never), 'Expected a model folder path for dir but received 123'],
       ['load(undefined)', () => napinet.load(undefined as never), 'Expected a model folder path for dir but received undefined'],
       ['readPng(123)', () => napinet.readPng(123 as never), 'Expected a file path for the PNG file but received 123'],

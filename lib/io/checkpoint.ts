@@ -25,9 +25,9 @@ import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer, OptimizerState } from '../optim/optimizer';
 import type { Generator, GeneratorSnapshot } from '../random';
 import type { EpochRecord, FitPosition } from '../fit_types';
-import { writeJsonAtomic } from './files';
+import { makeFolder, writeJsonAtomic } from './files';
 import { expectInt, expectModule, expectObject, fail } from '../validate';
-import { readJsonFile } from '../budget';
+import { fileError, readJsonFile } from '../budget';
 import { loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
 
@@ -113,7 +113,7 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
   expectInt(parts.epoch, 'parts.epoch', 0);
   expectInt(parts.iteration, 'parts.iteration', 0);
   if (!Array.isArray(parts.history)) fail('a list of epoch records', 'parts.history', parts.history);
-  fs.mkdirSync(checkpointsDir, { recursive: true });
+  makeFolder(checkpointsDir);
   const name = checkpointName(parts.epoch, parts.position);
   const temp = path.join(checkpointsDir, `.tmp-${name}-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const optimizerState = parts.optimizer.stateDict();
@@ -167,8 +167,12 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
     }
     fsyncDir(checkpointsDir);
   } catch (error) {
-    fs.rmSync(temp, { recursive: true, force: true });
-    throw error;
+    try {
+      fs.rmSync(temp, { recursive: true, force: true });
+    } catch {
+      // Nothing was made there: nothing to remove.
+    }
+    throw (error as NodeJS.ErrnoException).code ? fileError(path.join(checkpointsDir, name), 'write', error) : error;
   }
   writeJsonAtomic(path.join(checkpointsDir, LATEST_FILE), { format: 'napinet-checkpoint-pointer', checkpoint: name });
   for (const entry of fs.readdirSync(checkpointsDir)) {

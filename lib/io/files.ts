@@ -7,13 +7,31 @@ import * as path from 'node:path';
 import { describe } from '../validate';
 import { fileError } from '../budget';
 
+/**
+ * Creates `dir` (and its parents) if missing. An error names `target` (the file or folder being
+ * written, `dir` by default) and the reason: for a path through a file, which part is the file.
+ */
+export function makeFolder(dir: string, target = dir): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      let part = dir;
+      while (path.dirname(part) !== part && !(fs.existsSync(part) && !fs.statSync(part).isDirectory())) part = path.dirname(part);
+      if (path.dirname(part) !== part) throw new Error(`cannot write ${target}: ${part} is a file, not a folder`);
+    }
+    throw fileError(target, 'write', error);
+  }
+}
+
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   if (typeof file !== 'string' || file === '') throw new TypeError(`Expected a file path for file but received ${describe(file)}`);
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError(`Expected a string or a Uint8Array for data but received ${describe(data)}`);
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  makeFolder(dir, file);
   try {
-    fs.mkdirSync(dir, { recursive: true });
     const fd = fs.openSync(temp, 'w');
     try {
       fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
@@ -28,8 +46,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     } catch {
       // The temporary file was never made (its folder is missing or a file): nothing to remove.
     }
-    // EEXIST from mkdir: a part of the folder path is a file.
-    throw fileError(file, 'write', (error as NodeJS.ErrnoException).code === 'EEXIST' ? Object.assign(new Error(), { code: 'ENOTDIR' }) : error);
+    throw fileError(file, 'write', error);
   }
 }
 

@@ -10,7 +10,7 @@ import { buildModule } from '../nn/registry';
 import { describe, expectModule, expectObject, fail } from '../validate';
 import { checkArchitecture } from './architecture';
 import { checkBudget, readJsonFile } from '../budget';
-import { writeJsonAtomic } from './files';
+import { makeFolder, writeJsonAtomic } from './files';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
 
 export const MODEL_FILE = 'model.json';
@@ -63,7 +63,7 @@ export function saveModel(dir: string, model: Module, extra: Record<string, unkn
   if (typeof dir !== 'string' || dir === '') fail('a folder path', 'dir', dir);
   expectModule(model, 'model');
   expectObject(extra, 'extra');
-  fs.mkdirSync(dir, { recursive: true });
+  makeFolder(dir);
   writeSafetensors(path.join(dir, WEIGHTS_FILE), stateDict(model), { format: 'pt', producer: 'napinet' });
   const manifest: ModelManifest = { format: 'napinet-model', version: 1, architecture: model.config(), ...extra };
   writeJsonAtomic(path.join(dir, MODEL_FILE), manifest);
