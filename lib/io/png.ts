@@ -8,6 +8,7 @@
  * the process, nor make it allocate gigabytes, nor be predicted as if whole. Test: test/png.test.ts,
  * test/hostile_input.test.ts.
  */
+import * as zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { describe, expectInt, fail } from '../validate';
 import { checkBudget, checkCompressed, inflateExactly, readInputFile } from '../budget';
@@ -41,8 +42,12 @@ const BYTES_PER_PIXEL = 16;
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
 
 let crcTable: Uint32Array | undefined;
+/** zlib's own CRC-32 where Node has it (20.15+, 22.2+), else the table below. */
+const nativeCrc32 = (zlib as unknown as { crc32?: (data: Uint8Array) => number }).crc32;
+
 /** CRC-32 (ISO 3309, as PNG chunks use). */
 export function crc32(bytes: Uint8Array): number {
+  if (nativeCrc32) return nativeCrc32(bytes) >>> 0;
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
