@@ -46,6 +46,7 @@ for (; left >= 1 << 20; left -= 1 << 20) parts.push(block);
 parts.push(zlib.deflateRawSync(Buffer.alloc(left), flush), zlib.deflateRawSync(Buffer.alloc(0)), Buffer.alloc(8));
 fs.mkdirSync(path.join(dir, 'mnist'));
 fs.writeFileSync(path.join(dir, 'mnist', 'train-images-idx3-ubyte.gz'), Buffer.concat(parts));
+fs.writeFileSync(path.join(dir, 'mnist', 'train-labels-idx1-ubyte'), Buffer.from([0, 0, 8, 1, 0, 0, 0, 1, 7]));
 // huge-model: the seed network saved with inputShape [1, 1e9, 1e9].
 napinet.saveModel(path.join(dir, 'huge-model'), seedNetwork(), { preprocessing: { standardize: { mean: [33], std: [78] }, inputShape: [1, 1e9, 1e9] } });
 const model = path.join(dir, 'model');
