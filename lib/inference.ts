@@ -21,7 +21,9 @@ import type { CudaBuffer } from './native';
 import { describedLayer, type Module } from './nn/module';
 import { softmax } from './ops/softmax';
 import { Tensor } from './tensor';
-import { expectInt, fail } from './validate';
+import { checkBudget } from './budget';
+import { Sequential } from './nn/sequential';
+import { describe, expectInt, expectModule, expectObject, fail } from './validate';
 
 export type ImageInput = Uint8Array | Uint8ClampedArray | Float32Array;
 
@@ -64,8 +66,14 @@ export class Predictor {
   private readonly scales: Float64Array;
 
   constructor(network: Module, batchSize: number, options: { inputShape: readonly [number, number, number]; standardizer?: Standardizer | null }) {
-    this.network = network;
+    this.network = expectModule(network, 'network');
     this.batchSize = expectInt(batchSize, 'batchSize', 1);
+    expectObject(options, 'options');
+    const shape = options.inputShape;
+    if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) fail('a [C, H, W] shape of positive integers', 'options.inputShape', shape);
+    // The batch's input and probabilities (its activations are the layers' own): refused here
+    // rather than as a failed allocation.
+    checkBudget('Predictor', `a batch of ${this.batchSize} inputs of shape [${shape.join(', ')}]`, 4 * this.batchSize * shape[0] * shape[1] * shape[2]);
     this.inputShape = options.inputShape;
     this.standardizer = options.standardizer ?? null;
     const [c] = this.inputShape;
@@ -172,12 +180,14 @@ export class Classifier {
     network: Module,
     options: { inputShape: readonly [number, number, number]; standardizer?: Standardizer | { mean: number[]; std: number[] } | null; manifest?: Partial<ModelManifest> },
   ) {
-    this.network = network;
+    this.network = expectModule(network, 'network');
+    expectObject(options, 'options');
     const shape = options?.inputShape;
     if (!Array.isArray(shape) || shape.length !== 3) fail('a [C, H, W] shape', 'inputShape', shape);
     shape.forEach((d, i) => expectInt(d, `inputShape[${i}]`, 1));
     this.inputShape = [shape[0], shape[1], shape[2]];
     const s = options.standardizer ?? null;
+    if (s !== null && !(s instanceof Standardizer)) checkStandardize(s, this.inputShape[0], '', 'options.standardizer');
     this.standardizer = s === null || s instanceof Standardizer ? s : new Standardizer(s.mean, s.std);
     this.manifest = options.manifest ?? {};
   }
@@ -274,18 +284,61 @@ export class Classifier {
  * a final model (an interrupted run) gives its latest checkpoint's model.
  */
 export function load(dir: string, options: { device?: DeviceSpec; inputShape?: [number, number, number] } = {}): Classifier {
+  if (typeof dir !== 'string' || dir === '') fail('a model folder path', 'dir', dir);
   if (!fs.existsSync(path.join(dir, MODEL_FILE)) && fs.existsSync(path.join(dir, CHECKPOINTS_DIR, LATEST_FILE))) {
     dir = findCheckpoint(dir).dir;
   }
   const { model, manifest } = loadModel(dir);
-  const pre = (manifest.preprocessing ?? {}) as { standardize?: { mean: number[]; std: number[] } | null; inputShape?: [number, number, number] };
-  const inputShape = options.inputShape ?? pre.inputShape;
-  if (!inputShape) throw new Error(`${dir}/model.json records no preprocessing.inputShape: pass load(dir, { inputShape: [C, H, W] })`);
-  const standardize = pre.standardize;
-  if (standardize != null && (!Array.isArray(standardize.mean) || !Array.isArray(standardize.std))) {
-    throw new Error(`${dir}/model.json: preprocessing.standardize must hold mean and std lists`);
+  const manifestFile = path.join(dir, MODEL_FILE);
+  try {
+    const pre = manifest.preprocessing ?? {};
+    if (typeof pre !== 'object' || pre === null || Array.isArray(pre)) throw new TypeError(`${manifestFile}: Expected an object for preprocessing but received ${describe(pre)}`);
+    const { standardize, inputShape: savedShape } = pre as { standardize?: unknown; inputShape?: unknown };
+    const inputShape = options.inputShape ?? savedShape;
+    if (inputShape === undefined) throw new Error(`${manifestFile} records no preprocessing.inputShape: pass load(dir, { inputShape: [C, H, W] })`);
+    const given = options.inputShape !== undefined;
+    checkInputShape(model, inputShape, given ? 'options.inputShape' : 'preprocessing.inputShape', given ? '' : `${manifestFile}: `, manifestFile);
+    if (standardize != null) checkStandardize(standardize, (inputShape as number[])[0], `${manifestFile}: `, 'preprocessing.standardize');
+    const classifier = new Classifier(model, { inputShape: inputShape as [number, number, number], standardizer: (standardize ?? null) as { mean: number[]; std: number[] } | null, manifest });
+    if (options.device) classifier.to(options.device);
+    return classifier;
+  } catch (error) {
+    model.dispose();
+    throw error;
   }
-  const classifier = new Classifier(model, { inputShape, standardizer: standardize ?? null, manifest });
-  if (options.device) classifier.to(options.device);
-  return classifier;
+}
+
+/**
+ * A [C, H, W] input shape the network accepts, whose forward pass for one image (input and every
+ * layer's output) fits the input budget: checked by shape inference, before anything is allocated.
+ */
+function checkInputShape(network: Module, shape: unknown, name: string, prefix: string, source: string): void {
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) {
+    throw new TypeError(`${prefix}Expected a [C, H, W] shape of positive integers for ${name} but received ${describe(shape)}`);
+  }
+  const [c, h, w] = shape as number[];
+  checkBudget(source, `an input of shape [${c}, ${h}, ${w}]`, 4 * c * h * w);
+  const layers = network instanceof Sequential ? network.layers : [network];
+  let current = [1, c, h, w];
+  let bytes = 4 * c * h * w;
+  for (const [i, layer] of layers.entries()) {
+    try {
+      current = describedLayer(layer, 'outputShape').outputShape!(current);
+    } catch (error) {
+      throw new Error(`${source}: input shape [${c}, ${h}, ${w}] does not fit the network at layer ${i} (${layer.constructor.name}): ${(error as Error).message}`);
+    }
+    bytes += 4 * current.reduce((a, b) => a * b, 1);
+  }
+  if (current.length !== 2) throw new Error(`${source}: the network gives an output of shape [${current.join(', ')}] for input [1, ${c}, ${h}, ${w}]; a classifier gives [N, classes]`);
+  checkBudget(source, `one image of shape [${c}, ${h}, ${w}] through the network`, bytes);
+}
+
+/** {mean, std}: one finite number per channel each, std > 0. */
+function checkStandardize(value: unknown, channels: number, prefix: string, name: string): void {
+  const s = value as { mean?: unknown; std?: unknown };
+  const numbers = (v: unknown, positive: boolean) =>
+    Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+  if (typeof s !== 'object' || s === null || !numbers(s.mean, false) || !numbers(s.std, true)) {
+    throw new TypeError(`${prefix}Expected {mean, std} with ${channels} finite numbers each (std > 0) for ${name} but received ${describe(value)}`);
+  }
 }

@@ -362,7 +362,12 @@ function loadAddon(): { addon: NativeAddon; source: AddonSource } {
   const override = process.env.NAPINET_ADDON;
   if (override) {
     const file = path.resolve(override);
-    return { addon: require(file) as NativeAddon, source: { kind: 'override', path: file } };
+    try {
+      return { addon: require(file) as NativeAddon, source: { kind: 'override', path: file } };
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? 'no such file' : (error as Error).message.split('\n')[0];
+      throw new Error(`napinet: cannot load the addon that NAPINET_ADDON names (${file}): ${reason}`);
+    }
   }
   const local = path.join(root, 'build', 'Release', 'napinet.node');
   if (fs.existsSync(local)) {

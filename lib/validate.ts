@@ -3,12 +3,16 @@
  * "Expected <what> for <argument> but received <value>", so the user learns which argument is wrong.
  */
 
-export function describe(value: unknown): string {
+/** A value as a message shows it: short (strings to 100 characters, lists to 8 items and 3 levels, so cyclic or deep ones too). */
+export function describe(value: unknown, depth = 0): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (Array.isArray(value)) return `[${value.slice(0, 8).map(describe).join(', ')}${value.length > 8 ? ', …' : ''}]`;
+  if (Array.isArray(value)) {
+    if (depth >= 3) return value.length ? '[…]' : '[]';
+    return `[${value.slice(0, 8).map((v) => describe(v, depth + 1)).join(', ')}${value.length > 8 ? ', …' : ''}]`;
+  }
   if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
   if (typeof value === 'function') return 'a function';
   const name = (value as object).constructor?.name;
@@ -56,6 +60,19 @@ export function expectPair(value: unknown, name: string, min: number): [number, 
     return [expectInt(value[0], `${name}[0]`, min), expectInt(value[1], `${name}[1]`, min)];
   }
   return fail('an integer or a pair of integers', name, value);
+}
+
+/** A model or layer: anything with namedParameters() and namedBuffers(), as nn.Module has. */
+export function expectModule<T>(value: T, name: string): T {
+  const m = value as { namedParameters?: unknown; namedBuffers?: unknown } | null;
+  if (typeof m?.namedParameters !== 'function' || typeof m?.namedBuffers !== 'function') fail('a Module', name, value);
+  return value;
+}
+
+/** A plain object (not null, not a list). */
+export function expectObject<T>(value: T, name: string): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('an object', name, value);
+  return value;
 }
 
 export function expectOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {

@@ -198,7 +198,10 @@ describe('the loader refuses broken checkpoints and model folders with a clear E
     const manifestFile = path.join(ckptDir, 'checkpoint.json');
     const good = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
     const withManifest = (m: unknown) => fs.writeFileSync(manifestFile, JSON.stringify(m));
-    expect(() => loadCheckpoint(path.join(dir, 'nowhere'))).toThrow('holds no napinet checkpoint');
+    expect(() => loadCheckpoint(path.join(dir, 'nowhere'))).toThrow(`${path.join(dir, 'nowhere')} does not exist`);
+    expect(() => loadCheckpoint(manifestFile)).toThrow(`${manifestFile} is a file; expected a run folder`);
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-empty-'));
+    expect(() => loadCheckpoint(empty)).toThrow(`${empty} holds no napinet checkpoint`);
     withManifest({ ...good, version: 9 });
     expect(() => loadCheckpoint(dir)).toThrow(`${manifestFile}: checkpoint version 9 is not supported`);
     withManifest({ ...good, generator: { words: [0, 0, 0, 0], spareNormal: null } });

@@ -34,8 +34,12 @@ describe('IDX reader', () => {
     expect(() => parseIdx(idx([2, 3], [1, 2, 3]), 'f')).toThrow('f: truncated IDX data: shape [2, 3] needs 6 bytes, the file has 3');
     expect(() => parseIdx(idx([2], [1, 2, 3]), 'f')).toThrow('1 unexpected bytes after the IDX data');
     expect(() => parseIdx(idx([2, 3], [1, 2, 3, 4, 5, 6]).subarray(0, 9), 'f')).toThrow('truncated IDX header');
-    expect(() => parseIdx(new Uint8Array(zlib.gzipSync(idx([4], [1, 2, 3, 4]))).subarray(0, 15), 'f')).toThrow('f: corrupt or truncated gzip data');
-    expect(() => readIdx('/nonexistent/file')).toThrow('cannot read IDX file /nonexistent/file: ENOENT');
+    expect(() => parseIdx(new Uint8Array(zlib.gzipSync(idx([4], [1, 2, 3, 4]))).subarray(0, 15), 'f')).toThrow('f: gzip data: the compressed data is cut short');
+    const gz = new Uint8Array(zlib.gzipSync(idx([4], [1, 2, 3, 4])));
+    expect(() => parseIdx(gz.subarray(0, gz.length - 12), 'f')).toThrow('f: gzip data: the compressed data is cut short');
+    expect(() => parseIdx(new Uint8Array(zlib.gzipSync(idx([4], [1, 2, 3, 4, 5]))), 'f')).toThrow('f: gzip data unpacks to more than the 12 bytes its header declares');
+    expect(() => parseIdx(new Uint8Array(zlib.gzipSync(idx([4], [1, 2, 3]))), 'f')).toThrow('f: gzip data unpacks to 11 bytes but its header declares 12 bytes');
+    expect(() => readIdx('/nonexistent/file')).toThrow('cannot read /nonexistent/file: no such file or folder');
   });
 
   test('random bytes never crash the reader: they parse or throw an Error', () => {

@@ -90,7 +90,8 @@ describe('napinet.load and predict', () => {
     saveModel(bare, run.model);
     expect(() => load(bare)).toThrow('model.json records no preprocessing.inputShape: pass load(dir, { inputShape: [C, H, W] })');
     expect(load(bare, { inputShape: [1, 28, 28] }).standardizer).toBeNull();
-    expect(() => load(path.join(bare, 'missing'))).toThrow('holds no model.json: not a saved napinet model');
+    expect(() => load(path.join(bare, 'missing'))).toThrow(`model folder ${path.join(bare, 'missing')} does not exist`);
+    expect(() => load(os.tmpdir())).toThrow(`${os.tmpdir()} holds no model.json: not a saved napinet model`);
   });
 
   test('Classifier.save writes a folder load() reads back the same', () => {

@@ -19,7 +19,7 @@ const entry = path.join(lib, 'index.ts');
  */
 const LAYERS: string[][] = [
   ['validate.ts'],
-  ['native.ts', 'random.ts'],
+  ['native.ts', 'random.ts', 'budget.ts'],
   ['device.ts', 'threads.ts', 'fit_types.ts', 'memory.ts'],
   ['tensor.ts', 'cuda_graph.ts'],
   ['ops/', 'distributed/'],

@@ -5,7 +5,7 @@
 import { PNG } from 'pngjs';
 import { describe, expect, test } from 'vitest';
 import { loadMnist } from '../lib/data/mnist';
-import { borderMean, decodePng, encodeGreyPng, MAX_PNG_PIXELS, resizeArea, toGrey, toMnistDigit } from '../lib/io/png';
+import { borderMean, decodePng, encodeGreyPng, resizeArea, toGrey, toMnistDigit } from '../lib/io/png';
 
 const mnist = loadMnist();
 const digit = (i: number) => mnist.test.images.subarray(i * 784, (i + 1) * 784);
@@ -71,6 +71,29 @@ describe('PNG decoding and MNIST-style digits', () => {
     expect(borderMean({ width: 28, height: 28, pixels: out.pixels })).toBeLessThan(20);
   });
 
+  // Tolerance 1e-3 on 0–255 values: the padding's share is summed as one term, the square's
+  // resize sums it pixel by pixel (float32 spacing at 255 is 1.5e-5).
+  test('padding is computed, not built: the pixels of resizing the padded square itself', () => {
+    let seed = 7;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) >>> 24);
+    for (const [w, h, size] of [[56, 28, 28], [20, 28, 28], [28, 20, 28], [13, 90, 28], [300, 7, 28], [5, 3, 10]]) {
+      const pixels = Uint8Array.from({ length: w * h }, rand);
+      const grey = toGrey(decodePng(encodeGreyPng(pixels, w, h)));
+      const inverted = borderMean(grey) > 127.5;
+      if (inverted) grey.pixels.forEach((v, i) => (grey.pixels[i] = 255 - v));
+      const side = Math.max(w, h);
+      const square = new Float32Array(side * side).fill(borderMean(grey));
+      const [left, top] = [Math.floor((side - w) / 2), Math.floor((side - h) / 2)];
+      for (let y = 0; y < h; y++) square.set(grey.pixels.subarray(y * w, (y + 1) * w), (top + y) * side + left);
+      const expected = side === size ? square : resizeArea({ width: side, height: side, pixels: square }, size, size).pixels;
+      const got = toMnistDigit(decodePng(encodeGreyPng(pixels, w, h)), size);
+      expect(got.inverted).toBe(inverted);
+      expect(got.pixels.length).toBe(size * size);
+      const worst = Math.max(...got.pixels.map((v, i) => Math.abs(v - expected[i])));
+      expect(worst, `${w}×${h} → ${size}`).toBeLessThan(1e-3);
+    }
+  });
+
   test('area resize keeps the mean and averages exact blocks', () => {
     const src = { width: 4, height: 2, pixels: Float32Array.from([0, 4, 8, 12, 4, 8, 12, 16]) };
     expect([...resizeArea(src, 2, 1).pixels]).toEqual([4, 12]);
@@ -88,8 +111,8 @@ describe('PNG reader under bad input', () => {
     const huge = good.slice();
     new DataView(huge.buffer).setUint32(16, 100000);
     new DataView(huge.buffer).setUint32(20, 100000);
-    expect(() => decodePng(huge, 'a.png')).toThrow(`a.png: image of 100000×100000 pixels is larger than napinet decodes (${MAX_PNG_PIXELS} pixels)`);
-    expect(() => decodePng(good.subarray(0, good.length - 20), 'a.png')).toThrow(/^a.png: corrupt or truncated PNG \(/);
+    expect(() => decodePng(huge, 'a.png')).toThrow('a.png: a 100000×100000 image would need 177 GiB, more than the input budget of 1 GiB (NAPINET_INPUT_BUDGET)');
+    expect(() => decodePng(good.subarray(0, good.length - 20), 'a.png')).toThrow(/^a.png: truncated PNG: /);
   });
 
   test('every truncation and 3,000 random corruptions: decoded or an Error, never a crash', () => {

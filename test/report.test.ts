@@ -107,7 +107,9 @@ describe('report of a quick run', () => {
     const input = { dir, model: run.model, test: run.test, standardizer: run.standardizer, history: [] };
     await expect(writeReport(input, { digit: 10 })).rejects.toThrow('Expected an integer in [0, 9] for digit but received 10');
     await expect(writeReport(input, { ternaryKernel: 9 })).rejects.toThrow('Expected a kernel number in [1, 8] for ternaryKernel but received 9');
-    await expect(reportRun(path.join(dir, 'nothing'))).rejects.toThrow('holds no model.json');
+    await expect(reportRun(path.join(dir, 'nothing'))).rejects.toThrow('does not exist');
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-empty-'));
+    await expect(reportRun(empty)).rejects.toThrow(`${empty} holds no model.json`);
   });
 });
 

@@ -24,7 +24,7 @@
 import * as path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { addonSource, buildInfo, type Checkpoint, cuda, loadCheckpoint, numThreads, saveModel, writeJsonAtomic } from '../index';
-import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, UsageError } from './cli_args';
+import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, rangeFlag, UsageError } from './cli_args';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
 import { SEED_RECIPE, type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from './recipe';
@@ -41,6 +41,10 @@ commands:
   info      describe the native addon and the devices it can use
   predict   classify PNG digits with a saved model (napinet predict --help)
   export    write a saved model as ONNX (napinet export --help)`;
+
+const INFO_USAGE = `usage: napinet info
+
+Prints the native addon's build, the CPU threads and the CUDA devices as JSON.`;
 
 const REPORT_FLAGS = `  --digit D           features.png shows a test image of digit D (default 0)
   --occurrence N      ... its N-th one in the test set (default 1; the chapter's figure: 3)
@@ -107,6 +111,12 @@ the sweep folder. Started again with the same settings, it skips the runs alread
   --out DIR           sweep folder (default: runs/sweep-channels or runs/sweep-kernel)
   --verbose           print every run's epoch lines too`;
 
+/**
+ * The largest values the numeric flags take (docs/RELIABILITY.md): kernel 27 leaves the pool a
+ * 1×1 input from MNIST's 28×28; channels as seedNetwork; workers as setNumThreads in the recipes.
+ */
+const MAX = { epochs: 100_000, batchSize: 65_536, channels: 4096, kernel: 27, workers: 256, occurrence: 10_000 };
+
 /** The flags shared by train and report (REPORT_FLAGS). */
 const REPORT_OPTIONS = {
   digit: { type: 'string' },
@@ -117,18 +127,12 @@ const REPORT_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 function reportFlags(values: Flags): ReportOptions {
-  const digit = intFlag(values, 'digit', 0);
-  if (digit !== undefined && digit > 9) throw new UsageError(`Expected a digit 0–9 for --digit but received ${JSON.stringify(values.digit)}`);
-  let blur: number | undefined;
-  if (values.blur !== undefined) {
-    blur = Number(values.blur);
-    if (!Number.isFinite(blur) || blur < 0 || blur > 10) throw new UsageError(`Expected a number in [0, 10] for --blur but received ${JSON.stringify(values.blur)}`);
-  }
+  const digit = intFlag(values, 'digit', 0, 9);
   const options: ReportOptions = {
     digit,
-    occurrence: intFlag(values, 'occurrence', 1),
-    blur,
-    ternaryKernel: intFlag(values, 'ternary-kernel', 1),
+    occurrence: intFlag(values, 'occurrence', 1, MAX.occurrence),
+    blur: rangeFlag(values, 'blur', 0, 10),
+    ternaryKernel: intFlag(values, 'ternary-kernel', 1, MAX.channels),
     ternaryThreshold: numberFlag(values, 'ternary-threshold'),
   };
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ReportOptions;
@@ -223,14 +227,14 @@ function trainPlan(values: Flags): TrainPlan {
   const device = deviceFlag(values);
   const out = path.resolve((values.out as string | undefined) ?? (resume ? path.dirname(resume.checkpointsDir) : path.join('runs', timestamp())));
   const settings = {
-    epochs: intFlag(values, 'epochs', 0),
-    batchSize: intFlag(values, 'batch-size', 1),
+    epochs: intFlag(values, 'epochs', 0, MAX.epochs),
+    batchSize: intFlag(values, 'batch-size', 1, MAX.batchSize),
     lr: numberFlag(values, 'lr'),
-    channels: intFlag(values, 'channels', 1),
-    kernel: intFlag(values, 'kernel', 1),
+    channels: intFlag(values, 'channels', 1, MAX.channels),
+    kernel: intFlag(values, 'kernel', 1, MAX.kernel),
     seed: intFlag(values, 'seed', 0),
     limit: intFlag(values, 'limit', 2),
-    workers: intFlag(values, 'workers', 1),
+    workers: intFlag(values, 'workers', 1, MAX.workers),
     device,
     dataDir: values.data as string | undefined,
     augment: values['no-augment'] ? false : undefined,
@@ -245,7 +249,7 @@ function trainPlan(values: Flags): TrainPlan {
     resume,
     out,
     settings: Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)),
-    checkpointEvery: intFlag(values, 'checkpoint-every', 0),
+    checkpointEvery: intFlag(values, 'checkpoint-every', 0, MAX.epochs),
     report: values['no-report'] === true ? undefined : report,
     json: values.json === true,
   };
@@ -341,11 +345,10 @@ async function sweep(args: string[]): Promise<number> {
   const parsed = parseCommand(args, { ...RUN_OPTIONS, verbose: { type: 'boolean' } }, SWEEP_USAGE);
   if (!parsed) return 0;
   const { values } = parsed;
-  const channels = listFlag(values, 'channels');
-  const kernel = listFlag(values, 'kernel');
+  const channels = listFlag(values, 'channels', MAX.channels);
+  const kernel = listFlag(values, 'kernel', MAX.kernel);
   if ((channels === undefined) === (kernel === undefined)) throw new UsageError('Expected exactly one of --channels LIST and --kernel LIST');
   const parameter: SweepParameter = channels ? 'channels' : 'kernel';
-  if (kernel && kernel.some((k) => k > 27)) throw new UsageError(`Expected kernel sizes ≤ 27 (MNIST images are 28×28) for --kernel but received ${JSON.stringify(values.kernel)}`);
   const device = deviceFlag(values);
   const out = path.resolve((values.out as string | undefined) ?? path.join('runs', `sweep-${parameter}`));
   console.log(`sweep of ${parameter} ${(channels ?? kernel)!.join(', ')} into ${out}`);
@@ -354,13 +357,13 @@ async function sweep(args: string[]): Promise<number> {
       parameter,
       values: (channels ?? kernel)!,
       out,
-      epochs: intFlag(values, 'epochs', 1),
+      epochs: intFlag(values, 'epochs', 1, MAX.epochs),
       seed: intFlag(values, 'seed', 0),
       limit: intFlag(values, 'limit', 2),
-      batchSize: intFlag(values, 'batch-size', 1),
+      batchSize: intFlag(values, 'batch-size', 1, MAX.batchSize),
       lr: numberFlag(values, 'lr'),
       device,
-      workers: intFlag(values, 'workers', 1),
+      workers: intFlag(values, 'workers', 1, MAX.workers),
       dataDir: values.data as string | undefined,
       log: (line) => console.log(line),
       runLog: values.verbose ? (line) => console.log(`  ${line}`) : undefined,
@@ -389,7 +392,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'sweep':
         return await sweep(rest);
       case 'info':
-        info();
+        if (parseCommand(rest, {}, INFO_USAGE)) info();
         return 0;
       case 'predict':
         return await predictCommand(rest);
@@ -405,7 +408,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE, predict: PREDICT_USAGE, export: EXPORT_USAGE }[command as string] ?? USAGE;
+      const usage = { train: TRAIN_USAGE, report: REPORT_USAGE, sweep: SWEEP_USAGE, info: INFO_USAGE, predict: PREDICT_USAGE, export: EXPORT_USAGE }[command as string] ?? USAGE;
       console.error(`napinet: ${(error as Error).message}\n\n${usage}`);
       return 2;
     }

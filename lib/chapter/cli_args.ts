@@ -36,32 +36,54 @@ export function parseCommand(
   return { values: parsed.values as Flags, positionals: parsed.positionals };
 }
 
-/** --name N: an integer ≥ min, or undefined when not given. */
-export function intFlag(values: Flags, name: string, min: number): number | undefined {
+/** A decimal number as people type it ("12", "0.5", "1e-3"); not "", "0x10" or "Infinity", which Number() also takes. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+function parseDecimal(raw: unknown): number {
+  return typeof raw === 'string' && DECIMAL.test(raw.trim()) ? Number(raw) : NaN;
+}
+
+/** --name N: an integer in [min, max], or undefined when not given. */
+export function intFlag(values: Flags, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`Expected an integer ≥ ${min} for --${name} but received ${JSON.stringify(raw)}`);
+  const n = parseDecimal(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer in [${min}, 2^53 - 1]` : `an integer in [${min}, ${max}]`;
+    throw new UsageError(`Expected ${range} for --${name} but received ${JSON.stringify(raw)}`);
+  }
   return n;
 }
 
-/** --name X: a positive number, or undefined when not given. */
-export function numberFlag(values: Flags, name: string): number | undefined {
+/** --name X: a positive finite number (at most `max`), or undefined when not given. */
+export function numberFlag(values: Flags, name: string, max = Number.MAX_VALUE): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`Expected a positive number for --${name} but received ${JSON.stringify(raw)}`);
+  const n = parseDecimal(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > max) {
+    const range = max === Number.MAX_VALUE ? 'a positive number' : `a number in (0, ${max}]`;
+    throw new UsageError(`Expected ${range} for --${name} but received ${JSON.stringify(raw)}`);
+  }
   return n;
 }
 
-/** --name 2,4,8: integers ≥ 1 without repeats, or undefined when not given. */
-export function listFlag(values: Flags, name: string): number[] | undefined {
+/** --name X: a number in [min, max], or undefined when not given. */
+export function rangeFlag(values: Flags, name: string, min: number, max: number): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = parseDecimal(raw);
+  if (!(n >= min && n <= max)) throw new UsageError(`Expected a number in [${min}, ${max}] for --${name} but received ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** --name 2,4,8: at most `max` integers in [1, maxValue] without repeats, or undefined when not given. */
+export function listFlag(values: Flags, name: string, maxValue: number, max = 64): number[] | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const items = String(raw).split(',').map((v) => v.trim());
-  const numbers = items.map(Number);
-  if (items.some((v) => v === '') || !numbers.every((n) => Number.isInteger(n) && n >= 1)) {
-    throw new UsageError(`Expected a comma-separated list of integers ≥ 1 for --${name} but received ${JSON.stringify(raw)}`);
+  const numbers = items.map(parseDecimal);
+  if (items.length > max || !numbers.every((n) => Number.isInteger(n) && n >= 1 && n <= maxValue)) {
+    throw new UsageError(`Expected a comma-separated list of at most ${max} integers in [1, ${maxValue}] for --${name} but received ${JSON.stringify(raw)}`);
   }
   if (new Set(numbers).size !== numbers.length) throw new UsageError(`Expected no repeated values for --${name} but received ${JSON.stringify(raw)}`);
   return numbers;

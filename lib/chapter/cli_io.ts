@@ -41,7 +41,9 @@ export async function predictCommand(args: string[]): Promise<number> {
     try {
       digit = toMnistDigit(readPng(file), width);
     } catch (error) {
-      console.error(`napinet: ${(error as Error).message}`);
+      // The readers name the file; the resize after them (an image too large for the budget) does not.
+      const message = (error as Error).message;
+      console.error(`napinet: ${message.includes(file) ? message : `${file}: ${message}`}`);
       failures++;
       continue;
     }

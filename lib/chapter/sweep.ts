@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type DeviceSpec, loadMnist, type Mnist, validate, writeFileAtomic, writeJsonAtomic } from '../index';
+import { type DeviceSpec, loadMnist, type Mnist, readJsonFile, validate, writeFileAtomic, writeJsonAtomic } from '../index';
 import { SEED_RECIPE, trainSeedRecipe } from './recipe';
 import { sweepPng } from './viz/figures';
 
@@ -173,8 +173,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const jsonFile = path.join(out, 'sweep.json');
   let file: SweepFile = { format: 'napinet-sweep', version: 1, parameter, settings, runs: [] };
   if (fs.existsSync(jsonFile)) {
-    const previous = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as SweepFile;
-    if (previous.format !== 'napinet-sweep') throw new Error(`${jsonFile} is not a napinet sweep file`);
+    const previous = readJsonFile(jsonFile, 'sweep file') as SweepFile;
+    checkSweepFile(previous, jsonFile);
     const same = previous.parameter === parameter && JSON.stringify(sortKeys(previous.settings)) === JSON.stringify(sortKeys(settings));
     if (!same) {
       throw new Error(
@@ -241,6 +241,19 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     files: { json: written.json, markdown: written.markdown, chart: written.chart },
     table: written.table,
   };
+}
+
+/** A sweep.json read back: its settings an object, each run's numbers numbers (the table and chart use them). */
+function checkSweepFile(f: SweepFile, file: string): void {
+  if (typeof f !== 'object' || f === null || f.format !== 'napinet-sweep') throw new Error(`${file} is not a napinet sweep file (expected "format": "napinet-sweep")`);
+  if (typeof f.settings !== 'object' || f.settings === null || Array.isArray(f.settings)) throw new Error(`${file}: Expected an object for settings but received ${validate.describe(f.settings)}`);
+  if (!Array.isArray(f.runs)) throw new Error(`${file}: Expected a list for runs but received ${validate.describe(f.runs)}`);
+  const numbers: (keyof SweepRun)[] = ['value', 'channels', 'kernel', 'testAccuracy', 'testLoss', 'parameters', 'seconds', 'trainSeconds'];
+  f.runs.forEach((r, i) => {
+    if (typeof r !== 'object' || r === null || !numbers.every((k) => typeof r[k] === 'number') || typeof r.device !== 'string') {
+      throw new Error(`${file}: Expected {${numbers.join(', ')}} numbers and a device for runs[${i}] but received ${JSON.stringify(r)?.slice(0, 200)}`);
+    }
+  });
 }
 
 function sortKeys(o: Record<string, unknown>): Record<string, unknown> {

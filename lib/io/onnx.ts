@@ -11,6 +11,8 @@
 import * as protobuf from 'protobufjs';
 import { describedLayer, type LayerConfig, type Module } from '../nn/module';
 import { Sequential } from '../nn/sequential';
+import { describe, expectModule, expectObject, fail } from '../validate';
+import { checkBudget } from '../budget';
 import { writeFileAtomic } from './files';
 import { ONNX_PROTO } from './onnx_proto';
 
@@ -125,6 +127,10 @@ function onnxRoot(): protobuf.Root {
 
 /** The ONNX ModelProto (protobuf bytes) of `network`, a Sequential of supported layers. */
 export function toOnnx(network: Module, options: OnnxExportOptions): Uint8Array {
+  expectModule(network, 'network');
+  expectObject(options, 'options');
+  const given = options.inputShape as unknown;
+  if (!Array.isArray(given) || given.length !== 3 || !given.every((d) => Number.isSafeInteger(d) && d >= 1)) fail('a [C, H, W] shape of positive integers', 'options.inputShape', given);
   const layers = network instanceof Sequential ? network.layers : [network];
   const prefixes = network instanceof Sequential ? layers.map((_, i) => `${i}.`) : [''];
   const [c, h, w] = options.inputShape;
@@ -224,10 +230,20 @@ export function toOnnx(network: Module, options: OnnxExportOptions): Uint8Array 
   return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
 
-/** Decodes ONNX bytes to a plain object (for inspection and tests). */
-export function decodeOnnx(bytes: Uint8Array): Record<string, any> {
+/**
+ * Decodes ONNX bytes to a plain object (for inspection and tests; napinet itself reads no ONNX).
+ * Byte fields become arrays of numbers (up to 8 bytes of memory each): the input budget
+ * (lib/budget.ts) bounds 16 bytes per input byte. `source` names the origin in errors.
+ */
+export function decodeOnnx(bytes: Uint8Array, source = 'ONNX data'): Record<string, any> {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`Expected a Uint8Array for bytes but received ${describe(bytes)}`);
+  checkBudget(source, `decoding ${bytes.length} bytes of ONNX`, 16 * bytes.length);
   const ModelProto = onnxRoot().lookupType('onnx.ModelProto');
-  return ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, bytes: Array, defaults: false, arrays: true });
+  try {
+    return ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, bytes: Array, defaults: false, arrays: true });
+  } catch (error) {
+    throw new Error(`${source}: not a valid ONNX model (protobuf: ${(error as Error).message})`);
+  }
 }
 
 /** Writes `network` as an ONNX file (atomically). */

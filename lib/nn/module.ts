@@ -267,18 +267,27 @@ export abstract class Module {
     const missing = Object.keys(targets).filter((k) => !(k in state));
     const unexpected = Object.keys(state).filter((k) => !(k in targets));
     if ((options.strict ?? true) && (missing.length || unexpected.length)) {
-      throw new Error(`Expected a state dict with this model's names but received one with missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+      throw new Error(`state dict does not match the model: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
     }
     const loads: [Tensor, Tensor | Float32Array][] = [];
     for (const [name, target] of Object.entries(targets)) {
-      const given = state[name];
+      const given: unknown = state[name];
       if (given === undefined) continue;
-      const values = given instanceof Tensor || given instanceof Float32Array ? given : given.data;
-      const shape = given instanceof Float32Array ? null : given.shape;
-      const count = given instanceof Tensor ? given.size : values instanceof Float32Array ? values.length : 0;
-      if (shape ? shape.length !== target.shape.length || shape.some((d, i) => d !== target.shape[i]) : count !== target.size) {
-        throw new RangeError(`Expected shape [${target.shape.join(', ')}] for ${name} but received ${shape ? `[${shape.join(', ')}]` : `${count} values`}`);
+      const entry = `state[${JSON.stringify(name)}]`;
+      let values: Tensor | Float32Array;
+      let shape: readonly number[] | null;
+      if (given instanceof Tensor) [values, shape] = [given, given.shape];
+      else if (given instanceof Float32Array) [values, shape] = [given, null];
+      else if (typeof given === 'object' && given !== null && Array.isArray((given as { shape?: unknown }).shape) && (given as { data?: unknown }).data instanceof Float32Array) {
+        [values, shape] = [(given as { data: Float32Array }).data, (given as { shape: number[] }).shape];
+      } else {
+        fail('a Tensor, a Float32Array or {shape, data: Float32Array}', entry, given);
       }
+      if (shape && (shape.length !== target.shape.length || shape.some((d, i) => d !== target.shape[i]))) {
+        throw new RangeError(`Expected shape [${target.shape.join(', ')}] for ${name} but received [${shape.join(', ')}]`);
+      }
+      const count = values instanceof Tensor ? values.size : values.length;
+      if (count !== target.size) throw new RangeError(`Expected ${target.size} values for ${name} but received ${count}`);
       loads.push([target, values]);
     }
     for (const [target, values] of loads) target.copyFrom(values);

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  type EpochRecord, evaluate, ImageDataset, loadMnist, loadModel, type Mnist, nn, ops, Standardizer, Tensor, validate, writeFileAtomic,
+  type EpochRecord, evaluate, ImageDataset, loadMnist, loadModel, type Mnist, nn, ops, readJsonFile, Standardizer, Tensor, validate, writeFileAtomic,
 } from '../../index';
 import { confusionMatrix, convStem, featureMaps, firstMisclassified, firstOfEachDigit, imageAt, nthOfDigit, predictClasses } from './analysis';
 import { confusionPng, curvesPng, featuresPng, type LabelledImage, misclassifiedPng, ternaryPng } from './figures';
@@ -397,22 +397,50 @@ export interface ReportRunOptions extends ReportOptions {
   mnist?: Mnist;
 }
 
+/** history.json: a list of epoch records whose numbers are numbers (the curves plot them). */
+function checkHistory(value: unknown, file: string): EpochRecord[] {
+  const numeric = ['epoch', 'iteration', 'trainLoss', 'trainAccuracy', 'seconds', 'lr'];
+  const optional = ['valLoss', 'valAccuracy'];
+  if (!Array.isArray(value)) throw new Error(`${file}: Expected a list of epoch records but received ${validate.describe(value)}`);
+  value.forEach((r, i) => {
+    const ok =
+      typeof r === 'object' && r !== null &&
+      numeric.every((k) => typeof r[k] === 'number') &&
+      optional.every((k) => r[k] === undefined || r[k] === null || typeof r[k] === 'number');
+    if (!ok) throw new Error(`${file}: Expected {${numeric.join(', ')}} numbers for record ${i} but received ${JSON.stringify(r)?.slice(0, 200)}`);
+  });
+  return value as EpochRecord[];
+}
+
 /** The report of a saved run folder (napinet report RUN_DIR). */
 export async function reportRun(dir: string, options: ReportRunOptions = {}): Promise<ReportResult> {
   const { model, manifest } = loadModel(dir);
+  const manifestFile = path.join(dir, 'model.json');
   const pre = manifest.preprocessing as { standardize?: { mean: number[]; std: number[] }; inputShape?: number[] } | undefined;
-  if (!pre?.standardize) throw new Error(`${path.join(dir, 'model.json')} has no preprocessing.standardize: cannot prepare the test images as in training`);
+  if (!pre?.standardize) throw new Error(`${manifestFile} has no preprocessing.standardize: cannot prepare the test images as in training`);
+  const shape = (pre.inputShape ?? [1, 28, 28]) as [number, number, number];
+  if (!Array.isArray(shape) || shape.join(',') !== '1,28,28') {
+    throw new Error(`${manifestFile}: Expected preprocessing.inputShape [1, 28, 28] (MNIST) for a report but received ${validate.describe(shape)}`);
+  }
   const readJson = (name: string) => {
     const file = path.join(dir, name);
-    return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
+    return fs.existsSync(file) ? readJsonFile(file, name) : undefined;
   };
-  const history = (readJson('history.json') ?? []) as EpochRecord[];
+  const history = checkHistory(readJson('history.json') ?? [], path.join(dir, 'history.json'));
   const summary = readJson('result.json') as Record<string, unknown> | undefined;
-  const settings = (manifest.settings ?? {}) as { dataDir?: string };
-  const mnist = options.mnist ?? loadMnist(options.dataDir ?? settings.dataDir);
-  const shape = (pre.inputShape ?? [1, 28, 28]) as [number, number, number];
+  if (summary !== undefined && (typeof summary !== 'object' || summary === null || Array.isArray(summary))) {
+    throw new Error(`${path.join(dir, 'result.json')}: Expected a JSON object but received ${validate.describe(summary)}`);
+  }
+  const settings = (manifest.settings ?? {}) as { dataDir?: unknown };
+  const dataDir = options.dataDir ?? (typeof settings.dataDir === 'string' ? settings.dataDir : undefined);
+  const mnist = options.mnist ?? loadMnist(dataDir);
   const test = ImageDataset.fromBytes(mnist.test.images, mnist.test.labels, shape);
-  const standardizer = new Standardizer(pre.standardize.mean, pre.standardize.std);
+  let standardizer: Standardizer;
+  try {
+    standardizer = new Standardizer(pre.standardize.mean, pre.standardize.std);
+  } catch (error) {
+    throw new Error(`${manifestFile}: preprocessing.standardize: ${(error as Error).message}`);
+  }
   standardizer.apply(test);
   return writeReport({ dir, model, test, standardizer, history, summary }, options);
 }
