@@ -29,6 +29,8 @@ Napi::Value build_info(const Napi::CallbackInfo& info) {
                      : __builtin_cpu_supports("avx2") ? "avx2"
                                                       : "sse2";
   out.Set("simd", simd);
+#elif defined(__aarch64__)
+  out.Set("simd", "neon");  // every AArch64 CPU has it
 #else
   out.Set("simd", "generic");
 #endif
