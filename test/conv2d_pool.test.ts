@@ -5,7 +5,7 @@
 // for bit — on random inputs, on integer inputs full of ties and exact zeros, with NaNs in the
 // forward pass, for strides, padding, odd output sizes, with and without bias and ReLU, with 1 and
 // 2 threads, on CUDA (a GPU or the emulator) against CUDA's own three ops, and (in child processes,
-// NAPINET_CONV_ISA) for the AVX2 and portable kernels too.
+// NAPINET_CONV_ISA) for the AVX2, NEON and portable kernels too.
 // Values against PyTorch are test/conv2d.test.ts's and test/pool2d.test.ts's business: equal bits
 // to those ops carry their parity over.
 import { spawnSync } from 'node:child_process';
@@ -26,6 +26,7 @@ import { Adam } from '../lib/optim/adam';
 import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { DEVICES } from './helpers/devices';
+import { nodeCommand } from './helpers/node';
 
 /** Bit-for-bit equality of two float32 or int32 arrays, naming the first mismatch. */
 function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string): void {
@@ -278,7 +279,7 @@ describe.runIf(DEVICES.includes('cuda'))('on CUDA', () => {
   });
 });
 
-describe('the AVX2 and portable kernels (child processes with NAPINET_CONV_ISA)', () => {
+describe('the AVX2, NEON and portable kernels (child processes with NAPINET_CONV_ISA)', () => {
   // The kernel set is chosen once per process, so each runs in its own: fused against unfused for
   // the seed layer and a padded, strided layer, straight through the addon.
   const script = `
@@ -308,11 +309,11 @@ describe('the AVX2 and portable kernels (child processes with NAPINET_CONV_ISA)'
     console.log(JSON.stringify({ isa: addon.conv2dIsa(), results }));
   `;
   const all = { y: true, indices: true, dx: true, dw: true, db: true };
-  test.each(['avx2', 'generic'])('%s', (isa) => {
-    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ADDON: addonSource().path, NAPINET_CONV_ISA: isa }, encoding: 'utf8' });
+  test.each(['avx2', 'neon', 'generic'])('%s', (isa) => {
+    const r = spawnSync(...nodeCommand('-e', script), { env: { ...process.env, ADDON: addonSource().path, NAPINET_CONV_ISA: isa }, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim());
-    if (isa === 'avx2' && out.isa === 'generic') return; // a CPU without AVX2 runs the portable set
+    if (isa !== 'generic' && out.isa === 'generic') return; // a CPU without that set (AVX2 on AArch64, NEON on x86-64) runs the portable one
     expect(out.isa).toBe(isa);
     expect(out.results).toEqual([all, all]);
   });
