@@ -24,7 +24,10 @@
 
 #include "parallel.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(NAPINET_NO_SIMD)
+// The run-time choice calls __builtin_cpu_supports, whose CPU model comes from the compiler's
+// runtime (libgcc, compiler-rt); zig's MinGW runtime (npm run check:cross) has none. Windows takes
+// the portable kernels, as its MSVC build (no GNU extensions) does anyway.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(_WIN32) && !defined(NAPINET_NO_SIMD)
 #define NAPINET_GEMM_X86 1
 #include <immintrin.h>
 #define NAPINET_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
