@@ -30,7 +30,7 @@ const sysroot = '/usr/aarch64-linux-gnu';
 const addon = path.join(root, 'prebuilds', 'linux-arm64', 'napinet.napi.glibc.node');
 
 // Test files not run under qemu, and why.
-export const ARM64_EXCLUDED = {
+const ARM64_EXCLUDED = {
   'test/report.test.ts': 'opens report.html in a browser',
   'test/torch_roundtrip.test.ts': 'PyTorch',
   'test/onnx.test.ts': 'onnxruntime (Python)',
