@@ -221,7 +221,7 @@ export interface NativeAddon {
     N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
     sh: number, sw: number, ph: number, pw: number, accumulate: boolean,
   ): void;
-  /** The direct convolution kernels' instruction set: 'avx512', 'avx2' or 'generic'. */
+  /** The direct convolution kernels' instruction set: 'avx512', 'avx2', 'neon' (AArch64) or 'generic'. */
   conv2dIsa(): string;
 
   // batch gather (native/kernels/gather.h, cuda/gather.cu)

@@ -5,7 +5,7 @@
 //   conv2dMaxPool2dForward(y, indices, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, relu)
 //   conv2dMaxPool2dBackward(dxOrNull, dw, dbOrNull, dy, indices, yOrNull, x, w, N, C, H, W, K, kh,
 //                           kw, sh, sw, ph, pw, accumulate)
-//   conv2dIsa() → "avx512" | "avx2" | "generic"
+//   conv2dIsa() → "avx512" | "avx2" | "neon" | "generic"
 // algorithm: 0 auto, 1 direct, 2 im2col (kernels::Conv2dAlgorithm). The fused convolution +
 // 2×2 max-pool (+ ReLU) runs on either device (native/kernels/conv2d.h, cuda/conv2d.cu).
 #include "../kernels/conv2d.h"

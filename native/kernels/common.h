@@ -17,7 +17,9 @@ using index_t = std::int64_t;
 // NAPINET_VECTORIZED marks a hot function whose loops the compiler vectorises. On x86-64 with GCC
 // or Clang it is compiled three times (AVX-512, AVX2+FMA, baseline x86-64) and the loader picks the
 // best one for the running CPU (ifunc), so one binary runs on any x86-64 machine at full width.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(NAPINET_NO_CLONES)
+// ifunc needs glibc's loader: musl (Alpine) has none, and its GCC refuses target_clones.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && defined(__GLIBC__) && \
+    !defined(NAPINET_NO_CLONES)
 #define NAPINET_VECTORIZED \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
