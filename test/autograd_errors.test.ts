@@ -102,6 +102,14 @@ describe.skipIf(!DEVICES.includes('cuda'))('devices', () => {
   });
 });
 
+describe('binaryCrossEntropyWithLogits', () => {
+  test('a posWeight that requires grad is refused (not differentiable, as in PyTorch) instead of getting no gradient', () => {
+    const posWeight = tensor([2, 3], { requiresGrad: true });
+    expect(() => F.binaryCrossEntropyWithLogits(tensor([[1, -1]], { requiresGrad: true }), tensor([[1, 0]]), { posWeight }))
+      .toThrow(/Expected a posWeight that does not require grad .* for options\.posWeight but received/);
+  });
+});
+
 describe('requiresGrad', () => {
   test('on an int32 tensor: only float32 tensors have gradients', () => {
     const labels = tensor([1, 2, 3], { dtype: 'int32' });

@@ -105,6 +105,31 @@ describe.each(DEVICES)('autograd graphs on %s', (device) => {
     checkOp(c, { y: loss, ...gradsOf(c, { x, ...params }) }, graphTolerance(4, 6), { label: device });
   });
 
+  test('retainGraph through the MLP\'s crossEntropy: a second backward doubles every gradient', () => {
+    const c = graph('mlp with a reused layer');
+    const model = new nn.Sequential(new nn.Linear(5, 6), new nn.ReLU());
+    const fc1 = model.layers[0] as nn.Linear;
+    const hidden = new nn.Linear(6, 6);
+    const fc2 = new nn.Linear(6, 3);
+    const load = (layer: nn.Linear, prefix: string) => noGrad(() => {
+      layer.weight.copyFrom(c.f32(`${prefix}.weight`));
+      layer.bias!.copyFrom(c.f32(`${prefix}.bias`));
+    });
+    load(fc1, 'fc1');
+    load(hidden, 'hidden');
+    load(fc2, 'fc2');
+    for (const m of [model, hidden, fc2]) m.to(device);
+    const x = leaf(c, 'x');
+    const labels = tensor(c.i32('labels'), c.get('labels').shape, { device, dtype: 'int32' });
+    const h = hidden.forward(hidden.forward(model.forward(x)).tanh()).relu();
+    const loss = F.crossEntropy(fc2.forward(h), labels);
+    loss.backward(undefined, { retainGraph: true });
+    loss.backward();
+    const grads = { grad_x: x.grad, 'grad_fc1.weight': fc1.weight.grad, 'grad_hidden.weight': hidden.weight.grad, 'grad_fc2.bias': fc2.bias!.grad };
+    const doubled = Object.fromEntries(Object.keys(grads).map((n) => [n, { shape: c.get(n).shape, data: c.f64(n).map((v) => 2 * v) }]));
+    checkOp(c, grads, graphTolerance(5, 6), { label: `${device}, twice`, references: doubled });
+  });
+
   test('a residual block: conv → BatchNorm → relu → conv, + x (non-scalar backward with a given gradient)', () => {
     const c = graph('residual block');
     class Residual extends nn.Module {
