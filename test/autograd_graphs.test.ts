@@ -236,6 +236,17 @@ describe.each(DEVICES)('autograd graphs on %s', (device) => {
     checkOp(c, { y, ...gradsOf(c, { x, w, v }) }, graphTolerance(2, 2), { label: device });
   });
 
+  test.skipIf(device === 'cpu' || !DEVICES.includes('cuda'))('to(): a gradient flows back across devices', () => {
+    const c = graph('tensor used by two branches');
+    const x = tensor(c.f32('x'), c.get('x').shape, { requiresGrad: true });
+    const w = leaf(c, 'w');
+    const h = x.to(device).matmul(w);
+    expect(h.device).toBe(device);
+    h.sigmoid().mul(h.tanh()).add(h.square()).backward(dyOf(c));
+    expect(x.grad!.device).toBe('cpu');
+    checkOp(c, { grad_x: x.grad, grad_w: w.grad }, graphTolerance(3, 4), { label: `${device}, x on the cpu` });
+  });
+
   test('retainGrad() keeps a non-leaf gradient, and the root\'s', () => {
     const c = graph('retainGrad on a non-leaf');
     const x = leaf(c, 'x');

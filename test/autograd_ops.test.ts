@@ -53,7 +53,7 @@ import { nn, Tensor, tensor } from '../lib';
 import type { Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
 import { type FixtureCase, loadFixtures } from './helpers/fixtures';
-import { checkOp, type ToleranceRule } from './helpers/op_check';
+import { checkOp, checkTensor, type ToleranceRule } from './helpers/op_check';
 import { CONV, rms, sumTolerance, ULP as U } from './helpers/tolerance';
 
 const TINY = 2 ** -126;
@@ -311,4 +311,30 @@ describe.each(DEVICES)('autograd ops on %s', (device) => {
       test(`${c.name} [as Parameters]`, () => checkAutograd(c, device, true));
     }
   }
+});
+
+// Dropout has no PyTorch reference (its mask comes from napinet's Philox seed, not torch's
+// generator): its gradient is checked against its own forward instead — dy·(1/(1 − p)) where the
+// element was kept, 0 where it was dropped (one product: rounded(1) as float32 arithmetic gives it).
+describe.each(DEVICES)('dropout through autograd on %s', (device) => {
+  test('the gradient is dy scaled where the forward kept the element, 0 where it dropped it', () => {
+    const n = 400;
+    const x = tensor(Float32Array.from({ length: n }, (_, i) => 1 + (i % 7)), [20, 20], { device, requiresGrad: true });
+    const dy = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    const p = 0.3;
+    const y = nn.functional.dropout(x, p, true, new napinet.Generator(7));
+    y.backward(tensor(dy, [20, 20], { device }));
+    const kept = Array.from(y.toArray(), (v) => v !== 0);
+    expect(kept.filter(Boolean).length).toBeGreaterThan(n * 0.5);
+    expect(kept.filter(Boolean).length).toBeLessThan(n * 0.9);
+    const scale = Math.fround(1 / (1 - p));
+    const expected = dy.map((g, i) => (kept[i] ? Math.fround(g * scale) : 0));
+    checkTensor(`dropout [${device}] dx`, x.grad!, { shape: [20, 20], data: expected }, { atol: TINY, rtol: U, relNorm: U });
+  });
+
+  test('not in training (or p = 0) it is the identity, and the gradient passes unchanged', () => {
+    const x = tensor([1, 2, 3], { device, requiresGrad: true });
+    expect(nn.functional.dropout(x, 0.5, false)).toBe(x);
+    expect(nn.functional.dropout(x, 0)).toBe(x);
+  });
 });
