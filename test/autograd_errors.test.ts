@@ -113,7 +113,7 @@ describe('binaryCrossEntropyWithLogits', () => {
 describe('requiresGrad', () => {
   test('on an int32 tensor: only float32 tensors have gradients', () => {
     const labels = tensor([1, 2, 3], { dtype: 'int32' });
-    expect(() => (labels.requiresGrad = true)).toThrow('Expected a float32 tensor for requiresGrad but received a int32 tensor');
+    expect(() => (labels.requiresGrad = true)).toThrow('Expected a float32 tensor for requiresGrad but received an int32 tensor');
     expect(() => tensor([1, 2], { dtype: 'int32', requiresGrad: true })).toThrow(/float32 tensor for requiresGrad/);
   });
 

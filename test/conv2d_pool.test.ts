@@ -162,7 +162,7 @@ describe.each(DEVICES)('conv2dMaxPool2d (fused) equals conv2d → maxPool2d → 
     expect(() => conv2dMaxPool2d(x, w, null, { algorithm: 'im2col' } as never)).toThrow('for options.algorithm');
     const { y, indices } = conv2dMaxPool2d(x, w, null);
     expect(() => conv2dMaxPool2dBackward(Tensor.zeros([2, 3, 2, 2]), indices, y, x, w)).toThrow('Expected shape [2, 3, 3, 3] for dy but received [2, 3, 2, 2]');
-    expect(() => conv2dMaxPool2dBackward(y, y, y, x, w)).toThrow('Expected a int32 tensor for indices but received a float32 tensor');
+    expect(() => conv2dMaxPool2dBackward(y, y, y, x, w)).toThrow('Expected an int32 tensor for indices but received a float32 tensor');
     const bad = Tensor.from(new Int32Array(indices.size).fill(2), indices.shape, { dtype: 'int32' });
     expect(() => conv2dMaxPool2dBackward(y, bad, y, x, w)).toThrow(
       'Expected each pooling window\'s own argmax (as conv2dMaxPool2dForward gives) for indices but received an index outside its 2×2 window',

@@ -95,7 +95,7 @@ describe.each(DEVICES)('gatherBatch on %s', (device) => {
     expect(() => gatherBatch(x, y, images, labels, order, 2)).toThrow('Expected at least 4 indices in order (start 2, batch 2) but received 3');
     expect(() => gatherBatch(x, y, images, labels, order, -1)).toThrow('Expected an integer ≥ 0 for start but received -1');
     expect(() => gatherBatch(Tensor.zeros([2, 1, 2, 3], { device }), y, images, labels, order, 0)).toThrow('Expected shape [2, 1, 2, 2] for x but received [2, 1, 2, 3]');
-    expect(() => gatherBatch(x, Tensor.zeros([2], { device }), images, labels, order, 0)).toThrow('Expected a int32 tensor for y but received a float32 tensor');
+    expect(() => gatherBatch(x, Tensor.zeros([2], { device }), images, labels, order, 0)).toThrow('Expected an int32 tensor for y but received a float32 tensor');
     expect(() => gatherBatch(x, y, images, Tensor.zeros([4], { device, dtype: 'int32' }), order, 0)).toThrow('Expected shape [3] for labels but received [4]');
     if (device === 'cuda') {
       expect(() => gatherBatch(x, y, images, labels, Tensor.from(Int32Array.of(0, 1, 2)), 0)).toThrow('Expected a tensor on cuda for order but received a tensor on cpu');
