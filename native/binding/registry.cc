@@ -2,6 +2,8 @@
 // turns C++ exceptions into JavaScript errors (see registry.h).
 #include "registry.h"
 
+#include "args.h"
+
 #include <exception>
 #include <map>
 #include <new>
@@ -32,6 +34,7 @@ std::shared_ptr<void>& env_slot(Napi::Env env, const void* key) {
 Napi::Value call_guarded(Method method, const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
+    begin_call();
     return method(info);
   } catch (const Napi::Error&) {
     throw;

@@ -1,5 +1,8 @@
-// CudaBuffer (see buffer.h) and cudaAlloc(length, dtype). Device memory is zeroed when allocated,
-// so a new buffer reads as zeros, like a new typed array.
+// CudaBuffer (see buffer.h) and cudaAlloc(length, dtype, device = 0). Device memory is zeroed when
+// allocated, so a new buffer reads as zeros, like a new typed array. Memory comes from napinet's
+// stream-ordered allocator (cuda/memory.cu): dispose() and the finalizer free without waiting for
+// the GPU, and a finalizer that runs while this thread captures a CUDA graph leaves the capture
+// alone (the free happens when the capture ends).
 // Tests: test/cuda-buffer.test.ts.
 #include "buffer.h"
 
@@ -53,6 +56,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
                        {
                            InstanceAccessor<&CudaBuffer::length>("length"),
                            InstanceAccessor<&CudaBuffer::dtype>("dtype"),
+                           InstanceAccessor<&CudaBuffer::device>("device"),
                            InstanceAccessor<&CudaBuffer::disposed>("disposed"),
                            InstanceMethod<&CudaBuffer::upload>("upload"),
                            InstanceMethod<&CudaBuffer::download>("download"),
@@ -60,17 +64,19 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
                        });
   }
 
-  // new CudaBuffer(token, length, float32): allocates and zeroes length elements.
+  // new CudaBuffer(token, length, float32, device): allocates and zeroes length elements.
   explicit CudaBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaBuffer>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 3 || !info[0].IsExternal() ||
+    if (info.Length() != 4 || !info[0].IsExternal() ||
         info[0].As<Napi::External<int>>().Data() != &construct_token) {
       throw Napi::TypeError::New(env, "CudaBuffer cannot be constructed directly: use cudaAlloc(length, dtype)");
     }
     length_ = static_cast<std::size_t>(info[1].As<Napi::Number>().Int64Value());
     float32_ = info[2].As<Napi::Boolean>().Value();
+    device_ = info[3].As<Napi::Number>().Int32Value();
     const std::size_t bytes = length_ * 4;
     guarded(env, [&] {
+      cuda::use_device(device_);
       data_ = cuda::alloc(bytes == 0 ? 4 : bytes);  // never null, even when empty
       try {
         cuda::memset(data_, 0, bytes);
@@ -96,7 +102,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
     data_ = nullptr;
   }
 
-  CudaBufferView view() const { return CudaBufferView{data_, length_, float32_, data_ == nullptr}; }
+  CudaBufferView view() const { return CudaBufferView{data_, length_, float32_, data_ == nullptr, device_}; }
 
  private:
   Napi::Value length(const Napi::CallbackInfo& info) {
@@ -105,6 +111,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   Napi::Value dtype(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), float32_ ? "float32" : "int32");
   }
+  Napi::Value device(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
   Napi::Value disposed(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), data_ == nullptr);
   }
@@ -141,6 +148,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   Napi::Value upload(const Napi::CallbackInfo& info) {
     HostRange range = host_range(info, "source");
     guarded(info.Env(), [&] {
+      cuda::use_device(device_);
       cuda::copy_to_device(static_cast<std::uint8_t*>(data_) + range.device_offset_bytes, range.data, range.bytes);
     });
     return info.Env().Undefined();
@@ -149,6 +157,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   Napi::Value download(const Napi::CallbackInfo& info) {
     HostRange range = host_range(info, "target");
     guarded(info.Env(), [&] {
+      cuda::use_device(device_);
       cuda::copy_to_host(range.data, static_cast<std::uint8_t*>(data_) + range.device_offset_bytes, range.bytes);
     });
     return info.Env().Undefined();
@@ -162,6 +171,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   void* data_ = nullptr;
   std::size_t length_ = 0;
   bool float32_ = true;
+  int device_ = 0;
   std::shared_ptr<CudaEnv> env_;
 };
 
@@ -192,10 +202,21 @@ Napi::Value cuda_alloc(const Napi::CallbackInfo& info) {
   if (type != "float32" && type != "int32") {
     throw_type_error(env, "dtype", "'float32' or 'int32'", describe_value(dtype));
   }
+  std::int64_t device = 0;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    device = int_arg(info, 2, "device", 0, 1023);
+    const int count = cuda::device_count();
+    if (device >= count) {
+      throw_range_error(env, "Expected a GPU of this machine (" +
+                                 (count == 0 ? std::string("it has none") : "cuda:0 to cuda:" + std::to_string(count - 1)) +
+                                 ") for device but received " + std::to_string(device));
+    }
+  }
   std::shared_ptr<CudaEnv> state = cuda_env(env);
   return state->constructor.New({Napi::External<int>::New(env, &construct_token),
                                  Napi::Number::New(env, static_cast<double>(length)),
-                                 Napi::Boolean::New(env, type == "float32")});
+                                 Napi::Boolean::New(env, type == "float32"),
+                                 Napi::Number::New(env, static_cast<double>(device))});
 }
 NAPINET_EXPORT("cudaAlloc", cuda_alloc);
 

@@ -14,6 +14,7 @@ struct CudaBufferView {
   std::size_t length = 0;  // elements
   bool float32 = true;     // false: int32
   bool disposed = false;
+  int device = 0;          // the GPU holding it ('cuda:N')
 };
 
 // True when `value` is a CudaBuffer (live or disposed); fills `view`.

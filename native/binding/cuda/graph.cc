@@ -1,7 +1,7 @@
-// CUDA graphs for JavaScript: cudaGraphBegin() starts recording this thread's GPU work,
-// cudaGraphEnd() returns the recording as a handle, cudaGraphAbort() drops a recording cut short
-// by an error; cudaGraphLaunch(handle) queues it again in one call and cudaGraphDispose(handle)
-// frees it (a finalizer does too). lib/cuda_graph.ts wraps them. Tests: test/cuda-graph.test.ts.
+// CUDA graphs for JavaScript: cudaGraphBegin(device = 0) starts recording this thread's work on
+// that GPU, cudaGraphEnd() returns the recording as a handle, cudaGraphAbort() drops a recording
+// cut short by an error; cudaGraphLaunch(handle) queues it again in one call and
+// cudaGraphDispose(handle) frees it (a finalizer does too, without waiting for the GPU). lib/cuda_graph.ts wraps them. Tests: test/cuda-graph.test.ts.
 #include "../../../cuda/api.h"
 #include "../args.h"
 #include "../registry.h"
@@ -25,6 +25,15 @@ GraphHandle* graph_arg(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value graph_begin(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    const auto device = static_cast<int>(int_arg(info, 0, "device", 0, 1023));
+    if (device >= cuda::device_count()) {
+      throw_range_error(info.Env(), "Expected a GPU of this machine for device but received " + std::to_string(device));
+    }
+    cuda::use_device(device);
+  } else {
+    cuda::use_device(0);
+  }
   cuda::begin_capture();
   return info.Env().Undefined();
 }
