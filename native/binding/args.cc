@@ -71,6 +71,7 @@ bool cuda_arg(Napi::Env env, const Napi::Value& value, const char* name, bool fl
     throw_type_error(env, name, "a tensor on cuda:" + std::to_string(t_call_device),
                      "a tensor on cuda:" + std::to_string(view.device));
   }
+  use_cuda_buffer(value, &view);  // a deferred zeroing is done now (on this GPU)
   *data = view.data;
   *length = view.length;
   *device = view.device;
@@ -85,6 +86,30 @@ std::string describe_value(const Napi::Value& value) { return describe(value); }
 void begin_call() {
 #ifdef NAPINET_WITH_CUDA
   t_call_device = -1;
+#endif
+}
+
+bool accumulate_into(const Napi::CallbackInfo& info, std::initializer_list<std::size_t> indices,
+                     bool accumulate) {
+#ifdef NAPINET_WITH_CUDA
+  if (!accumulate) return false;
+  bool any = false;
+  for (std::size_t index : indices) {
+    Napi::Value value = arg(info, index);
+    if (value.IsNull() || value.IsUndefined()) continue;
+    if (!zeroing_pending(value)) return true;
+    any = true;
+  }
+  if (!any) return true;
+  for (std::size_t index : indices) {
+    Napi::Value value = arg(info, index);
+    if (!value.IsNull() && !value.IsUndefined()) take_zeroing(value);
+  }
+  return false;
+#else
+  (void)info;
+  (void)indices;
+  return accumulate;
 #endif
 }
 

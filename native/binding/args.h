@@ -36,6 +36,14 @@ using IntBuffer = Buffer<std::int32_t>;
 // cuda:0 for x but received a tensor on cuda:1").
 void begin_call();
 
+// For a kernel that adds into gradients (dw, db, …) when `accumulate`: whether it must, given that
+// an optimizer's zeroGrad may only have marked them for zeroing (native/binding/cuda/deferred.h).
+// False (the kernel writes them) when accumulate is true and every non-null buffer at `indices` is
+// a CudaBuffer whose zeroing is pending (the marks are cleared: the call writes them all);
+// otherwise `accumulate`. Call before reading those arguments (reading does a pending zeroing).
+bool accumulate_into(const Napi::CallbackInfo& info, std::initializer_list<std::size_t> indices,
+                     bool accumulate);
+
 // Argument `index` as a float32 tensor holding at least `required` elements.
 FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                       std::size_t required);

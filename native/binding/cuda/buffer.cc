@@ -13,6 +13,7 @@
 #include "../../../cuda/api.h"
 #include "../args.h"
 #include "../registry.h"
+#include "deferred.h"
 
 namespace napinet::binding {
 namespace {
@@ -31,6 +32,7 @@ struct CudaEnv {
   explicit CudaEnv(Napi::Env env);
   Napi::FunctionReference constructor;
   std::set<CudaBuffer*> live;
+  std::set<CudaBuffer*> zeroing;  // live buffers whose zeroing is deferred (deferred.h)
   bool cleanup_registered = false;
 };
 
@@ -96,10 +98,41 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
     if (env_) env_->live.erase(this);
   }
 
-  // Frees the device memory now (idempotent).
+  // Frees the device memory now (idempotent). Work the binding holds back may use it: run first.
   void release() {
+    if (data_ == nullptr) return;
+    try {
+      run_deferred();
+    } catch (...) {
+      // A CUDA error of held work: the next call that synchronises reports the device's state.
+    }
+    set_zeroing(false);
     cuda::free(data_);
     data_ = nullptr;
+  }
+
+  // The deferred zeroing (deferred.h): mark, or do it now.
+  void set_zeroing(bool pending) {
+    if (pending == zeroing_) return;
+    zeroing_ = pending;
+    if (env_) {
+      if (pending) {
+        env_->zeroing.insert(this);
+      } else {
+        env_->zeroing.erase(this);
+      }
+    }
+  }
+  bool zeroing() const { return zeroing_; }
+  void zero_now() {
+    if (!zeroing_) return;
+    set_zeroing(false);
+    cuda::use_device(device_);
+    if (float32_) {
+      cuda::fill(static_cast<float*>(data_), 0.0f, static_cast<std::int64_t>(length_));
+    } else {
+      cuda::fill_int32(static_cast<std::int32_t*>(data_), 0, static_cast<std::int64_t>(length_));
+    }
   }
 
   CudaBufferView view() const { return CudaBufferView{data_, length_, float32_, data_ == nullptr, device_}; }
@@ -148,6 +181,8 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   Napi::Value upload(const Napi::CallbackInfo& info) {
     HostRange range = host_range(info, "source");
     guarded(info.Env(), [&] {
+      run_deferred();
+      zero_now();
       cuda::use_device(device_);
       cuda::copy_to_device(static_cast<std::uint8_t*>(data_) + range.device_offset_bytes, range.data, range.bytes);
     });
@@ -157,6 +192,8 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   Napi::Value download(const Napi::CallbackInfo& info) {
     HostRange range = host_range(info, "target");
     guarded(info.Env(), [&] {
+      run_deferred();
+      zero_now();
       cuda::use_device(device_);
       cuda::copy_to_host(range.data, static_cast<std::uint8_t*>(data_) + range.device_offset_bytes, range.bytes);
     });
@@ -172,6 +209,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   std::size_t length_ = 0;
   bool float32_ = true;
   int device_ = 0;
+  bool zeroing_ = false;
   std::shared_ptr<CudaEnv> env_;
 };
 
@@ -184,6 +222,8 @@ std::shared_ptr<CudaEnv> cuda_env(Napi::Env env) {
     // When the environment goes away (a worker thread ends, the process exits) free what is left,
     // whether or not the handles' finalizers run afterwards.
     env.AddCleanupHook([state] {
+      drop_deferred();
+      for (CudaBuffer* buffer : state->live) buffer->set_zeroing(false);
       for (CudaBuffer* buffer : state->live) buffer->release();
       try {
         state->constructor.Reset();
@@ -218,18 +258,56 @@ Napi::Value cuda_alloc(const Napi::CallbackInfo& info) {
                                  Napi::Boolean::New(env, type == "float32"),
                                  Napi::Number::New(env, static_cast<double>(device))});
 }
-NAPINET_EXPORT("cudaAlloc", cuda_alloc);
+// A new buffer touches none that held work uses: the held loss passes stay held (deferred.h).
+NAPINET_EXPORT_KEEPING_DEFERRED("cudaAlloc", cuda_alloc);
 
 }  // namespace
 
-bool as_cuda_buffer(const Napi::Value& value, CudaBufferView* view) {
-  if (!value.IsObject()) return false;
+namespace {
+// The CudaBuffer behind `value`, or nullptr.
+CudaBuffer* unwrap(const Napi::Value& value) {
+  if (!value.IsObject()) return nullptr;
   Napi::Object object = value.As<Napi::Object>();
-  if (!object.CheckTypeTag(&kCudaBufferTag)) return false;
+  if (!object.CheckTypeTag(&kCudaBufferTag)) return nullptr;
   void* unwrapped = nullptr;
-  if (napi_unwrap(value.Env(), object, &unwrapped) != napi_ok || unwrapped == nullptr) return false;
-  *view = static_cast<CudaBuffer*>(unwrapped)->view();
+  if (napi_unwrap(value.Env(), object, &unwrapped) != napi_ok) return nullptr;
+  return static_cast<CudaBuffer*>(unwrapped);
+}
+}  // namespace
+
+bool as_cuda_buffer(const Napi::Value& value, CudaBufferView* view) {
+  CudaBuffer* buffer = unwrap(value);
+  if (buffer == nullptr) return false;
+  *view = buffer->view();
   return true;
+}
+
+bool use_cuda_buffer(const Napi::Value& value, CudaBufferView* view) {
+  CudaBuffer* buffer = unwrap(value);
+  if (buffer == nullptr) return false;
+  if (!buffer->view().disposed) buffer->zero_now();
+  *view = buffer->view();
+  return true;
+}
+
+void defer_zeroing(const Napi::Value& value) {
+  CudaBuffer* buffer = unwrap(value);
+  if (buffer != nullptr && !buffer->view().disposed) buffer->set_zeroing(true);
+}
+
+bool zeroing_pending(const Napi::Value& value) {
+  CudaBuffer* buffer = unwrap(value);
+  return buffer != nullptr && buffer->zeroing();
+}
+
+void take_zeroing(const Napi::Value& value) {
+  if (CudaBuffer* buffer = unwrap(value)) buffer->set_zeroing(false);
+}
+
+void zero_pending_buffers(Napi::Env env) {
+  std::shared_ptr<CudaEnv> state = cuda_env(env);
+  const std::set<CudaBuffer*> pending = state->zeroing;  // zero_now() edits the set
+  for (CudaBuffer* buffer : pending) buffer->zero_now();
 }
 
 }  // namespace napinet::binding

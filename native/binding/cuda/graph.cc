@@ -5,6 +5,7 @@
 #include "../../../cuda/api.h"
 #include "../args.h"
 #include "../registry.h"
+#include "buffer.h"
 
 namespace napinet::binding {
 namespace {
@@ -34,12 +35,19 @@ Napi::Value graph_begin(const Napi::CallbackInfo& info) {
   } else {
     cuda::use_device(0);
   }
+  zero_pending_buffers(info.Env());  // zeroing asked for before the capture happens before it
   cuda::begin_capture();
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("cudaGraphBegin", graph_begin);
 
 Napi::Value graph_end(const Napi::CallbackInfo& info) {
+  try {
+    zero_pending_buffers(info.Env());  // zeroing asked for during the capture is part of it
+  } catch (...) {
+    cuda::abort_capture();
+    throw;
+  }
   auto* handle = new GraphHandle{cuda::end_capture()};
   auto external = Napi::External<GraphHandle>::New(info.Env(), handle, [](Napi::Env, GraphHandle* h) {
     cuda::destroy_graph(h->exec);
@@ -59,6 +67,7 @@ NAPINET_EXPORT("cudaGraphAbort", graph_abort);
 Napi::Value graph_launch(const Napi::CallbackInfo& info) {
   GraphHandle* handle = graph_arg(info);
   if (handle->exec == nullptr) throw Napi::Error::New(info.Env(), "This CUDA graph was disposed");
+  zero_pending_buffers(info.Env());  // the graph's kernels may read buffers marked for zeroing
   cuda::launch_graph(handle->exec);
   return info.Env().Undefined();
 }
