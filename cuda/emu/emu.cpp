@@ -1614,8 +1614,18 @@ F within_ulps(Wide exact, int bound, std::uint64_t key, F low_limit, F high_limi
   // The floats around the exact value: lo ≤ exact ≤ hi (one ulp apart).
   const F lo = static_cast<Wide>(nearest) < exact ? nearest : std::nextafter(nearest, -std::numeric_limits<F>::infinity());
   // Candidates lo − (bound − 1) … lo + bound ulps: each within `bound` ulps of the exact value.
+  // NAPINET_CUDA_EMU_LIBM=low or high takes the farthest one below or above (the worst case a
+  // tolerance must cover, all in one direction); unset or anything else: the argument's hash picks.
+  static const int direction = [] {
+    const char* mode = std::getenv("NAPINET_CUDA_EMU_LIBM");
+    if (mode != nullptr && std::strcmp(mode, "low") == 0) return -1;
+    if (mode != nullptr && std::strcmp(mode, "high") == 0) return 1;
+    return 0;
+  }();
   const int choices = 2 * bound;
-  int step = static_cast<int>(mix(key) % static_cast<std::uint64_t>(choices)) - (bound - 1);
+  int step = direction < 0   ? -(bound - 1)
+             : direction > 0 ? bound
+                             : static_cast<int>(mix(key) % static_cast<std::uint64_t>(choices)) - (bound - 1);
   F result = lo;
   for (; step < 0; ++step) result = std::nextafter(result, -std::numeric_limits<F>::infinity());
   for (; step > 0; --step) result = std::nextafter(result, std::numeric_limits<F>::infinity());

@@ -31,7 +31,8 @@
 //     a·b + c by default), except the _rn intrinsics, which nvcc never contracts;
 //   - expf, logf, log1pf, expm1f, tanhf, erff, powf and the double exp, log, log1p return, inside
 //     kernels, a result chosen within CUDA's documented error bound of the exact value (emu.cpp has
-//     the table), deterministically per argument as a GPU's libm is.
+//     the table), deterministically per argument as a GPU's libm is (NAPINET_CUDA_EMU_LIBM=low or
+//     high: always the farthest allowed below or above, the worst case for a tolerance).
 #pragma once
 
 #include <cmath>
