@@ -101,7 +101,7 @@ for (const [label, file] of [['seed step: host issues / GPU finishes, µs', 'ste
 const nccl = json('nccl.json');
 row('NCCL, one rank: collectives on CUDA tensors', !nccl ? 'n/a (no nccl.json)' : nccl.ok
   ? `passed (NCCL ${nccl.backends?.nccl?.version}; 64 MiB all-reduce ${fixed(nccl.allReduce64MiBMicros / 1000, 2)} ms)`
-  : `failed: ${nccl.error ?? nccl.checks?.filter((c) => !c.ok).map((c) => c.name).join(', ')}`);
+  : `failed: ${String(nccl.error ?? nccl.checks?.filter((c) => !c.ok).map((c) => c.name).join(', ')).split('\n')[0].slice(0, 200)}`);
 
 // ---- the stages ----
 const mayFailInDryRun = new Set(['memcheck', 'racecheck', 'nccl']); // no GPU, no NCCL in CI
