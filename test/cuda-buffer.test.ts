@@ -130,12 +130,15 @@ describe.runIf(cuda.isAvailable())('CudaBuffer', () => {
       parentPort.postMessage(out.reduce((s, v) => s + v, 0));
       // x and y are neither disposed nor collected: the environment's cleanup hook frees them.`;
     const worker = new Worker(code, { eval: true, workerData: addonSource().path });
+    // Listen for the exit before awaiting the message: a worker that ends right after posting has
+    // its last message and its 'exit' delivered in one go, and a listener added later misses it.
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
     const sum = await new Promise((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
     expect(sum).toBe(((1 << 15) * ((1 << 15) - 1)) / 2);
-    await new Promise((resolve) => worker.once('exit', resolve));
+    await exited;
     // napinet's live allocations are back where they were (the memory pool keeps the blocks for
     // reuse, so the device's free memory does not tell).
     expect(addon.cudaMemory!().liveBytes).toBe(liveBefore);

@@ -318,10 +318,24 @@ void make_context(Context* ctx, char* stack, std::size_t size, void (*entry)(voi
 inline void switch_context(Context* save, Context* load) { swapcontext(&save->uc, &load->uc); }
 #endif
 
-// A fiber's stack: mmap'ed, with an inaccessible guard page below it so an overflow faults.
+// A fiber's stack: mmap'ed, with an inaccessible guard page below it so an overflow faults. Given
+// back when its fiber goes (a host thread's scheduler, and its fibers, end with the thread: in the
+// GPU-like mode every JavaScript thread that launches has its own).
 struct Stack {
   char* base = nullptr;  // the guard page
   std::size_t bytes = 0;
+  Stack() = default;
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+  Stack(Stack&& other) noexcept : base(other.base), bytes(other.bytes) { other.base = nullptr; }
+  Stack& operator=(Stack&& other) noexcept {
+    std::swap(base, other.base);
+    std::swap(bytes, other.bytes);
+    return *this;
+  }
+  ~Stack() {
+    if (base != nullptr) munmap(base, bytes);
+  }
   char* usable() const { return base + getpagesize(); }
   std::size_t usable_bytes() const { return bytes - getpagesize(); }
 };
