@@ -28,6 +28,9 @@ struct Buffer {
 };
 using FloatBuffer = Buffer<float>;
 using IntBuffer = Buffer<std::int32_t>;
+// A float32 or int32 tensor seen as raw 32-bit words, for kernels that move elements without
+// reading them (the batch gather).
+using WordBuffer = Buffer<std::uint32_t>;
 
 // Argument `index` as a float32 tensor holding at least `required` elements.
 FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
@@ -38,6 +41,10 @@ FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index
 // Argument `index` as an int32 tensor (class labels, argmax indices).
 IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                          std::size_t required);
+
+// Argument `index` as a tensor of either element type (float32 or int32), as words.
+WordBuffer word_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                    std::size_t required);
 
 // Argument `index` as an Array of float32 tensors on one device (e.g. every gradient of a model),
 // at most max_count of them; element i is named "<name>[i]" in messages. The list kernels take the
