@@ -122,6 +122,9 @@ export class DataLoader<D extends Dataset<any> | IterableDataset<any> = Dataset<
   }
 
   [Symbol.iterator](): Iterator<Batch> {
+    if (this.dataset instanceof IterableDataset) {
+      throw new TypeError('Expected for await (… of loader) for a DataLoader over an IterableDataset (a stream is read asynchronously) but received for (… of loader)');
+    }
     return batchesOnly(this.mapStyleBatches(this.generator ?? defaultGenerator));
   }
 
