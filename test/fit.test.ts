@@ -135,7 +135,52 @@ function classification(n: number, g: Generator): TensorDataset {
   return new TensorDataset(Tensor.from(x, [n, 4]), Tensor.from(labels, [n], { dtype: 'int32' }));
 }
 
-describe('data as streams', () => {
+describe('other forms of data', () => {
+  test('a DataLoader shuffling with its own generator: the same seed gives the same weights, another seed others', async () => {
+    const data = classification(300, new Generator(12));
+    const train = async (seed: number) => {
+      const model = new Sequential(new Linear(4, 3, { generator: new Generator(1) }));
+      await fit(model, new DataLoader(data, { batchSize: 16, shuffle: true, generator: new Generator(seed) }), { optimizer: new SGD(model.parameters(), { lr: 0.1 }), epochs: 2, progress: 'none' });
+      return Array.from((model.layers[0] as Linear).weight.toArray());
+    };
+    const [a, b, c] = [await train(5), await train(5), await train(6)];
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+  });
+
+  test('a Dataset of plain samples (get(i) → { x, y } as Float32Arrays) trains through a DataLoader with a collate, or batched by fit()', async () => {
+    const { x, y } = regressionData(256, new Generator(9));
+    const plain = { length: 256, get: (i: number) => ({ x: x.subarray(i * 5, i * 5 + 5), y: Float32Array.of(y[i]) }) };
+    const model = new Sequential(new Linear(5, 1, { generator: new Generator(2) }));
+    const options = { loss: new MSELoss(), optimizer: new SGD(model.parameters(), { lr: 0.05 }), epochs: 10, progress: 'none' as const };
+    const history = await fit(model, plain, { ...options, batchSize: 16 });
+    expect(history.epochs[0].iteration).toBe(16);
+    expect(history.epochs.at(-1)!.trainLoss).toBeLessThan(0.02);
+    let collated = 0;
+    const loader = new DataLoader(plain, {
+      batchSize: 32,
+      collate: (samples) => {
+        collated++;
+        return { x: Tensor.from(samples.flatMap((s) => Array.from(s.x)), [samples.length, 5]), y: Tensor.from(samples.flatMap((s) => Array.from(s.y)), [samples.length, 1]) };
+      },
+    });
+    await fit(model, loader, { ...options, epochs: 1 });
+    expect(collated).toBe(8);
+  });
+
+  test("a DataLoader batches by its own settings: fit's options may repeat them, not contradict them", async () => {
+    const data = classification(40, new Generator(2));
+    const model = new Sequential(new Linear(4, 3));
+    const h = await fit(model, new DataLoader(data, { batchSize: 10 }), { optimizer: new SGD(model.parameters(), { lr: 0.1 }), epochs: 1, progress: 'none' });
+    expect(h.epochs[0].iteration).toBe(4);
+    await expect(fit(model, new DataLoader(data, { batchSize: 10 }), { optimizer: new SGD(model.parameters()), epochs: 1, batchSize: 20 })).rejects.toThrow(
+      "Expected batchSize 10 (the DataLoader's own) or none in fit's options but received 20: set it on the DataLoader",
+    );
+    await expect(fit(model, () => [data.getBatch([0, 1])], { optimizer: new SGD(model.parameters()), epochs: 1, shuffle: false })).rejects.toThrow(
+      "Expected no shuffle in fit's options for data streamed as batches (they come batched) but received false",
+    );
+  });
+
   test('an async generator of samples (IterableDataset) trains, batched by a DataLoader', async () => {
     const g = new Generator(5);
     const { x, y } = regressionData(512, g);

@@ -83,6 +83,12 @@ export function batchSource(data: unknown, device: Device, settings: Partial<Bat
   );
 }
 
+/** Whether `data` is a stream of batches from user code (not a dataset or a DataLoader). */
+export function isBatchStream(data: unknown): boolean {
+  if (data instanceof DataLoader || data instanceof IterableDataset || data instanceof TensorDataset || data instanceof DeviceDataset || isDataset(data)) return false;
+  return typeof data === 'function' || isIterable(data) || isAsyncIterable(data);
+}
+
 /** Whether `data` can be read without waiting (everything but streams that are async). */
 export function isSyncData(data: unknown): boolean {
   if (data instanceof DataLoader) return !data.streamed;

@@ -36,7 +36,7 @@
 import { explicit } from '../autograd/grad_mode';
 import { type CudaGraph, captureCudaGraph } from '../cuda_graph';
 import type { Batch } from '../data/dataset';
-import { IterableDataset } from '../data/dataloader';
+import { DataLoader, IterableDataset } from '../data/dataloader';
 import { CrossEntropyLoss, type LossFunction } from '../nn/loss';
 import type { Module } from '../nn/module';
 import { type LRScheduler, ReduceLROnPlateau } from '../optim/lr_scheduler';
@@ -48,7 +48,7 @@ import type { Tensor } from '../tensor';
 import { expectBoolean, expectInt, expectOneOf, fail } from '../validate';
 import { type ProgressSink, progressFor, type TextStream } from './progress';
 import { type Callbacks, type EpochRecord, type FitPosition, type History, recordValue } from '../fit_types';
-import { type BatchSource, batchSource, type FitData } from './data_source';
+import { type BatchSource, batchSource, type FitData, isBatchStream } from './data_source';
 import { defaultMetrics, expectLoss, isLossObject, type LossSpec, Measures, type MetricSpec } from './measures';
 import { evaluateSource } from './evaluate';
 
@@ -440,6 +440,21 @@ function fitSettings(model: Module, options: FitOptions) {
 }
 
 /**
+ * Refuses batching options that `data` would ignore: a DataLoader batches by its own settings (an
+ * equal value is fine), and batches streamed by user code come batched.
+ */
+function checkBatching(data: FitData, options: FitOptions): void {
+  const given = { batchSize: options.batchSize, shuffle: options.shuffle, dropLast: options.dropLast };
+  for (const [key, value] of Object.entries(given)) {
+    if (value === undefined) continue;
+    if (data instanceof DataLoader && value !== data[key as keyof typeof given]) {
+      throw new TypeError(`Expected ${key} ${data[key as keyof typeof given]} (the DataLoader's own) or none in fit's options but received ${value}: set it on the DataLoader`);
+    }
+    if (isBatchStream(data)) throw new TypeError(`Expected no ${key} in fit's options for data streamed as batches (they come batched) but received ${value}`);
+  }
+}
+
+/**
  * Trains `model` on `data` for options.epochs epochs. `data`: a TensorDataset or ImageDataset
  * (batched by batchSize, shuffled each epoch), any Dataset, an IterableDataset (a stream of samples),
  * a DataLoader, or batches { x, y } as an iterable, an async iterable or a function returning one
@@ -455,8 +470,9 @@ export async function fit(model: Module, data: FitData, options: FitOptions): Pr
   const generator = options.generator ?? defaultGenerator;
   const callbacks = options.callbacks ?? [];
   if (!Array.isArray(callbacks)) fail('an array of callbacks', 'callbacks', callbacks);
-  // On a GPU a TensorDataset is uploaded once, and each batch is gathered there.
-  // Datasets are shuffled unless told otherwise; a stream is read in its own order.
+  checkBatching(data, options);
+  // Datasets are shuffled unless told otherwise; a stream is read in its own order. On a GPU a
+  // TensorDataset is uploaded once, and each batch is gathered there.
   const shuffle = options.shuffle ?? !(data instanceof IterableDataset);
   const train = batchSource(data, device, { batchSize, shuffle, dropLast: options.dropLast ?? false }, 'data');
   const cleanup: (() => void)[] = [() => train.dispose()];
