@@ -285,12 +285,13 @@ void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t
               double momentum, double dampening, double weight_decay, bool nesterov,
               bool first_step);
 
-// batch gather (cuda/gather.cu; CPU: native/kernels/gather.h). The GPU cannot check rows without
-// a host round trip: a row outside [0, image_rows) gives a NaN image and the label −1 (which makes
-// the loss NaN), never an out-of-bounds read.
-void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
-                  const std::int32_t* rows, std::int64_t count, std::int64_t row_length,
-                  std::int64_t image_rows);
+// batch gather (cuda/gather.cu; CPU: native/kernels/gather.h): rows of 32-bit words (float32 or
+// int32). The GPU cannot check rows without a host round trip: a row outside [0, source_rows)
+// gives all-one words (a NaN input and the label −1, which makes the loss NaN), never an
+// out-of-bounds read.
+void gather_batch(std::uint32_t* x, std::uint32_t* y, const std::uint32_t* inputs,
+                  const std::uint32_t* targets, const std::int32_t* rows, std::int64_t count,
+                  std::int64_t x_row, std::int64_t y_row, std::int64_t source_rows);
 
 // fill (cuda/fill.cu; CPU: native/kernels/fill.h)
 void fill(float* x, float value, std::int64_t n);

@@ -260,10 +260,10 @@ export interface NativeAddon {
   /** The direct convolution kernels' instruction set: 'avx512', 'avx2', 'neon' (AArch64) or 'generic'. */
   conv2dIsa(): string;
 
-  // batch gather (native/kernels/gather.h, cuda/gather.cu)
+  // batch gather (native/kernels/gather.h, cuda/gather.cu): each tensor float32 or int32, moved as 32-bit words
   gatherBatch(
-    x: NativeBuffer, y: Int32Array | CudaBuffer, images: NativeBuffer, labels: Int32Array | CudaBuffer,
-    order: Int32Array | CudaBuffer, start: number, count: number, rowLength: number,
+    x: NativeBuffer | Int32Array, y: NativeBuffer | Int32Array, inputs: NativeBuffer | Int32Array, targets: NativeBuffer | Int32Array,
+    order: Int32Array | CudaBuffer, start: number, count: number, xRowLength: number, yRowLength: number,
   ): void;
 
   // more activations (native/kernels/activation.h); backward from the output y (sigmoid, tanh) or the input x

@@ -235,6 +235,39 @@ IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, cons
   return buffer_value<std::int32_t>(info.Env(), arg(info, index), name, required);
 }
 
+WordBuffer word_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                    std::size_t required) {
+  Napi::Env env = info.Env();
+  Napi::Value value = arg(info, index);
+  WordBuffer buffer;
+  buffer.name = name;
+  bool found = false;
+  if (value.IsTypedArray()) {
+    auto array = value.As<Napi::TypedArray>();
+    if (array.TypedArrayType() == napi_float32_array || array.TypedArrayType() == napi_int32_array) {
+      auto* bytes = static_cast<std::uint8_t*>(array.ArrayBuffer().Data());
+      buffer.data = bytes == nullptr ? nullptr : reinterpret_cast<std::uint32_t*>(bytes + array.ByteOffset());
+      buffer.length = array.ElementLength();
+      buffer.device = Device::kCpu;
+      found = true;
+    }
+  }
+#ifdef NAPINET_WITH_CUDA
+  CudaBufferView view;
+  if (!found && as_cuda_buffer(value, &view) && !view.disposed) {
+    buffer.data = static_cast<std::uint32_t*>(view.data);
+    buffer.length = view.length;
+    buffer.device = Device::kCuda;
+    found = true;
+  }
+#endif
+  if (!found) throw_type_error(env, name, "a float32 or int32 tensor", describe(value));
+  static std::uint32_t empty_sentinel = 0;  // as buffer_value: an empty array may have no store
+  if (buffer.data == nullptr) buffer.data = &empty_sentinel;
+  check_length(env, buffer, required);
+  return buffer;
+}
+
 std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                      std::int64_t min, std::int64_t max) {
   Napi::Env env = info.Env();

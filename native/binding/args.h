@@ -29,6 +29,9 @@ struct Buffer {
 };
 using FloatBuffer = Buffer<float>;
 using IntBuffer = Buffer<std::int32_t>;
+// A float32 or int32 tensor seen as raw 32-bit words, for kernels that move elements without
+// reading them (the batch gather).
+using WordBuffer = Buffer<std::uint32_t>;
 
 // Every call from JavaScript starts here (call_guarded, registry.cc): the first CudaBuffer the
 // call reads makes its GPU the thread's current device (cuda::use_device), so launches, copies and
@@ -53,6 +56,10 @@ FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index
 // Argument `index` as an int32 tensor (class labels, argmax indices).
 IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                          std::size_t required);
+
+// Argument `index` as a tensor of either element type (float32 or int32), as words.
+WordBuffer word_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                    std::size_t required);
 
 // Argument `index` as an Array of float32 tensors on one device (e.g. every gradient of a model),
 // at most max_count of them; element i is named "<name>[i]" in messages. The list kernels take the
