@@ -30,7 +30,13 @@ function schedulerFor(params: Record<string, any>): LRScheduler {
     case 'CosineAnnealingLR':
       return new CosineAnnealingLR(opt, { tMax: params.tMax, etaMin: params.etaMin });
     default:
-      return new OneCycleLR(opt, { maxLr: params.maxLr, totalSteps: params.totalSteps });
+      return new OneCycleLR(opt, {
+        maxLr: params.maxLr,
+        totalSteps: params.totalSteps,
+        pctStart: params.pctStart,
+        divFactor: params.divFactor,
+        finalDivFactor: params.finalDivFactor,
+      });
   }
 }
 
