@@ -12,7 +12,7 @@
  * fit() saves the generator's state before the epoch-begin callback that draws them (FitPosition
  * generatorState) as well as at the stop. Test: test/deep_resume.test.ts.
  */
-import { epochAugmentation, validate } from '../index';
+import { epochAugmentation, optim, validate } from '../index';
 import { deepNetwork } from './models';
 import { describeDevice, type Recipe, type RecipeRunOptions, runRecipe, type SeedRecipeResult } from './recipe';
 
@@ -67,7 +67,7 @@ function deepRecipe(augmentSeconds: number[]): Recipe<DeepSettings> {
       expectBoolean(o.augment, 'augment');
     },
     network: (o, generator) => deepNetwork({ dropout: o.dropout, generator }),
-    schedule: (o) => ({ stepSize: 1, gamma: o.lrGamma, interval: 'epoch' }),
+    schedule: (o, optimizer) => ({ scheduler: new optim.StepLR(optimizer, { stepSize: 1, gamma: o.lrGamma }), interval: 'epoch' }),
     training: (o, data, generator) => {
       if (!o.augment) return { train: data.train, callbacks: [] };
       // Blank pixels brought in by a rotation or shift take the standardised value of a 0 pixel.

@@ -108,7 +108,7 @@ const SEED: Recipe<SeedSettings> = {
   name: 'seed',
   runSettings: RUN_SETTINGS,
   network: (o, generator) => seedNetwork({ channels: o.channels, kernel: o.kernel, generator }),
-  schedule: (o) => ({ stepSize: o.lrStep, gamma: o.lrGamma, interval: 'step' }),
+  schedule: (o, optimizer) => ({ scheduler: new optim.StepLR(optimizer, { stepSize: o.lrStep, gamma: o.lrGamma }), interval: 'step' }),
   describe: (o, { device, data }) =>
     `${describeDevice(device)}; train ${data.train.count}, validation ${data.validation.count}, test ${data.test.count}; ` +
     `standardised with mean ${data.standardizer.mean[0].toFixed(3)}, std ${data.standardizer.std[0].toFixed(3)}`,
@@ -126,8 +126,11 @@ export interface Recipe<S extends RecipeSettings> {
   /** Checks the recipe's own settings (lr is checked for all). */
   check?(o: S): void;
   network(o: S, generator: Generator): nn.Sequential;
-  /** StepLR: lr × gamma every stepSize scheduler steps, stepped per iteration ('step') or per epoch. */
-  schedule(o: S): { stepSize: number; gamma: number; interval: 'step' | 'epoch' };
+  /**
+   * The learning-rate scheduler over `optimizer` (Adam at o.lr), stepped per iteration ('step') or
+   * per epoch; `stepsPerEpoch` is the number of batches in an epoch, for schedules that span the run.
+   */
+  schedule(o: S, optimizer: optim.Optimizer, stepsPerEpoch: number): { scheduler: optim.LRScheduler; interval: 'step' | 'epoch' };
   /** The training set fit() sees and the callbacks that run first (the deep recipe's augmentation). */
   training?(o: S, data: PreparedMnist, generator: Generator): { train: ImageDataset; callbacks: Callbacks[] };
   /** The run's first log line. */
@@ -144,8 +147,8 @@ export function describeDevice(device: Device): string {
 /**
  * A recipe's run, the same for every recipe: a resumed run's settings checked and merged (defaults,
  * then the checkpoint's, then the options), the device, the CPU threads and the seeded generator,
- * MNIST prepared, the network with Adam and StepLR, the checkpoints (restoring a resumed run), then
- * fit() and concludeRun().
+ * MNIST prepared, the network with Adam and the recipe's scheduler, the checkpoints (restoring a
+ * resumed run), then fit() and concludeRun().
  */
 export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, defaults: object, options: RecipeRunOptions): Promise<SeedRecipeResult> {
   const saved = resumedSettings(recipe.name, options, recipe.runSettings);
@@ -159,8 +162,8 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
   const data = prepareMnist({ mnist: o.mnist, dataDir: o.dataDir, limit: o.limit, validationFraction: o.validationFraction, generator });
   const model = recipe.network(o, generator).to(device);
   const optimizer = new optim.Adam(model.parameters(), { lr: o.lr });
-  const schedule = recipe.schedule(o);
-  const scheduler = new optim.StepLR(optimizer, { stepSize: schedule.stepSize, gamma: schedule.gamma });
+  // (recipe.training's data has the training split's size: augmentation replaces images, adds none)
+  const { scheduler, interval } = recipe.schedule(o, optimizer, Math.ceil(data.train.count / o.batchSize));
   const modelExtra = { ...seedPreprocessing(data.standardizer), settings };
   const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
   const training = recipe.training?.(o, data, generator) ?? { train: data.train, callbacks: [] };
@@ -168,7 +171,7 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
   const history = await fit(model, training.train, {
     optimizer,
     scheduler,
-    schedulerInterval: schedule.interval,
+    schedulerInterval: interval,
     epochs: o.epochs,
     batchSize: o.batchSize,
     validation: data.validation,
