@@ -98,7 +98,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --model deep (dist build)', 
     r = napinet('train', '--no-augment');
     expect(r.stderr).toContain('--no-augment applies to --model deep only');
     r = napinet('train', '--model', 'resnet');
-    expect(r.stderr).toContain('Expected seed or deep for --model but received "resnet"');
+    expect(r.stderr).toContain('Expected seed, deep or fast for --model but received "resnet"');
   });
 
   test('Ctrl-C saves a checkpoint and exits 130; `train --resume` (the model read from it) ends with the uninterrupted run\'s weights', async () => {

@@ -6,6 +6,7 @@
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
  *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph]
  *   napinet train --model deep [--epochs 12] [--batch-size 128] [--lr 0.002] [--no-augment] [...]
+ *   napinet train --recipe fast [--epochs 2] [--batch-size 128] [--lr 0.02] [...]   (--recipe = --model)
  *   napinet predict MODEL_DIR image.png … [--json] [--device D]
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  *   napinet info
@@ -27,8 +28,9 @@ import { addonSource, buildInfo, type Checkpoint, cuda, loadCheckpoint, numThrea
 import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, rangeFlag, UsageError } from './cli_args';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
+import { FAST_RECIPE, trainFastRecipe } from './fast_recipe';
 import { SEED_RECIPE, type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from './recipe';
-import { checkpointRecipe, type RecipeName } from './recipe_checkpoints';
+import { checkpointRecipe, RECIPE_NAMES, type RecipeName } from './recipe_checkpoints';
 import { runSweep, type SweepParameter } from './sweep';
 import { type ReportOptions, reportRun, writeReport } from './viz/report';
 
@@ -78,6 +80,9 @@ const TRAIN_USAGE = `usage: napinet train [options]
                       fully-connected layers with Dropout; its defaults: --epochs ${DEEP_RECIPE.epochs}
                       --batch-size ${DEEP_RECIPE.batchSize} --lr ${DEEP_RECIPE.lr}, ×${DEEP_RECIPE.lrGamma} per epoch; checkpoints, Ctrl-C and
                       --resume as for the seed model)
+  --recipe R          the same as --model R; fast: ≥ 99% in a few seconds on a CPU (fast_recipe.ts:
+                      two convolutions with BatchNorm, Adam under a one-cycle rate up to --lr,
+                      label smoothing; its defaults: --epochs ${FAST_RECIPE.epochs} --batch-size ${FAST_RECIPE.batchSize} --lr ${FAST_RECIPE.lr})
   --no-augment        --model deep: without the random rotations (±${DEEP_RECIPE.rotation}°) and shifts (±${DEEP_RECIPE.shift} px)
   --no-report         skip the pictures and report.html (napinet report RUN_DIR draws them later)
 
@@ -194,6 +199,7 @@ const TRAIN_OPTIONS = {
   'checkpoint-every': { type: 'string' },
   resume: { type: 'string' },
   model: { type: 'string' },
+  recipe: { type: 'string' },
   'no-augment': { type: 'boolean' },
   'cuda-graph': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
@@ -214,14 +220,17 @@ interface TrainPlan {
 
 /** Stage 1 of train: the flags, checked against each other and the model, as a plan. */
 function trainPlan(values: Flags): TrainPlan {
-  if (values.model !== undefined && values.model !== 'seed' && values.model !== 'deep') {
-    throw new UsageError(`Expected seed or deep for --model but received ${JSON.stringify(values.model)}`);
+  for (const flag of ['model', 'recipe']) {
+    if (values[flag] !== undefined && !RECIPE_NAMES.includes(values[flag] as RecipeName)) {
+      throw new UsageError(`Expected seed, deep or fast for --${flag} but received ${JSON.stringify(values[flag])}`);
+    }
   }
+  if (values.model !== undefined && values.recipe !== undefined && values.model !== values.recipe) throw new UsageError('--model and --recipe name different recipes');
   const resume = values.resume === undefined ? undefined : loadCheckpoint(path.resolve(values.resume as string));
   // A resumed run keeps its checkpoint's model; --model naming the other one is refused by the recipe.
-  const model = (values.model as RecipeName | undefined) ?? (resume ? checkpointRecipe(resume) : 'seed');
-  for (const flag of model === 'deep' ? ['channels', 'kernel', 'cuda-graph'] : ['no-augment']) {
-    if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --model ${model === 'deep' ? 'seed' : 'deep'} only`);
+  const model = ((values.recipe ?? values.model) as RecipeName | undefined) ?? (resume ? checkpointRecipe(resume) : 'seed');
+  for (const [flag, only] of [['channels', 'seed'], ['kernel', 'seed'], ['cuda-graph', 'seed'], ['no-augment', 'deep']]) {
+    if (values[flag] !== undefined && model !== only) throw new UsageError(`--${flag} applies to --model ${only} only`);
   }
   const report = reportFlags(values);
   const device = deviceFlag(values);
@@ -240,7 +249,7 @@ function trainPlan(values: Flags): TrainPlan {
     augment: values['no-augment'] ? false : undefined,
     cudaGraph: values['cuda-graph'] === true ? true : undefined,
   };
-  const channels = settings.channels ?? (model === 'deep' ? 32 : SEED_RECIPE.channels);
+  const channels = settings.channels ?? { seed: SEED_RECIPE.channels, deep: 32, fast: FAST_RECIPE.channels[0] }[model];
   if (report.ternaryKernel !== undefined && report.ternaryKernel > channels) {
     throw new UsageError(`Expected a kernel number in [1, ${channels}] for --ternary-kernel but received ${report.ternaryKernel}`);
   }
@@ -267,7 +276,7 @@ function runRecipe(plan: TrainPlan): Promise<SeedRecipeResult> {
       resume: plan.resume,
       shouldStop: stopRequested,
     };
-    return plan.model === 'deep' ? trainDeepRecipe(options) : trainSeedRecipe(options);
+    return { seed: trainSeedRecipe, deep: trainDeepRecipe, fast: trainFastRecipe }[plan.model](options);
   });
 }
 
@@ -284,7 +293,7 @@ function announceStop(result: SeedRecipeResult, out: string): number {
 
 /** Stage 3 of train, for a finished run: the model, history.json and result.json (the summary, returned). */
 function saveRun(plan: TrainPlan, result: SeedRecipeResult, started: number): Record<string, unknown> {
-  const settings = plan.model === 'deep' ? { model: plan.model, ...DEEP_RECIPE, ...result.settings } : { ...SEED_RECIPE, ...result.settings };
+  const settings = { model: plan.model, ...{ seed: SEED_RECIPE, deep: DEEP_RECIPE, fast: FAST_RECIPE }[plan.model], ...result.settings };
   const summary = {
     testAccuracy: result.testAccuracy,
     testLoss: result.testLoss,

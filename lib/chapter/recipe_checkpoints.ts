@@ -1,5 +1,5 @@
 /**
- * The checkpoint glue every recipe (seed: recipe.ts, deep: deep_recipe.ts) shares: checking a
+ * The checkpoint glue every recipe (seed: recipe.ts, deep: deep_recipe.ts, fast: fast_recipe.ts) shares: checking a
  * resumed checkpoint against the recipe and the options given, restoring it into the freshly built
  * training objects, the fit() options that continue it, the callback that saves every N epochs and
  * after the last, and the save of a run that shouldStop() ended (lib/io/checkpoint.ts writes them).
@@ -13,12 +13,13 @@ import {
 const { expectInt } = validate;
 
 /** The recipes; a checkpoint's settings.model names its recipe (none: seed, from before the deep one had checkpoints). */
-export type RecipeName = 'seed' | 'deep';
+export const RECIPE_NAMES = ['seed', 'deep', 'fast'] as const;
+export type RecipeName = (typeof RECIPE_NAMES)[number];
 
 /** Which recipe wrote `checkpoint`. */
 export function checkpointRecipe(checkpoint: Checkpoint): RecipeName {
-  const model = checkpoint.manifest.settings.model ?? 'seed';
-  if (model !== 'seed' && model !== 'deep') throw new Error(`${checkpoint.dir}: settings.model ${JSON.stringify(model)} is not a napinet recipe (seed or deep)`);
+  const model = (checkpoint.manifest.settings.model ?? 'seed') as RecipeName;
+  if (!RECIPE_NAMES.includes(model)) throw new Error(`${checkpoint.dir}: settings.model ${JSON.stringify(model)} is not a napinet recipe (${RECIPE_NAMES.join(', ')})`);
   return model;
 }
 
