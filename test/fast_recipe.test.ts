@@ -17,20 +17,19 @@ import type { Sequential } from '../lib/nn/sequential';
 import { cli, napinet } from './helpers/cli';
 
 // sum(p.numel() for p in fast_network().parameters()) in bench/torch_fast_recipe.py:
-// 12·25 + 12 + 2·12 + 24·12·9 + 24 + 2·24 + 600·10 + 10
-const PARAMETERS = 9_010;
+// 16·25 + 16 + 32·16·9 + 32 + 2·32 + 800·10 + 10
+const PARAMETERS = 13_130;
 
 describe('fastNetwork', () => {
   test('layers, output shape, parameter count and names match the PyTorch network of bench/torch_fast_recipe.py', () => {
     const net = fastNetwork();
     expect(net.layers.map((l) => l.constructor.name)).toEqual([
-      'Conv2d', 'MaxPool2d', 'BatchNorm2d', 'ReLU', 'Conv2d', 'MaxPool2d', 'BatchNorm2d', 'ReLU', 'Flatten', 'Linear',
+      'Conv2d', 'ReLU', 'MaxPool2d', 'Conv2d', 'MaxPool2d', 'BatchNorm2d', 'ReLU', 'Flatten', 'Linear',
     ]);
     expect(net.outputShape([3, 1, 28, 28])).toEqual([3, 10]);
     expect(net.parameterCount()).toBe(PARAMETERS);
     expect(net.namedParameters().map(([n, p]) => `${n} ${p.shape.join('×')}`)).toEqual([
-      '0.weight 12×1×5×5', '0.bias 12', '2.weight 12', '2.bias 12', '4.weight 24×12×3×3', '4.bias 24', '6.weight 24', '6.bias 24',
-      '9.weight 10×600', '9.bias 10',
+      '0.weight 16×1×5×5', '0.bias 16', '3.weight 32×16×3×3', '3.bias 32', '5.weight 32', '5.bias 32', '8.weight 10×800', '8.bias 10',
     ]);
     expect((buildModule(net.config()) as Sequential).config()).toEqual(net.config());
   });
@@ -38,7 +37,7 @@ describe('fastNetwork', () => {
   test('options, and bad ones named', () => {
     expect(fastNetwork({ channels: [4, 6], kernels: [3, 5], classes: 3 }).outputShape([2, 1, 28, 28])).toEqual([2, 3]);
     expect(() => fastNetwork({ channels: [4, 0] })).toThrow('Expected an integer in [1, 4096] for channels[1] but received 0');
-    expect(() => fastNetwork({ kernels: [13, 9] })).toThrow('for kernels but received [13,9]');
+    expect(() => fastNetwork({ kernels: [13, 9] })).toThrow('Expected kernel sizes that leave a 28×28 image at least 1×1 after both convolutions and pools for kernels but received [13, 9]');
   });
 });
 
@@ -50,7 +49,7 @@ describe('trainFastRecipe', () => {
     const [first, last] = run.history.epochs;
     expect(run.history.epochs).toHaveLength(FAST_RECIPE.epochs);
     expect(run.parameters).toBe(PARAMETERS);
-    // Measured: 97.25% test accuracy for seed 0 (96.8–97.4% for seeds 0–3) from 5,400 training images,
+    // Measured: 97.30% test accuracy for seed 0 (97.3–97.4% for seeds 0–2) from 5,400 training images,
     // 2 epochs of 43 steps; the full recipe's ≥ 99% on 54,000 images is bench/fast-recipe.mjs's.
     expect(run.testAccuracy).toBeGreaterThan(0.95);
     expect(last.valAccuracy!).toBeGreaterThan(first.valAccuracy!);
@@ -59,16 +58,16 @@ describe('trainFastRecipe', () => {
     expect(last.lr).toBeCloseTo(FAST_RECIPE.lr / 25 / 1e4, 12);
     expect(first.lr).toBeGreaterThan(FAST_RECIPE.lr / 2);
     expect(first.lr).toBeLessThan(FAST_RECIPE.lr);
-    // Label smoothing 0.1 keeps the training loss (the smoothed cross-entropy) well above the test
-    // set's plain cross-entropy once the network is right on most images.
-    expect(last.trainLoss).toBeGreaterThan(run.testLoss + 0.2);
+    // Label smoothing keeps the training loss (the smoothed cross-entropy) well above the test set's
+    // plain cross-entropy once the network is right on most images.
+    expect(last.trainLoss).toBeGreaterThan(run.testLoss + 0.1);
   });
 
   test('a resumed run keeps its settings: epochs too, since the schedule spans the run', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-fast-'));
     await trainFastRecipe({ mnist, limit: 600, epochs: 1, device: 'cpu', progress: 'none', checkpointDir: dir });
     const resume = loadCheckpoint(dir);
-    expect(resume.manifest.settings).toMatchObject({ model: 'fast', epochs: 1, lr: FAST_RECIPE.lr, labelSmoothing: 0.1, channels: [12, 24] });
+    expect(resume.manifest.settings).toMatchObject({ model: 'fast', epochs: 1, lr: FAST_RECIPE.lr, labelSmoothing: 0.05, channels: [16, 32] });
     await expect(trainFastRecipe({ mnist, resume, epochs: 2, progress: 'none' })).rejects.toThrow(
       `cannot resume with epochs 2: the checkpoint in ${resume.dir} was trained with epochs 1`,
     );
@@ -82,12 +81,12 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --recipe fast (dist build)',
     const r = napinet('train', '--recipe', 'fast', '--limit', '600', '--epochs', '1', '--device', 'cpu', '--no-report', '--json', '--out', out);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^fast network, 9,010 parameters; device cpu/m);
+    expect(r.stdout).toMatch(/^fast network, 13,130 parameters; device cpu/m);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect(Object.keys(summary)).toEqual(['testAccuracy', 'testLoss', 'epochSeconds', 'device', 'parameters', 'settings', 'seconds', 'runDir']);
     expect(summary.epochSeconds).toHaveLength(1);
     expect(summary.parameters).toBe(PARAMETERS);
-    expect(summary.settings).toMatchObject({ model: 'fast', epochs: 1, batchSize: 128, lr: 0.02, pctStart: 0.25, labelSmoothing: 0.1 });
+    expect(summary.settings).toMatchObject({ model: 'fast', epochs: 1, batchSize: 128, lr: 0.02, pctStart: 0.25, labelSmoothing: 0.05 });
     expect(loadModel(out).model.parameterCount()).toBe(PARAMETERS);
     fs.rmSync(out, { recursive: true });
   });

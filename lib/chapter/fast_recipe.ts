@@ -1,10 +1,12 @@
 /**
  * The fast recipe (`napinet train --recipe fast`, issue: "99% on MNIST in under 3 s on two CPU
- * cores"): models.ts fastNetwork() (two convolutions, each fused with its max-pool, then BatchNorm
- * and ReLU; one Linear layer) on MNIST prepared as the seed recipe does (standardised with the
+ * cores"): models.ts fastNetwork() (two convolutions, each fused with its max-pool, BatchNorm after
+ * the second; one Linear layer) on MNIST prepared as the seed recipe does (standardised with the
  * training split's statistics, 10% held out for validation), Adam under a one-cycle learning rate
  * (OneCycleLR: up to lr over the first pctStart of the run, then cosine down to nearly 0, stepped
- * every iteration), cross-entropy with label smoothing, batch 128, 2 epochs. No augmentation and no
+ * every iteration), cross-entropy with label smoothing 0.05, batch 128, 2 epochs. (Tried on seeds
+ * 0–4 or on the weakest of them: label smoothing 0.1 and a peak of 0.03 did no better; BatchNorm
+ * after the first convolution too cost a fifth more time for the same accuracy.) No augmentation and no
  * test-time tricks: the test set is measured once, as the other recipes do.
  *
  * The schedule spans the whole run, so epochs is a run setting: a resumed run keeps it.
@@ -24,8 +26,8 @@ export const FAST_RECIPE = {
   lr: 0.02,
   /** Fraction of the run spent rising to lr (from lr / 25). */
   pctStart: 0.25,
-  labelSmoothing: 0.1,
-  channels: [12, 24] as [number, number],
+  labelSmoothing: 0.05,
+  channels: [16, 32] as [number, number],
   seed: 0,
   validationFraction: 0.1,
 } as const;

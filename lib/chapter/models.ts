@@ -89,21 +89,31 @@ export interface FastNetworkOptions {
  * The fast recipe's network (`napinet train --recipe fast`, fast_recipe.ts), a LeNet-like CNN
  * sized for ≥ 99% in a few seconds on two CPU cores:
  *
- *   Conv2d 5×5 → MaxPool2d(2) → BatchNorm2d → ReLU      28 → 24 → 12
+ *   Conv2d 5×5 → ReLU → MaxPool2d(2)                    28 → 24 → 12
  *   Conv2d 3×3 → MaxPool2d(2) → BatchNorm2d → ReLU      12 → 10 →  5
  *   Flatten → Linear(classes)
  *
- * Each convolution runs fused with its pool (Sequential's Conv2d → MaxPool2d step), and
- * BatchNorm normalises the pooled map, a quarter of the convolution's output.
+ * Each convolution runs fused with its pool (Sequential's Conv2d → MaxPool2d (→ ReLU) step).
+ * BatchNorm normalises the second, pooled map only (a quarter of the convolution's output, 5×5):
+ * after the first convolution too it cost a fifth more time for no better accuracy.
  */
 export function fastNetwork(options: FastNetworkOptions = {}): nn.Sequential {
-  const [c1, c2] = (options.channels ?? [12, 24]).map((c, i) => expectInt(c, `channels[${i}]`, 1, 4096));
+  const [c1, c2] = (options.channels ?? [16, 32]).map((c, i) => expectInt(c, `channels[${i}]`, 1, 4096));
   const [k1, k2] = (options.kernels ?? [5, 3]).map((k, i) => expectInt(k, `kernels[${i}]`, 1, 27));
   const classes = expectInt(options.classes ?? 10, 'classes', 2);
   const side1 = Math.floor((28 - k1 + 1) / 2);
   const side2 = Math.floor((side1 - k2 + 1) / 2);
-  if (side2 < 1) fail(`kernels leaving a 28×28 image at least 1×1 after both convolutions and pools`, 'kernels', [k1, k2]);
-  const generator = options.generator;
-  const stage = (cin: number, cout: number, k: number) => [new Conv2d(cin, cout, k, { generator }), new MaxPool2d(2), new BatchNorm2d(cout), new ReLU()];
-  return new Sequential(...stage(1, c1, k1), ...stage(c1, c2, k2), new Flatten(), new Linear(c2 * side2 * side2, classes, { generator }));
+  if (side2 < 1) fail('kernel sizes that leave a 28×28 image at least 1×1 after both convolutions and pools', 'kernels', [k1, k2], RangeError);
+  const g = options.generator;
+  return new Sequential(
+    new Conv2d(1, c1, k1, { generator: g }),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Conv2d(c1, c2, k2, { generator: g }),
+    new MaxPool2d(2),
+    new BatchNorm2d(c2),
+    new ReLU(),
+    new Flatten(),
+    new Linear(c2 * side2 * side2, classes, { generator: g }),
+  );
 }
