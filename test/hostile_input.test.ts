@@ -323,7 +323,7 @@ describe('the CLI: arguments, files through commands, environment', () => {
     [['train', '--limit', '1'], 'for --limit but received "1"'],
     [['train', '--workers', '100000'], 'Expected an integer in [1, 256] for --workers'],
     [['train', '--device', 'gpu'], 'Expected auto, cpu or cuda for --device but received "gpu"'],
-    [['train', '--model', 'huge'], 'Expected seed or deep for --model but received "huge"'],
+    [['train', '--model', 'huge'], 'Expected seed, deep or fast for --model but received "huge"'],
     [['train', '--digit', '10'], 'Expected an integer in [0, 9] for --digit'],
     [['train', '--occurrence', '0'], 'for --occurrence'],
     [['train', '--ternary-kernel', '99'], 'for --ternary-kernel'],
