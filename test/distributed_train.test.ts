@@ -138,6 +138,13 @@ describe.skipIf(!!skipReason)(`napinet train --distributed under mpirun${skipRea
   });
 });
 
+test.skipIf(!fs.existsSync(cli))('napinet train --distributed without a launcher says how to start the ranks', () => {
+  const r = napinet('train', '--distributed', '--epochs', '1', '--limit', '100', '--no-report');
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('napinet: napinet.distributed.init(): this process was not started by an MPI launcher');
+  expect(r.stderr).toContain('`mpirun -np 2 node train.js`');
+});
+
 /** The pid of rank `rank` among mpirun's children (each rank's environment names its rank). */
 function rankPid(mpirunPid: number, rank: number): number {
   for (const entry of fs.readdirSync('/proc')) {
