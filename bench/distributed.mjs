@@ -84,7 +84,7 @@ function worker() {
         y[i] = labels[row];
       }
       optimizer.zeroGrad();
-      const result = loss.forward(model.forward(Tensor.from(x, [share, 1, 28, 28])), Tensor.from(y, [share], { dtype: 'int32' }));
+      const result = napinet.explicit(() => loss.forward(model.forward(Tensor.from(x, [share, 1, 28, 28])), Tensor.from(y, [share], { dtype: 'int32' })));
       model.backward(loss.backward());
       const t = process.hrtime.bigint();
       dist.allReduceGradients(model.parameters());

@@ -21,7 +21,7 @@
  * The epoch line and the progress bar come from rank 0 only; callbacks run on every rank (they may
  * draw from the generator or stop training: every rank must do alike), and those that write files
  * (ModelCheckpoint, the recipes' checkpoints) write on rank 0 only. shouldStop() is agreed among the
- * ranks every 50 steps. Test: test/distributed_fit.test.ts.
+ * ranks every 50 steps. Tests: test/distributed_train.test.ts (under mpirun), test/sampler.test.ts.
  */
 import * as dist from '../distributed';
 import type { Shard } from '../data/sampler';

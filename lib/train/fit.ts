@@ -27,6 +27,10 @@
  * update. So the gradient is the whole batch's, and any number of workers gives bit-identical
  * weights (test/data_parallel.test.ts).
  *
+ * Data-parallel training across processes (the distributed option, under mpirun): each rank its
+ * shard of every epoch, gradients averaged over the ranks between backward and the optimizer step,
+ * the epoch's figures summed over the ranks (train/data_parallel.ts, docs/DISTRIBUTED.md).
+ *
  * fit() in stages: fitSettings checks the options; then each epoch is trainEpoch (its steps, run by
  * StepPasses, which records and replays a CUDA graph when asked; the steps a resumed epoch had
  * taken skipped; showProgress; the position where shouldStop() ends it) and finishEpoch (the sums
