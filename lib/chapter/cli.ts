@@ -4,7 +4,7 @@
  *
  *   napinet train [--epochs 10] [--batch-size 64] [--lr 0.01] [--channels 8] [--kernel 5]
  *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
- *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph]
+ *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph] [--distributed]
  *   napinet train --model deep [--epochs 12] [--batch-size 128] [--lr 0.002] [--no-augment] [...]
  *   napinet predict MODEL_DIR image.png … [--json] [--device D]
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
@@ -23,7 +23,7 @@
  */
 import * as path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { addonSource, buildInfo, type Checkpoint, cuda, loadCheckpoint, numThreads, saveModel, writeJsonAtomic } from '../index';
+import { addonSource, buildInfo, type Checkpoint, cuda, distributed, loadCheckpoint, numThreads, saveModel, writeJsonAtomic } from '../index';
 import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, rangeFlag, UsageError } from './cli_args';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
@@ -80,6 +80,9 @@ const TRAIN_USAGE = `usage: napinet train [options]
                       --resume as for the seed model)
   --no-augment        --model deep: without the random rotations (±${DEEP_RECIPE.rotation}°) and shifts (±${DEEP_RECIPE.shift} px)
   --no-report         skip the pictures and report.html (napinet report RUN_DIR draws them later)
+  --distributed       train data-parallel on the ranks of \`mpirun -np N napinet train --distributed …\`:
+                      --batch-size stays the global batch (each rank takes batch/N), rank 0 writes
+                      the run folder and prints; --resume needs the same N (docs/DISTRIBUTED.md)
 
 report options (as for napinet report):
 ${REPORT_FLAGS}`;
@@ -196,6 +199,7 @@ const TRAIN_OPTIONS = {
   model: { type: 'string' },
   'no-augment': { type: 'boolean' },
   'cuda-graph': { type: 'boolean' },
+  distributed: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 /** What `napinet train` is asked to do, checked. */
@@ -294,6 +298,7 @@ function saveRun(plan: TrainPlan, result: SeedRecipeResult, started: number): Re
     settings,
     seconds: (performance.now() - started) / 1000,
     runDir: plan.out,
+    worldSize: result.worldSize,
   };
   saveModel(plan.out, result.model, { ...seedPreprocessing(result.standardizer), settings });
   writeJsonAtomic(path.join(plan.out, 'history.json'), result.history.epochs);
@@ -312,12 +317,33 @@ async function drawReport(out: string, result: SeedRecipeResult, summary: Record
   }
 }
 
+/**
+ * --distributed: joins the ranks mpirun started (napinet.distributed.init, which refuses a process
+ * that no launcher started); undefined without the flag. The recipe then trains data-parallel.
+ */
+function joinRanks(values: Flags): distributed.WorldInfo | undefined {
+  return values.distributed === true ? distributed.init({ requireLauncher: true }) : undefined;
+}
+
+/**
+ * --distributed, once training is over: every rank leaves the world at once (mpirun fails a rank
+ * that exits without finalize(), and no collective follows); true on rank 0, which alone goes on
+ * to write the run folder and print.
+ */
+function leaveRanks(world: distributed.WorldInfo): boolean {
+  distributed.finalize();
+  return world.rank === 0;
+}
+
 async function train(args: string[]): Promise<number> {
   const parsed = parseCommand(args, TRAIN_OPTIONS, TRAIN_USAGE);
   if (!parsed) return 0;
+  const world = joinRanks(parsed.values);
   const plan = trainPlan(parsed.values);
+  if (world) plan.settings.distributed = true;
   const started = performance.now();
   const result = await runRecipe(plan);
+  if (world && !leaveRanks(world)) return result.stopped ? 130 : 0;
   if (result.stopped) return announceStop(result, plan.out);
   const summary = saveRun(plan, result, started);
   if (plan.report) await drawReport(plan.out, result, summary, plan.report);

@@ -6,7 +6,7 @@
  * shares its options, result and ending (concludeRun).
  */
 import {
-  type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, evaluate, fit, type FitOptions, type FitPosition, type FitResult,
+  type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, distributed, evaluate, fit, type FitOptions, type FitPosition, type FitResult,
   Generator, type History, type ImageDataset, type Mnist, nn, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
   setNumThreads, type Standardizer, validate,
 } from '../index';
@@ -49,6 +49,12 @@ export interface RecipeRunOptions {
    * settings that shape the run (all but epochs, device, workers, data) must not differ.
    */
   resume?: Checkpoint;
+  /**
+   * Train data-parallel over the ranks of napinet.distributed (init() first; fit's distributed
+   * option): batchSize stays the global batch, the log and the checkpoints come from rank 0, and a
+   * resumed run must have the world size it was saved with (settings.worldSize).
+   */
+  distributed?: boolean;
 }
 
 export interface SeedRecipeOptions extends RecipeRunOptions {
@@ -76,6 +82,8 @@ export interface SeedRecipeResult extends PreparedMnist {
   checkpoint?: string;
   /** The settings that define this run (stored in checkpoints). */
   settings: Record<string, unknown>;
+  /** Processes that trained it (data-parallel ranks; 1 without the distributed option). */
+  worldSize: number;
 }
 
 export const SEED_RECIPE = {
@@ -150,7 +158,9 @@ export function describeDevice(device: Device): string {
 export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, defaults: object, options: RecipeRunOptions): Promise<SeedRecipeResult> {
   const saved = resumedSettings(recipe.name, options, recipe.runSettings);
   const o = { ...defaults, ...saved, ...options } as S;
-  const settings = recipeSettings(recipe.name, o, recipe.runSettings);
+  const worldSize = recipeWorldSize(o, saved);
+  const settings = { ...recipeSettings(recipe.name, o, recipe.runSettings), ...(o.distributed ? { worldSize } : {}) };
+  o.log = distributed.isMainProcess() ? o.log : undefined; // rank 0 reports
   expectNumber(o.lr, 'lr', 0);
   recipe.check?.(o);
   const device = resolveDevice(o.device ?? 'auto');
@@ -177,10 +187,28 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
     progress: o.progress,
     callbacks: [...training.callbacks, checkpoints.callback, ...(o.callbacks ?? [])],
     shouldStop: o.shouldStop,
+    distributed: o.distributed,
     ...recipe.fitOptions?.(o),
     ...checkpoints.fit,
   });
-  return concludeRun({ data, model, history, device, settings, checkpoints, log: o.log });
+  return { ...concludeRun({ data, model, history, device, settings, checkpoints, log: o.log }), worldSize };
+}
+
+/**
+ * The run's world size (distributed: napinet.distributed's, else 1); a resumed run must keep the
+ * one its checkpoint was saved with, since the shards, the per-rank batches and the order of the
+ * gradients' sums follow from it.
+ */
+function recipeWorldSize(o: RecipeRunOptions, saved: Record<string, unknown>): number {
+  const worldSize = o.distributed ? distributed.worldSize() : 1;
+  const savedWorldSize = (saved.worldSize as number | undefined) ?? 1;
+  if (o.resume && savedWorldSize !== worldSize) {
+    throw new Error(
+      `cannot resume the checkpoint in ${o.resume.dir} with ${worldSize} process${worldSize === 1 ? '' : 'es'}: it was trained with ${savedWorldSize} ` +
+        `(start it with mpirun -np ${savedWorldSize}${savedWorldSize > 1 ? ' … --distributed' : ' without --distributed'})`,
+    );
+  }
+  return worldSize;
 }
 
 /**
@@ -195,7 +223,7 @@ function concludeRun(run: {
   settings: Record<string, unknown>;
   checkpoints: RecipeCheckpoints;
   log?: (line: string) => void;
-}): SeedRecipeResult {
+}): Omit<SeedRecipeResult, 'worldSize'> {
   const { data, model, history, checkpoints } = run;
   checkpoints.finish(history);
   const measured = history.stopped ? undefined : evaluate(model, data.test); // accuracy comes with the default cross-entropy

@@ -7,7 +7,7 @@
  */
 import {
   type Callbacks, type Checkpoint, type FitOptions, type FitPosition, type FitResult, type Generator, type History, type nn, type optim,
-  restoreCheckpoint, saveCheckpoint, validate,
+  distributed, restoreCheckpoint, saveCheckpoint, validate,
 } from '../index';
 
 const { expectInt } = validate;
@@ -103,7 +103,7 @@ export function recipeCheckpoints(parts: RecipeCheckpointParts, run: RecipeCheck
   let last: string | undefined;
   let lastIteration = -1;
   const save = (epoch: number, iteration: number, epochs: History['epochs'], position?: FitPosition) => {
-    if (!checkpointDir) return;
+    if (!checkpointDir || !distributed.isMainProcess()) return; // in data-parallel training, rank 0 writes
     last = saveCheckpoint(checkpointDir, {
       model,
       optimizer,

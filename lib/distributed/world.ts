@@ -158,6 +158,14 @@ export function currentWorld(what: string): { info: WorldInfo; timeoutMs: number
   return state;
 }
 
+/**
+ * Whether this process writes the files and logs of a data-parallel run: rank 0, or a process that
+ * has not joined a world (so single-process code needs no check).
+ */
+export function isMainProcess(): boolean {
+  return state === undefined || state.info.rank === 0;
+}
+
 export function rank(): number {
   return currentWorld('rank()').info.rank;
 }

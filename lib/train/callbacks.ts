@@ -2,7 +2,9 @@
  * Built-in fit() callbacks, after Keras's: EarlyStopping (stop when a monitored figure stops
  * improving, optionally restoring the best epoch's weights) and ModelCheckpoint (save the model
  * after every epoch, or only when the figure improves, written so that a crash never leaves a
- * partial model, and never from a model whose loss or weights are not finite).
+ * partial model, and never from a model whose loss or weights are not finite). In data-parallel
+ * training (fit's distributed option) every rank runs them alike, and ModelCheckpoint writes on
+ * rank 0 only.
  *
  * The monitored figure is a number of the epoch record (fit_types.ts recordValue): 'valLoss' (the
  * default), 'trainLoss', or a metric as 'val.accuracy', 'train.mae'. mode 'auto' maximises names
@@ -15,6 +17,7 @@ import type { Optimizer } from '../optim/optimizer';
 import type { Generator } from '../random';
 import { saveCheckpoint } from '../io/checkpoint';
 import { saveModel } from '../io/model_io';
+import { isMainProcess } from '../distributed';
 import { expectBoolean, expectInt, expectNumber, expectOneOf, fail } from '../validate';
 
 type Mode = 'min' | 'max' | 'auto';
@@ -220,6 +223,7 @@ export class ModelCheckpoint implements Callbacks {
       return;
     }
     if (this.save === 'best' && !this.improvement.offer(value!, record.epoch)) return;
+    if (!isMainProcess()) return; // the ranks hold the same model: rank 0 writes it
     const weights = snapshot(this.model);
     const bad = firstNonFinite(weights);
     if (bad !== undefined) {
