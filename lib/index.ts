@@ -36,9 +36,12 @@ export { randomAffine, epochAugmentation, type RandomAffineOptions } from './dat
 export { fit, evaluate, predict, formatEpoch, type FitOptions, type FitResult, type EvaluateResult } from './train/fit';
 export type { Callbacks, EpochRecord, FitPosition, History, StepInfo } from './fit_types';
 // Save, resume, predict and export (lib/io, lib/inference.ts)
-export { saveModel, loadModel, stateDict, loadStateDict, type ModelManifest } from './io/model_io';
+export {
+  saveModel, loadModel, stateDict, loadStateDict, type ModelManifest, type SaveModelOptions, type LoadModelOptions, type LoadedModel, type Preprocessing,
+} from './io/model_io';
+export { registerModule, type ModuleClass } from './nn/registry';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';
-export { load, Classifier, Predictor, type Prediction, type PredictOptions, type ImageInput } from './inference';
+export { load, loadClassifier, outputShapeOf, Classifier, Predictor, type Prediction, type PredictOptions, type ImageInput } from './inference';
 export {
   saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, type Checkpoint, type CheckpointManifest, type CheckpointParts,
 } from './io/checkpoint';

@@ -9,7 +9,7 @@
  * Checked against onnxruntime (same outputs as napinet): test/onnx.test.ts.
  */
 import * as protobuf from 'protobufjs';
-import { describedLayer, type LayerConfig, type Module } from '../nn/module';
+import { configOf, type LayerConfig, type Module } from '../nn/module';
 import { Sequential } from '../nn/sequential';
 import { describe, expectModule, expectObject, fail } from '../validate';
 import { checkBudget } from '../budget';
@@ -155,7 +155,7 @@ export function toOnnx(network: Module, options: OnnxExportOptions): Uint8Array 
   }
   let shape: number[] = [1, c, h, w];
   layers.forEach((layer, i) => {
-    const config = describedLayer(layer, 'config').config!();
+    const config = configOf(layer);
     const exporter = EXPORTERS[config.type];
     if (!exporter) {
       throw new TypeError(

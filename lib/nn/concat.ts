@@ -13,7 +13,7 @@ import { cat } from '../autograd/functional';
 import { isExplicitMode } from '../autograd/grad_mode';
 import { addInto, concat, concatOutputShape, splitChannels } from '../ops/concat';
 import type { Tensor } from '../tensor';
-import { describedLayer, type LayerConfig, Module } from './module';
+import { configOf, describedLayer, type LayerConfig, Module } from './module';
 
 export class Concat extends Module {
   readonly branches: readonly Module[];
@@ -66,7 +66,7 @@ export class Concat extends Module {
   }
 
   override config(): LayerConfig {
-    return { type: 'Concat', branches: this.branches.map((b) => describedLayer(b, 'config').config!()) };
+    return { type: 'Concat', branches: this.branches.map(configOf) };
   }
 
   override toString(): string {

@@ -71,10 +71,49 @@ export class Buffer extends Tensor {
   }
 }
 
-/** A layer's description for saving and rebuilding the architecture (see nn/registry.ts). */
+/**
+ * A module's description for saving and rebuilding it (nn/registry.ts): its type name and its
+ * constructor's arguments, JSON values only. Containers hold their children's configs.
+ */
 export interface LayerConfig {
   type: string;
   [key: string]: unknown;
+}
+
+/**
+ * The static property naming the type a class is saved under: set by registerModule() (and for
+ * the built-in layers by nn/registry.ts). A class has it as its own property only when it is
+ * registered itself; a subclass inherits it but is not registered.
+ */
+export const MODULE_TYPE: unique symbol = Symbol('napinet module type');
+
+/**
+ * The saved description of `module`: {type, ...its config()}. A registered class is saved under
+ * its registered name (its config() gives the constructor's arguments, with or without `type`);
+ * a built-in layer's config() already names its type. Throws, saying how to fix it, for a class
+ * loadModel could not rebuild: an unregistered one, including a subclass of a built-in layer
+ * (saved as its parent, its own forward would be lost).
+ */
+export function configOf(module: Module): LayerConfig {
+  const cls = module.constructor as { name: string; length: number; [MODULE_TYPE]?: string };
+  const own = Object.prototype.hasOwnProperty.call(cls, MODULE_TYPE) ? cls[MODULE_TYPE] : undefined;
+  const how = `call napinet.registerModule(${cls.name}) once before saving or loading (its config() returns its constructor's arguments)`;
+  if (own === undefined && cls[MODULE_TYPE] !== undefined) {
+    throw new TypeError(`Expected a registered module class for saving but ${cls.name} extends ${cls[MODULE_TYPE]} without being registered itself: ${how}`);
+  }
+  if (typeof module.config !== 'function') {
+    if (own !== undefined && cls.length === 0) return { type: own };
+    throw new TypeError(
+      own !== undefined
+        ? `Expected ${cls.name} to have config() (its constructor takes arguments) but it has none: return them from config()`
+        : `Expected a registered module class for saving but ${cls.name} is not registered: ${how}`,
+    );
+  }
+  const config = module.config() as LayerConfig;
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) fail('an object from config()', `${cls.name}.config()`, config);
+  if (own === undefined) return config;
+  const { type: _given, ...args } = config;
+  return { type: own, ...args };
 }
 
 type Member = Module | Parameter | Buffer;
@@ -122,8 +161,11 @@ export abstract class Module {
   /** The output shape for an input of shape `input` (batch dimension included), where the module knows it. */
   outputShape?(input: readonly number[]): number[];
 
-  /** Constructor arguments, enough to rebuild this module with its parameters' shapes (saving). */
-  config?(): LayerConfig;
+  /**
+   * The constructor's arguments (JSON values), enough to rebuild this module with its parameters'
+   * shapes (saveModel; see registerModule). Built-in layers include their `type`.
+   */
+  config?(): Record<string, unknown>;
 
   get device(): Device {
     return this.currentDevice;
@@ -475,6 +517,10 @@ export class ModuleList extends Module implements Iterable<Module> {
   forward(): never {
     throw new Error('ModuleList has no forward(): call its modules from the forward() of the module that holds it');
   }
+
+  override config(): LayerConfig {
+    return { type: 'ModuleList', modules: this.items.map(configOf) };
+  }
 }
 
 /** Modules by name, after torch.nn.ModuleDict: children named by their keys. */
@@ -507,18 +553,19 @@ export class ModuleDict extends Module {
   forward(): never {
     throw new Error('ModuleDict has no forward(): call its modules from the forward() of the module that holds it');
   }
+
+  override config(): LayerConfig {
+    return { type: 'ModuleDict', modules: Object.fromEntries([...this.items].map(([key, m]) => [key, configOf(m)])) };
+  }
 }
 
 /**
- * `module`, after checking it has the optional method `what` (outputShape, config): composite
- * layers that need it of their children say which child lacks it.
+ * `module`, after checking it has the optional method outputShape(): composite layers that need
+ * it of their children say which child lacks it.
  */
-export function describedLayer(module: Module, what: 'outputShape' | 'config'): Module {
+export function describedLayer(module: Module, what: 'outputShape'): Module {
   if (typeof module[what] !== 'function') {
-    throw new TypeError(
-      `Expected a module with ${what}() but received ${module.constructor.name}, which has none: ` +
-        (what === 'config' ? 'give it config() (its constructor arguments) to save it' : 'give it outputShape(input) to describe it'),
-    );
+    throw new TypeError(`Expected a module with ${what}() but received ${module.constructor.name}, which has none: give it outputShape(input) to describe it`);
   }
   return module;
 }

@@ -17,7 +17,7 @@
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
 import { ConvPoolStep } from './fused';
-import { describedLayer, type LayerConfig, Module } from './module';
+import { configOf, describedLayer, type LayerConfig, Module } from './module';
 import { MaxPool2d } from './pool2d';
 
 export class Sequential extends Module {
@@ -89,7 +89,7 @@ export class Sequential extends Module {
   }
 
   override config(): LayerConfig {
-    return { type: 'Sequential', layers: this.layers.map((l) => describedLayer(l, 'config').config!()) };
+    return { type: 'Sequential', layers: this.layers.map(configOf) };
   }
 
   /**
