@@ -8,7 +8,6 @@
  *
  * Checked against onnxruntime (same outputs as napinet): test/onnx.test.ts.
  */
-import * as protobuf from 'protobufjs';
 import { configOf, type LayerConfig, type Module } from '../nn/module';
 import { Sequential } from '../nn/sequential';
 import { describe, expectModule, expectObject, fail } from '../validate';
@@ -119,9 +118,11 @@ export interface OnnxExportOptions {
   graphName?: string;
 }
 
-let cachedRoot: protobuf.Root | undefined;
-function onnxRoot(): protobuf.Root {
-  cachedRoot ??= protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+type Protobuf = typeof import('protobufjs');
+let cachedRoot: import('protobufjs').Root | undefined;
+/** The onnx.proto types, with protobufjs loaded on first use: require('napinet') does not pay for it (bench/import-time.mjs). */
+function onnxRoot(): import('protobufjs').Root {
+  cachedRoot ??= (require('protobufjs') as Protobuf).parse(ONNX_PROTO, { keepCase: true }).root;
   return cachedRoot;
 }
 

@@ -9,9 +9,15 @@
  * test/hostile_input.test.ts.
  */
 import * as zlib from 'node:zlib';
-import { PNG } from 'pngjs';
 import { describe, expectInt, fail } from '../validate';
 import { checkBudget, checkCompressed, inflateExactly, readInputFile } from '../budget';
+
+type PngJs = typeof import('pngjs');
+let pngjs: PngJs | undefined;
+/** pngjs, loaded on first use: require('napinet') does not pay for it (bench/import-time.mjs). */
+function loadPngJs(): PngJs {
+  return (pngjs ??= require('pngjs') as PngJs);
+}
 
 export interface RgbaImage {
   width: number;
@@ -141,9 +147,9 @@ export function decodePng(bytes: Uint8Array, source = 'PNG data'): RgbaImage {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`Expected a Uint8Array for bytes but received ${describe(bytes)}`);
   const { width, height, idat, unpackedBytes } = readLayout(bytes, source);
   inflateExactly(idat, 'zlib', unpackedBytes, source, 'image data');
-  let png: PNG;
+  let png: InstanceType<PngJs['PNG']>;
   try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    png = loadPngJs().PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (error) {
     throw new Error(`${source}: corrupt PNG (${error instanceof Error ? error.message : String(error)})`);
   }
@@ -165,11 +171,11 @@ export function encodeGreyPng(pixels: ArrayLike<number>, width: number, height: 
   if (typeof (pixels as ArrayLike<number> | null)?.length !== 'number' || typeof pixels === 'string' || pixels.length !== width * height) {
     fail(`${width * height} pixel values (width × height)`, 'pixels', pixels, RangeError);
   }
-  const png = new PNG({ width, height, colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
+  const png = new (loadPngJs().PNG)({ width, height, colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
   const data = Buffer.alloc(width * height);
   for (let i = 0; i < data.length; i++) data[i] = Math.max(0, Math.min(255, Math.round(pixels[i])));
   png.data = data;
-  const bytes = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
+  const bytes = loadPngJs().PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
