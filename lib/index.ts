@@ -45,7 +45,9 @@ export { load, loadClassifier, outputShapeOf, Classifier, Predictor, type Predic
 export {
   saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, type Checkpoint, type CheckpointManifest, type CheckpointParts,
 } from './io/checkpoint';
-export { toOnnx, exportOnnx, decodeOnnx, registerOnnxLayer, ONNX_OPSET, type OnnxExportOptions } from './io/onnx';
+export {
+  toOnnx, exportOnnx, decodeOnnx, registerOnnxOp, onnxOps, ONNX_OPSET, OnnxGraph, type OnnxExportOptions, type OnnxOpContext, type OnnxOpExporter, type TracedShape,
+} from './io/onnx';
 export { decodePng, readPng, encodeGreyPng, toMnistDigit, toGrey, resizeArea, type RgbaImage, type GreyImage, type DigitImage } from './io/png';
 export { writeFileAtomic, writeJsonAtomic } from './io/files';
 export { inputBudget, readJsonFile, DEFAULT_INPUT_BUDGET } from './budget';

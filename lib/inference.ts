@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Standardizer } from './data/dataset';
 import type { Device, DeviceSpec } from './device';
 import { checkStandardizerFits, loadModel, MODEL_FILE, type ModelManifest, readStandardize, saveModel } from './io/model_io';
-import { exportOnnx, toOnnx } from './io/onnx';
+import { exportOnnx, type OnnxExportOptions, toOnnx } from './io/onnx';
 import type { CudaBuffer } from './native';
 import type { Module } from './nn/module';
 import { softmax } from './ops/softmax';
@@ -241,18 +241,28 @@ export class Classifier {
    */
   toOnnx(options: { softmax?: boolean; preprocessing?: boolean } = {}): Uint8Array {
     if (options.preprocessing && !this.standardizer) throw new Error('Expected a classifier with a standardizer for preprocessing but it has none');
-    return toOnnx(this.network, { inputShape: this.inputShape, softmax: options.softmax, standardize: options.preprocessing ? this.standardizer!.toJSON() : null });
+    return toOnnx(this.network, this.onnxOptions(options));
   }
 
   /** Writes toOnnx(options) to `file` (atomically). */
   exportOnnx(file: string, options: { softmax?: boolean; preprocessing?: boolean } = {}): void {
     if (options.preprocessing && !this.standardizer) throw new Error('Expected a classifier with a standardizer for preprocessing but it has none');
-    exportOnnx(this.network, file, { inputShape: this.inputShape, softmax: options.softmax, standardize: options.preprocessing ? this.standardizer!.toJSON() : null });
+    exportOnnx(this.network, file, this.onnxOptions(options));
   }
 
   dispose(): void {
     this.releasePredictors();
     this.network.dispose();
+  }
+
+  /** The export options of toOnnx/exportOnnx: "pixels" or "input" in, "probabilities" or "logits" out. */
+  private onnxOptions(options: { softmax?: boolean; preprocessing?: boolean }): OnnxExportOptions {
+    return {
+      inputShape: this.inputShape,
+      softmax: options.softmax,
+      standardize: options.preprocessing ? this.standardizer!.toJSON() : null,
+      outputName: options.softmax ? 'probabilities' : 'logits',
+    };
   }
 
   private predictorFor(batchSize: number): Predictor {

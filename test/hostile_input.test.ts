@@ -455,7 +455,7 @@ describe('the public load/save functions: bad arguments are refused by name', ()
       ['loadStateDict(model, null)', () => napinet.loadStateDict(model, null as never), 'Expected an object for state but received null'],
       ['loadStateDict: a number for a tensor', () => napinet.loadStateDict(model, { ...napinet.stateDict(model), '0.weight': 5 as never }), 'Expected a Tensor, a Float32Array or {shape, data: Float32Array} for state["0.weight"] but received 5'],
       ['stateDict(null)', () => napinet.stateDict(null as never), 'Expected a Module for model but received null'],
-      ['toOnnx(model, {})', () => napinet.toOnnx(model, {} as never), 'Expected a [C, H, W] shape of positive integers for options.inputShape but received undefined'],
+      ['toOnnx(model, {})', () => napinet.toOnnx(model, {} as never), "Expected a shape of positive integers (one sample's, without the batch dimension) for options.inputShape but received undefined"],
       ['exportOnnx(model, 5, …)', () => napinet.exportOnnx(model, 5 as never, { inputShape: [1, 28, 28] }), 'Expected a file path for file but received 5'],
       ['decodeOnnx("x")', () => napinet.decodeOnnx('x' as never), 'Expected a Uint8Array for bytes but received "x"'],
       ['encodeGreyPng(null, 2, 2)', () => napinet.encodeGreyPng(null as never, 2, 2), 'Expected 4 pixel values (width × height) for pixels but received null'],

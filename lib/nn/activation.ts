@@ -30,7 +30,7 @@ export abstract class ActivationLayer extends Module {
     private readonly args: { config: Record<string, unknown>; repr: string } = { config: {}, repr: '' },
   ) {
     super();
-    this.recorded = elementwiseFunction(`${type}Backward`, ops);
+    this.recorded = elementwiseFunction(ops);
   }
 
   forward(x: Tensor): Tensor {
