@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { deepNetwork } from '../lib/chapter/models';
-import { autograd, cat, decodeOnnx, Generator, nn, registerOnnxOp, type Tensor, tensor, toOnnx, where } from '../lib/index';
+import { autograd, cat, decodeOnnx, div, Generator, nn, pow, registerOnnxOp, sub, type Tensor, tensor, toOnnx, where } from '../lib/index';
 import { expectClose, type Tolerance } from './helpers/compare';
 import { pythonMissing, readF32, runPythonScript, writeF32 } from './helpers/python';
 
@@ -93,6 +93,26 @@ class ResidualOps extends nn.Module {
   }
 }
 
+/** The ops ResidualOps leaves out: reversed scalars, tensor powers, comparisons of tensors, gather, clone, one-sided clamp, argmax over everything. */
+class MoreOps extends nn.Module {
+  w = new nn.Parameter(randomTensor([4, 4], 91, 0.5));
+  index = tensor([[3, 0, 2, 2]], [1, 4], { dtype: 'int32' });
+
+  forward(x: Tensor): Tensor {
+    const h = x.matmul(this.w).clone(); // Identity
+    const positive = h.abs().add(0.5);
+    const a = positive.pow(h.tanh()).add(pow2(h.clamp(null, 1))); // Pow of tensors; 2 ** x; Clip with one side
+    const b = sub1(h.sigmoid()).mul(div1(positive)); // 1 − x, 1 / x
+    const masks = h.eq(h.clamp(-0.5, 0.5)).add(h.ne(0)).add(h.le(b)).add(h.ge(a)).add(h.lt(a.neg())); // comparisons of tensors
+    const picked = h.gather(1, this.index); // [1, 4]: GatherElements
+    const whole = h.argmax().toDType('float32').mul(0.01); // ArgMax over the flattened tensor (0-d)
+    return a.add(b).add(masks).add(picked).add(whole).sum(1, { keepDim: true }).mul(h.mean([0, 1]).add(1)); // ReduceSum keepdims, ReduceMean over the batch
+  }
+}
+const pow2 = (x: Tensor) => pow(2, x);
+const sub1 = (x: Tensor) => sub(1, x);
+const div1 = (x: Tensor) => div(1, x);
+
 /** A small CNN through nn.functional: conv, pools, flatten, linear. */
 class TinyCnn extends nn.Module {
   conv1 = new nn.Conv2d(1, 4, 3, { padding: 1, generator: new Generator(21) });
@@ -167,6 +187,10 @@ describe.skipIf(missing !== null)(`ONNX export by tracing against onnxruntime${m
     const net = new ResidualOps();
     randomizeBatchNorms(net, 61);
     checkAgainstOnnxRuntime('traced residual MLP', net, randomTensor([7, 6], 62), SHALLOW);
+  });
+
+  test('a model traced from tensor ops: the remaining element-wise, comparison and indexing ops', () => {
+    checkAgainstOnnxRuntime('traced remaining ops', new MoreOps(), randomTensor([5, 4], 92), SHALLOW);
   });
 
   test('a model traced from tensor ops: a small CNN through nn.functional (with an argmax, cast to float)', () => {
