@@ -4,11 +4,13 @@
 // positional arguments), with the preprocessing (Standardizer); outputs after loading are
 // bit-identical (same weights, same kernels: tolerance 0). An unregistered class is refused when
 // saving and when loading, each saying how to register it; buildModule names the path of bad
-// configs; checkpoints keep working for any model (an unregistered one is checkpointed with
+// configs; a custom module saved by one process loads in another (the built package, dist/);
+// checkpoints keep working for any model (an unregistered one is checkpointed with
 // architecture null and resumed by building it in code).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import {
   Generator, load, loadCheckpoint, loadModel, nn, optim, registerModule, restoreCheckpoint, saveCheckpoint, saveModel, Standardizer, type Tensor, tensor,
@@ -209,6 +211,63 @@ describe('saveModel / loadModel', () => {
     const pixels = Float32Array.from([3, 5, 7, 9, 1, 1, 1, 1]);
     const expected = flat.forward(tensor(Float32Array.from(pixels, (v) => (v - 1) / 2), [2, 1, 2, 2])).softmax(1);
     expect([...c.predict(pixels).probabilities].map((p) => Math.fround(p))).toEqual([...(expected.toArray() as Float32Array)]);
+  });
+});
+
+describe('in a fresh process', () => {
+  // The built package (dist/, made by npm ci / npm run build:ts), as a user's program would load it.
+  const dist = path.join(__dirname, '..', 'dist', 'cjs', 'index.js');
+
+  test.skipIf(!fs.existsSync(dist))('a custom Module saved by one process is loaded by another with identical outputs and preprocessing', () => {
+    const dir = tmp();
+    // The user's module file: the class and its registration, imported by both programs.
+    const moduleFile = path.join(dir, 'gated.js');
+    fs.writeFileSync(moduleFile, `
+      const { nn, registerModule } = require(${JSON.stringify(dist)});
+      class GatedMLP extends nn.Module {
+        constructor(options) {
+          super();
+          this.options = options;
+          this.inner = new nn.Linear(options.inputs, options.hidden);
+          this.gate = new nn.Linear(options.inputs, options.hidden);
+          this.norm = new nn.BatchNorm1d(options.hidden);
+          this.out = new nn.Linear(options.hidden, options.outputs);
+        }
+        config() { return this.options; }
+        forward(x) { return this.out.forward(this.norm.forward(this.inner.forward(x).mul(this.gate.forward(x).sigmoid()))); }
+      }
+      registerModule(GatedMLP);
+      module.exports = { GatedMLP };`);
+    const input = `Float32Array.from({ length: 20 }, (_, i) => Math.sin(i * 1.7) * 3)`;
+    const saver = `
+      const n = require(${JSON.stringify(dist)});
+      const { GatedMLP } = require(${JSON.stringify(moduleFile)});
+      n.manualSeed(3);
+      const model = new GatedMLP({ inputs: 4, hidden: 6, outputs: 2 });
+      const standardizer = new n.Standardizer([1, 2, 3, 4], [2, 2, 4, 4]);
+      const x = n.tensor(standardizer.transform(${input}, [4, 1, 1]), [5, 4]);
+      for (let i = 0; i < 3; i++) model.forward(x); // training mode: the running statistics move away from 0 / 1
+      n.saveModel(${JSON.stringify(path.join(dir, 'model'))}, model, { standardizer, inputShape: [4] });
+      const y = model.eval().forward(x);
+      process.stdout.write(JSON.stringify([...y.toArray()]));`;
+    const loader = `
+      const n = require(${JSON.stringify(dist)});
+      require(${JSON.stringify(moduleFile)});
+      const { model, standardizer, inputShape } = n.loadModel(${JSON.stringify(path.join(dir, 'model'))});
+      const x = n.tensor(standardizer.transform(${input}, [4, 1, 1]), [5, 4]);
+      const y = model.eval().forward(x);
+      process.stdout.write(JSON.stringify({ type: model.constructor.name, inputShape, standardizer: standardizer.toJSON(), y: [...y.toArray()] }));`;
+    const run = (script: string) => execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    const saved = JSON.parse(run(saver)) as number[];
+    const loaded = JSON.parse(run(loader));
+    expect(loaded.type).toBe('GatedMLP');
+    expect(loaded.inputShape).toEqual([4]);
+    expect(loaded.standardizer).toEqual({ mean: [1, 2, 3, 4], std: [2, 2, 4, 4] });
+    expect(saved).toHaveLength(10);
+    expect(new Set(saved).size).toBe(10);
+    expect(loaded.y).toEqual(saved); // the same weights, statistics and kernels: bit-identical
+    // A program that forgot to import the module file is told how to register it.
+    expect(() => execFileSync(process.execPath, ['-e', `require(${JSON.stringify(dist)}).loadModel(${JSON.stringify(path.join(dir, 'model'))})`], { encoding: 'utf8', stdio: 'pipe' })).toThrow(/GatedMLP[\s\S]*registerModule/);
   });
 });
 
