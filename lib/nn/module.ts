@@ -163,9 +163,10 @@ export abstract class Module {
 
   /**
    * The constructor's arguments (JSON values), enough to rebuild this module with its parameters'
-   * shapes (saveModel; see registerModule). Built-in layers include their `type`.
+   * shapes (saveModel; see registerModule). Built-in layers include their `type`. Typed as
+   * `object` so that a user's options interface (which has no index signature) can be returned.
    */
-  config?(): Record<string, unknown>;
+  config?(): object;
 
   get device(): Device {
     return this.currentDevice;
