@@ -22,8 +22,10 @@ import { Tensor } from './tensor';
 import { checkBudget } from './budget';
 import { describe, expectInt, expectModule, expectObject, fail } from './validate';
 
+/** Pixels for a Classifier: bytes 0–255 (Uint8Array, a canvas's Uint8ClampedArray) or float values, [count, C, H, W] flattened. */
 export type ImageInput = Uint8Array | Uint8ClampedArray | Float32Array;
 
+/** A Classifier's answer for a batch of images: the probabilities and the most probable class of each. */
 export interface Prediction {
   count: number;
   numClasses: number;
@@ -33,6 +35,7 @@ export interface Prediction {
   predicted: Int32Array;
 }
 
+/** Options of Classifier.predict(). */
 export interface PredictOptions {
   /** Images per forward pass (default 256). */
   batchSize?: number;
@@ -250,6 +253,7 @@ export class Classifier {
     exportOnnx(this.network, file, this.onnxOptions(options));
   }
 
+  /** Frees the network's and the predictor's tensors (GPU memory); the classifier cannot be used afterwards. */
   dispose(): void {
     this.releasePredictors();
     this.network.dispose();

@@ -87,10 +87,13 @@ export interface FunctionClass<A extends unknown[], R extends ForwardResult> {
   readonly name: string;
   /** What an exporter needs beyond forward's arguments (kept on the node inside tracing()). */
   readonly attributes?: Readonly<Record<string, unknown>>;
+  /** Computes the outputs from the arguments; saves what backward needs on `ctx`. */
   forward(ctx: Context, ...args: A): R;
+  /** One gradient per forward argument (null where none), from one gradient per output. */
   backward(ctx: Context, ...gradOutputs: Tensor[]): GradResult;
 }
 
+/** A differentiable op written by hand, as torch.autograd.Function: subclass it with static forward(ctx, …args) and backward(ctx, …gradOutputs), and call it with `MyOp.apply(…args)`. */
 export abstract class Function {
   /** Runs forward and, when an argument requires grad (and grad mode is on), records the op. */
   static apply<A extends unknown[], R extends ForwardResult>(this: FunctionClass<A, R>, ...args: A): R {

@@ -278,6 +278,7 @@ export const ge = (a: TensorLike, b: TensorLike): Tensor => compare('ge', a, b);
 // Reductions
 // ---------------------------------------------------------------------------------------------
 
+/** Options of the reductions (sum, mean, max, min, argmax, argmin). */
 export interface ReduceOptions {
   /** Keep the reduced dimensions as size 1 (PyTorch's keepdim). Default false. */
   keepDim?: boolean;
@@ -356,6 +357,7 @@ function argReduce(op: 'argmax' | 'argmin', x: Tensor, dim: number | null | unde
   return withoutGradient('ArgReduceBackward', [x], K.argReduce(op, expectTensorArg(x, 'x'), dim ?? null, keepDim), { op, dim: dim ?? null, keepDim });
 }
 
+/** Options of var(): keepDim, and the correction (1: unbiased, the default; 0: the population variance). */
 export interface VarOptions extends ReduceOptions {
   /** Subtracted from the count in the divisor: 1 (default) the unbiased estimate, 0 the population variance. */
   correction?: number;

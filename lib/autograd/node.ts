@@ -34,6 +34,7 @@ export interface TracedOp {
   readonly attributes: Readonly<Record<string, unknown>>;
 }
 
+/** One recorded op in the autograd graph (a tensor's gradFn, PyTorch's grad_fn): its name, its inputs and its backward rule. */
 export class Node {
   /** The op's name as errors and toString() show it ("MatmulBackward", "Conv2dFunction"). */
   readonly name: string;
@@ -117,6 +118,7 @@ export class Node {
     return this.inputs.map((t) => (t ? nodeOf(t) : null));
   }
 
+  /** The op's name, as PyTorch prints a grad_fn ("<MatmulBackward>"). */
   toString(): string {
     return `<${this.name}>`;
   }

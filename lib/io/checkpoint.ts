@@ -39,6 +39,7 @@ export { CHECKPOINTS_DIR, LATEST_FILE };
 export const CHECKPOINT_FILE = 'checkpoint.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 
+/** A checkpoint's checkpoint.json: where training stood (epoch, iteration, history), the optimizer's and scheduler's state and the generator. */
 export interface CheckpointManifest {
   format: 'napinet-checkpoint';
   version: 1;
@@ -58,6 +59,7 @@ export interface CheckpointManifest {
   savedAt: string;
 }
 
+/** What loadCheckpoint returns: the manifest, the weights and optimizer tensors, and the checkpoint's folder. */
 export interface Checkpoint {
   /** The checkpoint's own folder. */
   dir: string;
@@ -70,6 +72,7 @@ export interface Checkpoint {
   optimizer: OptimizerState;
 }
 
+/** What saveCheckpoint saves and restoreCheckpoint restores: the model, optimizer, optional scheduler, generator and where training stood. */
 export interface CheckpointParts {
   model: Module;
   optimizer: Optimizer;

@@ -42,6 +42,7 @@ export interface Preprocessing {
   inputShape?: number[] | null;
 }
 
+/** The contents of model.json: the format, the architecture, the preprocessing and whatever else was saved. */
 export interface ModelManifest {
   format: 'napinet-model';
   version: 1;
@@ -55,6 +56,7 @@ export interface ModelManifest {
   [key: string]: unknown;
 }
 
+/** Options of saveModel(): the preprocessing to store with the model, and any extra JSON fields. */
 export interface SaveModelOptions {
   /** The standardisation the model's inputs need (a Standardizer, or its {mean, std}). */
   standardizer?: Standardizer | { mean: number[]; std: number[] } | null;
@@ -287,6 +289,7 @@ export function latestCheckpoint(checkpointsDir: string): string {
   return path.join(checkpointsDir, pointer.checkpoint);
 }
 
+/** Options of loadModel(): the device, and the input shape when model.json has none. */
 export interface LoadModelOptions {
   /** Where the model goes ('cpu' default; 'cuda'; 'auto'). */
   device?: DeviceSpec;

@@ -34,6 +34,7 @@ import { describe, expectModule, expectObject, fail } from '../validate';
 import { writeFileAtomic } from './files';
 import { ONNX_PROTO } from './onnx_proto';
 
+/** The ONNX opset the exporter writes (13: onnxruntime ≥ 1.6 and every current runtime read it). */
 export const ONNX_OPSET = 13;
 /** The IR version that goes with opset 13. */
 export const ONNX_IR_VERSION = 7;
@@ -446,6 +447,7 @@ export function onnxOps(): string[] {
 // Tracing
 // ---------------------------------------------------------------------------------------------
 
+/** Options of toOnnx() and exportOnnx(). */
 export interface OnnxExportOptions {
   /** One sample's shape, without the batch dimension: [C, H, W] for images, [F] for features, … */
   inputShape: readonly number[];

@@ -19,6 +19,7 @@ function loadPngJs(): PngJs {
   return (pngjs ??= require('pngjs') as PngJs);
 }
 
+/** A decoded image: RGBA bytes, row-major. */
 export interface RgbaImage {
   width: number;
   height: number;
@@ -26,6 +27,7 @@ export interface RgbaImage {
   rgba: Uint8Array;
 }
 
+/** A grey image: one value 0–255 per pixel, row-major. */
 export interface GreyImage {
   width: number;
   height: number;
@@ -159,6 +161,7 @@ export function decodePng(bytes: Uint8Array, source = 'PNG data'): RgbaImage {
   return { width, height, rgba: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length) };
 }
 
+/** Reads and decodes a PNG file into RGBA bytes (pngjs, loaded on first use). */
 export function readPng(file: string): RgbaImage {
   return decodePng(readInputFile(file, 'PNG file'), file);
 }
@@ -315,6 +318,7 @@ export function resizeArea(image: GreyImage, width: number, height: number): Gre
   return resizeCanvas(image, { width: image.width, height: image.height, left: 0, top: 0, background: 0 }, width, height);
 }
 
+/** A picture made into an MNIST-like digit by toMnistDigit. */
 export interface DigitImage {
   /** [size, size] values in 0–255: light digit on a dark background, like MNIST. */
   pixels: Float32Array;

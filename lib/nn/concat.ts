@@ -15,6 +15,7 @@ import { addInto, concat, concatOutputShape, splitChannels } from '../ops/concat
 import type { Tensor } from '../tensor';
 import { configOf, describedLayer, type LayerConfig, Module } from './module';
 
+/** Branches run on the same input, their outputs joined along the channels (dim 1): an Inception-style block, as torch.cat([b(x) for b in branches], 1). Parameters are named "branches.0.weight", …. */
 export class Concat extends Module {
   readonly branches: readonly Module[];
   private outputChannels: number[] | undefined;

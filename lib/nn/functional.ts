@@ -5,6 +5,8 @@
  * when their forward is recorded; user code can call them directly.
  *
  *   const h = F.relu(F.conv2d(x, this.conv.weight, this.conv.bias, { padding: 1 }));
+ *
+ * @module
  */
 import { Context, Function } from '../autograd/function';
 import { isGradEnabled } from '../autograd/grad_mode';
@@ -164,6 +166,7 @@ class MaxPool2dFunction extends Function {
   }
 }
 
+/** Max pooling over [N, C, H, W] (torch.nn.functional.max_pool2d); the gradient goes to the first maximum of each window. */
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   return MaxPool2dFunction.apply(x, options);
 }
@@ -180,6 +183,7 @@ class AvgPool2dFunction extends Function {
   }
 }
 
+/** Average pooling over [N, C, H, W] (torch.nn.functional.avg_pool2d). */
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   return AvgPool2dFunction.apply(x, options);
 }
@@ -197,6 +201,7 @@ class MaxPool1dFunction extends Function {
   }
 }
 
+/** Max pooling over [N, C, L] (torch.nn.functional.max_pool1d). */
 export function maxPool1d(x: Tensor, options: Pool1dOptions): Tensor {
   return MaxPool1dFunction.apply(x, options);
 }
@@ -213,6 +218,7 @@ class AvgPool1dFunction extends Function {
   }
 }
 
+/** Average pooling over [N, C, L] (torch.nn.functional.avg_pool1d). */
 export function avgPool1d(x: Tensor, options: AvgPool1dOptions): Tensor {
   return AvgPool1dFunction.apply(x, options);
 }
@@ -221,6 +227,7 @@ export function avgPool1d(x: Tensor, options: AvgPool1dOptions): Tensor {
 // Normalisation and dropout
 // ---------------------------------------------------------------------------------------------
 
+/** Options of batchNorm(): training or evaluation statistics, momentum and eps. */
 export interface BatchNormFunctionalOptions {
   /** Batch statistics (and running-statistics updates) when true; the running statistics when false. Default false, as PyTorch. */
   training?: boolean;
@@ -292,7 +299,9 @@ export interface ActivationOps {
   name: string;
   /** Its argument (LeakyReLU's slope, ELU's alpha, GELU's approximation, Softplus's options), if any: exporters read it. */
   argument?: unknown;
+  /** The activation of `x` (into `out` when given). */
   forward(x: Tensor, out?: Tensor): Tensor;
+  /** dx from dy and the kept tensor (the input or the output, as `from` says). */
   backward(dy: Tensor, kept: Tensor, out?: Tensor): Tensor;
   /** The gradient is computed from the forward's input (x) or from its output (y). */
   from: 'input' | 'output';
@@ -312,9 +321,13 @@ export const ACTIVATIONS = {
   relu: { name: 'ReluBackward', forward: act.relu, backward: act.reluBackward, from: 'output' } as ActivationOps,
   sigmoid: { name: 'SigmoidBackward', forward: act.sigmoid, backward: act.sigmoidBackward, from: 'output' } as ActivationOps,
   tanh: { name: 'TanhBackward', forward: act.tanh, backward: act.tanhBackward, from: 'output' } as ActivationOps,
+  /** LeakyReLU's kernels with its negative slope. */
   leakyRelu: withArgument('LeakyReluBackward', act.leakyRelu, act.leakyReluBackward),
+  /** ELU's kernels with its alpha. */
   elu: withArgument('EluBackward', act.elu, act.eluBackward),
+  /** GELU's kernels, exact or tanh-approximated. */
   gelu: withArgument('GeluBackward', act.gelu, act.geluBackward),
+  /** Softplus's kernels with its beta and threshold. */
   softplus: withArgument(
     'SoftplusBackward',
     (x: Tensor, o: act.SoftplusOptions, out?: Tensor) => act.softplus(x, o, out),
@@ -358,6 +371,7 @@ export function sigmoid(x: Tensor): Tensor {
   return sigmoidFunction(x);
 }
 
+/** The hyperbolic tangent, element-wise. */
 export function tanh(x: Tensor): Tensor {
   return tanhFunction(x);
 }
@@ -414,6 +428,7 @@ function alongLastDim(x: Tensor, dim: number, rowOp: (rows: Tensor) => Tensor): 
 // Losses
 // ---------------------------------------------------------------------------------------------
 
+/** How a loss reduces over the batch: the mean (default) or the sum. */
 export type Reduction = 'mean' | 'sum';
 
 /**
@@ -433,6 +448,7 @@ function lossFromStats(stats: Tensor, factor: number): Tensor {
   return scaledElement(stats, 0, factor);
 }
 
+/** Options of crossEntropy(): label smoothing and reduction. */
 export interface CrossEntropyFunctionalOptions {
   /** ε in [0, 1] (PyTorch's label_smoothing). */
   labelSmoothing?: number;
@@ -484,6 +500,7 @@ function pointwiseLoss(stats: Tensor, input: Tensor, reduction: Reduction): Tens
   return lossFromStats(stats, reduction === 'mean' ? (n > 0 ? 1 / n : NaN) : input.size / Math.max(n, 1));
 }
 
+/** Options of mseLoss() and bceWithLogits(): the reduction, and optional running sums for fit(). */
 export interface PointwiseLossFunctionalOptions {
   reduction?: Reduction;
   /** Add [Σ loss, Σ accuracy] of this batch into this float32 [2] tensor (see nn.LossResult). */

@@ -1,4 +1,8 @@
-/** Layers and models (like torch.nn). */
+/**
+ * Layers and models (like torch.nn).
+ *
+ * @module
+ */
 export { Module, Parameter, Buffer, ModuleList, ModuleDict, Workspace, configOf, type LayerConfig } from './module';
 export * as functional from './functional';
 export { Conv2d, type Conv2dLayerOptions } from './conv2d';

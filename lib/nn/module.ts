@@ -118,6 +118,7 @@ export function configOf(module: Module): LayerConfig {
 
 type Member = Module | Parameter | Buffer;
 
+/** The base of every layer and model, as torch.nn.Module: subclass it and write forward(). Child modules, Parameters and Buffers kept in fields (or arrays, plain objects, ModuleList, ModuleDict) are found under PyTorch's state_dict names, for parameters(), to(device), train()/eval(), stateDict() and saveModel. */
 export abstract class Module {
   training = true;
   /** Explicit style: whether backward() computes dx. Sequential sets it per child; the first layer needs none. */
@@ -235,6 +236,7 @@ export abstract class Module {
     return out;
   }
 
+  /** Direct children (each once), in the order they were assigned. */
   children(): Module[] {
     return this.namedChildren().map(([, m]) => m);
   }
@@ -248,6 +250,7 @@ export abstract class Module {
     return out;
   }
 
+  /** This module and every descendant, each once (see namedModules). */
   modules(): Module[] {
     return this.namedModules().map(([, m]) => m);
   }
@@ -257,6 +260,7 @@ export abstract class Module {
     return this.namedMembers(prefix, (m): m is Parameter => m instanceof Parameter);
   }
 
+  /** Every trainable parameter, each once (what an optimizer takes). */
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
@@ -266,6 +270,7 @@ export abstract class Module {
     return this.namedMembers(prefix, (m): m is Buffer => m instanceof Buffer);
   }
 
+  /** Every buffer (BatchNorm running statistics, …), each once. */
   buffers(): Buffer[] {
     return this.namedBuffers().map(([, b]) => b);
   }
@@ -340,12 +345,14 @@ export abstract class Module {
   // Modes, devices, gradients
   // -------------------------------------------------------------------------------------------
 
+  /** Sets training mode (Dropout active, BatchNorm on batch statistics) on this module and every child; returns this. */
   train(mode = true): this {
     this.training = mode;
     for (const child of this.children()) child.train(mode);
     return this;
   }
 
+  /** Sets evaluation mode (Dropout the identity, BatchNorm on running statistics): train(false). */
   eval(): this {
     return this.train(false);
   }
@@ -496,6 +503,7 @@ export class ModuleList extends Module implements Iterable<Module> {
     for (const m of modules) this.append(m);
   }
 
+  /** Adds `module` at the end; returns this. */
   append(module: Module): this {
     this.registerModule(String(this.items.length), module);
     this.items.push(module);
@@ -511,6 +519,7 @@ export class ModuleList extends Module implements Iterable<Module> {
     return this.items.at(index);
   }
 
+  /** The modules in order. */
   [Symbol.iterator](): Iterator<Module> {
     return this.items[Symbol.iterator]();
   }
@@ -533,20 +542,24 @@ export class ModuleDict extends Module {
     for (const [key, m] of Object.entries(modules)) this.set(key, m);
   }
 
+  /** Adds or replaces the module under `key`; returns this. */
   set(key: string, module: Module): this {
     this.registerModule(key, module);
     this.items.set(key, module);
     return this;
   }
 
+  /** The module under `key`, or undefined. */
   get(key: string): Module | undefined {
     return this.items.get(key);
   }
 
+  /** The keys, in insertion order. */
   keys(): string[] {
     return [...this.items.keys()];
   }
 
+  /** [key, module] pairs, in insertion order. */
   entries(): [string, Module][] {
     return [...this.items.entries()];
   }
@@ -588,6 +601,7 @@ function membersIn(name: string, value: unknown, depth: number): [string, Member
 export class Workspace {
   private readonly tensors = new Map<string, Tensor>();
 
+  /** The tensor kept under `key`, reallocated (zeros) only when its shape, device or dtype changes. */
   get(key: string, shape: readonly number[], device: Device, dtype: 'float32' | 'int32' = 'float32'): Tensor {
     const existing = this.tensors.get(key);
     if (existing && existing.device === device && existing.dtype === dtype && sameShape(existing.shape, shape)) return existing;
@@ -597,6 +611,7 @@ export class Workspace {
     return fresh;
   }
 
+  /** Frees every tensor kept here. */
   release(): void {
     for (const t of this.tensors.values()) t.dispose();
     this.tensors.clear();

@@ -33,10 +33,14 @@ import { AvgPool2d, MaxPool2d } from './pool2d';
 import { Sequential } from './sequential';
 import { LogSoftmax, Softmax } from './softmax';
 
+/** The deepest nesting of containers a model.json may describe (a bound against hostile files). */
 export const MAX_ARCHITECTURE_DEPTH = 16;
 
 /** A Module class registerModule accepts; `fromConfig`, when present, rebuilds it from config(). */
-export type ModuleClass<T extends Module = Module> = (new (...args: any[]) => T) & { fromConfig?(config: Record<string, unknown>): T };
+export type ModuleClass<T extends Module = Module> = (new (...args: any[]) => T) & {
+  /** Rebuilds an instance from what its config() returned (for constructors that take positional arguments). */
+  fromConfig?(config: Record<string, unknown>): T;
+};
 
 /** Builds the child config `config` found under `key` of the container being built. */
 type BuildChild = (config: unknown, key: string | number) => Module;

@@ -20,6 +20,7 @@ import { ConvPoolStep } from './fused';
 import { configOf, describedLayer, type LayerConfig, Module } from './module';
 import { MaxPool2d } from './pool2d';
 
+/** torch.nn.Sequential: layers applied in order. Children are named "0", "1", …, so parameter names match PyTorch's state_dict. */
 export class Sequential extends Module {
   readonly layers: Module[];
 

@@ -54,6 +54,7 @@ import { evaluateSource } from './evaluate';
 
 export type { Callbacks, EpochRecord, FitPosition, History, StepInfo, TrainingContext } from '../fit_types';
 
+/** Options of fit(): the optimizer and epochs are required; everything else has PyTorch's or Keras's default. */
 export interface FitOptions {
   optimizer: Optimizer;
   epochs: number;
@@ -131,6 +132,7 @@ const FIT_OPTIONS: readonly (keyof FitOptions)[] = [
   'workers', 'cudaGraph', 'resume', 'onNonFiniteLoss',
 ];
 
+/** What fit() returns: the history of every epoch, and whether a callback or shouldStop() stopped training early. */
 export interface FitResult extends History {
   stopped: boolean;
   /** Where training stopped when shouldStop() ended it part-way through an epoch. */
