@@ -1,6 +1,8 @@
 // Import cost of napinet: the wall time of a fresh `node` that loads the package (CommonJS
-// require and the ES-module entry), median of N runs each, beside a bare `node -e 0`; and which
-// optional dependencies the import loaded (protobufjs, pngjs, @napi-rs/canvas, chart.js).
+// require and the ES-module entry), median of N runs each, beside a bare `node -e 0`; the CPU time
+// (user + system) the same processes report at exit, which a busy shared machine disturbs far less
+// than the wall time; and which optional dependencies the import loaded (protobufjs, pngjs,
+// @napi-rs/canvas, chart.js).
 //
 //   npm run build && node bench/import-time.mjs [runs] [dist folder, default dist/]
 // (A second build's folder, e.g. an older commit's dist copied to build-dist-before/, is measured
@@ -20,23 +22,31 @@ function median(values) {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function time(args) {
-  const ms = [];
+// Printed by each child as it exits: its CPU time (user + system) in ms, startup included.
+const reportCpu = `process.on('exit', () => { const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000)); });`;
+
+/** Median wall time and median CPU time (ms) of `runs` fresh processes running `code`. */
+function time(code, esModule = false) {
+  const wall = [];
+  const cpu = [];
+  const args = [...(esModule ? ['--input-type=module'] : []), '-e', `${reportCpu}\n${code}`];
   for (let i = 0; i < runs; i++) {
     const start = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited with ${r.status}`);
-    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+    wall.push(Number(process.hrtime.bigint() - start) / 1e6);
+    cpu.push(Number(r.stdout));
   }
-  return median(ms);
+  return { wall: median(wall), cpu: median(cpu) };
 }
 
-const bare = time(['-e', '0']);
-const required = time(['-e', `require(${JSON.stringify(cjs)})`]);
-const imported = time(['--input-type=module', '-e', `await import(${JSON.stringify(esm)})`]);
+const bare = time('0');
+const required = time(`require(${JSON.stringify(cjs)})`);
+const imported = time(`await import(${JSON.stringify(esm)})`, true);
 const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(cjs)}); console.log(JSON.stringify(['protobufjs', 'pngjs', '@napi-rs/canvas', 'chart.js'].filter((m) => Object.keys(require.cache).some((f) => f.includes('/node_modules/' + m + '/')))))`], { cwd: root, encoding: 'utf8' });
-console.log(`${path.relative(root, dist)}: node ${process.version}, ${runs} runs each, median wall time of a fresh process:`);
-console.log(`  node -e 0                      ${bare.toFixed(1)} ms`);
-console.log(`  require('napinet') (CommonJS)  ${required.toFixed(1)} ms  (+${(required - bare).toFixed(1)} ms over bare node)`);
-console.log(`  import('napinet') (ES module)  ${imported.toFixed(1)} ms  (+${(imported - bare).toFixed(1)} ms over bare node)`);
+console.log(`${path.relative(root, dist)}: node ${process.version}, ${runs} runs each, median of fresh processes:`);
+const row = (name, t) => `  ${name.padEnd(30)} wall ${t.wall.toFixed(1).padStart(6)} ms (+${(t.wall - bare.wall).toFixed(1)})   CPU ${t.cpu.toFixed(1).padStart(6)} ms (+${(t.cpu - bare.cpu).toFixed(1)} over bare node)`;
+console.log(`  node -e 0                      wall ${bare.wall.toFixed(1).padStart(6)} ms          CPU ${bare.cpu.toFixed(1).padStart(6)} ms`);
+console.log(row("require('napinet') (CommonJS)", required));
+console.log(row("import('napinet') (ES module)", imported));
 console.log(`  optional packages loaded by the import: ${probe.stdout.trim()}`);
