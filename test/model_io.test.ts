@@ -124,6 +124,9 @@ describe('saveModel / loadModel', () => {
     expect(manifest.settings).toEqual({ epochs: 3 });
     const loaded = loadModel(dir);
     expect(loaded.model).toBeInstanceOf(ResidualMLP);
+    // A custom module prints as PyTorch's repr, its children nested (Module.toString).
+    expect(String(loaded.model)).toBe(String(model));
+    expect(String(model)).toMatch(/^ResidualMLP\(\n  \(stem\): Linear\(in_features=4, out_features=8, bias=True\)\n  \(blocks\): ModuleList\(\n    \(0\): Sequential\(\n      \(0\): Linear/);
     expect(loaded.standardizer).toBeInstanceOf(Standardizer);
     expect(loaded.standardizer?.toJSON()).toEqual(standardizer.toJSON());
     expect(loaded.inputShape).toEqual([4]);

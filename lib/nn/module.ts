@@ -289,6 +289,17 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * PyTorch's repr: the class name, then each child as "(name): child" on its own line (built-in
+   * layers print their arguments instead, as torch does).
+   */
+  toString(): string {
+    const children = this.namedChildren();
+    if (children.length === 0) return `${this.constructor.name}()`;
+    const rows = children.map(([name, child]) => `  (${name}): ${String(child).split('\n').join('\n  ')}`);
+    return `${this.constructor.name}(\n${rows.join('\n')}\n)`;
+  }
+
   /** Number of trainable values. */
   parameterCount(): number {
     return this.parameters().reduce((n, p) => n + p.size, 0);
