@@ -13,6 +13,7 @@
 import { cuda } from './device';
 import { type CudaGraphHandle, native } from './native';
 
+/** A recorded sequence of GPU work (a CUDA graph) that launch() replays with one host call; made by captureCudaGraph. */
 export class CudaGraph {
   private handle: CudaGraphHandle | undefined;
 
@@ -33,6 +34,7 @@ export class CudaGraph {
     this.handle = undefined;
   }
 
+  /** Whether dispose() was called. */
   get disposed(): boolean {
     return this.handle === undefined;
   }

@@ -10,7 +10,9 @@
 import { type CudaBuffer, type CudaInfo, native } from './native';
 import { expectOneOf } from './validate';
 
+/** Where a tensor lives: the CPU or the CUDA GPU. */
 export type Device = 'cpu' | 'cuda';
+/** A device, or 'auto': CUDA when a GPU is usable, else the CPU. */
 export type DeviceSpec = Device | 'auto';
 
 let cachedInfo: CudaInfo | undefined;
@@ -27,9 +29,11 @@ function cudaInfo(): CudaInfo {
 
 /** CUDA status: whether a GPU is usable, and what it is. */
 export const cuda = {
+  /** Whether a CUDA GPU is usable (a CUDA build, a driver and a supported device). */
   isAvailable(): boolean {
     return cudaInfo().available;
   },
+  /** The GPU's name, memory and compute capability, or the reason none is usable. */
   info(): CudaInfo {
     return { ...cudaInfo() };
   },
@@ -39,6 +43,7 @@ export const cuda = {
   },
 };
 
+/** The device `spec` means: 'auto' picks CUDA when usable; 'cuda' throws with the reason when no GPU is usable. */
 export function resolveDevice(spec: DeviceSpec): Device {
   expectOneOf(spec, 'device', ['auto', 'cpu', 'cuda'] as const);
   if (spec === 'cpu') return 'cpu';

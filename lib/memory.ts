@@ -13,6 +13,7 @@
  */
 import { type CudaBuffer, native } from './native';
 
+/** A tensor's element type: float32 for values, int32 for labels and indices. */
 export type DType = 'float32' | 'int32';
 export type HostArray = Float32Array | Int32Array;
 export type Device = 'cpu' | 'cuda';
@@ -128,6 +129,7 @@ function key(device: Device, dtype: DType, length: number): string {
 
 const pool = new Pool();
 
+/** What memoryStats() reports: the bytes pooled and in use, per device. */
 export interface MemoryStats {
   /** Bytes held idle in the pool, per device. */
   pooledBytes: Record<Device, number>;

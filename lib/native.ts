@@ -38,6 +38,7 @@ export type CudaGraphHandle = { readonly __cudaGraph: unique symbol };
 /** A tensor's storage as the addon sees it. */
 export type NativeBuffer = Float32Array | CudaBuffer;
 
+/** How the loaded addon was built (buildInfo()): with CUDA (or its CPU emulation) or not, its Node-API version and the SIMD instructions its kernels use. */
 export interface BuildInfo {
   cuda: boolean;
   cudaEmulated: boolean;
@@ -387,6 +388,7 @@ export function packageRoot(): string {
   }
 }
 
+/** Which addon binary was loaded (addonSource()): an override (NAPINET_ADDON), a local build or a prebuilt one, and its path. */
 export interface AddonSource {
   kind: 'override' | 'local build' | 'prebuilt';
   path: string;

@@ -17,6 +17,7 @@ import { describe, expectShape, fail } from './validate';
 export type { DType, HostArray } from './memory';
 export { cudaBytesInUse } from './memory';
 
+/** Options of tensor() and the creation functions: device (default the CPU), dtype (default float32) and requiresGrad. */
 export interface TensorOptions {
   device?: DeviceSpec;
   dtype?: DType;
@@ -27,6 +28,7 @@ export interface TensorOptions {
 /** Nested arrays of numbers ([[1, 2], [3, 4]]), as tensor() takes them. */
 export type NestedArray = number | readonly NestedArray[];
 
+/** An n-dimensional array of float32 (or int32) values, contiguous, on the CPU or a CUDA GPU, as torch.Tensor: create one with tensor(), zeros(), randn(), …; PyTorch's maths are its methods (x.add(y), x.matmul(w), x.sum(1)), recorded for backward() when an input requires grad. GPU memory is freed by dispose() or tidy(). */
 export class Tensor implements Tracked {
   readonly shape: readonly number[];
   readonly dtype: DType;

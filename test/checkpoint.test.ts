@@ -217,7 +217,9 @@ describe('the loader refuses broken checkpoints and model folders with a clear E
     fs.writeFileSync(path.join(dir, 'latest.json'), '{"checkpoint": "../../etc"}');
     expect(() => loadCheckpoint(dir)).toThrow('latest.json: expected {"checkpoint": "epoch-NNNN"}');
     fs.writeFileSync(path.join(ckptDir, 'model.json'), '{"format": "napinet-model", "version": 1, "architecture": {"type": "Sequential", "layers": [{"type": "Conv9d"}]}}');
-    expect(() => loadModel(ckptDir)).toThrow(`${path.join(ckptDir, 'model.json')}: cannot rebuild the architecture: Expected a known layer type for config.type but received "Conv9d"`);
+    expect(() => loadModel(ckptDir)).toThrow(
+      `${path.join(ckptDir, 'model.json')}: Expected a registered module type for architecture.layers[0].type but "Conv9d" is not a registered module type`,
+    );
     fs.writeFileSync(path.join(ckptDir, 'model.json'), '[');
     expect(() => loadModel(ckptDir)).toThrow('model.json is not valid JSON');
   });

@@ -215,7 +215,7 @@ describe('file readers: crafted files and seeded mutations', () => {
     const deep = 100000;
     const crafted: Record<string, [string, string]> = {
       'inputShape [1, 1e9, 1e9]': [pre({ ...manifest.preprocessing, inputShape: [1, 1e9, 1e9] }), 'would need 3.5 EiB, more than the input budget'],
-      'inputShape [1, 28]': [pre({ ...manifest.preprocessing, inputShape: [1, 28] }), 'Expected a [C, H, W] shape of positive integers for preprocessing.inputShape but received [1, 28]'],
+      'inputShape [1, 28]': [pre({ ...manifest.preprocessing, inputShape: [1, 28] }), 'input shape [1, 28] does not fit the network at layer 0 (Conv2d)'],
       'inputShape "28x28"': [pre({ ...manifest.preprocessing, inputShape: '28x28' }), 'but received "28x28"'],
       'inputShape [3, 28, 28] for a 1-channel network': [pre({ ...manifest.preprocessing, inputShape: [3, 28, 28] }), 'input shape [3, 28, 28] does not fit the network at layer 0 (Conv2d)'],
       'inputShape [1, 8, 8] too small for the network': [pre({ ...manifest.preprocessing, inputShape: [1, 8, 8] }), 'does not fit the network at layer'],
@@ -225,7 +225,11 @@ describe('file readers: crafted files and seeded mutations', () => {
       'layers holding null': [arch({ type: 'Sequential', layers: [null] }), 'Expected a layer object {type, …} for architecture.layers[0] but received null'],
       'architecture a list': [arch([1]), 'Expected a layer object {type, …} for architecture but received [1]'],
       'architecture missing': [arch(undefined), 'for architecture but received undefined'],
-      'unknown layer type': [arch({ type: 'Sequential', layers: [{ type: 'Transformer' }] }), 'Expected a known layer type for config.type but received "Transformer"'],
+      'unknown layer type': [
+        arch({ type: 'Sequential', layers: [{ type: 'Transformer' }] }),
+        'Expected a registered module type for architecture.layers[0].type but "Transformer" is not a registered module type: a custom Module class must be registered before loading, with napinet.registerModule(Transformer)',
+      ],
+      'ModuleDict of a list': [arch({ type: 'ModuleDict', modules: [] }), 'Expected an object of layers by name for architecture.modules but received []'],
       'Conv2d of 1e9 channels (was "Invalid typed array length")': [
         arch({ type: 'Sequential', layers: [{ ...layers[0], inChannels: 1e9, outChannels: 1e9 }, ...layers.slice(1)] }),
         'the architecture declares 25,000,000,001,000,014,000 parameter and buffer values but',
@@ -426,7 +430,7 @@ describe('the public load/save functions: bad arguments are refused by name', ()
     const calls: [string, () => unknown, string][] = [
       ['saveModel(5, model)', () => napinet.saveModel(5 as never, model), 'Expected a folder path for dir but received 5'],
       ['saveModel(dir, null)', () => napinet.saveModel(out, null as never), 'Expected a Module for model but received null'],
-      ['saveModel(dir, model, 5)', () => napinet.saveModel(out, model, 5 as never), 'Expected an object for extra but received 5'],
+      ['saveModel(dir, model, 5)', () => napinet.saveModel(out, model, 5 as never), 'Expected an object for options but received 5'],
       ['saveModel(a path through a file, model)', () => napinet.saveModel(path.join(aFile, 'model'), model), `cannot write ${path.join(aFile, 'model')}: ${aFile} is a file, not a folder`],
       [
         'saveCheckpoint(a path through a file, …)',
@@ -451,7 +455,7 @@ describe('the public load/save functions: bad arguments are refused by name', ()
       ['loadStateDict(model, null)', () => napinet.loadStateDict(model, null as never), 'Expected an object for state but received null'],
       ['loadStateDict: a number for a tensor', () => napinet.loadStateDict(model, { ...napinet.stateDict(model), '0.weight': 5 as never }), 'Expected a Tensor, a Float32Array or {shape, data: Float32Array} for state["0.weight"] but received 5'],
       ['stateDict(null)', () => napinet.stateDict(null as never), 'Expected a Module for model but received null'],
-      ['toOnnx(model, {})', () => napinet.toOnnx(model, {} as never), 'Expected a [C, H, W] shape of positive integers for options.inputShape but received undefined'],
+      ['toOnnx(model, {})', () => napinet.toOnnx(model, {} as never), "Expected a shape of positive integers (one sample's, without the batch dimension) for options.inputShape but received undefined"],
       ['exportOnnx(model, 5, …)', () => napinet.exportOnnx(model, 5 as never, { inputShape: [1, 28, 28] }), 'Expected a file path for file but received 5'],
       ['decodeOnnx("x")', () => napinet.decodeOnnx('x' as never), 'Expected a Uint8Array for bytes but received "x"'],
       ['encodeGreyPng(null, 2, 2)', () => napinet.encodeGreyPng(null as never, 2, 2), 'Expected 4 pixel values (width × height) for pixels but received null'],

@@ -50,6 +50,7 @@ export class IterableDataset<S = SampleLike> implements AsyncIterable<S> {
     return it;
   }
 
+  /** The samples of one pass, in order (calls the generator function anew). */
   async *[Symbol.asyncIterator](): AsyncIterator<S> {
     yield* this.samples();
   }
@@ -58,6 +59,7 @@ export class IterableDataset<S = SampleLike> implements AsyncIterable<S> {
 /** The sample type of a dataset (what a collate function receives). */
 export type SampleOf<D> = D extends Dataset<infer S> ? S : D extends IterableDataset<infer S> ? S : never;
 
+/** Options of a DataLoader, as torch.utils.data.DataLoader's. */
 export interface DataLoaderOptions<S> {
   /** Samples per batch (default 1, as PyTorch). */
   batchSize?: number;
@@ -132,6 +134,7 @@ export class DataLoader<D extends Dataset<any> | IterableDataset<any> = Dataset<
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
+  /** The batches of one epoch, for a map-style dataset (a stream needs `for await`). */
   [Symbol.iterator](): Iterator<Batch> {
     if (this.dataset instanceof IterableDataset) {
       throw new TypeError('Expected for await (… of loader) for a DataLoader over an IterableDataset (a stream is read asynchronously) but received for (… of loader)');
@@ -139,6 +142,7 @@ export class DataLoader<D extends Dataset<any> | IterableDataset<any> = Dataset<
     return batchesOnly(this.mapStyleBatches(this.generator ?? defaultGenerator));
   }
 
+  /** The batches of one epoch, for any dataset (`for await (const batch of loader)`). */
   async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
     const generator = this.generator ?? defaultGenerator;
     if (this.dataset instanceof IterableDataset) {

@@ -74,6 +74,7 @@ export class DeviceDataset {
   }
 }
 
+/** Options of batches(): the order and where the batches go. */
 export interface BatchesOptions {
   shuffle?: boolean;
   generator?: Generator;

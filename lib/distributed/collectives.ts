@@ -18,13 +18,16 @@ import { expectInt, expectOneOf, fail } from '../validate';
 import { ensureNcclCommunicator, hasLocalNcclCommunicator } from './nccl';
 import { currentWorld } from './world';
 
+/** How a collective combines the ranks' values: their sum, or their mean. */
 export type ReduceOp = 'sum' | 'mean';
 
+/** Options every collective takes: its time limit. */
 export interface CollectiveOptions {
   /** Limit in milliseconds (default: init's timeoutMs, 60 000 unless set there). */
   timeoutMs?: number;
 }
 
+/** Options of allReduce: the time limit and the reduction. */
 export interface AllReduceOptions extends CollectiveOptions {
   /** 'sum' (default) or 'mean' (the sum divided by the world size). */
   op?: ReduceOp;

@@ -36,10 +36,13 @@ export type ParameterLike = Tensor;
 
 /** A module as broadcastParameters reads it: its parameters and, if it has them, its buffers. */
 export interface ModuleLike {
+  /** The parameters whose values the root broadcasts. */
   parameters(): Iterable<ParameterLike>;
+  /** Optional: buffers (BatchNorm statistics) broadcast with them. */
   namedBuffers?(): Iterable<readonly [string, Tensor]>;
 }
 
+/** Options of allReduceGradients: bucket size, reduction and time limit. */
 export interface AllReduceGradientsOptions extends CollectiveOptions {
   /** Most bytes per bucket (default 25 MiB); a larger gradient has a bucket of its own. */
   bucketBytes?: number;
@@ -47,6 +50,7 @@ export interface AllReduceGradientsOptions extends CollectiveOptions {
   op?: ReduceOp;
 }
 
+/** The default bucket size of allReduceGradients: 25 MiB, PyTorch DDP's. */
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
 
 /** Flat buffers of the CPU buckets, reused from call to call (index → buffer). */
@@ -147,6 +151,7 @@ export function allReduceGradients(parameters: Iterable<HasGradient | Tensor>, o
   });
 }
 
+/** Options of broadcastParameters: the root rank and the time limit. */
 export interface BroadcastParametersOptions extends CollectiveOptions {
   /** The rank whose values everyone takes (default 0). */
   root?: number;

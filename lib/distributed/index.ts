@@ -16,6 +16,8 @@
  *
  * docs/DISTRIBUTED.md: several machines (hostfile), several GPUs (one rank each), timeouts and
  * what happens when a rank dies.
+ *
+ * @module
  */
 export {
   init, finalize, isInitialized, isMainProcess, rank, worldSize, localRank, localSize, worldInfo, backends, detectLauncher,

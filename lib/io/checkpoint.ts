@@ -10,7 +10,9 @@
  *   checkpoints/epoch-0002/            after 2 epochs (epoch-0002-step-0013: 13 steps into the 3rd)
  *     checkpoint.json                  epoch, iteration, position, generator, optimizer/scheduler
  *                                      scalars, history, settings
- *     model.json, weights.safetensors  the model, as saveModel writes it (loadable on its own)
+ *     model.json, weights.safetensors  the model, as saveModel writes it (loadModel reads it; a
+ *                                      model whose class is not registered is saved with architecture
+ *                                      null: the resuming run builds it in code)
  *     optimizer.safetensors            optimizer state tensors, named "<parameter>.<state>"
  *
  * Crash safety: a checkpoint is written into a temporary folder (every file fsynced), renamed to
@@ -28,14 +30,16 @@ import type { EpochRecord, FitPosition } from '../fit_types';
 import { makeFolder, writeJsonAtomic } from './files';
 import { expectInt, expectModule, expectObject, fail } from '../validate';
 import { fileError, readJsonFile } from '../budget';
-import { loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
+import {
+  CHECKPOINTS_DIR, LATEST_FILE, latestCheckpoint, loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, WEIGHTS_FILE, writeModelFolder,
+} from './model_io';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
 
-export const CHECKPOINTS_DIR = 'checkpoints';
-export const LATEST_FILE = 'latest.json';
+export { CHECKPOINTS_DIR, LATEST_FILE };
 export const CHECKPOINT_FILE = 'checkpoint.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 
+/** A checkpoint's checkpoint.json: where training stood (epoch, iteration, history), the optimizer's and scheduler's state and the generator. */
 export interface CheckpointManifest {
   format: 'napinet-checkpoint';
   version: 1;
@@ -55,6 +59,7 @@ export interface CheckpointManifest {
   savedAt: string;
 }
 
+/** What loadCheckpoint returns: the manifest, the weights and optimizer tensors, and the checkpoint's folder. */
 export interface Checkpoint {
   /** The checkpoint's own folder. */
   dir: string;
@@ -67,6 +72,7 @@ export interface Checkpoint {
   optimizer: OptimizerState;
 }
 
+/** What saveCheckpoint saves and restoreCheckpoint restores: the model, optimizer, optional scheduler, generator and where training stood. */
 export interface CheckpointParts {
   model: Module;
   optimizer: Optimizer;
@@ -151,7 +157,7 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
     savedAt: new Date().toISOString(),
   };
   try {
-    saveModel(temp, parts.model, parts.modelExtra ?? {});
+    writeModelFolder(temp, parts.model, parts.modelExtra ?? {}, { architecture: 'optional' });
     writeSafetensors(path.join(temp, OPTIMIZER_FILE), optimizerTensors, { format: 'napinet-optimizer' });
     writeJsonAtomic(path.join(temp, CHECKPOINT_FILE), manifest);
     fsyncDir(temp);
@@ -183,14 +189,7 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
 
 /** Finds the checkpoint folder `location` means: a run folder, its checkpoints/ folder, or a checkpoint itself. */
 export function findCheckpoint(location: string): { dir: string; checkpointsDir: string } {
-  const fromPointer = (checkpointsDir: string) => {
-    const pointerFile = path.join(checkpointsDir, LATEST_FILE);
-    const pointer = readJsonFile(pointerFile, 'checkpoint pointer') as { checkpoint?: unknown };
-    if (typeof pointer?.checkpoint !== 'string' || !/^epoch-\d{4,}(-step-\d{4,})?$/.test(pointer.checkpoint)) {
-      throw new Error(`${pointerFile}: expected {"checkpoint": "epoch-NNNN"} but found ${JSON.stringify(pointer).slice(0, 100)}`);
-    }
-    return { dir: path.join(checkpointsDir, pointer.checkpoint), checkpointsDir };
-  };
+  const fromPointer = (checkpointsDir: string) => ({ dir: latestCheckpoint(checkpointsDir), checkpointsDir });
   if (typeof location !== 'string' || location === '') fail('a run, checkpoints or checkpoint folder', 'location', location);
   const expected = `a run folder, its ${CHECKPOINTS_DIR}/ folder or a checkpoint folder`;
   if (!fs.existsSync(location)) throw new Error(`${location} does not exist (expected ${expected})`);

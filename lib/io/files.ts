@@ -25,6 +25,7 @@ export function makeFolder(dir: string, target = dir): void {
   }
 }
 
+/** Writes `file` so that a reader (or a crash) sees the old file or the new one, never half of one: a temporary file renamed over it. Missing folders are created. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   if (typeof file !== 'string' || file === '') throw new TypeError(`Expected a file path for file but received ${describe(file)}`);
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError(`Expected a string or a Uint8Array for data but received ${describe(data)}`);
@@ -50,6 +51,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
+/** Writes `value` as indented JSON to `file`, atomically (see writeFileAtomic). */
 export function writeJsonAtomic(file: string, value: unknown): void {
   let text: string;
   try {

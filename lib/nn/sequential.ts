@@ -17,9 +17,10 @@
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
 import { ConvPoolStep } from './fused';
-import { describedLayer, type LayerConfig, Module } from './module';
+import { configOf, describedLayer, type LayerConfig, Module } from './module';
 import { MaxPool2d } from './pool2d';
 
+/** torch.nn.Sequential: layers applied in order. Children are named "0", "1", …, so parameter names match PyTorch's state_dict. */
 export class Sequential extends Module {
   readonly layers: Module[];
 
@@ -89,7 +90,7 @@ export class Sequential extends Module {
   }
 
   override config(): LayerConfig {
-    return { type: 'Sequential', layers: this.layers.map((l) => describedLayer(l, 'config').config!()) };
+    return { type: 'Sequential', layers: this.layers.map(configOf) };
   }
 
   /**

@@ -63,6 +63,7 @@ class Improvement {
   }
 }
 
+/** Options of EarlyStopping (Keras's names): what to watch, how long to wait, and whether to restore the best weights. */
 export interface EarlyStoppingOptions {
   /** The figure watched (default 'valLoss'). */
   monitor?: string;
@@ -74,6 +75,7 @@ export interface EarlyStoppingOptions {
   minDelta?: number;
   /** When training ends, put back the weights (and buffers) of the best epoch (default false). */
   restoreBest?: boolean;
+  /** Where it reports what it did (default: nothing). */
   log?: (line: string) => void;
 }
 
@@ -155,6 +157,7 @@ function firstNonFinite(state: Record<string, Float32Array>): string | undefined
   return undefined;
 }
 
+/** Options of ModelCheckpoint: when to save, what decides the best epoch, and whether to save a resumable checkpoint. */
 export interface ModelCheckpointOptions {
   /** 'best' (default): save when the monitored figure improves; 'every': after every epoch. */
   save?: 'best' | 'every';
@@ -169,6 +172,7 @@ export interface ModelCheckpointOptions {
    * history) into the folder instead of the model alone (saveModel).
    */
   training?: { optimizer: Optimizer; scheduler?: LRScheduler | null; generator: Generator; settings?: Record<string, unknown> };
+  /** Where it reports each save (default: nothing). */
   log?: (line: string) => void;
 }
 

@@ -21,6 +21,7 @@ import { type BatchSource, batchSource, type FitData, isSyncData, type SyncData 
 import { defaultMetrics, expectLoss, isLossObject, type LossSpec, Measures, type MetricSpec } from './measures';
 import { toDevice } from '../autograd/functional';
 
+/** Options of evaluate() and evaluateAsync(). */
 export interface EvaluateOptions {
   /** Samples per batch for a dataset (default 256). */
   batchSize?: number;
@@ -30,6 +31,7 @@ export interface EvaluateOptions {
   metrics?: MetricSpec[];
 }
 
+/** What evaluate() measures: the mean loss, each metric, and the number of samples. */
 export interface EvaluateResult {
   /** The mean loss over the samples. */
   loss: number;

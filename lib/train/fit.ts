@@ -59,6 +59,7 @@ import { DataParallel, type DistributedFitOptions } from './data_parallel';
 
 export type { Callbacks, EpochRecord, FitPosition, History, StepInfo, TrainingContext } from '../fit_types';
 
+/** Options of fit(): the optimizer and epochs are required; everything else has PyTorch's or Keras's default. */
 export interface FitOptions {
   optimizer: Optimizer;
   epochs: number;
@@ -145,6 +146,7 @@ const FIT_OPTIONS: readonly (keyof FitOptions)[] = [
   'workers', 'cudaGraph', 'resume', 'onNonFiniteLoss', 'distributed',
 ];
 
+/** What fit() returns: the history of every epoch, and whether a callback or shouldStop() stopped training early. */
 export interface FitResult extends History {
   stopped: boolean;
   /** Where training stopped when shouldStop() ended it part-way through an epoch. */
