@@ -3,12 +3,12 @@
  * test set, the first misclassified images, the first conv layer's kernels and what conv, ReLU and
  * max-pool make of one image (section 14.8.5). Runs on the CPU (models are moved there).
  */
-import { batches, type ImageDataset, nn, Tensor, validate } from '../../index';
+import { argmax, batches, type ImageDataset, nn, Tensor, validate } from '../../index';
 
 const { Conv2d, MaxPool2d, ReLU, Sequential } = nn;
 type Module = nn.Module;
 
-/** Predicted class (argmax of the logits; the first on ties) of every image of `data`. */
+/** Predicted class (argmax of the logits: the first on ties, the first NaN if any) of every image of `data`. */
 export function predictClasses(model: Module, data: ImageDataset, batchSize = 500): Int32Array {
   const out = new Int32Array(data.count);
   const wasTraining = model.training;
@@ -16,14 +16,8 @@ export function predictClasses(model: Module, data: ImageDataset, batchSize = 50
   try {
     let offset = 0;
     for (const batch of batches(data, batchSize, { device: model.device })) {
-      const logits = model.forward(batch.x);
-      const scores = logits.toArray() as Float32Array;
-      const classes = logits.shape[1];
-      for (let i = 0; i < batch.size; i++) {
-        let best = 0;
-        for (let c = 1; c < classes; c++) if (scores[i * classes + c] > scores[i * classes + best]) best = c;
-        out[offset + i] = best;
-      }
+      // torch.argmax's rule: the first maximum, or the first NaN of a row
+      out.set(argmax(model.forward(batch.x), 1).toArray() as Int32Array, offset);
       offset += batch.size;
     }
   } finally {
