@@ -40,7 +40,7 @@ export { saveModel, loadModel, stateDict, loadStateDict, type ModelManifest } fr
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';
 export { load, Classifier, Predictor, type Prediction, type PredictOptions, type ImageInput } from './inference';
 export {
-  saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, type Checkpoint, type CheckpointManifest, type CheckpointParts,
+  saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, repairCheckpoints, type Checkpoint, type CheckpointManifest, type CheckpointParts,
 } from './io/checkpoint';
 export { toOnnx, exportOnnx, decodeOnnx, registerOnnxLayer, ONNX_OPSET, type OnnxExportOptions } from './io/onnx';
 export { decodePng, readPng, encodeGreyPng, toMnistDigit, toGrey, resizeArea, type RgbaImage, type GreyImage, type DigitImage } from './io/png';

@@ -16,7 +16,10 @@
  * Crash safety: a checkpoint is written into a temporary folder (every file fsynced), renamed to
  * its final name, and only then does latest.json (itself replaced atomically) point at it; older
  * checkpoints are removed last. A crash at any moment leaves latest.json naming a complete
- * checkpoint, never a half-written one. Test: test/checkpoint.test.ts.
+ * checkpoint, never a half-written one — except while a checkpoint replaces one of the same name,
+ * when the old one is moved aside first: repairCheckpoints() moves it back, and removes what
+ * interrupted saves leave (.tmp-* folders, half-written files). Test: test/checkpoint.test.ts,
+ * test/run_integrity.test.ts (kill -9 during saves).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -81,6 +84,9 @@ export interface CheckpointParts {
   /** Extra fields for the checkpoint's model.json (preprocessing, …). */
   modelExtra?: Record<string, unknown>;
 }
+
+/** A checkpoint's folder name (epoch-0002; epoch-0002-step-0013: 13 steps into the 3rd epoch). */
+const CHECKPOINT_NAME = /^epoch-(\d{4,})(?:-step-(\d{4,}))?$/;
 
 function checkpointName(epoch: number, position: FitPosition | null | undefined): string {
   const e = `epoch-${String(epoch).padStart(4, '0')}`;
@@ -176,9 +182,71 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
   }
   writeJsonAtomic(path.join(checkpointsDir, LATEST_FILE), { format: 'napinet-checkpoint-pointer', checkpoint: name });
   for (const entry of fs.readdirSync(checkpointsDir)) {
-    if (entry !== name && /^epoch-\d{4,}(-step-\d{4,})?$/.test(entry)) fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
+    if (entry !== name && CHECKPOINT_NAME.test(entry)) fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
   }
   return path.join(checkpointsDir, name);
+}
+
+/** What saveCheckpoint leaves when interrupted: its temporary folder, a same-name checkpoint moved aside. */
+const TEMP_CHECKPOINT = /^\.tmp-(epoch-\d{4,}(?:-step-\d{4,})?)-\d+-[a-z0-9]*$/;
+const ASIDE_CHECKPOINT = /^\.old-(epoch-\d{4,}(?:-step-\d{4,})?)-\d+-[a-z0-9]*$/;
+/** writeFileAtomic's temporary files (.NAME.PID.RANDOM.tmp). */
+export const TEMP_FILE = /^\..+\.\d+\.[a-z0-9]*\.tmp$/;
+
+/**
+ * Puts `checkpointsDir` (a run's checkpoints/ folder) back in order after interrupted saves: a
+ * checkpoint moved aside while being replaced goes back to its name if the replacement never
+ * arrived (else it is removed), temporary folders and files are removed, and a latest.json that
+ * names a missing checkpoint is pointed at the newest complete one. Returns what it did, one line
+ * each (empty when there was nothing to do). Only call it while no other process writes into the
+ * folder (the CLI holds the run folder's lock): another writer's temporary folder looks the same.
+ */
+export function repairCheckpoints(checkpointsDir: string): string[] {
+  if (typeof checkpointsDir !== 'string' || checkpointsDir === '') fail('a folder path', 'checkpointsDir', checkpointsDir);
+  if (!fs.existsSync(checkpointsDir) || !fs.statSync(checkpointsDir).isDirectory()) return [];
+  const done: string[] = [];
+  const remove = (entry: string, why: string) => {
+    fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
+    done.push(`removed ${path.join(checkpointsDir, entry)} (${why})`);
+  };
+  for (const entry of fs.readdirSync(checkpointsDir).sort()) {
+    const aside = ASIDE_CHECKPOINT.exec(entry);
+    if (aside) {
+      const final = path.join(checkpointsDir, aside[1]);
+      if (fs.existsSync(final)) {
+        remove(entry, `replaced by ${aside[1]}`);
+      } else {
+        fs.renameSync(path.join(checkpointsDir, entry), final);
+        done.push(`restored ${final} (an interrupted save had moved it aside)`);
+      }
+    } else if (TEMP_CHECKPOINT.test(entry)) {
+      remove(entry, 'an interrupted save');
+    } else if (TEMP_FILE.test(entry)) {
+      remove(entry, 'an interrupted write');
+    }
+  }
+  const pointerFile = path.join(checkpointsDir, LATEST_FILE);
+  let named: unknown;
+  try {
+    named = (readJsonFile(pointerFile, 'checkpoint pointer') as { checkpoint?: unknown })?.checkpoint;
+  } catch {
+    named = undefined;  // missing or unreadable: rewritten below when a checkpoint exists
+  }
+  // Oldest first: by epoch, then steps into the next one (epoch-0002 < epoch-0002-step-0013 < epoch-0003).
+  const order = (name: string) => {
+    const [, epoch, step] = CHECKPOINT_NAME.exec(name)!;
+    return Number(epoch) * 1e9 + Number(step ?? 0);
+  };
+  const complete = fs.readdirSync(checkpointsDir)
+    .filter((e) => CHECKPOINT_NAME.test(e) && fs.existsSync(path.join(checkpointsDir, e, CHECKPOINT_FILE)))
+    .sort((a, b) => order(a) - order(b));
+  const pointsAtComplete = typeof named === 'string' && complete.includes(named);
+  if (!pointsAtComplete && complete.length > 0) {
+    const newest = complete.at(-1)!;
+    writeJsonAtomic(pointerFile, { format: 'napinet-checkpoint-pointer', checkpoint: newest });
+    done.push(`${pointerFile} now names ${newest}${typeof named === 'string' ? ` (it named ${named}, which is missing or incomplete)` : ''}`);
+  }
+  return done;
 }
 
 /** Finds the checkpoint folder `location` means: a run folder, its checkpoints/ folder, or a checkpoint itself. */
@@ -186,7 +254,7 @@ export function findCheckpoint(location: string): { dir: string; checkpointsDir:
   const fromPointer = (checkpointsDir: string) => {
     const pointerFile = path.join(checkpointsDir, LATEST_FILE);
     const pointer = readJsonFile(pointerFile, 'checkpoint pointer') as { checkpoint?: unknown };
-    if (typeof pointer?.checkpoint !== 'string' || !/^epoch-\d{4,}(-step-\d{4,})?$/.test(pointer.checkpoint)) {
+    if (typeof pointer?.checkpoint !== 'string' || !CHECKPOINT_NAME.test(pointer.checkpoint)) {
       throw new Error(`${pointerFile}: expected {"checkpoint": "epoch-NNNN"} but found ${JSON.stringify(pointer).slice(0, 100)}`);
     }
     return { dir: path.join(checkpointsDir, pointer.checkpoint), checkpointsDir };
