@@ -449,7 +449,7 @@ describe('the public load/save functions: bad arguments are refused by name', ()
       ['saveCheckpoint(dir, {})', () => napinet.saveCheckpoint(out, {} as never), 'Expected a Module for parts.model but received undefined'],
       ['restoreCheckpoint(null, {})', () => napinet.restoreCheckpoint(null as never, {} as never), 'Expected a Checkpoint (from loadCheckpoint) for checkpoint but received null'],
       ['loadStateDict(model, null)', () => napinet.loadStateDict(model, null as never), 'Expected an object for state but received null'],
-      ['loadStateDict: a number for a tensor', () => napinet.loadStateDict(model, { ...napinet.stateDict(model), '0.weight': 5 as never }), 'Expected {shape, data: Float32Array} for state["0.weight"] but received 5'],
+      ['loadStateDict: a number for a tensor', () => napinet.loadStateDict(model, { ...napinet.stateDict(model), '0.weight': 5 as never }), 'Expected a Tensor, a Float32Array or {shape, data: Float32Array} for state["0.weight"] but received 5'],
       ['stateDict(null)', () => napinet.stateDict(null as never), 'Expected a Module for model but received null'],
       ['toOnnx(model, {})', () => napinet.toOnnx(model, {} as never), 'Expected a [C, H, W] shape of positive integers for options.inputShape but received undefined'],
       ['exportOnnx(model, 5, …)', () => napinet.exportOnnx(model, 5 as never, { inputShape: [1, 28, 28] }), 'Expected a file path for file but received 5'],
