@@ -69,7 +69,7 @@ export class Tensor implements Tracked {
     if (this.gradFn !== null) {
       throw new Error(`Expected a leaf tensor for requiresGrad but received ${this}, which was computed by ${this.gradFn.name}: use detach() to get a leaf`);
     }
-    if (value && this.dtype !== 'float32') throw new TypeError(`Expected a float32 tensor for requiresGrad but received a ${this.dtype} tensor`);
+    if (value && this.dtype !== 'float32') throw new TypeError(`Expected a float32 tensor for requiresGrad but received an ${this.dtype} tensor`);
     this.requires = value;
   }
 
@@ -218,7 +218,8 @@ export class Tensor implements Tracked {
 
   /**
    * Copies `source` (same size and dtype, any device) into this tensor, in place. Not recorded by
-   * autograd; refused on a leaf that requires grad unless gradients are off (as PyTorch).
+   * autograd: it bumps the version, so a graph that saved this tensor refuses to backward through
+   * the change (Module.loadStateDict loads parameters this way).
    */
   copyFrom(source: Tensor | HostArray | ArrayLike<number>): this {
     this.live();

@@ -142,7 +142,7 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
       );
       expect(() => conv2d(x, Tensor.zeros([8, 75], { device }), null)).toThrow('Expected a tensor of rank 4 for weight but received shape [8, 75]');
       expect(() => conv2d(Tensor.zeros([2, 3, 6, 6], { device, dtype: 'int32' }), weight, null)).toThrow(
-        'Expected a float32 tensor for x but received a int32 tensor',
+        'Expected a float32 tensor for x but received an int32 tensor',
       );
       expect(() => conv2dBackward('dy' as never, x, weight)).toThrow('Expected a Tensor for dy but received "dy"');
     });

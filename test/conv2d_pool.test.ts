@@ -5,7 +5,7 @@
 // for bit — on random inputs, on integer inputs full of ties and exact zeros, with NaNs in the
 // forward pass, for strides, padding, odd output sizes, with and without bias and ReLU, with 1 and
 // 2 threads, on CUDA (a GPU or the emulator) against CUDA's own three ops, and (in child processes,
-// NAPINET_CONV_ISA) for the AVX2 and portable kernels too.
+// NAPINET_CONV_ISA) for the AVX2, NEON and portable kernels too.
 // Values against PyTorch are test/conv2d.test.ts's and test/pool2d.test.ts's business: equal bits
 // to those ops carry their parity over.
 import { spawnSync } from 'node:child_process';
@@ -28,6 +28,7 @@ import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { expectIdentical } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
+import { nodeCommand } from './helpers/node';
 
 interface Case {
   name: string;
@@ -161,7 +162,7 @@ describe.each(DEVICES)('conv2dMaxPool2d (fused) equals conv2d → maxPool2d → 
     expect(() => conv2dMaxPool2d(x, w, null, { algorithm: 'im2col' } as never)).toThrow('for options.algorithm');
     const { y, indices } = conv2dMaxPool2d(x, w, null);
     expect(() => conv2dMaxPool2dBackward(Tensor.zeros([2, 3, 2, 2]), indices, y, x, w)).toThrow('Expected shape [2, 3, 3, 3] for dy but received [2, 3, 2, 2]');
-    expect(() => conv2dMaxPool2dBackward(y, y, y, x, w)).toThrow('Expected a int32 tensor for indices but received a float32 tensor');
+    expect(() => conv2dMaxPool2dBackward(y, y, y, x, w)).toThrow('Expected an int32 tensor for indices but received a float32 tensor');
     const bad = Tensor.from(new Int32Array(indices.size).fill(2), indices.shape, { dtype: 'int32' });
     expect(() => conv2dMaxPool2dBackward(y, bad, y, x, w)).toThrow(
       'Expected each pooling window\'s own argmax (as conv2dMaxPool2dForward gives) for indices but received an index outside its 2×2 window',
@@ -270,7 +271,7 @@ describe.runIf(DEVICES.includes('cuda'))('on CUDA', () => {
   });
 });
 
-describe('the AVX2 and portable kernels (child processes with NAPINET_CONV_ISA)', () => {
+describe('the AVX2, NEON and portable kernels (child processes with NAPINET_CONV_ISA)', () => {
   // The kernel set is chosen once per process, so each runs in its own: fused against unfused for
   // the seed layer and a padded, strided layer, straight through the addon.
   const script = `
@@ -303,15 +304,17 @@ describe('the AVX2 and portable kernels (child processes with NAPINET_CONV_ISA)'
   const run = (code: string, isa?: string) => {
     const env: NodeJS.ProcessEnv = { ...process.env, ADDON: addonSource().path, NAPINET_CONV_ISA: isa };
     if (isa === undefined) delete env.NAPINET_CONV_ISA;
-    const r = spawnSync(process.execPath, ['-e', code], { env, encoding: 'utf8' });
+    const r = spawnSync(...nodeCommand('-e', code), { env, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     return r.stdout.trim();
   };
-  test.each(['avx2', 'generic'])('%s', (isa) => {
+  test.each(['avx2', 'neon', 'generic'])('%s', (isa) => {
     const out = JSON.parse(run(script, isa));
-    // Only a CPU whose own choice is the portable set (no AVX2) may run it when AVX2 is asked for.
+    // A set the CPU lacks (AVX2 on AArch64 or without AVX2, NEON on x86-64) falls back to the
+    // portable one; any set the CPU has must be the one that ran.
     const widest = run('console.log(require(process.env.ADDON).conv2dIsa())');
-    expect(out.isa).toBe(isa === 'avx2' && widest === 'generic' ? 'generic' : isa);
+    const supported = isa === 'generic' || (isa === 'neon' ? widest === 'neon' : widest === 'avx2' || widest === 'avx512');
+    expect(out.isa).toBe(supported ? isa : 'generic');
     expect(out.results).toEqual([all, all]);
   });
 });

@@ -177,7 +177,7 @@ describe.each(DEVICES)('elementwise ops on %s', (device) => {
       new RangeError('Expected a tensor of rank ≤ 8 for x but received shape [1, 1, 1, 1, 1, 1, 1, 1, 2]'),
     );
     expect(() => binary('plus' as BinaryOp, a, a)).toThrow("Expected one of 'add', 'sub'");
-    expect(() => unary('exp', Tensor.zeros([2], { device, dtype: 'int32' }))).toThrow('Expected a float32 tensor for x but received a int32 tensor');
+    expect(() => unary('exp', Tensor.zeros([2], { device, dtype: 'int32' }))).toThrow('Expected a float32 tensor for x but received an int32 tensor');
     expect(() => binary('add', a, 'b' as never)).toThrow('Expected a Tensor or a { tensor, view } view of one for b but received "b"');
     expect(() => binary('add', 1, 2)).toThrow('Expected at least one tensor among the inputs (or options.out) for a, b');
     expect(() => binary('add', a, a, { out: Tensor.zeros([3, 2], { device }) })).toThrow(

@@ -134,7 +134,7 @@ describe.each(DEVICES)('matmul on %s', (device) => {
     expect(() => matmul(a, b, 'T' as never)).toThrow('Expected an options object for options but received "T"');
     expect(() => matmul(a, b, { beta: 1 })).toThrow('Expected a tensor to accumulate into (options.beta is not 0) for out but received undefined');
     expect(() => matmul(a, b, {}, Tensor.zeros([4, 2], { device }))).toThrow('Expected shape [2, 4] for out but received [4, 2]');
-    expect(() => matmul(a, b, {}, Tensor.zeros([2, 4], { device, dtype: 'int32' }))).toThrow('Expected a float32 tensor for out but received a int32 tensor');
+    expect(() => matmul(a, b, {}, Tensor.zeros([2, 4], { device, dtype: 'int32' }))).toThrow('Expected a float32 tensor for out but received an int32 tensor');
     if (device === 'cpu') {
       const square = Tensor.zeros([3, 3]);
       expect(() => matmul(square, square, {}, square)).toThrow('Expected a tensor that does not share memory with a for out but received one that does');

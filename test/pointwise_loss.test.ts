@@ -156,7 +156,7 @@ describe.each(DEVICES)('pointwise losses on %s', (device) => {
     const t = Tensor.zeros([4, 3], { device });
     expect(() => bceWithLogits('x' as never, t)).toThrow('Expected a Tensor for input but received "x"');
     expect(() => bceWithLogits(x, Tensor.zeros([4, 2], { device }))).toThrow(new RangeError('Expected shape [4, 3] for target but received [4, 2]'));
-    expect(() => bceWithLogits(x, Tensor.zeros([4, 3], { device, dtype: 'int32' }))).toThrow('Expected a float32 tensor for target but received a int32 tensor');
+    expect(() => bceWithLogits(x, Tensor.zeros([4, 3], { device, dtype: 'int32' }))).toThrow('Expected a float32 tensor for target but received an int32 tensor');
     expect(() => bceWithLogits(Tensor.zeros([], { device }), Tensor.zeros([], { device }))).toThrow('Expected a tensor of rank ≥ 1 ([N, …]) for input but received shape []');
     expect(() => mseLoss(Tensor.zeros([4, 0], { device }), Tensor.zeros([4, 0], { device }))).toThrow(
       'Expected at least one element per sample for input but received shape [4, 0]',

@@ -77,11 +77,11 @@ describe.each(DEVICES)('pool2d on %s', (device) => {
     expect(() => pool2dOutputShape([2, 6, 6], { kernelSize: 2 })).toThrow('Expected a shape of rank 4 ([N, C, H, W]) for inputShape but received [2, 6, 6]');
 
     const { y, indices } = maxPool2d(x, { kernelSize: 2 });
-    expect(() => maxPool2dBackward(y, y, x.shape)).toThrow('Expected a int32 tensor for indices but received a float32 tensor');
+    expect(() => maxPool2dBackward(y, y, x.shape)).toThrow('Expected an int32 tensor for indices but received a float32 tensor');
     expect(() => maxPool2dBackward(y, Tensor.zeros([1, 2, 3, 2], { device, dtype: 'int32' }), x.shape)).toThrow('Expected shape [1, 2, 3, 3] for indices but received [1, 2, 3, 2]');
     expect(() => maxPool2dBackward(y, indices, [1, 3, 6, 6])).toThrow('Expected a shape [1, 2, H ≥ 1, W ≥ 1] matching dy for inputShape but received [1, 3, 6, 6]');
     expect(() => maxPool2dBackward(y, indices, x.shape, Tensor.zeros([1, 2, 6, 5], { device }))).toThrow('Expected shape [1, 2, 6, 6] for out but received [1, 2, 6, 5]');
-    expect(() => maxPool2d(x, { kernelSize: 2 }, { indices: Tensor.zeros([1, 2, 3, 3], { device }) })).toThrow('Expected a int32 tensor for out.indices but received a float32 tensor');
+    expect(() => maxPool2d(x, { kernelSize: 2 }, { indices: Tensor.zeros([1, 2, 3, 3], { device }) })).toThrow('Expected an int32 tensor for out.indices but received a float32 tensor');
     expect(() => avgPool2dBackward(y, x.shape, { kernelSize: 3 })).toThrow('Expected shape [1, 2, 2, 2] for dy but received [1, 2, 3, 3]');
   });
 });

@@ -149,7 +149,7 @@ describe.each(DEVICES)('reductions on %s', (device) => {
     expect(() => reduce('sum', x, { out: keep(Tensor.zeros([3], { device })) })).toThrow('Expected shape [] for options.out but received [3]');
     expect(() => reduceWithIndices('max', x, 2)).toThrow('Expected an integer in [-2, 1] for dim but received 2');
     expect(() => sumToShape(x, [2, 2])).toThrow(new RangeError('Expected a shape that broadcasts to [2, 3] (the shape of x) for shape but received [2, 2]'));
-    expect(() => argmax(keep(Tensor.zeros([2], { device, dtype: 'int32' })))).toThrow('Expected a float32 tensor for x but received a int32 tensor');
+    expect(() => argmax(keep(Tensor.zeros([2], { device, dtype: 'int32' })))).toThrow('Expected a float32 tensor for x but received an int32 tensor');
   });
 });
 

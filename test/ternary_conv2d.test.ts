@@ -101,7 +101,7 @@ describe('ternaryConv2d on cpu', () => {
     test('non-tensors, wrong rank and wrong dtype name the argument', () => {
       expect(() => ternaryConv2d([1] as never, w, null)).toThrow(new TypeError('Expected a Tensor for x but received [1]'));
       expect(() => ternaryConv2d(Tensor.zeros([8, 8]), w, null)).toThrow(new RangeError('Expected a tensor of rank 4 for x but received shape [8, 8]'));
-      expect(() => ternaryConv2d(x, Tensor.zeros([3, 1, 3, 3]), null)).toThrow(new TypeError('Expected a int32 tensor for weight but received a float32 tensor'));
+      expect(() => ternaryConv2d(x, Tensor.zeros([3, 1, 3, 3]), null)).toThrow(new TypeError('Expected an int32 tensor for weight but received a float32 tensor'));
       expect(() => ternaryConv2d(x, w, Tensor.zeros([4]))).toThrow(new RangeError('Expected shape [3] for bias but received [4]'));
     });
 

@@ -56,6 +56,8 @@ export function backward(roots: readonly Tensor[], grads: readonly (Tensor | und
         accumulate(root, grad, math);
         return;
       }
+      // A root that retains its gradient gets the one it starts from (PyTorch: y.grad is dy).
+      if (root.retainsGrad) accumulate(root, grad, math);
       rootNodes.push(node);
       addPending(pending, node, root.outputIndex, grad, math);
     });

@@ -137,6 +137,14 @@ function recordApply<A extends unknown[], R extends ForwardResult>(
       if (list.length > args.length) {
         throw new RangeError(`Expected ${fn.name}.backward to return at most ${args.length} gradients (one per forward argument) but it returned ${list.length}`);
       }
+      // Trailing arguments without a gradient (options, numbers) may be left out; one that requires grad may not.
+      const missing = needs.findIndex((need, i) => need && i >= list.length);
+      if (missing >= 0) {
+        throw new RangeError(
+          `Expected ${fn.name}.backward to return a gradient (or null) for argument ${missing}, which requires grad, ` +
+            `but it returned ${list.length} gradient${list.length === 1 ? '' : 's'}`,
+        );
+      }
       return list;
     },
     ctx.saved,

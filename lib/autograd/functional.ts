@@ -51,6 +51,11 @@ export function normalizeDims(dims: number | readonly number[] | undefined | nul
   return out;
 }
 
+/** The dims a reduction reduces: `dim` normalised; omitted, null or [] mean all of them (as PyTorch's dim=[]). */
+function reductionDims(dim: number | readonly number[] | undefined | null, rank: number): number[] {
+  return Array.isArray(dim) && dim.length === 0 ? normalizeDims(undefined, rank) : normalizeDims(dim, rank);
+}
+
 /** The shape after reducing `dims` (kept as 1 with keepDim). */
 function reducedShape(shape: readonly number[], dims: readonly number[], keepDim: boolean): number[] {
   return keepDim ? shape.map((d, i) => (dims.includes(i) ? 1 : d)) : shape.filter((_, i) => !dims.includes(i));
@@ -276,7 +281,7 @@ function spread(g: Tensor, shape: readonly number[], dims: readonly number[]): T
 /** Σ over `dim` (all dims when omitted). */
 export function sum(x: Tensor, dim?: number | readonly number[] | null, options: ReduceOptions = {}): Tensor {
   expectTensorArg(x, 'x');
-  const dims = normalizeDims(dim, x.shape.length);
+  const dims = reductionDims(dim, x.shape.length);
   const keepDim = options.keepDim ?? false;
   const out = K.view(K.reduce('sum', x, dims, true), reducedShape(x.shape, dims, keepDim));
   return record('SumBackward', [x], out, ([g]) => [spread(g, x.shape, dims)]);
@@ -285,7 +290,7 @@ export function sum(x: Tensor, dim?: number | readonly number[] | null, options:
 /** Mean over `dim` (all dims when omitted). */
 export function mean(x: Tensor, dim?: number | readonly number[] | null, options: ReduceOptions = {}): Tensor {
   expectTensorArg(x, 'x');
-  const dims = normalizeDims(dim, x.shape.length);
+  const dims = reductionDims(dim, x.shape.length);
   const count = dims.reduce((n, d) => n * x.shape[d], 1);
   const out = K.view(K.reduce('mean', x, dims, true), reducedShape(x.shape, dims, options.keepDim ?? false));
   return record('MeanBackward', [x], out, ([g]) => [mul(spread(g, x.shape, dims), count > 0 ? 1 / count : NaN)]);
@@ -306,7 +311,7 @@ export function min(x: Tensor, dim?: number | readonly number[] | null, options:
 
 function extremeOver(op: 'max' | 'min', x: Tensor, dim: number | readonly number[] | null | undefined, options: ReduceOptions): Tensor {
   expectTensorArg(x, 'x');
-  const dims = normalizeDims(dim, x.shape.length);
+  const dims = reductionDims(dim, x.shape.length);
   if (dims.some((d) => x.shape[d] === 0)) fail(`a non-empty dimension to take the ${op} over`, 'dim', dim, RangeError);
   const kept = K.reduce(op, x, dims, true);
   const out = K.view(kept, reducedShape(x.shape, dims, options.keepDim ?? false));
@@ -341,7 +346,7 @@ export interface VarOptions extends ReduceOptions {
 /** Variance over `dim` (all dims when omitted), as torch.var. */
 export function variance(x: Tensor, dim?: number | readonly number[] | null, options: VarOptions = {}): Tensor {
   expectTensorArg(x, 'x');
-  const dims = normalizeDims(dim, x.shape.length);
+  const dims = reductionDims(dim, x.shape.length);
   const correction = options.correction ?? 1;
   if (typeof correction !== 'number' || !Number.isFinite(correction) || correction < 0) fail('a finite number ≥ 0', 'options.correction', correction, RangeError);
   const count = dims.reduce((n, d) => n * x.shape[d], 1);

@@ -34,7 +34,7 @@ export abstract class ActivationLayer extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!isExplicitMode()) return this.recorded(x);
+    if (!isExplicitMode()) return this.recordedForward(this.recorded(x));
     const y = this.ops.forward(x, this.workspace.get('y', x.shape, x.device));
     this.kept = this.ops.from === 'output' ? y : x;
     this.savedForBackward();

@@ -77,7 +77,7 @@ abstract class BatchNorm extends Module {
       eps: this.eps,
       numBatchesTracked: update ? this.numBatchesTracked : null,
     };
-    if (!isExplicitMode()) return F.batchNorm(x, runningMean, runningVar, this.weight, this.bias, options);
+    if (!isExplicitMode()) return this.recordedForward(F.batchNorm(x, runningMean, runningVar, this.weight, this.bias, options));
     const result = batchNorm(
       x,
       runningMean,

@@ -31,7 +31,7 @@ export class Concat extends Module {
   forward(x: Tensor): Tensor {
     const outputs = this.branches.map((branch) => branch.forward(x));
     const shape = concatOutputShape(outputs.map((o) => o.shape));
-    if (!isExplicitMode()) return cat(outputs, 1);
+    if (!isExplicitMode()) return this.recordedForward(cat(outputs, 1));
     this.outputChannels = outputs.map((o) => o.shape[1]);
     this.savedForBackward();
     return concat(outputs, this.workspace.get('y', shape, x.device));

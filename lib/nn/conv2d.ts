@@ -75,7 +75,7 @@ export abstract class ConvLayer<S extends LayerSize> extends Module {
 
   forward(x: Tensor): Tensor {
     const shape = this.ops.outputShape(x.shape, this.weight.shape, this.options);
-    if (!isExplicitMode()) return this.ops.functional(x, this.weight, this.bias, this.options);
+    if (!isExplicitMode()) return this.recordedForward(this.ops.functional(x, this.weight, this.bias, this.options));
     this.input = x;
     this.savedForBackward();
     return this.ops.forward(x, this.weight, this.bias, this.options, this.workspace.get('y', shape, x.device));

@@ -41,7 +41,7 @@ export class Dropout extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!isExplicitMode()) return F.dropout(x, this.p, this.training, this.generator);
+    if (!isExplicitMode()) return this.recordedForward(F.dropout(x, this.p, this.training, this.generator));
     this.savedForBackward();
     if (!this.training || this.p === 0) {
       this.seed = null;

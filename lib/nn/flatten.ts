@@ -9,7 +9,7 @@ export class Flatten extends Module {
 
   forward(x: Tensor): Tensor {
     const shape = this.outputShape(x.shape);
-    if (!isExplicitMode()) return reshape(x, shape);
+    if (!isExplicitMode()) return this.recordedForward(reshape(x, shape));
     this.inputShape = x.shape;
     this.savedForBackward();
     return x.viewAs(shape);

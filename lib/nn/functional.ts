@@ -7,8 +7,9 @@
  *   const h = F.relu(F.conv2d(x, this.conv.weight, this.conv.bias, { padding: 1 }));
  */
 import { Context, Function } from '../autograd/function';
+import { isGradEnabled } from '../autograd/grad_mode';
 import { ACCUMULATED, type InputGradient } from '../autograd/node';
-import { mul, neg, reshape, transpose } from '../autograd/functional';
+import { mul, neg, reshape, sub, transpose } from '../autograd/functional';
 import { scaledElement } from '../autograd/kernels';
 import { inPlace } from '../autograd/inplace';
 import { batchNorm as batchNormKernel, batchNormBackward, type BatchNormSaved } from '../ops/batchnorm';
@@ -445,9 +446,9 @@ class CrossEntropyFunction extends Function {
     const [probs, labels] = savedOf(ctx);
     const options = ctx.options as CrossEntropyFunctionalOptions;
     const smoothing = options.labelSmoothing ?? 0;
-    // The probabilities are overwritten by the gradient: nothing else reads them.
+    // A new tensor, not the probabilities overwritten: a retained graph's next backward reads them again.
     const dlogits = lossGradient(dloss, probs.shape[0], options.reduction ?? 'mean', (scale) =>
-      softmaxCrossEntropyBackward(probs, labels, { labelSmoothing: smoothing, scale }, probs),
+      softmaxCrossEntropyBackward(probs, labels, { labelSmoothing: smoothing, scale }),
     );
     return [dlogits, null, null];
   }
@@ -513,18 +514,27 @@ class BceWithLogitsFunction extends Function {
 
   static override backward(ctx: Context, dloss: Tensor): (Tensor | null)[] {
     const [input, target, posWeight] = ctx.savedTensors;
+    const [needInput, needTarget] = ctx.needsInputGrad;
     const reduction = (ctx.options as PointwiseLossFunctionalOptions).reduction ?? 'mean';
-    const dinput = lossGradient(dloss, input!.size, reduction, (scale) => bceWithLogitsBackward(input!, target!, { posWeight, scale }));
-    return [dinput, null, null, null];
+    const dinput = needInput ? lossGradient(dloss, input!.size, reduction, (scale) => bceWithLogitsBackward(input!, target!, { posWeight, scale })) : null;
+    if (!needTarget) return [dinput, null, null, null];
+    // Per element ℓ = w·t·softplus(−x) + (1 − t)·softplus(x), so ∂ℓ/∂t = w·softplus(−x) − softplus(x);
+    // times dL/dloss, over the count for a mean.
+    const belowZero = softplus(neg(input!));
+    const dtarget = sub(posWeight ? mul(belowZero, posWeight) : belowZero, softplus(input!));
+    return [dinput, mul(dtarget, mul(dloss, reduction === 'mean' ? 1 / input!.size : 1)), null, null];
   }
 }
 
 /**
  * Binary cross-entropy on logits, with the sigmoid fused in (torch.nn.functional
- * .binary_cross_entropy_with_logits); target probabilities of the input's shape. The target gets
- * no gradient.
+ * .binary_cross_entropy_with_logits); target probabilities of the input's shape. The target gets a
+ * gradient too when it requires grad; posWeight cannot require grad (PyTorch does not differentiate it).
  */
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, options: PointwiseLossFunctionalOptions & { posWeight?: Tensor | null } = {}): Tensor {
   expectOneOf(options.reduction ?? 'mean', 'options.reduction', ['mean', 'sum']);
+  if (options.posWeight?.requiresGrad && isGradEnabled()) {
+    fail('a posWeight that does not require grad (binaryCrossEntropyWithLogits is not differentiable with respect to it)', 'options.posWeight', options.posWeight);
+  }
   return BceWithLogitsFunction.apply(input, target, options.posWeight ?? null, options);
 }

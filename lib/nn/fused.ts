@@ -65,7 +65,10 @@ export class ConvPoolStep {
 
   forward(x: Tensor): Tensor {
     const fused = { ...this.options, relu: this.relu !== null };
-    if (!isExplicitMode()) return F.conv2dMaxPool2d(x, this.conv.weight, this.conv.bias, fused);
+    if (!isExplicitMode()) {
+      this.input = this.indices = this.output = undefined; // backward() must not differentiate an older explicit forward
+      return F.conv2dMaxPool2d(x, this.conv.weight, this.conv.bias, fused);
+    }
     const [n, k, oh, ow] = conv2dOutputShape(x.shape, this.conv.weight.shape, this.options);
     const shape = [n, k, Math.floor(oh / 2), Math.floor(ow / 2)];
     const out = { y: this.workspace.get('y', shape, x.device), indices: this.workspace.get('indices', shape, x.device, 'int32') };

@@ -28,7 +28,7 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     const shape = this.outputShape(x.shape);
-    if (!isExplicitMode()) return F.linear(x, this.weight, this.bias);
+    if (!isExplicitMode()) return this.recordedForward(F.linear(x, this.weight, this.bias));
     // Explicit style: rows [N, in] (leading dimensions merged), output in the reused buffer.
     const rows = x.viewAs([x.size / this.inFeatures, this.inFeatures]);
     this.input = rows;

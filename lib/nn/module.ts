@@ -383,6 +383,19 @@ export abstract class Module {
 
   private pendingForwards = 0;
   private lastPass = -1;
+  /** Whether the last forward was recorded (not explicit): the explicit state is an older call's. */
+  private explicitStateStale = false;
+
+  /**
+   * Called by a built-in layer's recorded forward (outside explicit()) with its result: the state
+   * its explicit backward keeps belongs to an earlier forward, so backward(dy) must now refuse
+   * rather than differentiate that one.
+   */
+  protected recordedForward<T>(result: T): T {
+    this.explicitStateStale = true;
+    this.pendingForwards = 0;
+    return result;
+  }
 
   /**
    * Called by a built-in layer's forward when it keeps state for backward(dy): counts the training
@@ -391,6 +404,7 @@ export abstract class Module {
    * model again) start the count anew: backward then differentiates the last one.
    */
   protected savedForBackward(): void {
+    this.explicitStateStale = false;
     if (!this.training) return;
     const pass = currentExplicitPass();
     this.pendingForwards = pass === this.lastPass ? this.pendingForwards + 1 : 1;
@@ -402,9 +416,10 @@ export abstract class Module {
    * layer was applied only once since its last backward; `value` is the saved state.
    */
   protected saved<T>(value: T | undefined, what: string): T {
-    if (value === undefined) {
+    if (value === undefined || this.explicitStateStale) {
+      const why = value === undefined ? `no saved ${what}` : 'the last forward() was recorded by autograd, not run inside explicit()';
       throw new Error(
-        `${this.constructor.name}.backward() needs a forward() first (no saved ${what}): run the forward inside explicit() ` +
+        `${this.constructor.name}.backward() needs a forward() first (${why}): run the forward inside explicit() ` +
           '(the explicit style), or differentiate a recorded forward with backward() on the loss',
       );
     }

@@ -84,7 +84,7 @@ export abstract class MaxPoolLayer<S extends LayerSize> extends PoolLayer<S> {
   }
 
   forward(x: Tensor): Tensor {
-    if (!isExplicitMode()) return this.ops.maxFunctional(x, this.options);
+    if (!isExplicitMode()) return this.recordedForward(this.ops.maxFunctional(x, this.options));
     const shape = this.outputShape(x.shape);
     this.inputShape = x.shape;
     this.savedForBackward();
@@ -119,7 +119,7 @@ export abstract class AvgPoolLayer<S extends LayerSize> extends PoolLayer<S> {
   }
 
   forward(x: Tensor): Tensor {
-    if (!isExplicitMode()) return this.ops.avgFunctional(x, this.options);
+    if (!isExplicitMode()) return this.recordedForward(this.ops.avgFunctional(x, this.options));
     this.inputShape = x.shape;
     this.savedForBackward();
     return this.ops.avg(x, this.options, this.workspace.get('y', this.outputShape(x.shape), x.device));

@@ -22,14 +22,14 @@ export function expectTensor(
     throw new RangeError(`Expected a tensor of rank ${want.rank} for ${name} but received shape [${t.shape.join(', ')}]`);
   }
   const dtype = want.dtype ?? 'float32';
-  if (t.dtype !== dtype) throw new TypeError(`Expected a ${dtype} tensor for ${name} but received a ${t.dtype} tensor`);
+  if (t.dtype !== dtype) throw new TypeError(`Expected ${article(dtype)} ${dtype} tensor for ${name} but received ${article(t.dtype)} ${t.dtype} tensor`);
   if (want.device && t.device !== want.device) {
     throw new TypeError(`Expected a tensor on ${want.device} for ${name} but received a tensor on ${t.device}`);
   }
   if (want.shape && (want.shape.length !== t.shape.length || want.shape.some((d, i) => d !== t.shape[i]))) {
     throw new RangeError(`Expected shape [${want.shape.join(', ')}] for ${name} but received [${t.shape.join(', ')}]`);
   }
-  if (t.disposed) throw new Error(`Expected a live tensor for ${name} but it was disposed`);
+  if (t.disposed) throw new Error(`Expected a live tensor for ${name} but it was disposed (by dispose() or at the end of a tidy() scope)`);
   return t;
 }
 
@@ -66,4 +66,9 @@ export function expectFinite(value: unknown, name: string, min = -Infinity): num
     fail(min === -Infinity ? 'a finite number' : `a finite number ≥ ${min}`, name, value, RangeError);
   }
   return value;
+}
+
+/** "an" before int32, "a" before float32. */
+function article(dtype: string): string {
+  return /^[aeiou]/.test(dtype) ? 'an' : 'a';
 }

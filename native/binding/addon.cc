@@ -23,12 +23,14 @@ Napi::Value build_info(const Napi::CallbackInfo& info) {
   out.Set("cudaEmulated", false);
 #endif
   out.Set("napiVersion", NAPI_VERSION);
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(_WIN32)  // as gemm.cpp's x86 kernels
   __builtin_cpu_init();
   const char* simd = __builtin_cpu_supports("avx512f")  ? "avx512"
                      : __builtin_cpu_supports("avx2") ? "avx2"
                                                       : "sse2";
   out.Set("simd", simd);
+#elif defined(__aarch64__)
+  out.Set("simd", "neon");  // every AArch64 CPU has it
 #else
   out.Set("simd", "generic");
 #endif
@@ -54,10 +56,11 @@ static Napi::Object InitNapinet(Napi::Env env, Napi::Object exports) {
   using namespace napinet::binding;
   for (const Export& entry : exports_registry()) {
     Method method = entry.method;
+    const bool keeps_deferred = entry.keeps_deferred;
     exports.Set(entry.name,
                 Napi::Function::New(
-                    env, [method](const Napi::CallbackInfo& info) {
-                      return call_guarded(method, info);
+                    env, [method, keeps_deferred](const Napi::CallbackInfo& info) {
+                      return call_guarded(method, info, keeps_deferred);
                     },
                     entry.name));
   }

@@ -213,7 +213,8 @@ void reduce_partials(float* out, const Partials& partials, bool accumulate) {
 // wide dy rows that conv2d_backward builds from a dense dy, and shares everything after that.
 //
 // The per-sample work is written once over the vector width (simd.h) and compiled for AVX-512
-// (16 lanes), AVX2+FMA (8) and portably (8); direct_kernels() picks one set for the running CPU.
+// (16 lanes), AVX2+FMA (8) and portably (8), or on AArch64 for NEON (4) and portably (8);
+// direct_kernels() picks one set for the running CPU.
 // Weight and bias gradients are summed lane-wise (lane l takes the positions p ≡ l modulo the
 // width) and the lanes then added in a fixed pairwise order: dw per pass over a few samples (in
 // registers), db over the whole chunk (in a small per-chunk buffer).
@@ -537,30 +538,47 @@ namespace direct_avx512 {
 #endif
 #endif
 
-// The instruction sets: (lanes, gemm rows, dot rows × taps, fused-forward rows) per register file.
+// NEON is part of every AArch64 CPU: its set needs no target of its own nor a run-time check.
+#if defined(__aarch64__) && defined(__GNUC__)
+#define NAPINET_DIRECT_NEON 1
+#else
+#define NAPINET_DIRECT_NEON 0
+#endif
+
+// The instruction sets: (lanes, quantum, accumulators, gemm rows, dot rows × taps, fused-forward
+// rows) per register file.
 template <class D>
 constexpr DirectKernels make_direct_kernels(const char* name, index_t lanes) {
   return {name, lanes, D::kQuantum, &D::forward, &D::pool_forward, &D::backward};
 }
 
 const DirectKernels kPortableKernels =
-    make_direct_kernels<direct_portable::Direct<8, 4, 4, 2, 2>>("generic", 8);
+    make_direct_kernels<direct_portable::Direct<8, 32, 8, 4, 4, 2, 2>>("generic", 8);
 #if NAPINET_ISA_VERSIONS
 const DirectKernels kAvx2Kernels =
-    make_direct_kernels<direct_avx2::Direct<8, 4, 4, 2, 2>>("avx2", 8);
+    make_direct_kernels<direct_avx2::Direct<8, 32, 8, 4, 4, 2, 2>>("avx2", 8);
 const DirectKernels kAvx512Kernels =
-    make_direct_kernels<direct_avx512::Direct<16, 8, 4, 6, 4>>("avx512", 16);
+    make_direct_kernels<direct_avx512::Direct<16, 16, 16, 8, 4, 6, 4>>("avx512", 16);
+#endif
+#if NAPINET_DIRECT_NEON
+// 4-lane q registers, 32 of them: AVX-512's blocking (16 gemm accumulators, 4×6 dot, 4 fused
+// rows) at a quarter of its width.
+const DirectKernels kNeonKernels =
+    make_direct_kernels<direct_portable::Direct<4, 8, 16, 8, 4, 6, 4>>("neon", 4);
 #endif
 
-// The kernels for this CPU (isa.h; NAPINET_CONV_ISA=avx2|generic forces a narrower set).
+// The kernels for this CPU (isa.h: NAPINET_CONV_ISA=avx2|neon|generic forces a narrower set).
 const DirectKernels& direct_kernels() {
   static const DirectKernels& chosen = []() -> const DirectKernels& {
 #if NAPINET_ISA_VERSIONS
     switch (runtime_isa("NAPINET_CONV_ISA")) {
       case Isa::kAvx512: return kAvx512Kernels;
       case Isa::kAvx2: return kAvx2Kernels;
-      case Isa::kGeneric: break;
+      case Isa::kGeneric:
+      case Isa::kNeon: break;
     }
+#elif NAPINET_DIRECT_NEON
+    if (runtime_isa("NAPINET_CONV_ISA") == Isa::kNeon) return kNeonKernels;
 #endif
     return kPortableKernels;
   }();

@@ -7,8 +7,12 @@ namespace {
 
 constexpr index_t kElementGrain = 1 << 16;
 
-template <typename T>
-NAPINET_VECTORIZED void fill_range(T* x, T value, index_t begin, index_t end) {
+// One function per type, not a template: Clang cannot clone (target_clones) a function template.
+NAPINET_VECTORIZED void fill_range(float* x, float value, index_t begin, index_t end) {
+  for (index_t i = begin; i < end; ++i) x[i] = value;
+}
+NAPINET_VECTORIZED void fill_range(std::int32_t* x, std::int32_t value, index_t begin,
+                                   index_t end) {
   for (index_t i = begin; i < end; ++i) x[i] = value;
 }
 

@@ -1,5 +1,5 @@
-// GEMM engine: blocked and packed, with register-blocked micro-kernels for AVX-512, AVX2+FMA and a
-// portable fallback, chosen once at run time (see gemm.h for the contract).
+// GEMM engine: blocked and packed, with register-blocked micro-kernels for AVX-512, AVX2+FMA, NEON
+// (AArch64) and a portable fallback, chosen once at run time (see gemm.h for the contract).
 //
 // Two paths, chosen from the shape only (never from the thread count):
 //   dot      op(A)·op(B) with A [M,K] and B [N,K] both stored K-contiguous (trans_a = false,
@@ -25,13 +25,24 @@
 #include "isa.h"
 #include "parallel.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(NAPINET_NO_SIMD)
+// The run-time choice calls __builtin_cpu_supports, whose CPU model comes from the compiler's
+// runtime (libgcc, compiler-rt); zig's MinGW runtime (npm run check:cross) has none. Windows takes
+// the portable kernels, as its MSVC build (no GNU extensions) does anyway.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(_WIN32) && !defined(NAPINET_NO_SIMD)
 #define NAPINET_GEMM_X86 1
 #include <immintrin.h>
 #define NAPINET_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #define NAPINET_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define NAPINET_GEMM_X86 0
+#endif
+
+// NEON is part of every AArch64 CPU (no run-time check needed), Apple's included.
+#if defined(__aarch64__) && defined(__GNUC__) && !defined(NAPINET_NO_SIMD)
+#define NAPINET_GEMM_NEON 1
+#include <arm_neon.h>
+#else
+#define NAPINET_GEMM_NEON 0
 #endif
 
 #if defined(__GNUC__)
@@ -360,15 +371,159 @@ struct Avx2 {
 
 #endif  // NAPINET_GEMM_X86
 
-// The kernels for this CPU (isa.h; NAPINET_GEMM_ISA=avx2|generic forces a narrower set).
+#if NAPINET_GEMM_NEON
+
+// ---------------------------------------------------------------------------------------------
+// NEON kernels: an 8×8 micro-kernel (16 of the 32 q registers accumulate); 3×3 dot blocks of two
+// registers each (18).
+// NEON has no masked loads: a partial last vector goes through a zeroed copy, which only the edge
+// panels and the dot kernel's last depths take.
+
+NAPINET_INLINE float32x4_t load_partial4(const float* p, index_t count) {
+  float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (index_t i = 0; i < count; ++i) lanes[i] = p[i];
+  return vld1q_f32(lanes);
+}
+
+NAPINET_INLINE void store_partial4(float* p, float32x4_t v, index_t count) {
+  float lanes[4];
+  vst1q_f32(lanes, v);
+  for (index_t i = 0; i < count; ++i) p[i] = lanes[i];
+}
+
+// The 8 lanes lo:hi summed in hsum8's order (the AVX2 kernels'): s = lo + hi, then
+// (s0 + s2) + (s1 + s3).
+NAPINET_INLINE float hsum8(float32x4_t lo, float32x4_t hi) {
+  const float32x4_t s = vaddq_f32(lo, hi);
+  const float32x2_t t = vadd_f32(vget_low_f32(s), vget_high_f32(s));
+  return vget_lane_f32(t, 0) + vget_lane_f32(t, 1);
+}
+
+struct Neon {
+  static constexpr const char* kName = "neon";
+  static constexpr int kMr = 8;
+  static constexpr int kVec = 4;
+  static constexpr int kDotRi = 3;
+  static constexpr int kDotRj = 3;
+
+  // The loop with every lane of the last vector valid (kPartial false) or with a partial one.
+  template <int M, int NV, bool kPartial>
+  static NAPINET_INLINE void micro_loop(float32x4_t (&acc)[M][NV], index_t kc, const float* a,
+                                        index_t a_ps, const float* b, index_t b_ps,
+                                        index_t last_count) {
+    for (index_t p = 0; p < kc; ++p) {
+      float32x4_t bv[NV];
+      NAPINET_UNROLL for (int v = 0; v < NV - 1; ++v) bv[v] = vld1q_f32(b + v * 4);
+      bv[NV - 1] = kPartial ? load_partial4(b + (NV - 1) * 4, last_count)
+                            : vld1q_f32(b + (NV - 1) * 4);
+      NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+        const float32x4_t ar = vdupq_n_f32(a[r]);
+        NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = vfmaq_f32(acc[r][v], ar, bv[v]);
+      }
+      a += a_ps;
+      b += b_ps;
+    }
+  }
+
+  template <int M, int NV>
+  static void micro(index_t kc, const float* a, index_t a_ps, const float* b, index_t b_ps,
+                    float* c, index_t ldc, index_t n_rem, float alpha, float beta) {
+    const index_t last_count = n_rem - (NV - 1) * 4;
+    float32x4_t acc[M][NV];
+    NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+      NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = vdupq_n_f32(0.0f);
+    }
+    if (last_count >= 4) {
+      micro_loop<M, NV, false>(acc, kc, a, a_ps, b, b_ps, last_count);
+    } else {
+      micro_loop<M, NV, true>(acc, kc, a, a_ps, b, b_ps, last_count);
+    }
+    const float32x4_t va = vdupq_n_f32(alpha);
+    const float32x4_t vb = vdupq_n_f32(beta);
+    NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+      float* cr = c + r * ldc;
+      NAPINET_UNROLL for (int v = 0; v < NV; ++v) {
+        float32x4_t t = vmulq_f32(va, acc[r][v]);
+        if (v < NV - 1 || last_count >= 4) {
+          if (beta != 0.0f) t = vfmaq_f32(t, vb, vld1q_f32(cr + v * 4));
+          vst1q_f32(cr + v * 4, t);
+        } else {
+          if (beta != 0.0f) t = vfmaq_f32(t, vb, load_partial4(cr + v * 4, last_count));
+          store_partial4(cr + v * 4, t, last_count);
+        }
+      }
+    }
+  }
+
+  // Each output sums 8 lanes (two q registers, lanes p ≡ 0…7 mod 8) and adds them as hsum8 does:
+  // the AVX2 dot kernel's order, so the sums agree bit for bit (one q register's 4 lanes missed
+  // gemm.test.ts's bound on the 1×1×1000 sum that cancels). With beta ≠ 0 the compilers may fuse
+  // a different product into the last addition.
+  template <int RI, int RJ>
+  static void dot(index_t k, const float* a, index_t lda, const float* b, index_t ldb, float* c,
+                  index_t ldc, float alpha, float beta) {
+    float32x4_t acc[RI][RJ][2];
+    NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) acc[i][j][0] = acc[i][j][1] = vdupq_n_f32(0.0f);
+    }
+    const auto step = [&](const float32x4_t (&av)[RI][2], const float32x4_t (&bv)[RJ][2]) {
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+          acc[i][j][0] = vfmaq_f32(acc[i][j][0], av[i][0], bv[j][0]);
+          acc[i][j][1] = vfmaq_f32(acc[i][j][1], av[i][1], bv[j][1]);
+        }
+      }
+    };
+    index_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+      float32x4_t av[RI][2], bv[RJ][2];
+      NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+        av[i][0] = vld1q_f32(a + i * lda + p);
+        av[i][1] = vld1q_f32(a + i * lda + p + 4);
+      }
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        bv[j][0] = vld1q_f32(b + j * ldb + p);
+        bv[j][1] = vld1q_f32(b + j * ldb + p + 4);
+      }
+      step(av, bv);
+    }
+    if (p < k) {  // the last 1…7 depths in the low lanes, zeros above
+      const index_t low = std::min<index_t>(4, k - p), high = k - p - low;
+      float32x4_t av[RI][2], bv[RJ][2];
+      NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+        av[i][0] = load_partial4(a + i * lda + p, low);
+        av[i][1] = load_partial4(a + i * lda + p + 4, high);
+      }
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        bv[j][0] = load_partial4(b + j * ldb + p, low);
+        bv[j][1] = load_partial4(b + j * ldb + p + 4, high);
+      }
+      step(av, bv);
+    }
+    NAPINET_UNROLL for (int i = 0; i < RI; ++i) {
+      NAPINET_UNROLL for (int j = 0; j < RJ; ++j) {
+        const float s = alpha * hsum8(acc[i][j][0], acc[i][j][1]);
+        float& out = c[i * ldc + j];
+        out = beta == 0.0f ? s : beta * out + s;
+      }
+    }
+  }
+};
+
+#endif  // NAPINET_GEMM_NEON
+
+// The kernels for this CPU (isa.h: NAPINET_GEMM_ISA=avx2|neon|generic forces a narrower set).
 const Kernels& kernels() {
   static const Kernels chosen = [] {
 #if NAPINET_GEMM_X86
     switch (runtime_isa("NAPINET_GEMM_ISA")) {
       case Isa::kAvx512: return make_kernels<Avx512>();
       case Isa::kAvx2: return make_kernels<Avx2>();
-      case Isa::kGeneric: break;
+      case Isa::kGeneric:
+      case Isa::kNeon: break;
     }
+#elif NAPINET_GEMM_NEON
+    if (runtime_isa("NAPINET_GEMM_ISA") == Isa::kNeon) return make_kernels<Neon>();
 #endif
     return make_kernels<Portable>();
   }();

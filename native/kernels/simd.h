@@ -251,30 +251,10 @@ inline void deinterleave(const vfloat<W>& lo, vfloat<W> hi, vfloat<W>* even, vfl
 #endif
 
 // The first n < W lanes of a vector from or to memory (the other lanes read as 0, never touched
-// in memory): masked instructions with AVX-512, a copy through a local array otherwise.
+// in memory): AVX-512's masked instructions here. The copy through a local array that other
+// widths take is conv2d_direct.inc's Partial, compiled for each of its targets.
 template <int W>
-struct Partial {
-  static NAPINET_INLINE vfloat<W> load(const float* p, index_t n) {
-    float lanes[W] = {};
-    for (index_t i = 0; i < n; ++i) lanes[i] = p[i];
-    return simd::load<W>(lanes);
-  }
-  static NAPINET_INLINE void store(float* p, const vfloat<W>& v, index_t n) {
-    float lanes[W];
-    simd::store<W>(lanes, v);
-    for (index_t i = 0; i < n; ++i) p[i] = lanes[i];
-  }
-  static NAPINET_INLINE vint<W> load_int(const std::int32_t* p, index_t n) {
-    std::int32_t lanes[W] = {};
-    for (index_t i = 0; i < n; ++i) lanes[i] = p[i];
-    return simd::load_int<W>(lanes);
-  }
-  static NAPINET_INLINE void store_int(std::int32_t* p, const vint<W>& v, index_t n) {
-    std::int32_t lanes[W];
-    simd::store_int<W>(lanes, v);
-    for (index_t i = 0; i < n; ++i) p[i] = lanes[i];
-  }
-};
+struct Partial;
 
 #if NAPINET_ISA_VERSIONS
 template <>

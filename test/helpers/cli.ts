@@ -4,19 +4,20 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { nodeCommand } from './node';
 
 export const root = path.join(__dirname, '..', '..');
 export const cli = path.join(root, 'dist', 'cjs', 'chapter', 'cli.js');
 
 /** `napinet ...args` to completion: its exit code and output. */
 export function napinet(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(...nodeCommand(cli, ...args), { cwd: root, encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** `napinet train ...args`, interrupted once "epoch 0," appears on stdout: its exit code and output. */
 export async function trainUntilInterrupted(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, 'train', ...args], { cwd: root });
+  const child = spawn(...nodeCommand(cli, 'train', ...args), { cwd: root });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));

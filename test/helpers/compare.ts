@@ -1,7 +1,8 @@
 /**
  * Comparison of a float32 result with a float64 reference, as the parity tests state it (llm.c's
  * validate_result):
- *   elementwise |out − ref| ≤ atol + rtol·|ref|   and   ‖out − ref‖₂ / ‖ref‖₂ ≤ relNorm,
+ *   elementwise |out − ref| ≤ atol + rtol·|ref| (+ an optional allowance per element)
+ *   and   ‖out − ref‖₂ / ‖ref‖₂ ≤ relNorm,
  * where a non-finite reference (±Infinity, NaN) must be matched exactly, and a tolerance of
  * atol = rtol = 0 means the same values (Object.is: NaN equals NaN, −0 differs from +0).
  * On failure the message names the tensor and lists the first mismatching elements (at most 10,
@@ -14,6 +15,11 @@ export interface Tolerance {
   rtol: number;
   /** Bound on the relative L2 error of the whole tensor (default 1e-5). */
   relNorm?: number;
+  /**
+   * An allowance per element added to atol (element i: atol + perElement[i] + rtol·|ref_i|), for
+   * results whose error scales with their operands rather than with themselves (a sum that cancels).
+   */
+  perElement?: ArrayLike<number>;
 }
 
 export interface Comparison {
@@ -72,7 +78,7 @@ export function expectClose(
   let badCount = 0;
   for (let i = 0; i < reference.length; i++) {
     const ref = reference[i];
-    const limit = tol.atol + tol.rtol * Math.abs(ref);
+    const limit = tol.atol + (tol.perElement?.[i] ?? 0) + tol.rtol * Math.abs(ref);
     const d = Math.abs(actual[i] - ref);
     const sameValueOnly = exact || !Number.isFinite(ref);
     if (sameValueOnly ? Object.is(actual[i], ref) : d <= limit) continue;

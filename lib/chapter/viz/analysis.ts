@@ -3,27 +3,14 @@
  * test set, the first misclassified images, the first conv layer's kernels and what conv, ReLU and
  * max-pool make of one image (section 14.8.5). Runs on the CPU (models are moved there).
  */
-import { argmax, batches, type ImageDataset, nn, Tensor, validate } from '../../index';
+import { type ImageDataset, nn, predictClasses as classesOf, Tensor, validate } from '../../index';
 
 const { Conv2d, MaxPool2d, ReLU, Sequential } = nn;
 type Module = nn.Module;
 
-/** Predicted class (argmax of the logits: the first on ties, the first NaN if any) of every image of `data`. */
+/** Predicted class (argmax of the logits: the first on ties, the first NaN if any) of every image of `data` (the library's predictClasses). */
 export function predictClasses(model: Module, data: ImageDataset, batchSize = 500): Int32Array {
-  const out = new Int32Array(data.count);
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    let offset = 0;
-    for (const batch of batches(data, batchSize, { device: model.device })) {
-      // torch.argmax's rule: the first maximum, or the first NaN of a row
-      out.set(argmax(model.forward(batch.x), 1).toArray() as Int32Array, offset);
-      offset += batch.size;
-    }
-  } finally {
-    model.train(wasTraining);
-  }
-  return out;
+  return classesOf(model, data, { batchSize });
 }
 
 /** counts[t][p]: images of true class t predicted as p (rows true, columns predicted). */
