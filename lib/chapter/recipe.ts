@@ -7,7 +7,7 @@
  */
 import {
   type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, evaluate, fit, type FitOptions, type FitPosition, type FitResult,
-  Generator, type History, type ImageDataset, type Mnist, nn, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
+  Generator, type History, type ImageDataset, type Mnist, nn, NonFiniteLossError, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
   setNumThreads, type Standardizer, validate,
 } from '../index';
 import { seedNetwork } from './models';
@@ -186,6 +186,8 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
     shouldStop: o.shouldStop,
     ...recipe.fitOptions?.(o),
     ...checkpoints.fit,
+  }).catch((error: unknown) => {
+    throw error instanceof NonFiniteLossError ? checkpoints.diverged(error) : error;
   });
   return concludeRun({ data, model, history, device, settings, checkpoints, log: o.log });
 }

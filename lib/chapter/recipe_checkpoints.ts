@@ -9,8 +9,8 @@
  */
 import * as path from 'node:path';
 import {
-  type Callbacks, type Checkpoint, type EpochRecord, type FitOptions, type FitPosition, type FitResult, type Generator, type History, type nn,
-  type optim, restoreCheckpoint, saveCheckpoint, stateDict, validate,
+  type Callbacks, type Checkpoint, type FitOptions, type FitPosition, type FitResult, type Generator, type History, type nn,
+  type NonFiniteLossError, type optim, restoreCheckpoint, saveCheckpoint, stateDict, validate,
 } from '../index';
 
 const { expectInt } = validate;
@@ -127,6 +127,8 @@ export interface RecipeCheckpoints {
   callback: Callbacks;
   /** After fit(): a stopped run is saved where it stopped (unless just saved). */
   finish(result: FitResult): void;
+  /** fit()'s NonFiniteLossError, told for a run: which checkpoint is kept, and the learning rate to lower. */
+  diverged(error: NonFiniteLossError): Error;
   /** The last checkpoint written. */
   readonly last: string | undefined;
 }
@@ -150,8 +152,6 @@ export function recipeCheckpoints(parts: RecipeCheckpointParts, run: RecipeCheck
   const checkpointDir = run.checkpointDir ?? resume?.checkpointsDir;
   let last: string | undefined;
   let lastIteration = -1;
-  /** The epoch whose training loss was not finite: fit() is stopped there and finish() throws. */
-  let diverged: EpochRecord | undefined;
   const kept = () => (last ? `the last checkpoint, ${last}, is kept` : resume ? `the checkpoint it resumed from, ${resume.dir}, is kept` : 'no checkpoint had been saved yet');
   const save = (epoch: number, iteration: number, epochs: History['epochs'], position?: FitPosition) => {
     if (!checkpointDir) return;
@@ -176,21 +176,18 @@ export function recipeCheckpoints(parts: RecipeCheckpointParts, run: RecipeCheck
     fit: resume ? { initialEpoch: resume.manifest.epoch, history: { epochs: [...resume.manifest.history] }, resume: resume.manifest.position ?? undefined } : {},
     callback: {
       onEpochEnd(record, soFar) {
-        if (!Number.isFinite(record.trainLoss)) {
-          diverged = record;
-          return false; // stop fit(); finish() reports it
-        }
         const done = record.epoch + 1;
         if ((checkpointEvery > 0 && done % checkpointEvery === 0) || done === run.epochs) save(done, record.iteration, soFar.epochs);
       },
     },
+    diverged(error) {
+      const where = error.step === undefined ? `in epoch ${error.epoch}` : `in epoch ${error.epoch} by step ${error.step}`;
+      return new Error(
+        `training diverged: the ${error.what} became ${error.value} ${where}; training stopped without saving the model (${kept()}). ` +
+          `Is the learning rate (${parts.settings.lr}) too high?`,
+      );
+    },
     finish(result) {
-      if (diverged) {
-        throw new Error(
-          `training diverged: the training loss of epoch ${diverged.epoch} (iteration ${diverged.iteration}) is ${diverged.trainLoss}; ` +
-            `training stopped without saving it (${kept()}). Is the learning rate (${parts.settings.lr}) too high?`,
-        );
-      }
       if (!result.stopped) return;
       const p = result.position;
       const lastEpoch = result.epochs.at(-1);
