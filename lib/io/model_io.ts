@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describedLayer, type LayerConfig, type Module } from '../nn/module';
 import { buildModule } from '../nn/registry';
 import { describe, expectModule, expectObject, fail } from '../validate';
-import { checkArchitecture } from './architecture';
+import { checkArchitecture } from '../nn/architecture';
 import { checkBudget, readJsonFile } from '../budget';
 import { makeFolder, writeJsonAtomic } from './files';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';

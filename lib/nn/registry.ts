@@ -1,7 +1,9 @@
 /**
- * Rebuilding modules from their config() (the architecture saved beside the weights).
- * A new layer type adds one entry here.
+ * Rebuilding modules from their config() (the architecture saved beside the weights). The tree is
+ * checked first (architecture.ts: layer objects, lists in containers, no cycles, a bounded depth),
+ * so a bad config is an Error naming the field. A new layer type adds one entry here.
  */
+import { checkArchitecture } from './architecture';
 import { ReLU } from './activation';
 import { Conv2d } from './conv2d';
 import { Flatten } from './flatten';
@@ -20,7 +22,7 @@ import { AvgPool1d, MaxPool1d } from './pool1d';
 type Builder = (c: any) => Module;
 
 const BUILDERS: Record<string, Builder> = {
-  Sequential: (c) => new Sequential(...(c.layers as LayerConfig[]).map(buildModule)),
+  Sequential: (c) => new Sequential(...(c.layers as LayerConfig[]).map(build)),
   Conv2d: (c) => new Conv2d(c.inChannels, c.outChannels, c.kernelSize, { stride: c.stride, padding: c.padding, bias: c.bias }),
   Linear: (c) => new Linear(c.inFeatures, c.outFeatures, { bias: c.bias }),
   MaxPool2d: (c) => new MaxPool2d(c.kernelSize, { stride: c.stride, padding: c.padding }),
@@ -41,11 +43,17 @@ const BUILDERS: Record<string, Builder> = {
   Conv1d: (c) => new Conv1d(c.inChannels, c.outChannels, c.kernelSize, { stride: c.stride, padding: c.padding, bias: c.bias }),
   MaxPool1d: (c) => new MaxPool1d(c.kernelSize, { stride: c.stride, padding: c.padding }),
   AvgPool1d: (c) => new AvgPool1d(c.kernelSize, { stride: c.stride, padding: c.padding, countIncludePad: c.countIncludePad }),
-  Concat: (c) => new Concat(...(c.branches as LayerConfig[]).map(buildModule)),
+  Concat: (c) => new Concat(...(c.branches as LayerConfig[]).map(build)),
 };
 
 export function buildModule(config: LayerConfig): Module {
-  const builder = config && BUILDERS[config.type];
+  checkArchitecture(config, 'buildModule', 'config');
+  return build(config);
+}
+
+/** Builds a checked tree. */
+function build(config: LayerConfig): Module {
+  const builder = Object.hasOwn(BUILDERS, config.type) ? BUILDERS[config.type] : undefined; // not Object.prototype's 'constructor'
   if (!builder) throw new TypeError(`Expected a known layer type for config.type but received ${JSON.stringify(config?.type)}`);
   return builder(config);
 }

@@ -1,6 +1,6 @@
 /**
- * The architecture a model.json declares, checked before buildModule (lib/nn/registry.ts) builds
- * it: a tree of {type, …} objects at most MAX_ARCHITECTURE_DEPTH deep (no cycles, for configs
+ * An architecture (a model.json's, or a config given to buildModule), checked before
+ * buildModule (registry.ts) builds it: a tree of {type, …} objects at most MAX_ARCHITECTURE_DEPTH deep (no cycles, for configs
  * made in code), containers holding lists, and the parameters the built-in layers would allocate
  * counted from their sizes, so that a model.json asking for 10^12 weights is refused against the
  * weights file and the input budget (lib/budget.ts) instead of running out of memory.
@@ -54,9 +54,9 @@ function declaredValues(c: Record<string, unknown>): number {
 
 /**
  * Checks the shape of an architecture tree and returns the parameter and buffer values its
- * built-in layers declare. `where` names the file in errors ("run/model.json").
+ * built-in layers declare. `where` names the file in errors ("run/model.json"), `root` the tree.
  */
-export function checkArchitecture(config: unknown, where: string): { values: number } {
+export function checkArchitecture(config: unknown, where: string, root = 'architecture'): { values: number } {
   let values = 0;
   const ancestors = new Set<object>();
   const visit = (node: unknown, path: string, depth: number): void => {
@@ -67,7 +67,7 @@ export function checkArchitecture(config: unknown, where: string): { values: num
     if (depth > MAX_ARCHITECTURE_DEPTH) throw new RangeError(`${where}: ${path} is nested ${depth} layers deep; napinet builds at most ${MAX_ARCHITECTURE_DEPTH}`);
     const c = node as Record<string, unknown>;
     if (typeof c.type !== 'string') throw new TypeError(`${where}: Expected a layer type name for ${path}.type but received ${describe(c.type)}`);
-    const field = CONTAINERS[c.type];
+    const field = Object.hasOwn(CONTAINERS, c.type) ? CONTAINERS[c.type] : undefined;
     if (field) {
       const children = c[field];
       if (!Array.isArray(children)) throw new TypeError(`${where}: Expected a list of layers for ${path}.${field} but received ${describe(children)}`);
@@ -78,8 +78,7 @@ export function checkArchitecture(config: unknown, where: string): { values: num
     }
     const own = declaredValues(c);
     if (!Number.isNaN(own)) values += own; // Infinity too: refused by the caller
-
   };
-  visit(config, 'architecture', 1);
+  visit(config, root, 1);
   return { values };
 }
