@@ -163,7 +163,7 @@ function newHostArray(dtype: DType, length: number): HostArray {
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     throw new RangeError(
-      `cannot allocate a tensor of ${length.toLocaleString('en-US')} ${dtype} values (${formatBytes(length * 4)}) in host memory: ${error.message.startsWith('Invalid') ? 'more than a JavaScript typed array holds' : 'out of memory'}`,
+      `cannot allocate a tensor of ${length.toLocaleString('en-US')} ${dtype} values (${formatBytes(length * 4)}) in host memory: ${error.message.startsWith('Invalid') ? 'more than a JavaScript typed array holds' : 'more than the memory available'}`,
     );
   }
 }
