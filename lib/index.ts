@@ -54,7 +54,7 @@ export {
 } from './io/checkpoint';
 export { toOnnx, exportOnnx, decodeOnnx, registerOnnxLayer, ONNX_OPSET, type OnnxExportOptions } from './io/onnx';
 export { decodePng, readPng, encodeGreyPng, toMnistDigit, toGrey, resizeArea, type RgbaImage, type GreyImage, type DigitImage } from './io/png';
-export { writeFileAtomic, writeJsonAtomic } from './io/files';
+export { writeFileAtomic, writeJsonAtomic, TEMP_FILE, writerMayRun } from './io/files';
 export { inputBudget, readJsonFile, DEFAULT_INPUT_BUDGET } from './budget';
 // Data-parallel training across processes and machines: MPI and NCCL (lib/distributed)
 export * as distributed from './distributed';

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { repairCheckpoints, writeFileAtomic } from '../index';
+import { repairCheckpoints, TEMP_FILE, writeFileAtomic, writerMayRun } from '../index';
 
 /** The lock file in a run (or sweep) folder. */
 export const LOCK_FILE = '.napinet.lock';
@@ -19,9 +19,8 @@ export const REPORT_FILES = [
   'report.html', 'report.json', 'curves.png', 'confusion-matrix.png', 'misclassified.png', 'features.png', 'ternary.png', 'ternary.md',
 ] as const;
 const CHECKPOINTS = 'checkpoints';
-/** writeFileAtomic's temporary files (.NAME.PID.RANDOM.tmp) and the lock's (see lockFolder). */
-const TEMP_FILE = /^\..+\.\d+\.[a-z0-9]*\.tmp$/;
-const STALE_LOCK = /^\.napinet\.lock\.(stale|new)-\d+-[a-z0-9]*$/;
+/** The lock's temporary files (see lockFolder); group 2: the pid of the process that made it. */
+const STALE_LOCK = /^\.napinet\.lock\.(stale|new)-(\d+)-[a-z0-9]*$/;
 
 // ---- the lock --------------------------------------------------------------------------------
 
@@ -247,7 +246,8 @@ export function cleanInterruptedSaves(dir: string): string[] {
   const done: string[] = [];
   if (!fs.existsSync(dir)) return done;
   for (const entry of fs.readdirSync(dir)) {
-    if (TEMP_FILE.test(entry) || STALE_LOCK.test(entry)) {
+    const temp = TEMP_FILE.exec(entry) ?? STALE_LOCK.exec(entry);
+    if (temp && !writerMayRun(Number(temp.at(-1)))) {
       fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
       done.push(`removed ${path.join(dir, entry)} (an interrupted write)`);
     }

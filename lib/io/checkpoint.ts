@@ -17,8 +17,9 @@
  * its final name, and only then does latest.json (itself replaced atomically) point at it; older
  * checkpoints are removed last. A crash at any moment leaves latest.json naming a complete
  * checkpoint, never a half-written one — except while a checkpoint replaces one of the same name,
- * when the old one is moved aside first: repairCheckpoints() moves it back, and removes what
- * interrupted saves leave (.tmp-* folders, half-written files). Test: test/checkpoint.test.ts,
+ * when the old one is moved aside first: repairCheckpoints() moves it back. What killed saves leave
+ * (.tmp-* folders, half-written files) is removed by the next save into the folder and by
+ * repairCheckpoints(). Test: test/checkpoint.test.ts,
  * test/run_integrity.test.ts (kill -9 during saves).
  */
 import * as fs from 'node:fs';
@@ -28,7 +29,7 @@ import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer, OptimizerState } from '../optim/optimizer';
 import type { Generator, GeneratorSnapshot } from '../random';
 import type { EpochRecord, FitPosition } from '../fit_types';
-import { makeFolder, writeJsonAtomic } from './files';
+import { makeFolder, TEMP_FILE, writeJsonAtomic, writerMayRun } from './files';
 import { expectInt, expectModule, expectObject, fail } from '../validate';
 import { fileError, readJsonFile } from '../budget';
 import { loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
@@ -120,6 +121,7 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
   expectInt(parts.iteration, 'parts.iteration', 0);
   if (!Array.isArray(parts.history)) fail('a list of epoch records', 'parts.history', parts.history);
   makeFolder(checkpointsDir);
+  removeDeadWritersTemps(checkpointsDir, []); // saves killed earlier leave nothing behind for long
   const name = checkpointName(parts.epoch, parts.position);
   const temp = path.join(checkpointsDir, `.tmp-${name}-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const optimizerState = parts.optimizer.stateDict();
@@ -188,18 +190,26 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
 }
 
 /** What saveCheckpoint leaves when interrupted: its temporary folder, a same-name checkpoint moved aside. */
-const TEMP_CHECKPOINT = /^\.tmp-(epoch-\d{4,}(?:-step-\d{4,})?)-\d+-[a-z0-9]*$/;
-const ASIDE_CHECKPOINT = /^\.old-(epoch-\d{4,}(?:-step-\d{4,})?)-\d+-[a-z0-9]*$/;
-/** writeFileAtomic's temporary files (.NAME.PID.RANDOM.tmp). */
-export const TEMP_FILE = /^\..+\.\d+\.[a-z0-9]*\.tmp$/;
+const TEMP_CHECKPOINT = /^\.tmp-(epoch-\d{4,}(?:-step-\d{4,})?)-(\d+)-[a-z0-9]*$/;
+const ASIDE_CHECKPOINT = /^\.old-(epoch-\d{4,}(?:-step-\d{4,})?)-(\d+)-[a-z0-9]*$/;
+
+/** Removes what killed writers left in `checkpointsDir` (their .tmp-* folders and temporary files; a running writer's are kept). */
+function removeDeadWritersTemps(checkpointsDir: string, done: string[]): void {
+  for (const entry of fs.readdirSync(checkpointsDir).sort()) {
+    const temp = TEMP_CHECKPOINT.exec(entry) ?? TEMP_FILE.exec(entry);
+    if (!temp || writerMayRun(Number(temp.at(-1)))) continue;
+    fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
+    done.push(`removed ${path.join(checkpointsDir, entry)} (${entry.startsWith('.tmp-') ? 'an interrupted save' : 'an interrupted write'})`);
+  }
+}
 
 /**
  * Puts `checkpointsDir` (a run's checkpoints/ folder) back in order after interrupted saves: a
  * checkpoint moved aside while being replaced goes back to its name if the replacement never
  * arrived (else it is removed), temporary folders and files are removed, and a latest.json that
- * names a missing checkpoint is pointed at the newest complete one. Returns what it did, one line
- * each (empty when there was nothing to do). Only call it while no other process writes into the
- * folder (the CLI holds the run folder's lock): another writer's temporary folder looks the same.
+ * names a missing checkpoint is pointed at the newest complete one. Only leftovers of processes
+ * that no longer run are touched (their names hold the writer's pid). Returns what it did, one
+ * line each (empty when there was nothing to do). The CLI calls it when it opens a run folder.
  */
 export function repairCheckpoints(checkpointsDir: string): string[] {
   if (typeof checkpointsDir !== 'string' || checkpointsDir === '') fail('a folder path', 'checkpointsDir', checkpointsDir);
@@ -209,9 +219,10 @@ export function repairCheckpoints(checkpointsDir: string): string[] {
     fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
     done.push(`removed ${path.join(checkpointsDir, entry)} (${why})`);
   };
+  removeDeadWritersTemps(checkpointsDir, done);
   for (const entry of fs.readdirSync(checkpointsDir).sort()) {
     const aside = ASIDE_CHECKPOINT.exec(entry);
-    if (aside) {
+    if (aside && !writerMayRun(Number(aside[2]))) {
       const final = path.join(checkpointsDir, aside[1]);
       if (fs.existsSync(final)) {
         remove(entry, `replaced by ${aside[1]}`);
@@ -219,10 +230,6 @@ export function repairCheckpoints(checkpointsDir: string): string[] {
         fs.renameSync(path.join(checkpointsDir, entry), final);
         done.push(`restored ${final} (an interrupted save had moved it aside)`);
       }
-    } else if (TEMP_CHECKPOINT.test(entry)) {
-      remove(entry, 'an interrupted save');
-    } else if (TEMP_FILE.test(entry)) {
-      remove(entry, 'an interrupted write');
     }
   }
   const pointerFile = path.join(checkpointsDir, LATEST_FILE);
