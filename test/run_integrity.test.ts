@@ -138,6 +138,40 @@ describe.skipIf(!fs.existsSync(cli))('run folders stay whole (CLI, dist build)',
     expect(r.code).toBe(0);
   }, 120_000);
 
+  test('kill -9 during a run, twice: the next train --resume takes the dead lock over and finishes the run', async () => {
+    const run = fresh('killed');
+    /** Runs `napinet train ...args`, killed (SIGKILL) once a line matching `when` is printed. */
+    const killWhen = async (when: RegExp, args: string[]) => {
+      const child = spawn(...nodeCommand(cli, 'train', ...args), { cwd: root });
+      let stdout = '';
+      await new Promise<void>((resolve) => {
+        child.stdout.on('data', (d) => {
+          stdout += d;
+          if (when.test(stdout)) child.kill('SIGKILL');
+        });
+        child.on('exit', () => resolve());
+      });
+    };
+    // Killed as epoch 0 ends (its line comes just before its checkpoint is saved): maybe no checkpoint yet.
+    await killWhen(/^epoch 0,/m, [...QUICK, '--epochs', '4', '--data', dataDir, '--out', run]);
+    expect(fs.existsSync(path.join(run, '.napinet.lock'))).toBe(true); // left by the killed process
+    let r: ReturnType<typeof napinet>;
+    if (!fs.existsSync(path.join(run, 'checkpoints', 'latest.json'))) {
+      r = napinet('train', '--resume', run, '--device', 'cpu', '--no-report');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`the run stopped before its first checkpoint was saved; start it again with napinet train --out ${run} --overwrite`);
+      await killWhen(/^epoch 1,/m, [...QUICK, '--epochs', '4', '--data', dataDir, '--out', run, '--overwrite']);
+    }
+    // Killed again after epoch 1's line: checkpoint epoch-0001 exists, epoch-0002's save may be cut.
+    await killWhen(/^epoch 2,/m, ['--resume', run, '--device', 'cpu', '--no-report']);
+    expect(fs.existsSync(path.join(run, 'model.json'))).toBe(false); // not finished
+    r = napinet('train', '--resume', run, '--device', 'cpu', '--no-report', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!).settings.epochs).toBe(4);
+    expect(fs.readdirSync(run).filter((f) => f.startsWith('.'))).toEqual([]);
+  }, 120_000);
+
   test('--out that is a file, an output over an input: refused before training', () => {
     const file = fresh('a-file');
     fs.writeFileSync(file, 'x');

@@ -33,7 +33,7 @@ import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
 import { SEED_RECIPE, type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from './recipe';
 import { checkpointRecipe, type RecipeName } from './recipe_checkpoints';
 import {
-  cleanInterruptedSaves, refuseEarlierRun, refuseOutputOverInput, removeEarlierRun, removeFinishedResults, withFolderLocks,
+  cleanInterruptedSaves, LOCK_FILE, refuseEarlierRun, refuseOutputOverInput, removeEarlierRun, removeFinishedResults, withFolderLocks,
 } from './run_folder';
 import { runSweep, type SweepParameter } from './sweep';
 import { type ReportOptions, reportRun, writeReport } from './viz/report';
@@ -238,8 +238,20 @@ function resumeRunFolder(location: string): string {
     if (has('latest.json') || path.basename(location) === 'checkpoints') return path.dirname(location);
     if (has('checkpoints')) return location;
   }
-  findCheckpoint(location); // throws what is wrong: missing, a file, no checkpoint
+  try {
+    findCheckpoint(location); // throws what is wrong: missing, a file, no checkpoint
+  } catch (error) {
+    throw withRestartHint(error, location);
+  }
   return location;
+}
+
+/** A run folder without a checkpoint stopped before its first one: say how to start it again. */
+function withRestartHint(error: unknown, runDir: string): unknown {
+  const message = (error as Error).message;
+  const startedHere = fs.existsSync(path.join(runDir, LOCK_FILE)) || fs.existsSync(path.join(runDir, 'checkpoints'));
+  if (!message?.includes('holds no napinet checkpoint') || !startedHere) return error;
+  return new Error(`${message}: the run stopped before its first checkpoint was saved; start it again with napinet train --out ${runDir} --overwrite`);
 }
 
 /** Stage 1 of train: the flags, checked against each other, as a plan (the checkpoint is read later, under the run's lock). */
@@ -330,9 +342,7 @@ function prepareRunFolder(plan: TrainPlan, values: Flags): () => void {
   try {
     plan.resume = loadCheckpoint(plan.resumeFrom.location);
   } catch (error) {
-    const message = (error as Error).message;
-    if (!message.includes('holds no napinet checkpoint')) throw error;
-    throw new Error(`${message}: the run stopped before its first checkpoint was saved; start it again with napinet train --out ${plan.resumeFrom.runDir} --overwrite`);
+    throw withRestartHint(error, plan.resumeFrom.runDir);
   }
   // A resumed run keeps its checkpoint's model; --model naming the other one is refused by the recipe.
   plan.model = (values.model as RecipeName | undefined) ?? checkpointRecipe(plan.resume);
