@@ -53,13 +53,13 @@ export { registerModule, type ModuleClass } from './nn/registry';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';
 export { load, loadClassifier, outputShapeOf, Classifier, Predictor, type Prediction, type PredictOptions, type ImageInput } from './inference';
 export {
-  saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, type Checkpoint, type CheckpointManifest, type CheckpointParts,
+  saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, repairCheckpoints, type Checkpoint, type CheckpointManifest, type CheckpointParts,
 } from './io/checkpoint';
 export {
   toOnnx, exportOnnx, decodeOnnx, registerOnnxOp, onnxOps, ONNX_OPSET, OnnxGraph, type OnnxExportOptions, type OnnxOpContext, type OnnxOpExporter, type TracedShape,
 } from './io/onnx';
 export { decodePng, readPng, encodeGreyPng, toMnistDigit, toGrey, resizeArea, type RgbaImage, type GreyImage, type DigitImage } from './io/png';
-export { writeFileAtomic, writeJsonAtomic } from './io/files';
+export { writeFileAtomic, writeJsonAtomic, TEMP_FILE, writerMayRun } from './io/files';
 export { inputBudget, readJsonFile, DEFAULT_INPUT_BUDGET } from './budget';
 // Data-parallel training across processes and machines: MPI and NCCL (lib/distributed)
 export * as distributed from './distributed';

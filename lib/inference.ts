@@ -43,6 +43,20 @@ export interface PredictOptions {
   standardized?: boolean;
 }
 
+/**
+ * Index of the largest of values[start, start + count), by torch.argmax's rule: the first maximum,
+ * or the first NaN (a row of NaN probabilities, from NaN or inf logits, predicts class 0).
+ */
+function argmaxRow(values: Float32Array, start: number, count: number): number {
+  let best = 0;
+  for (let c = 0; c < count; c++) {
+    const v = values[start + c];
+    if (v !== v) return c;
+    if (v > values[start + best]) best = c;
+  }
+  return best;
+}
+
 function isImageInput(x: unknown): x is ImageInput {
   return x instanceof Uint8Array || x instanceof Uint8ClampedArray || x instanceof Float32Array;
 }
@@ -142,11 +156,7 @@ export class Predictor {
         this.network.inference(() => softmax(this.network.forward(this.input), this.probs));
         if (this.probs.device !== 'cpu') (this.probs.buffer as CudaBuffer).download(this.hostProbs);
         probabilities.set(this.hostProbs.subarray(0, n * k), start * k);
-        for (let i = 0; i < n; i++) {
-          let best = 0;
-          for (let c = 1; c < k; c++) if (this.hostProbs[i * k + c] > this.hostProbs[i * k + best]) best = c;
-          predicted[start + i] = best;
-        }
+        for (let i = 0; i < n; i++) predicted[start + i] = argmaxRow(this.hostProbs, i * k, k);
       }
     } finally {
       this.network.train(wasTraining);

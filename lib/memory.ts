@@ -12,6 +12,7 @@
  * Storage adopted from the user (Tensor.from(someFloat32Array)) is never pooled.
  */
 import { type CudaBuffer, native } from './native';
+import { formatBytes } from './budget';
 
 /** A tensor's element type: float32 for values, int32 for labels and indices. */
 export type DType = 'float32' | 'int32';
@@ -157,6 +158,18 @@ export function emptyMemoryPool(): void {
   pool.clear();
 }
 
+/** A zeroed host array, or an Error saying how large it was (not V8's "Invalid typed array length"). */
+function newHostArray(dtype: DType, length: number): HostArray {
+  try {
+    return dtype === 'float32' ? new Float32Array(length) : new Int32Array(length);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new RangeError(
+      `cannot allocate a tensor of ${length.toLocaleString('en-US')} ${dtype} values (${formatBytes(length * 4)}) in host memory: ${error.message.startsWith('Invalid') ? 'more than a JavaScript typed array holds' : 'more than the memory available'}`,
+    );
+  }
+}
+
 /**
  * New storage of `length` elements. `zero`: filled with zeros; otherwise its contents are
  * unspecified (the caller overwrites every element). `allocCuda` makes a new GPU buffer
@@ -166,7 +179,7 @@ export function allocStorage(device: Device, dtype: DType, length: number, zero:
   const reused = pool.take(device, dtype, length);
   let storage: Storage;
   if (device === 'cpu') {
-    const host = (reused as HostArray | undefined) ?? (dtype === 'float32' ? new Float32Array(length) : new Int32Array(length));
+    const host = (reused as HostArray | undefined) ?? newHostArray(dtype, length);
     if (reused && zero) host.fill(0);
     storage = new Storage(device, dtype, length, host, undefined, true);
   } else {

@@ -424,6 +424,8 @@ describe('the public load/save functions: bad arguments are refused by name', ()
     const out = path.join(dir, 'api');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
+    const cyclicConfig: { type: string; layers: unknown[] } = { type: 'Sequential', layers: [] };
+    cyclicConfig.layers.push(cyclicConfig);
     const nestedList: unknown[] = [];
     nestedList.push(nestedList);
     const aFile = put('api', 'afile', 'x');
@@ -468,6 +470,11 @@ describe('the public load/save functions: bad arguments are refused by name', ()
       ['readJsonFile(5)', () => napinet.readJsonFile(5 as never), 'Expected a file path for the JSON file but received 5'],
       ['Classifier(model, {inputShape: a cyclic list})', () => new napinet.Classifier(model, { inputShape: nestedList as never }), 'Expected a [C, H, W] shape for inputShape but received [[[[…]]]]'],
       ['Classifier(model, {standardizer: {mean: 5}})', () => new napinet.Classifier(model, { inputShape: [1, 28, 28], standardizer: { mean: 5 } as never }), 'for options.standardizer but received an object'],
+      ['nn.buildModule({Sequential, layers: 5})', () => napinet.nn.buildModule({ type: 'Sequential', layers: 5 }), 'buildModule: Expected a list of layers for config.layers but received 5'],
+      ['nn.buildModule(a config holding itself)', () => napinet.nn.buildModule(cyclicConfig), 'buildModule: config.layers[0] contains itself (a cycle)'],
+      ['nn.buildModule({type: "constructor"})', () => napinet.nn.buildModule({ type: 'constructor' }), 'Expected a known layer type for config.type but received "constructor"'],
+      ['nn.buildModule(Linear 500000 → 50000)', () => napinet.nn.buildModule({ type: 'Linear', inFeatures: 500_000, outFeatures: 50_000 }), 'cannot allocate a tensor of 25,000,000,000 float32 values (93.1 GiB) in host memory'],
+      ['zeros([500000, 50000])', () => napinet.zeros([500_000, 50_000]), 'cannot allocate a tensor of 25,000,000,000 float32 values (93.1 GiB)'],
       ['Classifier(1e18 pixels).predict', () => new napinet.Classifier(model, { inputShape: [1, 1e9, 1e9] }).predict(new Uint8Array(784)), 'a batch of 1 inputs of shape [1, 1000000000, 1000000000] would need 3.5 EiB'],
     ];
     for (const [call, run, message] of calls) {

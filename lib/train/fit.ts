@@ -155,6 +155,10 @@ export interface FitResult extends History {
 
 /** Training stopped because the loss became NaN or infinite (fit's onNonFiniteLoss 'stop'). */
 export class NonFiniteLossError extends Error {
+  /** Which loss: 'training loss' or 'validation loss'. */
+  readonly what: string;
+  /** Its value: NaN, Infinity or -Infinity. */
+  readonly value: number;
   /** The epoch in which it happened. */
   readonly epoch: number;
   /** The step of that epoch by which it had happened, when known (the CPU checks every step). */
@@ -169,6 +173,8 @@ export class NonFiniteLossError extends Error {
         "Lower the learning rate, check the data for NaN or Inf, or pass onNonFiniteLoss: 'continue' to fit() to train on.",
     );
     this.name = 'NonFiniteLossError';
+    this.what = what;
+    this.value = value;
     this.epoch = epoch;
     this.step = step;
     this.history = history;

@@ -111,7 +111,7 @@ NAPINET_VECTORIZED void affine_rows(float* out, const float* in, const float* ce
 }
 
 // dx = (dy − mean_dy[k] − ((x − center[k]) − residual[k])·slope[k])·gain[k]: the input gradient
-// (eval: mean_dy, residual and slope are 0). dx may alias dy.
+// in training. dx may alias dy.
 NAPINET_VECTORIZED void input_grad_rows(float* dx, const float* dy, const float* x,
                                         const float* center, const float* residual,
                                         const float* mean_dy, const float* slope, const float* gain,
@@ -181,8 +181,14 @@ void backward(float* dx, float* dweight, float* dbias, const float* dy, const fl
       slope[k] = training ? static_cast<float>(invstd[k] * invstd[k] * sum_dy_xmu[k] / static_cast<double>(m))
                           : 0.0f;
     }
-    input_grad_rows(dx, dy, x, center.data(), shift.data(), mean_dy.data(), slope.data(), gain.data(),
-                    n, c, l, c0, c1);
+    if (training) {
+      input_grad_rows(dx, dy, x, center.data(), shift.data(), mean_dy.data(), slope.data(),
+                      gain.data(), n, c, l, c0, c1);
+    } else {
+      // dx = dy·gain: x takes no part (a NaN in x must not reach dx, as in PyTorch).
+      const std::vector<float> zeros(width, 0.0f);
+      affine_rows(dx, dy, zeros.data(), zeros.data(), gain.data(), zeros.data(), n, c, l, c0, c1);
+    }
   });
 }
 

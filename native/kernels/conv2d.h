@@ -14,6 +14,10 @@
 // after the direct pass has summed that sample's dW, db (so dy is read from memory once). Work is split over the batch in chunks
 // whose boundaries depend only on the shape; weight and bias gradients are per-chunk partial sums
 // added in chunk order, so the results are bit-identical for any thread count.
+// NaN and inf: the forward pass multiplies zero padding by the weights (0·NaN = NaN, as PyTorch's
+// native CPU path; its oneDNN path skips padded taps). A backward pass whose direct computation
+// meets a NaN or inf is redone with im2col (conv2d.cpp, direct_backward), so NaN and inf reach
+// exactly the gradients whose terms hold them.
 #pragma once
 
 #include <cstdint>
@@ -69,7 +73,7 @@ void conv2d_max_pool2d_forward(float* y,                // (N,K,OH/2,OW/2)
 
 // Gradients of conv2d_max_pool2d_forward given dy, its output's gradient. y is its output when it
 // ran with relu (the ReLU's mask), else nullptr. dx, dw, db as conv2d_backward. Bit-identical to
-// relu_backward, max_pool2d_backward and conv2d_backward (kAuto) in turn, for finite x and w.
+// relu_backward, max_pool2d_backward and conv2d_backward (kAuto) in turn.
 // `indices` must hold each window's argmax (conv2d_max_pool2d_indices_valid).
 void conv2d_max_pool2d_backward(float* dx,                    // (N,C,H,W) or nullptr
                                 float* dw,                    // (K,C,kh,kw)
