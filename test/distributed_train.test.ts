@@ -94,7 +94,7 @@ describe.skipIf(!!skipReason)(`napinet train --distributed under mpirun${skipRea
   });
 
   test('killing one rank mid-training ends the other within seconds, saying why', async () => {
-    const child = spawn('mpirun', [...MPIRUN, '-np', '2', process.execPath, cli, 'train', ...common, '--epochs', '5', '--limit', '20000', '--out', path.join(scratch, 'killed'), '--distributed'], { cwd: root });
+    const child = spawn('mpirun', [...MPIRUN, '-np', '2', process.execPath, cli, 'train', ...common, '--epochs', '200', '--limit', '20000', '--out', path.join(scratch, 'killed'), '--distributed'], { cwd: root });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
