@@ -3,7 +3,7 @@
 10% validation split, Conv2d(1,8,5) → ReLU → MaxPool2d(2) → Flatten → Linear(1152,10), Adam
 lr 0.01 with StepLR(500, 0.9) stepped every iteration, batch 64. Prints one JSON line.
 
-    python3 bench/torch_seed_recipe.py --epochs 1 --threads 2 [--device cpu|cuda] [--model seed]
+    python3 bench/torch_seed_recipe.py --epochs 1 --threads 2 [--device cpu|cuda] [--limit N]
 """
 import json
 import time
@@ -16,6 +16,8 @@ from torch_recipe import load_mnist, recipe_arguments, set_up, train_step
 
 def main():
     ap = recipe_arguments(epochs=1, batch_size=64)
+    ap.add_argument("--limit", type=int, default=None,
+                    help="use only the first N training images (quick runs, as napinet train --limit)")
     ap.add_argument("--loader", choices=["tensor", "dataloader"], default="tensor",
                     help="tensor: batches indexed from one tensor (lean); dataloader: the usual "
                          "TensorDataset + DataLoader(shuffle=True)")
@@ -23,6 +25,8 @@ def main():
     device = set_up(args)
 
     x, y, xt, yt = load_mnist(args.data)
+    if args.limit is not None:
+        x, y = x[:args.limit], y[:args.limit]
     x, xt = x.reshape(-1, 1, 28, 28), xt.reshape(-1, 1, 28, 28)
     order = np.random.default_rng(args.seed).permutation(len(x))
     held = len(x) // 10

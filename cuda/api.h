@@ -50,35 +50,71 @@ class OutOfMemory : public Error {
 // Device
 // ---------------------------------------------------------------------------------------------
 
-// What the CUDA runtime says about device 0. Never throws: an unusable GPU is described in
-// `reason` (no device, no or too old a driver, a compute capability this build has no code for).
+// What the CUDA runtime says about one device (`index`, default 0). Never throws: an unusable GPU
+// is described in `reason` (no device, no or too old a driver, a compute capability this build has
+// no code for, an index past the last device).
 struct DeviceInfo {
   bool available = false;
   std::string reason;             // why not available (empty when available)
   bool emulated = false;          // the CPU emulator (build with NAPINET_CUDA_EMU)
+  int index = 0;                  // the device's ordinal ('cuda:N')
   int device_count = 0;
   std::string name;               // e.g. "NVIDIA H200"; empty when no device was found
   int compute_major = 0, compute_minor = 0;
-  std::size_t total_memory = 0, free_memory = 0;  // bytes
+  std::size_t total_memory = 0, free_memory = 0;  // bytes; free counts what napinet's pool holds as used
   int driver_version = 0;         // CUDA version the driver supports, 1000·major + 10·minor; 0 = none
   int runtime_version = 0;        // CUDA runtime linked into this build, same encoding
   int multiprocessors = 0;
 };
 
-DeviceInfo device_info();
+DeviceInfo device_info(int index = 0);
+// How many devices the runtime sees (0 when none or no driver; never throws).
+int device_count() noexcept;
 
-// A short name for messages: "device 0 (NVIDIA H200)".
+// The calling thread's current device: every launch, copy and allocation goes to it (on that
+// device's per-thread stream). The binding makes the device of a call's buffers current before
+// the call (native/binding/args.cc); use_device is cheap when it already is.
+void use_device(int index);
+int current_device();
+
+// A short name for messages: "device 0 (NVIDIA H200)" (the current device).
 std::string device_label();
 
 // ---------------------------------------------------------------------------------------------
-// Memory (device pointers are plain void*/float* on the host side)
+// Memory (device pointers are plain void*/float* on the host side; cuda/memory.cu)
 // ---------------------------------------------------------------------------------------------
+//
+// Stream-ordered: alloc and free are cudaMallocAsync / cudaFreeAsync on the current device's
+// stream(), from the device's memory pool, which keeps freed memory for reuse (release threshold:
+// all of it). So freeing never waits for the GPU (the block is reused only after the work queued
+// before the free), and no call here synchronises. NAPINET_CUDA_POOL=0 in the environment (or a
+// device without memory pools) falls back to cudaMalloc / cudaFree, which synchronise.
+//
+// During a CUDA graph capture on the calling thread, free defers the release to the capture's end
+// (a finalizer that runs meanwhile cannot spoil the capture), and alloc throws (allocate before
+// capturing: a captured graph must not depend on memory that later calls free).
 
-// `bytes` of device memory (at least 256-byte aligned). Throws OutOfMemory:
+// `bytes` of device memory on the current device (at least 256-byte aligned). Throws OutOfMemory:
 // "CUDA out of memory allocating N bytes on device 0 (…): …".
 void* alloc(std::size_t bytes);
-// Frees memory from alloc (nullptr is ignored). Never throws: failures at process exit are ignored.
+// Frees memory from alloc on the device it came from (nullptr is ignored). Never throws.
 void free(void* device_ptr) noexcept;
+
+// What napinet holds on one device: its live allocations, and what the device's memory pool holds
+// (live allocations plus freed blocks kept for reuse). Read fresh at every call.
+struct MemoryStats {
+  std::size_t live_bytes = 0;       // bytes asked for by live alloc()s (buffers, workspaces)
+  std::size_t live_allocations = 0;
+  std::size_t peak_live_bytes = 0;
+  std::size_t pool_reserved_bytes = 0;  // the pool's memory (0 without pools)
+  std::size_t pool_used_bytes = 0;      // of which handed out
+  std::size_t free_bytes = 0, total_bytes = 0;  // cudaMemGetInfo (the pool's memory counts as used)
+  std::size_t deferred_frees = 0;       // frees waiting for this thread's capture to end
+  bool stream_ordered = false;          // cudaMallocAsync in use
+};
+MemoryStats memory_stats(int index);
+// Gives the pool's unused memory back to the device (waits for the device first).
+void release_cached_memory(int index);
 
 // Host → device: returns once `host_src` may be reused.
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes);
@@ -87,20 +123,25 @@ void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes);
 void copy_device_to_device(void* device_dst, const void* device_src, std::size_t bytes);
 // Sets `bytes` bytes to `value` (e.g. 0 to zero a float buffer).
 void memset(void* device_dst, int value, std::size_t bytes);
-// Waits for all queued work on the device (and reports errors of kernels that already ran).
-void synchronize();
+// Waits for all queued work on every device this process used (and reports errors of kernels
+// that already ran); index ≥ 0: that device only.
+void synchronize(int index = -1);
 
-// CUDA graphs: the work this thread queues between begin_capture() and end_capture() is recorded
-// instead of run, and launch_graph() queues the whole recording again in one call. Capture is
-// thread-local: a call that would wait or allocate during it (a synchronisation, cudaMalloc, a
-// copy to or from host memory) fails and spoils the capture, so end_capture() throws.
+// CUDA graphs: the work this thread queues on the current device between begin_capture() and
+// end_capture() is recorded instead of run, and launch_graph() queues the whole recording again
+// in one call. Capture is thread-local: a call that would wait or allocate during it (a
+// synchronisation, an allocation, a copy to or from host memory) fails and spoils the capture, so
+// end_capture() throws. The graph keeps every workspace its kernels use (cuda/memory.cu) until it
+// is destroyed, so later calls that grow a workspace cannot free memory a replay writes.
 void begin_capture();
 // The executable graph (free it with destroy_graph).
 void* end_capture();
 // Ends a capture without keeping it (after an error between begin and end); never throws.
 void abort_capture() noexcept;
+// Queues the graph on the calling thread's stream of the device it was captured on.
 void launch_graph(void* graph);
-// Waits for queued work (a graph may still be running), then frees the graph; never throws.
+// Frees the graph (without waiting: CUDA frees a graph still running when it completes) and the
+// workspaces it kept (stream-ordered); during a capture, deferred to its end. Never throws.
 void destroy_graph(void* graph) noexcept;
 
 // ---------------------------------------------------------------------------------------------
@@ -224,6 +265,15 @@ void softmax_cross_entropy_forward(float* probs, float* stats, const float* logi
 void softmax_cross_entropy_backward(float* dlogits, const float* probs, const std::int32_t* labels,
                                     std::int64_t n, std::int64_t c, double label_smoothing,
                                     float scale);
+// The three calls of a training step's loss in one pass (no CPU kernel; the binding fuses them,
+// native/binding/cuda/deferred.h): softmax_cross_entropy_forward, softmax_cross_entropy_backward
+// into dlogits (which must not alias logits), and, when db is not nullptr, the bias gradient of the
+// Linear layer that made the logits, db (C) (=|+=) Σ_rows dlogits. The same bits as the separate
+// calls (linear_backward's bias sum included); one launch for N·lanes ≤ 4096 and C ≤ 1024.
+void softmax_cross_entropy_fused(float* probs, float* stats, float* dlogits, float* db,
+                                 const float* logits, const std::int32_t* labels, std::int64_t n,
+                                 std::int64_t c, double label_smoothing, bool accumulate, float scale,
+                                 bool accumulate_db);
 
 // optim (cuda/optim.cu; CPU: native/kernels/optim.h). The per-element updates of optim.h, shared
 // with the CPU kernel, each float32 operation rounded on its own.
@@ -235,12 +285,13 @@ void sgd_step(float* param, const float* grad, float* momentum_buf, std::int64_t
               double momentum, double dampening, double weight_decay, bool nesterov,
               bool first_step);
 
-// batch gather (cuda/gather.cu; CPU: native/kernels/gather.h). The GPU cannot check rows without
-// a host round trip: a row outside [0, image_rows) gives a NaN image and the label −1 (which makes
-// the loss NaN), never an out-of-bounds read.
-void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
-                  const std::int32_t* rows, std::int64_t count, std::int64_t row_length,
-                  std::int64_t image_rows);
+// batch gather (cuda/gather.cu; CPU: native/kernels/gather.h): rows of 32-bit words (float32 or
+// int32). The GPU cannot check rows without a host round trip: a row outside [0, source_rows)
+// gives all-one words (a NaN input and the label −1, which makes the loss NaN), never an
+// out-of-bounds read.
+void gather_batch(std::uint32_t* x, std::uint32_t* y, const std::uint32_t* inputs,
+                  const std::uint32_t* targets, const std::int32_t* rows, std::int64_t count,
+                  std::int64_t x_row, std::int64_t y_row, std::int64_t source_rows);
 
 // fill (cuda/fill.cu; CPU: native/kernels/fill.h)
 void fill(float* x, float value, std::int64_t n);

@@ -185,6 +185,9 @@ void batch_norm_forward_train(float* y, float* save_mean, float* save_invstd, fl
                               const float* weight, const float* bias, std::int64_t n,
                               std::int64_t c, std::int64_t l, double momentum,
                               bool cumulative_average, double eps) {
+  // An empty batch has no statistics (and the kernel's pivot would be read past the end of x); the
+  // binding refuses N·L < 2 before this, as PyTorch does.
+  if (n * l == 0) throw Error("batch_norm_forward_train: an empty batch (N·L = 0) has no statistics", cudaErrorInvalidValue);
   if (c > 0) {
     NAPINET_LAUNCH(batch_norm_train_kernel, channel_blocks(c), kChannelThreads, 0, y, save_mean,
                    save_invstd, running_mean, running_var, num_batches_tracked, x, weight, bias, n,

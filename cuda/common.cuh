@@ -46,12 +46,29 @@ std::string source_path(const char* file);
 std::string dims_text(dim3 v);
 std::string launch_text(const char* kernel, dim3 grid, dim3 block, std::size_t shared_bytes);
 
+// Scratch memory a launcher needs between its kernels (partial sums and the like): one buffer per
+// kind, host thread and device, grown on demand and kept (cuda/memory.cu). Valid until the next
+// call for the same kind on this thread; kernels queued on this thread's stream use it in order,
+// and a CUDA graph that captured kernels using it keeps that memory alive until it is destroyed.
+// Throws while this thread captures a graph if the buffer must grow (run the work once first).
+enum class Scratch { kConvPartials, kConvOutput, kGemmSplitK, kReduce, kLossPartials, kCount };
+void* scratch(Scratch kind, std::size_t bytes);
+
+// db (out) (=|+=) Σ over the rows of dy (n, out), in a fixed order (cuda/linear.cu): Linear's bias
+// gradient, also for the fused loss step (cuda/loss.cu) when its kernel cannot do it.
+void bias_gradient(float* db, const float* dy, std::int64_t n, std::int64_t out, bool accumulate);
+
 // Threads per block for element-wise kernels.
 constexpr int kBlockSize = 256;
 
 // Blocks for a grid-stride loop over n items with `block` threads each: enough to fill the GPU
 // (32 blocks per multiprocessor), never more than the items need, at least 1.
 unsigned grid_for(std::int64_t n, int block = kBlockSize);
+
+// Whether a grid-stride loop over n items (grid_for(n, block) blocks) may count in 32-bit signed
+// integers: the index passes n by up to a whole grid of threads before the loop test ends it, and
+// that step must not overflow (n alone ≤ 2^31 − 1 is not enough near the limit).
+bool fits_int32_loop(std::int64_t n, int block = kBlockSize);
 
 }  // namespace napinet::cuda
 

@@ -24,12 +24,13 @@
 // strided lane sums, then a shuffle tree) and overwrites or accumulates into dw and db. No float
 // atomics anywhere, so every result is bit-identical from run to run.
 //
-// Scratch: the partials live in one device buffer per host thread (thread_local ScratchBuffer
-// below; the fused conv + pool keeps its convolution output in a second one), grown when a call needs more and kept for the next call; it is freed when the thread
-// exits (JavaScript worker threads included). Each host thread queues on its own stream
-// (stream()), so only that stream's kernels ever use its buffer, in order; before growing, the
-// stream is synchronised so queued kernels never read freed memory. Launches per call: forward 1;
-// backward 2 (dw/db partials, reduction), plus 1 for dx.
+// Scratch: the partials live in a per-thread scratch buffer (scratch(Scratch::kConvPartials) in
+// common.cuh; the fused conv + pool keeps its convolution output in a second one), grown when a
+// call needs more and kept for the next call; it is freed when the thread exits (JavaScript worker
+// threads included). Each host thread queues on its own stream (stream()), so only that stream's
+// kernels ever use its buffer, in order; growing frees the old buffer stream-ordered (after the
+// kernels queued before), and a captured CUDA graph keeps the buffer it uses until it is
+// destroyed. Launches per call: forward 1; backward 2 (dw/db partials, reduction), plus 1 for dx.
 //
 // The fused Conv2d → MaxPool2d(2) (→ ReLU) of Sequential's plan (conv2d_max_pool2d_*) runs the
 // convolution into scratch and pools (and rectifies) it in one more kernel; its backward pass
@@ -606,44 +607,14 @@ void launch_gemm(float* out, const float* a, const float* b, const float* bias, 
   }
 }
 
-// A device buffer of the calling host thread, grown on demand (see the file comment): the
-// weight-gradient partials, and the fused conv + pool's convolution output or its gradient.
-class ScratchBuffer {
- public:
-  ScratchBuffer() = default;
-  ScratchBuffer(const ScratchBuffer&) = delete;
-  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
-  ~ScratchBuffer() { cuda::free(data_); }
-
-  // At least `floats` floats, valid until the next call on this thread.
-  float* get(std::size_t floats) {
-    if (floats > capacity_) {
-      if (data_ != nullptr) {
-        NAPINET_CUDA_CHECK(cudaStreamSynchronize(stream()));  // queued kernels may still read it
-        cuda::free(data_);
-        data_ = nullptr;
-        capacity_ = 0;
-      }
-      const std::size_t grown = std::max(floats, capacity_ * 2);
-      data_ = static_cast<float*>(cuda::alloc(grown * sizeof(float)));
-      capacity_ = grown;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  std::size_t capacity_ = 0;
-};
-
-ScratchBuffer& partials_buffer() {
-  thread_local ScratchBuffer buffer;
-  return buffer;
+// The weight-gradient partials, and the fused conv + pool's convolution output or its gradient:
+// per-thread scratch (see the file comment).
+float* partials_buffer(std::size_t floats) {
+  return static_cast<float*>(scratch(Scratch::kConvPartials, floats * sizeof(float)));
 }
 
-ScratchBuffer& conv_output_buffer() {
-  thread_local ScratchBuffer buffer;
-  return buffer;
+float* conv_output_buffer(std::size_t floats) {
+  return static_cast<float*>(scratch(Scratch::kConvOutput, floats * sizeof(float)));
 }
 
 // Blocks the weight-gradient pass aims for (from the shape alone, so results do not depend on the
@@ -669,7 +640,7 @@ void weight_grad(float* dw, float* db, const float* dy, const float* x, const Co
         std::max({(positions + target - 1) / target, (positions + most - 1) / most, kMinChunk});
     chunk = (chunk + kGemmK - 1) / kGemmK * kGemmK;
     splits = ceil_div(positions, chunk);
-    partials = partials_buffer().get(static_cast<std::size_t>(splits * stride));
+    partials = partials_buffer(static_cast<std::size_t>(splits * stride));
     launch_gemm<kGemmWeightGrad>(partials, dy, x, nullptr, s, s.k, taps,
                                  static_cast<int>(positions), static_cast<int>(chunk), splits,
                                  db != nullptr);
@@ -713,7 +684,7 @@ void conv2d_max_pool2d_forward(float* y, std::int32_t* indices, const float* x, 
   const ConvShape s = conv_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const std::int64_t pooled = std::int64_t{s.n} * s.k * (s.oh / 2) * (s.ow / 2);
   if (pooled == 0) return;
-  float* z = conv_output_buffer().get(static_cast<std::size_t>(s.n) * s.k * s.oh * s.ow);  // (N,K,OH,OW)
+  float* z = conv_output_buffer(static_cast<std::size_t>(s.n) * s.k * s.oh * s.ow);  // (N,K,OH,OW)
   cuda::conv2d_forward(z, x, w, b, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w,
                        Conv2dAlgorithm::kAuto);
   NAPINET_LAUNCH(max_pool2x2_relu_kernel, grid_for(pooled), kBlockSize, 0, y, indices, z, s.oh,
@@ -727,7 +698,7 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
                                 index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
   const ConvShape s = conv_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const std::int64_t total = std::int64_t{s.n} * s.k * s.oh * s.ow;
-  float* dz = total > 0 ? conv_output_buffer().get(static_cast<std::size_t>(total)) : nullptr;
+  float* dz = total > 0 ? conv_output_buffer(static_cast<std::size_t>(total)) : nullptr;
   if (total > 0) {
     NAPINET_LAUNCH(max_pool2x2_relu_backward_kernel, grid_for(total), kBlockSize, 0, dz, dy,
                    indices, y, s.oh, s.ow, s.oh / 2, s.ow / 2, total);

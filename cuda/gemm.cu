@@ -394,37 +394,10 @@ Plan make_plan(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t out_
   }
 }
 
-// Split-K workspace: one per host thread (each has its own stream, see stream()), grown on demand
-// and kept, like the CPU gemm's packing buffers. Growing waits for this thread's queued work, which
-// may still be reading the old buffer.
-class Workspace {
- public:
-  ~Workspace() { cuda::free(data_); }
-  float* get(std::int64_t floats) {
-    const std::size_t bytes = static_cast<std::size_t>(floats) * sizeof(float);
-    if (bytes > bytes_) {
-      if (data_ != nullptr) {
-        NAPINET_CUDA_CHECK(cudaStreamSynchronize(stream()));
-        cuda::free(data_);
-        data_ = nullptr;
-        bytes_ = 0;
-      }
-      std::size_t size = std::size_t{256} << 10;
-      while (size < bytes) size *= 2;
-      data_ = static_cast<float*>(cuda::alloc(size));
-      bytes_ = size;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  std::size_t bytes_ = 0;
-};
-
+// Split-K workspace: per-thread scratch (common.cuh), grown on demand and kept, like the CPU gemm's
+// packing buffers.
 float* workspace(std::int64_t floats) {
-  thread_local Workspace w;
-  return w.get(floats);
+  return static_cast<float*>(scratch(Scratch::kGemmSplitK, static_cast<std::size_t>(floats) * sizeof(float)));
 }
 
 template <class T>

@@ -52,11 +52,14 @@ void linear_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      std::int64_t out_features, bool accumulate) {
   if (dx != nullptr) gemm(dx, dy, w, n, in_features, out_features, false, false, 1.0f, 0.0f);
   gemm(dw, dy, x, out_features, in_features, n, true, false, 1.0f, accumulate ? 1.0f : 0.0f);
-  if (db != nullptr && out_features > 0) {
-    const std::int64_t blocks = (out_features + kSumColumns - 1) / kSumColumns;
-    NAPINET_LAUNCH(bias_grad_kernel, static_cast<unsigned>(blocks), dim3(kSumColumns, kSumLanes), 0,
-                   db, dy, n, out_features, accumulate);
-  }
+  if (db != nullptr) bias_gradient(db, dy, n, out_features, accumulate);
+}
+
+void bias_gradient(float* db, const float* dy, std::int64_t n, std::int64_t out, bool accumulate) {
+  if (out == 0) return;
+  const std::int64_t blocks = (out + kSumColumns - 1) / kSumColumns;
+  NAPINET_LAUNCH(bias_grad_kernel, static_cast<unsigned>(blocks), dim3(kSumColumns, kSumLanes), 0, db,
+                 dy, n, out, accumulate);
 }
 
 }  // namespace napinet::cuda

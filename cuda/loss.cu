@@ -13,6 +13,12 @@
 // gives the same bits. Small batches (N·lanes ≤ 4096, e.g. the seed network's 64×10) are one block:
 // one launch.
 //
+// The fused step (softmax_cross_entropy_fused: what the binding runs when a training step's loss
+// forward, loss backward and the last Linear layer's backward follow each other, see
+// native/binding/cuda/deferred.h): the same forward kernel also writes dlogits = scale·(probs −
+// target) as each probability is formed, and, for one-block launches, the bias gradient db (=|+=)
+// Σ_rows dlogits in linear.cu's bias_grad_kernel order. The bits equal the three separate calls'.
+//
 // Labels: the binding checks labels that live on the CPU; it cannot read labels on the GPU without
 // a synchronising copy. A label outside [0, C) on the GPU is never used as an index: the forward
 // pass counts that row's loss as NaN (so stats[0] becomes NaN, where the training loop sees it) and
@@ -48,12 +54,17 @@ __device__ inline bool first_is_better(float v1, int i1, float v2, int i2) {
 // straight into stats (2) (overwritten, or added into when accumulate). Block b handles rows
 // [b·rows_per_block, (b+1)·rows_per_block) ∩ [0, N); dynamic shared memory: 2 doubles per group.
 // Launched with up to 1024 threads (one block for small batches).
+// The fused step (dlogits not nullptr): dlogits (N,C) = scale·(probs − target) too, target = on for
+// the label's class and off elsewhere (a bad label: a NaN row), and with db (one block only)
+// db (C) (=|+=) Σ_rows dlogits; dynamic shared memory then also holds kBiasLanes·C floats.
+constexpr int kBiasLanes = 8;  // = linear.cu's kSumLanes: the same order of additions
 __global__ void __launch_bounds__(1024)
-    softmax_ce_forward_kernel(float* probs, double* partials, float* stats, const float* logits,
-                              const std::int32_t* labels, std::int64_t n, std::int64_t c,
-                              int lanes, std::int64_t rows_per_block, double smoothing,
-                              bool accumulate) {
-  NAPINET_DYNAMIC_SHARED(double, sums);  // (groups, 2)
+    softmax_ce_forward_kernel(float* probs, double* partials, float* stats, float* dlogits,
+                              float* db, const float* logits, const std::int32_t* labels,
+                              std::int64_t n, std::int64_t c, int lanes,
+                              std::int64_t rows_per_block, double smoothing, bool accumulate,
+                              float off_target, float on_target, float scale, bool accumulate_db) {
+  NAPINET_DYNAMIC_SHARED(double, sums);  // (groups, 2), then (kBiasLanes, C) floats with db
   const int lane = static_cast<int>(threadIdx.x) % lanes;
   const int group = static_cast<int>(threadIdx.x) / lanes;
   const int groups = static_cast<int>(blockDim.x) / lanes;
@@ -102,7 +113,18 @@ __global__ void __launch_bounds__(1024)
     }
     if (active) {
       const float inv = 1.0f / sum;
-      for (std::int64_t k = lane; k < c; k += lanes) p[k] *= inv;
+      if (dlogits == nullptr) {
+        for (std::int64_t k = lane; k < c; k += lanes) p[k] *= inv;
+      } else {
+        // dlogits from each probability as stored (the backward kernel's formula and order).
+        const std::int32_t y = labels[row];
+        float* d = dlogits + row * c;  // (C); may alias p (written after p[k] is read)
+        for (std::int64_t k = lane; k < c; k += lanes) {
+          const float pk = p[k] * inv;
+          p[k] = pk;
+          d[k] = (y < 0 || y >= c) ? NAN : scale * (pk - (k == y ? on_target : off_target));
+        }
+      }
       if (lane == 0) {
         const std::int32_t y = labels[row];
         if (y < 0 || y >= c) {
@@ -136,6 +158,24 @@ __global__ void __launch_bounds__(1024)
       const double total_correct = sums[1] + (accumulate ? static_cast<double>(stats[1]) : 0.0);
       stats[0] = static_cast<float>(total_loss);
       stats[1] = static_cast<float>(total_correct);
+    }
+  }
+  if (db != nullptr) {  // one block: every row of dlogits is this block's
+    // After the barrier the block's writes to dlogits are visible to all its threads. Lane l of
+    // column o sums rows l, l + 8, … in order; then the 8 lane sums are added in lane order.
+    __syncthreads();
+    float* column = reinterpret_cast<float*>(sums + 2 * groups);  // (kBiasLanes, C)
+    for (std::int64_t e = threadIdx.x; e < kBiasLanes * c; e += blockDim.x) {
+      const std::int64_t o = e / kBiasLanes, l = e % kBiasLanes;
+      float sum = 0.0f;
+      for (std::int64_t i = l; i < n; i += kBiasLanes) sum += dlogits[i * c + o];
+      column[l * c + o] = sum;
+    }
+    __syncthreads();
+    for (std::int64_t o = threadIdx.x; o < c; o += blockDim.x) {
+      float total = column[o];
+      for (int l = 1; l < kBiasLanes; ++l) total += column[l * c + o];
+      db[o] = accumulate_db ? db[o] + total : total;
     }
   }
 }
@@ -197,40 +237,38 @@ int lanes_for(std::int64_t c) {
   return lanes;
 }
 
-// Device scratch for the blocks' partials: one buffer per host thread (each thread queues on its own
-// stream, so work that uses it runs in order), allocated on first use and kept.
+// Device scratch for the blocks' partials: per-thread scratch (common.cuh; each thread queues on
+// its own stream, so work that uses it runs in order), allocated on first use and kept.
 double* partials_scratch() {
-  struct Scratch {
-    void* pointer = nullptr;
-    ~Scratch() { cuda::free(pointer); }
-  };
-  thread_local Scratch scratch;
-  if (scratch.pointer == nullptr) scratch.pointer = cuda::alloc(2 * kMaxLossBlocks * sizeof(double));
-  return static_cast<double*>(scratch.pointer);
+  return static_cast<double*>(scratch(Scratch::kLossPartials, 2 * kMaxLossBlocks * sizeof(double)));
 }
 
 }  // namespace
 
 // ---- launchers (cuda/api.h) ------------------------------------------------------------------
 
-void softmax_cross_entropy_forward(float* probs, float* stats, const float* logits,
-                                   const std::int32_t* labels, std::int64_t n, std::int64_t c,
-                                   double label_smoothing, bool accumulate) {
-  // probs, logits (N,C); labels (N); stats (2)
-  if (n == 0 || c == 0) {
-    if (!accumulate) cuda::memset(stats, 0, 2 * sizeof(float));  // an empty sum
-    return;
-  }
+namespace {
+
+// The forward kernel's launches (see the file comment), with the fused gradient when dlogits is
+// not nullptr; db is written here only for one-block launches with room in shared memory, and
+// the return value says whether it was.
+bool launch_forward(float* probs, float* stats, float* dlogits, float* db, const float* logits,
+                    const std::int32_t* labels, std::int64_t n, std::int64_t c,
+                    double label_smoothing, bool accumulate, float scale, bool accumulate_db) {
+  const kernels::SmoothedTargets target = kernels::smoothed_targets(label_smoothing, c);
   const int lanes = lanes_for(c);
   if (n * lanes <= 4096) {
     // One block of up to 1024 threads (a power of two, at least a warp), at most 4 rows per group.
     int threads = 32;
     while (threads < 1024 && threads < n * lanes) threads *= 2;
-    const std::size_t shared = 2 * sizeof(double) * static_cast<std::size_t>(threads / lanes);
-    NAPINET_LAUNCH(softmax_ce_forward_kernel, 1, threads, shared, probs,
-                   static_cast<double*>(nullptr), stats, logits, labels, n, c, lanes, n,
-                   label_smoothing, accumulate);
-    return;
+    std::size_t shared = 2 * sizeof(double) * static_cast<std::size_t>(threads / lanes);
+    const std::size_t bias_shared = sizeof(float) * kBiasLanes * static_cast<std::size_t>(c);
+    const bool with_db = db != nullptr && shared + bias_shared <= 48 * 1024;
+    if (with_db) shared += bias_shared;
+    NAPINET_LAUNCH(softmax_ce_forward_kernel, 1, threads, shared, probs, static_cast<double*>(nullptr),
+                   stats, dlogits, with_db ? db : static_cast<float*>(nullptr), logits, labels, n, c,
+                   lanes, n, label_smoothing, accumulate, target.off, target.on, scale, accumulate_db);
+    return with_db;
   }
   // About 8 rows per group with kBlockSize threads per block; N·lanes > 4096 gives ≥ 3 blocks.
   const std::int64_t wanted = (n * lanes + 8 * kBlockSize - 1) / (8 * kBlockSize);
@@ -240,9 +278,40 @@ void softmax_cross_entropy_forward(float* probs, float* stats, const float* logi
   double* partials = partials_scratch();
   const std::size_t shared = 2 * sizeof(double) * static_cast<std::size_t>(kBlockSize / lanes);
   NAPINET_LAUNCH(softmax_ce_forward_kernel, blocks, kBlockSize, shared, probs, partials, stats,
-                 logits, labels, n, c, lanes, rows_per_block, label_smoothing, accumulate);
+                 dlogits, static_cast<float*>(nullptr), logits, labels, n, c, lanes, rows_per_block,
+                 label_smoothing, accumulate, target.off, target.on, scale, accumulate_db);
   NAPINET_LAUNCH(softmax_ce_stats_kernel, 1, kFinalThreads, 0, stats,
                  static_cast<const double*>(partials), blocks, accumulate);
+  return false;
+}
+
+}  // namespace
+
+void softmax_cross_entropy_forward(float* probs, float* stats, const float* logits,
+                                   const std::int32_t* labels, std::int64_t n, std::int64_t c,
+                                   double label_smoothing, bool accumulate) {
+  // probs, logits (N,C); labels (N); stats (2)
+  if (n == 0 || c == 0) {
+    if (!accumulate) cuda::memset(stats, 0, 2 * sizeof(float));  // an empty sum
+    return;
+  }
+  launch_forward(probs, stats, nullptr, nullptr, logits, labels, n, c, label_smoothing, accumulate,
+                 0.0f, false);
+}
+
+void softmax_cross_entropy_fused(float* probs, float* stats, float* dlogits, float* db,
+                                 const float* logits, const std::int32_t* labels, std::int64_t n,
+                                 std::int64_t c, double label_smoothing, bool accumulate, float scale,
+                                 bool accumulate_db) {
+  // probs, dlogits, logits (N,C); labels (N); stats (2); db (C) or nullptr
+  if (n == 0 || c == 0) {
+    softmax_cross_entropy_forward(probs, stats, logits, labels, n, c, label_smoothing, accumulate);
+    if (db != nullptr) bias_gradient(db, dlogits, n, c, accumulate_db);  // Σ of no rows
+    return;
+  }
+  const bool db_done = launch_forward(probs, stats, dlogits, db, logits, labels, n, c, label_smoothing,
+                                      accumulate, scale, accumulate_db);
+  if (db != nullptr && !db_done) bias_gradient(db, dlogits, n, c, accumulate_db);
 }
 
 void softmax_cross_entropy_backward(float* dlogits, const float* probs, const std::int32_t* labels,
@@ -252,7 +321,7 @@ void softmax_cross_entropy_backward(float* dlogits, const float* probs, const st
   const std::int64_t total = n * c;
   if (total == 0) return;
   const kernels::SmoothedTargets target = kernels::smoothed_targets(label_smoothing, c);
-  if (total <= INT32_MAX) {
+  if (fits_int32_loop(total)) {
     NAPINET_LAUNCH((softmax_ce_backward_kernel<std::int32_t>), grid_for(total), kBlockSize, 0,
                    dlogits, probs, labels, static_cast<std::int32_t>(c), target.off, target.on,
                    scale, static_cast<std::int32_t>(total));

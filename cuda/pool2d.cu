@@ -153,10 +153,11 @@ __global__ void avg_pool2d_backward_kernel(float* dx, const float* dy, Geometry<
   }
 }
 
-// 32-bit indexing is safe when every index and intermediate (window bounds, a·W + b) fits.
+// 32-bit indexing is safe when every index and intermediate (window bounds, a·W + b) fits, and
+// the grid-stride loop's last step past `total` does too (fits_int32_loop).
 bool fits_int32(std::int64_t total, std::int64_t h, std::int64_t w, std::int64_t kh,
                 std::int64_t kw, std::int64_t ph, std::int64_t pw) {
-  return total <= INT32_MAX && h + kh + 2 * ph <= INT32_MAX && w + kw + 2 * pw <= INT32_MAX;
+  return fits_int32_loop(total) && h + kh + 2 * ph <= INT32_MAX && w + kw + 2 * pw <= INT32_MAX;
 }
 
 // The geometry, with the CPU kernel's output size.
@@ -233,7 +234,7 @@ void avg_pool2d_backward(float* dx, const float* dy, std::int64_t n, std::int64_
   const Geometry<std::int64_t> g = geometry(h, w, kh, kw, sh, sw, ph, pw);
   const std::int64_t total = n * c * h * w;
   if (total == 0) return;
-  const bool narrow = fits_int32(total, h, w, kh, kw, ph, pw) && n * c * g.oh * g.ow <= INT32_MAX;
+  const bool narrow = fits_int32(total, h, w, kh, kw, ph, pw) && fits_int32_loop(n * c * g.oh * g.ow);
   with_index_type(narrow, g, total, [&](auto gi, auto count) {
     using Index = decltype(count);
     NAPINET_LAUNCH((avg_pool2d_backward_kernel<Index>), grid_for(count), kBlockSize, 0, dx, dy, gi,

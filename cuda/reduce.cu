@@ -205,35 +205,10 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- host side -------------------------------------------------------------------------------
 
-// Scratch for partial results and var's means: one buffer per host thread (each has its own
-// stream), grown on demand and kept; growing waits for this thread's queued work first.
-class Workspace {
- public:
-  ~Workspace() { cuda::free(data_); }
-  unsigned char* get(std::size_t bytes) {
-    if (bytes > bytes_) {
-      if (data_ != nullptr) {
-        NAPINET_CUDA_CHECK(cudaStreamSynchronize(stream()));
-        cuda::free(data_);
-        data_ = nullptr;
-        bytes_ = 0;
-      }
-      std::size_t size = std::size_t{64} << 10;
-      while (size < bytes) size *= 2;
-      data_ = static_cast<unsigned char*>(cuda::alloc(size));
-      bytes_ = size;
-    }
-    return data_;
-  }
-
- private:
-  unsigned char* data_ = nullptr;
-  std::size_t bytes_ = 0;
-};
-
+// Scratch for partial results and var's means: per-thread scratch (common.cuh), grown on demand
+// and kept.
 unsigned char* workspace(std::size_t bytes) {
-  thread_local Workspace w;
-  return w.get(bytes);
+  return static_cast<unsigned char*>(scratch(Scratch::kReduce, bytes));
 }
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }

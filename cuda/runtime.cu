@@ -1,8 +1,11 @@
-// Device queries, memory and error reporting for the CUDA backend (declared in cuda/api.h and
-// cuda/common.cuh). Nothing here runs at load time: the first call initialises the CUDA runtime,
-// and device_info() turns every failure into a reason instead of an exception.
-// Tests: test/device.test.ts, test/cuda-buffer.test.ts.
+// Device queries, device selection, copies and error reporting for the CUDA backend (declared in
+// cuda/api.h and cuda/common.cuh; memory and graphs: cuda/memory.cu). Nothing here runs at load
+// time: the first call initialises the CUDA runtime, and device_info() turns every failure into a
+// reason instead of an exception. Tests: test/device.test.ts, test/cuda-buffer.test.ts.
 #include <algorithm>
+#include <climits>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "common.cuh"
@@ -52,8 +55,18 @@ std::string launch_text(const char* kernel, dim3 grid, dim3 block, std::size_t s
          std::to_string(shared_bytes) + ">>>";
 }
 
-DeviceInfo device_info() {
+int device_count() noexcept {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+DeviceInfo device_info(int index) {
   DeviceInfo info;
+  info.index = index;
 #ifdef NAPINET_CUDA_EMU
   info.emulated = true;
 #endif
@@ -70,11 +83,17 @@ DeviceInfo device_info() {
     info.reason = "no CUDA-capable GPU was found";
     return info;
   }
+  if (index < 0 || index >= info.device_count) {
+    info.reason = "there is no GPU " + std::to_string(index) + ": the CUDA runtime sees " +
+                  std::to_string(info.device_count) + " (cuda:0 to cuda:" +
+                  std::to_string(info.device_count - 1) + ")";
+    return info;
+  }
   cudaDeviceProp prop;
-  error = cudaGetDeviceProperties(&prop, 0);
+  error = cudaGetDeviceProperties(&prop, index);
   if (error != cudaSuccess) {
     cudaGetLastError();
-    info.reason = "cannot read the properties of GPU 0: " + error_text(error);
+    info.reason = "cannot read the properties of GPU " + std::to_string(index) + ": " + error_text(error);
     return info;
   }
   info.name = prop.name;
@@ -89,9 +108,21 @@ DeviceInfo device_info() {
                   "9.0, and PTX that newer GPUs compile)";
     return info;
   }
+  // The rest asks the device itself: make it current for the questions, then restore.
+  int previous = 0;
+  if (cudaGetDevice(&previous) != cudaSuccess) previous = 0;
+  cudaGetLastError();
+  struct Restore {
+    int device;
+    ~Restore() {
+      cudaSetDevice(device);
+      cudaGetLastError();
+    }
+  } restore{previous};
+  error = cudaSetDevice(index);
   // The driver must be able to load the kernels: SASS for this GPU, or PTX it can compile.
   cudaFuncAttributes attributes;
-  error = cudaFuncGetAttributes(&attributes, probe_kernel);
+  if (error == cudaSuccess) error = cudaFuncGetAttributes(&attributes, probe_kernel);
   if (error != cudaSuccess) {
     cudaGetLastError();
     info.reason = "the GPU (" + info.name + ", compute capability " + capability +
@@ -109,17 +140,47 @@ DeviceInfo device_info() {
   return info;
 }
 
-std::string device_label() {
-  static const std::string label = [] {
+namespace {
+thread_local int t_current_device = -1;  // what this thread last made current (-1: not yet)
+}  // namespace
+
+void use_device(int index) {
+  if (index == t_current_device) return;
+  NAPINET_CUDA_CHECK(cudaSetDevice(index));
+  t_current_device = index;
+}
+
+int current_device() {
+  if (t_current_device < 0) {
     int device = 0;
-    cudaDeviceProp prop;
-    if (cudaGetDevice(&device) == cudaSuccess && cudaGetDeviceProperties(&prop, device) == cudaSuccess) {
-      return "device " + std::to_string(device) + " (" + prop.name + ")";
-    }
+    NAPINET_CUDA_CHECK(cudaGetDevice(&device));
+    t_current_device = device;
+  }
+  return t_current_device;
+}
+
+std::string device_label() {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
     cudaGetLastError();
-    return std::string("device 0");
-  }();
-  return label;
+    return "device 0";
+  }
+  // Names are asked for once per device (messages may be made often, e.g. by tests).
+  static std::mutex mutex;
+  static std::map<int, std::string> names;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = names.find(device);
+  if (it == names.end()) {
+    cudaDeviceProp prop;
+    std::string name = "device " + std::to_string(device);
+    if (cudaGetDeviceProperties(&prop, device) == cudaSuccess) {
+      name += std::string(" (") + prop.name + ")";
+    } else {
+      cudaGetLastError();
+    }
+    it = names.emplace(device, name).first;
+  }
+  return it->second;
 }
 
 void throw_error(cudaError_t error, const char* call, const char* file, int line) {
@@ -155,35 +216,13 @@ unsigned grid_for(std::int64_t n, int block) {
   return static_cast<unsigned>(std::max<std::int64_t>(1, std::min(blocks, max_blocks)));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Memory
-// ---------------------------------------------------------------------------------------------
-
-void* alloc(std::size_t bytes) {
-  void* ptr = nullptr;
-  cudaError_t error = cudaMalloc(&ptr, bytes);
-  if (error == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    std::size_t free_bytes = 0, total_bytes = 0;
-    std::string state;
-    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
-      state = " (" + std::to_string(free_bytes >> 20) + " MiB free of " + std::to_string(total_bytes >> 20) +
-              " MiB)";
-    }
-    cudaGetLastError();
-    throw OutOfMemory("CUDA out of memory allocating " + std::to_string(bytes) + " bytes on " +
-                          device_label() + ": " + error_text(error) + state,
-                      error);
-  }
-  check(error, "cudaMalloc(&ptr, bytes)", __FILE__, __LINE__);
-  return ptr;
+bool fits_int32_loop(std::int64_t n, int block) {
+  return n + std::int64_t{grid_for(n, block)} * block <= INT32_MAX;
 }
 
-void free(void* device_ptr) noexcept {
-  if (device_ptr == nullptr) return;
-  // Fails only when the runtime is already shut down (process exit) or the pointer is not ours.
-  if (cudaFree(device_ptr) != cudaSuccess) cudaGetLastError();
-}
+// ---------------------------------------------------------------------------------------------
+// Copies (alloc/free and graphs: cuda/memory.cu)
+// ---------------------------------------------------------------------------------------------
 
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes) {
   if (bytes == 0) return;
@@ -204,39 +243,6 @@ void copy_device_to_device(void* device_dst, const void* device_src, std::size_t
 void memset(void* device_dst, int value, std::size_t bytes) {
   if (bytes == 0) return;
   NAPINET_CUDA_CHECK(cudaMemsetAsync(device_dst, value, bytes, stream()));
-}
-
-void synchronize() { NAPINET_CUDA_CHECK(cudaDeviceSynchronize()); }
-
-void begin_capture() {
-  NAPINET_CUDA_CHECK(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
-}
-
-void* end_capture() {
-  cudaGraph_t graph = nullptr;
-  NAPINET_CUDA_CHECK(cudaStreamEndCapture(stream(), &graph));
-  cudaGraphExec_t exec = nullptr;
-  const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
-  cudaGraphDestroy(graph);  // the executable graph keeps what it needs
-  check(instantiated, "cudaGraphInstantiate(&exec, graph, 0)", __FILE__, __LINE__);
-  return exec;
-}
-
-void abort_capture() noexcept {
-  cudaGraph_t graph = nullptr;
-  if (cudaStreamEndCapture(stream(), &graph) == cudaSuccess && graph != nullptr) cudaGraphDestroy(graph);
-  cudaGetLastError();  // the failed capture's error is not the next call's
-}
-
-void launch_graph(void* graph) {
-  NAPINET_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), stream()));
-}
-
-void destroy_graph(void* graph) noexcept {
-  if (graph == nullptr) return;
-  cudaStreamSynchronize(stream());
-  cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
-  cudaGetLastError();
 }
 
 }  // namespace napinet::cuda

@@ -109,7 +109,7 @@ function openRegularFile(file: string, what: string): number {
 }
 
 /** Reads a whole file that must fit the budget; `what` names it in errors ("PNG file"). */
-export function readInputFile(file: string, what = 'file'): Buffer {
+export function readInputFile(file: string, what = 'file'): Uint8Array {
   let fd: number;
   try {
     fd = openRegularFile(file, what);
@@ -146,7 +146,7 @@ function zlibReason(error: unknown): string {
  * Decompresses `bytes` that must unpack to exactly `expected` bytes (what the header declared,
  * already checked against the budget): more stops at expected + 1 bytes, less is refused.
  */
-export function inflateExactly(bytes: Uint8Array, format: Deflate, expected: number, source: string, what: string): Buffer {
+export function inflateExactly(bytes: Uint8Array, format: Deflate, expected: number, source: string, what: string): Uint8Array {
   const options = { maxOutputLength: Math.max(1, expected), chunkSize: Math.max(64, Math.min(expected + 1, 2 ** 30)) };
   let out: Buffer;
   try {
@@ -166,7 +166,7 @@ export function inflateExactly(bytes: Uint8Array, format: Deflate, expected: num
  * the input than needed: prefixes of 256 bytes, 4 KiB and 64 KiB (at most ~66 MB out).
  * Returns fewer bytes when the whole stream is shorter.
  */
-export function inflatePrefix(bytes: Uint8Array, format: Deflate, want: number, source: string, what: string): Buffer {
+export function inflatePrefix(bytes: Uint8Array, format: Deflate, want: number, source: string, what: string): Uint8Array {
   let out = Buffer.alloc(0);
   for (const size of [256, 4096, 65536]) {
     const input = bytes.subarray(0, Math.min(size, bytes.length));

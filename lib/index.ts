@@ -28,13 +28,23 @@ export * as ops from './ops';
 export * as nn from './nn';
 export * as optim from './optim';
 // Data
-export { DeviceDataset, ImageDataset, Standardizer, batches, type Batch } from './data/dataset';
+export {
+  TensorDataset, ImageDataset, Standardizer, type Dataset, type Batch, type Sample, type SampleLike, type SampleValue,
+} from './data/dataset';
+export { DataLoader, IterableDataset, defaultCollate, type DataLoaderOptions, type BatchLike, type Collate } from './data/dataloader';
+export { DeviceDataset, batches, type BatchesOptions } from './data/device_dataset';
 export { loadMnist, defaultMnistDir, prepareMnist, type Mnist, type MnistSplit, type PreparedMnist } from './data/mnist';
 export { readIdx, parseIdx } from './data/idx';
 export { randomAffine, epochAugmentation, type RandomAffineOptions } from './data/augment';
 // Training
-export { fit, evaluate, predict, formatEpoch, type FitOptions, type FitResult, type EvaluateResult } from './train/fit';
-export type { Callbacks, EpochRecord, FitPosition, History, StepInfo } from './fit_types';
+export { fit, formatEpoch, NonFiniteLossError, type FitOptions, type FitResult } from './train/fit';
+export {
+  evaluate, evaluateAsync, predict, predictProbabilities, predictClasses, type EvaluateOptions, type EvaluateResult, type PredictInput,
+} from './train/evaluate';
+export type { LossSpec, MetricSpec, MetricFunction } from './train/measures';
+export type { FitData, SyncData, BatchStream } from './train/data_source';
+export { EarlyStopping, ModelCheckpoint, type EarlyStoppingOptions, type ModelCheckpointOptions } from './train/callbacks';
+export { recordValue, type Callbacks, type EpochRecord, type FitPosition, type History, type StepInfo, type TrainingContext } from './fit_types';
 // Save, resume, predict and export (lib/io, lib/inference.ts)
 export { saveModel, loadModel, stateDict, loadStateDict, type ModelManifest } from './io/model_io';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';

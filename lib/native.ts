@@ -21,6 +21,8 @@ import * as path from 'node:path';
 export interface CudaBuffer {
   readonly length: number;
   readonly dtype: 'float32' | 'int32';
+  /** The GPU holding it (the N of 'cuda:N'). */
+  readonly device: number;
   /** Copies `source` (host; Float32Array for float32, Int32Array for int32) into this buffer starting at element `offset` (default 0). */
   upload(source: Float32Array | Int32Array, offset?: number): void;
   /** Copies elements [offset, offset + target.length) of this buffer into `target` (host), after the work queued before it. */
@@ -52,6 +54,8 @@ export interface CudaInfo {
   available: boolean;
   reason?: string;
   emulated: boolean;
+  /** The device described (the N of 'cuda:N'). */
+  index?: number;
   deviceCount?: number;
   name?: string;
   computeCapability?: string;
@@ -60,6 +64,29 @@ export interface CudaInfo {
   freeMemory?: number;
   driverVersion?: number;
   runtimeVersion?: number;
+  /** What napinet's memory pool holds on this GPU (counted as used in freeMemory), and of it what napinet's live allocations use. */
+  poolReservedMemory?: number;
+  napinetMemory?: number;
+}
+
+/**
+ * napinet's memory on one GPU, read fresh (cudaMemory): its live allocations (tensors and
+ * workspaces), the stream-ordered memory pool (which keeps freed blocks for reuse, so the device's
+ * free memory stays down after a dispose), and the device's free and total memory.
+ */
+export interface CudaMemory {
+  device: number;
+  liveBytes: number;
+  liveAllocations: number;
+  peakLiveBytes: number;
+  poolReservedBytes: number;
+  poolUsedBytes: number;
+  freeBytes: number;
+  totalBytes: number;
+  /** Frees waiting for this thread's CUDA graph capture to end. */
+  deferredFrees: number;
+  /** cudaMallocAsync in use (false: cudaMalloc, as with NAPINET_CUDA_POOL=0). */
+  streamOrdered: boolean;
 }
 
 /** What mpiInit reports: this process's place in the MPI world. */
@@ -89,11 +116,20 @@ export interface NativeAddon {
   setNumThreads(threads: number): void;
 
   // CUDA device and memory (present in CUDA builds only; see lib/device.ts)
-  cudaInfo?(): CudaInfo;
-  cudaAlloc?(length: number, dtype: 'float32' | 'int32'): CudaBuffer;
-  cudaSynchronize?(): void;
-  /** CUDA graphs (native/binding/cuda/graph.cc): record this thread's GPU work, replay it. */
-  cudaGraphBegin?(): void;
+  /** One GPU (default 0); never throws. */
+  cudaInfo?(device?: number): CudaInfo;
+  /** Every GPU the CUDA runtime sees ([] when none). */
+  cudaDevices?(): CudaInfo[];
+  /** napinet's memory on one GPU (default 0), read fresh. */
+  cudaMemory?(device?: number): CudaMemory;
+  /** Gives the memory pool's unused memory back to the GPU (waits for it first). */
+  cudaReleaseCachedMemory?(device?: number): void;
+  /** A zeroed buffer on GPU `device` (default 0). */
+  cudaAlloc?(length: number, dtype: 'float32' | 'int32', device?: number): CudaBuffer;
+  /** Waits for the work queued on one GPU, or on every GPU used. */
+  cudaSynchronize?(device?: number): void;
+  /** CUDA graphs (native/binding/cuda/graph.cc): record this thread's GPU work on `device` (default 0), replay it. */
+  cudaGraphBegin?(device?: number): void;
   cudaGraphEnd?(): CudaGraphHandle;
   cudaGraphAbort?(): void;
   cudaGraphLaunch?(graph: CudaGraphHandle): void;
@@ -241,10 +277,10 @@ export interface NativeAddon {
     sh: number, sw: number, ph: number, pw: number, pool: boolean, accumulate: boolean,
   ): void;
 
-  // batch gather (native/kernels/gather.h, cuda/gather.cu)
+  // batch gather (native/kernels/gather.h, cuda/gather.cu): each tensor float32 or int32, moved as 32-bit words
   gatherBatch(
-    x: NativeBuffer, y: Int32Array | CudaBuffer, images: NativeBuffer, labels: Int32Array | CudaBuffer,
-    order: Int32Array | CudaBuffer, start: number, count: number, rowLength: number,
+    x: NativeBuffer | Int32Array, y: NativeBuffer | Int32Array, inputs: NativeBuffer | Int32Array, targets: NativeBuffer | Int32Array,
+    order: Int32Array | CudaBuffer, start: number, count: number, xRowLength: number, yRowLength: number,
   ): void;
 
   // more activations (native/kernels/activation.h); backward from the output y (sigmoid, tanh) or the input x

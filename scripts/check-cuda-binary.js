@@ -4,6 +4,8 @@
 // with `cuobjdump --list-elf/--list-ptx` when the CUDA toolkit has it.
 //
 //   node scripts/check-cuda-binary.js [build/Release/napinet.node]     (npm run check:cuda)
+//   node scripts/check-cuda-binary.js FILE --arch sm_90                 (one architecture's SASS
+//                                                                        only: scripts/gpu-prepare)
 //
 // Exit status 0 when everything is there, 1 otherwise. test/cuda-build.test.ts runs the same check.
 'use strict';
@@ -100,8 +102,12 @@ function cuobjdumpListing(binary) {
   };
 }
 
-/** Checks `binary`; returns { ok, fatbins, missing: string[], cuobjdump, messages: string[] }. */
-function checkCudaBinary(binary) {
+/**
+ * Checks `binary`; returns { ok, fatbins, missing: string[], cuobjdump, messages: string[] }.
+ * `expected` overrides the architectures looked for ({ sass: [...], ptx: [...] }).
+ */
+function checkCudaBinary(binary, expected = { sass: EXPECTED_SASS, ptx: EXPECTED_PTX }) {
+  const { sass: EXPECTED_SASS_, ptx: EXPECTED_PTX_ } = expected;
   const file = fs.readFileSync(binary);
   const section = elfSection(file, '.nv_fatbin');
   const messages = [];
@@ -112,15 +118,15 @@ function checkCudaBinary(binary) {
   const fatbins = readFatbins(section);
   fatbins.forEach((f, i) => {
     messages.push(`fatbin ${i + 1}: SASS ${f.sass.join(' ')}; PTX ${f.ptx.join(' ')}`);
-    for (const arch of EXPECTED_SASS) if (!f.sass.includes(arch)) missing.push(`fatbin ${i + 1}: SASS ${arch}`);
-    for (const arch of EXPECTED_PTX) if (!f.ptx.includes(arch)) missing.push(`fatbin ${i + 1}: PTX ${arch}`);
+    for (const arch of EXPECTED_SASS_) if (!f.sass.includes(arch)) missing.push(`fatbin ${i + 1}: SASS ${arch}`);
+    for (const arch of EXPECTED_PTX_) if (!f.ptx.includes(arch)) missing.push(`fatbin ${i + 1}: PTX ${arch}`);
   });
   if (fatbins.length === 0) missing.push('any fatbin');
   const cuobjdump = cuobjdumpListing(binary);
   if (cuobjdump) {
     messages.push(`cuobjdump (${cuobjdump.tool}): ELF ${cuobjdump.sass.join(' ')}; PTX ${cuobjdump.ptx.join(' ')}`);
-    for (const arch of EXPECTED_SASS) if (!cuobjdump.sass.includes(arch)) missing.push(`cuobjdump --list-elf: ${arch}`);
-    for (const arch of EXPECTED_PTX) if (!cuobjdump.ptx.includes(arch)) missing.push(`cuobjdump --list-ptx: ${arch}`);
+    for (const arch of EXPECTED_SASS_) if (!cuobjdump.sass.includes(arch)) missing.push(`cuobjdump --list-elf: ${arch}`);
+    for (const arch of EXPECTED_PTX_) if (!cuobjdump.ptx.includes(arch)) missing.push(`cuobjdump --list-ptx: ${arch}`);
   } else {
     messages.push('cuobjdump not found (it ships with the full CUDA toolkit): skipped the cross-check');
   }
@@ -130,12 +136,16 @@ function checkCudaBinary(binary) {
 module.exports = { checkCudaBinary, readFatbins, elfSection, EXPECTED_SASS, EXPECTED_PTX };
 
 if (require.main === module) {
-  const binary = process.argv[2] || path.join(__dirname, '..', 'build', 'Release', 'napinet.node');
-  const result = checkCudaBinary(binary);
+  const args = process.argv.slice(2);
+  const archAt = args.indexOf('--arch');
+  const arch = archAt >= 0 ? args.splice(archAt, 2)[1] : undefined;
+  const expected = arch ? { sass: [arch], ptx: [] } : { sass: EXPECTED_SASS, ptx: EXPECTED_PTX };
+  const binary = args[0] || path.join(__dirname, '..', 'build', 'Release', 'napinet.node');
+  const result = checkCudaBinary(binary, expected);
   console.log(`${binary}:`);
   for (const line of result.messages) console.log(`  ${line}`);
   if (result.ok) {
-    console.log(`OK: SASS for ${EXPECTED_SASS.join(', ')} and PTX for ${EXPECTED_PTX.join(', ')}`);
+    console.log(`OK: SASS for ${expected.sass.join(', ')}${expected.ptx.length ? ` and PTX for ${expected.ptx.join(', ')}` : ''}`);
   } else {
     console.log(`MISSING: ${result.missing.join('; ')}`);
     process.exitCode = 1;

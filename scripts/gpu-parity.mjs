@@ -1,8 +1,9 @@
 // CUDA against the CPU, op by op, on the same random inputs: the largest absolute difference and
 // the largest difference relative to the output's largest magnitude. Part of scripts/gpu-check
-// (a real GPU); with the emulated addon it checks the same thing on the CPU.
+// (a real GPU; --quick, a batch of 4 instead of 64, is what it runs under compute-sanitizer's
+// memcheck and racecheck); with the emulated addon it checks the same thing on the CPU.
 //
-//   NAPINET_ADDON=… node scripts/gpu-parity.mjs [--json FILE]
+//   NAPINET_ADDON=… node scripts/gpu-parity.mjs [--quick] [--json FILE]
 import * as fs from 'node:fs';
 import napinet from '../dist/esm/index.mjs';
 
@@ -12,6 +13,8 @@ if (!cuda.isAvailable()) {
   process.exit(2);
 }
 
+const quick = process.argv.includes('--quick');
+const B = quick ? 4 : 64; // the batch of the seed network's shapes
 const g = new Generator(123);
 const data = (n, scale = 1) => Float32Array.from({ length: n }, () => g.normal() * scale);
 const size = (shape) => shape.reduce((a, b) => a * b, 1);
@@ -20,15 +23,17 @@ const size = (shape) => shape.reduce((a, b) => a * b, 1);
 function makeCases() {
   const cases = [];
   const add = (name, inputs, run) => cases.push({ name, inputs, run });
-  const T = (device, host, shape, dtype) => Tensor.from(host, shape, { device, dtype });
+  // A copy: a CPU tensor uses its typed array in place, and the optimizers update in place, so the
+  // CPU run would otherwise change the inputs the CUDA run starts from.
+  const T = (device, host, shape, dtype) => Tensor.from(host.slice(), shape, { device, dtype });
 
-  add('relu forward/backward', { x: data(64 * 8 * 24 * 24), dy: data(64 * 8 * 24 * 24) }, (d, i) => {
-    const x = T(d, i.x, [64, 8, 24, 24]);
+  add('relu forward/backward', { x: data(B * 8 * 24 * 24), dy: data(B * 8 * 24 * 24) }, (d, i) => {
+    const x = T(d, i.x, [B, 8, 24, 24]);
     const y = ops.relu(x);
-    return { y: y.toArray(), dx: ops.reluBackward(T(d, i.dy, [64, 8, 24, 24]), y).toArray() };
+    return { y: y.toArray(), dx: ops.reluBackward(T(d, i.dy, [B, 8, 24, 24]), y).toArray() };
   });
   for (const [label, n, c, h, w, k, kh, opt] of [
-    ['conv2d seed 1→8 5×5', 64, 1, 28, 28, 8, 5, {}],
+    ['conv2d seed 1→8 5×5', B, 1, 28, 28, 8, 5, {}],
     ['conv2d 16→32 3×3 s2 p1', 8, 16, 17, 15, 32, 3, { stride: 2, padding: 1 }],
   ]) {
     const oshape = ops.conv2dOutputShape([n, c, h, w], [k, c, kh, kh], opt);
@@ -40,9 +45,9 @@ function makeCases() {
       return { y: y.toArray(), dx: gr.dx.toArray(), dw: gr.dw.toArray(), db: gr.db.toArray() };
     });
   }
-  add('max-pool 2×2 forward/backward', { x: data(64 * 8 * 24 * 24), dy: data(64 * 8 * 12 * 12) }, (d, i) => {
-    const r = ops.maxPool2d(T(d, i.x, [64, 8, 24, 24]), { kernelSize: 2 });
-    const dx = ops.maxPool2dBackward(T(d, i.dy, [64, 8, 12, 12]), r.indices, [64, 8, 24, 24]);
+  add('max-pool 2×2 forward/backward', { x: data(B * 8 * 24 * 24), dy: data(B * 8 * 12 * 12) }, (d, i) => {
+    const r = ops.maxPool2d(T(d, i.x, [B, 8, 24, 24]), { kernelSize: 2 });
+    const dx = ops.maxPool2dBackward(T(d, i.dy, [B, 8, 12, 12]), r.indices, [B, 8, 24, 24]);
     return { y: r.y.toArray(), indices: r.indices.toArray(), dx: dx.toArray() };
   });
   add('avg-pool 3×3 s2 p1 forward/backward', { x: data(4 * 6 * 13 * 13), dy: data(4 * 6 * 7 * 7) }, (d, i) => {
@@ -50,23 +55,38 @@ function makeCases() {
     const y = ops.avgPool2d(T(d, i.x, [4, 6, 13, 13]), opt);
     return { y: y.toArray(), dx: ops.avgPool2dBackward(T(d, i.dy, [4, 6, 7, 7]), [4, 6, 13, 13], opt).toArray() };
   });
-  add('linear 1152→10 forward/backward', { x: data(64 * 1152), w: data(10 * 1152, 0.03), b: data(10), dy: data(640) }, (d, i) => {
-    const x = T(d, i.x, [64, 1152]);
+  add('linear 1152→10 forward/backward', { x: data(B * 1152), w: data(10 * 1152, 0.03), b: data(10), dy: data(B * 10) }, (d, i) => {
+    const x = T(d, i.x, [B, 1152]);
     const w = T(d, i.w, [10, 1152]);
     const y = ops.linear(x, w, T(d, i.b, [10]));
-    const gr = ops.linearBackward(T(d, i.dy, [64, 10]), x, w);
+    const gr = ops.linearBackward(T(d, i.dy, [B, 10]), x, w);
     return { y: y.toArray(), dx: gr.dx.toArray(), dw: gr.dw.toArray(), db: gr.db.toArray() };
   });
-  add('matmul 300×200ᵀ·300×250', { a: data(300 * 200), b: data(300 * 250) }, (d, i) => ({
-    c: ops.matmul(T(d, i.a, [300, 200]), T(d, i.b, [300, 250]), { transA: true }).toArray(),
+  const [m, kk, nn] = quick ? [30, 20, 25] : [300, 200, 250];
+  add(`matmul ${m}×${kk}ᵀ·${m}×${nn}`, { a: data(m * kk), b: data(m * nn) }, (d, i) => ({
+    c: ops.matmul(T(d, i.a, [m, kk]), T(d, i.b, [m, nn]), { transA: true }).toArray(),
   }));
-  const labels = Int32Array.from({ length: 64 }, () => g.int(10));
-  add('softmax cross-entropy', { z: data(640, 4), labels }, (d, i) => {
-    const y = T(d, i.labels, [64], 'int32');
-    const r = ops.softmaxCrossEntropy(T(d, i.z, [64, 10]), y, { labelSmoothing: 0.1 });
+  const labels = Int32Array.from({ length: B }, () => g.int(10));
+  add('softmax cross-entropy', { z: data(B * 10, 4), labels }, (d, i) => {
+    const y = T(d, i.labels, [B], 'int32');
+    const r = ops.softmaxCrossEntropy(T(d, i.z, [B, 10]), y, { labelSmoothing: 0.1 });
     return { probs: r.probs.toArray(), stats: r.stats.toArray(), dz: ops.softmaxCrossEntropyBackward(r.probs, y, { labelSmoothing: 0.1 }).toArray() };
   });
-  add('softmax', { z: data(640, 4) }, (d, i) => ({ y: ops.softmax(T(d, i.z, [64, 10])).toArray() }));
+  // The seed step's fused kernel (loss forward + backward + the Linear bias gradient, one launch
+  // on the GPU: native/binding/cuda/deferred.h) against the same three calls on the CPU.
+  add('fused loss + Linear backward', { z: data(B * 10, 4), labels, x: data(B * 1152), w: data(10 * 1152, 0.03) }, (d, i) => {
+    const y = T(d, i.labels, [B], 'int32');
+    const x = T(d, i.x, [B, 1152]);
+    const w = T(d, i.w, [10, 1152]);
+    const dw = Tensor.zeros([10, 1152], { device: d });
+    const db = Tensor.zeros([10], { device: d });
+    ops.fillMany([dw, db], 0);
+    const r = ops.softmaxCrossEntropy(T(d, i.z, [B, 10]), y);
+    const dz = ops.softmaxCrossEntropyBackward(r.probs, y);
+    const gr = ops.linearBackward(dz, x, w, { accumulate: true, out: { dw, db } });
+    return { stats: r.stats.toArray(), dz: dz.toArray(), dx: gr.dx.toArray(), dw: dw.toArray(), db: db.toArray() };
+  });
+  add('softmax', { z: data(B * 10, 4) }, (d, i) => ({ y: ops.softmax(T(d, i.z, [B, 10])).toArray() }));
   add('adam (3 steps)', { p: data(11530), g: data(11530, 0.01) }, (d, i) => {
     const p = T(d, i.p, [11530]);
     const m = Tensor.zeros([11530], { device: d });

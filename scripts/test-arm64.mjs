@@ -43,6 +43,11 @@ const ARM64_EXCLUDED = {
   'test/deep_mnist.test.ts': 'trains the deep network through the CLI, 50 s natively',
   'test/deep_resume.test.ts': 'trains the deep network three times, 52 s natively',
   'test/leak.test.ts': '9,000 training steps to watch memory, 8 s natively (JS and Node-API bookkeeping, the same on x64)',
+  'test/autograd_leak.test.ts': '10,000 autograd steps to watch memory, 10 s natively (JS bookkeeping, the same on x64)',
+  'test/autograd_training.test.ts': 'three one-epoch runs compared bit for bit, 10 s natively; the kernels they use run in the op tests',
+  'test/concurrency.test.ts': 'three trainings at once in worker threads, 225 s emulated: the longest file, left out to keep CI under its budget',
+  'test/hostile_input.test.ts': 'about 6,000 cases in Node children, 25 s natively (the readers are JavaScript, the same on x64)',
+  'test/distributed.test.ts': 'mpirun starts x86-64 processes (the MPI path is tested natively)',
 };
 
 function need(ok, message) {

@@ -1,8 +1,10 @@
 // The CUDA emulator itself (cuda/emu/), through the self-test kernels of cuda/emu/selftest.cu:
 // barriers that really wait, thread orders that expose a missing barrier, warp shuffles and votes,
 // atomics, dynamic shared memory, and the errors a GPU would hang or crash on instead.
-// Runs only against the emulation build:
+// Runs only against the emulation builds, the exact one and the GPU-like one (concurrent blocks in a
+// varying order, FMA contraction, libm within CUDA's error bounds; the last describe block):
 //   npm run build:emu && NAPINET_ADDON=$PWD/build-emu/Release/napinet.node npx vitest run test/cuda-emu.test.ts
+//   npm run build:emu-gpu && NAPINET_ADDON=$PWD/build-emu-gpu/Release/napinet.node npx vitest run test/cuda-emu.test.ts
 // Values are small integers and halves, so float32 sums are exact and compared exactly.
 import { afterEach, describe, expect, test } from 'vitest';
 import { type CudaBuffer, native } from '../lib/native';
@@ -27,6 +29,11 @@ interface EmuSelftest {
   hostPointerLaunch(): void;
   writePastEnd(y: Buffer, n: number): void;
   runtimeChecks(): string;
+  mode(): { mode: 'gpu' | 'exact'; hostThreads: number };
+  lastBlock(y: Buffer, blocks: number): void;
+  racyCount(counter: Buffer, blocks: number, spin: number): void;
+  contraction(y: Buffer, a: Buffer, b: Buffer, c: Buffer, n: number): void;
+  libm(y: Buffer, z: Buffer, x: Buffer, n: number): void;
 }
 
 const addon = native();
@@ -190,3 +197,102 @@ describe.runIf(emulated)('CUDA emulator', () => {
     expect(t.runtimeChecks()).toBe('');
   });
 });
+
+// The GPU-like mode against the exact one: each test states what each mode must show.
+describe.runIf(emulated)('CUDA emulator: the GPU-like mode', () => {
+  const t = (emulated ? addon.cudaEmuSelftest!() : {}) as EmuSelftest;
+  const { mode, hostThreads } = emulated ? t.mode() : { mode: 'exact', hostThreads: 1 };
+  const gpu = mode === 'gpu';
+  const { alloc, upload, download, disposeAll } = cudaBuffers();
+  afterEach(disposeAll);
+
+  test(`a grid's blocks run in a different order at every launch (${mode} mode)`, () => {
+    const y = alloc(1, 'int32');
+    const last = new Set<number>();
+    for (let launch = 0; launch < 20; launch++) {
+      t.lastBlock(y, 64);
+      last.add(download(y)[0]);
+    }
+    if (gpu) expect(last.size).toBeGreaterThan(1);
+    else expect([...last]).toEqual([0]); // highest block first, so block 0 always writes last
+  });
+
+  test(`blocks run at the same time: a count without atomics across blocks loses increments (${mode} mode, ${hostThreads} host threads)`, () => {
+    const counter = alloc(1, 'int32');
+    const counts: number[] = [];
+    for (let launch = 0; launch < 20 && !counts.some((c) => c < 256); launch++) {
+      counter.upload(Int32Array.of(0));
+      t.racyCount(counter, 256, 20_000);
+      counts.push(download(counter)[0]);
+    }
+    if (gpu && hostThreads > 1) expect(Math.min(...counts)).toBeLessThan(256);
+    else expect(counts.every((c) => c === 256)).toBe(true);
+  });
+
+  test(`a·b + c is contracted into an FMA as nvcc does, the _rn intrinsics never are (${mode} mode)`, () => {
+    // a·b is not exact in float32, so the fused and the twice-rounded results differ.
+    const a = Float32Array.of(1 + 2 ** -12, 3.3, 1 / 3);
+    const b = Float32Array.of(1 - 2 ** -12, 7.7, 3);
+    const c = Float32Array.of(-1, -25.41, -1);
+    const y = alloc(6);
+    t.contraction(y, upload(a), upload(b), upload(c), 3);
+    const out = download(y);
+    const twiceRounded = Array.from(a, (v, i) => Math.fround(Math.fround(v * b[i]) + c[i]));
+    const fused = Array.from(a, (v, i) => Math.fround(v * b[i] + c[i])); // products of floats are exact in double
+    expect(fused).not.toEqual(twiceRounded);
+    expect(out.slice(3)).toEqual(twiceRounded);
+    expect(out.slice(0, 3)).toEqual(gpu ? fused : twiceRounded);
+  });
+
+  test(`expf, logf, tanhf, … stay within CUDA's documented ulp bounds (${mode} mode; the GPU-like one is not exact)`, () => {
+    const n = 256;
+    const x = Float32Array.from({ length: n }, (_, i) => Math.fround(0.05 + (2.9 * i) / n));
+    const y = alloc(7 * n);
+    const z = alloc(6 * n, 'int32');
+    t.libm(y, z, upload(x), n);
+    const out = download(y);
+    const doubles = new Float64Array(Int32Array.from(download(z)).buffer);
+    const ulp = (v: number) => 2 ** (Math.floor(Math.log2(Math.abs(v))) - 23);
+    // [name, CUDA's bound in ulps, the exact value]
+    const functions: [string, number, (v: number) => number][] = [
+      ['expf', 2, Math.exp],
+      ['logf', 1, Math.log],
+      ['log1pf', 1, Math.log1p],
+      ['expm1f', 1, Math.expm1],
+      ['tanhf', 2, Math.tanh],
+      ['erff', 2, erf],
+      ['powf', 4, (v) => Math.pow(v, Math.fround(1.7))],
+    ];
+    let inexact = 0;
+    functions.forEach(([name, bound, exact], k) => {
+      for (let i = 0; i < n; i++) {
+        const want = exact(x[i]);
+        const got = out[k * n + i];
+        const error = Math.abs(got - want) / ulp(want);
+        expect(error, `${name}(${x[i]})`).toBeLessThanOrEqual(bound);
+        if (got !== Math.fround(want)) inexact++;
+      }
+    });
+    ([['exp', Math.exp], ['log', Math.log], ['log1p', Math.log1p]] as const).forEach(([name, exact], k) => {
+      for (let i = 0; i < n; i++) {
+        const want = exact(x[i]);
+        expect(Math.abs(doubles[k * n + i] - want), `${name}(${x[i]})`).toBeLessThanOrEqual(2 * Number.EPSILON * Math.abs(want));
+      }
+    });
+    // Of the 7n results, the GPU-like mode gives most a value other than the nearest float (it picks
+    // among the 2 to 8 allowed); the exact mode gives the C library's, nearly always the nearest.
+    if (gpu) expect(inexact).toBeGreaterThan((7 * n) / 2);
+    else expect(inexact).toBeLessThan((7 * n) / 10);
+  });
+});
+
+/** erf(x) for |x| ≤ 3 by its Taylor series (relative error below 1e-12 there). */
+function erf(x: number): number {
+  let term = x;
+  let sum = x;
+  for (let k = 1; k < 80; k++) {
+    term *= (-x * x) / k;
+    sum += term / (2 * k + 1);
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}

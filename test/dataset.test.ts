@@ -1,6 +1,7 @@
 // Datasets: validation split, standardisation fitted on training data, mini-batches.
 import { describe, expect, test } from 'vitest';
-import { batches, ImageDataset, Standardizer } from '../lib/data/dataset';
+import { ImageDataset, Standardizer } from '../lib/data/dataset';
+import { batches } from '../lib/data/device_dataset';
 import { Generator } from '../lib/random';
 
 function toy(count: number): ImageDataset {

@@ -12,7 +12,7 @@ import { loadMnist } from '../lib/data/mnist';
 import { Classifier, load } from '../lib/inference';
 import { saveModel } from '../lib/io/model_io';
 import { Tensor } from '../lib/tensor';
-import { predict } from '../lib/train/fit';
+import { predictProbabilities } from '../lib/train/evaluate';
 import { type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from '../lib/chapter/recipe';
 import { expectClose } from './helpers/compare';
 
@@ -34,7 +34,7 @@ describe('napinet.load and predict', () => {
     expect(model.inputShape).toEqual([1, 28, 28]);
     expect(model.standardizer?.mean).toEqual(run.standardizer.mean);
     expect(model.numClasses).toBe(10);
-    const expected = predict(run.model, run.test.head(N)); // standardised by the recipe
+    const expected = predictProbabilities(run.model, run.test.head(N)).data; // standardised by the recipe
     const got = model.predict(raw);
     expect(got.count).toBe(N);
     expect(Buffer.from(got.probabilities.buffer).equals(Buffer.from(expected.buffer))).toBe(true);

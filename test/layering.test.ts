@@ -20,11 +20,12 @@ const entry = path.join(lib, 'index.ts');
 const LAYERS: string[][] = [
   ['validate.ts'],
   ['native.ts', 'random.ts', 'budget.ts'],
-  ['device.ts', 'threads.ts', 'fit_types.ts', 'memory.ts'],
+  ['device.ts', 'threads.ts', 'memory.ts'],
   ['tensor.ts', 'cuda_graph.ts'],
   ['ops/', 'distributed/'],
   ['autograd/'],
   ['nn/'],
+  ['fit_types.ts'],
   ['optim/', 'data/'],
   ['io/'],
   ['train/', 'inference.ts'],

@@ -8,18 +8,22 @@
 // show in every block) and < 32 MiB in all. RSS is judged per block because it rises in one-off
 // steps while the process settles (measured: +6 MiB and +14 MiB jumps within the first 16,000
 // steps, then flat to 60,000 — glibc's arenas and V8's code space growing once, not per step).
+// The GPU figures are read fresh from the addon at each snapshot (cudaMemory: napinet's live
+// allocations and the device's free memory); a last test leaks on purpose and checks that the GPU
+// check catches it, so that branch can fail (it runs wherever 'cuda' does, the emulator included).
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { describe, expect, test } from 'vitest';
 import { ImageDataset, Standardizer } from '../lib/data/dataset';
 import { loadMnist } from '../lib/data/mnist';
 import { cuda, type Device } from '../lib/device';
+import { native } from '../lib/native';
 import { Classifier } from '../lib/inference';
 import { seedNetwork } from '../lib/chapter/models';
 import { Adam } from '../lib/optim/adam';
 import { StepLR } from '../lib/optim/lr_scheduler';
 import { Generator } from '../lib/random';
-import { cudaBytesInUse } from '../lib/tensor';
+import { cudaBytesInUse, Tensor } from '../lib/tensor';
 import { fit } from '../lib/train/fit';
 
 v8.setFlagsFromString('--expose-gc');
@@ -30,13 +34,35 @@ const data = ImageDataset.fromBytes(mnist.train.images.subarray(0, 256 * 784), m
 const standardizer = Standardizer.fit(data);
 standardizer.apply(data);
 
-function snapshot() {
-  for (let i = 0; i < 3; i++) gc();
-  const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed, arrayBuffers: m.arrayBuffers, cuda: cudaBytesInUse(), free: cuda.isAvailable() ? cuda.info().freeMemory ?? 0 : 0 };
+const MiB = 1024 * 1024;
+
+interface Snapshot {
+  rss: number;
+  heap: number;
+  arrayBuffers: number;
+  /** Bytes of live tensors (lib/tensor.ts's count) and of napinet's live GPU allocations (the addon's). */
+  cuda: number;
+  gpuLive: number;
+  /** The device's free memory (napinet's memory pool counts as used). */
+  free: number;
 }
 
-const MiB = 1024 * 1024;
+function snapshot(): Snapshot {
+  for (let i = 0; i < 3; i++) gc();
+  const m = process.memoryUsage();
+  const gpu = cuda.isAvailable() ? native().cudaMemory!() : undefined;
+  return { rss: m.rss, heap: m.heapUsed, arrayBuffers: m.arrayBuffers, cuda: cudaBytesInUse(), gpuLive: gpu?.liveBytes ?? 0, free: gpu?.freeBytes ?? 0 };
+}
+
+/** What grew on the GPU between two snapshots, as messages (none: flat). */
+function gpuGrowth(before: Snapshot, after: Snapshot): string[] {
+  const problems: string[] = [];
+  if (after.cuda !== before.cuda) problems.push(`live tensors hold ${after.cuda - before.cuda} bytes more`);
+  if (after.gpuLive !== before.gpuLive) problems.push(`napinet's GPU allocations hold ${after.gpuLive - before.gpuLive} bytes more`);
+  if (before.free - after.free >= 16 * MiB) problems.push(`the device has ${((before.free - after.free) / MiB).toFixed(1)} MiB less free memory`);
+  return problems;
+}
+
 const onRealGpu = cuda.isAvailable() && !cuda.info().emulated;
 const devices: Device[] = onRealGpu ? ['cpu', 'cuda'] : ['cpu'];
 
@@ -62,16 +88,13 @@ describe.each(devices)('memory over many steps on %s', (device) => {
     console.log(
       `${device}: 8,000 steps in ${((performance.now() - started) / 1000).toFixed(1)} s; growth: RSS ${growth.rss.toFixed(2)} MiB ` +
         `(median block ${median.toFixed(2)} MiB), heap ${growth.heap.toFixed(2)} MiB, typed arrays ${growth.arrayBuffers.toFixed(3)} MiB` +
-        (device === 'cuda' ? `, napinet GPU bytes ${after.cuda - before.cuda}, device free ${((after.free - before.free) / MiB).toFixed(1)} MiB` : ''),
+        (device === 'cuda' ? `, napinet GPU bytes ${after.gpuLive - before.gpuLive}, device free ${((after.free - before.free) / MiB).toFixed(1)} MiB` : ''),
     );
     expect(growth.arrayBuffers).toBeLessThan(1);
     expect(growth.heap).toBeLessThan(4);
     expect(median).toBeLessThan(0.5);
     expect(growth.rss).toBeLessThan(32);
-    if (device === 'cuda') {
-      expect(after.cuda).toBe(before.cuda);
-      expect(before.free - after.free).toBeLessThan(16 * MiB);
-    }
+    if (device === 'cuda') expect(gpuGrowth(before, after)).toEqual([]);
     model.dispose();
   });
 
@@ -86,8 +109,29 @@ describe.each(devices)('memory over many steps on %s', (device) => {
     const after = snapshot();
     expect((after.arrayBuffers - before.arrayBuffers) / MiB).toBeLessThan(1);
     expect((after.rss - before.rss) / MiB).toBeLessThan(16);
-    if (device === 'cuda') expect(after.cuda).toBe(before.cuda);
+    if (device === 'cuda') expect(gpuGrowth(before, after)).toEqual([]);
     predictor.dispose();
     classifier.dispose();
+  });
+});
+
+describe.runIf(cuda.isAvailable())('the GPU check itself', () => {
+  test('it fails when GPU memory leaks: buffers held outside tensors, and tensors never disposed', () => {
+    const before = snapshot();
+    const held = [native().cudaAlloc!(8 * MiB, 'float32'), native().cudaAlloc!(1024, 'float32')]; // 32 MiB and 4 KiB
+    const leaked = snapshot();
+    expect(gpuGrowth(before, leaked)).toEqual([
+      `napinet's GPU allocations hold ${32 * MiB + 4096} bytes more`,
+      'the device has 32.0 MiB less free memory',
+    ]);
+    for (const b of held) b.dispose();
+    // Freed, but the memory pool keeps the blocks for reuse (a training loop allocates the same
+    // sizes again): the device's free memory stays down until the pool gives it back.
+    expect(gpuGrowth(before, snapshot())).toEqual(['the device has 32.0 MiB less free memory']);
+    native().cudaReleaseCachedMemory!();
+    expect(gpuGrowth(before, snapshot())).toEqual([]);
+    const t = Tensor.zeros([256], { device: 'cuda' });
+    expect(gpuGrowth(before, snapshot())).toEqual(['live tensors hold 1024 bytes more', "napinet's GPU allocations hold 1024 bytes more"]);
+    t.dispose();
   });
 });

@@ -88,8 +88,7 @@ describe.skipIf(!havePrebuilt)('the npm package, installed as a dependency', () 
     }[lang];
     const body = `
       const result = await chapter.trainSeedRecipe({ dataDir: ${JSON.stringify(mnistDir)}, limit: 2000, epochs: 1, device: 'cpu', progress: 'none' });
-      const probs = napinet.predict(result.model, result.test.head(5));
-      const classes = Array.from({ length: 5 }, (_, i) => { const row = Array.from(probs.subarray(i * 10, i * 10 + 10)); return row.indexOf(Math.max(...row)); });
+      const classes = Array.from(napinet.predictClasses(result.model, result.test.head(5)));
       console.log(JSON.stringify({ accuracy: result.testAccuracy, classes, labels: Array.from(result.test.labels.subarray(0, 5)), source: napinet.addonSource().kind, oneLibrary: result.model instanceof napinet.nn.Sequential }));`;
     return lang === 'cjs' ? `${imports}\n(async () => {${body}\n})();\n` : `${imports}\n${body}\n`;
   };

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <functional>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,10 +29,10 @@
 
 namespace napinet::emu {
 
-uint3 g_thread_idx{0, 0, 0};
-uint3 g_block_idx{0, 0, 0};
-dim3 g_block_dim;
-dim3 g_grid_dim;
+NAPINET_EMU_TLS uint3 g_thread_idx{0, 0, 0};
+NAPINET_EMU_TLS uint3 g_block_idx{0, 0, 0};
+NAPINET_EMU_TLS dim3 g_block_dim;
+NAPINET_EMU_TLS dim3 g_grid_dim;
 
 namespace {
 
@@ -92,14 +95,77 @@ constexpr std::size_t kRedZone = 256;
 constexpr unsigned char kRedZoneByte = 0xFD;
 constexpr unsigned char kFreshByte = 0xFF;  // NaN as float, -1 as int
 
+// Emulated devices: NAPINET_CUDA_EMU_DEVICES of them (1 to 8, default 1), all alike. The calling
+// thread's current device (cudaSetDevice) owns what it allocates and runs what it launches; a
+// kernel given another device's memory is an error (napinet must select the buffers' device).
+constexpr int kMaxDevices = 8;
+int device_count() {
+  static const int count = [] {
+    const char* text = std::getenv("NAPINET_CUDA_EMU_DEVICES");
+    const int value = text ? std::atoi(text) : 1;
+    return value < 1 ? 1 : (value > kMaxDevices ? kMaxDevices : value);
+  }();
+  return count;
+}
+thread_local int t_device = 0;
+
 struct Allocation {
   char* raw;
   std::size_t bytes;      // what the caller asked for
-  std::size_t raw_bytes;  // red zone + bytes + red zone, rounded up
+  std::size_t raw_bytes;  // red zone + bytes + red zone, rounded up (a pool block: its capacity)
+  int device;
+  bool pooled;            // from cudaMallocAsync (freed into the pool by cudaFreeAsync)
 };
 
+// What a device's memory holds: cudaMalloc'ed bytes, and its memory pool (cudaMallocAsync).
+struct DeviceMemory {
+  std::size_t malloc_bytes = 0;             // live cudaMalloc allocations (bytes asked for)
+  std::size_t reserved = 0, reserved_high = 0;  // pool blocks, handed out or free (raw bytes)
+  std::size_t pool_used = 0, pool_used_high = 0;  // pool blocks handed out (raw bytes)
+  std::uint64_t release_threshold = 0;
+  std::vector<std::pair<char*, std::size_t>> free_blocks;  // raw pointer, raw bytes
+};
+DeviceMemory g_memory[kMaxDevices];  // guarded by device_mutex()
+
 std::map<std::uintptr_t, Allocation> g_allocations;  // keyed by the pointer handed out
-std::size_t g_used_bytes = 0;
+
+std::size_t raw_size(std::size_t bytes) {
+  return (kRedZone + bytes + kRedZone + kRedZone - 1) / kRedZone * kRedZone;
+}
+
+// Bytes of the device's memory in use: cudaMalloc'ed, and everything its pool holds.
+std::size_t device_used(int device) {
+  return g_memory[device].malloc_bytes + g_memory[device].reserved;
+}
+
+// Gives the pool's free blocks back to the system until it holds at most `keep` bytes.
+void trim_pool(int device, std::size_t keep) {
+  DeviceMemory& m = g_memory[device];
+  while (m.reserved > keep && !m.free_blocks.empty()) {
+    auto [raw, raw_bytes] = m.free_blocks.back();
+    m.free_blocks.pop_back();
+    std::free(raw);
+    m.reserved -= raw_bytes;
+    ++g_activity.device_frees;
+  }
+}
+
+// At a synchronisation a pool releases what exceeds its threshold, as CUDA's do.
+void trim_pools_to_threshold() {
+  for (int d = 0; d < device_count(); ++d) {
+    if (g_memory[d].reserved > g_memory[d].release_threshold) trim_pool(d, g_memory[d].release_threshold);
+  }
+}
+
+// Hands out the user part of raw memory: red zones around `bytes` of fresh (NaN) memory.
+char* hand_out(char* raw, std::size_t raw_bytes, std::size_t bytes, int device, bool pooled) {
+  char* user = raw + kRedZone;
+  std::memset(raw, kRedZoneByte, kRedZone);
+  std::memset(user, kFreshByte, bytes);
+  std::memset(user + bytes, kRedZoneByte, raw + raw_bytes - (user + bytes));
+  g_allocations[reinterpret_cast<std::uintptr_t>(user)] = Allocation{raw, bytes, raw_bytes, device, pooled};
+  return user;
+}
 
 // The allocation holding [p, p + bytes) (one past the end allowed for bytes == 0), or nullptr.
 const Allocation* find_allocation(const void* p, std::size_t bytes = 0, std::uintptr_t* base = nullptr) {
@@ -233,8 +299,8 @@ struct Context {
   ucontext_t uc;
 };
 
-void (*g_start_entry)(void*) = nullptr;
-void* g_start_arg = nullptr;
+NAPINET_EMU_TLS void (*g_start_entry)(void*) = nullptr;
+NAPINET_EMU_TLS void* g_start_arg = nullptr;
 void ucontext_start() { g_start_entry(g_start_arg); }
 
 void make_context(Context* ctx, char* stack, std::size_t size, void (*entry)(void*), void* arg) {
@@ -252,10 +318,24 @@ void make_context(Context* ctx, char* stack, std::size_t size, void (*entry)(voi
 inline void switch_context(Context* save, Context* load) { swapcontext(&save->uc, &load->uc); }
 #endif
 
-// A fiber's stack: mmap'ed, with an inaccessible guard page below it so an overflow faults.
+// A fiber's stack: mmap'ed, with an inaccessible guard page below it so an overflow faults. Given
+// back when its fiber goes (a host thread's scheduler, and its fibers, end with the thread: in the
+// GPU-like mode every JavaScript thread that launches has its own).
 struct Stack {
   char* base = nullptr;  // the guard page
   std::size_t bytes = 0;
+  Stack() = default;
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+  Stack(Stack&& other) noexcept : base(other.base), bytes(other.bytes) { other.base = nullptr; }
+  Stack& operator=(Stack&& other) noexcept {
+    std::swap(base, other.base);
+    std::swap(bytes, other.bytes);
+    return *this;
+  }
+  ~Stack() {
+    if (base != nullptr) munmap(base, bytes);
+  }
   char* usable() const { return base + getpagesize(); }
   std::size_t usable_bytes() const { return bytes - getpagesize(); }
 };
@@ -323,7 +403,7 @@ struct Scheduler {
   std::vector<std::unique_ptr<Fiber>> fibers;  // grows to the largest block seen, then reused
   unsigned threads = 0;
   unsigned done = 0;
-  std::uint64_t blocks_run = 0;  // in this launch
+  bool highest_first = false;  // the thread order of the block being run
   unsigned barrier_arrived = 0;
   int barrier_result = 0;
   bool restart_sweep = false;
@@ -339,7 +419,7 @@ struct Scheduler {
   unsigned char* dynamic_shared_start = nullptr;
 };
 
-Scheduler g;
+NAPINET_EMU_TLS Scheduler g;  // the calling host thread's (each runs whole blocks)
 
 void fiber_main(void* arg) {
   auto* f = static_cast<Fiber*>(arg);
@@ -493,9 +573,10 @@ void run_block() {
   for (;;) {
     bool progress = false;
     g.restart_sweep = false;
-    // Highest thread index first in the first block run, lowest first in the next, alternating:
-    // a missing barrier then shows whichever way data flows between the threads.
-    const bool reverse = g.blocks_run % 2 == 0;
+    // Highest thread index first in the highest block, lowest first in the next, alternating by
+    // block index (the exact mode runs blocks from the highest down, so this alternates in run
+    // order too): a missing barrier then shows whichever way data flows between the threads.
+    const bool reverse = g.highest_first;
     for (unsigned k = 0; k < T; ++k) {
       Fiber& f = *g.fibers[reverse ? T - 1 - k : k];
       if (f.state != State::kReady) continue;
@@ -659,6 +740,171 @@ cudaError_t func_get_attributes(cudaFuncAttributes* attributes) {
 // Launch
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// What every host thread running a launch's blocks needs to know.
+struct LaunchShape {
+  const LaunchSite* site;
+  dim3 grid, block;
+  std::size_t shared_bytes;
+  void (*body)(void*);
+  void* context;
+};
+
+// Sets up the calling host thread's scheduler for a launch: fibers for a block, shared memory.
+void prepare_thread(const LaunchShape& l) {
+  g.site = l.site;
+  g.grid = l.grid;
+  g.block = l.block;
+  g.shared_bytes = l.shared_bytes;
+  g.body = l.body;
+  g.context = l.context;
+  g_grid_dim = l.grid;
+  g_block_dim = l.block;
+  g.threads = l.block.x * l.block.y * l.block.z;
+  while (g.fibers.size() < g.threads) {
+    auto f = std::make_unique<Fiber>();
+    f->stack = allocate_stack();
+    g.fibers.push_back(std::move(f));
+  }
+  g.open_groups.resize((g.threads + 31) / 32);
+  g.dynamic_shared.resize(l.shared_bytes + kRedZone + 16);
+  auto start = reinterpret_cast<std::uintptr_t>(g.dynamic_shared.data());
+  g.dynamic_shared_start = g.dynamic_shared.data() + ((16 - start % 16) % 16);
+}
+
+// Runs block b (linear, x fastest) of the prepared launch on the calling host thread.
+void run_block_at(std::uint64_t b) {
+  const dim3 grid = g.grid;
+  g_block_idx = uint3{static_cast<unsigned>(b % grid.x), static_cast<unsigned>((b / grid.x) % grid.y),
+                      static_cast<unsigned>(b / (std::uint64_t{grid.x} * grid.y))};
+  const std::uint64_t blocks = std::uint64_t{grid.x} * grid.y * grid.z;
+  g.highest_first = (blocks - 1 - b) % 2 == 0;
+  run_block();
+}
+
+#ifdef NAPINET_CUDA_EMU_GPU
+// ---- the GPU-like mode: blocks on several host threads, in a different order every launch ----
+
+int block_threads() {
+  static const int threads = [] {
+    const char* text = std::getenv("NAPINET_CUDA_EMU_THREADS");
+    const int value = text ? std::atoi(text) : 4;
+    return value < 1 ? 1 : (value > 64 ? 64 : value);
+  }();
+  return threads;
+}
+
+// One launch's blocks, handed out in `order` to whichever host thread asks next.
+struct BlockQueue {
+  LaunchShape shape{};
+  std::vector<std::uint64_t> order;
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+};
+
+// Takes blocks from the queue until none are left (or one failed), on the calling host thread.
+void drain(BlockQueue& q) {
+  struct Running {
+    Running() { t_in_kernel = true; }
+    ~Running() { t_in_kernel = false; }
+  } running;
+  try {
+    prepare_thread(q.shape);
+    for (;;) {
+      if (q.failed.load()) return;
+      const std::uint64_t i = q.next.fetch_add(1);
+      if (i >= q.order.size()) return;
+      run_block_at(q.order[i]);
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(q.error_mutex);
+    if (!q.error) q.error = std::current_exception();
+    q.failed = true;
+  }
+}
+
+// Helper threads (block_threads() − 1 of them; the launching thread is the last), started on the
+// first launch and kept (never joined: they sleep between launches and end with the process).
+struct Helpers {
+  std::mutex mutex;
+  std::condition_variable wake, done;
+  BlockQueue* queue = nullptr;
+  std::uint64_t generation = 0;
+  int busy = 0;
+};
+
+Helpers& helpers() {
+  static Helpers* h = [] {
+    auto* created = new Helpers;
+    for (int t = 1; t < block_threads(); ++t) {
+      std::thread([created] {
+        std::uint64_t seen = 0;
+        for (;;) {
+          BlockQueue* q = nullptr;
+          {
+            std::unique_lock<std::mutex> lock(created->mutex);
+            created->wake.wait(lock, [&] { return created->generation != seen; });
+            seen = created->generation;
+            q = created->queue;
+          }
+          drain(*q);
+          std::lock_guard<std::mutex> lock(created->mutex);
+          if (--created->busy == 0) created->done.notify_all();
+        }
+      }).detach();
+    }
+    return created;
+  }();
+  return *h;
+}
+
+// A different order of the blocks at every launch (a seeded shuffle, so a run can be repeated
+// with one host thread: NAPINET_CUDA_EMU_THREADS=1).
+std::vector<std::uint64_t> block_order(std::uint64_t blocks) {
+  static std::atomic<std::uint64_t> launches{0};
+  std::uint64_t state = 0x9E3779B97F4A7C15ull * (launches.fetch_add(1) + 1);
+  auto random = [&state] {  // splitmix64
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  std::vector<std::uint64_t> order(blocks);
+  for (std::uint64_t i = 0; i < blocks; ++i) order[i] = i;
+  for (std::uint64_t i = blocks; i > 1; --i) std::swap(order[i - 1], order[random() % i]);
+  return order;
+}
+
+void run_blocks_concurrently(const LaunchShape& shape, std::uint64_t blocks) {
+  BlockQueue q;
+  q.shape = shape;
+  q.order = block_order(blocks);
+  const int helpers_wanted = static_cast<int>(std::min<std::uint64_t>(blocks, block_threads())) - 1;
+  if (helpers_wanted > 0) {
+    Helpers& h = helpers();
+    std::lock_guard<std::mutex> lock(h.mutex);
+    h.queue = &q;
+    h.busy = block_threads() - 1;
+    ++h.generation;
+    h.wake.notify_all();
+  }
+  drain(q);
+  if (helpers_wanted > 0) {
+    Helpers& h = helpers();
+    std::unique_lock<std::mutex> lock(h.mutex);
+    h.done.wait(lock, [&] { return h.busy == 0; });
+  }
+  prepare_thread(shape);  // this thread's scheduler describes the launch for messages below
+  if (q.error) std::rethrow_exception(q.error);
+}
+#endif
+
+}  // namespace
+
+
 void run_kernel(const LaunchSite& site, dim3 grid, dim3 block, std::size_t shared_bytes,
                 cudaStream_t stream, void (*body)(void*), void* context, const PointerArg* pointers,
                 int pointer_count) {
@@ -684,15 +930,8 @@ void run_kernel(const LaunchSite& site, dim3 grid, dim3 block, std::size_t share
   } else {
     ++g_activity.launches[site.kernel];
   }
-  g.site = &site;
-  g.grid = grid;
-  g.block = block;
-  g.shared_bytes = shared_bytes;
-  g.body = body;
-  g.context = context;
-  g_grid_dim = grid;
-  g_block_dim = block;
-  g.blocks_run = 0;
+  const LaunchShape shape{&site, grid, block, shared_bytes, body, context};
+  prepare_thread(shape);
 
   // Every pointer argument must point into device memory (one past the end is fine).
   std::vector<std::pair<std::uintptr_t, const Allocation*>> buffers;
@@ -705,31 +944,26 @@ void run_kernel(const LaunchSite& site, dim3 grid, dim3 block, std::size_t share
                             ") is not device memory: pass pointers from cudaMalloc (is it a host pointer?)",
                         cudaErrorIllegalAddress);
     }
+    if (a->device != t_device) {
+      throw cuda::Error("CUDA emulator: kernel " + launch_label() + ": argument " +
+                            std::to_string(pointers[i].index + 1) + " (" + hex(pointers[i].pointer) +
+                            ") is memory of device " + std::to_string(a->device) +
+                            " but the kernel runs on device " + std::to_string(t_device),
+                        cudaErrorIllegalAddress);
+    }
     buffers.emplace_back(base, a);
   }
 
-  g.threads = static_cast<unsigned>(threads);
-  while (g.fibers.size() < g.threads) {
-    auto f = std::make_unique<Fiber>();
-    f->stack = allocate_stack();
-    g.fibers.push_back(std::move(f));
-  }
-  g.open_groups.resize((g.threads + 31) / 32);
-  g.dynamic_shared.resize(shared_bytes + kRedZone + 16);
-  auto start = reinterpret_cast<std::uintptr_t>(g.dynamic_shared.data());
-  g.dynamic_shared_start = g.dynamic_shared.data() + ((16 - start % 16) % 16);
-
   const std::uint64_t blocks = std::uint64_t{grid.x} * grid.y * grid.z;
+#ifdef NAPINET_CUDA_EMU_GPU
+  run_blocks_concurrently(shape, blocks);
+#else
   struct Running {
     Running() { t_in_kernel = true; }
     ~Running() { t_in_kernel = false; }
   } running;
-  for (std::uint64_t b = blocks; b-- > 0;) {  // highest block index first
-    g_block_idx = uint3{static_cast<unsigned>(b % grid.x), static_cast<unsigned>((b / grid.x) % grid.y),
-                        static_cast<unsigned>(b / (std::uint64_t{grid.x} * grid.y))};
-    run_block();
-    ++g.blocks_run;
-  }
+  for (std::uint64_t b = blocks; b-- > 0;) run_block_at(b);  // highest block index first
+#endif
 
   // Writes just outside a buffer passed to the kernel land in its red zones.
   for (const auto& [base, a] : buffers) {
@@ -789,29 +1023,160 @@ cudaError_t cudaMalloc(void** ptr, std::size_t bytes) {
   std::lock_guard<std::mutex> lock(device_mutex());
   if (cudaError_t e = forbidden_while_capturing()) return record(e);
   if (bytes == 0) return cudaSuccess;
-  if (bytes > total_memory() - g_used_bytes) return record(cudaErrorMemoryAllocation);
-  const std::size_t raw_bytes = (kRedZone + bytes + kRedZone + kRedZone - 1) / kRedZone * kRedZone;
+  const int device = t_device;
+  if (bytes > total_memory() - device_used(device)) return record(cudaErrorMemoryAllocation);
+  const std::size_t raw_bytes = raw_size(bytes);
   char* raw = static_cast<char*>(std::aligned_alloc(kRedZone, raw_bytes));
   if (raw == nullptr) return record(cudaErrorMemoryAllocation);
-  char* user = raw + kRedZone;
-  std::memset(raw, kRedZoneByte, kRedZone);
-  std::memset(user, kFreshByte, bytes);
-  std::memset(user + bytes, kRedZoneByte, raw + raw_bytes - (user + bytes));
-  g_allocations[reinterpret_cast<std::uintptr_t>(user)] = Allocation{raw, bytes, raw_bytes};
-  g_used_bytes += bytes;
-  *ptr = user;
+  *ptr = hand_out(raw, raw_bytes, bytes, device, false);
+  g_memory[device].malloc_bytes += bytes;
+  ++g_activity.device_allocations;
   return cudaSuccess;
 }
 
+// cudaFree waits for the device, as CUDA's does: counted as a synchronisation.
 cudaError_t cudaFree(void* ptr) {
   std::lock_guard<std::mutex> lock(device_mutex());
   if (cudaError_t e = forbidden_while_capturing()) return record(e);
   if (ptr == nullptr) return cudaSuccess;
   auto it = g_allocations.find(reinterpret_cast<std::uintptr_t>(ptr));
-  if (it == g_allocations.end()) return record(cudaErrorInvalidValue);
-  g_used_bytes -= it->second.bytes;
+  if (it == g_allocations.end() || it->second.pooled) return record(cudaErrorInvalidValue);
+  g_memory[it->second.device].malloc_bytes -= it->second.bytes;
   std::free(it->second.raw);
   g_allocations.erase(it);
+  ++g_activity.device_frees;
+  ++g_activity.synchronizations;
+  trim_pools_to_threshold();
+  return cudaSuccess;
+}
+
+namespace {
+
+// A stream-ordered call on a capturing stream: refused (see emu.h), and the capture spoilt.
+cudaError_t refuse_if_capturing(cudaStream_t stream) {
+  auto capture = g_captures.find(stream);
+  if (capture == g_captures.end()) return cudaSuccess;
+  capture->second.invalidated = true;
+  return cudaErrorStreamCaptureUnsupported;
+}
+
+}  // namespace
+
+cudaError_t cudaMallocAsync(void** ptr, std::size_t bytes, cudaStream_t stream) {
+  if (ptr == nullptr) return record(cudaErrorInvalidValue);
+  *ptr = nullptr;
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (cudaError_t e = refuse_if_capturing(stream)) return record(e);
+  if (bytes == 0) return cudaSuccess;
+  const int device = t_device;
+  DeviceMemory& m = g_memory[device];
+  const std::size_t needed = raw_size(bytes);
+  ++g_activity.pool_allocations;
+  // The smallest free block that fits without wasting more than half of it.
+  auto best = m.free_blocks.end();
+  for (auto it = m.free_blocks.begin(); it != m.free_blocks.end(); ++it) {
+    if (it->second >= needed && it->second <= 2 * needed && (best == m.free_blocks.end() || it->second < best->second)) {
+      best = it;
+    }
+  }
+  char* raw = nullptr;
+  std::size_t raw_bytes = needed;
+  if (best != m.free_blocks.end()) {
+    raw = best->first;
+    raw_bytes = best->second;
+    m.free_blocks.erase(best);
+    ++g_activity.pool_reuses;
+  } else {
+    if (needed > total_memory() - device_used(device)) {
+      trim_pool(device, 0);  // what the pool holds unused goes first, as CUDA's pools do
+      if (needed > total_memory() - device_used(device)) return record(cudaErrorMemoryAllocation);
+    }
+    raw = static_cast<char*>(std::aligned_alloc(kRedZone, needed));
+    if (raw == nullptr) return record(cudaErrorMemoryAllocation);
+    m.reserved += needed;
+    m.reserved_high = std::max(m.reserved_high, m.reserved);
+    ++g_activity.device_allocations;
+  }
+  m.pool_used += raw_bytes;
+  m.pool_used_high = std::max(m.pool_used_high, m.pool_used);
+  *ptr = hand_out(raw, raw_bytes, bytes, device, true);
+  return cudaSuccess;
+}
+
+// The block goes back to its pool at once (the work queued before it has already run); it is no
+// longer device memory for the emulator's checks, so a kernel or copy that still uses it fails.
+cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(device_mutex());
+  if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (cudaError_t e = refuse_if_capturing(stream)) return record(e);
+  if (ptr == nullptr) return cudaSuccess;
+  auto it = g_allocations.find(reinterpret_cast<std::uintptr_t>(ptr));
+  if (it == g_allocations.end() || !it->second.pooled) return record(cudaErrorInvalidValue);
+  const Allocation a = it->second;
+  g_allocations.erase(it);
+  std::memset(a.raw, kFreshByte, a.raw_bytes);  // stale contents do not survive into a reuse
+  g_memory[a.device].pool_used -= a.raw_bytes;
+  g_memory[a.device].free_blocks.emplace_back(a.raw, a.raw_bytes);
+  ++g_activity.pool_frees;
+  return cudaSuccess;
+}
+
+struct CUmemPoolHandle_st {
+  int device;
+};
+
+namespace {
+CUmemPoolHandle_st g_pools[kMaxDevices] = {{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}};
+bool valid_pool(cudaMemPool_t pool) {
+  return pool != nullptr && pool >= g_pools && pool < g_pools + device_count();
+}
+}  // namespace
+
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
+  if (pool == nullptr) return record(cudaErrorInvalidValue);
+  if (device < 0 || device >= device_count()) return record(cudaErrorInvalidDevice);
+  *pool = &g_pools[device];
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  if (!valid_pool(pool) || value == nullptr) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(device_mutex());
+  DeviceMemory& m = g_memory[pool->device];
+  switch (attr) {
+    case cudaMemPoolReuseFollowEventDependencies:
+    case cudaMemPoolReuseAllowOpportunistic:
+    case cudaMemPoolReuseAllowInternalDependencies: return cudaSuccess;  // work is never pending
+    case cudaMemPoolAttrReleaseThreshold: m.release_threshold = *static_cast<std::uint64_t*>(value); return cudaSuccess;
+    case cudaMemPoolAttrReservedMemHigh: m.reserved_high = m.reserved; return cudaSuccess;  // CUDA: only 0 resets
+    case cudaMemPoolAttrUsedMemHigh: m.pool_used_high = m.pool_used; return cudaSuccess;
+    default: return record(cudaErrorInvalidValue);
+  }
+}
+
+cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  if (!valid_pool(pool) || value == nullptr) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(device_mutex());
+  const DeviceMemory& m = g_memory[pool->device];
+  auto* out = static_cast<std::uint64_t*>(value);
+  switch (attr) {
+    case cudaMemPoolReuseFollowEventDependencies:
+    case cudaMemPoolReuseAllowOpportunistic:
+    case cudaMemPoolReuseAllowInternalDependencies: *static_cast<int*>(value) = 1; return cudaSuccess;
+    case cudaMemPoolAttrReleaseThreshold: *out = m.release_threshold; return cudaSuccess;
+    case cudaMemPoolAttrReservedMemCurrent: *out = m.reserved; return cudaSuccess;
+    case cudaMemPoolAttrReservedMemHigh: *out = m.reserved_high; return cudaSuccess;
+    case cudaMemPoolAttrUsedMemCurrent: *out = m.pool_used; return cudaSuccess;
+    case cudaMemPoolAttrUsedMemHigh: *out = m.pool_used_high; return cudaSuccess;
+  }
+  return record(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, std::size_t min_bytes_to_keep) {
+  if (!valid_pool(pool)) return record(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(device_mutex());
+  trim_pool(pool->device, min_bytes_to_keep);
   return cudaSuccess;
 }
 
@@ -954,6 +1319,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (!valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
   if (cudaError_t e = forbidden_while_capturing()) return record(e);
   ++g_activity.synchronizations;
+  trim_pools_to_threshold();
   return cudaSuccess;
 }
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
@@ -990,6 +1356,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (g_events.count(event) == 0) return record(cudaErrorInvalidResourceHandle);
   if (cudaError_t e = forbidden_while_capturing()) return record(e);
   ++g_activity.synchronizations;
+  trim_pools_to_threshold();
   return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
@@ -1013,6 +1380,7 @@ cudaError_t cudaDeviceSynchronize() {
   std::lock_guard<std::mutex> lock(device_mutex());
   if (cudaError_t e = forbidden_while_capturing()) return record(e);
   ++g_activity.synchronizations;
+  trim_pools_to_threshold();
   return cudaSuccess;
 }
 
@@ -1146,13 +1514,13 @@ const char* cudaGetErrorName(cudaError_t error) {
 
 cudaError_t cudaGetDeviceCount(int* count) {
   if (count == nullptr) return record(cudaErrorInvalidValue);
-  *count = 1;
+  *count = device_count();
   return cudaSuccess;
 }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (prop == nullptr) return record(cudaErrorInvalidValue);
-  if (device != 0) return record(cudaErrorInvalidDevice);
+  if (device < 0 || device >= device_count()) return record(cudaErrorInvalidDevice);
   *prop = cudaDeviceProp{};
   std::snprintf(prop->name, sizeof prop->name, "%s", kDeviceName);
   prop->totalGlobalMem = total_memory();
@@ -1176,8 +1544,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
   if (value == nullptr) return record(cudaErrorInvalidValue);
-  if (device != 0) return record(cudaErrorInvalidDevice);
+  if (device < 0 || device >= device_count()) return record(cudaErrorInvalidDevice);
   switch (attr) {
+    case cudaDevAttrMemoryPoolsSupported: *value = 1; return cudaSuccess;
     case cudaDevAttrMaxThreadsPerBlock: *value = kMaxThreadsPerBlock; return cudaSuccess;
     case cudaDevAttrMaxSharedMemoryPerBlock: *value = kSharedMemoryPerBlock; return cudaSuccess;
     case cudaDevAttrWarpSize: *value = 32; return cudaSuccess;
@@ -1192,15 +1561,19 @@ cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
   if (free_bytes == nullptr || total_bytes == nullptr) return record(cudaErrorInvalidValue);
   std::lock_guard<std::mutex> lock(device_mutex());
   *total_bytes = total_memory();
-  *free_bytes = total_memory() - g_used_bytes;
+  *free_bytes = total_memory() - device_used(t_device);
   return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : record(cudaErrorInvalidDevice); }
+cudaError_t cudaSetDevice(int device) {
+  if (device < 0 || device >= device_count()) return record(cudaErrorInvalidDevice);
+  t_device = device;
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetDevice(int* device) {
   if (device == nullptr) return record(cudaErrorInvalidValue);
-  *device = 0;
+  *device = t_device;
   return cudaSuccess;
 }
 
@@ -1215,3 +1588,137 @@ cudaError_t cudaRuntimeGetVersion(int* version) {
   *version = kRuntimeVersion;
   return cudaSuccess;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The GPU-like mode's libm (declared in native/kernels/common.h)
+// ---------------------------------------------------------------------------------------------
+#ifdef NAPINET_CUDA_EMU_GPU
+namespace napinet {
+namespace {
+
+// Maximum error in ulps of CUDA's device functions (CUDA C++ Programming Guide, appendix
+// "Mathematical Functions", tables of single- and double-precision standard library functions):
+//   expf 2, logf 1, log1pf 1, expm1f 1, tanhf 2, erff 2, powf 4; exp 1, log 1, log1p 1 (double).
+// Inside a kernel the emulator returns a value within that bound of the exact result (the
+// argument's hash picks which), so a test passes here only if its tolerance covers what a GPU may
+// return. An exactly representable result (exp(0) = 1, log(1) = 0, …), one that is not finite, and
+// a result at the edge of the function's range (tanh → ±1) are returned exactly.
+template <typename F>
+struct Bits;
+template <>
+struct Bits<float> {
+  using Int = std::uint32_t;
+};
+template <>
+struct Bits<double> {
+  using Int = std::uint64_t;
+};
+
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+template <typename F, typename Wide>
+F within_ulps(Wide exact, int bound, std::uint64_t key, F low_limit, F high_limit) {
+  const F nearest = static_cast<F>(exact);
+  if (!std::isfinite(nearest) || static_cast<Wide>(nearest) == exact || nearest == F(0)) return nearest;
+  if (std::fabs(nearest) < std::numeric_limits<F>::min()) return nearest;  // subnormal: leave it
+  // The floats around the exact value: lo ≤ exact ≤ hi (one ulp apart).
+  const F lo = static_cast<Wide>(nearest) < exact ? nearest : std::nextafter(nearest, -std::numeric_limits<F>::infinity());
+  // Candidates lo − (bound − 1) … lo + bound ulps: each within `bound` ulps of the exact value.
+  // NAPINET_CUDA_EMU_LIBM=low or high takes the farthest one below or above (the worst case a
+  // tolerance must cover, all in one direction); unset or anything else: the argument's hash picks.
+  static const int direction = [] {
+    const char* mode = std::getenv("NAPINET_CUDA_EMU_LIBM");
+    if (mode != nullptr && std::strcmp(mode, "low") == 0) return -1;
+    if (mode != nullptr && std::strcmp(mode, "high") == 0) return 1;
+    return 0;
+  }();
+  const int choices = 2 * bound;
+  int step = direction < 0   ? -(bound - 1)
+             : direction > 0 ? bound
+                             : static_cast<int>(mix(key) % static_cast<std::uint64_t>(choices)) - (bound - 1);
+  F result = lo;
+  for (; step < 0; ++step) result = std::nextafter(result, -std::numeric_limits<F>::infinity());
+  for (; step > 0; --step) result = std::nextafter(result, std::numeric_limits<F>::infinity());
+  if (!std::isfinite(result) || result < low_limit || result > high_limit) return nearest;
+  if ((result < F(0)) != (nearest < F(0))) return nearest;  // never a sign the exact value lacks
+  return result;
+}
+
+template <typename F>
+std::uint64_t key_of(F x, std::uint64_t function) {
+  typename Bits<F>::Int bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  return static_cast<std::uint64_t>(bits) * 0x9E3779B97F4A7C15ull + function;
+}
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr double kInfD = std::numeric_limits<double>::infinity();
+
+}  // namespace
+
+float expf(float x) {
+  if (!emu::in_kernel()) return ::expf(x);
+  return within_ulps<float>(std::exp(static_cast<double>(x)), 2, key_of(x, 1), 0.0f, kInf);
+}
+float logf(float x) {
+  if (!emu::in_kernel()) return ::logf(x);
+  return within_ulps<float>(std::log(static_cast<double>(x)), 1, key_of(x, 2), -kInf, kInf);
+}
+float log1pf(float x) {
+  if (!emu::in_kernel()) return ::log1pf(x);
+  return within_ulps<float>(std::log1p(static_cast<double>(x)), 1, key_of(x, 3), -kInf, kInf);
+}
+float expm1f(float x) {
+  if (!emu::in_kernel()) return ::expm1f(x);
+  return within_ulps<float>(std::expm1(static_cast<double>(x)), 1, key_of(x, 4), -1.0f, kInf);
+}
+float tanhf(float x) {
+  if (!emu::in_kernel()) return ::tanhf(x);
+  return within_ulps<float>(std::tanh(static_cast<double>(x)), 2, key_of(x, 5), -1.0f, 1.0f);
+}
+float erff(float x) {
+  if (!emu::in_kernel()) return ::erff(x);
+  return within_ulps<float>(std::erf(static_cast<double>(x)), 2, key_of(x, 6), -1.0f, 1.0f);
+}
+float powf(float x, float y) {
+  if (!emu::in_kernel()) return ::powf(x, y);
+  return within_ulps<float>(std::pow(static_cast<double>(x), static_cast<double>(y)), 4,
+                            key_of(x, 7) ^ mix(key_of(y, 8)), -kInf, kInf);
+}
+double exp(double x) {
+  if (!emu::in_kernel()) return ::exp(x);
+  return within_ulps<double>(std::exp(static_cast<long double>(x)), 1, key_of(x, 9), 0.0, kInfD);
+}
+double log(double x) {
+  if (!emu::in_kernel()) return ::log(x);
+  return within_ulps<double>(std::log(static_cast<long double>(x)), 1, key_of(x, 10), -kInfD, kInfD);
+}
+double log1p(double x) {
+  if (!emu::in_kernel()) return ::log1p(x);
+  return within_ulps<double>(std::log1p(static_cast<long double>(x)), 1, key_of(x, 11), -kInfD, kInfD);
+}
+
+}  // namespace napinet
+#endif
+
+namespace napinet::emu {
+bool in_kernel() { return t_in_kernel; }
+bool gpu_mode() {
+#ifdef NAPINET_CUDA_EMU_GPU
+  return true;
+#else
+  return false;
+#endif
+}
+int host_threads() {
+#ifdef NAPINET_CUDA_EMU_GPU
+  return block_threads();
+#else
+  return 1;
+#endif
+}
+}  // namespace napinet::emu

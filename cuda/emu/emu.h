@@ -20,6 +20,19 @@
 //   - writes up to 256 bytes before or after a cudaMalloc buffer passed to the kernel;
 //   - dynamic shared memory and fresh cudaMalloc memory hold NaN (all bits set) until written.
 // Invalid launch configurations set cudaErrorInvalidConfiguration like CUDA. Limits: cuda/README.md.
+//
+// The GPU-like mode (npm run build:emu-gpu → build-emu-gpu/, NAPINET_CUDA_EMU_GPU): what a real GPU
+// does differently from the exact mode above, so tests meet it before a GPU does —
+//   - a grid's blocks run concurrently on several host threads (NAPINET_CUDA_EMU_THREADS, default
+//     4), taken in a different order at every launch: a race between blocks, or a dependence on
+//     their order, changes results from run to run (static __shared__ is per host thread, atomics
+//     are real atomics);
+//   - the kernels are compiled with FMA contraction (-mfma -ffp-contract=fast, as nvcc contracts
+//     a·b + c by default), except the _rn intrinsics, which nvcc never contracts;
+//   - expf, logf, log1pf, expm1f, tanhf, erff, powf and the double exp, log, log1p return, inside
+//     kernels, a result chosen within CUDA's documented error bound of the exact value (emu.cpp has
+//     the table), deterministically per argument as a GPU's libm is (NAPINET_CUDA_EMU_LIBM=low or
+//     high: always the farthest allowed below or above, the worst case for a tolerance).
 #pragma once
 
 #include <cmath>
@@ -35,7 +48,15 @@
 #include <vector>
 
 #include "../api.h"
+#include "../../native/kernels/common.h"  // in the GPU-like mode: the libm its kernels call
 #include "activity.h"
+
+// Host-thread-local in the GPU-like mode, where blocks run on several host threads at once.
+#ifdef NAPINET_CUDA_EMU_GPU
+#define NAPINET_EMU_TLS thread_local
+#else
+#define NAPINET_EMU_TLS
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // Qualifiers and built-in variables
@@ -48,11 +69,11 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
-// A static __shared__ variable is a function-local static: one instance, used by one block at a
-// time (launches are serialised). It is zero before the first block and keeps the previous
+// A static __shared__ variable is a function-local static: one instance per host thread running
+// blocks, used by one block at a time. It is zero before the first block and keeps the previous
 // block's values afterwards; only dynamic shared memory is refilled with NaN at each block start.
 // `extern __shared__` does not compile here: use NAPINET_DYNAMIC_SHARED (cuda/common.cuh).
-#define __shared__ static
+#define __shared__ static NAPINET_EMU_TLS
 // __restrict__ is a keyword of GCC and Clang already.
 
 struct uint3 {
@@ -77,10 +98,10 @@ inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 
 namespace napinet::emu {
 // The current emulated thread's coordinates, set by the scheduler before it resumes a fiber.
-extern uint3 g_thread_idx;
-extern uint3 g_block_idx;
-extern dim3 g_block_dim;
-extern dim3 g_grid_dim;
+extern NAPINET_EMU_TLS uint3 g_thread_idx;
+extern NAPINET_EMU_TLS uint3 g_block_idx;
+extern NAPINET_EMU_TLS dim3 g_block_dim;
+extern NAPINET_EMU_TLS dim3 g_grid_dim;
 }  // namespace napinet::emu
 
 #define threadIdx (static_cast<const uint3&>(::napinet::emu::g_thread_idx))
@@ -169,6 +190,7 @@ enum cudaDeviceAttr {
   cudaDevAttrMultiProcessorCount = 16,
   cudaDevAttrComputeCapabilityMajor = 75,
   cudaDevAttrComputeCapabilityMinor = 76,
+  cudaDevAttrMemoryPoolsSupported = 115,
 };
 
 struct cudaFuncAttributes {
@@ -187,6 +209,35 @@ cudaError_t cudaMalloc(T** ptr, std::size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(ptr), bytes);
 }
 cudaError_t cudaFree(void* ptr);
+
+// Stream-ordered allocation from the current device's memory pool. The pool keeps what
+// cudaFreeAsync returns and hands it out again (cudaMemGetInfo counts it as used); at a
+// synchronisation it gives back to the system what exceeds its release threshold (0 unless set).
+// Work runs when issued here, so "stream-ordered" needs nothing more; on a capturing stream both
+// calls fail with cudaErrorStreamCaptureUnsupported (CUDA would add graph memory nodes, which
+// napinet never wants: its allocator defers frees and refuses allocations during a capture).
+struct CUmemPoolHandle_st;
+typedef struct CUmemPoolHandle_st* cudaMemPool_t;
+enum cudaMemPoolAttr {
+  cudaMemPoolReuseFollowEventDependencies = 1,
+  cudaMemPoolReuseAllowOpportunistic = 2,
+  cudaMemPoolReuseAllowInternalDependencies = 3,
+  cudaMemPoolAttrReleaseThreshold = 4,    // std::uint64_t
+  cudaMemPoolAttrReservedMemCurrent = 5,  // std::uint64_t: memory the pool holds
+  cudaMemPoolAttrReservedMemHigh = 6,
+  cudaMemPoolAttrUsedMemCurrent = 7,      // std::uint64_t: of which handed out
+  cudaMemPoolAttrUsedMemHigh = 8,
+};
+cudaError_t cudaMallocAsync(void** ptr, std::size_t bytes, cudaStream_t stream);
+template <typename T>
+cudaError_t cudaMallocAsync(T** ptr, std::size_t bytes, cudaStream_t stream) {
+  return cudaMallocAsync(reinterpret_cast<void**>(ptr), bytes, stream);
+}
+cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream);
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device);
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value);
+cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value);
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, std::size_t min_bytes_to_keep);
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream = nullptr);
@@ -237,6 +288,11 @@ cudaError_t cudaRuntimeGetVersion(int* version);
 
 namespace napinet::emu {
 cudaError_t func_get_attributes(cudaFuncAttributes* attributes);
+// Whether the calling host thread is running a kernel's blocks; the mode of this build (the
+// GPU-like mode: NAPINET_CUDA_EMU_GPU) and how many host threads run a grid's blocks.
+bool in_kernel();
+bool gpu_mode();
+int host_threads();
 }
 template <typename T>
 cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, T* /*kernel*/) {
@@ -253,8 +309,8 @@ int __syncthreads_and(int predicate, const char* file = __builtin_FILE(), int li
 int __syncthreads_or(int predicate, const char* file = __builtin_FILE(), int line = __builtin_LINE());
 void __syncwarp(unsigned mask = 0xffffffffu, const char* file = __builtin_FILE(),
                 int line = __builtin_LINE());
-inline void __threadfence() {}
-inline void __threadfence_block() {}
+inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 [[noreturn]] void __trap();
 
 namespace napinet::emu {
@@ -366,14 +422,33 @@ inline int __all_sync(unsigned mask, int predicate, const char* file = __builtin
 unsigned __activemask();
 
 // ---------------------------------------------------------------------------------------------
-// Atomics: fibers are cooperative and launches serialised, so plain read-modify-write is atomic.
+// Atomics: compare-and-swap loops on the value's bits, atomic across host threads (the GPU-like
+// mode runs blocks concurrently) and within a block's fibers alike.
 // ---------------------------------------------------------------------------------------------
 
-#define NAPINET_EMU_ATOMIC(name, type, expr) \
-  inline type name(type* address, type val) { \
-    type old = *address;                        \
-    *address = (expr);                          \
-    return old;                                 \
+namespace napinet::emu {
+template <typename T, typename Update>
+T atomic_update(T* address, Update update) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "atomics on 4- and 8-byte values");
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  Bits* bits = reinterpret_cast<Bits*>(address);
+  Bits expected = __atomic_load_n(bits, __ATOMIC_RELAXED);
+  for (;;) {
+    T old;
+    std::memcpy(&old, &expected, sizeof(T));
+    const T value = update(old);
+    Bits desired;
+    std::memcpy(&desired, &value, sizeof(T));
+    if (__atomic_compare_exchange_n(bits, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      return old;
+    }
+  }
+}
+}  // namespace napinet::emu
+
+#define NAPINET_EMU_ATOMIC(name, type, expr)                                                  \
+  inline type name(type* address, type val) {                                                 \
+    return ::napinet::emu::atomic_update(address, [val](type old) -> type { return (expr); }); \
   }
 NAPINET_EMU_ATOMIC(atomicAdd, int, old + val)
 NAPINET_EMU_ATOMIC(atomicAdd, unsigned int, old + val)
@@ -404,11 +479,11 @@ NAPINET_EMU_ATOMIC(atomicInc, unsigned int, old >= val ? 0u : old + 1u)
 NAPINET_EMU_ATOMIC(atomicDec, unsigned int, (old == 0u || old > val) ? val : old - 1u)
 #undef NAPINET_EMU_ATOMIC
 
-#define NAPINET_EMU_ATOMIC_CAS(type)                                     \
-  inline type atomicCAS(type* address, type compare, type val) {         \
-    type old = *address;                                                 \
-    if (old == compare) *address = val;                                  \
-    return old;                                                          \
+#define NAPINET_EMU_ATOMIC_CAS(type)                                                  \
+  inline type atomicCAS(type* address, type compare, type val) {                      \
+    __atomic_compare_exchange_n(address, &compare, val, false, __ATOMIC_SEQ_CST,      \
+                                __ATOMIC_SEQ_CST);                                    \
+    return compare; /* the old value, whether or not it was replaced */               \
   }
 NAPINET_EMU_ATOMIC_CAS(int)
 NAPINET_EMU_ATOMIC_CAS(unsigned int)
@@ -435,10 +510,23 @@ inline float __fsqrt_rn(float x) { return std::sqrt(x); }
 inline float __frsqrt_rn(float x) { return 1.0f / std::sqrt(x); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
-inline float __fadd_rn(float x, float y) { return x + y; }
-inline float __fsub_rn(float x, float y) { return x - y; }
-inline float __fmul_rn(float x, float y) { return x * y; }
-inline float __fdiv_rn(float x, float y) { return x / y; }
+// The _rn intrinsics round each operation on its own: nvcc never contracts them into an FMA, and
+// neither may the host compiler in the GPU-like mode (kernels compiled with -ffp-contract=fast).
+namespace napinet::emu {
+inline float rounded(float x) {
+#if defined(NAPINET_CUDA_EMU_GPU) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  __asm__("" : "+x"(x));  // an opaque value: nothing fuses across it
+#elif defined(NAPINET_CUDA_EMU_GPU)
+  volatile float v = x;
+  x = v;
+#endif
+  return x;
+}
+}  // namespace napinet::emu
+inline float __fadd_rn(float x, float y) { return ::napinet::emu::rounded(x + y); }
+inline float __fsub_rn(float x, float y) { return ::napinet::emu::rounded(x - y); }
+inline float __fmul_rn(float x, float y) { return ::napinet::emu::rounded(x * y); }
+inline float __fdiv_rn(float x, float y) { return ::napinet::emu::rounded(x / y); }
 inline float __fmaf_rn(float x, float y, float z) { return std::fma(x, y, z); }
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : (x == x ? x : 0.0f)); }
 inline int __float_as_int(float x) { int i; std::memcpy(&i, &x, 4); return i; }

@@ -3,6 +3,7 @@
 // Test: test/cuda-emu.test.ts.
 #include "selftest.h"
 
+#include <climits>
 #include <cmath>
 #include <vector>
 
@@ -248,8 +249,112 @@ std::string runtime_checks() {
   expect(cudaRuntimeGetVersion(&version) == cudaSuccess && version >= 13000, "cudaRuntimeGetVersion");
   expect(std::string(cudaGetErrorString(cudaErrorInvalidConfiguration)) == "invalid configuration argument",
          "cudaGetErrorString");
+  // Stream-ordered allocation: the pool keeps a freed block (as used memory) and hands it out again.
+  cudaMemPool_t pool = nullptr;
+  std::uint64_t reserved = 0, keep = ~0ull;
+  expect(cudaDeviceGetDefaultMemPool(&pool, 0) == cudaSuccess &&
+             cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == cudaSuccess,
+         "cudaMemPoolSetAttribute(release threshold)");
+  cudaMemPoolTrimTo(pool, 0);  // no free blocks left from earlier tests: the pool holds live ones only
+  std::uint64_t live_pool = 0;
+  cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &live_pool);
+  cudaMemGetInfo(&free_before, &total);
+  float* a = nullptr;
+  expect(cudaMallocAsync(&a, 1000 * sizeof(float), stream()) == cudaSuccess && a != nullptr, "cudaMallocAsync");
+  expect(cudaFreeAsync(a, stream()) == cudaSuccess, "cudaFreeAsync");
+  expect(cudaMemcpy(host.data(), a, 4, cudaMemcpyDeviceToHost) == cudaErrorInvalidValue,
+         "freed pool memory is no longer device memory");
+  cudaMemGetInfo(&free_after, &total);
+  expect(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved) == cudaSuccess &&
+             reserved >= live_pool + 4000 && free_after + (reserved - live_pool) == free_before,
+         "the pool keeps the freed block, counted as used memory");
+  float* b = nullptr;
+  expect(cudaMallocAsync(&b, 900 * sizeof(float), stream()) == cudaSuccess && b == a, "the pool reuses a block");
+  expect(cudaStreamSynchronize(stream()) == cudaSuccess && cudaFreeAsync(b, stream()) == cudaSuccess,
+         "free after a synchronisation");
+  expect(cudaMemPoolTrimTo(pool, 0) == cudaSuccess &&
+             cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved) == cudaSuccess &&
+             reserved == live_pool,
+         "cudaMemPoolTrimTo(0) gives the free blocks back");
+  cudaStream_t capturing = nullptr;
+  cudaGraph_t graph = nullptr;
+  cudaStreamCreateWithFlags(&capturing, cudaStreamNonBlocking);
+  expect(cudaStreamBeginCapture(capturing, cudaStreamCaptureModeThreadLocal) == cudaSuccess &&
+             cudaMallocAsync(&a, 64, capturing) == cudaErrorStreamCaptureUnsupported &&
+             cudaStreamEndCapture(capturing, &graph) == cudaErrorStreamCaptureInvalidated,
+         "cudaMallocAsync on a capturing stream is refused and spoils the capture");
+  cudaStreamDestroy(capturing);
+  // Grid-stride loops in 32-bit indices stop short of the limit by a grid of threads.
+  expect(fits_int32_loop(1000) && !fits_int32_loop(INT32_MAX) &&
+             !fits_int32_loop(INT32_MAX - 1000) && fits_int32_loop(INT32_MAX - std::int64_t{grid_for(INT32_MAX)} * kBlockSize),
+         "fits_int32_loop leaves room for the loop's last step");
   cudaGetLastError();
   return failures;
+}
+
+// ---- the GPU-like mode -----------------------------------------------------------------------
+
+namespace {
+
+// Thread 0 of every block writes its block index: the last block run wins.
+__global__ void last_block_kernel(std::int32_t* y) {
+  if (threadIdx.x == 0) y[0] = static_cast<std::int32_t>(blockIdx.x);
+}
+
+// Thread 0 of every block adds 1 to counter[0] without an atomic, slowly (a read, some work, a
+// write): blocks running at the same time lose each other's increments.
+__global__ void racy_count_kernel(std::int32_t* counter, int spin) {
+  if (threadIdx.x != 0) return;
+  const std::int32_t seen = counter[0];
+  volatile float work = 0.0f;
+  for (int i = 0; i < spin; ++i) work = work + 1.0f;
+  counter[0] = seen + 1;
+}
+
+// y[i] = a·b + c as written (contracted into an FMA where the compiler may), y[n + i] = the same
+// through the _rn intrinsics (never contracted).
+__global__ void contraction_kernel(float* y, const float* a, const float* b, const float* c, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  y[i] = a[i] * b[i] + c[i];
+  y[n + i] = __fadd_rn(__fmul_rn(a[i], b[i]), c[i]);
+}
+
+// y[k·n + i] = function k of x[i] (k: expf, logf, log1pf, expm1f, tanhf, erff, powf(x, 1.7)), and
+// as doubles exp, log, log1p in z.
+__global__ void libm_kernel(float* y, double* z, const float* x, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float v = x[i];
+  y[0 * n + i] = expf(v);
+  y[1 * n + i] = logf(v);
+  y[2 * n + i] = log1pf(v);
+  y[3 * n + i] = expm1f(v);
+  y[4 * n + i] = tanhf(v);
+  y[5 * n + i] = erff(v);
+  y[6 * n + i] = powf(v, 1.7f);
+  z[0 * n + i] = exp(static_cast<double>(v));
+  z[1 * n + i] = log(static_cast<double>(v));
+  z[2 * n + i] = log1p(static_cast<double>(v));
+}
+
+}  // namespace
+
+std::string mode() { return emu::gpu_mode() ? "gpu" : "exact"; }
+int host_threads() { return emu::host_threads(); }
+
+void last_block(std::int32_t* y, int blocks) { NAPINET_LAUNCH(last_block_kernel, blocks, 32, 0, y); }
+
+void racy_count(std::int32_t* counter, int blocks, int spin) {
+  NAPINET_LAUNCH(racy_count_kernel, blocks, 32, 0, counter, spin);
+}
+
+void contraction(float* y, const float* a, const float* b, const float* c, int n) {
+  NAPINET_LAUNCH(contraction_kernel, (n + 63) / 64, 64, 0, y, a, b, c, n);
+}
+
+void libm(float* y, double* z, const float* x, int n) {
+  NAPINET_LAUNCH(libm_kernel, (n + 63) / 64, 64, 0, y, z, x, n);
 }
 
 }  // namespace napinet::cuda::selftest

@@ -51,4 +51,17 @@ void write_past_end(float* y, int n);
 // otherwise a description of each failed check.
 std::string runtime_checks();
 
+// The GPU-like mode (cuda/emu/emu.h): "gpu" or "exact", and the host threads running blocks.
+std::string mode();
+int host_threads();
+// A launch of `blocks` blocks whose thread 0 writes blockIdx.x to y[0]: the last block run wins.
+void last_block(std::int32_t* y, int blocks);
+// `blocks` blocks each adding 1 to counter[0] with a plain read and write `spin` steps apart.
+void racy_count(std::int32_t* counter, int blocks, int spin);
+// y[i] = a·b + c as written, y[n + i] = __fadd_rn(__fmul_rn(a, b), c); y holds 2n.
+void contraction(float* y, const float* a, const float* b, const float* c, int n);
+// y (7n): expf, logf, log1pf, expm1f, tanhf, erff, powf(·, 1.7) of x (n); z (3n, doubles as
+// pairs of floats): exp, log, log1p of x.
+void libm(float* y, double* z, const float* x, int n);
+
 }  // namespace napinet::cuda::selftest

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     const history = await fit(model, train, { optimizer, epochs, batchSize: 64, validation, generator, progress: 'none' });
     const result = evaluate(model, test);
     const seconds = history.epochs.map((e) => e.seconds.toFixed(2)).join(', ');
-    console.log(`${name}: ${model.parameterCount()} parameters, epochs ${seconds} s, test accuracy ${(100 * result.accuracy).toFixed(2)}%`);
+    console.log(`${name}: ${model.parameterCount()} parameters, epochs ${seconds} s, test accuracy ${(100 * result.metrics.accuracy).toFixed(2)}%`);
   }
 }
 

@@ -33,11 +33,10 @@ async function main(): Promise<void> {
   const fill = (0 - standardizer.mean[0]) / standardizer.std[0];
   const augmentation = epochAugmentation(train, { rotation: 10, shift: 2, fill, generator });
   const optimizer = new optim.Adam(model.parameters(), { lr: 0.002 });
-  const scheduler = new optim.StepLR(optimizer, { stepSize: 1, gamma: 0.7 }); // stepped per epoch
+  const scheduler = new optim.StepLR(optimizer, { stepSize: 1, gamma: 0.7 }); // stepped per epoch (fit's default)
   await fit(model, augmentation.data, {
     optimizer,
     scheduler,
-    schedulerStep: 'epoch',
     epochs,
     batchSize: 128,
     validation,
@@ -46,7 +45,7 @@ async function main(): Promise<void> {
     log: console.log,
   });
   const result = evaluate(model, test);
-  console.log(`test: loss ${result.loss.toFixed(4)}, accuracy ${(100 * result.accuracy).toFixed(2)}%`);
+  console.log(`test: loss ${result.loss.toFixed(4)}, accuracy ${(100 * result.metrics.accuracy).toFixed(2)}%`);
 }
 
 main().catch((error) => {

@@ -67,7 +67,7 @@ function deepRecipe(augmentSeconds: number[]): Recipe<DeepSettings> {
       expectBoolean(o.augment, 'augment');
     },
     network: (o, generator) => deepNetwork({ dropout: o.dropout, generator }),
-    schedule: (o) => ({ stepSize: 1, gamma: o.lrGamma, per: 'epoch' }),
+    schedule: (o) => ({ stepSize: 1, gamma: o.lrGamma, interval: 'epoch' }),
     training: (o, data, generator) => {
       if (!o.augment) return { train: data.train, callbacks: [] };
       // Blank pixels brought in by a rotation or shift take the standardised value of a 0 pixel.

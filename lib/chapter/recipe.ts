@@ -108,7 +108,7 @@ const SEED: Recipe<SeedSettings> = {
   name: 'seed',
   runSettings: RUN_SETTINGS,
   network: (o, generator) => seedNetwork({ channels: o.channels, kernel: o.kernel, generator }),
-  schedule: (o) => ({ stepSize: o.lrStep, gamma: o.lrGamma, per: 'iteration' }),
+  schedule: (o) => ({ stepSize: o.lrStep, gamma: o.lrGamma, interval: 'step' }),
   describe: (o, { device, data }) =>
     `${describeDevice(device)}; train ${data.train.count}, validation ${data.validation.count}, test ${data.test.count}; ` +
     `standardised with mean ${data.standardizer.mean[0].toFixed(3)}, std ${data.standardizer.std[0].toFixed(3)}`,
@@ -126,8 +126,8 @@ export interface Recipe<S extends RecipeSettings> {
   /** Checks the recipe's own settings (lr is checked for all). */
   check?(o: S): void;
   network(o: S, generator: Generator): nn.Sequential;
-  /** StepLR: lr × gamma every stepSize scheduler steps, stepped per iteration or per epoch. */
-  schedule(o: S): { stepSize: number; gamma: number; per: 'iteration' | 'epoch' };
+  /** StepLR: lr × gamma every stepSize scheduler steps, stepped per iteration ('step') or per epoch. */
+  schedule(o: S): { stepSize: number; gamma: number; interval: 'step' | 'epoch' };
   /** The training set fit() sees and the callbacks that run first (the deep recipe's augmentation). */
   training?(o: S, data: PreparedMnist, generator: Generator): { train: ImageDataset; callbacks: Callbacks[] };
   /** The run's first log line. */
@@ -168,7 +168,7 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
   const history = await fit(model, training.train, {
     optimizer,
     scheduler,
-    schedulerStep: schedule.per,
+    schedulerInterval: schedule.interval,
     epochs: o.epochs,
     batchSize: o.batchSize,
     validation: data.validation,
@@ -198,7 +198,8 @@ function concludeRun(run: {
 }): SeedRecipeResult {
   const { data, model, history, checkpoints } = run;
   checkpoints.finish(history);
-  const test = history.stopped ? { loss: NaN, accuracy: NaN } : evaluate(model, data.test);
+  const measured = history.stopped ? undefined : evaluate(model, data.test); // accuracy comes with the default cross-entropy
+  const test = measured ? { loss: measured.loss, accuracy: measured.metrics.accuracy } : { loss: NaN, accuracy: NaN };
   if (!history.stopped) run.log?.(`test: loss ${test.loss.toFixed(4)}, accu ${test.accuracy.toFixed(4)}`);
   return {
     ...data,

@@ -1,17 +1,188 @@
 /**
- * In-memory image datasets: float32 images [count, C, H, W] with int32 labels; the validation
- * split, per-channel standardisation and shuffled mini-batches the training loop consumes. A
- * DeviceDataset holds a dataset on one device (on a GPU, uploaded once), and batches are gathered
- * there (ops.gatherBatch).
+ * Datasets, after torch.utils.data: the Dataset interface (samples by index), TensorDataset (an
+ * input tensor and a target tensor of any shapes and dtypes: tabular [N, F] features with float
+ * targets, images with int32 class labels, …), ImageDataset (float32 images [N, C, H, W] with int32
+ * labels: a TensorDataset with the chapter's helpers), and per-channel standardisation.
+ *
+ * A TensorDataset is what fit() trains on without copies: on a GPU it is uploaded once and every
+ * batch is gathered there (lib/data/device_dataset.ts). Other datasets and streams of samples go
+ * through a DataLoader (lib/data/dataloader.ts). Tests: test/dataset.test.ts, test/data_loader.test.ts.
  */
-import { resolveDevice, type Device, type DeviceSpec } from '../device';
 import { gatherBatch } from '../ops/gather';
 import { defaultGenerator, type Generator } from '../random';
 import { keep } from '../memory';
-import { Tensor } from '../tensor';
+import { shapeSize, Tensor } from '../tensor';
 import { expectInt, expectNumber, fail } from '../validate';
 
-export class ImageDataset {
+/** One sample: the model's input and its target (fit() computes loss(model(x), y)). */
+export interface Sample<X = Tensor, Y = Tensor> {
+  x: X;
+  y: Y;
+}
+
+/**
+ * What a sample may hold before collation: a tensor, a typed array or array of numbers (a 1-D
+ * sample: a Float32Array or number[] gives float32, an Int32Array int32) or a number (a 0-d float32
+ * sample; use an Int32Array or an int32 tensor for class labels).
+ */
+export type SampleValue = Tensor | ArrayLike<number> | number;
+
+/** A sample as a dataset's get() or a stream may give it (see SampleValue). */
+export type SampleLike = Sample<SampleValue, SampleValue>;
+
+/** A batch: inputs x [size, ...] and targets y [size, ...] on one device. */
+export interface Batch {
+  x: Tensor;
+  y: Tensor;
+  size: number;
+  /** The samples' indices in their dataset (absent for streamed batches). */
+  indices?: Int32Array;
+}
+
+/**
+ * A map-style dataset (torch.utils.data.Dataset): `length` samples, sample i from get(i). A
+ * dataset may also give a whole batch at once (getBatch), which a DataLoader then prefers to
+ * get() and collation.
+ */
+export interface Dataset<S = SampleLike> {
+  readonly length: number;
+  get(index: number): S;
+  getBatch?(indices: Int32Array): Batch;
+}
+
+/** Whether `value` is a map-style dataset (has get() and an integer length). */
+export function isDataset(value: unknown): value is Dataset<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as Dataset).get === 'function' && Number.isInteger((value as Dataset).length);
+}
+
+/**
+ * Samples held as two tensors (torch.utils.data.TensorDataset, restricted to an input and a target):
+ * inputs [N, ...] and targets [N, ...], each float32 or int32, on one device each. fit() uploads a
+ * TensorDataset to the model's device once and gathers every batch there. The tensors are the
+ * dataset's (not copied): after changing their values in place from the host, call markChanged()
+ * so copies of the dataset on a GPU are refreshed.
+ */
+export class TensorDataset implements Dataset<Sample> {
+  readonly inputs: Tensor;
+  readonly targets: Tensor;
+  private changes = 0;
+
+  constructor(inputs: Tensor, targets: Tensor) {
+    for (const [t, name] of [[inputs, 'inputs'], [targets, 'targets']] as const) {
+      if (!(t instanceof Tensor)) fail('a Tensor (make one with tensor() or Tensor.from())', name, t);
+      if (t.shape.length < 1) fail('a tensor of rank ≥ 1 (samples along the first dimension)', name, t, RangeError);
+    }
+    if (inputs.shape[0] !== targets.shape[0]) {
+      throw new RangeError(`Expected ${inputs.shape[0]} samples (the first dimension of inputs) for targets but received shape [${targets.shape.join(', ')}]`);
+    }
+    if (shapeSize(targets.shape.slice(1)) === 0) fail('targets with at least one value per sample', 'targets', targets, RangeError);
+    this.inputs = inputs;
+    this.targets = targets;
+  }
+
+  get length(): number {
+    return this.inputs.shape[0];
+  }
+
+  /** The shape of one input (inputs.shape without the first dimension). */
+  get inputShape(): readonly number[] {
+    return this.inputs.shape.slice(1);
+  }
+
+  /** The shape of one target (targets.shape without the first dimension). */
+  get targetShape(): readonly number[] {
+    return this.targets.shape.slice(1);
+  }
+
+  /** Counts in-place changes (markChanged), so device copies know when to upload again. */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Records that the inputs or targets were changed in place (the library's own writers call it). */
+  markChanged(): void {
+    this.changes++;
+  }
+
+  /** Sample `index` (copied, on the dataset's device). */
+  get(index: number): Sample {
+    expectInt(index, 'index', 0, this.length - 1);
+    const batch = this.getBatch(Int32Array.of(index));
+    return { x: batch.x.viewAs(this.inputShape), y: batch.y.viewAs(this.targetShape) };
+  }
+
+  /** The samples at `indices` as one batch (new tensors, gathered on the dataset's device). */
+  getBatch(indices: Int32Array | readonly number[]): Batch {
+    const rows = indices instanceof Int32Array ? indices : Int32Array.from(indices);
+    const bad = rows.findIndex((i) => !(i >= 0 && i < this.length));
+    if (bad >= 0) throw new RangeError(`Expected sample indices in [0, ${this.length - 1}] for indices but received ${rows[bad]} at position ${bad}`);
+    const device = this.inputs.device;
+    const x = Tensor.empty([rows.length, ...this.inputShape], { device, dtype: this.inputs.dtype });
+    const y = Tensor.empty([rows.length, ...this.targetShape], { device: this.targets.device, dtype: this.targets.dtype });
+    if (this.targets.device !== device) {
+      throw new TypeError(`Expected targets on ${device} (the device of inputs) but they are on ${this.targets.device}: move both with to()`);
+    }
+    const order = Tensor.from(rows, [rows.length], { device });
+    try {
+      gatherBatch(x, y, this.inputs, this.targets, order, 0);
+    } finally {
+      order.dispose();
+    }
+    return { x, y, size: rows.length, indices: rows };
+  }
+
+  /** A new dataset of the samples at `indices`, copied (on the host). */
+  subset(indices: ArrayLike<number>): TensorDataset {
+    const { x, y } = hostRows(this, indices);
+    return new TensorDataset(x, y);
+  }
+
+  /**
+   * Splits off a random `fraction` for validation: [train, validation]. The generator decides
+   * which samples go where, so a seed reproduces the split.
+   */
+  split(fraction: number, generator: Generator = defaultGenerator): [TensorDataset, TensorDataset] {
+    const [train, held] = splitIndices(this.length, fraction, generator);
+    return [this.subset(train), this.subset(held)];
+  }
+
+  toString(): string {
+    return `TensorDataset(${this.length} samples, inputs [${this.inputShape.join(', ')}] ${this.inputs.dtype}, targets [${this.targetShape.join(', ')}] ${this.targets.dtype})`;
+  }
+}
+
+/** The rows `indices` of a dataset's inputs and targets, copied into new host tensors. */
+function hostRows(data: TensorDataset, indices: ArrayLike<number>): { x: Tensor; y: Tensor } {
+  const copy = (t: Tensor) => {
+    const values = t.device === 'cpu' ? t.data : t.toArray();
+    const row = shapeSize(t.shape.slice(1));
+    const out = t.dtype === 'float32' ? new Float32Array(indices.length * row) : new Int32Array(indices.length * row);
+    for (let i = 0; i < indices.length; i++) {
+      const j = indices[i];
+      if (!(Number.isInteger(j) && j >= 0 && j < data.length)) fail(`sample indices in [0, ${data.length - 1}]`, `indices[${i}]`, j, RangeError);
+      out.set(values.subarray(j * row, (j + 1) * row), i * row);
+    }
+    return Tensor.from(out, [indices.length, ...t.shape.slice(1)], { dtype: t.dtype });
+  };
+  return { x: copy(data.inputs), y: copy(data.targets) };
+}
+
+/** A seeded random split of `count` samples: [kept, held out], each in ascending order. */
+function splitIndices(count: number, fraction: number, generator: Generator): [Int32Array, Int32Array] {
+  expectNumber(fraction, 'validationFraction', 0, 1);
+  const order = generator.permutation(count);
+  const held = Math.round(count * fraction);
+  if (held === 0 || held === count) {
+    throw new RangeError(`Expected a validation fraction leaving samples on both sides for validationFraction but received ${fraction} of ${count} samples`);
+  }
+  return [order.slice(held).sort(), order.slice(0, held).sort()];
+}
+
+/**
+ * In-memory images: float32 [count, C, H, W] with int32 class labels [count] in [0, numClasses).
+ * A TensorDataset whose tensors are these two arrays (no copy), with the chapter's helpers.
+ */
+export class ImageDataset extends TensorDataset {
   /**
    * [count, C, H, W], row-major. After changing images or labels in place, call markChanged() so
    * that copies of the dataset on a GPU (DeviceDataset) are refreshed before they are used.
@@ -26,6 +197,7 @@ export class ImageDataset {
   constructor(images: Float32Array, labels: Int32Array, sampleShape: readonly [number, number, number], numClasses = 10) {
     if (!(images instanceof Float32Array)) fail('a Float32Array', 'images', images);
     if (!(labels instanceof Int32Array)) fail('an Int32Array', 'labels', labels);
+    if (!Array.isArray(sampleShape) || sampleShape.length !== 3) fail('a sample shape [C, H, W]', 'sampleShape', sampleShape);
     const [c, h, w] = sampleShape;
     [c, h, w].forEach((d, i) => expectInt(d, `sampleShape[${i}]`, 1));
     const sampleSize = c * h * w;
@@ -34,9 +206,17 @@ export class ImageDataset {
         `Expected ${labels.length} images of shape [${sampleShape.join(', ')}] (${labels.length * sampleSize} values) for images but received ${images.length} values`,
       );
     }
-    this.numClasses = expectInt(numClasses, 'numClasses', 1);
+    expectInt(numClasses, 'numClasses', 1);
     const bad = labels.findIndex((l) => l < 0 || l >= numClasses);
-    if (bad >= 0) throw new RangeError(`Expected labels in [0, ${numClasses - 1}] for labels but received ${labels[bad]} at index ${bad}`);
+    if (bad >= 0) {
+      throw new RangeError(
+        `Expected labels in [0, ${numClasses - 1}] for labels but received ${labels[bad]} at index ${bad}` +
+          ` (pass numClasses, the constructor's fourth argument, for more than ${numClasses} classes)`,
+      );
+    }
+    // The tensors wrap the arrays themselves (no copy) and live as long as the dataset.
+    super(keep(Tensor.from(images, [labels.length, c, h, w])), keep(Tensor.from(labels, [labels.length], { dtype: 'int32' })));
+    this.numClasses = numClasses;
     this.images = images;
     this.labels = labels;
     this.sampleShape = [c, h, w];
@@ -48,24 +228,12 @@ export class ImageDataset {
     return new ImageDataset(Float32Array.from(images), Int32Array.from(labels), sampleShape, numClasses);
   }
 
-  /** Counts in-place changes (markChanged), so device copies know when to upload again. */
-  get version(): number {
-    return this.changes;
-  }
-
-  /** Records that images or labels were changed in place (the library's own writers call it). */
-  markChanged(): void {
-    this.changes++;
-  }
-
-  private changes = 0;
-
   get sampleSize(): number {
     return this.sampleShape[0] * this.sampleShape[1] * this.sampleShape[2];
   }
 
   /** A new dataset of the samples at `indices` (copied). */
-  subset(indices: ArrayLike<number>): ImageDataset {
+  override subset(indices: ArrayLike<number>): ImageDataset {
     const size = this.sampleSize;
     const images = new Float32Array(indices.length * size);
     const labels = new Int32Array(indices.length);
@@ -87,16 +255,13 @@ export class ImageDataset {
    * Splits off a random `fraction` for validation: [train, validation]. The generator decides
    * which samples go where, so a seed reproduces the split.
    */
-  split(fraction: number, generator: Generator = defaultGenerator): [ImageDataset, ImageDataset] {
-    expectNumber(fraction, 'validationFraction', 0, 1);
-    const order = generator.permutation(this.count);
-    const held = Math.round(this.count * fraction);
-    if (held === 0 || held === this.count) {
-      throw new RangeError(`Expected a validation fraction leaving samples on both sides for validationFraction but received ${fraction} of ${this.count} samples`);
-    }
-    const validation = order.slice(0, held).sort();
-    const train = order.slice(held).sort();
-    return [this.subset(train), this.subset(validation)];
+  override split(fraction: number, generator: Generator = defaultGenerator): [ImageDataset, ImageDataset] {
+    const [train, held] = splitIndices(this.count, fraction, generator);
+    return [this.subset(train), this.subset(held)];
+  }
+
+  override toString(): string {
+    return `ImageDataset(${this.count} images [${this.sampleShape.join(', ')}], ${this.numClasses} classes)`;
   }
 }
 
@@ -118,6 +283,7 @@ export class Standardizer {
   }
 
   static fit(data: ImageDataset): Standardizer {
+    if (!(data instanceof ImageDataset)) fail('an ImageDataset', 'data', data);
     const [c, h, w] = data.sampleShape;
     const plane = h * w;
     const mean: number[] = [];
@@ -174,110 +340,3 @@ export class Standardizer {
     return { mean: this.mean, std: this.std };
   }
 }
-
-export interface Batch {
-  /** [size, C, H, W] on the requested device. */
-  x: Tensor;
-  /** int32 [size] */
-  y: Tensor;
-  size: number;
-  /** Sample indices of this batch in the dataset. */
-  indices: Int32Array;
-}
-
-/**
- * A dataset's images and labels as tensors on one device, from which batches are gathered there:
- * on a GPU the whole dataset is uploaded once, so a training step uploads nothing; on the CPU the
- * tensors are the dataset's own arrays (no copy). sync() uploads again after the dataset changed
- * in place (ImageDataset.markChanged; an epoch's augmentation does). dispose() frees GPU memory.
- */
-export class DeviceDataset {
-  readonly source: ImageDataset;
-  readonly device: Device;
-  private readonly images: Tensor;
-  private readonly labels: Tensor;
-  private version: number;
-
-  constructor(source: ImageDataset, device: DeviceSpec = 'cpu') {
-    if (!(source instanceof ImageDataset)) fail('an ImageDataset', 'source', source);
-    this.source = source;
-    this.device = resolveDevice(device);
-    this.images = keep(Tensor.from(source.images, [source.count, ...source.sampleShape], { device: this.device }));
-    this.labels = keep(Tensor.from(source.labels, [source.count], { dtype: 'int32', device: this.device }));
-    this.version = source.version;
-  }
-
-  get count(): number {
-    return this.source.count;
-  }
-
-  /** Uploads the source again if it changed in place since the last upload (GPU only). */
-  sync(): void {
-    if (this.version === this.source.version) return;
-    this.version = this.source.version;
-    if (this.device === 'cpu') return; // the tensors are the arrays themselves
-    this.images.copyFrom(this.source.images);
-    this.labels.copyFrom(this.source.labels);
-  }
-
-  /** x[i] = images[order[start + i]], y[i] = labels[order[start + i]] (order on this device). */
-  gather(x: Tensor, y: Tensor, order: Tensor, start: number): void {
-    gatherBatch(x, y, this.images, this.labels, order, start);
-  }
-
-  /** Frees the GPU copy (nothing to free on the CPU). */
-  dispose(): void {
-    this.images.dispose();
-    this.labels.dispose();
-  }
-}
-
-/**
- * Mini-batches over `data`, shuffled by `generator` when `shuffle` is set, gathered on the
- * requested device (on a GPU from a copy of the whole dataset there: pass a DeviceDataset to keep
- * one copy across epochs, otherwise the generator uploads the dataset and frees it at the end).
- * The batch tensors are reused from one batch to the next (one pair per batch size), so read a
- * batch before asking for the next. The last batch may be smaller (as PyTorch's DataLoader with
- * drop_last=False).
- */
-export function* batches(
-  data: ImageDataset | DeviceDataset,
-  batchSize: number,
-  options: { shuffle?: boolean; generator?: Generator; device?: DeviceSpec; dropLast?: boolean } = {},
-): Generator_<Batch> {
-  expectInt(batchSize, 'batchSize', 1);
-  const given = data instanceof DeviceDataset ? data : undefined;
-  const device: Device = given && options.device === undefined ? given.device : resolveDevice(options.device ?? 'cpu');
-  if (given && given.device !== device) {
-    throw new TypeError(`Expected a DeviceDataset on ${device} for data but received one on ${given.device}`);
-  }
-  const source = given ? given.source : data;
-  if (!(source instanceof ImageDataset)) fail('an ImageDataset or a DeviceDataset', 'data', data);
-  const onDevice = given ?? new DeviceDataset(source, device);
-  onDevice.sync();
-  const order = options.shuffle ? (options.generator ?? defaultGenerator).permutation(source.count) : Int32Array.from({ length: source.count }, (_, i) => i);
-  const orderTensor = Tensor.from(order, [order.length], { device });
-  const cache = new Map<number, { x: Tensor; y: Tensor }>();
-  try {
-    for (let start = 0; start < source.count; start += batchSize) {
-      const n = Math.min(batchSize, source.count - start);
-      if (n < batchSize && options.dropLast) break;
-      let slot = cache.get(n);
-      if (!slot) {
-        slot = { x: Tensor.zeros([n, ...source.sampleShape], { device }), y: Tensor.zeros([n], { device, dtype: 'int32' }) };
-        cache.set(n, slot);
-      }
-      onDevice.gather(slot.x, slot.y, orderTensor, start);
-      yield { x: slot.x, y: slot.y, size: n, indices: order.subarray(start, start + n) };
-    }
-  } finally {
-    for (const slot of cache.values()) {
-      slot.x.dispose();
-      slot.y.dispose();
-    }
-    orderTensor.dispose();
-    if (!given) onDevice.dispose();
-  }
-}
-
-type Generator_<T> = globalThis.Generator<T, void, unknown>;

@@ -67,7 +67,7 @@ interface State {
 let state: State | undefined;
 
 /** The launcher variable present in `env`, if any. */
-export function detectLauncher(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function detectLauncher(env: Record<string, string | undefined> = process.env): string | undefined {
   return LAUNCHER_VARIABLES.find((name) => env[name] !== undefined && env[name] !== '');
 }
 

@@ -71,6 +71,9 @@ export class CrossEntropyLoss implements LossFunction {
    */
   forward(logits: Tensor, labels: Tensor, options: { accumulateInto?: Tensor; accumulatedCount?: number } = {}): CrossEntropyResult {
     const probs = this.workspace.get('probs', logits.shape, logits.device);
+    // dlogits is made here, not by backward(): an allocation between the loss's forward and
+    // backward calls would keep the GPU binding from fusing them (native/binding/cuda/deferred.h).
+    this.workspace.get('dlogits', logits.shape, logits.device);
     const stats = statsFor(this.workspace, logits.device, options.accumulateInto);
     softmaxCrossEntropy(logits, labels, { labelSmoothing: this.labelSmoothing }, { probs, stats, accumulate: options.accumulateInto !== undefined });
     this.probs = probs;

@@ -2,4 +2,4 @@
 export { Optimizer, type OptimizerState } from './optimizer';
 export { Adam, AdamW, type AdamOptions } from './adam';
 export { SGD, type SGDOptions } from './sgd';
-export { LRScheduler, StepLR, CosineAnnealingLR, OneCycleLR } from './lr_scheduler';
+export { LRScheduler, StepLR, CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau, type PlateauState } from './lr_scheduler';

@@ -5,8 +5,11 @@
 export interface ProgressSink {
   /** Whether anything is drawn (if not, the running figures need not be read, e.g. from a GPU). */
   readonly shown: boolean;
-  /** Called during an epoch with the running figures. */
-  update(epoch: number, epochs: number, done: number, total: number, loss: number, accuracy: number, seconds: number): void;
+  /**
+   * Called during an epoch with the running figures; `total` steps is unknown for streamed data,
+   * `accuracy` when the loss does not count it.
+   */
+  update(epoch: number, epochs: number, done: number, total: number | undefined, loss: number, accuracy: number | undefined, seconds: number): void;
   /** Clears the bar (before an epoch line is printed). */
   clear(): void;
 }
@@ -26,9 +29,10 @@ export function progressFor(stream: TextStream | undefined, mode: 'auto' | 'bar'
     shown: true,
     update(epoch, epochs, done, total, loss, accuracy, seconds) {
       const width = 28;
-      const filled = Math.round((width * done) / total);
-      const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? '>' : '') + ' '.repeat(width - filled);
-      const line = `epoch ${epoch + 1}/${epochs} [${bar}] ${done}/${total}  loss ${loss.toFixed(4)}  accu ${accuracy.toFixed(4)}  ${seconds.toFixed(1)}s`;
+      const filled = total === undefined ? 0 : Math.round((width * done) / total);
+      const bar = total === undefined ? '' : ` [${'='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? '>' : '') + ' '.repeat(width - filled)}]`;
+      const accu = accuracy === undefined ? '' : `  accu ${accuracy.toFixed(4)}`;
+      const line = `epoch ${epoch + 1}/${epochs}${bar} ${done}/${total ?? '?'}  loss ${loss.toFixed(4)}${accu}  ${seconds.toFixed(1)}s`;
       stream.write(`\r${line}\x1b[K`);
       drawn = true;
     },

@@ -56,10 +56,11 @@ static Napi::Object InitNapinet(Napi::Env env, Napi::Object exports) {
   using namespace napinet::binding;
   for (const Export& entry : exports_registry()) {
     Method method = entry.method;
+    const bool keeps_deferred = entry.keeps_deferred;
     exports.Set(entry.name,
                 Napi::Function::New(
-                    env, [method](const Napi::CallbackInfo& info) {
-                      return call_guarded(method, info);
+                    env, [method, keeps_deferred](const Napi::CallbackInfo& info) {
+                      return call_guarded(method, info, keeps_deferred);
                     },
                     entry.name));
   }

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #ifdef NAPINET_WITH_CUDA
+#include "../../cuda/api.h"
 #include "cuda/buffer.h"
 #endif
 
@@ -53,14 +54,27 @@ void check_length(Napi::Env env, const Buffer<T>& buffer, std::size_t required) 
 }
 
 #ifdef NAPINET_WITH_CUDA
-// A live CudaBuffer of the wanted element type, or a TypeError naming the argument.
+// The GPU of the current call's CudaBuffers (-1: none read yet; see begin_call).
+thread_local int t_call_device = -1;
+
+// A live CudaBuffer of the wanted element type, or a TypeError naming the argument. Makes its GPU
+// current for the call, or checks that it is the GPU of the call's other buffers.
 bool cuda_arg(Napi::Env env, const Napi::Value& value, const char* name, bool float32, const char* expected,
-              void** data, std::size_t* length) {
+              void** data, std::size_t* length, int* device) {
   CudaBufferView view;
   if (!as_cuda_buffer(value, &view)) return false;
   if (view.disposed || view.float32 != float32) throw_type_error(env, name, expected, describe(value));
+  if (t_call_device < 0) {
+    cuda::use_device(view.device);
+    t_call_device = view.device;
+  } else if (view.device != t_call_device) {
+    throw_type_error(env, name, "a tensor on cuda:" + std::to_string(t_call_device),
+                     "a tensor on cuda:" + std::to_string(view.device));
+  }
+  use_cuda_buffer(value, &view);  // a deferred zeroing is done now (on this GPU)
   *data = view.data;
   *length = view.length;
+  *device = view.device;
   return true;
 }
 #endif
@@ -68,6 +82,36 @@ bool cuda_arg(Napi::Env env, const Napi::Value& value, const char* name, bool fl
 }  // namespace
 
 std::string describe_value(const Napi::Value& value) { return describe(value); }
+
+void begin_call() {
+#ifdef NAPINET_WITH_CUDA
+  t_call_device = -1;
+#endif
+}
+
+bool accumulate_into(const Napi::CallbackInfo& info, std::initializer_list<std::size_t> indices,
+                     bool accumulate) {
+#ifdef NAPINET_WITH_CUDA
+  if (!accumulate) return false;
+  bool any = false;
+  for (std::size_t index : indices) {
+    Napi::Value value = arg(info, index);
+    if (value.IsNull() || value.IsUndefined()) continue;
+    if (!zeroing_pending(value)) return true;
+    any = true;
+  }
+  if (!any) return true;
+  for (std::size_t index : indices) {
+    Napi::Value value = arg(info, index);
+    if (!value.IsNull() && !value.IsUndefined()) take_zeroing(value);
+  }
+  return false;
+#else
+  (void)info;
+  (void)indices;
+  return accumulate;
+#endif
+}
 
 const char* device_name(Device device) { return device == Device::kCpu ? "cpu" : "cuda"; }
 
@@ -114,7 +158,7 @@ Buffer<T> buffer_value(Napi::Env env, const Napi::Value& value, const char* name
     buffer.device = Device::kCpu;
 #ifdef NAPINET_WITH_CUDA
   } else if (void* data = nullptr; cuda_arg(env, value, name, std::is_same_v<T, float>,
-                                            Host::kExpected, &data, &buffer.length)) {
+                                            Host::kExpected, &data, &buffer.length, &buffer.cuda_device)) {
     buffer.data = static_cast<T*>(data);
     buffer.device = Device::kCuda;
 #endif
@@ -189,6 +233,39 @@ FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index
 IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                          std::size_t required) {
   return buffer_value<std::int32_t>(info.Env(), arg(info, index), name, required);
+}
+
+WordBuffer word_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                    std::size_t required) {
+  Napi::Env env = info.Env();
+  Napi::Value value = arg(info, index);
+  WordBuffer buffer;
+  buffer.name = name;
+  bool found = false;
+  if (value.IsTypedArray()) {
+    auto array = value.As<Napi::TypedArray>();
+    if (array.TypedArrayType() == napi_float32_array || array.TypedArrayType() == napi_int32_array) {
+      auto* bytes = static_cast<std::uint8_t*>(array.ArrayBuffer().Data());
+      buffer.data = bytes == nullptr ? nullptr : reinterpret_cast<std::uint32_t*>(bytes + array.ByteOffset());
+      buffer.length = array.ElementLength();
+      buffer.device = Device::kCpu;
+      found = true;
+    }
+  }
+#ifdef NAPINET_WITH_CUDA
+  CudaBufferView view;
+  if (!found && as_cuda_buffer(value, &view) && !view.disposed) {
+    buffer.data = static_cast<std::uint32_t*>(view.data);
+    buffer.length = view.length;
+    buffer.device = Device::kCuda;
+    found = true;
+  }
+#endif
+  if (!found) throw_type_error(env, name, "a float32 or int32 tensor", describe(value));
+  static std::uint32_t empty_sentinel = 0;  // as buffer_value: an empty array may have no store
+  if (buffer.data == nullptr) buffer.data = &empty_sentinel;
+  check_length(env, buffer, required);
+  return buffer;
 }
 
 std::int64_t int_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,

@@ -23,11 +23,29 @@ struct Buffer {
   T* data = nullptr;  // nullptr for an omitted optional argument
   std::size_t length = 0;
   Device device = Device::kCpu;
+  int cuda_device = 0;  // which GPU, for Device::kCuda
   const char* name = "";
   explicit operator bool() const { return data != nullptr; }
 };
 using FloatBuffer = Buffer<float>;
 using IntBuffer = Buffer<std::int32_t>;
+// A float32 or int32 tensor seen as raw 32-bit words, for kernels that move elements without
+// reading them (the batch gather).
+using WordBuffer = Buffer<std::uint32_t>;
+
+// Every call from JavaScript starts here (call_guarded, registry.cc): the first CudaBuffer the
+// call reads makes its GPU the thread's current device (cuda::use_device), so launches, copies and
+// allocations go there; a later CudaBuffer on another GPU is a TypeError ("Expected a tensor on
+// cuda:0 for x but received a tensor on cuda:1").
+void begin_call();
+
+// For a kernel that adds into gradients (dw, db, …) when `accumulate`: whether it must, given that
+// an optimizer's zeroGrad may only have marked them for zeroing (native/binding/cuda/deferred.h).
+// False (the kernel writes them) when accumulate is true and every non-null buffer at `indices` is
+// a CudaBuffer whose zeroing is pending (the marks are cleared: the call writes them all);
+// otherwise `accumulate`. Call before reading those arguments (reading does a pending zeroing).
+bool accumulate_into(const Napi::CallbackInfo& info, std::initializer_list<std::size_t> indices,
+                     bool accumulate);
 
 // Argument `index` as a float32 tensor holding at least `required` elements.
 FloatBuffer float_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
@@ -38,6 +56,10 @@ FloatBuffer optional_float_arg(const Napi::CallbackInfo& info, std::size_t index
 // Argument `index` as an int32 tensor (class labels, argmax indices).
 IntBuffer int_buffer_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
                          std::size_t required);
+
+// Argument `index` as a tensor of either element type (float32 or int32), as words.
+WordBuffer word_arg(const Napi::CallbackInfo& info, std::size_t index, const char* name,
+                    std::size_t required);
 
 // Argument `index` as an Array of float32 tensors on one device (e.g. every gradient of a model),
 // at most max_count of them; element i is named "<name>[i]" in messages. The list kernels take the

@@ -115,7 +115,8 @@ BackwardTensors backward_tensors(const Napi::CallbackInfo& info, const Shape& s,
 
 Napi::Value batch_norm_backward_train(const Napi::CallbackInfo& info) {
   const Shape s = shape_args(info, 8);
-  const bool accumulate = bool_arg(info, 11, "accumulate");
+  // dweight and dbias marked for zeroing are written, not added into (cuda/deferred.h).
+  const bool accumulate = accumulate_into(info, {1, 2}, bool_arg(info, 11, "accumulate"));
   const BackwardTensors t = backward_tensors(info, s, "saveMean", "saveInvstd");
   NAPINET_DISPATCH(t.device, batch_norm_backward_train, t.dx.data, t.dweight.data, t.dbias.data,
                    t.dy.data, t.x.data, t.mean.data, t.statistic.data, t.weight.data, s.n, s.c,
@@ -127,7 +128,7 @@ NAPINET_EXPORT("batchNormBackwardTrain", batch_norm_backward_train);
 Napi::Value batch_norm_backward_eval(const Napi::CallbackInfo& info) {
   const Shape s = shape_args(info, 8);
   const double eps = nonnegative_arg(info, 11, "eps");
-  const bool accumulate = bool_arg(info, 12, "accumulate");
+  const bool accumulate = accumulate_into(info, {1, 2}, bool_arg(info, 12, "accumulate"));
   const BackwardTensors t = backward_tensors(info, s, "runningMean", "runningVar");
   NAPINET_DISPATCH(t.device, batch_norm_backward_eval, t.dx.data, t.dweight.data, t.dbias.data,
                    t.dy.data, t.x.data, t.mean.data, t.statistic.data, t.weight.data, s.n, s.c,

@@ -67,7 +67,8 @@ NAPINET_EXPORT("conv2dForward", conv2d_forward);
 Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ConvArgs a = conv_args(info, 6);
-  const bool accumulate = bool_arg(info, 17, "accumulate");
+  // dw and db marked for zeroing are written, not added into (cuda/deferred.h).
+  const bool accumulate = accumulate_into(info, {1, 2}, bool_arg(info, 17, "accumulate"));
   const auto algorithm = algorithm_arg(info, 18);
   const Gradients g = gradients(info, a);
   auto dy = float_arg(info, 3, "dy", a.y_size(env, "dy"));
@@ -111,7 +112,7 @@ NAPINET_EXPORT("conv2dMaxPool2dForward", conv2d_max_pool2d_forward);
 Napi::Value conv2d_max_pool2d_backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ConvArgs a = conv_args(info, 8);
-  const bool accumulate = bool_arg(info, 19, "accumulate");
+  const bool accumulate = accumulate_into(info, {1, 2}, bool_arg(info, 19, "accumulate"));
   const std::size_t pooled = pooled_size(env, a, "dy");
   const Gradients g = gradients(info, a);
   auto dy = float_arg(info, 3, "dy", pooled);

@@ -13,6 +13,7 @@
 #include "registry.h"
 
 #ifdef NAPINET_WITH_CUDA
+#include "../../cuda/api.h"
 #include "cuda/buffer.h"
 #endif
 
@@ -78,6 +79,8 @@ ByteList byte_list_arg(const Napi::CallbackInfo& info, std::size_t index, const 
       list.bytes.push_back(static_cast<std::int64_t>(typed.ByteLength()));
 #ifdef NAPINET_WITH_CUDA
     } else if (CudaBufferView view; as_cuda_buffer(item, &view) && !view.disposed) {
+      use_cuda_buffer(item, &view);  // a deferred zeroing first (native/binding/cuda/deferred.h)
+      cuda::use_device(view.device);  // NCCL's communicator is bound to one GPU: the caller's
       device = Device::kCuda;
       list.data.push_back(view.data);
       list.bytes.push_back(static_cast<std::int64_t>(view.length * 4));

@@ -1,13 +1,18 @@
 // Bindings for native/kernels/fill: fill(x, value, n), fillInt32(x, value, n), and
-// fillMany(xs[], value): each buffer of xs whole (a model's gradients at once).
+// fillMany(xs[], value): each buffer of xs whole (a model's gradients at once; zeros on the GPU are
+// deferred to the gradients' next use, see native/binding/cuda/deferred.h).
 #include "../kernels/fill.h"
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "args.h"
 #include "dispatch.h"
 #include "registry.h"
+#ifdef NAPINET_WITH_CUDA
+#include "cuda/buffer.h"
+#endif
 
 namespace napinet::binding {
 namespace {
@@ -34,6 +39,16 @@ Napi::Value fill_many(const Napi::CallbackInfo& info) {
   const float value = static_cast<float>(number_arg(info, 1, "value"));
   FloatList xs = float_list_arg(info, 0, "xs");
   if (xs.buffers.empty()) return info.Env().Undefined();
+#ifdef NAPINET_WITH_CUDA
+  // Zeros on the GPU (an optimizer's zeroGrad) are deferred: the backward pass that follows writes
+  // the gradients instead of adding into them, and any other use fills them first (deferred.h).
+  // +0.0 only: -0.0 is a fill like any other.
+  if (xs.buffers[0].device == Device::kCuda && value == 0.0f && !std::signbit(value)) {
+    auto array = info[0].As<Napi::Array>();
+    for (std::uint32_t i = 0; i < array.Length(); ++i) defer_zeroing(array.Get(i));
+    return info.Env().Undefined();
+  }
+#endif
   const std::vector<float*> data = xs.pointers();
   const std::vector<std::int64_t> n = xs.lengths();
   const auto count = static_cast<std::int64_t>(data.size());

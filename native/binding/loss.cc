@@ -1,6 +1,8 @@
 // Bindings for native/kernels/loss:
 //   softmaxCrossEntropyForward(probs, stats, logits, labels, N, C, labelSmoothing, accumulate)
 //   softmaxCrossEntropyBackward(dlogits, probs, labels, N, C, labelSmoothing, scale)
+// On CUDA both are held back by a call so that a training step's next calls can fuse them (and
+// the last Linear layer's bias gradient) into one kernel: native/binding/cuda/deferred.h.
 #include "../kernels/loss.h"
 
 #include <string>
@@ -8,6 +10,9 @@
 #include "args.h"
 #include "dispatch.h"
 #include "registry.h"
+#ifdef NAPINET_WITH_CUDA
+#include "cuda/deferred.h"
+#endif
 
 namespace napinet::binding {
 namespace {
@@ -45,9 +50,26 @@ Napi::Value softmax_cross_entropy_forward(const Napi::CallbackInfo& info) {
   auto logits = float_arg(info, 2, "logits", static_cast<std::size_t>(n * c));
   auto labels = int_buffer_arg(info, 3, "labels", static_cast<std::size_t>(n));
   check_labels(info, labels, n, c);
-  NAPINET_DISPATCH(common_device(info.Env(), probs, stats, logits, labels),
-                   softmax_cross_entropy_forward, probs.data, stats.data, logits.data, labels.data,
-                   n, c, smoothing, accumulate);
+  const Device device = common_device(info.Env(), probs, stats, logits, labels);
+#ifdef NAPINET_WITH_CUDA
+  if (device == Device::kCuda) {
+    // Held until the next call, which may fuse it with the backward pass (cuda/deferred.h).
+    DeferredLoss forward;
+    forward.probs = probs.data;
+    forward.stats = stats.data;
+    forward.logits = logits.data;
+    forward.labels = labels.data;
+    forward.n = n;
+    forward.c = c;
+    forward.smoothing = smoothing;
+    forward.accumulate = accumulate;
+    forward.device = probs.cuda_device;
+    defer_loss_forward(forward);
+    return info.Env().Undefined();
+  }
+#endif
+  NAPINET_DISPATCH(device, softmax_cross_entropy_forward, probs.data, stats.data, logits.data,
+                   labels.data, n, c, smoothing, accumulate);
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("softmaxCrossEntropyForward", softmax_cross_entropy_forward);
@@ -61,12 +83,22 @@ Napi::Value softmax_cross_entropy_backward(const Napi::CallbackInfo& info) {
   auto probs = float_arg(info, 1, "probs", static_cast<std::size_t>(n * c));
   auto labels = int_buffer_arg(info, 2, "labels", static_cast<std::size_t>(n));
   check_labels(info, labels, n, c);
-  NAPINET_DISPATCH(common_device(info.Env(), dlogits, probs, labels),
-                   softmax_cross_entropy_backward, dlogits.data, probs.data, labels.data, n, c,
-                   smoothing, scale);
+  const Device device = common_device(info.Env(), dlogits, probs, labels);
+#ifdef NAPINET_WITH_CUDA
+  if (device == Device::kCuda) {
+    // Joined to the held forward pass of these probabilities, when there is one (deferred.h).
+    if (defer_loss_backward(dlogits.data, probs.data, labels.data, n, c, smoothing, scale,
+                            dlogits.cuda_device)) {
+      return info.Env().Undefined();
+    }
+    run_deferred();
+  }
+#endif
+  NAPINET_DISPATCH(device, softmax_cross_entropy_backward, dlogits.data, probs.data, labels.data, n,
+                   c, smoothing, scale);
   return info.Env().Undefined();
 }
-NAPINET_EXPORT("softmaxCrossEntropyBackward", softmax_cross_entropy_backward);
+NAPINET_EXPORT_KEEPING_DEFERRED("softmaxCrossEntropyBackward", softmax_cross_entropy_backward);
 
 }  // namespace
 }  // namespace napinet::binding

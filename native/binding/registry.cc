@@ -2,6 +2,11 @@
 // turns C++ exceptions into JavaScript errors (see registry.h).
 #include "registry.h"
 
+#include "args.h"
+#ifdef NAPINET_WITH_CUDA
+#include "cuda/deferred.h"
+#endif
+
 #include <exception>
 #include <map>
 #include <new>
@@ -29,9 +34,15 @@ std::shared_ptr<void>& env_slot(Napi::Env env, const void* key) {
   return slots->slots[key];
 }
 
-Napi::Value call_guarded(Method method, const Napi::CallbackInfo& info) {
+Napi::Value call_guarded(Method method, const Napi::CallbackInfo& info, bool keeps_deferred) {
   Napi::Env env = info.Env();
   try {
+    begin_call();
+#ifdef NAPINET_WITH_CUDA
+    if (!keeps_deferred) run_deferred();
+#else
+    (void)keeps_deferred;
+#endif
     return method(info);
   } catch (const Napi::Error&) {
     throw;

@@ -14,12 +14,17 @@ using Method = Napi::Value (*)(const Napi::CallbackInfo&);
 struct Export {
   const char* name;
   Method method;
+  // Whether the method takes over the loss passes the binding holds back (native/binding/cuda/
+  // deferred.h) instead of having call_guarded run them first.
+  bool keeps_deferred = false;
 };
 
 std::vector<Export>& exports_registry();
 
 struct Registration {
-  Registration(const char* name, Method method) { exports_registry().push_back({name, method}); }
+  Registration(const char* name, Method method, bool keeps_deferred = false) {
+    exports_registry().push_back({name, method, keeps_deferred});
+  }
 };
 
 // Per-environment state: one T per Node.js environment (the main thread, each worker thread) that
@@ -36,8 +41,9 @@ std::shared_ptr<T> env_state(Napi::Env env) {
 }
 
 // Calls method, turning any C++ exception (a kernel's or CUDA's std::runtime_error, bad_alloc)
-// into a JavaScript Error, so nothing escapes into Node and aborts the process.
-Napi::Value call_guarded(Method method, const Napi::CallbackInfo& info);
+// into a JavaScript Error, so nothing escapes into Node and aborts the process. Unless
+// keeps_deferred, first runs the work the binding holds back (CUDA builds; cuda/deferred.h).
+Napi::Value call_guarded(Method method, const Napi::CallbackInfo& info, bool keeps_deferred = false);
 
 }  // namespace napinet::binding
 
@@ -46,3 +52,8 @@ Napi::Value call_guarded(Method method, const Napi::CallbackInfo& info);
 #define NAPINET_EXPORT(js_name, method)                                                    \
   static ::napinet::binding::Registration NAPINET_CONCAT(napinet_export_, __LINE__)(js_name, \
                                                                                   method)
+// An export that may take over the held loss passes (softmaxCrossEntropyBackward, linearBackward):
+// it must run them itself (run_deferred) before anything else it launches.
+#define NAPINET_EXPORT_KEEPING_DEFERRED(js_name, method)                                     \
+  static ::napinet::binding::Registration NAPINET_CONCAT(napinet_export_, __LINE__)(js_name, \
+                                                                                  method, true)

@@ -43,6 +43,34 @@ using index_t = std::int64_t;
 #define NAPINET_HOST_DEVICE inline
 #endif
 
+// The GPU-like emulator build (NAPINET_CUDA_EMU_GPU; cuda/emu/emu.h) compiles the kernels with FMA
+// contraction, as nvcc does: the _rn operations below must still round on their own there, as
+// nvcc's intrinsics do, so their results pass through an opaque barrier nothing fuses across.
+#if defined(NAPINET_CUDA_EMU_GPU) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define NAPINET_UNFUSED(x) ([](float v) { __asm__("" : "+x"(v)); return v; }(x))
+#else
+#define NAPINET_UNFUSED(x) (x)
+#endif
+
+#ifdef NAPINET_CUDA_EMU_GPU
+// The GPU-like emulator build: these names, called unqualified anywhere in namespace napinet, find
+// these declarations before the C library's. Inside an emulated kernel they return a result within
+// CUDA's documented error bound (cuda/emu/emu.cpp has the table and the rule); everywhere else
+// (the CPU kernels) exactly the C library's result. One definition for every caller, CPU or kernel.
+namespace napinet {
+float expf(float x);
+float logf(float x);
+float log1pf(float x);
+float expm1f(float x);
+float tanhf(float x);
+float erff(float x);
+float powf(float x, float y);
+double exp(double x);
+double log(double x);
+double log1p(double x);
+}  // namespace napinet
+#endif
+
 namespace napinet::kernels {
 
 // Float32 operations rounded one at a time, for formulas whose every step is specified (the
@@ -53,28 +81,28 @@ NAPINET_HOST_DEVICE float add_rn(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fadd_rn(a, b);
 #else
-  return a + b;
+  return NAPINET_UNFUSED(a + b);
 #endif
 }
 NAPINET_HOST_DEVICE float sub_rn(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fsub_rn(a, b);
 #else
-  return a - b;
+  return NAPINET_UNFUSED(a - b);
 #endif
 }
 NAPINET_HOST_DEVICE float mul_rn(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fmul_rn(a, b);
 #else
-  return a * b;
+  return NAPINET_UNFUSED(a * b);
 #endif
 }
 NAPINET_HOST_DEVICE float div_rn(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fdiv_rn(a, b);
 #else
-  return a / b;
+  return NAPINET_UNFUSED(a / b);
 #endif
 }
 NAPINET_HOST_DEVICE float sqrt_rn(float a) {

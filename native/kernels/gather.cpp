@@ -2,33 +2,37 @@
 
 #include <algorithm>
 #include <cstring>
-#include <limits>
 
 #include "parallel.h"
 
 namespace napinet::kernels {
 namespace {
 
-constexpr index_t kChunkFloats = 8 * 1024;  // floats per parallel chunk: 32 KiB of rows
+constexpr index_t kChunkWords = 8 * 1024;  // words per parallel chunk: 32 KiB of rows
+
+// One row of `width` words: the source's row `row`, or kMissingRowWord throughout when invalid.
+void copy_row(std::uint32_t* out, const std::uint32_t* source, index_t row, bool valid, index_t width) {
+  if (valid) {
+    std::memcpy(out, source + row * width, static_cast<std::size_t>(width) * sizeof(std::uint32_t));
+  } else {
+    std::fill(out, out + width, kMissingRowWord);
+  }
+}
 
 }  // namespace
 
-void gather_batch(float* x, std::int32_t* y, const float* images, const std::int32_t* labels,
-                  const std::int32_t* rows, index_t count, index_t row_length, index_t image_rows) {
-  if (row_length <= 0) return;
-  const index_t grain = std::max<index_t>(1, kChunkFloats / row_length);
+void gather_batch(std::uint32_t* x, std::uint32_t* y, const std::uint32_t* inputs,
+                  const std::uint32_t* targets, const std::int32_t* rows, index_t count,
+                  index_t x_row, index_t y_row, index_t source_rows) {
+  const index_t width = x_row + y_row;
+  if (width <= 0) return;
+  const index_t grain = std::max<index_t>(1, kChunkWords / width);
   parallel_for(count, grain, [&](index_t begin, index_t end) {
     for (index_t i = begin; i < end; ++i) {
       const auto row = static_cast<index_t>(rows[i]);
-      float* out = x + i * row_length;
-      if (row < 0 || row >= image_rows) {
-        std::fill(out, out + row_length, std::numeric_limits<float>::quiet_NaN());
-        y[i] = -1;
-        continue;
-      }
-      std::memcpy(out, images + row * row_length,
-                  static_cast<std::size_t>(row_length) * sizeof(float));
-      y[i] = labels[row];
+      const bool valid = row >= 0 && row < source_rows;
+      copy_row(x + i * x_row, inputs, row, valid, x_row);
+      copy_row(y + i * y_row, targets, row, valid, y_row);
     }
   });
 }

@@ -3,33 +3,14 @@
  * test set, the first misclassified images, the first conv layer's kernels and what conv, ReLU and
  * max-pool make of one image (section 14.8.5). Runs on the CPU (models are moved there).
  */
-import { batches, type ImageDataset, nn, Tensor, validate } from '../../index';
+import { type ImageDataset, nn, predictClasses as classesOf, Tensor, validate } from '../../index';
 
 const { Conv2d, MaxPool2d, ReLU, Sequential } = nn;
 type Module = nn.Module;
 
-/** Predicted class (argmax of the logits; the first on ties) of every image of `data`. */
+/** Predicted class (argmax of the logits; the first on ties) of every image of `data` (the library's predictClasses). */
 export function predictClasses(model: Module, data: ImageDataset, batchSize = 500): Int32Array {
-  const out = new Int32Array(data.count);
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    let offset = 0;
-    for (const batch of batches(data, batchSize, { device: model.device })) {
-      const logits = model.forward(batch.x);
-      const scores = logits.toArray() as Float32Array;
-      const classes = logits.shape[1];
-      for (let i = 0; i < batch.size; i++) {
-        let best = 0;
-        for (let c = 1; c < classes; c++) if (scores[i * classes + c] > scores[i * classes + best]) best = c;
-        out[offset + i] = best;
-      }
-      offset += batch.size;
-    }
-  } finally {
-    model.train(wasTraining);
-  }
-  return out;
+  return classesOf(model, data, { batchSize });
 }
 
 /** counts[t][p]: images of true class t predicted as p (rows true, columns predicted). */

@@ -116,7 +116,7 @@ export function curvesPng(history: readonly EpochRecord[], test?: { loss: number
     { label: 'validation', data: history.map((r) => r.valLoss ?? null), color: ORANGE },
   ];
   const accuracy: Series[] = [
-    { label: 'training', data: history.map((r) => 100 * r.trainAccuracy), color: BLUE },
+    { label: 'training', data: history.map((r) => (r.trainAccuracy === undefined ? null : 100 * r.trainAccuracy)), color: BLUE },
     { label: 'validation', data: history.map((r) => (r.valAccuracy === undefined ? null : 100 * r.valAccuracy)), color: ORANGE },
   ];
   if (test) {

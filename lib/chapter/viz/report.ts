@@ -130,7 +130,8 @@ function evaluateForReport(input: ReportInput, o: Required<ReportOptions>): Repo
   const { test } = input;
   const standardizer = new Standardizer(input.standardizer.mean, input.standardizer.std);
   const [mean, std] = [standardizer.mean[0], standardizer.std[0]];
-  const result = evaluate(model, test, { batchSize: 500 });
+  const measured = evaluate(model, test, { batchSize: 500 }); // accuracy comes with the default cross-entropy
+  const result = { loss: measured.loss, accuracy: measured.metrics.accuracy };
   const predictions = predictClasses(model, test);
   return {
     model,
@@ -292,7 +293,7 @@ function resultTables(input: ReportInput, c: ReportContext): HtmlTable[] {
         r.epoch + 1,
         r.iteration,
         r.trainLoss.toFixed(4),
-        percent(r.trainAccuracy),
+        r.trainAccuracy === undefined ? '–' : percent(r.trainAccuracy),
         r.valLoss === undefined ? '–' : r.valLoss.toFixed(4),
         r.valAccuracy === undefined ? '–' : percent(r.valAccuracy),
         r.seconds.toFixed(2),

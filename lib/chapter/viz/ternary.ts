@@ -202,5 +202,5 @@ export function ternaryAccuracy(model: Module, test: ImageDataset, channels: num
   const { network } = ternaryNetwork(model, channels, factor);
   const r = evaluate(network, test, { batchSize: 500 });
   network.dispose();
-  return { channels, accuracy: r.accuracy, loss: r.loss };
+  return { channels, accuracy: r.metrics.accuracy, loss: r.loss };
 }

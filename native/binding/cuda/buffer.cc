@@ -1,5 +1,8 @@
-// CudaBuffer (see buffer.h) and cudaAlloc(length, dtype). Device memory is zeroed when allocated,
-// so a new buffer reads as zeros, like a new typed array.
+// CudaBuffer (see buffer.h) and cudaAlloc(length, dtype, device = 0). Device memory is zeroed when
+// allocated, so a new buffer reads as zeros, like a new typed array. Memory comes from napinet's
+// stream-ordered allocator (cuda/memory.cu): dispose() and the finalizer free without waiting for
+// the GPU, and a finalizer that runs while this thread captures a CUDA graph leaves the capture
+// alone (the free happens when the capture ends).
 // Tests: test/cuda-buffer.test.ts.
 #include "buffer.h"
 
@@ -10,6 +13,7 @@
 #include "../../../cuda/api.h"
 #include "../args.h"
 #include "../registry.h"
+#include "deferred.h"
 
 namespace napinet::binding {
 namespace {
@@ -28,6 +32,7 @@ struct CudaEnv {
   explicit CudaEnv(Napi::Env env);
   Napi::FunctionReference constructor;
   std::set<CudaBuffer*> live;
+  std::set<CudaBuffer*> zeroing;  // live buffers whose zeroing is deferred (deferred.h)
   bool cleanup_registered = false;
 };
 
@@ -53,6 +58,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
                        {
                            InstanceAccessor<&CudaBuffer::length>("length"),
                            InstanceAccessor<&CudaBuffer::dtype>("dtype"),
+                           InstanceAccessor<&CudaBuffer::device>("device"),
                            InstanceAccessor<&CudaBuffer::disposed>("disposed"),
                            InstanceMethod<&CudaBuffer::upload>("upload"),
                            InstanceMethod<&CudaBuffer::download>("download"),
@@ -60,17 +66,19 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
                        });
   }
 
-  // new CudaBuffer(token, length, float32): allocates and zeroes length elements.
+  // new CudaBuffer(token, length, float32, device): allocates and zeroes length elements.
   explicit CudaBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaBuffer>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 3 || !info[0].IsExternal() ||
+    if (info.Length() != 4 || !info[0].IsExternal() ||
         info[0].As<Napi::External<int>>().Data() != &construct_token) {
       throw Napi::TypeError::New(env, "CudaBuffer cannot be constructed directly: use cudaAlloc(length, dtype)");
     }
     length_ = static_cast<std::size_t>(info[1].As<Napi::Number>().Int64Value());
     float32_ = info[2].As<Napi::Boolean>().Value();
+    device_ = info[3].As<Napi::Number>().Int32Value();
     const std::size_t bytes = length_ * 4;
     guarded(env, [&] {
+      cuda::use_device(device_);
       data_ = cuda::alloc(bytes == 0 ? 4 : bytes);  // never null, even when empty
       try {
         cuda::memset(data_, 0, bytes);
@@ -90,13 +98,44 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
     if (env_) env_->live.erase(this);
   }
 
-  // Frees the device memory now (idempotent).
+  // Frees the device memory now (idempotent). Work the binding holds back may use it: run first.
   void release() {
+    if (data_ == nullptr) return;
+    try {
+      run_deferred();
+    } catch (...) {
+      // A CUDA error of held work: the next call that synchronises reports the device's state.
+    }
+    set_zeroing(false);
     cuda::free(data_);
     data_ = nullptr;
   }
 
-  CudaBufferView view() const { return CudaBufferView{data_, length_, float32_, data_ == nullptr}; }
+  // The deferred zeroing (deferred.h): mark, or do it now.
+  void set_zeroing(bool pending) {
+    if (pending == zeroing_) return;
+    zeroing_ = pending;
+    if (env_) {
+      if (pending) {
+        env_->zeroing.insert(this);
+      } else {
+        env_->zeroing.erase(this);
+      }
+    }
+  }
+  bool zeroing() const { return zeroing_; }
+  void zero_now() {
+    if (!zeroing_) return;
+    set_zeroing(false);
+    cuda::use_device(device_);
+    if (float32_) {
+      cuda::fill(static_cast<float*>(data_), 0.0f, static_cast<std::int64_t>(length_));
+    } else {
+      cuda::fill_int32(static_cast<std::int32_t*>(data_), 0, static_cast<std::int64_t>(length_));
+    }
+  }
+
+  CudaBufferView view() const { return CudaBufferView{data_, length_, float32_, data_ == nullptr, device_}; }
 
  private:
   Napi::Value length(const Napi::CallbackInfo& info) {
@@ -105,6 +144,7 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   Napi::Value dtype(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), float32_ ? "float32" : "int32");
   }
+  Napi::Value device(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
   Napi::Value disposed(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), data_ == nullptr);
   }
@@ -141,6 +181,9 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   Napi::Value upload(const Napi::CallbackInfo& info) {
     HostRange range = host_range(info, "source");
     guarded(info.Env(), [&] {
+      run_deferred();
+      zero_now();
+      cuda::use_device(device_);
       cuda::copy_to_device(static_cast<std::uint8_t*>(data_) + range.device_offset_bytes, range.data, range.bytes);
     });
     return info.Env().Undefined();
@@ -149,6 +192,9 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   Napi::Value download(const Napi::CallbackInfo& info) {
     HostRange range = host_range(info, "target");
     guarded(info.Env(), [&] {
+      run_deferred();
+      zero_now();
+      cuda::use_device(device_);
       cuda::copy_to_host(range.data, static_cast<std::uint8_t*>(data_) + range.device_offset_bytes, range.bytes);
     });
     return info.Env().Undefined();
@@ -162,6 +208,8 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   void* data_ = nullptr;
   std::size_t length_ = 0;
   bool float32_ = true;
+  int device_ = 0;
+  bool zeroing_ = false;
   std::shared_ptr<CudaEnv> env_;
 };
 
@@ -174,6 +222,8 @@ std::shared_ptr<CudaEnv> cuda_env(Napi::Env env) {
     // When the environment goes away (a worker thread ends, the process exits) free what is left,
     // whether or not the handles' finalizers run afterwards.
     env.AddCleanupHook([state] {
+      drop_deferred();
+      for (CudaBuffer* buffer : state->live) buffer->set_zeroing(false);
       for (CudaBuffer* buffer : state->live) buffer->release();
       try {
         state->constructor.Reset();
@@ -192,23 +242,72 @@ Napi::Value cuda_alloc(const Napi::CallbackInfo& info) {
   if (type != "float32" && type != "int32") {
     throw_type_error(env, "dtype", "'float32' or 'int32'", describe_value(dtype));
   }
+  std::int64_t device = 0;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    device = int_arg(info, 2, "device", 0, 1023);
+    const int count = cuda::device_count();
+    if (device >= count) {
+      throw_range_error(env, "Expected a GPU of this machine (" +
+                                 (count == 0 ? std::string("it has none") : "cuda:0 to cuda:" + std::to_string(count - 1)) +
+                                 ") for device but received " + std::to_string(device));
+    }
+  }
   std::shared_ptr<CudaEnv> state = cuda_env(env);
   return state->constructor.New({Napi::External<int>::New(env, &construct_token),
                                  Napi::Number::New(env, static_cast<double>(length)),
-                                 Napi::Boolean::New(env, type == "float32")});
+                                 Napi::Boolean::New(env, type == "float32"),
+                                 Napi::Number::New(env, static_cast<double>(device))});
 }
-NAPINET_EXPORT("cudaAlloc", cuda_alloc);
+// A new buffer touches none that held work uses: the held loss passes stay held (deferred.h).
+NAPINET_EXPORT_KEEPING_DEFERRED("cudaAlloc", cuda_alloc);
 
 }  // namespace
 
-bool as_cuda_buffer(const Napi::Value& value, CudaBufferView* view) {
-  if (!value.IsObject()) return false;
+namespace {
+// The CudaBuffer behind `value`, or nullptr.
+CudaBuffer* unwrap(const Napi::Value& value) {
+  if (!value.IsObject()) return nullptr;
   Napi::Object object = value.As<Napi::Object>();
-  if (!object.CheckTypeTag(&kCudaBufferTag)) return false;
+  if (!object.CheckTypeTag(&kCudaBufferTag)) return nullptr;
   void* unwrapped = nullptr;
-  if (napi_unwrap(value.Env(), object, &unwrapped) != napi_ok || unwrapped == nullptr) return false;
-  *view = static_cast<CudaBuffer*>(unwrapped)->view();
+  if (napi_unwrap(value.Env(), object, &unwrapped) != napi_ok) return nullptr;
+  return static_cast<CudaBuffer*>(unwrapped);
+}
+}  // namespace
+
+bool as_cuda_buffer(const Napi::Value& value, CudaBufferView* view) {
+  CudaBuffer* buffer = unwrap(value);
+  if (buffer == nullptr) return false;
+  *view = buffer->view();
   return true;
+}
+
+bool use_cuda_buffer(const Napi::Value& value, CudaBufferView* view) {
+  CudaBuffer* buffer = unwrap(value);
+  if (buffer == nullptr) return false;
+  if (!buffer->view().disposed) buffer->zero_now();
+  *view = buffer->view();
+  return true;
+}
+
+void defer_zeroing(const Napi::Value& value) {
+  CudaBuffer* buffer = unwrap(value);
+  if (buffer != nullptr && !buffer->view().disposed) buffer->set_zeroing(true);
+}
+
+bool zeroing_pending(const Napi::Value& value) {
+  CudaBuffer* buffer = unwrap(value);
+  return buffer != nullptr && buffer->zeroing();
+}
+
+void take_zeroing(const Napi::Value& value) {
+  if (CudaBuffer* buffer = unwrap(value)) buffer->set_zeroing(false);
+}
+
+void zero_pending_buffers(Napi::Env env) {
+  std::shared_ptr<CudaEnv> state = cuda_env(env);
+  const std::set<CudaBuffer*> pending = state->zeroing;  // zero_now() edits the set
+  for (CudaBuffer* buffer : pending) buffer->zero_now();
 }
 
 }  // namespace napinet::binding

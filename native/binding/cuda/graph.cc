@@ -1,10 +1,11 @@
-// CUDA graphs for JavaScript: cudaGraphBegin() starts recording this thread's GPU work,
-// cudaGraphEnd() returns the recording as a handle, cudaGraphAbort() drops a recording cut short
-// by an error; cudaGraphLaunch(handle) queues it again in one call and cudaGraphDispose(handle)
-// frees it (a finalizer does too). lib/cuda_graph.ts wraps them. Tests: test/cuda-graph.test.ts.
+// CUDA graphs for JavaScript: cudaGraphBegin(device = 0) starts recording this thread's work on
+// that GPU, cudaGraphEnd() returns the recording as a handle, cudaGraphAbort() drops a recording
+// cut short by an error; cudaGraphLaunch(handle) queues it again in one call and
+// cudaGraphDispose(handle) frees it (a finalizer does too, without waiting for the GPU). lib/cuda_graph.ts wraps them. Tests: test/cuda-graph.test.ts.
 #include "../../../cuda/api.h"
 #include "../args.h"
 #include "../registry.h"
+#include "buffer.h"
 
 namespace napinet::binding {
 namespace {
@@ -25,12 +26,28 @@ GraphHandle* graph_arg(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value graph_begin(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    const auto device = static_cast<int>(int_arg(info, 0, "device", 0, 1023));
+    if (device >= cuda::device_count()) {
+      throw_range_error(info.Env(), "Expected a GPU of this machine for device but received " + std::to_string(device));
+    }
+    cuda::use_device(device);
+  } else {
+    cuda::use_device(0);
+  }
+  zero_pending_buffers(info.Env());  // zeroing asked for before the capture happens before it
   cuda::begin_capture();
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("cudaGraphBegin", graph_begin);
 
 Napi::Value graph_end(const Napi::CallbackInfo& info) {
+  try {
+    zero_pending_buffers(info.Env());  // zeroing asked for during the capture is part of it
+  } catch (...) {
+    cuda::abort_capture();
+    throw;
+  }
   auto* handle = new GraphHandle{cuda::end_capture()};
   auto external = Napi::External<GraphHandle>::New(info.Env(), handle, [](Napi::Env, GraphHandle* h) {
     cuda::destroy_graph(h->exec);
@@ -50,6 +67,7 @@ NAPINET_EXPORT("cudaGraphAbort", graph_abort);
 Napi::Value graph_launch(const Napi::CallbackInfo& info) {
   GraphHandle* handle = graph_arg(info);
   if (handle->exec == nullptr) throw Napi::Error::New(info.Env(), "This CUDA graph was disposed");
+  zero_pending_buffers(info.Env());  // the graph's kernels may read buffers marked for zeroing
   cuda::launch_graph(handle->exec);
   return info.Env().Undefined();
 }

@@ -148,6 +148,11 @@ const Entry kTests[] = {
        out.Set("synchronizations", static_cast<double>(a.synchronizations));
        out.Set("graphLaunches", static_cast<double>(a.graph_launches));
        out.Set("replayedLaunches", static_cast<double>(a.replayed_launches));
+       out.Set("deviceAllocations", static_cast<double>(a.device_allocations));
+       out.Set("deviceFrees", static_cast<double>(a.device_frees));
+       out.Set("poolAllocations", static_cast<double>(a.pool_allocations));
+       out.Set("poolReuses", static_cast<double>(a.pool_reuses));
+       out.Set("poolFrees", static_cast<double>(a.pool_frees));
        return out;
      }},
     {"resetActivity",
@@ -158,6 +163,40 @@ const Entry kTests[] = {
     {"runtimeChecks",
      [](const Napi::CallbackInfo& info) -> Napi::Value {
        return Napi::String::New(info.Env(), selftest::runtime_checks());
+     }},
+    {"mode",
+     [](const Napi::CallbackInfo& info) -> Napi::Value {
+       Napi::Object out = Napi::Object::New(info.Env());
+       out.Set("mode", selftest::mode());
+       out.Set("hostThreads", selftest::host_threads());
+       return out;
+     }},
+    {"lastBlock",
+     [](const Napi::CallbackInfo& info) -> Napi::Value {
+       selftest::last_block(device_ints(info, 0, "y", 1), static_cast<int>(int_arg(info, 1, "blocks", 1, 65535)));
+       return info.Env().Undefined();
+     }},
+    {"racyCount",
+     [](const Napi::CallbackInfo& info) -> Napi::Value {
+       selftest::racy_count(device_ints(info, 0, "counter", 1), static_cast<int>(int_arg(info, 1, "blocks", 1, 65535)),
+                            static_cast<int>(int_arg(info, 2, "spin", 0, 1 << 24)));
+       return info.Env().Undefined();
+     }},
+    {"contraction",
+     [](const Napi::CallbackInfo& info) -> Napi::Value {
+       int n = static_cast<int>(int_arg(info, 4, "n", 1, 1 << 20));
+       selftest::contraction(device_floats(info, 0, "y", 2 * n), device_floats(info, 1, "a", n),
+                             device_floats(info, 2, "b", n), device_floats(info, 3, "c", n), n);
+       return info.Env().Undefined();
+     }},
+    {"libm",
+     [](const Napi::CallbackInfo& info) -> Napi::Value {
+       int n = static_cast<int>(int_arg(info, 3, "n", 1, 1 << 20));
+       // z holds 3n doubles in an int32 buffer of 6n elements (device memory is 256-byte aligned;
+       // int32, not float32, so no half of a double is ever a NaN whose bits JavaScript may change).
+       selftest::libm(device_floats(info, 0, "y", 7 * n), reinterpret_cast<double*>(device_ints(info, 1, "z", 6 * n)),
+                      device_floats(info, 2, "x", n), n);
+       return info.Env().Undefined();
      }},
 };
 
