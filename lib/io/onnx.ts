@@ -1,6 +1,7 @@
 /**
  * ONNX export of Sequential models (opset 13): Conv2d → Conv, Linear → Gemm (transB), ReLU →
- * Relu, MaxPool2d → MaxPool, AvgPool2d → AveragePool, Flatten → Flatten; optionally the saved
+ * Relu, MaxPool2d → MaxPool, AvgPool2d → AveragePool, Flatten → Flatten, BatchNorm1d/2d →
+ * BatchNormalization (inference: the running statistics), Dropout → Identity; optionally the saved
  * standardisation in front (Sub, Div: the model then takes raw pixels) and a Softmax at the end.
  * Weights become initializers under their PyTorch state_dict names ("0.weight"), the batch
  * dimension is symbolic ("N"). The protobuf is encoded by protobufjs from the onnx.proto subset in
@@ -88,6 +89,23 @@ const node = (ctx: OnnxLayerContext, opType: string, attributes: OnnxAttribute[]
 /** The layer's input, its weight and, unless the layer has none, its bias. */
 const withWeights = (ctx: OnnxLayerContext): string[] => [ctx.input, ctx.weight('weight'), ...(ctx.config.bias !== false ? [ctx.weight('bias')] : [])];
 
+/**
+ * BatchNormalization in inference mode, from the running statistics (a layer without them
+ * normalises with each batch's own statistics even in eval mode, which ONNX's op cannot express).
+ * Without affine parameters the scale is 1 and the shift 0.
+ */
+function batchNormExporter(ctx: OnnxLayerContext): OnnxNode[] {
+  const { config } = ctx;
+  if (config.trackRunningStats === false) {
+    throw new TypeError(`ONNX export needs running statistics for ${config.type} (trackRunningStats is false: it normalises with each batch's statistics, which ONNX's BatchNormalization cannot express)`);
+  }
+  const c = config.numFeatures as number;
+  const [scale, shift] = config.affine === false
+    ? [ctx.constant('onnx_scale', [c], new Float32Array(c).fill(1)), ctx.constant('onnx_shift', [c], new Float32Array(c))]
+    : [ctx.weight('weight'), ctx.weight('bias')];
+  return node(ctx, 'BatchNormalization', [attr.float('epsilon', config.eps as number)], [ctx.input, scale, shift, ctx.weight('running_mean'), ctx.weight('running_var')]);
+}
+
 const EXPORTERS: Record<string, LayerExporter> = {
   Conv2d: (ctx) => node(ctx, 'Conv', [...windowAttributes(ctx.config, 1), attr.ints('dilations', [1, 1]), attr.int('group', 1)], withWeights(ctx)),
   Linear: (ctx) => node(ctx, 'Gemm', [attr.float('alpha', 1), attr.float('beta', 1), attr.int('transB', 1)], withWeights(ctx)),
@@ -100,6 +118,9 @@ const EXPORTERS: Record<string, LayerExporter> = {
       attr.int('ceil_mode', 0),
       attr.int('count_include_pad', ctx.config.countIncludePad === false ? 0 : 1),
     ]),
+  BatchNorm1d: batchNormExporter,
+  BatchNorm2d: batchNormExporter,
+  Dropout: (ctx) => node(ctx, 'Identity', []), // inference: no dropout
 };
 
 /** Teaches the exporter a layer type (its config().type). */
