@@ -81,3 +81,8 @@ export function expectOneOf<T extends string>(value: unknown, name: string, allo
   }
   return value as T;
 }
+
+/** "an" before int32, "a" before float32: for messages that name a dtype. */
+export function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
+}

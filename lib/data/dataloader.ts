@@ -15,7 +15,7 @@
  */
 import { defaultGenerator, type Generator } from '../random';
 import { Tensor } from '../tensor';
-import { describe, expectBoolean, expectInt, fail } from '../validate';
+import { article, describe, expectBoolean, expectInt, fail } from '../validate';
 import { type Batch, type Dataset, isDataset, type SampleLike, type SampleValue, TensorDataset } from './dataset';
 
 /** What a collate function or a stream of batches gives: inputs and targets, samples along dim 0. */
@@ -227,7 +227,7 @@ function stackValues(values: readonly SampleValue[], key: 'x' | 'y'): Tensor {
     const h = i === 0 ? first : hostValue(v, `samples[${i}].${key}`);
     if (h.dtype !== first.dtype || h.shape.length !== first.shape.length || h.shape.some((d, k) => d !== first.shape[k])) {
       throw new RangeError(
-        `Expected a ${first.dtype} value of shape [${first.shape.join(', ')}] (as samples[0].${key}) for samples[${i}].${key} but received a ${h.dtype} value of shape [${h.shape.join(', ')}]`,
+        `Expected ${article(first.dtype)} ${first.dtype} value of shape [${first.shape.join(', ')}] (as samples[0].${key}) for samples[${i}].${key} but received ${article(h.dtype)} ${h.dtype} value of shape [${h.shape.join(', ')}]`,
       );
     }
     out.set(h.values, i * size);
