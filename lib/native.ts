@@ -261,6 +261,23 @@ export interface NativeAddon {
   /** The direct convolution kernels' instruction set: 'avx512', 'avx2', 'neon' (AArch64) or 'generic'. */
   conv2dIsa(): string;
 
+  // fused convolution → batch norm (training) → ReLU (→ 2×2 max-pool), CPU only
+  // (native/kernels/conv2d_batchnorm.h); indices (and y in backward) are used only with pool
+  conv2dBatchNormReluForward(
+    y: NativeBuffer, indices: Int32Array | CudaBuffer | null, z: NativeBuffer, saveMean: NativeBuffer, saveInvstd: NativeBuffer,
+    saveAffine: NativeBuffer, runningMean: NativeBuffer | null, runningVar: NativeBuffer | null, numBatchesTracked: NativeBuffer | null,
+    x: NativeBuffer, w: NativeBuffer, convBias: NativeBuffer | null, weight: NativeBuffer | null, bias: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, pool: boolean, momentum: number, cumulativeAverage: boolean, eps: number,
+  ): void;
+  conv2dBatchNormReluBackward(
+    dx: NativeBuffer | null, dw: NativeBuffer, convDb: NativeBuffer | null, dweight: NativeBuffer | null, dbias: NativeBuffer | null,
+    dy: NativeBuffer, indices: Int32Array | CudaBuffer | null, y: NativeBuffer | null, z: NativeBuffer, x: NativeBuffer, w: NativeBuffer,
+    weight: NativeBuffer | null, saveMean: NativeBuffer, saveInvstd: NativeBuffer, saveAffine: NativeBuffer,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, pool: boolean, accumulate: boolean,
+  ): void;
+
   // batch gather (native/kernels/gather.h, cuda/gather.cu): each tensor float32 or int32, moved as 32-bit words
   gatherBatch(
     x: NativeBuffer | Int32Array, y: NativeBuffer | Int32Array, inputs: NativeBuffer | Int32Array, targets: NativeBuffer | Int32Array,

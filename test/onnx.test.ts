@@ -20,10 +20,39 @@ import { ReLU } from '../lib/nn/activation';
 import { AvgPool2d, MaxPool2d } from '../lib/nn/pool2d';
 import { Flatten } from '../lib/nn/flatten';
 import { Linear } from '../lib/nn/linear';
+import { BatchNorm1d, BatchNorm2d } from '../lib/nn/batchnorm';
+import { Dropout } from '../lib/nn/dropout';
 import type { LayerConfig, Module } from '../lib/nn/module';
 import { Tensor } from '../lib/tensor';
 import { expectClose } from './helpers/compare';
 import { pythonMissing, readF32, runPythonScript, writeF32 } from './helpers/python';
+
+/** The deep network's layer kinds, smaller: BatchNorm2d (affine and not), BatchNorm1d, Dropout. */
+function batchNormVariant(g: Generator): Sequential {
+  const net = new Sequential(
+    new Conv2d(1, 4, 3, { bias: false, generator: g }),
+    new BatchNorm2d(4),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Conv2d(4, 6, 3, { generator: g }),
+    new BatchNorm2d(6, { affine: false }),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Flatten(),
+    new Linear(6 * 5 * 5, 16, { bias: false, generator: g }),
+    new BatchNorm1d(16),
+    new ReLU(),
+    new Dropout(0.25, { generator: g }),
+    new Linear(16, 10, { generator: g }),
+  );
+  // Running statistics and affine parameters away from their initial 0, 1 (a trained network's).
+  for (const [, t] of [...net.namedBuffers(), ...net.namedParameters()]) {
+    if (t.dtype !== 'float32' || t.shape.length !== 1) continue;
+    const values = Float32Array.from({ length: t.size }, () => g.uniform(0.5, 1.5));
+    if (t.size > 1) t.copyFrom(values);
+  }
+  return net;
+}
 
 function variant(g: Generator): Sequential {
   return new Sequential(
@@ -106,6 +135,7 @@ describe.skipIf(missing !== null)(`ONNX export against onnxruntime${missing ? ` 
   test.each([
     ['seed network', (g: Generator) => seedNetwork({ generator: g }) as Module],
     ['stride/padding/pooling variant', (g: Generator) => variant(g) as Module],
+    ['BatchNorm2d/BatchNorm1d/Dropout variant (eval: running statistics)', (g: Generator) => batchNormVariant(g) as Module],
   ])('%s: onnxruntime gives napinet’s logits', (name, make) => {
     const net = make(new Generator(3));
     const file = path.join(dir, `${name.replace(/\W+/g, '-')}.onnx`);

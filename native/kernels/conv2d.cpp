@@ -449,6 +449,7 @@ struct DySource {
   const std::int32_t* indices;
   const float* relu_y;
   index_t pooled_h, pooled_w;
+  const Conv2dSampleHook* dense_of_sample;  // or: each sample's dense dy from this callback
 };
 
 // Everything one backward chunk needs besides its scratch.
@@ -470,6 +471,7 @@ struct ForwardArgs {
   const float* w;
   const float* bias;  // (K): the accumulators' start (zeros without a bias)
   float* y;
+  const Conv2dSampleHook* after_sample;  // or nullptr
 };
 
 struct PoolForwardArgs {
@@ -585,11 +587,12 @@ const DirectKernels& direct_kernels() {
   return chosen;
 }
 
-void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s) {
+void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
+                    const Conv2dSampleHook* after_sample) {
   const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);  // the accumulators' start
   if (b != nullptr) std::copy(b, b + s.k, bias.begin());
-  const ForwardArgs args{&s, &p, x, w, bias.data(), y};
+  const ForwardArgs args{&s, &p, x, w, bias.data(), y, after_sample};
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, batch_grain(s),
                   [&](index_t begin, index_t end) { kernels.forward(args, begin, end); });
@@ -722,7 +725,8 @@ NAPINET_VECTORIZED void col2im_add(float* dx, const float* col, const Shape& s, 
       }
 }
 
-void im2col_forward(float* y, const float* x, const float* w, const float* b, const Shape& s) {
+void im2col_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
+                    const Conv2dSampleHook* after_sample) {
   const index_t taps = s.taps(), plane = s.out_plane(), tile = col_tile(s);
   parallel_chunks(s.n, batch_grain(s), [&](index_t begin, index_t end) {
     std::vector<float> col(static_cast<std::size_t>(taps * tile));
@@ -742,6 +746,7 @@ void im2col_forward(float* y, const float* x, const float* w, const float* b, co
           for (index_t q = 0; q < count; ++q) dst[q] = src[q] + bias;
         }
       }
+      if (after_sample != nullptr) after_sample->fn(after_sample->ctx, n, yn);
     }
   });
 }
@@ -832,10 +837,45 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, in
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   if (s.n == 0 || s.out_plane() == 0) return;
   if (resolve(algorithm, s, Conv2dPass::kForward) == Conv2dAlgorithm::kIm2col) {
-    im2col_forward(y, x, w, b, s);
+    im2col_forward(y, x, w, b, s, nullptr);
   } else {
-    direct_forward(y, x, w, b, s);
+    direct_forward(y, x, w, b, s, nullptr);
   }
+}
+
+void conv2d_forward_then(float* y, const float* x, const float* w, const float* b, index_t N,
+                         index_t C, index_t H, index_t W, index_t K, index_t kh, index_t kw,
+                         index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
+                         const Conv2dSampleHook& after_sample) {
+  const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  if (s.n == 0 || s.out_plane() == 0) return;
+  if (resolve(Conv2dAlgorithm::kAuto, s, Conv2dPass::kForward) == Conv2dAlgorithm::kIm2col) {
+    im2col_forward(y, x, w, b, s, &after_sample);
+  } else {
+    direct_forward(y, x, w, b, s, &after_sample);
+  }
+}
+
+void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHook& dy_of_sample,
+                          const float* x, const float* w, index_t N, index_t C, index_t H,
+                          index_t W, index_t K, index_t kh, index_t kw, index_t stride_h,
+                          index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
+  const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
+  if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kDirect &&
+      direct_backward_exact(dx, w, s)) {
+    const DySource source{nullptr, nullptr, nullptr, nullptr, 0, 0, &dy_of_sample};
+    if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
+                        dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s))) {
+      return;
+    }
+  }
+  // A tiny output plane (≤ 4 positions), or a NaN or inf in the pass (see direct_backward): the
+  // whole dy first, then conv2d_backward's im2col pass.
+  const index_t sample = s.k * s.out_plane();
+  std::vector<float> dense(static_cast<std::size_t>(s.n * sample));
+  for (index_t n = 0; n < s.n; ++n) dy_of_sample.fn(dy_of_sample.ctx, n, dense.data() + n * sample);
+  im2col_backward(dx, dw, db, dense.data(), x, w, s, accumulate);
 }
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
@@ -845,7 +885,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
   if (resolve(algorithm, s, pass) == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
-    const DySource source{dy, nullptr, nullptr, nullptr, 0, 0};
+    const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
     if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
                         dx != nullptr && use_gemm_dx(algorithm, s))) {
       return;
@@ -873,7 +913,7 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
   const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
   if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kDirect &&
       direct_backward_exact(dx, w, s)) {
-    const DySource source{nullptr, dy, indices, y, ph, pw};
+    const DySource source{nullptr, dy, indices, y, ph, pw, nullptr};
     if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
                         dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s))) {
       return;

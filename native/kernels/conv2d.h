@@ -92,6 +92,29 @@ void conv2d_max_pool2d_backward(float* dx,                    // (N,C,H,W) or nu
 bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices, index_t planes, index_t oh,
                                      index_t ow);
 
+// A per-sample callback for layers fused with the convolution (conv2d_batchnorm.cpp):
+// fn(ctx, n, planes) on sample n's K planes of OH×OW values.
+struct Conv2dSampleHook {
+  void (*fn)(const void* ctx, index_t n, float* planes);
+  const void* ctx;
+};
+
+// conv2d_forward (kAuto), and after_sample(n, y + n·K·OH·OW) for every sample n once its output
+// is written, on the thread that wrote it (while it is in cache). y is bit-identical to
+// conv2d_forward's.
+void conv2d_forward_then(float* y, const float* x, const float* w, const float* b, index_t N,
+                         index_t C, index_t H, index_t W, index_t K, index_t kh, index_t kw,
+                         index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
+                         const Conv2dSampleHook& after_sample);
+
+// conv2d_backward (kAuto) with dy produced sample by sample: dy_of_sample(n, buffer) writes sample
+// n's dy (K,OH,OW) into buffer when the pass reaches it (once per sample). Bit-identical to
+// conv2d_backward on the whole dy.
+void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHook& dy_of_sample,
+                          const float* x, const float* w, index_t N, index_t C, index_t H,
+                          index_t W, index_t K, index_t kh, index_t kw, index_t stride_h,
+                          index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate);
+
 // The instruction set of the direct kernels in use: "avx512", "avx2" or "generic"
 // (NAPINET_CONV_ISA=avx2|generic in the environment forces a narrower one).
 const char* conv2d_isa();
