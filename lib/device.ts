@@ -55,12 +55,17 @@ export function cudaIndex(device: DeviceSpec | string): number {
   return Number(device.slice(5));
 }
 
+// The canonical GPUs resolveDevice accepted (whether a GPU is usable does not change while running).
+const usableGpus = new Set<string>();
+
 /**
  * The canonical device for `spec`, after checking that it is usable: 'cuda:N' past the last GPU
  * is a RangeError naming the device and how many GPUs there are; an unusable GPU an Error with
  * the runtime's reason. `name` is the argument that gave it, for messages about spelling.
  */
 export function resolveDevice(spec: DeviceSpec, name = 'device'): Device {
+  if (spec === 'cpu') return 'cpu';
+  if (usableGpus.has(spec)) return spec as CudaDevice; // every new tensor asks: a GPU once checked is a Set lookup
   const device = parseDevice(spec, name);
   if (device === 'cpu') return 'cpu';
   if (device === 'auto') return cuda.isAvailable() ? 'cuda:0' : 'cpu';
@@ -70,7 +75,11 @@ export function resolveDevice(spec: DeviceSpec, name = 'device'): Device {
     throw new RangeError(`device '${spec}' was requested but the CUDA runtime sees ${gpus(count)}`);
   }
   const info = cudaInfo(count === 0 ? 0 : index); // no GPU at all: GPU 0's reason says why
-  if (!info.available) throw new Error(`device '${spec}' was requested but no GPU is usable: ${info.reason ?? 'unknown reason'}`);
+  if (!info.available) {
+    const what = count > 1 ? `${device} is not usable` : 'no GPU is usable';
+    throw new Error(`device '${spec}' was requested but ${what}: ${info.reason ?? 'unknown reason'}`);
+  }
+  usableGpus.add(device);
   return device;
 }
 
