@@ -142,7 +142,7 @@ describe.each(DEVICES)('gatherBatch on %s', (device) => {
     expect(() => gatherBatch(x, y, images, labels, order, -1)).toThrow('Expected an integer ≥ 0 for start but received -1');
     expect(() => gatherBatch(Tensor.zeros([2, 1, 2, 3], { device }), y, images, labels, order, 0)).toThrow('Expected shape [2, 1, 2, 2] for x but received [2, 1, 2, 3]');
     expect(() => gatherBatch(x, Tensor.zeros([2], { device }), images, labels, order, 0)).toThrow('Expected an int32 tensor for y but received a float32 tensor');
-    expect(() => gatherBatch(x, y, images, Tensor.zeros([3], { device }), order, 0)).toThrow('Expected a float32 tensor for y but received a int32 tensor');
+    expect(() => gatherBatch(x, y, images, Tensor.zeros([3], { device }), order, 0)).toThrow('Expected a float32 tensor for y but received an int32 tensor');
     expect(() => gatherBatch(x, y, images, Tensor.zeros([2], { device, dtype: 'int32' }), order, 0)).toThrow('Expected 3 rows (those of inputs) for targets but received shape [2]');
     expect(() => gatherBatch(x, y, images, Tensor.zeros([4], { device, dtype: 'int32' }), order, 0)).toThrow('Expected 3 rows (those of inputs) for targets but received shape [4]');
     if (device === 'cuda:0') {
