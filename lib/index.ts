@@ -18,7 +18,7 @@ export {
   toDType, type TensorLike, type ReduceOptions, type VarOptions,
 } from './autograd/functional';
 export { relu, sigmoid, tanh, gelu, softmax, logSoftmax } from './nn/functional';
-export { cuda, resolveDevice, type Device, type DeviceSpec } from './device';
+export { cuda, cudaIndex, isCuda, parseDevice, resolveDevice, type CudaDevice, type Device, type DeviceSpec } from './device';
 export { CudaGraph, captureCudaGraph } from './cuda_graph';
 export { addonSource, buildInfo, type AddonSource, type BuildInfo, type CudaInfo } from './native';
 export { Generator, manualSeed, defaultGenerator, type GeneratorSnapshot } from './random';

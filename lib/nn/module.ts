@@ -368,7 +368,7 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Moves parameters and buffers to `device` in place ('auto' picks CUDA when usable). */
+  /** Moves parameters and buffers to `device` in place ('cuda' is cuda:0; 'auto' picks it when usable). */
   to(device: DeviceSpec): this {
     const target = resolveDevice(device);
     for (const m of this.modules()) {
@@ -382,10 +382,7 @@ export abstract class Module {
   /** Zeroes every parameter's gradient (one native call per device). */
   zeroGrad(): void {
     const grads = this.parameters().map((p) => p.grad);
-    for (const device of ['cpu', 'cuda'] as const) {
-      const on = grads.filter((g) => g.device === device);
-      if (on.length) fillMany(on, 0);
-    }
+    for (const device of new Set(grads.map((g) => g.device))) fillMany(grads.filter((g) => g.device === device), 0);
   }
 
   /** Frees GPU memory held by parameters, buffers and cached outputs. */

@@ -39,6 +39,7 @@
  */
 import { explicit } from '../autograd/grad_mode';
 import { type CudaGraph, captureCudaGraph } from '../cuda_graph';
+import { isCuda } from '../device';
 import type { Batch } from '../data/dataset';
 import { DataLoader, IterableDataset } from '../data/dataloader';
 import { CrossEntropyLoss, type LossFunction } from '../nn/loss';
@@ -239,7 +240,7 @@ class StepPasses {
     } else if (this.ordinaryFullSteps++ === 0) {
       this.passes(batch);
     } else {
-      this.graph = captureCudaGraph(() => this.passes(batch));
+      this.graph = captureCudaGraph(() => this.passes(batch), { device: this.model.device });
       this.graph.launch();
     }
   }
@@ -483,7 +484,7 @@ function fitSettings(model: Module, options: FitOptions) {
   }
   const stopOnNonFinite = expectOneOf(options.onNonFiniteLoss ?? 'stop', 'onNonFiniteLoss', ['stop', 'continue'] as const) === 'stop';
   const useGraph = expectBoolean(options.cudaGraph ?? false, 'cudaGraph');
-  if (useGraph && model.device !== 'cuda') fail('false for a model on the CPU (CUDA graphs record GPU work)', 'cudaGraph', true);
+  if (useGraph && !isCuda(model.device)) fail('false for a model on the CPU (CUDA graphs record GPU work)', 'cudaGraph', true);
   if (useGraph && !explicitStep(model, loss)) {
     throw new Error('Expected a model built from napinet layers (explicit backward) and a napinet loss for cudaGraph but received one differentiated by autograd, whose step allocates');
   }
