@@ -1,5 +1,6 @@
 // Helpers shared by the benchmarks: machine description, PyTorch runs, timing, table printing.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,18 +31,52 @@ export function median(xs) {
 
 /** Median milliseconds per call of fn over `iters` calls after `warmup` calls. */
 export function timeMs(fn, { iters = 50, warmup = 5 } = {}) {
+  return median(sampleMs(fn, { iters, warmup }));
+}
+
+/**
+ * Milliseconds of each of `iters` calls of fn after `warmup` calls: wall-clock time, or with
+ * clock 'cpu' the process's CPU time (user + system, all threads: on a machine shared with other
+ * jobs it does not count the time the process waits for a core, which wall-clock time does).
+ */
+export function sampleMs(fn, { iters = 50, warmup = 5, clock = 'wall' } = {}) {
   for (let i = 0; i < warmup; i++) fn();
+  const now = clock === 'cpu' ? cpuMs : () => performance.now();
   const times = [];
   for (let i = 0; i < iters; i++) {
-    const t = performance.now();
+    const t = now();
     fn();
-    times.push(performance.now() - t);
+    times.push(now() - t);
   }
-  return median(times);
+  return times;
+}
+
+/** The process's CPU time so far (user + system, every thread), in ms. */
+export function cpuMs() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 export function table(rows) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
   const line = (r) => `| ${r.map((x, c) => String(x).padEnd(widths[c])).join(' | ')} |`;
   return [line(rows[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+/**
+ * The machine's yardsticks, measured now (bench/machine_peak.c, compiled on first use into
+ * build-bench/): fma, the float32 FMA peak of `threads` threads in GFLOP/s; copy[bytes], a
+ * STREAM-like copy's GB/s (read + write) on arrays of each size in `sizes`, best of 20.
+ */
+export function machinePeak(threads, sizes = []) {
+  const source = path.join(root, 'bench', 'machine_peak.c');
+  const binary = path.join(root, 'build-bench', 'machine_peak');
+  if (!fs.existsSync(binary) || fs.statSync(binary).mtimeMs < fs.statSync(source).mtimeMs) {
+    fs.mkdirSync(path.dirname(binary), { recursive: true });
+    execFileSync('cc', ['-O2', '-march=native', '-pthread', source, '-o', binary]);
+  }
+  const run = (...args) => Number(execFileSync(binary, args.map(String), { encoding: 'utf8' }).trim());
+  const copy = {};
+  for (const bytes of sizes) copy[bytes] = run('copy', threads, bytes, 20);
+  return { fma: run('fma', threads, 300), copy };
 }

@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from torch_seed_recipe import ROOT, read_idx  # noqa: E402
+from torch_recipe import ROOT, read_idx  # noqa: E402
 
 
 def train(rank, args, out):

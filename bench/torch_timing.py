@@ -5,15 +5,22 @@ import statistics
 import time
 
 
-def median_seconds(fn, iters, warmup):
+def sample_seconds(fn, iters, warmup, clock="wall"):
+    """Seconds of each of `iters` calls after `warmup` calls: wall-clock time, or with clock "cpu"
+    the process's CPU time (all threads), as bench/common.mjs sampleMs."""
     for _ in range(warmup):
         fn()
+    now = time.process_time if clock == "cpu" else time.perf_counter
     times = []
     for _ in range(iters):
-        t = time.perf_counter()
+        t = now()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        times.append(now() - t)
+    return times
+
+
+def median_seconds(fn, iters, warmup):
+    return statistics.median(sample_seconds(fn, iters, warmup))
 
 
 def median_ms(fn, iters, warmup):

@@ -166,7 +166,8 @@ __global__ void __launch_bounds__(kChannelThreads)
       const float slope = training ? invstd * invstd * sum_dy_xmu / m : 0.0f;
       for (ChannelCursor it(n, c, l, ch); it.valid(); it.next()) {
         const std::int64_t o = it.offset();
-        dx[o] = (dy[o] - mean_dy - ((x[o] - mean) - residual) * slope) * gain;
+        // eval: dy·gain alone (x takes no part: a NaN in x must not reach dx, as in PyTorch)
+        dx[o] = training ? (dy[o] - mean_dy - ((x[o] - mean) - residual) * slope) * gain : dy[o] * gain;
       }
     }
   }

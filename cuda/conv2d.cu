@@ -38,6 +38,12 @@
 // Launches: forward 2, backward 3 (+1 for dx), against 3 and 4 (+1) for the three ops; the bits
 // equal the three ops'.
 //
+// NaN and inf: the forward pass multiplies zero padding by the weights, as the CPU (0·NaN = NaN);
+// the direct input gradient sums only the taps that reach dy, so a NaN or inf weight reaches the dx
+// elements whose terms hold it, as on the CPU. The implicit GEMM's input gradient (kIm2col, or a
+// tile too large for shared memory) multiplies the zeros it gathers outside dy, so there a NaN or
+// inf weight also makes NaN the dx elements its taps would reach past dy's border.
+//
 // Sizes: the kernels index positions, taps and the weight gradient with 32-bit integers and whole
 // tensors with 64-bit offsets; conv_shape() throws when a shape exceeds the 32-bit limits
 // (N·OH·OW, N·H·W and C·kh·kw·K below 2^30).
@@ -47,6 +53,7 @@
 #include <climits>
 #include <string>
 
+#include "../native/kernels/activation.h"  // Relu: the fused ReLU is relu_forward / relu_backward
 #include "../native/kernels/conv2d.h"
 
 namespace napinet::cuda {
@@ -197,7 +204,13 @@ __global__ void __launch_bounds__(kDirectThreads)
   const int h = h0 + blk.row, xc = w0 + blk.col;
   const int oh_base = -floor_div(-(h0 + s.ph - s.kh + 1), s.sh);  // ⌈·/sh⌉
   const int ow_base = -floor_div(-(w0 + s.pw - s.kw + 1), s.sw);
-  const int i0 = (h + s.ph) % s.sh, j0 = (xc + s.pw) % s.sw;  // first tap of this phase
+  // The taps of this phase whose dy position lies in dy: i ≡ h + ph (mod sh) with
+  // 0 ≤ (h + ph − i)/sh < OH (likewise j). Taps that reach outside dy are not terms of the sum
+  // (their zero patch entries would make 0·inf = NaN next to a non-finite weight).
+  const int i_first = max((h + s.ph) % s.sh, h + s.ph - (s.oh - 1) * s.sh);
+  const int i_last = min(s.kh - 1, h + s.ph);
+  const int j_first = max((xc + s.pw) % s.sw, xc + s.pw - (s.ow - 1) * s.sw);
+  const int j_last = min(s.kw - 1, xc + s.pw);
   const int plane = s.oh * s.ow;
   const float* dyn = dy + std::int64_t{blk.n} * s.k * plane;
 
@@ -223,9 +236,9 @@ __global__ void __launch_bounds__(kDirectThreads)
     for (int kl = 0; kl < kc; ++kl) {
       const float* dk = blk.patches + kl * patch;
       const float* wk = blk.filters + kl * taps * cb + blk.group * CPT;
-      for (int i = i0; i < s.kh; i += s.sh) {
+      for (int i = i_first; i <= i_last; i += s.sh) {
         const int a = (h + s.ph - i) / s.sh - oh_base;  // an exact division
-        for (int j = j0; j < s.kw; j += s.sw) {
+        for (int j = j_first; j <= j_last; j += s.sw) {
           const int bcol = (xc + s.pw - j) / s.sw - ow_base;
           fma_channels<CPT>(acc, wk + (i * s.kw + j) * cb, dk[a * t.patch_w + bcol]);
         }
@@ -452,14 +465,14 @@ __global__ void max_pool2x2_relu_kernel(float* __restrict__ y, std::int32_t* __r
         }
       }
     }
-    y[o] = relu ? (best > 0.0f ? best : 0.0f) : best;
+    y[o] = relu ? kernels::Relu{}.forward(best) : best;
     indices[o] = arg;
   }
 }
 
 // dz (N·K planes of OH×OW) from dy and indices (planes of PH×PW): one thread per element of dz,
 // which takes its window's dy when it is the window's argmax (and, with the ReLU's output y, when
-// y > 0), else 0. The same bits as relu_backward then max_pool2d_backward (0 + dy there too).
+// y is not ≤ 0), else 0. The same bits as relu_backward then max_pool2d_backward (0 + dy there too).
 // An index that is not its window's (the binding cannot check device indices) matches no element.
 __global__ void max_pool2x2_relu_backward_kernel(float* __restrict__ dz, const float* __restrict__ dy,
                                                  const std::int32_t* __restrict__ indices,
@@ -473,7 +486,7 @@ __global__ void max_pool2x2_relu_backward_kernel(float* __restrict__ dz, const f
     float d = 0.0f;
     if (a < 2 * ph && b < 2 * pw) {
       const std::int64_t p = plane * ph * pw + (a / 2) * pw + b / 2;
-      if (indices[p] == a * ow + b) d = 0.0f + (y == nullptr || y[p] > 0.0f ? dy[p] : 0.0f);
+      if (indices[p] == a * ow + b) d = 0.0f + (y == nullptr ? dy[p] : kernels::Relu{}.backward(dy[p], y[p]));
     }
     dz[e] = d;
   }

@@ -7,6 +7,7 @@
 import type { Module } from './nn/module';
 import type { GeneratorSnapshot } from './random';
 
+/** What fit() records after each epoch: losses, metrics, learning rate and time. */
 export interface EpochRecord {
   epoch: number;
   /** Iterations completed at the end of this epoch (all epochs so far). */
@@ -32,6 +33,7 @@ export interface EpochRecord {
   lr: number;
 }
 
+/** The records of the epochs trained so far (fit()'s result extends it). */
 export interface History {
   epochs: EpochRecord[];
 }
@@ -49,6 +51,7 @@ export function recordValue(record: EpochRecord, name: string): number | undefin
   return undefined;
 }
 
+/** Where a training step was: its epoch (from 0), the iteration count after it, and its batch size. */
 export interface StepInfo {
   epoch: number;
   iteration: number;
@@ -68,7 +71,9 @@ export interface TrainingContext {
 export interface Callbacks {
   /** Before the first epoch (also of a resumed run). */
   onTrainBegin?(context: TrainingContext): void | Promise<void>;
+  /** Before each epoch (`epoch` counts from 0). */
   onEpochBegin?(epoch: number): void | Promise<void>;
+  /** After each training step. */
   onBatchEnd?(info: StepInfo): void | Promise<void>;
   /** Return false to stop training after this epoch. */
   onEpochEnd?(record: EpochRecord, history: History): void | boolean | Promise<void | boolean>;

@@ -18,7 +18,7 @@ export {
   toDType, type TensorLike, type ReduceOptions, type VarOptions,
 } from './autograd/functional';
 export { relu, sigmoid, tanh, gelu, softmax, logSoftmax } from './nn/functional';
-export { cuda, resolveDevice, type Device, type DeviceSpec } from './device';
+export { cuda, cudaIndex, isCuda, parseDevice, resolveDevice, type CudaDevice, type Device, type DeviceSpec } from './device';
 export { CudaGraph, captureCudaGraph } from './cuda_graph';
 export { addonSource, buildInfo, type AddonSource, type BuildInfo, type CudaInfo } from './native';
 export { Generator, manualSeed, defaultGenerator, type GeneratorSnapshot } from './random';
@@ -46,15 +46,20 @@ export type { FitData, SyncData, BatchStream } from './train/data_source';
 export { EarlyStopping, ModelCheckpoint, type EarlyStoppingOptions, type ModelCheckpointOptions } from './train/callbacks';
 export { recordValue, type Callbacks, type EpochRecord, type FitPosition, type History, type StepInfo, type TrainingContext } from './fit_types';
 // Save, resume, predict and export (lib/io, lib/inference.ts)
-export { saveModel, loadModel, stateDict, loadStateDict, type ModelManifest } from './io/model_io';
-export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';
-export { load, Classifier, Predictor, type Prediction, type PredictOptions, type ImageInput } from './inference';
 export {
-  saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, type Checkpoint, type CheckpointManifest, type CheckpointParts,
+  saveModel, loadModel, stateDict, loadStateDict, type ModelManifest, type SaveModelOptions, type LoadModelOptions, type LoadedModel, type Preprocessing,
+} from './io/model_io';
+export { registerModule, type ModuleClass } from './nn/registry';
+export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './io/safetensors';
+export { load, loadClassifier, outputShapeOf, Classifier, Predictor, type Prediction, type PredictOptions, type ImageInput } from './inference';
+export {
+  saveCheckpoint, loadCheckpoint, restoreCheckpoint, findCheckpoint, repairCheckpoints, type Checkpoint, type CheckpointManifest, type CheckpointParts,
 } from './io/checkpoint';
-export { toOnnx, exportOnnx, decodeOnnx, registerOnnxLayer, ONNX_OPSET, type OnnxExportOptions } from './io/onnx';
+export {
+  toOnnx, exportOnnx, decodeOnnx, registerOnnxOp, onnxOps, ONNX_OPSET, OnnxGraph, type OnnxExportOptions, type OnnxOpContext, type OnnxOpExporter, type TracedShape,
+} from './io/onnx';
 export { decodePng, readPng, encodeGreyPng, toMnistDigit, toGrey, resizeArea, type RgbaImage, type GreyImage, type DigitImage } from './io/png';
-export { writeFileAtomic, writeJsonAtomic } from './io/files';
+export { writeFileAtomic, writeJsonAtomic, TEMP_FILE, writerMayRun } from './io/files';
 export { inputBudget, readJsonFile, DEFAULT_INPUT_BUDGET } from './budget';
 // Data-parallel training across processes and machines: MPI and NCCL (lib/distributed)
 export * as distributed from './distributed';

@@ -10,23 +10,22 @@
  * reuses them (and caller-given output arrays) call after call, so steady-state inference allocates
  * nothing on the JavaScript side. Test: test/inference.test.ts.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Standardizer } from './data/dataset';
 import type { Device, DeviceSpec } from './device';
-import { CHECKPOINTS_DIR, findCheckpoint, LATEST_FILE } from './io/checkpoint';
-import { loadModel, MODEL_FILE, type ModelManifest, saveModel } from './io/model_io';
-import { exportOnnx, toOnnx } from './io/onnx';
+import { checkStandardizerFits, loadModel, MODEL_FILE, type ModelManifest, readStandardize, saveModel } from './io/model_io';
+import { exportOnnx, type OnnxExportOptions, toOnnx } from './io/onnx';
 import type { CudaBuffer } from './native';
-import { describedLayer, type Module } from './nn/module';
+import type { Module } from './nn/module';
 import { softmax } from './ops/softmax';
 import { Tensor } from './tensor';
 import { checkBudget } from './budget';
-import { Sequential } from './nn/sequential';
 import { describe, expectInt, expectModule, expectObject, fail } from './validate';
 
+/** Pixels for a Classifier: bytes 0–255 (Uint8Array, a canvas's Uint8ClampedArray) or float values, [count, C, H, W] flattened. */
 export type ImageInput = Uint8Array | Uint8ClampedArray | Float32Array;
 
+/** A Classifier's answer for a batch of images: the probabilities and the most probable class of each. */
 export interface Prediction {
   count: number;
   numClasses: number;
@@ -36,11 +35,26 @@ export interface Prediction {
   predicted: Int32Array;
 }
 
+/** Options of Classifier.predict(). */
 export interface PredictOptions {
   /** Images per forward pass (default 256). */
   batchSize?: number;
   /** The values are already standardised (skip the saved standardizer). */
   standardized?: boolean;
+}
+
+/**
+ * Index of the largest of values[start, start + count), by torch.argmax's rule: the first maximum,
+ * or the first NaN (a row of NaN probabilities, from NaN or inf logits, predicts class 0).
+ */
+function argmaxRow(values: Float32Array, start: number, count: number): number {
+  let best = 0;
+  for (let c = 0; c < count; c++) {
+    const v = values[start + c];
+    if (v !== v) return c;
+    if (v > values[start + best]) best = c;
+  }
+  return best;
 }
 
 function isImageInput(x: unknown): x is ImageInput {
@@ -77,7 +91,7 @@ export class Predictor {
     this.inputShape = options.inputShape;
     this.standardizer = options.standardizer ?? null;
     const [c] = this.inputShape;
-    const outShape = describedLayer(network, 'outputShape').outputShape!([this.batchSize, ...this.inputShape]);
+    const outShape = outputShapeOf(network, [this.batchSize, ...this.inputShape]);
     if (outShape.length !== 2) throw new RangeError(`Expected a network giving [N, classes] scores for network but its output shape is [${outShape.join(', ')}]`);
     this.numClasses = outShape[1];
     const device = network.device;
@@ -142,11 +156,7 @@ export class Predictor {
         this.network.inference(() => softmax(this.network.forward(this.input), this.probs));
         if (this.probs.device !== 'cpu') (this.probs.buffer as CudaBuffer).download(this.hostProbs);
         probabilities.set(this.hostProbs.subarray(0, n * k), start * k);
-        for (let i = 0; i < n; i++) {
-          let best = 0;
-          for (let c = 1; c < k; c++) if (this.hostProbs[i * k + c] > this.hostProbs[i * k + best]) best = c;
-          predicted[start + i] = best;
-        }
+        for (let i = 0; i < n; i++) predicted[start + i] = argmaxRow(this.hostProbs, i * k, k);
       }
     } finally {
       this.network.train(wasTraining);
@@ -187,8 +197,8 @@ export class Classifier {
     shape.forEach((d, i) => expectInt(d, `inputShape[${i}]`, 1));
     this.inputShape = [shape[0], shape[1], shape[2]];
     const s = options.standardizer ?? null;
-    if (s !== null && !(s instanceof Standardizer)) checkStandardize(s, this.inputShape[0], '', 'options.standardizer');
-    this.standardizer = s === null || s instanceof Standardizer ? s : new Standardizer(s.mean, s.std);
+    this.standardizer = s === null || s instanceof Standardizer ? s : readStandardize(s, '', 'options.standardizer');
+    checkStandardizerFits(this.standardizer, this.inputShape, '', 'options.standardizer');
     this.manifest = options.manifest ?? {};
   }
 
@@ -197,7 +207,7 @@ export class Classifier {
   }
 
   get numClasses(): number {
-    return describedLayer(this.network, 'outputShape').outputShape!([1, ...this.inputShape])[1];
+    return outputShapeOf(this.network, [1, ...this.inputShape])[1];
   }
 
   /** Moves the network to `device` (cached batch buffers are rebuilt there). */
@@ -232,14 +242,10 @@ export class Classifier {
     return this.predictorFor(Math.max(1, Math.min(batchSize, count))).run(images, { standardized: options.standardized });
   }
 
-  /** Writes model.json (with the preprocessing) and weights.safetensors into `dir`. */
+  /** Writes model.json (with the preprocessing) and weights.safetensors into `dir` (saveModel). */
   save(dir: string, extra: Record<string, unknown> = {}): void {
-    const { format: _f, version: _v, architecture: _a, ...rest } = this.manifest;
-    saveModel(dir, this.network, {
-      ...rest,
-      ...extra,
-      preprocessing: { ...((rest.preprocessing as object) ?? {}), standardize: this.standardizer?.toJSON() ?? null, inputShape: [...this.inputShape] },
-    });
+    const { format: _f, version: _v, architecture: _a, preprocessing: _p, ...rest } = this.manifest;
+    saveModel(dir, this.network, { ...rest, ...extra, standardizer: this.standardizer, inputShape: this.inputShape });
   }
 
   /**
@@ -248,18 +254,29 @@ export class Classifier {
    */
   toOnnx(options: { softmax?: boolean; preprocessing?: boolean } = {}): Uint8Array {
     if (options.preprocessing && !this.standardizer) throw new Error('Expected a classifier with a standardizer for preprocessing but it has none');
-    return toOnnx(this.network, { inputShape: this.inputShape, softmax: options.softmax, standardize: options.preprocessing ? this.standardizer!.toJSON() : null });
+    return toOnnx(this.network, this.onnxOptions(options));
   }
 
   /** Writes toOnnx(options) to `file` (atomically). */
   exportOnnx(file: string, options: { softmax?: boolean; preprocessing?: boolean } = {}): void {
     if (options.preprocessing && !this.standardizer) throw new Error('Expected a classifier with a standardizer for preprocessing but it has none');
-    exportOnnx(this.network, file, { inputShape: this.inputShape, softmax: options.softmax, standardize: options.preprocessing ? this.standardizer!.toJSON() : null });
+    exportOnnx(this.network, file, this.onnxOptions(options));
   }
 
+  /** Frees the network's and the predictor's tensors (GPU memory); the classifier cannot be used afterwards. */
   dispose(): void {
     this.releasePredictors();
     this.network.dispose();
+  }
+
+  /** The export options of toOnnx/exportOnnx: "pixels" or "input" in, "probabilities" or "logits" out. */
+  private onnxOptions(options: { softmax?: boolean; preprocessing?: boolean }): OnnxExportOptions {
+    return {
+      inputShape: this.inputShape,
+      softmax: options.softmax,
+      standardize: options.preprocessing ? this.standardizer!.toJSON() : null,
+      outputName: options.softmax ? 'probabilities' : 'logits',
+    };
   }
 
   private predictorFor(batchSize: number): Predictor {
@@ -278,28 +295,33 @@ export class Classifier {
   }
 }
 
-/**
- * Loads a saved model folder (model.json + weights.safetensors, as `napinet train` and saveModel
- * write them, or a checkpoint folder) as a Classifier with its preprocessing. A run folder without
- * a final model (an interrupted run) gives its latest checkpoint's model.
- */
-export function load(dir: string, options: { device?: DeviceSpec; inputShape?: [number, number, number] } = {}): Classifier {
-  if (typeof dir !== 'string' || dir === '') fail('a model folder path', 'dir', dir);
-  if (!fs.existsSync(path.join(dir, MODEL_FILE)) && fs.existsSync(path.join(dir, CHECKPOINTS_DIR, LATEST_FILE))) {
-    dir = findCheckpoint(dir).dir;
+/** A [C, H, W] input shape, or the error naming `name`. */
+function imageShape(shape: unknown, name: string, prefix: string): [number, number, number] {
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) {
+    throw new TypeError(`${prefix}Expected a [C, H, W] shape of positive integers for ${name} but received ${describe(shape)}`);
   }
-  const { model, manifest } = loadModel(dir);
-  const manifestFile = path.join(dir, MODEL_FILE);
+  return [shape[0], shape[1], shape[2]];
+}
+
+/**
+ * Loads a saved model folder (as saveModel and `napinet train` write it, a checkpoint folder, or a
+ * run folder whose run stopped before its final model) as a Classifier with its preprocessing:
+ * loadModel (lib/io/model_io.ts, the one reader of model folders) plus the classifier's checks
+ * (an image input shape, [N, classes] outputs). `load` is this function under its older name.
+ */
+export function loadClassifier(dir: string, options: { device?: DeviceSpec; inputShape?: [number, number, number] } = {}): Classifier {
+  if (typeof dir !== 'string' || dir === '') fail('a model folder path', 'dir', dir);
+  expectObject(options, 'options');
+  const given = options.inputShape !== undefined;
+  if (given) imageShape(options.inputShape, 'options.inputShape', '');
+  const { model, standardizer, inputShape, manifest, dir: folder } = loadModel(dir, { inputShape: options.inputShape });
+  const manifestFile = path.join(folder, MODEL_FILE);
   try {
-    const pre = manifest.preprocessing ?? {};
-    if (typeof pre !== 'object' || pre === null || Array.isArray(pre)) throw new TypeError(`${manifestFile}: Expected an object for preprocessing but received ${describe(pre)}`);
-    const { standardize, inputShape: savedShape } = pre as { standardize?: unknown; inputShape?: unknown };
-    const inputShape = options.inputShape ?? savedShape;
-    if (inputShape === undefined) throw new Error(`${manifestFile} records no preprocessing.inputShape: pass load(dir, { inputShape: [C, H, W] })`);
-    const given = options.inputShape !== undefined;
-    checkInputShape(model, inputShape, given ? 'options.inputShape' : 'preprocessing.inputShape', given ? '' : `${manifestFile}: `, manifestFile);
-    if (standardize != null) checkStandardize(standardize, (inputShape as number[])[0], `${manifestFile}: `, 'preprocessing.standardize');
-    const classifier = new Classifier(model, { inputShape: inputShape as [number, number, number], standardizer: (standardize ?? null) as { mean: number[]; std: number[] } | null, manifest });
+    if (inputShape === null) throw new Error(`${manifestFile} records no preprocessing.inputShape: pass load(dir, { inputShape: [C, H, W] })`);
+    const shape = imageShape(inputShape, given ? 'options.inputShape' : 'preprocessing.inputShape', given ? '' : `${manifestFile}: `);
+    const out = outputShapeOf(model, [1, ...shape]);
+    if (out.length !== 2) throw new Error(`${manifestFile}: the network gives an output of shape [${out.join(', ')}] for input [1, ${shape.join(', ')}]; a classifier gives [N, classes]`);
+    const classifier = new Classifier(model, { inputShape: shape, standardizer, manifest });
     if (options.device) classifier.to(options.device);
     return classifier;
   } catch (error) {
@@ -308,37 +330,24 @@ export function load(dir: string, options: { device?: DeviceSpec; inputShape?: [
   }
 }
 
-/**
- * A [C, H, W] input shape the network accepts, whose forward pass for one image (input and every
- * layer's output) fits the input budget: checked by shape inference, before anything is allocated.
- */
-function checkInputShape(network: Module, shape: unknown, name: string, prefix: string, source: string): void {
-  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) {
-    throw new TypeError(`${prefix}Expected a [C, H, W] shape of positive integers for ${name} but received ${describe(shape)}`);
-  }
-  const [c, h, w] = shape as number[];
-  checkBudget(source, `an input of shape [${c}, ${h}, ${w}]`, 4 * c * h * w);
-  const layers = network instanceof Sequential ? network.layers : [network];
-  let current = [1, c, h, w];
-  let bytes = 4 * c * h * w;
-  for (const [i, layer] of layers.entries()) {
-    try {
-      current = describedLayer(layer, 'outputShape').outputShape!(current);
-    } catch (error) {
-      throw new Error(`${source}: input shape [${c}, ${h}, ${w}] does not fit the network at layer ${i} (${layer.constructor.name}): ${(error as Error).message}`);
-    }
-    bytes += 4 * current.reduce((a, b) => a * b, 1);
-  }
-  if (current.length !== 2) throw new Error(`${source}: the network gives an output of shape [${current.join(', ')}] for input [1, ${c}, ${h}, ${w}]; a classifier gives [N, classes]`);
-  checkBudget(source, `one image of shape [${c}, ${h}, ${w}] through the network`, bytes);
-}
+/** The older name of loadClassifier (kept: the README and scripts use it). */
+export const load = loadClassifier;
 
-/** {mean, std}: one finite number per channel each, std > 0. */
-function checkStandardize(value: unknown, channels: number, prefix: string, name: string): void {
-  const s = value as { mean?: unknown; std?: unknown };
-  const numbers = (v: unknown, positive: boolean) =>
-    Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
-  if (typeof s !== 'object' || s === null || !numbers(s.mean, false) || !numbers(s.std, true)) {
-    throw new TypeError(`${prefix}Expected {mean, std} with ${channels} finite numbers each (std > 0) for ${name} but received ${describe(value)}`);
+/**
+ * The output shape of `network` for an input of `shape`: from outputShape() where the network has
+ * it, else from one forward pass of zeros (a module written with forward() alone).
+ */
+export function outputShapeOf(network: Module, shape: readonly number[]): number[] {
+  if (typeof network.outputShape === 'function') return network.outputShape(shape);
+  const wasTraining = network.training;
+  network.eval();
+  try {
+    return network.inference(() => {
+      const y = network.forward(Tensor.zeros(shape, { device: network.device }));
+      if (!(y instanceof Tensor)) throw new TypeError(`Expected ${network.constructor.name}.forward to return a Tensor but it returned ${describe(y)}`);
+      return [...y.shape];
+    });
+  } finally {
+    network.train(wasTraining);
   }
 }

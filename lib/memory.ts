@@ -11,11 +11,13 @@
  * disposed"), so a tensor kept past its tidy() fails loudly instead of reading reused memory.
  * Storage adopted from the user (Tensor.from(someFloat32Array)) is never pooled.
  */
+import { type Device, isCuda } from './device';
 import { type CudaBuffer, native } from './native';
+import { formatBytes } from './budget';
 
+/** A tensor's element type: float32 for values, int32 for labels and indices. */
 export type DType = 'float32' | 'int32';
 export type HostArray = Float32Array | Int32Array;
-export type Device = 'cpu' | 'cuda';
 
 /** The memory behind one or more tensors (views share it) and its in-place version counter. */
 export class Storage {
@@ -54,7 +56,7 @@ export class Storage {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.cuda) liveCudaBytes -= this.length * 4;
+    if (this.cuda) countLiveCuda(this.device, -this.length * 4);
     if (this.poolable) pool.put(this);
     else this.cuda?.dispose();
     this.host = undefined;
@@ -62,23 +64,34 @@ export class Storage {
   }
 }
 
-let liveCudaBytes = 0;
+// Bytes of GPU memory held by live tensors, per GPU ('cuda:N') and in all.
+const liveCudaBytes = new Map<Device, number>();
+let liveCudaTotal = 0;
 
-/** Bytes of GPU memory held by live tensors (the pool's idle buffers not included). */
-export function cudaBytesInUse(): number {
-  return liveCudaBytes;
+function countLiveCuda(device: Device, bytes: number): void {
+  liveCudaBytes.set(device, (liveCudaBytes.get(device) ?? 0) + bytes);
+  liveCudaTotal += bytes;
+}
+
+/**
+ * Bytes of GPU memory held by live tensors (the pool's idle buffers not included): on one GPU
+ * ('cuda:N', canonical), or on all of them.
+ */
+export function cudaBytesInUse(device?: Device): number {
+  return device === undefined ? liveCudaTotal : (liveCudaBytes.get(device) ?? 0);
 }
 
 // ---------------------------------------------------------------------------------------------
-// The pool: freed buffers by device, dtype and exact length, up to a byte limit per device.
+// The pool: freed buffers by device ('cpu', 'cuda:N'), dtype and exact length, up to a byte limit
+// per device (one limit for the CPU, one that each GPU has).
 // ---------------------------------------------------------------------------------------------
 
 type Memory = HostArray | CudaBuffer;
 
 class Pool {
   private readonly free = new Map<string, Memory[]>();
-  private readonly bytes: Record<Device, number> = { cpu: 0, cuda: 0 };
-  limit: Record<Device, number> = { cpu: 256 * 2 ** 20, cuda: 1024 * 2 ** 20 };
+  private readonly bytes = new Map<Device, number>();
+  limit: PoolLimits = { cpu: 256 * 2 ** 20, cuda: 1024 * 2 ** 20 };
   hits = 0;
   misses = 0;
 
@@ -86,7 +99,7 @@ class Pool {
     const list = this.free.get(key(device, dtype, length));
     const memory = list?.pop();
     if (memory) {
-      this.bytes[device] -= length * 4;
+      this.bytes.set(device, this.bytes.get(device)! - length * 4);
       this.hits++;
     } else {
       this.misses++;
@@ -98,7 +111,8 @@ class Pool {
     const memory = storage.host ?? storage.cuda;
     if (!memory) return;
     const bytes = storage.length * 4;
-    if (bytes === 0 || this.bytes[storage.device] + bytes > this.limit[storage.device]) {
+    const held = this.bytes.get(storage.device) ?? 0;
+    if (bytes === 0 || held + bytes > this.limit[isCuda(storage.device) ? 'cuda' : 'cpu']) {
       storage.cuda?.dispose();
       return;
     }
@@ -106,19 +120,20 @@ class Pool {
     let list = this.free.get(k);
     if (!list) this.free.set(k, (list = []));
     list.push(memory);
-    this.bytes[storage.device] += bytes;
+    this.bytes.set(storage.device, held + bytes);
   }
 
   /** Frees every idle buffer (GPU memory back to the driver). */
   clear(): void {
     for (const list of this.free.values()) for (const m of list) if (!(m instanceof Float32Array || m instanceof Int32Array)) m.dispose();
     this.free.clear();
-    this.bytes.cpu = 0;
-    this.bytes.cuda = 0;
+    this.bytes.clear();
   }
 
   stats(): MemoryStats {
-    return { pooledBytes: { ...this.bytes }, poolLimit: { ...this.limit }, poolHits: this.hits, poolMisses: this.misses, cudaBytesInUse: liveCudaBytes };
+    const pooledBytes: Record<string, number> = { cpu: 0 };
+    for (const [device, bytes] of this.bytes) pooledBytes[device] = bytes;
+    return { pooledBytes, poolLimit: { ...this.limit }, poolHits: this.hits, poolMisses: this.misses, cudaBytesInUse: liveCudaTotal };
   }
 }
 
@@ -128,10 +143,17 @@ function key(device: Device, dtype: DType, length: number): string {
 
 const pool = new Pool();
 
+/** The most bytes the pool keeps idle: on the CPU, and on each GPU. */
+export interface PoolLimits {
+  cpu: number;
+  cuda: number;
+}
+
+/** What memoryStats() reports: the bytes pooled and in use, per device. */
 export interface MemoryStats {
-  /** Bytes held idle in the pool, per device. */
-  pooledBytes: Record<Device, number>;
-  poolLimit: Record<Device, number>;
+  /** Bytes held idle in the pool, per device: 'cpu' always, and each GPU that pooled ('cuda:0', …). */
+  pooledBytes: Record<string, number>;
+  poolLimit: PoolLimits;
   /** Allocations served from the pool, and those that needed new memory, since start. */
   poolHits: number;
   poolMisses: number;
@@ -143,8 +165,8 @@ export function memoryStats(): MemoryStats {
   return pool.stats();
 }
 
-/** Caps the bytes the pool keeps idle per device (0 turns pooling off); returns the old caps. */
-export function setMemoryPoolLimit(limits: Partial<Record<Device, number>>): Record<Device, number> {
+/** Caps the bytes the pool keeps idle on the CPU and on each GPU (0 turns pooling off); returns the old caps. */
+export function setMemoryPoolLimit(limits: Partial<PoolLimits>): PoolLimits {
   const old = { ...pool.limit };
   pool.limit = { ...pool.limit, ...limits };
   return old;
@@ -155,6 +177,18 @@ export function emptyMemoryPool(): void {
   pool.clear();
 }
 
+/** A zeroed host array, or an Error saying how large it was (not V8's "Invalid typed array length"). */
+function newHostArray(dtype: DType, length: number): HostArray {
+  try {
+    return dtype === 'float32' ? new Float32Array(length) : new Int32Array(length);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new RangeError(
+      `cannot allocate a tensor of ${length.toLocaleString('en-US')} ${dtype} values (${formatBytes(length * 4)}) in host memory: ${error.message.startsWith('Invalid') ? 'more than a JavaScript typed array holds' : 'more than the memory available'}`,
+    );
+  }
+}
+
 /**
  * New storage of `length` elements. `zero`: filled with zeros; otherwise its contents are
  * unspecified (the caller overwrites every element). `allocCuda` makes a new GPU buffer
@@ -163,13 +197,13 @@ export function emptyMemoryPool(): void {
 export function allocStorage(device: Device, dtype: DType, length: number, zero: boolean, allocCuda: () => CudaBuffer): Storage {
   const reused = pool.take(device, dtype, length);
   let storage: Storage;
-  if (device === 'cpu') {
-    const host = (reused as HostArray | undefined) ?? (dtype === 'float32' ? new Float32Array(length) : new Int32Array(length));
+  if (!isCuda(device)) {
+    const host = (reused as HostArray | undefined) ?? newHostArray(dtype, length);
     if (reused && zero) host.fill(0);
     storage = new Storage(device, dtype, length, host, undefined, true);
   } else {
     const buffer = (reused as CudaBuffer | undefined) ?? allocCuda();
-    liveCudaBytes += length * 4;
+    countLiveCuda(device, length * 4);
     storage = new Storage(device, dtype, length, undefined, buffer, true);
     if (reused && zero) fillStorage(storage, 0);
   }

@@ -38,6 +38,7 @@ export type CudaGraphHandle = { readonly __cudaGraph: unique symbol };
 /** A tensor's storage as the addon sees it. */
 export type NativeBuffer = Float32Array | CudaBuffer;
 
+/** How the loaded addon was built (buildInfo()): with CUDA (or its CPU emulation) or not, its Node-API version and the SIMD instructions its kernels use. */
 export interface BuildInfo {
   cuda: boolean;
   cudaEmulated: boolean;
@@ -157,7 +158,8 @@ export interface NativeAddon {
   ncclInfo?(): NcclInfo;
   /** ncclGetUniqueId: made on rank 0 and broadcast to the others before ncclInit. */
   ncclUniqueId?(): Uint8Array;
-  ncclInit?(id: Uint8Array, worldSize: number, rank: number): void;
+  /** ncclCommInitRank on GPU `device` (default 0), which every later NCCL call must use. */
+  ncclInit?(id: Uint8Array, worldSize: number, rank: number, device?: number): void;
   ncclFinalize?(): void;
   ncclAllReduce?(buffers: CudaBuffer[], mean: boolean, timeoutMs: number): void;
   ncclBroadcast?(buffers: CudaBuffer[], root: number, timeoutMs: number): void;
@@ -259,6 +261,23 @@ export interface NativeAddon {
   ): void;
   /** The direct convolution kernels' instruction set: 'avx512', 'avx2', 'neon' (AArch64) or 'generic'. */
   conv2dIsa(): string;
+
+  // fused convolution → batch norm (training) → ReLU (→ 2×2 max-pool), CPU only
+  // (native/kernels/conv2d_batchnorm.h); indices (and y in backward) are used only with pool
+  conv2dBatchNormReluForward(
+    y: NativeBuffer, indices: Int32Array | CudaBuffer | null, z: NativeBuffer, saveMean: NativeBuffer, saveInvstd: NativeBuffer,
+    saveAffine: NativeBuffer, runningMean: NativeBuffer | null, runningVar: NativeBuffer | null, numBatchesTracked: NativeBuffer | null,
+    x: NativeBuffer, w: NativeBuffer, convBias: NativeBuffer | null, weight: NativeBuffer | null, bias: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, pool: boolean, momentum: number, cumulativeAverage: boolean, eps: number,
+  ): void;
+  conv2dBatchNormReluBackward(
+    dx: NativeBuffer | null, dw: NativeBuffer, convDb: NativeBuffer | null, dweight: NativeBuffer | null, dbias: NativeBuffer | null,
+    dy: NativeBuffer, indices: Int32Array | CudaBuffer | null, y: NativeBuffer | null, z: NativeBuffer, x: NativeBuffer, w: NativeBuffer,
+    weight: NativeBuffer | null, saveMean: NativeBuffer, saveInvstd: NativeBuffer, saveAffine: NativeBuffer,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, pool: boolean, accumulate: boolean,
+  ): void;
 
   // batch gather (native/kernels/gather.h, cuda/gather.cu): each tensor float32 or int32, moved as 32-bit words
   gatherBatch(
@@ -387,6 +406,7 @@ export function packageRoot(): string {
   }
 }
 
+/** Which addon binary was loaded (addonSource()): an override (NAPINET_ADDON), a local build or a prebuilt one, and its path. */
 export interface AddonSource {
   kind: 'override' | 'local build' | 'prebuilt';
   path: string;

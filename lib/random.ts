@@ -14,6 +14,7 @@ export interface GeneratorSnapshot {
   spareNormal: number | null;
 }
 
+/** A seeded random number generator (xoshiro128**): uniform and normal draws, shuffles, permutations. One seed gives the same run on the CPU; every random thing in napinet (initialisation, splits, shuffling, dropout, augmentation) takes one. */
 export class Generator {
   private s0 = 0;
   private s1 = 0;
@@ -111,10 +112,12 @@ export class Generator {
     return this.shuffle(out);
   }
 
+  /** The generator's state (JSON-safe), to resume its stream later with setState(). */
   getState(): GeneratorSnapshot {
     return { words: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spareNormal: this.spareNormal ?? null };
   }
 
+  /** Restores a state from getState(): the stream continues from there. */
   setState(state: GeneratorSnapshot): void {
     [this.s0, this.s1, this.s2, this.s3] = state.words.map((w) => w >>> 0) as GeneratorState;
     this.spareNormal = state.spareNormal ?? undefined;
@@ -128,6 +131,7 @@ function rotl(x: number, k: number): number {
 /** The process-wide default generator (like torch's default generator); napinet.manualSeed(s). */
 export const defaultGenerator = new Generator(0);
 
+/** Seeds the default generator (torch.manual_seed): what functions use when given no generator. */
 export function manualSeed(seed: number): void {
   defaultGenerator.seed(seed);
 }

@@ -2,14 +2,16 @@
  * Tensor: a shape, a dtype, a device, the storage behind them, and what autograd records.
  *
  * float32 (activations, parameters) or int32 (labels, indices); contiguous, row-major (NCHW for
- * images). On the CPU the storage is a typed array used in place by the kernels; on CUDA it is a
- * CudaBuffer in GPU memory. Data moves between devices only through to(), copyFrom() and toArray().
+ * images). On the CPU the storage is a typed array used in place by the kernels; on a GPU it is a
+ * CudaBuffer in that GPU's memory. `device` is 'cpu' or 'cuda:N' (lib/device.ts: 'cuda' is stored
+ * as 'cuda:0'). Data moves between devices only through to(), copyFrom() and toArray(); an op
+ * whose tensors are on different devices is an error naming both.
  *
  * Autograd (lib/autograd): a tensor with requiresGrad is a leaf whose gradient backward()
  * accumulates into .grad; a tensor computed from such tensors holds gradFn, the node that computed
  * it. The arithmetic methods (add, matmul, sum, …) are installed by lib/autograd/methods.ts.
  */
-import { cudaDevice, resolveDevice, type Device, type DeviceSpec } from './device';
+import { type CudaDevice, cudaAlloc, resolveDevice, type Device, type DeviceSpec } from './device';
 import { adoptHostStorage, allocStorage, type DType, fillStorage, type GraphNode, type HostArray, keep, Storage, type Tracked } from './memory';
 import type { NativeBuffer } from './native';
 import { describe, expectShape, fail } from './validate';
@@ -17,6 +19,7 @@ import { describe, expectShape, fail } from './validate';
 export type { DType, HostArray } from './memory';
 export { cudaBytesInUse } from './memory';
 
+/** Options of tensor() and the creation functions: device (default the CPU), dtype (default float32) and requiresGrad. */
 export interface TensorOptions {
   device?: DeviceSpec;
   dtype?: DType;
@@ -27,6 +30,7 @@ export interface TensorOptions {
 /** Nested arrays of numbers ([[1, 2], [3, 4]]), as tensor() takes them. */
 export type NestedArray = number | readonly NestedArray[];
 
+/** An n-dimensional array of float32 (or int32) values, contiguous, on the CPU or a CUDA GPU, as torch.Tensor: create one with tensor(), zeros(), randn(), …; PyTorch's maths are its methods (x.add(y), x.matmul(w), x.sum(1)), recorded for backward() when an input requires grad. GPU memory is freed by dispose() or tidy(). */
 export class Tensor implements Tracked {
   readonly shape: readonly number[];
   readonly dtype: DType;
@@ -54,6 +58,7 @@ export class Tensor implements Tracked {
     this.size = shapeSize(shape);
   }
 
+  /** 'cpu' or 'cuda:N' (canonical: a tensor made with device 'cuda' reports 'cuda:0'). */
   get device(): Device {
     return this.storage.device;
   }
@@ -123,7 +128,7 @@ export class Tensor implements Tracked {
     const dtype = expectDType(options.dtype ?? 'float32');
     const device = resolveDevice(options.device ?? 'cpu');
     const size = shapeSize(shape);
-    const storage = allocStorage(device, dtype, size, zero, () => cudaDevice().alloc(size, dtype));
+    const storage = allocStorage(device, dtype, size, zero, () => cudaAlloc(device as CudaDevice, size, dtype));
     const t = new Tensor(shape, storage);
     if (options.requiresGrad) t.requiresGrad = true;
     return t;
@@ -198,16 +203,18 @@ export class Tensor implements Tracked {
     return this.toArray()[0];
   }
 
-  /** @internal A copy on `device` (no autograd; Tensor.to() records). */
+  /**
+   * @internal A copy on `device`, canonical (no autograd; Tensor.to() records). From one GPU to
+   * another the values pass through host memory (the addon has no peer-to-peer copy).
+   */
   copyToDevice(device: Device): Tensor {
     const s = this.live();
-    if (device === 'cpu') {
-      const out = Tensor.empty(this.shape, { dtype: this.dtype });
-      s.cuda!.download(out.storage.host!);
-      return out;
-    }
     const out = Tensor.empty(this.shape, { device, dtype: this.dtype });
-    out.storage.cuda!.upload(s.host ?? this.toArray());
+    const target = out.storage;
+    if (s.host && target.host) target.host.set(s.host);
+    else if (s.host) target.cuda!.upload(s.host);
+    else if (target.host) s.cuda!.download(target.host);
+    else target.cuda!.upload(this.toArray());
     return out;
   }
 

@@ -1,6 +1,8 @@
 /**
  * Argument checks for the public API. Every message has the form
  * "Expected <what> for <argument> but received <value>", so the user learns which argument is wrong.
+ *
+ * @module
  */
 
 /** A value as a message shows it: short (strings to 100 characters, lists to 8 items and 3 levels, so cyclic or deep ones too). */
@@ -19,10 +21,12 @@ export function describe(value: unknown, depth = 0): string {
   return name && name !== 'Object' ? `a ${name}` : 'an object';
 }
 
+/** Throws `ErrorType` (default TypeError) with napinet's message: "Expected {expected} for {name} but received {a description of value}". */
 export function fail(expected: string, name: string, value: unknown, ErrorType: new (m: string) => Error = TypeError): never {
   throw new ErrorType(`Expected ${expected} for ${name} but received ${describe(value)}`);
 }
 
+/** `value` if it is an integer in [min, max], else a TypeError or RangeError naming `name`. */
 export function expectInt(value: unknown, name: string, min = -Infinity, max = Infinity): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) fail('an integer', name, value);
   if (value < min || value > max) {
@@ -32,17 +36,20 @@ export function expectInt(value: unknown, name: string, min = -Infinity, max = I
   return value;
 }
 
+/** `value` if it is a number (not NaN) in [min, max], else a TypeError or RangeError naming `name`. */
 export function expectNumber(value: unknown, name: string, min = -Infinity, max = Infinity): number {
   if (typeof value !== 'number' || Number.isNaN(value)) fail('a number', name, value);
   if (value < min || value > max) fail(`a number in [${min}, ${max}]`, name, value, RangeError);
   return value;
 }
 
+/** `value` if it is a boolean, else a TypeError naming `name`. */
 export function expectBoolean(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') fail('a boolean', name, value);
   return value;
 }
 
+/** `shape` if it is an array of non-negative integers, else a TypeError naming `name`. */
 export function expectShape(shape: unknown, name: string): readonly number[] {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     fail('an array of non-negative integers', name, shape);
@@ -75,9 +82,15 @@ export function expectObject<T>(value: T, name: string): T {
   return value;
 }
 
+/** `value` if it is one of the `allowed` strings, else a TypeError naming `name` and listing them. */
 export function expectOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
     fail(`one of ${allowed.map((a) => `'${a}'`).join(', ')}`, name, value);
   }
   return value as T;
+}
+
+/** "an" before int32, "a" before float32: for messages that name a dtype. */
+export function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }

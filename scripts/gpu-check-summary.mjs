@@ -98,6 +98,11 @@ for (const [label, file] of [['seed step: host issues / GPU finishes, µs', 'ste
   const p = lastJson(file);
   row(label, p ? `${fixed(p.hostMicrosPerStep, 1)} / ${fixed(p.microsPerStep, 1)}` : 'n/a');
 }
+const devices = json('devices.json');
+const failedChecks = (r) => r.checks?.filter((c) => !c.ok).map((c) => `${c.name}${c.detail ? ` (${c.detail})` : ''}`).join('; ');
+row('devices: cuda:N chosen, the GPU past the last refused', !devices ? 'n/a (no devices.json)' : devices.ok
+  ? `passed (${devices.count} GPU${devices.count === 1 ? '' : 's'}, ${devices.checks.length} checks${devices.count >= 2 ? ', cross-GPU copies and a graph on cuda:1' : ''})`
+  : `failed: ${String(devices.error ?? failedChecks(devices)).split('\n')[0].slice(0, 300)}`);
 const nccl = json('nccl.json');
 row('NCCL, one rank: collectives on CUDA tensors', !nccl ? 'n/a (no nccl.json)' : nccl.ok
   ? `passed (NCCL ${nccl.backends?.nccl?.version}; 64 MiB all-reduce ${fixed(nccl.allReduce64MiBMicros / 1000, 2)} ms)`

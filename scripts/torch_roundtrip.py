@@ -40,6 +40,12 @@ def build(config):
         return torch.nn.ReLU()
     if kind == "Flatten":
         return torch.nn.Flatten()
+    if kind in ("BatchNorm1d", "BatchNorm2d"):
+        layer = getattr(torch.nn, kind)
+        return layer(config["numFeatures"], eps=config["eps"], momentum=config["momentum"], affine=config["affine"],
+                     track_running_stats=config["trackRunningStats"])
+    if kind == "Dropout":
+        return torch.nn.Dropout(config["p"])
     raise ValueError(f"no torch.nn equivalent for napinet layer {kind}")
 
 

@@ -87,7 +87,7 @@ describe('in-place changes of saved tensors', () => {
   });
 });
 
-describe.skipIf(!DEVICES.includes('cuda'))('devices', () => {
+describe.skipIf(!DEVICES.includes('cuda:0'))('devices', () => {
   test('two tensors on different devices in one op name both devices', () => {
     const a = tensor([1, 2, 3], { requiresGrad: true });
     const b = tensor([1, 2, 3], { device: 'cuda' });
@@ -98,7 +98,7 @@ describe.skipIf(!DEVICES.includes('cuda'))('devices', () => {
 
   test('a gradient on the wrong device names both devices', () => {
     const y = tensor([1, 2], { device: 'cuda', requiresGrad: true }).exp();
-    expect(() => y.backward(tensor([1, 1]))).toThrow('Expected a gradient on cuda for tensor but received one on cpu');
+    expect(() => y.backward(tensor([1, 1]))).toThrow('Expected a gradient on cuda:0 for tensor but received one on cpu');
   });
 });
 

@@ -51,6 +51,7 @@ import { describe, expect, test } from 'vitest';
 import * as napinet from '../lib';
 import { nn, Tensor, tensor } from '../lib';
 import type { Tolerance } from './helpers/compare';
+import type { Device } from '../lib/device';
 import { DEVICES } from './helpers/devices';
 import { type FixtureCase, loadFixtures } from './helpers/fixtures';
 import { checkOp, checkTensor, type ToleranceRule } from './helpers/op_check';
@@ -267,7 +268,7 @@ const inFloat32Range = (v: number): number => (Number.isFinite(Math.fround(v)) ?
  * the op, backward() (with dy unless the case is a loss differentiated from 1), and checks y, every
  * input's .grad (none where PyTorch gives none) and the inputs the op changes in place.
  */
-function checkAutograd(c: FixtureCase, device: 'cpu' | 'cuda', asParameters = false): void {
+function checkAutograd(c: FixtureCase, device: Device, asParameters = false): void {
   const grad = new Set<string>(c.params.grad);
   const inputs = new Map<string, Tensor>();
   const make = (name: string): Tensor => {

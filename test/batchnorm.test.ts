@@ -36,7 +36,7 @@ import { EXACT, sumTolerance, sumTolerances, ULP } from './helpers/tolerance';
 
 const cases = loadFixtures('batchnorm');
 
-type Device = 'cpu' | 'cuda';
+type Device = import('../lib/device').Device;
 
 function layerFor(c: FixtureCase, device: Device): BatchNorm1d | BatchNorm2d {
   const { layer, C, momentum, affine, track } = c.params;

@@ -3,7 +3,7 @@
 // optimizer state and history of the uninterrupted run (bit for bit, CPU); crash safety (a
 // half-written checkpoint is never picked up, a killed writer leaves a loadable one); and the
 // loader refuses truncated, corrupt and random files with an Error that names the file.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -170,7 +170,21 @@ describe('crash safety', () => {
       expect(c.manifest.iteration).toBe(10 * k);
       expect(c.weights['4.weight'].data.every((v) => v === k)).toBe(true);
     }
-    expect(loadCheckpoint(dir).manifest.epoch).toBeGreaterThan(1);
+    const last = loadCheckpoint(dir).manifest.epoch;
+    expect(last).toBeGreaterThan(1);
+    // The next save removes what the killed writers left (.tmp-* folders, temporary files).
+    writeOne(dir, last + 1);
+    expect(fs.readdirSync(dir).sort()).toEqual([`epoch-${String(last + 1).padStart(4, '0')}`, 'latest.json']);
+  });
+
+  test('a save removes a dead writer\'s .tmp-* folder and temporary file, not a running writer\'s', () => {
+    const dir = tmp();
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const deadTemps = [`.tmp-epoch-0003-${dead}-abc`, `.latest.json.${dead}.xyz.tmp`];
+    const liveTemp = `.tmp-epoch-0003-${process.pid}-live`;
+    for (const name of [...deadTemps, liveTemp]) fs.mkdirSync(path.join(dir, name), { recursive: true });
+    writeOne(dir, 1);
+    expect(fs.readdirSync(dir).sort()).toEqual([liveTemp, 'epoch-0001', 'latest.json'].sort());
   });
 });
 
@@ -217,7 +231,9 @@ describe('the loader refuses broken checkpoints and model folders with a clear E
     fs.writeFileSync(path.join(dir, 'latest.json'), '{"checkpoint": "../../etc"}');
     expect(() => loadCheckpoint(dir)).toThrow('latest.json: expected {"checkpoint": "epoch-NNNN"}');
     fs.writeFileSync(path.join(ckptDir, 'model.json'), '{"format": "napinet-model", "version": 1, "architecture": {"type": "Sequential", "layers": [{"type": "Conv9d"}]}}');
-    expect(() => loadModel(ckptDir)).toThrow(`${path.join(ckptDir, 'model.json')}: cannot rebuild the architecture: Expected a known layer type for config.type but received "Conv9d"`);
+    expect(() => loadModel(ckptDir)).toThrow(
+      `${path.join(ckptDir, 'model.json')}: Expected a registered module type for architecture.layers[0].type but "Conv9d" is not a registered module type`,
+    );
     fs.writeFileSync(path.join(ckptDir, 'model.json'), '[');
     expect(() => loadModel(ckptDir)).toThrow('model.json is not valid JSON');
   });

@@ -114,7 +114,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet CLI: resume, Ctrl-C, predict, expo
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^wrote .*model\.onnx: ONNX opset 13, \d+ bytes; pixels \(raw 0–255\) \[N, 1, 28, 28\] → probabilities \[N, 10\]$/m);
     const onnx = decodeOnnx(fs.readFileSync(file));
-    expect(onnx.graph.node.map((n: any) => n.op_type)).toEqual(['Sub', 'Div', 'Conv', 'Relu', 'MaxPool', 'Flatten', 'Gemm', 'Softmax']);
+    expect(onnx.graph.node.map((n: any) => n.op_type)).toEqual(['Sub', 'Div', 'Conv', 'MaxPool', 'Relu', 'Reshape', 'Gemm', 'Softmax']);
     r = napinet('export', model, file);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('expected --onnx');

@@ -104,7 +104,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet CLI (dist build)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Expected an integer in [1, 65536] for --batch-size but received "0"');
     r = napinet('train', '--device', 'gpu');
-    expect(r.stderr).toContain('Expected auto, cpu or cuda for --device but received "gpu"');
+    expect(r.stderr).toContain('Expected auto, cpu, cuda or cuda:N (N a GPU index) for --device but received "gpu"');
     r = napinet('fly');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown command "fly"');

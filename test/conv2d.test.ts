@@ -201,9 +201,9 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
       );
     });
 
-    if (DEVICES.includes('cuda') && device === 'cuda') {
+    if (DEVICES.includes('cuda:0') && device === 'cuda:0') {
       test('tensors on different devices', () => {
-        expect(() => conv2d(x, Tensor.zeros([8, 3, 5, 5]), null)).toThrow('Expected a tensor on cuda for weight but received a tensor on cpu');
+        expect(() => conv2d(x, Tensor.zeros([8, 3, 5, 5]), null)).toThrow('Expected a tensor on cuda:0 for weight but received a tensor on cpu');
       });
     }
   });

@@ -59,7 +59,7 @@ const CASES: Case[] = [
   { name: 'wide rows (pooled row over 32 columns)', n: 2, c: 1, h: 9, w: 75, k: 3, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
 ];
 
-type Device = 'cpu' | 'cuda';
+type Device = import('../lib/device').Device;
 
 function random(shape: number[], values: Case['values'], g: Generator, device: Device = 'cpu'): Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
@@ -259,14 +259,14 @@ describe.each(DEVICES)('Sequential runs Conv2d → MaxPool2d(2) (→ ReLU) fused
   });
 });
 
-describe.runIf(DEVICES.includes('cuda'))('on CUDA', () => {
+describe.runIf(DEVICES.includes('cuda:0'))('on CUDA', () => {
   test('an index outside its window (device indices are not checked) passes no gradient and reads nothing out of bounds', () => {
     const g = new Generator(2);
-    const x = random([2, 1, 8, 8], 'normal', g, 'cuda');
-    const w = random([3, 1, 3, 3], 'normal', g, 'cuda');
+    const x = random([2, 1, 8, 8], 'normal', g, 'cuda:0');
+    const w = random([3, 1, 3, 3], 'normal', g, 'cuda:0');
     const { y, indices } = conv2dMaxPool2d(x, w, null);
     const bad = Tensor.from(new Int32Array(indices.size).fill(-5), indices.shape, { device: 'cuda' });
-    const grads = conv2dMaxPool2dBackward(random([...y.shape], 'normal', g, 'cuda'), bad, null, x, w);
+    const grads = conv2dMaxPool2dBackward(random([...y.shape], 'normal', g, 'cuda:0'), bad, null, x, w);
     expect(Array.from(grads.dw.toArray()).every((v) => v === 0)).toBe(true);
   });
 });

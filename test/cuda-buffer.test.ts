@@ -93,7 +93,7 @@ describe.runIf(cuda.isAvailable())('CudaBuffer', () => {
   test('kernels accept float32 CudaBuffers only, all on one device, long enough', () => {
     const y = alloc(4);
     const x = alloc(4);
-    expect(() => addon.reluForward(y, new Float32Array(4), 4)).toThrow(new TypeError('Expected a tensor on cuda for x but received a tensor on cpu'));
+    expect(() => addon.reluForward(y, new Float32Array(4), 4)).toThrow(new TypeError('Expected a tensor on cuda:0 for x but received a tensor on cpu'));
     expect(() => addon.reluForward(y, alloc(4, 'int32'), 4)).toThrow('Expected a Float32Array for x but received an int32 CudaBuffer');
     expect(() => addon.reluForward(y, x, 5)).toThrow(new RangeError('Expected at least 5 elements for y but received 4'));
     // An object dressed up as a CudaBuffer is not one.
@@ -103,7 +103,7 @@ describe.runIf(cuda.isAvailable())('CudaBuffer', () => {
 
   test('tensors move to the GPU and back, float32 and int32', () => {
     const t = Tensor.from([-1, 0.5, -0, 2], [2, 2], { device: 'cuda' });
-    expect(t.device).toBe('cuda');
+    expect(t.device).toBe('cuda:0');
     const y = relu(t);
     expect(Array.from(y.toArray())).toEqual([0, 0.5, 0, 2]);
     expect(Array.from(y.to('cpu').data)).toEqual([0, 0.5, 0, 2]);
@@ -112,7 +112,7 @@ describe.runIf(cuda.isAvailable())('CudaBuffer', () => {
     expect(Array.from(labels.toArray())).toEqual([3, 1, 4]);
     for (const tensor of [t, y, labels]) tensor.dispose();
     expect(t.disposed).toBe(true);
-    expect(() => t.toArray()).toThrow('Tensor(shape=[2, 2], dtype=float32, device=cuda) was disposed');
+    expect(() => t.toArray()).toThrow('Tensor(shape=[2, 2], dtype=float32, device=cuda:0) was disposed');
   });
 
   test('buffers a worker thread leaves behind are freed when it exits', async () => {

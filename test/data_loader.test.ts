@@ -120,7 +120,7 @@ describe('DataLoader over a map-style dataset', () => {
     expect(() => defaultCollate([{ x: [1, 2], y: 0 }, { x: [1, 2, 3], y: 0 }])).toThrow(
       'Expected a float32 value of shape [2] (as samples[0].x) for samples[1].x but received a float32 value of shape [3]',
     );
-    expect(() => defaultCollate([{ x: [1], y: 0 }, { x: [1], y: Int32Array.of(0) }])).toThrow('Expected a float32 value of shape [] (as samples[0].y) for samples[1].y but received a int32 value of shape [1]');
+    expect(() => defaultCollate([{ x: [1], y: 0 }, { x: [1], y: Int32Array.of(0) }])).toThrow('Expected a float32 value of shape [] (as samples[0].y) for samples[1].y but received an int32 value of shape [1]');
     expect(() => defaultCollate([{ x: 'a' as never, y: 0 }])).toThrow('Expected a Tensor, a typed array, an array of numbers or a number for samples[0].x but received "a"');
     expect(() => defaultCollate([])).toThrow('Expected a non-empty array of samples for samples');
   });

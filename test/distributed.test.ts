@@ -81,7 +81,7 @@ function checkCollectives(run: Run, size: number, device: 'cpu' | 'cuda'): void 
     expect(result.rank).toBe(r);
     expect(result.envRank).toBe(r);
     expect(result).toMatchObject({ size, localRank: r, localSize: size, backend: 'mpi' });
-    expect(result.devices).toEqual(Array(5).fill(device));
+    expect(result.devices).toEqual(Array(5).fill(device === 'cuda' ? 'cuda:0' : device)); // canonical: 'cuda' is cuda:0
     // init() gave the rank the CPUs it may run on (mpirun binds ranks to cores), its share at most
     const { threads, cpusAllowed, cpus } = result as { threads: number; cpusAllowed: number; cpus: number };
     expect(threads).toBe(Math.max(1, Math.min(cpusAllowed, Math.floor(cpus / size))));

@@ -41,7 +41,7 @@ describe.each(DEVICES)('fill on %s', (device) => {
     fillMany([], 1);
     expect(() => fillMany([tensors[0], 5 as never], 0)).toThrow('Expected a Tensor for tensors[1] but received 5');
     expect(() => fillMany(tensors, '0' as never)).toThrow(new TypeError('Expected a number for value but received "0"'));
-    if (device === 'cuda') expect(() => fillMany([tensors[0], Tensor.zeros([2])], 0)).toThrow('Expected a tensor on cuda for tensors[1] but received a tensor on cpu');
+    if (device === 'cuda:0') expect(() => fillMany([tensors[0], Tensor.zeros([2])], 0)).toThrow('Expected a tensor on cuda:0 for tensors[1] but received a tensor on cpu');
   });
 
   test('rejects bad arguments with messages naming them', () => {

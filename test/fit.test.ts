@@ -382,4 +382,15 @@ describe('predict()', () => {
     const loss = new CrossEntropyLoss();
     expect(() => evaluate(model, new TensorDataset(Tensor.from([[1, 1]]), Tensor.from([0.5])), { loss })).toThrow('Expected int32 class labels');
   });
+
+  test('predictClasses follows torch.argmax: the first of equal maxima, the first NaN of a row', () => {
+    const model = new Sequential(new Linear(1, 4, { bias: false }));
+    const weight = (model.layers[0] as Linear).weight;
+    weight.copyFrom([1, 3, 3, 2]); // outputs x·[1, 3, 3, 2]
+    expect(Array.from(predictClasses(model, Tensor.from([[1], [-1]])))).toEqual([1, 0]);
+    weight.copyFrom([1, 3, NaN, NaN]); // torch.argmax(tensor([1., 3., nan, nan])) is 2
+    expect(Array.from(predictClasses(model, Tensor.from([[1], [-1]])))).toEqual([2, 2]);
+    weight.copyFrom([NaN, 3, 1, 1]);
+    expect(Array.from(predictClasses(model, Tensor.from([[1]])))).toEqual([0]);
+  });
 });

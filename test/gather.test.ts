@@ -145,8 +145,8 @@ describe.each(DEVICES)('gatherBatch on %s', (device) => {
     expect(() => gatherBatch(x, y, images, Tensor.zeros([3], { device }), order, 0)).toThrow('Expected a float32 tensor for y but received an int32 tensor');
     expect(() => gatherBatch(x, y, images, Tensor.zeros([2], { device, dtype: 'int32' }), order, 0)).toThrow('Expected 3 rows (those of inputs) for targets but received shape [2]');
     expect(() => gatherBatch(x, y, images, Tensor.zeros([4], { device, dtype: 'int32' }), order, 0)).toThrow('Expected 3 rows (those of inputs) for targets but received shape [4]');
-    if (device === 'cuda') {
-      expect(() => gatherBatch(x, y, images, labels, Tensor.from(Int32Array.of(0, 1, 2)), 0)).toThrow('Expected a tensor on cuda for order but received a tensor on cpu');
+    if (device === 'cuda:0') {
+      expect(() => gatherBatch(x, y, images, labels, Tensor.from(Int32Array.of(0, 1, 2)), 0)).toThrow('Expected a tensor on cuda:0 for order but received a tensor on cpu');
     }
     for (const t of [images, labels, x, y, order]) t.dispose();
   });
@@ -162,8 +162,8 @@ describe('gatherBatch indices', () => {
     expect(() => gatherBatch(x, y, images, labels, Tensor.from(Int32Array.of(-1, 0)), 0)).toThrow('Expected row indices in [0, 3) for order but received -1 at index 0');
   });
 
-  test.runIf(DEVICES.includes('cuda'))('on CUDA an index outside the images gives a NaN image and the label -1 (a float target NaN), never a read out of bounds', () => {
-    const device = 'cuda';
+  test.runIf(DEVICES.includes('cuda:0'))('on CUDA an index outside the images gives a NaN image and the label -1 (a float target NaN), never a read out of bounds', () => {
+    const device = 'cuda:0';
     const images = Tensor.from(Float32Array.of(1, 2, 3, 4, 5, 6), [3, 2], { device });
     const labels = Tensor.from(Int32Array.of(7, 8, 9), [3], { device });
     const x = Tensor.zeros([3, 2], { device });

@@ -24,6 +24,7 @@ import { matmul } from '../lib/ops/gemm';
 import { native } from '../lib/native';
 import { Tensor } from '../lib';
 import { expectClose } from './helpers/compare';
+import type { Device } from '../lib/device';
 import { DEVICES } from './helpers/devices';
 import { loadFixtures } from './helpers/fixtures';
 import { cudaBuffers } from './helpers/cuda';
@@ -33,7 +34,7 @@ import { expectSameBitsAcrossThreads } from './helpers/threads';
 import { sumTolerance } from './helpers/tolerance';
 
 /** C = beta·C with NaN, inf and −inf (beta = 0 must ignore them all). */
-function poisoned(m: number, n: number, device: 'cpu' | 'cuda'): Tensor {
+function poisoned(m: number, n: number, device: Device): Tensor {
   const values = new Float32Array(m * n);
   for (let i = 0; i < values.length; i++) values[i] = [NaN, Infinity, -Infinity, 1e30][i % 4];
   return Tensor.from(values, [m, n], { device });

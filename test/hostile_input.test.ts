@@ -215,7 +215,7 @@ describe('file readers: crafted files and seeded mutations', () => {
     const deep = 100000;
     const crafted: Record<string, [string, string]> = {
       'inputShape [1, 1e9, 1e9]': [pre({ ...manifest.preprocessing, inputShape: [1, 1e9, 1e9] }), 'would need 3.5 EiB, more than the input budget'],
-      'inputShape [1, 28]': [pre({ ...manifest.preprocessing, inputShape: [1, 28] }), 'Expected a [C, H, W] shape of positive integers for preprocessing.inputShape but received [1, 28]'],
+      'inputShape [1, 28]': [pre({ ...manifest.preprocessing, inputShape: [1, 28] }), 'input shape [1, 28] does not fit the network at layer 0 (Conv2d)'],
       'inputShape "28x28"': [pre({ ...manifest.preprocessing, inputShape: '28x28' }), 'but received "28x28"'],
       'inputShape [3, 28, 28] for a 1-channel network': [pre({ ...manifest.preprocessing, inputShape: [3, 28, 28] }), 'input shape [3, 28, 28] does not fit the network at layer 0 (Conv2d)'],
       'inputShape [1, 8, 8] too small for the network': [pre({ ...manifest.preprocessing, inputShape: [1, 8, 8] }), 'does not fit the network at layer'],
@@ -225,7 +225,11 @@ describe('file readers: crafted files and seeded mutations', () => {
       'layers holding null': [arch({ type: 'Sequential', layers: [null] }), 'Expected a layer object {type, …} for architecture.layers[0] but received null'],
       'architecture a list': [arch([1]), 'Expected a layer object {type, …} for architecture but received [1]'],
       'architecture missing': [arch(undefined), 'for architecture but received undefined'],
-      'unknown layer type': [arch({ type: 'Sequential', layers: [{ type: 'Transformer' }] }), 'Expected a known layer type for config.type but received "Transformer"'],
+      'unknown layer type': [
+        arch({ type: 'Sequential', layers: [{ type: 'Transformer' }] }),
+        'Expected a registered module type for architecture.layers[0].type but "Transformer" is not a registered module type: a custom Module class must be registered before loading, with napinet.registerModule(Transformer)',
+      ],
+      'ModuleDict of a list': [arch({ type: 'ModuleDict', modules: [] }), 'Expected an object of layers by name for architecture.modules but received []'],
       'Conv2d of 1e9 channels (was "Invalid typed array length")': [
         arch({ type: 'Sequential', layers: [{ ...layers[0], inChannels: 1e9, outChannels: 1e9 }, ...layers.slice(1)] }),
         'the architecture declares 25,000,000,001,000,014,000 parameter and buffer values but',
@@ -322,7 +326,7 @@ describe('the CLI: arguments, files through commands, environment', () => {
     [['train', '--seed', '1e300'], 'Expected an integer in [0, 2^53 - 1] for --seed'],
     [['train', '--limit', '1'], 'for --limit but received "1"'],
     [['train', '--workers', '100000'], 'Expected an integer in [1, 256] for --workers'],
-    [['train', '--device', 'gpu'], 'Expected auto, cpu or cuda for --device but received "gpu"'],
+    [['train', '--device', 'gpu'], 'Expected auto, cpu, cuda or cuda:N (N a GPU index) for --device but received "gpu"'],
     [['train', '--model', 'huge'], 'Expected seed, deep or fast for --model but received "huge"'],
     [['train', '--digit', '10'], 'Expected an integer in [0, 9] for --digit'],
     [['train', '--occurrence', '0'], 'for --occurrence'],
@@ -350,7 +354,7 @@ describe('the CLI: arguments, files through commands, environment', () => {
     [['predict', '@W/model', '@W/nothing.png'], 'cannot read @W/nothing.png: no such file or folder'],
     [['predict', '@W/model', '@W'], 'cannot read @W: it is a folder, not a PNG file'],
     [['predict', '@W/model', '@W/tall.png'], 'answer'],
-    [['predict', '@W/model', '@W/digit.png', '--device', 'tpu'], 'Expected auto, cpu or cuda for --device but received "tpu"'],
+    [['predict', '@W/model', '@W/digit.png', '--device', 'tpu'], 'Expected auto, cpu, cuda or cuda:N (N a GPU index) for --device but received "tpu"'],
     [['export', '--onnx', '@W/model', '@W'], 'cannot write @W: it is a folder, not a file'],
     [['export', '--onnx', '@W/model', '@W/afile/x.onnx'], 'cannot write @W/afile/x.onnx: @W/afile is a file, not a folder'],
     [['export', '--onnx', '@W/nothing', '@W/x.onnx'], 'model folder @W/nothing does not exist'],
@@ -420,13 +424,15 @@ describe('the public load/save functions: bad arguments are refused by name', ()
     const out = path.join(dir, 'api');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
+    const cyclicConfig: { type: string; layers: unknown[] } = { type: 'Sequential', layers: [] };
+    cyclicConfig.layers.push(cyclicConfig);
     const nestedList: unknown[] = [];
     nestedList.push(nestedList);
     const aFile = put('api', 'afile', 'x');
     const calls: [string, () => unknown, string][] = [
       ['saveModel(5, model)', () => napinet.saveModel(5 as never, model), 'Expected a folder path for dir but received 5'],
       ['saveModel(dir, null)', () => napinet.saveModel(out, null as never), 'Expected a Module for model but received null'],
-      ['saveModel(dir, model, 5)', () => napinet.saveModel(out, model, 5 as never), 'Expected an object for extra but received 5'],
+      ['saveModel(dir, model, 5)', () => napinet.saveModel(out, model, 5 as never), 'Expected an object for options but received 5'],
       ['saveModel(a path through a file, model)', () => napinet.saveModel(path.join(aFile, 'model'), model), `cannot write ${path.join(aFile, 'model')}: ${aFile} is a file, not a folder`],
       [
         'saveCheckpoint(a path through a file, …)',
@@ -451,7 +457,7 @@ describe('the public load/save functions: bad arguments are refused by name', ()
       ['loadStateDict(model, null)', () => napinet.loadStateDict(model, null as never), 'Expected an object for state but received null'],
       ['loadStateDict: a number for a tensor', () => napinet.loadStateDict(model, { ...napinet.stateDict(model), '0.weight': 5 as never }), 'Expected a Tensor, a Float32Array or {shape, data: Float32Array} for state["0.weight"] but received 5'],
       ['stateDict(null)', () => napinet.stateDict(null as never), 'Expected a Module for model but received null'],
-      ['toOnnx(model, {})', () => napinet.toOnnx(model, {} as never), 'Expected a [C, H, W] shape of positive integers for options.inputShape but received undefined'],
+      ['toOnnx(model, {})', () => napinet.toOnnx(model, {} as never), "Expected a shape of positive integers (one sample's, without the batch dimension) for options.inputShape but received undefined"],
       ['exportOnnx(model, 5, …)', () => napinet.exportOnnx(model, 5 as never, { inputShape: [1, 28, 28] }), 'Expected a file path for file but received 5'],
       ['decodeOnnx("x")', () => napinet.decodeOnnx('x' as never), 'Expected a Uint8Array for bytes but received "x"'],
       ['encodeGreyPng(null, 2, 2)', () => napinet.encodeGreyPng(null as never, 2, 2), 'Expected 4 pixel values (width × height) for pixels but received null'],
@@ -464,6 +470,11 @@ describe('the public load/save functions: bad arguments are refused by name', ()
       ['readJsonFile(5)', () => napinet.readJsonFile(5 as never), 'Expected a file path for the JSON file but received 5'],
       ['Classifier(model, {inputShape: a cyclic list})', () => new napinet.Classifier(model, { inputShape: nestedList as never }), 'Expected a [C, H, W] shape for inputShape but received [[[[…]]]]'],
       ['Classifier(model, {standardizer: {mean: 5}})', () => new napinet.Classifier(model, { inputShape: [1, 28, 28], standardizer: { mean: 5 } as never }), 'for options.standardizer but received an object'],
+      ['nn.buildModule({Sequential, layers: 5})', () => napinet.nn.buildModule({ type: 'Sequential', layers: 5 }), 'Expected a list of layers for config.layers but received 5'],
+      ['nn.buildModule(a config holding itself)', () => napinet.nn.buildModule(cyclicConfig), 'config.layers[0] contains itself (a cycle)'],
+      ['nn.buildModule({type: "constructor"})', () => napinet.nn.buildModule({ type: 'constructor' }), 'Expected a registered module type for config.type but "constructor" is not a registered module type'],
+      ['nn.buildModule(Linear 500000 → 50000)', () => napinet.nn.buildModule({ type: 'Linear', inFeatures: 500_000, outFeatures: 50_000 }), 'cannot allocate a tensor of 25,000,000,000 float32 values (93.1 GiB) in host memory'],
+      ['zeros([500000, 50000])', () => napinet.zeros([500_000, 50_000]), 'cannot allocate a tensor of 25,000,000,000 float32 values (93.1 GiB)'],
       ['Classifier(1e18 pixels).predict', () => new napinet.Classifier(model, { inputShape: [1, 1e9, 1e9] }).predict(new Uint8Array(784)), 'a batch of 1 inputs of shape [1, 1000000000, 1000000000] would need 3.5 EiB'],
     ];
     for (const [call, run, message] of calls) {

@@ -20,7 +20,8 @@ const entry = path.join(lib, 'index.ts');
 const LAYERS: string[][] = [
   ['validate.ts'],
   ['native.ts', 'random.ts', 'budget.ts'],
-  ['device.ts', 'threads.ts', 'memory.ts'],
+  ['device.ts', 'threads.ts'],
+  ['memory.ts'], // its pool is keyed by device ('cuda:1'), so it asks device.ts (isCuda)
   ['tensor.ts', 'cuda_graph.ts'],
   ['ops/', 'distributed/'],
   ['autograd/'],

@@ -64,7 +64,7 @@ function gpuGrowth(before: Snapshot, after: Snapshot): string[] {
 }
 
 const onRealGpu = cuda.isAvailable() && !cuda.info().emulated;
-const devices: Device[] = onRealGpu ? ['cpu', 'cuda'] : ['cpu'];
+const devices: Device[] = onRealGpu ? ['cpu', 'cuda:0'] : ['cpu'];
 
 describe.each(devices)('memory over many steps on %s', (device) => {
   test('8,000 training steps after a warm-up: flat', async () => {
@@ -88,13 +88,13 @@ describe.each(devices)('memory over many steps on %s', (device) => {
     console.log(
       `${device}: 8,000 steps in ${((performance.now() - started) / 1000).toFixed(1)} s; growth: RSS ${growth.rss.toFixed(2)} MiB ` +
         `(median block ${median.toFixed(2)} MiB), heap ${growth.heap.toFixed(2)} MiB, typed arrays ${growth.arrayBuffers.toFixed(3)} MiB` +
-        (device === 'cuda' ? `, napinet GPU bytes ${after.gpuLive - before.gpuLive}, device free ${((after.free - before.free) / MiB).toFixed(1)} MiB` : ''),
+        (device === 'cuda:0' ? `, napinet GPU bytes ${after.gpuLive - before.gpuLive}, device free ${((after.free - before.free) / MiB).toFixed(1)} MiB` : ''),
     );
     expect(growth.arrayBuffers).toBeLessThan(1);
     expect(growth.heap).toBeLessThan(4);
     expect(median).toBeLessThan(0.5);
     expect(growth.rss).toBeLessThan(32);
-    if (device === 'cuda') expect(gpuGrowth(before, after)).toEqual([]);
+    if (device === 'cuda:0') expect(gpuGrowth(before, after)).toEqual([]);
     model.dispose();
   });
 
@@ -109,7 +109,7 @@ describe.each(devices)('memory over many steps on %s', (device) => {
     const after = snapshot();
     expect((after.arrayBuffers - before.arrayBuffers) / MiB).toBeLessThan(1);
     expect((after.rss - before.rss) / MiB).toBeLessThan(16);
-    if (device === 'cuda') expect(gpuGrowth(before, after)).toEqual([]);
+    if (device === 'cuda:0') expect(gpuGrowth(before, after)).toEqual([]);
     predictor.dispose();
     classifier.dispose();
   });

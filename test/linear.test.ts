@@ -11,6 +11,7 @@ import { type LinearGrads, linear, linearBackward } from '../lib/ops/linear';
 import { native } from '../lib/native';
 import { Tensor } from '../lib/tensor';
 import { expectClose } from './helpers/compare';
+import type { Device } from '../lib/device';
 import { DEVICES } from './helpers/devices';
 import { loadFixtures } from './helpers/fixtures';
 import { checkOp } from './helpers/op_check';
@@ -18,7 +19,7 @@ import { randomArray } from './helpers/random_values';
 import { expectSameBitsAcrossThreads } from './helpers/threads';
 import { sumTolerance, sumTolerances } from './helpers/tolerance';
 
-function poisoned(shape: number[], device: 'cpu' | 'cuda'): Tensor {
+function poisoned(shape: number[], device: Device): Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
   const values = new Float32Array(size);
   for (let i = 0; i < size; i++) values[i] = [NaN, Infinity, -Infinity][i % 3];

@@ -84,7 +84,7 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
   // terms, ≲ 8·2⁻²⁴ ≈ 4.8e-7 relative, plus expf's 2 ulp: within PROBS and LOSS as derived above),
   // 33 classes (one lane with two terms) and a single class; 300 rows × 32 lanes > 4096 takes the
   // multi-block reduction. Reference: float64 in JS from the same float32 logits.
-  test.runIf(device === 'cuda')('rows wider than a warp, and a single class, against a float64 reference', () => {
+  test.runIf(device === 'cuda:0')('rows wider than a warp, and a single class, against a float64 reference', () => {
     for (const [n, classes, smoothing] of [[300, 100, 0.1], [37, 33, 0], [5, 1, 0.2]]) {
       const logits = Float32Array.from({ length: n * classes }, (_, i) => 3 * Math.sin(i * 1.618 + 0.5));
       const labels = Int32Array.from({ length: n }, (_, i) => (i * 7) % classes);
@@ -155,7 +155,7 @@ describe.each(DEVICES)('softmax cross-entropy on %s', (device) => {
     expect(() => softmaxCrossEntropyBackward(logits, bad)).toThrow('Expected class indices in [0, 10) for labels but received 10 at index 3');
   });
 
-  test.runIf(device === 'cuda')('a label outside [0, C) on the GPU makes its row NaN and is never used as an index', () => {
+  test.runIf(device === 'cuda:0')('a label outside [0, C) on the GPU makes its row NaN and is never used as an index', () => {
     const c = caseNamed(cases, 'n16_c10/ls0.1');
     const logits = Tensor.from(c.f32('logits').subarray(0, 40), [4, 10], { device });
     const good = c.i32('labels').subarray(0, 4);

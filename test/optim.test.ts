@@ -134,8 +134,8 @@ describe.each(DEVICES)('optimizers on %s', (device) => {
     expect(() => adamStepMany(p, like().slice(1), like(), like(), h)).toThrow(new RangeError('Expected 2 tensors (one per param) for grads but received 1'));
     expect(() => adamStepMany(p, like(), [p[0], Tensor.zeros([3], { device })], like(), h)).toThrow('Expected shape [2] for expAvgs[1] but received [3]');
     expect(() => adamStepMany(p, like(), like(), 'x' as never, h)).toThrow('Expected an Array of tensors for expAvgSqs but received "x"');
-    if (device === 'cuda') {
-      expect(() => adamStepMany([p[0], Tensor.zeros([2])], like(), like(), like(), h)).toThrow('Expected a tensor on cuda for params[1] but received a tensor on cpu');
+    if (device === 'cuda:0') {
+      expect(() => adamStepMany([p[0], Tensor.zeros([2])], like(), like(), like(), h)).toThrow('Expected a tensor on cuda:0 for params[1] but received a tensor on cpu');
     }
   });
 

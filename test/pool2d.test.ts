@@ -39,7 +39,7 @@ describe.each(DEVICES)('pool2d on %s', (device) => {
 
   // The binding checks argmax indices on the CPU; on the GPU it cannot read them without waiting for
   // the device, so the CUDA kernel skips any outside the plane (cuda/pool2d.cu).
-  test.runIf(device === 'cuda')('argmax indices outside the plane on the GPU are skipped, never written through', () => {
+  test.runIf(device === 'cuda:0')('argmax indices outside the plane on the GPU are skipped, never written through', () => {
     const dy = Tensor.from(Float32Array.from({ length: 9 }, (_, i) => i + 1), [1, 1, 3, 3], { device });
     for (const bad of [36, -1, 2 ** 31 - 1, -(2 ** 31)]) {
       const indices = Int32Array.from([0, 2, 4, 12, 14, 16, 24, 26, 28]);

@@ -94,7 +94,7 @@ describe.each(DEVICES)('softmax on %s', (device) => {
   // The fixtures have C ≤ 10 (one GPU lane per class). Rows wider than a warp: each lane adds
   // ⌈C/32⌉ ≤ 4 strided terms, then a 5-level butterfly, ≤ 8 roundings of positive terms (≲ 4.8e-7
   // relative) plus expf's 2 ulp: within rtol 2e-6. Reference: float64 in JS.
-  test.runIf(device === 'cuda')('rows wider than a warp, and a single class, against a float64 reference', () => {
+  test.runIf(device === 'cuda:0')('rows wider than a warp, and a single class, against a float64 reference', () => {
     for (const [n, classes] of [[37, 100], [9, 33], [4, 1]]) {
       const x = Float32Array.from({ length: n * classes }, (_, i) => 4 * Math.cos(i * 0.7071 + 0.25));
       const reference = new Float64Array(n * classes);

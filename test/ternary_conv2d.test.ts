@@ -124,7 +124,7 @@ describe('ternaryConv2d on cpu', () => {
   });
 });
 
-describe.skipIf(!DEVICES.includes('cuda'))('ternaryConv2d on cuda', () => {
+describe.skipIf(!DEVICES.includes('cuda:0'))('ternaryConv2d on cuda', () => {
   test('has no CUDA kernel yet and says so', () => {
     const x = Tensor.zeros([1, 1, 6, 6], { device: 'cuda' });
     const w = Tensor.zeros([2, 1, 3, 3], { device: 'cuda', dtype: 'int32' });

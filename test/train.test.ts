@@ -25,6 +25,6 @@ describe('trainSeedRecipe (quick: first 2,000 training images, one epoch, CPU)',
   test('bad settings are refused before training starts', async () => {
     await expect(trainSeedRecipe({ mnist, batchSize: 0, epochs: 1 })).rejects.toThrow('Expected an integer ≥ 1 for batchSize but received 0');
     await expect(trainSeedRecipe({ mnist, kernel: 28 })).rejects.toThrow('Expected an integer in [1, 27] for kernel but received 28');
-    await expect(trainSeedRecipe({ mnist, device: 'tpu' as never })).rejects.toThrow(`Expected one of 'auto', 'cpu', 'cuda' for device but received "tpu"`);
+    await expect(trainSeedRecipe({ mnist, device: 'tpu' as never })).rejects.toThrow(`Expected 'cpu', 'cuda', 'cuda:N' (N a GPU index ≥ 0) or 'auto' for device but received "tpu"`);
   });
 });

@@ -19,14 +19,17 @@ export function tensor(data: NestedArray | ArrayLike<number> | HostArray, shape?
   return Tensor.from(data, shape as readonly number[] | undefined, options);
 }
 
+/** A tensor of `shape` filled with 0 (float32 unless `dtype` says int32), on `device` (default the CPU). */
 export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
   return Tensor.zeros(shape, options);
 }
 
+/** A tensor of `shape` filled with 1. */
 export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
   return Tensor.full(shape, 1, options);
 }
 
+/** A tensor of `shape` filled with `value`. */
 export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
   return Tensor.full(shape, value, options);
 }
@@ -37,10 +40,14 @@ function like(t: Tensor, options: TensorOptions): TensorOptions {
   return { dtype: t.dtype, device: t.device, ...options };
 }
 
+/** Zeros with `t`'s shape, dtype and device (unless `options` say otherwise). */
 export const zerosLike = (t: Tensor, options: TensorOptions = {}): Tensor => zeros(t.shape, like(t, options));
+/** Ones with `t`'s shape, dtype and device (unless `options` say otherwise). */
 export const onesLike = (t: Tensor, options: TensorOptions = {}): Tensor => ones(t.shape, like(t, options));
+/** `value` everywhere, with `t`'s shape, dtype and device (unless `options` say otherwise). */
 export const fullLike = (t: Tensor, value: number, options: TensorOptions = {}): Tensor => full(t.shape, value, like(t, options));
 
+/** Options of rand() and randn(): where the tensor lives, whether it requires grad, and the generator to draw from. */
 export interface RandomOptions {
   device?: DeviceSpec;
   requiresGrad?: boolean;

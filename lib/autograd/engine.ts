@@ -11,6 +11,7 @@ import { describe } from '../validate';
 import { noGrad } from './grad_mode';
 import { ACCUMULATED, type Node, nodeOf } from './node';
 
+/** Options of backward(). */
 export interface BackwardOptions {
   /** Keep the graph so backward() can run through it again (default false: freed). */
   retainGraph?: boolean;

@@ -19,10 +19,14 @@
  * gradient; ctx.needsInputGrad says which are wanted). napinet's layers are Functions over their
  * hand-written kernels (lib/nn/functional.ts), so the chapter's forward/backward pairs are the
  * backward rules autograd runs.
+ *
+ * Export: inside tracing() a call's node keeps forward's arguments (Node.traced.operands) and the
+ * class's static `attributes`, if it declares them (what the op is beyond its arguments, e.g. an
+ * activation's slope); an exporter maps the node by its name (lib/io/onnx.ts, registerOnnxOp).
  */
 import { Tensor } from '../tensor';
 import { describe } from '../validate';
-import { isGradEnabled, noGrad } from './grad_mode';
+import { isGradEnabled, isTracing, noGrad } from './grad_mode';
 import { type InputGradient, Node } from './node';
 
 /** What forward hands to backward: saved tensors, which inputs need a gradient, and any fields. */
@@ -81,10 +85,15 @@ type GradResult = InputGradient | readonly InputGradient[];
 /** The static side of a Function subclass, as apply() sees it. */
 export interface FunctionClass<A extends unknown[], R extends ForwardResult> {
   readonly name: string;
+  /** What an exporter needs beyond forward's arguments (kept on the node inside tracing()). */
+  readonly attributes?: Readonly<Record<string, unknown>>;
+  /** Computes the outputs from the arguments; saves what backward needs on `ctx`. */
   forward(ctx: Context, ...args: A): R;
+  /** One gradient per forward argument (null where none), from one gradient per output. */
   backward(ctx: Context, ...gradOutputs: Tensor[]): GradResult;
 }
 
+/** A differentiable op written by hand, as torch.autograd.Function: subclass it with static forward(ctx, …args) and backward(ctx, …gradOutputs), and call it with `MyOp.apply(…args)`. */
 export abstract class Function {
   /** Runs forward and, when an argument requires grad (and grad mode is on), records the op. */
   static apply<A extends unknown[], R extends ForwardResult>(this: FunctionClass<A, R>, ...args: A): R {
@@ -150,6 +159,7 @@ function recordApply<A extends unknown[], R extends ForwardResult>(
     ctx.saved,
   );
   ctx.node = node;
+  if (isTracing()) node.traced = { operands: args, attributes: fn.attributes ?? {} };
   const returned = Array.isArray(result) ? result : [result];
   outputs.forEach((t, i) => {
     if (ctx.nonDifferentiable.has(returned[i])) return;

@@ -8,6 +8,7 @@
 import { Tensor } from '../tensor';
 import { fail } from '../validate';
 import { setGradientArithmetic } from './engine';
+import { isTracing } from './grad_mode';
 import * as K from './kernels';
 import { record } from './node';
 
@@ -84,7 +85,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /** a + b. */
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = [expectNumeric(a, 'a'), expectNumeric(b, 'b')];
-  if (typeof y === 'number') return record('AddBackward', [x as Tensor], K.unary('addScalar', expectTensorArg(x, 'a'), y), ([g]) => [g]);
+  if (typeof y === 'number') return record('AddBackward', [x as Tensor], K.unary('addScalar', expectTensorArg(x, 'a'), y), ([g]) => [g], [], { attributes: { scalar: y } });
   if (typeof x === 'number') return add(y, x);
   const out = K.binary('add', x, y);
   return record('AddBackward', [x, y], out, ([g]) => [sumToShape(g, x.shape), sumToShape(g, y.shape)]);
@@ -93,8 +94,8 @@ export function add(a: TensorLike, b: TensorLike): Tensor {
 /** a − b. */
 export function sub(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = [expectNumeric(a, 'a'), expectNumeric(b, 'b')];
-  if (typeof y === 'number') return record('SubBackward', [x as Tensor], K.unary('addScalar', expectTensorArg(x, 'a'), -y), ([g]) => [g]);
-  if (typeof x === 'number') return record('SubBackward', [y], K.unary('rsubScalar', y, x), ([g]) => [neg(g)]);
+  if (typeof y === 'number') return record('SubBackward', [x as Tensor], K.unary('addScalar', expectTensorArg(x, 'a'), -y), ([g]) => [g], [], { attributes: { scalar: y } });
+  if (typeof x === 'number') return record('SubBackward', [y], K.unary('rsubScalar', y, x), ([g]) => [neg(g)], [], { attributes: { scalar: x, reversed: true } });
   const out = K.binary('sub', x, y);
   return record('SubBackward', [x, y], out, ([g]) => [sumToShape(g, x.shape), sumToShape(neg(g), y.shape)]);
 }
@@ -102,7 +103,7 @@ export function sub(a: TensorLike, b: TensorLike): Tensor {
 /** a · b (element-wise). */
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = [expectNumeric(a, 'a'), expectNumeric(b, 'b')];
-  if (typeof y === 'number') return record('MulBackward', [x as Tensor], K.unary('mulScalar', expectTensorArg(x, 'a'), y), ([g]) => [mul(g, y)]);
+  if (typeof y === 'number') return record('MulBackward', [x as Tensor], K.unary('mulScalar', expectTensorArg(x, 'a'), y), ([g]) => [mul(g, y)], [], { attributes: { scalar: y } });
   if (typeof x === 'number') return mul(y, x);
   const out = K.binary('mul', x, y);
   return record('MulBackward', [x, y], out, ([g]) => [sumToShape(mul(g, y), x.shape), sumToShape(mul(g, x), y.shape)], [x, y]);
@@ -111,10 +112,10 @@ export function mul(a: TensorLike, b: TensorLike): Tensor {
 /** a / b. */
 export function div(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = [expectNumeric(a, 'a'), expectNumeric(b, 'b')];
-  if (typeof y === 'number') return record('DivBackward', [x as Tensor], K.unary('divScalar', expectTensorArg(x, 'a'), y), ([g]) => [div(g, y)]);
+  if (typeof y === 'number') return record('DivBackward', [x as Tensor], K.unary('divScalar', expectTensorArg(x, 'a'), y), ([g]) => [div(g, y)], [], { attributes: { scalar: y } });
   if (typeof x === 'number') {
     const out = K.unary('rdivScalar', y, x);
-    return record('DivBackward', [y], out, ([g]) => [neg(mul(g, div(out, y)))], [y, out]);
+    return record('DivBackward', [y], out, ([g]) => [neg(mul(g, div(out, y)))], [y, out], { attributes: { scalar: x, reversed: true } });
   }
   const out = K.binary('div', x, y);
   return record('DivBackward', [x, y], out, ([g]) => [sumToShape(div(g, y), x.shape), sumToShape(neg(mul(g, div(out, y))), y.shape)], [y, out]);
@@ -125,10 +126,10 @@ export function pow(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = [expectNumeric(a, 'a'), expectNumeric(b, 'b')];
   if (typeof y === 'number') {
     const base = expectTensorArg(x, 'a');
-    return record('PowBackward', [base], K.unary('powScalar', base, y), ([g]) => [K.powGradient('base', g, base, y)], [base]);
+    return record('PowBackward', [base], K.unary('powScalar', base, y), ([g]) => [K.powGradient('base', g, base, y)], [base], { attributes: { scalar: y } });
   }
   if (typeof x === 'number') {
-    return record('PowBackward', [y], K.unary('rpowScalar', y, x), ([g]) => [K.powGradient('exponent', g, x, y)], [y]);
+    return record('PowBackward', [y], K.unary('rpowScalar', y, x), ([g]) => [K.powGradient('exponent', g, x, y)], [y], { attributes: { scalar: x, reversed: true } });
   }
   const out = K.binary('pow', x, y);
   return record(
@@ -177,7 +178,7 @@ export function square(x: Tensor): Tensor {
 
 /** sign(x) ∈ {−1, 0, 1} (NaN stays NaN); no gradient (zero almost everywhere). */
 export function sign(x: Tensor): Tensor {
-  return K.unary('sign', expectTensorArg(x, 'x'));
+  return withoutGradient('SignBackward', [x], K.unary('sign', expectTensorArg(x, 'x')));
 }
 
 /**
@@ -191,7 +192,7 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   if (typeof lo !== 'number' || Number.isNaN(lo)) fail('a number', 'min', min);
   if (typeof hi !== 'number' || Number.isNaN(hi)) fail('a number', 'max', max);
   const out = K.unary('clamp', x, lo, hi);
-  return record('ClampBackward', [x], out, ([g]) => [K.clampGradient(g, x, lo, hi)], [x]);
+  return record('ClampBackward', [x], out, ([g]) => [K.clampGradient(g, x, lo, hi)], [x], { attributes: { min: lo, max: hi } });
 }
 
 /**
@@ -238,16 +239,25 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
       return [null, sumToShape(K.where(cond, g, zero), x.shape), sumToShape(K.where(cond, zero, g), y.shape)];
     },
     [cond],
+    { operands: [cond, x, y] },
   );
+}
+
+/**
+ * The result of an op without a gradient: returned as it is, except inside tracing(), where it is
+ * recorded (its rule gives no gradient) so that an exporter sees how it was computed.
+ */
+function withoutGradient(name: string, operands: readonly Tensor[], out: Tensor, attributes: Record<string, unknown> = {}): Tensor {
+  return isTracing() ? record(name, operands, out, () => operands.map(() => null), [], { attributes }) : out;
 }
 
 // Comparisons: float32 masks of 0 and 1 (napinet's dtypes are float32 and int32), no gradient.
 function compare(op: K.CompareOp, a: TensorLike, b: TensorLike): Tensor {
   const x = expectNumeric(a, 'a');
   const y = expectNumeric(b, 'b');
-  if (x instanceof Tensor && typeof y === 'number') return K.unary(`${op}Scalar`, x, y);
-  if (typeof x === 'number' && y instanceof Tensor) return K.unary(`${K.MIRRORED[op]}Scalar`, y, x);
-  if (x instanceof Tensor && y instanceof Tensor) return K.binary(op, x, y);
+  if (x instanceof Tensor && typeof y === 'number') return withoutGradient('CompareBackward', [x], K.unary(`${op}Scalar`, x, y), { op, scalar: y });
+  if (typeof x === 'number' && y instanceof Tensor) return withoutGradient('CompareBackward', [y], K.unary(`${K.MIRRORED[op]}Scalar`, y, x), { op: K.MIRRORED[op], scalar: x });
+  if (x instanceof Tensor && y instanceof Tensor) return withoutGradient('CompareBackward', [x, y], K.binary(op, x, y), { op });
   return fail('at least one Tensor', 'a', a);
 }
 
@@ -268,6 +278,7 @@ export const ge = (a: TensorLike, b: TensorLike): Tensor => compare('ge', a, b);
 // Reductions
 // ---------------------------------------------------------------------------------------------
 
+/** Options of the reductions (sum, mean, max, min, argmax, argmin). */
 export interface ReduceOptions {
   /** Keep the reduced dimensions as size 1 (PyTorch's keepdim). Default false. */
   keepDim?: boolean;
@@ -284,7 +295,7 @@ export function sum(x: Tensor, dim?: number | readonly number[] | null, options:
   const dims = reductionDims(dim, x.shape.length);
   const keepDim = options.keepDim ?? false;
   const out = K.view(K.reduce('sum', x, dims, true), reducedShape(x.shape, dims, keepDim));
-  return record('SumBackward', [x], out, ([g]) => [spread(g, x.shape, dims)]);
+  return record('SumBackward', [x], out, ([g]) => [spread(g, x.shape, dims)], [], { attributes: { dims, keepDim } });
 }
 
 /** Mean over `dim` (all dims when omitted). */
@@ -292,8 +303,9 @@ export function mean(x: Tensor, dim?: number | readonly number[] | null, options
   expectTensorArg(x, 'x');
   const dims = reductionDims(dim, x.shape.length);
   const count = dims.reduce((n, d) => n * x.shape[d], 1);
-  const out = K.view(K.reduce('mean', x, dims, true), reducedShape(x.shape, dims, options.keepDim ?? false));
-  return record('MeanBackward', [x], out, ([g]) => [mul(spread(g, x.shape, dims), count > 0 ? 1 / count : NaN)]);
+  const keepDim = options.keepDim ?? false;
+  const out = K.view(K.reduce('mean', x, dims, true), reducedShape(x.shape, dims, keepDim));
+  return record('MeanBackward', [x], out, ([g]) => [mul(spread(g, x.shape, dims), count > 0 ? 1 / count : NaN)], [], { attributes: { dims, keepDim } });
 }
 
 /**
@@ -314,7 +326,8 @@ function extremeOver(op: 'max' | 'min', x: Tensor, dim: number | readonly number
   const dims = reductionDims(dim, x.shape.length);
   if (dims.some((d) => x.shape[d] === 0)) fail(`a non-empty dimension to take the ${op} over`, 'dim', dim, RangeError);
   const kept = K.reduce(op, x, dims, true);
-  const out = K.view(kept, reducedShape(x.shape, dims, options.keepDim ?? false));
+  const keepDim = options.keepDim ?? false;
+  const out = K.view(kept, reducedShape(x.shape, dims, keepDim));
   return record(
     op === 'max' ? 'AmaxBackward' : 'AminBackward',
     [x],
@@ -325,19 +338,26 @@ function extremeOver(op: 'max' | 'min', x: Tensor, dim: number | readonly number
       return [mul(spread(g, x.shape, dims), div(hits, count))];
     },
     [x, kept],
+    { attributes: { dims, keepDim } },
   );
 }
 
 /** Index of the maximum along `dim` (over the flattened tensor when omitted), int32; the first on ties; NaN counts as the maximum. */
 export function argmax(x: Tensor, dim?: number | null, options: ReduceOptions = {}): Tensor {
-  return K.argReduce('argmax', expectTensorArg(x, 'x'), dim ?? null, options.keepDim ?? false);
+  return argReduce('argmax', x, dim, options);
 }
 
 /** Index of the minimum along `dim` (see argmax). */
 export function argmin(x: Tensor, dim?: number | null, options: ReduceOptions = {}): Tensor {
-  return K.argReduce('argmin', expectTensorArg(x, 'x'), dim ?? null, options.keepDim ?? false);
+  return argReduce('argmin', x, dim, options);
 }
 
+function argReduce(op: 'argmax' | 'argmin', x: Tensor, dim: number | null | undefined, options: ReduceOptions): Tensor {
+  const keepDim = options.keepDim ?? false;
+  return withoutGradient('ArgReduceBackward', [x], K.argReduce(op, expectTensorArg(x, 'x'), dim ?? null, keepDim), { op, dim: dim ?? null, keepDim });
+}
+
+/** Options of var(): keepDim, and the correction (1: unbiased, the default; 0: the population variance). */
 export interface VarOptions extends ReduceOptions {
   /** Subtracted from the count in the divisor: 1 (default) the unbiased estimate, 0 the population variance. */
   correction?: number;
@@ -350,7 +370,8 @@ export function variance(x: Tensor, dim?: number | readonly number[] | null, opt
   const correction = options.correction ?? 1;
   if (typeof correction !== 'number' || !Number.isFinite(correction) || correction < 0) fail('a finite number ≥ 0', 'options.correction', correction, RangeError);
   const count = dims.reduce((n, d) => n * x.shape[d], 1);
-  const out = K.view(K.variance(x, dims, correction), reducedShape(x.shape, dims, options.keepDim ?? false));
+  const keepDim = options.keepDim ?? false;
+  const out = K.view(K.variance(x, dims, correction), reducedShape(x.shape, dims, keepDim));
   return record(
     'VarBackward',
     [x],
@@ -360,6 +381,7 @@ export function variance(x: Tensor, dim?: number | readonly number[] | null, opt
       return [mul(spread(g, x.shape, dims), mul(centred, 2 / Math.max(count - correction, 0)))];
     },
     [x],
+    { attributes: { dims, keepDim, correction } },
   );
 }
 
@@ -446,7 +468,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const order = dims.map((d, i) => normalizeDim(d, rank, `dims[${i}]`));
   if (new Set(order).size !== rank) fail('a permutation of the dimensions', 'dims', dims, RangeError);
   const inverse = order.map((_, i) => order.indexOf(i));
-  return record('PermuteBackward', [x], K.permute(x, order), ([g]) => [K.permute(g, inverse)]);
+  return record('PermuteBackward', [x], K.permute(x, order), ([g]) => [K.permute(g, inverse)], [], { attributes: { dims: order } });
 }
 
 /** dim0 and dim1 swapped (torch.transpose). A copy. */
@@ -523,7 +545,7 @@ export function slice(x: Tensor, dim: number, start = 0, end: number = Infinity,
 
 function sliceAlong(x: Tensor, dim: number, start: number, end: number, step: number): Tensor {
   const out = K.slice(x, dim, start, end, step);
-  return record('SliceBackward', [x], out, ([g]) => [K.unslice(g, x.shape, dim, start, step)]);
+  return record('SliceBackward', [x], out, ([g]) => [K.unslice(g, x.shape, dim, start, step)], [], { attributes: { dim, start, end, step } });
 }
 
 /** Rows of x along `dim` picked by int32 `index` (1-D), as torch.index_select. */
@@ -532,7 +554,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   expectTensorArg(index, 'index');
   const d = normalizeDim(dim, x.shape.length);
   const out = K.indexSelect(x, d, index);
-  return record('IndexSelectBackward', [x, null], out, ([g]) => [K.indexAdd(x.shape, d, index, g), null], [index]);
+  return record('IndexSelectBackward', [x, null], out, ([g]) => [K.indexAdd(x.shape, d, index, g), null], [index], { operands: [x, index], attributes: { dim: d } });
 }
 
 /** out[i][j][k] = x[i][index[i][j][k]][k] for dim 1 (any dim likewise), as torch.gather. */
@@ -541,7 +563,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   expectTensorArg(index, 'index');
   const d = normalizeDim(dim, x.shape.length);
   const out = K.gather(x, d, index);
-  return record('GatherBackward', [x, null], out, ([g]) => [K.scatterAdd(x.shape, d, index, g), null], [index]);
+  return record('GatherBackward', [x, null], out, ([g]) => [K.scatterAdd(x.shape, d, index, g), null], [index], { operands: [x, index], attributes: { dim: d } });
 }
 
 /** Tensors joined along `dim` (torch.cat); all shapes equal but along dim. */
@@ -550,14 +572,21 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   tensors.forEach((t, i) => expectTensorArg(t, `tensors[${i}]`));
   const d = normalizeDim(dim, tensors[0].shape.length);
   const out = K.cat(tensors, d);
-  return record('CatBackward', tensors, out, ([g]) => {
-    let offset = 0;
-    return tensors.map((t) => {
-      const part = K.slice(g, d, offset, offset + t.shape[d], 1);
-      offset += t.shape[d];
-      return part;
-    });
-  });
+  return record(
+    'CatBackward',
+    tensors,
+    out,
+    ([g]) => {
+      let offset = 0;
+      return tensors.map((t) => {
+        const part = K.slice(g, d, offset, offset + t.shape[d], 1);
+        offset += t.shape[d];
+        return part;
+      });
+    },
+    [],
+    { attributes: { dim: d } },
+  );
 }
 
 /** Tensors of one shape stacked along a new dimension `dim` (torch.stack). */
@@ -588,7 +617,7 @@ export function toDevice(x: Tensor, device: Tensor['device']): Tensor {
 /** x converted to `dtype` (float32 ↔ int32; float → int truncates toward zero). Not differentiable. */
 export function toDType(x: Tensor, dtype: Tensor['dtype']): Tensor {
   expectTensorArg(x, 'x');
-  return x.dtype === dtype ? x : K.cast(x, dtype);
+  return x.dtype === dtype ? x : withoutGradient('ToDTypeBackward', [x], K.cast(x, dtype), { dtype });
 }
 
 setGradientArithmetic({

@@ -10,16 +10,40 @@
  *     call to call, so a step allocates nothing; a layer's output is then valid until its next
  *     forward. Module.backward(dy) differentiates (fit() trains Sequential models this way).
  * The modes apply to synchronous code: a callback that awaits leaves the mode at its first await.
+ *
+ * tracing(fn) is recording with one addition, for exporters (lib/io/onnx.ts): each node also keeps
+ * every operand and the op's attributes (Node.traced), and ops without a gradient (comparisons,
+ * sign, argmax, casts) are recorded too, so that the graph from the inputs to the outputs is whole.
  */
 
 let gradEnabled = true;
 let reuseBuffers = false;
+let tracingOps = false;
 /** Counts outermost explicit() calls: a layer applied twice within one is a reused layer. */
 let explicitPass = 0;
 
 /** Whether ops on tensors that require grad are recorded now. */
 export function isGradEnabled(): boolean {
   return gradEnabled;
+}
+
+/** Whether recorded ops keep their operands and attributes for an exporter now (inside tracing()). */
+export function isTracing(): boolean {
+  return tracingOps && gradEnabled;
+}
+
+/**
+ * Runs fn recording every op with what an exporter needs (see the module comment): torch.jit.trace's
+ * recording half. Nested noGrad() / explicit() still record nothing.
+ */
+export function tracing<T>(fn: () => T): T {
+  const before = tracingOps;
+  tracingOps = true;
+  try {
+    return withModes(true, false, fn);
+  } finally {
+    tracingOps = before;
+  }
 }
 
 /** Whether built-in layers reuse their output buffers now (inside explicit()). */

@@ -5,7 +5,7 @@
  * (tensor.gradFn); the graph is nothing more (tinygrad's and micrograd's design).
  */
 import type { Tensor } from '../tensor';
-import { isGradEnabled } from './grad_mode';
+import { isGradEnabled, isTracing } from './grad_mode';
 
 /**
  * What a rule returns for an input whose gradient it has already added into that leaf's .grad
@@ -20,6 +20,21 @@ export type InputGradient = Tensor | null | undefined | typeof ACCUMULATED;
 /** Output gradients (one per output, in order) → one gradient per input (null where none). */
 export type BackwardRule = (gradOutputs: Tensor[]) => readonly InputGradient[];
 
+/**
+ * What an exporter needs of a recorded op beyond its gradient: kept only while tracing()
+ * (grad_mode.ts), so training pays nothing for it. The op is the node's name.
+ */
+export interface TracedOp {
+  /**
+   * Every operand in argument order, whether or not it needs a gradient: tensors, numbers, option
+   * objects (an autograd.Function's forward arguments; record()'s inputs unless it names others).
+   */
+  readonly operands: readonly unknown[];
+  /** What the op did beyond its operands: dimensions, keepDim, a scalar, an activation's argument. */
+  readonly attributes: Readonly<Record<string, unknown>>;
+}
+
+/** One recorded op in the autograd graph (a tensor's gradFn, PyTorch's grad_fn): its name, its inputs and its backward rule. */
 export class Node {
   /** The op's name as errors and toString() show it ("MatmulBackward", "Conv2dFunction"). */
   readonly name: string;
@@ -27,6 +42,8 @@ export class Node {
   readonly inputs: readonly (Tensor | null)[];
   /** Shape and device of each output (to make zero gradients for outputs nothing flowed into). */
   readonly outputs: readonly { shape: readonly number[]; device: Tensor['device'] }[];
+  /** The operands and attributes, when the op was recorded inside tracing(); null otherwise. */
+  traced: TracedOp | null = null;
   private rule: BackwardRule | null;
   private saved: readonly Tensor[];
   private readonly versions: number[];
@@ -89,10 +106,11 @@ export class Node {
     this.saved = [];
   }
 
-  /** The tensors this node keeps alive (for tidy()): its inputs and saved tensors. */
+  /** The tensors this node keeps alive (for tidy()): its inputs, saved tensors and traced operands. */
   *references(): Iterable<Tensor> {
     for (const t of this.inputs) if (t) yield t;
     yield* this.saved;
+    if (this.traced) for (const t of this.traced.operands) if (isTensorLike(t)) yield t;
   }
 
   /** The nodes of the inputs (PyTorch's next_functions), null for leaves and inputs without grad. */
@@ -100,9 +118,14 @@ export class Node {
     return this.inputs.map((t) => (t ? nodeOf(t) : null));
   }
 
+  /** The op's name, as PyTorch prints a grad_fn ("<MatmulBackward>"). */
   toString(): string {
     return `<${this.name}>`;
   }
+}
+
+function isTensorLike(t: unknown): t is Tensor {
+  return typeof t === 'object' && t !== null && typeof (t as Tensor).shape === 'object' && 'gradFn' in (t as object);
 }
 
 /** The node that computed `t` (null for a leaf). */
@@ -114,7 +137,8 @@ export function nodeOf(t: Tensor): Node | null {
  * Records an op: when grad mode is on and any input requires grad, makes a node for `outputs` and
  * returns them with gradFn set. `rule` gets one gradient per output and returns one per input
  * (tensors or numbers passed as inputs get none); `saved` lists the tensors the rule reads, whose
- * in-place change before backward is an error.
+ * in-place change before backward is an error. `traced` is what an exporter needs (kept only inside
+ * tracing()): the attributes, and the operands when they are not `inputs` (a mask, an index).
  */
 export function record<T extends Tensor | Tensor[]>(
   name: string,
@@ -122,6 +146,7 @@ export function record<T extends Tensor | Tensor[]>(
   outputs: T,
   rule: BackwardRule,
   saved: readonly Tensor[] = [],
+  traced: { operands?: readonly unknown[]; attributes?: Record<string, unknown> } = {},
 ): T {
   if (!isGradEnabled()) return outputs;
   let any = false;
@@ -133,6 +158,7 @@ export function record<T extends Tensor | Tensor[]>(
   if (!any) return outputs;
   const list: Tensor[] = Array.isArray(outputs) ? outputs : [outputs as Tensor];
   const node = new Node(name, needing, list, rule, saved);
+  if (isTracing()) node.traced = { operands: traced.operands ?? inputs, attributes: traced.attributes ?? {} };
   list.forEach((t, i) => {
     t.gradFn = node;
     t.outputIndex = i;

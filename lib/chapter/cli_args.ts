@@ -5,6 +5,7 @@
  * command's usage and exit with code 2.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type DeviceSpec, parseDevice } from '../index';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -89,11 +90,15 @@ export function listFlag(values: Flags, name: string, maxValue: number, max = 64
   return numbers;
 }
 
-export type DeviceFlag = 'auto' | 'cpu' | 'cuda';
+export type DeviceFlag = DeviceSpec;
 
-/** --device: auto, cpu or cuda (`fallback` when not given). */
+/** --device: auto, cpu, cuda or cuda:N (`fallback` when not given); spelling only (the run checks the GPU). */
 export function deviceFlag(values: Flags, fallback: DeviceFlag = 'auto'): DeviceFlag {
   const device = (values.device as string | undefined) ?? fallback;
-  if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`Expected auto, cpu or cuda for --device but received ${JSON.stringify(device)}`);
+  try {
+    parseDevice(device);
+  } catch {
+    throw new UsageError(`Expected auto, cpu, cuda or cuda:N (N a GPU index) for --device but received ${JSON.stringify(device)}`);
+  }
   return device as DeviceFlag;
 }

@@ -5,8 +5,11 @@
  *   napinet export --onnx MODEL_DIR out.onnx [--softmax] [--preprocessing]
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { deviceFlag, parseCommand, UsageError } from './cli_args';
-import { load, readPng, toMnistDigit } from '../index';
+import { findCheckpoint, load, readPng, stateDict, toMnistDigit } from '../index';
+import { nonFiniteTensor } from './recipe_checkpoints';
+import { refuseOutputOverInput } from './run_folder';
 
 export const PREDICT_USAGE = `usage: napinet predict MODEL_DIR image.png … [options]
 
@@ -32,6 +35,9 @@ export async function predictCommand(args: string[]): Promise<number> {
   const [modelDir, ...images] = positionals;
   if (!modelDir || images.length === 0) throw new UsageError('expected a model folder and at least one PNG file');
   const model = load(modelDir, { device: deviceFlag(values, 'cpu') });
+  // PyTorch loads such weights too, but every prediction would be NaN (or a confident guess).
+  const bad = nonFiniteTensor(stateDict(model.network));
+  if (bad) throw new Error(`${modelDir}: the model's ${bad}: it cannot predict (a run that diverged?)`);
   const [channels, height, width] = model.inputShape;
   if (channels !== 1 || height !== width) throw new Error(`${modelDir}: predict reads grey square images; this model takes [${model.inputShape.join(', ')}]`);
   const results: { file: string; predicted: number; probabilities: number[]; inverted: boolean }[] = [];
@@ -61,6 +67,14 @@ export async function predictCommand(args: string[]): Promise<number> {
   return failures > 0 ? 1 : 0;
 }
 
+/** The files load(modelDir) reads: the folder's model.json and weights, or those of its latest checkpoint (the whole checkpoint folder). */
+function modelInputs(modelDir: string): { path: string; what: string }[] {
+  if (fs.existsSync(path.join(modelDir, 'model.json'))) {
+    return ['model.json', 'weights.safetensors'].map((name) => ({ path: path.join(modelDir, name), what: `the model's ${name}` }));
+  }
+  return [{ path: findCheckpoint(modelDir).dir, what: 'the checkpoint folder holding the model' }];
+}
+
 export async function exportCommand(args: string[]): Promise<number> {
   const options = { onnx: { type: 'boolean' }, softmax: { type: 'boolean' }, preprocessing: { type: 'boolean' } } as const;
   const parsed = parseCommand(args, options, EXPORT_USAGE, { positionals: true });
@@ -70,6 +84,7 @@ export async function exportCommand(args: string[]): Promise<number> {
   const [modelDir, out, ...extra] = positionals;
   if (!modelDir || !out || extra.length > 0) throw new UsageError('expected a model folder and one output file');
   const model = load(modelDir);
+  refuseOutputOverInput({ path: out, what: 'the output file' }, modelInputs(modelDir));
   if (values.preprocessing && !model.standardizer) throw new Error(`${modelDir}: the model records no standardisation for --preprocessing`);
   model.exportOnnx(out, { softmax: values.softmax === true, preprocessing: values.preprocessing === true });
   const io = values.preprocessing ? 'pixels (raw 0–255)' : 'input (standardised)';

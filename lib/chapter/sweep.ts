@@ -205,6 +205,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       device: options.device,
       workers: options.workers,
       mnist,
+      dataDir: options.dataDir,
       log: options.runLog,
       progress: 'none',
       shouldStop: options.shouldStop,

@@ -11,6 +11,7 @@ import type { Callbacks } from '../fit_types';
 import { expectNumber, fail } from '../validate';
 import { ImageDataset } from './dataset';
 
+/** Options of randomAffine() and epochAugmentation(): how far images may turn and shift, and what fills the pixels that come from outside. */
 export interface RandomAffineOptions {
   /** Largest rotation in degrees: each image turns by U(−rotation, rotation). Default 10. */
   rotation?: number;

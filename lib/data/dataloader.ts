@@ -15,8 +15,9 @@
  */
 import { defaultGenerator, type Generator } from '../random';
 import { Tensor } from '../tensor';
-import { describe, expectBoolean, expectInt, fail } from '../validate';
+import { article, describe, expectBoolean, expectInt, fail } from '../validate';
 import { type Batch, type Dataset, isDataset, type SampleLike, type SampleValue, TensorDataset } from './dataset';
+import { epochOrder, expectShard, type Shard, shardLength } from './sampler';
 
 /** What a collate function or a stream of batches gives: inputs and targets, samples along dim 0. */
 export interface BatchLike {
@@ -49,6 +50,7 @@ export class IterableDataset<S = SampleLike> implements AsyncIterable<S> {
     return it;
   }
 
+  /** The samples of one pass, in order (calls the generator function anew). */
   async *[Symbol.asyncIterator](): AsyncIterator<S> {
     yield* this.samples();
   }
@@ -57,6 +59,7 @@ export class IterableDataset<S = SampleLike> implements AsyncIterable<S> {
 /** The sample type of a dataset (what a collate function receives). */
 export type SampleOf<D> = D extends Dataset<infer S> ? S : D extends IterableDataset<infer S> ? S : never;
 
+/** Options of a DataLoader, as torch.utils.data.DataLoader's. */
 export interface DataLoaderOptions<S> {
   /** Samples per batch (default 1, as PyTorch). */
   batchSize?: number;
@@ -68,6 +71,11 @@ export interface DataLoaderOptions<S> {
   generator?: Generator;
   /** Joins samples into a batch (default: defaultCollate, which stacks x's and y's). */
   collate?: Collate<S>;
+  /**
+   * Only this rank's shard of each epoch's order (PyTorch's DistributedSampler; map-style datasets
+   * only): every rank must draw the same order (the same generator state). lib/data/sampler.ts.
+   */
+  shard?: Shard;
 }
 
 /** A batch, and whether its tensors were made for it (so whoever consumes it may dispose them). */
@@ -88,6 +96,7 @@ export class DataLoader<D extends Dataset<any> | IterableDataset<any> = Dataset<
   readonly dropLast: boolean;
   readonly generator: Generator | undefined;
   readonly collate: Collate<SampleOf<D>> | undefined;
+  readonly shard: Shard | undefined;
 
   constructor(dataset: D, options: DataLoaderOptions<SampleOf<D>> = {}) {
     if (!(dataset instanceof IterableDataset) && !isDataset(dataset)) {
@@ -107,6 +116,10 @@ export class DataLoader<D extends Dataset<any> | IterableDataset<any> = Dataset<
     if (options.collate !== undefined && typeof options.collate !== 'function') fail('a function (samples) => { x, y }', 'collate', options.collate);
     this.generator = options.generator;
     this.collate = options.collate;
+    this.shard = expectShard(options.shard, 'shard');
+    if (this.shard && dataset instanceof IterableDataset) {
+      throw new TypeError('Expected no shard for an IterableDataset (a stream has no indices to share out: give each rank its own stream) but received one');
+    }
   }
 
   /** Whether the dataset is read in a stream (an IterableDataset: async, no length). */
@@ -117,10 +130,11 @@ export class DataLoader<D extends Dataset<any> | IterableDataset<any> = Dataset<
   /** Batches per epoch (undefined for a stream). */
   get length(): number | undefined {
     if (this.dataset instanceof IterableDataset) return undefined;
-    const n = this.dataset.length;
+    const n = shardLength(this.dataset.length, this.shard);
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
+  /** The batches of one epoch, for a map-style dataset (a stream needs `for await`). */
   [Symbol.iterator](): Iterator<Batch> {
     if (this.dataset instanceof IterableDataset) {
       throw new TypeError('Expected for await (… of loader) for a DataLoader over an IterableDataset (a stream is read asynchronously) but received for (… of loader)');
@@ -128,6 +142,7 @@ export class DataLoader<D extends Dataset<any> | IterableDataset<any> = Dataset<
     return batchesOnly(this.mapStyleBatches(this.generator ?? defaultGenerator));
   }
 
+  /** The batches of one epoch, for any dataset (`for await (const batch of loader)`). */
   async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
     const generator = this.generator ?? defaultGenerator;
     if (this.dataset instanceof IterableDataset) {
@@ -149,8 +164,8 @@ export class DataLoader<D extends Dataset<any> | IterableDataset<any> = Dataset<
   /** A map-style dataset's batches: the order drawn when iteration starts, then getBatch or get + collate. */
   private *mapStyleBatches(generator: Generator): Generator_<OwnedBatch> {
     const dataset = this.dataset as Dataset<SampleOf<D>>;
-    const count = dataset.length;
-    const order = this.shuffle ? generator.permutation(count) : Int32Array.from({ length: count }, (_, i) => i);
+    const order = epochOrder(dataset.length, { shuffle: this.shuffle, generator, shard: this.shard });
+    const count = order.length;
     for (let start = 0; start < count; start += this.batchSize) {
       const indices = order.subarray(start, Math.min(count, start + this.batchSize));
       if (indices.length < this.batchSize && this.dropLast) break;
@@ -227,7 +242,7 @@ function stackValues(values: readonly SampleValue[], key: 'x' | 'y'): Tensor {
     const h = i === 0 ? first : hostValue(v, `samples[${i}].${key}`);
     if (h.dtype !== first.dtype || h.shape.length !== first.shape.length || h.shape.some((d, k) => d !== first.shape[k])) {
       throw new RangeError(
-        `Expected a ${first.dtype} value of shape [${first.shape.join(', ')}] (as samples[0].${key}) for samples[${i}].${key} but received a ${h.dtype} value of shape [${h.shape.join(', ')}]`,
+        `Expected ${article(first.dtype)} ${first.dtype} value of shape [${first.shape.join(', ')}] (as samples[0].${key}) for samples[${i}].${key} but received ${article(h.dtype)} ${h.dtype} value of shape [${h.shape.join(', ')}]`,
       );
     }
     out.set(h.values, i * size);

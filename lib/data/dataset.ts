@@ -46,7 +46,9 @@ export interface Batch {
  */
 export interface Dataset<S = SampleLike> {
   readonly length: number;
+  /** The sample at `index` (0 ≤ index < length). */
   get(index: number): S;
+  /** Optional: the samples at `indices` as one batch, faster than get() one by one (TensorDataset gathers rows). */
   getBatch?(indices: Int32Array): Batch;
 }
 
@@ -282,6 +284,7 @@ export class Standardizer {
     this.std = std;
   }
 
+  /** Fits the per-channel mean and standard deviation of `data`'s images (a std of 0 becomes 1). */
   static fit(data: ImageDataset): Standardizer {
     if (!(data instanceof ImageDataset)) fail('an ImageDataset', 'data', data);
     const [c, h, w] = data.sampleShape;
@@ -336,6 +339,7 @@ export class Standardizer {
     return out;
   }
 
+  /** { mean, std }, as model.json stores it. */
   toJSON(): { mean: number[]; std: number[] } {
     return { mean: this.mean, std: this.std };
   }

@@ -11,6 +11,7 @@ import { keep } from '../memory';
 import { Tensor } from '../tensor';
 import { expectInt, fail } from '../validate';
 import { type Batch, TensorDataset } from './dataset';
+import { epochOrder, expectShard, type Shard } from './sampler';
 
 /**
  * A dataset's inputs and targets as tensors on one device, from which batches are gathered there:
@@ -73,6 +74,7 @@ export class DeviceDataset {
   }
 }
 
+/** Options of batches(): the order and where the batches go. */
 export interface BatchesOptions {
   shuffle?: boolean;
   generator?: Generator;
@@ -80,6 +82,8 @@ export interface BatchesOptions {
   device?: DeviceSpec;
   /** Skip a last batch smaller than batchSize (PyTorch's drop_last). */
   dropLast?: boolean;
+  /** Only this rank's shard of each epoch's order (DistributedSampler: lib/data/sampler.ts). */
+  shard?: Shard;
 }
 
 /**
@@ -101,8 +105,8 @@ export function* batches(data: TensorDataset | DeviceDataset, batchSize: number,
   if (!(source instanceof TensorDataset)) fail('a TensorDataset, an ImageDataset or a DeviceDataset', 'data', data);
   const onDevice = given ?? new DeviceDataset(source, device);
   onDevice.sync();
-  const count = source.length;
-  const order = options.shuffle ? (options.generator ?? defaultGenerator).permutation(count) : Int32Array.from({ length: count }, (_, i) => i);
+  const order = epochOrder(source.length, { shuffle: options.shuffle ?? false, generator: options.generator ?? defaultGenerator, shard: expectShard(options.shard, 'shard') });
+  const count = order.length;
   const orderTensor = Tensor.from(order, [order.length], { device });
   const cache = new Map<number, { x: Tensor; y: Tensor }>();
   try {

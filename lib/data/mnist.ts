@@ -11,6 +11,7 @@ import { expectInt, fail } from '../validate';
 import { ImageDataset, Standardizer } from './dataset';
 import { readIdx } from './idx';
 
+/** One MNIST split as stored: pixel bytes, label bytes and the number of images. */
 export interface MnistSplit {
   /** [count, 28, 28] pixel values 0–255, row-major. */
   images: Uint8Array;
@@ -18,6 +19,7 @@ export interface MnistSplit {
   count: number;
 }
 
+/** The MNIST training and test splits, and the folder they were read from. */
 export interface Mnist {
   train: MnistSplit;
   test: MnistSplit;

@@ -11,20 +11,23 @@
  * run with the same world size, but not the order of a one-process sum. 'mean' divides the sum by
  * the world size (exact when it is a power of two); NCCL's ncclAvg may round differently.
  */
-import { type Device } from '../device';
+import { type CudaDevice, type Device, isCuda } from '../device';
 import { type CudaBuffer, type NativeBuffer, native } from '../native';
 import { Tensor } from '../tensor';
 import { expectInt, expectOneOf, fail } from '../validate';
 import { ensureNcclCommunicator, hasLocalNcclCommunicator } from './nccl';
 import { currentWorld } from './world';
 
+/** How a collective combines the ranks' values: their sum, or their mean. */
 export type ReduceOp = 'sum' | 'mean';
 
+/** Options every collective takes: its time limit. */
 export interface CollectiveOptions {
   /** Limit in milliseconds (default: init's timeoutMs, 60 000 unless set there). */
   timeoutMs?: number;
 }
 
+/** Options of allReduce: the time limit and the reduction. */
 export interface AllReduceOptions extends CollectiveOptions {
   /** 'sum' (default) or 'mean' (the sum divided by the world size). */
   op?: ReduceOp;
@@ -46,7 +49,7 @@ export function expectTensor(value: unknown, name: string, anyDtype = false): Te
 
 /** Whether collectives on `device` do anything (false: the identity of a world of one). */
 export function communicates(device: Device, backend: 'mpi' | 'none'): boolean {
-  return backend === 'mpi' || (device === 'cuda' && hasLocalNcclCommunicator());
+  return backend === 'mpi' || (isCuda(device) && hasLocalNcclCommunicator());
 }
 
 /**
@@ -59,7 +62,7 @@ export function allReduceBuffers(device: Device, buffers: NativeBuffer[], mean: 
   if (device === 'cpu') {
     native().mpiAllReduce(buffers as Float32Array[], mean, timeoutMs);
   } else {
-    ensureNcclCommunicator(timeoutMs);
+    ensureNcclCommunicator(device, timeoutMs);
     native().ncclAllReduce!(buffers as CudaBuffer[], mean, timeoutMs);
   }
 }
@@ -71,7 +74,7 @@ export function broadcastBuffers(device: Device, buffers: (NativeBuffer | Int32A
   if (device === 'cpu') {
     native().mpiBroadcast(buffers as (Float32Array | Int32Array)[], root, timeoutMs);
   } else {
-    ensureNcclCommunicator(timeoutMs);
+    ensureNcclCommunicator(device, timeoutMs);
     native().ncclBroadcast!(buffers as CudaBuffer[], root, timeoutMs);
   }
 }
@@ -114,7 +117,7 @@ export function allGather(tensor: Tensor, options: CollectiveOptions = {}): Tens
   } else if (x.device === 'cpu') {
     native().mpiAllGather(out.data as Float32Array, x.data as Float32Array, timeoutMs);
   } else {
-    ensureNcclCommunicator(timeoutMs);
+    ensureNcclCommunicator(x.device as CudaDevice, timeoutMs);
     native().ncclAllGather!(out.buffer as CudaBuffer, x.buffer as CudaBuffer, size, timeoutMs);
   }
   return out;

@@ -17,7 +17,7 @@
  * N ranks with batch B/N each follow the trajectory of one process with batch B, up to rounding
  * (test/distributed.test.ts trains both and compares).
  */
-import { type Device } from '../device';
+import { type Device, isCuda } from '../device';
 import { type NativeBuffer } from '../native';
 import { Tensor } from '../tensor';
 import { expectInt, expectOneOf, fail } from '../validate';
@@ -36,10 +36,13 @@ export type ParameterLike = Tensor;
 
 /** A module as broadcastParameters reads it: its parameters and, if it has them, its buffers. */
 export interface ModuleLike {
+  /** The parameters whose values the root broadcasts. */
   parameters(): Iterable<ParameterLike>;
+  /** Optional: buffers (BatchNorm statistics) broadcast with them. */
   namedBuffers?(): Iterable<readonly [string, Tensor]>;
 }
 
+/** Options of allReduceGradients: bucket size, reduction and time limit. */
 export interface AllReduceGradientsOptions extends CollectiveOptions {
   /** Most bytes per bucket (default 25 MiB); a larger gradient has a bucket of its own. */
   bucketBytes?: number;
@@ -47,6 +50,7 @@ export interface AllReduceGradientsOptions extends CollectiveOptions {
   op?: ReduceOp;
 }
 
+/** The default bucket size of allReduceGradients: 25 MiB, PyTorch DDP's. */
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
 
 /** Flat buffers of the CPU buckets, reused from call to call (index → buffer). */
@@ -119,8 +123,8 @@ export function allReduceGradients(parameters: Iterable<HasGradient | Tensor>, o
   }
   const buckets = planBuckets(grads.map((g) => g.size), bucketBytes);
   const mean = op === 'mean';
-  if (device === 'cuda') {
-    for (const bucket of buckets) allReduceBuffers('cuda', bucket.map((i) => grads[i].buffer), mean, timeoutMs);
+  if (isCuda(device)) {
+    for (const bucket of buckets) allReduceBuffers(device, bucket.map((i) => grads[i].buffer), mean, timeoutMs);
     return;
   }
   // CPU: one flat buffer per bucket (a lone gradient is its own), all reduced in one call.
@@ -147,6 +151,7 @@ export function allReduceGradients(parameters: Iterable<HasGradient | Tensor>, o
   });
 }
 
+/** Options of broadcastParameters: the root rank and the time limit. */
 export interface BroadcastParametersOptions extends CollectiveOptions {
   /** The rank whose values everyone takes (default 0). */
   root?: number;
@@ -185,7 +190,7 @@ export function broadcastParameters(source: ModuleLike | Iterable<ParameterLike>
   const tensors = stateTensors(source);
   if (tensors.length === 0) return;
   expectSameLayoutOnEveryRank('broadcastParameters()', tensors.length, tensors.reduce((n, t) => n + t.size, 0), timeoutMs);
-  for (const device of ['cpu', 'cuda'] as const) {
+  for (const device of new Set(tensors.map((t) => t.device))) {
     const onDevice = tensors.filter((t) => t.device === device).map((t) => t.buffer as NativeBuffer | Int32Array);
     broadcastBuffers(device, onDevice, root, timeoutMs);
   }

@@ -16,9 +16,11 @@
  *
  * docs/DISTRIBUTED.md: several machines (hostfile), several GPUs (one rank each), timeouts and
  * what happens when a rank dies.
+ *
+ * @module
  */
 export {
-  init, finalize, isInitialized, rank, worldSize, localRank, localSize, worldInfo, backends, detectLauncher,
+  init, finalize, isInitialized, isMainProcess, rank, worldSize, localRank, localSize, worldInfo, backends, detectLauncher,
   DEFAULT_TIMEOUT_MS, type InitOptions, type WorldInfo, type BackendStatus,
 } from './world';
 export { allReduce, broadcast, allGather, barrier, type ReduceOp, type CollectiveOptions, type AllReduceOptions } from './collectives';

@@ -5,11 +5,15 @@
  *
  * Each rank needs its own GPU: on a machine with several, start each rank with
  * CUDA_VISIBLE_DEVICES set to its local rank (docs/DISTRIBUTED.md); NCCL refuses two ranks on one.
+ * The communicator is bound to the GPU of the tensors of the first CUDA collective ('cuda:N');
+ * a later collective on another GPU's tensors is an error naming both.
  */
+import { type CudaDevice, cudaIndex } from '../device';
 import { native } from '../native';
 import { currentWorld, onFinalize } from './world';
 
 let communicator: 'none' | 'world' | 'local' = 'none';
+let communicatorDevice: CudaDevice = 'cuda:0';
 
 function unavailable(reason: string): Error {
   const error = new Error(`napinet.distributed: CUDA tensors are reduced with NCCL, which cannot be used here: ${reason}`);
@@ -24,16 +28,28 @@ function loadedNccl(): void {
   if (!info.available) throw unavailable(info.reason ?? 'unknown reason');
 }
 
-/** The communicator of the MPI world, made on first use (a collective call: every rank makes it). */
-export function ensureNcclCommunicator(timeoutMs: number): void {
-  if (communicator !== 'none') return;
+/**
+ * The communicator of the MPI world on `device`, made on first use (a collective call: every rank
+ * makes it); a communicator made for another GPU is an error.
+ */
+export function ensureNcclCommunicator(device: CudaDevice, timeoutMs: number): void {
+  if (communicator !== 'none') {
+    if (device !== communicatorDevice) {
+      throw new Error(
+        `napinet.distributed: this process's NCCL communicator is on ${communicatorDevice} (its first CUDA collective's GPU) but received tensors on ${device}: ` +
+          'keep a rank on one GPU (start each rank with CUDA_VISIBLE_DEVICES set to its local rank)',
+      );
+    }
+    return;
+  }
   const { info } = currentWorld('a collective on CUDA tensors');
   loadedNccl();
   const addon = native();
   const id = info.rank === 0 ? addon.ncclUniqueId!() : new Uint8Array(128);
   addon.mpiBroadcast([id], 0, timeoutMs);
-  addon.ncclInit!(id, info.worldSize, info.rank);
+  addon.ncclInit!(id, info.worldSize, info.rank, cudaIndex(device));
   communicator = 'world';
+  communicatorDevice = device;
   onFinalize(closeNcclCommunicator);
 }
 
@@ -42,14 +58,15 @@ export function ensureNcclCommunicator(timeoutMs: number): void {
  * CUDA collectives really go through NCCL (scripts/gpu-distributed.mjs: the GPU check proves the
  * library loads and an all-reduce runs on the GPU without MPI). Not needed otherwise.
  */
-export function createLocalNcclCommunicator(): void {
+export function createLocalNcclCommunicator(device: CudaDevice = 'cuda:0'): void {
   const { info } = currentWorld('createLocalNcclCommunicator()');
   if (info.worldSize !== 1) throw new Error('napinet.distributed: a local NCCL communicator is only for a world of one process');
   if (communicator !== 'none') return;
   loadedNccl();
   const addon = native();
-  addon.ncclInit!(addon.ncclUniqueId!(), 1, 0);
+  addon.ncclInit!(addon.ncclUniqueId!(), 1, 0, cudaIndex(device));
   communicator = 'local';
+  communicatorDevice = device;
   onFinalize(closeNcclCommunicator);
 }
 

@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import { type MpiWorld, native } from '../native';
 import { expectBoolean, expectInt, fail } from '../validate';
 
+/** Options of init(): whether a launcher is required, the time limit of collectives, and the CPU threads each rank uses. */
 export interface InitOptions {
   /**
    * Throw when the process was not started by a launcher, instead of forming a world of one
@@ -34,6 +35,7 @@ export interface InitOptions {
   threadsPerRank?: number | 'auto' | 'keep';
 }
 
+/** Where this process stands in the world: its rank, the world size, and its rank and count on this machine. */
 export interface WorldInfo {
   rank: number;
   worldSize: number;
@@ -49,6 +51,7 @@ export interface WorldInfo {
   mpiVersion?: string;
 }
 
+/** The default time limit of a collective: 60 s. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /**
@@ -147,6 +150,7 @@ export function finalize(): void {
   if (state.info.backend === 'mpi') native().mpiFinalize();
 }
 
+/** Whether init() was called (and finalize() not yet). */
 export function isInitialized(): boolean {
   return state !== undefined && !state.finalized;
 }
@@ -158,18 +162,30 @@ export function currentWorld(what: string): { info: WorldInfo; timeoutMs: number
   return state;
 }
 
+/**
+ * Whether this process writes the files and logs of a data-parallel run: rank 0, or a process that
+ * has not joined a world (so single-process code needs no check).
+ */
+export function isMainProcess(): boolean {
+  return state === undefined || state.info.rank === 0;
+}
+
+/** This process's rank, 0 … worldSize() − 1 (after init()). */
 export function rank(): number {
   return currentWorld('rank()').info.rank;
 }
 
+/** The number of processes in the world (after init()). */
 export function worldSize(): number {
   return currentWorld('worldSize()').info.worldSize;
 }
 
+/** This process's rank among those on this machine: use it to pick a GPU. */
 export function localRank(): number {
   return currentWorld('localRank()').info.localRank;
 }
 
+/** The number of processes on this machine. */
 export function localSize(): number {
   return currentWorld('localSize()').info.localSize;
 }
@@ -179,6 +195,7 @@ export function worldInfo(): WorldInfo {
   return { ...currentWorld('worldInfo()').info };
 }
 
+/** Whether a collective backend (MPI or NCCL) can be loaded, and if not, why. */
 export interface BackendStatus {
   available: boolean;
   /** Why not (what to install). */

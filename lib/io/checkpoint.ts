@@ -10,13 +10,19 @@
  *   checkpoints/epoch-0002/            after 2 epochs (epoch-0002-step-0013: 13 steps into the 3rd)
  *     checkpoint.json                  epoch, iteration, position, generator, optimizer/scheduler
  *                                      scalars, history, settings
- *     model.json, weights.safetensors  the model, as saveModel writes it (loadable on its own)
+ *     model.json, weights.safetensors  the model, as saveModel writes it (loadModel reads it; a
+ *                                      model whose class is not registered is saved with architecture
+ *                                      null: the resuming run builds it in code)
  *     optimizer.safetensors            optimizer state tensors, named "<parameter>.<state>"
  *
  * Crash safety: a checkpoint is written into a temporary folder (every file fsynced), renamed to
  * its final name, and only then does latest.json (itself replaced atomically) point at it; older
  * checkpoints are removed last. A crash at any moment leaves latest.json naming a complete
- * checkpoint, never a half-written one. Test: test/checkpoint.test.ts.
+ * checkpoint, never a half-written one — except while a checkpoint replaces one of the same name,
+ * when the old one is moved aside first: repairCheckpoints() moves it back. What killed saves leave
+ * (.tmp-* folders, half-written files) is removed by the next save into the folder and by
+ * repairCheckpoints(). Test: test/checkpoint.test.ts,
+ * test/run_integrity.test.ts (kill -9 during saves).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,17 +31,19 @@ import type { LRScheduler } from '../optim/lr_scheduler';
 import type { Optimizer, OptimizerState } from '../optim/optimizer';
 import type { Generator, GeneratorSnapshot } from '../random';
 import type { EpochRecord, FitPosition } from '../fit_types';
-import { makeFolder, writeJsonAtomic } from './files';
+import { makeFolder, TEMP_FILE, writeJsonAtomic, writerMayRun } from './files';
 import { expectInt, expectModule, expectObject, fail } from '../validate';
 import { fileError, readJsonFile } from '../budget';
-import { loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, saveModel, WEIGHTS_FILE } from './model_io';
+import {
+  CHECKPOINTS_DIR, LATEST_FILE, latestCheckpoint, loadStateDict, MODEL_FILE, type ModelManifest, readModelManifest, WEIGHTS_FILE, writeModelFolder,
+} from './model_io';
 import { type NamedArray, readSafetensors, writeSafetensors } from './safetensors';
 
-export const CHECKPOINTS_DIR = 'checkpoints';
-export const LATEST_FILE = 'latest.json';
+export { CHECKPOINTS_DIR, LATEST_FILE };
 export const CHECKPOINT_FILE = 'checkpoint.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 
+/** A checkpoint's checkpoint.json: where training stood (epoch, iteration, history), the optimizer's and scheduler's state and the generator. */
 export interface CheckpointManifest {
   format: 'napinet-checkpoint';
   version: 1;
@@ -55,6 +63,7 @@ export interface CheckpointManifest {
   savedAt: string;
 }
 
+/** What loadCheckpoint returns: the manifest, the weights and optimizer tensors, and the checkpoint's folder. */
 export interface Checkpoint {
   /** The checkpoint's own folder. */
   dir: string;
@@ -67,6 +76,7 @@ export interface Checkpoint {
   optimizer: OptimizerState;
 }
 
+/** What saveCheckpoint saves and restoreCheckpoint restores: the model, optimizer, optional scheduler, generator and where training stood. */
 export interface CheckpointParts {
   model: Module;
   optimizer: Optimizer;
@@ -81,6 +91,9 @@ export interface CheckpointParts {
   /** Extra fields for the checkpoint's model.json (preprocessing, …). */
   modelExtra?: Record<string, unknown>;
 }
+
+/** A checkpoint's folder name (epoch-0002; epoch-0002-step-0013: 13 steps into the 3rd epoch). */
+const CHECKPOINT_NAME = /^epoch-(\d{4,})(?:-step-(\d{4,}))?$/;
 
 function checkpointName(epoch: number, position: FitPosition | null | undefined): string {
   const e = `epoch-${String(epoch).padStart(4, '0')}`;
@@ -114,6 +127,7 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
   expectInt(parts.iteration, 'parts.iteration', 0);
   if (!Array.isArray(parts.history)) fail('a list of epoch records', 'parts.history', parts.history);
   makeFolder(checkpointsDir);
+  removeDeadWritersTemps(checkpointsDir, []); // saves killed earlier leave nothing behind for long
   const name = checkpointName(parts.epoch, parts.position);
   const temp = path.join(checkpointsDir, `.tmp-${name}-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const optimizerState = parts.optimizer.stateDict();
@@ -151,7 +165,7 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
     savedAt: new Date().toISOString(),
   };
   try {
-    saveModel(temp, parts.model, parts.modelExtra ?? {});
+    writeModelFolder(temp, parts.model, parts.modelExtra ?? {}, { architecture: 'optional' });
     writeSafetensors(path.join(temp, OPTIMIZER_FILE), optimizerTensors, { format: 'napinet-optimizer' });
     writeJsonAtomic(path.join(temp, CHECKPOINT_FILE), manifest);
     fsyncDir(temp);
@@ -176,21 +190,81 @@ export function saveCheckpoint(checkpointsDir: string, parts: CheckpointParts): 
   }
   writeJsonAtomic(path.join(checkpointsDir, LATEST_FILE), { format: 'napinet-checkpoint-pointer', checkpoint: name });
   for (const entry of fs.readdirSync(checkpointsDir)) {
-    if (entry !== name && /^epoch-\d{4,}(-step-\d{4,})?$/.test(entry)) fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
+    if (entry !== name && CHECKPOINT_NAME.test(entry)) fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
   }
   return path.join(checkpointsDir, name);
 }
 
+/** What saveCheckpoint leaves when interrupted: its temporary folder, a same-name checkpoint moved aside. */
+const TEMP_CHECKPOINT = /^\.tmp-(epoch-\d{4,}(?:-step-\d{4,})?)-(\d+)-[a-z0-9]*$/;
+const ASIDE_CHECKPOINT = /^\.old-(epoch-\d{4,}(?:-step-\d{4,})?)-(\d+)-[a-z0-9]*$/;
+
+/** Removes what killed writers left in `checkpointsDir` (their .tmp-* folders and temporary files; a running writer's are kept). */
+function removeDeadWritersTemps(checkpointsDir: string, done: string[]): void {
+  for (const entry of fs.readdirSync(checkpointsDir).sort()) {
+    const temp = TEMP_CHECKPOINT.exec(entry) ?? TEMP_FILE.exec(entry);
+    if (!temp || writerMayRun(Number(temp.at(-1)))) continue;
+    fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
+    done.push(`removed ${path.join(checkpointsDir, entry)} (${entry.startsWith('.tmp-') ? 'an interrupted save' : 'an interrupted write'})`);
+  }
+}
+
+/**
+ * Puts `checkpointsDir` (a run's checkpoints/ folder) back in order after interrupted saves: a
+ * checkpoint moved aside while being replaced goes back to its name if the replacement never
+ * arrived (else it is removed), temporary folders and files are removed, and a latest.json that
+ * names a missing checkpoint is pointed at the newest complete one. Only leftovers of processes
+ * that no longer run are touched (their names hold the writer's pid). Returns what it did, one
+ * line each (empty when there was nothing to do). The CLI calls it when it opens a run folder.
+ */
+export function repairCheckpoints(checkpointsDir: string): string[] {
+  if (typeof checkpointsDir !== 'string' || checkpointsDir === '') fail('a folder path', 'checkpointsDir', checkpointsDir);
+  if (!fs.existsSync(checkpointsDir) || !fs.statSync(checkpointsDir).isDirectory()) return [];
+  const done: string[] = [];
+  const remove = (entry: string, why: string) => {
+    fs.rmSync(path.join(checkpointsDir, entry), { recursive: true, force: true });
+    done.push(`removed ${path.join(checkpointsDir, entry)} (${why})`);
+  };
+  removeDeadWritersTemps(checkpointsDir, done);
+  for (const entry of fs.readdirSync(checkpointsDir).sort()) {
+    const aside = ASIDE_CHECKPOINT.exec(entry);
+    if (aside && !writerMayRun(Number(aside[2]))) {
+      const final = path.join(checkpointsDir, aside[1]);
+      if (fs.existsSync(final)) {
+        remove(entry, `replaced by ${aside[1]}`);
+      } else {
+        fs.renameSync(path.join(checkpointsDir, entry), final);
+        done.push(`restored ${final} (an interrupted save had moved it aside)`);
+      }
+    }
+  }
+  const pointerFile = path.join(checkpointsDir, LATEST_FILE);
+  let named: unknown;
+  try {
+    named = (readJsonFile(pointerFile, 'checkpoint pointer') as { checkpoint?: unknown })?.checkpoint;
+  } catch {
+    named = undefined;  // missing or unreadable: rewritten below when a checkpoint exists
+  }
+  // Oldest first: by epoch, then steps into the next one (epoch-0002 < epoch-0002-step-0013 < epoch-0003).
+  const order = (name: string) => {
+    const [, epoch, step] = CHECKPOINT_NAME.exec(name)!;
+    return Number(epoch) * 1e9 + Number(step ?? 0);
+  };
+  const complete = fs.readdirSync(checkpointsDir)
+    .filter((e) => CHECKPOINT_NAME.test(e) && fs.existsSync(path.join(checkpointsDir, e, CHECKPOINT_FILE)))
+    .sort((a, b) => order(a) - order(b));
+  const pointsAtComplete = typeof named === 'string' && complete.includes(named);
+  if (!pointsAtComplete && complete.length > 0) {
+    const newest = complete.at(-1)!;
+    writeJsonAtomic(pointerFile, { format: 'napinet-checkpoint-pointer', checkpoint: newest });
+    done.push(`${pointerFile} now names ${newest}${typeof named === 'string' ? ` (it named ${named}, which is missing or incomplete)` : ''}`);
+  }
+  return done;
+}
+
 /** Finds the checkpoint folder `location` means: a run folder, its checkpoints/ folder, or a checkpoint itself. */
 export function findCheckpoint(location: string): { dir: string; checkpointsDir: string } {
-  const fromPointer = (checkpointsDir: string) => {
-    const pointerFile = path.join(checkpointsDir, LATEST_FILE);
-    const pointer = readJsonFile(pointerFile, 'checkpoint pointer') as { checkpoint?: unknown };
-    if (typeof pointer?.checkpoint !== 'string' || !/^epoch-\d{4,}(-step-\d{4,})?$/.test(pointer.checkpoint)) {
-      throw new Error(`${pointerFile}: expected {"checkpoint": "epoch-NNNN"} but found ${JSON.stringify(pointer).slice(0, 100)}`);
-    }
-    return { dir: path.join(checkpointsDir, pointer.checkpoint), checkpointsDir };
-  };
+  const fromPointer = (checkpointsDir: string) => ({ dir: latestCheckpoint(checkpointsDir), checkpointsDir });
   if (typeof location !== 'string' || location === '') fail('a run, checkpoints or checkpoint folder', 'location', location);
   const expected = `a run folder, its ${CHECKPOINTS_DIR}/ folder or a checkpoint folder`;
   if (!fs.existsSync(location)) throw new Error(`${location} does not exist (expected ${expected})`);

@@ -25,6 +25,25 @@ export function makeFolder(dir: string, target = dir): void {
   }
 }
 
+/** writeFileAtomic's temporary files: .NAME.PID.RANDOM.tmp (group 1: the writer's pid). */
+export const TEMP_FILE = /^\..+\.(\d+)\.[a-z0-9]*\.tmp$/;
+
+/**
+ * Whether process `pid` (the writer named in a temporary file's name) may still be writing: this
+ * process, or any that exists. Only a dead writer's leftovers are removed, so that cleaning up
+ * never pulls a file from under another process's write.
+ */
+export function writerMayRun(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Writes `file` so that a reader (or a crash) sees the old file or the new one, never half of one: a temporary file renamed over it. Missing folders are created. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   if (typeof file !== 'string' || file === '') throw new TypeError(`Expected a file path for file but received ${describe(file)}`);
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError(`Expected a string or a Uint8Array for data but received ${describe(data)}`);
@@ -50,6 +69,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
+/** Writes `value` as indented JSON to `file`, atomically (see writeFileAtomic). */
 export function writeJsonAtomic(file: string, value: unknown): void {
   let text: string;
   try {

@@ -9,10 +9,17 @@
  * test/hostile_input.test.ts.
  */
 import * as zlib from 'node:zlib';
-import { PNG } from 'pngjs';
 import { describe, expectInt, fail } from '../validate';
 import { checkBudget, checkCompressed, inflateExactly, readInputFile } from '../budget';
 
+type PngJs = typeof import('pngjs');
+let pngjs: PngJs | undefined;
+/** pngjs, loaded on first use: require('napinet') does not pay for it (bench/import-time.mjs). */
+function loadPngJs(): PngJs {
+  return (pngjs ??= require('pngjs') as PngJs);
+}
+
+/** A decoded image: RGBA bytes, row-major. */
 export interface RgbaImage {
   width: number;
   height: number;
@@ -20,6 +27,7 @@ export interface RgbaImage {
   rgba: Uint8Array;
 }
 
+/** A grey image: one value 0–255 per pixel, row-major. */
 export interface GreyImage {
   width: number;
   height: number;
@@ -141,9 +149,9 @@ export function decodePng(bytes: Uint8Array, source = 'PNG data'): RgbaImage {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`Expected a Uint8Array for bytes but received ${describe(bytes)}`);
   const { width, height, idat, unpackedBytes } = readLayout(bytes, source);
   inflateExactly(idat, 'zlib', unpackedBytes, source, 'image data');
-  let png: PNG;
+  let png: InstanceType<PngJs['PNG']>;
   try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    png = loadPngJs().PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (error) {
     throw new Error(`${source}: corrupt PNG (${error instanceof Error ? error.message : String(error)})`);
   }
@@ -153,6 +161,7 @@ export function decodePng(bytes: Uint8Array, source = 'PNG data'): RgbaImage {
   return { width, height, rgba: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length) };
 }
 
+/** Reads and decodes a PNG file into RGBA bytes (pngjs, loaded on first use). */
 export function readPng(file: string): RgbaImage {
   return decodePng(readInputFile(file, 'PNG file'), file);
 }
@@ -165,11 +174,11 @@ export function encodeGreyPng(pixels: ArrayLike<number>, width: number, height: 
   if (typeof (pixels as ArrayLike<number> | null)?.length !== 'number' || typeof pixels === 'string' || pixels.length !== width * height) {
     fail(`${width * height} pixel values (width × height)`, 'pixels', pixels, RangeError);
   }
-  const png = new PNG({ width, height, colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
+  const png = new (loadPngJs().PNG)({ width, height, colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
   const data = Buffer.alloc(width * height);
   for (let i = 0; i < data.length; i++) data[i] = Math.max(0, Math.min(255, Math.round(pixels[i])));
   png.data = data;
-  const bytes = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
+  const bytes = loadPngJs().PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
@@ -309,6 +318,7 @@ export function resizeArea(image: GreyImage, width: number, height: number): Gre
   return resizeCanvas(image, { width: image.width, height: image.height, left: 0, top: 0, background: 0 }, width, height);
 }
 
+/** A picture made into an MNIST-like digit by toMnistDigit. */
 export interface DigitImage {
   /** [size, size] values in 0–255: light digit on a dark background, like MNIST. */
   pixels: Float32Array;

@@ -13,6 +13,7 @@ export interface NamedArray {
   data: Float32Array;
 }
 
+/** Encodes named float32 arrays (and string metadata) in the safetensors format, as bytes. */
 export function encodeSafetensors(tensors: Record<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array {
   expectObject(tensors, 'tensors');
   for (const [name, t] of Object.entries(tensors)) {
@@ -178,10 +179,12 @@ function toFloat32(bytes: Uint8Array, dtype: string, what: string): Float32Array
   return Float32Array.from(ints);
 }
 
+/** Writes named float32 arrays to a .safetensors file (atomically), readable by PyTorch's safetensors. */
 export function writeSafetensors(file: string, tensors: Record<string, NamedArray>, metadata?: Record<string, string>): void {
   writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
+/** Reads a .safetensors file: its tensors as float32 (F32, F64, I32 and I64 are read) and its metadata. */
 export function readSafetensors(file: string): { tensors: Record<string, NamedArray>; metadata: Record<string, string> } {
   return decodeSafetensors(readInputFile(file, 'safetensors file'), file);
 }

@@ -30,7 +30,7 @@ export abstract class ActivationLayer extends Module {
     private readonly args: { config: Record<string, unknown>; repr: string } = { config: {}, repr: '' },
   ) {
     super();
-    this.recorded = elementwiseFunction(`${type}Backward`, ops);
+    this.recorded = elementwiseFunction(ops);
   }
 
   forward(x: Tensor): Tensor {
@@ -61,18 +61,21 @@ export abstract class ActivationLayer extends Module {
   }
 }
 
+/** torch.nn.ReLU: max(x, 0), element-wise. */
 export class ReLU extends ActivationLayer {
   constructor() {
     super('ReLU', ACTIVATIONS.relu);
   }
 }
 
+/** torch.nn.Sigmoid: 1 / (1 + e^−x), element-wise. */
 export class Sigmoid extends ActivationLayer {
   constructor() {
     super('Sigmoid', ACTIVATIONS.sigmoid);
   }
 }
 
+/** torch.nn.Tanh: the hyperbolic tangent, element-wise. */
 export class Tanh extends ActivationLayer {
   constructor() {
     super('Tanh', ACTIVATIONS.tanh);

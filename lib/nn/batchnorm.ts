@@ -16,6 +16,7 @@ import * as F from './functional';
 import { ones } from './init';
 import { Buffer, type LayerConfig, Module, Parameter } from './module';
 
+/** Options of BatchNorm1d and BatchNorm2d, as torch.nn's (eps, momentum, affine, track_running_stats). */
 export interface BatchNormLayerOptions {
   /** Default 1e-5. */
   eps?: number;

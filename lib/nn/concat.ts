@@ -13,8 +13,9 @@ import { cat } from '../autograd/functional';
 import { isExplicitMode } from '../autograd/grad_mode';
 import { addInto, concat, concatOutputShape, splitChannels } from '../ops/concat';
 import type { Tensor } from '../tensor';
-import { describedLayer, type LayerConfig, Module } from './module';
+import { configOf, describedLayer, type LayerConfig, Module } from './module';
 
+/** Branches run on the same input, their outputs joined along the channels (dim 1): an Inception-style block, as torch.cat([b(x) for b in branches], 1). Parameters are named "branches.0.weight", …. */
 export class Concat extends Module {
   readonly branches: readonly Module[];
   private outputChannels: number[] | undefined;
@@ -66,7 +67,7 @@ export class Concat extends Module {
   }
 
   override config(): LayerConfig {
-    return { type: 'Concat', branches: this.branches.map((b) => describedLayer(b, 'config').config!()) };
+    return { type: 'Concat', branches: this.branches.map(configOf) };
   }
 
   override toString(): string {

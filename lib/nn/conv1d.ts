@@ -4,6 +4,7 @@ import type { Generator } from '../random';
 import { ConvLayer, type ConvOps } from './conv2d';
 import * as F from './functional';
 
+/** Options of Conv1d: stride (default 1), zero padding on both sides (default 0), bias (default true), and the initialisation's generator. */
 export interface Conv1dLayerOptions {
   stride?: number | [number];
   padding?: number | [number];

@@ -10,6 +10,7 @@ import { expectInt, expectPair } from '../validate';
 import * as F from './functional';
 import { type LayerConfig, Module, type Parameter } from './module';
 
+/** Options of Conv2d: stride (default 1), zero padding per side (default 0), each a number or [h, w]; bias (default true); the initialisation's generator. */
 export interface Conv2dLayerOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
@@ -123,6 +124,7 @@ const CONV2D: ConvOps<[number, number]> = {
   functional: F.conv2d,
 };
 
+/** torch.nn.Conv2d: a 2-D convolution over [N, inChannels, H, W] inputs, weight [outChannels, inChannels, kH, kW], bias [outChannels], initialised as PyTorch's (Kaiming-uniform). */
 export class Conv2d extends ConvLayer<[number, number]> {
   constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dLayerOptions = {}) {
     super(CONV2D, inChannels, outChannels, kernelSize, options);

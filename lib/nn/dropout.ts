@@ -14,6 +14,7 @@ import { pyFloat } from './activation';
 import * as F from './functional';
 import { type LayerConfig, Module } from './module';
 
+/** torch.nn.Dropout(p = 0.5): in training each element is zeroed with probability p and the others scaled by 1/(1 − p); the identity in eval mode. Its masks come from its generator, so a seeded run is reproducible. */
 export class Dropout extends Module {
   readonly p: number;
   private readonly generator: Generator;

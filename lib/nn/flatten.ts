@@ -4,6 +4,7 @@ import { reshape } from '../autograd/functional';
 import type { Tensor } from '../tensor';
 import { type LayerConfig, Module } from './module';
 
+/** torch.nn.Flatten(): [N, ...] → [N, product of the rest]; a view, no copy. */
 export class Flatten extends Module {
   private inputShape: readonly number[] | undefined;
 

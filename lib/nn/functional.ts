@@ -5,6 +5,8 @@
  * when their forward is recorded; user code can call them directly.
  *
  *   const h = F.relu(F.conv2d(x, this.conv.weight, this.conv.bias, { padding: 1 }));
+ *
+ * @module
  */
 import { Context, Function } from '../autograd/function';
 import { isGradEnabled } from '../autograd/grad_mode';
@@ -164,6 +166,7 @@ class MaxPool2dFunction extends Function {
   }
 }
 
+/** Max pooling over [N, C, H, W] (torch.nn.functional.max_pool2d); the gradient goes to the first maximum of each window. */
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   return MaxPool2dFunction.apply(x, options);
 }
@@ -180,6 +183,7 @@ class AvgPool2dFunction extends Function {
   }
 }
 
+/** Average pooling over [N, C, H, W] (torch.nn.functional.avg_pool2d). */
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   return AvgPool2dFunction.apply(x, options);
 }
@@ -197,6 +201,7 @@ class MaxPool1dFunction extends Function {
   }
 }
 
+/** Max pooling over [N, C, L] (torch.nn.functional.max_pool1d). */
 export function maxPool1d(x: Tensor, options: Pool1dOptions): Tensor {
   return MaxPool1dFunction.apply(x, options);
 }
@@ -213,6 +218,7 @@ class AvgPool1dFunction extends Function {
   }
 }
 
+/** Average pooling over [N, C, L] (torch.nn.functional.avg_pool1d). */
 export function avgPool1d(x: Tensor, options: AvgPool1dOptions): Tensor {
   return AvgPool1dFunction.apply(x, options);
 }
@@ -221,6 +227,7 @@ export function avgPool1d(x: Tensor, options: AvgPool1dOptions): Tensor {
 // Normalisation and dropout
 // ---------------------------------------------------------------------------------------------
 
+/** Options of batchNorm(): training or evaluation statistics, momentum and eps. */
 export interface BatchNormFunctionalOptions {
   /** Batch statistics (and running-statistics updates) when true; the running statistics when false. Default false, as PyTorch. */
   training?: boolean;
@@ -288,7 +295,13 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator: Generato
 
 /** An activation's kernel pair (out optional: a new tensor when omitted), and what its backward differentiates from. */
 export interface ActivationOps {
+  /** Its node's name in the graph ("ReluBackward"), the same from a layer and from these functions. */
+  name: string;
+  /** Its argument (LeakyReLU's slope, ELU's alpha, GELU's approximation, Softplus's options), if any: exporters read it. */
+  argument?: unknown;
+  /** The activation of `x` (into `out` when given). */
   forward(x: Tensor, out?: Tensor): Tensor;
+  /** dx from dy and the kept tensor (the input or the output, as `from` says). */
   backward(dy: Tensor, kept: Tensor, out?: Tensor): Tensor;
   /** The gradient is computed from the forward's input (x) or from its output (y). */
   from: 'input' | 'output';
@@ -296,29 +309,40 @@ export interface ActivationOps {
 
 /** The ops of an activation with an argument (LeakyReLU's slope, ELU's alpha, …), whose gradient needs x. */
 function withArgument<A>(
+  name: string,
   forward: (x: Tensor, argument: A, out?: Tensor) => Tensor,
   backward: (dy: Tensor, x: Tensor, argument: A, out?: Tensor) => Tensor,
 ): (argument: A) => ActivationOps {
-  return (argument) => ({ forward: (x, out) => forward(x, argument, out), backward: (dy, x, out) => backward(dy, x, argument, out), from: 'input' });
+  return (argument) => ({ name, argument, forward: (x, out) => forward(x, argument, out), backward: (dy, x, out) => backward(dy, x, argument, out), from: 'input' });
 }
 
 /** The activations' kernel pairs (native/kernels/activation), shared by these functions and the nn layers. */
 export const ACTIVATIONS = {
-  relu: { forward: act.relu, backward: act.reluBackward, from: 'output' } as ActivationOps,
-  sigmoid: { forward: act.sigmoid, backward: act.sigmoidBackward, from: 'output' } as ActivationOps,
-  tanh: { forward: act.tanh, backward: act.tanhBackward, from: 'output' } as ActivationOps,
-  leakyRelu: withArgument(act.leakyRelu, act.leakyReluBackward),
-  elu: withArgument(act.elu, act.eluBackward),
-  gelu: withArgument(act.gelu, act.geluBackward),
-  softplus: withArgument((x: Tensor, o: act.SoftplusOptions, out?: Tensor) => act.softplus(x, o, out), (dy: Tensor, x: Tensor, o: act.SoftplusOptions, out?: Tensor) => act.softplusBackward(dy, x, o, out)),
+  relu: { name: 'ReluBackward', forward: act.relu, backward: act.reluBackward, from: 'output' } as ActivationOps,
+  sigmoid: { name: 'SigmoidBackward', forward: act.sigmoid, backward: act.sigmoidBackward, from: 'output' } as ActivationOps,
+  tanh: { name: 'TanhBackward', forward: act.tanh, backward: act.tanhBackward, from: 'output' } as ActivationOps,
+  /** LeakyReLU's kernels with its negative slope. */
+  leakyRelu: withArgument('LeakyReluBackward', act.leakyRelu, act.leakyReluBackward),
+  /** ELU's kernels with its alpha. */
+  elu: withArgument('EluBackward', act.elu, act.eluBackward),
+  /** GELU's kernels, exact or tanh-approximated. */
+  gelu: withArgument('GeluBackward', act.gelu, act.geluBackward),
+  /** Softplus's kernels with its beta and threshold. */
+  softplus: withArgument(
+    'SoftplusBackward',
+    (x: Tensor, o: act.SoftplusOptions, out?: Tensor) => act.softplus(x, o, out),
+    (dy: Tensor, x: Tensor, o: act.SoftplusOptions, out?: Tensor) => act.softplusBackward(dy, x, o, out),
+  ),
   /** Row-wise over [rows, C] (softmax() and logSoftmax() move the dimension last). */
-  softmax: { forward: softmaxKernel, backward: softmaxBackward, from: 'output' } as ActivationOps,
-  logSoftmax: { forward: logSoftmaxKernel, backward: logSoftmaxBackward, from: 'output' } as ActivationOps,
+  softmax: { name: 'SoftmaxBackward', forward: softmaxKernel, backward: softmaxBackward, from: 'output' } as ActivationOps,
+  logSoftmax: { name: 'LogSoftmaxBackward', forward: logSoftmaxKernel, backward: logSoftmaxBackward, from: 'output' } as ActivationOps,
 };
 
-/** An element-wise kernel pair as an autograd Function (named `name` in the graph): x ↦ y. */
-export function elementwiseFunction(name: string, ops: ActivationOps): (x: Tensor) => Tensor {
+/** An element-wise kernel pair as an autograd Function (named ops.name in the graph, its argument an attribute): x ↦ y. */
+export function elementwiseFunction(ops: ActivationOps): (x: Tensor) => Tensor {
   const fn = class extends Function {
+    static readonly attributes = { argument: ops.argument };
+
     static override forward(ctx: Context, x: Tensor): Tensor {
       const y = ops.forward(x);
       ctx.saveForBackward(ops.from === 'output' ? y : x);
@@ -329,13 +353,13 @@ export function elementwiseFunction(name: string, ops: ActivationOps): (x: Tenso
       return [ops.backward(dy, savedOf(ctx)[0])];
     }
   };
-  Object.defineProperty(fn, 'name', { value: name });
+  Object.defineProperty(fn, 'name', { value: ops.name });
   return (x: Tensor) => fn.apply(x);
 }
 
-const reluFunction = elementwiseFunction('ReluBackward', ACTIVATIONS.relu);
-const sigmoidFunction = elementwiseFunction('SigmoidBackward', ACTIVATIONS.sigmoid);
-const tanhFunction = elementwiseFunction('TanhBackward', ACTIVATIONS.tanh);
+const reluFunction = elementwiseFunction(ACTIVATIONS.relu);
+const sigmoidFunction = elementwiseFunction(ACTIVATIONS.sigmoid);
+const tanhFunction = elementwiseFunction(ACTIVATIONS.tanh);
 
 /** max(x, 0) (NaN stays NaN). */
 export function relu(x: Tensor): Tensor {
@@ -347,32 +371,33 @@ export function sigmoid(x: Tensor): Tensor {
   return sigmoidFunction(x);
 }
 
+/** The hyperbolic tangent, element-wise. */
 export function tanh(x: Tensor): Tensor {
   return tanhFunction(x);
 }
 
 /** x where x > 0, else negativeSlope·x (torch.nn.functional.leaky_relu). */
 export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
-  return elementwiseFunction('LeakyReluBackward', ACTIVATIONS.leakyRelu(expectFinite(negativeSlope, 'negativeSlope')))(x);
+  return elementwiseFunction(ACTIVATIONS.leakyRelu(expectFinite(negativeSlope, 'negativeSlope')))(x);
 }
 
 /** x where x > 0, else alpha·(eˣ − 1) (torch.nn.functional.elu). */
 export function elu(x: Tensor, alpha = 1): Tensor {
-  return elementwiseFunction('EluBackward', ACTIVATIONS.elu(expectFinite(alpha, 'alpha')))(x);
+  return elementwiseFunction(ACTIVATIONS.elu(expectFinite(alpha, 'alpha')))(x);
 }
 
 /** x·Φ(x) ('none') or its tanh approximation (torch.nn.functional.gelu). */
 export function gelu(x: Tensor, approximate: act.GeluApproximate = 'none'): Tensor {
-  return elementwiseFunction('GeluBackward', ACTIVATIONS.gelu(expectOneOf(approximate, 'approximate', ['none', 'tanh'] as const)))(x);
+  return elementwiseFunction(ACTIVATIONS.gelu(expectOneOf(approximate, 'approximate', ['none', 'tanh'] as const)))(x);
 }
 
 /** log(1 + e^(beta·x))/beta, linear above the threshold (torch.nn.functional.softplus). */
 export function softplus(x: Tensor, options: act.SoftplusOptions = {}): Tensor {
-  return elementwiseFunction('SoftplusBackward', ACTIVATIONS.softplus(options))(x);
+  return elementwiseFunction(ACTIVATIONS.softplus(options))(x);
 }
 
-const rowSoftmax = elementwiseFunction('SoftmaxBackward', ACTIVATIONS.softmax);
-const rowLogSoftmax = elementwiseFunction('LogSoftmaxBackward', ACTIVATIONS.logSoftmax);
+const rowSoftmax = elementwiseFunction(ACTIVATIONS.softmax);
+const rowLogSoftmax = elementwiseFunction(ACTIVATIONS.logSoftmax);
 
 /** softmax along `dim` (default the last), as torch.softmax. */
 export function softmax(x: Tensor, dim = -1): Tensor {
@@ -403,6 +428,7 @@ function alongLastDim(x: Tensor, dim: number, rowOp: (rows: Tensor) => Tensor): 
 // Losses
 // ---------------------------------------------------------------------------------------------
 
+/** How a loss reduces over the batch: the mean (default) or the sum. */
 export type Reduction = 'mean' | 'sum';
 
 /**
@@ -422,6 +448,7 @@ function lossFromStats(stats: Tensor, factor: number): Tensor {
   return scaledElement(stats, 0, factor);
 }
 
+/** Options of crossEntropy(): label smoothing and reduction. */
 export interface CrossEntropyFunctionalOptions {
   /** ε in [0, 1] (PyTorch's label_smoothing). */
   labelSmoothing?: number;
@@ -473,6 +500,7 @@ function pointwiseLoss(stats: Tensor, input: Tensor, reduction: Reduction): Tens
   return lossFromStats(stats, reduction === 'mean' ? (n > 0 ? 1 / n : NaN) : input.size / Math.max(n, 1));
 }
 
+/** Options of mseLoss() and bceWithLogits(): the reduction, and optional running sums for fit(). */
 export interface PointwiseLossFunctionalOptions {
   reduction?: Reduction;
   /** Add [Σ loss, Σ accuracy] of this batch into this float32 [2] tensor (see nn.LossResult). */

@@ -1,4 +1,8 @@
 /**
+ * Fused steps of Sequential's execution plan: runs of built-in layers that one kernel computes in
+ * one pass (each with the same values and gradients as its layers run one by one), and the
+ * interface Sequential drives them through.
+ *
  * ConvPoolStep: Conv2d → MaxPool2d(2) (→ ReLU) run as one step of Sequential's execution plan,
  * through the fused op (ops.conv2dMaxPool2d): on the CPU one pass over the convolution's output
  * instead of three, and a backward pass that writes the pooled gradient straight into the
@@ -9,14 +13,36 @@
  */
 import { isExplicitMode } from '../autograd/grad_mode';
 import { conv2dMaxPool2d, conv2dMaxPool2dBackward, conv2dOutputShape } from '../ops/conv2d';
+import { type Conv2dBatchNormReluResult, conv2dBatchNormRelu, conv2dBatchNormReluBackward } from '../ops/conv2d_batchnorm';
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
+import { BatchNorm2d } from './batchnorm';
 import { Conv2d } from './conv2d';
 import * as F from './functional';
 import { type Module, Workspace } from './module';
 import { MaxPool2d } from './pool2d';
 
-export class ConvPoolStep {
+/** What Sequential needs of a fused step. */
+export interface FusedStep {
+  /** The layers the step stands for, in the order Sequential runs them when it does not fuse. */
+  readonly layers: Module[];
+  /** Whether the fused kernel can take `x` now (else Sequential runs the layers one by one). */
+  accepts(x: Tensor): boolean;
+  forward(x: Tensor): Tensor;
+  /** Gradients of the layers' parameters (accumulated) and, when inputGrad, the input's (returned). */
+  backward(dy: Tensor, inputGrad: boolean): Tensor | null;
+  /** Frees the step's buffers. */
+  release(): void;
+}
+
+/** Whether a MaxPool2d is the plain 2×2 window with stride 2 and no padding the fused kernels take. */
+function isPool2x2(layer: Module | undefined): layer is MaxPool2d {
+  if (!(layer instanceof MaxPool2d)) return false;
+  const is = (pair: readonly number[], value: number) => pair[0] === value && pair[1] === value;
+  return is(layer.kernelSize, 2) && is(layer.stride, 2) && is(layer.padding, 0);
+}
+
+export class ConvPoolStep implements FusedStep {
   readonly conv: Conv2d;
   readonly pool: MaxPool2d;
   readonly relu: ReLU | null;
@@ -37,9 +63,7 @@ export class ConvPoolStep {
    */
   static match(layers: readonly Module[], i: number): ConvPoolStep | undefined {
     const [conv, pool, relu] = [layers[i], layers[i + 1], layers[i + 2]];
-    if (!(conv instanceof Conv2d) || !(pool instanceof MaxPool2d)) return undefined;
-    const is = (pair: readonly number[], value: number) => pair[0] === value && pair[1] === value;
-    if (!is(pool.kernelSize, 2) || !is(pool.stride, 2) || !is(pool.padding, 0)) return undefined;
+    if (!(conv instanceof Conv2d) || !isPool2x2(pool)) return undefined;
     return new ConvPoolStep(conv, pool, relu instanceof ReLU ? relu : null);
   }
 
@@ -98,5 +122,124 @@ export class ConvPoolStep {
   release(): void {
     this.workspace.release();
     this.input = this.indices = this.output = undefined;
+  }
+}
+
+/**
+ * ConvBnReluStep: Conv2d → BatchNorm2d → ReLU (→ MaxPool2d(2)) in training, run through the fused
+ * op (ops.conv2dBatchNormRelu) on the CPU in the explicit style: the batch norm's statistics are
+ * gathered as the convolution writes its output, one pass then normalises, rectifies (and pools),
+ * and the backward pass is one pass for the batch norm's sums plus the convolution's, which computes
+ * each sample's gradient through the ReLU and the batch norm as it goes (no intermediate tensor but
+ * the convolution's output z). Values, gradients and running statistics are bit-identical to the
+ * layers run one by one (BatchNorm2d, MaxPool2d, ReLU: Sequential's order for a ReLU before a pool)
+ * (test/conv2d_batchnorm.test.ts). Anywhere else — a recorded (autograd) forward, eval mode, a CUDA
+ * tensor — Sequential runs the layers one by one.
+ */
+export class ConvBnReluStep implements FusedStep {
+  readonly conv: Conv2d;
+  readonly bn: BatchNorm2d;
+  readonly relu: ReLU;
+  readonly pool: MaxPool2d | null;
+  private readonly workspace = new Workspace();
+  private input: Tensor | undefined;
+  private saved: Conv2dBatchNormReluResult | undefined;
+
+  private constructor(conv: Conv2d, bn: BatchNorm2d, relu: ReLU, pool: MaxPool2d | null) {
+    this.conv = conv;
+    this.bn = bn;
+    this.relu = relu;
+    this.pool = pool;
+  }
+
+  /** The step for `layers[i..]` when they start with Conv2d, BatchNorm2d, ReLU (and a 2×2 MaxPool2d). */
+  static match(layers: readonly Module[], i: number): ConvBnReluStep | undefined {
+    const [conv, bn, relu, pool] = [layers[i], layers[i + 1], layers[i + 2], layers[i + 3]];
+    if (!(conv instanceof Conv2d) || !(bn instanceof BatchNorm2d) || !(relu instanceof ReLU)) return undefined;
+    return new ConvBnReluStep(conv, bn, relu, isPool2x2(pool) ? pool : null);
+  }
+
+  /** In the order the layers run unfused: a ReLU followed by a max-pool runs after it. */
+  get layers(): Module[] {
+    return this.pool ? [this.conv, this.bn, this.pool, this.relu] : [this.conv, this.bn, this.relu];
+  }
+
+  private get options() {
+    return { stride: this.conv.stride, padding: this.conv.padding };
+  }
+
+  /**
+   * In explicit(), with the batch norm training: a float32 CPU batch whose convolution output has
+   * at least 2 values per channel (2×2 for the pool) and the batch norm's channel count.
+   */
+  accepts(x: Tensor): boolean {
+    if (!isExplicitMode() || !this.bn.training || x.device !== 'cpu' || x.dtype !== 'float32' || x.shape.length !== 4) return false;
+    try {
+      const [n, k, oh, ow] = conv2dOutputShape(x.shape, this.conv.weight.shape, this.options);
+      return k === this.bn.numFeatures && n * oh * ow >= 2 && (this.pool === null || (oh >= 2 && ow >= 2));
+    } catch {
+      return false; // the layers themselves report the problem
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    const { conv, bn } = this;
+    const update = bn.trackRunningStats;
+    const [n, k, oh, ow] = conv2dOutputShape(x.shape, conv.weight.shape, this.options);
+    const shape = this.pool ? [n, k, Math.floor(oh / 2), Math.floor(ow / 2)] : [n, k, oh, ow];
+    const w = this.workspace;
+    this.saved = conv2dBatchNormRelu(
+      x,
+      conv.weight,
+      conv.bias,
+      bn.weight,
+      bn.bias,
+      update ? bn.runningMean : null,
+      update ? bn.runningVar : null,
+      {
+        ...this.options,
+        pool: this.pool !== null,
+        momentum: update ? bn.momentum : 0.1,
+        eps: bn.eps,
+        numBatchesTracked: update ? bn.numBatchesTracked : null,
+      },
+      {
+        y: w.get('y', shape, x.device),
+        indices: this.pool ? w.get('indices', shape, x.device, 'int32') : undefined,
+        z: w.get('z', [n, k, oh, ow], x.device),
+        saveMean: w.get('saveMean', [k], x.device),
+        saveInvstd: w.get('saveInvstd', [k], x.device),
+        saveAffine: w.get('saveAffine', [4, k], x.device),
+      },
+    );
+    this.input = x;
+    return this.saved.y;
+  }
+
+  backward(dy: Tensor, inputGrad: boolean): Tensor | null {
+    const x = this.input;
+    if (x === undefined || this.saved === undefined) throw new Error('ConvBnReluStep.backward() needs a forward() first (no saved input)');
+    const { conv, bn } = this;
+    const grads = conv2dBatchNormReluBackward(dy, this.saved, x, conv.weight, bn.weight, {
+      ...this.options,
+      pool: this.pool !== null,
+      inputGrad,
+      convBiasGrad: conv.bias !== null,
+      affineGrad: bn.affine,
+      accumulate: true,
+      out: {
+        dx: inputGrad ? this.workspace.get('dx', x.shape, x.device) : undefined,
+        dw: conv.weight.grad,
+        convDb: conv.bias?.grad,
+        dweight: bn.weight?.grad,
+        dbias: bn.bias?.grad,
+      },
+    });
+    return grads.dx;
+  }
+
+  release(): void {
+    this.workspace.release();
+    this.input = this.saved = undefined;
   }
 }

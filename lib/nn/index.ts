@@ -1,5 +1,9 @@
-/** Layers and models (like torch.nn). */
-export { Module, Parameter, Buffer, ModuleList, ModuleDict, Workspace, type LayerConfig } from './module';
+/**
+ * Layers and models (like torch.nn).
+ *
+ * @module
+ */
+export { Module, Parameter, Buffer, ModuleList, ModuleDict, Workspace, configOf, type LayerConfig } from './module';
 export * as functional from './functional';
 export { Conv2d, type Conv2dLayerOptions } from './conv2d';
 export { MaxPool2d, AvgPool2d, type Pool2dLayerOptions } from './pool2d';
@@ -9,7 +13,7 @@ export { Flatten } from './flatten';
 export { Sequential } from './sequential';
 export { CrossEntropyLoss, CrossEntropyResult } from './loss';
 export * as init from './init';
-export { buildModule, registerLayer } from './registry';
+export { buildModule, registerModule, registeredModuleTypes, checkArchitecture, MAX_ARCHITECTURE_DEPTH, type ModuleClass } from './registry';
 export { Sigmoid, Tanh, LeakyReLU, ELU, GELU, Softplus } from './activation';
 export { BatchNorm1d, BatchNorm2d, type BatchNormLayerOptions } from './batchnorm';
 export { Dropout } from './dropout';

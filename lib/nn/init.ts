@@ -1,11 +1,14 @@
 /**
  * Weight initialisers, after torch.nn.init, drawing from napinet's seeded generator. Each fills a
  * tensor in place (through a host copy for CUDA tensors) and returns it.
+ *
+ * @module
  */
 import { defaultGenerator, type Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { expectOneOf } from '../validate';
 
+/** The nonlinearity after a layer, which sets the gain of the Kaiming and Xavier initialisations (torch.nn.init.calculate_gain). */
 export type Nonlinearity = 'linear' | 'relu' | 'leaky_relu' | 'tanh' | 'sigmoid';
 
 function fillWith(t: Tensor, value: (i: number) => number): Tensor {
@@ -37,26 +40,32 @@ export function gain(nonlinearity: Nonlinearity, negativeSlope = 0.01): number {
   }
 }
 
+/** Fills `t` in place with U(low, high) draws from `generator`; returns t (torch.nn.init.uniform_). */
 export function uniform(t: Tensor, low = 0, high = 1, generator: Generator = defaultGenerator): Tensor {
   return fillWith(t, () => generator.uniform(low, high));
 }
 
+/** Fills `t` in place with N(mean, std²) draws from `generator`; returns t (torch.nn.init.normal_). */
 export function normal(t: Tensor, mean = 0, std = 1, generator: Generator = defaultGenerator): Tensor {
   return fillWith(t, () => generator.normal(mean, std));
 }
 
+/** Fills `t` in place with `value`; returns t. */
 export function constant(t: Tensor, value: number): Tensor {
   return fillWith(t, () => value);
 }
 
+/** Fills `t` in place with 0; returns t. */
 export function zeros(t: Tensor): Tensor {
   return constant(t, 0);
 }
 
+/** Fills `t` in place with 1; returns t. */
 export function ones(t: Tensor): Tensor {
   return constant(t, 1);
 }
 
+/** Options of the Kaiming initialisations: the rectifier's slope, the fan mode and the nonlinearity (torch's a, mode, nonlinearity). */
 export interface KaimingOptions {
   /** Negative slope of the rectifier after this layer (torch's `a`). */
   a?: number;

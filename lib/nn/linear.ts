@@ -10,6 +10,7 @@ import { expectInt } from '../validate';
 import * as F from './functional';
 import { type LayerConfig, Module, type Parameter } from './module';
 
+/** torch.nn.Linear(inFeatures, outFeatures): y = x·Wᵀ + b for x [..., inFeatures], weight [outFeatures, inFeatures], bias [outFeatures], initialised as PyTorch's. */
 export class Linear extends Module {
   readonly inFeatures: number;
   readonly outFeatures: number;

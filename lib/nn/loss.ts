@@ -43,12 +43,14 @@ export class LossResult {
 export interface LossFunction {
   /** The explicit style (inside explicit()): statistics now, the gradient from backward(). */
   forward(output: Tensor, target: Tensor, options?: { accumulateInto?: Tensor; accumulatedCount?: number }): LossResult;
+  /** The explicit style: the gradient of the last forward()'s batch mean with respect to its output. */
   backward(): Tensor;
   /**
    * The loss as a recorded 0-d tensor (its mean over the batch), for autograd: loss.backward().
    * With accumulateInto, the batch's statistics (as forward's) are added to that [2] tensor too.
    */
   apply(output: Tensor, target: Tensor, options?: { accumulateInto?: Tensor }): Tensor;
+  /** Frees the tensors the loss keeps between forward() and backward(). */
   dispose(): void;
 }
 
@@ -201,6 +203,7 @@ export class MSELoss implements LossFunction {
     return mseLossBackward(this.input, this.target, {}, this.workspace.get('doutput', this.input.shape, this.input.device));
   }
 
+  /** Releases cached buffers (GPU memory). */
   dispose(): void {
     this.workspace.release();
   }

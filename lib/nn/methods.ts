@@ -18,60 +18,107 @@ declare module '../tensor' {
   interface Tensor {
     /** Computes the gradients of this tensor (a one-element loss, or give `gradient`) into the leaves' .grad. */
     backward(gradient?: Tensor, options?: BackwardOptions): void;
+    /** this + other, element-wise with broadcasting (torch.add); see {@link add}. */
     add(other: TensorLike): Tensor;
+    /** this − other, element-wise with broadcasting (torch.sub). */
     sub(other: TensorLike): Tensor;
+    /** this · other, element-wise with broadcasting (torch.mul). */
     mul(other: TensorLike): Tensor;
+    /** this / other, element-wise with broadcasting (torch.div). */
     div(other: TensorLike): Tensor;
+    /** this raised to `exponent` (a number or a tensor), element-wise (torch.pow). */
     pow(exponent: TensorLike): Tensor;
+    /** −this, element-wise. */
     neg(): Tensor;
+    /** e^this, element-wise. */
     exp(): Tensor;
+    /** The natural logarithm, element-wise. */
     log(): Tensor;
+    /** The square root, element-wise. */
     sqrt(): Tensor;
+    /** |this|, element-wise. */
     abs(): Tensor;
+    /** this², element-wise. */
     square(): Tensor;
+    /** −1, 0 or 1 by the sign of each element (gradient 0). */
     sign(): Tensor;
+    /** Each element limited to [min, max] (either may be null: no limit), as torch.clamp. */
     clamp(min?: number | null, max?: number | null): Tensor;
+    /** The larger of this and `other`, element-wise (torch.maximum). */
     maximum(other: TensorLike): Tensor;
+    /** The smaller of this and `other`, element-wise (torch.minimum). */
     minimum(other: TensorLike): Tensor;
+    /** 1 where this == other, else 0 (a float32 mask; not differentiable). */
     eq(other: TensorLike): Tensor;
+    /** 1 where this ≠ other, else 0 (a float32 mask). */
     ne(other: TensorLike): Tensor;
+    /** 1 where this < other, else 0 (a float32 mask). */
     lt(other: TensorLike): Tensor;
+    /** 1 where this ≤ other, else 0 (a float32 mask). */
     le(other: TensorLike): Tensor;
+    /** 1 where this > other, else 0 (a float32 mask). */
     gt(other: TensorLike): Tensor;
+    /** 1 where this ≥ other, else 0 (a float32 mask). */
     ge(other: TensorLike): Tensor;
+    /** The sum over `dim` (a dimension, several, or all when omitted); `keepDim` keeps them as size 1 (torch.sum). */
     sum(dim?: number | readonly number[] | null, options?: ReduceOptions): Tensor;
+    /** The mean over `dim` (a dimension, several, or all when omitted), as torch.mean. */
     mean(dim?: number | readonly number[] | null, options?: ReduceOptions): Tensor;
+    /** The largest value over `dim` (or all), as torch.amax; ties share the gradient evenly. */
     max(dim?: number | readonly number[] | null, options?: ReduceOptions): Tensor;
+    /** The smallest value over `dim` (or all), as torch.amin. */
     min(dim?: number | readonly number[] | null, options?: ReduceOptions): Tensor;
+    /** The int32 index of the largest value along `dim` (of the flattened tensor when omitted); the first on ties. */
     argmax(dim?: number | null, options?: ReduceOptions): Tensor;
+    /** The int32 index of the smallest value along `dim` (of the flattened tensor when omitted); the first on ties. */
     argmin(dim?: number | null, options?: ReduceOptions): Tensor;
+    /** The variance over `dim` (or all); `correction` 1 (default, unbiased) or 0, as torch.var. */
     var(dim?: number | readonly number[] | null, options?: VarOptions): Tensor;
+    /** The matrix product (torch.matmul): 1-D and 2-D operands, and batched [..., n, k] · [..., k, m] with broadcast batch dimensions. */
     matmul(other: Tensor): Tensor;
+    /** The same values in `shape` (one dimension may be −1: inferred); a view, no copy. */
     reshape(shape: readonly number[]): Tensor;
     /** The same as reshape (napinet tensors are contiguous, so every reshape is a view). */
     view(shape: readonly number[]): Tensor;
+    /** Dimensions `startDim`..`endDim` (default 0..−1) merged into one, as torch.flatten. */
     flatten(startDim?: number, endDim?: number): Tensor;
+    /** The dimensions reordered as `dims` (torch.permute); a copy. */
     permute(dims: readonly number[]): Tensor;
+    /** Dimensions `dim0` and `dim1` swapped (torch.transpose). */
     transpose(dim0: number, dim1: number): Tensor;
     /** The transpose of a matrix (rank ≤ 2), as torch's .t(). */
     t(): Tensor;
+    /** Size-1 dimensions removed (all, or those in `dim`). */
     squeeze(dim?: number | readonly number[]): Tensor;
+    /** A size-1 dimension inserted at `dim`. */
     unsqueeze(dim: number): Tensor;
+    /** Size-1 dimensions repeated to `shape` (−1 keeps a dimension), as torch.expand. */
     expand(shape: readonly number[]): Tensor;
+    /** `length` elements along `dim` from `start` (torch.narrow). */
     narrow(dim: number, start: number, length: number): Tensor;
+    /** Elements `start`..`end` (exclusive) along `dim` every `step`, as Python's x[start:end:step] on that dimension. */
     slice(dim: number, start?: number, end?: number, step?: number): Tensor;
+    /** The entries along `dim` at the int32 positions in the 1-D `index` (torch.index_select). */
     indexSelect(dim: number, index: Tensor): Tensor;
+    /** Values picked along `dim` at the int32 positions in `index` (same rank; torch.gather). */
     gather(dim: number, index: Tensor): Tensor;
+    /** A copy that autograd records (its gradient flows back to this). */
     clone(): Tensor;
     /** This tensor on `device` (itself when already there; recorded across devices). */
     to(device: DeviceSpec): Tensor;
     /** A copy as another dtype (not differentiable). */
     toDType(dtype: DType): Tensor;
+    /** max(this, 0), element-wise. */
     relu(): Tensor;
+    /** 1 / (1 + e^−this), element-wise. */
     sigmoid(): Tensor;
+    /** The hyperbolic tangent, element-wise. */
     tanh(): Tensor;
+    /** GELU, exact (default) or with the tanh approximation, as torch.nn.functional.gelu. */
     gelu(approximate?: 'none' | 'tanh'): Tensor;
+    /** Softmax along `dim` (default the last). */
     softmax(dim?: number): Tensor;
+    /** log(softmax) along `dim` (default the last), computed stably. */
     logSoftmax(dim?: number): Tensor;
     /** Sets every element to `value`, in place (PyTorch's fill_). */
     fill_(value: number): Tensor;

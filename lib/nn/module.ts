@@ -71,14 +71,54 @@ export class Buffer extends Tensor {
   }
 }
 
-/** A layer's description for saving and rebuilding the architecture (see nn/registry.ts). */
+/**
+ * A module's description for saving and rebuilding it (nn/registry.ts): its type name and its
+ * constructor's arguments, JSON values only. Containers hold their children's configs.
+ */
 export interface LayerConfig {
   type: string;
   [key: string]: unknown;
 }
 
+/**
+ * The static property naming the type a class is saved under: set by registerModule() (and for
+ * the built-in layers by nn/registry.ts). A class has it as its own property only when it is
+ * registered itself; a subclass inherits it but is not registered.
+ */
+export const MODULE_TYPE: unique symbol = Symbol('napinet module type');
+
+/**
+ * The saved description of `module`: {type, ...its config()}. A registered class is saved under
+ * its registered name (its config() gives the constructor's arguments, with or without `type`);
+ * a built-in layer's config() already names its type. Throws, saying how to fix it, for a class
+ * loadModel could not rebuild: an unregistered one, including a subclass of a built-in layer
+ * (saved as its parent, its own forward would be lost).
+ */
+export function configOf(module: Module): LayerConfig {
+  const cls = module.constructor as { name: string; length: number; [MODULE_TYPE]?: string };
+  const own = Object.prototype.hasOwnProperty.call(cls, MODULE_TYPE) ? cls[MODULE_TYPE] : undefined;
+  const how = `call napinet.registerModule(${cls.name}) once before saving or loading (its config() returns its constructor's arguments)`;
+  if (own === undefined && cls[MODULE_TYPE] !== undefined) {
+    throw new TypeError(`Expected a registered module class for saving but ${cls.name} extends ${cls[MODULE_TYPE]} without being registered itself: ${how}`);
+  }
+  if (typeof module.config !== 'function') {
+    if (own !== undefined && cls.length === 0) return { type: own };
+    throw new TypeError(
+      own !== undefined
+        ? `Expected ${cls.name} to have config() (its constructor takes arguments) but it has none: return them from config()`
+        : `Expected a registered module class for saving but ${cls.name} is not registered: ${how}`,
+    );
+  }
+  const config = module.config() as LayerConfig;
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) fail('an object from config()', `${cls.name}.config()`, config);
+  if (own === undefined) return config;
+  const { type: _given, ...args } = config;
+  return { type: own, ...args };
+}
+
 type Member = Module | Parameter | Buffer;
 
+/** The base of every layer and model, as torch.nn.Module: subclass it and write forward(). Child modules, Parameters and Buffers kept in fields (or arrays, plain objects, ModuleList, ModuleDict) are found under PyTorch's state_dict names, for parameters(), to(device), train()/eval(), stateDict() and saveModel. */
 export abstract class Module {
   training = true;
   /** Explicit style: whether backward() computes dx. Sequential sets it per child; the first layer needs none. */
@@ -122,8 +162,12 @@ export abstract class Module {
   /** The output shape for an input of shape `input` (batch dimension included), where the module knows it. */
   outputShape?(input: readonly number[]): number[];
 
-  /** Constructor arguments, enough to rebuild this module with its parameters' shapes (saving). */
-  config?(): LayerConfig;
+  /**
+   * The constructor's arguments (JSON values), enough to rebuild this module with its parameters'
+   * shapes (saveModel; see registerModule). Built-in layers include their `type`. Typed as
+   * `object` so that a user's options interface (which has no index signature) can be returned.
+   */
+  config?(): object;
 
   get device(): Device {
     return this.currentDevice;
@@ -192,6 +236,7 @@ export abstract class Module {
     return out;
   }
 
+  /** Direct children (each once), in the order they were assigned. */
   children(): Module[] {
     return this.namedChildren().map(([, m]) => m);
   }
@@ -205,6 +250,7 @@ export abstract class Module {
     return out;
   }
 
+  /** This module and every descendant, each once (see namedModules). */
   modules(): Module[] {
     return this.namedModules().map(([, m]) => m);
   }
@@ -214,6 +260,7 @@ export abstract class Module {
     return this.namedMembers(prefix, (m): m is Parameter => m instanceof Parameter);
   }
 
+  /** Every trainable parameter, each once (what an optimizer takes). */
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
@@ -223,6 +270,7 @@ export abstract class Module {
     return this.namedMembers(prefix, (m): m is Buffer => m instanceof Buffer);
   }
 
+  /** Every buffer (BatchNorm running statistics, …), each once. */
   buffers(): Buffer[] {
     return this.namedBuffers().map(([, b]) => b);
   }
@@ -239,6 +287,17 @@ export abstract class Module {
       }
     }
     return out;
+  }
+
+  /**
+   * PyTorch's repr: the class name, then each child as "(name): child" on its own line (built-in
+   * layers print their arguments instead, as torch does).
+   */
+  toString(): string {
+    const children = this.namedChildren();
+    if (children.length === 0) return `${this.constructor.name}()`;
+    const rows = children.map(([name, child]) => `  (${name}): ${String(child).split('\n').join('\n  ')}`);
+    return `${this.constructor.name}(\n${rows.join('\n')}\n)`;
   }
 
   /** Number of trainable values. */
@@ -297,17 +356,19 @@ export abstract class Module {
   // Modes, devices, gradients
   // -------------------------------------------------------------------------------------------
 
+  /** Sets training mode (Dropout active, BatchNorm on batch statistics) on this module and every child; returns this. */
   train(mode = true): this {
     this.training = mode;
     for (const child of this.children()) child.train(mode);
     return this;
   }
 
+  /** Sets evaluation mode (Dropout the identity, BatchNorm on running statistics): train(false). */
   eval(): this {
     return this.train(false);
   }
 
-  /** Moves parameters and buffers to `device` in place ('auto' picks CUDA when usable). */
+  /** Moves parameters and buffers to `device` in place ('cuda' is cuda:0; 'auto' picks it when usable). */
   to(device: DeviceSpec): this {
     const target = resolveDevice(device);
     for (const m of this.modules()) {
@@ -321,10 +382,7 @@ export abstract class Module {
   /** Zeroes every parameter's gradient (one native call per device). */
   zeroGrad(): void {
     const grads = this.parameters().map((p) => p.grad);
-    for (const device of ['cpu', 'cuda'] as const) {
-      const on = grads.filter((g) => g.device === device);
-      if (on.length) fillMany(on, 0);
-    }
+    for (const device of new Set(grads.map((g) => g.device))) fillMany(grads.filter((g) => g.device === device), 0);
   }
 
   /** Frees GPU memory held by parameters, buffers and cached outputs. */
@@ -453,6 +511,7 @@ export class ModuleList extends Module implements Iterable<Module> {
     for (const m of modules) this.append(m);
   }
 
+  /** Adds `module` at the end; returns this. */
   append(module: Module): this {
     this.registerModule(String(this.items.length), module);
     this.items.push(module);
@@ -468,12 +527,17 @@ export class ModuleList extends Module implements Iterable<Module> {
     return this.items.at(index);
   }
 
+  /** The modules in order. */
   [Symbol.iterator](): Iterator<Module> {
     return this.items[Symbol.iterator]();
   }
 
   forward(): never {
     throw new Error('ModuleList has no forward(): call its modules from the forward() of the module that holds it');
+  }
+
+  override config(): LayerConfig {
+    return { type: 'ModuleList', modules: this.items.map(configOf) };
   }
 }
 
@@ -486,20 +550,24 @@ export class ModuleDict extends Module {
     for (const [key, m] of Object.entries(modules)) this.set(key, m);
   }
 
+  /** Adds or replaces the module under `key`; returns this. */
   set(key: string, module: Module): this {
     this.registerModule(key, module);
     this.items.set(key, module);
     return this;
   }
 
+  /** The module under `key`, or undefined. */
   get(key: string): Module | undefined {
     return this.items.get(key);
   }
 
+  /** The keys, in insertion order. */
   keys(): string[] {
     return [...this.items.keys()];
   }
 
+  /** [key, module] pairs, in insertion order. */
   entries(): [string, Module][] {
     return [...this.items.entries()];
   }
@@ -507,18 +575,19 @@ export class ModuleDict extends Module {
   forward(): never {
     throw new Error('ModuleDict has no forward(): call its modules from the forward() of the module that holds it');
   }
+
+  override config(): LayerConfig {
+    return { type: 'ModuleDict', modules: Object.fromEntries([...this.items].map(([key, m]) => [key, configOf(m)])) };
+  }
 }
 
 /**
- * `module`, after checking it has the optional method `what` (outputShape, config): composite
- * layers that need it of their children say which child lacks it.
+ * `module`, after checking it has the optional method outputShape(): composite layers that need
+ * it of their children say which child lacks it.
  */
-export function describedLayer(module: Module, what: 'outputShape' | 'config'): Module {
+export function describedLayer(module: Module, what: 'outputShape'): Module {
   if (typeof module[what] !== 'function') {
-    throw new TypeError(
-      `Expected a module with ${what}() but received ${module.constructor.name}, which has none: ` +
-        (what === 'config' ? 'give it config() (its constructor arguments) to save it' : 'give it outputShape(input) to describe it'),
-    );
+    throw new TypeError(`Expected a module with ${what}() but received ${module.constructor.name}, which has none: give it outputShape(input) to describe it`);
   }
   return module;
 }
@@ -540,6 +609,7 @@ function membersIn(name: string, value: unknown, depth: number): [string, Member
 export class Workspace {
   private readonly tensors = new Map<string, Tensor>();
 
+  /** The tensor kept under `key`, reallocated (zeros) only when its shape, device or dtype changes. */
   get(key: string, shape: readonly number[], device: Device, dtype: 'float32' | 'int32' = 'float32'): Tensor {
     const existing = this.tensors.get(key);
     if (existing && existing.device === device && existing.dtype === dtype && sameShape(existing.shape, shape)) return existing;
@@ -549,6 +619,7 @@ export class Workspace {
     return fresh;
   }
 
+  /** Frees every tensor kept here. */
   release(): void {
     for (const t of this.tensors.values()) t.dispose();
     this.tensors.clear();

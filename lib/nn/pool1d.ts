@@ -4,6 +4,7 @@ import { avgPool1d, avgPool1dBackward, maxPool1d, maxPool1dBackward, pool1dOutpu
 import * as F from './functional';
 import { AvgPoolLayer, MaxPoolLayer, type PoolOps } from './pool2d';
 
+/** Options of MaxPool1d and AvgPool1d: stride (default the kernel size) and zero padding (default 0). */
 export interface Pool1dLayerOptions {
   stride?: number | [number];
   padding?: number | [number];
@@ -21,12 +22,14 @@ const POOL1D: PoolOps<number> = {
   avgFunctional: F.avgPool1d,
 };
 
+/** torch.nn.MaxPool1d: the maximum of each window over [N, C, L]. */
 export class MaxPool1d extends MaxPoolLayer<number> {
   constructor(kernelSize: number | [number], options: Pool1dLayerOptions = {}) {
     super(POOL1D, kernelSize, options);
   }
 }
 
+/** torch.nn.AvgPool1d: the mean of each window over [N, C, L] (padding counted unless countIncludePad is false). */
 export class AvgPool1d extends AvgPoolLayer<number> {
   constructor(kernelSize: number | [number], options: Pool1dLayerOptions & { countIncludePad?: boolean } = {}) {
     super(POOL1D, kernelSize, options);

@@ -11,6 +11,7 @@ import { type LayerSize, pyTuple } from './conv2d';
 import * as F from './functional';
 import { type LayerConfig, Module } from './module';
 
+/** Options of MaxPool2d and AvgPool2d: stride (default the kernel size) and zero padding (default 0), each a number or [h, w]. */
 export interface Pool2dLayerOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
@@ -145,12 +146,14 @@ const POOL2D: PoolOps<[number, number]> = {
   avgFunctional: F.avgPool2d,
 };
 
+/** torch.nn.MaxPool2d: the maximum of each window over [N, C, H, W]. */
 export class MaxPool2d extends MaxPoolLayer<[number, number]> {
   constructor(kernelSize: number | [number, number], options: Pool2dLayerOptions = {}) {
     super(POOL2D, kernelSize, options);
   }
 }
 
+/** torch.nn.AvgPool2d: the mean of each window over [N, C, H, W] (padding counted unless countIncludePad is false). */
 export class AvgPool2d extends AvgPoolLayer<[number, number]> {
   constructor(kernelSize: number | [number, number], options: Pool2dLayerOptions & { countIncludePad?: boolean } = {}) {
     super(POOL2D, kernelSize, options);

@@ -10,16 +10,22 @@
  * (where the window's maximum is positive both pick the same first maximum; elsewhere ReLU's
  * gradient is 0 either way). The ReLU then touches a quarter of the values (2×2 pooling).
  *
- * Conv2d → MaxPool2d(2) (→ ReLU) then runs as one fused step (nn/fused.ts): on the CPU one kernel
- * for the three forward passes and one for the three backward passes, on a GPU two launches and
- * three, with bit-identical values and gradients. `fuse = false` runs the layers one by one instead.
+ * Runs of layers that a fused kernel computes in one pass become one step (nn/fused.ts), with
+ * bit-identical values and gradients:
+ *   Conv2d → BatchNorm2d → ReLU (→ MaxPool2d(2)) in training, on the CPU (ConvBnReluStep: the
+ *   batch norm's statistics gathered as the convolution writes its output; one backward pass);
+ *   Conv2d → MaxPool2d(2) (→ ReLU) (ConvPoolStep): on the CPU one kernel for the three forward
+ *   passes and one for the three backward passes, on a GPU two launches and three.
+ * A step runs its layers one by one where its kernel does not apply (ConvBnReluStep: outside
+ * explicit(), in eval mode, on a GPU). `fuse = false` runs every layer one by one.
  */
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
-import { ConvPoolStep } from './fused';
-import { describedLayer, type LayerConfig, Module } from './module';
+import { ConvBnReluStep, ConvPoolStep, type FusedStep } from './fused';
+import { configOf, describedLayer, type LayerConfig, Module } from './module';
 import { MaxPool2d } from './pool2d';
 
+/** torch.nn.Sequential: layers applied in order. Children are named "0", "1", …, so parameter names match PyTorch's state_dict. */
 export class Sequential extends Module {
   readonly layers: Module[];
 
@@ -30,15 +36,15 @@ export class Sequential extends Module {
       this.registerModule(String(i), layer);
     });
     this.layers = layers;
-    this.steps = executionPlan(executionOrder(layers));
+    this.steps = executionPlan(layers);
     this.inputGrad = false;
   }
 
-  /** Run Conv2d → MaxPool2d(2) (→ ReLU) as one fused step (default true). */
+  /** Run fusable layer runs (Conv2d → BatchNorm2d → ReLU, Conv2d → MaxPool2d(2)) as one step (default true). */
   fuse = true;
 
   /** The steps the layers run in: as given, ReLU, MaxPool2d pairs swapped, fusable groups joined. */
-  private readonly steps: (Module | ConvPoolStep)[];
+  private readonly steps: (Module | FusedStep)[];
   /** Which fusable steps the last forward() ran fused (backward() follows the same path). */
   private fusedLast: boolean[] = [];
 
@@ -46,7 +52,7 @@ export class Sequential extends Module {
     let h = x;
     this.fusedLast = this.steps.map(() => false);
     this.steps.forEach((step, i) => {
-      if (!(step instanceof ConvPoolStep)) {
+      if (!isFused(step)) {
         h = step.forward(h);
       } else if (this.fuse && step.accepts(h)) {
         h = step.forward(h);
@@ -63,7 +69,7 @@ export class Sequential extends Module {
     for (let i = this.steps.length - 1; i >= 0; i--) {
       const step = this.steps[i];
       const inputGrad = i > 0 || this.inputGrad;
-      if (!(step instanceof ConvPoolStep)) {
+      if (!isFused(step)) {
         step.inputGrad = inputGrad;
         g = step.backward(g!);
       } else if (this.fusedLast[i]) {
@@ -81,7 +87,7 @@ export class Sequential extends Module {
 
   protected override releaseWorkspace(): void {
     super.releaseWorkspace();
-    for (const step of this.steps) if (step instanceof ConvPoolStep) step.release();
+    for (const step of this.steps) if (isFused(step)) step.release();
   }
 
   override outputShape(input: readonly number[]): number[] {
@@ -89,7 +95,7 @@ export class Sequential extends Module {
   }
 
   override config(): LayerConfig {
-    return { type: 'Sequential', layers: this.layers.map((l) => describedLayer(l, 'config').config!()) };
+    return { type: 'Sequential', layers: this.layers.map(configOf) };
   }
 
   /**
@@ -120,6 +126,10 @@ export class Sequential extends Module {
   }
 }
 
+function isFused(step: Module | FusedStep): step is FusedStep {
+  return step instanceof ConvPoolStep || step instanceof ConvBnReluStep;
+}
+
 function executionOrder(layers: Module[]): Module[] {
   const order = [...layers];
   for (let i = 0; i + 1 < order.length; i++) {
@@ -131,13 +141,33 @@ function executionOrder(layers: Module[]): Module[] {
   return order;
 }
 
-/** Joins each Conv2d, MaxPool2d(2) (, ReLU) run of `order` into one ConvPoolStep. */
-function executionPlan(order: Module[]): (Module | ConvPoolStep)[] {
-  const steps: (Module | ConvPoolStep)[] = [];
-  for (let i = 0; i < order.length; ) {
-    const fused = ConvPoolStep.match(order, i);
-    steps.push(fused ?? order[i]);
-    i += fused ? fused.layers.length : 1;
+/**
+ * The steps: each Conv2d, BatchNorm2d, ReLU (, MaxPool2d(2)) run of `layers` as a ConvBnReluStep;
+ * between them, ReLU, MaxPool2d pairs swapped and each Conv2d, MaxPool2d(2) (, ReLU) run as a
+ * ConvPoolStep.
+ */
+function executionPlan(layers: Module[]): (Module | FusedStep)[] {
+  const steps: (Module | FusedStep)[] = [];
+  let pending: Module[] = [];
+  const flush = () => {
+    const order = executionOrder(pending);
+    for (let i = 0; i < order.length; ) {
+      const fused = ConvPoolStep.match(order, i);
+      steps.push(fused ?? order[i]);
+      i += fused ? fused.layers.length : 1;
+    }
+    pending = [];
+  };
+  for (let i = 0; i < layers.length; ) {
+    const fused = ConvBnReluStep.match(layers, i);
+    if (fused) {
+      flush();
+      steps.push(fused);
+      i += fused.layers.length;
+    } else {
+      pending.push(layers[i++]);
+    }
   }
+  flush();
   return steps;
 }

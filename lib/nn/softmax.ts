@@ -20,11 +20,13 @@ abstract class RowSoftmax extends ActivationLayer {
     this.dim = dim;
   }
 
+  /** Softmax (or its log) of each row of [N, C] scores. */
   override forward(x: Tensor): Tensor {
     this.outputShape(x.shape);
     return super.forward(x);
   }
 
+  /** The input's shape: [N, C] only. */
   override outputShape(input: readonly number[]): number[] {
     if (input.length !== 2) {
       throw new RangeError(`Expected input of shape [N, C] for ${this.type} but received [${input.join(', ')}]`);
@@ -33,12 +35,14 @@ abstract class RowSoftmax extends ActivationLayer {
   }
 }
 
+/** torch.nn.Softmax(dim=1) over [N, C] scores. */
 export class Softmax extends RowSoftmax {
   constructor(dim = 1) {
     super('Softmax', ACTIVATIONS.softmax, dim);
   }
 }
 
+/** torch.nn.LogSoftmax(dim=1) over [N, C] scores, computed stably. */
 export class LogSoftmax extends RowSoftmax {
   constructor(dim = 1) {
     super('LogSoftmax', ACTIVATIONS.logSoftmax, dim);

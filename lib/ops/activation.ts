@@ -87,6 +87,7 @@ export function eluBackward(dy: Tensor, x: Tensor, alpha = 1, out?: Tensor): Ten
   return elementwiseGrad(dy, x, 'x', out, (dx, dyb, xb, n) => native().eluBackward(dx, dyb, xb, alpha, n));
 }
 
+/** GELU's form: exact ('none', with erf) or the tanh approximation. */
 export type GeluApproximate = 'none' | 'tanh';
 
 function expectApproximate(value: unknown): boolean {
@@ -106,6 +107,7 @@ export function geluBackward(dy: Tensor, x: Tensor, approximate: GeluApproximate
   return elementwiseGrad(dy, x, 'x', out, (dx, dyb, xb, n) => native().geluBackward(dx, dyb, xb, approximateTanh, n));
 }
 
+/** Softplus's beta and threshold, as torch.nn.functional.softplus. */
 export interface SoftplusOptions {
   /** Default 1; must not be 0. */
   beta?: number;

@@ -19,6 +19,7 @@ import { expectTensor, output } from './checks';
 import { expand, expectSameDevice } from './elementwise';
 import { MAX_RANK, broadcastShapes, failShape, shapeText, sizeOf } from './views';
 
+/** Options of batchMatmul: transposed operands and the output. */
 export interface BatchMatmulOptions {
   /** Use the transpose of a's last two dimensions (a stored [..., k, m]); a must have rank ≥ 2. */
   transA?: boolean;

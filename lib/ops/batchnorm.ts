@@ -15,6 +15,7 @@ import { expectBoolean, fail } from '../validate';
 import { expectFinite, expectTensor, output } from './checks';
 import { expectOptions } from './gemm';
 
+/** Options of batchNorm: batch or running statistics, momentum, eps, and the num_batches_tracked counter. */
 export interface BatchNormOptions {
   /** Use (and update) batch statistics (default false, as F.batch_norm). */
   training?: boolean;
@@ -31,11 +32,13 @@ export type BatchNormSaved =
   | { training: true; saveMean: Tensor; saveInvstd: Tensor }
   | { training: false; runningMean: Tensor; runningVar: Tensor; eps: number };
 
+/** batchNorm's output and the statistics its backward needs. */
 export interface BatchNormResult {
   y: Tensor;
   saved: BatchNormSaved;
 }
 
+/** Preallocated outputs for batchNorm (each optional). */
 export interface BatchNormOutputs {
   y?: Tensor;
   /** [C] batch means and 1/√(var + eps), written in training. */
@@ -110,12 +113,14 @@ export function batchNorm(
   return { y, saved: { training: true, saveMean, saveInvstd } };
 }
 
+/** batchNormBackward's gradients (null where not asked for). */
 export interface BatchNormGrads {
   dx: Tensor | null;
   dweight: Tensor | null;
   dbias: Tensor | null;
 }
 
+/** Which gradients batchNormBackward computes, and where they go. */
 export interface BatchNormBackwardOptions {
   /** Compute dx (default true). */
   inputGrad?: boolean;

@@ -2,7 +2,7 @@
  * native code only receives integers it can trust). */
 import type { Device } from '../device';
 import { type DType, Tensor } from '../tensor';
-import { fail } from '../validate';
+import { article, fail } from '../validate';
 
 /** An optional options object: {} when undefined, else an object (not an array). */
 export function expectOptions(options: unknown): Record<string, unknown> {
@@ -68,7 +68,3 @@ export function expectFinite(value: unknown, name: string, min = -Infinity): num
   return value;
 }
 
-/** "an" before int32, "a" before float32. */
-function article(dtype: string): string {
-  return /^[aeiou]/.test(dtype) ? 'an' : 'a';
-}

@@ -13,6 +13,7 @@ import { expectInt, expectOneOf, expectShape, fail } from '../validate';
 import { expectOptions, expectTensor } from './checks';
 import { conv2d, conv2dBackward, type Conv2dGrads, type Conv2dOptions } from './conv2d';
 
+/** Options of conv1d: stride, padding and the algorithm. */
 export interface Conv1dOptions {
   stride?: number | [number];
   padding?: number | [number];
@@ -20,6 +21,7 @@ export interface Conv1dOptions {
   algorithm?: 'auto' | 'direct' | 'im2col';
 }
 
+/** conv1dBackward's gradients: dx, dw, db (as conv2d's). */
 export type Conv1dGrads = Conv2dGrads;
 
 /** A size given as one integer or a one-element array, as torch.nn.Conv1d accepts. */

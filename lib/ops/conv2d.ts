@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor';
 import { expectBoolean, expectOneOf, expectPair, expectShape, fail } from '../validate';
 import { expectOptions, expectTensor, output } from './checks';
 
+/** Options of conv2d: stride and zero padding (a number or [h, w]), and the algorithm. */
 export interface Conv2dOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
@@ -19,6 +20,7 @@ export interface Conv2dOptions {
   algorithm?: 'auto' | 'direct' | 'im2col';
 }
 
+/** conv2dBackward's gradients: dx (null when not asked for), dw, db (null without bias). */
 export interface Conv2dGrads {
   dx: Tensor | null;
   dw: Tensor;
@@ -169,6 +171,7 @@ export function conv2dBackward(
 // device, and so are the gradients. On the CPU one pass over the convolution's output; on a GPU
 // fewer launches (forward 2 instead of 3, backward 3 instead of 4). Test: test/conv2d_pool.test.ts.
 
+/** Options of the fused conv2d → maxPool2d(2) (→ ReLU). */
 export interface Conv2dMaxPool2dOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
@@ -176,6 +179,7 @@ export interface Conv2dMaxPool2dOptions {
   relu?: boolean;
 }
 
+/** The fused op's pooled output and the positions of each window's maximum. */
 export interface Conv2dMaxPool2dResult {
   /** (N, K, ⌊OH/2⌋, ⌊OW/2⌋) */
   y: Tensor;

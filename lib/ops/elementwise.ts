@@ -44,6 +44,7 @@ export type Operand = Tensor | StridedTensor;
 /** An operand or a number (the same value everywhere). */
 export type Input = Operand | number;
 
+/** Where an element-wise op writes, and whether it adds into it. */
 export interface ElementwiseOptions {
   /** Where the result goes (a tensor or a view of one, of the broadcast shape); default a new tensor. */
   out?: Operand;
@@ -51,6 +52,7 @@ export interface ElementwiseOptions {
   accumulate?: boolean;
 }
 
+/** Options of clamp: the bounds, and where the result goes. */
 export interface ClampOptions extends ElementwiseOptions {
   /** Lower bound (default −Infinity). */
   min?: number;

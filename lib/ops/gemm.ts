@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor';
 import { expectBoolean, expectNumber, fail } from '../validate';
 import { expectTensor, output } from './checks';
 
+/** Options of matmul: transposed operands and the scaling out = alpha·a·b + beta·out. */
 export interface MatmulOptions {
   /** Use aᵀ: a is stored [K, M]. */
   transA?: boolean;

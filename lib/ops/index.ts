@@ -1,4 +1,8 @@
-/** Functional ops (like torch.nn.functional): each validates, infers shapes and calls a kernel. */
+/**
+ * Functional ops (like torch.nn.functional): each validates, infers shapes and calls a kernel.
+ *
+ * @module
+ */
 export { relu, reluBackward } from './activation';
 export { matmul, type MatmulOptions } from './gemm';
 export { linear, linearBackward, type LinearBackwardOptions, type LinearGrads } from './linear';
@@ -10,6 +14,14 @@ export { fill, fillMany } from './fill';
 export { softmax } from './softmax';
 export { ternaryConv2d, type TernaryConv2dOptions } from './ternary_conv2d';
 export { conv2dMaxPool2d, conv2dMaxPool2dBackward, type Conv2dMaxPool2dOptions, type Conv2dMaxPool2dResult } from './conv2d';
+export {
+  conv2dBatchNormRelu,
+  conv2dBatchNormReluBackward,
+  type Conv2dBatchNormReluOptions,
+  type Conv2dBatchNormReluResult,
+  type Conv2dBatchNormReluBackwardOptions,
+  type Conv2dBatchNormReluGrads,
+} from './conv2d_batchnorm';
 export { gatherBatch } from './gather';
 export {
   sigmoid, sigmoidBackward, tanh, tanhBackward, leakyRelu, leakyReluBackward, elu, eluBackward,

@@ -25,6 +25,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null, out?: Ten
   return y;
 }
 
+/** linearBackward's gradients. */
 export interface LinearGrads {
   /** dL/dx [N, in]; null when options.inputGrad is false. */
   dx: Tensor | null;
@@ -34,6 +35,7 @@ export interface LinearGrads {
   db: Tensor | null;
 }
 
+/** Which gradients linearBackward computes, whether it accumulates, and where they go. */
 export interface LinearBackwardOptions {
   /** Compute dx (default true; false for a first layer, whose input needs no gradient). */
   inputGrad?: boolean;

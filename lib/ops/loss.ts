@@ -11,6 +11,7 @@ import type { Tensor } from '../tensor';
 import { expectNumber, fail } from '../validate';
 import { expectOptions, expectTensor, output } from './checks';
 
+/** Options of softmaxCrossEntropy: label smoothing. */
 export interface CrossEntropyOptions {
   /** ε in [0, 1]: the target is (1 − ε)·one-hot + ε/C, as PyTorch's label_smoothing. Default 0. */
   labelSmoothing?: number;

@@ -9,6 +9,7 @@ import { Tensor } from '../tensor';
 import { expectBoolean, expectInt, expectNumber, fail } from '../validate';
 import { expectTensor, tensorFits } from './checks';
 
+/** Adam's (and AdamW's) hyperparameters for one step. */
 export interface AdamHyper {
   lr: number;
   beta1: number;
@@ -22,6 +23,7 @@ export interface AdamHyper {
   decoupled: boolean;
 }
 
+/** SGD's hyperparameters for one step, as torch.optim.SGD. */
 export interface SgdHyper {
   lr: number;
   momentum: number;

@@ -16,6 +16,7 @@ import type { Tensor } from '../tensor';
 import { expectBoolean, expectNumber, fail } from '../validate';
 import { expectOptions, expectTensor, output } from './checks';
 
+/** Options of bceWithLogits: the positive class weight. */
 export interface BceWithLogitsOptions {
   /**
    * Weight of the positive term, as PyTorch's pos_weight: float32 [P] with P the input's last
@@ -24,6 +25,7 @@ export interface BceWithLogitsOptions {
   posWeight?: Tensor | null;
 }
 
+/** Where a pointwise loss writes its batch statistics [Σ loss, Σ accuracy]. */
 export interface PointwiseLossOut {
   stats?: Tensor;
   /** Add this batch's statistics into out.stats instead of overwriting them. */

@@ -12,6 +12,7 @@ import { expectTensor } from './checks';
 import { expectSingle } from './conv1d';
 import { avgPool2d, avgPool2dBackward, type AvgPool2dOptions, expectPaddingInWindow, maxPool2d, maxPool2dBackward, poolArguments } from './pool2d';
 
+/** Options of maxPool1d: kernel size, stride and padding. */
 export interface Pool1dOptions {
   kernelSize: number | [number];
   /** Defaults to kernelSize. */
@@ -20,6 +21,7 @@ export interface Pool1dOptions {
   padding?: number | [number];
 }
 
+/** Options of avgPool1d: maxPool1d's, and whether padding counts in the mean. */
 export interface AvgPool1dOptions extends Pool1dOptions {
   /** Divide by the whole window, padding included (PyTorch's default, true), or by the inputs it covers. */
   countIncludePad?: boolean;

@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor';
 import { describe, expectBoolean, expectPair, expectShape, fail } from '../validate';
 import { expectTensor, output } from './checks';
 
+/** Options of maxPool2d: kernel size, stride and padding (each a number or [h, w]). */
 export interface Pool2dOptions {
   kernelSize: number | [number, number];
   /** Defaults to kernelSize. */
@@ -15,6 +16,7 @@ export interface Pool2dOptions {
   padding?: number | [number, number];
 }
 
+/** Options of avgPool2d: maxPool2d's, and whether padding counts in the mean. */
 export interface AvgPool2dOptions extends Pool2dOptions {
   /** Divide by the whole window, padding included (PyTorch's default, true), or by the inputs it covers. */
   countIncludePad?: boolean;

@@ -19,8 +19,10 @@ import { expectTensor, output } from './checks';
 import { copy } from './elementwise';
 import { MAX_RANK, failShape, keepDimShape, normalizeDim, normalizeDims, shapeText } from './views';
 
+/** The reductions reduce() computes. */
 export type ReduceOp = 'sum' | 'mean' | 'prod' | 'max' | 'min' | 'var';
 
+/** Options of reduce: dimensions, keepDim, var's correction, the output. */
 export interface ReduceOptions {
   /** The dimensions to reduce (one, or a list; default, or an empty list: all, as PyTorch). */
   dims?: number | readonly number[];
@@ -32,6 +34,7 @@ export interface ReduceOptions {
   out?: Tensor;
 }
 
+/** Options of reduceWithIndices (max or min along a dimension, with the int32 positions): keepDim and the outputs. */
 export interface IndexedReduceOptions {
   keepDim?: boolean;
   /** Where values and indices (int32) go. */

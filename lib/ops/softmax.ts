@@ -6,6 +6,7 @@ import { native } from '../native';
 import type { Tensor } from '../tensor';
 import { expectTensor, output } from './checks';
 
+/** Softmax of each row of a [rows, C] tensor (into `out` when given), computed stably. */
 export function softmax(x: Tensor, out?: Tensor): Tensor {
   expectTensor(x, 'x', { rank: 2 });
   const y = output(out, 'out', x.shape, x.device);

@@ -12,6 +12,7 @@ import { expectPair } from '../validate';
 import { expectOptions, expectTensor, output } from './checks';
 import { conv2dOutputShape } from './conv2d';
 
+/** Options of ternaryConv2d: stride and padding. */
 export interface TernaryConv2dOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];

@@ -4,6 +4,7 @@ import { type AdamHyper, adamStepMany } from '../ops/optim';
 import { expectNumber } from '../validate';
 import { Optimizer } from './optimizer';
 
+/** Options of Adam and AdamW, as torch.optim.Adam's: lr (default 1e-3), betas (0.9, 0.999), eps (1e-8), weightDecay (0; AdamW's default 0.01). */
 export interface AdamOptions {
   lr?: number;
   betas?: [number, number];
@@ -11,6 +12,7 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
+/** torch.optim.Adam (without amsgrad): adaptive moments of the gradients, with PyTorch's defaults and bias corrections. */
 export class Adam extends Optimizer {
   readonly betas: [number, number];
   readonly eps: number;
@@ -26,6 +28,7 @@ export class Adam extends Optimizer {
     this.hyper = { lr: this.lr, beta1: this.betas[0], beta2: this.betas[1], eps: this.eps, weightDecay: this.weightDecay, step: 0, decoupled: false };
   }
 
+  /** Updates every parameter from its gradient (one native call per device); parameters without a gradient are skipped. */
   step(): void {
     this.steps++;
     const h = this.hyper;

@@ -1,4 +1,8 @@
-/** Optimizers and learning-rate schedulers (like torch.optim). */
+/**
+ * Optimizers and learning-rate schedulers (like torch.optim).
+ *
+ * @module
+ */
 export { Optimizer, type OptimizerState } from './optimizer';
 export { Adam, AdamW, type AdamOptions } from './adam';
 export { SGD, type SGDOptions } from './sgd';

@@ -11,6 +11,7 @@
 import type { Optimizer } from './optimizer';
 import { expectInt, expectNumber, expectOneOf, fail } from '../validate';
 
+/** A learning-rate schedule, after torch.optim.lr_scheduler: sets its optimizer's lr on every step(). fit() steps it once an epoch (or every step with schedulerInterval 'step'). */
 export abstract class LRScheduler {
   readonly optimizer: Optimizer;
   /** Steps taken so far (torch's last_epoch). */
@@ -28,19 +29,23 @@ export abstract class LRScheduler {
   /** The learning rate after `step` scheduler steps. */
   abstract rateAt(step: number): number;
 
+  /** Advances one step and sets the optimizer's learning rate for the next. */
   step(): void {
     this.lastStep++;
     this.optimizer.lr = this.rateAt(this.lastStep);
   }
 
+  /** The learning rate the optimizer has now (torch's get_last_lr()[0]). */
   getLastLr(): number {
     return this.optimizer.lr;
   }
 
+  /** The schedule's position, for a checkpoint. */
   stateDict(): { type: string; lastStep: number } {
     return { type: this.constructor.name, lastStep: this.lastStep };
   }
 
+  /** Restores stateDict()'s position (and the optimizer's rate there); refuses another scheduler's state. */
   loadStateDict(state: { type: string; lastStep: number }): void {
     if (state.type !== this.constructor.name) {
       throw new TypeError(`Expected a ${this.constructor.name} state for loadStateDict but received a ${state.type} state`);

@@ -9,6 +9,7 @@ import { keep } from '../memory';
 import { Tensor } from '../tensor';
 import { expectNumber } from '../validate';
 
+/** An optimizer's state as stateDict() gives it: its type, learning rates, step count and per-parameter buffers as host arrays. */
 export interface OptimizerState {
   type: string;
   lr: number;
@@ -28,6 +29,7 @@ export interface StepList {
   state: Tensor[][];
 }
 
+/** The base of the optimizers, after torch.optim.Optimizer with one parameter group: step() updates every parameter from its .grad, zeroGrad() clears the gradients, stateDict() / loadStateDict() save and restore. */
 export abstract class Optimizer {
   readonly params: Parameter[];
   /** The learning rate of the next step (schedulers set it). */
@@ -45,6 +47,7 @@ export abstract class Optimizer {
     this.initialLr = lr;
   }
 
+  /** Updates every parameter from its gradient. */
   abstract step(): void;
 
   /** Zeroes every gradient: one native call per device (one GPU launch per 16 tensors). */
@@ -107,6 +110,7 @@ export abstract class Optimizer {
     return t;
   }
 
+  /** The optimizer's state (lr, step count, per-parameter buffers such as Adam's moments) as host arrays, for a checkpoint. */
   stateDict(): OptimizerState {
     return {
       type: this.constructor.name,
@@ -120,6 +124,7 @@ export abstract class Optimizer {
     };
   }
 
+  /** Restores stateDict()'s values; refuses another optimizer's state or mismatched shapes. */
   loadStateDict(state: OptimizerState): void {
     if (state.type !== this.constructor.name) {
       throw new TypeError(`Expected a ${this.constructor.name} state for loadStateDict but received a ${state.type} state`);

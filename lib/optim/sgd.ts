@@ -4,6 +4,7 @@ import { sgdStep } from '../ops/optim';
 import { expectBoolean, expectNumber } from '../validate';
 import { Optimizer } from './optimizer';
 
+/** Options of SGD, as torch.optim.SGD's: lr (default 1e-3), momentum, dampening, weightDecay (default 0), nesterov (default false). */
 export interface SGDOptions {
   lr?: number;
   momentum?: number;
@@ -12,6 +13,7 @@ export interface SGDOptions {
   nesterov?: boolean;
 }
 
+/** torch.optim.SGD: stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay. */
 export class SGD extends Optimizer {
   readonly momentum: number;
   readonly dampening: number;
@@ -29,6 +31,7 @@ export class SGD extends Optimizer {
     }
   }
 
+  /** Updates every parameter from its gradient (one native call per device); parameters without a gradient are skipped. */
   step(): void {
     const firstStep = this.steps === 0;
     this.steps++;

@@ -2,7 +2,9 @@
  * Built-in fit() callbacks, after Keras's: EarlyStopping (stop when a monitored figure stops
  * improving, optionally restoring the best epoch's weights) and ModelCheckpoint (save the model
  * after every epoch, or only when the figure improves, written so that a crash never leaves a
- * partial model, and never from a model whose loss or weights are not finite).
+ * partial model, and never from a model whose loss or weights are not finite). In data-parallel
+ * training (fit's distributed option) every rank runs them alike, and ModelCheckpoint writes on
+ * rank 0 only.
  *
  * The monitored figure is a number of the epoch record (fit_types.ts recordValue): 'valLoss' (the
  * default), 'trainLoss', or a metric as 'val.accuracy', 'train.mae'. mode 'auto' maximises names
@@ -15,6 +17,7 @@ import type { Optimizer } from '../optim/optimizer';
 import type { Generator } from '../random';
 import { saveCheckpoint } from '../io/checkpoint';
 import { saveModel } from '../io/model_io';
+import { isMainProcess } from '../distributed';
 import { expectBoolean, expectInt, expectNumber, expectOneOf, fail } from '../validate';
 
 type Mode = 'min' | 'max' | 'auto';
@@ -60,6 +63,7 @@ class Improvement {
   }
 }
 
+/** Options of EarlyStopping (Keras's names): what to watch, how long to wait, and whether to restore the best weights. */
 export interface EarlyStoppingOptions {
   /** The figure watched (default 'valLoss'). */
   monitor?: string;
@@ -71,6 +75,7 @@ export interface EarlyStoppingOptions {
   minDelta?: number;
   /** When training ends, put back the weights (and buffers) of the best epoch (default false). */
   restoreBest?: boolean;
+  /** Where it reports what it did (default: nothing). */
   log?: (line: string) => void;
 }
 
@@ -152,6 +157,7 @@ function firstNonFinite(state: Record<string, Float32Array>): string | undefined
   return undefined;
 }
 
+/** Options of ModelCheckpoint: when to save, what decides the best epoch, and whether to save a resumable checkpoint. */
 export interface ModelCheckpointOptions {
   /** 'best' (default): save when the monitored figure improves; 'every': after every epoch. */
   save?: 'best' | 'every';
@@ -166,6 +172,7 @@ export interface ModelCheckpointOptions {
    * history) into the folder instead of the model alone (saveModel).
    */
   training?: { optimizer: Optimizer; scheduler?: LRScheduler | null; generator: Generator; settings?: Record<string, unknown> };
+  /** Where it reports each save (default: nothing). */
   log?: (line: string) => void;
 }
 
@@ -220,6 +227,7 @@ export class ModelCheckpoint implements Callbacks {
       return;
     }
     if (this.save === 'best' && !this.improvement.offer(value!, record.epoch)) return;
+    if (!isMainProcess()) return; // the ranks hold the same model: rank 0 writes it
     const weights = snapshot(this.model);
     const bad = firstNonFinite(weights);
     if (bad !== undefined) {

@@ -17,6 +17,7 @@ import type { Device } from '../device';
 import { type Batch, type Dataset, isDataset, TensorDataset } from '../data/dataset';
 import { batches, DeviceDataset } from '../data/device_dataset';
 import { type BatchLike, checkedBatch, DataLoader, isAsyncIterable, isIterable, IterableDataset, type OwnedBatch } from '../data/dataloader';
+import { type Shard, shardLength } from '../data/sampler';
 import type { Generator } from '../random';
 import type { Tensor } from '../tensor';
 import { expectBoolean, expectInt, fail } from '../validate';
@@ -35,6 +36,23 @@ export interface BatchSettings {
   batchSize: number;
   shuffle: boolean;
   dropLast: boolean;
+  /**
+   * Data-parallel training: only this rank's shard of every epoch (DistributedSampler,
+   * lib/data/sampler.ts), in batches of batchSize / worldSize: the batch sizes given (batchSize, a
+   * DataLoader's) are the global batch, which must divide evenly.
+   */
+  shard?: Shard;
+}
+
+/** A rank's share of the global batch `batchSize` (`name` names it in the error). */
+export function rankBatchSize(batchSize: number, shard: Shard | undefined, name: string): number {
+  if (!shard || shard.worldSize === 1) return batchSize;
+  if (batchSize % shard.worldSize !== 0) {
+    throw new RangeError(
+      `Expected a global batch size divisible by the world size ${shard.worldSize} for ${name} (each of the ${shard.worldSize} ranks takes ${name} / ${shard.worldSize}) but received ${batchSize}`,
+    );
+  }
+  return batchSize / shard.worldSize;
 }
 
 export interface BatchSource {
@@ -62,18 +80,24 @@ export function batchSource(data: unknown, device: Device, settings: Partial<Bat
   const batchSize = expectInt(settings.batchSize, 'batchSize', 1);
   const shuffle = expectBoolean(settings.shuffle ?? false, 'shuffle');
   const dropLast = expectBoolean(settings.dropLast ?? false, 'dropLast');
-  if (data instanceof DataLoader) {
-    if (data.dataset instanceof TensorDataset && !data.collate) {
-      return new DeviceBatches(data.dataset, device, { batchSize: data.batchSize, shuffle: data.shuffle, dropLast: data.dropLast }, data.generator);
-    }
-    return new LoaderBatches(data, device);
+  const shard = settings.shard;
+  if (shard && (data instanceof IterableDataset || (data instanceof DataLoader && data.streamed) || isBatchStream(data))) {
+    throw new TypeError(
+      `Expected a dataset or a DataLoader over one as ${name} for data-parallel training (its indices are shared out among the ranks) but received a stream: give each rank its own share of the stream instead`,
+    );
   }
-  if (data instanceof TensorDataset || data instanceof DeviceDataset) return new DeviceBatches(data, device, { batchSize, shuffle, dropLast }, undefined);
+  if (data instanceof DataLoader) {
+    const local = { batchSize: rankBatchSize(data.batchSize, shard, `the DataLoader's batchSize (${name})`), shuffle: data.shuffle, dropLast: data.dropLast, shard };
+    if (data.dataset instanceof TensorDataset && !data.collate) return new DeviceBatches(data.dataset, device, local, data.generator);
+    return new LoaderBatches(shard ? new DataLoader(data.dataset, { ...local, generator: data.generator, collate: data.collate }) : data, device);
+  }
+  const local = { batchSize: rankBatchSize(batchSize, shard, 'batchSize'), shuffle, dropLast, shard };
+  if (data instanceof TensorDataset || data instanceof DeviceDataset) return new DeviceBatches(data, device, local, undefined);
   if (data instanceof IterableDataset || isDataset(data)) {
     if (shuffle && data instanceof IterableDataset) {
       throw new TypeError(`Expected shuffle false for an IterableDataset as ${name} (a stream is read in its own order) but received true`);
     }
-    return new LoaderBatches(new DataLoader(data as IterableDataset<any>, { batchSize, shuffle, dropLast }), device);
+    return new LoaderBatches(new DataLoader(data as IterableDataset<any>, local), device);
   }
   if (typeof data === 'function' || isIterable(data) || isAsyncIterable(data)) return new StreamBatches(data as BatchStream, device, name);
   return fail(
@@ -120,15 +144,15 @@ class DeviceBatches implements BatchSource {
       throw new TypeError(`Expected a DeviceDataset on ${device} (the model's device) but received one on ${dataset.device}`);
     }
     this.onDevice = dataset instanceof DeviceDataset ? dataset : new DeviceDataset(dataset, device);
-    const n = this.onDevice.count;
+    const n = shardLength(this.onDevice.count, settings.shard);
     this.steps = settings.dropLast ? Math.floor(n / settings.batchSize) : Math.ceil(n / settings.batchSize);
     this.samples = settings.dropLast ? this.steps * settings.batchSize : n;
     this.batchSize = settings.batchSize;
   }
 
   epoch(generator: Generator): Iterable<Batch> {
-    const { batchSize, shuffle, dropLast } = this.settings;
-    return batches(this.onDevice, batchSize, { shuffle, dropLast, generator: this.generator ?? generator });
+    const { batchSize, shuffle, dropLast, shard } = this.settings;
+    return batches(this.onDevice, batchSize, { shuffle, dropLast, shard, generator: this.generator ?? generator });
   }
 
   dispose(): void {
@@ -149,7 +173,7 @@ class LoaderBatches implements BatchSource {
   ) {
     this.steps = loader.length;
     this.batchSize = loader.batchSize;
-    this.samples = loader.streamed ? undefined : loader.dropLast ? loader.length! * loader.batchSize : (loader.dataset as { length: number }).length;
+    this.samples = loader.streamed ? undefined : loader.dropLast ? loader.length! * loader.batchSize : shardLength((loader.dataset as { length: number }).length, loader.shard);
   }
 
   epoch(generator: Generator): Iterable<Batch> | AsyncIterable<Batch> {

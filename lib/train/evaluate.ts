@@ -21,6 +21,7 @@ import { type BatchSource, batchSource, type FitData, isSyncData, type SyncData 
 import { defaultMetrics, expectLoss, isLossObject, type LossSpec, Measures, type MetricSpec } from './measures';
 import { toDevice } from '../autograd/functional';
 
+/** Options of evaluate() and evaluateAsync(). */
 export interface EvaluateOptions {
   /** Samples per batch for a dataset (default 256). */
   batchSize?: number;
@@ -30,6 +31,7 @@ export interface EvaluateOptions {
   metrics?: MetricSpec[];
 }
 
+/** What evaluate() measures: the mean loss, each metric, and the number of samples. */
 export interface EvaluateResult {
   /** The mean loss over the samples. */
   loss: number;
@@ -167,7 +169,7 @@ export function predictProbabilities(model: Module, input: PredictInput, options
   }, 'predictProbabilities()');
 }
 
-/** The predicted class of every sample (the first largest of a classifier's outputs [N, C]). */
+/** The predicted class of every sample (the first largest of a classifier's outputs [N, C]; as torch.argmax, the first NaN of a row wins). */
 export function predictClasses(model: Module, input: PredictInput, options: { batchSize?: number } = {}): Int32Array {
   const scores = predict(model, input, options);
   if (scores.shape.length !== 2) throw new RangeError(`Expected a classifier's outputs of shape [N, C] for predictClasses() but received [${scores.shape.join(', ')}]`);
@@ -176,7 +178,9 @@ export function predictClasses(model: Module, input: PredictInput, options: { ba
   const classes = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
-    for (let k = 1; k < c; k++) if (values[i * c + k] > values[i * c + best]) best = k;
+    for (let k = 1; k < c && !Number.isNaN(values[i * c + best]); k++) {
+      if (Number.isNaN(values[i * c + k]) || values[i * c + k] > values[i * c + best]) best = k;
+    }
     classes[i] = best;
   }
   return classes;

@@ -27,6 +27,10 @@
  * update. So the gradient is the whole batch's, and any number of workers gives bit-identical
  * weights (test/data_parallel.test.ts).
  *
+ * Data-parallel training across processes (the distributed option, under mpirun): each rank its
+ * shard of every epoch, gradients averaged over the ranks between backward and the optimizer step,
+ * the epoch's figures summed over the ranks (train/data_parallel.ts, docs/DISTRIBUTED.md).
+ *
  * fit() in stages: fitSettings checks the options; then each epoch is trainEpoch (its steps, run by
  * StepPasses, which records and replays a CUDA graph when asked; the steps a resumed epoch had
  * taken skipped; showProgress; the position where shouldStop() ends it) and finishEpoch (the sums
@@ -35,6 +39,7 @@
  */
 import { explicit } from '../autograd/grad_mode';
 import { type CudaGraph, captureCudaGraph } from '../cuda_graph';
+import { isCuda } from '../device';
 import type { Batch } from '../data/dataset';
 import { DataLoader, IterableDataset } from '../data/dataloader';
 import { CrossEntropyLoss, type LossFunction } from '../nn/loss';
@@ -51,9 +56,11 @@ import { type Callbacks, type EpochRecord, type FitPosition, type History, recor
 import { type BatchSource, batchSource, type FitData, isBatchStream } from './data_source';
 import { defaultMetrics, expectLoss, isLossObject, type LossSpec, Measures, type MetricSpec } from './measures';
 import { evaluateSource } from './evaluate';
+import { DataParallel, type DistributedFitOptions } from './data_parallel';
 
 export type { Callbacks, EpochRecord, FitPosition, History, StepInfo, TrainingContext } from '../fit_types';
 
+/** Options of fit(): the optimizer and epochs are required; everything else has PyTorch's or Keras's default. */
 export interface FitOptions {
   optimizer: Optimizer;
   epochs: number;
@@ -123,14 +130,24 @@ export interface FitOptions {
   resume?: FitPosition;
   /** A training or validation loss that is NaN or ±Infinity: throw a NonFiniteLossError ('stop', default) or train on ('continue'). */
   onNonFiniteLoss?: 'stop' | 'continue';
+  /**
+   * Data-parallel training across the ranks of napinet.distributed (init() first, the same fit() on
+   * every rank): rank 0's model and generator state broadcast at the start, each rank its shard of
+   * every epoch in batches of batchSize / worldSize (batchSize stays the global batch), gradients
+   * averaged over the ranks after backward, the epoch's figures those of the global batches,
+   * BatchNorm's running statistics rank 0's, the epoch line from rank 0 only (train/data_parallel.ts).
+   * Default false.
+   */
+  distributed?: boolean | DistributedFitOptions;
 }
 
 const FIT_OPTIONS: readonly (keyof FitOptions)[] = [
   'optimizer', 'epochs', 'batchSize', 'loss', 'metrics', 'scheduler', 'schedulerInterval', 'validation', 'validationBatchSize',
   'shuffle', 'dropLast', 'generator', 'callbacks', 'log', 'progress', 'progressStream', 'initialEpoch', 'history', 'shouldStop',
-  'workers', 'cudaGraph', 'resume', 'onNonFiniteLoss',
+  'workers', 'cudaGraph', 'resume', 'onNonFiniteLoss', 'distributed',
 ];
 
+/** What fit() returns: the history of every epoch, and whether a callback or shouldStop() stopped training early. */
 export interface FitResult extends History {
   stopped: boolean;
   /** Where training stopped when shouldStop() ended it part-way through an epoch. */
@@ -139,6 +156,10 @@ export interface FitResult extends History {
 
 /** Training stopped because the loss became NaN or infinite (fit's onNonFiniteLoss 'stop'). */
 export class NonFiniteLossError extends Error {
+  /** Which loss: 'training loss' or 'validation loss'. */
+  readonly what: string;
+  /** Its value: NaN, Infinity or -Infinity. */
+  readonly value: number;
   /** The epoch in which it happened. */
   readonly epoch: number;
   /** The step of that epoch by which it had happened, when known (the CPU checks every step). */
@@ -153,6 +174,8 @@ export class NonFiniteLossError extends Error {
         "Lower the learning rate, check the data for NaN or Inf, or pass onNonFiniteLoss: 'continue' to fit() to train on.",
     );
     this.name = 'NonFiniteLossError';
+    this.what = what;
+    this.value = value;
     this.epoch = epoch;
     this.step = step;
     this.history = history;
@@ -217,7 +240,7 @@ class StepPasses {
     } else if (this.ordinaryFullSteps++ === 0) {
       this.passes(batch);
     } else {
-      this.graph = captureCudaGraph(() => this.passes(batch));
+      this.graph = captureCudaGraph(() => this.passes(batch), { device: this.model.device });
       this.graph.launch();
     }
   }
@@ -273,6 +296,10 @@ interface FitRun {
   stopOnNonFinite: boolean;
   /** Iterations completed over all epochs. */
   iteration: number;
+  /** Data-parallel training across processes (the distributed option). */
+  parallel: DataParallel | undefined;
+  /** Receives the epoch lines (options.log; on rank 0 only when distributed). */
+  log: ((line: string) => void) | undefined;
 }
 
 /**
@@ -287,8 +314,10 @@ async function trainEpoch(run: FitRun, epoch: number, resumed: FitPosition | und
   const generatorState = generator.getState();
   for (const cb of run.callbacks) await cb.onEpochBegin?.(epoch);
   run.model.train();
-  measures.reset(resumed?.stats, resumed?.metricSums);
-  let seen = resumed?.seen ?? 0;
+  // Distributed, a resumed epoch's sums are every rank's together (epochSums): rank 0 carries them on.
+  const carried = resumed && (run.parallel?.isMain ?? true) ? resumed : undefined;
+  measures.reset(carried?.stats, carried?.metricSums);
+  let seen = carried?.seen ?? 0;
   let step = resumed?.step ?? 0;
   let toSkip = resumed?.step ?? 0;
   let batchesSeen = 0;
@@ -304,6 +333,7 @@ async function trainEpoch(run: FitRun, epoch: number, resumed: FitPosition | und
       }
       measures.checkTargets(batch.y);
       run.step.run(batch);
+      run.parallel?.reduceGradients(run.model);
       options.optimizer.step();
       if (run.schedulerInterval === 'step') options.scheduler?.step();
       seen += batch.size;
@@ -312,18 +342,19 @@ async function trainEpoch(run: FitRun, epoch: number, resumed: FitPosition | und
       if (checkEveryStep) checkFinite(run, 'training loss', measures.readLossStats()[0] / seen, epoch, step);
       for (const cb of run.callbacks) await cb.onBatchEnd?.({ epoch, iteration: run.iteration, batchSize: batch.size });
       if (step % PROGRESS_EVERY === 0 || step === run.train.steps) await showProgress(run, epoch, step, seen, started);
-      if (options.shouldStop?.()) {
+      if (stopRequested(run, step)) {
+        const sums = epochSums(run, seen);
         const stoppedAt: FitPosition = {
           epoch,
           step,
           iteration: run.iteration,
           generatorState,
           stoppedGeneratorState: generator.getState(),
-          stats: measures.readLossStats(),
-          seen,
+          stats: sums.stats,
+          seen: sums.seen,
           seconds: (performance.now() - started) / 1000,
         };
-        if (!measures.fromLossOnly) stoppedAt.metricSums = measures.readMetricSums();
+        if (!measures.fromLossOnly) stoppedAt.metricSums = sums.metricSums;
         return { stoppedAt };
       }
     }
@@ -338,6 +369,14 @@ async function trainEpoch(run: FitRun, epoch: number, resumed: FitPosition | und
     );
   }
   return { seen, started };
+}
+
+/** Whether shouldStop() asks to stop after `step`; across ranks, agreed every PROGRESS_EVERY steps (a collective). */
+function stopRequested(run: FitRun, step: number): boolean {
+  const { shouldStop } = run.options;
+  if (!shouldStop) return false;
+  if (!run.parallel) return shouldStop();
+  return step % PROGRESS_EVERY === 0 && run.parallel.anyWantsToStop(shouldStop());
 }
 
 /** Throws a NonFiniteLossError when `value` is NaN or infinite and the run stops on it. */
@@ -363,10 +402,11 @@ async function showProgress(run: FitRun, epoch: number, step: number, seen: numb
  */
 async function finishEpoch(run: FitRun, epoch: number, trained: { seen: number; started: number }): Promise<boolean> {
   const { options } = run;
-  const train = run.measures.means(trained.seen);
+  const train = epochFigures(run, trained.seen);
   const seconds = (performance.now() - trained.started) / 1000; // after the read, which waits for a GPU's queued steps
   checkFinite(run, 'training loss', train.loss, epoch, undefined);
   const lr = options.optimizer.lr;
+  run.parallel?.syncBuffers(run.model);
   const v = run.validation ? evaluateSource(run.model, run.validation, run.loss, run.validationMeasures!, 'validation') : undefined;
   if (v) checkFinite(run, 'validation loss', v.loss, epoch, undefined);
   const accuracy = (metrics: Record<string, number>, key: 'trainAccuracy' | 'valAccuracy') => ('accuracy' in metrics ? { [key]: metrics.accuracy } : {});
@@ -384,12 +424,27 @@ async function finishEpoch(run: FitRun, epoch: number, trained: { seen: number; 
   if (run.schedulerInterval === 'epoch' && options.scheduler) stepSchedulerForEpoch(options.scheduler, record);
   run.history.epochs.push(record);
   run.progress.clear();
-  options.log?.(formatEpoch(record));
+  run.log?.(formatEpoch(record));
   let stop = false;
   for (const cb of run.callbacks) {
     if ((await cb.onEpochEnd?.(record, run.history)) === false) stop = true;
   }
   return stop;
+}
+
+/** The epoch's sums so far and the samples they cover: this process's, or every rank's together when distributed (a collective). */
+function epochSums(run: FitRun, seen: number): { stats: [number, number]; metricSums: number[]; seen: number } {
+  const stats = run.measures.readLossStats();
+  const metricSums = run.measures.readMetricSums();
+  if (!run.parallel) return { stats, metricSums, seen };
+  const total = run.parallel.sum([...stats, ...metricSums, seen]);
+  return { stats: [total[0], total[1]], metricSums: total.slice(2, 2 + metricSums.length), seen: total[2 + metricSums.length] };
+}
+
+/** The epoch's training loss and metrics: the means of its sums (over every rank's samples when distributed). */
+function epochFigures(run: FitRun, seen: number): { loss: number; metrics: Record<string, number> } {
+  const sums = epochSums(run, seen);
+  return run.measures.means(sums.seen, sums.stats, sums.metricSums);
 }
 
 /** The epoch's scheduler step: ReduceLROnPlateau with its monitored value, any other plainly. */
@@ -429,7 +484,7 @@ function fitSettings(model: Module, options: FitOptions) {
   }
   const stopOnNonFinite = expectOneOf(options.onNonFiniteLoss ?? 'stop', 'onNonFiniteLoss', ['stop', 'continue'] as const) === 'stop';
   const useGraph = expectBoolean(options.cudaGraph ?? false, 'cudaGraph');
-  if (useGraph && model.device !== 'cuda') fail('false for a model on the CPU (CUDA graphs record GPU work)', 'cudaGraph', true);
+  if (useGraph && !isCuda(model.device)) fail('false for a model on the CPU (CUDA graphs record GPU work)', 'cudaGraph', true);
   if (useGraph && !explicitStep(model, loss)) {
     throw new Error('Expected a model built from napinet layers (explicit backward) and a napinet loss for cudaGraph but received one differentiated by autograd, whose step allocates');
   }
@@ -474,7 +529,8 @@ export async function fit(model: Module, data: FitData, options: FitOptions): Pr
   // Datasets are shuffled unless told otherwise; a stream is read in its own order. On a GPU a
   // TensorDataset is uploaded once, and each batch is gathered there.
   const shuffle = options.shuffle ?? !(data instanceof IterableDataset);
-  const train = batchSource(data, device, { batchSize, shuffle, dropLast: options.dropLast ?? false }, 'data');
+  const parallel = DataParallel.from(options.distributed);
+  const train = batchSource(data, device, { batchSize, shuffle, dropLast: options.dropLast ?? false, shard: parallel?.shard }, 'data');
   const cleanup: (() => void)[] = [() => train.dispose()];
   try {
     const validationBatchSize = expectInt(options.validationBatchSize ?? Math.max(batchSize, 256), 'validationBatchSize', 1);
@@ -506,24 +562,29 @@ export async function fit(model: Module, data: FitData, options: FitOptions): Pr
       generator,
       history,
       callbacks,
-      progress: progressFor(options.progressStream ?? process.stderr, options.progress ?? 'auto'),
+      progress: progressFor(options.progressStream ?? process.stderr, parallel && !parallel.isMain ? 'none' : (options.progress ?? 'auto')),
       train,
       validation,
       step: new StepPasses(model, options.optimizer, loss, measures, useGraph, train.batchSize),
       schedulerInterval: settings.schedulerInterval,
       stopOnNonFinite: settings.stopOnNonFinite,
       iteration: resume?.iteration ?? history.epochs.at(-1)?.iteration ?? 0,
+      parallel,
+      log: parallel && !parallel.isMain ? undefined : options.log,
     };
+    parallel?.start(model, generator);
     cleanup.push(() => run.progress.clear());
     for (const cb of callbacks) await cb.onTrainBegin?.({ model, epochs, history });
     for (let epoch = resume?.epoch ?? options.initialEpoch ?? 0; epoch < epochs; epoch++) {
       const trained = await trainEpoch(run, epoch, resume?.epoch === epoch ? resume : undefined);
       if ('stoppedAt' in trained) return { ...history, stopped: true, position: trained.stoppedAt };
       if (await finishEpoch(run, epoch, trained)) {
+        parallel?.checkReplicasAgree(model);
         for (const cb of callbacks) await cb.onTrainEnd?.(history);
         return { ...history, stopped: true };
       }
     }
+    parallel?.checkReplicasAgree(model);
     for (const cb of callbacks) await cb.onTrainEnd?.(history);
     return { ...history, stopped: false };
   } finally {

@@ -56,6 +56,8 @@ void check_length(Napi::Env env, const Buffer<T>& buffer, std::size_t required) 
 #ifdef NAPINET_WITH_CUDA
 // The GPU of the current call's CudaBuffers (-1: none read yet; see begin_call).
 thread_local int t_call_device = -1;
+// The GPU this thread's CUDA graph capture records (-1: none; set by native/binding/cuda/graph.cc).
+thread_local int t_capture_device = -1;
 
 // A live CudaBuffer of the wanted element type, or a TypeError naming the argument. Makes its GPU
 // current for the call, or checks that it is the GPU of the call's other buffers.
@@ -64,6 +66,11 @@ bool cuda_arg(Napi::Env env, const Napi::Value& value, const char* name, bool fl
   CudaBufferView view;
   if (!as_cuda_buffer(value, &view)) return false;
   if (view.disposed || view.float32 != float32) throw_type_error(env, name, expected, describe(value));
+  if (t_capture_device >= 0 && view.device != t_capture_device) {
+    // Another GPU's stream is not the one recording: the kernel would run at once, unrecorded.
+    throw_type_error(env, name, "a tensor on cuda:" + std::to_string(t_capture_device) + " (the GPU the CUDA graph records)",
+                     "a tensor on cuda:" + std::to_string(view.device));
+  }
   if (t_call_device < 0) {
     cuda::use_device(view.device);
     t_call_device = view.device;
@@ -86,6 +93,14 @@ std::string describe_value(const Napi::Value& value) { return describe(value); }
 void begin_call() {
 #ifdef NAPINET_WITH_CUDA
   t_call_device = -1;
+#endif
+}
+
+void set_capture_device(int device) {
+#ifdef NAPINET_WITH_CUDA
+  t_capture_device = device;
+#else
+  (void)device;
 #endif
 }
 
@@ -113,7 +128,9 @@ bool accumulate_into(const Napi::CallbackInfo& info, std::initializer_list<std::
 #endif
 }
 
-const char* device_name(Device device) { return device == Device::kCpu ? "cpu" : "cuda"; }
+std::string device_name(Device device, int cuda_device) {
+  return device == Device::kCpu ? std::string("cpu") : "cuda:" + std::to_string(cuda_device);
+}
 
 void throw_type_error(Napi::Env env, const char* name, const std::string& expected,
                       const std::string& received) {
@@ -212,8 +229,8 @@ FloatList float_list_arg(const Napi::CallbackInfo& info, std::size_t index, cons
   for (std::uint32_t i = 0; i < array.Length(); ++i) {
     list.buffers.push_back(float_value(env, array.Get(i), list.names[i].c_str(), 0));
     if (list.buffers[i].device != list.buffers[0].device) {
-      throw_type_error(env, list.names[i].c_str(), std::string("a tensor on ") + device_name(list.buffers[0].device),
-                       std::string("a tensor on ") + device_name(list.buffers[i].device));
+      throw_type_error(env, list.names[i].c_str(), "a tensor on " + device_name(list.buffers[0].device, list.buffers[0].cuda_device),
+                       "a tensor on " + device_name(list.buffers[i].device, list.buffers[i].cuda_device));
     }
   }
   return list;

@@ -16,7 +16,8 @@
 namespace napinet::binding {
 
 enum class Device { kCpu, kCuda };
-const char* device_name(Device device);
+// "cpu" or "cuda:N" (`cuda_device` is N), as lib/device.ts spells devices.
+std::string device_name(Device device, int cuda_device);
 
 template <typename T>
 struct Buffer {
@@ -38,6 +39,10 @@ using WordBuffer = Buffer<std::uint32_t>;
 // allocations go there; a later CudaBuffer on another GPU is a TypeError ("Expected a tensor on
 // cuda:0 for x but received a tensor on cuda:1").
 void begin_call();
+// While this thread records a CUDA graph on GPU `device` (-1: it does not; native/binding/cuda/
+// graph.cc sets it), a CudaBuffer on another GPU is a TypeError naming both: its kernel would run
+// at once on that GPU's stream instead of being recorded.
+void set_capture_device(int device);
 
 // For a kernel that adds into gradients (dw, db, …) when `accumulate`: whether it must, given that
 // an optimizer's zeroGrad may only have marked them for zeroing (native/binding/cuda/deferred.h).
@@ -105,8 +110,8 @@ template <typename First, typename... Rest>
 Device common_device(Napi::Env env, const First& first, const Rest&... rest) {
   auto check = [&](const auto& buffer) {
     if (buffer && buffer.device != first.device) {
-      throw_type_error(env, buffer.name, std::string("a tensor on ") + device_name(first.device),
-                       std::string("a tensor on ") + device_name(buffer.device));
+      throw_type_error(env, buffer.name, "a tensor on " + device_name(first.device, first.cuda_device),
+                       "a tensor on " + device_name(buffer.device, buffer.cuda_device));
     }
   };
   (check(rest), ...);

@@ -64,10 +64,12 @@ ByteList byte_list_arg(const Napi::CallbackInfo& info, std::size_t index, const 
   if (!value.IsArray()) throw_type_error(env, name, "an Array of tensors", describe_value(value));
   auto array = value.As<Napi::Array>();
   ByteList list;
+  int list_gpu = 0;  // the GPU of a list of CudaBuffers (the first's)
   for (std::uint32_t i = 0; i < array.Length(); ++i) {
     const std::string element = std::string(name) + "[" + std::to_string(i) + "]";
     Napi::Value item = array.Get(i);
     Device device = Device::kCpu;
+    int gpu = 0;
     if (item.IsTypedArray()) {
       auto typed = item.As<Napi::TypedArray>();
       const napi_typedarray_type type = typed.TypedArrayType();
@@ -82,16 +84,20 @@ ByteList byte_list_arg(const Napi::CallbackInfo& info, std::size_t index, const 
       use_cuda_buffer(item, &view);  // a deferred zeroing first (native/binding/cuda/deferred.h)
       cuda::use_device(view.device);  // NCCL's communicator is bound to one GPU: the caller's
       device = Device::kCuda;
+      gpu = view.device;
       list.data.push_back(view.data);
       list.bytes.push_back(static_cast<std::int64_t>(view.length * 4));
 #endif
     } else {
       throw_type_error(env, element.c_str(), "a tensor's storage (typed array or CudaBuffer)", describe_value(item));
     }
-    if (i == 0) list.device = device;
-    if (device != list.device) {
-      throw_type_error(env, element.c_str(), std::string("a tensor on ") + device_name(list.device),
-                       std::string("a tensor on ") + device_name(device));
+    if (i == 0) {
+      list.device = device;
+      list_gpu = gpu;
+    }
+    if (device != list.device || gpu != list_gpu) {
+      throw_type_error(env, element.c_str(), "a tensor on " + device_name(list.device, list_gpu),
+                       "a tensor on " + device_name(device, gpu));
     }
   }
   return list;

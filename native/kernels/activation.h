@@ -9,10 +9,10 @@
 
 namespace napinet::kernels {
 
-// y = max(x, 0). y may alias x.
+// y = max(x, 0), NaN staying NaN (torch.relu). y may alias x.
 void relu_forward(float* y, const float* x, index_t n);
-// dx = dy where y > 0, else 0 (PyTorch's threshold_backward on the output: the gradient at
-// exactly 0 is 0). dx may alias dy.
+// dx = 0 where y ≤ 0, else dy (PyTorch's threshold_backward on the output: the gradient at
+// exactly 0 is 0, at NaN it passes). dx may alias dy.
 void relu_backward(float* dx, const float* dy, const float* y, index_t n);
 
 // y = 1 / (1 + exp(−x)); dx = dy·y·(1 − y) from the output. y may alias x, dx dy.
@@ -52,9 +52,11 @@ void softplus_backward(float* dx, const float* dy, const float* x, float beta, f
 // functions are the C library's float ones, which nvcc maps to CUDA's full-precision device
 // functions (never the __expf-style intrinsics).
 
+// Written as PyTorch's clamp_min and threshold_backward, so that NaN propagates: relu(NaN) = NaN
+// and its gradient passes (NaN is not ≤ 0); relu(−0) = −0.
 struct Relu {
-  NAPINET_HOST_DEVICE float forward(float x) const { return x > 0.0f ? x : 0.0f; }
-  NAPINET_HOST_DEVICE float backward(float dy, float y) const { return y > 0.0f ? dy : 0.0f; }
+  NAPINET_HOST_DEVICE float forward(float x) const { return x < 0.0f ? 0.0f : x; }
+  NAPINET_HOST_DEVICE float backward(float dy, float y) const { return y <= 0.0f ? 0.0f : dy; }
 };
 
 struct Sigmoid {

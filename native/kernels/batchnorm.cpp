@@ -4,241 +4,472 @@
 #include <cmath>
 #include <vector>
 
+#include "activation.h"
 #include "parallel.h"
+#include "pool2d.h"
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"  // vectors only cross always-inlined helpers: no ABI
+#endif
 
 namespace napinet::kernels {
 namespace {
 
-// Channels per parallel chunk: about 32k values, at least one channel. Depends on the shape only.
-index_t channel_grain(index_t n, index_t l) {
-  return std::max<index_t>(1, (index_t{1} << 15) / std::max<index_t>(1, n * l));
+// Planes per parallel chunk: about 32k values, at least one plane. Depends on the shape only.
+index_t plane_grain(index_t l) { return std::max<index_t>(1, (index_t{1} << 15) / std::max<index_t>(1, l)); }
+
+// fn(first plane, plane count) over chunks of the n·c planes.
+template <typename Fn>
+void for_plane_runs(index_t n, index_t c, index_t l, const Fn& fn) {
+  parallel_for(n * c, plane_grain(l), [&](index_t p0, index_t p1) { fn(p0, p1 - p0); });
 }
 
-constexpr int kLanes = 8;  // independent partial sums along a row (vectorised), added in lane order
+// Per-call scratch of the calling thread, reused from call to call (a training step calls these
+// kernels with the same shapes every time: no allocation after the first).
+double* double_scratch(std::size_t count) {
+  thread_local std::vector<double> scratch;
+  if (scratch.size() < count) scratch.resize(count);
+  return scratch.data();
+}
+float* float_scratch(std::size_t count) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < count) scratch.resize(count);
+  return scratch.data();
+}
 
-// Σ_l a[l]·b[l] in double (b = nullptr: Σ_l a[l]), shifted: Σ_l (a[l] − shift)·b[l]. Fixed order.
-inline double row_sum(const float* a, const float* b, double shift, index_t l) {
+// The row helpers below are inlined into each instruction-set clone of their NAPINET_VECTORIZED
+// callers (a helper left out of line would be compiled for the baseline only).
+#if defined(__GNUC__)
+#define BN_INLINE __attribute__((always_inline)) inline
+#else
+#define BN_INLINE inline
+#endif
+
+// Independent double partial sums along a row: lane j takes the values at positions ≡ j mod 16
+// (two vectors of 8 doubles), and the lanes are added pairwise at the end — a fixed order that does
+// not depend on the vector width the compiler uses.
+constexpr int kLanes = 16;
+
+BN_INLINE double lane_total(const double* acc) {
+  double level[kLanes];
+  for (int j = 0; j < kLanes; ++j) level[j] = acc[j];
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) level[j] = level[j] + level[j + width];
+  return level[0];
+}
+
+#if defined(__GNUC__)
+// Eight floats widened to doubles, and the lanes' vectors.
+typedef float Floats8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef double Doubles8 __attribute__((vector_size(64)));
+BN_INLINE Doubles8 widen(const float* p) {
+  return __builtin_convertvector(*reinterpret_cast<const Floats8*>(p), Doubles8);
+}
+BN_INLINE void spill(double* lanes, const Doubles8* acc) {
+  for (int h = 0; h < 2; ++h)
+    for (int j = 0; j < 8; ++j) lanes[8 * h + j] = acc[h][j];
+}
+#endif
+
+// Σ x[i] in double.
+BN_INLINE double row_sum(const float* x, index_t n) {
   double acc[kLanes] = {};
   index_t i = 0;
-  for (; i + kLanes <= l; i += kLanes) {
+#if defined(__GNUC__)
+  Doubles8 v[2] = {};
+  for (; i + kLanes <= n; i += kLanes)
+    for (int h = 0; h < 2; ++h) v[h] += widen(x + i + 8 * h);
+  spill(acc, v);
+#endif
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += static_cast<double>(x[i + j]);
+  for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(x[i]);
+  return lane_total(acc);
+}
+
+// Σ (x[i] − mean)² in double.
+BN_INLINE double row_square_deviations(const float* x, index_t n, double mean) {
+  double acc[kLanes] = {};
+  index_t i = 0;
+#if defined(__GNUC__)
+  Doubles8 v[2] = {};
+  const Doubles8 m = mean - Doubles8{};
+  for (; i + kLanes <= n; i += kLanes)
+    for (int h = 0; h < 2; ++h) {
+      const Doubles8 d = widen(x + i + 8 * h) - m;
+      v[h] += d * d;
+    }
+  spill(acc, v);
+#endif
+  for (; i + kLanes <= n; i += kLanes)
     for (int j = 0; j < kLanes; ++j) {
-      const double v = static_cast<double>(a[i + j]) - shift;
-      acc[j] += b ? v * static_cast<double>(b[i + j]) : v;
+      const double d = static_cast<double>(x[i + j]) - mean;
+      acc[j] += d * d;
     }
+  for (int j = 0; i < n; ++i, ++j) {
+    const double d = static_cast<double>(x[i]) - mean;
+    acc[j] += d * d;
   }
-  double sum = 0.0;
-  for (int j = 0; j < kLanes; ++j) sum += acc[j];
-  for (; i < l; ++i) {
-    const double v = static_cast<double>(a[i]) - shift;
-    sum += b ? v * static_cast<double>(b[i]) : v;
-  }
-  return sum;
+  return lane_total(acc);
 }
 
-// out[k] = Σ over (batch, position) of (a − shift[k])·b for channels k = c0 … c1−1, a and b
-// (N,C,L), b = nullptr for 1, shift = nullptr for 0. Sums the batch in order.
-NAPINET_VECTORIZED void channel_sums(double* out, const float* a, const float* b,
-                                     const double* shift, index_t n, index_t c, index_t l,
-                                     index_t c0, index_t c1) {
-  const index_t width = c1 - c0;
-  std::fill(out, out + width, 0.0);
-  for (index_t ni = 0; ni < n; ++ni) {
-    const index_t base = (ni * c + c0) * l;
-    if (l == 1) {  // (N,C): consecutive channels are consecutive values
-      for (index_t k = 0; k < width; ++k) {
-        const double v = static_cast<double>(a[base + k]) - (shift ? shift[k] : 0.0);
-        out[k] += b ? v * static_cast<double>(b[base + k]) : v;
-      }
-    } else {
-      for (index_t k = 0; k < width; ++k) {
-        out[k] += row_sum(a + base + k * l, b ? b + base + k * l : nullptr, shift ? shift[k] : 0.0, l);
-      }
+// out[0..2] = Σ g, Σ g·(x − shift), Σ (x − shift) in double.
+BN_INLINE void row_grad_sums(double* out, const float* g, const float* x, double shift, index_t n) {
+  double sg[kLanes] = {}, sgx[kLanes] = {}, sx[kLanes] = {};
+  index_t i = 0;
+#if defined(__GNUC__)
+  Doubles8 vg[2] = {}, vgx[2] = {}, vx[2] = {};
+  const Doubles8 s = shift - Doubles8{};
+  for (; i + kLanes <= n; i += kLanes)
+    for (int h = 0; h < 2; ++h) {
+      const Doubles8 gv = widen(g + i + 8 * h);
+      const Doubles8 d = widen(x + i + 8 * h) - s;
+      vg[h] += gv;
+      vgx[h] += gv * d;
+      vx[h] += d;
     }
-  }
-}
-
-// out[k] = Σ (x − mean[k])² over (batch, position) for channels k = c0 … c1−1, in double.
-NAPINET_VECTORIZED void channel_square_deviations(double* out, const float* x, const double* mean,
-                                                  index_t n, index_t c, index_t l, index_t c0,
-                                                  index_t c1) {
-  const index_t width = c1 - c0;
-  std::fill(out, out + width, 0.0);
-  for (index_t ni = 0; ni < n; ++ni) {
-    const index_t base = (ni * c + c0) * l;
-    for (index_t k = 0; k < width; ++k) {
-      const float* row = x + base + k * l;
-      double acc[kLanes] = {};
-      index_t i = 0;
-      for (; i + kLanes <= l; i += kLanes) {
-        for (int j = 0; j < kLanes; ++j) {
-          const double d = static_cast<double>(row[i + j]) - mean[k];
-          acc[j] += d * d;
-        }
-      }
-      double sum = 0.0;
-      for (int j = 0; j < kLanes; ++j) sum += acc[j];
-      for (; i < l; ++i) {
-        const double d = static_cast<double>(row[i]) - mean[k];
-        sum += d * d;
-      }
-      out[k] += sum;
+  spill(sg, vg);
+  spill(sgx, vgx);
+  spill(sx, vx);
+#endif
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const double gv = static_cast<double>(g[i + j]);
+      const double d = static_cast<double>(x[i + j]) - shift;
+      sg[j] += gv;
+      sgx[j] += gv * d;
+      sx[j] += d;
     }
+  for (int j = 0; i < n; ++i, ++j) {
+    const double gv = static_cast<double>(g[i]);
+    const double d = static_cast<double>(x[i]) - shift;
+    sg[j] += gv;
+    sgx[j] += gv * d;
+    sx[j] += d;
   }
+  out[0] = lane_total(sg);
+  out[1] = lane_total(sgx);
+  out[2] = lane_total(sx);
 }
 
-// out = ((in − center[k]) − residual[k])·scale[k] + shift[k] per channel k of [c0, c1), in float:
-// center + residual is the mean to about 2⁻⁴⁸ of its size, and in − center is exact for values near
-// the mean, so an input whose mean is large next to its spread keeps full precision. out may alias in.
-NAPINET_VECTORIZED void affine_rows(float* out, const float* in, const float* center,
-                                    const float* residual, const float* scale, const float* shift,
-                                    index_t n, index_t c, index_t l, index_t c0, index_t c1) {
-  const index_t width = c1 - c0;
-  for (index_t ni = 0; ni < n; ++ni) {
-    const index_t base = (ni * c + c0) * l;
-    if (l == 1) {
-      for (index_t k = 0; k < width; ++k) {
-        out[base + k] = ((in[base + k] - center[k]) - residual[k]) * scale[k] + shift[k];
-      }
-    } else {
-      for (index_t k = 0; k < width; ++k) {
-        const float* src = in + base + k * l;
-        float* dst = out + base + k * l;
-        const float m = center[k], r = residual[k], s = scale[k], b = shift[k];
-        for (index_t i = 0; i < l; ++i) dst[i] = ((src[i] - m) - r) * s + b;
-      }
-    }
-  }
+// The training-mode affine map of one value (one expression, so every caller rounds alike).
+BN_INLINE float affine(float x, float center, float residual, float scale, float shift) {
+  return ((x - center) - residual) * scale + shift;
 }
 
-// dx = (dy − mean_dy[k] − ((x − center[k]) − residual[k])·slope[k])·gain[k]: the input gradient
-// (eval: mean_dy, residual and slope are 0). dx may alias dy.
-NAPINET_VECTORIZED void input_grad_rows(float* dx, const float* dy, const float* x,
-                                        const float* center, const float* residual,
-                                        const float* mean_dy, const float* slope, const float* gain,
-                                        index_t n, index_t c, index_t l, index_t c0, index_t c1) {
-  const index_t width = c1 - c0;
-  for (index_t ni = 0; ni < n; ++ni) {
-    const index_t base = (ni * c + c0) * l;
-    for (index_t k = 0; k < width; ++k) {
-      const float* g = dy + base + k * l;
-      const float* v = x + base + k * l;
-      float* out = dx + base + k * l;
-      const float m = center[k], r = residual[k], md = mean_dy[k], s = slope[k], a = gain[k];
-      for (index_t i = 0; i < l; ++i) out[i] = (g[i] - md - ((v[i] - m) - r) * s) * a;
-    }
-  }
+// Channel of the plane after `ch` in a run.
+inline index_t next_channel(index_t ch, index_t c) { return ch + 1 == c ? 0 : ch + 1; }
+
+constexpr index_t kStatsBlock = 4096;  // values per two-pass block (16 KiB: stays in L1)
+
+// The eval statistics as 1/√(running_var + eps), in double.
+void eval_invstd(double* invstd, const float* running_var, index_t c, double eps) {
+  for (index_t k = 0; k < c; ++k) invstd[k] = 1.0 / std::sqrt(static_cast<double>(running_var[k]) + eps);
 }
 
-// Channel-wise parallel loop: fn(c0, c1) over chunks of channels.
-template <typename Fn>
-void for_channels(index_t n, index_t c, index_t l, Fn&& fn) {
-  parallel_for(c, channel_grain(n, l), [&](index_t c0, index_t c1) { fn(c0, c1); });
-}
-
-// Backward for both modes: the mean and invstd per channel are the saved batch statistics
-// (training) or the running statistics (eval). In training the saved mean is a float32 rounding of
-// the batch mean; the sums are taken around it and Σ(x − saved mean) recovers the difference
-// (as the forward's residual), so an input whose mean is large next to its spread loses nothing.
+// dx, dweight, dbias for either mode (mean and invstd as batch_norm_grad_coefficients takes them).
 void backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
-              const float* mean_in, const float* invstd_in, const float* running_var,
-              const float* weight, index_t n, index_t c, index_t l, bool training, double eps,
-              bool accumulate) {
-  const index_t m = n * l;
+              const float* mean, const double* invstd, const float* weight, index_t n, index_t c,
+              index_t l, bool training, bool accumulate) {
   const bool need_sums = dweight || dbias || (training && dx);
-  for_channels(n, c, l, [&](index_t c0, index_t c1) {
-    const index_t width = c1 - c0;
-    std::vector<double> mean(width), invstd(width), residual(width, 0.0), sum_dy(width, 0.0),
-        sum_dy_xmu(width, 0.0);
-    for (index_t k = 0; k < width; ++k) {
-      mean[k] = mean_in[c0 + k];
-      invstd[k] = training ? static_cast<double>(invstd_in[c0 + k])
-                           : 1.0 / std::sqrt(static_cast<double>(running_var[c0 + k]) + eps);
-    }
-    if (need_sums && m > 0) {
-      channel_sums(sum_dy.data(), dy, nullptr, nullptr, n, c, l, c0, c1);
-      channel_sums(sum_dy_xmu.data(), x, dy, mean.data(), n, c, l, c0, c1);
-      if (training) {
-        channel_sums(residual.data(), x, nullptr, mean.data(), n, c, l, c0, c1);
-        for (index_t k = 0; k < width; ++k) {
-          residual[k] /= static_cast<double>(m);  // true mean − saved mean
-          sum_dy_xmu[k] -= residual[k] * sum_dy[k];
-        }
+  double* sums = nullptr;
+  if (need_sums && n * l > 0) {
+    sums = double_scratch(static_cast<std::size_t>(3 * n * c));
+    for_plane_runs(n, c, l, [&](index_t p0, index_t count) {
+      batch_norm_plane_grad_sums(sums + 3 * p0, dy + p0 * l, x + p0 * l, mean, p0 % c, c, count, l);
+    });
+  }
+  float* coefficients = float_scratch(static_cast<std::size_t>(kBatchNormGradFields * c));
+  batch_norm_grad_coefficients(coefficients, dweight, dbias, sums, mean, invstd, weight, n, c, l,
+                               training, accumulate);
+  if (!dx || n * l == 0) return;
+  if (!training) {
+    // Eval: dx = dy·gain; x takes no part (a NaN in x must not reach dx, as in PyTorch).
+    const float* gain = coefficients + 4 * c;
+    for_plane_runs(n, c, l, [&](index_t p0, index_t count) {
+      for (index_t i = 0, ch = p0 % c; i < count; ++i, ch = next_channel(ch, c)) {
+        const float* g = dy + (p0 + i) * l;
+        float* out = dx + (p0 + i) * l;
+        for (index_t j = 0; j < l; ++j) out[j] = g[j] * gain[ch];
       }
-    }
-    for (index_t k = 0; k < width; ++k) {
-      const double dw = sum_dy_xmu[k] * invstd[k];
-      if (dweight) dweight[c0 + k] = static_cast<float>(accumulate ? dweight[c0 + k] + dw : dw);
-      if (dbias) dbias[c0 + k] = static_cast<float>(accumulate ? dbias[c0 + k] + sum_dy[k] : sum_dy[k]);
-    }
-    if (!dx || m == 0) return;
-    std::vector<float> center(width), shift(width), mean_dy(width), slope(width), gain(width);
-    for (index_t k = 0; k < width; ++k) {
-      const double w = weight ? static_cast<double>(weight[c0 + k]) : 1.0;
-      center[k] = static_cast<float>(mean[k]);
-      shift[k] = static_cast<float>(residual[k]);
-      gain[k] = static_cast<float>(w * invstd[k]);
-      mean_dy[k] = training ? static_cast<float>(sum_dy[k] / static_cast<double>(m)) : 0.0f;
-      slope[k] = training ? static_cast<float>(invstd[k] * invstd[k] * sum_dy_xmu[k] / static_cast<double>(m))
-                          : 0.0f;
-    }
-    input_grad_rows(dx, dy, x, center.data(), shift.data(), mean_dy.data(), slope.data(), gain.data(),
-                    n, c, l, c0, c1);
+    });
+    return;
+  }
+  for_plane_runs(n, c, l, [&](index_t p0, index_t count) {
+    batch_norm_input_grad_planes(dx + p0 * l, dy + p0 * l, x + p0 * l, coefficients, p0 % c, c,
+                                 count, l);
   });
 }
 
 }  // namespace
 
-void batch_norm_forward_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
-                              float* running_var, float* num_batches_tracked, const float* x,
-                              const float* weight, const float* bias, index_t n, index_t c,
-                              index_t l, double momentum, bool cumulative_average, double eps) {
+// ---- Building blocks ----
+
+NAPINET_VECTORIZED void batch_norm_plane_stats(double* plane_stats, const float* x, index_t planes,
+                                               index_t l) {
+  if (l == 1) {  // (N, C): a plane is one value (the general path gives the same, slower)
+    for (index_t i = 0; i < planes; ++i) {
+      plane_stats[2 * i] = static_cast<double>(x[i]);
+      plane_stats[2 * i + 1] = 0.0;
+    }
+    return;
+  }
+  for (index_t i = 0; i < planes; ++i) {
+    const float* plane = x + i * l;
+    double mean = 0.0, m2 = 0.0;
+    for (index_t b0 = 0; b0 < l; b0 += kStatsBlock) {
+      const index_t count = std::min(kStatsBlock, l - b0);
+      const double block_mean = row_sum(plane + b0, count) / static_cast<double>(count);
+      const double block_m2 = row_square_deviations(plane + b0, count, block_mean);
+      if (b0 == 0) {
+        mean = block_mean;
+        m2 = block_m2;
+      } else {  // Chan et al.'s combination of two blocks' (count, mean, m2)
+        const double seen = static_cast<double>(b0), total = static_cast<double>(b0 + count);
+        const double delta = block_mean - mean;
+        mean += delta * static_cast<double>(count) / total;
+        m2 += block_m2 + delta * delta * seen * static_cast<double>(count) / total;
+      }
+    }
+    plane_stats[2 * i] = mean;
+    plane_stats[2 * i + 1] = m2;
+  }
+}
+
+void batch_norm_train_coefficients(float* coefficients, float* save_mean, float* save_invstd,
+                                   float* running_mean, float* running_var,
+                                   float* num_batches_tracked, const double* plane_stats,
+                                   const float* weight, const float* bias, index_t n, index_t c,
+                                   index_t l, double momentum, bool cumulative_average,
+                                   double eps) {
   const index_t m = n * l;
   double factor = momentum;
   if (num_batches_tracked) {
     num_batches_tracked[0] += 1.0f;
     if (cumulative_average) factor = 1.0 / static_cast<double>(num_batches_tracked[0]);
   }
-  for_channels(n, c, l, [&](index_t c0, index_t c1) {
-    const index_t width = c1 - c0;
-    std::vector<double> mean(width), sq(width);
-    channel_sums(mean.data(), x, nullptr, nullptr, n, c, l, c0, c1);
-    for (index_t k = 0; k < width; ++k) mean[k] /= static_cast<double>(m);
-    channel_square_deviations(sq.data(), x, mean.data(), n, c, l, c0, c1);
-    std::vector<float> center(width), residual(width), scale(width), shift(width);
-    for (index_t k = 0; k < width; ++k) {
-      const index_t ch = c0 + k;
-      const double var = sq[k] / static_cast<double>(m);
-      const double invstd = 1.0 / std::sqrt(var + eps);
-      save_mean[ch] = static_cast<float>(mean[k]);
-      save_invstd[ch] = static_cast<float>(invstd);
-      if (running_mean) {
-        const double unbiased = sq[k] / static_cast<double>(m - 1);
-        running_mean[ch] = static_cast<float>((1.0 - factor) * running_mean[ch] + factor * mean[k]);
-        running_var[ch] = static_cast<float>((1.0 - factor) * running_var[ch] + factor * unbiased);
-      }
-      center[k] = static_cast<float>(mean[k]);
-      residual[k] = static_cast<float>(mean[k] - static_cast<double>(center[k]));
-      scale[k] = static_cast<float>(invstd * (weight ? static_cast<double>(weight[ch]) : 1.0));
-      shift[k] = bias ? bias[ch] : 0.0f;
+  float* center = coefficients;
+  float* residual = coefficients + c;
+  float* scale = coefficients + 2 * c;
+  float* shift = coefficients + 3 * c;
+  for (index_t k = 0; k < c; ++k) {
+    // The channel's mean is the mean of its planes' means (all of L values); Σ(x − mean)² adds
+    // each plane's own sum of squares and L·(plane mean − mean)².
+    double mean = 0.0;
+    for (index_t i = 0; i < n; ++i) mean += plane_stats[2 * (i * c + k)];
+    mean /= static_cast<double>(n);
+    double sq = 0.0;
+    for (index_t i = 0; i < n; ++i) {
+      const double d = plane_stats[2 * (i * c + k)] - mean;
+      sq += plane_stats[2 * (i * c + k) + 1] + static_cast<double>(l) * d * d;
     }
-    affine_rows(y, x, center.data(), residual.data(), scale.data(), shift.data(), n, c, l, c0, c1);
+    const double var = sq / static_cast<double>(m);
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    save_mean[k] = static_cast<float>(mean);
+    save_invstd[k] = static_cast<float>(invstd);
+    if (running_mean) {
+      const double unbiased = sq / static_cast<double>(m - 1);
+      running_mean[k] = static_cast<float>((1.0 - factor) * running_mean[k] + factor * mean);
+      running_var[k] = static_cast<float>((1.0 - factor) * running_var[k] + factor * unbiased);
+    }
+    center[k] = static_cast<float>(mean);
+    residual[k] = static_cast<float>(mean - static_cast<double>(center[k]));
+    scale[k] = static_cast<float>(invstd * (weight ? static_cast<double>(weight[k]) : 1.0));
+    shift[k] = bias ? bias[k] : 0.0f;
+  }
+}
+
+NAPINET_VECTORIZED void batch_norm_apply_planes(float* y, const float* x, const float* coefficients,
+                                                index_t c_first, index_t c, index_t planes,
+                                                index_t l, bool relu) {
+  const float* center = coefficients;
+  const float* residual = coefficients + c;
+  const float* scale = coefficients + 2 * c;
+  const float* shift = coefficients + 3 * c;
+  const Relu rectifier{};
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+    const float* src = x + i * l;
+    float* dst = y + i * l;
+    const float m = center[ch], r = residual[ch], s = scale[ch], b = shift[ch];
+    if (relu) {
+      for (index_t j = 0; j < l; ++j) dst[j] = rectifier.forward(affine(src[j], m, r, s, b));
+    } else {
+      for (index_t j = 0; j < l; ++j) dst[j] = affine(src[j], m, r, s, b);
+    }
+  }
+}
+
+NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* indices,
+                                                        const float* x, const float* coefficients,
+                                                        index_t c_first, index_t c, index_t planes,
+                                                        index_t h, index_t w) {
+  const float* center = coefficients;
+  const float* residual = coefficients + c;
+  const float* scale = coefficients + 2 * c;
+  const float* shift = coefficients + 3 * c;
+  const index_t oh = h / 2, ow = w / 2;
+  const auto width = static_cast<std::int32_t>(w);
+  const Relu rectifier{};
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+    const float m = center[ch], r = residual[ch], s = scale[ch], b = shift[ch];
+    for (index_t u = 0; u < oh; ++u) {
+      const float* NAPINET_RESTRICT r0 = x + i * h * w + 2 * u * w;
+      const float* NAPINET_RESTRICT r1 = r0 + w;
+      float* NAPINET_RESTRICT out = y + (i * oh + u) * ow;
+      std::int32_t* NAPINET_RESTRICT arg_out = indices + (i * oh + u) * ow;
+      const auto base = static_cast<std::int32_t>(2 * u * w);
+      for (index_t v = 0; v < ow; ++v) {
+        // max_pool2d's 2×2 scan (first maximum, a NaN wins) over the normalised values
+        const auto col = static_cast<std::int32_t>(2 * v);
+        float best = affine(r0[2 * v], m, r, s, b);
+        std::int32_t arg = base + col;
+        const float v1 = affine(r0[2 * v + 1], m, r, s, b);
+        const float v2 = affine(r1[2 * v], m, r, s, b);
+        const float v3 = affine(r1[2 * v + 1], m, r, s, b);
+        bool take = pool_max_takes(v1, best);
+        best = take ? v1 : best;
+        arg = take ? base + col + 1 : arg;
+        take = pool_max_takes(v2, best);
+        best = take ? v2 : best;
+        arg = take ? base + width + col : arg;
+        take = pool_max_takes(v3, best);
+        best = take ? v3 : best;
+        arg = take ? base + width + col + 1 : arg;
+        out[v] = rectifier.forward(best);
+        arg_out[v] = arg;
+      }
+    }
+  }
+}
+
+NAPINET_VECTORIZED void batch_norm_relu_grad_planes(float* g, const float* dy, const float* x,
+                                                    const float* coefficients, index_t c_first,
+                                                    index_t c, index_t planes, index_t l) {
+  const float* center = coefficients;
+  const float* residual = coefficients + c;
+  const float* scale = coefficients + 2 * c;
+  const float* shift = coefficients + 3 * c;
+  const Relu rectifier{};
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+    const float* NAPINET_RESTRICT src = x + i * l;
+    const float* NAPINET_RESTRICT grad = dy + i * l;
+    float* NAPINET_RESTRICT dst = g + i * l;
+    const float m = center[ch], r = residual[ch], s = scale[ch], b = shift[ch];
+    for (index_t j = 0; j < l; ++j)
+      dst[j] = rectifier.backward(grad[j], rectifier.forward(affine(src[j], m, r, s, b)));
+  }
+}
+
+NAPINET_VECTORIZED void batch_norm_plane_grad_sums(double* plane_sums, const float* dy,
+                                                   const float* x, const float* mean,
+                                                   index_t c_first, index_t c, index_t planes,
+                                                   index_t l) {
+  if (l == 1) {  // (N, C): one value a plane (the general path gives the same, slower)
+    for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+      const double g = static_cast<double>(dy[i]);
+      const double d = static_cast<double>(x[i]) - static_cast<double>(mean[ch]);
+      plane_sums[3 * i] = g;
+      plane_sums[3 * i + 1] = g * d;
+      plane_sums[3 * i + 2] = d;
+    }
+    return;
+  }
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c))
+    row_grad_sums(plane_sums + 3 * i, dy + i * l, x + i * l, static_cast<double>(mean[ch]), l);
+}
+
+void batch_norm_grad_coefficients(float* coefficients, float* dweight, float* dbias,
+                                  const double* plane_sums, const float* mean,
+                                  const double* invstd, const float* weight, index_t n, index_t c,
+                                  index_t l, bool training, bool accumulate) {
+  const index_t m = n * l;
+  float* center = coefficients;
+  float* shift = coefficients + c;
+  float* mean_dy = coefficients + 2 * c;
+  float* slope = coefficients + 3 * c;
+  float* gain = coefficients + 4 * c;
+  for (index_t k = 0; k < c; ++k) {
+    double sum_dy = 0.0, sum_dy_xmu = 0.0, residual = 0.0;
+    if (plane_sums != nullptr) {
+      for (index_t i = 0; i < n; ++i) {
+        const double* s = plane_sums + 3 * (i * c + k);
+        sum_dy += s[0];
+        sum_dy_xmu += s[1];
+        residual += s[2];
+      }
+      // In training the saved mean is a float32 rounding of the batch mean: Σ(x − saved mean)/M
+      // recovers the difference (as the forward's residual), so the sums are taken around the
+      // true mean and an input whose mean is large next to its spread loses nothing.
+      if (training) {
+        residual /= static_cast<double>(m);
+        sum_dy_xmu -= residual * sum_dy;
+      } else {
+        residual = 0.0;
+      }
+    }
+    const double dw = sum_dy_xmu * invstd[k];
+    if (dweight) dweight[k] = static_cast<float>(accumulate ? dweight[k] + dw : dw);
+    if (dbias) dbias[k] = static_cast<float>(accumulate ? dbias[k] + sum_dy : sum_dy);
+    const double w = weight ? static_cast<double>(weight[k]) : 1.0;
+    center[k] = mean[k];
+    shift[k] = static_cast<float>(residual);
+    gain[k] = static_cast<float>(w * invstd[k]);
+    mean_dy[k] = training && m > 0 ? static_cast<float>(sum_dy / static_cast<double>(m)) : 0.0f;
+    slope[k] = training && m > 0
+                   ? static_cast<float>(invstd[k] * invstd[k] * sum_dy_xmu / static_cast<double>(m))
+                   : 0.0f;
+  }
+}
+
+NAPINET_VECTORIZED void batch_norm_input_grad_planes(float* dx, const float* dy, const float* x,
+                                                     const float* coefficients, index_t c_first,
+                                                     index_t c, index_t planes, index_t l) {
+  const float* center = coefficients;
+  const float* shift = coefficients + c;
+  const float* mean_dy = coefficients + 2 * c;
+  const float* slope = coefficients + 3 * c;
+  const float* gain = coefficients + 4 * c;
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+    const float* g = dy + i * l;
+    const float* v = x + i * l;
+    float* out = dx + i * l;
+    const float m = center[ch], r = shift[ch], md = mean_dy[ch], s = slope[ch], a = gain[ch];
+    for (index_t j = 0; j < l; ++j) out[j] = (g[j] - md - ((v[j] - m) - r) * s) * a;
+  }
+}
+
+// ---- The kernels ----
+
+void batch_norm_forward_train(float* y, float* save_mean, float* save_invstd, float* running_mean,
+                              float* running_var, float* num_batches_tracked, const float* x,
+                              const float* weight, const float* bias, index_t n, index_t c,
+                              index_t l, double momentum, bool cumulative_average, double eps) {
+  double* stats = double_scratch(static_cast<std::size_t>(2 * n * c));
+  for_plane_runs(n, c, l, [&](index_t p0, index_t count) {
+    batch_norm_plane_stats(stats + 2 * p0, x + p0 * l, count, l);
+  });
+  float* coefficients = float_scratch(static_cast<std::size_t>(kBatchNormAffineFields * c));
+  batch_norm_train_coefficients(coefficients, save_mean, save_invstd, running_mean, running_var,
+                                num_batches_tracked, stats, weight, bias, n, c, l, momentum,
+                                cumulative_average, eps);
+  for_plane_runs(n, c, l, [&](index_t p0, index_t count) {
+    batch_norm_apply_planes(y + p0 * l, x + p0 * l, coefficients, p0 % c, c, count, l, false);
   });
 }
 
 void batch_norm_forward_eval(float* y, const float* x, const float* running_mean,
                              const float* running_var, const float* weight, const float* bias,
                              index_t n, index_t c, index_t l, double eps) {
-  for_channels(n, c, l, [&](index_t c0, index_t c1) {
-    const index_t width = c1 - c0;
-    std::vector<float> center(width), residual(width, 0.0f), scale(width), shift(width);
-    for (index_t k = 0; k < width; ++k) {
-      const index_t ch = c0 + k;
-      const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[ch]) + eps);
-      center[k] = running_mean[ch];
-      scale[k] = static_cast<float>(invstd * (weight ? static_cast<double>(weight[ch]) : 1.0));
-      shift[k] = bias ? bias[ch] : 0.0f;
-    }
-    affine_rows(y, x, center.data(), residual.data(), scale.data(), shift.data(), n, c, l, c0, c1);
+  float* coefficients = float_scratch(static_cast<std::size_t>(kBatchNormAffineFields * c));
+  for (index_t k = 0; k < c; ++k) {
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[k]) + eps);
+    coefficients[k] = running_mean[k];
+    coefficients[c + k] = 0.0f;
+    coefficients[2 * c + k] = static_cast<float>(invstd * (weight ? static_cast<double>(weight[k]) : 1.0));
+    coefficients[3 * c + k] = bias ? bias[k] : 0.0f;
+  }
+  for_plane_runs(n, c, l, [&](index_t p0, index_t count) {
+    batch_norm_apply_planes(y + p0 * l, x + p0 * l, coefficients, p0 % c, c, count, l, false);
   });
 }
 
@@ -246,16 +477,18 @@ void batch_norm_backward_train(float* dx, float* dweight, float* dbias, const fl
                                const float* x, const float* save_mean, const float* save_invstd,
                                const float* weight, index_t n, index_t c, index_t l,
                                bool accumulate) {
-  backward(dx, dweight, dbias, dy, x, save_mean, save_invstd, nullptr, weight, n, c, l, true, 0.0,
-           accumulate);
+  std::vector<double> invstd(save_invstd, save_invstd + c);
+  backward(dx, dweight, dbias, dy, x, save_mean, invstd.data(), weight, n, c, l, true, accumulate);
 }
 
 void batch_norm_backward_eval(float* dx, float* dweight, float* dbias, const float* dy,
                               const float* x, const float* running_mean, const float* running_var,
                               const float* weight, index_t n, index_t c, index_t l, double eps,
                               bool accumulate) {
-  backward(dx, dweight, dbias, dy, x, running_mean, nullptr, running_var, weight, n, c, l, false,
-           eps, accumulate);
+  std::vector<double> invstd(static_cast<std::size_t>(c));
+  eval_invstd(invstd.data(), running_var, c, eps);
+  backward(dx, dweight, dbias, dy, x, running_mean, invstd.data(), weight, n, c, l, false,
+           accumulate);
 }
 
 }  // namespace napinet::kernels

@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "activation.h"  // Relu: the fused ReLU is relu_forward / relu_backward
 #include "gemm.h"
 #include "isa.h"
 #include "parallel.h"
@@ -113,6 +114,19 @@ NAPINET_VECTORIZED void bias_grad_add(float* db, const float* dy, index_t K, ind
   }
 }
 
+// Whether none of x[0, n) is NaN or ±inf: the largest exponent field, in one integer pass that
+// vectorises.
+NAPINET_VECTORIZED bool all_finite(const float* x, index_t n) {
+  constexpr std::uint32_t kExponent = 0x7f800000u;  // all ones: inf or NaN
+  std::uint32_t largest = 0;
+  for (index_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    largest = std::max(largest, bits & kExponent);
+  }
+  return largest != kExponent;
+}
+
 // Per-chunk partial sums of a weight (or bias) gradient: `chunks` consecutive blocks of `size`
 // floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in.
 class Partials {
@@ -129,6 +143,7 @@ class Partials {
   index_t chunks() const { return chunks_; }
   index_t size() const { return size_; }
   const float* data() const { return data_.get(); }
+  bool finite() const { return all_finite(data_.get(), chunks_ * size_); }
 
  private:
   index_t chunks_, size_;
@@ -434,6 +449,7 @@ struct DySource {
   const std::int32_t* indices;
   const float* relu_y;
   index_t pooled_h, pooled_w;
+  const Conv2dSampleHook* dense_of_sample;  // or: each sample's dense dy from this callback
 };
 
 // Everything one backward chunk needs besides its scratch.
@@ -455,6 +471,7 @@ struct ForwardArgs {
   const float* w;
   const float* bias;  // (K): the accumulators' start (zeros without a bias)
   float* y;
+  const Conv2dSampleHook* after_sample;  // or nullptr
 };
 
 struct PoolForwardArgs {
@@ -570,11 +587,12 @@ const DirectKernels& direct_kernels() {
   return chosen;
 }
 
-void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s) {
+void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
+                    const Conv2dSampleHook* after_sample) {
   const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);  // the accumulators' start
   if (b != nullptr) std::copy(b, b + s.k, bias.begin());
-  const ForwardArgs args{&s, &p, x, w, bias.data(), y};
+  const ForwardArgs args{&s, &p, x, w, bias.data(), y, after_sample};
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, batch_grain(s),
                   [&](index_t begin, index_t end) { kernels.forward(args, begin, end); });
@@ -582,7 +600,17 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
 
 // gemm_dx: dx (when non-null) by gemm_dx_sample, sample by sample right after the chunk's dW
 // pass over it (from the same dy rows, still in cache), instead of the direct correlation.
-void direct_backward(float* dx, float* dw, float* db, const DySource& dy, const float* x,
+//
+// NaN and inf: the direct pass multiplies zeros by values outside each window (the junk columns
+// of its wide rows, where dy is 0, meet other rows' x in the weight gradient; the zero-extended dy
+// meets every weight in the input gradient). Those products are 0 while x and w are finite, so the
+// result is exact; but 0·NaN and 0·inf would put NaN where no term of the convolution has one.
+// Hence: a non-finite w is sent to im2col before (direct_backward_exact), and a pass whose weight
+// or bias partial sums are not all finite returns false without writing dw or db, so that the
+// caller recomputes with im2col, whose products are exactly the convolution's terms (as PyTorch's
+// native CPU path). A finite partial sum means no NaN or inf met any product, including the extra
+// ones, so finite inputs keep the direct pass at the cost of scanning the small partials.
+bool direct_backward(float* dx, float* dw, float* db, const DySource& dy, const float* x,
                      const float* w, const Shape& s, bool accumulate, bool gemm_dx) {
   const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<DxPhase> phases;
@@ -598,8 +626,16 @@ void direct_backward(float* dx, float* dw, float* db, const DySource& dy, const 
     const index_t chunk = begin / grain;
     kernels.backward(args, dw_partials.zeroed(chunk), db_partials.zeroed(chunk), begin, end);
   });
+  if (!dw_partials.finite() || (db != nullptr && !db_partials.finite())) return false;
   reduce_partials(dw, dw_partials, accumulate);
   if (db != nullptr) reduce_partials(db, db_partials, accumulate);
+  return true;
+}
+
+// Whether the direct backward pass may run for these weights: its input gradient multiplies every
+// weight by the zero-extended dy (see direct_backward), so a NaN or inf weight takes im2col.
+bool direct_backward_exact(const float* dx, const float* w, const Shape& s) {
+  return dx == nullptr || all_finite(w, s.k * s.taps());
 }
 
 void pool_forward(float* y, std::int32_t* indices, const float* x, const float* w, const float* b,
@@ -689,7 +725,8 @@ NAPINET_VECTORIZED void col2im_add(float* dx, const float* col, const Shape& s, 
       }
 }
 
-void im2col_forward(float* y, const float* x, const float* w, const float* b, const Shape& s) {
+void im2col_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
+                    const Conv2dSampleHook* after_sample) {
   const index_t taps = s.taps(), plane = s.out_plane(), tile = col_tile(s);
   parallel_chunks(s.n, batch_grain(s), [&](index_t begin, index_t end) {
     std::vector<float> col(static_cast<std::size_t>(taps * tile));
@@ -709,6 +746,7 @@ void im2col_forward(float* y, const float* x, const float* w, const float* b, co
           for (index_t q = 0; q < count; ++q) dst[q] = src[q] + bias;
         }
       }
+      if (after_sample != nullptr) after_sample->fn(after_sample->ctx, n, yn);
     }
   });
 }
@@ -763,7 +801,7 @@ std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const 
   for (index_t plane = 0; plane < s.n * s.k; ++plane)
     for (index_t q = 0; q < ph * pw; ++q) {
       const index_t at = plane * ph * pw + q;
-      const float g = y == nullptr || y[at] > 0.0f ? dy[at] : 0.0f;
+      const float g = y == nullptr ? dy[at] : Relu{}.backward(dy[at], y[at]);
       const index_t u = q / pw, v = q % pw, d = indices[at] - (2 * u * s.ow + 2 * v);
       if (d == 0 || d == 1 || d == s.ow || d == s.ow + 1)  // else: not an argmax, no gradient
         dense[static_cast<std::size_t>(plane * s.out_plane() + indices[at])] += g;
@@ -799,10 +837,45 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, in
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   if (s.n == 0 || s.out_plane() == 0) return;
   if (resolve(algorithm, s, Conv2dPass::kForward) == Conv2dAlgorithm::kIm2col) {
-    im2col_forward(y, x, w, b, s);
+    im2col_forward(y, x, w, b, s, nullptr);
   } else {
-    direct_forward(y, x, w, b, s);
+    direct_forward(y, x, w, b, s, nullptr);
   }
+}
+
+void conv2d_forward_then(float* y, const float* x, const float* w, const float* b, index_t N,
+                         index_t C, index_t H, index_t W, index_t K, index_t kh, index_t kw,
+                         index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
+                         const Conv2dSampleHook& after_sample) {
+  const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  if (s.n == 0 || s.out_plane() == 0) return;
+  if (resolve(Conv2dAlgorithm::kAuto, s, Conv2dPass::kForward) == Conv2dAlgorithm::kIm2col) {
+    im2col_forward(y, x, w, b, s, &after_sample);
+  } else {
+    direct_forward(y, x, w, b, s, &after_sample);
+  }
+}
+
+void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHook& dy_of_sample,
+                          const float* x, const float* w, index_t N, index_t C, index_t H,
+                          index_t W, index_t K, index_t kh, index_t kw, index_t stride_h,
+                          index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
+  const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
+  if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kDirect &&
+      direct_backward_exact(dx, w, s)) {
+    const DySource source{nullptr, nullptr, nullptr, nullptr, 0, 0, &dy_of_sample};
+    if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
+                        dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s))) {
+      return;
+    }
+  }
+  // A tiny output plane (≤ 4 positions), or a NaN or inf in the pass (see direct_backward): the
+  // whole dy first, then conv2d_backward's im2col pass.
+  const index_t sample = s.k * s.out_plane();
+  std::vector<float> dense(static_cast<std::size_t>(s.n * sample));
+  for (index_t n = 0; n < s.n; ++n) dy_of_sample.fn(dy_of_sample.ctx, n, dense.data() + n * sample);
+  im2col_backward(dx, dw, db, dense.data(), x, w, s, accumulate);
 }
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
@@ -811,13 +884,14 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      index_t pad_w, bool accumulate, Conv2dAlgorithm algorithm) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  if (resolve(algorithm, s, pass) == Conv2dAlgorithm::kIm2col) {
-    im2col_backward(dx, dw, db, dy, x, w, s, accumulate);
-  } else {
-    const DySource source{dy, nullptr, nullptr, nullptr, 0, 0};
-    direct_backward(dx, dw, db, source, x, w, s, accumulate,
-                    dx != nullptr && use_gemm_dx(algorithm, s));
+  if (resolve(algorithm, s, pass) == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
+    const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
+    if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
+                        dx != nullptr && use_gemm_dx(algorithm, s))) {
+      return;
+    }
   }
+  im2col_backward(dx, dw, db, dy, x, w, s, accumulate);
 }
 
 void conv2d_max_pool2d_forward(float* y, std::int32_t* indices, const float* x, const float* w,
@@ -837,16 +911,19 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const index_t ph = s.oh / 2, pw = s.ow / 2;
   const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kIm2col) {
-    // A tiny output plane (≤ 4 positions): the dense dy that relu_backward and
-    // max_pool2d_backward would give, then the same im2col pass as conv2d_backward.
-    const std::vector<float> dense = dense_dy(dy, indices, y, s);
-    im2col_backward(dx, dw, db, dense.data(), x, w, s, accumulate);
-    return;
+  if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kDirect &&
+      direct_backward_exact(dx, w, s)) {
+    const DySource source{nullptr, dy, indices, y, ph, pw, nullptr};
+    if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
+                        dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s))) {
+      return;
+    }
   }
-  const DySource source{nullptr, dy, indices, y, ph, pw};
-  direct_backward(dx, dw, db, source, x, w, s, accumulate,
-                  dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s));
+  // A tiny output plane (≤ 4 positions), or a NaN or inf in the pass (see direct_backward): the
+  // dense dy that relu_backward and max_pool2d_backward would give, then the same im2col pass as
+  // conv2d_backward.
+  const std::vector<float> dense = dense_dy(dy, indices, y, s);
+  im2col_backward(dx, dw, db, dense.data(), x, w, s, accumulate);
 }
 
 NAPINET_VECTORIZED bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices,

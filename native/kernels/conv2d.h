@@ -14,6 +14,10 @@
 // after the direct pass has summed that sample's dW, db (so dy is read from memory once). Work is split over the batch in chunks
 // whose boundaries depend only on the shape; weight and bias gradients are per-chunk partial sums
 // added in chunk order, so the results are bit-identical for any thread count.
+// NaN and inf: the forward pass multiplies zero padding by the weights (0·NaN = NaN, as PyTorch's
+// native CPU path; its oneDNN path skips padded taps). A backward pass whose direct computation
+// meets a NaN or inf is redone with im2col (conv2d.cpp, direct_backward), so NaN and inf reach
+// exactly the gradients whose terms hold them.
 #pragma once
 
 #include <cstdint>
@@ -69,7 +73,7 @@ void conv2d_max_pool2d_forward(float* y,                // (N,K,OH/2,OW/2)
 
 // Gradients of conv2d_max_pool2d_forward given dy, its output's gradient. y is its output when it
 // ran with relu (the ReLU's mask), else nullptr. dx, dw, db as conv2d_backward. Bit-identical to
-// relu_backward, max_pool2d_backward and conv2d_backward (kAuto) in turn, for finite x and w.
+// relu_backward, max_pool2d_backward and conv2d_backward (kAuto) in turn.
 // `indices` must hold each window's argmax (conv2d_max_pool2d_indices_valid).
 void conv2d_max_pool2d_backward(float* dx,                    // (N,C,H,W) or nullptr
                                 float* dw,                    // (K,C,kh,kw)
@@ -87,6 +91,29 @@ void conv2d_max_pool2d_backward(float* dx,                    // (N,C,H,W) or nu
 // window of an OH×OW plane.
 bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices, index_t planes, index_t oh,
                                      index_t ow);
+
+// A per-sample callback for layers fused with the convolution (conv2d_batchnorm.cpp):
+// fn(ctx, n, planes) on sample n's K planes of OH×OW values.
+struct Conv2dSampleHook {
+  void (*fn)(const void* ctx, index_t n, float* planes);
+  const void* ctx;
+};
+
+// conv2d_forward (kAuto), and after_sample(n, y + n·K·OH·OW) for every sample n once its output
+// is written, on the thread that wrote it (while it is in cache). y is bit-identical to
+// conv2d_forward's.
+void conv2d_forward_then(float* y, const float* x, const float* w, const float* b, index_t N,
+                         index_t C, index_t H, index_t W, index_t K, index_t kh, index_t kw,
+                         index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
+                         const Conv2dSampleHook& after_sample);
+
+// conv2d_backward (kAuto) with dy produced sample by sample: dy_of_sample(n, buffer) writes sample
+// n's dy (K,OH,OW) into buffer when the pass reaches it (once per sample). Bit-identical to
+// conv2d_backward on the whole dy.
+void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHook& dy_of_sample,
+                          const float* x, const float* w, index_t N, index_t C, index_t H,
+                          index_t W, index_t K, index_t kh, index_t kw, index_t stride_h,
+                          index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate);
 
 // The instruction set of the direct kernels in use: "avx512", "avx2" or "generic"
 // (NAPINET_CONV_ISA=avx2|generic in the environment forces a narrower one).

@@ -38,6 +38,9 @@ NAPINET_HOST_DEVICE double cross_entropy_row_loss(float sum, float z_label, floa
                                                   double label_smoothing) {
   const double log_sum = log(static_cast<double>(sum));
   const double nll = log_sum - (static_cast<double>(z_label) - static_cast<double>(max));
+  // Without smoothing the loss is the nll alone: 0·(an infinite smoothing term, from a −inf
+  // logit) would make it NaN where PyTorch's is finite (or +inf).
+  if (label_smoothing == 0.0) return nll;
   const double smooth = log_sum + shifted_sum / static_cast<double>(c);
   return (1.0 - label_smoothing) * nll + label_smoothing * smooth;
 }

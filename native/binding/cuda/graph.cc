@@ -26,22 +26,23 @@ GraphHandle* graph_arg(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value graph_begin(const Napi::CallbackInfo& info) {
+  int device = 0;
   if (info.Length() > 0 && !info[0].IsUndefined()) {
-    const auto device = static_cast<int>(int_arg(info, 0, "device", 0, 1023));
+    device = static_cast<int>(int_arg(info, 0, "device", 0, 1023));
     if (device >= cuda::device_count()) {
       throw_range_error(info.Env(), "Expected a GPU of this machine for device but received " + std::to_string(device));
     }
-    cuda::use_device(device);
-  } else {
-    cuda::use_device(0);
   }
+  cuda::use_device(device);
   zero_pending_buffers(info.Env());  // zeroing asked for before the capture happens before it
   cuda::begin_capture();
+  set_capture_device(device);  // kernels on other GPUs' buffers are refused until the end
   return info.Env().Undefined();
 }
 NAPINET_EXPORT("cudaGraphBegin", graph_begin);
 
 Napi::Value graph_end(const Napi::CallbackInfo& info) {
+  set_capture_device(-1);
   try {
     zero_pending_buffers(info.Env());  // zeroing asked for during the capture is part of it
   } catch (...) {
@@ -59,6 +60,7 @@ Napi::Value graph_end(const Napi::CallbackInfo& info) {
 NAPINET_EXPORT("cudaGraphEnd", graph_end);
 
 Napi::Value graph_abort(const Napi::CallbackInfo& info) {
+  set_capture_device(-1);
   cuda::abort_capture();
   return info.Env().Undefined();
 }

@@ -1,11 +1,12 @@
 // Bindings for napinet.distributed's NCCL backend (cuda/nccl.h): CUDA tensors (CUDA builds only).
 //   ncclInfo() → {available, reason?, library?, version?}   never throws
 //   ncclUniqueId() → Uint8Array(128)                         on one rank; sent to the others
-//   ncclInit(id: Uint8Array, worldSize, rank)                ncclCommInitRank on the current device
+//   ncclInit(id: Uint8Array, worldSize, rank, device = 0)    ncclCommInitRank on GPU `device`
 //   ncclFinalize()
 //   ncclAllReduce(buffers: CudaBuffer[], mean, timeoutMs)    in place, one NCCL group
 //   ncclBroadcast(buffers: CudaBuffer[], root, timeoutMs)
 //   ncclAllGather(out: CudaBuffer, x: CudaBuffer, worldSize, timeoutMs)
+#include "../../../cuda/api.h"
 #include "../../../cuda/nccl.h"
 
 #include "../distributed.h"
@@ -48,6 +49,14 @@ Napi::Value nccl_init(const Napi::CallbackInfo& info) {
   }
   const int size = static_cast<int>(int_arg(info, 1, "worldSize", 1));
   const int rank = static_cast<int>(int_arg(info, 2, "rank", 0, size - 1));
+  int device = 0;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    device = static_cast<int>(int_arg(info, 3, "device", 0, 1023));
+    if (device >= cuda::device_count()) {
+      throw_range_error(env, "Expected a GPU of this machine for device but received " + std::to_string(device));
+    }
+  }
+  cuda::use_device(device);  // the communicator is bound to the current device
   return distributed_call(info, [&]() -> Napi::Value {
     nccl::init(info[0].As<Napi::Uint8Array>().Data(), size, rank);
     return env.Undefined();

@@ -1,0 +1,179 @@
+#include "conv2d_batchnorm.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "activation.h"
+#include "batchnorm.h"
+#include "conv2d.h"
+#include "parallel.h"
+
+namespace napinet::kernels {
+namespace {
+
+// Planes per parallel chunk of the normalising passes: about 32k values (as batchnorm.cpp's).
+index_t plane_grain(index_t l) { return std::max<index_t>(1, (index_t{1} << 15) / std::max<index_t>(1, l)); }
+
+template <typename T>
+T* scratch(std::vector<T>& buffer, std::size_t count) {
+  if (buffer.size() < count) buffer.resize(count);
+  return buffer.data();
+}
+
+// Values of the gradient written and summed again while in L1 (16 KiB).
+constexpr index_t kRunValues = 4096;
+
+// The geometry every pass shares.
+struct Planes {
+  index_t n, k, oh, ow;
+  index_t plane() const { return oh * ow; }                  // L: values per (sample, channel)
+  index_t pooled() const { return (oh / 2) * (ow / 2); }     // per pooled plane
+};
+
+// What the per-sample callbacks read.
+struct StatsContext {
+  double* plane_stats;  // (N·K, 2)
+  const Planes* g;
+};
+
+struct GradContext {
+  const Planes* g;
+  const float* dy;
+  const std::int32_t* indices;  // or nullptr: not pooled
+  const float* y;               // pooled y, or nullptr
+  const float* z;
+  const float* affine;          // the forward's (batch_norm_train_coefficients')
+  const float* coefficients;    // batch_norm_grad_coefficients'
+};
+
+// Pooled planes [p0, p0 + count) (OH/2 × OW/2 each) back to OH × OW: what relu_backward then
+// max_pool2d_backward give — 0 + relu_backward(dy, y) at each window's argmax (checked to lie in its
+// window by the binding), 0 elsewhere — every value written once, without branches.
+NAPINET_VECTORIZED void unpool_relu_grad_planes(float* NAPINET_RESTRICT g, const GradContext& c,
+                                                index_t p0, index_t count) {
+  const Relu rectifier{};
+  const index_t h = c.g->oh, w = c.g->ow, ph = h / 2, pw = w / 2;
+  const auto width = static_cast<std::int32_t>(w);
+  for (index_t i = 0; i < count; ++i) {
+    const index_t p = p0 + i;
+    const float* NAPINET_RESTRICT dy = c.dy + p * ph * pw;
+    const float* NAPINET_RESTRICT y = c.y + p * ph * pw;
+    const std::int32_t* NAPINET_RESTRICT at = c.indices + p * ph * pw;
+    float* NAPINET_RESTRICT plane = g + i * h * w;
+    for (index_t u = 0; u < ph; ++u) {
+      float* NAPINET_RESTRICT r0 = plane + 2 * u * w;
+      float* NAPINET_RESTRICT r1 = r0 + w;
+      const auto corner = static_cast<std::int32_t>(2 * u * w);
+      for (index_t v = 0; v < pw; ++v) {
+        const float value = 0.0f + rectifier.backward(dy[u * pw + v], y[u * pw + v]);
+        const std::int32_t d = at[u * pw + v] - corner - static_cast<std::int32_t>(2 * v);
+        r0[2 * v] = d == 0 ? value : 0.0f;
+        r0[2 * v + 1] = d == 1 ? value : 0.0f;
+        r1[2 * v] = d == width ? value : 0.0f;
+        r1[2 * v + 1] = d == width + 1 ? value : 0.0f;
+      }
+      if (w % 2 != 0) r0[w - 1] = r1[w - 1] = 0.0f;
+    }
+    if (h % 2 != 0) std::fill(plane + (h - 1) * w, plane + h * w, 0.0f);
+  }
+}
+
+// The gradient reaching the batch norm's output for planes [p0, p0 + count), into g (L each).
+void normalised_grad_planes(float* g, const GradContext& c, index_t p0, index_t count) {
+  const index_t k = c.g->k, l = c.g->plane();
+  if (c.indices != nullptr) {
+    unpool_relu_grad_planes(g, c, p0, count);
+  } else {
+    batch_norm_relu_grad_planes(g, c.dy + p0 * l, c.z + p0 * l, c.affine, p0 % k, k, count, l);
+  }
+}
+
+void stats_after_sample(const void* ctx, index_t n, float* planes) {
+  const auto& c = *static_cast<const StatsContext*>(ctx);
+  batch_norm_plane_stats(c.plane_stats + 2 * n * c.g->k, planes, c.g->k, c.g->plane());
+}
+
+// dz of sample n, as batch_norm_backward_train gives it from the gradient above.
+void dz_of_sample(const void* ctx, index_t n, float* planes) {
+  const auto& c = *static_cast<const GradContext*>(ctx);
+  const index_t k = c.g->k, l = c.g->plane();
+  normalised_grad_planes(planes, c, n * k, k);
+  batch_norm_input_grad_planes(planes, planes, c.z + n * k * l, c.coefficients, 0, k, k, l);
+}
+
+
+}  // namespace
+
+void conv2d_batch_norm_relu_forward(float* y, std::int32_t* indices, float* z, float* save_mean,
+                                    float* save_invstd, float* save_affine, float* running_mean,
+                                    float* running_var,
+                                    float* num_batches_tracked, const float* x, const float* w,
+                                    const float* conv_bias, const float* weight,
+                                    const float* bias, index_t N, index_t C, index_t H, index_t W,
+                                    index_t K, index_t kh, index_t kw, index_t stride_h,
+                                    index_t stride_w, index_t pad_h, index_t pad_w,
+                                    double momentum, bool cumulative_average, double eps) {
+  const Planes g{N, K, conv2d_output_size(H, kh, stride_h, pad_h),
+                 conv2d_output_size(W, kw, stride_w, pad_w)};
+  const index_t l = g.plane();
+  thread_local std::vector<double> stats_buffer;
+  double* stats = scratch(stats_buffer, static_cast<std::size_t>(2 * N * K));
+  float* coefficients = save_affine;
+
+  const StatsContext context{stats, &g};
+  conv2d_forward_then(z, x, w, conv_bias, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w,
+                      {&stats_after_sample, &context});
+  batch_norm_train_coefficients(coefficients, save_mean, save_invstd, running_mean, running_var,
+                                num_batches_tracked, stats, weight, bias, N, K, l, momentum,
+                                cumulative_average, eps);
+  parallel_for(N * K, plane_grain(l), [&](index_t p0, index_t p1) {
+    if (indices != nullptr) {
+      const index_t pl = g.pooled();
+      batch_norm_relu_max_pool_planes(y + p0 * pl, indices + p0 * pl, z + p0 * l, coefficients,
+                                      p0 % K, K, p1 - p0, g.oh, g.ow);
+    } else {
+      batch_norm_apply_planes(y + p0 * l, z + p0 * l, coefficients, p0 % K, K, p1 - p0, l, true);
+    }
+  });
+}
+
+void conv2d_batch_norm_relu_backward(float* dx, float* dw, float* conv_db, float* dweight,
+                                     float* dbias, const float* dy, const std::int32_t* indices,
+                                     const float* y, const float* z, const float* x,
+                                     const float* w, const float* weight, const float* save_mean,
+                                     const float* save_invstd, const float* save_affine, index_t N, index_t C, index_t H,
+                                     index_t W, index_t K, index_t kh, index_t kw,
+                                     index_t stride_h, index_t stride_w, index_t pad_h,
+                                     index_t pad_w, bool accumulate) {
+  const Planes g{N, K, conv2d_output_size(H, kh, stride_h, pad_h),
+                 conv2d_output_size(W, kw, stride_w, pad_w)};
+  const index_t l = g.plane();
+  thread_local std::vector<double> sums_buffer;
+  thread_local std::vector<double> invstd_buffer;
+  thread_local std::vector<float> coefficient_buffer;
+  double* sums = scratch(sums_buffer, static_cast<std::size_t>(3 * N * K));
+  double* invstd = scratch(invstd_buffer, static_cast<std::size_t>(K));
+  float* coefficients = scratch(coefficient_buffer, static_cast<std::size_t>(kBatchNormGradFields * K));
+  for (index_t k = 0; k < K; ++k) invstd[k] = static_cast<double>(save_invstd[k]);
+
+  GradContext context{&g, dy, indices, y, z, save_affine, nullptr};
+  // The batch norm's per-plane sums over the gradient above it (one pass over dy and z, and the
+  // pooled y and indices).
+  const index_t run = std::max<index_t>(1, kRunValues / l);  // planes per L1-sized run
+  parallel_for(N * K, plane_grain(l), [&](index_t p0, index_t p1) {
+    thread_local std::vector<float> buffer;
+    float* planes = scratch(buffer, static_cast<std::size_t>(std::min(run, p1 - p0) * l));
+    for (index_t q = p0; q < p1; q += run) {
+      const index_t count = std::min(run, p1 - q);
+      normalised_grad_planes(planes, context, q, count);
+      batch_norm_plane_grad_sums(sums + 3 * q, planes, z + q * l, save_mean, q % K, K, count, l);
+    }
+  });
+  batch_norm_grad_coefficients(coefficients, dweight, dbias, sums, save_mean, invstd, weight, N,
+                               K, l, true, accumulate);
+  context.coefficients = coefficients;
+  conv2d_backward_from(dx, dw, conv_db, {&dz_of_sample, &context}, x, w, N, C, H, W, K, kh, kw,
+                       stride_h, stride_w, pad_h, pad_w, accumulate);
+}
+
+}  // namespace napinet::kernels

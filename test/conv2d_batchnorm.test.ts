@@ -1,0 +1,310 @@
+// The fused convolution → BatchNorm2d (training) → ReLU (→ 2×2 max-pool) (ops.conv2dBatchNormRelu,
+// native/kernels/conv2d_batchnorm.h) and Sequential's use of it (nn/fused.ts ConvBnReluStep).
+//
+// 1. Against PyTorch in float64 (test/fixtures/conv2d_batchnorm.fixture,
+//    scripts/fixtures/conv2d_batchnorm.py): y, dx, the convolution's dw (and db), the batch norm's
+//    dweight and dbias, running_mean, running_var, num_batches_tracked after one step.
+//    Tolerance: CONV's rule (test/helpers/tolerance.ts: atol 1e-5·rms(ref), rtol 1e-5, relNorm
+//    1e-5) for y and every gradient: z carries the convolution's error, which the batch norm
+//    rescales by 1/std(z) along with z itself, so y's error relative to rms(y) stays on z's scale
+//    (plus the statistics' sums over M = N·OH·OW in double). Measured worst here: relative L2 error
+//    3.6e-7, elementwise within 1.5e-6·rms(ref) (y of the deep layers; every gradient passes at a
+//    bound 10× tighter). Where the batch norm's dz cancels (the smallest batch, M = 2; the
+//    convolution's db = Σdz = 0) dx, dw and db get an absolute term on the scale of dz's operands
+//    (cancellationTolerances, as test/batchnorm.test.ts's dx). The running statistics: a sum over M
+//    of z (sumTolerance) on top of z's 1e-5; num_batches_tracked is exact.
+// 2. Bit for bit against conv2d, batchNorm, (maxPool2d,) relu and their backward ops run one by one,
+//    and Sequential with fuse = false (three SGD steps of a small network with the deep network's
+//    block shapes): the fused kernels are built from the same per-plane building blocks and the same
+//    convolution passes, so no tolerance. On CUDA (a GPU or the emulator) Sequential runs the
+//    layers one by one (no fused CUDA kernel yet): checked to give the unfused bits too.
+import { describe, expect, test } from 'vitest';
+import { explicit } from '../lib/autograd/grad_mode';
+import { ReLU } from '../lib/nn/activation';
+import { BatchNorm2d } from '../lib/nn/batchnorm';
+import { Conv2d } from '../lib/nn/conv2d';
+import { Flatten } from '../lib/nn/flatten';
+import { Linear } from '../lib/nn/linear';
+import { CrossEntropyLoss } from '../lib/nn/loss';
+import { MaxPool2d } from '../lib/nn/pool2d';
+import { Sequential } from '../lib/nn/sequential';
+import { relu, reluBackward } from '../lib/ops/activation';
+import { batchNorm, batchNormBackward } from '../lib/ops/batchnorm';
+import { conv2d, conv2dBackward } from '../lib/ops/conv2d';
+import { conv2dBatchNormRelu, conv2dBatchNormReluBackward } from '../lib/ops/conv2d_batchnorm';
+import { maxPool2d, maxPool2dBackward } from '../lib/ops/pool2d';
+import { SGD } from '../lib/optim/sgd';
+import { Generator } from '../lib/random';
+import { Tensor } from '../lib/tensor';
+import type { Tolerance } from './helpers/compare';
+import { expectIdentical } from './helpers/compare';
+import { DEVICES } from './helpers/devices';
+import { type FixtureCase, loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { EXACT, rms, sumTolerance, ULP } from './helpers/tolerance';
+
+const CASES = loadFixtures('conv2d_batchnorm');
+
+/** y and every gradient: the convolution's rule (see the header). */
+const stacked = (ref: ArrayLike<number>): Tolerance => ({ atol: 1e-5 * rms(ref), rtol: 1e-5, relNorm: 1e-5 });
+
+function valuesPerChannel(c: FixtureCase): number {
+  const [n] = c.get('x').shape;
+  const [, , kh, kw] = c.get('weight').shape;
+  const [h, w] = c.get('x').shape.slice(2);
+  const { stride, padding } = c.params;
+  const out = (size: number, k: number) => Math.floor((size + 2 * padding - k) / stride) + 1;
+  return n * out(h, kh) * out(w, kw);
+}
+
+/**
+ * dx, dw and the convolution's db when the batch norm's dz = w·invstd·(g − mean(g) − x̂·mean(g·x̂))
+ * cancels (the smallest batch: exactly 0 but for eps; db = Σdz = 0 always): their error scales with
+ * dz's operands, not with the result (as test/batchnorm.test.ts's dx). dz's error is at most
+ * 8·2⁻²⁴·√M·s with s = rms(w·invstd)·rms(dy); dx sums K·kh·kw of it times the weights, dw M of it
+ * times x, db M of it. Added to the stacked bound's atol.
+ */
+function cancellationTolerances(c: FixtureCase, saveInvstd: Tensor, bnWeight: Tensor | null, m: number) {
+  const invstd = saveInvstd.toArray();
+  const w = bnWeight?.toArray() ?? invstd.map(() => 1);
+  const s = rms(invstd.map((v, k) => v * w[k])) * rms(c.f64('dy'));
+  const dz = 8 * ULP * Math.sqrt(m) * s;
+  const [k, , kh, kw] = c.get('weight').shape;
+  const plus = (extra: number) => (ref: ArrayLike<number>): Tolerance => {
+    const base = stacked(ref);
+    return { atol: base.atol + extra, rtol: base.rtol, relNorm: (base.relNorm ?? 0) + extra / Math.max(rms(ref), Number.MIN_VALUE) };
+  };
+  return {
+    dx: plus(dz * rms(c.f64('weight')) * Math.sqrt(k * kh * kw)),
+    dw: plus(dz * rms(c.f64('x')) * Math.sqrt(m)),
+    db: plus(dz * Math.sqrt(m)),
+  };
+}
+
+/** The running statistics: a sum over M of z, which itself carries the convolution's error. */
+function statsTolerance(m: number) {
+  return (ref: ArrayLike<number>): Tolerance => {
+    const sum = sumTolerance(m, ref);
+    return { atol: sum.atol + 1e-5 * rms(ref), rtol: sum.rtol + 1e-5, relNorm: (sum.relNorm ?? 0) + 1e-5 };
+  };
+}
+
+describe('conv2dBatchNormRelu against PyTorch (float64)', () => {
+  for (const c of CASES) {
+    test(`${c.name}: y, dx, dw, db, dweight, dbias, running statistics`, () => {
+      const { stride, padding, pool, momentum, affine, convBias, inputGrad } = c.params;
+      const k = c.get('weight').shape[0];
+      const runningMean = Tensor.zeros([k]);
+      const runningVar = Tensor.full([k], 1);
+      const numBatchesTracked = Tensor.zeros([1]);
+      const bnWeight = affine ? c.tensor('bn_weight') : null;
+      const x = c.tensor('x');
+      const weight = c.tensor('weight');
+      const saved = conv2dBatchNormRelu(x, weight, convBias ? c.tensor('bias') : null, bnWeight, affine ? c.tensor('bn_bias') : null, runningMean, runningVar, {
+        stride,
+        padding,
+        pool,
+        momentum,
+        numBatchesTracked,
+      });
+      const grads = conv2dBatchNormReluBackward(c.tensor('dy'), saved, x, weight, bnWeight, { stride, padding, pool, inputGrad, convBiasGrad: convBias });
+      const m = valuesPerChannel(c);
+      checkOp(
+        c,
+        {
+          y: saved.y,
+          dx: grads.dx,
+          dw: grads.dw,
+          db: grads.convDb,
+          dweight: grads.dweight,
+          dbias: grads.dbias,
+          running_mean: runningMean,
+          running_var: runningVar,
+          num_batches_tracked: numBatchesTracked.toArray(),
+        },
+        {
+          y: stacked,
+          ...cancellationTolerances(c, saved.saveInvstd, bnWeight, m),
+          dweight: stacked,
+          dbias: stacked,
+          running_mean: statsTolerance(m),
+          running_var: statsTolerance(m),
+          num_batches_tracked: EXACT,
+        },
+      );
+    });
+  }
+});
+
+interface Case {
+  name: string;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  k: number;
+  kernel: number;
+  stride?: number;
+  padding?: number;
+  convBias: boolean;
+  pool: boolean;
+  affine: boolean;
+  /** Values of the input far from 0 (mean 3): the batch norm's centring matters. */
+  offset?: number;
+}
+
+const BIT_CASES: Case[] = [
+  { name: 'deep layer 2 (32→32, 26×26, pool), batch 8', n: 8, c: 32, h: 28, w: 28, k: 32, kernel: 3, convBias: false, pool: true, affine: true },
+  { name: 'deep layer 3 (32→64, 12×12), batch 8', n: 8, c: 32, h: 14, w: 14, k: 64, kernel: 3, convBias: false, pool: false, affine: true },
+  { name: 'deep layer 1 (1→32, 26×26), batch 16', n: 16, c: 1, h: 28, w: 28, k: 32, kernel: 3, convBias: false, pool: false, affine: true },
+  { name: 'conv bias, padding 1, odd output + pool, offset input', n: 3, c: 3, h: 11, w: 9, k: 5, kernel: 3, padding: 1, convBias: true, pool: true, affine: true, offset: 3 },
+  { name: 'stride 2, 5×5, affine=False', n: 4, c: 2, h: 13, w: 13, k: 6, kernel: 5, stride: 2, padding: 2, convBias: false, pool: false, affine: false },
+  { name: 'tiny output (2×2: the im2col path) + pool', n: 5, c: 4, h: 4, w: 4, k: 3, kernel: 3, convBias: true, pool: true, affine: true },
+];
+
+function random(shape: readonly number[], g: Generator, scale = 1, offset = 0): Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return Tensor.from(Float32Array.from({ length: size }, () => offset + scale * g.normal()), shape);
+}
+
+function inputs(c: Case, seed: number) {
+  const g = new Generator(seed);
+  return {
+    x: random([c.n, c.c, c.h, c.w], g, 1, c.offset ?? 0),
+    weight: random([c.k, c.c, c.kernel, c.kernel], g, 1 / Math.sqrt(c.c * c.kernel * c.kernel)),
+    convBias: c.convBias ? random([c.k], g, 0.5) : null,
+    bnWeight: c.affine ? random([c.k], g, 0.5, 1) : null,
+    bnBias: c.affine ? random([c.k], g, 0.5) : null,
+    g,
+  };
+}
+
+describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () => {
+  for (const c of BIT_CASES) {
+    test(c.name, () => {
+      const { x, weight, convBias, bnWeight, bnBias, g } = inputs(c, 11);
+      const conv = { stride: c.stride, padding: c.padding };
+      const running = () => ({ mean: Tensor.zeros([c.k]), variance: Tensor.full([c.k], 1) });
+      const fusedStats = running();
+      const plainStats = running();
+      const saved = conv2dBatchNormRelu(x, weight, convBias, bnWeight, bnBias, fusedStats.mean, fusedStats.variance, { ...conv, pool: c.pool });
+      const dy = random(saved.y.shape, g);
+
+      // unfused, in Sequential's order (a ReLU before a pool runs after it)
+      const z = conv2d(x, weight, convBias, conv);
+      const bn = batchNorm(z, plainStats.mean, plainStats.variance, bnWeight, bnBias, { training: true });
+      let y: Tensor;
+      let dn: Tensor;
+      if (c.pool) {
+        const pooled = maxPool2d(bn.y, { kernelSize: 2 });
+        y = relu(pooled.y);
+        dn = maxPool2dBackward(reluBackward(dy, y), pooled.indices, bn.y.shape);
+      } else {
+        y = relu(bn.y);
+        dn = reluBackward(dy, y);
+      }
+      const bnGrads = batchNormBackward(dn, z, bnWeight, bn.saved, { weightGrad: c.affine, biasGrad: c.affine });
+
+      expectIdentical(saved.y.toArray(), y.toArray(), 'y');
+      expectIdentical(saved.z.toArray(), z.toArray(), 'z');
+      expectIdentical(fusedStats.mean.toArray(), plainStats.mean.toArray(), 'running mean');
+      expectIdentical(fusedStats.variance.toArray(), plainStats.variance.toArray(), 'running var');
+      const run = (inputGrad: boolean) =>
+        conv2dBatchNormReluBackward(dy, saved, x, weight, bnWeight, { ...conv, pool: c.pool, inputGrad, convBiasGrad: c.convBias });
+      for (const inputGrad of [true, false]) {
+        // (the convolution's backward pass may pick another algorithm without dx: compare like with like)
+        const convGrads = conv2dBackward(bnGrads.dx!, x, weight, { ...conv, inputGrad, biasGrad: c.convBias });
+        const grads = run(inputGrad);
+        if (inputGrad) expectIdentical(grads.dx!.toArray(), convGrads.dx!.toArray(), 'dx');
+        else expect(grads.dx).toBeNull();
+        expectIdentical(grads.dw.toArray(), convGrads.dw.toArray(), `dw (inputGrad ${inputGrad})`);
+        if (c.convBias) expectIdentical(grads.convDb!.toArray(), convGrads.db!.toArray(), 'conv db');
+        if (c.affine) {
+          expectIdentical(grads.dweight!.toArray(), bnGrads.dweight!.toArray(), 'dweight');
+          expectIdentical(grads.dbias!.toArray(), bnGrads.dbias!.toArray(), 'dbias');
+        }
+      }
+      // and the same bits with one thread as with the pool
+      expectSameBitsAcrossThreads(() => {
+        const again = conv2dBatchNormRelu(x, weight, convBias, bnWeight, bnBias, null, null, { ...conv, pool: c.pool });
+        const grads = conv2dBatchNormReluBackward(dy, again, x, weight, bnWeight, { ...conv, pool: c.pool, convBiasGrad: c.convBias });
+        return [again.y, grads.dx!, grads.dw, ...(grads.dweight ? [grads.dweight, grads.dbias!] : [])].map((t) => t.toArray());
+      });
+    });
+  }
+
+  test('bad arguments are named', () => {
+    const x = Tensor.zeros([2, 3, 6, 6]);
+    const weight = Tensor.zeros([4, 3, 3, 3]);
+    expect(() => conv2dBatchNormRelu(x, weight, null, Tensor.zeros([5]), null, null, null)).toThrow('Expected shape [4] for bnWeight but received [5]');
+    expect(() => conv2dBatchNormRelu(x, weight, null, null, null, Tensor.zeros([4]), null)).toThrow('runningVar');
+    expect(() => conv2dBatchNormRelu(Tensor.zeros([1, 3, 3, 3]), weight, null, null, null, null, null)).toThrow(
+      'Expected more than 1 value per channel when training for x',
+    );
+    expect(() => conv2dBatchNormRelu(Tensor.zeros([2, 3, 3, 3]), weight, null, null, null, null, null, { pool: true })).toThrow(
+      'Expected a convolution output of at least 2×2',
+    );
+    const saved = conv2dBatchNormRelu(x, weight, null, null, null, null, null);
+    expect(() => conv2dBatchNormReluBackward(Tensor.zeros([2, 4, 3, 3]), saved, x, weight, null)).toThrow('Expected shape [2, 4, 4, 4] for dy but received [2, 4, 3, 3]');
+  });
+});
+
+/** Whether the model's last forward() ran a fused step (Sequential's private record of it). */
+function ranFused(model: Sequential): boolean {
+  return (model as unknown as { fusedLast: boolean[] }).fusedLast.some(Boolean);
+}
+
+/** The deep network's convolutional half, narrower: both block shapes (with and without the pool). */
+function smallDeepNetwork(): Sequential {
+  const g = new Generator(3);
+  const block = (cin: number, cout: number) => [new Conv2d(cin, cout, 3, { bias: false, generator: g }), new BatchNorm2d(cout), new ReLU()];
+  return new Sequential(...block(1, 4), ...block(4, 6), new MaxPool2d(2), ...block(6, 8), new MaxPool2d(2), new Flatten(), new Linear(8 * 2 * 2, 3, { generator: g }));
+}
+
+describe.each(DEVICES)('Sequential runs Conv2d → BatchNorm2d → ReLU (→ MaxPool2d(2)), on %s', (device) => {
+  test('values, gradients, running statistics and three SGD steps equal the layers run one by one', () => {
+    const fusedModel = smallDeepNetwork().to(device);
+    const plain = smallDeepNetwork().to(device);
+    plain.fuse = false;
+    fusedModel.inputGrad = plain.inputGrad = true;
+    const optimizers = [fusedModel, plain].map((m) => new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 }));
+    const loss = new CrossEntropyLoss();
+    const g = new Generator(9);
+    for (let step = 0; step < 3; step++) {
+      const x = random([6, 1, 16, 16], g).to(device);
+      const labels = Tensor.from(Int32Array.from({ length: 6 }, () => g.int(3)), [6], { dtype: 'int32', device });
+      const outputs = [fusedModel, plain].map((model, i) => {
+        optimizers[i].zeroGrad();
+        const logits = explicit(() => model.forward(x));
+        const values = logits.toArray();
+        explicit(() => loss.forward(logits, labels));
+        const dx = model.backward(loss.backward())!;
+        return [values, dx.toArray()];
+      });
+      expectIdentical(outputs[0][0], outputs[1][0], `logits, step ${step}`);
+      expectIdentical(outputs[0][1], outputs[1][1], `dx, step ${step}`);
+      // the fused kernel is CPU-only: on CUDA the step falls back to the layers
+      expect(ranFused(fusedModel)).toBe(device === 'cpu');
+      expect(ranFused(plain)).toBe(false);
+      const named = plain.namedParameters();
+      fusedModel.namedParameters().forEach(([name, p], i) => expectIdentical(p.grad.toArray(), named[i][1].grad.toArray(), `${name}.grad, step ${step}`));
+      optimizers.forEach((o) => o.step());
+    }
+    const buffers = plain.namedBuffers();
+    fusedModel.namedBuffers().forEach(([name, b], i) => expectIdentical(b.toArray(), buffers[i][1].toArray(), `${name} after 3 steps`));
+    const params = plain.namedParameters();
+    fusedModel.namedParameters().forEach(([name, p], i) => expectIdentical(p.toArray(), params[i][1].toArray(), `${name} after 3 steps`));
+  });
+
+  test('eval mode and the recorded (autograd) forward run the layers one by one', () => {
+    const model = smallDeepNetwork().to(device);
+    const x = random([2, 1, 16, 16], new Generator(1)).to(device);
+    model.eval();
+    explicit(() => model.forward(x));
+    expect(ranFused(model)).toBe(false);
+    model.train();
+    model.forward(x);
+    expect(ranFused(model)).toBe(false);
+  });
+});
