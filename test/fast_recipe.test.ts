@@ -83,7 +83,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --recipe fast (dist build)',
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^fast network, 13,130 parameters; device cpu/m);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-    expect(Object.keys(summary)).toEqual(['testAccuracy', 'testLoss', 'epochSeconds', 'device', 'parameters', 'settings', 'seconds', 'runDir']);
+    expect(Object.keys(summary)).toEqual(['testAccuracy', 'testLoss', 'epochSeconds', 'device', 'parameters', 'settings', 'seconds', 'runDir', 'worldSize']);
     expect(summary.epochSeconds).toHaveLength(1);
     expect(summary.parameters).toBe(PARAMETERS);
     expect(summary.settings).toMatchObject({ model: 'fast', epochs: 1, batchSize: 128, lr: 0.02, pctStart: 0.25, labelSmoothing: 0.05 });
