@@ -105,8 +105,8 @@ describe.runIf(cuda.isAvailable())('CudaBuffer', () => {
     const t = Tensor.from([-1, 0.5, -0, 2], [2, 2], { device: 'cuda' });
     expect(t.device).toBe('cuda:0');
     const y = relu(t);
-    expect(Array.from(y.toArray())).toEqual([0, 0.5, 0, 2]);
-    expect(Array.from(y.to('cpu').data)).toEqual([0, 0.5, 0, 2]);
+    expect(Array.from(y.toArray())).toEqual([0, 0.5, -0, 2]); // relu(-0) is -0, as torch.relu
+    expect(Array.from(y.to('cpu').data)).toEqual([0, 0.5, -0, 2]);
     const labels = Tensor.from(new Int32Array([3, 1, 4]), [3], { device: 'cuda' });
     expect(labels.dtype).toBe('int32');
     expect(Array.from(labels.toArray())).toEqual([3, 1, 4]);

@@ -68,9 +68,11 @@ test.runIf(emulated)(`a seed-network training step on CUDA adds only kernel laun
   const perStep = (total(long) - total(short)) / 50;
   expect(Number.isInteger(perStep)).toBe(true);
   expect(perStep, JSON.stringify(long.launches)).toBeLessThanOrEqual(MAX_LAUNCHES_PER_STEP);
-  // What the deferred work saves, step for step: no zero fill, loss backward or bias sum at all.
+  // What the deferred work saves, step for step: no zero fill, loss backward or bias sum in any step
+  // (fit() zeroes its epoch sums once a run: the same in the short and the long run).
   for (const kernel of ['fill_many_kernel', '(fill_kernel<float>)', '(softmax_ce_backward_kernel<std::int32_t>)', 'bias_grad_kernel']) {
-    expect(long.launches[kernel] ?? 0, kernel).toBe(0);
+    expect((long.launches[kernel] ?? 0) - (short.launches[kernel] ?? 0), kernel).toBe(0);
+    expect(long.launches[kernel] ?? 0, kernel).toBeLessThanOrEqual(2);
   }
   expect(long.deviceToHost).toBe(1); // the epoch's loss and accuracy sums
   model.dispose();
