@@ -17,8 +17,8 @@ import type { Sequential } from '../lib/nn/sequential';
 import { cli, napinet } from './helpers/cli';
 
 // sum(p.numel() for p in fast_network().parameters()) in bench/torch_fast_recipe.py:
-// 16·25 + 16 + 32·16·9 + 32 + 2·32 + 800·10 + 10
-const PARAMETERS = 13_130;
+// 12·25 + 12 + 24·12·9 + 24 + 2·24 + 600·10 + 10
+const PARAMETERS = 8_986;
 
 describe('fastNetwork', () => {
   test('layers, output shape, parameter count and names match the PyTorch network of bench/torch_fast_recipe.py', () => {
@@ -29,7 +29,7 @@ describe('fastNetwork', () => {
     expect(net.outputShape([3, 1, 28, 28])).toEqual([3, 10]);
     expect(net.parameterCount()).toBe(PARAMETERS);
     expect(net.namedParameters().map(([n, p]) => `${n} ${p.shape.join('×')}`)).toEqual([
-      '0.weight 16×1×5×5', '0.bias 16', '3.weight 32×16×3×3', '3.bias 32', '5.weight 32', '5.bias 32', '8.weight 10×800', '8.bias 10',
+      '0.weight 12×1×5×5', '0.bias 12', '3.weight 24×12×3×3', '3.bias 24', '5.weight 24', '5.bias 24', '8.weight 10×600', '8.bias 10',
     ]);
     expect((buildModule(net.config()) as Sequential).config()).toEqual(net.config());
   });
@@ -67,7 +67,7 @@ describe('trainFastRecipe', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-fast-'));
     await trainFastRecipe({ mnist, limit: 600, epochs: 1, device: 'cpu', progress: 'none', checkpointDir: dir });
     const resume = loadCheckpoint(dir);
-    expect(resume.manifest.settings).toMatchObject({ model: 'fast', epochs: 1, lr: FAST_RECIPE.lr, labelSmoothing: 0.05, channels: [16, 32] });
+    expect(resume.manifest.settings).toMatchObject({ model: 'fast', epochs: 1, lr: FAST_RECIPE.lr, labelSmoothing: 0.05, channels: [12, 24] });
     await expect(trainFastRecipe({ mnist, resume, epochs: 2, progress: 'none' })).rejects.toThrow(
       `cannot resume with epochs 2: the checkpoint in ${resume.dir} was trained with epochs 1`,
     );
@@ -81,7 +81,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --recipe fast (dist build)',
     const r = napinet('train', '--recipe', 'fast', '--limit', '600', '--epochs', '1', '--device', 'cpu', '--no-report', '--json', '--out', out);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^fast network, 13,130 parameters; device cpu/m);
+    expect(r.stdout).toMatch(/^fast network, 8,986 parameters; device cpu/m);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect(Object.keys(summary)).toEqual(['testAccuracy', 'testLoss', 'epochSeconds', 'device', 'parameters', 'settings', 'seconds', 'runDir', 'worldSize']);
     expect(summary.epochSeconds).toHaveLength(1);

@@ -6,7 +6,8 @@
  * (OneCycleLR: up to lr over the first pctStart of the run, then cosine down to nearly 0, stepped
  * every iteration), cross-entropy with label smoothing 0.05, batch 128, 2 epochs. (Tried on seeds
  * 0–4 or on the weakest of them: label smoothing 0.1 and a peak of 0.03 did no better; BatchNorm
- * after the first convolution too cost a fifth more time for the same accuracy.) No augmentation and no
+ * after the first convolution too cost a fifth more time for the same accuracy; 12 and 24 channels
+ * train in two thirds of the time of 16 and 32, with a worst seed of 99.08% instead of 99.14%.) No augmentation and no
  * test-time tricks: the test set is measured once, as the other recipes do.
  *
  * The schedule spans the whole run, so epochs is a run setting: a resumed run keeps it.
@@ -27,7 +28,7 @@ export const FAST_RECIPE = {
   /** Fraction of the run spent rising to lr (from lr / 25). */
   pctStart: 0.25,
   labelSmoothing: 0.05,
-  channels: [16, 32] as [number, number],
+  channels: [12, 24] as [number, number],
   seed: 0,
   validationFraction: 0.1,
 } as const;

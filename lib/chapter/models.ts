@@ -98,7 +98,7 @@ export interface FastNetworkOptions {
  * after the first convolution too it cost a fifth more time for no better accuracy.
  */
 export function fastNetwork(options: FastNetworkOptions = {}): nn.Sequential {
-  const [c1, c2] = (options.channels ?? [16, 32]).map((c, i) => expectInt(c, `channels[${i}]`, 1, 4096));
+  const [c1, c2] = (options.channels ?? [12, 24]).map((c, i) => expectInt(c, `channels[${i}]`, 1, 4096));
   const [k1, k2] = (options.kernels ?? [5, 3]).map((k, i) => expectInt(k, `kernels[${i}]`, 1, 27));
   const classes = expectInt(options.classes ?? 10, 'classes', 2);
   const side1 = Math.floor((28 - k1 + 1) / 2);
