@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from torch_recipe import load_mnist, recipe_arguments, set_up, train_step
+from torch_recipe import load_mnist, logits_of, recipe_arguments, set_up, train_epoch
 
 
 def deep_network():
@@ -97,13 +97,9 @@ def main():
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, 1, args.gamma)
     loss_fn = nn.CrossEntropyLoss()
-    n = len(train_idx)
 
     def accuracy(xs, ys):
-        net.eval()
-        with torch.no_grad():
-            logits = torch.cat([net(xs[i:i + 1000]) for i in range(0, len(xs), 1000)])
-        net.train()
+        logits = logits_of(net, xs)
         return loss_fn(logits, ys).item(), (logits.argmax(1) == ys).float().mean().item()
 
     epoch_seconds, augment_seconds, history = [], [], []
@@ -111,16 +107,8 @@ def main():
         start = time.perf_counter()
         xtr = as_tensor(clean if args.no_augment else augment(clean, rng, args.rotation, args.shift, fill))
         augment_seconds.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        net.train()
-        perm = torch.randperm(n, device=device)
-        for i in range(0, n, args.batch_size):
-            idx = perm[i:i + args.batch_size]
-            train_step(net, opt, loss_fn, xtr[idx], ytr[idx])
+        epoch_seconds.append(train_epoch(net, opt, loss_fn, xtr, ytr, args.batch_size))
         sched.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        epoch_seconds.append(time.perf_counter() - start)
         val_loss, val_acc = accuracy(xva, yva)
         history.append({"epoch": epoch, "seconds": epoch_seconds[-1], "valLoss": val_loss, "valAccuracy": val_acc})
         if args.log:

@@ -15,12 +15,11 @@ Prints one JSON line: the seconds of each epoch's training and the test accuracy
 """
 import json
 import math
-import time
 
 import numpy as np
 import torch
 
-from torch_recipe import load_mnist, recipe_arguments, set_up, train_step
+from torch_recipe import load_mnist, logits_of, recipe_arguments, set_up, train_epoch
 
 
 def fast_network(channels=(12, 24), classes=10):
@@ -56,22 +55,8 @@ def main():
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
                                                 pct_start=args.pct_start, cycle_momentum=False)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    epoch_seconds = []
-    for _ in range(args.epochs):
-        net.train()
-        start = time.perf_counter()
-        perm = torch.randperm(n, device=device)
-        for i in range(0, n, args.batch_size):
-            idx = perm[i:i + args.batch_size]
-            train_step(net, opt, loss_fn, xtr[idx], ytr[idx])
-            sched.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        epoch_seconds.append(time.perf_counter() - start)
-    net.eval()
-    with torch.no_grad():
-        logits = torch.cat([net(xte[i:i + 1000]) for i in range(0, len(xte), 1000)])
-        test_acc = (logits.argmax(1) == yte).float().mean().item()
+    epoch_seconds = [train_epoch(net, opt, loss_fn, xtr, ytr, args.batch_size, after_step=sched.step) for _ in range(args.epochs)]
+    test_acc = (logits_of(net, xte).argmax(1) == yte).float().mean().item()
     print(json.dumps({"torch": torch.__version__, "device": args.device, "threads": args.threads, "seed": args.seed,
                       "epochSeconds": epoch_seconds, "testAccuracy": test_acc}))
 

@@ -1,9 +1,11 @@
-"""What the PyTorch recipes of the benchmarks (torch_seed_recipe.py, torch_deep_mnist.py) share: the
-command-line arguments every run takes, the run's set-up (threads, seed, device), MNIST read from
-its IDX files (plain or .gz) into numpy arrays, and the training step."""
+"""What the PyTorch recipes of the benchmarks (torch_seed_recipe.py, torch_deep_mnist.py,
+torch_fast_recipe.py) share: the command-line arguments every run takes, the run's set-up (threads,
+seed, device), MNIST read from its IDX files (plain or .gz) into numpy arrays, the training step, an
+epoch over indexed batches, and the logits of a whole set."""
 import argparse
 import gzip
 import pathlib
+import time
 
 import numpy as np
 import torch
@@ -48,6 +50,30 @@ def train_step(net, opt, loss_fn, x, y):
     loss = loss_fn(net(x), y)
     loss.backward()
     opt.step()
+
+
+def train_epoch(net, opt, loss_fn, x, y, batch_size, after_step=None):
+    """One epoch over a random permutation of (x, y), batches indexed out of the tensors (PyTorch's
+    fastest way to feed them); after_step() runs after each step (a per-step scheduler). Returns the
+    epoch's seconds, the GPU's work waited for."""
+    net.train()
+    start = time.perf_counter()
+    perm = torch.randperm(len(x), device=x.device)
+    for i in range(0, len(x), batch_size):
+        idx = perm[i:i + batch_size]
+        train_step(net, opt, loss_fn, x[idx], y[idx])
+        if after_step is not None:
+            after_step()
+    if x.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def logits_of(net, x):
+    """The network's outputs for a whole set, in eval mode, 1000 at a time."""
+    net.eval()
+    with torch.no_grad():
+        return torch.cat([net(x[i:i + 1000]) for i in range(0, len(x), 1000)])
 
 
 def load_mnist(folder):

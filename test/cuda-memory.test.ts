@@ -16,18 +16,11 @@ import { matmul } from '../lib/ops/gemm';
 import { reduce } from '../lib/ops/reduce';
 import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
+import { emulatorCounters } from './helpers/cuda';
 
-interface Activity {
-  synchronizations: number;
-  deviceAllocations: number;
-  deviceFrees: number;
-  poolAllocations: number;
-  poolReuses: number;
-  poolFrees: number;
-}
 const addon = native();
 const emulated = cuda.isAvailable() && cuda.info().emulated;
-const emu = emulated ? (addon.cudaEmuSelftest!() as unknown as { activity(): Activity; resetActivity(): void }) : undefined;
+const emu = emulated ? emulatorCounters() : undefined;
 const memory = () => addon.cudaMemory!(0);
 const device = 'cuda';
 

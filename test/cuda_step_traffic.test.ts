@@ -18,26 +18,15 @@ import { Adam } from '../lib/optim/adam';
 import { StepLR } from '../lib/optim/lr_scheduler';
 import { Generator } from '../lib/random';
 import { fit } from '../lib/train/fit';
+import { type EmuActivity, emulatorCounters, totalLaunches } from './helpers/cuda';
 
-interface Activity {
-  launches: Record<string, number>;
-  hostToDevice: number;
-  deviceToHost: number;
-  deviceToDevice: number;
-  memsets: number;
-  synchronizations: number;
-}
-interface EmuActivity {
-  activity(): Activity;
-  resetActivity(): void;
-}
 
 const addon = native();
 const emulated = addon.buildInfo().cudaEmulated;
 const MAX_LAUNCHES_PER_STEP = 11;
 
 test.runIf(emulated)(`a seed-network training step on CUDA adds only kernel launches, at most ${MAX_LAUNCHES_PER_STEP}`, async () => {
-  const emu = addon.cudaEmuSelftest!() as unknown as EmuActivity;
+  const emu = emulatorCounters();
   const g = new Generator(1);
   const batch = 64;
   const model = seedNetwork({ generator: g }).to('cuda');
@@ -49,7 +38,7 @@ test.runIf(emulated)(`a seed-network training step on CUDA adds only kernel laun
       Int32Array.from({ length: steps * batch }, () => g.int(10)),
       [1, 28, 28],
     );
-  const run = async (steps: number): Promise<Activity> => {
+  const run = async (steps: number): Promise<EmuActivity> => {
     const data = dataset(steps);
     emu.resetActivity();
     await fit(model, data, { optimizer, scheduler, epochs: 1, batchSize: batch, progress: 'none', generator: g });
@@ -58,7 +47,7 @@ test.runIf(emulated)(`a seed-network training step on CUDA adds only kernel laun
   await run(2); // first calls: workspaces, scratch buffers
   const short = await run(3);
   const long = await run(53); // past the every-50-steps progress point, which reads nothing without a bar
-  const total = (a: Activity) => Object.values(a.launches).reduce((s, n) => s + n, 0);
+  const total = totalLaunches;
   // Fifty more steps: the same copies, memsets and waits (those of a fit: the dataset's upload,
   // the shuffled order, the stats read at the end) ...
   for (const key of ['hostToDevice', 'deviceToHost', 'deviceToDevice', 'memsets', 'synchronizations'] as const) {

@@ -20,15 +20,7 @@ import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { fit, type FitOptions, NonFiniteLossError } from '../lib/train/fit';
 import { evaluate } from '../lib/train/evaluate';
-
-interface Activity {
-  launches: Record<string, number>;
-  hostToDevice: number;
-  deviceToHost: number;
-  deviceToDevice: number;
-  memsets: number;
-  synchronizations: number;
-}
+import { emulatorCounters, totalLaunches } from './helpers/cuda';
 
 const emulated = native().buildInfo().cudaEmulated;
 
@@ -41,7 +33,7 @@ function regression(n: number, g: Generator): TensorDataset {
 
 describe.runIf(cuda.isAvailable())('fit() on the GPU with a TensorDataset', () => {
   test.runIf(emulated)("a regression step (MSELoss, the metric 'mae') adds only kernel launches, from a dataset or a DataLoader over it", async () => {
-    const emu = native().cudaEmuSelftest!() as unknown as { activity(): Activity; resetActivity(): void };
+    const emu = emulatorCounters();
     const g = new Generator(3);
     const model = new Sequential(new Linear(4, 1, { generator: g })).to('cuda');
     const options: FitOptions = { loss: new MSELoss(), metrics: ['mae'], optimizer: new SGD(model.parameters(), { lr: 0.05 }), epochs: 1, batchSize: 16, progress: 'none', generator: g };
@@ -59,7 +51,7 @@ describe.runIf(cuda.isAvailable())('fit() on the GPU with a TensorDataset', () =
       // the shuffled order, the sums read at the end of the epoch) ...
       for (const key of ['hostToDevice', 'deviceToHost', 'deviceToDevice', 'memsets', 'synchronizations'] as const) expect(long[key], key).toBe(short[key]);
       // ... and launches only: the same number every step.
-      const total = (a: Activity) => Object.values(a.launches).reduce((s, n) => s + n, 0);
+      const total = totalLaunches;
       expect(Number.isInteger((total(long) - total(short)) / 20)).toBe(true);
       expect(long.launches.gather_batch_kernel - short.launches.gather_batch_kernel).toBe(20);
       expect(long.deviceToHost).toBe(2); // the epoch's loss sums and metric sums, read once

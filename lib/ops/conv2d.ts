@@ -30,8 +30,8 @@ export interface Conv2dGrads {
 const ALGORITHMS = { auto: 0, direct: 1, im2col: 2 } as const;
 const ALGORITHM_NAMES = Object.keys(ALGORITHMS) as (keyof typeof ALGORITHMS)[];
 
-/** Every size the kernels take, checked. */
-interface Geometry {
+/** Every size the kernels take, checked (the fused conv ops of conv2d_batchnorm.ts take them too). */
+export interface Conv2dGeometry {
   n: number;
   c: number;
   h: number;
@@ -49,7 +49,7 @@ interface Geometry {
 }
 
 /** Validates the shapes of x and weight (named xName, wName in messages) and the options. */
-function geometry(xShape: readonly number[], wShape: readonly number[], options: Record<string, unknown>, xName: string, wName: string): Geometry {
+function geometry(xShape: readonly number[], wShape: readonly number[], options: Record<string, unknown>, xName: string, wName: string): Conv2dGeometry {
   const [n, c, h, w] = xShape;
   const [k, wc, kh, kw] = wShape;
   if (c === 0 || h === 0 || w === 0) {
@@ -94,7 +94,7 @@ export function conv2dOutputShape(inputShape: readonly number[], weightShape: re
 }
 
 /** Checks x and weight as tensors (rank 4, float32, weight on x's device) and the options. */
-function tensorGeometry(x: Tensor, weight: Tensor, options: Record<string, unknown>): Geometry {
+export function tensorGeometry(x: Tensor, weight: Tensor, options: Record<string, unknown>): Conv2dGeometry {
   expectTensor(x, 'x', { rank: 4 });
   expectTensor(weight, 'weight', { rank: 4, device: x.device });
   return geometry(x.shape, weight.shape, options, 'x', 'weight');
@@ -188,7 +188,7 @@ export interface Conv2dMaxPool2dResult {
 }
 
 /** Checks the tensors for the fused op: a convolution output of at least 2×2. */
-function fusedGeometry(x: Tensor, weight: Tensor, options: Record<string, unknown>): Geometry {
+function fusedGeometry(x: Tensor, weight: Tensor, options: Record<string, unknown>): Conv2dGeometry {
   if (options.algorithm !== undefined) fail('no algorithm option (the fused op always runs the direct algorithm)', 'options.algorithm', options.algorithm);
   const g = tensorGeometry(x, weight, options);
   if (g.oh < 2 || g.ow < 2) {

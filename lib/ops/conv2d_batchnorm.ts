@@ -10,7 +10,7 @@ import { type CudaBuffer, native } from '../native';
 import type { Tensor } from '../tensor';
 import { expectBoolean, fail } from '../validate';
 import { expectFinite, expectOptions, expectTensor, output } from './checks';
-import { conv2dOutputShape } from './conv2d';
+import { type Conv2dGeometry, tensorGeometry } from './conv2d';
 
 export interface Conv2dBatchNormReluOptions {
   stride?: number | [number, number];
@@ -38,41 +38,19 @@ export interface Conv2dBatchNormReluResult {
   saveAffine: Tensor;
 }
 
-interface Sizes {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  k: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  oh: number;
-  ow: number;
+interface Sizes extends Conv2dGeometry {
   pool: boolean;
-}
-
-function pair(v: number | [number, number] | undefined, fallback: number): [number, number] {
-  if (v === undefined) return [fallback, fallback];
-  return typeof v === 'number' ? [v, v] : v;
 }
 
 /** Checks x, weight and the convolution options; the sizes every call passes to the addon. */
 function sizes(x: Tensor, weight: Tensor, opts: Record<string, unknown>): Sizes {
   expectTensor(x, 'x', { rank: 4 });
   if (x.device !== 'cpu') throw new TypeError(`Expected a tensor on cpu for x but received a tensor on ${x.device} (the fused conv2dBatchNormRelu is CPU-only; run the layers one by one)`);
-  expectTensor(weight, 'weight', { rank: 4, device: x.device });
-  const options = { stride: opts.stride as number | [number, number] | undefined, padding: opts.padding as number | [number, number] | undefined };
-  const [n, k, oh, ow] = conv2dOutputShape(x.shape, weight.shape, options);
+  const g = tensorGeometry(x, weight, { stride: opts.stride, padding: opts.padding });
   const pool = expectBoolean(opts.pool ?? false, 'options.pool');
-  if (pool && (oh < 2 || ow < 2)) throw new RangeError(`Expected a convolution output of at least 2×2 (for 2×2 pooling) for x but received ${oh}×${ow}`);
-  if (n * oh * ow < 2) throw new RangeError(`Expected more than 1 value per channel when training for x but received a convolution output of shape [${[n, k, oh, ow].join(', ')}]`);
-  const [sh, sw] = pair(options.stride, 1);
-  const [ph, pw] = pair(options.padding, 0);
-  return { n, c: x.shape[1], h: x.shape[2], w: x.shape[3], k, kh: weight.shape[2], kw: weight.shape[3], sh, sw, ph, pw, oh, ow, pool };
+  if (pool && (g.oh < 2 || g.ow < 2)) throw new RangeError(`Expected a convolution output of at least 2×2 (for 2×2 pooling) for x but received ${g.oh}×${g.ow}`);
+  if (g.n * g.oh * g.ow < 2) throw new RangeError(`Expected more than 1 value per channel when training for x but received a convolution output of shape [${[g.n, g.k, g.oh, g.ow].join(', ')}]`);
+  return { ...g, pool };
 }
 
 function outputShape(s: Sizes): number[] {

@@ -321,22 +321,11 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
       for (index_t v = 0; v < ow; ++v) {
         // max_pool2d's 2×2 scan (first maximum, a NaN wins) over the normalised values
         const auto col = static_cast<std::int32_t>(2 * v);
-        float best = affine(r0[2 * v], m, r, s, b);
-        std::int32_t arg = base + col;
-        const float v1 = affine(r0[2 * v + 1], m, r, s, b);
-        const float v2 = affine(r1[2 * v], m, r, s, b);
-        const float v3 = affine(r1[2 * v + 1], m, r, s, b);
-        bool take = pool_max_takes(v1, best);
-        best = take ? v1 : best;
-        arg = take ? base + col + 1 : arg;
-        take = pool_max_takes(v2, best);
-        best = take ? v2 : best;
-        arg = take ? base + width + col : arg;
-        take = pool_max_takes(v3, best);
-        best = take ? v3 : best;
-        arg = take ? base + width + col + 1 : arg;
-        out[v] = rectifier.forward(best);
-        arg_out[v] = arg;
+        const PoolMax2x2 window = pool_max_2x2(affine(r0[2 * v], m, r, s, b), affine(r0[2 * v + 1], m, r, s, b),
+                                            affine(r1[2 * v], m, r, s, b), affine(r1[2 * v + 1], m, r, s, b),
+                                            base + col, width);
+        out[v] = rectifier.forward(window.value);
+        arg_out[v] = window.index;
       }
     }
   }

@@ -92,20 +92,9 @@ NAPINET_VECTORIZED void max_pool_plane_2x2(float* NAPINET_RESTRICT y,
     const std::int32_t width = static_cast<std::int32_t>(w);
     for (index_t j = 0; j < ow; ++j) {
       const std::int32_t col = static_cast<std::int32_t>(2 * j);
-      float best = r0[2 * j];
-      std::int32_t arg = base + col;
-      const float v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
-      bool take = pool_max_takes(v1, best);
-      best = take ? v1 : best;
-      arg = take ? base + col + 1 : arg;
-      take = pool_max_takes(v2, best);
-      best = take ? v2 : best;
-      arg = take ? base + width + col : arg;
-      take = pool_max_takes(v3, best);
-      best = take ? v3 : best;
-      arg = take ? base + width + col + 1 : arg;
-      y[i * ow + j] = best;
-      indices[i * ow + j] = arg;
+      const PoolMax2x2 m = pool_max_2x2(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1], base + col, width);
+      y[i * ow + j] = m.value;
+      indices[i * ow + j] = m.index;
     }
   }
 }

@@ -49,6 +49,29 @@ NAPINET_HOST_DEVICE Index pool_avg_divisor(const PoolWindow<Index>& rows,
 // as PyTorch's CPU kernel.
 NAPINET_HOST_DEVICE bool pool_max_takes(float v, float best) { return v > best || v != v; }
 
+// A 2×2 window's maximum and its flat index, scanned row-major by pool_max_takes: v00 sits at
+// `corner`, v01 at corner + 1, v10 at corner + width, v11 at corner + width + 1. Branch-free, so
+// the callers' loops over windows vectorise.
+struct PoolMax2x2 {
+  float value;
+  std::int32_t index;
+};
+NAPINET_HOST_DEVICE PoolMax2x2 pool_max_2x2(float v00, float v01, float v10, float v11,
+                                            std::int32_t corner, std::int32_t width) {
+  float best = v00;
+  std::int32_t arg = corner;
+  bool take = pool_max_takes(v01, best);
+  best = take ? v01 : best;
+  arg = take ? corner + 1 : arg;
+  take = pool_max_takes(v10, best);
+  best = take ? v10 : best;
+  arg = take ? corner + width : arg;
+  take = pool_max_takes(v11, best);
+  best = take ? v11 : best;
+  arg = take ? corner + width + 1 : arg;
+  return {best, arg};
+}
+
 // A pooling's sizes: the input plane (H,W), the output plane (OH,OW), window, stride, padding.
 template <typename Index>
 struct PoolGeometry {

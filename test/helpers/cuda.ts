@@ -29,3 +29,28 @@ export function cudaBuffers() {
     },
   };
 }
+
+/** What the CUDA emulator counted since its last reset (cuda/emu: launches per kernel, copies, waits, the allocator's calls). */
+export interface EmuActivity {
+  launches: Record<string, number>;
+  hostToDevice: number;
+  deviceToHost: number;
+  deviceToDevice: number;
+  memsets: number;
+  synchronizations: number;
+  deviceAllocations: number;
+  deviceFrees: number;
+  poolAllocations: number;
+  poolReuses: number;
+  poolFrees: number;
+}
+
+/** The emulator's counters (only on the emulated-CUDA build). */
+export function emulatorCounters(): { activity(): EmuActivity; resetActivity(): void } {
+  return native().cudaEmuSelftest!() as unknown as { activity(): EmuActivity; resetActivity(): void };
+}
+
+/** All launches in an activity. */
+export function totalLaunches(a: EmuActivity): number {
+  return Object.values(a.launches).reduce((s, n) => s + n, 0);
+}
