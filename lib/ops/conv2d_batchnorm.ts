@@ -12,6 +12,7 @@ import { expectBoolean, fail } from '../validate';
 import { expectFinite, expectOptions, expectTensor, output } from './checks';
 import { type Conv2dGeometry, tensorGeometry } from './conv2d';
 
+/** Options of conv2dBatchNormRelu: the convolution's stride and padding, the pool, and batchNorm's momentum and eps. */
 export interface Conv2dBatchNormReluOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
@@ -111,6 +112,7 @@ export function conv2dBatchNormRelu(
   return { y, indices, z, saveMean, saveInvstd, saveAffine };
 }
 
+/** What conv2dBatchNormReluBackward returns: the input gradient and the parameters' gradients. */
 export interface Conv2dBatchNormReluGrads {
   dx: Tensor | null;
   dw: Tensor;
@@ -119,6 +121,7 @@ export interface Conv2dBatchNormReluGrads {
   dbias: Tensor | null;
 }
 
+/** Options of conv2dBatchNormReluBackward: the forward's geometry, which gradients to compute, and whether they add into existing ones. */
 export interface Conv2dBatchNormReluBackwardOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
