@@ -7,23 +7,13 @@
 // two emulated GPUs in CI; this is the same on the lent card.
 //
 //   NAPINET_ADDON=… node scripts/gpu-devices.mjs [--json FILE]
-import * as fs from 'node:fs';
 import napinet from '../dist/esm/index.mjs';
+import { startStage } from './gpu-stage.mjs';
 
 const { Tensor, cuda, captureCudaGraph } = napinet;
-const jsonPath = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : undefined;
 const result = { count: 0, devices: [], checks: [], ok: false };
-const finish = (code) => {
-  if (jsonPath) fs.writeFileSync(jsonPath, JSON.stringify(result, null, 2));
-  console.log(JSON.stringify(result));
-  process.exit(code);
-};
-if (!cuda.isAvailable()) {
-  result.error = `no usable GPU: ${cuda.info().reason}`;
-  finish(2);
-}
+const { finish, check } = startStage(result, cuda);
 
-const check = (name, ok, detail) => result.checks.push({ name, ok: Boolean(ok), ...(detail === undefined ? {} : { detail }) });
 /** The message `fn` throws ('' when it does not). */
 const thrown = (fn) => {
   try {

@@ -6,25 +6,15 @@
 // Several GPUs would run test/distributed/collectives.js --device cuda under mpirun instead.
 //
 //   NAPINET_ADDON=… NAPINET_NCCL_LIBRARY=…/libnccl.so.2 node scripts/gpu-distributed.mjs [--json FILE]
-import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import napinet from '../dist/esm/index.mjs';
+import { startStage } from './gpu-stage.mjs';
 
 const require = createRequire(import.meta.url);
 const { createLocalNcclCommunicator } = require('../dist/cjs/distributed/nccl.js');
 const { Tensor, cuda, distributed: dist } = napinet;
-const jsonPath = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : undefined;
-
 const result = { backends: dist.backends(), checks: [], ok: false };
-const finish = (code) => {
-  if (jsonPath) fs.writeFileSync(jsonPath, JSON.stringify(result, null, 2));
-  console.log(JSON.stringify(result));
-  process.exit(code);
-};
-if (!cuda.isAvailable()) {
-  result.error = `no usable GPU: ${cuda.info().reason}`;
-  finish(2);
-}
+const { finish, check } = startStage(result, cuda);
 result.device = cuda.info().name;
 try {
   dist.init();
@@ -35,7 +25,6 @@ try {
     const got = t.toArray();
     return got.length === expected.length && got.every((v, i) => Object.is(v, expected[i]));
   };
-  const check = (name, ok) => result.checks.push({ name, ok });
   check('allReduce sum (one rank: the identity)', same(dist.allReduce(onGpu()), values));
   check('allReduce mean', same(dist.allReduce(onGpu(), { op: 'mean' }), values));
   check('broadcast', same(dist.broadcast(onGpu(), 0), values));
