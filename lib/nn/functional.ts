@@ -153,34 +153,61 @@ export function conv2dMaxPool2d(x: Tensor, weight: Tensor, bias: Tensor | null =
 // Pooling
 // ---------------------------------------------------------------------------------------------
 
-class MaxPool2dFunction extends Function {
-  static override forward(ctx: Context, x: Tensor, options: Pool2dOptions): Tensor {
-    const { y, indices } = maxPool2dKernel(x, options);
-    ctx.saveForBackward(indices);
-    ctx.inputShape = x.shape;
-    return y;
-  }
+/**
+ * Max pooling as an autograd Function over its kernels (named as its layer's recorded node, e.g.
+ * MaxPool2dFunction, which the ONNX export reads): forward saves the argmax indices, backward
+ * scatters dy to them.
+ */
+function maxPoolFunction<Options>(
+  name: string,
+  kernel: (x: Tensor, options: Options) => { y: Tensor; indices: Tensor },
+  backwardKernel: (dy: Tensor, indices: Tensor, inputShape: number[]) => Tensor,
+) {
+  const fn = class extends Function {
+    static override forward(ctx: Context, x: Tensor, options: Options): Tensor {
+      const { y, indices } = kernel(x, options);
+      ctx.saveForBackward(indices);
+      ctx.inputShape = x.shape;
+      return y;
+    }
 
-  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
-    return [maxPool2dBackward(dy, savedOf(ctx)[0], ctx.inputShape as number[])];
-  }
+    static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+      return [backwardKernel(dy, savedOf(ctx)[0], ctx.inputShape as number[])];
+    }
+  };
+  Object.defineProperty(fn, 'name', { value: name });
+  return fn;
 }
+
+/** Average pooling as an autograd Function over its kernels (see maxPoolFunction): backward spreads dy over each window. */
+function avgPoolFunction<Options>(
+  name: string,
+  kernel: (x: Tensor, options: Options) => Tensor,
+  backwardKernel: (dy: Tensor, inputShape: number[], options: Options) => Tensor,
+) {
+  const fn = class extends Function {
+    static override forward(ctx: Context, x: Tensor, options: Options): Tensor {
+      ctx.inputShape = x.shape;
+      ctx.options = options;
+      return kernel(x, options);
+    }
+
+    static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
+      return [backwardKernel(dy, ctx.inputShape as number[], ctx.options as Options)];
+    }
+  };
+  Object.defineProperty(fn, 'name', { value: name });
+  return fn;
+}
+
+const MaxPool2dFunction = maxPoolFunction<Pool2dOptions>('MaxPool2dFunction', maxPool2dKernel, maxPool2dBackward);
+const AvgPool2dFunction = avgPoolFunction<AvgPool2dOptions>('AvgPool2dFunction', avgPool2dKernel, avgPool2dBackward);
+const MaxPool1dFunction = maxPoolFunction<Pool1dOptions>('MaxPool1dFunction', maxPool1dKernel, maxPool1dBackward);
+const AvgPool1dFunction = avgPoolFunction<AvgPool1dOptions>('AvgPool1dFunction', avgPool1dKernel, avgPool1dBackward);
 
 /** Max pooling over [N, C, H, W] (torch.nn.functional.max_pool2d); the gradient goes to the first maximum of each window. */
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   return MaxPool2dFunction.apply(x, options);
-}
-
-class AvgPool2dFunction extends Function {
-  static override forward(ctx: Context, x: Tensor, options: AvgPool2dOptions): Tensor {
-    ctx.inputShape = x.shape;
-    ctx.options = options;
-    return avgPool2dKernel(x, options);
-  }
-
-  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
-    return [avgPool2dBackward(dy, ctx.inputShape as number[], ctx.options as AvgPool2dOptions)];
-  }
 }
 
 /** Average pooling over [N, C, H, W] (torch.nn.functional.avg_pool2d). */
@@ -188,34 +215,9 @@ export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   return AvgPool2dFunction.apply(x, options);
 }
 
-class MaxPool1dFunction extends Function {
-  static override forward(ctx: Context, x: Tensor, options: Pool1dOptions): Tensor {
-    const { y, indices } = maxPool1dKernel(x, options);
-    ctx.saveForBackward(indices);
-    ctx.inputShape = x.shape;
-    return y;
-  }
-
-  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
-    return [maxPool1dBackward(dy, savedOf(ctx)[0], ctx.inputShape as number[])];
-  }
-}
-
 /** Max pooling over [N, C, L] (torch.nn.functional.max_pool1d). */
 export function maxPool1d(x: Tensor, options: Pool1dOptions): Tensor {
   return MaxPool1dFunction.apply(x, options);
-}
-
-class AvgPool1dFunction extends Function {
-  static override forward(ctx: Context, x: Tensor, options: AvgPool1dOptions): Tensor {
-    ctx.inputShape = x.shape;
-    ctx.options = options;
-    return avgPool1dKernel(x, options);
-  }
-
-  static override backward(ctx: Context, dy: Tensor): (Tensor | null)[] {
-    return [avgPool1dBackward(dy, ctx.inputShape as number[], ctx.options as AvgPool1dOptions)];
-  }
 }
 
 /** Average pooling over [N, C, L] (torch.nn.functional.avg_pool1d). */
