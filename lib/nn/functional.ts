@@ -84,39 +84,40 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   return reshape(y, [...lead, y.shape[1]]);
 }
 
-class Conv2dFunction extends Function {
-  static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions): Tensor {
-    ctx.saveForBackward(x, weight);
-    ctx.options = options;
-    ctx.hasBias = bias !== null;
-    return conv2dKernel(x, weight, bias, options);
-  }
+/**
+ * A convolution as an autograd Function over its kernels (named as its layer's recorded node, e.g.
+ * Conv2dFunction, which the ONNX export reads): forward saves x and the weight, backward gives the
+ * gradients that are asked for (the weight's and bias's straight into their .grad, weightGradients).
+ */
+function convFunction<Options extends object>(
+  name: string,
+  kernel: (x: Tensor, weight: Tensor, bias: Tensor | null, options: Options) => Tensor,
+  backwardKernel: typeof conv1dBackward | typeof conv2dBackward,
+) {
+  const fn = class extends Function {
+    static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null, options: Options): Tensor {
+      ctx.saveForBackward(x, weight);
+      ctx.options = options;
+      ctx.hasBias = bias !== null;
+      return kernel(x, weight, bias, options);
+    }
 
-  static override backward(ctx: Context, dy: Tensor): InputGradient[] {
-    const [x, weight] = savedOf(ctx);
-    const grads = weightGradients(ctx, ctx.hasBias ? weight : null);
-    return grads.result(conv2dBackward(dy, x, weight, { ...(ctx.options as Conv2dOptions), ...grads.options }));
-  }
+    static override backward(ctx: Context, dy: Tensor): InputGradient[] {
+      const [x, weight] = savedOf(ctx);
+      const grads = weightGradients(ctx, ctx.hasBias ? weight : null);
+      return grads.result(backwardKernel(dy, x, weight, { ...(ctx.options as Options), ...grads.options }));
+    }
+  };
+  Object.defineProperty(fn, 'name', { value: name });
+  return fn;
 }
+
+const Conv2dFunction = convFunction<Conv2dOptions>('Conv2dFunction', conv2dKernel, conv2dBackward);
+const Conv1dFunction = convFunction<Conv1dOptions>('Conv1dFunction', conv1dKernel, conv1dBackward);
 
 /** 2-D convolution of x [N, C, H, W] with weight [K, C, kH, kW] (torch.nn.functional.conv2d). */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv2dOptions = {}): Tensor {
   return Conv2dFunction.apply(x, weight, bias, options);
-}
-
-class Conv1dFunction extends Function {
-  static override forward(ctx: Context, x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv1dOptions): Tensor {
-    ctx.saveForBackward(x, weight);
-    ctx.options = options;
-    ctx.hasBias = bias !== null;
-    return conv1dKernel(x, weight, bias, options);
-  }
-
-  static override backward(ctx: Context, dy: Tensor): InputGradient[] {
-    const [x, weight] = savedOf(ctx);
-    const grads = weightGradients(ctx, ctx.hasBias ? weight : null);
-    return grads.result(conv1dBackward(dy, x, weight, { ...(ctx.options as Conv1dOptions), ...grads.options }));
-  }
 }
 
 /** 1-D convolution of x [N, C, L] with weight [K, C, kL] (torch.nn.functional.conv1d). */
