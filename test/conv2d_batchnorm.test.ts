@@ -25,7 +25,6 @@ import { BatchNorm2d } from '../lib/nn/batchnorm';
 import { Conv2d } from '../lib/nn/conv2d';
 import { Flatten } from '../lib/nn/flatten';
 import { Linear } from '../lib/nn/linear';
-import { CrossEntropyLoss } from '../lib/nn/loss';
 import { MaxPool2d } from '../lib/nn/pool2d';
 import { Sequential } from '../lib/nn/sequential';
 import { relu, reluBackward } from '../lib/ops/activation';
@@ -37,10 +36,12 @@ import { SGD } from '../lib/optim/sgd';
 import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import type { Tolerance } from './helpers/compare';
-import { expectIdentical } from './helpers/compare';
+import { expectIdentical, expectIdenticalParameters } from './helpers/compare';
+import type { ConvCaseSizes } from './helpers/conv';
 import { DEVICES } from './helpers/devices';
 import { type FixtureCase, loadFixtures } from './helpers/fixtures';
 import { checkOp } from './helpers/op_check';
+import { explicitStep } from './helpers/explicit_step';
 import { expectSameBitsAcrossThreads } from './helpers/threads';
 import { EXACT, rms, sumTolerance, ULP } from './helpers/tolerance';
 
@@ -137,13 +138,7 @@ describe('conv2dBatchNormRelu against PyTorch (float64)', () => {
   }
 });
 
-interface Case {
-  name: string;
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  k: number;
+interface Case extends ConvCaseSizes {
   kernel: number;
   stride?: number;
   padding?: number;
@@ -269,32 +264,25 @@ describe.each(DEVICES)('Sequential runs Conv2d → BatchNorm2d → ReLU (→ Max
     plain.fuse = false;
     fusedModel.inputGrad = plain.inputGrad = true;
     const optimizers = [fusedModel, plain].map((m) => new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 }));
-    const loss = new CrossEntropyLoss();
     const g = new Generator(9);
     for (let step = 0; step < 3; step++) {
       const x = random([6, 1, 16, 16], g).to(device);
       const labels = Tensor.from(Int32Array.from({ length: 6 }, () => g.int(3)), [6], { dtype: 'int32', device });
       const outputs = [fusedModel, plain].map((model, i) => {
-        optimizers[i].zeroGrad();
-        const logits = explicit(() => model.forward(x));
-        const values = logits.toArray();
-        explicit(() => loss.forward(logits, labels));
-        const dx = model.backward(loss.backward())!;
-        return [values, dx.toArray()];
+        const { logits, dx } = explicitStep(model, optimizers[i], x, labels);
+        return [logits, dx!.toArray()];
       });
       expectIdentical(outputs[0][0], outputs[1][0], `logits, step ${step}`);
       expectIdentical(outputs[0][1], outputs[1][1], `dx, step ${step}`);
       // the fused kernel is CPU-only: on CUDA the step falls back to the layers
       expect(ranFused(fusedModel)).toBe(device === 'cpu');
       expect(ranFused(plain)).toBe(false);
-      const named = plain.namedParameters();
-      fusedModel.namedParameters().forEach(([name, p], i) => expectIdentical(p.grad.toArray(), named[i][1].grad.toArray(), `${name}.grad, step ${step}`));
+      expectIdenticalParameters(fusedModel, plain, `at step ${step}`, 'grad');
       optimizers.forEach((o) => o.step());
     }
     const buffers = plain.namedBuffers();
     fusedModel.namedBuffers().forEach(([name, b], i) => expectIdentical(b.toArray(), buffers[i][1].toArray(), `${name} after 3 steps`));
-    const params = plain.namedParameters();
-    fusedModel.namedParameters().forEach(([name, p], i) => expectIdentical(p.toArray(), params[i][1].toArray(), `${name} after 3 steps`));
+    expectIdenticalParameters(fusedModel, plain, 'after 3 steps');
   });
 
   test('eval mode and the recorded (autograd) forward run the layers one by one', () => {

@@ -17,7 +17,6 @@ import { ReLU } from '../lib/nn/activation';
 import { Conv2d } from '../lib/nn/conv2d';
 import { Flatten } from '../lib/nn/flatten';
 import { Linear } from '../lib/nn/linear';
-import { CrossEntropyLoss } from '../lib/nn/loss';
 import { MaxPool2d } from '../lib/nn/pool2d';
 import { Sequential } from '../lib/nn/sequential';
 import { relu, reluBackward } from '../lib/ops/activation';
@@ -26,17 +25,13 @@ import { maxPool2d, maxPool2dBackward } from '../lib/ops/pool2d';
 import { Adam } from '../lib/optim/adam';
 import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
-import { expectIdentical } from './helpers/compare';
+import { expectIdentical, expectIdenticalParameters } from './helpers/compare';
+import type { ConvCaseSizes } from './helpers/conv';
 import { DEVICES } from './helpers/devices';
+import { explicitStep } from './helpers/explicit_step';
 import { nodeCommand } from './helpers/node';
 
-interface Case {
-  name: string;
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  k: number;
+interface Case extends ConvCaseSizes {
   kernel: [number, number];
   stride?: [number, number];
   padding?: [number, number];
@@ -222,27 +217,17 @@ describe.each(DEVICES)('Sequential runs Conv2d → MaxPool2d(2) (→ ReLU) fused
     plain.fuse = false;
     const g = new Generator(9);
     const optimizers = [new Adam(fusedModel.parameters(), { lr: 0.01 }), new Adam(plain.parameters(), { lr: 0.01 })];
-    const loss = new CrossEntropyLoss();
     for (let step = 0; step < 3; step++) {
       const x = random(shape, step === 1 ? 'integer' : 'normal', g, device);
       const labels = Tensor.from(Int32Array.from({ length: 6 }, () => g.int(3)), [6], { dtype: 'int32', device });
-      const outputs = [fusedModel, plain].map((model, i) => {
-        optimizers[i].zeroGrad();
-        const logits = explicit(() => model.forward(x));
-        const values = logits.toArray();
-        explicit(() => loss.forward(logits, labels));
-        model.backward(loss.backward());
-        return values;
-      });
+      const outputs = [fusedModel, plain].map((model, i) => explicitStep(model, optimizers[i], x, labels).logits);
       expectIdentical(outputs[0], outputs[1], `logits, step ${step}`);
       expect(ranFused(fusedModel)).toBe(true);
       expect(ranFused(plain)).toBe(false);
-      const named = plain.namedParameters();
-      fusedModel.namedParameters().forEach(([name, p], i) => expectIdentical(p.grad.toArray(), named[i][1].grad.toArray(), `${name}.grad, step ${step}`));
+      expectIdenticalParameters(fusedModel, plain, `at step ${step}`, 'grad');
       optimizers.forEach((o) => o.step());
     }
-    const named = plain.namedParameters();
-    fusedModel.namedParameters().forEach(([name, p], i) => expectIdentical(p.toArray(), named[i][1].toArray(), `${name} after 3 steps`));
+    expectIdenticalParameters(fusedModel, plain, 'after 3 steps');
   });
 
   test('the input gradient of a fused first block (inputGrad = true)', () => {

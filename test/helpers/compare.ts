@@ -114,3 +114,18 @@ export function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<n
     if (a[i] !== b[i]) throw new Error(`${label}: element ${i} differs: ${actual[i]} vs ${expected[i]}`);
   }
 }
+
+/**
+ * Two models' parameters (or, with `of: 'grad'`, their gradients), matched by position, bit-identical;
+ * a difference names the parameter and `when` ("after 3 steps").
+ */
+export function expectIdenticalParameters(
+  actual: { namedParameters(): [string, { toArray(): ArrayLike<number>; grad: { toArray(): ArrayLike<number> } | null }][] },
+  expected: typeof actual,
+  when: string,
+  of: 'value' | 'grad' = 'value',
+): void {
+  const pick = (p: { toArray(): ArrayLike<number>; grad: { toArray(): ArrayLike<number> } | null }) => (of === 'grad' ? p.grad!.toArray() : p.toArray());
+  const reference = expected.namedParameters();
+  actual.namedParameters().forEach(([name, p], i) => expectIdentical(pick(p), pick(reference[i][1]), `${name}${of === 'grad' ? '.grad' : ''} ${when}`));
+}

@@ -12,6 +12,16 @@ import type { FixtureCase } from './fixtures';
 import { checkOp } from './op_check';
 import { CONV } from './tolerance';
 
+/** The sizes of a hand-written convolution case: batch, input channels, height and width, filters. */
+export interface ConvCaseSizes {
+  name: string;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  k: number;
+}
+
 export const ALGORITHMS = ['direct', 'im2col', 'auto'] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
