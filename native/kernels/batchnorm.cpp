@@ -157,6 +157,16 @@ BN_INLINE float affine(float x, float center, float residual, float scale, float
   return ((x - center) - residual) * scale + shift;
 }
 
+// One channel's training-mode affine map, read from the coefficients (kBatchNormAffineFields·C
+// floats: center, residual, scale and shift, C each).
+struct ChannelAffine {
+  float center, residual, scale, shift;
+  BN_INLINE float operator()(float x) const { return affine(x, center, residual, scale, shift); }
+};
+BN_INLINE ChannelAffine channel_affine(const float* coefficients, index_t c, index_t ch) {
+  return {coefficients[ch], coefficients[c + ch], coefficients[2 * c + ch], coefficients[3 * c + ch]};
+}
+
 // Channel of the plane after `ch` in a run.
 inline index_t next_channel(index_t ch, index_t c) { return ch + 1 == c ? 0 : ch + 1; }
 
@@ -282,19 +292,15 @@ void batch_norm_train_coefficients(float* coefficients, float* save_mean, float*
 NAPINET_VECTORIZED void batch_norm_apply_planes(float* y, const float* x, const float* coefficients,
                                                 index_t c_first, index_t c, index_t planes,
                                                 index_t l, bool relu) {
-  const float* center = coefficients;
-  const float* residual = coefficients + c;
-  const float* scale = coefficients + 2 * c;
-  const float* shift = coefficients + 3 * c;
   const Relu rectifier{};
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
     const float* src = x + i * l;
     float* dst = y + i * l;
-    const float m = center[ch], r = residual[ch], s = scale[ch], b = shift[ch];
+    const ChannelAffine norm = channel_affine(coefficients, c, ch);
     if (relu) {
-      for (index_t j = 0; j < l; ++j) dst[j] = rectifier.forward(affine(src[j], m, r, s, b));
+      for (index_t j = 0; j < l; ++j) dst[j] = rectifier.forward(norm(src[j]));
     } else {
-      for (index_t j = 0; j < l; ++j) dst[j] = affine(src[j], m, r, s, b);
+      for (index_t j = 0; j < l; ++j) dst[j] = norm(src[j]);
     }
   }
 }
@@ -303,15 +309,11 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
                                                         const float* x, const float* coefficients,
                                                         index_t c_first, index_t c, index_t planes,
                                                         index_t h, index_t w) {
-  const float* center = coefficients;
-  const float* residual = coefficients + c;
-  const float* scale = coefficients + 2 * c;
-  const float* shift = coefficients + 3 * c;
   const index_t oh = h / 2, ow = w / 2;
   const auto width = static_cast<std::int32_t>(w);
   const Relu rectifier{};
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
-    const float m = center[ch], r = residual[ch], s = scale[ch], b = shift[ch];
+    const ChannelAffine norm = channel_affine(coefficients, c, ch);
     for (index_t u = 0; u < oh; ++u) {
       const float* NAPINET_RESTRICT r0 = x + i * h * w + 2 * u * w;
       const float* NAPINET_RESTRICT r1 = r0 + w;
@@ -321,8 +323,8 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
       for (index_t v = 0; v < ow; ++v) {
         // max_pool2d's 2×2 scan (first maximum, a NaN wins) over the normalised values
         const auto col = static_cast<std::int32_t>(2 * v);
-        const PoolMax2x2 window = pool_max_2x2(affine(r0[2 * v], m, r, s, b), affine(r0[2 * v + 1], m, r, s, b),
-                                            affine(r1[2 * v], m, r, s, b), affine(r1[2 * v + 1], m, r, s, b),
+        const PoolMax2x2 window = pool_max_2x2(norm(r0[2 * v]), norm(r0[2 * v + 1]),
+                                            norm(r1[2 * v]), norm(r1[2 * v + 1]),
                                             base + col, width);
         out[v] = rectifier.forward(window.value);
         arg_out[v] = window.index;
@@ -334,18 +336,14 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
 NAPINET_VECTORIZED void batch_norm_relu_grad_planes(float* g, const float* dy, const float* x,
                                                     const float* coefficients, index_t c_first,
                                                     index_t c, index_t planes, index_t l) {
-  const float* center = coefficients;
-  const float* residual = coefficients + c;
-  const float* scale = coefficients + 2 * c;
-  const float* shift = coefficients + 3 * c;
   const Relu rectifier{};
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
     const float* NAPINET_RESTRICT src = x + i * l;
     const float* NAPINET_RESTRICT grad = dy + i * l;
     float* NAPINET_RESTRICT dst = g + i * l;
-    const float m = center[ch], r = residual[ch], s = scale[ch], b = shift[ch];
+    const ChannelAffine norm = channel_affine(coefficients, c, ch);
     for (index_t j = 0; j < l; ++j)
-      dst[j] = rectifier.backward(grad[j], rectifier.forward(affine(src[j], m, r, s, b)));
+      dst[j] = rectifier.backward(grad[j], rectifier.forward(norm(src[j])));
   }
 }
 
