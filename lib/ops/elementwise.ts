@@ -218,6 +218,8 @@ export function unary(op: UnaryOp, x: Operand | number, options?: ClampOptions):
  */
 export function binary(op: BinaryOp, a: Input, b: Input, options?: ClampOptions): Tensor {
   const code = opNumber('binary', op, 'op');
+  const same = sameShapeBinary(code, a, b, options);
+  if (same) return same;
   const { min = -Infinity, max = Infinity, ...rest } = (options ?? {}) as ClampOptions;
   if (op !== 'clampBackward' && (options?.min !== undefined || options?.max !== undefined)) fail('no min / max (only clampBackward takes them)', 'options', options);
   expectNumber(min, 'options.min');
@@ -227,6 +229,43 @@ export function binary(op: BinaryOp, a: Input, b: Input, options?: ClampOptions)
   const [bb, bo, bs] = nativeInput(p.inputs[1], p.shape);
   native().elementwiseBinary(code, p.out.tensor.buffer, p.out.view.offset, p.out.view.strides, ab, ao, as, bb, bo, bs, p.shape, min, max, p.accumulate);
   return p.result;
+}
+
+/**
+ * binary() without the general path's planning, for the commonest call in a training step (a
+ * gradient added into another, a loss statistic into its sum): two tensors of one shape, or a
+ * tensor and a number, into a new tensor or options.out of that shape, on one device; the same
+ * kernel call with contiguous strides. Anything else (views, broadcasting, clamp bounds, a device
+ * mismatch to be named) returns undefined for the general path.
+ */
+function sameShapeBinary(code: number, a: Input, b: Input, options: ClampOptions | undefined): Tensor | undefined {
+  if (!(a instanceof Tensor) || !(b instanceof Tensor || typeof b === 'number')) return undefined;
+  let out: unknown;
+  if (options !== undefined) {
+    if (typeof options !== 'object' || options === null) return undefined;
+    for (const key in options) if (key !== 'out') return undefined;
+    out = (options as ElementwiseOptions).out;
+    if (out !== undefined && !(out instanceof Tensor)) return undefined;
+  }
+  const shape = a.shape;
+  const other = b instanceof Tensor ? b : undefined;
+  const target = out as Tensor | undefined;
+  if (shape.length > MAX_RANK || (other && !sameDims(other.shape, shape)) || (target && !sameDims(target.shape, shape))) return undefined;
+  expectTensor(a, 'a');
+  if (other) expectTensor(other, 'b');
+  if (target) expectTensor(target, 'options.out');
+  if ((other && other.device !== a.device) || (target && target.device !== a.device)) return undefined;
+  const strides = contiguousView(shape).strides as number[];
+  const result = target ?? Tensor.empty(shape, { device: a.device });
+  if (target) target.markWritten(); // an in-place write: autograd's saved-tensor check sees it
+  native().elementwiseBinary(code, result.buffer, 0, strides, a.buffer, 0, strides, other ? other.buffer : (b as number), 0, other ? strides : null, shape, -Infinity, Infinity, false);
+  return result;
+}
+
+function sameDims(x: readonly number[], y: readonly number[]): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 /** A three-input op with broadcasting (see TernaryOp). */
