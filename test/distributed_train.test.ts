@@ -1,7 +1,7 @@
 // `mpirun -np 2 napinet train --distributed` (fit's distributed option, lib/train/data_parallel.ts)
 // against one process with the same global batch, on the dist build: the seed recipe for one epoch
 // on the first 6,000 training images (5,400 after the 10% validation split: 85 steps of 64, the
-// last of 24); the deep network (BatchNorm) for 6 steps of fit() (test/distributed/fit_deep.js: the
+// last of 24); the deep network (BatchNorm) for 200 steps of fit() (test/distributed/fit_deep.js: the
 // CLI's deep recipe would spend minutes measuring the test set on 2 loaded cores); a rank killed
 // mid-training; and the CLI's errors (a batch that does not divide, resuming with another world size). Skipped without
 // mpirun (.ci/run installs Open MPI).
@@ -72,13 +72,13 @@ describe.skipIf(!!skipReason)(`napinet train --distributed under mpirun${skipRea
     expect(Math.abs(b.testLoss - a.testLoss)).toBeLessThan(1e-4);
   });
 
-  test('deep network (BatchNorm), 6 steps of fit() on 2 ranks: the ranks agree bit for bit, and equal one process taking each batch as the two ranks do', () => {
+  test('deep network (BatchNorm), 200 steps of fit() on 2 ranks: the ranks agree bit for bit, and equal one process taking each batch as the two ranks do', () => {
     // Not the one-process run on whole batches: each rank's BatchNorm normalises by its own 32
     // images' statistics (PyTorch DDP without SyncBatchNorm), so the reference takes each global
     // batch as the two shards do (even positions, odd positions), each half alone through the
     // network from zero gradients, the two gradients added and halved: what the all-reduce computes.
     const out = fs.mkdtempSync(path.join(scratch, 'deep-'));
-    const r = spawnSync('mpirun', [...MPIRUN, '-np', '2', process.execPath, path.join(root, 'test', 'distributed', 'fit_deep.js')], {
+    const r = spawnSync('mpirun', [...MPIRUN, '-np', '2', process.execPath, path.join(root, 'test', 'distributed', 'fit_deep.js'), '--steps', '200'], {
       cwd: root, encoding: 'utf8', timeout: 240_000, env: { ...process.env, NAPINET_TEST_OUT: out },
     });
     expect(r.stderr).toBe('');
@@ -86,12 +86,12 @@ describe.skipIf(!!skipReason)(`napinet train --distributed under mpirun${skipRea
     const [rank0, rank1] = [0, 1].map((rank) => JSON.parse(fs.readFileSync(path.join(out, `rank-${rank}.json`), 'utf8')));
     expect(rank1.parameters).toEqual(rank0.parameters);
     expect(rank1.buffers).toEqual(rank0.buffers); // BatchNorm's running statistics: rank 0's, taken at the epoch's end
-    const reference = spawnSync(process.execPath, [path.join(root, 'test', 'distributed', 'fit_deep.js'), '--halves'], {
-      cwd: root, encoding: 'utf8', env: { ...process.env, NAPINET_TEST_OUT: out },
+    const reference = spawnSync(process.execPath, [path.join(root, 'test', 'distributed', 'fit_deep.js'), '--halves', '--steps', '200'], {
+      cwd: root, encoding: 'utf8', timeout: 240_000, env: { ...process.env, NAPINET_TEST_OUT: out },
     });
     expect(reference.stderr).toBe('');
     expect(JSON.parse(fs.readFileSync(path.join(out, 'rank-0.json'), 'utf8')).parameters).toEqual(rank0.parameters);
-  });
+  }, 300_000);
 
   test('killing one rank mid-training ends the other within seconds, saying why', async () => {
     const child = spawn('mpirun', [...MPIRUN, '-np', '2', process.execPath, cli, 'train', ...common, '--epochs', '200', '--limit', '20000', '--out', path.join(scratch, 'killed'), '--distributed'], { cwd: root });
