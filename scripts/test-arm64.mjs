@@ -48,6 +48,9 @@ const ARM64_EXCLUDED = {
   'test/concurrency.test.ts': 'three trainings at once in worker threads, 225 s emulated: the longest file, left out to keep CI under its budget',
   'test/hostile_input.test.ts': 'about 6,000 cases in Node children, 25 s natively (the readers are JavaScript, the same on x64)',
   'test/distributed.test.ts': 'mpirun starts x86-64 processes (the MPI path is tested natively)',
+  'test/distributed_train.test.ts': 'mpirun starts x86-64 processes (napinet train --distributed is tested natively)',
+  'test/run_integrity.test.ts': 'the CLI ten times, 50 s natively (run folders, locks and clean-up are JavaScript, the same on x64)',
+  'test/doc_examples.test.ts': 'compiles the README\'s and guides\' examples with tsc, TypeScript the same on x64',
 };
 
 function need(ok, message) {

@@ -101,7 +101,14 @@ describe.skipIf(!!skipReason)(`napinet train --distributed under mpirun${skipRea
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     // Training has started once rank 0 has printed its first line (before fit()); give it a moment.
-    while (!/^device cpu/m.test(stdout)) await new Promise((r) => setTimeout(r, 100));
+    // A job that ends (or never starts) first fails the test instead of waiting for it forever.
+    let ended = false;
+    void exited.then(() => (ended = true));
+    const deadline = Date.now() + 120_000;
+    while (!/^device cpu/m.test(stdout)) {
+      if (ended || Date.now() > deadline) throw new Error(`the 2-rank job ended or stalled before training began:\n${stdout}\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await new Promise((r) => setTimeout(r, 1500));
     const rank1 = rankPid(child.pid!, 1);
     process.kill(rank1, 'SIGKILL');
