@@ -169,7 +169,9 @@ describe('ModelCheckpoint', () => {
   });
 
   const dist = path.join(__dirname, '..', 'dist', 'cjs', 'index.js');
-  test.skipIf(!fs.existsSync(dist))('a writer killed (SIGKILL) at random moments always leaves a whole, consistent model', async () => {
+  // Not under emulation (npm run test:arm64 sets NAPINET_TEST_NODE): the kills come 0.3–0.8 s after
+  // the start, before an emulated Node is up (test/checkpoint.test.ts is left out there likewise).
+  test.skipIf(!fs.existsSync(dist) || process.env.NAPINET_TEST_NODE !== undefined)('a writer killed (SIGKILL) at random moments always leaves a whole, consistent model', async () => {
     const dir = path.join(tmp(), 'model');
     // Save k holds weights all equal to k: a model read back must hold one k throughout.
     const script = `

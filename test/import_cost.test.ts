@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { expect, test } from 'vitest';
+import { nodeCommand } from './helpers/node';
 
 const root = path.join(__dirname, '..');
 const OPTIONAL = ['protobufjs', 'pngjs', '@napi-rs/canvas', 'chart.js'];
@@ -12,7 +13,7 @@ const OPTIONAL = ['protobufjs', 'pngjs', '@napi-rs/canvas', 'chart.js'];
 /** The optional packages a fresh node has loaded after running `script` (CommonJS, cwd = repo). */
 function loadedAfter(script: string): string[] {
   const probe = `${script}; const files = Object.keys(require.cache); console.log(JSON.stringify(${JSON.stringify(OPTIONAL)}.filter((m) => files.some((f) => f.includes('/node_modules/' + m + '/')))));`;
-  const r = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(...nodeCommand('-e', probe), { cwd: root, encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }

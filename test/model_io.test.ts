@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
+import { nodeCommand } from './helpers/node';
 import {
   Generator, load, loadCheckpoint, loadModel, nn, optim, registerModule, restoreCheckpoint, saveCheckpoint, saveModel, Standardizer, type Tensor, tensor,
 } from '../lib/index';
@@ -260,7 +261,7 @@ describe('in a fresh process', () => {
       const x = n.tensor(standardizer.transform(${input}, [4, 1, 1]), [5, 4]);
       const y = model.eval().forward(x);
       process.stdout.write(JSON.stringify({ type: model.constructor.name, inputShape, standardizer: standardizer.toJSON(), y: [...y.toArray()] }));`;
-    const run = (script: string) => execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    const run = (script: string) => execFileSync(...nodeCommand('-e', script), { encoding: 'utf8' });
     const saved = JSON.parse(run(saver)) as number[];
     const loaded = JSON.parse(run(loader));
     expect(loaded.type).toBe('GatedMLP');
@@ -270,7 +271,7 @@ describe('in a fresh process', () => {
     expect(new Set(saved).size).toBe(10);
     expect(loaded.y).toEqual(saved); // the same weights, statistics and kernels: bit-identical
     // A program that forgot to import the module file is told how to register it.
-    expect(() => execFileSync(process.execPath, ['-e', `require(${JSON.stringify(dist)}).loadModel(${JSON.stringify(path.join(dir, 'model'))})`], { encoding: 'utf8', stdio: 'pipe' })).toThrow(/GatedMLP[\s\S]*registerModule/);
+    expect(() => execFileSync(...nodeCommand('-e', `require(${JSON.stringify(dist)}).loadModel(${JSON.stringify(path.join(dir, 'model'))})`), { encoding: 'utf8', stdio: 'pipe' })).toThrow(/GatedMLP[\s\S]*registerModule/);
   });
 });
 
