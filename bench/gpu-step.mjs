@@ -31,11 +31,13 @@ const stats = napinet.Tensor.zeros([2], { device });
 // Full batches only (dropLast), so one pair of batch tensors serves every step and a graph.
 let it = napinet.batches(train, batchSize, { shuffle: true, generator, dropLast: true });
 let graph;
-const passes = (batch) => {
-  optimizer.zeroGrad();
-  lossFn.forward(model.forward(batch.x), batch.y, { accumulateInto: stats });
-  model.backward(lossFn.backward());
-};
+// The explicit style, as fit() runs a Sequential: no graph, buffers reused from step to step.
+const passes = (batch) =>
+  napinet.explicit(() => {
+    optimizer.zeroGrad();
+    lossFn.forward(model.forward(batch.x), batch.y, { accumulateInto: stats });
+    model.backward(lossFn.backward());
+  });
 function step() {
   let r = it.next();
   if (r.done) {
