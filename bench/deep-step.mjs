@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import napinet from '../dist/esm/index.mjs';
 import chapter from '../dist/esm/chapter/index.mjs';
-import { cpuMs, machine, median, root, table } from './common.mjs';
+import { cpuMs, machine, median, root, sampleMs, table } from './common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -96,15 +96,8 @@ function napinetStep() {
   timed('optimizer step', () => optimizer.step());
 }
 
-function napinetBlock(steps) {
-  const times = [];
-  for (let s = 0; s < steps; s++) {
-    const t0 = now();
-    napinetStep();
-    times.push(now() - t0);
-  }
-  return times;
-}
+/** Milliseconds of each of `steps` napinet steps (on --clock). */
+const napinetBlock = (steps) => sampleMs(napinetStep, { iters: steps, warmup: 0, clock: values.clock });
 
 // ---- PyTorch, as a child process driven block by block ----
 async function startTorch() {
