@@ -46,6 +46,9 @@ if (values.train) {
   classifier = new napinet.Classifier(network, { inputShape: [1, 28, 28], standardizer: { mean: [mean], std: [std] } });
 }
 
+// A serving process runs the network in eval mode (a Predictor otherwise switches modes per call).
+classifier.network.eval();
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'napinet-bench-'));
 classifier.save(dir);
 const onnxFile = path.join(dir, 'model.onnx');

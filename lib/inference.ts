@@ -64,7 +64,9 @@ function isImageInput(x: unknown): x is ImageInput {
 /**
  * Runs one network on batches of up to `batchSize` images with preallocated tensors. A smaller
  * final batch is zero-padded to the full size (the padding rows are computed and dropped), so the
- * layers' cached outputs keep their shape and nothing is reallocated.
+ * layers' cached outputs keep their shape and nothing is reallocated. The network runs in eval
+ * mode; one left in training mode is switched to eval and back on every run(), which walks its
+ * module tree: for serving, call network.eval() once.
  */
 export class Predictor {
   readonly network: Module;
@@ -78,6 +80,8 @@ export class Predictor {
   private readonly hostProbs: Float32Array;
   private readonly offsets: Float64Array;
   private readonly scales: Float64Array;
+  /** network.inferenceScope(), taken once: the network's structure is fixed for the predictor's life. */
+  private readonly forwardScope: <T>(fn: () => T) => T;
 
   constructor(network: Module, batchSize: number, options: { inputShape: readonly [number, number, number]; standardizer?: Standardizer | null }) {
     this.network = expectModule(network, 'network');
@@ -105,6 +109,7 @@ export class Predictor {
     // In double precision, as Standardizer.apply: the same float32 inputs as training saw.
     this.offsets = Float64Array.from(mean);
     this.scales = Float64Array.from(std, (s) => 1 / s);
+    this.forwardScope = network.inferenceScope();
   }
 
   get sampleSize(): number {
@@ -132,8 +137,9 @@ export class Predictor {
     const standardize = options.standardized !== true && this.standardizer !== null;
     const plane = this.inputShape[1] * this.inputShape[2];
     const channels = this.inputShape[0];
+    // Switching modes walks the module tree: done only when the network is in training mode.
     const wasTraining = this.network.training;
-    this.network.eval();
+    if (wasTraining) this.network.eval();
     try {
       for (let start = 0; start < count; start += this.batchSize) {
         const n = Math.min(this.batchSize, count - start);
@@ -153,13 +159,13 @@ export class Predictor {
         }
         if (n < this.batchSize) x.fill(0, n * size);
         if (this.input.device !== 'cpu') this.input.copyFrom(x);
-        this.network.inference(() => softmax(this.network.forward(this.input), this.probs));
+        this.forwardScope(() => softmax(this.network.forward(this.input), this.probs));
         if (this.probs.device !== 'cpu') (this.probs.buffer as CudaBuffer).download(this.hostProbs);
         probabilities.set(this.hostProbs.subarray(0, n * k), start * k);
         for (let i = 0; i < n; i++) predicted[start + i] = argmaxRow(this.hostProbs, i * k, k);
       }
     } finally {
-      this.network.train(wasTraining);
+      if (wasTraining) this.network.train(true);
     }
     return {
       count,

@@ -156,7 +156,15 @@ export abstract class Module {
    * except those it returns).
    */
   inference<T>(fn: () => T): T {
-    return this.hasExplicitBackward ? explicit(fn) : noGrad(() => tidy(fn));
+    return this.inferenceScope()(fn);
+  }
+
+  /**
+   * The scope inference() runs its function in, chosen from the module's structure as it is now
+   * (a Predictor takes it once: choosing it walks every child).
+   */
+  inferenceScope(): <T>(fn: () => T) => T {
+    return this.hasExplicitBackward ? explicit : inferenceThroughTape;
   }
 
   /** The output shape for an input of shape `input` (batch dimension included), where the module knows it. */
@@ -628,4 +636,9 @@ export class Workspace {
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A forward pass of a module without explicit backward: no tape, its temporaries freed on return. */
+function inferenceThroughTape<T>(fn: () => T): T {
+  return noGrad(() => tidy(fn));
 }
