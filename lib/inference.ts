@@ -82,6 +82,8 @@ export class Predictor {
   private readonly scales: Float64Array;
   /** network.inferenceScope(), taken once: the network's structure is fixed for the predictor's life. */
   private readonly forwardScope: <T>(fn: () => T) => T;
+  /** One batch through the network and the softmax, into probs (made once: no closure per call). */
+  private readonly forwardPass = (): Tensor => softmax(this.network.forward(this.input), this.probs);
 
   constructor(network: Module, batchSize: number, options: { inputShape: readonly [number, number, number]; standardizer?: Standardizer | null }) {
     this.network = expectModule(network, 'network');
@@ -159,7 +161,7 @@ export class Predictor {
         }
         if (n < this.batchSize) x.fill(0, n * size);
         if (this.input.device !== 'cpu') this.input.copyFrom(x);
-        this.forwardScope(() => softmax(this.network.forward(this.input), this.probs));
+        this.forwardScope(this.forwardPass);
         if (this.probs.device !== 'cpu') (this.probs.buffer as CudaBuffer).download(this.hostProbs);
         probabilities.set(this.hostProbs.subarray(0, n * k), start * k);
         for (let i = 0; i < n; i++) predicted[start + i] = argmaxRow(this.hostProbs, i * k, k);

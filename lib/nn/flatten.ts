@@ -7,13 +7,16 @@ import { type LayerConfig, Module } from './module';
 /** torch.nn.Flatten(): [N, ...] → [N, product of the rest]; a view, no copy. */
 export class Flatten extends Module {
   private inputShape: readonly number[] | undefined;
+  /** The last output shape, for the input shape it was computed from (shapes are frozen: the same array is the same shape). */
+  private flattened: { from: readonly number[]; to: number[] } | undefined;
 
   forward(x: Tensor): Tensor {
-    const shape = this.outputShape(x.shape);
+    if (this.flattened?.from !== x.shape) this.flattened = { from: x.shape, to: this.outputShape(x.shape) };
+    const shape = this.flattened.to;
     if (!isExplicitMode()) return this.recordedForward(reshape(x, shape));
     this.inputShape = x.shape;
     this.savedForBackward();
-    return x.viewAs(shape);
+    return this.workspace.view('y', x, shape);
   }
 
   override backward(dy: Tensor): Tensor | null {

@@ -55,6 +55,7 @@ export class ConvPoolStep implements FusedStep {
     this.conv = conv;
     this.pool = pool;
     this.relu = relu;
+    this.fusedOptions = { stride: conv.stride, padding: conv.padding, relu: relu !== null };
   }
 
   /**
@@ -76,8 +77,7 @@ export class ConvPoolStep implements FusedStep {
   accepts(x: Tensor): boolean {
     if (x.shape.length !== 4 || x.dtype !== 'float32') return false;
     try {
-      const [, , oh, ow] = conv2dOutputShape(x.shape, this.conv.weight.shape, this.options);
-      return oh >= 2 && ow >= 2;
+      return this.pooledShape(x.shape) !== null;
     } catch {
       return false; // the layers themselves report the problem
     }
@@ -87,14 +87,28 @@ export class ConvPoolStep implements FusedStep {
     return { stride: this.conv.stride, padding: this.conv.padding };
   }
 
+  /** The fused op's options (the layers' settings are fixed at construction). */
+  private readonly fusedOptions: { stride: [number, number]; padding: [number, number]; relu: boolean };
+  /** pooledShape's last answer and the input shape it was for (a tensor's shape array is frozen: the same array, the same shape). */
+  private pooled: { from: readonly number[]; to: number[] | null } | undefined;
+
+  /** The pooled output shape for an input of `shape`, or null when the convolution's output is under 2×2; throws for a bad shape. */
+  private pooledShape(shape: readonly number[]): number[] | null {
+    if (this.pooled?.from !== shape) {
+      const [n, k, oh, ow] = conv2dOutputShape(shape, this.conv.weight.shape, this.options);
+      this.pooled = { from: shape, to: oh >= 2 && ow >= 2 ? [n, k, Math.floor(oh / 2), Math.floor(ow / 2)] : null };
+    }
+    return this.pooled.to;
+  }
+
   forward(x: Tensor): Tensor {
-    const fused = { ...this.options, relu: this.relu !== null };
+    const fused = this.fusedOptions;
     if (!isExplicitMode()) {
       this.input = this.indices = this.output = undefined; // backward() must not differentiate an older explicit forward
       return F.conv2dMaxPool2d(x, this.conv.weight, this.conv.bias, fused);
     }
-    const [n, k, oh, ow] = conv2dOutputShape(x.shape, this.conv.weight.shape, this.options);
-    const shape = [n, k, Math.floor(oh / 2), Math.floor(ow / 2)];
+    const shape = this.pooledShape(x.shape);
+    if (shape === null) return conv2dMaxPool2d(x, this.conv.weight, this.conv.bias, fused).y; // under 2×2: the op says why
     const out = { y: this.workspace.get('y', shape, x.device), indices: this.workspace.get('indices', shape, x.device, 'int32') };
     conv2dMaxPool2d(x, this.conv.weight, this.conv.bias, fused, out);
     this.input = x;

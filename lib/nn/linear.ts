@@ -28,13 +28,16 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const shape = this.outputShape(x.shape);
+    // A batch of rows [N, in] is the common case: it needs no views.
+    const isRows = x.shape.length === 2 && x.shape[1] === this.inFeatures;
+    const shape = isRows ? null : this.outputShape(x.shape);
     if (!isExplicitMode()) return this.recordedForward(F.linear(x, this.weight, this.bias));
     // Explicit style: rows [N, in] (leading dimensions merged), output in the reused buffer.
-    const rows = x.viewAs([x.size / this.inFeatures, this.inFeatures]);
+    const rows = isRows ? x : x.viewAs([x.size / this.inFeatures, this.inFeatures]);
     this.input = rows;
     this.savedForBackward();
-    return linear(rows, this.weight, this.bias, this.workspace.get('y', [rows.shape[0], this.outFeatures], x.device)).viewAs(shape);
+    const y = linear(rows, this.weight, this.bias, this.workspace.get('y', [rows.shape[0], this.outFeatures], x.device));
+    return shape === null ? y : y.viewAs(shape);
   }
 
   override backward(dy: Tensor): Tensor | null {

@@ -616,6 +616,8 @@ function membersIn(name: string, value: unknown, depth: number): [string, Member
  */
 export class Workspace {
   private readonly tensors = new Map<string, Tensor>();
+  /** Views of other tensors' memory (not owned: release() forgets them without freeing). */
+  private readonly views = new Map<string, Tensor>();
 
   /** The tensor kept under `key`, reallocated (zeros) only when its shape, device or dtype changes. */
   get(key: string, shape: readonly number[], device: Device, dtype: 'float32' | 'int32' = 'float32'): Tensor {
@@ -627,15 +629,32 @@ export class Workspace {
     return fresh;
   }
 
-  /** Frees every tensor kept here. */
+  /**
+   * source.viewAs(shape), kept under `key` and returned again while it still views source's
+   * memory with that shape: an explicit forward that reshapes its reused input (Flatten) then
+   * makes no new tensor per call.
+   */
+  view(key: string, source: Tensor, shape: readonly number[]): Tensor {
+    const existing = this.views.get(key);
+    if (existing && existing.storage === source.storage && !existing.disposed && sameShape(existing.shape, shape)) return existing;
+    const fresh = source.viewAs(shape);
+    this.views.set(key, fresh);
+    return fresh;
+  }
+
+  /** Frees every tensor kept here (and forgets the views). */
   release(): void {
     for (const t of this.tensors.values()) t.dispose();
     this.tensors.clear();
+    this.views.clear();
   }
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A forward pass of a module without explicit backward: no tape, its temporaries freed on return. */

@@ -37,6 +37,7 @@ export class Sequential extends Module {
     });
     this.layers = layers;
     this.steps = executionPlan(layers);
+    this.fusedLast = this.steps.map(() => false);
     this.inputGrad = false;
   }
 
@@ -46,21 +47,24 @@ export class Sequential extends Module {
   /** The steps the layers run in: as given, ReLU, MaxPool2d pairs swapped, fusable groups joined. */
   private readonly steps: (Module | FusedStep)[];
   /** Which fusable steps the last forward() ran fused (backward() follows the same path). */
-  private fusedLast: boolean[] = [];
+  private readonly fusedLast: boolean[];
 
   forward(x: Tensor): Tensor {
     let h = x;
-    this.fusedLast = this.steps.map(() => false);
-    this.steps.forEach((step, i) => {
+    const steps = this.steps;
+    const fusedLast = this.fusedLast;
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i];
+      fusedLast[i] = false;
       if (!isFused(step)) {
         h = step.forward(h);
       } else if (this.fuse && step.accepts(h)) {
         h = step.forward(h);
-        this.fusedLast[i] = true;
+        fusedLast[i] = true;
       } else {
         for (const layer of step.layers) h = layer.forward(h);
       }
-    });
+    }
     return h;
   }
 

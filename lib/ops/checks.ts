@@ -26,11 +26,18 @@ export function expectTensor(
   if (want.device && t.device !== want.device) {
     throw new TypeError(`Expected a tensor on ${want.device} for ${name} but received a tensor on ${t.device}`);
   }
-  if (want.shape && (want.shape.length !== t.shape.length || want.shape.some((d, i) => d !== t.shape[i]))) {
+  if (want.shape && !sameDims(want.shape, t.shape)) {
     throw new RangeError(`Expected shape [${want.shape.join(', ')}] for ${name} but received [${t.shape.join(', ')}]`);
   }
   if (t.disposed) throw new Error(`Expected a live tensor for ${name} but it was disposed (by dispose() or at the end of a tidy() scope)`);
   return t;
+}
+
+/** Whether two shapes are equal (a loop: hot paths call it per op). */
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -40,11 +47,7 @@ export function expectTensor(
  */
 export function tensorFits(value: unknown, dtype: DType, device: Device | undefined, shape?: readonly number[]): boolean {
   if (!(value instanceof Tensor) || value.dtype !== dtype || value.device !== device || value.disposed) return false;
-  if (shape === undefined) return true;
-  const s = value.shape;
-  if (s.length !== shape.length) return false;
-  for (let k = 0; k < s.length; k++) if (s[k] !== shape[k]) return false;
-  return true;
+  return shape === undefined || sameDims(value.shape, shape);
 }
 
 /**
