@@ -15,6 +15,11 @@ import { Tensor } from '../lib/tensor';
 import { predictProbabilities } from '../lib/train/evaluate';
 import { type SeedRecipeResult, seedPreprocessing, trainSeedRecipe } from '../lib/chapter/recipe';
 import { expectClose } from './helpers/compare';
+import { explicit } from '../lib/autograd/grad_mode';
+import { deepNetwork } from '../lib/chapter/models';
+import { BatchNorm1d, BatchNorm2d } from '../lib/nn/batchnorm';
+import { softmax } from '../lib/ops/softmax';
+import { Generator } from '../lib/random';
 
 const mnist = loadMnist();
 const N = 300;
@@ -77,6 +82,31 @@ describe('napinet.load and predict', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(256 * 1024);
     expect(out.probabilities).toEqual(snapshot);
     expect([...first.predicted]).toEqual([...model.predict(raw).predicted]);
+  });
+
+  test('a Predictor on the deep network (batch norms folded into the convolutions) equals the unfolded eval forward', () => {
+    const g = new Generator(5);
+    const network = deepNetwork({ channels: [4, 4, 8, 8], hidden: [16, 8], generator: g });
+    // Running statistics and affine parameters away from their defaults (ones, zeros).
+    for (const layer of network.layers) {
+      if (!(layer instanceof BatchNorm2d || layer instanceof BatchNorm1d)) continue;
+      const c = layer.numFeatures;
+      layer.runningMean!.copyFrom(Float32Array.from({ length: c }, () => g.normal(0, 0.5)));
+      layer.runningVar!.copyFrom(Float32Array.from({ length: c }, () => g.uniform(0.2, 2.2)));
+      layer.weight!.copyFrom(Float32Array.from({ length: c }, () => g.normal()));
+      layer.bias!.copyFrom(Float32Array.from({ length: c }, () => g.normal()));
+    }
+    network.eval();
+    const count = 37;
+    const x = Float32Array.from(raw.subarray(0, count * 784), (v) => (v - 33) / 78);
+    const unfolded = explicit(() => softmax(network.forward(Tensor.from(x, [count, 1, 28, 28])))).toArray();
+    const classifier = new Classifier(network, { inputShape: [1, 28, 28] });
+    for (const batchSize of [1, 16]) {
+      const p = classifier.predictor(batchSize).run(x, { standardized: true });
+      // The folded convolutions differ from the unfolded ones by float32 rounding (test/conv2d_batchnorm.test.ts):
+      // probabilities within 1e-5 absolute.
+      expectClose(p.probabilities, unfolded, { atol: 1e-5, rtol: 0 }, `batch ${batchSize}`);
+    }
   });
 
   test('bad input is refused by name', () => {

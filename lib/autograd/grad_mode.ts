@@ -9,6 +9,7 @@
  *   - explicit(fn): nothing is recorded, and built-in layers write into buffers they reuse from
  *     call to call, so a step allocates nothing; a layer's output is then valid until its next
  *     forward. Module.backward(dy) differentiates (fit() trains Sequential models this way).
+ *     explicitInference(fn) is the same for forwards that are never differentiated (inference()).
  * The modes apply to synchronous code: a callback that awaits leaves the mode at its first await.
  *
  * tracing(fn) is recording with one addition, for exporters (lib/io/onnx.ts): each node also keeps
@@ -18,6 +19,8 @@
 
 let gradEnabled = true;
 let reuseBuffers = false;
+/** Inside explicitInference(): no backward(dy) follows the forwards. */
+let forwardOnly = false;
 let tracingOps = false;
 /** Counts outermost explicit() calls: a layer applied twice within one is a reused layer. */
 let explicitPass = 0;
@@ -83,8 +86,36 @@ export function enableGrad<T>(fn: () => T): T {
  * keep what their backward(dy) needs (see the module comment).
  */
 export function explicit<T>(fn: () => T): T {
+  return explicitPassOf(false, fn);
+}
+
+/**
+ * Whether the explicit forwards running now are inference only (inside explicitInference()): no
+ * backward(dy) follows, so a layer may compute its output in a way it could not differentiate
+ * (ConvBnReluStep folds an eval-mode BatchNorm2d into the convolution's weights).
+ */
+export function isInferenceOnly(): boolean {
+  return forwardOnly && reuseBuffers;
+}
+
+/**
+ * explicit(fn) for forward passes that are never differentiated (Module.inference(), a
+ * Predictor): layers reuse their buffers as in explicit(), and may take inference-only shortcuts;
+ * a Module.backward(dy) after such a forward refuses.
+ */
+export function explicitInference<T>(fn: () => T): T {
+  return explicitPassOf(true, fn);
+}
+
+function explicitPassOf<T>(inferenceOnly: boolean, fn: () => T): T {
   if (!reuseBuffers) explicitPass++;
-  return withModes(false, true, fn);
+  const before = forwardOnly;
+  forwardOnly = inferenceOnly;
+  try {
+    return withModes(false, true, fn);
+  } finally {
+    forwardOnly = before;
+  }
 }
 
 function withModes<T>(grad: boolean, reuse: boolean, fn: () => T): T {

@@ -14,7 +14,7 @@
  * built-in layer writes its output into a buffer it reuses on its next forward (no allocation in
  * a training step): copy an output (toArray()) to keep it past the next call.
  */
-import { currentExplicitPass, explicit, isExplicitMode, noGrad } from '../autograd/grad_mode';
+import { currentExplicitPass, explicitInference, isExplicitMode, noGrad } from '../autograd/grad_mode';
 import { resolveDevice, type Device, type DeviceSpec } from '../device';
 import { keep, tidy } from '../memory';
 import { fillMany } from '../ops/fill';
@@ -150,10 +150,11 @@ export abstract class Module {
   }
 
   /**
-   * Runs fn (forward passes of this module, no gradients) the cheapest way it allows: in explicit()
-   * when every layer has an explicit backward (built-in layers reuse their buffers: nothing is
-   * allocated), else under noGrad() inside tidy() (the call's tensors are freed when it returns,
-   * except those it returns).
+   * Runs fn (forward passes of this module, no gradients) the cheapest way it allows: in
+   * explicitInference() when every layer has an explicit backward (built-in layers reuse their
+   * buffers: nothing is allocated; an eval-mode Conv2d → BatchNorm2d runs as one convolution),
+   * else under noGrad() inside tidy() (the call's tensors are freed when it returns, except those
+   * it returns). Its forwards cannot be differentiated with backward(dy).
    */
   inference<T>(fn: () => T): T {
     return this.inferenceScope()(fn);
@@ -164,7 +165,7 @@ export abstract class Module {
    * (a Predictor takes it once: choosing it walks every child).
    */
   inferenceScope(): <T>(fn: () => T) => T {
-    return this.hasExplicitBackward ? explicit : inferenceThroughTape;
+    return this.hasExplicitBackward ? explicitInference : inferenceThroughTape;
   }
 
   /** The output shape for an input of shape `input` (batch dimension included), where the module knows it. */

@@ -16,8 +16,11 @@
  *   batch norm's statistics gathered as the convolution writes its output; one backward pass);
  *   Conv2d → MaxPool2d(2) (→ ReLU) (ConvPoolStep): on the CPU one kernel for the three forward
  *   passes and one for the three backward passes, on a GPU two launches and three.
+ * and, equal to float32 rounding, Conv2d → BatchNorm2d → ReLU (→ MaxPool2d(2)) in eval mode for
+ * inference (Module.inference(), a Predictor), on the CPU: one convolution with the batch norm
+ * folded into its weights (ConvBnReluStep).
  * A step runs its layers one by one where its kernel does not apply (ConvBnReluStep: outside
- * explicit(), in eval mode, on a GPU). `fuse = false` runs every layer one by one.
+ * explicit(), in eval mode outside inference, on a GPU). `fuse = false` runs every layer one by one.
  */
 import type { Tensor } from '../tensor';
 import { ReLU } from './activation';
