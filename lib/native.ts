@@ -271,6 +271,12 @@ export interface NativeAddon {
     N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
     sh: number, sw: number, ph: number, pw: number, pool: boolean, momentum: number, cumulativeAverage: boolean, eps: number,
   ): void;
+  /** Inference's convolution → ReLU (→ 2×2 max-pool without indices; z receives the convolution's output). */
+  conv2dReluForward(
+    y: NativeBuffer, z: NativeBuffer | null, x: NativeBuffer, w: NativeBuffer, b: NativeBuffer | null,
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, pooled: boolean,
+  ): void;
   conv2dBatchNormReluBackward(
     dx: NativeBuffer | null, dw: NativeBuffer, convDb: NativeBuffer | null, dweight: NativeBuffer | null, dbias: NativeBuffer | null,
     dy: NativeBuffer, indices: Int32Array | CudaBuffer | null, y: NativeBuffer | null, z: NativeBuffer, x: NativeBuffer, w: NativeBuffer,

@@ -18,7 +18,8 @@
 //    block shapes): the fused kernels are built from the same per-plane building blocks and the same
 //    convolution passes, so no tolerance. On CUDA (a GPU or the emulator) Sequential runs the
 //    layers one by one (no fused CUDA kernel yet): checked to give the unfused bits too.
-// 3. Inference (Module.inference(), eval mode): each batch norm folded into its convolution's
+// 3. conv2dRelu (inference's convolution → ReLU (→ pool)) bit for bit against conv2d, maxPool2d, relu.
+// 4. Inference (Module.inference(), eval mode): each batch norm folded into its convolution's
 //    weight and bias (nn/fused.ts FoldedConvBatchNorm) against the layers run one by one in
 //    explicit(). Not bit-identical: the folded weight w·s is rounded to float32 once per weight
 //    instead of scaling each float32 sum, a relative error of about 2⁻²⁴ per product, so the
@@ -36,7 +37,7 @@ import { Sequential } from '../lib/nn/sequential';
 import { relu, reluBackward } from '../lib/ops/activation';
 import { batchNorm, batchNormBackward } from '../lib/ops/batchnorm';
 import { conv2d, conv2dBackward } from '../lib/ops/conv2d';
-import { conv2dBatchNormRelu, conv2dBatchNormReluBackward } from '../lib/ops/conv2d_batchnorm';
+import { conv2dBatchNormRelu, conv2dBatchNormReluBackward, conv2dRelu } from '../lib/ops/conv2d_batchnorm';
 import { maxPool2d, maxPool2dBackward } from '../lib/ops/pool2d';
 import { SGD } from '../lib/optim/sgd';
 import { Generator } from '../lib/random';
@@ -234,6 +235,24 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
       });
     });
   }
+
+  test('conv2dRelu (inference) equals conv2d, (maxPool2d,) relu in turn bit for bit', () => {
+    const g = new Generator(8);
+    const x = random([3, 5, 11, 10], g);
+    const weight = random([7, 5, 3, 3], g, 0.3);
+    const bias = random([7], g);
+    for (const pool of [false, true]) {
+      for (const geometry of [{ stride: 1, padding: 1 }, { stride: [2, 1] as [number, number], padding: 0 }]) {
+        const z = conv2d(x, weight, bias, geometry);
+        const expected = pool ? relu(maxPool2d(z, { kernelSize: 2, stride: 2, padding: 0 }).y) : relu(z);
+        const y = conv2dRelu(x, weight, bias, { ...geometry, pool });
+        expectIdentical(y.toArray(), expected.toArray(), `pool ${pool}, stride ${geometry.stride}`);
+        expect(y.shape).toEqual(expected.shape);
+      }
+    }
+    expect(() => conv2dRelu(x, weight, Tensor.zeros([6]))).toThrow('Expected shape [7] for bias but received [6]');
+    expect(() => conv2dRelu(Tensor.zeros([1, 5, 3, 3]), weight, null, { pool: true })).toThrow('Expected a convolution output of at least 2×2');
+  });
 
   test('bad arguments are named', () => {
     const x = Tensor.zeros([2, 3, 6, 6]);

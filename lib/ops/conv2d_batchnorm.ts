@@ -112,6 +112,36 @@ export function conv2dBatchNormRelu(
   return { y, indices, z, saveMean, saveInvstd, saveAffine };
 }
 
+/**
+ * Inference: relu(conv2d(x, weight) + bias), or with options.pool relu(maxPool2d(…, 2)) (its values
+ * only, no indices; out.z receives the convolution's output), the ReLU (and pool) applied to each
+ * sample as the convolution finishes it. Bit-identical to conv2d, (maxPool2d,) relu in turn. What
+ * nn/fused.ts ConvBnReluStep runs in eval mode with the batch norm folded into weight and bias.
+ * CPU only.
+ */
+export function conv2dRelu(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  options?: { stride?: number | [number, number]; padding?: number | [number, number]; pool?: boolean },
+  out: { y?: Tensor; z?: Tensor } = {},
+): Tensor {
+  const opts = expectOptions(options);
+  expectTensor(x, 'x', { rank: 4 });
+  if (x.device !== 'cpu') throw new TypeError(`Expected a tensor on cpu for x but received a tensor on ${x.device} (conv2dRelu is CPU-only)`);
+  const g = tensorGeometry(x, weight, { stride: opts.stride, padding: opts.padding });
+  const pool = expectBoolean(opts.pool ?? false, 'options.pool');
+  if (pool && (g.oh < 2 || g.ow < 2)) throw new RangeError(`Expected a convolution output of at least 2×2 (for 2×2 pooling) for x but received ${g.oh}×${g.ow}`);
+  const b = channelTensor(bias, 'bias', g.k);
+  const y = output(out.y, 'out.y', outputShape({ ...g, pool }), 'cpu');
+  const z = pool ? output(out.z, 'out.z', [g.n, g.k, g.oh, g.ow], 'cpu') : null;
+  native().conv2dReluForward(
+    y.buffer, z?.buffer ?? null, x.buffer, weight.buffer, b?.buffer ?? null,
+    g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, pool,
+  );
+  return y;
+}
+
 /** What conv2dBatchNormReluBackward returns: the input gradient and the parameters' gradients. */
 export interface Conv2dBatchNormReluGrads {
   dx: Tensor | null;

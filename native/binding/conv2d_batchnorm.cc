@@ -6,6 +6,8 @@
 //   conv2dBatchNormReluBackward(dxOrNull, dw, convDb, dweight, dbias, dy, indicesOrNull, yOrNull,
 //       z, x, w, weight, saveMean, saveInvstd, saveAffine, N, C, H, W, K, kh, kw, sh, sw, ph, pw,
 //       pool, accumulate)
+//   conv2dReluForward(y, zOrNull, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, pooled)
+//       (inference, with an eval-mode batch norm folded into w and b)
 // saveAffine (4·K): the normalisation's coefficients; indices and y (the pooled output, for the
 // ReLU's mask) only with pool.
 // runningMean/runningVar/numBatchesTracked, convBias, weight, bias and the gradients but dw may be
@@ -134,6 +136,25 @@ Napi::Value backward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 NAPINET_EXPORT("conv2dBatchNormReluBackward", backward);
+
+// conv2dReluForward(y, zOrNull, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, pooled):
+// inference's convolution → ReLU (→ 2×2 max-pool, z receiving the convolution's output).
+Napi::Value relu_forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvArgs a = conv_args(info, 5);
+  const bool pooled = bool_arg(info, 16, "pooled");
+  auto y = float_arg(info, 0, "y", output_size(env, a, pooled, "y"));
+  FloatBuffer z;
+  if (pooled) z = float_arg(info, 1, "z", a.y_size(env, "z"));
+  auto x = float_arg(info, 2, "x", a.x_size(env));
+  auto w = float_arg(info, 3, "w", a.w_size(env));
+  auto b = optional_float_arg(info, 4, "b", static_cast<std::size_t>(a.k));
+  require_cpu(common_device(env, y, z, x, w, b), "conv2dRelu");
+  kernels::conv2d_relu_forward(y.data, z.data, x.data, w.data, b.data, a.n, a.c, a.h, a.w, a.k,
+                               a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, pooled);
+  return env.Undefined();
+}
+NAPINET_EXPORT("conv2dReluForward", relu_forward);
 
 }  // namespace
 }  // namespace napinet::binding

@@ -7,6 +7,7 @@
 #include "batchnorm.h"
 #include "conv2d.h"
 #include "parallel.h"
+#include "pool2d.h"
 
 namespace napinet::kernels {
 namespace {
@@ -102,7 +103,49 @@ void dz_of_sample(const void* ctx, index_t n, float* planes) {
 }
 
 
+// conv2d_relu_forward's per-sample epilogue: the ReLU over the sample's K planes in place, or
+// their 2×2 max-pool (the window's value as max_pool2d_forward picks it) then the ReLU into y.
+struct ReluContext {
+  const Planes* g;
+  float* y;  // the pooled output, or nullptr: rectify in place
+};
+
+NAPINET_VECTORIZED void relu_after_sample(const void* ctx, index_t n, float* planes) {
+  const auto& c = *static_cast<const ReluContext*>(ctx);
+  const Planes& g = *c.g;
+  const Relu rectifier{};
+  if (c.y == nullptr) {
+    const index_t count = g.k * g.plane();
+    for (index_t i = 0; i < count; ++i) planes[i] = rectifier.forward(planes[i]);
+    return;
+  }
+  const index_t ph = g.oh / 2, pw = g.ow / 2;
+  float* out = c.y + n * g.k * ph * pw;
+  for (index_t k = 0; k < g.k; ++k) {
+    const float* plane = planes + k * g.plane();
+    for (index_t u = 0; u < ph; ++u) {
+      const float* r0 = plane + 2 * u * g.ow;
+      const float* r1 = r0 + g.ow;
+      float* dst = out + (k * ph + u) * pw;
+      for (index_t v = 0; v < pw; ++v) {
+        dst[v] = rectifier.forward(pool_max_2x2(r0[2 * v], r0[2 * v + 1], r1[2 * v], r1[2 * v + 1], 0, 0).value);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void conv2d_relu_forward(float* y, float* z, const float* x, const float* w, const float* b,
+                         index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh,
+                         index_t kw, index_t stride_h, index_t stride_w, index_t pad_h,
+                         index_t pad_w, bool pooled) {
+  const Planes g{N, K, conv2d_output_size(H, kh, stride_h, pad_h),
+                 conv2d_output_size(W, kw, stride_w, pad_w)};
+  const ReluContext context{&g, pooled ? y : nullptr};
+  conv2d_forward_then(pooled ? z : y, x, w, b, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h,
+                      pad_w, {&relu_after_sample, &context});
+}
 
 void conv2d_batch_norm_relu_forward(float* y, std::int32_t* indices, float* z, float* save_mean,
                                     float* save_invstd, float* save_affine, float* running_mean,

@@ -42,6 +42,20 @@ void conv2d_batch_norm_relu_forward(float* y,               // (N,K,OH,OW) or (N
                                     index_t pad_h, index_t pad_w, double momentum,
                                     bool cumulative_average, double eps);
 
+// Inference: y = relu(conv2d(x, w) + b), or relu(max_pool2d(conv2d(x, w) + b, 2)) when `pooled`,
+// with the ReLU (and the pool, without argmax indices) applied to each sample's output while it is
+// in cache. What ConvBnReluStep runs in eval mode, with the batch norm folded into w and b
+// (lib/nn/fused.ts). Bit-identical to conv2d_forward, (max_pool2d_forward,) relu_forward in turn.
+// z (N,K,OH,OW) receives the convolution's output when pooled (else nullptr: y is written in place).
+void conv2d_relu_forward(float* y,        // (N,K,OH,OW) or (N,K,OH/2,OW/2)
+                         float* z,        // (N,K,OH,OW) or nullptr
+                         const float* x,  // (N,C,H,W)
+                         const float* w,  // (K,C,kh,kw)
+                         const float* b,  // (K) or nullptr
+                         index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh,
+                         index_t kw, index_t stride_h, index_t stride_w, index_t pad_h,
+                         index_t pad_w, bool pooled);
+
 // Gradients of conv2d_batch_norm_relu_forward given dy (the gradient of y), its indices and y
 // (pooled; without a pool both nullptr: the mask comes from z and save_affine), z, save_mean,
 // save_invstd and save_affine. dx (nullptr: not computed) is overwritten; dw,
