@@ -559,12 +559,14 @@ const DirectKernels kPortableKernels =
 #if NAPINET_ISA_VERSIONS
 const DirectKernels kAvx2Kernels =
     make_direct_kernels<direct_avx2::Direct<8, 32, 8, 4, 4, 2, 2>>("avx2", 8);
+// 24 gemm accumulators (8 rows × 3 vectors): 11 loads per 24 multiply-adds rather than 10 per 16
+// (forward 1.03–1.08× on the deep network's 26×26 and 10×10 inputs, Sapphire Rapids, one thread).
 const DirectKernels kAvx512Kernels =
-    make_direct_kernels<direct_avx512::Direct<16, 16, 16, 8, 4, 6, 4>>("avx512", 16);
+    make_direct_kernels<direct_avx512::Direct<16, 16, 24, 8, 4, 6, 4>>("avx512", 16);
 #endif
 #if NAPINET_DIRECT_NEON
-// 4-lane q registers, 32 of them: AVX-512's blocking (16 gemm accumulators, 4×6 dot, 4 fused
-// rows) at a quarter of its width.
+// 4-lane q registers, 32 of them: AVX-512's former blocking (16 gemm accumulators, 4×6 dot, 4
+// fused rows) at a quarter of its width.
 const DirectKernels kNeonKernels =
     make_direct_kernels<direct_portable::Direct<4, 8, 16, 8, 4, 6, 4>>("neon", 4);
 #endif
