@@ -127,13 +127,79 @@ NAPINET_VECTORIZED bool all_finite(const float* x, index_t n) {
   return largest != kExponent;
 }
 
+// Float buffers reused across calls on the same thread. A pass's scratch (per chunk: the phase
+// planes, the wide dy rows, the input-gradient GEMM's columns; per call: the weight-gradient
+// partials; 1–3 MB on the deep network's layers) used to be allocated and freed on every call,
+// and glibc handed such blocks back to the kernel on free (heap trim or munmap), so every call
+// page-faulted them in again: 5–10% of a convolution's backward pass on one thread. Each thread
+// keeps up to kCachedBuffers of the buffers it has released and lends the smallest that fits.
+class BufferCache {
+ public:
+  struct Buffer {
+    std::unique_ptr<float[]> data;
+    std::size_t capacity = 0;
+  };
+  static Buffer take(std::size_t count) {
+    std::vector<Buffer>& free = list();
+    std::size_t best = free.size();
+    for (std::size_t i = 0; i < free.size(); ++i)
+      if (free[i].capacity >= count && (best == free.size() || free[i].capacity < free[best].capacity))
+        best = i;
+    if (best == free.size()) return {std::unique_ptr<float[]>(new float[count]), count};
+    Buffer buffer = std::move(free[best]);
+    free.erase(free.begin() + static_cast<std::ptrdiff_t>(best));
+    return buffer;
+  }
+  static void give(Buffer buffer) {
+    if (!buffer.data) return;
+    std::vector<Buffer>& free = list();
+    if (free.size() == kCachedBuffers) {  // drop the smallest: large buffers cost most to fault in
+      std::size_t smallest = 0;
+      for (std::size_t i = 1; i < free.size(); ++i)
+        if (free[i].capacity < free[smallest].capacity) smallest = i;
+      if (free[smallest].capacity >= buffer.capacity) return;
+      free.erase(free.begin() + static_cast<std::ptrdiff_t>(smallest));
+    }
+    free.push_back(std::move(buffer));
+  }
+
+ private:
+  static constexpr std::size_t kCachedBuffers = 8;
+  static std::vector<Buffer>& list() {
+    thread_local std::vector<Buffer> free;
+    return free;
+  }
+};
+
+// A buffer of `count` floats from the cache, returned to it when destroyed.
+class CachedFloats {
+ public:
+  CachedFloats() = default;
+  explicit CachedFloats(std::size_t count) : buffer_(BufferCache::take(count)) {}
+  CachedFloats(CachedFloats&& other) noexcept : buffer_(std::move(other.buffer_)) {}
+  CachedFloats& operator=(CachedFloats&& other) noexcept {
+    if (this != &other) {
+      BufferCache::give(std::move(buffer_));
+      buffer_ = std::move(other.buffer_);
+    }
+    return *this;
+  }
+  CachedFloats(const CachedFloats&) = delete;
+  CachedFloats& operator=(const CachedFloats&) = delete;
+  ~CachedFloats() { BufferCache::give(std::move(buffer_)); }
+  float* get() const { return buffer_.data.get(); }
+
+ private:
+  BufferCache::Buffer buffer_;
+};
+
 // Per-chunk partial sums of a weight (or bias) gradient: `chunks` consecutive blocks of `size`
 // floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in.
 class Partials {
  public:
   Partials(index_t chunks, index_t size)
       : chunks_(chunks), size_(size),
-        data_(new float[static_cast<std::size_t>(std::max<index_t>(1, chunks) * size)]) {}
+        data_(static_cast<std::size_t>(std::max<index_t>(1, chunks) * size)) {}
   // Chunk c's block, zeroed.
   float* zeroed(index_t c) {
     float* block = data_.get() + c * size_;
@@ -147,7 +213,7 @@ class Partials {
 
  private:
   index_t chunks_, size_;
-  std::unique_ptr<float[]> data_;
+  CachedFloats data_;
 };
 
 // out[i] = Σ_c partials[c·size + i] for i in [begin, end), chunk 0 first, or out[i] + that sum
@@ -227,14 +293,15 @@ constexpr index_t kPoolQuantum = 16;
 constexpr index_t kAlign = 16;
 constexpr index_t kSlack = 32;
 
-// A float scratch buffer whose data starts on a 64-byte boundary: zeroed, or (kUninitialised)
-// left as allocated, for buffers the kernels write in full before reading (no memset per chunk).
+// A float scratch buffer (from the thread's BufferCache) whose data starts on a 64-byte boundary:
+// zeroed, or (kUninitialised) left as it was, for buffers the kernels write in full before
+// reading (no memset per chunk).
 enum ScratchInit { kZeroed, kUninitialised };
 class Scratch {
  public:
   Scratch() = default;
   explicit Scratch(index_t n, ScratchInit init = kZeroed)
-      : storage_(new float[static_cast<std::size_t>(n + kAlign + kSlack)]) {
+      : storage_(static_cast<std::size_t>(n + kAlign + kSlack)) {
     const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
     const std::uintptr_t aligned = (address + 63) & ~std::uintptr_t{63};
     data_ = storage_.get() + (aligned - address) / sizeof(float);
@@ -243,7 +310,7 @@ class Scratch {
   float* data() { return data_; }
 
  private:
-  std::unique_ptr<float[]> storage_;
+  CachedFloats storage_;
   float* data_ = nullptr;
 };
 
@@ -416,11 +483,11 @@ struct GemmDxScratch {
   explicit GemmDxScratch(const Shape& s)
       : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), wide(s.oh * wp),
         dy_wide(s.k * wide, kUninitialised),
-        dcol(new float[static_cast<std::size_t>(s.taps() * wide)]),
+        dcol(static_cast<std::size_t>(s.taps() * wide)),
         dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0, kUninitialised) {}
   index_t hp, wp, wide;
   Scratch dy_wide;  // (K, wide): the caller fills every row (columns ≥ OW zero)
-  std::unique_ptr<float[]> dcol;
+  CachedFloats dcol;
   Scratch dx_pad;
 };
 
