@@ -469,13 +469,22 @@ NAPINET_VECTORIZED void col2im_wide(float* NAPINET_RESTRICT dx_pad,
 }
 
 // Whether kAuto's backward pass with dx computes dx with gemm_dx_sample (the direct pass then
-// sums dW, db only and hands each sample's dy rows to it): stride 1 and at least 16 output channels (the GEMM's depth). Measured on
-// one Zen 5 machine (AVX-512, 2 threads), GEMM dx against the direct pass's: 1.6× faster on
-// 32→32 26×26, 1.7× on 32→64 12×12, 2.3× on 64→64 10×10 (3×3, padding 0, batch 128), 1.2–2.3×
-// on other stride-1 shapes with 16–128 output channels, kernels 3–7, padding 0–3; slower with 8
-// output channels (28×28, 3×3: 0.8×), where each GEMM call is too shallow.
+// sums dW, db only and hands each sample's dy rows to it) rather than with the direct pass's full
+// correlation: for stride 1 and at least 16 output channels (the GEMM's depth), when the direct
+// pass would compute over 1.3× the GEMM's positions. The direct dx computes every position of the
+// padded input plane, rounded up to whole vectors (`quantum`), the GEMM every position of OH rows
+// as wide as the padded input: 688 against 624 on the deep network's 26×26 input (direct), 144
+// against 120 on 12×12 (direct), 112 against 80 on 10×10 (GEMM). Measured on Sapphire Rapids
+// (AVX-512, one thread, CPU time, dx + dW): direct 1.22× faster on 32→32 26×26, 1.11× on 32→64
+// 12×12, GEMM 1.03× faster on 64→64 10×10. (On Zen 5 with two threads the GEMM had been 1.6–2.3×
+// faster than an older direct pass, with rows rounded to 32 positions and 16-accumulator blocks.)
+index_t direct_quantum();  // the direct kernels' position quantum (defined with them below)
+
 bool use_gemm_dx(Conv2dAlgorithm algorithm, const Shape& s) {
-  return algorithm == Conv2dAlgorithm::kAuto && s.sh == 1 && s.sw == 1 && s.k >= 16;
+  if (algorithm != Conv2dAlgorithm::kAuto || s.sh != 1 || s.sw != 1 || s.k < 16) return false;
+  const index_t wp = s.w + 2 * s.pw;
+  const index_t direct = round_up((s.h + 2 * s.ph) * wp, direct_quantum()), gemm = s.oh * wp;
+  return 10 * direct > 13 * gemm;
 }
 
 // Scratch for gemm_dx_sample, one per chunk.
@@ -655,6 +664,8 @@ const DirectKernels& direct_kernels() {
   }();
   return chosen;
 }
+
+index_t direct_quantum() { return direct_kernels().quantum; }
 
 void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
                     const Conv2dSampleHook* after_sample) {
