@@ -3,7 +3,7 @@
 // dx + dW (the other layers); dx is the difference of the two backward times. Median ms per call
 // and GFLOP/s (2·N·K·C·9·OH·OW flops per pass), and napinet's share of the machine's float32 FMA
 // peak for the threads used (bench/machine_peak.c, measured in the same run). With --clock cpu,
-// napinet's calls are timed in the process's CPU time (for a machine shared with other jobs).
+// both sides' calls are timed in the process's CPU time (for a machine shared with other jobs).
 //
 //   npm run build && node bench/conv-shapes.mjs [--threads N] [--algorithm auto|direct|im2col]
 //                                               [--iters 20] [--no-torch] [--clock wall|cpu]
@@ -39,9 +39,9 @@ export const SHAPES = [
 ];
 
 console.log(`deep-network convolutions, batch ${N}; ${machine()}; ${threads} threads; kernels ${native().conv2dIsa()}; algorithm ${values.algorithm}; ${new Date().toISOString().slice(0, 10)}`);
-const torch = values['no-torch'] ? null : runPython('torch_conv_shapes.py', [String(threads), String(iters)]);
+const torch = values['no-torch'] ? null : runPython('torch_conv_shapes.py', [String(threads), String(iters), values.clock]);
 const peak = machinePeak(threads, [], { clock: values.clock }).fma;
-console.log(`float32 FMA peak of ${threads} thread(s), measured: ${peak.toFixed(0)} GFLOP/s; napinet clock: ${values.clock}`);
+console.log(`float32 FMA peak of ${threads} thread(s), measured: ${peak.toFixed(0)} GFLOP/s; clock: ${values.clock}`);
 const timeMs = (fn, run) => median(sampleMs(fn, { ...run, clock: values.clock }));
 const rows = [['shape', 'pass', 'napinet ms', 'GFLOP/s', '% of peak', torch ? `PyTorch ${torch.torch} ms` : 'PyTorch', 'GFLOP/s', 'speed-up']];
 const options = { algorithm: values.algorithm };
