@@ -123,7 +123,7 @@ async function startTorch() {
 }
 const torch = values['no-torch'] ? null : await startTorch();
 
-const peak = machinePeak(threads, [...new Set(cases.filter((c) => c.size).map((c) => c.size))]);
+const peak = machinePeak(threads, [...new Set(cases.filter((c) => c.size).map((c) => c.size))], { clock: values.clock });
 // Per case: every call's ms (a backward case's calls minus its forward's median of the round).
 const ours = new Map(cases.map((c) => [c.name, []]));
 const theirs = new Map(cases.map((c) => [c.name, []]));

@@ -127,13 +127,79 @@ NAPINET_VECTORIZED bool all_finite(const float* x, index_t n) {
   return largest != kExponent;
 }
 
+// Float buffers reused across calls on the same thread. A pass's scratch (per chunk: the phase
+// planes, the wide dy rows, the input-gradient GEMM's columns; per call: the weight-gradient
+// partials; 1–3 MB on the deep network's layers) used to be allocated and freed on every call,
+// and glibc handed such blocks back to the kernel on free (heap trim or munmap), so every call
+// page-faulted them in again: 5–10% of a convolution's backward pass on one thread. Each thread
+// keeps up to kCachedBuffers of the buffers it has released and lends the smallest that fits.
+class BufferCache {
+ public:
+  struct Buffer {
+    std::unique_ptr<float[]> data;
+    std::size_t capacity = 0;
+  };
+  static Buffer take(std::size_t count) {
+    std::vector<Buffer>& free = list();
+    std::size_t best = free.size();
+    for (std::size_t i = 0; i < free.size(); ++i)
+      if (free[i].capacity >= count && (best == free.size() || free[i].capacity < free[best].capacity))
+        best = i;
+    if (best == free.size()) return {std::unique_ptr<float[]>(new float[count]), count};
+    Buffer buffer = std::move(free[best]);
+    free.erase(free.begin() + static_cast<std::ptrdiff_t>(best));
+    return buffer;
+  }
+  static void give(Buffer buffer) {
+    if (!buffer.data) return;
+    std::vector<Buffer>& free = list();
+    if (free.size() == kCachedBuffers) {  // drop the smallest: large buffers cost most to fault in
+      std::size_t smallest = 0;
+      for (std::size_t i = 1; i < free.size(); ++i)
+        if (free[i].capacity < free[smallest].capacity) smallest = i;
+      if (free[smallest].capacity >= buffer.capacity) return;
+      free.erase(free.begin() + static_cast<std::ptrdiff_t>(smallest));
+    }
+    free.push_back(std::move(buffer));
+  }
+
+ private:
+  static constexpr std::size_t kCachedBuffers = 8;
+  static std::vector<Buffer>& list() {
+    thread_local std::vector<Buffer> free;
+    return free;
+  }
+};
+
+// A buffer of `count` floats from the cache, returned to it when destroyed.
+class CachedFloats {
+ public:
+  CachedFloats() = default;
+  explicit CachedFloats(std::size_t count) : buffer_(BufferCache::take(count)) {}
+  CachedFloats(CachedFloats&& other) noexcept : buffer_(std::move(other.buffer_)) {}
+  CachedFloats& operator=(CachedFloats&& other) noexcept {
+    if (this != &other) {
+      BufferCache::give(std::move(buffer_));
+      buffer_ = std::move(other.buffer_);
+    }
+    return *this;
+  }
+  CachedFloats(const CachedFloats&) = delete;
+  CachedFloats& operator=(const CachedFloats&) = delete;
+  ~CachedFloats() { BufferCache::give(std::move(buffer_)); }
+  float* get() const { return buffer_.data.get(); }
+
+ private:
+  BufferCache::Buffer buffer_;
+};
+
 // Per-chunk partial sums of a weight (or bias) gradient: `chunks` consecutive blocks of `size`
 // floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in.
 class Partials {
  public:
   Partials(index_t chunks, index_t size)
       : chunks_(chunks), size_(size),
-        data_(new float[static_cast<std::size_t>(std::max<index_t>(1, chunks) * size)]) {}
+        data_(static_cast<std::size_t>(std::max<index_t>(1, chunks) * size)) {}
   // Chunk c's block, zeroed.
   float* zeroed(index_t c) {
     float* block = data_.get() + c * size_;
@@ -147,7 +213,7 @@ class Partials {
 
  private:
   index_t chunks_, size_;
-  std::unique_ptr<float[]> data_;
+  CachedFloats data_;
 };
 
 // out[i] = Σ_c partials[c·size + i] for i in [begin, end), chunk 0 first, or out[i] + that sum
@@ -227,14 +293,15 @@ constexpr index_t kPoolQuantum = 16;
 constexpr index_t kAlign = 16;
 constexpr index_t kSlack = 32;
 
-// A float scratch buffer whose data starts on a 64-byte boundary: zeroed, or (kUninitialised)
-// left as allocated, for buffers the kernels write in full before reading (no memset per chunk).
+// A float scratch buffer (from the thread's BufferCache) whose data starts on a 64-byte boundary:
+// zeroed, or (kUninitialised) left as it was, for buffers the kernels write in full before
+// reading (no memset per chunk).
 enum ScratchInit { kZeroed, kUninitialised };
 class Scratch {
  public:
   Scratch() = default;
   explicit Scratch(index_t n, ScratchInit init = kZeroed)
-      : storage_(new float[static_cast<std::size_t>(n + kAlign + kSlack)]) {
+      : storage_(static_cast<std::size_t>(n + kAlign + kSlack)) {
     const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
     const std::uintptr_t aligned = (address + 63) & ~std::uintptr_t{63};
     data_ = storage_.get() + (aligned - address) / sizeof(float);
@@ -243,7 +310,7 @@ class Scratch {
   float* data() { return data_; }
 
  private:
-  std::unique_ptr<float[]> storage_;
+  CachedFloats storage_;
   float* data_ = nullptr;
 };
 
@@ -402,13 +469,22 @@ NAPINET_VECTORIZED void col2im_wide(float* NAPINET_RESTRICT dx_pad,
 }
 
 // Whether kAuto's backward pass with dx computes dx with gemm_dx_sample (the direct pass then
-// sums dW, db only and hands each sample's dy rows to it): stride 1 and at least 16 output channels (the GEMM's depth). Measured on
-// one Zen 5 machine (AVX-512, 2 threads), GEMM dx against the direct pass's: 1.6× faster on
-// 32→32 26×26, 1.7× on 32→64 12×12, 2.3× on 64→64 10×10 (3×3, padding 0, batch 128), 1.2–2.3×
-// on other stride-1 shapes with 16–128 output channels, kernels 3–7, padding 0–3; slower with 8
-// output channels (28×28, 3×3: 0.8×), where each GEMM call is too shallow.
+// sums dW, db only and hands each sample's dy rows to it) rather than with the direct pass's full
+// correlation: for stride 1 and at least 16 output channels (the GEMM's depth), when the direct
+// pass would compute over 1.3× the GEMM's positions. The direct dx computes every position of the
+// padded input plane, rounded up to whole vectors (`quantum`), the GEMM every position of OH rows
+// as wide as the padded input: 688 against 624 on the deep network's 26×26 input (direct), 144
+// against 120 on 12×12 (direct), 112 against 80 on 10×10 (GEMM). Measured on Sapphire Rapids
+// (AVX-512, one thread, CPU time, dx + dW): direct 1.22× faster on 32→32 26×26, 1.11× on 32→64
+// 12×12, GEMM 1.03× faster on 64→64 10×10. (On Zen 5 with two threads the GEMM had been 1.6–2.3×
+// faster than an older direct pass, with rows rounded to 32 positions and 16-accumulator blocks.)
+index_t direct_quantum();  // the direct kernels' position quantum (defined with them below)
+
 bool use_gemm_dx(Conv2dAlgorithm algorithm, const Shape& s) {
-  return algorithm == Conv2dAlgorithm::kAuto && s.sh == 1 && s.sw == 1 && s.k >= 16;
+  if (algorithm != Conv2dAlgorithm::kAuto || s.sh != 1 || s.sw != 1 || s.k < 16) return false;
+  const index_t wp = s.w + 2 * s.pw;
+  const index_t direct = round_up((s.h + 2 * s.ph) * wp, direct_quantum()), gemm = s.oh * wp;
+  return 10 * direct > 13 * gemm;
 }
 
 // Scratch for gemm_dx_sample, one per chunk.
@@ -416,11 +492,11 @@ struct GemmDxScratch {
   explicit GemmDxScratch(const Shape& s)
       : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), wide(s.oh * wp),
         dy_wide(s.k * wide, kUninitialised),
-        dcol(new float[static_cast<std::size_t>(s.taps() * wide)]),
+        dcol(static_cast<std::size_t>(s.taps() * wide)),
         dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0, kUninitialised) {}
   index_t hp, wp, wide;
   Scratch dy_wide;  // (K, wide): the caller fills every row (columns ≥ OW zero)
-  std::unique_ptr<float[]> dcol;
+  CachedFloats dcol;
   Scratch dx_pad;
 };
 
@@ -559,12 +635,14 @@ const DirectKernels kPortableKernels =
 #if NAPINET_ISA_VERSIONS
 const DirectKernels kAvx2Kernels =
     make_direct_kernels<direct_avx2::Direct<8, 32, 8, 4, 4, 2, 2>>("avx2", 8);
+// 24 gemm accumulators (8 rows × 3 vectors): 11 loads per 24 multiply-adds rather than 10 per 16
+// (forward 1.03–1.08× on the deep network's 26×26 and 10×10 inputs, Sapphire Rapids, one thread).
 const DirectKernels kAvx512Kernels =
-    make_direct_kernels<direct_avx512::Direct<16, 16, 16, 8, 4, 6, 4>>("avx512", 16);
+    make_direct_kernels<direct_avx512::Direct<16, 16, 24, 8, 4, 6, 4>>("avx512", 16);
 #endif
 #if NAPINET_DIRECT_NEON
-// 4-lane q registers, 32 of them: AVX-512's blocking (16 gemm accumulators, 4×6 dot, 4 fused
-// rows) at a quarter of its width.
+// 4-lane q registers, 32 of them: AVX-512's former blocking (16 gemm accumulators, 4×6 dot, 4
+// fused rows) at a quarter of its width.
 const DirectKernels kNeonKernels =
     make_direct_kernels<direct_portable::Direct<4, 8, 16, 8, 4, 6, 4>>("neon", 4);
 #endif
@@ -586,6 +664,8 @@ const DirectKernels& direct_kernels() {
   }();
   return chosen;
 }
+
+index_t direct_quantum() { return direct_kernels().quantum; }
 
 void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
                     const Conv2dSampleHook* after_sample) {

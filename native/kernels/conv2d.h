@@ -9,8 +9,9 @@
 //           matrix (fastest for few channels, e.g. the seed network's 1→8 channels, 5×5).
 //   im2col  the classic lowering: an im2col (or col2im) tile per sample and kernels::gemm_serial.
 // kAuto picks one from the shape and pass (conv2d_auto_algorithm); in a backward pass with dx it
-// takes dx, for stride 1 and at least 16 output channels, from a GEMM over rows as wide as the
-// padded input and a col2im of whole rows (gemm_dx_sample in conv2d.cpp), sample by sample right
+// takes dx, for stride 1, at least 16 output channels and a small input plane (where the direct
+// pass's full correlation would compute over 1.3× as many positions), from a GEMM over rows as wide
+// as the padded input and a col2im of whole rows (gemm_dx_sample in conv2d.cpp), sample by sample right
 // after the direct pass has summed that sample's dW, db (so dy is read from memory once). Work is split over the batch in chunks
 // whose boundaries depend only on the shape; weight and bias gradients are per-chunk partial sums
 // added in chunk order, so the results are bit-identical for any thread count.
