@@ -386,19 +386,71 @@ std::vector<DxPhase> make_dx_phases(const float* w, const Shape& s, const Direct
 // copied from its own wide dy rows (the same layout after the margin for stride 1), so dy is read
 // from memory once for both gradients, dense or from the fused layer's pooled gradient alike.
 
-// dx_pad (C, hp, wp) = Σ over taps of dcol rows, each shifted by its tap's offset (zeroed first).
+constexpr index_t kCol2imBlock = 16;
+
+// dx_pad (C, hp, wp) = Σ over taps of dcol rows, each shifted by its tap's offset, computed row by
+// row of dx_pad: row h of channel c takes, for each tap (i, j) in order with 0 ≤ h − i < OH, the
+// dcol row's positions (h − i)·wp + w − j for w in [0, wp). Every element is the same sum in the
+// same order as adding whole shifted dcol rows tap after tap into a zeroed dx_pad, whose repeated
+// misaligned read-modify-writes of overlapping vectors stall on store forwarding (a third of the
+// GEMM's time on a 12×12 input): positions with w < j read the previous row's last kw − 1 columns,
+// which are the junk columns (zero, as dy_wide's), or the zeros before dcol's first row; they add
+// +0 to a sum that starts at +0, which changes nothing.
+#if defined(__GNUC__)
+// kCol2imBlock floats, read and written unaligned.
+typedef float Col2imVector __attribute__((vector_size(4 * kCol2imBlock), aligned(4), may_alias));
+#endif
+
+template <index_t CHANNELS>
+NAPINET_INLINE void col2im_rows(float* NAPINET_RESTRICT dx_pad, const float* NAPINET_RESTRICT dcol,
+                                index_t c0, index_t kh, index_t kw, index_t hp, index_t wp,
+                                index_t wide) {
+  const index_t oh_count = wide / wp;
+  for (index_t h = 0; h < hp; ++h) {
+    const index_t i0 = std::max<index_t>(0, h - oh_count + 1), i1 = std::min(kh - 1, h);
+    // kCol2imBlock columns at a time, in registers (the last block's extra lanes read on into
+    // the next row or dcol's tail, and are stored over the next row's start, written after it;
+    // not at a channel's last row); CHANNELS channels at once, so that as many chains of
+    // additions overlap
+    for (index_t w0 = 0; w0 < wp; w0 += kCol2imBlock) {
+#if defined(__GNUC__)
+      Col2imVector acc[CHANNELS] = {};
+      for (index_t i = i0; i <= i1; ++i)
+        for (index_t j = 0; j < kw; ++j)
+          for (index_t cc = 0; cc < CHANNELS; ++cc)
+            acc[cc] += *reinterpret_cast<const Col2imVector*>(
+                dcol + (((c0 + cc) * kh + i) * kw + j) * wide + (h - i) * wp - j + w0);
+      const index_t valid = std::min(kCol2imBlock, wp - w0);
+      for (index_t cc = 0; cc < CHANNELS; ++cc) {
+        float* dst = dx_pad + ((c0 + cc) * hp + h) * wp + w0;
+        if (h + 1 < hp || valid == kCol2imBlock) {
+          *reinterpret_cast<Col2imVector*>(dst) = acc[cc];
+        } else {  // a channel's last row: the next channel's first is written already
+          for (index_t w = 0; w < valid; ++w) dst[w] = acc[cc][w];
+        }
+      }
+#else
+      float acc[CHANNELS][kCol2imBlock] = {};
+      for (index_t i = i0; i <= i1; ++i)
+        for (index_t j = 0; j < kw; ++j)
+          for (index_t cc = 0; cc < CHANNELS; ++cc) {
+            const float* src = dcol + (((c0 + cc) * kh + i) * kw + j) * wide + (h - i) * wp - j + w0;
+            for (index_t w = 0; w < kCol2imBlock; ++w) acc[cc][w] += src[w];
+          }
+      for (index_t cc = 0; cc < CHANNELS; ++cc)
+        for (index_t w = 0; w < std::min(kCol2imBlock, wp - w0); ++w)
+          dx_pad[((c0 + cc) * hp + h) * wp + w0 + w] = acc[cc][w];
+#endif
+    }
+  }
+}
+
 NAPINET_VECTORIZED void col2im_wide(float* NAPINET_RESTRICT dx_pad,
                                     const float* NAPINET_RESTRICT dcol, index_t C, index_t kh,
-                                    index_t kw, index_t hp, index_t wp, index_t wide,
-                                    index_t span) {
-  std::fill(dx_pad, dx_pad + C * hp * wp, 0.0f);
-  for (index_t c = 0; c < C; ++c)
-    for (index_t i = 0; i < kh; ++i)
-      for (index_t j = 0; j < kw; ++j) {
-        float* NAPINET_RESTRICT dst = dx_pad + c * hp * wp + i * wp + j;
-        const float* NAPINET_RESTRICT src = dcol + ((c * kh + i) * kw + j) * wide;
-        for (index_t q = 0; q < span; ++q) dst[q] += src[q];
-      }
+                                    index_t kw, index_t hp, index_t wp, index_t wide) {
+  index_t c = 0;
+  for (; c + 4 <= C; c += 4) col2im_rows<4>(dx_pad, dcol, c, kh, kw, hp, wp, wide);
+  for (; c < C; ++c) col2im_rows<1>(dx_pad, dcol, c, kh, kw, hp, wp, wide);
 }
 
 // Whether kAuto's backward pass with dx computes dx with gemm_dx_sample (the direct pass then
@@ -416,24 +468,31 @@ struct GemmDxScratch {
   explicit GemmDxScratch(const Shape& s)
       : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), wide(s.oh * wp),
         dy_wide(s.k * wide, kUninitialised),
-        dcol(new float[static_cast<std::size_t>(s.taps() * wide)]),
-        dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0, kUninitialised) {}
+        dcol_front(s.kw - 1),
+        dcol_storage(new float[static_cast<std::size_t>(dcol_front + s.taps() * wide + kCol2imBlock)]),
+        dx_pad(s.c * hp * wp, kUninitialised) {
+    std::fill(dcol_storage.get(), dcol_storage.get() + dcol_front, 0.0f);
+  }
   index_t hp, wp, wide;
   Scratch dy_wide;  // (K, wide): the caller fills every row (columns ≥ OW zero)
-  std::unique_ptr<float[]> dcol;
-  Scratch dx_pad;
+  // dcol (taps, wide) after kw − 1 zeros, which col2im_wide reads before the first row (and
+  // kCol2imBlock floats after it, read into dropped lanes)
+  index_t dcol_front;
+  std::unique_ptr<float[]> dcol_storage;
+  float* dcol() { return dcol_storage.get() + dcol_front; }
+  Scratch dx_pad;  // (C, hp, wp): col2im_wide's output
 };
 
 // dx of one sample (every element written) from the dy_wide rows in `scratch`.
 void gemm_dx_sample(float* dxn, const float* w, const Shape& s, GemmDxScratch& scratch) {
   const index_t hp = scratch.hp, wp = scratch.wp, wide = scratch.wide;
-  const index_t span = wide - (wp - s.ow);  // the last row's zero columns add nothing
   const bool padded = s.ph > 0 || s.pw > 0;
-  gemm_serial(scratch.dcol.get(), w, scratch.dy_wide.data(), s.taps(), wide, s.k, true, false,
+  gemm_serial(scratch.dcol(), w, scratch.dy_wide.data(), s.taps(), wide, s.k, true, false,
               1.0f, 0.0f);
-  col2im_wide(padded ? scratch.dx_pad.data() : dxn, scratch.dcol.get(), s.c, s.kh, s.kw, hp, wp,
-              wide, span);
-  if (padded)
+  col2im_wide(scratch.dx_pad.data(), scratch.dcol(), s.c, s.kh, s.kw, hp, wp, wide);
+  if (!padded)
+    std::memcpy(dxn, scratch.dx_pad.data(), static_cast<std::size_t>(s.c * hp * wp) * sizeof(float));
+  else
     for (index_t c = 0; c < s.c; ++c)
       for (index_t h = 0; h < s.h; ++h)
         std::memcpy(dxn + (c * s.h + h) * s.w, scratch.dx_pad.data() + (c * hp + h + s.ph) * wp + s.pw,
