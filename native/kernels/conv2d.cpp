@@ -505,7 +505,7 @@ struct GemmDxScratch {
         dy_wide(s.k * wide, kUninitialised),
         dcol_front(s.kw - 1),
         dcol_storage(new float[static_cast<std::size_t>(dcol_front + s.taps() * wide + kCol2imBlock)]),
-        dx_pad(s.c * hp * wp, kUninitialised) {
+        dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0, kUninitialised) {
     std::fill(dcol_storage.get(), dcol_storage.get() + dcol_front, 0.0f);
   }
   index_t hp, wp, wide;
@@ -515,7 +515,7 @@ struct GemmDxScratch {
   index_t dcol_front;
   std::unique_ptr<float[]> dcol_storage;
   float* dcol() { return dcol_storage.get() + dcol_front; }
-  Scratch dx_pad;  // (C, hp, wp): col2im_wide's output
+  Scratch dx_pad;  // (C, hp, wp): col2im_wide's output when padded (else it writes dx itself)
 };
 
 // dx of one sample (every element written) from the dy_wide rows in `scratch`.
@@ -524,10 +524,8 @@ void gemm_dx_sample(float* dxn, const float* w, const Shape& s, GemmDxScratch& s
   const bool padded = s.ph > 0 || s.pw > 0;
   gemm_serial(scratch.dcol(), w, scratch.dy_wide.data(), s.taps(), wide, s.k, true, false,
               1.0f, 0.0f);
-  col2im_wide(scratch.dx_pad.data(), scratch.dcol(), s.c, s.kh, s.kw, hp, wp, wide);
-  if (!padded)
-    std::memcpy(dxn, scratch.dx_pad.data(), static_cast<std::size_t>(s.c * hp * wp) * sizeof(float));
-  else
+  col2im_wide(padded ? scratch.dx_pad.data() : dxn, scratch.dcol(), s.c, s.kh, s.kw, hp, wp, wide);
+  if (padded)
     for (index_t c = 0; c < s.c; ++c)
       for (index_t h = 0; h < s.h; ++h)
         std::memcpy(dxn + (c * s.h + h) * s.w, scratch.dx_pad.data() + (c * hp + h + s.ph) * wp + s.pw,
