@@ -444,9 +444,9 @@ NAPINET_INLINE void col2im_rows(float* NAPINET_RESTRICT dx_pad, const float* NAP
   for (index_t h = 0; h < hp; ++h) {
     const index_t i0 = std::max<index_t>(0, h - oh_count + 1), i1 = std::min(kh - 1, h);
     // kCol2imBlock columns at a time, in registers (the last block's extra lanes read on into
-    // the next row or dcol's tail, and are stored over the next row's start, written after it;
-    // not at a channel's last row); CHANNELS channels at once, so that as many chains of
-    // additions overlap
+    // the next rows or dcol's tail, and are stored over the start of the channel's next rows,
+    // written after; not where they would pass the channel's end); CHANNELS channels at once, so
+    // that as many chains of additions overlap
     for (index_t w0 = 0; w0 < wp; w0 += kCol2imBlock) {
 #if defined(__GNUC__)
       Col2imVector acc[CHANNELS] = {};
@@ -458,9 +458,9 @@ NAPINET_INLINE void col2im_rows(float* NAPINET_RESTRICT dx_pad, const float* NAP
       const index_t valid = std::min(kCol2imBlock, wp - w0);
       for (index_t cc = 0; cc < CHANNELS; ++cc) {
         float* dst = dx_pad + ((c0 + cc) * hp + h) * wp + w0;
-        if (h + 1 < hp || valid == kCol2imBlock) {
+        if ((hp - 1 - h) * wp >= kCol2imBlock - valid) {  // the spill lands on this channel's later rows
           *reinterpret_cast<Col2imVector*>(dst) = acc[cc];
-        } else {  // a channel's last row: the next channel's first is written already
+        } else {  // near a channel's end: the next channel's first row is written already
           for (index_t w = 0; w < valid; ++w) dst[w] = acc[cc][w];
         }
       }
