@@ -52,6 +52,9 @@ const CASES: Case[] = [
   { name: 'many channels, 12 rows of 17 outputs', n: 3, c: 16, h: 14, w: 19, k: 20, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
   { name: '2×2 output (one window per plane)', n: 6, c: 3, h: 4, w: 4, k: 5, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
   { name: 'wide rows (pooled row over 32 columns)', n: 2, c: 1, h: 9, w: 75, k: 3, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
+  // Small pooled maps run with the batch in the vector lanes (whole groups of 8 or 16 samples; the rest per sample).
+  { name: 'fast network layer 2, batch in the lanes and a remainder', n: 37, c: 12, h: 12, w: 12, k: 24, kernel: [3, 3], bias: true, relu: false, values: 'normal' },
+  { name: 'batch in the lanes, padding 1, ties and zeros', n: 18, c: 3, h: 10, w: 10, k: 6, kernel: [3, 3], padding: [1, 1], bias: true, relu: true, values: 'integer' },
 ];
 
 type Device = import('../lib/device').Device;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "activation.h"
@@ -62,25 +63,115 @@ BN_INLINE double lane_total(const double* acc) {
 // Eight floats widened to doubles, and the lanes' vectors.
 typedef float Floats8 __attribute__((vector_size(32), aligned(4), may_alias));
 typedef double Doubles8 __attribute__((vector_size(64)));
+typedef std::int64_t Longs8 __attribute__((vector_size(64)));
 BN_INLINE Doubles8 widen(const float* p) {
   return __builtin_convertvector(*reinterpret_cast<const Floats8*>(p), Doubles8);
 }
-BN_INLINE void spill(double* lanes, const Doubles8* acc) {
-  for (int h = 0; h < 2; ++h)
-    for (int j = 0; j < 8; ++j) lanes[8 * h + j] = acc[h][j];
+
+// A row's last n < kLanes values, widened into the two lane vectors: lanes past n hold 0 and are
+// flagged in valid (all bits set where a value is), so a caller can zero what it derives there.
+// Adding those zeros changes no lane: a lane's sum starts at +0 and is never −0, so it stays as it
+// is. When a whole vector can be read from x (`readable` values: a plane followed by the next in
+// its run) it is loaded and its lanes past n zeroed; else (a run's last plane) the values are
+// copied into a zeroed chunk first. (Planes of 25 or 100 values, the small layers': a masked tail
+// instead of a scalar one keeps their sums in registers.)
+BN_INLINE void widen_tail(Doubles8* v, Longs8* valid, const float* x, index_t n, index_t readable) {
+  for (int h = 0; h < 2; ++h) {
+    Longs8 lane;
+    for (int j = 0; j < 8; ++j) lane[j] = 8 * h + j;
+    valid[h] = lane < static_cast<std::int64_t>(n);
+  }
+  if (readable >= kLanes) {
+    for (int h = 0; h < 2; ++h) v[h] = valid[h] ? widen(x + 8 * h) : Doubles8{};
+    return;
+  }
+  float chunk[kLanes] = {};
+  for (index_t i = 0; i < n; ++i) chunk[i] = x[i];
+  for (int h = 0; h < 2; ++h) v[h] = widen(chunk + 8 * h);
 }
-#endif
+
+// lane_total of the two lane vectors (lanes 0–7, 8–15): its first level is one vector addition.
+BN_INLINE double vector_total(const Doubles8* acc) {
+  const Doubles8 first = acc[0] + acc[1];
+  double level[8];
+  for (int j = 0; j < 8; ++j) level[j] = first[j];
+  for (int width = 4; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) level[j] = level[j] + level[j + width];
+  return level[0];
+}
 
 // Σ x[i] in double.
-BN_INLINE double row_sum(const float* x, index_t n) {
-  double acc[kLanes] = {};
-  index_t i = 0;
-#if defined(__GNUC__)
+BN_INLINE double row_sum(const float* x, index_t n, index_t readable) {
   Doubles8 v[2] = {};
+  index_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int h = 0; h < 2; ++h) v[h] += widen(x + i + 8 * h);
-  spill(acc, v);
-#endif
+  if (i < n) {
+    Doubles8 tail[2];
+    Longs8 valid[2];
+    widen_tail(tail, valid, x + i, n - i, readable - i);
+    for (int h = 0; h < 2; ++h) v[h] += tail[h];
+  }
+  return vector_total(v);
+}
+
+// Σ (x[i] − mean)² in double.
+BN_INLINE double row_square_deviations(const float* x, index_t n, index_t readable, double mean) {
+  Doubles8 v[2] = {};
+  const Doubles8 m = mean - Doubles8{};
+  index_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int h = 0; h < 2; ++h) {
+      const Doubles8 d = widen(x + i + 8 * h) - m;
+      v[h] += d * d;
+    }
+  if (i < n) {
+    Doubles8 tail[2];
+    Longs8 valid[2];
+    widen_tail(tail, valid, x + i, n - i, readable - i);
+    for (int h = 0; h < 2; ++h) {
+      const Doubles8 d = valid[h] ? tail[h] - m : Doubles8{};
+      v[h] += d * d;
+    }
+  }
+  return vector_total(v);
+}
+
+// out[0..2] = Σ g, Σ g·(x − shift), Σ (x − shift) in double.
+BN_INLINE void row_grad_sums(double* out, const float* g, const float* x, double shift, index_t n,
+                             index_t readable) {
+  Doubles8 vg[2] = {}, vgx[2] = {}, vx[2] = {};
+  const Doubles8 s = shift - Doubles8{};
+  index_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int h = 0; h < 2; ++h) {
+      const Doubles8 gv = widen(g + i + 8 * h);
+      const Doubles8 d = widen(x + i + 8 * h) - s;
+      vg[h] += gv;
+      vgx[h] += gv * d;
+      vx[h] += d;
+    }
+  if (i < n) {
+    Doubles8 gt[2], xt[2];
+    Longs8 valid[2];
+    widen_tail(gt, valid, g + i, n - i, readable - i);
+    widen_tail(xt, valid, x + i, n - i, readable - i);
+    for (int h = 0; h < 2; ++h) {
+      const Doubles8 d = valid[h] ? xt[h] - s : Doubles8{};
+      vg[h] += gt[h];
+      vgx[h] += gt[h] * d;
+      vx[h] += d;
+    }
+  }
+  out[0] = vector_total(vg);
+  out[1] = vector_total(vgx);
+  out[2] = vector_total(vx);
+}
+#else
+// Σ x[i] in double.
+BN_INLINE double row_sum(const float* x, index_t n, index_t /*readable*/) {
+  double acc[kLanes] = {};
+  index_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int j = 0; j < kLanes; ++j) acc[j] += static_cast<double>(x[i + j]);
   for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(x[i]);
@@ -88,19 +179,9 @@ BN_INLINE double row_sum(const float* x, index_t n) {
 }
 
 // Σ (x[i] − mean)² in double.
-BN_INLINE double row_square_deviations(const float* x, index_t n, double mean) {
+BN_INLINE double row_square_deviations(const float* x, index_t n, index_t /*readable*/, double mean) {
   double acc[kLanes] = {};
   index_t i = 0;
-#if defined(__GNUC__)
-  Doubles8 v[2] = {};
-  const Doubles8 m = mean - Doubles8{};
-  for (; i + kLanes <= n; i += kLanes)
-    for (int h = 0; h < 2; ++h) {
-      const Doubles8 d = widen(x + i + 8 * h) - m;
-      v[h] += d * d;
-    }
-  spill(acc, v);
-#endif
   for (; i + kLanes <= n; i += kLanes)
     for (int j = 0; j < kLanes; ++j) {
       const double d = static_cast<double>(x[i + j]) - mean;
@@ -114,24 +195,10 @@ BN_INLINE double row_square_deviations(const float* x, index_t n, double mean) {
 }
 
 // out[0..2] = Σ g, Σ g·(x − shift), Σ (x − shift) in double.
-BN_INLINE void row_grad_sums(double* out, const float* g, const float* x, double shift, index_t n) {
+BN_INLINE void row_grad_sums(double* out, const float* g, const float* x, double shift, index_t n,
+                             index_t /*readable*/) {
   double sg[kLanes] = {}, sgx[kLanes] = {}, sx[kLanes] = {};
   index_t i = 0;
-#if defined(__GNUC__)
-  Doubles8 vg[2] = {}, vgx[2] = {}, vx[2] = {};
-  const Doubles8 s = shift - Doubles8{};
-  for (; i + kLanes <= n; i += kLanes)
-    for (int h = 0; h < 2; ++h) {
-      const Doubles8 gv = widen(g + i + 8 * h);
-      const Doubles8 d = widen(x + i + 8 * h) - s;
-      vg[h] += gv;
-      vgx[h] += gv * d;
-      vx[h] += d;
-    }
-  spill(sg, vg);
-  spill(sgx, vgx);
-  spill(sx, vx);
-#endif
   for (; i + kLanes <= n; i += kLanes)
     for (int j = 0; j < kLanes; ++j) {
       const double gv = static_cast<double>(g[i + j]);
@@ -151,6 +218,7 @@ BN_INLINE void row_grad_sums(double* out, const float* g, const float* x, double
   out[1] = lane_total(sgx);
   out[2] = lane_total(sx);
 }
+#endif
 
 // The training-mode affine map of one value (one expression, so every caller rounds alike).
 BN_INLINE float affine(float x, float center, float residual, float scale, float shift) {
@@ -229,8 +297,9 @@ NAPINET_VECTORIZED void batch_norm_plane_stats(double* plane_stats, const float*
     double mean = 0.0, m2 = 0.0;
     for (index_t b0 = 0; b0 < l; b0 += kStatsBlock) {
       const index_t count = std::min(kStatsBlock, l - b0);
-      const double block_mean = row_sum(plane + b0, count) / static_cast<double>(count);
-      const double block_m2 = row_square_deviations(plane + b0, count, block_mean);
+      const index_t readable = (planes - i) * l - b0;  // the run's values from this block on
+      const double block_mean = row_sum(plane + b0, count, readable) / static_cast<double>(count);
+      const double block_m2 = row_square_deviations(plane + b0, count, readable, block_mean);
       if (b0 == 0) {
         mean = block_mean;
         m2 = block_m2;
@@ -362,7 +431,8 @@ NAPINET_VECTORIZED void batch_norm_plane_grad_sums(double* plane_sums, const flo
     return;
   }
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c))
-    row_grad_sums(plane_sums + 3 * i, dy + i * l, x + i * l, static_cast<double>(mean[ch]), l);
+    row_grad_sums(plane_sums + 3 * i, dy + i * l, x + i * l, static_cast<double>(mean[ch]), l,
+                  (planes - i) * l);
 }
 
 void batch_norm_grad_coefficients(float* coefficients, float* dweight, float* dbias,

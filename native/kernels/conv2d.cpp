@@ -162,6 +162,10 @@ class BufferCache {
     }
     free.push_back(std::move(buffer));
   }
+  // Constructs this thread's free list now. A thread_local that keeps cached buffers (ReusedZeros)
+  // calls this before its own construction: thread_locals are destroyed in reverse order, so the
+  // list then outlives it, and the buffers it gives back at thread exit land in a live list.
+  static void construct_list() { list(); }
 
  private:
   static constexpr std::size_t kCachedBuffers = 8;
@@ -314,6 +318,42 @@ class Scratch {
   float* data_ = nullptr;
 };
 
+// Scratch the backward pass's chunks zero once per thread rather than once per chunk: the phase
+// planes and the wide dy rows, whose padding, junk columns and margins no pass writes (only the
+// image and the output plane, the same elements every time for a given shape and dy source). A
+// thread keeps the last few such buffers, each under a key of everything that decides which
+// elements are written (the shape, the dy source, the vector width, the buffer's role and size);
+// a buffer is handed out again only for the same key. On the fast network the zeroing was 3–5% of
+// each convolution's backward pass.
+class ReusedZeros {
+ public:
+  static float* get(const std::vector<index_t>& key, index_t size) {
+    BufferCache::construct_list();
+    thread_local ReusedZeros cache;
+    for (Entry& e : cache.entries_)
+      if (e.key == key) {
+        e.last_use = ++cache.clock_;
+        return e.buffer.data();
+      }
+    Entry* victim = &cache.entries_[0];
+    for (Entry& e : cache.entries_)
+      if (e.last_use < victim->last_use) victim = &e;
+    victim->buffer = Scratch(size);  // zeroed
+    victim->key = key;
+    victim->last_use = ++cache.clock_;
+    return victim->buffer.data();
+  }
+
+ private:
+  struct Entry {
+    std::vector<index_t> key;
+    Scratch buffer;
+    std::uint64_t last_use = 0;
+  };
+  Entry entries_[6];
+  std::uint64_t clock_ = 0;
+};
+
 // One sample's phase planes: channel c of the zero-padded input split by strides (sh, sw).
 struct PhaseGeometry {
   index_t c, h, w, sh, sw, pad_h, pad_w, hq, wq, plane;
@@ -453,19 +493,71 @@ std::vector<DxPhase> make_dx_phases(const float* w, const Shape& s, const Direct
 // copied from its own wide dy rows (the same layout after the margin for stride 1), so dy is read
 // from memory once for both gradients, dense or from the fused layer's pooled gradient alike.
 
-// dx_pad (C, hp, wp) = Σ over taps of dcol rows, each shifted by its tap's offset (zeroed first).
+constexpr index_t kCol2imBlock = 16;
+
+// dx_pad (C, hp, wp) = Σ over taps of dcol rows, each shifted by its tap's offset, computed row by
+// row of dx_pad: row h of channel c takes, for each tap (i, j) in order with 0 ≤ h − i < OH, the
+// dcol row's positions (h − i)·wp + w − j for w in [0, wp). Every element is the same sum in the
+// same order as adding whole shifted dcol rows tap after tap into a zeroed dx_pad, whose repeated
+// misaligned read-modify-writes of overlapping vectors stall on store forwarding (a third of the
+// GEMM's time on a 12×12 input): positions with w < j read the previous row's last kw − 1 columns,
+// which are the junk columns (zero, as dy_wide's), or the zeros before dcol's first row; they add
+// +0 to a sum that starts at +0, which changes nothing.
+#if defined(__GNUC__)
+// kCol2imBlock floats, read and written unaligned.
+typedef float Col2imVector __attribute__((vector_size(4 * kCol2imBlock), aligned(4), may_alias));
+#endif
+
+template <index_t CHANNELS>
+NAPINET_INLINE void col2im_rows(float* NAPINET_RESTRICT dx_pad, const float* NAPINET_RESTRICT dcol,
+                                index_t c0, index_t kh, index_t kw, index_t hp, index_t wp,
+                                index_t wide) {
+  const index_t oh_count = wide / wp;
+  for (index_t h = 0; h < hp; ++h) {
+    const index_t i0 = std::max<index_t>(0, h - oh_count + 1), i1 = std::min(kh - 1, h);
+    // kCol2imBlock columns at a time, in registers (the last block's extra lanes read on into
+    // the next rows or dcol's tail, and are stored over the start of the channel's next rows,
+    // written after; not where they would pass the channel's end); CHANNELS channels at once, so
+    // that as many chains of additions overlap
+    for (index_t w0 = 0; w0 < wp; w0 += kCol2imBlock) {
+#if defined(__GNUC__)
+      Col2imVector acc[CHANNELS] = {};
+      for (index_t i = i0; i <= i1; ++i)
+        for (index_t j = 0; j < kw; ++j)
+          for (index_t cc = 0; cc < CHANNELS; ++cc)
+            acc[cc] += *reinterpret_cast<const Col2imVector*>(
+                dcol + (((c0 + cc) * kh + i) * kw + j) * wide + (h - i) * wp - j + w0);
+      const index_t valid = std::min(kCol2imBlock, wp - w0);
+      for (index_t cc = 0; cc < CHANNELS; ++cc) {
+        float* dst = dx_pad + ((c0 + cc) * hp + h) * wp + w0;
+        if ((hp - 1 - h) * wp >= kCol2imBlock - valid) {  // the spill lands on this channel's later rows
+          *reinterpret_cast<Col2imVector*>(dst) = acc[cc];
+        } else {  // near a channel's end: the next channel's first row is written already
+          for (index_t w = 0; w < valid; ++w) dst[w] = acc[cc][w];
+        }
+      }
+#else
+      float acc[CHANNELS][kCol2imBlock] = {};
+      for (index_t i = i0; i <= i1; ++i)
+        for (index_t j = 0; j < kw; ++j)
+          for (index_t cc = 0; cc < CHANNELS; ++cc) {
+            const float* src = dcol + (((c0 + cc) * kh + i) * kw + j) * wide + (h - i) * wp - j + w0;
+            for (index_t w = 0; w < kCol2imBlock; ++w) acc[cc][w] += src[w];
+          }
+      for (index_t cc = 0; cc < CHANNELS; ++cc)
+        for (index_t w = 0; w < std::min(kCol2imBlock, wp - w0); ++w)
+          dx_pad[((c0 + cc) * hp + h) * wp + w0 + w] = acc[cc][w];
+#endif
+    }
+  }
+}
+
 NAPINET_VECTORIZED void col2im_wide(float* NAPINET_RESTRICT dx_pad,
                                     const float* NAPINET_RESTRICT dcol, index_t C, index_t kh,
-                                    index_t kw, index_t hp, index_t wp, index_t wide,
-                                    index_t span) {
-  std::fill(dx_pad, dx_pad + C * hp * wp, 0.0f);
-  for (index_t c = 0; c < C; ++c)
-    for (index_t i = 0; i < kh; ++i)
-      for (index_t j = 0; j < kw; ++j) {
-        float* NAPINET_RESTRICT dst = dx_pad + c * hp * wp + i * wp + j;
-        const float* NAPINET_RESTRICT src = dcol + ((c * kh + i) * kw + j) * wide;
-        for (index_t q = 0; q < span; ++q) dst[q] += src[q];
-      }
+                                    index_t kw, index_t hp, index_t wp, index_t wide) {
+  index_t c = 0;
+  for (; c + 4 <= C; c += 4) col2im_rows<4>(dx_pad, dcol, c, kh, kw, hp, wp, wide);
+  for (; c < C; ++c) col2im_rows<1>(dx_pad, dcol, c, kh, kw, hp, wp, wide);
 }
 
 // Whether kAuto's backward pass with dx computes dx with gemm_dx_sample (the direct pass then
@@ -492,23 +584,28 @@ struct GemmDxScratch {
   explicit GemmDxScratch(const Shape& s)
       : hp(s.h + 2 * s.ph), wp(s.w + 2 * s.pw), wide(s.oh * wp),
         dy_wide(s.k * wide, kUninitialised),
-        dcol(static_cast<std::size_t>(s.taps() * wide)),
-        dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0, kUninitialised) {}
+        dcol_front(s.kw - 1),
+        dcol_storage(static_cast<std::size_t>(dcol_front + s.taps() * wide + kCol2imBlock)),
+        dx_pad(s.ph > 0 || s.pw > 0 ? s.c * hp * wp : 0, kUninitialised) {
+    std::fill(dcol_storage.get(), dcol_storage.get() + dcol_front, 0.0f);
+  }
   index_t hp, wp, wide;
   Scratch dy_wide;  // (K, wide): the caller fills every row (columns ≥ OW zero)
-  CachedFloats dcol;
-  Scratch dx_pad;
+  // dcol (taps, wide) after kw − 1 zeros, which col2im_wide reads before the first row (and
+  // kCol2imBlock floats after it, read into dropped lanes)
+  index_t dcol_front;
+  CachedFloats dcol_storage;
+  float* dcol() { return dcol_storage.get() + dcol_front; }
+  Scratch dx_pad;  // (C, hp, wp): col2im_wide's output when padded (else it writes dx itself)
 };
 
 // dx of one sample (every element written) from the dy_wide rows in `scratch`.
 void gemm_dx_sample(float* dxn, const float* w, const Shape& s, GemmDxScratch& scratch) {
   const index_t hp = scratch.hp, wp = scratch.wp, wide = scratch.wide;
-  const index_t span = wide - (wp - s.ow);  // the last row's zero columns add nothing
   const bool padded = s.ph > 0 || s.pw > 0;
-  gemm_serial(scratch.dcol.get(), w, scratch.dy_wide.data(), s.taps(), wide, s.k, true, false,
+  gemm_serial(scratch.dcol(), w, scratch.dy_wide.data(), s.taps(), wide, s.k, true, false,
               1.0f, 0.0f);
-  col2im_wide(padded ? scratch.dx_pad.data() : dxn, scratch.dcol.get(), s.c, s.kh, s.kw, hp, wp,
-              wide, span);
+  col2im_wide(padded ? scratch.dx_pad.data() : dxn, scratch.dcol(), s.c, s.kh, s.kw, hp, wp, wide);
   if (padded)
     for (index_t c = 0; c < s.c; ++c)
       for (index_t h = 0; h < s.h; ++h)
@@ -561,6 +658,22 @@ struct PoolForwardArgs {
   bool relu;
 };
 
+// The fused forward with the batch in the lanes (conv2d_direct.inc pool_forward_lanes): W samples
+// per vector, the input of a group of W samples transposed into xl (C, hp, wp, W), zero-padded.
+struct PoolLanesArgs {
+  const Shape* s;
+  const float* x;
+  const float* w;
+  const float* bias;
+  float* y;
+  std::int32_t* indices;
+  bool relu;
+  index_t hp, wp;                   // the padded input plane
+  const index_t* offsets;           // (taps, 4): tap t's offset in xl for pooling phase q, at 4t + q
+  const std::int32_t* windows;      // (PH·PW, W): each pooled position's window corner 2u·OW + 2v, W times
+  std::int32_t corner[4];           // {0, 1, OW, OW + 1}
+};
+
 // dw over a group of samples: dw (rows, taps) += Σ_m Σ_p dy[m·dy_sample + r·dy_stride + p] ·
 // x[m·x_sample + offsets[t] + p] over p < positions (a multiple of W), each sum lane-wise in
 // registers, then its lanes added in a fixed order. A pass takes the samples of about kDotLength
@@ -579,10 +692,22 @@ struct DirectKernels {
   index_t quantum;  // wide rows' rounding (make_direct_plan): Direct::kQuantum
   void (*forward)(const ForwardArgs& a, index_t begin, index_t end);
   void (*pool_forward)(const PoolForwardArgs& a, index_t begin, index_t end);
+  // over the groups of `lanes` samples [begin, end)
+  void (*pool_forward_lanes)(const PoolLanesArgs& a, index_t begin, index_t end);
   // dw_partial (K, taps) and db_partial (K) (when a.bias) = this chunk's gradient sums
   void (*backward)(const BackwardArgs& a, float* dw_partial, float* db_partial, index_t begin,
                    index_t end);
 };
+
+// A function compiled on its own: the batch-in-lanes fused forward's block loop, which inlined
+// into its caller had its input vectors spilled to the stack (1.5× slower).
+#if defined(__GNUC__)
+#define NAPINET_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define NAPINET_NOINLINE __declspec(noinline)
+#else
+#define NAPINET_NOINLINE
+#endif
 
 namespace direct_portable {
 #include "conv2d_direct.inc"
@@ -627,7 +752,7 @@ namespace direct_avx512 {
 // rows) per register file.
 template <class D>
 constexpr DirectKernels make_direct_kernels(const char* name, index_t lanes) {
-  return {name, lanes, D::kQuantum, &D::forward, &D::pool_forward, &D::backward};
+  return {name, lanes, D::kQuantum, &D::forward, &D::pool_forward, &D::pool_forward_lanes, &D::backward};
 }
 
 const DirectKernels kPortableKernels =
@@ -718,15 +843,54 @@ bool direct_backward_exact(const float* dx, const float* w, const Shape& s) {
   return dx == nullptr || all_finite(w, s.k * s.taps());
 }
 
+// Whether the fused forward puts the batch in the lanes: whole groups of W samples, and an output
+// whose pooled rows would leave a fifth or more of the wide rows' lanes idle (pooled rows of wq
+// positions, OW/2 of them used, rounded up to whole vectors): the fast network's 12×12 and 28×28
+// inputs (25 of 32 and 144 of 176 lanes used). With the batch in the lanes every lane is used and
+// every load is aligned, at the cost of transposing the input and the output.
+bool use_pool_lanes(const Shape& s, const PoolPlan& p, index_t lanes) {
+  const index_t used = p.pooled_h * p.pooled_w;
+  return s.n >= lanes && 5 * used <= 4 * round_up(p.pooled_h * p.phases.wq, lanes);
+}
+
 void pool_forward(float* y, std::int32_t* indices, const float* x, const float* w, const float* b,
                   const Shape& s, bool relu) {
   const PoolPlan p = make_pool_plan(s);
   std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);
   if (b != nullptr) std::copy(b, b + s.k, bias.begin());
-  const PoolForwardArgs args{&s, &p, x, w, bias.data(), y, indices, relu};
   const DirectKernels& kernels = direct_kernels();
-  parallel_chunks(s.n, batch_grain(s),
-                  [&](index_t begin, index_t end) { kernels.pool_forward(args, begin, end); });
+  index_t done = 0;  // samples computed with the batch in the lanes
+  if (use_pool_lanes(s, p, kernels.lanes)) {
+    const index_t lanes = kernels.lanes, hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
+    const index_t ph = s.oh / 2, pw = s.ow / 2;
+    std::vector<index_t> offsets(static_cast<std::size_t>(4 * s.taps()));
+    for (index_t c = 0; c < s.c; ++c)
+      for (index_t i = 0; i < s.kh; ++i)
+        for (index_t j = 0; j < s.kw; ++j)
+          for (index_t a = 0; a < 2; ++a)
+            for (index_t bb = 0; bb < 2; ++bb)
+              offsets[static_cast<std::size_t>(4 * ((c * s.kh + i) * s.kw + j) + 2 * a + bb)] =
+                  ((c * hp + a * s.sh + i) * wp + bb * s.sw + j) * lanes;
+    std::vector<std::int32_t> windows(static_cast<std::size_t>(ph * pw * lanes));
+    for (index_t u = 0; u < ph; ++u)
+      for (index_t v = 0; v < pw; ++v)
+        std::fill_n(windows.begin() + (u * pw + v) * lanes, lanes,
+                    static_cast<std::int32_t>(2 * u * s.ow + 2 * v));
+    const auto ow = static_cast<std::int32_t>(s.ow);
+    const PoolLanesArgs args{&s, x, w, bias.data(), y, indices, relu, hp, wp, offsets.data(),
+                             windows.data(), {0, 1, ow, ow + 1}};
+    const index_t groups = s.n / lanes;
+    const index_t grain = std::max<index_t>(1, batch_grain(s) / lanes);
+    parallel_chunks(groups, grain, [&](index_t begin, index_t end) {
+      kernels.pool_forward_lanes(args, begin, end);
+    });
+    done = groups * lanes;
+  }
+  if (done == s.n) return;
+  const PoolForwardArgs args{&s, &p, x, w, bias.data(), y, indices, relu};
+  parallel_chunks(s.n - done, batch_grain(s), [&](index_t begin, index_t end) {
+    kernels.pool_forward(args, done + begin, done + end);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
