@@ -278,15 +278,23 @@ export function tidy<T>(fn: () => T): T {
   scopes.pop();
   if (result instanceof Promise) throw new TypeError('Expected a synchronous function for tidy() but received one that returned a Promise');
   const survivors = new Set<Storage>();
-  collectReachable(result, survivors, new Set());
+  if (typeof result === 'object' && result !== null) collectReachable(result, survivors, new Set());
   release(created, survivors);
   const outer = scopes.at(-1);
   if (outer) for (const s of created) if (!s.disposed) outer.push(s);
   return result;
 }
 
+/**
+ * Frees what the scope created, last first: the pool hands back the last buffer freed first, so
+ * the same code run again (a training step) gets each tensor the very buffer it had the last time,
+ * still warm in the cache, rather than another of its size.
+ */
 function release(created: Storage[], survivors: Set<Storage>): void {
-  for (const s of created) if (!s.kept && !survivors.has(s)) s.dispose();
+  for (let i = created.length - 1; i >= 0; i--) {
+    const s = created[i];
+    if (!s.kept && !survivors.has(s)) s.dispose();
+  }
 }
 
 function collectReachable(value: unknown, out: Set<Storage>, seen: Set<unknown>): void {

@@ -8,7 +8,7 @@
  */
 import { Tensor } from '../tensor';
 import { describe } from '../validate';
-import { noGrad } from './grad_mode';
+import { setGradEnabled } from './grad_mode';
 import { ACCUMULATED, type Node, nodeOf } from './node';
 
 /** Options of backward(). */
@@ -34,6 +34,9 @@ export function setGradientArithmetic(a: GradientArithmetic): void {
   arithmetic = a;
 }
 
+/** Numbers backward() passes (see Node.orderedIn). */
+let passes = 0;
+
 /**
  * Computes the gradients of `roots` with respect to every leaf that requires grad. `grads` gives
  * dL/droot per root; it may be omitted for a root with one element (then 1).
@@ -42,10 +45,14 @@ export function backward(roots: readonly Tensor[], grads: readonly (Tensor | und
   if (typeof options !== 'object' || options === null) throw new TypeError(`Expected an options object for options but received ${describe(options)}`);
   const retainGraph = options.retainGraph ?? false;
   const math = arithmetic!;
-  noGrad(() => {
-    const pending = new Map<Node, (Tensor | null)[]>();
+  const wasRecording = setGradEnabled(false);
+  try {
+    // The roots computed by recorded ops: their tensors, nodes and starting gradients.
+    const rootTensors: Tensor[] = [];
     const rootNodes: Node[] = [];
-    roots.forEach((root, i) => {
+    const rootGrads: Tensor[] = [];
+    for (let i = 0; i < roots.length; i++) {
+      const root = roots[i];
       const name = roots.length === 1 ? 'tensor' : `tensors[${i}]`;
       if (!(root instanceof Tensor)) throw new TypeError(`Expected a Tensor for ${name} but received ${describe(root)}`);
       if (!root.requiresGrad) {
@@ -55,42 +62,57 @@ export function backward(roots: readonly Tensor[], grads: readonly (Tensor | und
       const node = nodeOf(root);
       if (node === null) {
         accumulate(root, grad, math);
-        return;
+        continue;
       }
       // A root that retains its gradient gets the one it starts from (PyTorch: y.grad is dy).
       if (root.retainsGrad) accumulate(root, grad, math);
+      rootTensors.push(root);
       rootNodes.push(node);
-      addPending(pending, node, root.outputIndex, grad, math);
-    });
-    const order = topologicalOrder(rootNodes);
-    for (const node of order) {
-      const arrived = pending.get(node);
-      pending.delete(node);
-      if (!arrived) {
+      rootGrads.push(grad);
+    }
+    const pass = ++passes;
+    const order = topologicalOrder(rootNodes, pass);
+    // pending[k]: the gradients arrived so far at each output of order[k] (summed per output).
+    const pending: ((Tensor | null)[] | undefined)[] = new Array(order.length);
+    const arrive = (node: Node, tensor: Tensor, g: Tensor): void => {
+      const k = node.orderedIn === pass ? node.place : order.indexOf(node);
+      const slots = (pending[k] ??= new Array(node.outputs.length).fill(null));
+      const previous = slots[tensor.outputIndex];
+      slots[tensor.outputIndex] = previous ? math.add(previous, g) : g;
+    };
+    for (let i = 0; i < rootNodes.length; i++) arrive(rootNodes[i], rootTensors[i], rootGrads[i]);
+    for (let k = 0; k < order.length; k++) {
+      const node = order[k];
+      const gradOutputs = pending[k];
+      pending[k] = undefined;
+      if (!gradOutputs) {
         // Every consumer returned no gradient for it: nothing flows further up this branch.
         if (!retainGraph) node.release();
         continue;
       }
-      const gradOutputs = arrived.slice();
-      node.outputs.forEach((o, k) => {
-        if (!gradOutputs[k]) gradOutputs[k] = Tensor.zeros(o.shape, { device: o.device });
-      });
+      for (let j = 0; j < gradOutputs.length; j++) {
+        if (!gradOutputs[j]) gradOutputs[j] = Tensor.zeros(node.outputs[j].shape, { device: node.outputs[j].device });
+      }
       const gradInputs = node.apply(gradOutputs as Tensor[]);
       if (!retainGraph) node.release();
-      node.inputs.forEach((input, i) => {
+      const inputs = node.inputs;
+      for (let i = 0; i < inputs.length; i++) {
+        const input = inputs[i];
         const g = gradInputs[i];
-        if (!input || g == null || g === ACCUMULATED) return;
+        if (!input || g == null || g === ACCUMULATED) continue;
         checkGradient(node, i, input, g);
         const producer = nodeOf(input);
         if (producer === null) {
           accumulate(input, g, math);
         } else {
           if (input.retainsGrad) accumulate(input, g, math);
-          addPending(pending, producer, input.outputIndex, g, math);
+          arrive(producer, input, g);
         }
-      });
+      }
     }
-  });
+  } finally {
+    setGradEnabled(wasRecording);
+  }
 }
 
 function rootGradient(root: Tensor, grad: Tensor | undefined, name: string): Tensor {
@@ -112,13 +134,6 @@ function rootGradient(root: Tensor, grad: Tensor | undefined, name: string): Ten
   return grad;
 }
 
-function addPending(pending: Map<Node, (Tensor | null)[]>, node: Node, index: number, g: Tensor, math: GradientArithmetic): void {
-  let slots = pending.get(node);
-  if (!slots) pending.set(node, (slots = node.outputs.map(() => null)));
-  const previous = slots[index];
-  slots[index] = previous ? math.add(previous, g) : g;
-}
-
 /** Adds g into t.grad, making a new gradient tensor (kept past tidy scopes) the first time. */
 function accumulate(t: Tensor, g: Tensor, math: GradientArithmetic): void {
   if (t.grad === null) {
@@ -133,7 +148,7 @@ function checkGradient(node: Node, i: number, input: Tensor, g: Tensor): void {
   if (!(g instanceof Tensor)) {
     throw new TypeError(`Expected a Tensor (or null) from the backward of ${node.name} for input ${i} but received ${describe(g)}`);
   }
-  if (g.shape.length !== input.shape.length || g.shape.some((d, k) => d !== input.shape[k])) {
+  if (!sameShape(g.shape, input.shape)) {
     throw new RangeError(
       `Expected a gradient of shape [${input.shape.join(', ')}] (the input's shape) from the backward of ${node.name} ` +
         `for input ${i} but received shape [${g.shape.join(', ')}]`,
@@ -144,32 +159,44 @@ function checkGradient(node: Node, i: number, input: Tensor, g: Tensor): void {
   }
 }
 
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /**
  * The nodes reachable from `roots`, each after every node that consumes one of its outputs
  * (reverse post-order of a depth-first walk; iterative, so deep graphs do not overflow the stack).
+ * Marks each node with the pass and its place in the order (Node.orderedIn, Node.place).
  */
-function topologicalOrder(roots: readonly Node[]): Node[] {
-  const visited = new Set<Node>();
+function topologicalOrder(roots: readonly Node[], pass: number): Node[] {
   const postOrder: Node[] = [];
+  const stack: Node[] = [];
+  const next: number[] = []; // next[d]: the input of stack[d] to visit next
   for (const root of roots) {
-    if (visited.has(root)) continue;
-    visited.add(root);
-    const stack: { node: Node; next: number }[] = [{ node: root, next: 0 }];
+    if (root.orderedIn === pass) continue;
+    root.orderedIn = pass;
+    stack.push(root);
+    next.push(0);
     while (stack.length > 0) {
-      const top = stack[stack.length - 1];
-      const inputs = top.node.inputs;
-      if (top.next < inputs.length) {
-        const input = inputs[top.next++];
+      const top = stack.length - 1;
+      const inputs = stack[top].inputs;
+      if (next[top] < inputs.length) {
+        const input = inputs[next[top]++];
         const child = input ? nodeOf(input) : null;
-        if (child && !visited.has(child)) {
-          visited.add(child);
-          stack.push({ node: child, next: 0 });
+        if (child && child.orderedIn !== pass) {
+          child.orderedIn = pass;
+          stack.push(child);
+          next.push(0);
         }
       } else {
-        postOrder.push(top.node);
-        stack.pop();
+        postOrder.push(stack.pop()!);
+        next.pop();
       }
     }
   }
-  return postOrder.reverse();
+  const order = postOrder.reverse();
+  for (let k = 0; k < order.length; k++) order[k].place = k;
+  return order;
 }

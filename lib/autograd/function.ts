@@ -26,15 +26,15 @@
  */
 import { Tensor } from '../tensor';
 import { describe } from '../validate';
-import { isGradEnabled, isTracing, noGrad } from './grad_mode';
+import { isGradEnabled, isTracing, setGradEnabled } from './grad_mode';
 import { type InputGradient, Node } from './node';
 
 /** What forward hands to backward: saved tensors, which inputs need a gradient, and any fields. */
 export class Context {
   /** needsInputGrad[i]: whether forward's argument i is a tensor whose gradient is wanted. */
   readonly needsInputGrad: readonly boolean[];
-  /** @internal */ saved: Tensor[] = [];
-  /** @internal */ nonDifferentiable = new Set<Tensor>();
+  /** @internal */ saved: Tensor[] = NONE;
+  /** @internal Made by the first markNonDifferentiable() (most ops have none). */ nonDifferentiable: Set<Tensor> | null = null;
   /** Anything else forward wants backward to have (shapes, options): ctx.stride = 2. */
   [field: string]: unknown;
 
@@ -47,11 +47,20 @@ export class Context {
    * is an error when backward runs, never a wrong gradient. null/undefined are kept as null.
    */
   saveForBackward(...tensors: (Tensor | null | undefined)[]): void {
-    tensors.forEach((t, i) => {
-      if (t != null && !(t instanceof Tensor)) throw new TypeError(`Expected a Tensor or null for saveForBackward argument ${i} but received ${describe(t)}`);
-    });
-    this.savedSlots = tensors.map((t) => t ?? null);
-    this.saved = tensors.filter((t): t is Tensor => t != null);
+    const slots: (Tensor | null)[] = [];
+    const saved: Tensor[] = [];
+    for (let i = 0; i < tensors.length; i++) {
+      const t = tensors[i];
+      if (t == null) {
+        slots.push(null);
+        continue;
+      }
+      if (!(t instanceof Tensor)) throw new TypeError(`Expected a Tensor or null for saveForBackward argument ${i} but received ${describe(t)}`);
+      slots.push(t);
+      saved.push(t);
+    }
+    this.savedSlots = slots;
+    this.saved = saved;
   }
 
   /**
@@ -68,16 +77,20 @@ export class Context {
 
   /** The tensors given to saveForBackward, in order. */
   get savedTensors(): (Tensor | null)[] {
-    return [...this.savedSlots];
+    return this.savedSlots.slice();
   }
 
   /** Outputs that have no gradient (indices, masks): they do not require grad. */
   markNonDifferentiable(...outputs: Tensor[]): void {
-    for (const t of outputs) this.nonDifferentiable.add(t);
+    const set = (this.nonDifferentiable ??= new Set());
+    for (const t of outputs) set.add(t);
   }
 
-  private savedSlots: (Tensor | null)[] = [];
+  private savedSlots: (Tensor | null)[] = NONE;
 }
+
+/** The empty list a Context starts with (never written: saveForBackward replaces it). */
+const NONE: never[] = [];
 
 type ForwardResult = Tensor | Tensor[];
 type GradResult = InputGradient | readonly InputGradient[];
@@ -102,16 +115,24 @@ export abstract class Function {
       throw new TypeError(`Expected a Function subclass with static forward() and backward() for ${fn.name}.apply but one of them is missing`);
     }
     const recording = isGradEnabled();
-    const needs = args.map((a) => recording && a instanceof Tensor && a.requiresGrad);
+    let anyNeeds = false;
+    const needs: boolean[] = [];
+    for (const a of args) {
+      const need = recording && a instanceof Tensor && a.requiresGrad;
+      needs.push(need);
+      anyNeeds ||= need;
+    }
     const ctx = new Context(needs);
-    const result = noGrad(() => fn.forward(ctx, ...args));
+    const result = withoutRecording(fn, ctx, args);
     const outputs: unknown[] = Array.isArray(result) ? [...result] : [result];
-    outputs.forEach((t, i) => {
+    for (let i = 0; i < outputs.length; i++) {
+      const t = outputs[i];
       if (!(t instanceof Tensor)) throw new TypeError(`Expected ${fn.name}.forward to return a Tensor or an array of Tensors but output ${i} is ${describe(t)}`);
       // An input returned as it is gets a tensor of its own (sharing memory), so that setting its
       // gradFn does not rewrite the input's place in the graph.
       if (args.includes(t) || t.gradFn !== null) outputs[i] = t.detach();
-    });
+    }
+    if (!anyNeeds) return reshapeResult(result, outputs as Tensor[]);
     return recordApply(fn, ctx, args, result, outputs as Tensor[], needs);
   }
 
@@ -134,37 +155,44 @@ function reshapeResult<R extends ForwardResult>(result: R, outputs: Tensor[]): R
 function recordApply<A extends unknown[], R extends ForwardResult>(
   fn: FunctionClass<A, R>, ctx: Context, args: A, result: R, outputs: Tensor[], needs: readonly boolean[],
 ): R {
-  if (!needs.some(Boolean)) return reshapeResult(result, outputs);
-  const inputs = args.map((a, i) => (needs[i] ? (a as Tensor) : null));
-  const node = new Node(
-    fn.name,
-    inputs,
-    outputs,
-    (grads) => {
-      const out = fn.backward(ctx, ...grads);
-      const list = Array.isArray(out) ? out : [out as Tensor | null | undefined];
-      if (list.length > args.length) {
-        throw new RangeError(`Expected ${fn.name}.backward to return at most ${args.length} gradients (one per forward argument) but it returned ${list.length}`);
-      }
-      // Trailing arguments without a gradient (options, numbers) may be left out; one that requires grad may not.
-      const missing = needs.findIndex((need, i) => need && i >= list.length);
-      if (missing >= 0) {
-        throw new RangeError(
-          `Expected ${fn.name}.backward to return a gradient (or null) for argument ${missing}, which requires grad, ` +
-            `but it returned ${list.length} gradient${list.length === 1 ? '' : 's'}`,
-        );
-      }
-      return list;
-    },
-    ctx.saved,
-  );
+  const inputs: (Tensor | null)[] = [];
+  for (let i = 0; i < args.length; i++) inputs.push(needs[i] ? (args[i] as Tensor) : null);
+  const node = new Node(fn.name, inputs, outputs, (grads) => backwardOf(fn, ctx, grads, args.length), ctx.saved);
   ctx.node = node;
   if (isTracing()) node.traced = { operands: args, attributes: fn.attributes ?? {} };
-  const returned = Array.isArray(result) ? result : [result];
-  outputs.forEach((t, i) => {
-    if (ctx.nonDifferentiable.has(returned[i])) return;
-    t.gradFn = node;
-    t.outputIndex = i;
-  });
+  const excluded = ctx.nonDifferentiable;
+  for (let i = 0; i < outputs.length; i++) {
+    if (excluded?.has(Array.isArray(result) ? result[i] : result)) continue;
+    outputs[i].gradFn = node;
+    outputs[i].outputIndex = i;
+  }
   return reshapeResult(result, outputs);
+}
+
+/** Runs fn.forward with recording off (its own ops are not recorded). */
+function withoutRecording<A extends unknown[], R extends ForwardResult>(fn: FunctionClass<A, R>, ctx: Context, args: A): R {
+  const before = setGradEnabled(false);
+  try {
+    return fn.forward(ctx, ...args);
+  } finally {
+    setGradEnabled(before);
+  }
+}
+
+/** A node's rule: fn.backward, its gradients checked against the forward arguments. */
+function backwardOf<A extends unknown[], R extends ForwardResult>(fn: FunctionClass<A, R>, ctx: Context, grads: Tensor[], argCount: number): readonly InputGradient[] {
+  const out = fn.backward(ctx, ...grads);
+  const list = Array.isArray(out) ? out : [out as Tensor | null | undefined];
+  if (list.length > argCount) {
+    throw new RangeError(`Expected ${fn.name}.backward to return at most ${argCount} gradients (one per forward argument) but it returned ${list.length}`);
+  }
+  // Trailing arguments without a gradient (options, numbers) may be left out; one that requires grad may not.
+  const missing = ctx.needsInputGrad.findIndex((need, i) => need && i >= list.length);
+  if (missing >= 0) {
+    throw new RangeError(
+      `Expected ${fn.name}.backward to return a gradient (or null) for argument ${missing}, which requires grad, ` +
+        `but it returned ${list.length} gradient${list.length === 1 ? '' : 's'}`,
+    );
+  }
+  return list;
 }

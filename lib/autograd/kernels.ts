@@ -118,7 +118,7 @@ function sliceView(shape: readonly number[], dim: number, start: number, end: nu
 
 /** element `index` of x times `factor`, as a new 0-d tensor (one kernel call, no copy first). */
 export function scaledElement(x: Tensor, index: number, factor: number): Tensor {
-  return E.binary('mul', { tensor: x, view: { shape: [], strides: [], offset: index } }, factor);
+  return E.scaledElement(x, index, factor);
 }
 
 /** x[..., start:end:step, ...] along dim (0 ≤ start ≤ end ≤ size), as a new tensor. */

@@ -48,13 +48,26 @@ export class Node {
   private saved: readonly Tensor[];
   private readonly versions: number[];
 
+  /**
+   * @internal backward()'s bookkeeping (engine.ts): the number of the last pass that ordered this
+   * node and its place in that pass's order, so that a pass needs no visited set nor map of its
+   * own (a nested backward() inside a rule renumbers a node; the outer pass then finds it by search).
+   */
+  orderedIn = 0;
+  /** @internal See orderedIn. */
+  place = 0;
+
   constructor(name: string, inputs: readonly (Tensor | null)[], outputs: readonly Tensor[], rule: BackwardRule, saved: readonly Tensor[]) {
     this.name = name;
     this.inputs = inputs;
-    this.outputs = outputs.map((t) => ({ shape: t.shape, device: t.device }));
+    const described: { shape: readonly number[]; device: Tensor['device'] }[] = [];
+    for (const t of outputs) described.push({ shape: t.shape, device: t.device });
+    this.outputs = described;
     this.rule = rule;
     this.saved = saved;
-    this.versions = saved.map((t) => t.version);
+    const versions: number[] = [];
+    for (const t of saved) versions.push(t.version);
+    this.versions = versions;
   }
 
   /** Whether input i needs a gradient (the rule may skip computing the others). */
@@ -88,7 +101,8 @@ export class Node {
           'Pass { retainGraph: true } to the first backward() to keep it.',
       );
     }
-    this.saved.forEach((t, i) => {
+    for (let i = 0; i < this.saved.length; i++) {
+      const t = this.saved[i];
       if (t.version !== this.versions[i]) {
         throw new Error(
           `A tensor that ${this.name} saved for backward (${t}) was changed in place after it was saved ` +
@@ -96,7 +110,7 @@ export class Node {
             'Change a clone() instead, or change it after backward().',
         );
       }
-    });
+    }
     return this.rule(gradOutputs);
   }
 
@@ -150,18 +164,19 @@ export function record<T extends Tensor | Tensor[]>(
 ): T {
   if (!isGradEnabled()) return outputs;
   let any = false;
-  const needing = inputs.map((t) => {
+  const needing: (Tensor | null)[] = [];
+  for (const t of inputs) {
     const needs = t != null && t.requiresGrad;
     any ||= needs;
-    return needs ? t : null;
-  });
+    needing.push(needs ? t : null);
+  }
   if (!any) return outputs;
   const list: Tensor[] = Array.isArray(outputs) ? outputs : [outputs as Tensor];
   const node = new Node(name, needing, list, rule, saved);
   if (isTracing()) node.traced = { operands: traced.operands ?? inputs, attributes: traced.attributes ?? {} };
-  list.forEach((t, i) => {
-    t.gradFn = node;
-    t.outputIndex = i;
-  });
+  for (let i = 0; i < list.length; i++) {
+    list[i].gradFn = node;
+    list[i].outputIndex = i;
+  }
   return outputs;
 }

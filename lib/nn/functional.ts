@@ -136,9 +136,9 @@ class Conv2dMaxPool2dFunction extends Function {
 
   static override backward(ctx: Context, dy: Tensor): InputGradient[] {
     const [x, weight, indices, y] = ctx.savedTensors;
-    const { relu: _relu, ...options } = ctx.options as Conv2dMaxPool2dOptions;
+    const { stride, padding } = ctx.options as Conv2dMaxPool2dOptions;
     const grads = weightGradients(ctx, ctx.hasBias ? weight : null);
-    return grads.result(conv2dMaxPool2dBackward(dy, indices!, y, x!, weight!, { ...options, ...grads.options }));
+    return grads.result(conv2dMaxPool2dBackward(dy, indices!, y, x!, weight!, { stride, padding, ...grads.options }));
   }
 }
 

@@ -262,6 +262,24 @@ function sameShapeBinary(code: number, a: Input, b: Input, options: ClampOptions
   return result;
 }
 
+/** The shape, and the strides, of a 0-d tensor or view. */
+const SCALAR: readonly number[] = [];
+
+/**
+ * x's element `index` (of its contiguous storage) times `factor` (any number, NaN included), as a
+ * new 0-d tensor: binary('mul') of a 0-d view, without the general path's planning. A loss's value
+ * is read out of its kernel's statistics this way every training step.
+ */
+export function scaledElement(x: Tensor, index: number, factor: number): Tensor {
+  expectTensor(x, 'x');
+  if (!Number.isInteger(index) || index < 0 || index >= x.size) fail(`an element index in [0, ${x.size - 1}]`, 'index', index, RangeError);
+  if (typeof factor !== 'number') fail('a number', 'factor', factor);
+  const result = Tensor.empty(SCALAR, { device: x.device });
+  const none = SCALAR as number[];
+  native().elementwiseBinary(opNumber('binary', 'mul', 'op'), result.buffer, 0, none, x.buffer, index, none, factor, 0, null, none, -Infinity, Infinity, false);
+  return result;
+}
+
 function sameDims(x: readonly number[], y: readonly number[]): boolean {
   if (x.length !== y.length) return false;
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
