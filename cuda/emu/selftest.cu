@@ -23,8 +23,11 @@ __global__ void coordinates_kernel(std::int32_t* out, std::int32_t* dims) {
   }
 }
 
+// Dynamic shared memory, which the emulator fills with NaN at each block start: a slot read before
+// its thread wrote it is NaN, whatever block ran before on the same host thread (a static
+// __shared__ array would keep that block's values, and a stale sum could happen to be right).
 __global__ void block_sums_kernel(float* sums, const float* x, bool barriers) {
-  __shared__ float partial[1024];
+  NAPINET_DYNAMIC_SHARED(float, partial);
   const unsigned tid = threadIdx.x;
   partial[tid] = x[blockIdx.x * blockDim.x + tid];
   if (barriers) __syncthreads();
@@ -152,7 +155,7 @@ void coordinates(std::int32_t* out, std::int32_t* dims) {
 }
 
 void block_sums(float* sums, const float* x, int blocks, int threads, bool barriers) {
-  NAPINET_LAUNCH(block_sums_kernel, blocks, threads, 0, sums, x, barriers);
+  NAPINET_LAUNCH(block_sums_kernel, blocks, threads, threads * sizeof(float), sums, x, barriers);
 }
 
 void normalize(float* y, const float* x, int n, bool barriers) {
