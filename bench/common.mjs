@@ -1,8 +1,9 @@
 // Helpers shared by the benchmarks: machine description, PyTorch runs, timing, table printing.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,6 +23,30 @@ export function runPython(script, args = []) {
   const r = spawnSync('python3', [path.join(root, 'bench', script), ...args], { encoding: 'utf8', cwd: root, maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`${script} failed:\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1));
+}
+
+/**
+ * Starts a Python benchmark script as a child that answers one JSON line per request line, so that
+ * napinet and PyTorch can be timed in alternating blocks under the same load. Its first line is
+ * { torch: version }. ask(line) sends a request and resolves to the parsed answer.
+ */
+export async function pythonChild(script, args = []) {
+  const child = spawn('python3', [path.join(root, 'bench', script), ...args], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const read = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`${script} ended early`);
+    return JSON.parse(value);
+  };
+  const ready = await read();
+  return {
+    version: ready.torch,
+    ask(line) {
+      child.stdin.write(`${line}\n`);
+      return read();
+    },
+    quit: () => child.stdin.end('quit\n'),
+  };
 }
 
 export function median(xs) {

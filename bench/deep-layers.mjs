@@ -19,13 +19,10 @@
 //
 //   npm run build && node bench/deep-layers.mjs [--rounds 5] [--iters 10] [--threads N] [--fuse false]
 //                                               [--clock wall|cpu] [--no-torch]
-import { spawn } from 'node:child_process';
 import * as os from 'node:os';
-import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import napinet from '../dist/esm/index.mjs';
-import { machine, machinePeak, median, root, sampleMs, table } from './common.mjs';
+import { machine, machinePeak, median, pythonChild, sampleMs, table } from './common.mjs';
 
 const { Tensor, nn, ops } = napinet;
 const { values } = parseArgs({
@@ -104,22 +101,8 @@ for (const [c, k, h, pool] of [[1, 32, 28, 0], [32, 32, 26, 1], [32, 64, 12, 0],
 
 // ---- PyTorch, a child process answering one case at a time ----
 async function startTorch() {
-  const child = spawn('python3', [path.join(root, 'bench', 'torch_layers.py'), '--threads', String(threads), '--clock', values.clock], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const read = async () => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error('torch_layers.py ended early');
-    return JSON.parse(value);
-  };
-  const ready = await read();
-  return {
-    version: ready.torch,
-    async ms(name) {
-      child.stdin.write(`${name} ${iters}\n`);
-      return (await read()).ms;
-    },
-    quit: () => child.stdin.end('quit\n'),
-  };
+  const child = await pythonChild('torch_layers.py', ['--threads', String(threads), '--clock', values.clock]);
+  return { version: child.version, ms: async (name) => (await child.ask(`${name} ${iters}`)).ms, quit: child.quit };
 }
 const torch = values['no-torch'] ? null : await startTorch();
 

@@ -8,14 +8,11 @@
 //
 //   npm run build && node bench/deep-step.mjs [--rounds 8] [--block 20] [--threads N] [--profile]
 //                                             [--no-torch] [--fuse false] [--clock wall|cpu]
-import { spawn } from 'node:child_process';
 import * as os from 'node:os';
-import * as path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import napinet from '../dist/esm/index.mjs';
 import chapter from '../dist/esm/chapter/index.mjs';
-import { cpuMs, machine, median, root, sampleMs, table } from './common.mjs';
+import { cpuMs, machine, median, pythonChild, sampleMs, table } from './common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -101,24 +98,8 @@ const napinetBlock = (steps) => sampleMs(napinetStep, { iters: steps, warmup: 0,
 
 // ---- PyTorch, as a child process driven block by block ----
 async function startTorch() {
-  const child = spawn('python3', [path.join(root, 'bench', 'torch_deep_step.py'), '--threads', String(threads), '--clock', values.clock], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const read = async () => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error('torch_deep_step.py ended early');
-    return JSON.parse(value);
-  };
-  const ready = await read();
-  return {
-    version: ready.torch,
-    async run(steps) {
-      child.stdin.write(`run ${steps}\n`);
-      return (await read()).ms;
-    },
-    quit() {
-      child.stdin.end('quit\n');
-    },
-  };
+  const child = await pythonChild('torch_deep_step.py', ['--threads', String(threads), '--clock', values.clock]);
+  return { version: child.version, run: async (steps) => (await child.ask(`run ${steps}`)).ms, quit: child.quit };
 }
 const torch = values['no-torch'] ? null : await startTorch();
 const pause = () => new Promise((r) => setTimeout(r, 50)); // lets the other side's spinning threads sleep
