@@ -27,7 +27,9 @@
 
 namespace napinet::kernels {
 
-enum class Conv2dAlgorithm : int { kAuto = 0, kDirect = 1, kIm2col = 2 };
+// kWinograd (conv2d_winograd.h: 3×3, stride 1) is chosen by kAuto only; in a backward pass it
+// means the input gradient by Winograd and the weight gradient by the direct pass.
+enum class Conv2dAlgorithm : int { kAuto = 0, kDirect = 1, kIm2col = 2, kWinograd = 3 };
 
 // Output size along one axis: (in + 2·pad − kernel) / stride + 1 (the caller ensures
 // in + 2·pad ≥ kernel, stride ≥ 1, pad ≥ 0).
@@ -123,7 +125,7 @@ const char* conv2d_isa();
 // Which pass conv2d_auto_algorithm chooses for.
 enum class Conv2dPass : int { kForward = 0, kWeightGrad = 1, kAllGrads = 2 };
 
-// The algorithm kAuto runs for this shape and pass (kDirect or kIm2col). kWeightGrad is a
+// The algorithm kAuto runs for this shape and pass (kDirect, kIm2col or kWinograd). kWeightGrad is a
 // backward call without dx, kAllGrads one with dx.
 Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W, index_t K,
                                       index_t kh, index_t kw, index_t stride_h, index_t stride_w,
