@@ -1039,13 +1039,19 @@ std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const 
 
 // Whether kAuto takes Winograd (conv2d_winograd.h) for the forward pass (kForward) or the input
 // gradient (kAllGrads): a 3×3 kernel, stride 1, at least 16 input and output channels (the
-// GEMMs' depth and rows) and an output of at least 4×4 (few tiles otherwise). See
-// conv2d_auto_algorithm for the measurements.
+// GEMMs' depth and rows) and an output of at least 4×4 (few tiles otherwise); for the input
+// gradient, at least 64 of each. Measured on Sapphire Rapids (AVX-512, one thread, CPU time,
+// batch 128, bench/conv-shapes.mjs): the forward pass 1.35× faster than the direct pass on 32→32
+// channels 26×26, 1.5× on 32→64 12×12, 1.7× on 64→64 10×10; the input gradient 1.2× faster on
+// 64→64 10×10, but no faster on 32→32 26×26 and 1.05× slower on 32→64 12×12 (where the direct
+// pass computes dx and dW from one read of dy, and Winograd's transforms weigh more against
+// GEMMs only 32 deep).
 bool use_winograd(index_t C, index_t K, index_t kh, index_t kw, index_t sh, index_t sw, index_t ph,
                   index_t pw, index_t oh, index_t ow, Conv2dPass pass) {
   if (!conv2d_winograd_supported(kh, kw, sh, sw) || C < 16 || K < 16 || oh < 4 || ow < 4)
     return false;
-  return pass == Conv2dPass::kForward || conv2d_winograd_input_grad_supported(ph, pw);
+  if (pass == Conv2dPass::kForward) return true;
+  return C >= 64 && K >= 64 && conv2d_winograd_input_grad_supported(ph, pw);
 }
 
 // The backward pass kAuto runs where it picks Winograd, given the whole dy: dx by Winograd, then
