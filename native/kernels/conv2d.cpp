@@ -1038,17 +1038,20 @@ std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const 
 }
 
 // Whether kAuto takes Winograd (conv2d_winograd.h) for the forward pass (kForward) or the input
-// gradient (kAllGrads): a 3×3 kernel, stride 1, at least 16 input and output channels (the
-// GEMMs' depth and rows) and an output of at least 4×4 (few tiles otherwise); for the input
-// gradient, at least 64 of each. Measured on Sapphire Rapids (AVX-512, one thread, CPU time,
-// batch 128, bench/conv-shapes.mjs): the forward pass 1.35× faster than the direct pass on 32→32
-// channels 26×26, 1.5× on 32→64 12×12, 1.7× on 64→64 10×10; the input gradient 1.2× faster on
-// 64→64 10×10, but no faster on 32→32 26×26 and 1.05× slower on 32→64 12×12 (where the direct
-// pass computes dx and dW from one read of dy, and Winograd's transforms weigh more against
-// GEMMs only 32 deep).
+// gradient (kAllGrads): a 3×3 kernel, stride 1, 32–192 channels in and out, an output plane of
+// 36 to 3,136 (56×56) positions; for the input gradient, at least 64 channels each way. Measured
+// on Sapphire Rapids (AVX-512, one thread, CPU time; bench/conv-shapes.mjs at batch 128): the
+// forward pass 1.4× faster than the direct pass on 32→32 channels 26×26, 1.4× on 32→64 12×12,
+// 1.6× on 64→64 10×10; elsewhere 1.5× on 64→64 28×28, 1.4× on 128→128 28×28, 1.2× on 32→32
+// 56×56 and on 192→192 10×10, 1.1× on 32→32 8×8. Outside that range it was no faster or slower:
+// 16 channels 0.9–1.0× (GEMMs too shallow for the transforms' cost), 256 channels 0.5–0.8× (the
+// transformed weights, 4 MB, leave L2), 16→16 on 128×128 0.8× (a sample's transformed tiles leave
+// L2). The input gradient: 1.2× faster on 64→64 10×10, no faster on 32→32 26×26, 0.95× on
+// 32→64 12×12 (where the direct pass computes dx and dW from one read of dy).
 bool use_winograd(index_t C, index_t K, index_t kh, index_t kw, index_t sh, index_t sw, index_t ph,
                   index_t pw, index_t oh, index_t ow, Conv2dPass pass) {
-  if (!conv2d_winograd_supported(kh, kw, sh, sw) || C < 16 || K < 16 || oh < 4 || ow < 4)
+  if (!conv2d_winograd_supported(kh, kw, sh, sw) || C < 32 || K < 32 || C > 192 || K > 192 ||
+      oh * ow < 36 || oh * ow > 56 * 56)
     return false;
   if (pass == Conv2dPass::kForward) return true;
   return C >= 64 && K >= 64 && conv2d_winograd_input_grad_supported(ph, pw);
