@@ -1081,15 +1081,14 @@ Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pa
 // 32×32, kernels 1–11, strides 1–4), 2–10× faster than im2col, and the backward pass with dx
 // 1.5–4× faster. im2col wins one case: the weight gradient alone (a first layer's backward) when
 // the output plane has at most 4 positions (1×1 or 2×2 outputs: the direct path's 8-position
-// vectors are then mostly padding), by about 1.2–2×.
+// vectors are then mostly padding), by about 1.2–2×. Winograd takes the forward pass and the
+// input gradient of the 3×3, stride-1 shapes where it was measured faster (use_winograd).
 Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W, index_t K,
                                       index_t kh, index_t kw, index_t stride_h, index_t stride_w,
                                       index_t pad_h, index_t pad_w, Conv2dPass pass) {
-  const index_t plane = conv2d_output_size(H, kh, stride_h, pad_h) *
-                        conv2d_output_size(W, kw, stride_w, pad_w);
-  if (pass == Conv2dPass::kWeightGrad && plane <= 4) return Conv2dAlgorithm::kIm2col;
   const index_t oh = conv2d_output_size(H, kh, stride_h, pad_h);
   const index_t ow = conv2d_output_size(W, kw, stride_w, pad_w);
+  if (pass == Conv2dPass::kWeightGrad && oh * ow <= 4) return Conv2dAlgorithm::kIm2col;
   if (pass != Conv2dPass::kWeightGrad &&
       use_winograd(C, K, kh, kw, stride_h, stride_w, pad_h, pad_w, oh, ow, pass))
     return Conv2dAlgorithm::kWinograd;
@@ -1131,11 +1130,12 @@ void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHoo
                           index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  Conv2dAlgorithm chosen = resolve(Conv2dAlgorithm::kAuto, s, pass);
+  const Conv2dAlgorithm chosen = resolve(Conv2dAlgorithm::kAuto, s, pass);
   const index_t sample = s.k * s.out_plane();
   if (chosen == Conv2dAlgorithm::kWinograd) {
-    // Winograd's dx reads all of dy: the whole dy first (in a buffer this thread keeps: up to
-    // 9 MB on the deep network, faulted in once), then what conv2d_backward runs on it.
+    // Winograd's dx reads all of dy: the whole dy first (in a buffer this thread keeps: 2 MB on
+    // the deep network's 64→64 10×10 layer, faulted in once), then what conv2d_backward runs on
+    // it (bit-identical to it by construction).
     thread_local std::vector<float> buffer;
     if (buffer.size() < static_cast<std::size_t>(s.n * sample))
       buffer.resize(static_cast<std::size_t>(s.n * sample));
