@@ -11,9 +11,11 @@
 #include <vector>
 
 #include "activation.h"  // Relu: the fused ReLU is relu_forward / relu_backward
+#include "conv2d_winograd.h"
 #include "gemm.h"
 #include "isa.h"
 #include "parallel.h"
+#include "pool2d.h"  // max_pool2d_forward: the fused layer's pool where kAuto takes Winograd
 #include "simd.h"
 
 #if defined(__GNUC__)
@@ -64,24 +66,6 @@ index_t backward_grain(const Shape& s) {
   const index_t max_chunks = std::max<index_t>(
       8, std::min<index_t>(kMaxBackwardChunks, kPartialBudget / (s.k * s.taps() + s.k)));
   return std::max(batch_grain(s), (s.n + max_chunks - 1) / max_chunks);
-}
-
-// parallel_for over the batch that hands the first exception a chunk throws (std::bad_alloc for
-// its scratch, say) back to the caller, instead of letting it leave a pool thread and terminate
-// the process.
-template <typename Fn>
-void parallel_chunks(index_t n, index_t grain, const Fn& fn) {
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  parallel_for(n, grain, [&](index_t begin, index_t end) {
-    try {
-      fn(begin, end);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-    }
-  });
-  if (error) std::rethrow_exception(error);
 }
 
 index_t round_up(index_t value, index_t multiple) {
@@ -1053,6 +1037,38 @@ std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const 
   return dense;
 }
 
+// Whether kAuto takes Winograd (conv2d_winograd.h) for the forward pass (kForward) or the input
+// gradient (kAllGrads): a 3×3 kernel, stride 1, 32–192 channels in and out, an output plane of
+// 36 to 3,136 (56×56) positions; for the input gradient, at least 64 channels each way. Measured
+// on Sapphire Rapids (AVX-512, one thread, CPU time; bench/conv-shapes.mjs at batch 128): the
+// forward pass 1.4× faster than the direct pass on 32→32 channels 26×26, 1.4× on 32→64 12×12,
+// 1.6× on 64→64 10×10; elsewhere 1.5× on 64→64 28×28, 1.4× on 128→128 28×28, 1.2× on 32→32
+// 56×56 and on 192→192 10×10, 1.1× on 32→32 8×8. Outside that range it was no faster or slower:
+// 16 channels 0.9–1.0× (GEMMs too shallow for the transforms' cost), 256 channels 0.5–0.8× (the
+// transformed weights, 4 MB, leave L2), 16→16 on 128×128 0.8× (a sample's transformed tiles leave
+// L2). The input gradient: 1.2× faster on 64→64 10×10, no faster on 32→32 26×26, 0.95× on
+// 32→64 12×12 (where the direct pass computes dx and dW from one read of dy).
+bool use_winograd(index_t C, index_t K, index_t kh, index_t kw, index_t sh, index_t sw, index_t ph,
+                  index_t pw, index_t oh, index_t ow, Conv2dPass pass) {
+  if (!conv2d_winograd_supported(kh, kw, sh, sw) || C < 32 || K < 32 || C > 192 || K > 192 ||
+      oh * ow < 36 || oh * ow > 56 * 56)
+    return false;
+  if (pass == Conv2dPass::kForward) return true;
+  return C >= 64 && K >= 64 && conv2d_winograd_input_grad_supported(ph, pw);
+}
+
+// The backward pass kAuto runs where it picks Winograd, given the whole dy: dx by Winograd, then
+// dw, db by the direct pass without dx (im2col where it declines: a NaN or inf). Returns false,
+// having written nothing but dx, when dx met a NaN or inf: the caller then runs its direct pass.
+bool winograd_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                       const float* w, const Shape& s, bool accumulate) {
+  if (!conv2d_winograd_input_grad(dx, dy, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw)) return false;
+  const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
+  if (!direct_backward(nullptr, dw, db, source, x, w, s, accumulate, false))
+    im2col_backward(nullptr, dw, db, dy, x, w, s, accumulate);
+  return true;
+}
+
 Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pass) {
   if (algorithm != Conv2dAlgorithm::kAuto) return algorithm;
   return conv2d_auto_algorithm(s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, pass);
@@ -1065,13 +1081,17 @@ Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pa
 // 32×32, kernels 1–11, strides 1–4), 2–10× faster than im2col, and the backward pass with dx
 // 1.5–4× faster. im2col wins one case: the weight gradient alone (a first layer's backward) when
 // the output plane has at most 4 positions (1×1 or 2×2 outputs: the direct path's 8-position
-// vectors are then mostly padding), by about 1.2–2×.
+// vectors are then mostly padding), by about 1.2–2×. Winograd takes the forward pass and the
+// input gradient of the 3×3, stride-1 shapes where it was measured faster (use_winograd).
 Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W, index_t K,
                                       index_t kh, index_t kw, index_t stride_h, index_t stride_w,
                                       index_t pad_h, index_t pad_w, Conv2dPass pass) {
-  const index_t plane = conv2d_output_size(H, kh, stride_h, pad_h) *
-                        conv2d_output_size(W, kw, stride_w, pad_w);
-  if (pass == Conv2dPass::kWeightGrad && plane <= 4) return Conv2dAlgorithm::kIm2col;
+  const index_t oh = conv2d_output_size(H, kh, stride_h, pad_h);
+  const index_t ow = conv2d_output_size(W, kw, stride_w, pad_w);
+  if (pass == Conv2dPass::kWeightGrad && oh * ow <= 4) return Conv2dAlgorithm::kIm2col;
+  if (pass != Conv2dPass::kWeightGrad &&
+      use_winograd(C, K, kh, kw, stride_h, stride_w, pad_h, pad_w, oh, ow, pass))
+    return Conv2dAlgorithm::kWinograd;
   return Conv2dAlgorithm::kDirect;
 }
 
@@ -1080,10 +1100,12 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, in
                     index_t stride_w, index_t pad_h, index_t pad_w, Conv2dAlgorithm algorithm) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   if (s.n == 0 || s.out_plane() == 0) return;
-  if (resolve(algorithm, s, Conv2dPass::kForward) == Conv2dAlgorithm::kIm2col) {
+  const Conv2dAlgorithm chosen = resolve(algorithm, s, Conv2dPass::kForward);
+  if (chosen == Conv2dAlgorithm::kIm2col) {
     im2col_forward(y, x, w, b, s, nullptr);
-  } else {
-    direct_forward(y, x, w, b, s, nullptr);
+  } else if (chosen != Conv2dAlgorithm::kWinograd ||
+             !conv2d_winograd_forward(y, x, w, b, N, C, H, W, K, pad_h, pad_w, nullptr)) {
+    direct_forward(y, x, w, b, s, nullptr);  // (after Winograd: a NaN or inf met, see its header)
   }
 }
 
@@ -1093,10 +1115,12 @@ void conv2d_forward_then(float* y, const float* x, const float* w, const float* 
                          const Conv2dSampleHook& after_sample) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   if (s.n == 0 || s.out_plane() == 0) return;
-  if (resolve(Conv2dAlgorithm::kAuto, s, Conv2dPass::kForward) == Conv2dAlgorithm::kIm2col) {
+  const Conv2dAlgorithm chosen = resolve(Conv2dAlgorithm::kAuto, s, Conv2dPass::kForward);
+  if (chosen == Conv2dAlgorithm::kIm2col) {
     im2col_forward(y, x, w, b, s, &after_sample);
-  } else {
-    direct_forward(y, x, w, b, s, &after_sample);
+  } else if (chosen != Conv2dAlgorithm::kWinograd ||
+             !conv2d_winograd_forward(y, x, w, b, N, C, H, W, K, pad_h, pad_w, &after_sample)) {
+    direct_forward(y, x, w, b, s, &after_sample);  // (after Winograd: every sample's hook again)
   }
 }
 
@@ -1106,8 +1130,24 @@ void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHoo
                           index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kDirect &&
-      direct_backward_exact(dx, w, s)) {
+  const Conv2dAlgorithm chosen = resolve(Conv2dAlgorithm::kAuto, s, pass);
+  const index_t sample = s.k * s.out_plane();
+  if (chosen == Conv2dAlgorithm::kWinograd) {
+    // Winograd's dx reads all of dy: the whole dy first (in a buffer this thread keeps: 2 MB on
+    // the deep network's 64→64 10×10 layer, faulted in once), then what conv2d_backward runs on
+    // it (bit-identical to it by construction).
+    thread_local std::vector<float> buffer;
+    if (buffer.size() < static_cast<std::size_t>(s.n * sample))
+      buffer.resize(static_cast<std::size_t>(s.n * sample));
+    float* const dense = buffer.data();  // (the pool's threads have buffers of their own)
+    parallel_for(s.n, 1, [&](index_t begin, index_t end) {
+      for (index_t n = begin; n < end; ++n) dy_of_sample.fn(dy_of_sample.ctx, n, dense + n * sample);
+    });
+    conv2d_backward(dx, dw, db, dense, x, w, N, C, H, W, K, kh, kw, stride_h, stride_w,
+                    pad_h, pad_w, accumulate, Conv2dAlgorithm::kAuto);
+    return;
+  }
+  if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
     const DySource source{nullptr, nullptr, nullptr, nullptr, 0, 0, &dy_of_sample};
     if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
                         dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s))) {
@@ -1116,7 +1156,6 @@ void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHoo
   }
   // A tiny output plane (≤ 4 positions), or a NaN or inf in the pass (see direct_backward): the
   // whole dy first, then conv2d_backward's im2col pass.
-  const index_t sample = s.k * s.out_plane();
   std::vector<float> dense(static_cast<std::size_t>(s.n * sample));
   for (index_t n = 0; n < s.n; ++n) dy_of_sample.fn(dy_of_sample.ctx, n, dense.data() + n * sample);
   im2col_backward(dx, dw, db, dense.data(), x, w, s, accumulate);
@@ -1128,7 +1167,12 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      index_t pad_w, bool accumulate, Conv2dAlgorithm algorithm) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  if (resolve(algorithm, s, pass) == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
+  Conv2dAlgorithm chosen = resolve(algorithm, s, pass);
+  if (chosen == Conv2dAlgorithm::kWinograd) {
+    if (winograd_backward(dx, dw, db, dy, x, w, s, accumulate)) return;
+    chosen = Conv2dAlgorithm::kDirect;  // dx met a NaN or inf: the direct pass's dx instead
+  }
+  if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
     const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
     if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
                         dx != nullptr && use_gemm_dx(algorithm, s))) {
@@ -1144,6 +1188,14 @@ void conv2d_max_pool2d_forward(float* y, std::int32_t* indices, const float* x, 
                                index_t stride_w, index_t pad_h, index_t pad_w, bool relu) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   if (s.n == 0 || s.oh < 2 || s.ow < 2) return;
+  if (resolve(Conv2dAlgorithm::kAuto, s, Conv2dPass::kForward) == Conv2dAlgorithm::kWinograd) {
+    // the three ops in turn, so that the layer stays bit-identical to them with Winograd's z
+    std::vector<float> z(static_cast<std::size_t>(s.n * s.k * s.out_plane()));
+    conv2d_forward(z.data(), x, w, b, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+    max_pool2d_forward(y, indices, z.data(), s.n, s.k, s.oh, s.ow, 2, 2, 2, 2, 0, 0);
+    if (relu) relu_forward(y, y, s.n * s.k * (s.oh / 2) * (s.ow / 2));
+    return;
+  }
   pool_forward(y, indices, x, w, b, s, relu);
 }
 
@@ -1155,8 +1207,14 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const index_t ph = s.oh / 2, pw = s.ow / 2;
   const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  if (resolve(Conv2dAlgorithm::kAuto, s, pass) == Conv2dAlgorithm::kDirect &&
-      direct_backward_exact(dx, w, s)) {
+  const Conv2dAlgorithm chosen = resolve(Conv2dAlgorithm::kAuto, s, pass);
+  if (chosen == Conv2dAlgorithm::kWinograd) {  // the dense dy, then conv2d_backward's pass
+    const std::vector<float> dense = dense_dy(dy, indices, y, s);
+    conv2d_backward(dx, dw, db, dense.data(), x, w, N, C, H, W, K, kh, kw, stride_h, stride_w,
+                    pad_h, pad_w, accumulate, Conv2dAlgorithm::kAuto);
+    return;
+  }
+  if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
     const DySource source{nullptr, dy, indices, y, ph, pw, nullptr};
     if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
                         dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s))) {

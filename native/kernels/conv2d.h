@@ -3,11 +3,13 @@
 // bias); the backward pair gives what autograd gives for input, weight and bias.
 // Test: test/conv2d.test.ts (fixtures from scripts/fixtures/conv2d.py)
 //
-// Two algorithms compute the same thing and pass the same parity tests:
+// Three algorithms compute the same thing and pass the same parity tests:
 //   direct  an implicit GEMM on a per-sample copy of the input split into stride phases, so every
 //           tap is a constant shift of one flat buffer; register-blocked micro-kernels, no im2col
 //           matrix (fastest for few channels, e.g. the seed network's 1→8 channels, 5×5).
 //   im2col  the classic lowering: an im2col (or col2im) tile per sample and kernels::gemm_serial.
+//   Winograd F(2×2, 3×3) (conv2d_winograd.h), for 3×3 kernels with stride 1 and many channels:
+//           kAuto only, for the forward pass and the input gradient (use_winograd in conv2d.cpp).
 // kAuto picks one from the shape and pass (conv2d_auto_algorithm); in a backward pass with dx it
 // takes dx, for stride 1, at least 16 output channels and a small input plane (where the direct
 // pass's full correlation would compute over 1.3× as many positions), from a GEMM over rows as wide
@@ -27,7 +29,9 @@
 
 namespace napinet::kernels {
 
-enum class Conv2dAlgorithm : int { kAuto = 0, kDirect = 1, kIm2col = 2 };
+// kWinograd (conv2d_winograd.h: 3×3, stride 1) is chosen by kAuto only; in a backward pass it
+// means the input gradient by Winograd and the weight gradient by the direct pass.
+enum class Conv2dAlgorithm : int { kAuto = 0, kDirect = 1, kIm2col = 2, kWinograd = 3 };
 
 // Output size along one axis: (in + 2·pad − kernel) / stride + 1 (the caller ensures
 // in + 2·pad ≥ kernel, stride ≥ 1, pad ≥ 0).
@@ -61,7 +65,8 @@ void conv2d_backward(float* dx,        // (N,C,H,W) or nullptr
 // the layers' execution plan runs for Conv2d → MaxPool2d(2) (→ ReLU) on the CPU (see
 // lib/nn/sequential.ts). y, indices (N,K,OH/2,OW/2); indices as max_pool2d_forward's (h·OW + w of
 // each window's argmax within the convolution's output plane). Bit-identical to conv2d_forward,
-// max_pool2d_forward (kernel 2, stride 2) and relu_forward in turn. Needs OH, OW ≥ 2.
+// max_pool2d_forward (kernel 2, stride 2) and relu_forward in turn (where kAuto takes Winograd,
+// by running them in turn). Needs OH, OW ≥ 2.
 // Test: test/conv2d_pool.test.ts
 void conv2d_max_pool2d_forward(float* y,                // (N,K,OH/2,OW/2)
                                std::int32_t* indices,   // (N,K,OH/2,OW/2)
@@ -102,7 +107,8 @@ struct Conv2dSampleHook {
 
 // conv2d_forward (kAuto), and after_sample(n, y + n·K·OH·OW) for every sample n once its output
 // is written, on the thread that wrote it (while it is in cache). y is bit-identical to
-// conv2d_forward's.
+// conv2d_forward's. (Where a Winograd pass meets a NaN or inf, the direct pass recomputes y and
+// calls after_sample again for every sample: the last call per sample sees the final output.)
 void conv2d_forward_then(float* y, const float* x, const float* w, const float* b, index_t N,
                          index_t C, index_t H, index_t W, index_t K, index_t kh, index_t kw,
                          index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
@@ -123,7 +129,7 @@ const char* conv2d_isa();
 // Which pass conv2d_auto_algorithm chooses for.
 enum class Conv2dPass : int { kForward = 0, kWeightGrad = 1, kAllGrads = 2 };
 
-// The algorithm kAuto runs for this shape and pass (kDirect or kIm2col). kWeightGrad is a
+// The algorithm kAuto runs for this shape and pass (kDirect, kIm2col or kWinograd). kWeightGrad is a
 // backward call without dx, kAllGrads one with dx.
 Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W, index_t K,
                                       index_t kh, index_t kw, index_t stride_h, index_t stride_w,

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
+#include <mutex>
 
 namespace napinet::kernels {
 
@@ -22,6 +24,23 @@ void parallel_for(std::int64_t n, std::int64_t grain,
 // Number of chunks parallel_for(n, grain, ...) makes: callers size per-chunk scratch with it.
 inline std::int64_t chunk_count(std::int64_t n, std::int64_t grain) {
   return n <= 0 ? 0 : (n + grain - 1) / grain;
+}
+
+// parallel_for that hands the first exception a chunk throws (std::bad_alloc for its scratch, say)
+// back to the caller, instead of letting it leave a pool thread and terminate the process.
+template <typename Fn>
+void parallel_chunks(std::int64_t n, std::int64_t grain, const Fn& fn) {
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  parallel_for(n, grain, [&](std::int64_t begin, std::int64_t end) {
+    try {
+      fn(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace napinet::kernels

@@ -1,0 +1,212 @@
+// Winograd F(2×2, 3×3) convolution: the plan, the weight transform, the per-thread scratch and the
+// choice of instruction set; the per-block kernels are in conv2d_winograd.inc (see the header for
+// the algorithm). Test: test/conv2d_winograd.test.ts
+#include "conv2d_winograd.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "isa.h"
+#include "parallel.h"
+#include "simd.h"
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"  // vectors only cross always-inlined helpers: no ABI
+#endif
+
+namespace napinet::kernels {
+namespace {
+
+// Tiles per block of samples: the GEMMs' column count, about kBlockTiles (the deep network's 12×12
+// and 10×10 inputs have 25 and 16 tiles a sample: blocks of 5 and 8 samples keep the vectors full;
+// 26×26 has 144, one sample a block). v and m then hold 16·(C + K)·cols floats: 0.5–1 MB at 64
+// channels, within L2. (Blocks of 64 tiles made 32→64 12×12 1.1× slower, of 256 tiles 64→64
+// 10×10 1.2× slower.)
+constexpr index_t kBlockTiles = 128;
+
+struct WinogradPlan {
+  index_t n, c, h, w, k, ph, pw, oh, ow;
+  index_t th, tw;   // tile rows and columns: ⌈OH/2⌉, ⌈OW/2⌉
+  index_t tiles;    // th·tw, per sample
+  index_t hs, ws;   // the padded source plane the tiles read: 2·th + 2 rows, 2·tw + 2 columns
+  bool needs_copy;  // whether the tiles read a padded copy (padding, an odd output size)
+  index_t group;     // samples per block
+  index_t cols;      // group·tiles rounded up to whole vectors: the GEMMs' columns
+  index_t v_stride;  // cols + a vector: v's rows, with room for a last vector's spill
+  index_t v_plane;   // floats from one element e's (C, v_stride) plane of v to the next
+  index_t m_plane;   // likewise for m's (K, cols) planes
+};
+
+WinogradPlan make_plan(index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
+                       index_t pw, index_t lanes) {
+  WinogradPlan p{};
+  p.n = N, p.c = C, p.h = H, p.w = W, p.k = K, p.ph = ph, p.pw = pw;
+  p.oh = H + 2 * ph - 2;
+  p.ow = W + 2 * pw - 2;
+  p.th = (p.oh + 1) / 2;
+  p.tw = (p.ow + 1) / 2;
+  p.tiles = p.th * p.tw;
+  p.hs = 2 * p.th + 2;
+  p.ws = 2 * p.tw + 2;
+  p.needs_copy = ph != 0 || pw != 0 || p.oh % 2 != 0 || p.ow % 2 != 0;
+  p.group = std::clamp<index_t>(kBlockTiles / p.tiles, 1, std::max<index_t>(1, N));
+  p.cols = (p.group * p.tiles + lanes - 1) / lanes * lanes;
+  p.v_stride = p.cols + lanes;
+  // The 16 planes of v and m one 256-byte step apart modulo 4 KiB: at whole 4 KiB multiples, the
+  // transforms' 16 streams fell into the same L1 sets and evicted each other (32→32 channels on
+  // 26×26: the forward pass 1.4× slower).
+  p.v_plane = (p.c * p.v_stride + 1023) / 1024 * 1024 + 64;
+  p.m_plane = (p.k * p.cols + 1023) / 1024 * 1024 + 64;
+  return p;
+}
+
+// This thread's scratch for one chunk of blocks, carved from a buffer that it keeps and grows
+// (a block's v and m are 0.5–1 MB: allocated per call, glibc would hand them back to the kernel
+// and every call would fault them in again). One chunk at a time per thread: the per-sample hooks
+// run no Winograd pass.
+struct WinogradScratch {
+  WinogradScratch(const WinogradPlan& p, index_t lanes) {
+    thread_local std::vector<float> storage;
+    const index_t slack = 2 * lanes + 16;  // after each part: the last vectors' reads and spills
+    const index_t v_len = 16 * p.v_plane + slack, m_len = 16 * p.m_plane + slack;
+    const index_t padded_len = p.c * p.hs * p.ws + slack;
+    const auto total = static_cast<std::size_t>(v_len + m_len + padded_len + 16);
+    if (storage.size() < total) storage.resize(total);
+    const auto address = reinterpret_cast<std::uintptr_t>(storage.data());
+    v = storage.data() + (((address + 63) & ~std::uintptr_t{63}) - address) / sizeof(float);
+    m = v + v_len;
+    padded = m + m_len;
+    std::fill(padded, padded + padded_len, 0.0f);  // the padding; the copies write the image only
+  }
+  float* v;      // (16, v_plane): (C, v_stride) each
+  float* m;      // (16, m_plane): (K, cols) each
+  float* padded;  // (C, hs, ws): a sample, zero-padded
+};
+
+struct WinogradArgs {
+  const WinogradPlan* plan;
+  const float* x;      // (N,C,H,W)
+  const float* u;      // (16, C, K): the transformed weights
+  const float* bias;   // (K) or nullptr
+  float* y;            // (N,K,OH,OW)
+  const Conv2dSampleHook* after_sample;  // or nullptr
+  char* finite;        // (blocks): whether each block's output is all finite
+};
+
+// u (16, C, K) = G g Gᵀ for every (k, c) with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; g (K,C,3,3).
+std::vector<float> transform_weights(const float* w, index_t C, index_t K) {
+  std::vector<float> u(static_cast<std::size_t>(16 * C * K));
+  for (index_t k = 0; k < K; ++k)
+    for (index_t c = 0; c < C; ++c) {
+      const float* g = w + (k * C + c) * 9;
+      float t[4][3];  // G g: rows of the 4×3 product
+      for (int j = 0; j < 3; ++j) {
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+      }
+      for (int r = 0; r < 4; ++r) {
+        const float row[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]),
+                              0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+        for (int j = 0; j < 4; ++j) u[static_cast<std::size_t>(((4 * r + j) * C + c) * K + k)] = row[j];
+      }
+    }
+  return u;
+}
+
+namespace winograd_portable {
+#include "conv2d_winograd.inc"
+}  // namespace winograd_portable
+
+#if NAPINET_ISA_VERSIONS
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi,bmi2")
+#endif
+namespace winograd_avx2 {
+#include "conv2d_winograd.inc"
+}  // namespace winograd_avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2")
+#endif
+namespace winograd_avx512 {
+#include "conv2d_winograd.inc"
+}  // namespace winograd_avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+struct WinogradKernels {
+  index_t lanes;
+  void (*forward)(const WinogradArgs& a, index_t g_begin, index_t g_end);
+};
+
+// The same choice as the direct kernels' (NAPINET_CONV_ISA caps it): 8×3 blocks of 16 lanes (24
+// accumulators) on AVX-512, 4×2 of 8 lanes on AVX2 and portably (NEON: 8×3 of 4 lanes).
+const WinogradKernels& winograd_kernels() {
+  static const WinogradKernels chosen = []() -> WinogradKernels {
+#if NAPINET_ISA_VERSIONS
+    switch (runtime_isa("NAPINET_CONV_ISA")) {
+      case Isa::kAvx512: return {16, &winograd_avx512::Winograd<16, 8, 3>::forward};
+      case Isa::kAvx2: return {8, &winograd_avx2::Winograd<8, 4, 2>::forward};
+      case Isa::kGeneric:
+      case Isa::kNeon: break;
+    }
+#elif defined(__aarch64__) && defined(__GNUC__)
+    if (runtime_isa("NAPINET_CONV_ISA") == Isa::kNeon)
+      return {4, &winograd_portable::Winograd<4, 8, 3>::forward};
+#endif
+    return {8, &winograd_portable::Winograd<8, 4, 2>::forward};
+  }();
+  return chosen;
+}
+
+bool winograd_forward(float* y, const float* x, const std::vector<float>& u, const float* b,
+                      index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
+                      index_t pw, const Conv2dSampleHook* after_sample) {
+  const WinogradKernels& kernels = winograd_kernels();
+  const WinogradPlan p = make_plan(N, C, H, W, K, ph, pw, kernels.lanes);
+  if (N == 0 || p.oh <= 0 || p.ow <= 0) return true;
+  const index_t blocks = (N + p.group - 1) / p.group;
+  std::vector<char> finite(static_cast<std::size_t>(blocks), 0);
+  const WinogradArgs args{&p, x, u.data(), b, y, after_sample, finite.data()};
+  parallel_chunks(blocks, 1, [&](index_t begin, index_t end) { kernels.forward(args, begin, end); });
+  return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; });
+}
+
+}  // namespace
+
+bool conv2d_winograd_forward(float* y, const float* x, const float* w, const float* b, index_t N,
+                             index_t C, index_t H, index_t W, index_t K, index_t pad_h,
+                             index_t pad_w, const Conv2dSampleHook* after_sample) {
+  return winograd_forward(y, x, transform_weights(w, C, K), b, N, C, H, W, K, pad_h, pad_w, after_sample);
+}
+
+bool conv2d_winograd_input_grad(float* dx, const float* dy, const float* w, index_t N, index_t C,
+                                index_t H, index_t W, index_t K, index_t pad_h, index_t pad_w) {
+  // w' (C, K, 3, 3): w'[c, k, i, j] = w[k, c, 2 − i, 2 − j]
+  std::vector<float> turned(static_cast<std::size_t>(K * C * 9));
+  for (index_t k = 0; k < K; ++k)
+    for (index_t c = 0; c < C; ++c)
+      for (index_t t = 0; t < 9; ++t)
+        turned[static_cast<std::size_t>((c * K + k) * 9 + t)] = w[(k * C + c) * 9 + 8 - t];
+  const index_t oh = H + 2 * pad_h - 2, ow = W + 2 * pad_w - 2;
+  return winograd_forward(dx, dy, transform_weights(turned.data(), K, C), nullptr, N, K, oh, ow, C,
+                   2 - pad_h, 2 - pad_w, nullptr);
+}
+
+}  // namespace napinet::kernels

@@ -1,0 +1,142 @@
+// The CPU's Winograd F(2×2, 3×3) convolution (native/kernels/conv2d_winograd.h), which conv2d's
+// 'auto' algorithm takes for 3×3, stride-1 layers with 32–192 channels in and out (forward) and
+// ≥ 64 (input gradient), against PyTorch (test/fixtures/conv2d_winograd.fixture,
+// scripts/fixtures/conv2d_winograd.py); the direct pass gives the other outputs (dw, db).
+//
+// Tolerance: the same as the direct and im2col passes' (CONV, test/conv2d.test.ts: atol
+// 1e-5·rms(ref), rtol 1e-5, relNorm 1e-5). Winograd's transforms add and subtract up to 4 input
+// values, 9 products and scale the weights by ½ and ¼, so each output carries a few more roundings
+// of the size of its terms than the direct sum, but its GEMMs sum over C (not C·9) products.
+// Measured max |out − ref| / rms(ref) on these cases (AVX-512, AVX2 and portable kernels alike):
+// y 6.1e-7–1.5e-6 against the direct pass's 2.9e-6–5.2e-6; dx, where Winograd computes it (64
+// channels), 1.3e-6–1.8e-6 against 3.2e-6–4.0e-6 (printed with NAPINET_VERBOSE=1). Winograd's
+// error is below the direct pass's, so the shared bound (a margin of 5× or more) is kept rather
+// than loosened or given a separate value.
+import { spawnSync } from 'node:child_process';
+import { describe, expect, test } from 'vitest';
+import { addonSource } from '../lib/native';
+import { conv2d, conv2dBackward, type Conv2dOptions } from '../lib/ops/conv2d';
+import { Tensor } from '../lib/tensor';
+import { expectIdentical } from './helpers/compare';
+import { convInputs, convOptions } from './helpers/conv';
+import { loadFixtures } from './helpers/fixtures';
+import { checkOp } from './helpers/op_check';
+import { nodeCommand } from './helpers/node';
+import { expectSameBitsAcrossThreads } from './helpers/threads';
+import { CONV, rms } from './helpers/tolerance';
+
+const CASES = loadFixtures('conv2d_winograd');
+
+/** max |a − ref| / rms(ref) */
+function relativeMax(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(a[i] - ref[i]));
+  return worst / rms(ref);
+}
+
+describe('conv2d auto (Winograd) against PyTorch', () => {
+  for (const c of CASES) {
+    const channels = c.get('weight').shape;
+    const winogradDx = channels[0] >= 64 && channels[1] >= 64;
+    test(c.name, () => {
+      const { x, weight, bias, dy } = convInputs(c, 'cpu');
+      const auto = convOptions(c, 'auto') as Conv2dOptions;
+      const direct = convOptions(c, 'direct') as Conv2dOptions;
+      const y = conv2d(x, weight, bias, auto);
+      const g = conv2dBackward(dy, x, weight, { ...auto, inputGrad: true, biasGrad: bias !== null });
+      checkOp(c, { y, ...g }, CONV, { label: 'auto' });
+      // Winograd ran: its rounding differs from the direct pass's (auto gives the direct pass's
+      // bits wherever it does not take Winograd)
+      const yDirect = conv2d(x, weight, bias, direct);
+      expect(y.toArray()).not.toEqual(yDirect.toArray());
+      const gDirect = conv2dBackward(dy, x, weight, { ...direct, inputGrad: true, biasGrad: bias !== null });
+      if (winogradDx) expect(g.dx!.toArray()).not.toEqual(gDirect.dx!.toArray());
+      if (process.env.NAPINET_VERBOSE) {
+        const [yRef, dxRef] = [c.f64('y'), c.f64('dx')];
+        console.log(
+          `${c.name}: max |err|/rms y winograd ${relativeMax(y.toArray(), yRef).toExponential(1)}, direct ${relativeMax(yDirect.toArray(), yRef).toExponential(1)}; ` +
+            `dx auto ${relativeMax(g.dx!.toArray(), dxRef).toExponential(1)}, direct ${relativeMax(gDirect.dx!.toArray(), dxRef).toExponential(1)}`,
+        );
+      }
+    });
+  }
+
+  test('1 and 2 threads give bit-identical results', () => {
+    for (const c of CASES) {
+      const { x, weight, bias, dy } = convInputs(c, 'cpu');
+      const options = convOptions(c, 'auto') as Conv2dOptions;
+      expectSameBitsAcrossThreads(() => {
+        const g = conv2dBackward(dy, x, weight, { ...options, inputGrad: true, biasGrad: bias !== null });
+        return [conv2d(x, weight, bias, options), g.dx!, g.dw];
+      }, `${c.name}: `);
+    }
+  });
+
+  test('a NaN or inf in the output sends the pass back to the direct sum (NaN only where its terms have one)', () => {
+    const c = CASES[0];
+    const { x: cleanX, weight, dy: cleanDy } = convInputs(c, 'cpu');
+    const xs = cleanX.toArray() as Float32Array;
+    xs[5] = NaN;  // sample 0, channel 0, row 0, column 5
+    xs[xs.length - 1] = Infinity;
+    const x = Tensor.from(xs, cleanX.shape);
+    const auto = convOptions(c, 'auto') as Conv2dOptions;
+    const direct = convOptions(c, 'direct') as Conv2dOptions;
+    // the forward pass: the direct pass's bits (Winograd would spread the NaN over whole tiles)
+    expectIdentical(conv2d(x, weight, null, auto).toArray(), conv2d(x, weight, null, direct).toArray(), 'y');
+    // the input gradient from a dy with a NaN: NaN exactly where the direct pass puts one
+    const dys = cleanDy.toArray() as Float32Array;
+    dys[9] = NaN;
+    const dy = Tensor.from(dys, cleanDy.shape);
+    const nanAt = (t: Tensor) => Array.from(t.toArray(), Number.isNaN);
+    const dxAuto = conv2dBackward(dy, cleanX, weight, { ...auto, inputGrad: true, biasGrad: false }).dx!;
+    const dxDirect = conv2dBackward(dy, cleanX, weight, { ...direct, inputGrad: true, biasGrad: false }).dx!;
+    expect(nanAt(dxAuto)).toEqual(nanAt(dxDirect));
+    // dy's NaN at sample 0, channel 0, output (1, 1) reaches the 3×3 input window under it in each
+    // of the 64 input channels
+    expect(nanAt(dxAuto).filter(Boolean).length).toBe(9 * 64);
+  });
+});
+
+describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_CONV_ISA)', () => {
+  // The kernel set is chosen once per process: each case's inputs go to a child through stdin,
+  // its y and dx (auto) come back, and are checked here against PyTorch.
+  const script = `
+    const addon = require(process.env.ADDON);
+    const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+    const out = input.map(({ sizes, x, w, b, dy }) => {
+      const [n, c, h, wd, k, ph, pw, oh, ow] = sizes;
+      const y = new Float32Array(n * k * oh * ow), dx = new Float32Array(n * c * h * wd);
+      const dw = new Float32Array(k * c * 9), db = b ? new Float32Array(k) : null;
+      const f = (a) => Float32Array.from(a);
+      addon.conv2dForward(y, f(x), f(w), b ? f(b) : null, n, c, h, wd, k, 3, 3, 1, 1, ph, pw, 0);
+      addon.conv2dBackward(dx, dw, db, f(dy), f(x), f(w), n, c, h, wd, k, 3, 3, 1, 1, ph, pw, false, 0);
+      return { y: Array.from(y), dx: Array.from(dx) };
+    });
+    console.log(JSON.stringify({ isa: addon.conv2dIsa(), out }));
+  `;
+  test.each(['avx2', 'generic'])('%s', (isa) => {
+    const input = CASES.map((c) => {
+      const [n, ch, h, w] = c.get('x').shape;
+      const [k] = c.get('weight').shape;
+      const [, , oh, ow] = c.get('y').shape;
+      const [ph, pw] = c.params.padding as number[];
+      return {
+        sizes: [n, ch, h, w, k, ph, pw, oh, ow],
+        x: Array.from(c.f32('x')),
+        w: Array.from(c.f32('weight')),
+        b: c.params.bias ? Array.from(c.f32('bias')) : null,
+        dy: Array.from(c.f32('dy')),
+      };
+    });
+    const env: NodeJS.ProcessEnv = { ...process.env, ADDON: addonSource().path, NAPINET_CONV_ISA: isa };
+    const r = spawnSync(...nodeCommand('-e', script), { env, input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 28 });
+    expect(r.status, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { isa: string; out: { y: number[]; dx: number[] }[] };
+    expect(['generic', isa]).toContain(result.isa);  // (generic where the CPU lacks AVX2)
+    CASES.forEach((c, i) => {
+      const y = Tensor.from(Float32Array.from(result.out[i].y), c.get('y').shape);
+      const dx = Tensor.from(Float32Array.from(result.out[i].dx), c.get('x').shape);
+      checkOp(c, { y, dx }, CONV, { label: isa });
+    });
+  });
+});
