@@ -198,17 +198,19 @@ class CachedFloats {
 };
 
 // Per-chunk partial sums of a weight (or bias) gradient: `chunks` consecutive blocks of `size`
-// floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in.
+// floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in, or
+// writes all of it.
 class Partials {
  public:
   Partials(index_t chunks, index_t size)
       : chunks_(chunks), size_(size),
         data_(static_cast<std::size_t>(std::max<index_t>(1, chunks) * size)) {}
-  // Chunk c's block, zeroed.
+  // Chunk c's block, as it was (for a pass that writes all of it) or zeroed.
+  float* block(index_t c) { return data_.get() + c * size_; }
   float* zeroed(index_t c) {
-    float* block = data_.get() + c * size_;
-    std::fill(block, block + size_, 0.0f);
-    return block;
+    float* b = block(c);
+    std::fill(b, b + size_, 0.0f);
+    return b;
   }
   index_t chunks() const { return chunks_; }
   index_t size() const { return size_; }
@@ -700,7 +702,8 @@ struct DirectKernels {
   void (*pool_forward)(const PoolForwardArgs& a, index_t begin, index_t end);
   // over the groups of `lanes` samples [begin, end)
   void (*pool_forward_lanes)(const PoolLanesArgs& a, index_t begin, index_t end);
-  // dw_partial (K, taps) and db_partial (K) (when a.bias) = this chunk's gradient sums
+  // dw_partial (K, taps) and db_partial (K) (when a.bias) = this chunk's gradient sums (dw_partial
+  // arrives uninitialised, db_partial zeroed)
   void (*backward)(const BackwardArgs& a, float* dw_partial, float* db_partial, index_t begin,
                    index_t end);
 };
@@ -860,7 +863,7 @@ bool direct_backward(float* dx, float* dw, float* db, const DySource& dy, const 
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
-    kernels.backward(args, dw_partials.zeroed(chunk), db_partials.zeroed(chunk), begin, end);
+    kernels.backward(args, dw_partials.block(chunk), db_partials.zeroed(chunk), begin, end);
   });
   if (!dw_partials.finite() || (db != nullptr && !db_partials.finite())) return false;
   reduce_partials(dw, dw_partials, accumulate);
