@@ -182,17 +182,19 @@ class CachedFloats {
 };
 
 // Per-chunk partial sums of a weight (or bias) gradient: `chunks` consecutive blocks of `size`
-// floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in.
+// floats, left uninitialised here; each chunk zeroes its own block (in parallel) before adding in, or
+// writes all of it.
 class Partials {
  public:
   Partials(index_t chunks, index_t size)
       : chunks_(chunks), size_(size),
         data_(static_cast<std::size_t>(std::max<index_t>(1, chunks) * size)) {}
-  // Chunk c's block, zeroed.
+  // Chunk c's block, as it was (for a pass that writes all of it) or zeroed.
+  float* block(index_t c) { return data_.get() + c * size_; }
   float* zeroed(index_t c) {
-    float* block = data_.get() + c * size_;
-    std::fill(block, block + size_, 0.0f);
-    return block;
+    float* b = block(c);
+    std::fill(b, b + size_, 0.0f);
+    return b;
   }
   index_t chunks() const { return chunks_; }
   index_t size() const { return size_; }
@@ -556,6 +558,10 @@ NAPINET_VECTORIZED void col2im_wide(float* NAPINET_RESTRICT dx_pad,
 // faster than an older direct pass, with rows rounded to 32 positions and 16-accumulator blocks.)
 index_t direct_quantum();  // the direct kernels' position quantum (defined with them below)
 
+// How the direct backward pass computes dx: its own full correlation, gemm_dx_sample, or the
+// kernels' channels-in-lanes GEMM (conv2d_direct.inc lanes_dx_sample). See dx_method.
+enum class DxMethod { kDirect, kGemm, kLanes };
+
 bool use_gemm_dx(Conv2dAlgorithm algorithm, const Shape& s) {
   if (algorithm != Conv2dAlgorithm::kAuto || s.sh != 1 || s.sw != 1 || s.k < 16) return false;
   const index_t wp = s.w + 2 * s.pw;
@@ -618,6 +624,7 @@ struct BackwardArgs {
   float* dx;  // or null
   const std::vector<DxPhase>* dx_phases;  // direct dx
   const float* gemm_dx_w;                 // dx by gemm_dx_sample with these weights, or null
+  const float* lanes_dx_w;  // dx by the kernels' lanes_dx_sample with these (K, kh·kw, C) weights, or null
   bool bias;
 };
 
@@ -674,11 +681,13 @@ struct DirectKernels {
   const char* name;
   index_t lanes;
   index_t quantum;  // wide rows' rounding (make_direct_plan): Direct::kQuantum
+  bool lanes_dx;    // whether `backward` has the channels-in-lanes input gradient (Direct::kLanesDx)
   void (*forward)(const ForwardArgs& a, index_t begin, index_t end);
   void (*pool_forward)(const PoolForwardArgs& a, index_t begin, index_t end);
   // over the groups of `lanes` samples [begin, end)
   void (*pool_forward_lanes)(const PoolLanesArgs& a, index_t begin, index_t end);
-  // dw_partial (K, taps) and db_partial (K) (when a.bias) = this chunk's gradient sums
+  // dw_partial (K, taps) and db_partial (K) (when a.bias) = this chunk's gradient sums (dw_partial
+  // arrives uninitialised, db_partial zeroed)
   void (*backward)(const BackwardArgs& a, float* dw_partial, float* db_partial, index_t begin,
                    index_t end);
 };
@@ -736,7 +745,7 @@ namespace direct_avx512 {
 // rows) per register file.
 template <class D>
 constexpr DirectKernels make_direct_kernels(const char* name, index_t lanes) {
-  return {name, lanes, D::kQuantum, &D::forward, &D::pool_forward, &D::pool_forward_lanes, &D::backward};
+  return {name, lanes, D::kQuantum, D::kLanesDx, &D::forward, &D::pool_forward, &D::pool_forward_lanes, &D::backward};
 }
 
 const DirectKernels kPortableKernels =
@@ -776,6 +785,21 @@ const DirectKernels& direct_kernels() {
 
 index_t direct_quantum() { return direct_kernels().quantum; }
 
+// How kAuto's backward pass computes dx (kDirect: always the direct correlation). kLanes where the
+// kernels have it (AVX-512) for stride 1, no padding, whole vectors of input channels and a
+// sample's dy within L1 (the deep network's 12×12 and 10×10 inputs: 1.3–1.5× faster; on 26×26,
+// whose dy is 72 KiB, 1.1× slower than the direct pass); else use_gemm_dx's choice.
+constexpr index_t kLanesDxMaxDy = 8192;  // floats of one sample's dy: 32 KiB, within L1
+
+DxMethod dx_method(Conv2dAlgorithm algorithm, const Shape& s) {
+  if (algorithm == Conv2dAlgorithm::kAuto && direct_kernels().lanes_dx && s.sh == 1 &&
+      s.sw == 1 && s.ph == 0 && s.pw == 0 && s.c % direct_kernels().lanes == 0 &&
+      s.k * s.out_plane() <= kLanesDxMaxDy) {
+    return DxMethod::kLanes;
+  }
+  return use_gemm_dx(algorithm, s) ? DxMethod::kGemm : DxMethod::kDirect;
+}
+
 void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
                     const Conv2dSampleHook* after_sample) {
   const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
@@ -800,20 +824,30 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
 // native CPU path). A finite partial sum means no NaN or inf met any product, including the extra
 // ones, so finite inputs keep the direct pass at the cost of scanning the small partials.
 bool direct_backward(float* dx, float* dw, float* db, const DySource& dy, const float* x,
-                     const float* w, const Shape& s, bool accumulate, bool gemm_dx) {
+                     const float* w, const Shape& s, bool accumulate, DxMethod dx_method) {
   const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
+  const bool gemm_dx = dx_method == DxMethod::kGemm;
   std::vector<DxPhase> phases;
-  if (dx != nullptr && !gemm_dx) phases = make_dx_phases(w, s, p);
+  if (dx != nullptr && dx_method == DxMethod::kDirect) phases = make_dx_phases(w, s, p);
+  std::vector<float> lanes_w;  // (K, kh·kw, C): w[k, c, i, j] at (k·kh·kw + i·kw + j)·C + c
+  if (dx != nullptr && dx_method == DxMethod::kLanes) {
+    lanes_w.resize(static_cast<std::size_t>(s.k * s.taps()));
+    const index_t spatial = s.kh * s.kw;
+    for (index_t k = 0; k < s.k; ++k)
+      for (index_t c = 0; c < s.c; ++c)
+        for (index_t ij = 0; ij < spatial; ++ij)
+          lanes_w[static_cast<std::size_t>((k * spatial + ij) * s.c + c)] = w[(k * s.c + c) * spatial + ij];
+  }
   const index_t grain = backward_grain(s);
   const index_t chunks = chunk_count(s.n, grain);
   const index_t dw_size = s.k * s.taps();
   Partials dw_partials(chunks, dw_size), db_partials(chunks, s.k);
   const BackwardArgs args{&s, &p, &dy, x, dx, &phases, dx != nullptr && gemm_dx ? w : nullptr,
-                          db != nullptr};
+                          lanes_w.empty() ? nullptr : lanes_w.data(), db != nullptr};
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
-    kernels.backward(args, dw_partials.zeroed(chunk), db_partials.zeroed(chunk), begin, end);
+    kernels.backward(args, dw_partials.block(chunk), db_partials.zeroed(chunk), begin, end);
   });
   if (!dw_partials.finite() || (db != nullptr && !db_partials.finite())) return false;
   reduce_partials(dw, dw_partials, accumulate);
@@ -1064,7 +1098,7 @@ bool winograd_backward(float* dx, float* dw, float* db, const float* dy, const f
                        const float* w, const Shape& s, bool accumulate) {
   if (!conv2d_winograd_input_grad(dx, dy, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw)) return false;
   const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
-  if (!direct_backward(nullptr, dw, db, source, x, w, s, accumulate, false))
+  if (!direct_backward(nullptr, dw, db, source, x, w, s, accumulate, DxMethod::kDirect))
     im2col_backward(nullptr, dw, db, dy, x, w, s, accumulate);
   return true;
 }
@@ -1089,7 +1123,13 @@ Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W
   const index_t oh = conv2d_output_size(H, kh, stride_h, pad_h);
   const index_t ow = conv2d_output_size(W, kw, stride_w, pad_w);
   if (pass == Conv2dPass::kWeightGrad && oh * ow <= 4) return Conv2dAlgorithm::kIm2col;
-  if (pass != Conv2dPass::kWeightGrad &&
+  // The channels-in-lanes dx (dx_method) was faster than Winograd's where both apply (64→64
+  // 10×10: 4.9 against 6.1 ms, one thread).
+  const bool lanes_dx =
+      pass == Conv2dPass::kAllGrads &&
+      dx_method(Conv2dAlgorithm::kAuto, make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w,
+                                                   pad_h, pad_w)) == DxMethod::kLanes;
+  if (pass != Conv2dPass::kWeightGrad && !lanes_dx &&
       use_winograd(C, K, kh, kw, stride_h, stride_w, pad_h, pad_w, oh, ow, pass))
     return Conv2dAlgorithm::kWinograd;
   return Conv2dAlgorithm::kDirect;
@@ -1150,7 +1190,7 @@ void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHoo
   if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
     const DySource source{nullptr, nullptr, nullptr, nullptr, 0, 0, &dy_of_sample};
     if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
-                        dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s))) {
+                        dx_method(Conv2dAlgorithm::kAuto, s))) {
       return;
     }
   }
@@ -1175,7 +1215,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
     const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
     if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
-                        dx != nullptr && use_gemm_dx(algorithm, s))) {
+                        dx_method(algorithm, s))) {
       return;
     }
   }
@@ -1217,7 +1257,7 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
   if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
     const DySource source{nullptr, dy, indices, y, ph, pw, nullptr};
     if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
-                        dx != nullptr && use_gemm_dx(Conv2dAlgorithm::kAuto, s))) {
+                        dx_method(Conv2dAlgorithm::kAuto, s))) {
       return;
     }
   }

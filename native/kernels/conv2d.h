@@ -14,7 +14,12 @@
 // takes dx, for stride 1, at least 16 output channels and a small input plane (where the direct
 // pass's full correlation would compute over 1.3× as many positions), from a GEMM over rows as wide
 // as the padded input and a col2im of whole rows (gemm_dx_sample in conv2d.cpp), sample by sample right
-// after the direct pass has summed that sample's dW, db (so dy is read from memory once). Work is split over the batch in chunks
+// after the direct pass has summed that sample's dW, db (so dy is read from memory once).
+// With AVX-512 the direct backward pass computes dW (from 32 taps on) as an outer-product GEMM with
+// the output channels in the lanes over the output plane's own positions, and kAuto's dx, for
+// stride 1, no padding, whole vectors of input channels and small planes, as a GEMM per tap with
+// the input channels in the lanes whose blocks are added into a transposed dx at the tap's shift
+// (conv2d_direct.inc, dx_method): neither computes the wide rows' junk columns. Work is split over the batch in chunks
 // whose boundaries depend only on the shape; weight and bias gradients are per-chunk partial sums
 // added in chunk order, so the results are bit-identical for any thread count.
 // NaN and inf: the forward pass multiplies zero padding by the weights (0·NaN = NaN, as PyTorch's
