@@ -108,6 +108,12 @@ inline vfloat<W> operator+(const vfloat<W>& a, vfloat<W> b) {
   return r;
 }
 template <int W>
+inline vfloat<W> operator-(const vfloat<W>& a, vfloat<W> b) {
+  vfloat<W> r;
+  for (int i = 0; i < W; ++i) r.lane[i] = a.lane[i] - b.lane[i];
+  return r;
+}
+template <int W>
 inline vfloat<W> operator*(float a, const vfloat<W>& b) {
   vfloat<W> r;
   for (int i = 0; i < W; ++i) r.lane[i] = a * b.lane[i];
