@@ -547,6 +547,30 @@ NAPINET_VECTORIZED void batch_norm_input_grad_planes(float* dx, const float* dy,
   }
 }
 
+NAPINET_VECTORIZED void batch_norm_relu_input_grad_planes(float* dx, const float* dy,
+                                                          const float* x, const float* affine,
+                                                          const float* coefficients,
+                                                          index_t c_first, index_t c,
+                                                          index_t planes, index_t l) {
+  const Relu rectifier{};
+  const float* center = coefficients;
+  const float* shift = coefficients + c;
+  const float* mean_dy = coefficients + 2 * c;
+  const float* slope = coefficients + 3 * c;
+  const float* gain = coefficients + 4 * c;
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+    const float* g = dy + i * l;
+    const float* v = x + i * l;
+    float* out = dx + i * l;
+    const ChannelAffine norm = channel_affine(affine, c, ch);
+    const float m = center[ch], r = shift[ch], md = mean_dy[ch], s = slope[ch], a = gain[ch];
+    for (index_t j = 0; j < l; ++j) {
+      const float above = rectifier.backward(g[j], rectifier.forward(norm(v[j])));
+      out[j] = (above - md - ((v[j] - m) - r) * s) * a;
+    }
+  }
+}
+
 // ---- The kernels ----
 
 void batch_norm_forward_train(float* y, float* save_mean, float* save_invstd, float* running_mean,

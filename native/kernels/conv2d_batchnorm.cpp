@@ -95,8 +95,13 @@ void stats_after_sample(const void* ctx, index_t n, float* planes) {
 void dz_of_sample(const void* ctx, index_t n, float* planes) {
   const auto& c = *static_cast<const GradContext*>(ctx);
   const index_t k = c.g->k, l = c.g->plane();
-  normalised_grad_planes(planes, c, n * k, k);
-  batch_norm_input_grad_planes(planes, planes, c.z + n * k * l, c.coefficients, 0, k, k, l);
+  if (c.indices != nullptr) {
+    unpool_relu_grad_planes(planes, c, n * k, k);
+    batch_norm_input_grad_planes(planes, planes, c.z + n * k * l, c.coefficients, 0, k, k, l);
+  } else {  // the ReLU's gradient and the norm's in one pass over dy and z
+    batch_norm_relu_input_grad_planes(planes, c.dy + n * k * l, c.z + n * k * l, c.affine,
+                                      c.coefficients, 0, k, k, l);
+  }
 }
 
 
