@@ -162,6 +162,7 @@ const BIT_CASES: Case[] = [
   { name: 'deep layer 4 (64→64, 10×10, pool), batch 8', n: 8, c: 64, h: 10, w: 10, k: 64, kernel: 3, convBias: false, pool: true, affine: true },
   { name: 'deep layer 1 (1→32, 26×26), batch 16', n: 16, c: 1, h: 28, w: 28, k: 32, kernel: 3, convBias: false, pool: false, affine: true },
   { name: 'conv bias, padding 1, odd output + pool, offset input', n: 3, c: 3, h: 11, w: 9, k: 5, kernel: 3, padding: 1, convBias: true, pool: true, affine: true, offset: 3 },
+  { name: 'odd output height, even width (9×10) + pool', n: 3, c: 2, h: 11, w: 12, k: 4, kernel: 3, convBias: false, pool: true, affine: true },
   { name: 'stride 2, 5×5, affine=False', n: 4, c: 2, h: 13, w: 13, k: 6, kernel: 5, stride: 2, padding: 2, convBias: false, pool: false, affine: false },
   { name: 'tiny output (2×2: the im2col path) + pool', n: 5, c: 4, h: 4, w: 4, k: 3, kernel: 3, convBias: true, pool: true, affine: true },
 ];
@@ -199,8 +200,9 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
       const bn = batchNorm(z, plainStats.mean, plainStats.variance, bnWeight, bnBias, { training: true });
       let y: Tensor;
       let dn: Tensor;
+      let pooled: ReturnType<typeof maxPool2d> | null = null;
       if (c.pool) {
-        const pooled = maxPool2d(bn.y, { kernelSize: 2 });
+        pooled = maxPool2d(bn.y, { kernelSize: 2 });
         y = relu(pooled.y);
         dn = maxPool2dBackward(reluBackward(dy, y), pooled.indices, bn.y.shape);
       } else {
@@ -210,6 +212,7 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
       const bnGrads = batchNormBackward(dn, z, bnWeight, bn.saved, { weightGrad: c.affine, biasGrad: c.affine });
 
       expectIdentical(saved.y.toArray(), y.toArray(), 'y');
+      if (c.pool) expectIdentical(saved.indices!.toArray(), pooled!.indices.toArray(), 'indices');
       expectIdentical(saved.z.toArray(), z.toArray(), 'z');
       expectIdentical(fusedStats.mean.toArray(), plainStats.mean.toArray(), 'running mean');
       expectIdentical(fusedStats.variance.toArray(), plainStats.variance.toArray(), 'running var');

@@ -381,22 +381,74 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
   const index_t oh = h / 2, ow = w / 2;
   const auto width = static_cast<std::int32_t>(w);
   const Relu rectifier{};
+  if (w % 2 != 0 || oh == 0) {
+    // Odd widths: window by window along each pooled row.
+    for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+      const ChannelAffine norm = channel_affine(coefficients, c, ch);
+      for (index_t u = 0; u < oh; ++u) {
+        const float* NAPINET_RESTRICT r0 = x + i * h * w + 2 * u * w;
+        const float* NAPINET_RESTRICT r1 = r0 + w;
+        float* NAPINET_RESTRICT out = y + (i * oh + u) * ow;
+        std::int32_t* NAPINET_RESTRICT arg_out = indices + (i * oh + u) * ow;
+        const auto base = static_cast<std::int32_t>(2 * u * w);
+        for (index_t v = 0; v < ow; ++v) {
+          // max_pool2d's 2×2 scan (first maximum, a NaN wins) over the normalised values
+          const auto col = static_cast<std::int32_t>(2 * v);
+          const PoolMax2x2 window = pool_max_2x2(norm(r0[2 * v]), norm(r0[2 * v + 1]),
+                                                 norm(r1[2 * v]), norm(r1[2 * v + 1]),
+                                                 base + col, width);
+          out[v] = rectifier.forward(window.value);
+          arg_out[v] = window.index;
+        }
+      }
+    }
+    return;
+  }
+  // Even widths (the deep network's 26 and 10): pooled rows of 13 or 5 windows leave a vector loop
+  // mostly scalar tails, so each plane is handled flat instead. Its normalised values are split
+  // into the even and odd columns (pair j of the plane: row j / OW, columns 2·(j mod OW) and one
+  // more), and the window whose top-left value is pair j is computed for every j of rows 0 …
+  // 2·OH − 2 in one contiguous loop (its lower row is pair j + OW): half of those windows start on
+  // an odd row and are not wanted, but the loop has no tails. The even rows' windows are then
+  // copied out. Every window is pool_max_2x2 over the same four values, so the bits are the same.
+  const index_t pairs = 2 * oh * ow;       // pairs of the rows that are pooled
+  const index_t span = (2 * oh - 1) * ow;  // windows computed
+  thread_local std::vector<float> split;
+  thread_local std::vector<float> best;
+  thread_local std::vector<std::int32_t> corner;
+  thread_local std::vector<std::int32_t> arg;
+  if (split.size() < static_cast<std::size_t>(2 * pairs)) split.resize(static_cast<std::size_t>(2 * pairs));
+  if (best.size() < static_cast<std::size_t>(span)) {
+    best.resize(static_cast<std::size_t>(span));
+    arg.resize(static_cast<std::size_t>(span));
+    corner.resize(static_cast<std::size_t>(span));
+  }
+  float* NAPINET_RESTRICT even = split.data();
+  float* NAPINET_RESTRICT odd = even + pairs;
+  float* NAPINET_RESTRICT best_values = best.data();
+  std::int32_t* NAPINET_RESTRICT best_args = arg.data();
+  std::int32_t* NAPINET_RESTRICT corners = corner.data();
+  for (index_t r = 0, j = 0; r < 2 * oh - 1; ++r)
+    for (index_t v = 0; v < ow; ++v, ++j) corners[j] = static_cast<std::int32_t>(r * w + 2 * v);
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
     const ChannelAffine norm = channel_affine(coefficients, c, ch);
+    const float* NAPINET_RESTRICT src = x + i * h * w;
+    for (index_t j = 0; j < pairs; ++j) {
+      even[j] = norm(src[2 * j]);
+      odd[j] = norm(src[2 * j + 1]);
+    }
+    for (index_t j = 0; j < span; ++j) {
+      const PoolMax2x2 window =
+          pool_max_2x2(even[j], odd[j], even[j + ow], odd[j + ow], corners[j], width);
+      best_values[j] = rectifier.forward(window.value);
+      best_args[j] = window.index;
+    }
+    float* NAPINET_RESTRICT out = y + i * oh * ow;
+    std::int32_t* NAPINET_RESTRICT arg_out = indices + i * oh * ow;
     for (index_t u = 0; u < oh; ++u) {
-      const float* NAPINET_RESTRICT r0 = x + i * h * w + 2 * u * w;
-      const float* NAPINET_RESTRICT r1 = r0 + w;
-      float* NAPINET_RESTRICT out = y + (i * oh + u) * ow;
-      std::int32_t* NAPINET_RESTRICT arg_out = indices + (i * oh + u) * ow;
-      const auto base = static_cast<std::int32_t>(2 * u * w);
       for (index_t v = 0; v < ow; ++v) {
-        // max_pool2d's 2×2 scan (first maximum, a NaN wins) over the normalised values
-        const auto col = static_cast<std::int32_t>(2 * v);
-        const PoolMax2x2 window = pool_max_2x2(norm(r0[2 * v]), norm(r0[2 * v + 1]),
-                                            norm(r1[2 * v]), norm(r1[2 * v + 1]),
-                                            base + col, width);
-        out[v] = rectifier.forward(window.value);
-        arg_out[v] = window.index;
+        out[u * ow + v] = best_values[2 * u * ow + v];
+        arg_out[u * ow + v] = best_args[2 * u * ow + v];
       }
     }
   }
@@ -492,6 +544,30 @@ NAPINET_VECTORIZED void batch_norm_input_grad_planes(float* dx, const float* dy,
     float* out = dx + i * l;
     const float m = center[ch], r = shift[ch], md = mean_dy[ch], s = slope[ch], a = gain[ch];
     for (index_t j = 0; j < l; ++j) out[j] = (g[j] - md - ((v[j] - m) - r) * s) * a;
+  }
+}
+
+NAPINET_VECTORIZED void batch_norm_relu_input_grad_planes(float* dx, const float* dy,
+                                                          const float* x, const float* affine,
+                                                          const float* coefficients,
+                                                          index_t c_first, index_t c,
+                                                          index_t planes, index_t l) {
+  const Relu rectifier{};
+  const float* center = coefficients;
+  const float* shift = coefficients + c;
+  const float* mean_dy = coefficients + 2 * c;
+  const float* slope = coefficients + 3 * c;
+  const float* gain = coefficients + 4 * c;
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+    const float* g = dy + i * l;
+    const float* v = x + i * l;
+    float* out = dx + i * l;
+    const ChannelAffine norm = channel_affine(affine, c, ch);
+    const float m = center[ch], r = shift[ch], md = mean_dy[ch], s = slope[ch], a = gain[ch];
+    for (index_t j = 0; j < l; ++j) {
+      const float above = rectifier.backward(g[j], rectifier.forward(norm(v[j])));
+      out[j] = (above - md - ((v[j] - m) - r) * s) * a;
+    }
   }
 }
 

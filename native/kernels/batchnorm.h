@@ -118,4 +118,11 @@ void batch_norm_input_grad_planes(float* dx, const float* dy, const float* x,
                                   const float* coefficients, index_t c_first, index_t c,
                                   index_t planes, index_t l);
 
+// batch_norm_input_grad_planes of batch_norm_relu_grad_planes' g, in one pass (the same bits):
+// dx from the gradient dy above the ReLU, x, the forward's affine coefficients and the backward's.
+// dx may alias dy.
+void batch_norm_relu_input_grad_planes(float* dx, const float* dy, const float* x,
+                                       const float* affine, const float* coefficients,
+                                       index_t c_first, index_t c, index_t planes, index_t l);
+
 }  // namespace napinet::kernels
