@@ -9,8 +9,8 @@
 //            into KC×NR panels (or read in place when it is row-major and few rows of A reuse it),
 //            op(A) into MR×KC panels (or read in place when stored [K,M] and few columns reuse it),
 //            and an MR×NR micro-kernel accumulates in registers, reading A by broadcast and B by
-//            vector along N. Transposes are absorbed by the packing (on AVX-512 by 16×16 in-register tile
-//            transposes), never by the inner loop.
+//            vector along N. Transposes are absorbed by the packing (on AVX-512 by 16×16
+//            in-register tile transposes), never by the inner loop.
 // Work is split into items (row groups × column groups) sized from the shape; each item writes its
 // own part of C, and every element is summed in the same order whichever thread runs it, so the
 // result is bit-identical for any thread count, and gemm and gemm_serial agree exactly.
@@ -677,7 +677,8 @@ NAPINET_VECTORIZED void pack_a_block(float* NAPINET_RESTRICT dst,
       index_t p = 0;
       for (; p + 16 <= kb; p += 16) transpose16(src + p, rs, panel + p * mr, mr, 8 * kb);
       for (; p < kb; ++p)
-        for (index_t r = 0; r < 16; ++r) panel[(r / mr) * mr * kb + p * mr + r % mr] = src[r * rs + p];
+        for (index_t r = 0; r < 16; ++r)
+          panel[(r / mr) * mr * kb + p * mr + r % mr] = src[r * rs + p];
     }
   }
   for (; ip < mb; ip += mr) {
