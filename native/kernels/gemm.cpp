@@ -9,7 +9,8 @@
 //            into KC×NR panels (or read in place when it is row-major and few rows of A reuse it),
 //            op(A) into MR×KC panels (or read in place when stored [K,M] and few columns reuse it),
 //            and an MR×NR micro-kernel accumulates in registers, reading A by broadcast and B by
-//            vector along N. Transposes are absorbed by the packing, never by the inner loop.
+//            vector along N. Transposes are absorbed by the packing (on AVX-512 by 16×16
+//            in-register tile transposes), never by the inner loop.
 // Work is split into items (row groups × column groups) sized from the shape; each item writes its
 // own part of C, and every element is summed in the same order whichever thread runs it, so the
 // result is bit-identical for any thread count, and gemm and gemm_serial agree exactly.
@@ -69,6 +70,11 @@ using MicroKernel = void (*)(index_t kc, const float* a, index_t a_ps, const flo
 // C[ri, rj] = alpha·Σ_p a[ri·lda + p]·b[rj·ldb + p] + beta·C[ri, rj] for an RI×RJ block.
 using DotKernel = void (*)(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
                            float* c, index_t ldc, float alpha, float beta);
+// Packs a 16×16 tile transposed: row i of src (16 contiguous depths, rows ld apart) becomes lane i
+// of depth q's 16 values, stored as two 8-lane halves at dst + q·dst_ps and dst + hi + q·dst_ps.
+// (B's 32-wide panels: hi = 8; A's 8-row panels: hi = the next panel.)
+using TransposeTile = void (*)(const float* src, index_t ld, float* dst, index_t dst_ps,
+                               index_t hi);
 
 constexpr int kMaxMr = 8;
 constexpr int kMaxNv = 2;
@@ -81,6 +87,7 @@ struct Kernels {
   int dot_ri, dot_rj;
   MicroKernel micro[kMaxMr][kMaxNv];  // [rows - 1][vectors - 1]
   DotKernel dot[kMaxDot][kMaxDot];    // [ri - 1][rj - 1]
+  TransposeTile transpose16 = nullptr;  // the transposing packs' fast path, where the ISA has one
   int nr() const { return vec * kMaxNv; }
 };
 
@@ -111,6 +118,7 @@ Kernels make_kernels() {
   t.dot_rj = Target::kDotRj;
   fill_micro_rows<Target>(t, std::make_integer_sequence<int, Target::kMr>{});
   fill_dot_rows<Target>(t, std::make_integer_sequence<int, Target::kDotRi>{});
+  if constexpr (Target::kTransposeTile) t.transpose16 = &Target::transpose16;
   return t;
 }
 
@@ -123,6 +131,7 @@ struct Portable {
   static constexpr int kVec = 8;
   static constexpr int kDotRi = 2;
   static constexpr int kDotRj = 2;
+  static constexpr bool kTransposeTile = false;
 
   template <int M, int NV>
   static void micro(index_t kc, const float* a, index_t a_ps, const float* b, index_t b_ps,
@@ -189,26 +198,82 @@ struct Avx512 {
   static constexpr int kVec = 16;
   static constexpr int kDotRi = 4;
   static constexpr int kDotRj = 5;
+  static constexpr bool kTransposeTile = true;
 
-  template <int M, int NV>
-  NAPINET_TARGET_AVX512 static void micro(index_t kc, const float* a, index_t a_ps,
-                                          const float* b, index_t b_ps, float* c, index_t ldc,
-                                          index_t n_rem, float alpha, float beta) {
-    const __mmask16 last = tail_mask16(n_rem - (NV - 1) * 16);
-    __m512 acc[M][NV];
-    NAPINET_UNROLL for (int r = 0; r < M; ++r) {
-      NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  // In-register 16×16 transpose: 4 rounds of 16 shuffles (unpack pairs of rows, then 4-row
+  // groups, then 128-bit blocks twice), instead of 256 scalar loads and strided stores.
+  NAPINET_TARGET_AVX512 static void transpose16(const float* src, index_t ld, float* dst,
+                                                index_t dst_ps, index_t hi) {
+    constexpr __mmask16 all = 0xFFFF;  // the zero-masking forms: see hsum16
+    __m512 r[16], t[16];
+    NAPINET_UNROLL for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld);
+    NAPINET_UNROLL for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_maskz_unpacklo_ps(all, r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_maskz_unpackhi_ps(all, r[2 * i], r[2 * i + 1]);
     }
+    // r[4g + c], 128-bit block b: depth 4b + c of rows 4g … 4g+3.
+    NAPINET_UNROLL for (int g = 0; g < 4; ++g) {
+      r[4 * g + 0] = _mm512_maskz_shuffle_ps(all, t[4 * g], t[4 * g + 2], 0x44);
+      r[4 * g + 1] = _mm512_maskz_shuffle_ps(all, t[4 * g], t[4 * g + 2], 0xEE);
+      r[4 * g + 2] = _mm512_maskz_shuffle_ps(all, t[4 * g + 1], t[4 * g + 3], 0x44);
+      r[4 * g + 3] = _mm512_maskz_shuffle_ps(all, t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    NAPINET_UNROLL for (int c = 0; c < 4; ++c) {
+      const __m512 x0 = _mm512_maskz_shuffle_f32x4(all, r[c], r[4 + c], 0x88);
+      const __m512 x1 = _mm512_maskz_shuffle_f32x4(all, r[c], r[4 + c], 0xDD);
+      const __m512 y0 = _mm512_maskz_shuffle_f32x4(all, r[8 + c], r[12 + c], 0x88);
+      const __m512 y1 = _mm512_maskz_shuffle_f32x4(all, r[8 + c], r[12 + c], 0xDD);
+      t[c] = _mm512_maskz_shuffle_f32x4(all, x0, y0, 0x88);       // depth c
+      t[8 + c] = _mm512_maskz_shuffle_f32x4(all, x0, y0, 0xDD);   // depth 8 + c
+      t[4 + c] = _mm512_maskz_shuffle_f32x4(all, x1, y1, 0x88);   // depth 4 + c
+      t[12 + c] = _mm512_maskz_shuffle_f32x4(all, x1, y1, 0xDD);  // depth 12 + c
+    }
+    // The upper half goes through a masked store at hi − 8, which writes lanes 8…15 only.
+    NAPINET_UNROLL for (int q = 0; q < 16; ++q) {
+      if (hi == 8) {
+        _mm512_storeu_ps(dst + q * dst_ps, t[q]);
+      } else {
+        _mm512_mask_storeu_ps(dst + q * dst_ps, 0x00FF, t[q]);
+        _mm512_mask_storeu_ps(dst + hi - 8 + q * dst_ps, 0xFF00, t[q]);
+      }
+    }
+  }
+
+  // The loop with every lane of the last vector valid (kMasked false: plain loads; GCC otherwise
+  // reloads the mask register every depth, a port-5 µop beside the FMAs) or with a masked load.
+  template <int M, int NV, bool kMasked>
+  NAPINET_TARGET_AVX512 static NAPINET_INLINE void micro_loop(__m512 (&acc)[M][NV], index_t kc,
+                                                              const float* a, index_t a_ps,
+                                                              const float* b, index_t b_ps,
+                                                              __mmask16 last) {
     for (index_t p = 0; p < kc; ++p) {
       __m512 bv[NV];
       NAPINET_UNROLL for (int v = 0; v < NV - 1; ++v) bv[v] = _mm512_loadu_ps(b + v * 16);
-      bv[NV - 1] = _mm512_maskz_loadu_ps(last, b + (NV - 1) * 16);
+      bv[NV - 1] = kMasked ? _mm512_maskz_loadu_ps(last, b + (NV - 1) * 16)
+                           : _mm512_loadu_ps(b + (NV - 1) * 16);
       NAPINET_UNROLL for (int r = 0; r < M; ++r) {
         const __m512 ar = _mm512_set1_ps(a[r]);
         NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
       }
       a += a_ps;
       b += b_ps;
+    }
+  }
+
+  template <int M, int NV>
+  NAPINET_TARGET_AVX512 static void micro(index_t kc, const float* a, index_t a_ps,
+                                          const float* b, index_t b_ps, float* c, index_t ldc,
+                                          index_t n_rem, float alpha, float beta) {
+    const index_t last_count = n_rem - (NV - 1) * 16;
+    const __mmask16 last = tail_mask16(last_count);
+    __m512 acc[M][NV];
+    NAPINET_UNROLL for (int r = 0; r < M; ++r) {
+      NAPINET_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    }
+    if (last_count >= 16) {
+      micro_loop<M, NV, false>(acc, kc, a, a_ps, b, b_ps, last);
+    } else {
+      micro_loop<M, NV, true>(acc, kc, a, a_ps, b, b_ps, last);
     }
     const __m512 va = _mm512_set1_ps(alpha);
     const __m512 vb = _mm512_set1_ps(beta);
@@ -280,6 +345,7 @@ struct Avx2 {
   static constexpr int kVec = 8;
   static constexpr int kDotRi = 3;
   static constexpr int kDotRj = 3;
+  static constexpr bool kTransposeTile = false;
 
   // The loop with every lane of the last vector valid (kMasked false) or with masked loads.
   template <int M, int NV, bool kMasked>
@@ -405,6 +471,7 @@ struct Neon {
   static constexpr int kVec = 4;
   static constexpr int kDotRi = 3;
   static constexpr int kDotRj = 3;
+  static constexpr bool kTransposeTile = false;
 
   // The loop with every lane of the last vector valid (kPartial false) or with a partial one.
   template <int M, int NV, bool kPartial>
@@ -583,17 +650,43 @@ void scale_c(float* c, index_t m, index_t n, float beta) {
 // (MR values of one depth contiguous). A block [p0, p0+kb) × [j0, j0+nb) of op(B) becomes
 // ceil(nb/NR) panels, each kb×NR. Edge panels leave their unused lanes unwritten (never read).
 
+// n floats from src to dst: a whole panel row (8, 16 or 32 floats) as a fixed-size copy the
+// compiler inlines into vector moves, instead of a memcpy call per row.
+NAPINET_INLINE void copy_row(float* NAPINET_RESTRICT dst, const float* NAPINET_RESTRICT src,
+                             index_t n) {
+  switch (n) {
+    case 32: std::memcpy(dst, src, 32 * sizeof(float)); return;
+    case 16: std::memcpy(dst, src, 16 * sizeof(float)); return;
+    case 8: std::memcpy(dst, src, 8 * sizeof(float)); return;
+    default:
+      for (index_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
 // op(A)(i, p) = a[i·rs + p·cs].
 NAPINET_VECTORIZED void pack_a_block(float* NAPINET_RESTRICT dst,
                                      const float* NAPINET_RESTRICT a, index_t rs, index_t cs,
-                                     index_t i0, index_t mb, index_t p0, index_t kb, index_t mr) {
-  for (index_t ip = 0; ip < mb; ip += mr) {
+                                     index_t i0, index_t mb, index_t p0, index_t kb, index_t mr,
+                                     TransposeTile transpose16) {
+  index_t ip = 0;
+  if (transpose16 != nullptr && cs == 1 && rs != 1 && mr == 8) {
+    // Stored [M, K]: 16 rows (two whole panels) × 16 depths at a time, by register transpose.
+    for (; ip + 16 <= mb; ip += 16) {
+      float* panel = dst + ip * kb;
+      const float* src = a + (i0 + ip) * rs + p0;
+      index_t p = 0;
+      for (; p + 16 <= kb; p += 16) transpose16(src + p, rs, panel + p * mr, mr, 8 * kb);
+      for (; p < kb; ++p)
+        for (index_t r = 0; r < 16; ++r)
+          panel[(r / mr) * mr * kb + p * mr + r % mr] = src[r * rs + p];
+    }
+  }
+  for (; ip < mb; ip += mr) {
     const index_t rows = std::min(mr, mb - ip);  // mb is a multiple of mr except at the end
     float* panel = dst + ip * kb;
     const float* src = a + (i0 + ip) * rs + p0 * cs;
     if (rs == 1) {  // stored [K, M]: each depth's rows are contiguous
-      for (index_t p = 0; p < kb; ++p)
-        for (index_t r = 0; r < rows; ++r) panel[p * mr + r] = src[p * cs + r];
+      for (index_t p = 0; p < kb; ++p) copy_row(panel + p * mr, src + p * cs, rows);
     } else {  // stored [M, K]: transpose
       for (index_t r = 0; r < rows; ++r)
         for (index_t p = 0; p < kb; ++p) panel[p * mr + r] = src[r * rs + p * cs];
@@ -605,18 +698,29 @@ NAPINET_VECTORIZED void pack_a_block(float* NAPINET_RESTRICT dst,
 NAPINET_VECTORIZED void pack_b_panels(float* NAPINET_RESTRICT dst,
                                       const float* NAPINET_RESTRICT b, index_t rs, index_t cs,
                                       index_t p0, index_t kb, index_t j0, index_t nb, index_t nr,
-                                      index_t panel_begin, index_t panel_end) {
+                                      index_t panel_begin, index_t panel_end,
+                                      TransposeTile transpose16) {
   for (index_t jp = panel_begin * nr; jp < std::min(nb, panel_end * nr); jp += nr) {
     const index_t cols = std::min(nr, nb - jp);
     float* panel = dst + jp * kb;
     const float* src = b + p0 * rs + (j0 + jp) * cs;
     if (cs == 1) {  // stored [K, N]: copy row pieces
-      for (index_t p = 0; p < kb; ++p)
-        for (index_t j = 0; j < cols; ++j) panel[p * nr + j] = src[p * rs + j];
-    } else {  // stored [N, K]: transpose
-      for (index_t j = 0; j < cols; ++j)
-        for (index_t p = 0; p < kb; ++p) panel[p * nr + j] = src[j * cs + p * rs];
+      for (index_t p = 0; p < kb; ++p) copy_row(panel + p * nr, src + p * rs, cols);
+      continue;
     }
+    // Stored [N, K]: transpose, 16 columns × 16 depths at a time where the ISA has a tile
+    // transpose (two 8-lane halves side by side in the panel).
+    index_t j = 0;
+    if (transpose16 != nullptr && rs == 1 && nr % 16 == 0) {
+      for (; j + 16 <= cols; j += 16) {
+        index_t p = 0;
+        for (; p + 16 <= kb; p += 16) transpose16(src + j * cs + p, cs, panel + p * nr + j, nr, 8);
+        for (; p < kb; ++p)
+          for (index_t jj = j; jj < j + 16; ++jj) panel[p * nr + jj] = src[jj * cs + p];
+      }
+    }
+    for (; j < cols; ++j)
+      for (index_t p = 0; p < kb; ++p) panel[p * nr + j] = src[j * cs + p * rs];
   }
 }
 
@@ -679,7 +783,7 @@ void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b,
         const index_t per = ceil_div(panels, groups);
         run_items(ceil_div(panels, per), parallel, [&](index_t g) {
           pack_b_panels(b_packed, b, b_rs, b_cs, pc, kb, jc, nb, nr, g * per,
-                        std::min(panels, (g + 1) * per));
+                        std::min(panels, (g + 1) * per), kern.transpose16);
         });
       }
       for (index_t ic = 0; ic < m; ic += m_chunk) {
@@ -691,7 +795,8 @@ void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b,
           run_items(ceil_div(a_panels, per), parallel, [&](index_t g) {
             const index_t first = g * per * mr;
             const index_t rows = std::min(mb, (g + 1) * per * mr) - first;
-            pack_a_block(a_packed + first * kb, a, a_rs, a_cs, ic + first, rows, pc, kb, mr);
+            pack_a_block(a_packed + first * kb, a, a_rs, a_cs, ic + first, rows, pc, kb, mr,
+                         kern.transpose16);
           });
         }
         // Work items: row groups of up to kMc rows × column groups of whole NR panels.
