@@ -180,7 +180,7 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
       expect(() => conv2d(x, weight, null, { padding: -1 })).toThrow(new RangeError('Expected an integer ≥ 0 for options.padding but received -1'));
       expect(() => conv2d(x, weight, null, { padding: 1.5 })).toThrow(new TypeError('Expected an integer for options.padding but received 1.5'));
       expect(() => conv2d(x, weight, null, { algorithm: 'fft' as never })).toThrow(
-        `Expected one of 'auto', 'direct', 'im2col' for options.algorithm but received "fft"`,
+        `Expected one of 'auto', 'direct', 'im2col', 'winograd' for options.algorithm but received "fft"`,
       );
       expect(() => conv2d(x, weight, null, 3 as never)).toThrow('Expected an options object for options but received 3');
       expect(() => conv2dBackward(dy, x, weight, { inputGrad: 'yes' as never })).toThrow('Expected a boolean for options.inputGrad but received "yes"');
@@ -236,7 +236,7 @@ describe('native conv2d argument checks', () => {
     expect(() => addon.conv2dForward(y, x, w, null, 1, 1, 2, 6, 2, 3, 3, 1, 1, 0, 0, 0)).toThrow(
       new RangeError('Expected kh ≤ H + 2·ph = 2 for kh but received 3'),
     );
-    expect(() => addon.conv2dForward(y, x, w, null, ...sizes, 3)).toThrow('Expected an integer in [0, 2] for algorithm but received 3');
+    expect(() => addon.conv2dForward(y, x, w, null, ...sizes, 4)).toThrow('Expected an integer in [0, 3] for algorithm but received 4');
     expect(() => addon.conv2dBackward(null, w, null, y, x, w, ...sizes, 1 as never, 0)).toThrow(
       'Expected a boolean for accumulate but received the number 1',
     );

@@ -1,7 +1,8 @@
-// The CPU's Winograd F(2×2, 3×3) convolution (native/kernels/conv2d_winograd.h), which conv2d's
-// 'auto' algorithm takes for 3×3, stride-1 layers with 32–192 channels in and out (forward) and
-// ≥ 64 (input gradient), against PyTorch (test/fixtures/conv2d_winograd.fixture,
-// scripts/fixtures/conv2d_winograd.py); the direct pass gives the other outputs (dw, db).
+// The CPU's Winograd F(2×2, 3×3) convolution (native/kernels/conv2d_winograd.h), asked for with
+// algorithm 'winograd', against PyTorch (test/fixtures/conv2d_winograd.fixture,
+// scripts/fixtures/conv2d_winograd.py); the direct pass gives the other outputs (dw, db). conv2d's
+// 'auto' takes it for 3×3, stride-1 layers with 32–192 channels in and out (forward) and ≥ 64
+// (input gradient) on batches of at least 1,536 output positions (the last describe block).
 //
 // Tolerance: the same as the direct and im2col passes' (CONV, test/conv2d.test.ts: atol
 // 1e-5·rms(ref), rtol 1e-5, relNorm 1e-5). Winograd's transforms add and subtract up to 4 input
@@ -34,30 +35,28 @@ function relativeMax(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   return worst / rms(ref);
 }
 
-describe('conv2d auto (Winograd) against PyTorch', () => {
+/** The case's stride and padding with algorithm 'winograd'. */
+const winogradOptions = (c: (typeof CASES)[number]) => ({ ...convOptions(c), algorithm: 'winograd' }) as Conv2dOptions;
+
+describe('conv2d (Winograd) against PyTorch', () => {
   for (const c of CASES) {
-    const channels = c.get('weight').shape;
-    const winogradDx = channels[0] >= 64 && channels[1] >= 64;
     test(c.name, () => {
       const { x, weight, bias, dy } = convInputs(c, 'cpu');
-      const auto = convOptions(c, 'auto') as Conv2dOptions;
+      const winograd = winogradOptions(c);
       const direct = convOptions(c, 'direct') as Conv2dOptions;
-      const y = conv2d(x, weight, bias, auto);
-      const g = conv2dBackward(dy, x, weight, { ...auto, inputGrad: true, biasGrad: bias !== null });
-      checkOp(c, { y, dx: g.dx }, CONV, { label: 'auto' }); // dw, db: the direct pass's (conv2d.test.ts)
-      // Winograd ran: its rounding differs from the direct pass's (auto gives the direct pass's
-      // bits wherever it does not take Winograd). For dx, auto takes Winograd from 64 channels,
-      // except on AVX-512 for unpadded small planes, where the channels-in-lanes GEMM is faster
-      // (conv2d.cpp dx_method); that one also rounds differently from the direct correlation.
+      const y = conv2d(x, weight, bias, winograd);
+      const g = conv2dBackward(dy, x, weight, { ...winograd, inputGrad: true, biasGrad: bias !== null });
+      checkOp(c, { y, dx: g.dx }, CONV, { label: 'winograd' }); // dw, db: the direct pass's (conv2d.test.ts)
+      // Winograd ran: its rounding differs from the direct pass's
       const yDirect = conv2d(x, weight, bias, direct);
       expect(y.toArray()).not.toEqual(yDirect.toArray());
       const gDirect = conv2dBackward(dy, x, weight, { ...direct, inputGrad: true, biasGrad: bias !== null });
-      if (winogradDx) expect(g.dx!.toArray()).not.toEqual(gDirect.dx!.toArray());
+      expect(g.dx!.toArray()).not.toEqual(gDirect.dx!.toArray());
       if (process.env.NAPINET_VERBOSE) {
         const [yRef, dxRef] = [c.f64('y'), c.f64('dx')];
         console.log(
           `${c.name}: max |err|/rms y winograd ${relativeMax(y.toArray(), yRef).toExponential(1)}, direct ${relativeMax(yDirect.toArray(), yRef).toExponential(1)}; ` +
-            `dx auto ${relativeMax(g.dx!.toArray(), dxRef).toExponential(1)}, direct ${relativeMax(gDirect.dx!.toArray(), dxRef).toExponential(1)}`,
+            `dx winograd ${relativeMax(g.dx!.toArray(), dxRef).toExponential(1)}, direct ${relativeMax(gDirect.dx!.toArray(), dxRef).toExponential(1)}`,
         );
       }
     });
@@ -66,7 +65,7 @@ describe('conv2d auto (Winograd) against PyTorch', () => {
   test('1 and 2 threads give bit-identical results', () => {
     for (const c of CASES) {
       const { x, weight, bias, dy } = convInputs(c, 'cpu');
-      const options = convOptions(c, 'auto') as Conv2dOptions;
+      const options = winogradOptions(c);
       expectSameBitsAcrossThreads(() => {
         const g = conv2dBackward(dy, x, weight, { ...options, inputGrad: true, biasGrad: bias !== null });
         return [conv2d(x, weight, bias, options), g.dx!, g.dw];
@@ -81,7 +80,7 @@ describe('conv2d auto (Winograd) against PyTorch', () => {
     xs[5] = NaN;  // sample 0, channel 0, row 0, column 5
     xs[xs.length - 1] = Infinity;
     const x = Tensor.from(xs, cleanX.shape);
-    const auto = convOptions(c, 'auto') as Conv2dOptions;
+    const auto = winogradOptions(c);
     const direct = convOptions(c, 'direct') as Conv2dOptions;
     // the forward pass: the direct pass's bits (Winograd would spread the NaN over whole tiles)
     expectIdentical(conv2d(x, weight, null, auto).toArray(), conv2d(x, weight, null, direct).toArray(), 'y');
@@ -101,7 +100,7 @@ describe('conv2d auto (Winograd) against PyTorch', () => {
 
 describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_CONV_ISA)', () => {
   // The kernel set is chosen once per process: each case's inputs go to a child through stdin,
-  // its y and dx (auto) come back, and are checked here against PyTorch.
+  // its y and dx (algorithm 3, 'winograd') come back, and are checked here against PyTorch.
   const script = `
     const addon = require(process.env.ADDON);
     const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
@@ -110,8 +109,8 @@ describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_C
       const y = new Float32Array(n * k * oh * ow), dx = new Float32Array(n * c * h * wd);
       const dw = new Float32Array(k * c * 9), db = b ? new Float32Array(k) : null;
       const f = (a) => Float32Array.from(a);
-      addon.conv2dForward(y, f(x), f(w), b ? f(b) : null, n, c, h, wd, k, 3, 3, 1, 1, ph, pw, 0);
-      addon.conv2dBackward(dx, dw, db, f(dy), f(x), f(w), n, c, h, wd, k, 3, 3, 1, 1, ph, pw, false, 0);
+      addon.conv2dForward(y, f(x), f(w), b ? f(b) : null, n, c, h, wd, k, 3, 3, 1, 1, ph, pw, 3);
+      addon.conv2dBackward(dx, dw, db, f(dy), f(x), f(w), n, c, h, wd, k, 3, 3, 1, 1, ph, pw, false, 3);
       return { y: Array.from(y), dx: Array.from(dx) };
     });
     console.log(JSON.stringify({ isa: addon.conv2dIsa(), out }));
@@ -140,5 +139,31 @@ describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_C
       const dx = Tensor.from(Float32Array.from(result.out[i].dx), c.get('x').shape);
       checkOp(c, { y, dx }, CONV, { label: isa });
     });
+  });
+});
+
+describe("'auto' and 'winograd'", () => {
+  const values = (n: number, seed: number, scale = 1) => Float32Array.from({ length: n }, (_, i) => scale * Math.sin(i * 0.37 + seed));
+  // 32→32 on 10×10 inputs: 64 output positions a sample, so 24 samples make 1,536
+  const layer = (n: number) => ({
+    x: Tensor.from(values(n * 32 * 100, 1), [n, 32, 10, 10]),
+    weight: Tensor.from(values(32 * 32 * 9, 2, 1 / 17), [32, 32, 3, 3]),
+  });
+
+  test("'auto' takes Winograd's forward pass from 1,536 output positions a call, the direct pass below", () => {
+    for (const [n, winogradExpected] of [[24, true], [23, false]] as const) {
+      const { x, weight } = layer(n);
+      const auto = conv2d(x, weight, null, { algorithm: 'auto' }).toArray();
+      const direct = conv2d(x, weight, null, { algorithm: 'direct' }).toArray();
+      const winograd = conv2d(x, weight, null, { algorithm: 'winograd' }).toArray();
+      expect(winograd).not.toEqual(direct);
+      expectIdentical(auto, winogradExpected ? winograd : direct, `N = ${n}`);
+    }
+  });
+
+  test("'winograd' is refused for other kernels and strides, naming options.algorithm", () => {
+    const x = Tensor.zeros([1, 2, 8, 8]);
+    expect(() => conv2d(x, Tensor.zeros([2, 2, 5, 5]), null, { algorithm: 'winograd' })).toThrow(/options\.algorithm 'winograd'.*5×5 kernel/);
+    expect(() => conv2d(x, Tensor.zeros([2, 2, 3, 3]), null, { algorithm: 'winograd', stride: 2 })).toThrow(/options\.algorithm 'winograd'.*stride \[2, 2\]/);
   });
 });

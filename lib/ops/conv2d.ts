@@ -16,8 +16,12 @@ import { expectOptions, expectTensor, output } from './checks';
 export interface Conv2dOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
-  /** 'auto' (default) picks by shape; 'direct' and 'im2col' force one implementation. */
-  algorithm?: 'auto' | 'direct' | 'im2col';
+  /**
+   * 'auto' (default) picks by shape; 'direct' and 'im2col' force one implementation; 'winograd'
+   * forces Winograd F(2×2, 3×3) (3×3 kernels, stride 1, on the CPU: the forward pass and the input
+   * gradient, which 'auto' takes on large batches only; the weight gradient stays direct).
+   */
+  algorithm?: 'auto' | 'direct' | 'im2col' | 'winograd';
 }
 
 /** conv2dBackward's gradients: dx (null when not asked for), dw, db (null without bias). */
@@ -27,7 +31,7 @@ export interface Conv2dGrads {
   db: Tensor | null;
 }
 
-const ALGORITHMS = { auto: 0, direct: 1, im2col: 2 } as const;
+const ALGORITHMS = { auto: 0, direct: 1, im2col: 2, winograd: 3 } as const;
 const ALGORITHM_NAMES = Object.keys(ALGORITHMS) as (keyof typeof ALGORITHMS)[];
 
 /** Every size the kernels take, checked (the fused conv ops of conv2d_batchnorm.ts take them too). */
@@ -69,6 +73,11 @@ function geometry(xShape: readonly number[], wShape: readonly number[], options:
       `Expected a kernel no larger than the padded input (${h + 2 * ph}×${w + 2 * pw}) for ${wName} but received a ${kh}×${kw} kernel`,
     );
   }
+  if (algorithm === ALGORITHMS.winograd && (kh !== 3 || kw !== 3 || sh !== 1 || sw !== 1)) {
+    throw new RangeError(
+      `Expected a 3×3 kernel with stride 1 for options.algorithm 'winograd' but received a ${kh}×${kw} kernel with stride [${sh}, ${sw}]`,
+    );
+  }
   const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
   return { n, c, h, w, k, kh, kw, sh, sw, ph, pw, oh, ow, algorithm };
@@ -97,7 +106,11 @@ export function conv2dOutputShape(inputShape: readonly number[], weightShape: re
 export function tensorGeometry(x: Tensor, weight: Tensor, options: Record<string, unknown>): Conv2dGeometry {
   expectTensor(x, 'x', { rank: 4 });
   expectTensor(weight, 'weight', { rank: 4, device: x.device });
-  return geometry(x.shape, weight.shape, options, 'x', 'weight');
+  const g = geometry(x.shape, weight.shape, options, 'x', 'weight');
+  if (g.algorithm === ALGORITHMS.winograd && x.device !== 'cpu') {
+    throw new RangeError(`Expected x on the CPU for options.algorithm 'winograd' (a CPU kernel) but received x on ${x.device}`);
+  }
+  return g;
 }
 
 /** y = conv2d(x, weight) + bias, written into `out` when given. */

@@ -6,7 +6,8 @@
 //   conv2dMaxPool2dBackward(dxOrNull, dw, dbOrNull, dy, indices, yOrNull, x, w, N, C, H, W, K, kh,
 //                           kw, sh, sw, ph, pw, accumulate)
 //   conv2dIsa() → "avx512" | "avx2" | "neon" | "generic"
-// algorithm: 0 auto, 1 direct, 2 im2col (kernels::Conv2dAlgorithm). The fused convolution +
+// algorithm: 0 auto, 1 direct, 2 im2col, 3 winograd (kernels::Conv2dAlgorithm; the CUDA kernels
+// read 3 as direct, which lib/ops/conv2d.ts does not send them). The fused convolution +
 // 2×2 max-pool (+ ReLU) runs on either device (native/kernels/conv2d.h, cuda/conv2d.cu).
 #include "../kernels/conv2d.h"
 
@@ -21,7 +22,7 @@ namespace napinet::binding {
 namespace {
 
 kernels::Conv2dAlgorithm algorithm_arg(const Napi::CallbackInfo& info, std::size_t index) {
-  return static_cast<kernels::Conv2dAlgorithm>(int_arg(info, index, "algorithm", 0, 2));
+  return static_cast<kernels::Conv2dAlgorithm>(int_arg(info, index, "algorithm", 0, 3));
 }
 
 // The convolution's operands: x (N,C,H,W), w (K,C,kh,kw) and the optional bias b (K) at arguments

@@ -34,8 +34,10 @@
 
 namespace napinet::kernels {
 
-// kWinograd (conv2d_winograd.h: 3×3, stride 1) is chosen by kAuto only; in a backward pass it
-// means the input gradient by Winograd and the weight gradient by the direct pass.
+// kWinograd (conv2d_winograd.h: 3×3, stride 1): chosen by kAuto on large enough batches, or asked
+// for (the direct pass where it does not apply: other kernels or strides, or a backward pass
+// without dx); in a backward pass it means the input gradient by Winograd and the weight gradient
+// by the direct pass.
 enum class Conv2dAlgorithm : int { kAuto = 0, kDirect = 1, kIm2col = 2, kWinograd = 3 };
 
 // Output size along one axis: (in + 2·pad − kernel) / stride + 1 (the caller ensures

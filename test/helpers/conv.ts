@@ -28,7 +28,7 @@ export type Algorithm = (typeof ALGORITHMS)[number];
 export interface ConvOptions {
   stride?: number | number[];
   padding?: number | number[];
-  algorithm?: Algorithm;
+  algorithm?: Algorithm | 'winograd';  // ('winograd': conv2d only, test/conv2d_winograd.test.ts)
 }
 
 export interface ConvGradOptions extends ConvOptions {
