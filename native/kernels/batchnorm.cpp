@@ -8,6 +8,7 @@
 #include "activation.h"
 #include "parallel.h"
 #include "pool2d.h"
+#include "simd.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"  // vectors only cross always-inlined helpers: no ABI
@@ -530,21 +531,38 @@ void batch_norm_grad_coefficients(float* coefficients, float* dweight, float* db
   }
 }
 
-NAPINET_VECTORIZED void batch_norm_input_grad_planes(float* dx, const float* dy, const float* x,
-                                                     const float* coefficients, index_t c_first,
-                                                     index_t c, index_t planes, index_t l) {
+namespace {
+
+// dx for a run of planes from the backward's coefficients, given each plane's gradient above the
+// batch norm: above(i, ch) returns plane i's (channel ch) element function j → gradient. The two
+// kernels below differ only in it; inlined into each, so each compiles to its own vector loop.
+template <typename GradAbove>
+NAPINET_INLINE void input_grad_planes(float* dx, const float* x, const float* coefficients,
+                                      index_t c_first, index_t c, index_t planes, index_t l,
+                                      const GradAbove& above) {
   const float* center = coefficients;
   const float* shift = coefficients + c;
   const float* mean_dy = coefficients + 2 * c;
   const float* slope = coefficients + 3 * c;
   const float* gain = coefficients + 4 * c;
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
-    const float* g = dy + i * l;
+    const auto g = above(i, ch);
     const float* v = x + i * l;
     float* out = dx + i * l;
     const float m = center[ch], r = shift[ch], md = mean_dy[ch], s = slope[ch], a = gain[ch];
-    for (index_t j = 0; j < l; ++j) out[j] = (g[j] - md - ((v[j] - m) - r) * s) * a;
+    for (index_t j = 0; j < l; ++j) out[j] = (g(j) - md - ((v[j] - m) - r) * s) * a;
   }
+}
+
+}  // namespace
+
+NAPINET_VECTORIZED void batch_norm_input_grad_planes(float* dx, const float* dy, const float* x,
+                                                     const float* coefficients, index_t c_first,
+                                                     index_t c, index_t planes, index_t l) {
+  input_grad_planes(dx, x, coefficients, c_first, c, planes, l, [&](index_t i, index_t) {
+    const float* g = dy + i * l;
+    return [g](index_t j) { return g[j]; };
+  });
 }
 
 NAPINET_VECTORIZED void batch_norm_relu_input_grad_planes(float* dx, const float* dy,
@@ -552,23 +570,15 @@ NAPINET_VECTORIZED void batch_norm_relu_input_grad_planes(float* dx, const float
                                                           const float* coefficients,
                                                           index_t c_first, index_t c,
                                                           index_t planes, index_t l) {
-  const Relu rectifier{};
-  const float* center = coefficients;
-  const float* shift = coefficients + c;
-  const float* mean_dy = coefficients + 2 * c;
-  const float* slope = coefficients + 3 * c;
-  const float* gain = coefficients + 4 * c;
-  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+  input_grad_planes(dx, x, coefficients, c_first, c, planes, l, [&](index_t i, index_t ch) {
     const float* g = dy + i * l;
     const float* v = x + i * l;
-    float* out = dx + i * l;
     const ChannelAffine norm = channel_affine(affine, c, ch);
-    const float m = center[ch], r = shift[ch], md = mean_dy[ch], s = slope[ch], a = gain[ch];
-    for (index_t j = 0; j < l; ++j) {
-      const float above = rectifier.backward(g[j], rectifier.forward(norm(v[j])));
-      out[j] = (above - md - ((v[j] - m) - r) * s) * a;
-    }
-  }
+    return [g, v, norm](index_t j) {
+      const Relu rectifier{};
+      return rectifier.backward(g[j], rectifier.forward(norm(v[j])));
+    };
+  });
 }
 
 // ---- The kernels ----
