@@ -10,7 +10,9 @@
 //
 // How: the work is split into (n, c) planes of L values, numbered p = n·C + c. Each plane's
 // statistics — its mean and Σ(x − mean)², or in backward Σdy, Σdy·(x − mean), Σ(x − mean) — are
-// summed in double in one pass over it (two for the variance, while the plane is in cache), and
+// summed in one pass over it (two for the variance, while the plane is in cache) — in float
+// vector lanes of at most 16 values each, around a pivot or the mean so that the terms are the
+// size of the spread, then into double every 1024 values — and
 // the planes' figures are then combined channel by channel in sample order. So a pass reads each
 // tensor once, every result is independent of the thread count (the planes are fixed by the
 // shape), and the building blocks below are what the fused convolution + batch norm
@@ -56,8 +58,9 @@ void batch_norm_backward_eval(float* dx, float* dweight, float* dbias, const flo
 // ---- Building blocks over runs of consecutive planes (plane i of a run has channel
 // (c_first + i) mod C) ----
 
-// plane_stats[2i], plane_stats[2i + 1] = the mean of plane i and Σ(x − that mean)² over it, in
-// double (blocks of 4096 values, combined in order).
+// plane_stats[2i], plane_stats[2i + 1] = the mean of plane i and Σ(x − that mean)² over it, as
+// doubles (blocks of 4096 values, combined in order; within a block two passes that sum in float
+// lanes around a pivot, then around the mean, and add into double every 1024 values).
 void batch_norm_plane_stats(double* plane_stats, const float* x, index_t planes, index_t l);
 
 // Affine coefficients per channel, C floats each, in this order: y = ((x − center) − residual) ·
@@ -94,10 +97,17 @@ void batch_norm_relu_grad_planes(float* g, const float* dy, const float* x,
                                  const float* coefficients, index_t c_first, index_t c,
                                  index_t planes, index_t l);
 
-// plane_sums[3i …] = Σ dy, Σ dy·(x − mean[ch]), Σ (x − mean[ch]) over plane i, in double.
+// plane_sums[3i …] = Σ dy, Σ dy·(x − mean[ch]), Σ (x − mean[ch]) over plane i, as doubles
+// (summed in float lanes, added into double every 1024 values).
 void batch_norm_plane_grad_sums(double* plane_sums, const float* dy, const float* x,
                                 const float* mean, index_t c_first, index_t c, index_t planes,
                                 index_t l);
+
+// batch_norm_plane_grad_sums of batch_norm_relu_grad_planes' g, in one pass over dy and x (the
+// same bits): the sums over the gradient that reaches the norm's output through a ReLU after it.
+void batch_norm_relu_plane_grad_sums(double* plane_sums, const float* dy, const float* x,
+                                     const float* affine, const float* mean, index_t c_first,
+                                     index_t c, index_t planes, index_t l);
 
 // Input-gradient coefficients per channel, C floats each: dx = (dy − mean_dy − ((x − center) −
 // residual)·slope)·gain.
