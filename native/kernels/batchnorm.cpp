@@ -380,20 +380,29 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
   // 2·OH − 2 in one contiguous loop (its lower row is pair j + OW): half of those windows start on
   // an odd row and are not wanted, but the loop has no tails. The even rows' windows are then
   // copied out. Every window is pool_max_2x2 over the same four values, so the bits are the same.
+  // The window loop runs in whole blocks of kBlock (no scalar remainder: its extra windows read the
+  // split buffers' padding and are never copied out).
+  constexpr index_t kBlock = 16;
   const index_t pairs = 2 * oh * ow;       // pairs of the rows that are pooled
   const index_t span = (2 * oh - 1) * ow;  // windows computed
+  const index_t blocks = (span + kBlock - 1) / kBlock;
+  const index_t row_blocks = (ow + kBlock - 1) / kBlock;  // per pooled row copied out
+  const auto padded = static_cast<std::size_t>(
+      std::max(blocks * kBlock, 2 * (oh - 1) * ow + row_blocks * kBlock));
   thread_local std::vector<float> split;
   thread_local std::vector<float> best;
   thread_local std::vector<std::int32_t> corner;
   thread_local std::vector<std::int32_t> arg;
-  if (split.size() < static_cast<std::size_t>(2 * pairs)) split.resize(static_cast<std::size_t>(2 * pairs));
-  if (best.size() < static_cast<std::size_t>(span)) {
-    best.resize(static_cast<std::size_t>(span));
-    arg.resize(static_cast<std::size_t>(span));
-    corner.resize(static_cast<std::size_t>(span));
+  // even and odd columns, each with room for the last block's reads past the pairs (≤ kBlock)
+  const auto stride = static_cast<std::size_t>(pairs + kBlock);
+  if (split.size() < 2 * stride) split.assign(2 * stride, 0.0f);
+  if (best.size() < padded) {
+    best.resize(padded);
+    arg.resize(padded);
+    corner.resize(padded);
   }
   float* NAPINET_RESTRICT even = split.data();
-  float* NAPINET_RESTRICT odd = even + pairs;
+  float* NAPINET_RESTRICT odd = even + stride;
   float* NAPINET_RESTRICT best_values = best.data();
   std::int32_t* NAPINET_RESTRICT best_args = arg.data();
   std::int32_t* NAPINET_RESTRICT corners = corner.data();
@@ -406,18 +415,36 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
       even[j] = norm(src[2 * j]);
       odd[j] = norm(src[2 * j + 1]);
     }
-    for (index_t j = 0; j < span; ++j) {
-      const PoolMax2x2 window =
-          pool_max_2x2(even[j], odd[j], even[j + ow], odd[j + ow], corners[j], width);
-      best_values[j] = rectifier.forward(window.value);
-      best_args[j] = window.index;
+    for (index_t j0 = 0; j0 < blocks * kBlock; j0 += kBlock) {
+      for (index_t j = j0; j < j0 + kBlock; ++j) {
+        const PoolMax2x2 window =
+            pool_max_2x2(even[j], odd[j], even[j + ow], odd[j + ow], corners[j], width);
+        best_values[j] = rectifier.forward(window.value);
+        best_args[j] = window.index;
+      }
     }
+    // The even rows' windows out, in whole blocks where they stay within the run's output: a
+    // block's values past its row land on the rows after it, which are written after it.
     float* NAPINET_RESTRICT out = y + i * oh * ow;
     std::int32_t* NAPINET_RESTRICT arg_out = indices + i * oh * ow;
+    const index_t room = (planes - i) * oh * ow;  // values of the run's output from out on
     for (index_t u = 0; u < oh; ++u) {
-      for (index_t v = 0; v < ow; ++v) {
-        out[u * ow + v] = best_values[2 * u * ow + v];
-        arg_out[u * ow + v] = best_args[2 * u * ow + v];
+      const float* NAPINET_RESTRICT from = best_values + 2 * u * ow;
+      const std::int32_t* NAPINET_RESTRICT arg_from = best_args + 2 * u * ow;
+      float* to = out + u * ow;
+      std::int32_t* arg_to = arg_out + u * ow;
+      if (u * ow + row_blocks * kBlock <= room) {
+        for (index_t b = 0; b < row_blocks * kBlock; b += kBlock) {
+          for (index_t v = b; v < b + kBlock; ++v) {
+            to[v] = from[v];
+            arg_to[v] = arg_from[v];
+          }
+        }
+      } else {
+        for (index_t v = 0; v < ow; ++v) {
+          to[v] = from[v];
+          arg_to[v] = arg_from[v];
+        }
       }
     }
   }
