@@ -251,16 +251,20 @@ describe.each(DEVICES)('batchnorm on %s', (device) => {
 });
 
 // The CPU kernels sum each plane in float vector lanes (at most 16 values a lane, into double every
-// 1024 values), around a pivot for the mean and around the mean for Σ(x − mean)²: a channel whose
-// mean is large next to its spread, or whose first value is far from the rest, must lose nothing
-// to cancellation, and long planes (128×128: four 4 096-value blocks of four float runs each) must
-// add up as accurately as short ones. Reference: float64 over the same float32 inputs. Bounds: the
-// lanes' float sums carry at most 16·2⁻²⁴ ≈ 1e-6 of the magnitudes summed, which are the spread's,
-// so invstd, y and the gradients hold to 1e-6 relative (measured: 3e-8 for invstd, up to 2.3e-7
-// for the others); summing x in float without the pivot gives invstd 5e-6 off for channel 0.
+// 1024 values) around a pivot near the mean, in one pass (Σ(x − p), Σ(x − p)²) or, where the pivot
+// lies over a standard deviation from the mean, two (then around the mean): a channel whose mean
+// is large next to its spread, or whose first value is far from the rest, must lose nothing to
+// cancellation, and long planes (128×128: four 4 096-value blocks of four float runs each) must
+// add up as accurately as short ones (5×5: a first-value pivot and masked tails). Reference:
+// float64 over the same float32 inputs. Bounds: the lanes' float sums carry at most
+// 16·2⁻²⁴ ≈ 1e-6 of the magnitudes summed, which are the spread's, so invstd, y and the gradients
+// hold to 1e-6 relative (measured at 128×128: 3e-8 for invstd, up to 2.3e-7 for the others);
+// summing x in float without a pivot gave invstd 5e-6 off for channel 0.
 describe('batchnorm statistics accuracy (CPU)', () => {
-  test('large mean with a small spread, an outlier first value and 128×128 planes, against float64', () => {
-    const [n, c, h, w] = [2, 4, 128, 128];
+  test.each([
+    [2, 4, 128, 128],
+    [64, 4, 5, 5],
+  ])('large mean with a small spread and an outlier first value, against float64: [%i, %i, %i, %i]', (n, c, h, w) => {
     const l = h * w;
     const g = new Generator(7);
     // channel 0: mean 1e4, std 0.1; 1: mean −3, std 2; 2: mean 0, std 1e-3; 3: N(0, 1) with each

@@ -147,27 +147,42 @@ BN_INLINE void row_sums(double* out, index_t n, const Terms& terms) {
   }
 }
 
-// The mean of x's n values and Σ(x − mean)², in two passes over them (in cache). The first sums
-// x − pivot (its first value, if finite), so that a large mean costs no precision; the second
-// Σ(x − m)² around m, the mean rounded to float, which is Σ(x − mean)² + n·(mean − m)².
+// The mean of x's n values and Σ(x − mean)², summed around a pivot p (the mean of the first 16
+// values, or in blocks of under 256 the first value; 0 if not finite) so that a large mean costs
+// no precision: one pass takes S = Σ(x − p) and
+// Q = Σ(x − p)², so mean = p + S/n and Σ(x − mean)² = Q − S²/n, which keeps full precision while
+// S²/n ≤ Q/2 (p within one standard deviation of the mean: Q is then at most twice the result).
+// Otherwise a second pass over the values (in cache) sums (x − m)² around m, the mean rounded to
+// float, which is Σ(x − mean)² + n·(mean − m)².
 BN_INLINE void block_stats(double* mean_out, double* m2_out, const float* x, index_t n,
                            index_t readable) {
-  const float pivot = std::isfinite(x[0]) ? x[0] : 0.0f;
+  float pivot = x[0];
+  if (n >= 256)  // where a pivot closer to the mean is worth its reduction
+    pivot = static_cast<float>(lanes_total(simd::load<16>(x)) / 16.0);
+  if (!std::isfinite(pivot)) pivot = 0.0f;
   const Lanes16 pivots = broadcast(pivot);
-  double shifted;
-  row_sums<1>(&shifted, n, [&](index_t i, index_t count, Lanes16* t) {
-    t[0] = load_part(x + i, count, readable - i, pivots) - pivots;
+  double sums[2];
+  row_sums<2>(sums, n, [&](index_t i, index_t count, Lanes16* t) {
+    const Lanes16 d = load_part(x + i, count, readable - i, pivots) - pivots;
+    t[0] = d;
+    t[1] = d * d;
   });
-  const double mean = static_cast<double>(pivot) + shifted / static_cast<double>(n);
-  const float m = static_cast<float>(mean);
-  const Lanes16 ms = broadcast(m);
-  double squares;
-  row_sums<1>(&squares, n, [&](index_t i, index_t count, Lanes16* t) {
-    const Lanes16 d = load_part(x + i, count, readable - i, ms) - ms;
-    t[0] = d * d;
-  });
-  const double offset = mean - static_cast<double>(m);
-  const double m2 = squares - static_cast<double>(n) * offset * offset;
+  const double count = static_cast<double>(n), shifted = sums[0];
+  const double mean = static_cast<double>(pivot) + shifted / count;
+  double m2;
+  if (shifted * shifted <= 0.5 * count * sums[1]) {
+    m2 = sums[1] - shifted * shifted / count;
+  } else {
+    const float m = static_cast<float>(mean);
+    const Lanes16 ms = broadcast(m);
+    double squares;
+    row_sums<1>(&squares, n, [&](index_t i, index_t count, Lanes16* t) {
+      const Lanes16 d = load_part(x + i, count, readable - i, ms) - ms;
+      t[0] = d * d;
+    });
+    const double offset = mean - static_cast<double>(m);
+    m2 = squares - count * offset * offset;
+  }
   *mean_out = mean;
   *m2_out = m2 < 0.0 ? 0.0 : m2;  // (rounding; a NaN stays)
 }

@@ -10,9 +10,9 @@
 //
 // How: the work is split into (n, c) planes of L values, numbered p = n·C + c. Each plane's
 // statistics — its mean and Σ(x − mean)², or in backward Σdy, Σdy·(x − mean), Σ(x − mean) — are
-// summed in one pass over it (two for the variance, while the plane is in cache) — in float
-// vector lanes of at most 16 values each, around a pivot or the mean so that the terms are the
-// size of the spread, then into double every 1024 values — and
+// summed in one pass over it (sometimes two for the variance, while the plane is in cache) — in
+// float vector lanes of at most 16 values each, around a pivot or the mean so that the terms are
+// the size of the spread, then into double every 1024 values — and
 // the planes' figures are then combined channel by channel in sample order. So a pass reads each
 // tensor once, every result is independent of the thread count (the planes are fixed by the
 // shape), and the building blocks below are what the fused convolution + batch norm
@@ -59,8 +59,9 @@ void batch_norm_backward_eval(float* dx, float* dweight, float* dbias, const flo
 // (c_first + i) mod C) ----
 
 // plane_stats[2i], plane_stats[2i + 1] = the mean of plane i and Σ(x − that mean)² over it, as
-// doubles (blocks of 4096 values, combined in order; within a block two passes that sum in float
-// lanes around a pivot, then around the mean, and add into double every 1024 values).
+// doubles (blocks of 4096 values, combined in order; within a block one pass that sums x − p and
+// (x − p)² in float lanes around a pivot p near the mean, into double every 1024 values, and a
+// second around the mean where p turns out over a standard deviation away).
 void batch_norm_plane_stats(double* plane_stats, const float* x, index_t planes, index_t l);
 
 // Affine coefficients per channel, C floats each, in this order: y = ((x − center) − residual) ·
