@@ -465,20 +465,6 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
   }
 }
 
-NAPINET_VECTORIZED void batch_norm_relu_grad_planes(float* g, const float* dy, const float* x,
-                                                    const float* coefficients, index_t c_first,
-                                                    index_t c, index_t planes, index_t l) {
-  const Relu rectifier{};
-  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
-    const float* NAPINET_RESTRICT src = x + i * l;
-    const float* NAPINET_RESTRICT grad = dy + i * l;
-    float* NAPINET_RESTRICT dst = g + i * l;
-    const ChannelAffine norm = channel_affine(coefficients, c, ch);
-    for (index_t j = 0; j < l; ++j)
-      dst[j] = rectifier.backward(grad[j], rectifier.forward(norm(src[j])));
-  }
-}
-
 NAPINET_VECTORIZED void batch_norm_plane_grad_sums(double* plane_sums, const float* dy,
                                                    const float* x, const float* mean,
                                                    index_t c_first, index_t c, index_t planes,

@@ -91,21 +91,18 @@ void batch_norm_relu_max_pool_planes(float* y, std::int32_t* indices, const floa
                                      const float* coefficients, index_t c_first, index_t c,
                                      index_t planes, index_t h, index_t w);
 
-// g = relu_backward(dy, relu_forward(the affine map of x)) for a run of planes: the gradient that
-// reaches a batch norm's output through the ReLU after it, from the norm's input x and the forward's
-// affine coefficients (the ReLU's mask recomputed bit for bit, so its output need not be read).
-void batch_norm_relu_grad_planes(float* g, const float* dy, const float* x,
-                                 const float* coefficients, index_t c_first, index_t c,
-                                 index_t planes, index_t l);
-
 // plane_sums[3i …] = Σ dy, Σ dy·(x − mean[ch]), Σ (x − mean[ch]) over plane i, as doubles
 // (summed in float lanes, added into double every 1024 values).
 void batch_norm_plane_grad_sums(double* plane_sums, const float* dy, const float* x,
                                 const float* mean, index_t c_first, index_t c, index_t planes,
                                 index_t l);
 
-// batch_norm_plane_grad_sums of batch_norm_relu_grad_planes' g, in one pass over dy and x (the
-// same bits): the sums over the gradient that reaches the norm's output through a ReLU after it.
+// The ReLU variants below take the gradient dy above a ReLU that follows the batch norm, and use
+// g = relu_backward(dy, relu_forward(the affine map of x)) — the gradient reaching the norm's
+// output, its mask recomputed bit for bit from the norm's input x and the forward's affine
+// coefficients, so the ReLU's output need not be read — in the same pass, with the same bits as
+// materialising g first.
+// batch_norm_plane_grad_sums over g.
 void batch_norm_relu_plane_grad_sums(double* plane_sums, const float* dy, const float* x,
                                      const float* affine, const float* mean, index_t c_first,
                                      index_t c, index_t planes, index_t l);
@@ -129,9 +126,8 @@ void batch_norm_input_grad_planes(float* dx, const float* dy, const float* x,
                                   const float* coefficients, index_t c_first, index_t c,
                                   index_t planes, index_t l);
 
-// batch_norm_input_grad_planes of batch_norm_relu_grad_planes' g, in one pass (the same bits):
-// dx from the gradient dy above the ReLU, x, the forward's affine coefficients and the backward's.
-// dx may alias dy.
+// batch_norm_input_grad_planes over g (above): dx from dy above the ReLU, x, the forward's
+// affine coefficients and the backward's. dx may alias dy.
 void batch_norm_relu_input_grad_planes(float* dx, const float* dy, const float* x,
                                        const float* affine, const float* coefficients,
                                        index_t c_first, index_t c, index_t planes, index_t l);
