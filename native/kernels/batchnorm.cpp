@@ -149,11 +149,10 @@ BN_INLINE void row_sums(double* out, index_t n, const Terms& terms) {
 
 // The mean of x's n values and Σ(x − mean)², summed around a pivot p (the mean of the first 16
 // values, or in blocks of under 256 the first value; 0 if not finite) so that a large mean costs
-// no precision: one pass takes S = Σ(x − p) and
-// Q = Σ(x − p)², so mean = p + S/n and Σ(x − mean)² = Q − S²/n, which keeps full precision while
-// S²/n ≤ Q/2 (p within one standard deviation of the mean: Q is then at most twice the result).
-// Otherwise a second pass over the values (in cache) sums (x − m)² around m, the mean rounded to
-// float, which is Σ(x − mean)² + n·(mean − m)².
+// no precision. One pass takes S = Σ(x − p) and Q = Σ(x − p)²: mean = p + S/n, and Σ(x − mean)²
+// = Q − S²/n keeps full precision while S²/n ≤ Q/2 (p within a standard deviation of the mean, so
+// Q is at most twice the result). Otherwise a second pass over the values (in cache) sums (x − m)²
+// around m, the mean rounded to float, which is Σ(x − mean)² + n·(mean − m)².
 BN_INLINE void block_stats(double* mean_out, double* m2_out, const float* x, index_t n,
                            index_t readable) {
   float pivot = x[0];
