@@ -26,6 +26,7 @@ import { Linear } from '../lib/nn/linear';
 import { buildModule } from '../lib/nn/registry';
 import { Sequential } from '../lib/nn/sequential';
 import { batchNorm, batchNormBackward } from '../lib/ops/batchnorm';
+import { Generator } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import type { Tolerance } from './helpers/compare';
 import { DEVICES } from './helpers/devices';
@@ -246,5 +247,87 @@ describe.each(DEVICES)('batchnorm on %s', (device) => {
     expect(() => native().batchNormForwardTrain(x.buffer, c3.buffer, c3.buffer, null, null, null, x.buffer, null, null, 1, 3, 1, 0.1, false, 1e-5)).toThrow(
       'Expected more than 1 value per channel when training for x but received N·L = 1',
     );
+  });
+});
+
+// The CPU kernels sum each plane in float vector lanes (at most 16 values a lane, into double every
+// 1024 values) around a pivot near the mean, in one pass (Σ(x − p), Σ(x − p)²) or, where the pivot
+// lies over a standard deviation from the mean, two (then around the mean): a channel whose mean
+// is large next to its spread, or whose first value is far from the rest, must lose nothing to
+// cancellation, and long planes (128×128: four 4 096-value blocks of four float runs each) must
+// add up as accurately as short ones (5×5: a first-value pivot and masked tails). Reference:
+// float64 over the same float32 inputs. Bounds: the lanes' float sums carry at most
+// 16·2⁻²⁴ ≈ 1e-6 of the magnitudes summed, which are the spread's, so invstd, y and the gradients
+// hold to 1e-6 relative (measured at 128×128: 3e-8 for invstd, up to 2.3e-7 for the others);
+// summing x in float without a pivot gave invstd 5e-6 off for channel 0.
+describe('batchnorm statistics accuracy (CPU)', () => {
+  test.each([
+    [2, 4, 128, 128],
+    [64, 4, 5, 5],
+  ])('large mean with a small spread and an outlier first value, against float64: [%i, %i, %i, %i]', (n, c, h, w) => {
+    const l = h * w;
+    const g = new Generator(7);
+    // channel 0: mean 1e4, std 0.1; 1: mean −3, std 2; 2: mean 0, std 1e-3; 3: N(0, 1) with each
+    // plane's first value 1e3
+    const means = [1e4, -3, 0, 0];
+    const stds = [0.1, 2, 1e-3, 1];
+    const xs = new Float32Array(n * c * l);
+    const dys = new Float32Array(n * c * l);
+    for (let p = 0; p < n * c; p++) {
+      const ch = p % c;
+      for (let j = 0; j < l; j++) {
+        xs[p * l + j] = means[ch] + stds[ch] * g.normal();
+        dys[p * l + j] = g.normal();
+      }
+      if (ch === 3) xs[p * l] = 1e3;
+    }
+    const x = Tensor.from(xs, [n, c, h, w]);
+    const dy = Tensor.from(dys, [n, c, h, w]);
+    const weight = Tensor.from(new Float32Array([1.5, -0.5, 2, 1]), [c]);
+    const eps = 1e-5;
+    const { y, saved } = batchNorm(x, null, null, weight, null, { training: true, eps });
+    const grads = batchNormBackward(dy, x, weight, saved);
+    const yv = y.toArray() as Float32Array;
+    const invstd = (saved as { saveInvstd: Tensor }).saveInvstd.toArray() as Float32Array;
+    const dx = grads.dx!.toArray() as Float32Array;
+    const dweight = grads.dweight!.toArray() as Float32Array;
+    const dbias = grads.dbias!.toArray() as Float32Array;
+    const m = n * l;
+    const weights = weight.toArray() as Float32Array;
+    for (let ch = 0; ch < c; ch++) {
+      const at = (i: number, j: number) => (i * c + ch) * l + j;
+      let mean = 0;
+      for (let i = 0; i < n; i++) for (let j = 0; j < l; j++) mean += xs[at(i, j)];
+      mean /= m;
+      let sq = 0;
+      for (let i = 0; i < n; i++) for (let j = 0; j < l; j++) sq += (xs[at(i, j)] - mean) ** 2;
+      const refInvstd = 1 / Math.sqrt(sq / m + eps);
+      expect(Math.abs(invstd[ch] - refInvstd) / refInvstd, `invstd, channel ${ch}`).toBeLessThan(1e-6);
+      let sumDy = 0;
+      let sumDyXhat = 0;
+      let worstY = 0;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < l; j++) {
+          const xhat = (xs[at(i, j)] - mean) * refInvstd;
+          sumDy += dys[at(i, j)];
+          sumDyXhat += dys[at(i, j)] * xhat;
+          worstY = Math.max(worstY, Math.abs(yv[at(i, j)] - xhat * weights[ch]) / (1 + Math.abs(xhat)));
+        }
+      }
+      expect(worstY, `y, channel ${ch}`).toBeLessThan(1e-6 * Math.abs(weights[ch]));
+      // dweight = Σ dy·x̂ is a sum of M terms of either sign: its bound is on their root-sum-square
+      expect(Math.abs(dweight[ch] - sumDyXhat), `dweight, channel ${ch}`).toBeLessThan(1e-6 * Math.sqrt(m) + 1e-6 * Math.abs(sumDyXhat));
+      expect(Math.abs(dbias[ch] - sumDy), `dbias, channel ${ch}`).toBeLessThan(1e-6 * Math.sqrt(m));
+      const wk = weights[ch];
+      let worstDx = 0;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < l; j++) {
+          const xhat = (xs[at(i, j)] - mean) * refInvstd;
+          const ref = wk * refInvstd * (dys[at(i, j)] - sumDy / m - xhat * (sumDyXhat / m));
+          worstDx = Math.max(worstDx, Math.abs(dx[at(i, j)] - ref) / (Math.abs(wk * refInvstd) * (1 + Math.abs(dys[at(i, j)]))));
+        }
+      }
+      expect(worstDx, `dx, channel ${ch}`).toBeLessThan(1e-6);
+    }
   });
 });

@@ -47,179 +47,161 @@ float* float_scratch(std::size_t count) {
 #define BN_INLINE inline
 #endif
 
-// Independent double partial sums along a row: lane j takes the values at positions ≡ j mod 16
-// (two vectors of 8 doubles), and the lanes are added pairwise at the end — a fixed order that does
-// not depend on the vector width the compiler uses.
-constexpr int kLanes = 16;
+// Row sums in float lanes, added into double run by run. A row's values are split over 64 lanes
+// (lane j takes the positions ≡ j mod 64: four vectors of 16 floats, whatever the instruction set);
+// each lane adds at most 16 values in float (a run of kFloatRun), the run's 64 lanes are then
+// added in a fixed pairwise tree in float and its total into double. Float adds run at the
+// vector width, where widening every value to double ran at one value a cycle; the terms summed
+// are shifted first (by a pivot, or by the mean) so that their size is the spread's, not the
+// mean's, and 16 values a lane keep a run's rounding within about 16·2⁻²⁴ of their magnitudes.
+using Lanes16 = simd::vfloat<16>;
+constexpr index_t kGroup = 64;      // values a row step takes: four vectors of 16
+constexpr index_t kFloatRun = 1024; // values summed in float before their total goes into double
 
-BN_INLINE double lane_total(const double* acc) {
-  double level[kLanes];
-  for (int j = 0; j < kLanes; ++j) level[j] = acc[j];
-  for (int width = kLanes / 2; width > 0; width /= 2)
-    for (int j = 0; j < width; ++j) level[j] = level[j] + level[j + width];
-  return level[0];
-}
-
+// A vector with every lane x.
+BN_INLINE Lanes16 broadcast(float x) {
 #if defined(__GNUC__)
-// Eight floats widened to doubles, and the lanes' vectors.
-typedef float Floats8 __attribute__((vector_size(32), aligned(4), may_alias));
-typedef double Doubles8 __attribute__((vector_size(64)));
-typedef std::int64_t Longs8 __attribute__((vector_size(64)));
-BN_INLINE Doubles8 widen(const float* p) {
-  return __builtin_convertvector(*reinterpret_cast<const Floats8*>(p), Doubles8);
-}
-
-// A row's last n < kLanes values, widened into the two lane vectors: lanes past n hold 0 and are
-// flagged in valid (all bits set where a value is), so a caller can zero what it derives there.
-// Adding those zeros changes no lane: a lane's sum starts at +0 and is never −0, so it stays as it
-// is. When a whole vector can be read from x (`readable` values: a plane followed by the next in
-// its run) it is loaded and its lanes past n zeroed; else (a run's last plane) the values are
-// copied into a zeroed chunk first. (Planes of 25 or 100 values, the small layers': a masked tail
-// instead of a scalar one keeps their sums in registers.)
-BN_INLINE void widen_tail(Doubles8* v, Longs8* valid, const float* x, index_t n, index_t readable) {
-  for (int h = 0; h < 2; ++h) {
-    Longs8 lane;
-    for (int j = 0; j < 8; ++j) lane[j] = 8 * h + j;
-    valid[h] = lane < static_cast<std::int64_t>(n);
-  }
-  if (readable >= kLanes) {
-    for (int h = 0; h < 2; ++h) v[h] = valid[h] ? widen(x + 8 * h) : Doubles8{};
-    return;
-  }
-  float chunk[kLanes] = {};
-  for (index_t i = 0; i < n; ++i) chunk[i] = x[i];
-  for (int h = 0; h < 2; ++h) v[h] = widen(chunk + 8 * h);
-}
-
-// lane_total of the two lane vectors (lanes 0–7, 8–15): its first level is one vector addition.
-BN_INLINE double vector_total(const Doubles8* acc) {
-  const Doubles8 first = acc[0] + acc[1];
-  double level[8];
-  for (int j = 0; j < 8; ++j) level[j] = first[j];
-  for (int width = 4; width > 0; width /= 2)
-    for (int j = 0; j < width; ++j) level[j] = level[j] + level[j + width];
-  return level[0];
-}
-
-// Σ x[i] in double.
-BN_INLINE double row_sum(const float* x, index_t n, index_t readable) {
-  Doubles8 v[2] = {};
-  index_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int h = 0; h < 2; ++h) v[h] += widen(x + i + 8 * h);
-  if (i < n) {
-    Doubles8 tail[2];
-    Longs8 valid[2];
-    widen_tail(tail, valid, x + i, n - i, readable - i);
-    for (int h = 0; h < 2; ++h) v[h] += tail[h];
-  }
-  return vector_total(v);
-}
-
-// Σ (x[i] − mean)² in double.
-BN_INLINE double row_square_deviations(const float* x, index_t n, index_t readable, double mean) {
-  Doubles8 v[2] = {};
-  const Doubles8 m = mean - Doubles8{};
-  index_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int h = 0; h < 2; ++h) {
-      const Doubles8 d = widen(x + i + 8 * h) - m;
-      v[h] += d * d;
-    }
-  if (i < n) {
-    Doubles8 tail[2];
-    Longs8 valid[2];
-    widen_tail(tail, valid, x + i, n - i, readable - i);
-    for (int h = 0; h < 2; ++h) {
-      const Doubles8 d = valid[h] ? tail[h] - m : Doubles8{};
-      v[h] += d * d;
-    }
-  }
-  return vector_total(v);
-}
-
-// out[0..2] = Σ g, Σ g·(x − shift), Σ (x − shift) in double.
-BN_INLINE void row_grad_sums(double* out, const float* g, const float* x, double shift, index_t n,
-                             index_t readable) {
-  Doubles8 vg[2] = {}, vgx[2] = {}, vx[2] = {};
-  const Doubles8 s = shift - Doubles8{};
-  index_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int h = 0; h < 2; ++h) {
-      const Doubles8 gv = widen(g + i + 8 * h);
-      const Doubles8 d = widen(x + i + 8 * h) - s;
-      vg[h] += gv;
-      vgx[h] += gv * d;
-      vx[h] += d;
-    }
-  if (i < n) {
-    Doubles8 gt[2], xt[2];
-    Longs8 valid[2];
-    widen_tail(gt, valid, g + i, n - i, readable - i);
-    widen_tail(xt, valid, x + i, n - i, readable - i);
-    for (int h = 0; h < 2; ++h) {
-      const Doubles8 d = valid[h] ? xt[h] - s : Doubles8{};
-      vg[h] += gt[h];
-      vgx[h] += gt[h] * d;
-      vx[h] += d;
-    }
-  }
-  out[0] = vector_total(vg);
-  out[1] = vector_total(vgx);
-  out[2] = vector_total(vx);
-}
+  Lanes16 v = {};
+  return v + x;  // (−0 becomes +0: no caller tells them apart)
 #else
-// Σ x[i] in double.
-BN_INLINE double row_sum(const float* x, index_t n, index_t /*readable*/) {
-  double acc[kLanes] = {};
-  index_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += static_cast<double>(x[i + j]);
-  for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(x[i]);
-  return lane_total(acc);
-}
-
-// Σ (x[i] − mean)² in double.
-BN_INLINE double row_square_deviations(const float* x, index_t n, index_t /*readable*/, double mean) {
-  double acc[kLanes] = {};
-  index_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const double d = static_cast<double>(x[i + j]) - mean;
-      acc[j] += d * d;
-    }
-  for (int j = 0; i < n; ++i, ++j) {
-    const double d = static_cast<double>(x[i]) - mean;
-    acc[j] += d * d;
-  }
-  return lane_total(acc);
-}
-
-// out[0..2] = Σ g, Σ g·(x − shift), Σ (x − shift) in double.
-BN_INLINE void row_grad_sums(double* out, const float* g, const float* x, double shift, index_t n,
-                             index_t /*readable*/) {
-  double sg[kLanes] = {}, sgx[kLanes] = {}, sx[kLanes] = {};
-  index_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const double gv = static_cast<double>(g[i + j]);
-      const double d = static_cast<double>(x[i + j]) - shift;
-      sg[j] += gv;
-      sgx[j] += gv * d;
-      sx[j] += d;
-    }
-  for (int j = 0; i < n; ++i, ++j) {
-    const double gv = static_cast<double>(g[i]);
-    const double d = static_cast<double>(x[i]) - shift;
-    sg[j] += gv;
-    sgx[j] += gv * d;
-    sx[j] += d;
-  }
-  out[0] = lane_total(sg);
-  out[1] = lane_total(sgx);
-  out[2] = lane_total(sx);
-}
+  return simd::splat<16>(x);
 #endif
+}
+
+// The 16 values from x, of which only the first `count` belong to the row (count may be ≤ 0 or
+// ≥ 16): the lanes past them hold `fill`. readable: values that may be read from x on (a plane
+// followed by the next of its run); where fewer than 16 are, the values are copied out first.
+BN_INLINE Lanes16 load_part(const float* x, index_t count, index_t readable, const Lanes16& fill) {
+  if (count >= 16) return simd::load<16>(x);
+  if (count <= 0) return fill;
+#if defined(__GNUC__)
+  if (readable >= 16) {
+    const simd::vint<16> lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    return lane < static_cast<std::int32_t>(count) ? simd::load<16>(x) : fill;
+  }
+#endif
+  float chunk[16];
+  simd::store<16>(chunk, fill);
+  for (index_t j = 0; j < count; ++j) chunk[j] = x[j];
+  return simd::load<16>(chunk);
+}
+
+// The total of a vector's 16 lanes in a fixed order: halves added (lane j + lane j + 8, then
+// j + (j + 4), …), in float, widened.
+BN_INLINE double lanes_total(const Lanes16& v) {
+#if defined(NAPINET_HAS_SHUFFLEVECTOR)
+  typedef float Floats8 __attribute__((vector_size(32)));
+  typedef float Floats4 __attribute__((vector_size(16)));
+  const Floats8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                    __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const Floats4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return static_cast<double>((b[0] + b[2]) + (b[1] + b[3]));
+#else
+  float level[16];
+  simd::store<16>(level, v);
+  for (int width = 8; width > 0; width /= 2)
+    for (int j = 0; j < width; ++j) level[j] = level[j] + level[j + width];
+  return static_cast<double>(level[0]);
+#endif
+}
+
+// out[s] = Σ over the row's n values of term s, for S terms: terms(i, count, t) writes into t[s]
+// term s of the 16 values from position i, of which `count` belong to the row (load_part's); the
+// others' terms must be +0. The four vectors of a group are lanes 0–15, …, 48–63; a run's lanes
+// are added as (v0 + v1) + (v2 + v3), then lanes_total.
+template <int S, typename Terms>
+BN_INLINE void row_sums(double* out, index_t n, const Terms& terms) {
+  for (int s = 0; s < S; ++s) out[s] = 0.0;
+  for (index_t r0 = 0; r0 < n; r0 += kFloatRun) {
+    const index_t r1 = std::min(n, r0 + kFloatRun);
+    Lanes16 a0[S], a1[S], a2[S], a3[S];
+    for (int s = 0; s < S; ++s) a0[s] = a1[s] = a2[s] = a3[s] = Lanes16{};
+    index_t i = r0;
+    for (; i + kGroup <= r1; i += kGroup) {
+      Lanes16 t0[S], t1[S], t2[S], t3[S];
+      terms(i, index_t{16}, t0);
+      terms(i + 16, index_t{16}, t1);
+      terms(i + 32, index_t{16}, t2);
+      terms(i + 48, index_t{16}, t3);
+      for (int s = 0; s < S; ++s) {
+        a0[s] += t0[s];
+        a1[s] += t1[s];
+        a2[s] += t2[s];
+        a3[s] += t3[s];
+      }
+    }
+    if (i < r1) {
+      Lanes16 t0[S], t1[S], t2[S], t3[S];
+      terms(i, r1 - i, t0);
+      terms(i + 16, r1 - i - 16, t1);
+      terms(i + 32, r1 - i - 32, t2);
+      terms(i + 48, r1 - i - 48, t3);
+      for (int s = 0; s < S; ++s) {
+        a0[s] += t0[s];
+        a1[s] += t1[s];
+        a2[s] += t2[s];
+        a3[s] += t3[s];
+      }
+    }
+    for (int s = 0; s < S; ++s) out[s] += lanes_total((a0[s] + a1[s]) + (a2[s] + a3[s]));
+  }
+}
+
+// The mean of x's n values and Σ(x − mean)², summed around a pivot p (the mean of the first 16
+// values, or in blocks of under 256 the first value; 0 if not finite) so that a large mean costs
+// no precision. One pass takes S = Σ(x − p) and Q = Σ(x − p)²: mean = p + S/n, and Σ(x − mean)²
+// = Q − S²/n keeps full precision while S²/n ≤ Q/2 (p within a standard deviation of the mean, so
+// Q is at most twice the result). Otherwise a second pass over the values (in cache) sums (x − m)²
+// around m, the mean rounded to float, which is Σ(x − mean)² + n·(mean − m)².
+BN_INLINE void block_stats(double* mean_out, double* m2_out, const float* x, index_t n,
+                           index_t readable) {
+  float pivot = x[0];
+  if (n >= 256)  // where a pivot closer to the mean is worth its reduction
+    pivot = static_cast<float>(lanes_total(simd::load<16>(x)) / 16.0);
+  if (!std::isfinite(pivot)) pivot = 0.0f;
+  const Lanes16 pivots = broadcast(pivot);
+  double sums[2];
+  row_sums<2>(sums, n, [&](index_t i, index_t count, Lanes16* t) {
+    const Lanes16 d = load_part(x + i, count, readable - i, pivots) - pivots;
+    t[0] = d;
+    t[1] = d * d;
+  });
+  const double count = static_cast<double>(n), shifted = sums[0];
+  const double mean = static_cast<double>(pivot) + shifted / count;
+  double m2;
+  if (shifted * shifted <= 0.5 * count * sums[1]) {
+    m2 = sums[1] - shifted * shifted / count;
+  } else {
+    const float m = static_cast<float>(mean);
+    const Lanes16 ms = broadcast(m);
+    double squares;
+    row_sums<1>(&squares, n, [&](index_t i, index_t count, Lanes16* t) {
+      const Lanes16 d = load_part(x + i, count, readable - i, ms) - ms;
+      t[0] = d * d;
+    });
+    const double offset = mean - static_cast<double>(m);
+    m2 = squares - count * offset * offset;
+  }
+  *mean_out = mean;
+  *m2_out = m2 < 0.0 ? 0.0 : m2;  // (rounding; a NaN stays)
+}
+
+// out[0..2] = Σ g, Σ g·(x − shift), Σ (x − shift) over a row of n, where grad(i, count, v, &g)
+// gives g's 16 values from position i, v being x's there (+0 past the row).
+template <typename Grad>
+BN_INLINE void row_grad_sums(double* out, const float* x, float shift, index_t n, index_t readable,
+                             const Grad& grad) {
+  const Lanes16 shifts = broadcast(shift);
+  row_sums<3>(out, n, [&](index_t i, index_t count, Lanes16* t) {
+    const Lanes16 v = load_part(x + i, count, readable - i, shifts);
+    Lanes16 g;
+    grad(i, count, v, &g);
+    const Lanes16 d = v - shifts;
+    t[0] = g;
+    t[1] = g * d;
+    t[2] = d;
+  });
+}
 
 // The training-mode affine map of one value (one expression, so every caller rounds alike).
 BN_INLINE float affine(float x, float center, float residual, float scale, float shift) {
@@ -299,8 +281,8 @@ NAPINET_VECTORIZED void batch_norm_plane_stats(double* plane_stats, const float*
     for (index_t b0 = 0; b0 < l; b0 += kStatsBlock) {
       const index_t count = std::min(kStatsBlock, l - b0);
       const index_t readable = (planes - i) * l - b0;  // the run's values from this block on
-      const double block_mean = row_sum(plane + b0, count, readable) / static_cast<double>(count);
-      const double block_m2 = row_square_deviations(plane + b0, count, readable, block_mean);
+      double block_mean, block_m2;
+      block_stats(&block_mean, &block_m2, plane + b0, count, readable);
       if (b0 == 0) {
         mean = block_mean;
         m2 = block_m2;
@@ -412,20 +394,29 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
   // 2·OH − 2 in one contiguous loop (its lower row is pair j + OW): half of those windows start on
   // an odd row and are not wanted, but the loop has no tails. The even rows' windows are then
   // copied out. Every window is pool_max_2x2 over the same four values, so the bits are the same.
+  // The window loop runs in whole blocks of kBlock (no scalar remainder: its extra windows read the
+  // split buffers' padding and are never copied out).
+  constexpr index_t kBlock = 16;
   const index_t pairs = 2 * oh * ow;       // pairs of the rows that are pooled
   const index_t span = (2 * oh - 1) * ow;  // windows computed
+  const index_t blocks = (span + kBlock - 1) / kBlock;
+  const index_t row_blocks = (ow + kBlock - 1) / kBlock;  // per pooled row copied out
+  const auto padded = static_cast<std::size_t>(
+      std::max(blocks * kBlock, 2 * (oh - 1) * ow + row_blocks * kBlock));
   thread_local std::vector<float> split;
   thread_local std::vector<float> best;
   thread_local std::vector<std::int32_t> corner;
   thread_local std::vector<std::int32_t> arg;
-  if (split.size() < static_cast<std::size_t>(2 * pairs)) split.resize(static_cast<std::size_t>(2 * pairs));
-  if (best.size() < static_cast<std::size_t>(span)) {
-    best.resize(static_cast<std::size_t>(span));
-    arg.resize(static_cast<std::size_t>(span));
-    corner.resize(static_cast<std::size_t>(span));
+  // even and odd columns, each with room for the last block's reads past the pairs (≤ kBlock)
+  const auto stride = static_cast<std::size_t>(pairs + kBlock);
+  if (split.size() < 2 * stride) split.assign(2 * stride, 0.0f);
+  if (best.size() < padded) {
+    best.resize(padded);
+    arg.resize(padded);
+    corner.resize(padded);
   }
   float* NAPINET_RESTRICT even = split.data();
-  float* NAPINET_RESTRICT odd = even + pairs;
+  float* NAPINET_RESTRICT odd = even + stride;
   float* NAPINET_RESTRICT best_values = best.data();
   std::int32_t* NAPINET_RESTRICT best_args = arg.data();
   std::int32_t* NAPINET_RESTRICT corners = corner.data();
@@ -438,34 +429,38 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
       even[j] = norm(src[2 * j]);
       odd[j] = norm(src[2 * j + 1]);
     }
-    for (index_t j = 0; j < span; ++j) {
-      const PoolMax2x2 window =
-          pool_max_2x2(even[j], odd[j], even[j + ow], odd[j + ow], corners[j], width);
-      best_values[j] = rectifier.forward(window.value);
-      best_args[j] = window.index;
-    }
-    float* NAPINET_RESTRICT out = y + i * oh * ow;
-    std::int32_t* NAPINET_RESTRICT arg_out = indices + i * oh * ow;
-    for (index_t u = 0; u < oh; ++u) {
-      for (index_t v = 0; v < ow; ++v) {
-        out[u * ow + v] = best_values[2 * u * ow + v];
-        arg_out[u * ow + v] = best_args[2 * u * ow + v];
+    for (index_t j0 = 0; j0 < blocks * kBlock; j0 += kBlock) {
+      for (index_t j = j0; j < j0 + kBlock; ++j) {
+        const PoolMax2x2 window =
+            pool_max_2x2(even[j], odd[j], even[j + ow], odd[j + ow], corners[j], width);
+        best_values[j] = rectifier.forward(window.value);
+        best_args[j] = window.index;
       }
     }
-  }
-}
-
-NAPINET_VECTORIZED void batch_norm_relu_grad_planes(float* g, const float* dy, const float* x,
-                                                    const float* coefficients, index_t c_first,
-                                                    index_t c, index_t planes, index_t l) {
-  const Relu rectifier{};
-  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
-    const float* NAPINET_RESTRICT src = x + i * l;
-    const float* NAPINET_RESTRICT grad = dy + i * l;
-    float* NAPINET_RESTRICT dst = g + i * l;
-    const ChannelAffine norm = channel_affine(coefficients, c, ch);
-    for (index_t j = 0; j < l; ++j)
-      dst[j] = rectifier.backward(grad[j], rectifier.forward(norm(src[j])));
+    // The even rows' windows out, in whole blocks where they stay within the run's output: a
+    // block's values past its row land on the rows after it, which are written after it.
+    float* NAPINET_RESTRICT out = y + i * oh * ow;
+    std::int32_t* NAPINET_RESTRICT arg_out = indices + i * oh * ow;
+    const index_t room = (planes - i) * oh * ow;  // values of the run's output from out on
+    for (index_t u = 0; u < oh; ++u) {
+      const float* NAPINET_RESTRICT from = best_values + 2 * u * ow;
+      const std::int32_t* NAPINET_RESTRICT arg_from = best_args + 2 * u * ow;
+      float* to = out + u * ow;
+      std::int32_t* arg_to = arg_out + u * ow;
+      if (u * ow + row_blocks * kBlock <= room) {
+        for (index_t b = 0; b < row_blocks * kBlock; b += kBlock) {
+          for (index_t v = b; v < b + kBlock; ++v) {
+            to[v] = from[v];
+            arg_to[v] = arg_from[v];
+          }
+        }
+      } else {
+        for (index_t v = 0; v < ow; ++v) {
+          to[v] = from[v];
+          arg_to[v] = arg_from[v];
+        }
+      }
+    }
   }
 }
 
@@ -473,7 +468,7 @@ NAPINET_VECTORIZED void batch_norm_plane_grad_sums(double* plane_sums, const flo
                                                    const float* x, const float* mean,
                                                    index_t c_first, index_t c, index_t planes,
                                                    index_t l) {
-  if (l == 1) {  // (N, C): one value a plane (the general path gives the same, slower)
+  if (l == 1) {  // (N, C): one value a plane (the general path, slower, agrees to rounding)
     for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
       const double g = static_cast<double>(dy[i]);
       const double d = static_cast<double>(x[i]) - static_cast<double>(mean[ch]);
@@ -483,9 +478,38 @@ NAPINET_VECTORIZED void batch_norm_plane_grad_sums(double* plane_sums, const flo
     }
     return;
   }
-  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c))
-    row_grad_sums(plane_sums + 3 * i, dy + i * l, x + i * l, static_cast<double>(mean[ch]), l,
-                  (planes - i) * l);
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+    const float* g = dy + i * l;
+    const index_t readable = (planes - i) * l;
+    row_grad_sums(plane_sums + 3 * i, x + i * l, mean[ch], l, readable,
+                  [&](index_t j, index_t count, const Lanes16&, Lanes16* out) {
+                    *out = load_part(g + j, count, readable - j, Lanes16{});
+                  });
+  }
+}
+
+NAPINET_VECTORIZED void batch_norm_relu_plane_grad_sums(double* plane_sums, const float* dy,
+                                                        const float* x, const float* affine,
+                                                        const float* mean, index_t c_first,
+                                                        index_t c, index_t planes, index_t l) {
+  for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
+    const float* g = dy + i * l;
+    const index_t readable = (planes - i) * l;
+    const ChannelAffine norm = channel_affine(affine, c, ch);
+    const Lanes16 center = broadcast(norm.center), residual = broadcast(norm.residual);
+    const Lanes16 scale = broadcast(norm.scale), shift = broadcast(norm.shift);
+    row_grad_sums(plane_sums + 3 * i, x + i * l, mean[ch], l, readable,
+                  [&](index_t j, index_t count, const Lanes16& v, Lanes16* out) {
+                    // relu_backward(dy, relu_forward(y)) is dy where y > 0 or y is NaN, else 0
+                    const Lanes16 y = ((v - center) - residual) * scale + shift;
+                    const Lanes16 above = load_part(g + j, count, readable - j, Lanes16{});
+#if defined(__GNUC__)
+                    *out = y <= Lanes16{} ? Lanes16{} : above;
+#else
+                    for (int k = 0; k < 16; ++k) (*out)[k] = y[k] <= 0.0f ? 0.0f : above[k];
+#endif
+                  });
+  }
 }
 
 void batch_norm_grad_coefficients(float* coefficients, float* dweight, float* dbias,

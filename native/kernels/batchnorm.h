@@ -10,7 +10,9 @@
 //
 // How: the work is split into (n, c) planes of L values, numbered p = n·C + c. Each plane's
 // statistics — its mean and Σ(x − mean)², or in backward Σdy, Σdy·(x − mean), Σ(x − mean) — are
-// summed in double in one pass over it (two for the variance, while the plane is in cache), and
+// summed in one pass over it (sometimes two for the variance, while the plane is in cache) — in
+// float vector lanes of at most 16 values each, around a pivot or the mean so that the terms are
+// the size of the spread, then into double every 1024 values — and
 // the planes' figures are then combined channel by channel in sample order. So a pass reads each
 // tensor once, every result is independent of the thread count (the planes are fixed by the
 // shape), and the building blocks below are what the fused convolution + batch norm
@@ -56,8 +58,10 @@ void batch_norm_backward_eval(float* dx, float* dweight, float* dbias, const flo
 // ---- Building blocks over runs of consecutive planes (plane i of a run has channel
 // (c_first + i) mod C) ----
 
-// plane_stats[2i], plane_stats[2i + 1] = the mean of plane i and Σ(x − that mean)² over it, in
-// double (blocks of 4096 values, combined in order).
+// plane_stats[2i], plane_stats[2i + 1] = the mean of plane i and Σ(x − that mean)² over it, as
+// doubles (blocks of 4096 values, combined in order; within a block one pass that sums x − p and
+// (x − p)² in float lanes around a pivot p near the mean, into double every 1024 values, and a
+// second around the mean where p turns out over a standard deviation away).
 void batch_norm_plane_stats(double* plane_stats, const float* x, index_t planes, index_t l);
 
 // Affine coefficients per channel, C floats each, in this order: y = ((x − center) − residual) ·
@@ -87,17 +91,21 @@ void batch_norm_relu_max_pool_planes(float* y, std::int32_t* indices, const floa
                                      const float* coefficients, index_t c_first, index_t c,
                                      index_t planes, index_t h, index_t w);
 
-// g = relu_backward(dy, relu_forward(the affine map of x)) for a run of planes: the gradient that
-// reaches a batch norm's output through the ReLU after it, from the norm's input x and the forward's
-// affine coefficients (the ReLU's mask recomputed bit for bit, so its output need not be read).
-void batch_norm_relu_grad_planes(float* g, const float* dy, const float* x,
-                                 const float* coefficients, index_t c_first, index_t c,
-                                 index_t planes, index_t l);
-
-// plane_sums[3i …] = Σ dy, Σ dy·(x − mean[ch]), Σ (x − mean[ch]) over plane i, in double.
+// plane_sums[3i …] = Σ dy, Σ dy·(x − mean[ch]), Σ (x − mean[ch]) over plane i, as doubles
+// (summed in float lanes, added into double every 1024 values).
 void batch_norm_plane_grad_sums(double* plane_sums, const float* dy, const float* x,
                                 const float* mean, index_t c_first, index_t c, index_t planes,
                                 index_t l);
+
+// The ReLU variants below take the gradient dy above a ReLU that follows the batch norm, and use
+// g = relu_backward(dy, relu_forward(the affine map of x)) — the gradient reaching the norm's
+// output, its mask recomputed bit for bit from the norm's input x and the forward's affine
+// coefficients, so the ReLU's output need not be read — in the same pass, with the same bits as
+// materialising g first.
+// batch_norm_plane_grad_sums over g.
+void batch_norm_relu_plane_grad_sums(double* plane_sums, const float* dy, const float* x,
+                                     const float* affine, const float* mean, index_t c_first,
+                                     index_t c, index_t planes, index_t l);
 
 // Input-gradient coefficients per channel, C floats each: dx = (dy − mean_dy − ((x − center) −
 // residual)·slope)·gain.
@@ -118,9 +126,8 @@ void batch_norm_input_grad_planes(float* dx, const float* dy, const float* x,
                                   const float* coefficients, index_t c_first, index_t c,
                                   index_t planes, index_t l);
 
-// batch_norm_input_grad_planes of batch_norm_relu_grad_planes' g, in one pass (the same bits):
-// dx from the gradient dy above the ReLU, x, the forward's affine coefficients and the backward's.
-// dx may alias dy.
+// batch_norm_input_grad_planes over g (above): dx from dy above the ReLU, x, the forward's
+// affine coefficients and the backward's. dx may alias dy.
 void batch_norm_relu_input_grad_planes(float* dx, const float* dy, const float* x,
                                        const float* affine, const float* coefficients,
                                        index_t c_first, index_t c, index_t planes, index_t l);

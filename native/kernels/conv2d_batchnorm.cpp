@@ -76,16 +76,6 @@ NAPINET_VECTORIZED void unpool_relu_grad_planes(float* NAPINET_RESTRICT g, const
   }
 }
 
-// The gradient reaching the batch norm's output for planes [p0, p0 + count), into g (L each).
-void normalised_grad_planes(float* g, const GradContext& c, index_t p0, index_t count) {
-  const index_t k = c.g->k, l = c.g->plane();
-  if (c.indices != nullptr) {
-    unpool_relu_grad_planes(g, c, p0, count);
-  } else {
-    batch_norm_relu_grad_planes(g, c.dy + p0 * l, c.z + p0 * l, c.affine, p0 % k, k, count, l);
-  }
-}
-
 void stats_after_sample(const void* ctx, index_t n, float* planes) {
   const auto& c = *static_cast<const StatsContext*>(ctx);
   batch_norm_plane_stats(c.plane_stats + 2 * n * c.g->k, planes, c.g->k, c.g->plane());
@@ -206,11 +196,16 @@ void conv2d_batch_norm_relu_backward(float* dx, float* dw, float* conv_db, float
   // pooled y and indices).
   const index_t run = std::max<index_t>(1, kRunValues / l);  // planes per L1-sized run
   parallel_for(N * K, plane_grain(l), [&](index_t p0, index_t p1) {
+    if (indices == nullptr) {  // the ReLU's gradient recomputed inside the sums' pass
+      batch_norm_relu_plane_grad_sums(sums + 3 * p0, dy + p0 * l, z + p0 * l, save_affine,
+                                      save_mean, p0 % K, K, p1 - p0, l);
+      return;
+    }
     thread_local std::vector<float> buffer;
     float* planes = scratch(buffer, static_cast<std::size_t>(std::min(run, p1 - p0) * l));
     for (index_t q = p0; q < p1; q += run) {
       const index_t count = std::min(run, p1 - q);
-      normalised_grad_planes(planes, context, q, count);
+      unpool_relu_grad_planes(planes, context, q, count);
       batch_norm_plane_grad_sums(sums + 3 * q, planes, z + q * l, save_mean, q % K, K, count, l);
     }
   });
