@@ -1,6 +1,7 @@
 // The CPU's Winograd F(2×2, 3×3) convolution (native/kernels/conv2d_winograd.h), asked for with
 // algorithm 'winograd', against PyTorch (test/fixtures/conv2d_winograd.fixture,
-// scripts/fixtures/conv2d_winograd.py); the direct pass gives the other outputs (dw, db). conv2d's
+// scripts/fixtures/conv2d_winograd.py): y, dx and the weight gradient dw, db (the latter against
+// PyTorch on the cases whose fixture has them: padding, odd outputs, K ≠ C). conv2d's
 // 'auto' takes it for 3×3, stride-1 layers with 32–192 channels in and out (forward) and ≥ 64
 // (input gradient) on batches of at least 1,536 output positions (the last describe block).
 //
@@ -35,6 +36,10 @@ function relativeMax(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   return worst / rms(ref);
 }
 
+/** dw and db to check where the case has references for them (a few cases, to keep the fixture small). */
+const weightGrads = (c: (typeof CASES)[number], dw: Tensor, db: Tensor | Float32Array | null) =>
+  c.has('dw') ? { dw, db } : {};
+
 /** The case's stride and padding with algorithm 'winograd'. */
 const winogradOptions = (c: (typeof CASES)[number]) => ({ ...convOptions(c), algorithm: 'winograd' }) as Conv2dOptions;
 
@@ -46,17 +51,21 @@ describe('conv2d (Winograd) against PyTorch', () => {
       const direct = convOptions(c, 'direct') as Conv2dOptions;
       const y = conv2d(x, weight, bias, winograd);
       const g = conv2dBackward(dy, x, weight, { ...winograd, inputGrad: true, biasGrad: bias !== null });
-      checkOp(c, { y, dx: g.dx }, CONV, { label: 'winograd' }); // dw, db: the direct pass's (conv2d.test.ts)
+      checkOp(c, { y, dx: g.dx, ...weightGrads(c, g.dw, g.db) }, CONV, { label: 'winograd' });
       // Winograd ran: its rounding differs from the direct pass's
       const yDirect = conv2d(x, weight, bias, direct);
       expect(y.toArray()).not.toEqual(yDirect.toArray());
       const gDirect = conv2dBackward(dy, x, weight, { ...direct, inputGrad: true, biasGrad: bias !== null });
       expect(g.dx!.toArray()).not.toEqual(gDirect.dx!.toArray());
+      expect(g.dw.toArray()).not.toEqual(gDirect.dw.toArray());
       if (process.env.NAPINET_VERBOSE) {
         const [yRef, dxRef] = [c.f64('y'), c.f64('dx')];
+        const dwErrors = c.has('dw')
+          ? `; dw winograd ${relativeMax(g.dw.toArray(), c.f64('dw')).toExponential(1)}, direct ${relativeMax(gDirect.dw.toArray(), c.f64('dw')).toExponential(1)}`
+          : '';
         console.log(
           `${c.name}: max |err|/rms y winograd ${relativeMax(y.toArray(), yRef).toExponential(1)}, direct ${relativeMax(yDirect.toArray(), yRef).toExponential(1)}; ` +
-            `dx winograd ${relativeMax(g.dx!.toArray(), dxRef).toExponential(1)}, direct ${relativeMax(gDirect.dx!.toArray(), dxRef).toExponential(1)}`,
+            `dx winograd ${relativeMax(g.dx!.toArray(), dxRef).toExponential(1)}, direct ${relativeMax(gDirect.dx!.toArray(), dxRef).toExponential(1)}${dwErrors}`,
         );
       }
     });
@@ -68,7 +77,8 @@ describe('conv2d (Winograd) against PyTorch', () => {
       const options = winogradOptions(c);
       expectSameBitsAcrossThreads(() => {
         const g = conv2dBackward(dy, x, weight, { ...options, inputGrad: true, biasGrad: bias !== null });
-        return [conv2d(x, weight, bias, options), g.dx!, g.dw];
+        const dwOnly = conv2dBackward(dy, x, weight, { ...options, inputGrad: false, biasGrad: bias !== null });
+        return [conv2d(x, weight, bias, options), g.dx!, g.dw, ...(g.db ? [g.db] : []), dwOnly.dw];
       }, `${c.name}: `);
     }
   });
@@ -96,6 +106,36 @@ describe('conv2d (Winograd) against PyTorch', () => {
     // of the 64 input channels
     expect(nanAt(dxAuto).filter(Boolean).length).toBe(9 * 64);
   });
+
+  test('a NaN or inf in x or dy sends the weight gradient back to the direct pass (NaN only where its terms have one)', () => {
+    const c = CASES[0];
+    const { x: cleanX, weight, dy: cleanDy } = convInputs(c, 'cpu');
+    const winograd = winogradOptions(c);
+    const direct = convOptions(c, 'direct') as Conv2dOptions;
+    const nanAt = (t: Tensor) => Array.from(t.toArray(), Number.isNaN);
+    const dw = (dy: Tensor, x: Tensor, options: Conv2dOptions, inputGrad: boolean) =>
+      conv2dBackward(dy, x, weight, { ...options, inputGrad, biasGrad: true });
+    // dy's NaN at sample 0, channel 0, output (1, 1): dw[0, c, i, j] for every c, i, j (all 9 taps
+    // meet x there), db[0]; Winograd would spread it over the whole 4×4 tile's transform
+    const dys = cleanDy.toArray() as Float32Array;
+    dys[9] = NaN;
+    const dy = Tensor.from(dys, cleanDy.shape);
+    for (const inputGrad of [false, true]) {
+      const w = dw(dy, cleanX, winograd, inputGrad), d = dw(dy, cleanX, direct, inputGrad);
+      expect(nanAt(w.dw)).toEqual(nanAt(d.dw));
+      expect(nanAt(w.dw).filter(Boolean).length).toBe(64 * 9);
+      expect(nanAt(w.db!)).toEqual(nanAt(d.db!));
+    }
+    // an inf in x at sample 1's last element: only the taps that reach it (dw[k, 63, 2, 2]) are
+    // non-finite; the rest is the direct pass's bits
+    const xs = cleanX.toArray() as Float32Array;
+    xs[xs.length - 1] = Infinity;
+    const x = Tensor.from(xs, cleanX.shape);
+    const w = dw(cleanDy, x, winograd, false).dw.toArray(), d = dw(cleanDy, x, direct, false).dw.toArray();
+    expect(Array.from(w, (v) => !Number.isFinite(v))).toEqual(Array.from(d, (v) => !Number.isFinite(v)));
+    expect(Array.from(w, (v) => !Number.isFinite(v)).filter(Boolean).length).toBe(64);
+    expectIdentical(w.map((v) => (Number.isFinite(v) ? v : 0)), d.map((v) => (Number.isFinite(v) ? v : 0)), 'finite dw');
+  });
 });
 
 describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_CONV_ISA)', () => {
@@ -111,7 +151,7 @@ describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_C
       const f = (a) => Float32Array.from(a);
       addon.conv2dForward(y, f(x), f(w), b ? f(b) : null, n, c, h, wd, k, 3, 3, 1, 1, ph, pw, 3);
       addon.conv2dBackward(dx, dw, db, f(dy), f(x), f(w), n, c, h, wd, k, 3, 3, 1, 1, ph, pw, false, 3);
-      return { y: Array.from(y), dx: Array.from(dx) };
+      return { y: Array.from(y), dx: Array.from(dx), dw: Array.from(dw), db: db ? Array.from(db) : null };
     });
     console.log(JSON.stringify({ isa: addon.conv2dIsa(), out }));
   `;
@@ -132,12 +172,14 @@ describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_C
     const env: NodeJS.ProcessEnv = { ...process.env, ADDON: addonSource().path, NAPINET_CONV_ISA: isa };
     const r = spawnSync(...nodeCommand('-e', script), { env, input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 28 });
     expect(r.status, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout) as { isa: string; out: { y: number[]; dx: number[] }[] };
+    const result = JSON.parse(r.stdout) as { isa: string; out: { y: number[]; dx: number[]; dw: number[]; db: number[] | null }[] };
     expect(['generic', isa]).toContain(result.isa);  // (generic where the CPU lacks AVX2)
     CASES.forEach((c, i) => {
       const y = Tensor.from(Float32Array.from(result.out[i].y), c.get('y').shape);
       const dx = Tensor.from(Float32Array.from(result.out[i].dx), c.get('x').shape);
-      checkOp(c, { y, dx }, CONV, { label: isa });
+      const dw = Tensor.from(Float32Array.from(result.out[i].dw), c.get('weight').shape);
+      const db = result.out[i].db ? Float32Array.from(result.out[i].db!) : null;
+      checkOp(c, { y, dx, ...weightGrads(c, dw, db) }, CONV, { label: isa });
     });
   });
 });

@@ -1091,12 +1091,49 @@ bool use_winograd(index_t C, index_t K, index_t kh, index_t kw, index_t sh, inde
   return C >= 64 && K >= 64 && conv2d_winograd_input_grad_supported(ph, pw);
 }
 
-// The backward pass kAuto runs where it picks Winograd, given the whole dy: dx by Winograd, then
-// dw, db by the direct pass without dx (im2col where it declines: a NaN or inf). Returns false,
-// having written nothing but dx, when dx met a NaN or inf: the caller then runs its direct pass.
+// Chunks of the Winograd weight gradient: as backward_grain's, at most kMaxBackwardChunks, fewer
+// when the partials (16·K·C floats a chunk, 1.8× the direct pass's) pass kWinogradPartialBudget
+// floats (64 channels: 4 chunks; adding up 16 partials of 64 K floats each took as long as a
+// fifth of the pass), but at least 4.
+constexpr index_t kWinogradPartialBudget = index_t{1} << 18;
+
+index_t winograd_weight_grain(const Shape& s) {
+  const index_t size = conv2d_winograd_weight_grad_partial_size(s.c, s.k) + s.k;
+  const index_t max_chunks = std::max<index_t>(
+      4, std::min<index_t>(kMaxBackwardChunks, kWinogradPartialBudget / size));
+  return std::max<index_t>(1, (s.n + max_chunks - 1) / max_chunks);
+}
+
+// dw and db (when non-null) by the Winograd weight gradient (conv2d_winograd.h): per-chunk
+// partials, added in chunk order. Returns false, having written nothing, when a partial is NaN or
+// ±inf: the transforms spread a non-finite x or dy over whole tiles (and can turn inf into NaN),
+// so the caller recomputes with the direct or im2col pass, whose NaN and inf land where PyTorch's
+// do.
+bool winograd_weight_grad(float* dw, float* db, const float* dy, const float* x, const Shape& s,
+                          bool accumulate) {
+  const index_t grain = winograd_weight_grain(s);
+  const index_t chunks = chunk_count(s.n, grain);
+  Partials du(chunks, conv2d_winograd_weight_grad_partial_size(s.c, s.k)), db_partials(chunks, s.k);
+  conv2d_winograd_weight_grad_chunks(du.block(0), db != nullptr ? db_partials.block(0) : nullptr,
+                                     dy, x, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw, grain);
+  if (!du.finite() || (db != nullptr && !db_partials.finite())) return false;
+  std::vector<float> sum(static_cast<std::size_t>(du.size()));
+  reduce_partials(sum.data(), du, false);
+  conv2d_winograd_weight_from_transformed(dw, sum.data(), s.c, s.k, accumulate);
+  if (db != nullptr) reduce_partials(db, db_partials, accumulate);
+  return true;
+}
+
+// The backward pass kAuto runs where it picks Winograd, given the whole dy: dx (when asked) by
+// Winograd, then dw, db by Winograd (the direct pass without dx where a partial is not finite,
+// im2col where that declines too). Returns false, having written nothing but dx, when dx met a
+// NaN or inf: the caller then runs its direct pass.
 bool winograd_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                        const float* w, const Shape& s, bool accumulate) {
-  if (!conv2d_winograd_input_grad(dx, dy, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw)) return false;
+  if (dx != nullptr &&
+      !conv2d_winograd_input_grad(dx, dy, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw))
+    return false;
+  if (winograd_weight_grad(dw, db, dy, x, s, accumulate)) return true;
   const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
   if (!direct_backward(nullptr, dw, db, source, x, w, s, accumulate, DxMethod::kDirect))
     im2col_backward(nullptr, dw, db, dy, x, w, s, accumulate);
@@ -1106,9 +1143,8 @@ bool winograd_backward(float* dx, float* dw, float* db, const float* dy, const f
 Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pass) {
   if (algorithm == Conv2dAlgorithm::kWinograd) {  // asked for: where it applies, else direct
     const bool applies = conv2d_winograd_supported(s.kh, s.kw, s.sh, s.sw) &&
-                         (pass == Conv2dPass::kForward ||
-                          (pass == Conv2dPass::kAllGrads &&
-                           conv2d_winograd_input_grad_supported(s.ph, s.pw)));
+                         (pass != Conv2dPass::kAllGrads ||
+                          conv2d_winograd_input_grad_supported(s.ph, s.pw));
     return applies ? algorithm : Conv2dAlgorithm::kDirect;
   }
   if (algorithm != Conv2dAlgorithm::kAuto) return algorithm;
