@@ -96,6 +96,10 @@ struct WinogradArgs {
   char* finite;        // (blocks): whether each block's output is all finite
 };
 
+// Floats of v and m per sub-block of the weight gradient's tiles (8 KiB: 32 tiles at 32 channels;
+// the inputs they read and the partial du they add into stay in L1 and L2).
+constexpr index_t kGradSubBlockFloats = 2048;
+
 // The weight gradient's plan (conv2d_winograd.inc WinogradGrad): the same tiles as the forward
 // pass, laid out with channels in the lanes.
 struct WinogradGradPlan {
@@ -104,7 +108,7 @@ struct WinogradGradPlan {
   index_t hs, ws;         // the channels-last padded input plane: 2·th + 2 rows, 2·tw + 2 columns
   index_t cp, kp;         // C and K rounded up to whole vectors: v's and m's rows
   index_t group;          // samples per block (at most a chunk's)
-  index_t v_plane, m_plane;  // floats from one element e's plane of v (m) to the next
+  index_t sub;            // tiles per sub-block (kGradSubBlockFloats)
 };
 
 WinogradGradPlan make_grad_plan(index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
@@ -121,9 +125,7 @@ WinogradGradPlan make_grad_plan(index_t N, index_t C, index_t H, index_t W, inde
   p.cp = (C + lanes - 1) / lanes * lanes;
   p.kp = (K + lanes - 1) / lanes * lanes;
   p.group = std::clamp<index_t>(kBlockTiles / std::max<index_t>(1, p.tiles), 1, std::max<index_t>(1, N));
-  // planes one 256-byte step apart modulo 4 KiB, as make_plan's
-  p.v_plane = (p.group * p.tiles * p.cp + 1023) / 1024 * 1024 + 64;
-  p.m_plane = (p.group * p.tiles * p.kp + 1023) / 1024 * 1024 + 64;
+  p.sub = std::max<index_t>(8, kGradSubBlockFloats / (p.cp + p.kp));
   return p;
 }
 
@@ -134,8 +136,9 @@ struct WinogradGradScratch {
   WinogradGradScratch(const WinogradGradPlan& p, index_t lanes) {
     thread_local std::vector<float> storage;
     const index_t slack = 2 * lanes + 16;
-    const index_t v_len = 16 * p.v_plane + slack, m_len = 16 * p.m_plane + slack;
-    const index_t xt_len = p.hs * p.ws * p.cp + slack, dyt_len = 4 * p.tiles * p.kp + slack;
+    const index_t v_len = p.sub * p.cp + slack, m_len = p.sub * p.kp + slack;
+    const index_t xt_len = p.group * p.hs * p.ws * p.cp + slack;
+    const index_t dyt_len = p.group * 4 * p.tiles * p.kp + slack;
     const index_t db_len = p.kp + slack;
     const auto total = static_cast<std::size_t>(v_len + m_len + xt_len + dyt_len + db_len + 16);
     if (storage.size() < total) storage.resize(total);
@@ -147,10 +150,10 @@ struct WinogradGradScratch {
     db = dyt + dyt_len;
     std::fill(xt, db + db_len, 0.0f);
   }
-  float* v;    // (16, v_plane): (tiles, Cp) each
-  float* m;    // (16, m_plane): (tiles, Kp) each
-  float* xt;   // (hs, ws, Cp): a sample's input
-  float* dyt;  // (2·th, 2·tw, Kp): its dy
+  float* v;    // (sub, Cp)
+  float* m;    // (sub, Kp)
+  float* xt;   // (group, hs, ws, Cp): the block's inputs
+  float* dyt;  // (group, 2·th, 2·tw, Kp): their dy
   float* db;   // (Kp): the chunk's bias gradient
 };
 
@@ -184,6 +187,12 @@ std::vector<float> transform_weights(const float* w, index_t C, index_t K) {
     }
   return u;
 }
+
+#if defined(__GNUC__)
+#define NAPINET_GRAD_NOINLINE __attribute__((noinline))
+#else
+#define NAPINET_GRAD_NOINLINE
+#endif
 
 namespace winograd_portable {
 #include "conv2d_winograd.inc"
