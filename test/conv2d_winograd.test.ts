@@ -2,8 +2,9 @@
 // algorithm 'winograd', against PyTorch (test/fixtures/conv2d_winograd.fixture,
 // scripts/fixtures/conv2d_winograd.py): y, dx and the weight gradient dw, db (the latter against
 // PyTorch on the cases whose fixture has them: padding, odd outputs, K ≠ C). conv2d's
-// 'auto' takes it for 3×3, stride-1 layers with 32–192 channels in and out (forward) and ≥ 64
-// (input gradient) on batches of at least 1,536 output positions (the last describe block).
+// 'auto' takes it for 3×3, stride-1 layers with 32–192 channels in and out (forward, and both
+// gradients), and for the weight gradient alone from 16 channels in and 8 out, on batches of at
+// least 1,536 output positions (the last describe block; conv2d.cpp use_winograd).
 //
 // Tolerance: the same as the direct and im2col passes' (CONV, test/conv2d.test.ts: atol
 // 1e-5·rms(ref), rtol 1e-5, relNorm 1e-5). Winograd's transforms add and subtract up to 4 input
@@ -200,6 +201,30 @@ describe("'auto' and 'winograd'", () => {
       const winograd = conv2d(x, weight, null, { algorithm: 'winograd' }).toArray();
       expect(winograd).not.toEqual(direct);
       expectIdentical(auto, winogradExpected ? winograd : direct, `N = ${n}`);
+    }
+  });
+
+  test("'auto' takes Winograd's weight gradient from 1,536 output positions a call (with dx from 32 channels, without from 16 in and 8 out), the direct pass below", () => {
+    for (const [n, winogradExpected] of [[24, true], [23, false]] as const) {
+      const { x, weight } = layer(n);
+      const dy = Tensor.from(values(n * 32 * 64, 3), [n, 32, 8, 8]);
+      for (const inputGrad of [false, true]) {
+        const grads = (algorithm: Conv2dOptions['algorithm']) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: true });
+        const [auto, direct, winograd] = [grads('auto'), grads('direct'), grads('winograd')];
+        expect(winograd.dw.toArray()).not.toEqual(direct.dw.toArray());
+        expectIdentical(auto.dw.toArray(), (winogradExpected ? winograd : direct).dw.toArray(), `N = ${n} dw`);
+        expectIdentical(auto.db!.toArray(), (winogradExpected ? winograd : direct).db!.toArray(), `N = ${n} db`);
+        // (below, 'auto' picks its own dx method within the direct pass: only dw, db compared)
+        if (inputGrad && winogradExpected) expectIdentical(auto.dx!.toArray(), winograd.dx!.toArray(), `N = ${n} dx`);
+      }
+    }
+    // 16 → 8 channels: the weight gradient alone by Winograd; with dx, the direct pass
+    const x = Tensor.from(values(24 * 16 * 100, 4), [24, 16, 10, 10]);
+    const weight = Tensor.from(values(8 * 16 * 9, 5, 1 / 12), [8, 16, 3, 3]);
+    const dy = Tensor.from(values(24 * 8 * 64, 6), [24, 8, 8, 8]);
+    for (const [inputGrad, expected] of [[false, 'winograd'], [true, 'direct']] as const) {
+      const grads = (algorithm: Conv2dOptions['algorithm']) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: false }).dw.toArray();
+      expectIdentical(grads('auto'), grads(expected), `16 → 8, inputGrad ${inputGrad}`);
     }
   });
 
