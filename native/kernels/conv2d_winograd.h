@@ -1,6 +1,7 @@
 // Winograd F(2×2, 3×3) convolution for 3×3 kernels with stride 1 (any zero padding): the forward
-// pass, and the input gradient as a forward pass over dy (a full correlation with the weights
-// turned 180° and their channels swapped). Mirrors torch.nn.functional.conv2d for that shape; the
+// pass, the input gradient as a forward pass over dy (a full correlation with the weights turned
+// 180° and their channels swapped), and the weight gradient in the transformed domain (see
+// conv2d_winograd_weight_grad_chunks). Mirrors torch.nn.functional.conv2d for that shape; the
 // algorithm conv2d.cpp's kAuto picks for such layers with many channels (conv2d_auto_algorithm).
 //
 // Each 2×2 block of outputs ("tile") is computed from the 4×4 input block under it:
