@@ -87,6 +87,22 @@ describe('conv2d (Winograd) against PyTorch', () => {
     }
   });
 
+  test('accumulate adds the Winograd dw and db into out.dw and out.db (like .grad)', () => {
+    const c = CASES.find((k) => k.has('dw') && k.params.bias)!;
+    const { x, weight, bias, dy } = convInputs(c, 'cpu');
+    for (const inputGrad of [false, true]) {
+      const options = { ...winogradOptions(c), inputGrad, biasGrad: bias !== null };
+      const fresh = conv2dBackward(dy, x, weight, options);
+      const dw0 = Float32Array.from(c.f32('weight'), (v) => v * 0.5 + 1);
+      const db0 = Float32Array.from({ length: weight.shape[0] }, (_, i) => i - 1.5);
+      const out = { dw: Tensor.from(dw0.slice(), weight.shape), db: Tensor.from(db0.slice(), [weight.shape[0]]) };
+      conv2dBackward(dy, x, weight, { ...options, accumulate: true, out });
+      const [dw, db] = [fresh.dw.toArray(), fresh.db!.toArray()];
+      expect(out.dw.toArray()).toEqual(dw0.map((v, i) => v + dw[i]));
+      expect(out.db.toArray()).toEqual(db0.map((v, i) => v + db[i]));
+    }
+  });
+
   test('a NaN or inf in the output sends the pass back to the direct sum (NaN only where its terms have one)', () => {
     const c = CASES[0];
     const { x: cleanX, weight, dy: cleanDy } = convInputs(c, 'cpu');
