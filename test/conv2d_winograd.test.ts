@@ -20,7 +20,7 @@
 // or given a separate value.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
-import { addonSource } from '../lib/native';
+import { addonSource, native } from '../lib/native';
 import { conv2d, conv2dBackward, type Conv2dOptions } from '../lib/ops/conv2d';
 import { Tensor } from '../lib/tensor';
 import { expectIdentical } from './helpers/compare';
@@ -224,11 +224,13 @@ describe("'auto' and 'winograd'", () => {
   });
 
   test("'auto' takes Winograd's weight gradient from 1,536 output positions a call (with dx from 32 channels, without from 16 in and 8 out), the direct pass below", () => {
-    for (const [n, winogradExpected] of [[24, true], [23, false]] as const) {
+    // padding 1 (10×10 outputs, so 16 samples make 1,600 positions): with dx and no padding, 32
+    // input channels keep the direct pass's channels-in-lanes dx (conv2d.cpp conv2d_auto_algorithm)
+    for (const [n, winogradExpected] of [[16, true], [15, false]] as const) {
       const { x, weight } = layer(n);
-      const dy = Tensor.from(values(n * 32 * 64, 3), [n, 32, 8, 8]);
+      const dy = Tensor.from(values(n * 32 * 100, 3), [n, 32, 10, 10]);
       for (const inputGrad of [false, true]) {
-        const grads = (algorithm: Conv2dOptions['algorithm']) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: true });
+        const grads = (algorithm: Conv2dOptions['algorithm']) => conv2dBackward(dy, x, weight, { algorithm, padding: 1, inputGrad, biasGrad: true });
         const [auto, direct, winograd] = [grads('auto'), grads('direct'), grads('winograd')];
         expect(winograd.dw.toArray()).not.toEqual(direct.dw.toArray());
         expectIdentical(auto.dw.toArray(), (winogradExpected ? winograd : direct).dw.toArray(), `N = ${n} dw`);
@@ -236,6 +238,16 @@ describe("'auto' and 'winograd'", () => {
         // (below, 'auto' picks its own dx method within the direct pass: only dw, db compared)
         if (inputGrad && winogradExpected) expectIdentical(auto.dx!.toArray(), winograd.dx!.toArray(), `N = ${n} dx`);
       }
+    }
+    // no padding, 32 → 32 channels: without dx Winograd; with dx, where the kernels have the
+    // channels-in-lanes dx (AVX-512), the direct pass
+    {
+      const { x, weight } = layer(24);
+      const dy = Tensor.from(values(24 * 32 * 64, 3), [24, 32, 8, 8]);
+      const dw = (algorithm: Conv2dOptions['algorithm'], inputGrad: boolean) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: false }).dw.toArray();
+      expectIdentical(dw('auto', false), dw('winograd', false), 'no padding, without dx');
+      const withDx = native().conv2dIsa() === 'avx512' ? dw('direct', true) : dw('winograd', true);
+      expectIdentical(dw('auto', true), withDx, 'no padding, with dx');
     }
     // 16 → 8 channels: the weight gradient alone by Winograd; with dx, the direct pass
     const x = Tensor.from(values(24 * 16 * 100, 4), [24, 16, 10, 10]);

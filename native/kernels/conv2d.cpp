@@ -1087,9 +1087,11 @@ std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const 
 //    1.3× on 32→32 58×58, 1.6× on 64→64 30×30, 1.05× on 16→8 and 1.5× on 32→8; slower below 16
 //    input channels (0.3–0.6× on 1–8: the channels are the vectors' lanes).
 //  - both gradients (kAllGrads): dx and dW by Winograd, for the forward pass's shapes (dx pads dy
-//    by 2 − padding: at most 2). Against the direct pass's dx + dW (one read of dy for both,
-//    its channels-in-lanes dx on 12×12 and 10×10): 1.2× on 32→32 26×26 (19.1–19.4 against
-//    23.0–23.5 ms), 1.08× on 64→64 10×10, even on 32→64 12×12 (7.9–8.0 ms both), 1.16× on
+//    by 2 − padding: at most 2), but below 64 input channels where the direct pass's dx is its
+//    channels-in-lanes GEMM (conv2d_auto_algorithm). Against the direct pass's dx + dW (one read
+//    of dy for both, its channels-in-lanes dx on 12×12 and 10×10): 1.2× on 32→32 26×26
+//    (19.1–19.4 against 23.0–23.5 ms), 1.08× on 64→64 10×10, even on 32→64 12×12 (7.9–8.0 ms
+//    both, the direct pass kept), 1.16× on
 //    32→32 58×58, 1.35× on 32→32 26×26 at batch 16; no faster on 128→128 14×14 and 256→256
 //    10×10 (where Winograd's dx has been taken since it was added), 0.9× on 16→16 26×26 (its
 //    Winograd dx too shallow).
@@ -1183,7 +1185,16 @@ Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W
   // 1.15× at 16; the deep network's inference at batch 1 was 2.3× slower through it; dW: 64→64
   // 10×10 0.92× at N = 4, 1.8× at 16).
   const bool enough_positions = N * oh * ow >= 1536;
-  if (enough_positions && use_winograd(C, K, kh, kw, stride_h, stride_w, pad_h, pad_w, oh, ow, pass))
+  // Where the direct pass's dx is the channels-in-lanes GEMM (dx_method), its dx + dW read dy once
+  // for both and were as fast as Winograd's dx + dW with 32 input channels (32→64 12×12: 7.9–8.0
+  // ms both; in the fused layer, which gives Winograd a dense dy first, 9.1–9.4 against 9.2–9.8
+  // ms for the block's backward); with 64 Winograd's was faster (64→64 10×10: 1.08×).
+  const bool lanes_dx =
+      pass == Conv2dPass::kAllGrads && C < 64 &&
+      dx_method(Conv2dAlgorithm::kAuto, make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w,
+                                                   pad_h, pad_w)) == DxMethod::kLanes;
+  if (enough_positions && !lanes_dx &&
+      use_winograd(C, K, kh, kw, stride_h, stride_w, pad_h, pad_w, oh, ow, pass))
     return Conv2dAlgorithm::kWinograd;
   return Conv2dAlgorithm::kDirect;
 }
