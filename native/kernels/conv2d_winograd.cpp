@@ -125,7 +125,8 @@ WinogradGradPlan make_grad_plan(index_t N, index_t C, index_t H, index_t W, inde
   p.ws = 2 * p.tw + 2;
   p.cp = (C + lanes - 1) / lanes * lanes;
   p.kp = (K + lanes - 1) / lanes * lanes;
-  p.group = std::clamp<index_t>(kBlockTiles / std::max<index_t>(1, p.tiles), 1, std::max<index_t>(1, N));
+  p.group = std::clamp<index_t>(kBlockTiles / std::max<index_t>(1, p.tiles), 1,
+                                std::max<index_t>(1, N));
   p.sub = kGradSubBlockTiles;
   return p;
 }
@@ -141,10 +142,12 @@ struct WinogradGradScratch {
     const index_t xt_len = p.group * p.hs * p.ws * p.cp + slack;
     const index_t dyt_len = p.group * 4 * p.tiles * p.kp + slack;
     const index_t db_len = p.kp + slack;
-    const auto total = static_cast<std::size_t>(4 * (v_len + m_len) + xt_len + dyt_len + db_len + 16);
+    const auto total =
+        static_cast<std::size_t>(4 * (v_len + m_len) + xt_len + dyt_len + db_len + 16);
     if (storage.size() < total) storage.resize(total);
     const auto address = reinterpret_cast<std::uintptr_t>(storage.data());
-    float* const start = storage.data() + (((address + 63) & ~std::uintptr_t{63}) - address) / sizeof(float);
+    float* const start =
+        storage.data() + (((address + 63) & ~std::uintptr_t{63}) - address) / sizeof(float);
     for (int j = 0; j < 4; ++j) v[j] = start + j * v_len, m[j] = start + 4 * v_len + j * m_len;
     xt = start + 4 * (v_len + m_len);
     dyt = xt + xt_len;
@@ -307,12 +310,14 @@ void conv2d_winograd_weight_grad_chunks(float* du, float* db, const float* dy, c
   const WinogradGradPlan p = make_grad_plan(N, C, H, W, K, pad_h, pad_w, kernels.lanes);
   if (N == 0) return;
   const WinogradGradArgs args{&p, x, dy, grain, du, db};
-  parallel_chunks(N, grain, [&](index_t begin, index_t end) { kernels.weight_grad(args, begin, end); });
+  parallel_chunks(N, grain,
+                  [&](index_t begin, index_t end) { kernels.weight_grad(args, begin, end); });
 }
 
 void conv2d_winograd_weight_from_transformed(float* dw, const float* du, index_t C, index_t K,
                                              bool accumulate) {
-  const index_t cp = conv2d_winograd_weight_grad_partial_size(C, K) / (16 * std::max<index_t>(1, K));
+  const index_t cp =
+      conv2d_winograd_weight_grad_partial_size(C, K) / (16 * std::max<index_t>(1, K));
   for (index_t k = 0; k < K; ++k)
     for (index_t c = 0; c < C; ++c) {
       float d[4][4];

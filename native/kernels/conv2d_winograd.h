@@ -61,10 +61,10 @@ bool conv2d_winograd_input_grad(float* dx,        // (N,C,H,W)
 // (the transpose of the forward pass's y_tile = Aᵀ [Σ_c (G g Gᵀ) ⊙ (Bᵀ d B)] A; dy's 2×2 tiles
 // are zero past an odd output size, as the forward's dropped outputs). The batch is split into
 // chunks of `grain` samples (chunk = first sample / grain); each chunk writes its partial du
-// (conv2d_winograd_weight_grad_partial_size floats, at chunk · that size) and, when db is non-null,
-// its bias gradient (K floats at chunk · K), each summed in a fixed order, so the caller's reduction
-// in chunk order is the same for any thread count. NaN and inf reach the partials; the caller
-// checks them (conv2d.cpp).
+// (conv2d_winograd_weight_grad_partial_size floats, at chunk · that size) and, when db is
+// non-null, its bias gradient (K floats at chunk · K), each summed in a fixed order, so the
+// caller's reduction in chunk order is the same for any thread count. NaN and inf reach the
+// partials; the caller checks them (conv2d.cpp).
 index_t conv2d_winograd_weight_grad_partial_size(index_t C, index_t K);
 void conv2d_winograd_weight_grad_chunks(float* du, float* db,
                                         const float* dy,  // (N,K,OH,OW)
