@@ -1,8 +1,10 @@
 // The CPU's Winograd F(2×2, 3×3) convolution (native/kernels/conv2d_winograd.h), asked for with
 // algorithm 'winograd', against PyTorch (test/fixtures/conv2d_winograd.fixture,
-// scripts/fixtures/conv2d_winograd.py); the direct pass gives the other outputs (dw, db). conv2d's
-// 'auto' takes it for 3×3, stride-1 layers with 32–192 channels in and out (forward) and ≥ 64
-// (input gradient) on batches of at least 1,536 output positions (the last describe block).
+// scripts/fixtures/conv2d_winograd.py): y, dx and the weight gradient dw, db (the latter against
+// PyTorch on the cases whose fixture has them: padding, odd outputs, K ≠ C). conv2d's
+// 'auto' takes it for 3×3, stride-1 layers with 32–192 channels in and out (forward, and both
+// gradients), and for the weight gradient alone from 16 channels in and 8 out, on batches of at
+// least 1,536 output positions (the last describe block; conv2d.cpp use_winograd).
 //
 // Tolerance: the same as the direct and im2col passes' (CONV, test/conv2d.test.ts: atol
 // 1e-5·rms(ref), rtol 1e-5, relNorm 1e-5). Winograd's transforms add and subtract up to 4 input
@@ -10,12 +12,15 @@
 // of the size of its terms than the direct sum, but its GEMMs sum over C (not C·9) products.
 // Measured max |out − ref| / rms(ref) on these cases (AVX-512, AVX2 and portable kernels alike):
 // y 6.1e-7–1.5e-6 against the direct pass's 2.9e-6–5.2e-6; dx, where Winograd computes it (64
-// channels), 1.3e-6–1.8e-6 against 3.2e-6–4.0e-6 (printed with NAPINET_VERBOSE=1). Winograd's
-// error is below the direct pass's, so the shared bound (a margin of 5× or more) is kept rather
-// than loosened or given a separate value.
+// channels), 1.3e-6–1.8e-6 against 3.2e-6–4.0e-6; dw 6.5e-7–1.1e-6 against 9.2e-7–2.0e-6 (its
+// GEMMs sum over N·tiles products, a quarter of the direct pass's N·OH·OW, after transforms of up
+// to 4 inputs and 4 dy values and a Gᵀ du G of 9 terms; printed with NAPINET_VERBOSE=1). Winograd's
+// error is below the direct pass's for y and dx and about the same for dw (1.2× it on one case,
+// a third on the other), so the shared bound (a margin of 5× or more) is kept rather than loosened
+// or given a separate value.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
-import { addonSource } from '../lib/native';
+import { addonSource, native } from '../lib/native';
 import { conv2d, conv2dBackward, type Conv2dOptions } from '../lib/ops/conv2d';
 import { Tensor } from '../lib/tensor';
 import { expectIdentical } from './helpers/compare';
@@ -35,6 +40,10 @@ function relativeMax(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   return worst / rms(ref);
 }
 
+/** dw and db to check where the case has references for them (a few cases, to keep the fixture small). */
+const weightGrads = (c: (typeof CASES)[number], dw: Tensor, db: Tensor | Float32Array | null) =>
+  c.has('dw') ? { dw, db } : {};
+
 /** The case's stride and padding with algorithm 'winograd'. */
 const winogradOptions = (c: (typeof CASES)[number]) => ({ ...convOptions(c), algorithm: 'winograd' }) as Conv2dOptions;
 
@@ -46,17 +55,21 @@ describe('conv2d (Winograd) against PyTorch', () => {
       const direct = convOptions(c, 'direct') as Conv2dOptions;
       const y = conv2d(x, weight, bias, winograd);
       const g = conv2dBackward(dy, x, weight, { ...winograd, inputGrad: true, biasGrad: bias !== null });
-      checkOp(c, { y, dx: g.dx }, CONV, { label: 'winograd' }); // dw, db: the direct pass's (conv2d.test.ts)
+      checkOp(c, { y, dx: g.dx, ...weightGrads(c, g.dw, g.db) }, CONV, { label: 'winograd' });
       // Winograd ran: its rounding differs from the direct pass's
       const yDirect = conv2d(x, weight, bias, direct);
       expect(y.toArray()).not.toEqual(yDirect.toArray());
       const gDirect = conv2dBackward(dy, x, weight, { ...direct, inputGrad: true, biasGrad: bias !== null });
       expect(g.dx!.toArray()).not.toEqual(gDirect.dx!.toArray());
+      expect(g.dw.toArray()).not.toEqual(gDirect.dw.toArray());
       if (process.env.NAPINET_VERBOSE) {
         const [yRef, dxRef] = [c.f64('y'), c.f64('dx')];
+        const dwErrors = c.has('dw')
+          ? `; dw winograd ${relativeMax(g.dw.toArray(), c.f64('dw')).toExponential(1)}, direct ${relativeMax(gDirect.dw.toArray(), c.f64('dw')).toExponential(1)}`
+          : '';
         console.log(
           `${c.name}: max |err|/rms y winograd ${relativeMax(y.toArray(), yRef).toExponential(1)}, direct ${relativeMax(yDirect.toArray(), yRef).toExponential(1)}; ` +
-            `dx winograd ${relativeMax(g.dx!.toArray(), dxRef).toExponential(1)}, direct ${relativeMax(gDirect.dx!.toArray(), dxRef).toExponential(1)}`,
+            `dx winograd ${relativeMax(g.dx!.toArray(), dxRef).toExponential(1)}, direct ${relativeMax(gDirect.dx!.toArray(), dxRef).toExponential(1)}${dwErrors}`,
         );
       }
     });
@@ -68,8 +81,25 @@ describe('conv2d (Winograd) against PyTorch', () => {
       const options = winogradOptions(c);
       expectSameBitsAcrossThreads(() => {
         const g = conv2dBackward(dy, x, weight, { ...options, inputGrad: true, biasGrad: bias !== null });
-        return [conv2d(x, weight, bias, options), g.dx!, g.dw];
+        const dwOnly = conv2dBackward(dy, x, weight, { ...options, inputGrad: false, biasGrad: bias !== null });
+        return [conv2d(x, weight, bias, options), g.dx!, g.dw, ...(g.db ? [g.db] : []), dwOnly.dw];
       }, `${c.name}: `);
+    }
+  });
+
+  test('accumulate adds the Winograd dw and db into out.dw and out.db (like .grad)', () => {
+    const c = CASES.find((k) => k.has('dw') && k.params.bias)!;
+    const { x, weight, bias, dy } = convInputs(c, 'cpu');
+    for (const inputGrad of [false, true]) {
+      const options = { ...winogradOptions(c), inputGrad, biasGrad: bias !== null };
+      const fresh = conv2dBackward(dy, x, weight, options);
+      const dw0 = Float32Array.from(c.f32('weight'), (v) => v * 0.5 + 1);
+      const db0 = Float32Array.from({ length: weight.shape[0] }, (_, i) => i - 1.5);
+      const out = { dw: Tensor.from(dw0.slice(), weight.shape), db: Tensor.from(db0.slice(), [weight.shape[0]]) };
+      conv2dBackward(dy, x, weight, { ...options, accumulate: true, out });
+      const [dw, db] = [fresh.dw.toArray(), fresh.db!.toArray()];
+      expect(out.dw.toArray()).toEqual(dw0.map((v, i) => v + dw[i]));
+      expect(out.db.toArray()).toEqual(db0.map((v, i) => v + db[i]));
     }
   });
 
@@ -96,6 +126,36 @@ describe('conv2d (Winograd) against PyTorch', () => {
     // of the 64 input channels
     expect(nanAt(dxAuto).filter(Boolean).length).toBe(9 * 64);
   });
+
+  test('a NaN or inf in x or dy sends the weight gradient back to the direct pass (NaN only where its terms have one)', () => {
+    const c = CASES[0];
+    const { x: cleanX, weight, dy: cleanDy } = convInputs(c, 'cpu');
+    const winograd = winogradOptions(c);
+    const direct = convOptions(c, 'direct') as Conv2dOptions;
+    const nanAt = (t: Tensor) => Array.from(t.toArray(), Number.isNaN);
+    const dw = (dy: Tensor, x: Tensor, options: Conv2dOptions, inputGrad: boolean) =>
+      conv2dBackward(dy, x, weight, { ...options, inputGrad, biasGrad: true });
+    // dy's NaN at sample 0, channel 0, output (1, 1): dw[0, c, i, j] for every c, i, j (all 9 taps
+    // meet x there), db[0]; Winograd would spread it over the whole 4×4 tile's transform
+    const dys = cleanDy.toArray() as Float32Array;
+    dys[9] = NaN;
+    const dy = Tensor.from(dys, cleanDy.shape);
+    for (const inputGrad of [false, true]) {
+      const w = dw(dy, cleanX, winograd, inputGrad), d = dw(dy, cleanX, direct, inputGrad);
+      expect(nanAt(w.dw)).toEqual(nanAt(d.dw));
+      expect(nanAt(w.dw).filter(Boolean).length).toBe(64 * 9);
+      expect(nanAt(w.db!)).toEqual(nanAt(d.db!));
+    }
+    // an inf in x at sample 1's last element: only the taps that reach it (dw[k, 63, 2, 2]) are
+    // non-finite; the rest is the direct pass's bits
+    const xs = cleanX.toArray() as Float32Array;
+    xs[xs.length - 1] = Infinity;
+    const x = Tensor.from(xs, cleanX.shape);
+    const w = dw(cleanDy, x, winograd, false).dw.toArray(), d = dw(cleanDy, x, direct, false).dw.toArray();
+    expect(Array.from(w, (v) => !Number.isFinite(v))).toEqual(Array.from(d, (v) => !Number.isFinite(v)));
+    expect(Array.from(w, (v) => !Number.isFinite(v)).filter(Boolean).length).toBe(64);
+    expectIdentical(w.map((v) => (Number.isFinite(v) ? v : 0)), d.map((v) => (Number.isFinite(v) ? v : 0)), 'finite dw');
+  });
 });
 
 describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_CONV_ISA)', () => {
@@ -111,7 +171,7 @@ describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_C
       const f = (a) => Float32Array.from(a);
       addon.conv2dForward(y, f(x), f(w), b ? f(b) : null, n, c, h, wd, k, 3, 3, 1, 1, ph, pw, 3);
       addon.conv2dBackward(dx, dw, db, f(dy), f(x), f(w), n, c, h, wd, k, 3, 3, 1, 1, ph, pw, false, 3);
-      return { y: Array.from(y), dx: Array.from(dx) };
+      return { y: Array.from(y), dx: Array.from(dx), dw: Array.from(dw), db: db ? Array.from(db) : null };
     });
     console.log(JSON.stringify({ isa: addon.conv2dIsa(), out }));
   `;
@@ -132,12 +192,14 @@ describe('the AVX2 and portable Winograd kernels (child processes with NAPINET_C
     const env: NodeJS.ProcessEnv = { ...process.env, ADDON: addonSource().path, NAPINET_CONV_ISA: isa };
     const r = spawnSync(...nodeCommand('-e', script), { env, input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 28 });
     expect(r.status, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout) as { isa: string; out: { y: number[]; dx: number[] }[] };
+    const result = JSON.parse(r.stdout) as { isa: string; out: { y: number[]; dx: number[]; dw: number[]; db: number[] | null }[] };
     expect(['generic', isa]).toContain(result.isa);  // (generic where the CPU lacks AVX2)
     CASES.forEach((c, i) => {
       const y = Tensor.from(Float32Array.from(result.out[i].y), c.get('y').shape);
       const dx = Tensor.from(Float32Array.from(result.out[i].dx), c.get('x').shape);
-      checkOp(c, { y, dx }, CONV, { label: isa });
+      const dw = Tensor.from(Float32Array.from(result.out[i].dw), c.get('weight').shape);
+      const db = result.out[i].db ? Float32Array.from(result.out[i].db!) : null;
+      checkOp(c, { y, dx, ...weightGrads(c, dw, db) }, CONV, { label: isa });
     });
   });
 });
@@ -158,6 +220,42 @@ describe("'auto' and 'winograd'", () => {
       const winograd = conv2d(x, weight, null, { algorithm: 'winograd' }).toArray();
       expect(winograd).not.toEqual(direct);
       expectIdentical(auto, winogradExpected ? winograd : direct, `N = ${n}`);
+    }
+  });
+
+  test("'auto' takes Winograd's weight gradient from 1,536 output positions a call (with dx from 32 channels, without from 16 in and 8 out), the direct pass below", () => {
+    // padding 1 (10×10 outputs, so 16 samples make 1,600 positions): with dx and no padding, 32
+    // input channels keep the direct pass's channels-in-lanes dx (conv2d.cpp conv2d_auto_algorithm)
+    for (const [n, winogradExpected] of [[16, true], [15, false]] as const) {
+      const { x, weight } = layer(n);
+      const dy = Tensor.from(values(n * 32 * 100, 3), [n, 32, 10, 10]);
+      for (const inputGrad of [false, true]) {
+        const grads = (algorithm: Conv2dOptions['algorithm']) => conv2dBackward(dy, x, weight, { algorithm, padding: 1, inputGrad, biasGrad: true });
+        const [auto, direct, winograd] = [grads('auto'), grads('direct'), grads('winograd')];
+        expect(winograd.dw.toArray()).not.toEqual(direct.dw.toArray());
+        expectIdentical(auto.dw.toArray(), (winogradExpected ? winograd : direct).dw.toArray(), `N = ${n} dw`);
+        expectIdentical(auto.db!.toArray(), (winogradExpected ? winograd : direct).db!.toArray(), `N = ${n} db`);
+        // (below, 'auto' picks its own dx method within the direct pass: only dw, db compared)
+        if (inputGrad && winogradExpected) expectIdentical(auto.dx!.toArray(), winograd.dx!.toArray(), `N = ${n} dx`);
+      }
+    }
+    // no padding, 32 → 32 channels: without dx Winograd; with dx, where the kernels have the
+    // channels-in-lanes dx (AVX-512), the direct pass
+    {
+      const { x, weight } = layer(24);
+      const dy = Tensor.from(values(24 * 32 * 64, 3), [24, 32, 8, 8]);
+      const dw = (algorithm: Conv2dOptions['algorithm'], inputGrad: boolean) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: false }).dw.toArray();
+      expectIdentical(dw('auto', false), dw('winograd', false), 'no padding, without dx');
+      const withDx = native().conv2dIsa() === 'avx512' ? dw('direct', true) : dw('winograd', true);
+      expectIdentical(dw('auto', true), withDx, 'no padding, with dx');
+    }
+    // 16 → 8 channels: the weight gradient alone by Winograd; with dx, the direct pass
+    const x = Tensor.from(values(24 * 16 * 100, 4), [24, 16, 10, 10]);
+    const weight = Tensor.from(values(8 * 16 * 9, 5, 1 / 12), [8, 16, 3, 3]);
+    const dy = Tensor.from(values(24 * 8 * 64, 6), [24, 8, 8, 8]);
+    for (const [inputGrad, expected] of [[false, 'winograd'], [true, 'direct']] as const) {
+      const grads = (algorithm: Conv2dOptions['algorithm']) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: false }).dw.toArray();
+      expectIdentical(grads('auto'), grads(expected), `16 → 8, inputGrad ${inputGrad}`);
     }
   });
 

@@ -1116,32 +1116,81 @@ std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const 
   return dense;
 }
 
-// Whether kAuto takes Winograd (conv2d_winograd.h) for the forward pass (kForward) or the input
-// gradient (kAllGrads): a 3×3 kernel, stride 1, 32–192 channels in and out, an output plane of
-// 36 to 3,136 (56×56) positions; for the input gradient, at least 64 channels each way. Measured
-// on Sapphire Rapids (AVX-512, one thread, CPU time; bench/conv-shapes.mjs at batch 128): the
-// forward pass 1.4× faster than the direct pass on 32→32 channels 26×26, 1.4× on 32→64 12×12,
-// 1.6× on 64→64 10×10; elsewhere 1.5× on 64→64 28×28, 1.4× on 128→128 28×28, 1.2× on 32→32
-// 56×56 and on 192→192 10×10, 1.1× on 32→32 8×8. Outside that range it was no faster or slower:
-// 16 channels 0.9–1.0× (GEMMs too shallow for the transforms' cost), 256 channels 0.5–0.8× (the
-// transformed weights, 4 MB, leave L2), 16→16 on 128×128 0.8× (a sample's transformed tiles leave
-// L2). The input gradient: 1.2× faster on 64→64 10×10, no faster on 32→32 26×26, 0.95× on
-// 32→64 12×12 (where the direct pass computes dx and dW from one read of dy).
+// Whether kAuto takes Winograd (conv2d_winograd.h) for this pass: a 3×3 kernel, stride 1, and
+//  - forward (kForward): 32–192 channels in and out, an output plane of 36 to 3,136 (56×56)
+//    positions. Measured on Sapphire Rapids (AVX-512, one thread, CPU time; bench/conv-shapes.mjs
+//    at batch 128): 1.4× faster than the direct pass on 32→32 channels 26×26, 1.4× on 32→64 12×12,
+//    1.6× on 64→64 10×10; elsewhere 1.5× on 64→64 28×28, 1.4× on 128→128 28×28, 1.2× on 32→32
+//    56×56 and on 192→192 10×10, 1.1× on 32→32 8×8. Outside that range it was no faster or
+//    slower: 16 channels 0.9–1.0× (GEMMs too shallow for the transforms' cost), 256 channels
+//    0.5–0.8× (the transformed weights, 4 MB, leave L2), 16→16 on 128×128 0.8× (a sample's
+//    transformed tiles leave L2).
+//  - the weight gradient alone (kWeightGrad): at least 16 channels in, 8 out, at most 256 each
+//    (the per-chunk partials, 16·K·C floats each, stay within 4 MB). Measured as above: 1.4× on
+//    32→32 26×26 (8.2–8.3 against 11.2–11.5 ms), 1.4–1.5× on 32→64 12×12, 1.6× on 64→64 10×10,
+//    1.1–1.3× on 16→16 26×26, 1.3× on 16→32 28×28, 1.2× on 128→128 14×14, 1.4× on 256→256 10×10,
+//    1.3× on 32→32 58×58, 1.6× on 64→64 30×30, 1.05× on 16→8 and 1.5× on 32→8; slower below 16
+//    input channels (0.3–0.6× on 1–8: the channels are the vectors' lanes).
+//  - both gradients (kAllGrads): dx and dW by Winograd, for the forward pass's shapes (dx pads dy
+//    by 2 − padding: at most 2), but below 64 input channels where the direct pass's dx is its
+//    channels-in-lanes GEMM (conv2d_auto_algorithm). Against the direct pass's dx + dW (one read
+//    of dy for both, its channels-in-lanes dx on 12×12 and 10×10): 1.2× on 32→32 26×26
+//    (19.1–19.4 against 23.0–23.5 ms), 1.08× on 64→64 10×10, even on 32→64 12×12 (7.9–8.0 ms
+//    both, the direct pass kept), 1.16× on
+//    32→32 58×58, 1.35× on 32→32 26×26 at batch 16; no faster on 128→128 14×14 and 256→256
+//    10×10 (where Winograd's dx has been taken since it was added), 0.9× on 16→16 26×26 (its
+//    Winograd dx too shallow).
 bool use_winograd(index_t C, index_t K, index_t kh, index_t kw, index_t sh, index_t sw, index_t ph,
                   index_t pw, index_t oh, index_t ow, Conv2dPass pass) {
-  if (!conv2d_winograd_supported(kh, kw, sh, sw) || C < 32 || K < 32 || C > 192 || K > 192 ||
-      oh * ow < 36 || oh * ow > 56 * 56)
-    return false;
-  if (pass == Conv2dPass::kForward) return true;
-  return C >= 64 && K >= 64 && conv2d_winograd_input_grad_supported(ph, pw);
+  if (!conv2d_winograd_supported(kh, kw, sh, sw)) return false;
+  if (pass == Conv2dPass::kWeightGrad) return C >= 16 && K >= 8 && C <= 256 && K <= 256;
+  if (C < 32 || K < 32 || C > 192 || K > 192 || oh * ow < 36 || oh * ow > 56 * 56) return false;
+  return pass == Conv2dPass::kForward || conv2d_winograd_input_grad_supported(ph, pw);
 }
 
-// The backward pass kAuto runs where it picks Winograd, given the whole dy: dx by Winograd, then
-// dw, db by the direct pass without dx (im2col where it declines: a NaN or inf). Returns false,
-// having written nothing but dx, when dx met a NaN or inf: the caller then runs its direct pass.
+// Chunks of the Winograd weight gradient: as backward_grain's, at most kMaxBackwardChunks, fewer
+// when the partials (16·K·C floats a chunk, 1.8× the direct pass's) pass kWinogradPartialBudget
+// floats (64 channels: 4 chunks; adding up 16 partials of 64 K floats each took as long as a
+// fifth of the pass), but at least 4.
+constexpr index_t kWinogradPartialBudget = index_t{1} << 18;
+
+index_t winograd_weight_grain(const Shape& s) {
+  const index_t size = conv2d_winograd_weight_grad_partial_size(s.c, s.k) + s.k;
+  const index_t max_chunks = std::max<index_t>(
+      4, std::min<index_t>(kMaxBackwardChunks, kWinogradPartialBudget / size));
+  return std::max<index_t>(1, (s.n + max_chunks - 1) / max_chunks);
+}
+
+// dw and db (when non-null) by the Winograd weight gradient (conv2d_winograd.h): per-chunk
+// partials, added in chunk order. Returns false, having written nothing, when a partial is NaN or
+// ±inf: the transforms spread a non-finite x or dy over whole tiles (and can turn inf into NaN),
+// so the caller recomputes with the direct or im2col pass, whose NaN and inf land where PyTorch's
+// do.
+bool winograd_weight_grad(float* dw, float* db, const float* dy, const float* x, const Shape& s,
+                          bool accumulate) {
+  const index_t grain = winograd_weight_grain(s);
+  const index_t chunks = chunk_count(s.n, grain);
+  Partials du(chunks, conv2d_winograd_weight_grad_partial_size(s.c, s.k)), db_partials(chunks, s.k);
+  conv2d_winograd_weight_grad_chunks(du.block(0), db != nullptr ? db_partials.block(0) : nullptr,
+                                     dy, x, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw, grain);
+  if (!du.finite() || (db != nullptr && !db_partials.finite())) return false;
+  std::vector<float> sum(static_cast<std::size_t>(du.size()));
+  reduce_partials(sum.data(), du, false);
+  conv2d_winograd_weight_from_transformed(dw, sum.data(), s.c, s.k, accumulate);
+  if (db != nullptr) reduce_partials(db, db_partials, accumulate);
+  return true;
+}
+
+// The backward pass kAuto runs where it picks Winograd, given the whole dy: dx (when asked) by
+// Winograd, then dw, db by Winograd (the direct pass without dx where a partial is not finite,
+// im2col where that declines too). Returns false, having written nothing but dx, when dx met a
+// NaN or inf: the caller then runs its direct pass.
 bool winograd_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                        const float* w, const Shape& s, bool accumulate) {
-  if (!conv2d_winograd_input_grad(dx, dy, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw)) return false;
+  if (dx != nullptr &&
+      !conv2d_winograd_input_grad(dx, dy, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw))
+    return false;
+  if (winograd_weight_grad(dw, db, dy, x, s, accumulate)) return true;
   const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
   if (!direct_backward(nullptr, dw, db, source, x, w, s, accumulate, DxMethod::kDirect))
     im2col_backward(nullptr, dw, db, dy, x, w, s, accumulate);
@@ -1151,9 +1200,8 @@ bool winograd_backward(float* dx, float* dw, float* db, const float* dy, const f
 Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pass) {
   if (algorithm == Conv2dAlgorithm::kWinograd) {  // asked for: where it applies, else direct
     const bool applies = conv2d_winograd_supported(s.kh, s.kw, s.sh, s.sw) &&
-                         (pass == Conv2dPass::kForward ||
-                          (pass == Conv2dPass::kAllGrads &&
-                           conv2d_winograd_input_grad_supported(s.ph, s.pw)));
+                         (pass != Conv2dPass::kAllGrads ||
+                          conv2d_winograd_input_grad_supported(s.ph, s.pw));
     return applies ? algorithm : Conv2dAlgorithm::kDirect;
   }
   if (algorithm != Conv2dAlgorithm::kAuto) return algorithm;
@@ -1168,25 +1216,29 @@ Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pa
 // 1.5–4× faster. im2col wins one case: the weight gradient alone (a first layer's backward) when
 // the output plane has at most 4 positions (1×1 or 2×2 outputs: the direct path's 8-position
 // vectors are then mostly padding), by about 1.2–2×. Winograd takes the forward pass and the
-// input gradient of the 3×3, stride-1 shapes where it was measured faster (use_winograd).
+// input and weight gradients of the 3×3, stride-1 shapes where it was measured faster
+// (use_winograd).
 Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W, index_t K,
                                       index_t kh, index_t kw, index_t stride_h, index_t stride_w,
                                       index_t pad_h, index_t pad_w, Conv2dPass pass) {
   const index_t oh = conv2d_output_size(H, kh, stride_h, pad_h);
   const index_t ow = conv2d_output_size(W, kw, stride_w, pad_w);
   if (pass == Conv2dPass::kWeightGrad && oh * ow <= 4) return Conv2dAlgorithm::kIm2col;
-  // The channels-in-lanes dx (dx_method) was faster than Winograd's where both apply (64→64
-  // 10×10: 4.9 against 6.1 ms, one thread).
+  // Winograd's transforms of the weights (forward, dx) and of the weight gradient are fixed costs
+  // per call: on small batches the direct pass wins (one thread, forward: 32→32 26×26 1.10× faster
+  // by Winograd at N = 4; 32→64 12×12 0.65× at N = 4, even at 16; 64→64 10×10 0.58× at N = 4,
+  // 1.15× at 16; the deep network's inference at batch 1 was 2.3× slower through it; dW: 64→64
+  // 10×10 0.92× at N = 4, 1.8× at 16).
+  const bool enough_positions = N * oh * ow >= 1536;
+  // Where the direct pass's dx is the channels-in-lanes GEMM (dx_method), its dx + dW read dy once
+  // for both and were as fast as Winograd's dx + dW with 32 input channels (32→64 12×12: 7.9–8.0
+  // ms both; in the fused layer, which gives Winograd a dense dy first, 9.1–9.4 against 9.2–9.8
+  // ms for the block's backward); with 64 Winograd's was faster (64→64 10×10: 1.08×).
   const bool lanes_dx =
-      pass == Conv2dPass::kAllGrads &&
+      pass == Conv2dPass::kAllGrads && C < 64 &&
       dx_method(Conv2dAlgorithm::kAuto, make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w,
                                                    pad_h, pad_w)) == DxMethod::kLanes;
-  // Winograd's weight transform is a fixed cost per call (about 0.1 ms for 64→64): on small
-  // batches the direct pass wins (one thread, forward: 32→32 26×26 1.10× faster by Winograd at
-  // N = 4; 32→64 12×12 0.65× at N = 4, even at 16; 64→64 10×10 0.58× at N = 4, 1.15× at 16;
-  // the deep network's inference at batch 1 was 2.3× slower through it).
-  const bool enough_positions = N * oh * ow >= 1536;
-  if (pass != Conv2dPass::kWeightGrad && !lanes_dx && enough_positions &&
+  if (enough_positions && !lanes_dx &&
       use_winograd(C, K, kh, kw, stride_h, stride_w, pad_h, pad_w, oh, ow, pass))
     return Conv2dAlgorithm::kWinograd;
   return Conv2dAlgorithm::kDirect;

@@ -9,7 +9,8 @@
 //           matrix (fastest for few channels, e.g. the seed network's 1→8 channels, 5×5).
 //   im2col  the classic lowering: an im2col (or col2im) tile per sample and kernels::gemm_serial.
 //   Winograd F(2×2, 3×3) (conv2d_winograd.h), for 3×3 kernels with stride 1 and many channels:
-//           kAuto only, for the forward pass and the input gradient (use_winograd in conv2d.cpp).
+//           kAuto (or asked for), for the forward pass, the input gradient and the weight
+//           gradient (use_winograd in conv2d.cpp).
 // kAuto picks one from the shape and pass (conv2d_auto_algorithm); in a backward pass with dx it
 // takes dx, for stride 1, at least 16 output channels and a small input plane (where the direct
 // pass's full correlation would compute over 1.3× as many positions), from a GEMM over rows as wide
@@ -35,9 +36,9 @@
 namespace napinet::kernels {
 
 // kWinograd (conv2d_winograd.h: 3×3, stride 1): chosen by kAuto on large enough batches, or asked
-// for (the direct pass where it does not apply: other kernels or strides, or a backward pass
-// without dx); in a backward pass it means the input gradient by Winograd and the weight gradient
-// by the direct pass.
+// for (the direct pass where it does not apply: other kernels or strides, or dx with padding over
+// 2); in a backward pass it means the input gradient and the weight gradient (and the bias
+// gradient) by Winograd, with or without dx.
 enum class Conv2dAlgorithm : int { kAuto = 0, kDirect = 1, kIm2col = 2, kWinograd = 3 };
 
 // Output size along one axis: (in + 2·pad − kernel) / stride + 1 (the caller ensures

@@ -1,6 +1,7 @@
 // Winograd F(2×2, 3×3) convolution for 3×3 kernels with stride 1 (any zero padding): the forward
-// pass, and the input gradient as a forward pass over dy (a full correlation with the weights
-// turned 180° and their channels swapped). Mirrors torch.nn.functional.conv2d for that shape; the
+// pass, the input gradient as a forward pass over dy (a full correlation with the weights turned
+// 180° and their channels swapped), and the weight gradient in the transformed domain (see
+// conv2d_winograd_weight_grad_chunks). Mirrors torch.nn.functional.conv2d for that shape; the
 // algorithm conv2d.cpp's kAuto picks for such layers with many channels (conv2d_auto_algorithm).
 //
 // Each 2×2 block of outputs ("tile") is computed from the 4×4 input block under it:
@@ -53,5 +54,25 @@ bool conv2d_winograd_input_grad(float* dx,        // (N,C,H,W)
                                 const float* w,   // (K,C,3,3)
                                 index_t N, index_t C, index_t H, index_t W, index_t K,
                                 index_t pad_h, index_t pad_w);
+
+// The weight gradient of a 3×3, stride-1 convolution in the Winograd domain:
+//   du_e (K, C) = Σ over tiles (A dy_tile Aᵀ)_e · (Bᵀ d_tile B)_e   for the 16 elements e,
+//   dw = Gᵀ du G
+// (the transpose of the forward pass's y_tile = Aᵀ [Σ_c (G g Gᵀ) ⊙ (Bᵀ d B)] A; dy's 2×2 tiles
+// are zero past an odd output size, as the forward's dropped outputs). The batch is split into
+// chunks of `grain` samples (chunk = first sample / grain); each chunk writes its partial du
+// (conv2d_winograd_weight_grad_partial_size floats, at chunk · that size) and, when db is
+// non-null, its bias gradient (K floats at chunk · K), each summed in a fixed order, so the
+// caller's reduction in chunk order is the same for any thread count. NaN and inf reach the
+// partials; the caller checks them (conv2d.cpp).
+index_t conv2d_winograd_weight_grad_partial_size(index_t C, index_t K);
+void conv2d_winograd_weight_grad_chunks(float* du, float* db,
+                                        const float* dy,  // (N,K,OH,OW)
+                                        const float* x,   // (N,C,H,W)
+                                        index_t N, index_t C, index_t H, index_t W, index_t K,
+                                        index_t pad_h, index_t pad_w, index_t grain);
+// dw (K,C,3,3) = Gᵀ du G (or dw + that when accumulating), du the summed partials.
+void conv2d_winograd_weight_from_transformed(float* dw, const float* du, index_t C, index_t K,
+                                             bool accumulate);
 
 }  // namespace napinet::kernels
