@@ -160,6 +160,8 @@ const BIT_CASES: Case[] = [
   { name: 'deep layer 2 (32→32, 26×26, pool), batch 8', n: 8, c: 32, h: 28, w: 28, k: 32, kernel: 3, convBias: false, pool: true, affine: true },
   { name: 'deep layer 3 (32→64, 12×12), batch 8', n: 8, c: 32, h: 14, w: 14, k: 64, kernel: 3, convBias: false, pool: false, affine: true },
   { name: 'deep layer 4 (64→64, 10×10, pool), batch 8', n: 8, c: 64, h: 10, w: 10, k: 64, kernel: 3, convBias: false, pool: true, affine: true },
+  // ≥ 1,536 output positions: 'auto' takes Winograd's dW and (AVX-512) the channels-in-lanes dx
+  { name: 'deep layer 3 (32→64, 12×12), batch 16', n: 16, c: 32, h: 14, w: 14, k: 64, kernel: 3, convBias: false, pool: false, affine: true },
   { name: 'deep layer 1 (1→32, 26×26), batch 16', n: 16, c: 1, h: 28, w: 28, k: 32, kernel: 3, convBias: false, pool: false, affine: true },
   { name: 'conv bias, padding 1, odd output + pool, offset input', n: 3, c: 3, h: 11, w: 9, k: 5, kernel: 3, padding: 1, convBias: true, pool: true, affine: true, offset: 3 },
   { name: 'odd output height, even width (9×10) + pool', n: 3, c: 2, h: 11, w: 12, k: 4, kernel: 3, convBias: false, pool: true, affine: true },

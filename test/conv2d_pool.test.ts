@@ -57,9 +57,10 @@ const CASES: Case[] = [
   { name: 'fast network layer 2, batch in the lanes and a remainder', n: 37, c: 12, h: 12, w: 12, k: 24, kernel: [3, 3], bias: true, relu: false, values: 'normal' },
   { name: 'batch in the lanes, padding 1, ties and zeros', n: 18, c: 3, h: 10, w: 10, k: 6, kernel: [3, 3], padding: [1, 1], bias: true, relu: true, values: 'integer' },
   // Shapes where conv2d's 'auto' takes Winograd on the CPU (conv2d_winograd.h; batches of ≥ 1,536
-  // output positions): the fused layer then runs the ops in turn.
+  // output positions): the fused layer then runs the ops in turn (64→64: Winograd's dW, and dx by
+  // the channels-in-lanes GEMM on AVX-512, else by Winograd; conv2d.cpp backward_plan).
   { name: 'Winograd forward (32→40 channels), odd output', n: 18, c: 32, h: 10, w: 13, k: 40, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
-  { name: 'Winograd forward and input gradient (64→64 channels)', n: 24, c: 64, h: 10, w: 10, k: 64, kernel: [3, 3], bias: false, relu: false, values: 'normal' },
+  { name: 'Winograd forward and gradients (64→64 channels)', n: 24, c: 64, h: 10, w: 10, k: 64, kernel: [3, 3], bias: false, relu: false, values: 'normal' },
 ];
 
 type Device = import('../lib/device').Device;

@@ -26,7 +26,7 @@ import { Tensor } from '../lib/tensor';
 import { expectIdentical } from './helpers/compare';
 import { convInputs, convOptions } from './helpers/conv';
 import { loadFixtures } from './helpers/fixtures';
-import { checkOp } from './helpers/op_check';
+import { checkOp, checkTensor } from './helpers/op_check';
 import { nodeCommand } from './helpers/node';
 import { expectSameBitsAcrossThreads } from './helpers/threads';
 import { CONV, rms } from './helpers/tolerance';
@@ -223,9 +223,8 @@ describe("'auto' and 'winograd'", () => {
     }
   });
 
-  test("'auto' takes Winograd's weight gradient from 1,536 output positions a call (with dx from 32 channels, without from 16 in and 8 out), the direct pass below", () => {
-    // padding 1 (10×10 outputs, so 16 samples make 1,600 positions): with dx and no padding, 32
-    // input channels keep the direct pass's channels-in-lanes dx (conv2d.cpp conv2d_auto_algorithm)
+  test("'auto' takes Winograd's weight gradient from 1,536 output positions a call, with or without dx (from 16 channels in and 8 out), the direct pass below", () => {
+    // padding 1 (10×10 outputs, so 16 samples make 1,600 positions): with dx, dx by Winograd too
     for (const [n, winogradExpected] of [[16, true], [15, false]] as const) {
       const { x, weight } = layer(n);
       const dy = Tensor.from(values(n * 32 * 100, 3), [n, 32, 10, 10]);
@@ -239,25 +238,70 @@ describe("'auto' and 'winograd'", () => {
         if (inputGrad && winogradExpected) expectIdentical(auto.dx!.toArray(), winograd.dx!.toArray(), `N = ${n} dx`);
       }
     }
-    // no padding, 32 → 32 channels: without dx Winograd; with dx, where the kernels have the
-    // channels-in-lanes dx (AVX-512), the direct pass
+    // no padding, 32 → 32 channels: dW by Winograd with and without dx (the same bits); dx, where
+    // the kernels have the channels-in-lanes dx (AVX-512), by it, else by Winograd
+    // (conv2d.cpp backward_plan)
     {
       const { x, weight } = layer(24);
       const dy = Tensor.from(values(24 * 32 * 64, 3), [24, 32, 8, 8]);
-      const dw = (algorithm: Conv2dOptions['algorithm'], inputGrad: boolean) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: false }).dw.toArray();
-      expectIdentical(dw('auto', false), dw('winograd', false), 'no padding, without dx');
-      const withDx = native().conv2dIsa() === 'avx512' ? dw('direct', true) : dw('winograd', true);
-      expectIdentical(dw('auto', true), withDx, 'no padding, with dx');
+      const grads = (algorithm: Conv2dOptions['algorithm'], inputGrad: boolean) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: false });
+      const winogradDw = grads('winograd', false).dw.toArray();
+      expectIdentical(grads('auto', false).dw.toArray(), winogradDw, 'no padding, without dx');
+      const auto = grads('auto', true);
+      expectIdentical(auto.dw.toArray(), winogradDw, 'no padding, with dx');
+      const winogradDx = grads('winograd', true).dx!.toArray();
+      if (native().conv2dIsa() === 'avx512') expect(auto.dx!.toArray()).not.toEqual(winogradDx);
+      else expectIdentical(auto.dx!.toArray(), winogradDx, 'no padding, dx');
     }
-    // 16 → 8 channels: the weight gradient alone by Winograd; with dx, the direct pass
+    // 16 → 8 channels: the weight gradient by Winograd with and without dx; dx by the direct pass
+    // (Winograd's dx takes 32 channels and more)
     const x = Tensor.from(values(24 * 16 * 100, 4), [24, 16, 10, 10]);
     const weight = Tensor.from(values(8 * 16 * 9, 5, 1 / 12), [8, 16, 3, 3]);
     const dy = Tensor.from(values(24 * 8 * 64, 6), [24, 8, 8, 8]);
-    for (const [inputGrad, expected] of [[false, 'winograd'], [true, 'direct']] as const) {
-      const grads = (algorithm: Conv2dOptions['algorithm']) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: false }).dw.toArray();
-      expectIdentical(grads('auto'), grads(expected), `16 → 8, inputGrad ${inputGrad}`);
+    const grads = (algorithm: Conv2dOptions['algorithm'], inputGrad: boolean) => conv2dBackward(dy, x, weight, { algorithm, inputGrad, biasGrad: true });
+    const winogradDw = grads('winograd', false);
+    for (const inputGrad of [false, true]) {
+      const auto = grads('auto', inputGrad);
+      expectIdentical(auto.dw.toArray(), winogradDw.dw.toArray(), `16 → 8, inputGrad ${inputGrad}`);
+      expectIdentical(auto.db!.toArray(), winogradDw.db!.toArray(), `16 → 8 db, inputGrad ${inputGrad}`);
     }
+    expect(grads('auto', true).dx!.toArray()).not.toEqual(grads('winograd', true).dx!.toArray());
   });
+
+  // The pairs 'auto' takes with dx (conv2d.cpp backward_plan), on fixture cases whose samples are
+  // repeated into a batch of at least 1,536 output positions: each repeated sample's dx is the
+  // case's dx, and dw, db are `repeats` times the case's (float64 references, scaled exactly).
+  // 64 → 64 10×10: the channels-in-lanes dx alone (AVX-512; elsewhere Winograd's) + Winograd's dW;
+  // 20 → 12 padding 1: the direct pass's dx alone + Winograd's dW (checked against PyTorch's dw, db).
+  test.each(['deep layer 64 to 64 10x10', '20 to 12 padding 1, odd output 9x7, bias'])(
+    "'auto' with dx on a repeated batch of %s: against PyTorch, dW with the bits of dW alone, the same bits on 1 and 2 threads",
+    (name) => {
+      const c = CASES.find((k) => k.name === `conv2d_winograd/${name}`)!;
+      const [n, ch, h, w] = c.get('x').shape;
+      const [, k, oh, ow] = c.get('y').shape;
+      const repeats = Math.ceil(1536 / (n * oh * ow));
+      const repeat = (a: Float32Array) => Float32Array.from({ length: a.length * repeats }, (_, i) => a[i % a.length]);
+      const repeatRef = (a: Float64Array) => Float64Array.from({ length: a.length * repeats }, (_, i) => a[i % a.length]);
+      const x = Tensor.from(repeat(c.f32('x')), [n * repeats, ch, h, w]);
+      const dy = Tensor.from(repeat(c.f32('dy')), [n * repeats, k, oh, ow]);
+      const weight = c.tensor('weight', 'cpu');
+      const bias = Boolean(c.params.bias);
+      const options = { ...convOptions(c, 'auto'), biasGrad: bias } as Conv2dOptions & { biasGrad: boolean };
+      const g = conv2dBackward(dy, x, weight, { ...options, inputGrad: true });
+      checkTensor(`${c.name} x${repeats} [auto] dx`, g.dx!, { shape: [n * repeats, ch, h, w], data: repeatRef(c.f64('dx')) }, CONV.dx);
+      if (c.has('dw')) {
+        checkTensor(`${c.name} x${repeats} [auto] dw`, g.dw, { shape: c.get('dw').shape, data: c.f64('dw').map((v) => v * repeats) }, CONV.dw);
+        checkTensor(`${c.name} x${repeats} [auto] db`, g.db!, { shape: c.get('db').shape, data: c.f64('db').map((v) => v * repeats) }, CONV.db);
+      }
+      const alone = conv2dBackward(dy, x, weight, { ...options, inputGrad: false });
+      expectIdentical(g.dw.toArray(), alone.dw.toArray(), 'dw with and without dx');
+      expectIdentical(g.dw.toArray(), conv2dBackward(dy, x, weight, { ...options, algorithm: 'winograd', inputGrad: false }).dw.toArray(), "dw: Winograd's");
+      expectSameBitsAcrossThreads(() => {
+        const r = conv2dBackward(dy, x, weight, { ...options, inputGrad: true });
+        return [r.dx!, r.dw, ...(r.db ? [r.db] : [])];
+      }, `${c.name} x${repeats}: `);
+    },
+  );
 
   test("'winograd' is refused for other kernels and strides, naming options.algorithm", () => {
     const x = Tensor.zeros([1, 2, 8, 8]);

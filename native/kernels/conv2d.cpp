@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -836,6 +835,8 @@ void direct_forward(float* y, const float* x, const float* w, const float* b, co
                   [&](index_t begin, index_t end) { pass(args, begin, end); });
 }
 
+// dw may be null: dx (and db when non-null) alone, the weight gradient skipped (kAuto's plan
+// where another algorithm computes dW: backward_plan).
 // gemm_dx: dx (when non-null) by gemm_dx_sample, sample by sample right after the chunk's dW
 // pass over it (from the same dy rows, still in cache), instead of the direct correlation.
 //
@@ -871,7 +872,7 @@ bool direct_backward(float* dx, float* dw, float* db, const DySource& dy, const 
   // dx, from a dense, hooked or pooled dy); dx, where asked for, by the wide-row pass, which then
   // skips its own weight gradient. Both read dy: a hooked dy is then gathered whole first, so that
   // the hook still runs once per sample.
-  const bool few = use_few_channels(s);
+  const bool few = use_few_channels(s) && dw != nullptr;  // (without dw: the wide-row pass's dx)
   const bool both = few && dx != nullptr;
   std::vector<float> gathered_dy;
   DySource source = dy;
@@ -885,7 +886,8 @@ bool direct_backward(float* dx, float* dw, float* db, const DySource& dy, const 
     source = {gathered_dy.data(), nullptr, nullptr, nullptr, 0, 0, nullptr};
   }
   const BackwardArgs args{&s, &p, &source, x, dx, &phases, dx != nullptr && gemm_dx ? w : nullptr,
-                          lanes_w.empty() ? nullptr : lanes_w.data(), db != nullptr, !few};
+                          lanes_w.empty() ? nullptr : lanes_w.data(), db != nullptr,
+                          dw != nullptr && !few};
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
@@ -894,8 +896,9 @@ bool direct_backward(float* dx, float* dw, float* db, const DySource& dy, const 
     if (!few || both) kernels.backward(args, dw_block, db_block, begin, end);
     if (few) kernels.few_channels_backward(args, dw_block, db_block, begin, end);
   });
-  if (!dw_partials.finite() || (db != nullptr && !db_partials.finite())) return false;
-  reduce_partials(dw, dw_partials, accumulate);
+  if ((dw != nullptr && !dw_partials.finite()) || (db != nullptr && !db_partials.finite()))
+    return false;
+  if (dw != nullptr) reduce_partials(dw, dw_partials, accumulate);
   if (db != nullptr) reduce_partials(db, db_partials, accumulate);
   return true;
 }
@@ -1086,8 +1089,10 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
                         static_cast<std::size_t>(count) * sizeof(float));
           dyt = dy_tile.data();
         }
-        im2col(col.data(), xn, s, q0, count);
-        gemm_serial(dwp, dyt, col.data(), s.k, taps, count, false, true, 1.0f, 1.0f);
+        if (dw != nullptr) {
+          im2col(col.data(), xn, s, q0, count);
+          gemm_serial(dwp, dyt, col.data(), s.k, taps, count, false, true, 1.0f, 1.0f);
+        }
         if (dxn != nullptr) {
           gemm_serial(col.data(), w, dyt, taps, count, s.k, true, false, 1.0f, 0.0f);
           col2im_add(dxn, col.data(), s, q0, count);
@@ -1095,7 +1100,7 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
       }
     }
   });
-  reduce_partials(dw, dw_partials, accumulate);
+  if (dw != nullptr) reduce_partials(dw, dw_partials, accumulate);
   if (db != nullptr) reduce_partials(db, db_partials, accumulate);
 }
 
@@ -1131,15 +1136,12 @@ std::vector<float> dense_dy(const float* dy, const std::int32_t* indices, const 
 //    1.1–1.3× on 16→16 26×26, 1.3× on 16→32 28×28, 1.2× on 128→128 14×14, 1.4× on 256→256 10×10,
 //    1.3× on 32→32 58×58, 1.6× on 64→64 30×30, 1.05× on 16→8 and 1.5× on 32→8; slower below 16
 //    input channels (0.3–0.6× on 1–8: the channels are the vectors' lanes).
-//  - both gradients (kAllGrads): dx and dW by Winograd, for the forward pass's shapes (dx pads dy
-//    by 2 − padding: at most 2), but below 64 input channels where the direct pass's dx is its
-//    channels-in-lanes GEMM (conv2d_auto_algorithm). Against the direct pass's dx + dW (one read
-//    of dy for both, its channels-in-lanes dx on 12×12 and 10×10): 1.2× on 32→32 26×26
-//    (19.1–19.4 against 23.0–23.5 ms), 1.08× on 64→64 10×10, even on 32→64 12×12 (7.9–8.0 ms
-//    both, the direct pass kept), 1.16× on
-//    32→32 58×58, 1.35× on 32→32 26×26 at batch 16; no faster on 128→128 14×14 and 256→256
-//    10×10 (where Winograd's dx has been taken since it was added), 0.9× on 16→16 26×26 (its
-//    Winograd dx too shallow).
+//  - dx (kAllGrads; backward_plan pairs it with dW), for the forward pass's shapes (dx pads dy by
+//    2 − padding: at most 2) where the channels-in-lanes dx does not apply. Winograd's dx + dW
+//    against the direct pass's dx + dW (one read of dy for both): 1.2× on 32→32 26×26 (19.1–19.4
+//    against 23.0–23.5 ms), 1.16× on 32→32 58×58, 1.35× on 32→32 26×26 at batch 16; no faster
+//    on 128→128 14×14 and 256→256 10×10 (where Winograd's dx has been taken since it was added),
+//    0.9× on 16→16 26×26 (its Winograd dx too shallow).
 bool use_winograd(index_t C, index_t K, index_t kh, index_t kw, index_t sh, index_t sw, index_t ph,
                   index_t pw, index_t oh, index_t ow, Conv2dPass pass) {
   if (!conv2d_winograd_supported(kh, kw, sh, sw)) return false;
@@ -1147,6 +1149,9 @@ bool use_winograd(index_t C, index_t K, index_t kh, index_t kw, index_t sh, inde
   if (C < 32 || K < 32 || C > 192 || K > 192 || oh * ow < 36 || oh * ow > 56 * 56) return false;
   return pass == Conv2dPass::kForward || conv2d_winograd_input_grad_supported(ph, pw);
 }
+
+// Output positions a call (N·OH·OW) from which kAuto takes Winograd (conv2d_auto_algorithm).
+constexpr index_t kWinogradMinPositions = 1536;
 
 // Chunks of the Winograd weight gradient: as backward_grain's, at most kMaxBackwardChunks, fewer
 // when the partials (16·K·C floats a chunk, 1.8× the direct pass's) pass kWinogradPartialBudget
@@ -1181,22 +1186,6 @@ bool winograd_weight_grad(float* dw, float* db, const float* dy, const float* x,
   return true;
 }
 
-// The backward pass kAuto runs where it picks Winograd, given the whole dy: dx (when asked) by
-// Winograd, then dw, db by Winograd (the direct pass without dx where a partial is not finite,
-// im2col where that declines too). Returns false, having written nothing but dx, when dx met a
-// NaN or inf: the caller then runs its direct pass.
-bool winograd_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                       const float* w, const Shape& s, bool accumulate) {
-  if (dx != nullptr &&
-      !conv2d_winograd_input_grad(dx, dy, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw))
-    return false;
-  if (winograd_weight_grad(dw, db, dy, x, s, accumulate)) return true;
-  const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
-  if (!direct_backward(nullptr, dw, db, source, x, w, s, accumulate, DxMethod::kDirect))
-    im2col_backward(nullptr, dw, db, dy, x, w, s, accumulate);
-  return true;
-}
-
 Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pass) {
   if (algorithm == Conv2dAlgorithm::kWinograd) {  // asked for: where it applies, else direct
     const bool applies = conv2d_winograd_supported(s.kh, s.kw, s.sh, s.sw) &&
@@ -1208,6 +1197,50 @@ Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pa
   return conv2d_auto_algorithm(s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, pass);
 }
 
+// How a backward pass computes each gradient: dx by the direct pass (its dx_method) or by
+// Winograd, dW and db by the direct pass, Winograd or im2col. dx and dW both by the direct pass
+// run as one pass, which reads dy once for both; otherwise each runs on its own (the direct pass
+// with dw null computes dx alone).
+struct BackwardPlan {
+  Conv2dAlgorithm dx;  // kDirect or kWinograd; kIm2col with dw (ignored without dx)
+  DxMethod dx_method;  // the direct pass's dx (dx == kDirect, or where Winograd's dx declined)
+  Conv2dAlgorithm dw;  // kDirect, kWinograd or kIm2col
+};
+
+BackwardPlan backward_plan(Conv2dAlgorithm algorithm, const Shape& s, bool with_dx);
+
+// dx (when non-null), dw and db (when non-null) from the whole dy by `plan`, with the fallbacks
+// for NaN and inf (see direct_backward, winograd_weight_grad): where Winograd's dx meets one, the
+// direct pass computes everything (dx by plan.dx_method); where Winograd's dW does, the direct
+// pass computes dx (by Winograd's plan, when not done yet) with dW; im2col where the direct pass
+// declines.
+void backward_dense(BackwardPlan plan, float* dx, float* dw, float* db, const float* dy,
+                    const float* x, const float* w, const Shape& s, bool accumulate) {
+  if (plan.dw != Conv2dAlgorithm::kIm2col && dx != nullptr &&
+      plan.dx == Conv2dAlgorithm::kWinograd) {
+    if (conv2d_winograd_input_grad(dx, dy, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw))
+      dx = nullptr;  // done
+    else
+      plan.dw = Conv2dAlgorithm::kDirect;  // a NaN or inf: the direct pass's dx and dW
+  }
+  if (plan.dw == Conv2dAlgorithm::kWinograd && winograd_weight_grad(dw, db, dy, x, s, accumulate)) {
+    if (dx == nullptr) return;
+    dw = db = nullptr;  // dx alone from the direct pass
+  }
+  const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
+  if (plan.dw != Conv2dAlgorithm::kIm2col && direct_backward_exact(dx, w, s) &&
+      direct_backward(dx, dw, db, source, x, w, s, accumulate, plan.dx_method)) {
+    return;
+  }
+  im2col_backward(dx, dw, db, dy, x, w, s, accumulate);
+}
+
+// Whether `plan` takes Winograd for a gradient asked for (it then needs the whole dy).
+bool uses_winograd(const BackwardPlan& plan, bool with_dx) {
+  return plan.dw == Conv2dAlgorithm::kWinograd ||
+         (with_dx && plan.dx == Conv2dAlgorithm::kWinograd);
+}
+
 }  // namespace
 
 // Measured on one x86-64 core (AVX-512 clone) against the reference gemm_serial: the direct path
@@ -1217,32 +1250,68 @@ Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pa
 // the output plane has at most 4 positions (1×1 or 2×2 outputs: the direct path's 8-position
 // vectors are then mostly padding), by about 1.2–2×. Winograd takes the forward pass and the
 // input and weight gradients of the 3×3, stride-1 shapes where it was measured faster
-// (use_winograd).
+// (use_winograd). A backward pass with dx takes its two gradients' algorithms from backward_plan
+// (kAllGrads answers the one for dx).
 Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W, index_t K,
                                       index_t kh, index_t kw, index_t stride_h, index_t stride_w,
                                       index_t pad_h, index_t pad_w, Conv2dPass pass) {
   const index_t oh = conv2d_output_size(H, kh, stride_h, pad_h);
   const index_t ow = conv2d_output_size(W, kw, stride_w, pad_w);
+  if (pass == Conv2dPass::kAllGrads) {
+    return backward_plan(Conv2dAlgorithm::kAuto,
+                         make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w), true)
+        .dx;
+  }
   if (pass == Conv2dPass::kWeightGrad && oh * ow <= 4) return Conv2dAlgorithm::kIm2col;
   // Winograd's transforms of the weights (forward, dx) and of the weight gradient are fixed costs
   // per call: on small batches the direct pass wins (one thread, forward: 32→32 26×26 1.10× faster
   // by Winograd at N = 4; 32→64 12×12 0.65× at N = 4, even at 16; 64→64 10×10 0.58× at N = 4,
   // 1.15× at 16; the deep network's inference at batch 1 was 2.3× slower through it; dW: 64→64
   // 10×10 0.92× at N = 4, 1.8× at 16).
-  const bool enough_positions = N * oh * ow >= 1536;
-  // Where the direct pass's dx is the channels-in-lanes GEMM (dx_method), its dx + dW read dy once
-  // for both and were as fast as Winograd's dx + dW with 32 input channels (32→64 12×12: 7.9–8.0
-  // ms both; in the fused layer, which gives Winograd a dense dy first, 9.1–9.4 against 9.2–9.8
-  // ms for the block's backward); with 64 Winograd's was faster (64→64 10×10: 1.08×).
-  const bool lanes_dx =
-      pass == Conv2dPass::kAllGrads && C < 64 &&
-      dx_method(Conv2dAlgorithm::kAuto, make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w,
-                                                   pad_h, pad_w)) == DxMethod::kLanes;
-  if (enough_positions && !lanes_dx &&
+  if (N * oh * ow >= kWinogradMinPositions &&
       use_winograd(C, K, kh, kw, stride_h, stride_w, pad_h, pad_w, oh, ow, pass))
     return Conv2dAlgorithm::kWinograd;
   return Conv2dAlgorithm::kDirect;
 }
+
+namespace {
+
+// kAuto's backward pass with dx: each gradient by the algorithm fastest for it, as the pairs
+// measured on Sapphire Rapids (AVX-512, one thread, CPU time, batch 128, no padding; ms for
+// dx + dW, 2–3 runs of the median of 8–10 calls) showed:
+//                  lanes dx +   lanes dx +  Winograd dx +  Winograd dx +  direct dx +  direct pass
+//                  Winograd dW  direct dW   Winograd dW    direct dW      Winograd dW  (dx + dW)
+//   32→32 26×26    22.2–22.4    23.1–23.6   19.6–19.8      22.5–22.7      21.9         23.4–23.5
+//   32→64 12×12     6.0–6.2      6.9–7.2     7.2–7.4        8.1–8.2        7.4–7.6      8.4–8.5
+//   64→64 10×10     7.8–8.1      9.1–9.6     9.0–9.2       10.1–10.6      11.1–11.2    12.5–12.6
+//   16→16 26×26     7.4          8.7         7.3            8.0            6.6          7.7
+//   16→32 14×14     2.7          2.9         3.2            3.4            3.1          3.3
+// (the lanes dx's columns forced: on 26×26 planes dx_method does not take it; the direct pass's
+// gemm dx was slower throughout). Hence:
+//  - dW (and db) as without dx (kWeightGrad: Winograd where it applies, so that dW has the same
+//    bits with and without dx), but the direct pass where that would be im2col (tiny planes);
+//  - dx by the channels-in-lanes GEMM where dx_method takes it (faster than Winograd's dx on
+//    64→64 10×10 too), else by Winograd where use_winograd takes it for kAllGrads, else by the
+//    direct pass: alone where dW is Winograd's (1.07–1.17× faster than the direct pass's dx + dW
+//    from one read of dy), in the same pass as dW otherwise.
+BackwardPlan backward_plan(Conv2dAlgorithm algorithm, const Shape& s, bool with_dx) {
+  const DxMethod method = dx_method(algorithm, s);
+  if (algorithm != Conv2dAlgorithm::kAuto) {
+    const Conv2dAlgorithm chosen =
+        resolve(algorithm, s, with_dx ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad);
+    return {chosen, method, chosen};
+  }
+  Conv2dAlgorithm dw = conv2d_auto_algorithm(s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.sh, s.sw,
+                                             s.ph, s.pw, Conv2dPass::kWeightGrad);
+  if (!with_dx) return {Conv2dAlgorithm::kDirect, method, dw};
+  if (dw == Conv2dAlgorithm::kIm2col) dw = Conv2dAlgorithm::kDirect;
+  const bool winograd_dx =
+      method != DxMethod::kLanes && s.n * s.out_plane() >= kWinogradMinPositions &&
+      use_winograd(s.c, s.k, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.oh, s.ow, Conv2dPass::kAllGrads);
+  return {winograd_dx ? Conv2dAlgorithm::kWinograd : Conv2dAlgorithm::kDirect, method, dw};
+}
+
+}  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, index_t N, index_t C,
                     index_t H, index_t W, index_t K, index_t kh, index_t kw, index_t stride_h,
@@ -1278,13 +1347,12 @@ void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHoo
                           index_t W, index_t K, index_t kh, index_t kw, index_t stride_h,
                           index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
-  const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  const Conv2dAlgorithm chosen = resolve(Conv2dAlgorithm::kAuto, s, pass);
+  const BackwardPlan plan = backward_plan(Conv2dAlgorithm::kAuto, s, dx != nullptr);
   const index_t sample = s.k * s.out_plane();
-  if (chosen == Conv2dAlgorithm::kWinograd) {
-    // Winograd's dx reads all of dy: the whole dy first (in a buffer this thread keeps: 2 MB on
-    // the deep network's 64→64 10×10 layer, faulted in once), then what conv2d_backward runs on
-    // it (bit-identical to it by construction).
+  if (uses_winograd(plan, dx != nullptr)) {
+    // Winograd reads all of dy: the whole dy first (in a buffer this thread keeps: 2 MB on the
+    // deep network's 64→64 10×10 layer, faulted in once), then conv2d_backward's passes on it
+    // (bit-identical to it by construction).
     thread_local std::vector<float> buffer;
     if (buffer.size() < static_cast<std::size_t>(s.n * sample))
       buffer.resize(static_cast<std::size_t>(s.n * sample));
@@ -1292,16 +1360,12 @@ void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHoo
     parallel_for(s.n, 1, [&](index_t begin, index_t end) {
       for (index_t n = begin; n < end; ++n) dy_of_sample.fn(dy_of_sample.ctx, n, dense + n * sample);
     });
-    conv2d_backward(dx, dw, db, dense, x, w, N, C, H, W, K, kh, kw, stride_h, stride_w,
-                    pad_h, pad_w, accumulate, Conv2dAlgorithm::kAuto);
+    backward_dense(plan, dx, dw, db, dense, x, w, s, accumulate);
     return;
   }
-  if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
+  if (plan.dw == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
     const DySource source{nullptr, nullptr, nullptr, nullptr, 0, 0, &dy_of_sample};
-    if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
-                        dx_method(Conv2dAlgorithm::kAuto, s))) {
-      return;
-    }
+    if (direct_backward(dx, dw, db, source, x, w, s, accumulate, plan.dx_method)) return;
   }
   // A tiny output plane (≤ 4 positions), or a NaN or inf in the pass (see direct_backward): the
   // whole dy first, then conv2d_backward's im2col pass.
@@ -1315,20 +1379,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      index_t kh, index_t kw, index_t stride_h, index_t stride_w, index_t pad_h,
                      index_t pad_w, bool accumulate, Conv2dAlgorithm algorithm) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
-  const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  Conv2dAlgorithm chosen = resolve(algorithm, s, pass);
-  if (chosen == Conv2dAlgorithm::kWinograd) {
-    if (winograd_backward(dx, dw, db, dy, x, w, s, accumulate)) return;
-    chosen = Conv2dAlgorithm::kDirect;  // dx met a NaN or inf: the direct pass's dx instead
-  }
-  if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
-    const DySource source{dy, nullptr, nullptr, nullptr, 0, 0, nullptr};
-    if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
-                        dx_method(algorithm, s))) {
-      return;
-    }
-  }
-  im2col_backward(dx, dw, db, dy, x, w, s, accumulate);
+  backward_dense(backward_plan(algorithm, s, dx != nullptr), dx, dw, db, dy, x, w, s, accumulate);
 }
 
 void conv2d_max_pool2d_forward(float* y, std::int32_t* indices, const float* x, const float* w,
@@ -1355,20 +1406,15 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
                                 index_t stride_w, index_t pad_h, index_t pad_w, bool accumulate) {
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const index_t ph = s.oh / 2, pw = s.ow / 2;
-  const Conv2dPass pass = dx != nullptr ? Conv2dPass::kAllGrads : Conv2dPass::kWeightGrad;
-  const Conv2dAlgorithm chosen = resolve(Conv2dAlgorithm::kAuto, s, pass);
-  if (chosen == Conv2dAlgorithm::kWinograd) {  // the dense dy, then conv2d_backward's pass
+  const BackwardPlan plan = backward_plan(Conv2dAlgorithm::kAuto, s, dx != nullptr);
+  if (uses_winograd(plan, dx != nullptr)) {  // the dense dy, then conv2d_backward's passes
     const std::vector<float> dense = dense_dy(dy, indices, y, s);
-    conv2d_backward(dx, dw, db, dense.data(), x, w, N, C, H, W, K, kh, kw, stride_h, stride_w,
-                    pad_h, pad_w, accumulate, Conv2dAlgorithm::kAuto);
+    backward_dense(plan, dx, dw, db, dense.data(), x, w, s, accumulate);
     return;
   }
-  if (chosen == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
+  if (plan.dw == Conv2dAlgorithm::kDirect && direct_backward_exact(dx, w, s)) {
     const DySource source{nullptr, dy, indices, y, ph, pw, nullptr};
-    if (direct_backward(dx, dw, db, source, x, w, s, accumulate,
-                        dx_method(Conv2dAlgorithm::kAuto, s))) {
-      return;
-    }
+    if (direct_backward(dx, dw, db, source, x, w, s, accumulate, plan.dx_method)) return;
   }
   // A tiny output plane (≤ 4 positions), or a NaN or inf in the pass (see direct_backward): the
   // dense dy that relu_backward and max_pool2d_backward would give, then the same im2col pass as

@@ -11,11 +11,13 @@
 //   Winograd F(2×2, 3×3) (conv2d_winograd.h), for 3×3 kernels with stride 1 and many channels:
 //           kAuto (or asked for), for the forward pass, the input gradient and the weight
 //           gradient (use_winograd in conv2d.cpp).
-// kAuto picks one from the shape and pass (conv2d_auto_algorithm); in a backward pass with dx it
-// takes dx, for stride 1, at least 16 output channels and a small input plane (where the direct
-// pass's full correlation would compute over 1.3× as many positions), from a GEMM over rows as wide
-// as the padded input and a col2im of whole rows (gemm_dx_sample in conv2d.cpp), sample by sample right
-// after the direct pass has summed that sample's dW, db (so dy is read from memory once).
+// kAuto picks one from the shape and pass (conv2d_auto_algorithm); a backward pass with dx takes
+// dx and dW each by its own (conv2d.cpp backward_plan: e.g. the channels-in-lanes dx below with
+// Winograd's dW, dW then with the same bits as without dx). The direct pass's dx is, for stride 1,
+// at least 16 output channels and a small input plane (where the direct pass's full correlation
+// would compute over 1.3× as many positions), a GEMM over rows as wide as the padded input and a
+// col2im of whole rows (gemm_dx_sample in conv2d.cpp), sample by sample right after the direct
+// pass has summed that sample's dW, db (so dy is read from memory once).
 // With AVX-512 the direct backward pass computes dW (from 32 taps on) as an outer-product GEMM with
 // the output channels in the lanes over the output plane's own positions, and kAuto's dx, for
 // stride 1, no padding, whole vectors of input channels and small planes, as a GEMM per tap with
@@ -138,7 +140,8 @@ const char* conv2d_isa();
 enum class Conv2dPass : int { kForward = 0, kWeightGrad = 1, kAllGrads = 2 };
 
 // The algorithm kAuto runs for this shape and pass (kDirect, kIm2col or kWinograd). kWeightGrad is a
-// backward call without dx, kAllGrads one with dx.
+// backward call without dx; kAllGrads one with dx, answered for dx (its dW is kWeightGrad's, but
+// the direct pass where that is im2col).
 Conv2dAlgorithm conv2d_auto_algorithm(index_t N, index_t C, index_t H, index_t W, index_t K,
                                       index_t kh, index_t kw, index_t stride_h, index_t stride_w,
                                       index_t pad_h, index_t pad_w, Conv2dPass pass);
