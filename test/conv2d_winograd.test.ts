@@ -303,6 +303,22 @@ describe("'auto' and 'winograd'", () => {
     },
   );
 
+  test("'auto' with dx, where it pairs another dx with Winograd's dW: a NaN in dy puts NaN where the direct pass does", () => {
+    // 64 → 64 10×10, 24 samples (1,536 output positions): Winograd's dW meets the NaN and
+    // declines, so the direct pass computes dx and dW (then im2col, its own partials not finite)
+    const x = Tensor.from(values(24 * 64 * 100, 1), [24, 64, 10, 10]);
+    const weight = Tensor.from(values(64 * 64 * 9, 2, 1 / 24), [64, 64, 3, 3]);
+    const dys = values(24 * 64 * 64, 3);
+    dys[9] = NaN;  // sample 0, channel 0, output (1, 1)
+    const dy = Tensor.from(dys, [24, 64, 8, 8]);
+    const nanAt = (t: Tensor) => Array.from(t.toArray(), Number.isNaN);
+    const grads = (algorithm: Conv2dOptions['algorithm']) => conv2dBackward(dy, x, weight, { algorithm, inputGrad: true, biasGrad: true });
+    const [auto, direct] = [grads('auto'), grads('direct')];
+    for (const name of ['dx', 'dw', 'db'] as const) expect(nanAt(auto[name]!), name).toEqual(nanAt(direct[name]!));
+    expect(nanAt(auto.dx!).filter(Boolean).length).toBe(9 * 64);
+    expect(nanAt(auto.dw).filter(Boolean).length).toBe(64 * 9);
+  });
+
   test("'winograd' is refused for other kernels and strides, naming options.algorithm", () => {
     const x = Tensor.zeros([1, 2, 8, 8]);
     expect(() => conv2d(x, Tensor.zeros([2, 2, 5, 5]), null, { algorithm: 'winograd' })).toThrow(/options\.algorithm 'winograd'.*5×5 kernel/);
