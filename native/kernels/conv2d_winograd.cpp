@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -25,19 +24,15 @@ namespace {
 // and 10×10 inputs have 25 and 16 tiles a sample: blocks of 5 and 8 samples keep the vectors full;
 // 26×26 has 144, one sample a block). v and m then hold 16·(C + K)·cols floats: 0.5–1 MB at 64
 // channels, within L2. (Blocks of 64 tiles made 32→64 12×12 1.1× slower, of 256 tiles 64→64
-// 10×10 1.2× slower.) F(4×4, 3×3)'s 36 elements a tile take 2.25× the room a tile: half as many.
+// 10×10 1.2× slower.)
 constexpr index_t kBlockTiles = 128;
-constexpr index_t kBlockTiles4 = 64;
 
-// The forward pass's plan for output tiles of tile × tile (2: F(2×2, 3×3), 4: F(4×4, 3×3)), read
-// from input tiles of alpha × alpha = (tile + 2)², whose transforms have alpha² elements.
 struct WinogradPlan {
   index_t n, c, h, w, k, ph, pw, oh, ow;
-  index_t tile, alpha, elements;  // output tile side, input tile side (tile + 2), alpha²
-  index_t th, tw;   // tile rows and columns: ⌈OH/tile⌉, ⌈OW/tile⌉
+  index_t th, tw;   // tile rows and columns: ⌈OH/2⌉, ⌈OW/2⌉
   index_t tiles;    // th·tw, per sample
-  index_t hs, ws;   // the padded source plane the tiles read: tile·th + 2 rows, tile·tw + 2 columns
-  bool needs_copy;  // whether the tiles read a padded copy (padding, an output size not whole tiles)
+  index_t hs, ws;   // the padded source plane the tiles read: 2·th + 2 rows, 2·tw + 2 columns
+  bool needs_copy;  // whether the tiles read a padded copy (padding, an odd output size)
   index_t group;     // samples per block
   index_t cols;      // group·tiles rounded up to whole vectors: the GEMMs' columns
   index_t v_stride;  // cols + a vector: v's rows, with room for a last vector's spill
@@ -46,24 +41,21 @@ struct WinogradPlan {
 };
 
 WinogradPlan make_plan(index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
-                       index_t pw, index_t lanes, index_t tile) {
+                       index_t pw, index_t lanes) {
   WinogradPlan p{};
   p.n = N, p.c = C, p.h = H, p.w = W, p.k = K, p.ph = ph, p.pw = pw;
-  p.tile = tile, p.alpha = tile + 2, p.elements = p.alpha * p.alpha;
   p.oh = H + 2 * ph - 2;
   p.ow = W + 2 * pw - 2;
-  p.th = (p.oh + tile - 1) / tile;
-  p.tw = (p.ow + tile - 1) / tile;
+  p.th = (p.oh + 1) / 2;
+  p.tw = (p.ow + 1) / 2;
   p.tiles = p.th * p.tw;
-  p.hs = tile * p.th + 2;
-  p.ws = tile * p.tw + 2;
-  p.needs_copy = ph != 0 || pw != 0 || p.oh % tile != 0 || p.ow % tile != 0;
-  const index_t block_tiles = tile == 2 ? kBlockTiles : kBlockTiles4;
-  p.group = std::clamp<index_t>(block_tiles / std::max<index_t>(1, p.tiles), 1,
-                                std::max<index_t>(1, N));
+  p.hs = 2 * p.th + 2;
+  p.ws = 2 * p.tw + 2;
+  p.needs_copy = ph != 0 || pw != 0 || p.oh % 2 != 0 || p.ow % 2 != 0;
+  p.group = std::clamp<index_t>(kBlockTiles / p.tiles, 1, std::max<index_t>(1, N));
   p.cols = (p.group * p.tiles + lanes - 1) / lanes * lanes;
   p.v_stride = p.cols + lanes;
-  // The planes of v and m one 256-byte step apart modulo 4 KiB: at whole 4 KiB multiples, the
+  // The 16 planes of v and m one 256-byte step apart modulo 4 KiB: at whole 4 KiB multiples, the
   // transforms' 16 streams fell into the same L1 sets and evicted each other (32→32 channels on
   // 26×26: the forward pass 1.4× slower).
   p.v_plane = (p.c * p.v_stride + 1023) / 1024 * 1024 + 64;
@@ -78,9 +70,8 @@ WinogradPlan make_plan(index_t N, index_t C, index_t H, index_t W, index_t K, in
 struct WinogradScratch {
   WinogradScratch(const WinogradPlan& p, index_t lanes) {
     thread_local std::vector<float> storage;
-    // after each part: the last vectors' reads and spills (up to tile·lanes floats)
-    const index_t slack = 4 * lanes + 16;
-    const index_t v_len = p.elements * p.v_plane + slack, m_len = p.elements * p.m_plane + slack;
+    const index_t slack = 2 * lanes + 16;  // after each part: the last vectors' reads and spills
+    const index_t v_len = 16 * p.v_plane + slack, m_len = 16 * p.m_plane + slack;
     const index_t padded_len = p.c * p.hs * p.ws + slack;
     const auto total = static_cast<std::size_t>(v_len + m_len + padded_len + 16);
     if (storage.size() < total) storage.resize(total);
@@ -90,15 +81,15 @@ struct WinogradScratch {
     padded = m + m_len;
     std::fill(padded, padded + padded_len, 0.0f);  // the padding; the copies write the image only
   }
-  float* v;      // (elements, v_plane): (C, v_stride) each
-  float* m;      // (elements, m_plane): (K, cols) each
+  float* v;      // (16, v_plane): (C, v_stride) each
+  float* m;      // (16, m_plane): (K, cols) each
   float* padded;  // (C, hs, ws): a sample, zero-padded
 };
 
 struct WinogradArgs {
   const WinogradPlan* plan;
   const float* x;      // (N,C,H,W)
-  const float* u;      // (elements, C, K): the transformed weights
+  const float* u;      // (16, C, K): the transformed weights
   const float* bias;   // (K) or nullptr
   float* y;            // (N,K,OH,OW)
   const Conv2dSampleHook* after_sample;  // or nullptr
@@ -201,35 +192,6 @@ std::vector<float> transform_weights(const float* w, index_t C, index_t K) {
   return u;
 }
 
-// F(4×4, 3×3)'s G for the interpolation points 0, ±½, ±2 and ∞: with these, float32 results
-// stay within a few times the direct sum's error (0, ±1, ±2, ∞, whose Bᵀ and Aᵀ hold 4, 5 and 8,
-// came to 1.6–1.8e-5 of the outputs' rms, past the 1e-5 the tests allow; see the header).
-constexpr double kG4[6][3] = {{1.0, 0.0, 0.0},
-                              {-8.0 / 15, -4.0 / 15, -2.0 / 15},
-                              {-8.0 / 15, 4.0 / 15, -2.0 / 15},
-                              {1.0 / 30, 1.0 / 15, 2.0 / 15},
-                              {1.0 / 30, -1.0 / 15, 2.0 / 15},
-                              {0.0, 0.0, 1.0}};
-
-// u (36, C, K) = G g Gᵀ (kG4) for every (k, c), in double, each rounded once; g (K,C,3,3).
-std::vector<float> transform_weights4(const float* w, index_t C, index_t K) {
-  std::vector<float> u(static_cast<std::size_t>(36 * C * K));
-  for (index_t k = 0; k < K; ++k)
-    for (index_t c = 0; c < C; ++c) {
-      const float* g = w + (k * C + c) * 9;
-      double t[6][3];  // G g
-      for (int r = 0; r < 6; ++r)
-        for (int j = 0; j < 3; ++j)
-          t[r][j] = kG4[r][0] * g[j] + kG4[r][1] * g[3 + j] + kG4[r][2] * g[6 + j];
-      for (int r = 0; r < 6; ++r)
-        for (int j = 0; j < 6; ++j) {
-          const double e = t[r][0] * kG4[j][0] + t[r][1] * kG4[j][1] + t[r][2] * kG4[j][2];
-          u[static_cast<std::size_t>(((6 * r + j) * C + c) * K + k)] = static_cast<float>(e);
-        }
-    }
-  return u;
-}
-
 #if defined(__GNUC__)
 #define NAPINET_GRAD_NOINLINE __attribute__((noinline))
 #else
@@ -270,8 +232,7 @@ namespace winograd_avx512 {
 
 struct WinogradKernels {
   index_t lanes;
-  void (*forward)(const WinogradArgs& a, index_t g_begin, index_t g_end);   // F(2×2, 3×3)
-  void (*forward4)(const WinogradArgs& a, index_t g_begin, index_t g_end);  // F(4×4, 3×3)
+  void (*forward)(const WinogradArgs& a, index_t g_begin, index_t g_end);
   void (*weight_grad)(const WinogradGradArgs& a, index_t begin, index_t end);  // a chunk of samples
 };
 
@@ -284,61 +245,44 @@ const WinogradKernels& winograd_kernels() {
 #if NAPINET_ISA_VERSIONS
     switch (runtime_isa("NAPINET_CONV_ISA")) {
       case Isa::kAvx512:
-        return {16, &winograd_avx512::Winograd<16, 8, 3>::forward<2>,
-                &winograd_avx512::Winograd<16, 8, 3>::forward<4>,
+        return {16, &winograd_avx512::Winograd<16, 8, 3>::forward,
                 &winograd_avx512::WinogradGrad<16, 8, 2>::weight_grad};
       case Isa::kAvx2:
-        return {8, &winograd_avx2::Winograd<8, 4, 2>::forward<2>,
-                &winograd_avx2::Winograd<8, 4, 2>::forward<4>,
+        return {8, &winograd_avx2::Winograd<8, 4, 2>::forward,
                 &winograd_avx2::WinogradGrad<8, 4, 2>::weight_grad};
       case Isa::kGeneric:
       case Isa::kNeon: break;
     }
 #elif defined(__aarch64__) && defined(__GNUC__)
     if (runtime_isa("NAPINET_CONV_ISA") == Isa::kNeon)
-      return {4, &winograd_portable::Winograd<4, 8, 3>::forward<2>,
-              &winograd_portable::Winograd<4, 8, 3>::forward<4>,
+      return {4, &winograd_portable::Winograd<4, 8, 3>::forward,
               &winograd_portable::WinogradGrad<4, 8, 2>::weight_grad};
 #endif
-    return {8, &winograd_portable::Winograd<8, 4, 2>::forward<2>,
-            &winograd_portable::Winograd<8, 4, 2>::forward<4>,
+    return {8, &winograd_portable::Winograd<8, 4, 2>::forward,
             &winograd_portable::WinogradGrad<8, 4, 2>::weight_grad};
   }();
   return chosen;
 }
 
-// y by F(tile×tile, 3×3) from the weights transformed for it.
 bool winograd_forward(float* y, const float* x, const std::vector<float>& u, const float* b,
                       index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
-                      index_t pw, const Conv2dSampleHook* after_sample, index_t tile) {
+                      index_t pw, const Conv2dSampleHook* after_sample) {
   const WinogradKernels& kernels = winograd_kernels();
-  const WinogradPlan p = make_plan(N, C, H, W, K, ph, pw, kernels.lanes, tile);
+  const WinogradPlan p = make_plan(N, C, H, W, K, ph, pw, kernels.lanes);
   if (N == 0 || p.oh <= 0 || p.ow <= 0) return true;
   const index_t blocks = (N + p.group - 1) / p.group;
   std::vector<char> finite(static_cast<std::size_t>(blocks), 0);
   const WinogradArgs args{&p, x, u.data(), b, y, after_sample, finite.data()};
-  const auto forward = tile == 2 ? kernels.forward : kernels.forward4;
-  parallel_chunks(blocks, 1, [&](index_t begin, index_t end) { forward(args, begin, end); });
+  parallel_chunks(blocks, 1, [&](index_t begin, index_t end) { kernels.forward(args, begin, end); });
   return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; });
 }
 
 }  // namespace
 
-index_t conv2d_winograd_forward_tile(index_t N, index_t C, index_t H, index_t W, index_t K,
-                                     index_t pad_h, index_t pad_w) {
-  // a test's choice (test/conv2d_winograd.test.ts): both tile sizes on any shape
-  if (const char* forced = std::getenv("NAPINET_WINOGRAD_TILE"))
-    if (forced[0] == '2' || forced[0] == '4') return forced[0] - '0';
-  (void)N, (void)C, (void)H, (void)W, (void)K, (void)pad_h, (void)pad_w;
-  return 2;
-}
-
 bool conv2d_winograd_forward(float* y, const float* x, const float* w, const float* b, index_t N,
                              index_t C, index_t H, index_t W, index_t K, index_t pad_h,
                              index_t pad_w, const Conv2dSampleHook* after_sample) {
-  const index_t tile = conv2d_winograd_forward_tile(N, C, H, W, K, pad_h, pad_w);
-  return winograd_forward(y, x, tile == 4 ? transform_weights4(w, C, K) : transform_weights(w, C, K),
-                          b, N, C, H, W, K, pad_h, pad_w, after_sample, tile);
+  return winograd_forward(y, x, transform_weights(w, C, K), b, N, C, H, W, K, pad_h, pad_w, after_sample);
 }
 
 bool conv2d_winograd_input_grad(float* dx, const float* dy, const float* w, index_t N, index_t C,
@@ -351,7 +295,7 @@ bool conv2d_winograd_input_grad(float* dx, const float* dy, const float* w, inde
         turned[static_cast<std::size_t>((c * K + k) * 9 + t)] = w[(k * C + c) * 9 + 8 - t];
   const index_t oh = H + 2 * pad_h - 2, ow = W + 2 * pad_w - 2;
   return winograd_forward(dx, dy, transform_weights(turned.data(), K, C), nullptr, N, K, oh, ow, C,
-                          2 - pad_h, 2 - pad_w, nullptr, 2);
+                   2 - pad_h, 2 - pad_w, nullptr);
 }
 
 index_t conv2d_winograd_weight_grad_partial_size(index_t C, index_t K) {

@@ -40,13 +40,6 @@ bool conv2d_winograd_forward(float* y,        // (N,K,OH,OW)
                              index_t N, index_t C, index_t H, index_t W, index_t K, index_t pad_h,
                              index_t pad_w, const Conv2dSampleHook* after_sample);
 
-// The output tile side conv2d_winograd_forward uses for this shape: 2, F(2×2, 3×3) (above), or 4,
-// F(4×4, 3×3): 6×6 input tiles, 36 GEMMs per 16 outputs (2.25 multiply-adds per output and input
-// channel against F(2×2)'s 4), with the interpolation points 0, ±½, ±2, ∞ (conv2d_winograd.cpp
-// kG4). The environment variable NAPINET_WINOGRAD_TILE=2 or 4 forces one (for the tests).
-index_t conv2d_winograd_forward_tile(index_t N, index_t C, index_t H, index_t W, index_t K,
-                                     index_t pad_h, index_t pad_w);
-
 // Whether conv2d_winograd_input_grad handles this padding: the full correlation pads dy by
 // 2 − pad, which must not be negative.
 inline bool conv2d_winograd_input_grad_supported(index_t pad_h, index_t pad_w) {
