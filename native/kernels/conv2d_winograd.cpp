@@ -72,7 +72,7 @@ struct WinogradScratch {
     thread_local std::vector<float> storage;
     const index_t slack = 2 * lanes + 16;  // after each part: the last vectors' reads and spills
     const index_t v_len = 16 * p.v_plane + slack, m_len = 16 * p.m_plane + slack;
-    const index_t padded_len = p.c * p.hs * p.ws + slack;
+    const index_t padded_len = 2 * p.hs * p.ws + slack;
     const auto total = static_cast<std::size_t>(v_len + m_len + padded_len + 16);
     if (storage.size() < total) storage.resize(total);
     const auto address = reinterpret_cast<std::uintptr_t>(storage.data());
@@ -83,7 +83,7 @@ struct WinogradScratch {
   }
   float* v;      // (16, v_plane): (C, v_stride) each
   float* m;      // (16, m_plane): (K, cols) each
-  float* padded;  // (C, hs, ws): a sample, zero-padded
+  float* padded;  // (2, hs, ws): two channels' planes of a sample, zero-padded
 };
 
 struct WinogradArgs {
