@@ -219,6 +219,9 @@ export interface NativeAddon {
   // softmax (native/kernels/softmax.h)
   softmaxForward(y: NativeBuffer, x: NativeBuffer, N: number, C: number): void;
 
+  /** Asks for transparent huge pages behind a new host array's whole 2 MiB pages (Linux; native/binding/addon.cc); false where not given. */
+  adviseHugePages(array: Float32Array | Int32Array): boolean;
+
   // fill (native/kernels/fill.h)
   fill(x: NativeBuffer, value: number, n: number): void;
   fillInt32(x: Int32Array | CudaBuffer, value: number, n: number): void;
