@@ -625,7 +625,7 @@ struct BackwardArgs {
   const float* gemm_dx_w;                 // dx by gemm_dx_sample with these weights, or null
   const float* lanes_dx_w;  // dx by the kernels' lanes_dx_sample with these (K, kh·kw, C) weights, or null
   bool bias;
-  bool weight_grad;  // false: `backward` leaves dw_partial to few_channels_backward (dx, db only)
+  bool weight_grad;  // false: `backward` leaves dw_partial alone (dx, db only: backward_plan)
 };
 
 struct ForwardArgs {
@@ -690,10 +690,8 @@ struct DirectKernels {
   // arrives uninitialised, db_partial zeroed)
   void (*backward)(const BackwardArgs& a, float* dw_partial, float* db_partial, index_t begin,
                    index_t end);
-  // the same passes for few input channels (use_few_channels), backward without dx nor pooled dy
+  // the forward pass for few input channels (use_few_channels)
   void (*few_channels_forward)(const ForwardArgs& a, index_t begin, index_t end);
-  void (*few_channels_backward)(const BackwardArgs& a, float* dw_partial, float* db_partial,
-                                index_t begin, index_t end);
 };
 
 // A function compiled on its own: the batch-in-lanes fused forward's block loop, which inlined
@@ -751,8 +749,7 @@ template <class D>
 constexpr DirectKernels make_direct_kernels(const char* name, index_t lanes) {
   return {name,           lanes,           D::kQuantum,
           D::kLanesDx,    &D::forward,     &D::pool_forward,
-          &D::pool_forward_lanes, &D::backward, &D::few_channels_forward,
-          &D::few_channels_backward};
+          &D::pool_forward_lanes, &D::backward, &D::few_channels_forward};
 }
 
 const DirectKernels kPortableKernels =
@@ -807,14 +804,14 @@ DxMethod dx_method(Conv2dAlgorithm algorithm, const Shape& s) {
   return use_gemm_dx(algorithm, s) ? DxMethod::kGemm : DxMethod::kDirect;
 }
 
-// Whether the direct passes take the dense-column kernels for few input channels
-// (conv2d_direct.inc few_channels_forward / few_channels_backward): at most kFewChannels input
-// channels and kFewTaps taps (a first layer's), and at least kFewMinOutputs output channels.
-// Measured on Sapphire Rapids (AVX-512, one thread, CPU time, batch 128, 28×28 input, forward /
-// dW against the wide-row passes): 1→32 3×3 1.3× / 1.5× faster (the deep network's first layer),
-// 2→32 3×3 1.2× / 1.15×, 1→32 5×5 1.1× / 1.0×; slower with fewer output channels (1→12 5×5 0.85× /
-// 0.7×, 1→8 3×3 0.8× / 1.0×: the per-sample column copy weighs more) or more taps (3→32 3×3
-// 0.95×, 4→32 3×3 0.9×).
+// Whether the direct forward pass takes the dense-column kernel for few input channels
+// (conv2d_direct.inc few_channels_forward): at most kFewChannels input channels and kFewTaps taps
+// (a first layer's), and at least kFewMinOutputs output channels. Measured on Sapphire Rapids
+// (AVX-512, one thread, CPU time, batch 128, 28×28 input, against the wide-row pass): 1→32 3×3
+// 1.3× faster (the deep network's first layer), 2→32 3×3 1.2×, 1→32 5×5 1.1×; slower with fewer
+// output channels (1→12 5×5 0.85×, 1→8 3×3 0.8×: the per-sample column copy weighs more) or more
+// taps (3→32 3×3 0.95×, 4→32 3×3 0.9×). The backward pass stays on the wide rows (see
+// conv2d_direct.inc).
 constexpr index_t kFewChannels = 4;
 constexpr index_t kFewTaps = 25;
 constexpr index_t kFewMinOutputs = 16;
@@ -868,33 +865,15 @@ bool direct_backward(float* dx, float* dw, float* db, const DySource& dy, const 
   const index_t chunks = chunk_count(s.n, grain);
   const index_t dw_size = s.k * s.taps();
   Partials dw_partials(chunks, dw_size), db_partials(chunks, s.k);
-  // Few input channels: dW and db always by the dense-column pass (the same bits with or without
-  // dx, from a dense, hooked or pooled dy); dx, where asked for, by the wide-row pass, which then
-  // skips its own weight gradient. Both read dy: a hooked dy is then gathered whole first, so that
-  // the hook still runs once per sample.
-  const bool few = use_few_channels(s) && dw != nullptr;  // (without dw: the wide-row pass's dx)
-  const bool both = few && dx != nullptr;
-  std::vector<float> gathered_dy;
-  DySource source = dy;
-  if (both && dy.dense_of_sample != nullptr) {
-    const index_t sample = s.k * s.out_plane();
-    gathered_dy.resize(static_cast<std::size_t>(s.n * sample));
-    parallel_for(s.n, 1, [&](index_t begin, index_t end) {
-      for (index_t n = begin; n < end; ++n)
-        dy.dense_of_sample->fn(dy.dense_of_sample->ctx, n, gathered_dy.data() + n * sample);
-    });
-    source = {gathered_dy.data(), nullptr, nullptr, nullptr, 0, 0, nullptr};
-  }
-  const BackwardArgs args{&s, &p, &source, x, dx, &phases, dx != nullptr && gemm_dx ? w : nullptr,
+  const BackwardArgs args{&s, &p, &dy, x, dx, &phases, dx != nullptr && gemm_dx ? w : nullptr,
                           lanes_w.empty() ? nullptr : lanes_w.data(), db != nullptr,
-                          dw != nullptr && !few};
+                          dw != nullptr};
   const DirectKernels& kernels = direct_kernels();
   parallel_chunks(s.n, grain, [&](index_t begin, index_t end) {
     const index_t chunk = begin / grain;
     float* const dw_block = dw_partials.block(chunk);
     float* const db_block = db_partials.zeroed(chunk);
-    if (!few || both) kernels.backward(args, dw_block, db_block, begin, end);
-    if (few) kernels.few_channels_backward(args, dw_block, db_block, begin, end);
+    kernels.backward(args, dw_block, db_block, begin, end);
   });
   if ((dw != nullptr && !dw_partials.finite()) || (db != nullptr && !db_partials.finite()))
     return false;
