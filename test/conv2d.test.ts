@@ -103,7 +103,7 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
   describe('thread count', () => {
     // The seed case splits its batch into many chunks; 'stride 2 padding 1' into one per sample.
     // 'auto' on the stride-1 cases with ≥ 16 output channels takes dx from the GEMM over wide rows.
-    // 'channels 1 to 64' and the 'few channels' cases take the dense-column passes (direct, auto).
+    // 'channels 1 to 64' and the 'few channels' cases take the dense-column forward (direct, auto).
     for (const name of ['seed N=16 1→8 28x28 5x5', 'stride 2 padding 1', 'channels 1 to 64', 'deep layer 16 to 32 12x12', 'few channels 2 to 16 stride (2,1)']) {
       test.each(['direct', 'im2col', 'auto'] as const)(`1 and 2 threads give bit-identical results: ${name} [%s]`, (algorithm) => {
         const c = caseNamed(CASES, `conv2d/${name}`);
@@ -130,9 +130,9 @@ describe.each(DEVICES)('conv2d on %s', (device) => {
     });
   });
 
-  // The deep network's first layer at batch 32 (the dense-column passes for few input channels):
-  // the backward pass splits it into 8 chunks of 4 samples, each summing dW and db lane-wise over
-  // its samples. Forward, dW alone (a first layer's pass), and dx with dW (dx by the wide-row pass).
+  // The deep network's first layer at batch 32 (the dense-column forward for few input channels):
+  // the backward pass splits it into 8 chunks of 4 samples, each with its own dW and db partials.
+  // Forward, dW alone (a first layer's pass), and dx with dW.
   test('thread count: 1 and 2 threads give bit-identical results: layer 1→32 28×28, batch 32 [auto]', () => {
     const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
     const x = Tensor.from(values(32 * 28 * 28, 1), [32, 1, 28, 28], { device });

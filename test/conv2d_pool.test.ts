@@ -51,7 +51,7 @@ const CASES: Case[] = [
   { name: 'stride 3 × 1, 1×1 kernel', n: 2, c: 4, h: 13, w: 7, k: 3, kernel: [1, 1], stride: [3, 1], bias: true, relu: true, values: 'normal' },
   { name: 'many channels, 12 rows of 17 outputs', n: 3, c: 16, h: 14, w: 19, k: 20, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
   { name: '2×2 output (one window per plane)', n: 6, c: 3, h: 4, w: 4, k: 5, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
-  { name: 'one input channel, 16 output channels (dense-column dW from the pooled dy)', n: 5, c: 1, h: 12, w: 11, k: 16, kernel: [3, 3], bias: true, relu: true, values: 'integer' },
+  { name: 'one input channel, 16 output channels (the dense-column forward, the pooled dy)', n: 5, c: 1, h: 12, w: 11, k: 16, kernel: [3, 3], bias: true, relu: true, values: 'integer' },
   { name: 'wide rows (pooled row over 32 columns)', n: 2, c: 1, h: 9, w: 75, k: 3, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
   // Small pooled maps run with the batch in the vector lanes (whole groups of 8 or 16 samples; the rest per sample).
   { name: 'fast network layer 2, batch in the lanes and a remainder', n: 37, c: 12, h: 12, w: 12, k: 24, kernel: [3, 3], bias: true, relu: false, values: 'normal' },
