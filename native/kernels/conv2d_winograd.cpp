@@ -27,11 +27,29 @@ namespace {
 // 10×10 1.2× slower.)
 constexpr index_t kBlockTiles = 128;
 
-struct WinogradPlan {
+// The shape and its 2×2 output tiles, shared by the forward (and dx) plan and the dW plan.
+struct WinogradTiles {
   index_t n, c, h, w, k, ph, pw, oh, ow;
   index_t th, tw;   // tile rows and columns: ⌈OH/2⌉, ⌈OW/2⌉
   index_t tiles;    // th·tw, per sample
   index_t hs, ws;   // the padded source plane the tiles read: 2·th + 2 rows, 2·tw + 2 columns
+};
+
+WinogradTiles make_tiles(index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
+                         index_t pw) {
+  WinogradTiles t{};
+  t.n = N, t.c = C, t.h = H, t.w = W, t.k = K, t.ph = ph, t.pw = pw;
+  t.oh = H + 2 * ph - 2;
+  t.ow = W + 2 * pw - 2;
+  t.th = (t.oh + 1) / 2;
+  t.tw = (t.ow + 1) / 2;
+  t.tiles = t.th * t.tw;
+  t.hs = 2 * t.th + 2;
+  t.ws = 2 * t.tw + 2;
+  return t;
+}
+
+struct WinogradPlan : WinogradTiles {
   bool needs_copy;  // whether the tiles read a padded copy (padding, an odd output size)
   index_t group;     // samples per block
   index_t cols;      // group·tiles rounded up to whole vectors: the GEMMs' columns
@@ -43,14 +61,7 @@ struct WinogradPlan {
 WinogradPlan make_plan(index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
                        index_t pw, index_t lanes) {
   WinogradPlan p{};
-  p.n = N, p.c = C, p.h = H, p.w = W, p.k = K, p.ph = ph, p.pw = pw;
-  p.oh = H + 2 * ph - 2;
-  p.ow = W + 2 * pw - 2;
-  p.th = (p.oh + 1) / 2;
-  p.tw = (p.ow + 1) / 2;
-  p.tiles = p.th * p.tw;
-  p.hs = 2 * p.th + 2;
-  p.ws = 2 * p.tw + 2;
+  static_cast<WinogradTiles&>(p) = make_tiles(N, C, H, W, K, ph, pw);
   p.needs_copy = ph != 0 || pw != 0 || p.oh % 2 != 0 || p.ow % 2 != 0;
   p.group = std::clamp<index_t>(kBlockTiles / p.tiles, 1, std::max<index_t>(1, N));
   p.cols = (p.group * p.tiles + lanes - 1) / lanes * lanes;
@@ -103,10 +114,7 @@ constexpr index_t kGradSubBlockTiles = 32;
 
 // The weight gradient's plan (conv2d_winograd.inc WinogradGrad): the same tiles as the forward
 // pass, laid out with channels in the lanes.
-struct WinogradGradPlan {
-  index_t n, c, h, w, k, ph, pw, oh, ow;
-  index_t th, tw, tiles;  // as WinogradPlan's
-  index_t hs, ws;         // the channels-last padded input plane: 2·th + 2 rows, 2·tw + 2 columns
+struct WinogradGradPlan : WinogradTiles {  // (hs, ws: the channels-last padded input plane)
   index_t cp, kp;         // C and K rounded up to whole vectors: v's and m's rows
   index_t group;          // samples per block (at most a chunk's)
   index_t sub;            // tiles per sub-block (kGradSubBlockTiles)
@@ -115,14 +123,7 @@ struct WinogradGradPlan {
 WinogradGradPlan make_grad_plan(index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
                                 index_t pw, index_t lanes) {
   WinogradGradPlan p{};
-  p.n = N, p.c = C, p.h = H, p.w = W, p.k = K, p.ph = ph, p.pw = pw;
-  p.oh = H + 2 * ph - 2;
-  p.ow = W + 2 * pw - 2;
-  p.th = (p.oh + 1) / 2;
-  p.tw = (p.ow + 1) / 2;
-  p.tiles = p.th * p.tw;
-  p.hs = 2 * p.th + 2;
-  p.ws = 2 * p.tw + 2;
+  static_cast<WinogradTiles&>(p) = make_tiles(N, C, H, W, K, ph, pw);
   p.cp = (C + lanes - 1) / lanes * lanes;
   p.kp = (K + lanes - 1) / lanes * lanes;
   p.group = std::clamp<index_t>(kBlockTiles / std::max<index_t>(1, p.tiles), 1,
