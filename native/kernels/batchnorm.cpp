@@ -203,8 +203,10 @@ BN_INLINE void row_grad_sums(double* out, const float* x, float shift, index_t n
   });
 }
 
-// The training-mode affine map of one value (one expression, so every caller rounds alike).
-BN_INLINE float affine(float x, float center, float residual, float scale, float shift) {
+// The training-mode affine map of one value or 16 lanes (one expression, so every caller rounds
+// alike).
+template <typename T>
+BN_INLINE T affine(T x, T center, T residual, T scale, T shift) {
   return ((x - center) - residual) * scale + shift;
 }
 
@@ -489,19 +491,19 @@ NAPINET_VECTORIZED void batch_norm_plane_grad_sums(double* plane_sums, const flo
 }
 
 NAPINET_VECTORIZED void batch_norm_relu_plane_grad_sums(double* plane_sums, const float* dy,
-                                                        const float* x, const float* affine,
+                                                        const float* x, const float* coefficients,
                                                         const float* mean, index_t c_first,
                                                         index_t c, index_t planes, index_t l) {
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
     const float* g = dy + i * l;
     const index_t readable = (planes - i) * l;
-    const ChannelAffine norm = channel_affine(affine, c, ch);
+    const ChannelAffine norm = channel_affine(coefficients, c, ch);
     const Lanes16 center = broadcast(norm.center), residual = broadcast(norm.residual);
     const Lanes16 scale = broadcast(norm.scale), shift = broadcast(norm.shift);
     row_grad_sums(plane_sums + 3 * i, x + i * l, mean[ch], l, readable,
                   [&](index_t j, index_t count, const Lanes16& v, Lanes16* out) {
                     // relu_backward(dy, relu_forward(y)) is dy where y > 0 or y is NaN, else 0
-                    const Lanes16 y = ((v - center) - residual) * scale + shift;
+                    const Lanes16 y = affine(v, center, residual, scale, shift);
                     const Lanes16 above = load_part(g + j, count, readable - j, Lanes16{});
 #if defined(__GNUC__)
                     *out = y <= Lanes16{} ? Lanes16{} : above;
