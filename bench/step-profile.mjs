@@ -6,6 +6,7 @@
 // load inflates less than wall-clock time.
 //
 //   npm run build && node bench/step-profile.mjs [--steps 400] [--threads N] [--network seed|fast] [--clock wall|cpu]
+//                                            [--channels 12,24 (the fast network's two convolutions)]
 //
 // Each part is timed around its own call, so the figures include the JavaScript and Node-API cost
 // of that call and the thread pool's wake-up; "step (untimed)" is a plain step without the probes.
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     batch: { type: 'string' },
     network: { type: 'string', default: 'seed' },
     clock: { type: 'string', default: 'wall' },
+    channels: { type: 'string' },
   },
 });
 const fast = values.network === 'fast';
@@ -32,7 +34,7 @@ const now = values.clock === 'cpu' ? cpuMs : () => performance.now();
 
 const generator = new napinet.Generator(0);
 const data = napinet.prepareMnist({ mnist: napinet.loadMnist(), generator });
-const model = fast ? chapter.fastNetwork({ generator }) : chapter.seedNetwork({ generator });
+const model = fast ? chapter.fastNetwork({ generator, channels: values.channels?.split(',').map(Number) }) : chapter.seedNetwork({ generator });
 model.train();
 const optimizer = new napinet.optim.Adam(model.parameters(), { lr: 0.01 });
 const scheduler = fast ? new napinet.optim.OneCycleLR(optimizer, { maxLr: chapter.FAST_RECIPE.lr, totalSteps: 2 * (steps + 20) + 2, pctStart: chapter.FAST_RECIPE.pctStart }) : null;

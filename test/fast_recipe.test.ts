@@ -86,7 +86,7 @@ describe.skipIf(!fs.existsSync(cli))('napinet train --recipe fast (dist build)',
     expect(Object.keys(summary)).toEqual(['testAccuracy', 'testLoss', 'epochSeconds', 'device', 'parameters', 'settings', 'seconds', 'runDir', 'worldSize']);
     expect(summary.epochSeconds).toHaveLength(1);
     expect(summary.parameters).toBe(PARAMETERS);
-    expect(summary.settings).toMatchObject({ model: 'fast', epochs: 1, batchSize: 128, lr: 0.02, pctStart: 0.25, labelSmoothing: 0.05 });
+    expect(summary.settings).toMatchObject({ model: 'fast', epochs: 1, batchSize: 128, lr: 0.02, pctStart: 0.35, labelSmoothing: 0.05 });
     expect(loadModel(out).model.parameterCount()).toBe(PARAMETERS);
     fs.rmSync(out, { recursive: true });
   });
