@@ -60,6 +60,7 @@ const CASES: Case[] = [
   // output positions): the fused layer then runs the ops in turn (64→64: Winograd's dW, and dx by
   // the channels-in-lanes GEMM on AVX-512, else by Winograd; conv2d.cpp backward_plan).
   { name: 'Winograd forward (32→40 channels), odd output', n: 18, c: 32, h: 10, w: 13, k: 40, kernel: [3, 3], bias: true, relu: true, values: 'normal' },
+  { name: 'Winograd dW from the dense dy (16→24 channels), odd output height, ties and zeros', n: 16, c: 16, h: 13, w: 12, k: 24, kernel: [3, 3], bias: true, relu: true, values: 'integer' },
   { name: 'Winograd forward and gradients (64→64 channels)', n: 24, c: 64, h: 10, w: 10, k: 64, kernel: [3, 3], bias: false, relu: false, values: 'normal' },
 ];
 
