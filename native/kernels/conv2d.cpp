@@ -14,7 +14,7 @@
 #include "gemm.h"
 #include "isa.h"
 #include "parallel.h"
-#include "pool2d.h"  // max_pool2d_forward: the fused layer's pool where kAuto takes Winograd
+#include "pool2d.h"  // the fused layer's pool and its gradient where kAuto takes Winograd
 #include "simd.h"
 
 #if defined(__GNUC__)
@@ -1083,66 +1083,20 @@ void im2col_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (db != nullptr) reduce_partials(db, db_partials, accumulate);
 }
 
-// One plane's pooled gradient g (masked by the ReLU when y is given) and each argmax's offset d in
-// its window (0, 1, OW or OW + 1 when valid), in one pass over the pooled plane that vectorises.
-NAPINET_VECTORIZED void pooled_grads(float* NAPINET_RESTRICT g, std::int32_t* NAPINET_RESTRICT d,
-                                     const float* NAPINET_RESTRICT dy, const float* NAPINET_RESTRICT y,
-                                     const std::int32_t* NAPINET_RESTRICT indices,
-                                     const std::int32_t* NAPINET_RESTRICT corner, index_t count) {
-  for (index_t q = 0; q < count; ++q) {
-    // + 0.0f: a -0 gradient lands as +0, as in the zeroed buffer the unfused ops add into
-    g[q] = (y == nullptr ? dy[q] : Relu{}.backward(dy[q], y[q])) + 0.0f;
-    d[q] = indices[q] - corner[q];
-  }
-}
-
-// `bits` where `keep`, else +0.0f's (zero), with no branch: where the argmax lands is as good as
-// random, and as branches the four choices were mispredicted often (2.7 ns a dense element on the
-// fast network's 16→24 layer).
-inline float float_if(bool keep, std::uint32_t bits) {
-  const std::uint32_t kept = bits & (0u - static_cast<std::uint32_t>(keep));
-  float f;
-  std::memcpy(&f, &kept, sizeof f);
-  return f;
-}
-
 // Dense dy (N, K, OH, OW) from the fused layer's pooled gradient: what relu_backward and
-// max_pool2d_backward give (each pooled value, masked by the ReLU, at its window's argmax, any
-// other offset, not an argmax at all, giving nothing). Written row pair by row pair, each element
-// once, planes in parallel.
+// max_pool2d_backward give (each pooled value, masked by the ReLU, at its window's argmax; the
+// binding checks that each index lies in its own window). Planes in parallel, in runs that stay in
+// L1 between their zeroing and the stores.
 CachedFloats dense_dy(const float* dy, const std::int32_t* indices, const float* y, const Shape& s) {
-  const index_t ph = s.oh / 2, pw = s.ow / 2, pooled = ph * pw, plane_size = s.out_plane();
-  CachedFloats dense(static_cast<std::size_t>(s.n * s.k * plane_size));
+  const index_t pooled = (s.oh / 2) * (s.ow / 2), plane = s.out_plane();
+  CachedFloats dense(static_cast<std::size_t>(s.n * s.k * plane));
   float* out = dense.get();
-  const auto ow = static_cast<std::int32_t>(s.ow);
-  std::vector<std::int32_t> corner(static_cast<std::size_t>(pooled));  // window corners 2u·OW + 2v
-  for (index_t u = 0; u < ph; ++u)
-    for (index_t v = 0; v < pw; ++v)
-      corner[static_cast<std::size_t>(u * pw + v)] = static_cast<std::int32_t>(2 * u * s.ow + 2 * v);
-  parallel_chunks(s.n * s.k, std::max<index_t>(1, (1 << 14) / plane_size), [&](index_t begin, index_t end) {
-    std::vector<float> g(static_cast<std::size_t>(pooled));
-    std::vector<std::int32_t> d(static_cast<std::size_t>(pooled));
-    for (index_t plane = begin; plane < end; ++plane) {
-      const index_t at = plane * pooled;
-      pooled_grads(g.data(), d.data(), dy + at, y == nullptr ? nullptr : y + at, indices + at, corner.data(), pooled);
-      float* dense_plane = out + plane * plane_size;
-      for (index_t u = 0; u < ph; ++u) {
-        float* top = dense_plane + 2 * u * s.ow;
-        float* bottom = top + s.ow;
-        for (index_t v = 0; v < pw; ++v) {
-          const index_t q = u * pw + v;
-          std::uint32_t bits;
-          std::memcpy(&bits, &g[static_cast<std::size_t>(q)], sizeof bits);
-          const std::int32_t offset = d[static_cast<std::size_t>(q)];
-          top[2 * v] = float_if(offset == 0, bits);
-          top[2 * v + 1] = float_if(offset == 1, bits);
-          bottom[2 * v] = float_if(offset == ow, bits);
-          bottom[2 * v + 1] = float_if(offset == ow + 1, bits);
-        }
-        if (s.ow % 2 != 0) top[s.ow - 1] = bottom[s.ow - 1] = 0.0f;  // an odd width's last column
-      }
-      if (s.oh % 2 != 0) std::fill(dense_plane + (s.oh - 1) * s.ow, dense_plane + plane_size, 0.0f);
-    }
+  const index_t run = std::max<index_t>(1, (1 << 12) / plane);  // planes of at most 16 KB
+  parallel_for(s.n * s.k, run * 16, [&](index_t begin, index_t end) {
+    for (index_t p = begin; p < end; p += run)
+      max_pool2d_relu_backward_planes(out + p * plane, dy + p * pooled,
+                                      y == nullptr ? nullptr : y + p * pooled, indices + p * pooled,
+                                      std::min(run, end - p), pooled, plane);
   });
   return dense;
 }

@@ -48,32 +48,11 @@ struct GradContext {
 };
 
 // Pooled planes [p0, p0 + count) (OH/2 × OW/2 each) back to OH × OW: what relu_backward then
-// max_pool2d_backward give — 0 + relu_backward(dy, y) at each window's argmax, 0 elsewhere. The
-// planes are zeroed with whole vectors, then each pooled value is stored at its argmax: one scalar
-// store per window instead of a select per element (4× fewer stores, and no per-column index
-// arithmetic on 13- or 5-wide rows). The binding checks that every index lies in its own window,
-// so no two windows store to the same element.
-NAPINET_VECTORIZED void unpool_relu_grad_planes(float* NAPINET_RESTRICT g, const GradContext& c,
-                                                index_t p0, index_t count) {
-  const Relu rectifier{};
-  const index_t l = c.g->plane(), pooled = c.g->pooled();
-  std::fill(g, g + count * l, 0.0f);
-  // The windows' values are rectified in a vector loop first, then stored one by one: rectifying
-  // inside the storing loop compiles to a branch on the sign of y, mispredicted about every other
-  // window.
-  constexpr index_t kChunk = 256;
-  float kept[kChunk];
-  for (index_t i = 0; i < count; ++i) {
-    float* NAPINET_RESTRICT plane = g + i * l;
-    for (index_t j0 = 0; j0 < pooled; j0 += kChunk) {
-      const index_t first = (p0 + i) * pooled + j0, n = std::min(kChunk, pooled - j0);
-      const float* NAPINET_RESTRICT dy = c.dy + first;
-      const float* NAPINET_RESTRICT y = c.y + first;
-      const std::int32_t* NAPINET_RESTRICT at = c.indices + first;
-      for (index_t j = 0; j < n; ++j) kept[j] = 0.0f + rectifier.backward(dy[j], y[j]);
-      for (index_t j = 0; j < n; ++j) plane[at[j]] = kept[j];
-    }
-  }
+// max_pool2d_backward give.
+void unpool_relu_grad_planes(float* g, const GradContext& c, index_t p0, index_t count) {
+  const index_t pooled = c.g->pooled(), first = p0 * pooled;
+  max_pool2d_relu_backward_planes(g, c.dy + first, c.y + first, c.indices + first, count, pooled,
+                                  c.g->plane());
 }
 
 void stats_after_sample(const void* ctx, index_t n, float* planes) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "activation.h"  // Relu: the layers that fuse a ReLU before the pool
 #include "parallel.h"
 
 namespace napinet::kernels {
@@ -154,6 +155,35 @@ void max_pool2d_backward(float* dx, const float* dy, const std::int32_t* indices
   for_planes(n * c, h, w, [&](index_t p) {
     max_pool_backward_plane(dx + p * in, dy + p * out, indices + p * out, in, out);
   });
+}
+
+// The planes are zeroed with whole vectors, then each pooled value is stored at its argmax: one
+// scalar store per window instead of a select per element (4× fewer stores, and no per-column
+// index arithmetic on 13- or 5-wide rows). Rectifying inside the storing loop would compile to a
+// branch on the sign of y, mispredicted about every other window, so the values are rectified in
+// a vector loop first.
+NAPINET_VECTORIZED void max_pool2d_relu_backward_planes(float* NAPINET_RESTRICT dx, const float* dy,
+                                                        const float* y, const std::int32_t* indices,
+                                                        index_t count, index_t pooled, index_t plane) {
+  const Relu rectifier{};
+  std::fill(dx, dx + count * plane, 0.0f);
+  constexpr index_t kChunk = 256;
+  float kept[kChunk];
+  for (index_t i = 0; i < count; ++i) {
+    float* NAPINET_RESTRICT out = dx + i * plane;
+    for (index_t j0 = 0; j0 < pooled; j0 += kChunk) {
+      const index_t first = i * pooled + j0, n = std::min(kChunk, pooled - j0);
+      const float* NAPINET_RESTRICT g = dy + first;
+      const std::int32_t* NAPINET_RESTRICT at = indices + first;
+      if (y == nullptr) {
+        for (index_t j = 0; j < n; ++j) kept[j] = 0.0f + g[j];
+      } else {
+        const float* NAPINET_RESTRICT mask = y + first;
+        for (index_t j = 0; j < n; ++j) kept[j] = 0.0f + rectifier.backward(g[j], mask[j]);
+      }
+      for (index_t j = 0; j < n; ++j) out[at[j]] = kept[j];
+    }
+  }
 }
 
 NAPINET_VECTORIZED bool max_pool2d_indices_in_range(const std::int32_t* indices, index_t count,

@@ -124,6 +124,15 @@ void max_pool2d_forward(float* y, std::int32_t* indices, const float* x, index_t
 void max_pool2d_backward(float* dx, const float* dy, const std::int32_t* indices, index_t n,
                          index_t c, index_t h, index_t w, index_t oh, index_t ow);
 
+// The gradient through (a ReLU, then) a max-pool whose windows do not overlap (each plane's
+// indices distinct: the fused conv/batch-norm + 2×2 pool layers, whose bindings check that each
+// index lies in its own window), for `count` planes: dx planes of `plane` floats get
+// 0 + relu_backward(dy, y) (0 + dy when y is null) at each of their `pooled` argmaxes, 0 elsewhere
+// — the bits of relu_backward then max_pool2d_backward.
+void max_pool2d_relu_backward_planes(float* dx, const float* dy, const float* y,
+                                     const std::int32_t* indices, index_t count, index_t pooled,
+                                     index_t plane);
+
 // Whether every one of `count` argmax indices lies in [0, limit) (what max_pool2d_backward needs);
 // a branch-free scan that vectorises, cheap next to the backward pass itself.
 bool max_pool2d_indices_in_range(const std::int32_t* indices, index_t count, index_t limit);
