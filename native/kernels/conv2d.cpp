@@ -709,31 +709,16 @@ namespace direct_portable {
 }  // namespace direct_portable
 
 #if NAPINET_ISA_VERSIONS
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi,bmi2")
-#endif
+NAPINET_TARGET_PUSH(NAPINET_AVX2_FEATURES)
 namespace direct_avx2 {
 #include "conv2d_direct.inc"
 }  // namespace direct_avx2
-#if defined(__clang__)
-#pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2"))), apply_to = function)
-#else
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2")
-#endif
+NAPINET_TARGET_POP()
+NAPINET_TARGET_PUSH(NAPINET_AVX512_FEATURES)
 namespace direct_avx512 {
 #include "conv2d_direct.inc"
 }  // namespace direct_avx512
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+NAPINET_TARGET_POP()
 #endif
 
 // NEON is part of every AArch64 CPU: its set needs no target of its own nor a run-time check.

@@ -35,9 +35,23 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(NAPINET_NO_CLONES)
 #define NAPINET_ISA_VERSIONS 1
-#define NAPINET_SIMD_TARGET_AVX512 \
-  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2")))
-#define NAPINET_SIMD_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2")))
+// The sets isa.h's Isa::kAvx512 and Isa::kAvx2 stand for, as compiler target features.
+#define NAPINET_AVX512_FEATURES "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2"
+#define NAPINET_AVX2_FEATURES "avx2,fma,bmi,bmi2"
+#define NAPINET_SIMD_TARGET_AVX512 __attribute__((target(NAPINET_AVX512_FEATURES)))
+#define NAPINET_SIMD_TARGET_AVX2 __attribute__((target(NAPINET_AVX2_FEATURES)))
+// Every function from NAPINET_TARGET_PUSH(features) to NAPINET_TARGET_POP() is compiled for that
+// set: how a kernel file includes its .inc once per instruction set, each in its own namespace.
+#define NAPINET_PRAGMA(...) _Pragma(#__VA_ARGS__)
+#if defined(__clang__)
+#define NAPINET_TARGET_PUSH(features) \
+  NAPINET_PRAGMA(clang attribute push(__attribute__((target(features))), apply_to = function))
+#define NAPINET_TARGET_POP() NAPINET_PRAGMA(clang attribute pop)
+#else
+#define NAPINET_TARGET_PUSH(features) \
+  NAPINET_PRAGMA(GCC push_options) NAPINET_PRAGMA(GCC target(features))
+#define NAPINET_TARGET_POP() NAPINET_PRAGMA(GCC pop_options)
+#endif
 #include <immintrin.h>
 #else
 #define NAPINET_ISA_VERSIONS 0
