@@ -17,24 +17,21 @@
 namespace napinet::kernels {
 namespace {
 
-// Planes per parallel chunk: about 32k values, at least one plane. Depends on the shape only. A
-// plane counts as at least kMinPlaneWork values (its channel's coefficients are loaded per plane):
-// BatchNorm1d's (N, C) planes of one value would otherwise make 32k-plane chunks, one thread's.
-constexpr index_t kMinPlaneWork = 8;
-index_t plane_grain(index_t l) { return std::max<index_t>(1, (index_t{1} << 15) / std::max(kMinPlaneWork, l)); }
+// Planes per parallel chunk: about 32k values (tens of µs: a pool call costs a few), at least one
+// plane. Depends on the shape only.
+index_t plane_grain(index_t l) { return std::max<index_t>(1, (index_t{1} << 15) / std::max<index_t>(1, l)); }
 
 // The per-channel steps (batch_norm_train_coefficients, batch_norm_grad_coefficients) run over
 // tiles of adjacent channels, adding the planes' statistics plane by plane (contiguous reads of the
 // (N, C) statistics instead of one strided pass per channel), each channel's terms in the same
-// order as one channel at a time. Chunks of about 4k planes' statistics, in whole tiles where the
-// batch is small.
+// order as one channel at a time. Parallel chunks of about 32k planes' statistics, as plane_grain's.
 constexpr index_t kChannelTile = 64;
-constexpr index_t kChannelChunkPlanes = 4096;
+constexpr index_t kChannelChunkPlanes = index_t{1} << 15;
 
-// fn(first channel, past the last) over tiles of at most kChannelTile channels, in parallel.
+// fn(first channel, past the last) over tiles of at most kChannelTile channels, in parallel chunks.
 template <typename Fn>
 void for_channel_tiles(index_t n, index_t c, const Fn& fn) {
-  const index_t grain = std::clamp<index_t>(kChannelChunkPlanes / std::max<index_t>(1, n), 1, kChannelTile);
+  const index_t grain = std::max<index_t>(1, kChannelChunkPlanes / std::max<index_t>(1, n));
   parallel_for(c, grain, [&](index_t k0, index_t k1) {
     for (index_t t = k0; t < k1; t += kChannelTile) fn(t, std::min(k1, t + kChannelTile));
   });
