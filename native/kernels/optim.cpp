@@ -9,9 +9,6 @@ namespace napinet::kernels {
 namespace {
 
 constexpr index_t kElementGrain = 1 << 16;
-// adam_step_many's chunk of the flat total: ~30 µs of updates, so that a few hundred thousand
-// values make enough chunks to keep two threads evenly busy.
-constexpr index_t kListGrain = 1 << 14;
 
 NAPINET_VECTORIZED void adam_range(float* param, const float* grad, float* exp_avg,
                                    float* exp_avg_sq, AdamScalars s, bool decoupled,
@@ -63,7 +60,7 @@ void adam_step_many(float* const* param, const float* const* grad, float* const*
   index_t* const starts = starts_buffer.data();
   starts[0] = 0;
   for (std::int64_t t = 0; t < count; ++t) starts[t + 1] = starts[t] + n[t];
-  parallel_for(starts[count], kListGrain, [&](index_t begin, index_t end) {
+  parallel_for(starts[count], kElementGrain, [&](index_t begin, index_t end) {
     // the last tensor starting at or before `begin` (empty ones before it share its start)
     auto t = static_cast<std::int64_t>(
         std::upper_bound(starts, starts + count, begin) - starts - 1);
