@@ -172,6 +172,14 @@ describe.each(DEVICES)('conv2dMaxPool2d (fused) equals conv2d → maxPool2d → 
     expect(() => conv2dMaxPool2dBackward(y, bad, y, x, w)).toThrow(
       'Expected each pooling window\'s own argmax (as conv2dMaxPool2dForward gives) for indices but received an index outside its 2×2 window',
     );
+    // 73,728 indices (the check runs in chunks on the pool): valid, then one bad index in the last plane.
+    const xs = Tensor.zeros([64, 1, 26, 26]);
+    const ws = Tensor.zeros([8, 1, 3, 3]);
+    const large = conv2dMaxPool2d(xs, ws, null);
+    expect(() => conv2dMaxPool2dBackward(large.y, large.indices, large.y, xs, ws)).not.toThrow();
+    const lastBad = Int32Array.from(large.indices.toArray());
+    lastBad[lastBad.length - 1] = 0; // the last window starts at 2·11·24 + 22
+    expect(() => conv2dMaxPool2dBackward(large.y, Tensor.from(lastBad, large.indices.shape, { dtype: 'int32' }), large.y, xs, ws)).toThrow('an index outside its 2×2 window');
   });
 
   test.runIf(device === 'cpu')('the native call checks buffer sizes', () => {

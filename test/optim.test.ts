@@ -127,6 +127,32 @@ describe.each(DEVICES)('optimizers on %s', (device) => {
     });
   });
 
+  test('adamStepMany over a network-sized list (the CPU splits the values laid end to end) equals adamStep on each tensor, with 1 thread and several', () => {
+    // The deep network's parameter sizes, some odd: chunks of the flat total start inside tensors
+    // and span several, unaligned with each tensor's own start.
+    const sizes = [288, 32, 32, 9216, 32, 32, 18_432, 64, 64, 36_864, 64, 64, 262_144, 256, 256, 32_768, 128, 128, 1290, 10, 7, 0, 4099];
+    const make = () =>
+      sizes.map((n, i) => ({
+        param: Tensor.from(Float32Array.from({ length: n }, (_, k) => Math.sin(k * 1.3 + i)), [n], { device }),
+        grad: Tensor.from(Float32Array.from({ length: n }, (_, k) => Math.cos(k * 0.7 - i)), [n], { device }),
+        a: Tensor.zeros([n], { device }),
+        b: Tensor.zeros([n], { device }),
+      }));
+    const hyper = (step: number) => ({ lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: step === 2 ? 0.01 : 0, step, decoupled: step === 3 });
+    const batched = () => {
+      const many = make();
+      for (let step = 1; step <= 3; step++) adamStepMany(many.map((t) => t.param), many.map((t) => t.grad), many.map((t) => t.a), many.map((t) => t.b), hyper(step));
+      return many.flatMap((t) => [t.param, t.a, t.b]);
+    };
+    const one = make();
+    for (let step = 1; step <= 3; step++) for (const t of one) adamStep(t.param, t.grad, t.a, t.b, hyper(step));
+    const many = batched();
+    one.forEach((t, i) => {
+      ['param', 'a', 'b'].forEach((key, j) => expectIdentical(many[3 * i + j].toArray(), t[key as 'param' | 'a' | 'b'].toArray(), `tensor ${i} ${key}`));
+    });
+    expectSameBitsAcrossThreads(batched);
+  });
+
   test('adamStepMany rejects mismatched lists, naming the element', () => {
     const p = [Tensor.zeros([4], { device }), Tensor.zeros([2], { device })];
     const like = () => p.map((t) => Tensor.zeros(t.shape, { device }));

@@ -17,8 +17,25 @@
 namespace napinet::kernels {
 namespace {
 
-// Planes per parallel chunk: about 32k values, at least one plane. Depends on the shape only.
+// Planes per parallel chunk: about 32k values (tens of µs: a pool call costs a few), at least one
+// plane. Depends on the shape only.
 index_t plane_grain(index_t l) { return std::max<index_t>(1, (index_t{1} << 15) / std::max<index_t>(1, l)); }
+
+// The per-channel steps (batch_norm_train_coefficients, batch_norm_grad_coefficients) run over
+// tiles of adjacent channels, adding the planes' statistics plane by plane (contiguous reads of the
+// (N, C) statistics instead of one strided pass per channel), each channel's terms in the same
+// order as one channel at a time. Parallel chunks of about 32k planes' statistics, as plane_grain's.
+constexpr index_t kChannelTile = 64;
+constexpr index_t kChannelChunkPlanes = index_t{1} << 15;
+
+// fn(first channel, past the last) over tiles of at most kChannelTile channels, in parallel chunks.
+template <typename Fn>
+void for_channel_tiles(index_t n, index_t c, const Fn& fn) {
+  const index_t grain = std::max<index_t>(1, kChannelChunkPlanes / std::max<index_t>(1, n));
+  parallel_for(c, grain, [&](index_t k0, index_t k1) {
+    for (index_t t = k0; t < k1; t += kChannelTile) fn(t, std::min(k1, t + kChannelTile));
+  });
+}
 
 // fn(first plane, plane count) over chunks of the n·c planes.
 template <typename Fn>
@@ -316,37 +333,63 @@ void batch_norm_train_coefficients(float* coefficients, float* save_mean, float*
   float* residual = coefficients + c;
   float* scale = coefficients + 2 * c;
   float* shift = coefficients + 3 * c;
-  for (index_t k = 0; k < c; ++k) {
+  for_channel_tiles(n, c, [&](index_t k0, index_t k1) {
     // The channel's mean is the mean of its planes' means (all of L values); Σ(x − mean)² adds
     // each plane's own sum of squares and L·(plane mean − mean)².
-    double mean = 0.0;
-    for (index_t i = 0; i < n; ++i) mean += plane_stats[2 * (i * c + k)];
-    mean /= static_cast<double>(n);
-    double sq = 0.0;
+    const index_t tile = k1 - k0;
+    double means[kChannelTile] = {}, squares[kChannelTile] = {};
     for (index_t i = 0; i < n; ++i) {
-      const double d = plane_stats[2 * (i * c + k)] - mean;
-      sq += plane_stats[2 * (i * c + k) + 1] + static_cast<double>(l) * d * d;
+      const double* stats = plane_stats + 2 * (i * c + k0);
+      for (index_t j = 0; j < tile; ++j) means[j] += stats[2 * j];
     }
-    const double var = sq / static_cast<double>(m);
-    const double invstd = 1.0 / std::sqrt(var + eps);
-    save_mean[k] = static_cast<float>(mean);
-    save_invstd[k] = static_cast<float>(invstd);
-    if (running_mean) {
-      const double unbiased = sq / static_cast<double>(m - 1);
-      running_mean[k] = static_cast<float>((1.0 - factor) * running_mean[k] + factor * mean);
-      running_var[k] = static_cast<float>((1.0 - factor) * running_var[k] + factor * unbiased);
+    for (index_t j = 0; j < tile; ++j) means[j] /= static_cast<double>(n);
+    for (index_t i = 0; i < n; ++i) {
+      const double* stats = plane_stats + 2 * (i * c + k0);
+      for (index_t j = 0; j < tile; ++j) {
+        const double d = stats[2 * j] - means[j];
+        squares[j] += stats[2 * j + 1] + static_cast<double>(l) * d * d;
+      }
     }
-    center[k] = static_cast<float>(mean);
-    residual[k] = static_cast<float>(mean - static_cast<double>(center[k]));
-    scale[k] = static_cast<float>(invstd * (weight ? static_cast<double>(weight[k]) : 1.0));
-    shift[k] = bias ? bias[k] : 0.0f;
-  }
+    for (index_t j = 0; j < tile; ++j) {
+      const index_t k = k0 + j;
+      const double mean = means[j], sq = squares[j];
+      const double var = sq / static_cast<double>(m);
+      const double invstd = 1.0 / std::sqrt(var + eps);
+      save_mean[k] = static_cast<float>(mean);
+      save_invstd[k] = static_cast<float>(invstd);
+      if (running_mean) {
+        const double unbiased = sq / static_cast<double>(m - 1);
+        running_mean[k] = static_cast<float>((1.0 - factor) * running_mean[k] + factor * mean);
+        running_var[k] = static_cast<float>((1.0 - factor) * running_var[k] + factor * unbiased);
+      }
+      center[k] = static_cast<float>(mean);
+      residual[k] = static_cast<float>(mean - static_cast<double>(center[k]));
+      scale[k] = static_cast<float>(invstd * (weight ? static_cast<double>(weight[k]) : 1.0));
+      shift[k] = bias ? bias[k] : 0.0f;
+    }
+  });
 }
 
 NAPINET_VECTORIZED void batch_norm_apply_planes(float* y, const float* x, const float* coefficients,
                                                 index_t c_first, index_t c, index_t planes,
                                                 index_t l, bool relu) {
   const Relu rectifier{};
+  if (l == 1) {  // (N, C): one vector loop over each row's run of channels
+    for (index_t i = 0, ch = c_first, run; i < planes; i += run, ch = 0) {
+      run = std::min(planes - i, c - ch);
+      const float* NAPINET_RESTRICT src = x + i;
+      float* NAPINET_RESTRICT dst = y + i;
+      const float* center = coefficients + ch;
+      const float* residual = coefficients + c + ch;
+      const float* scale = coefficients + 2 * c + ch;
+      const float* shift = coefficients + 3 * c + ch;
+      for (index_t j = 0; j < run; ++j) {
+        const float v = affine(src[j], center[j], residual[j], scale[j], shift[j]);
+        dst[j] = relu ? rectifier.forward(v) : v;
+      }
+    }
+    return;
+  }
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
     const float* src = x + i * l;
     float* dst = y + i * l;
@@ -524,37 +567,44 @@ void batch_norm_grad_coefficients(float* coefficients, float* dweight, float* db
   float* mean_dy = coefficients + 2 * c;
   float* slope = coefficients + 3 * c;
   float* gain = coefficients + 4 * c;
-  for (index_t k = 0; k < c; ++k) {
-    double sum_dy = 0.0, sum_dy_xmu = 0.0, residual = 0.0;
+  for_channel_tiles(n, c, [&](index_t k0, index_t k1) {
+    const index_t tile = k1 - k0;
+    double sums_dy[kChannelTile] = {}, sums_dy_xmu[kChannelTile] = {}, residuals[kChannelTile] = {};
     if (plane_sums != nullptr) {
       for (index_t i = 0; i < n; ++i) {
-        const double* s = plane_sums + 3 * (i * c + k);
-        sum_dy += s[0];
-        sum_dy_xmu += s[1];
-        residual += s[2];
+        const double* s = plane_sums + 3 * (i * c + k0);
+        for (index_t j = 0; j < tile; ++j) {
+          sums_dy[j] += s[3 * j];
+          sums_dy_xmu[j] += s[3 * j + 1];
+          residuals[j] += s[3 * j + 2];
+        }
       }
+    }
+    for (index_t j = 0; j < tile; ++j) {
+      const index_t k = k0 + j;
+      double sum_dy = sums_dy[j], sum_dy_xmu = sums_dy_xmu[j], residual = residuals[j];
       // In training the saved mean is a float32 rounding of the batch mean: Σ(x − saved mean)/M
       // recovers the difference (as the forward's residual), so the sums are taken around the
       // true mean and an input whose mean is large next to its spread loses nothing.
-      if (training) {
+      if (plane_sums != nullptr && training) {
         residual /= static_cast<double>(m);
         sum_dy_xmu -= residual * sum_dy;
       } else {
         residual = 0.0;
       }
+      const double dw = sum_dy_xmu * invstd[k];
+      if (dweight) dweight[k] = static_cast<float>(accumulate ? dweight[k] + dw : dw);
+      if (dbias) dbias[k] = static_cast<float>(accumulate ? dbias[k] + sum_dy : sum_dy);
+      const double w = weight ? static_cast<double>(weight[k]) : 1.0;
+      center[k] = mean[k];
+      shift[k] = static_cast<float>(residual);
+      gain[k] = static_cast<float>(w * invstd[k]);
+      mean_dy[k] = training && m > 0 ? static_cast<float>(sum_dy / static_cast<double>(m)) : 0.0f;
+      slope[k] = training && m > 0
+                     ? static_cast<float>(invstd[k] * invstd[k] * sum_dy_xmu / static_cast<double>(m))
+                     : 0.0f;
     }
-    const double dw = sum_dy_xmu * invstd[k];
-    if (dweight) dweight[k] = static_cast<float>(accumulate ? dweight[k] + dw : dw);
-    if (dbias) dbias[k] = static_cast<float>(accumulate ? dbias[k] + sum_dy : sum_dy);
-    const double w = weight ? static_cast<double>(weight[k]) : 1.0;
-    center[k] = mean[k];
-    shift[k] = static_cast<float>(residual);
-    gain[k] = static_cast<float>(w * invstd[k]);
-    mean_dy[k] = training && m > 0 ? static_cast<float>(sum_dy / static_cast<double>(m)) : 0.0f;
-    slope[k] = training && m > 0
-                   ? static_cast<float>(invstd[k] * invstd[k] * sum_dy_xmu / static_cast<double>(m))
-                   : 0.0f;
-  }
+  });
 }
 
 namespace {
@@ -571,6 +621,17 @@ NAPINET_INLINE void input_grad_planes(float* dx, const float* x, const float* co
   const float* mean_dy = coefficients + 2 * c;
   const float* slope = coefficients + 3 * c;
   const float* gain = coefficients + 4 * c;
+  if (l == 1) {  // (N, C): one vector loop over each row's run of channels
+    for (index_t i = 0, ch = c_first, run; i < planes; i += run, ch = 0) {
+      run = std::min(planes - i, c - ch);
+      for (index_t j = 0; j < run; ++j) {
+        const index_t k = ch + j;
+        dx[i + j] = (above(i + j, k)(0) - mean_dy[k] - ((x[i + j] - center[k]) - shift[k]) * slope[k]) *
+                    gain[k];
+      }
+    }
+    return;
+  }
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
     const auto g = above(i, ch);
     const float* v = x + i * l;

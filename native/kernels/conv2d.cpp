@@ -1,6 +1,7 @@
 #include "conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -110,6 +111,16 @@ NAPINET_VECTORIZED bool all_finite(const float* x, index_t n) {
   return largest != kExponent;
 }
 
+// all_finite in chunks of 32k values on the pool (the weight-gradient partials checked after each
+// backward pass: up to 2.4 MB on the deep network's layers).
+bool all_finite_on_pool(const float* x, index_t n) {
+  std::atomic<bool> finite{true};
+  parallel_for(n, index_t{1} << 15, [&](index_t begin, index_t end) {
+    if (!all_finite(x + begin, end - begin)) finite.store(false, std::memory_order_relaxed);
+  });
+  return finite.load();
+}
+
 // Float buffers reused across calls on the same thread. A pass's scratch (per chunk: the phase
 // planes, the wide dy rows, the input-gradient GEMM's columns; per call: the weight-gradient
 // partials; 1–3 MB on the deep network's layers) used to be allocated and freed on every call,
@@ -198,7 +209,7 @@ class Partials {
   index_t chunks() const { return chunks_; }
   index_t size() const { return size_; }
   const float* data() const { return data_.get(); }
-  bool finite() const { return all_finite(data_.get(), chunks_ * size_); }
+  bool finite() const { return all_finite_on_pool(data_.get(), chunks_ * size_); }
 
  private:
   index_t chunks_, size_;
@@ -1388,18 +1399,16 @@ void conv2d_max_pool2d_backward(float* dx, float* dw, float* db, const float* dy
   im2col_backward(dx, dw, db, dense.get(), x, w, s, accumulate);
 }
 
-NAPINET_VECTORIZED bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices,
-                                                        index_t planes, index_t oh, index_t ow) {
-  const index_t ph = oh / 2, pw = ow / 2, plane = ph * pw;
-  // Each pooled position's window corner 2u·OW + 2v, then one flat pass per plane.
-  std::vector<std::int32_t> corner(static_cast<std::size_t>(plane));
-  for (index_t u = 0; u < ph; ++u)
-    for (index_t v = 0; v < pw; ++v)
-      corner[static_cast<std::size_t>(u * pw + v)] = static_cast<std::int32_t>(2 * u * ow + 2 * v);
+namespace {
+
+// Whether planes [begin, end) of the pooled indices lie in their windows (corner: each pooled
+// position's window corner).
+NAPINET_VECTORIZED bool indices_valid(const std::int32_t* indices, const std::int32_t* corner,
+                                      index_t begin, index_t end, index_t plane, index_t ow) {
   const auto width = static_cast<std::int32_t>(ow);
-  const std::int32_t* NAPINET_RESTRICT c = corner.data();
+  const std::int32_t* NAPINET_RESTRICT c = corner;
   std::int32_t bad = 0;
-  for (index_t p = 0; p < planes; ++p) {
+  for (index_t p = begin; p < end; ++p) {
     const std::int32_t* NAPINET_RESTRICT row = indices + p * plane;
     for (index_t q = 0; q < plane; ++q) {
       // d ∈ {0, 1} or d − OW ∈ {0, 1}: a position of the window (no branches: it vectorises)
@@ -1408,6 +1417,27 @@ NAPINET_VECTORIZED bool conv2d_max_pool2d_indices_valid(const std::int32_t* indi
     }
   }
   return bad == 0;
+}
+
+}  // namespace
+
+bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices, index_t planes, index_t oh,
+                                     index_t ow) {
+  const index_t ph = oh / 2, pw = ow / 2, plane = ph * pw;
+  // Each pooled position's window corner 2u·OW + 2v, then one flat pass per plane.
+  std::vector<std::int32_t> corner(static_cast<std::size_t>(plane));
+  for (index_t u = 0; u < ph; ++u)
+    for (index_t v = 0; v < pw; ++v)
+      corner[static_cast<std::size_t>(u * pw + v)] = static_cast<std::int32_t>(2 * u * ow + 2 * v);
+  // Chunks of about 32k indices on the pool (the deep network's two pooled layers check 0.7 M
+  // indices a step).
+  std::atomic<bool> valid{true};
+  parallel_for(planes, std::max<index_t>(1, (index_t{1} << 15) / std::max<index_t>(1, plane)),
+               [&](index_t begin, index_t end) {
+                 if (!indices_valid(indices, corner.data(), begin, end, plane, ow))
+                   valid.store(false, std::memory_order_relaxed);
+               });
+  return valid.load();
 }
 
 const char* conv2d_isa() { return direct_kernels().name; }

@@ -172,24 +172,28 @@ struct WinogradGradArgs {
 };
 
 // u (16, C, K) = G g Gᵀ for every (k, c) with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; g (K,C,3,3).
+// On the pool, in chunks of input channels (about 1k filters each; each chunk writes whole K-long
+// rows of u).
 std::vector<float> transform_weights(const float* w, index_t C, index_t K) {
   std::vector<float> u(static_cast<std::size_t>(16 * C * K));
-  for (index_t k = 0; k < K; ++k)
-    for (index_t c = 0; c < C; ++c) {
-      const float* g = w + (k * C + c) * 9;
-      float t[4][3];  // G g: rows of the 4×3 product
-      for (int j = 0; j < 3; ++j) {
-        t[0][j] = g[j];
-        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
+  parallel_for(C, std::max<index_t>(1, 1024 / std::max<index_t>(1, K)), [&](index_t c0, index_t c1) {
+    for (index_t c = c0; c < c1; ++c)
+      for (index_t k = 0; k < K; ++k) {
+        const float* g = w + (k * C + c) * 9;
+        float t[4][3];  // G g: rows of the 4×3 product
+        for (int j = 0; j < 3; ++j) {
+          t[0][j] = g[j];
+          t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+          t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+          t[3][j] = g[6 + j];
+        }
+        for (int r = 0; r < 4; ++r) {
+          const float row[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]),
+                                0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+          for (int j = 0; j < 4; ++j) u[static_cast<std::size_t>(((4 * r + j) * C + c) * K + k)] = row[j];
+        }
       }
-      for (int r = 0; r < 4; ++r) {
-        const float row[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]),
-                              0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
-        for (int j = 0; j < 4; ++j) u[static_cast<std::size_t>(((4 * r + j) * C + c) * K + k)] = row[j];
-      }
-    }
+  });
   return u;
 }
 

@@ -24,7 +24,8 @@ void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_s
 
 // adam_step on each of `count` tensors (param[i], grad[i], exp_avg[i], exp_avg_sq[i] of n[i]
 // elements) with the same hyper-parameters: an optimizer's whole step in one call (on a GPU, one
-// launch per 16 tensors instead of one per tensor).
+// launch per 16 tensors instead of one per tensor; on the CPU, the tensors' values as one range
+// split over the threads). The same bits as adam_step on each tensor.
 void adam_step_many(float* const* param, const float* const* grad, float* const* exp_avg,
                     float* const* exp_avg_sq, const std::int64_t* n, std::int64_t count, double lr,
                     double beta1, double beta2, double eps, double weight_decay, std::int64_t step,
