@@ -609,6 +609,13 @@ void batch_norm_grad_coefficients(float* coefficients, float* dweight, float* db
 
 namespace {
 
+// dx of one value from the gradient above it (g), its input (v) and its channel's coefficients:
+// the one expression of both of input_grad_planes' loops.
+BN_INLINE float input_grad(float g, float v, float center, float shift, float mean_dy, float slope,
+                           float gain) {
+  return (g - mean_dy - ((v - center) - shift) * slope) * gain;
+}
+
 // dx for a run of planes from the backward's coefficients, given each plane's gradient above the
 // batch norm: above(i, ch) returns plane i's (channel ch) element function j → gradient. The two
 // kernels below differ only in it; inlined into each, so each compiles to its own vector loop.
@@ -626,8 +633,8 @@ NAPINET_INLINE void input_grad_planes(float* dx, const float* x, const float* co
       run = std::min(planes - i, c - ch);
       for (index_t j = 0; j < run; ++j) {
         const index_t k = ch + j;
-        dx[i + j] = (above(i + j, k)(0) - mean_dy[k] - ((x[i + j] - center[k]) - shift[k]) * slope[k]) *
-                    gain[k];
+        dx[i + j] = input_grad(above(i + j, k)(0), x[i + j], center[k], shift[k], mean_dy[k], slope[k],
+                               gain[k]);
       }
     }
     return;
@@ -637,7 +644,7 @@ NAPINET_INLINE void input_grad_planes(float* dx, const float* x, const float* co
     const float* v = x + i * l;
     float* out = dx + i * l;
     const float m = center[ch], r = shift[ch], md = mean_dy[ch], s = slope[ch], a = gain[ch];
-    for (index_t j = 0; j < l; ++j) out[j] = (g(j) - md - ((v[j] - m) - r) * s) * a;
+    for (index_t j = 0; j < l; ++j) out[j] = input_grad(g(j), v[j], m, r, md, s, a);
   }
 }
 
