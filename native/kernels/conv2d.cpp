@@ -1,7 +1,6 @@
 #include "conv2d.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -114,11 +113,8 @@ NAPINET_VECTORIZED bool all_finite(const float* x, index_t n) {
 // all_finite in chunks of 32k values on the pool (the weight-gradient partials checked after each
 // backward pass: up to 2.4 MB on the deep network's layers).
 bool all_finite_on_pool(const float* x, index_t n) {
-  std::atomic<bool> finite{true};
-  parallel_for(n, index_t{1} << 15, [&](index_t begin, index_t end) {
-    if (!all_finite(x + begin, end - begin)) finite.store(false, std::memory_order_relaxed);
-  });
-  return finite.load();
+  return parallel_all(n, index_t{1} << 15,
+                      [&](index_t begin, index_t end) { return all_finite(x + begin, end - begin); });
 }
 
 // Float buffers reused across calls on the same thread. A pass's scratch (per chunk: the phase
@@ -1431,13 +1427,10 @@ bool conv2d_max_pool2d_indices_valid(const std::int32_t* indices, index_t planes
       corner[static_cast<std::size_t>(u * pw + v)] = static_cast<std::int32_t>(2 * u * ow + 2 * v);
   // Chunks of about 32k indices on the pool (the deep network's two pooled layers check 0.7 M
   // indices a step).
-  std::atomic<bool> valid{true};
-  parallel_for(planes, std::max<index_t>(1, (index_t{1} << 15) / std::max<index_t>(1, plane)),
-               [&](index_t begin, index_t end) {
-                 if (!indices_valid(indices, corner.data(), begin, end, plane, ow))
-                   valid.store(false, std::memory_order_relaxed);
-               });
-  return valid.load();
+  return parallel_all(planes, std::max<index_t>(1, (index_t{1} << 15) / std::max<index_t>(1, plane)),
+                      [&](index_t begin, index_t end) {
+                        return indices_valid(indices, corner.data(), begin, end, plane, ow);
+                      });
 }
 
 const char* conv2d_isa() { return direct_kernels().name; }

@@ -6,6 +6,7 @@
 // Calls from a second JavaScript thread while the pool is busy, and nested calls, run serially.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -41,6 +42,17 @@ void parallel_chunks(std::int64_t n, std::int64_t grain, const Fn& fn) {
     }
   });
   if (error) std::rethrow_exception(error);
+}
+
+// Whether test(begin, end) holds for every chunk of [0, n) (chunks as parallel_for's): a check
+// over a whole buffer on the pool (every chunk runs: no early exit across threads).
+template <typename Test>
+bool parallel_all(std::int64_t n, std::int64_t grain, const Test& test) {
+  std::atomic<bool> holds{true};
+  parallel_for(n, grain, [&](std::int64_t begin, std::int64_t end) {
+    if (!test(begin, end)) holds.store(false, std::memory_order_relaxed);
+  });
+  return holds.load();
 }
 
 }  // namespace napinet::kernels
