@@ -56,6 +56,9 @@ struct WinogradPlan : WinogradTiles {
   index_t v_stride;  // cols + a vector: v's rows, with room for a last vector's spill
   index_t v_plane;   // floats from one element e's (C, v_stride) plane of v to the next
   index_t m_plane;   // likewise for m's (K, cols) planes
+  bool flat;         // short tile rows: transformed with all tile rows end to end (the .inc's
+                     // transform_rows)
+  index_t row_len;   // floats in each of the flat transforms' 8 rows (2 per tile, and slack)
 };
 
 WinogradPlan make_plan(index_t N, index_t C, index_t H, index_t W, index_t K, index_t ph,
@@ -71,6 +74,13 @@ WinogradPlan make_plan(index_t N, index_t C, index_t H, index_t W, index_t K, in
   // 26×26: the forward pass 1.4× slower).
   p.v_plane = (p.c * p.v_stride + 1023) / 1024 * 1024 + 64;
   p.m_plane = (p.k * p.cols + 1023) / 1024 * 1024 + 64;
+  // Flat transforms where a vector per tile row would leave at least half its lanes idle.
+  // Measured (one thread, CPU time, batch 128, forward): AVX-512 32→64 12×12 3.16 → 2.96 ms,
+  // 64→64 10×10 3.62 → 2.99 ms; AVX2 64→64 10×10 4.64 → 4.33 ms, but 32→64 12×12 (5 tiles in 8
+  // lanes) 3.68 → 4.04 ms and 26×26 planes on AVX-512 (12–13 tiles in 16) no faster: the extra
+  // pass through `rows` costs what the idle lanes did.
+  p.flat = 2 * p.tw <= lanes;
+  p.row_len = 2 * p.tiles + 4 * lanes;
   return p;
 }
 
@@ -84,17 +94,22 @@ struct WinogradScratch {
     const index_t slack = 2 * lanes + 16;  // after each part: the last vectors' reads and spills
     const index_t v_len = 16 * p.v_plane + slack, m_len = 16 * p.m_plane + slack;
     const index_t padded_len = 2 * p.hs * p.ws + slack;
-    const auto total = static_cast<std::size_t>(v_len + m_len + padded_len + 16);
+    const index_t rows_len = 8 * p.row_len;
+    const auto total = static_cast<std::size_t>(v_len + m_len + padded_len + rows_len + 16);
     if (storage.size() < total) storage.resize(total);
     const auto address = reinterpret_cast<std::uintptr_t>(storage.data());
     v = storage.data() + (((address + 63) & ~std::uintptr_t{63}) - address) / sizeof(float);
     m = v + v_len;
     padded = m + m_len;
-    std::fill(padded, padded + padded_len, 0.0f);  // the padding; the copies write the image only
+    rows = padded + padded_len;
+    // the padding (the copies write the image only), and the flat transforms' rows, whose lanes
+    // past the tiles are read before written (their results are dropped; zero keeps them finite)
+    std::fill(padded, rows + rows_len, 0.0f);
   }
   float* v;      // (16, v_plane): (C, v_stride) each
   float* m;      // (16, m_plane): (K, cols) each
   float* padded;  // (2, hs, ws): two channels' planes of a sample, zero-padded
+  float* rows;    // (8, row_len): the flat transforms' rows (conv2d_winograd.inc transform_rows)
 };
 
 struct WinogradArgs {
