@@ -242,6 +242,33 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
     });
   }
 
+  // The Winograd layer's backward pass makes dz sample by sample and uses it for dx and dW at once;
+  // where a value is not finite it takes the whole dz's path instead (the direct pass's NaN).
+  test('a NaN or inf in dy on the Winograd layer (32→32 26×26): the same bits as the ops one by one', () => {
+    const c = BIT_CASES[0];
+    const { x, weight, bnWeight, bnBias, g } = inputs(c, 12);
+    const saved = conv2dBatchNormRelu(x, weight, null, bnWeight, bnBias, null, null, { pool: true });
+    const z = conv2d(x, weight, null);
+    const bn = batchNorm(z, null, null, bnWeight, bnBias, { training: true });
+    const pooled = maxPool2d(bn.y, { kernelSize: 2 });
+    const y = relu(pooled.y);
+    for (const bad of [NaN, Infinity]) {
+      const values = random(saved.y.shape, g).toArray();
+      // sample 5, channel 3: a pooled position whose ReLU passes the gradient
+      const plane = saved.y.shape[2] * saved.y.shape[3];
+      const at = Array.from({ length: plane }, (_, i) => (5 * c.k + 3) * plane + i).find((i) => y.toArray()[i] > 0)!;
+      values[at] = bad;
+      const dy = Tensor.from(Float32Array.from(values), saved.y.shape);
+      const dn = maxPool2dBackward(reluBackward(dy, y), pooled.indices, bn.y.shape);
+      const bnGrads = batchNormBackward(dn, z, bnWeight, bn.saved, { weightGrad: true, biasGrad: true });
+      const convGrads = conv2dBackward(bnGrads.dx!, x, weight, { inputGrad: true, biasGrad: false });
+      const grads = conv2dBatchNormReluBackward(dy, saved, x, weight, bnWeight, { pool: true, inputGrad: true });
+      expect(grads.dx!.toArray().some((v) => !Number.isFinite(v)), `${bad}: dx not finite`).toBe(true);
+      expectIdentical(grads.dx!.toArray(), convGrads.dx!.toArray(), `${bad}: dx`);
+      expectIdentical(grads.dw.toArray(), convGrads.dw.toArray(), `${bad}: dw`);
+    }
+  });
+
   test('conv2dRelu (inference) equals conv2d, (maxPool2d,) relu in turn bit for bit', () => {
     const g = new Generator(8);
     const x = random([3, 5, 11, 10], g);

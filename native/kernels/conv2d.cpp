@@ -1143,6 +1143,18 @@ index_t winograd_weight_grain(const Shape& s) {
 // ±inf: the transforms spread a non-finite x or dy over whole tiles (and can turn inf into NaN),
 // so the caller recomputes with the direct or im2col pass, whose NaN and inf land where PyTorch's
 // do.
+// dw and db (when non-null) from the Winograd weight gradient's per-chunk partials, added in
+// chunk order; false, writing nothing, when a partial is NaN or ±inf.
+bool winograd_weight_from_partials(float* dw, float* db, const Partials& du,
+                                   const Partials& db_partials, const Shape& s, bool accumulate) {
+  if (!du.finite() || (db != nullptr && !db_partials.finite())) return false;
+  std::vector<float> sum(static_cast<std::size_t>(du.size()));
+  reduce_partials(sum.data(), du, false);
+  conv2d_winograd_weight_from_transformed(dw, sum.data(), s.c, s.k, accumulate);
+  if (db != nullptr) reduce_partials(db, db_partials, accumulate);
+  return true;
+}
+
 bool winograd_weight_grad(float* dw, float* db, const float* dy, const float* x, const Shape& s,
                           bool accumulate) {
   const index_t grain = winograd_weight_grain(s);
@@ -1150,12 +1162,24 @@ bool winograd_weight_grad(float* dw, float* db, const float* dy, const float* x,
   Partials du(chunks, conv2d_winograd_weight_grad_partial_size(s.c, s.k)), db_partials(chunks, s.k);
   conv2d_winograd_weight_grad_chunks(du.block(0), db != nullptr ? db_partials.block(0) : nullptr,
                                      dy, x, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw, grain);
-  if (!du.finite() || (db != nullptr && !db_partials.finite())) return false;
-  std::vector<float> sum(static_cast<std::size_t>(du.size()));
-  reduce_partials(sum.data(), du, false);
-  conv2d_winograd_weight_from_transformed(dw, sum.data(), s.c, s.k, accumulate);
-  if (db != nullptr) reduce_partials(db, db_partials, accumulate);
-  return true;
+  return winograd_weight_from_partials(dw, db, du, db_partials, s, accumulate);
+}
+
+// dx, dw and db (when non-null) by Winograd from dy made sample by sample, each sample's dy used
+// for both while in cache (conv2d_winograd_backward_from): what the whole dy and backward_dense
+// give, bit for bit, where every value is finite. Returns false otherwise, having written dx but
+// not dw or db: the caller takes the whole dy's path, which falls back as backward_dense does.
+bool winograd_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHook& dy_of_sample,
+                            const float* x, const float* w, const Shape& s, bool accumulate) {
+  const index_t grain = winograd_weight_grain(s);
+  const index_t chunks = chunk_count(s.n, grain);
+  Partials du(chunks, conv2d_winograd_weight_grad_partial_size(s.c, s.k)), db_partials(chunks, s.k);
+  if (!conv2d_winograd_backward_from(dx, du.block(0),
+                                     db != nullptr ? db_partials.block(0) : nullptr, dy_of_sample,
+                                     x, w, s.n, s.c, s.h, s.w, s.k, s.ph, s.pw, grain)) {
+    return false;
+  }
+  return winograd_weight_from_partials(dw, db, du, db_partials, s, accumulate);
 }
 
 Conv2dAlgorithm resolve(Conv2dAlgorithm algorithm, const Shape& s, Conv2dPass pass) {
@@ -1321,6 +1345,11 @@ void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHoo
   const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
   const BackwardPlan plan = backward_plan(Conv2dAlgorithm::kAuto, s, dx != nullptr);
   const index_t sample = s.k * s.out_plane();
+  if (dx != nullptr && plan.dx == Conv2dAlgorithm::kWinograd &&
+      plan.dw == Conv2dAlgorithm::kWinograd &&
+      winograd_backward_from(dx, dw, db, dy_of_sample, x, w, s, accumulate)) {
+    return;
+  }
   if (uses_winograd(plan, dx != nullptr)) {
     // Winograd reads all of dy: the whole dy first (in a buffer this thread keeps: 2 MB on the
     // deep network's 64→64 10×10 layer, faulted in once), then conv2d_backward's passes on it

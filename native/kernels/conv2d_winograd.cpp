@@ -186,6 +186,19 @@ struct WinogradGradArgs {
   float* db;        // (chunks, K) or nullptr
 };
 
+struct WinogradBackwardArgs {
+  const WinogradGradPlan* grad_plan;
+  const Conv2dSampleHook* dy_of_sample;  // sample n's dy (K, OH, OW) into a buffer
+  const float* x;                        // (N,C,H,W)
+  const float* u;                        // (16, K, C): the turned weights, transformed
+  float* dx;                             // (N,C,H,W)
+  index_t grain;                         // samples per chunk: chunk = begin / grain
+  index_t dx_group;                      // samples whose dy is made and used at a time
+  float* du;                             // (chunks, 16, K, Cp): each chunk's partial
+  float* db;                             // (chunks, K) or nullptr
+  char* dx_finite;                       // (chunks): whether each chunk's dx is all finite
+};
+
 // u (16, C, K) = G g Gᵀ for every (k, c) with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; g (K,C,3,3).
 // On the pool, in chunks of input channels (about 1k filters each; each chunk writes whole K-long
 // rows of u).
@@ -239,6 +252,7 @@ struct WinogradKernels {
   index_t lanes;
   void (*forward)(const WinogradArgs& a, index_t g_begin, index_t g_end);
   void (*weight_grad)(const WinogradGradArgs& a, index_t begin, index_t end);  // a chunk of samples
+  void (*backward)(const WinogradBackwardArgs& a, index_t begin, index_t end);  // a chunk of samples
 };
 
 // The same choice as the direct kernels' (NAPINET_CONV_ISA caps it): 8×3 blocks of 16 lanes (24
@@ -251,22 +265,40 @@ const WinogradKernels& winograd_kernels() {
     switch (runtime_isa("NAPINET_CONV_ISA")) {
       case Isa::kAvx512:
         return {16, &winograd_avx512::Winograd<16, 8, 3>::forward,
-                &winograd_avx512::WinogradGrad<16, 8, 2>::weight_grad};
+                &winograd_avx512::WinogradGrad<16, 8, 2>::weight_grad,
+                &winograd_avx512::WinogradBackward<winograd_avx512::Winograd<16, 8, 3>,
+                                                   winograd_avx512::WinogradGrad<16, 8, 2>>::chunk};
       case Isa::kAvx2:
         return {8, &winograd_avx2::Winograd<8, 4, 2>::forward,
-                &winograd_avx2::WinogradGrad<8, 4, 2>::weight_grad};
+                &winograd_avx2::WinogradGrad<8, 4, 2>::weight_grad,
+                &winograd_avx2::WinogradBackward<winograd_avx2::Winograd<8, 4, 2>,
+                                                 winograd_avx2::WinogradGrad<8, 4, 2>>::chunk};
       case Isa::kGeneric:
       case Isa::kNeon: break;
     }
 #elif defined(__aarch64__) && defined(__GNUC__)
     if (runtime_isa("NAPINET_CONV_ISA") == Isa::kNeon)
       return {4, &winograd_portable::Winograd<4, 8, 3>::forward,
-              &winograd_portable::WinogradGrad<4, 8, 2>::weight_grad};
+              &winograd_portable::WinogradGrad<4, 8, 2>::weight_grad,
+              &winograd_portable::WinogradBackward<winograd_portable::Winograd<4, 8, 3>,
+                                                   winograd_portable::WinogradGrad<4, 8, 2>>::chunk};
 #endif
     return {8, &winograd_portable::Winograd<8, 4, 2>::forward,
-            &winograd_portable::WinogradGrad<8, 4, 2>::weight_grad};
+            &winograd_portable::WinogradGrad<8, 4, 2>::weight_grad,
+            &winograd_portable::WinogradBackward<winograd_portable::Winograd<8, 4, 2>,
+                                                 winograd_portable::WinogradGrad<8, 4, 2>>::chunk};
   }();
   return chosen;
+}
+
+// dx's weights, transformed: w' (C, K, 3, 3) with w'[c, k, i, j] = w[k, c, 2 − i, 2 − j].
+std::vector<float> turned_transformed_weights(const float* w, index_t C, index_t K) {
+  std::vector<float> turned(static_cast<std::size_t>(K * C * 9));
+  for (index_t k = 0; k < K; ++k)
+    for (index_t c = 0; c < C; ++c)
+      for (index_t t = 0; t < 9; ++t)
+        turned[static_cast<std::size_t>((c * K + k) * 9 + t)] = w[(k * C + c) * 9 + 8 - t];
+  return transform_weights(turned.data(), K, C);
 }
 
 bool winograd_forward(float* y, const float* x, const std::vector<float>& u, const float* b,
@@ -292,15 +324,27 @@ bool conv2d_winograd_forward(float* y, const float* x, const float* w, const flo
 
 bool conv2d_winograd_input_grad(float* dx, const float* dy, const float* w, index_t N, index_t C,
                                 index_t H, index_t W, index_t K, index_t pad_h, index_t pad_w) {
-  // w' (C, K, 3, 3): w'[c, k, i, j] = w[k, c, 2 − i, 2 − j]
-  std::vector<float> turned(static_cast<std::size_t>(K * C * 9));
-  for (index_t k = 0; k < K; ++k)
-    for (index_t c = 0; c < C; ++c)
-      for (index_t t = 0; t < 9; ++t)
-        turned[static_cast<std::size_t>((c * K + k) * 9 + t)] = w[(k * C + c) * 9 + 8 - t];
   const index_t oh = H + 2 * pad_h - 2, ow = W + 2 * pad_w - 2;
-  return winograd_forward(dx, dy, transform_weights(turned.data(), K, C), nullptr, N, K, oh, ow, C,
-                   2 - pad_h, 2 - pad_w, nullptr);
+  return winograd_forward(dx, dy, turned_transformed_weights(w, C, K), nullptr, N, K, oh, ow, C,
+                          2 - pad_h, 2 - pad_w, nullptr);
+}
+
+bool conv2d_winograd_backward_from(float* dx, float* du, float* db,
+                                   const Conv2dSampleHook& dy_of_sample, const float* x,
+                                   const float* w, index_t N, index_t C, index_t H, index_t W,
+                                   index_t K, index_t pad_h, index_t pad_w, index_t grain) {
+  const WinogradKernels& kernels = winograd_kernels();
+  const WinogradGradPlan gp = make_grad_plan(N, C, H, W, K, pad_h, pad_w, kernels.lanes);
+  if (N == 0) return true;
+  // dx's blocks as conv2d_winograd_input_grad makes them for the whole batch
+  const index_t dx_group =
+      make_plan(N, K, gp.oh, gp.ow, C, 2 - pad_h, 2 - pad_w, kernels.lanes).group;
+  const std::vector<float> u = turned_transformed_weights(w, C, K);
+  std::vector<char> dx_finite(static_cast<std::size_t>((N + grain - 1) / grain), 0);
+  const WinogradBackwardArgs args{&gp,   &dy_of_sample, x,  u.data(),         dx,
+                                  grain, dx_group,      du, db, dx_finite.data()};
+  parallel_chunks(N, grain, [&](index_t begin, index_t end) { kernels.backward(args, begin, end); });
+  return std::all_of(dx_finite.begin(), dx_finite.end(), [](char f) { return f != 0; });
 }
 
 index_t conv2d_winograd_weight_grad_partial_size(index_t C, index_t K) {

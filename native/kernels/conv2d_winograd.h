@@ -55,6 +55,21 @@ bool conv2d_winograd_input_grad(float* dx,        // (N,C,H,W)
                                 index_t N, index_t C, index_t H, index_t W, index_t K,
                                 index_t pad_h, index_t pad_w);
 
+// Both gradients at once, where dy comes sample by sample from a hook (a fused layer's dz; see
+// conv2d_backward_from): dx as conv2d_winograd_input_grad gives it, and du and db partials as
+// conv2d_winograd_weight_grad_chunks writes them for the same grain, bit for bit. Each chunk makes
+// its samples' dy a few at a time (dx's block) in a buffer of its thread and uses it for both
+// while it is in cache, instead of the whole dy going out to memory and being read back twice.
+// dy_of_sample is called once per sample, on the thread that uses it. Returns false when some dx
+// is NaN or ±inf (dx then holds no result: recompute it, as for conv2d_winograd_input_grad); the
+// caller checks the partials as for conv2d_winograd_weight_grad_chunks.
+bool conv2d_winograd_backward_from(float* dx,  // (N,C,H,W)
+                                   float* du, float* db, const Conv2dSampleHook& dy_of_sample,
+                                   const float* x,  // (N,C,H,W)
+                                   const float* w,  // (K,C,3,3)
+                                   index_t N, index_t C, index_t H, index_t W, index_t K,
+                                   index_t pad_h, index_t pad_w, index_t grain);
+
 // The weight gradient of a 3×3, stride-1 convolution in the Winograd domain:
 //   du_e (K, C) = Σ over tiles (A dy_tile Aᵀ)_e · (Bᵀ d_tile B)_e   for the 16 elements e,
 //   dw = Gᵀ du G
