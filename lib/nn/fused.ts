@@ -14,7 +14,7 @@
 import { isExplicitMode, isInferenceOnly } from '../autograd/grad_mode';
 import { keep, type Storage } from '../memory';
 import { conv2dMaxPool2d, conv2dMaxPool2dBackward, type Conv2dMaxPool2dOptions, conv2dOutputShape } from '../ops/conv2d';
-import { type Conv2dBatchNormReluResult, conv2dBatchNormRelu, conv2dBatchNormReluBackward, conv2dRelu } from '../ops/conv2d_batchnorm';
+import { type Conv2dBatchNormReluResult, conv2dBatchNormRelu, conv2dBatchNormReluBackward, conv2dBatchNormReluRecomputes, conv2dRelu } from '../ops/conv2d_batchnorm';
 import { Tensor } from '../tensor';
 import { ReLU } from './activation';
 import { BatchNorm2d } from './batchnorm';
@@ -246,6 +246,8 @@ export class ConvBnReluStep implements FusedStep {
     const [n, k, oh, ow] = this.shapes.conv(x.shape);
     const shape = this.pool ? this.shapes.pooled(x.shape)! : [n, k, oh, ow];
     const w = this.workspace;
+    // The convolution's output z is kept for the backward pass, or recomputed there where cheaper.
+    const recompute = conv2dBatchNormReluRecomputes(x, conv.weight, conv.bias, { ...this.options, pool: this.pool !== null });
     this.saved = conv2dBatchNormRelu(
       x,
       conv.weight,
@@ -264,7 +266,7 @@ export class ConvBnReluStep implements FusedStep {
       {
         y: w.get('y', shape, x.device),
         indices: this.pool ? w.get('indices', shape, x.device, 'int32') : undefined,
-        z: w.get('z', [n, k, oh, ow], x.device),
+        z: recompute ? null : w.get('z', [n, k, oh, ow], x.device),
         saveMean: w.get('saveMean', [k], x.device),
         saveInvstd: w.get('saveInvstd', [k], x.device),
         saveAffine: w.get('saveAffine', [4, k], x.device),

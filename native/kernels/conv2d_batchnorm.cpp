@@ -37,6 +37,22 @@ struct StatsContext {
   const Planes* g;
 };
 
+// What the recomputing passes share: the convolution's operands (conv2d_direct_forward_samples').
+struct Recompute {
+  const float* x;
+  const float* w;
+  index_t n, c, h, w_in, k, kh, kw, sh, sw, ph, pw;
+
+  // Samples [begin, end) into this thread's one-sample buffer, each handed to after_sample.
+  void samples(index_t begin, index_t end, const Conv2dSampleHook& after_sample) const {
+    thread_local std::vector<float> buffer;
+    float* out = scratch(buffer, static_cast<std::size_t>(k * conv2d_output_size(h, kh, sh, ph) *
+                                                          conv2d_output_size(w_in, kw, sw, pw)));
+    conv2d_direct_forward_samples(out, x, w, nullptr, n, c, h, w_in, k, kh, kw, sh, sw, ph, pw,
+                                  begin, end, &after_sample);
+  }
+};
+
 struct GradContext {
   const Planes* g;
   const float* dy;
@@ -45,6 +61,7 @@ struct GradContext {
   const float* z;
   const float* affine;          // the forward's (batch_norm_train_coefficients')
   const float* coefficients;    // batch_norm_grad_coefficients'
+  const Recompute* recompute;  // z == nullptr: z recomputed sample by sample
 };
 
 // Pooled planes [p0, p0 + count) (OH/2 × OW/2 each) back to OH × OW: what relu_backward then
@@ -73,6 +90,56 @@ void dz_of_sample(const void* ctx, index_t n, float* planes) {
   }
 }
 
+// ---- without z: the convolution recomputed where its output is needed ----
+
+// The forward's second pass: sample n's z normalised and rectified into y.
+struct ApplyContext {
+  const Planes* g;
+  float* y;
+  const float* coefficients;
+};
+
+void apply_after_sample(const void* ctx, index_t n, float* planes) {
+  const auto& c = *static_cast<const ApplyContext*>(ctx);
+  const index_t k = c.g->k, l = c.g->plane();
+  batch_norm_apply_planes(c.y + n * k * l, planes, c.coefficients, 0, k, k, l, true);
+}
+
+// The backward's first pass: sample n's sums from dy and the recomputed z.
+struct RecomputedSumsContext {
+  const Planes* g;
+  double* sums;  // (N·K, 3)
+  const float* dy;
+  const float* affine;
+  const float* mean;
+};
+
+void grad_sums_after_sample(const void* ctx, index_t n, float* planes) {
+  const auto& c = *static_cast<const RecomputedSumsContext*>(ctx);
+  const index_t k = c.g->k, l = c.g->plane();
+  batch_norm_relu_plane_grad_sums(c.sums + 3 * n * k, c.dy + n * k * l, planes, c.affine, c.mean,
+                                  0, k, k, l);
+}
+
+// The convolution backward's dz of sample n, with z recomputed into this thread's buffer first.
+struct RecomputedGradContext {
+  const GradContext* grad;
+  const Recompute* recompute;
+  float* dz;  // set per sample (dz_from_recomputed)
+};
+
+void dz_from_recomputed(const void* ctx, index_t n, float* z) {
+  const auto& c = *static_cast<const RecomputedGradContext*>(ctx);
+  const index_t k = c.grad->g->k, l = c.grad->g->plane();
+  batch_norm_relu_input_grad_planes(c.dz, c.grad->dy + n * k * l, z, c.grad->affine,
+                                    c.grad->coefficients, 0, k, k, l);
+}
+
+void dz_of_sample_recomputed(const void* ctx, index_t n, float* planes) {
+  const auto& c = *static_cast<const GradContext*>(ctx);
+  const RecomputedGradContext inner{&c, c.recompute, planes};
+  c.recompute->samples(n, n + 1, {&dz_from_recomputed, &inner});
+}
 
 // conv2d_relu_forward's per-sample epilogue: the ReLU over the sample's K planes in place, or
 // their 2×2 max-pool (the window's value as max_pool2d_forward picks it) then the ReLU into y.
@@ -107,6 +174,14 @@ NAPINET_VECTORIZED void relu_after_sample(const void* ctx, index_t n, float* pla
 
 }  // namespace
 
+bool conv2d_batch_norm_relu_recomputes(index_t N, index_t C, index_t H, index_t W, index_t K,
+                                       index_t kh, index_t kw, index_t stride_h, index_t stride_w,
+                                       index_t pad_h, index_t pad_w, bool pooled,
+                                       bool conv_bias) {
+  return !pooled && !conv_bias &&
+         conv2d_cheap_to_recompute(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+}
+
 void conv2d_relu_forward(float* y, float* z, const float* x, const float* w, const float* b,
                          index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh,
                          index_t kw, index_t stride_h, index_t stride_w, index_t pad_h,
@@ -135,6 +210,20 @@ void conv2d_batch_norm_relu_forward(float* y, std::int32_t* indices, float* z, f
   float* coefficients = save_affine;
 
   const StatsContext context{stats, &g};
+  if (z == nullptr) {  // two passes of the recomputed convolution: statistics, then y
+    const Recompute recompute{x, w, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w};
+    parallel_for(N, 1, [&](index_t n0, index_t n1) {
+      recompute.samples(n0, n1, {&stats_after_sample, &context});
+    });
+    batch_norm_train_coefficients(coefficients, save_mean, save_invstd, running_mean, running_var,
+                                  num_batches_tracked, stats, weight, bias, N, K, l, momentum,
+                                  cumulative_average, eps);
+    const ApplyContext apply{&g, y, coefficients};
+    parallel_for(N, 1, [&](index_t n0, index_t n1) {
+      recompute.samples(n0, n1, {&apply_after_sample, &apply});
+    });
+    return;
+  }
   conv2d_forward_then(z, x, w, conv_bias, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w,
                       {&stats_after_sample, &context});
   batch_norm_train_coefficients(coefficients, save_mean, save_invstd, running_mean, running_var,
@@ -170,11 +259,19 @@ void conv2d_batch_norm_relu_backward(float* dx, float* dw, float* conv_db, float
   float* coefficients = scratch(coefficient_buffer, static_cast<std::size_t>(kBatchNormGradFields * K));
   for (index_t k = 0; k < K; ++k) invstd[k] = static_cast<double>(save_invstd[k]);
 
-  GradContext context{&g, dy, indices, y, z, save_affine, nullptr};
+  const Recompute recompute{x, w, N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w};
+  GradContext context{&g, dy, indices, y, z, save_affine, nullptr,
+                      z == nullptr ? &recompute : nullptr};
+  if (z == nullptr) {  // the sums from dy and the recomputed z, sample by sample
+    const RecomputedSumsContext sums_context{&g, sums, dy, save_affine, save_mean};
+    parallel_for(N, 1, [&](index_t n0, index_t n1) {
+      recompute.samples(n0, n1, {&grad_sums_after_sample, &sums_context});
+    });
+  }
   // The batch norm's per-plane sums over the gradient above it (one pass over dy and z, and the
   // pooled y and indices).
   const index_t run = std::max<index_t>(1, kRunValues / l);  // planes per L1-sized run
-  parallel_for(N * K, plane_grain(l), [&](index_t p0, index_t p1) {
+  if (z != nullptr) parallel_for(N * K, plane_grain(l), [&](index_t p0, index_t p1) {
     if (indices == nullptr) {  // the ReLU's gradient recomputed inside the sums' pass
       batch_norm_relu_plane_grad_sums(sums + 3 * p0, dy + p0 * l, z + p0 * l, save_affine,
                                       save_mean, p0 % K, K, p1 - p0, l);
@@ -191,8 +288,9 @@ void conv2d_batch_norm_relu_backward(float* dx, float* dw, float* conv_db, float
   batch_norm_grad_coefficients(coefficients, dweight, dbias, sums, save_mean, invstd, weight, N,
                                K, l, true, accumulate);
   context.coefficients = coefficients;
-  conv2d_backward_from(dx, dw, conv_db, {&dz_of_sample, &context}, x, w, N, C, H, W, K, kh, kw,
-                       stride_h, stride_w, pad_h, pad_w, accumulate);
+  const Conv2dSampleHook dz_hook{z == nullptr ? &dz_of_sample_recomputed : &dz_of_sample, &context};
+  conv2d_backward_from(dx, dw, conv_db, dz_hook, x, w, N, C, H, W, K, kh, kw, stride_h, stride_w,
+                       pad_h, pad_w, accumulate);
 }
 
 }  // namespace napinet::kernels
