@@ -56,6 +56,7 @@ const CASES = loadFixtures('conv2d_batchnorm');
 
 /** y and every gradient: the convolution's rule (see the header). */
 const stacked = (ref: ArrayLike<number>): Tolerance => ({ atol: 1e-5 * rms(ref), rtol: 1e-5, relNorm: 1e-5 });
+const expectStacked = (actual: ArrayLike<number>, expected: ArrayLike<number>, label: string) => expectClose(actual, expected, stacked(expected), label);
 
 function valuesPerChannel(c: FixtureCase): number {
   const [n] = c.get('x').shape;
@@ -235,11 +236,13 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
         const grads = run(inputGrad);
         if (inputGrad) expectIdentical(grads.dx!.toArray(), convGrads.dx!.toArray(), 'dx');
         else expect(grads.dx).toBeNull();
-        expectIdentical(grads.dw.toArray(), convGrads.dw.toArray(), `dw (inputGrad ${inputGrad})`);
+        // (without dx and z, the one-pass weight gradient regroups the sums: equal to rounding)
+        const same = saved.z === null && !inputGrad ? expectStacked : expectIdentical;
+        same(grads.dw.toArray(), convGrads.dw.toArray(), `dw (inputGrad ${inputGrad})`);
         if (c.convBias) expectIdentical(grads.convDb!.toArray(), convGrads.db!.toArray(), 'conv db');
         if (c.affine) {
-          expectIdentical(grads.dweight!.toArray(), bnGrads.dweight!.toArray(), 'dweight');
-          expectIdentical(grads.dbias!.toArray(), bnGrads.dbias!.toArray(), 'dbias');
+          same(grads.dweight!.toArray(), bnGrads.dweight!.toArray(), 'dweight');
+          same(grads.dbias!.toArray(), bnGrads.dbias!.toArray(), 'dbias');
         }
       }
       // and the same bits with one thread as with the pool
@@ -323,10 +326,13 @@ describe('conv2dBatchNormRelu without z (the convolution recomputed)', () => {
         const convGrads = conv2dBackward(bnGrads.dx!, x, weight, { ...conv, inputGrad, biasGrad: false });
         const grads = conv2dBatchNormReluBackward(dy, saved, x, weight, bnWeight, { ...conv, inputGrad });
         if (inputGrad) expectIdentical(grads.dx!.toArray(), convGrads.dx!.toArray(), 'dx');
-        expectIdentical(grads.dw.toArray(), convGrads.dw.toArray(), `dw (inputGrad ${inputGrad})`);
+        // without dx or padding: the one-pass weight gradient (sums regrouped, equal to rounding);
+        // else the recomputing passes, bit for bit
+        const same = !inputGrad && !c.padding ? expectStacked : expectIdentical;
+        same(grads.dw.toArray(), convGrads.dw.toArray(), `dw (inputGrad ${inputGrad})`);
         if (c.affine) {
-          expectIdentical(grads.dweight!.toArray(), bnGrads.dweight!.toArray(), 'dweight');
-          expectIdentical(grads.dbias!.toArray(), bnGrads.dbias!.toArray(), 'dbias');
+          same(grads.dweight!.toArray(), bnGrads.dweight!.toArray(), 'dweight');
+          same(grads.dbias!.toArray(), bnGrads.dbias!.toArray(), 'dbias');
         }
       }
       expectSameBitsAcrossThreads(() => {

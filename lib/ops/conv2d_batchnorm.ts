@@ -240,7 +240,7 @@ export function conv2dBatchNormReluBackward(
   const dbias = affineGrad ? output(outs.dbias ?? undefined, 'options.out.dbias', [s.k], 'cpu') : null;
   native().conv2dBatchNormReluBackward(
     dx?.buffer ?? null, dw.buffer, convDb?.buffer ?? null, dweight?.buffer ?? null, dbias?.buffer ?? null,
-    dy.buffer, s.pool ? (saved.indices!.buffer as Int32Array | CudaBuffer) : null, s.pool ? saved.y.buffer : null, saved.z?.buffer ?? null, x.buffer, weight.buffer,
+    dy.buffer, s.pool ? (saved.indices!.buffer as Int32Array | CudaBuffer) : null, s.pool || saved.z === null ? saved.y.buffer : null, saved.z?.buffer ?? null, x.buffer, weight.buffer,
     bw?.buffer ?? null, saved.saveMean.buffer, saved.saveInvstd.buffer, saved.saveAffine.buffer,
     s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.pool, accumulate,
   );

@@ -12,7 +12,7 @@
 //   conv2dReluForward(y, zOrNull, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, pooled)
 //       (inference, with an eval-mode batch norm folded into w and b)
 // saveAffine (4·K): the normalisation's coefficients; indices and y (the pooled output, for the
-// ReLU's mask) only with pool.
+// ReLU's mask) only with pool; y (for the ReLU's mask) also with z null.
 // runningMean/runningVar/numBatchesTracked, convBias, weight, bias and the gradients but dw may be
 // null. CPU only for now: on CUDA tensors Sequential runs the layers one by one (lib/nn/fused.ts).
 #include "../kernels/conv2d_batchnorm.h"
@@ -116,12 +116,10 @@ Napi::Value backward(const Napi::CallbackInfo& info) {
   auto dy = float_arg(info, 5, "dy", out);
   IntBuffer indices;
   FloatBuffer y;
-  if (pool) {
-    indices = int_buffer_arg(info, 6, "indices", out);
-    y = float_arg(info, 7, "y", out);
-  }
   auto z = optional_float_arg(info, 8, "z", a.y_size(env, "z"));
   if (!z && pool) throw_type_error(env, "z", "a tensor (the recomputed path takes no pool)", "null");
+  if (pool) indices = int_buffer_arg(info, 6, "indices", out);
+  if (pool || !z) y = float_arg(info, 7, "y", out);
   auto x = float_arg(info, 9, "x", a.x_size(env));
   auto w = float_arg(info, 10, "w", a.w_size(env));
   auto weight = optional_float_arg(info, 11, "weight", k);

@@ -73,7 +73,7 @@ void conv2d_relu_forward(float* y,        // (N,K,OH,OW) or (N,K,OH/2,OW/2)
                          index_t pad_w, bool pooled);
 
 // Gradients of conv2d_batch_norm_relu_forward given dy (the gradient of y), its indices and y
-// (pooled; without a pool both nullptr: the mask comes from z and save_affine), z (nullptr, as in
+// (pooled, or y when z is nullptr; otherwise both nullptr: the mask comes from z and save_affine), z (nullptr, as in
 // the forward pass without z: recomputed from x and w, which must be unchanged), save_mean,
 // save_invstd and save_affine. dx (nullptr: not computed) is overwritten; dw,
 // conv_db, dweight, dbias (each may be nullptr but dw) are overwritten or, with `accumulate`, added
