@@ -295,11 +295,14 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
  * 16, the path that keeps z differs by rounding, and a ReLU mask flipped by it moves a whole
  * channel's dw).
  */
-const RECOMPUTE_CASES: Case[] = [
+const RECOMPUTE_CASES: (Case & { dyOffset?: number })[] = [
   { name: 'deep layer 1 (1→32, 26×26), batch 16 (the rule\'s own case)', n: 16, c: 1, h: 28, w: 28, k: 32, kernel: 3, convBias: false, pool: false, affine: true },
   { name: 'odd sizes: 2→5, 11×9, padding 1, offset input', n: 3, c: 2, h: 11, w: 9, k: 5, kernel: 3, padding: 1, convBias: false, pool: false, affine: true, offset: 3 },
   { name: 'stride 2, 5×5, 3→17, affine=False', n: 5, c: 3, h: 13, w: 12, k: 17, kernel: 5, stride: 2, padding: 2, convBias: false, pool: false, affine: false },
   { name: 'tiny output (2×2: the im2col weight gradient)', n: 5, c: 4, h: 4, w: 4, k: 3, kernel: 3, convBias: false, pool: false, affine: true },
+  // the one-pass weight gradient's regrouped sums where they would cancel most: an input far
+  // from 0 (mean 3) and an upstream gradient with a mean (1) as large as its spread
+  { name: 'offset input and gradient: 2→16, 10×12, no padding', n: 4, c: 2, h: 10, w: 12, k: 16, kernel: 3, convBias: false, pool: false, affine: true, offset: 3, dyOffset: 1 },
   { name: '32→64 12×12, batch 16 (Winograd\'s dW and the lanes dx)', n: 16, c: 32, h: 14, w: 14, k: 64, kernel: 3, convBias: false, pool: false, affine: true },
 ];
 
@@ -312,7 +315,7 @@ describe('conv2dBatchNormRelu without z (the convolution recomputed)', () => {
       const plainStats = { mean: Tensor.zeros([c.k]), variance: Tensor.full([c.k], 1) };
       const saved = conv2dBatchNormRelu(x, weight, null, bnWeight, bnBias, fusedStats.mean, fusedStats.variance, conv, { z: null });
       expect(saved.z).toBeNull();
-      const dy = random(saved.y.shape, g);
+      const dy = random(saved.y.shape, g, 1, c.dyOffset ?? 0);
 
       const z = conv2d(x, weight, null, { ...conv, algorithm: 'direct' });
       const bn = batchNorm(z, plainStats.mean, plainStats.variance, bnWeight, bnBias, { training: true });
@@ -421,6 +424,29 @@ describe.each(DEVICES)('Sequential runs Conv2d → BatchNorm2d → ReLU (→ Max
     const buffers = plain.namedBuffers();
     fusedModel.namedBuffers().forEach(([name, b], i) => expectIdentical(b.toArray(), buffers[i][1].toArray(), `${name} after 3 steps`));
     expectIdenticalParameters(fusedModel, plain, 'after 3 steps');
+  });
+
+  test('without dx, a first block of 16 channels (z not kept, the one-pass weight gradient): three SGD steps equal to the layers one by one to rounding', () => {
+    const fusedModel = smallDeepNetwork(16).to(device);
+    const plain = smallDeepNetwork(16).to(device);
+    plain.fuse = false;
+    const optimizers = [fusedModel, plain].map((m) => new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 }));
+    const g = new Generator(10);
+    const close = (a: ArrayLike<number>, b: ArrayLike<number>, label: string) => expectClose(a, b, stacked(b), label);
+    const named = (m: Sequential) => m.namedParameters().map(([name, p]) => [name, p] as const);
+    for (let step = 0; step < 3; step++) {
+      const x = random([6, 1, 16, 16], g).to(device);
+      const labels = Tensor.from(Int32Array.from({ length: 6 }, () => g.int(3)), [6], { dtype: 'int32', device });
+      const outputs = [fusedModel, plain].map((model, i) => explicitStep(model, optimizers[i], x, labels));
+      expect(outputs[0].dx).toBeNull();
+      expect(ranFused(fusedModel)).toBe(device === 'cpu');
+      close(outputs[0].logits, outputs[1].logits, `logits, step ${step}`);
+      const reference = named(plain);
+      named(fusedModel).forEach(([name, p], i) => close(p.grad!.toArray(), reference[i][1].grad!.toArray(), `${name}.grad at step ${step}`));
+      optimizers.forEach((o) => o.step());
+    }
+    const reference = named(plain);
+    named(fusedModel).forEach(([name, p], i) => close(p.toArray(), reference[i][1].toArray(), `${name} after 3 steps`));
   });
 
   test('inference() in eval mode folds each batch norm into its convolution (CPU), refolded when a parameter or statistic changes', () => {

@@ -3,7 +3,9 @@
  * that nn/fused.ts runs for Conv2d → BatchNorm2d → ReLU (→ MaxPool2d(2)) in training on the CPU,
  * and its gradients. Values and gradients are bit-identical to conv2d, batchNorm (training), then
  * relu, or batchNorm, maxPool2d and relu (the order Sequential runs a ReLU and a pool in), and their
- * backward ops (native/kernels/conv2d_batchnorm.h says how). CPU only: a CUDA tensor is an error.
+ * backward ops (native/kernels/conv2d_batchnorm.h says how), except without z (out.z null) and
+ * without dx, where dw, dweight and dbias come from one read of dy and y, equal to rounding.
+ * CPU only: a CUDA tensor is an error.
  * Test: test/conv2d_batchnorm.test.ts.
  */
 import { type CudaBuffer, native } from '../native';

@@ -13,8 +13,11 @@
 // recompute (conv2d_batch_norm_relu_recomputes), nothing the size of z is stored or read back: the
 // forward pass runs the convolution twice, sample by sample into a buffer that stays in cache,
 // once for the statistics and once to normalise and rectify it into y; the backward pass
-// recomputes each sample's z for the sums and again for dz, reading only dy, x and the statistics.
-// Every value and gradient is the same as with z (the same kernel recomputes the same z).
+// recomputes each sample's z for the sums and again for dz, reading only dy, x and the statistics;
+// every value and gradient is then the same as with z (the same kernel recomputes the same z).
+// Without dx and padding it does better: dw, dweight and dbias from one read of dy and y (the
+// ReLU's mask) plus the convolution's weight gradient of the masked dy and the taps' Gram matrix
+// over x (conv2d_batchnorm.cpp one_pass_weight_grads), equal to the rest to rounding.
 // Every value and gradient is bit-identical to running conv2d_forward, batch_norm_forward_train,
 // relu_forward (with a pool: batch_norm_forward_train, max_pool2d_forward, relu_forward) and their
 // backward kernels one after the other: the fused kernels call the same per-plane building blocks
@@ -29,8 +32,11 @@ namespace napinet::kernels {
 
 // Whether the fused block had better recompute z than store it (z == nullptr below): no pool, no
 // convolution bias, and a convolution conv2d_cheap_to_recompute (a first layer's, few input
-// channels and taps). Measured on the deep network's first block (1→32 3×3 on 28×28, batch 128,
-// Sapphire Rapids, AVX-512): see conv2d_batchnorm.cpp.
+// channels and taps). On the deep network's first block (1→32 3×3 on 28×28, batch 128, no dx;
+// Xeon, AVX-512, one thread, CPU time inside the training step, bench/deep-step.mjs --profile):
+// forward 3.7–4.0 → 2.9 ms, backward 4.5–4.6 → 3.6 ms. With dx (recomputed twice) the backward
+// pass is slower than with z (4.5–4.9 → 5.6–6.3 ms): lib/nn/fused.ts keeps z where the last
+// backward pass computed dx.
 bool conv2d_batch_norm_relu_recomputes(index_t N, index_t C, index_t H, index_t W, index_t K,
                                        index_t kh, index_t kw, index_t stride_h, index_t stride_w,
                                        index_t pad_h, index_t pad_w, bool pooled,
