@@ -90,7 +90,8 @@ export function conv2dBatchNormReluRecomputes(
  * options.pool), updating runningMean and runningVar (both or neither) in place as batchNorm does.
  * bnWeight and bnBias are the batch norm's affine parameters (null: affine=False).
  * out.z: a tensor keeps the convolution's output for the backward pass; null recomputes it instead
- * (forward and backward, from x and weight, which must then be unchanged until the backward pass;
+ * (forward and backward, from x and weight, which must then be unchanged until the backward pass,
+ * as must y, whose signs the backward pass takes for the ReLU's mask;
  * no pool, no convBias); left out, the kernels' rule picks (null for a convolution cheap to
  * recompute: few input channels and taps, as a network's first layer).
  */
