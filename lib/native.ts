@@ -268,12 +268,17 @@ export interface NativeAddon {
   // fused convolution → batch norm (training) → ReLU (→ 2×2 max-pool), CPU only
   // (native/kernels/conv2d_batchnorm.h); indices (and y in backward) are used only with pool
   conv2dBatchNormReluForward(
-    y: NativeBuffer, indices: Int32Array | CudaBuffer | null, z: NativeBuffer, saveMean: NativeBuffer, saveInvstd: NativeBuffer,
+    y: NativeBuffer, indices: Int32Array | CudaBuffer | null, z: NativeBuffer | null, saveMean: NativeBuffer, saveInvstd: NativeBuffer,
     saveAffine: NativeBuffer, runningMean: NativeBuffer | null, runningVar: NativeBuffer | null, numBatchesTracked: NativeBuffer | null,
     x: NativeBuffer, w: NativeBuffer, convBias: NativeBuffer | null, weight: NativeBuffer | null, bias: NativeBuffer | null,
     N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
     sh: number, sw: number, ph: number, pw: number, pool: boolean, momentum: number, cumulativeAverage: boolean, eps: number,
   ): void;
+  /** Whether the fused block recomputes the convolution's output rather than keep z (z null then). */
+  conv2dBatchNormReluRecomputes(
+    N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, pool: boolean, convBias: boolean,
+  ): boolean;
   /** Inference's convolution → ReLU (→ 2×2 max-pool without indices; z receives the convolution's output). */
   conv2dReluForward(
     y: NativeBuffer, z: NativeBuffer | null, x: NativeBuffer, w: NativeBuffer, b: NativeBuffer | null,
@@ -282,7 +287,7 @@ export interface NativeAddon {
   ): void;
   conv2dBatchNormReluBackward(
     dx: NativeBuffer | null, dw: NativeBuffer, convDb: NativeBuffer | null, dweight: NativeBuffer | null, dbias: NativeBuffer | null,
-    dy: NativeBuffer, indices: Int32Array | CudaBuffer | null, y: NativeBuffer | null, z: NativeBuffer, x: NativeBuffer, w: NativeBuffer,
+    dy: NativeBuffer, indices: Int32Array | CudaBuffer | null, y: NativeBuffer | null, z: NativeBuffer | null, x: NativeBuffer, w: NativeBuffer,
     weight: NativeBuffer | null, saveMean: NativeBuffer, saveInvstd: NativeBuffer, saveAffine: NativeBuffer,
     N: number, C: number, H: number, W: number, K: number, kh: number, kw: number,
     sh: number, sw: number, ph: number, pw: number, pool: boolean, accumulate: boolean,

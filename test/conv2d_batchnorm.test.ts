@@ -37,7 +37,7 @@ import { Sequential } from '../lib/nn/sequential';
 import { relu, reluBackward } from '../lib/ops/activation';
 import { batchNorm, batchNormBackward } from '../lib/ops/batchnorm';
 import { conv2d, conv2dBackward } from '../lib/ops/conv2d';
-import { conv2dBatchNormRelu, conv2dBatchNormReluBackward, conv2dRelu } from '../lib/ops/conv2d_batchnorm';
+import { conv2dBatchNormRelu, conv2dBatchNormReluBackward, conv2dBatchNormReluRecomputes, conv2dRelu } from '../lib/ops/conv2d_batchnorm';
 import { maxPool2d, maxPool2dBackward } from '../lib/ops/pool2d';
 import { SGD } from '../lib/optim/sgd';
 import { Generator } from '../lib/random';
@@ -56,6 +56,7 @@ const CASES = loadFixtures('conv2d_batchnorm');
 
 /** y and every gradient: the convolution's rule (see the header). */
 const stacked = (ref: ArrayLike<number>): Tolerance => ({ atol: 1e-5 * rms(ref), rtol: 1e-5, relNorm: 1e-5 });
+const expectStacked = (actual: ArrayLike<number>, expected: ArrayLike<number>, label: string) => expectClose(actual, expected, stacked(expected), label);
 
 function valuesPerChannel(c: FixtureCase): number {
   const [n] = c.get('x').shape;
@@ -99,8 +100,14 @@ function statsTolerance(m: number) {
 }
 
 describe('conv2dBatchNormRelu against PyTorch (float64)', () => {
-  for (const c of CASES) {
-    test(`${c.name}: y, dx, dw, db, dweight, dbias, running statistics`, () => {
+  // Each case as the kernels' rule runs it (deep layer 1: the convolution recomputed, z null), and,
+  // where the recomputed path applies (no pool, no convBias), with it forced (out.z null).
+  const runs = CASES.flatMap((c) => [
+    { c, z: undefined, label: '' },
+    ...(c.params.pool || c.params.convBias ? [] : [{ c, z: null, label: ' (z recomputed)' }]),
+  ]);
+  for (const { c, z: outZ, label } of runs) {
+    test(`${c.name}${label}: y, dx, dw, db, dweight, dbias, running statistics`, () => {
       const { stride, padding, pool, momentum, affine, convBias, inputGrad } = c.params;
       const k = c.get('weight').shape[0];
       const runningMean = Tensor.zeros([k]);
@@ -115,7 +122,8 @@ describe('conv2dBatchNormRelu against PyTorch (float64)', () => {
         pool,
         momentum,
         numBatchesTracked,
-      });
+      }, { z: outZ });
+      if (outZ === null) expect(saved.z).toBeNull();
       const grads = conv2dBatchNormReluBackward(c.tensor('dy'), saved, x, weight, bnWeight, { stride, padding, pool, inputGrad, convBiasGrad: convBias });
       const m = valuesPerChannel(c);
       checkOp(
@@ -215,7 +223,9 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
 
       expectIdentical(saved.y.toArray(), y.toArray(), 'y');
       if (c.pool) expectIdentical(saved.indices!.toArray(), pooled!.indices.toArray(), 'indices');
-      expectIdentical(saved.z.toArray(), z.toArray(), 'z');
+      // (the deep network's first layer recomputes z rather than keep it: the same bits)
+      expect(saved.z === null).toBe(c.c === 1);
+      if (saved.z !== null) expectIdentical(saved.z.toArray(), z.toArray(), 'z');
       expectIdentical(fusedStats.mean.toArray(), plainStats.mean.toArray(), 'running mean');
       expectIdentical(fusedStats.variance.toArray(), plainStats.variance.toArray(), 'running var');
       const run = (inputGrad: boolean) =>
@@ -226,11 +236,13 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
         const grads = run(inputGrad);
         if (inputGrad) expectIdentical(grads.dx!.toArray(), convGrads.dx!.toArray(), 'dx');
         else expect(grads.dx).toBeNull();
-        expectIdentical(grads.dw.toArray(), convGrads.dw.toArray(), `dw (inputGrad ${inputGrad})`);
+        // (without dx and z, the one-pass weight gradient regroups the sums: equal to rounding)
+        const same = saved.z === null && !inputGrad ? expectStacked : expectIdentical;
+        same(grads.dw.toArray(), convGrads.dw.toArray(), `dw (inputGrad ${inputGrad})`);
         if (c.convBias) expectIdentical(grads.convDb!.toArray(), convGrads.db!.toArray(), 'conv db');
         if (c.affine) {
-          expectIdentical(grads.dweight!.toArray(), bnGrads.dweight!.toArray(), 'dweight');
-          expectIdentical(grads.dbias!.toArray(), bnGrads.dbias!.toArray(), 'dbias');
+          same(grads.dweight!.toArray(), bnGrads.dweight!.toArray(), 'dweight');
+          same(grads.dbias!.toArray(), bnGrads.dbias!.toArray(), 'dbias');
         }
       }
       // and the same bits with one thread as with the pool
@@ -303,22 +315,120 @@ describe('conv2dBatchNormRelu is bit-identical to the ops run one by one', () =>
   });
 });
 
+/**
+ * Shapes for the recomputed path (out.z null), forced where the kernels' rule would keep z. Its z is
+ * the direct pass's (conv2d_direct_forward_samples), so it is compared bit for bit with the ops run
+ * one by one on conv2d's direct forward (where 'auto' takes Winograd, as on 32→64 12×12 at batch
+ * 16, the path that keeps z differs by rounding, and a ReLU mask flipped by it moves a whole
+ * channel's dw).
+ */
+const RECOMPUTE_CASES: (Case & { dyOffset?: number })[] = [
+  { name: 'deep layer 1 (1→32, 26×26), batch 16 (the rule\'s own case)', n: 16, c: 1, h: 28, w: 28, k: 32, kernel: 3, convBias: false, pool: false, affine: true },
+  { name: 'odd sizes: 2→5, 11×9, padding 1, offset input', n: 3, c: 2, h: 11, w: 9, k: 5, kernel: 3, padding: 1, convBias: false, pool: false, affine: true, offset: 3 },
+  { name: 'stride 2, 5×5, 3→17, affine=False', n: 5, c: 3, h: 13, w: 12, k: 17, kernel: 5, stride: 2, padding: 2, convBias: false, pool: false, affine: false },
+  { name: 'tiny output (2×2: the im2col weight gradient)', n: 5, c: 4, h: 4, w: 4, k: 3, kernel: 3, convBias: false, pool: false, affine: true },
+  // the one-pass weight gradient's regrouped sums where they would cancel most: an input far
+  // from 0 (mean 3) and an upstream gradient with a mean (1) as large as its spread
+  { name: 'offset input and gradient: 2→16, 10×12, no padding', n: 4, c: 2, h: 10, w: 12, k: 16, kernel: 3, convBias: false, pool: false, affine: true, offset: 3, dyOffset: 1 },
+  { name: '32→64 12×12, batch 16 (Winograd\'s dW and the lanes dx)', n: 16, c: 32, h: 14, w: 14, k: 64, kernel: 3, convBias: false, pool: false, affine: true },
+];
+
+describe('conv2dBatchNormRelu without z (the convolution recomputed)', () => {
+  for (const c of RECOMPUTE_CASES) {
+    test(`${c.name}: bit-identical to the ops run one by one (direct forward); the same bits on any thread count`, () => {
+      const { x, weight, bnWeight, bnBias, g } = inputs(c, 12);
+      const conv = { stride: c.stride, padding: c.padding };
+      const fusedStats = { mean: Tensor.zeros([c.k]), variance: Tensor.full([c.k], 1) };
+      const plainStats = { mean: Tensor.zeros([c.k]), variance: Tensor.full([c.k], 1) };
+      const saved = conv2dBatchNormRelu(x, weight, null, bnWeight, bnBias, fusedStats.mean, fusedStats.variance, conv, { z: null });
+      expect(saved.z).toBeNull();
+      const dy = random(saved.y.shape, g, 1, c.dyOffset ?? 0);
+
+      const z = conv2d(x, weight, null, { ...conv, algorithm: 'direct' });
+      const bn = batchNorm(z, plainStats.mean, plainStats.variance, bnWeight, bnBias, { training: true });
+      const y = relu(bn.y);
+      const bnGrads = batchNormBackward(reluBackward(dy, y), z, bnWeight, bn.saved, { weightGrad: c.affine, biasGrad: c.affine });
+      expectIdentical(saved.y.toArray(), y.toArray(), 'y');
+      if (bn.saved.training) expectIdentical(saved.saveMean.toArray(), bn.saved.saveMean.toArray(), 'saveMean');
+      expectIdentical(fusedStats.mean.toArray(), plainStats.mean.toArray(), 'running mean');
+      expectIdentical(fusedStats.variance.toArray(), plainStats.variance.toArray(), 'running var');
+      for (const inputGrad of [false, true]) {
+        const convGrads = conv2dBackward(bnGrads.dx!, x, weight, { ...conv, inputGrad, biasGrad: false });
+        const grads = conv2dBatchNormReluBackward(dy, saved, x, weight, bnWeight, { ...conv, inputGrad });
+        if (inputGrad) expectIdentical(grads.dx!.toArray(), convGrads.dx!.toArray(), 'dx');
+        // without dx or padding: the one-pass weight gradient (sums regrouped, equal to rounding);
+        // else the recomputing passes, bit for bit
+        const same = !inputGrad && !c.padding ? expectStacked : expectIdentical;
+        same(grads.dw.toArray(), convGrads.dw.toArray(), `dw (inputGrad ${inputGrad})`);
+        if (c.affine) {
+          same(grads.dweight!.toArray(), bnGrads.dweight!.toArray(), 'dweight');
+          same(grads.dbias!.toArray(), bnGrads.dbias!.toArray(), 'dbias');
+        }
+      }
+      expectSameBitsAcrossThreads(() => {
+        const again = conv2dBatchNormRelu(x, weight, null, bnWeight, bnBias, null, null, conv, { z: null });
+        const grads = conv2dBatchNormReluBackward(dy, again, x, weight, bnWeight, { ...conv, inputGrad: false });
+        return [again.y, again.saveMean, again.saveInvstd, grads.dw, ...(grads.dweight ? [grads.dweight, grads.dbias!] : [])];
+      });
+    });
+  }
+
+  test('NaN and inf in x or the weights: the same bits as the path that keeps z', () => {
+    const c = RECOMPUTE_CASES[0];
+    for (const poison of ['x', 'weight'] as const) {
+      const { x, weight, bnWeight, bnBias, g } = inputs({ ...c, n: 4 }, 13);
+      const target = poison === 'x' ? x : weight;
+      const values = target.toArray() as Float32Array;
+      values[5] = Number.NaN;
+      values[7] = Number.POSITIVE_INFINITY;
+      const poisoned = Tensor.from(values, target.shape);
+      const [xs, ws] = poison === 'x' ? [poisoned, weight] : [x, poisoned];
+      const kept = conv2dBatchNormRelu(xs, ws, null, bnWeight, bnBias, null, null, {}, { z: Tensor.zeros([4, c.k, 26, 26]) });
+      const recomputed = conv2dBatchNormRelu(xs, ws, null, bnWeight, bnBias, null, null);
+      expect(recomputed.z).toBeNull();
+      expectIdentical(recomputed.y.toArray(), kept.y.toArray(), `y (${poison})`);
+      const dy = random(kept.y.shape, g);
+      const grads = [recomputed, kept].map((saved) => conv2dBatchNormReluBackward(dy, saved, xs, ws, bnWeight, { inputGrad: false }));
+      expectIdentical(grads[0].dw.toArray(), grads[1].dw.toArray(), `dw (${poison})`);
+      expectIdentical(grads[0].dweight!.toArray(), grads[1].dweight!.toArray(), `dweight (${poison})`);
+      expectIdentical(grads[0].dbias!.toArray(), grads[1].dbias!.toArray(), `dbias (${poison})`);
+    }
+  });
+
+  test('the rule, and a null z where it cannot apply', () => {
+    const x = Tensor.zeros([2, 1, 28, 28]);
+    expect(conv2dBatchNormReluRecomputes(x, Tensor.zeros([32, 1, 3, 3]), null)).toBe(true);
+    expect(conv2dBatchNormReluRecomputes(x, Tensor.zeros([32, 1, 3, 3]), null, { pool: true })).toBe(false);
+    expect(conv2dBatchNormReluRecomputes(x, Tensor.zeros([32, 1, 3, 3]), Tensor.zeros([32]))).toBe(false);
+    expect(conv2dBatchNormReluRecomputes(x, Tensor.zeros([8, 1, 3, 3]), null)).toBe(false); // too few output channels
+    expect(conv2dBatchNormReluRecomputes(Tensor.zeros([2, 32, 28, 28]), Tensor.zeros([32, 32, 3, 3]), null)).toBe(false);
+    const w = Tensor.zeros([32, 1, 3, 3]);
+    expect(() => conv2dBatchNormRelu(x, w, null, null, null, null, null, { pool: true }, { z: null })).toThrow('for out.z but received null');
+    expect(() => conv2dBatchNormRelu(x, w, Tensor.zeros([32]), null, null, null, null, {}, { z: null })).toThrow('for out.z but received null');
+    const pooled = conv2dBatchNormRelu(x, w, null, null, null, null, null, { pool: true });
+    expect(() => conv2dBatchNormReluBackward(Tensor.zeros(pooled.y.shape), { ...pooled, z: null }, x, w, null, { pool: true })).toThrow('for saved.z but received null');
+  });
+});
+
 /** Whether the model's last forward() ran a fused step (Sequential's private record of it). */
 function ranFused(model: Sequential): boolean {
   return (model as unknown as { fusedLast: boolean[] }).fusedLast.some(Boolean);
 }
 
-/** The deep network's convolutional half, narrower: both block shapes (with and without the pool). */
-function smallDeepNetwork(): Sequential {
+/**
+ * The deep network's convolutional half, narrower: both block shapes (with and without the pool).
+ * A first block of 16 or more channels recomputes its convolution (conv2dBatchNormReluRecomputes).
+ */
+function smallDeepNetwork(first = 4): Sequential {
   const g = new Generator(3);
   const block = (cin: number, cout: number) => [new Conv2d(cin, cout, 3, { bias: false, generator: g }), new BatchNorm2d(cout), new ReLU()];
-  return new Sequential(...block(1, 4), ...block(4, 6), new MaxPool2d(2), ...block(6, 8), new MaxPool2d(2), new Flatten(), new Linear(8 * 2 * 2, 3, { generator: g }));
+  return new Sequential(...block(1, first), ...block(first, 6), new MaxPool2d(2), ...block(6, 8), new MaxPool2d(2), new Flatten(), new Linear(8 * 2 * 2, 3, { generator: g }));
 }
 
 describe.each(DEVICES)('Sequential runs Conv2d → BatchNorm2d → ReLU (→ MaxPool2d(2)), on %s', (device) => {
-  test('values, gradients, running statistics and three SGD steps equal the layers run one by one', () => {
-    const fusedModel = smallDeepNetwork().to(device);
-    const plain = smallDeepNetwork().to(device);
+  test.each([4, 16])('values, gradients, running statistics and three SGD steps equal the layers run one by one (first block 1→%i)', (first) => {
+    const fusedModel = smallDeepNetwork(first).to(device);
+    const plain = smallDeepNetwork(first).to(device);
     plain.fuse = false;
     fusedModel.inputGrad = plain.inputGrad = true;
     const optimizers = [fusedModel, plain].map((m) => new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 }));
@@ -341,6 +451,29 @@ describe.each(DEVICES)('Sequential runs Conv2d → BatchNorm2d → ReLU (→ Max
     const buffers = plain.namedBuffers();
     fusedModel.namedBuffers().forEach(([name, b], i) => expectIdentical(b.toArray(), buffers[i][1].toArray(), `${name} after 3 steps`));
     expectIdenticalParameters(fusedModel, plain, 'after 3 steps');
+  });
+
+  test('without dx, a first block of 16 channels (z not kept, the one-pass weight gradient): three SGD steps equal to the layers one by one to rounding', () => {
+    const fusedModel = smallDeepNetwork(16).to(device);
+    const plain = smallDeepNetwork(16).to(device);
+    plain.fuse = false;
+    const optimizers = [fusedModel, plain].map((m) => new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 }));
+    const g = new Generator(10);
+    const close = (a: ArrayLike<number>, b: ArrayLike<number>, label: string) => expectClose(a, b, stacked(b), label);
+    const named = (m: Sequential) => m.namedParameters().map(([name, p]) => [name, p] as const);
+    for (let step = 0; step < 3; step++) {
+      const x = random([6, 1, 16, 16], g).to(device);
+      const labels = Tensor.from(Int32Array.from({ length: 6 }, () => g.int(3)), [6], { dtype: 'int32', device });
+      const outputs = [fusedModel, plain].map((model, i) => explicitStep(model, optimizers[i], x, labels));
+      expect(outputs[0].dx).toBeNull();
+      expect(ranFused(fusedModel)).toBe(device === 'cpu');
+      close(outputs[0].logits, outputs[1].logits, `logits, step ${step}`);
+      const reference = named(plain);
+      named(fusedModel).forEach(([name, p], i) => close(p.grad!.toArray(), reference[i][1].grad!.toArray(), `${name}.grad at step ${step}`));
+      optimizers.forEach((o) => o.step());
+    }
+    const reference = named(plain);
+    named(fusedModel).forEach(([name, p], i) => close(p.toArray(), reference[i][1].toArray(), `${name} after 3 steps`));
   });
 
   test('inference() in eval mode folds each batch norm into its convolution (CPU), refolded when a parameter or statistic changes', () => {

@@ -14,7 +14,7 @@
 import { isExplicitMode, isInferenceOnly } from '../autograd/grad_mode';
 import { keep, type Storage } from '../memory';
 import { conv2dMaxPool2d, conv2dMaxPool2dBackward, type Conv2dMaxPool2dOptions, conv2dOutputShape } from '../ops/conv2d';
-import { type Conv2dBatchNormReluResult, conv2dBatchNormRelu, conv2dBatchNormReluBackward, conv2dRelu } from '../ops/conv2d_batchnorm';
+import { type Conv2dBatchNormReluResult, conv2dBatchNormRelu, conv2dBatchNormReluBackward, conv2dBatchNormReluRecomputes, conv2dRelu } from '../ops/conv2d_batchnorm';
 import { Tensor } from '../tensor';
 import { ReLU } from './activation';
 import { BatchNorm2d } from './batchnorm';
@@ -173,7 +173,9 @@ export class ConvPoolStep implements FusedStep {
  * each sample's gradient through the ReLU and the batch norm as it goes (no intermediate tensor but
  * the convolution's output z). Values, gradients and running statistics are bit-identical to the
  * layers run one by one (BatchNorm2d, MaxPool2d, ReLU: Sequential's order for a ReLU before a pool)
- * (test/conv2d_batchnorm.test.ts). In eval mode inside explicitInference() (Module.inference(), a
+ * (test/conv2d_batchnorm.test.ts), but for a first layer's block (few input channels, no dx): there
+ * z is not kept, and the weight gradients come from one read of dy and y with their sums regrouped
+ * (equal to rounding; native/kernels/conv2d_batchnorm.h). In eval mode inside explicitInference() (Module.inference(), a
  * Predictor) the batch norm is folded into the convolution instead (FoldedConvBatchNorm), as
  * onnxruntime does. Anywhere else — a recorded (autograd) forward, eval mode in explicit(), a CUDA
  * tensor — Sequential runs the layers one by one.
@@ -192,6 +194,8 @@ export class ConvBnReluStep implements FusedStep {
   private saved: Conv2dBatchNormReluResult | undefined;
   /** Whether the last forward was the folded (inference-only) one. */
   private foldedLast = false;
+  /** Whether the last backward computed dx (the first is taken not to). */
+  private inputGradLast = false;
 
   private constructor(conv: Conv2d, bn: BatchNorm2d, relu: ReLU, pool: MaxPool2d | null) {
     this.conv = conv;
@@ -246,6 +250,11 @@ export class ConvBnReluStep implements FusedStep {
     const [n, k, oh, ow] = this.shapes.conv(x.shape);
     const shape = this.pool ? this.shapes.pooled(x.shape)! : [n, k, oh, ow];
     const w = this.workspace;
+    // The convolution's output z is kept for the backward pass, or not where the convolution is
+    // cheap to recompute and the backward pass computes no dx (as the last one did not): it then
+    // reads dy and y once (ops.conv2dBatchNormRelu's out.z). With dx it recomputes z twice, which
+    // is slower than keeping it (measured on the deep network's first block).
+    const recompute = !this.inputGradLast && conv2dBatchNormReluRecomputes(x, conv.weight, conv.bias, { ...this.options, pool: this.pool !== null });
     this.saved = conv2dBatchNormRelu(
       x,
       conv.weight,
@@ -264,7 +273,7 @@ export class ConvBnReluStep implements FusedStep {
       {
         y: w.get('y', shape, x.device),
         indices: this.pool ? w.get('indices', shape, x.device, 'int32') : undefined,
-        z: w.get('z', [n, k, oh, ow], x.device),
+        z: recompute ? null : w.get('z', [n, k, oh, ow], x.device),
         saveMean: w.get('saveMean', [k], x.device),
         saveInvstd: w.get('saveInvstd', [k], x.device),
         saveAffine: w.get('saveAffine', [4, k], x.device),
@@ -306,6 +315,7 @@ export class ConvBnReluStep implements FusedStep {
     }
     if (x === undefined || this.saved === undefined) throw new Error('ConvBnReluStep.backward() needs a forward() first (no saved input)');
     const { conv, bn } = this;
+    this.inputGradLast = inputGrad;
     const grads = conv2dBatchNormReluBackward(dy, this.saved, x, conv.weight, bn.weight, {
       ...this.options,
       pool: this.pool !== null,

@@ -3,7 +3,9 @@
  * that nn/fused.ts runs for Conv2d → BatchNorm2d → ReLU (→ MaxPool2d(2)) in training on the CPU,
  * and its gradients. Values and gradients are bit-identical to conv2d, batchNorm (training), then
  * relu, or batchNorm, maxPool2d and relu (the order Sequential runs a ReLU and a pool in), and their
- * backward ops (native/kernels/conv2d_batchnorm.h says how). CPU only: a CUDA tensor is an error.
+ * backward ops (native/kernels/conv2d_batchnorm.h says how), except without z (out.z null) and
+ * without dx, where dw, dweight and dbias come from one read of dy and y, equal to rounding.
+ * CPU only: a CUDA tensor is an error.
  * Test: test/conv2d_batchnorm.test.ts.
  */
 import { type CudaBuffer, native } from '../native';
@@ -30,8 +32,11 @@ export interface Conv2dBatchNormReluResult {
   y: Tensor;
   /** int32 argmax indices within each convolution output plane (with pool), else null. */
   indices: Tensor | null;
-  /** (N, K, OH, OW): the convolution's output. */
-  z: Tensor;
+  /**
+   * (N, K, OH, OW): the convolution's output, or null where the fused kernels recompute it rather
+   * than store it (a cheap first-layer convolution: see conv2dBatchNormRelu's out.z).
+   */
+  z: Tensor | null;
   /** (K) batch mean and 1/√(var + eps). */
   saveMean: Tensor;
   saveInvstd: Tensor;
@@ -62,10 +67,33 @@ function channelTensor(t: Tensor | null | undefined, name: string, k: number): T
   return t == null ? null : expectTensor(t, name, { shape: [k], device: 'cpu' });
 }
 
+function recomputes(s: Sizes, convBias: boolean): boolean {
+  return native().conv2dBatchNormReluRecomputes(s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.pool, convBias);
+}
+
+/**
+ * Whether conv2dBatchNormRelu, with out.z left out, recomputes the convolution's output rather than
+ * keep it (its result's z is then null): where the convolution is cheaper to run again than its
+ * output to store and read back (no pool, no convBias, few input channels and taps).
+ */
+export function conv2dBatchNormReluRecomputes(
+  x: Tensor,
+  weight: Tensor,
+  convBias: Tensor | null,
+  options?: Pick<Conv2dBatchNormReluOptions, 'stride' | 'padding' | 'pool'>,
+): boolean {
+  return recomputes(sizes(x, weight, expectOptions(options)), convBias != null);
+}
+
 /**
  * relu(batchNorm(conv2d(x, weight) + convBias)) with the batch's statistics (then maxPool2d 2 with
  * options.pool), updating runningMean and runningVar (both or neither) in place as batchNorm does.
  * bnWeight and bnBias are the batch norm's affine parameters (null: affine=False).
+ * out.z: a tensor keeps the convolution's output for the backward pass; null recomputes it instead
+ * (forward and backward, from x and weight, which must then be unchanged until the backward pass,
+ * as must y, whose signs the backward pass takes for the ReLU's mask;
+ * no pool, no convBias); left out, the kernels' rule picks (null for a convolution cheap to
+ * recompute: few input channels and taps, as a network's first layer).
  */
 export function conv2dBatchNormRelu(
   x: Tensor,
@@ -98,12 +126,14 @@ export function conv2dBatchNormRelu(
   const shape = outputShape(s);
   const y = output(out.y, 'out.y', shape, 'cpu');
   const indices = s.pool ? output(out.indices ?? undefined, 'out.indices', shape, 'cpu', 'int32') : null;
-  const z = output(out.z, 'out.z', [s.n, s.k, s.oh, s.ow], 'cpu');
+  if (out.z === null && (s.pool || cb !== null)) fail(`a tensor (the recomputed convolution takes no ${s.pool ? 'pool' : 'convBias'})`, 'out.z', null);
+  const recompute = out.z === null || (out.z === undefined && recomputes(s, cb !== null));
+  const z = recompute ? null : output(out.z ?? undefined, 'out.z', [s.n, s.k, s.oh, s.ow], 'cpu');
   const saveMean = output(out.saveMean, 'out.saveMean', [s.k], 'cpu');
   const saveInvstd = output(out.saveInvstd, 'out.saveInvstd', [s.k], 'cpu');
   const saveAffine = output(out.saveAffine, 'out.saveAffine', [4, s.k], 'cpu');
   native().conv2dBatchNormReluForward(
-    y.buffer, (indices?.buffer as Int32Array | CudaBuffer | undefined) ?? null, z.buffer, saveMean.buffer, saveInvstd.buffer, saveAffine.buffer,
+    y.buffer, (indices?.buffer as Int32Array | CudaBuffer | undefined) ?? null, z?.buffer ?? null, saveMean.buffer, saveInvstd.buffer, saveAffine.buffer,
     rm?.buffer ?? null, rv?.buffer ?? null, tracked?.buffer ?? null,
     x.buffer, weight.buffer, cb?.buffer ?? null, bw?.buffer ?? null, bb?.buffer ?? null,
     s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.pool, momentum ?? 0, momentum === null, eps,
@@ -186,7 +216,11 @@ export function conv2dBatchNormReluBackward(
   if (typeof saved !== 'object' || saved === null) fail('the result of conv2dBatchNormRelu', 'saved', saved);
   expectTensor(saved.y, 'saved.y', { shape, device: 'cpu' });
   if (s.pool) expectTensor(saved.indices, 'saved.indices', { shape, device: 'cpu', dtype: 'int32' });
-  expectTensor(saved.z, 'saved.z', { shape: [s.n, s.k, s.oh, s.ow], device: 'cpu' });
+  if (saved.z === null) {
+    if (s.pool) fail('a tensor (the recomputed convolution takes no pool)', 'saved.z', null);
+  } else {
+    expectTensor(saved.z, 'saved.z', { shape: [s.n, s.k, s.oh, s.ow], device: 'cpu' });
+  }
   expectTensor(saved.saveMean, 'saved.saveMean', { shape: [s.k], device: 'cpu' });
   expectTensor(saved.saveInvstd, 'saved.saveInvstd', { shape: [s.k], device: 'cpu' });
   expectTensor(saved.saveAffine, 'saved.saveAffine', { shape: [4, s.k], device: 'cpu' });
@@ -209,7 +243,7 @@ export function conv2dBatchNormReluBackward(
   const dbias = affineGrad ? output(outs.dbias ?? undefined, 'options.out.dbias', [s.k], 'cpu') : null;
   native().conv2dBatchNormReluBackward(
     dx?.buffer ?? null, dw.buffer, convDb?.buffer ?? null, dweight?.buffer ?? null, dbias?.buffer ?? null,
-    dy.buffer, s.pool ? (saved.indices!.buffer as Int32Array | CudaBuffer) : null, s.pool ? saved.y.buffer : null, saved.z.buffer, x.buffer, weight.buffer,
+    dy.buffer, s.pool ? (saved.indices!.buffer as Int32Array | CudaBuffer) : null, s.pool || saved.z === null ? saved.y.buffer : null, saved.z?.buffer ?? null, x.buffer, weight.buffer,
     bw?.buffer ?? null, saved.saveMean.buffer, saved.saveInvstd.buffer, saved.saveAffine.buffer,
     s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.pool, accumulate,
   );

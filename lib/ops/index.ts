@@ -17,6 +17,7 @@ export { conv2dMaxPool2d, conv2dMaxPool2dBackward, type Conv2dMaxPool2dOptions, 
 export {
   conv2dBatchNormRelu,
   conv2dBatchNormReluBackward,
+  conv2dBatchNormReluRecomputes,
   conv2dRelu,
   type Conv2dBatchNormReluOptions,
   type Conv2dBatchNormReluResult,

@@ -1,15 +1,18 @@
 // Bindings for native/kernels/conv2d_batchnorm (the fused convolution → batch norm (training) →
 // ReLU (→ 2×2 max-pool)); sizes as the convolution's, then the batch norm's settings:
-//   conv2dBatchNormReluForward(y, indicesOrNull, z, saveMean, saveInvstd, saveAffine,
+//   conv2dBatchNormReluForward(y, indicesOrNull, zOrNull, saveMean, saveInvstd, saveAffine,
 //       runningMean, runningVar, numBatchesTracked, x, w, convBias, weight, bias, N, C, H, W, K,
 //       kh, kw, sh, sw, ph, pw, pool, momentum, cumulativeAverage, eps)
 //   conv2dBatchNormReluBackward(dxOrNull, dw, convDb, dweight, dbias, dy, indicesOrNull, yOrNull,
-//       z, x, w, weight, saveMean, saveInvstd, saveAffine, N, C, H, W, K, kh, kw, sh, sw, ph, pw,
-//       pool, accumulate)
+//       zOrNull, x, w, weight, saveMean, saveInvstd, saveAffine, N, C, H, W, K, kh, kw, sh, sw, ph,
+//       pw, pool, accumulate)
+//   conv2dBatchNormReluRecomputes(N, C, H, W, K, kh, kw, sh, sw, ph, pw, pool, convBias)
+// z null (no pool, no convBias): the convolution's output recomputed, not stored
+// (conv2d_batch_norm_relu_recomputes says where that pays).
 //   conv2dReluForward(y, zOrNull, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, pooled)
 //       (inference, with an eval-mode batch norm folded into w and b)
 // saveAffine (4·K): the normalisation's coefficients; indices and y (the pooled output, for the
-// ReLU's mask) only with pool.
+// ReLU's mask) only with pool; y (for the ReLU's mask) also with z null.
 // runningMean/runningVar/numBatchesTracked, convBias, weight, bias and the gradients but dw may be
 // null. CPU only for now: on CUDA tensors Sequential runs the layers one by one (lib/nn/fused.ts).
 #include "../kernels/conv2d_batchnorm.h"
@@ -61,7 +64,7 @@ Napi::Value forward(const Napi::CallbackInfo& info) {
   auto y = float_arg(info, 0, "y", out);
   IntBuffer indices;
   if (pool) indices = int_buffer_arg(info, 1, "indices", out);
-  auto z = float_arg(info, 2, "z", a.y_size(env, "z"));
+  auto z = optional_float_arg(info, 2, "z", a.y_size(env, "z"));
   auto save_mean = float_arg(info, 3, "saveMean", k);
   auto save_invstd = float_arg(info, 4, "saveInvstd", k);
   auto save_affine = float_arg(info, 5, "saveAffine", kernels::kBatchNormAffineFields * k);
@@ -76,6 +79,10 @@ Napi::Value forward(const Napi::CallbackInfo& info) {
   if (static_cast<bool>(running_mean) != static_cast<bool>(running_var)) {
     throw_type_error(env, running_mean ? "runningVar" : "runningMean",
                      "a tensor when the other running statistic is given", "null");
+  }
+  if (!z && (pool || conv_bias)) {
+    throw_type_error(env, "z", pool ? "a tensor (the recomputed path takes no pool)"
+                                    : "a tensor (the recomputed path takes no convBias)", "null");
   }
   if (cumulative && !(running_mean && tracked)) {
     throw_type_error(env, "numBatchesTracked",
@@ -109,11 +116,10 @@ Napi::Value backward(const Napi::CallbackInfo& info) {
   auto dy = float_arg(info, 5, "dy", out);
   IntBuffer indices;
   FloatBuffer y;
-  if (pool) {
-    indices = int_buffer_arg(info, 6, "indices", out);
-    y = float_arg(info, 7, "y", out);
-  }
-  auto z = float_arg(info, 8, "z", a.y_size(env, "z"));
+  auto z = optional_float_arg(info, 8, "z", a.y_size(env, "z"));
+  if (!z && pool) throw_type_error(env, "z", "a tensor (the recomputed path takes no pool)", "null");
+  if (pool) indices = int_buffer_arg(info, 6, "indices", out);
+  if (pool || !z) y = float_arg(info, 7, "y", out);
   auto x = float_arg(info, 9, "x", a.x_size(env));
   auto w = float_arg(info, 10, "w", a.w_size(env));
   auto weight = optional_float_arg(info, 11, "weight", k);
@@ -136,6 +142,19 @@ Napi::Value backward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 NAPINET_EXPORT("conv2dBatchNormReluBackward", backward);
+
+// conv2dBatchNormReluRecomputes(N, C, H, W, K, kh, kw, sh, sw, ph, pw, pool, convBias): whether the
+// fused block recomputes the convolution's output instead of keeping z (forward and backward then
+// take z null).
+Napi::Value recomputes(const Napi::CallbackInfo& info) {
+  const ConvArgs a = conv_args(info, 0);
+  const bool pool = bool_arg(info, 11, "pool");
+  const bool conv_bias = bool_arg(info, 12, "convBias");
+  return Napi::Boolean::New(info.Env(), kernels::conv2d_batch_norm_relu_recomputes(
+                                            a.n, a.c, a.h, a.w, a.k, a.kh, a.kw, a.sh, a.sw, a.ph,
+                                            a.pw, pool, conv_bias));
+}
+NAPINET_EXPORT("conv2dBatchNormReluRecomputes", recomputes);
 
 // conv2dReluForward(y, zOrNull, x, w, bOrNull, N, C, H, W, K, kh, kw, sh, sw, ph, pw, pooled):
 // inference's convolution → ReLU (→ 2×2 max-pool, z receiving the convolution's output).

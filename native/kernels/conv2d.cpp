@@ -642,6 +642,8 @@ struct ForwardArgs {
   const float* w;
   const float* bias;  // (K): the accumulators' start (zeros without a bias)
   float* y;
+  index_t y_sample_stride;  // floats from one sample's output to the next: K·OH·OW, or 0 (one
+                            // buffer every sample overwrites: conv2d_direct_forward_samples)
   const Conv2dSampleHook* after_sample;  // or nullptr
 };
 
@@ -812,16 +814,26 @@ bool use_few_channels(const Shape& s) {
   return s.c <= kFewChannels && s.taps() <= kFewTaps && s.k >= kFewMinOutputs;
 }
 
-void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
-                    const Conv2dSampleHook* after_sample) {
-  const DirectPlan p = make_direct_plan(s, direct_kernels().quantum);
+// The direct forward pass over samples [begin, end) on the calling thread (y_sample_stride as
+// ForwardArgs').
+void direct_forward_range(float* y, index_t y_sample_stride, const float* x, const float* w,
+                          const float* b, const Shape& s, const Conv2dSampleHook* after_sample,
+                          index_t begin, index_t end) {
+  const bool few_channels = use_few_channels(s);
+  DirectPlan p;  // (the few-channel kernel has no use for it)
+  if (!few_channels) p = make_direct_plan(s, direct_kernels().quantum);
   std::vector<float> bias(static_cast<std::size_t>(s.k), 0.0f);  // the accumulators' start
   if (b != nullptr) std::copy(b, b + s.k, bias.begin());
-  const ForwardArgs args{&s, &p, x, w, bias.data(), y, after_sample};
+  const ForwardArgs args{&s, &p, x, w, bias.data(), y, y_sample_stride, after_sample};
   const DirectKernels& kernels = direct_kernels();
-  const auto pass = use_few_channels(s) ? kernels.few_channels_forward : kernels.forward;
-  parallel_chunks(s.n, batch_grain(s),
-                  [&](index_t begin, index_t end) { pass(args, begin, end); });
+  (few_channels ? kernels.few_channels_forward : kernels.forward)(args, begin, end);
+}
+
+void direct_forward(float* y, const float* x, const float* w, const float* b, const Shape& s,
+                    const Conv2dSampleHook* after_sample) {
+  parallel_chunks(s.n, batch_grain(s), [&](index_t begin, index_t end) {
+    direct_forward_range(y, s.k * s.out_plane(), x, w, b, s, after_sample, begin, end);
+  });
 }
 
 // dw may be null: dx (and db when non-null) alone, the weight gradient skipped (kAuto's plan
@@ -1336,6 +1348,24 @@ void conv2d_forward_then(float* y, const float* x, const float* w, const float* 
              !conv2d_winograd_forward(y, x, w, b, N, C, H, W, K, pad_h, pad_w, &after_sample)) {
     direct_forward(y, x, w, b, s, &after_sample);  // (after Winograd: every sample's hook again)
   }
+}
+
+void conv2d_direct_forward_samples(float* out, const float* x, const float* w, const float* b,
+                                   index_t N, index_t C, index_t H, index_t W, index_t K,
+                                   index_t kh, index_t kw, index_t stride_h, index_t stride_w,
+                                   index_t pad_h, index_t pad_w, index_t begin, index_t end,
+                                   const Conv2dSampleHook* after_sample) {
+  const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  if (begin >= end || s.out_plane() == 0) return;
+  direct_forward_range(out, 0, x, w, b, s, after_sample, begin, end);
+}
+
+bool conv2d_cheap_to_recompute(index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh,
+                               index_t kw, index_t stride_h, index_t stride_w, index_t pad_h,
+                               index_t pad_w) {
+  const Shape s = make_shape(N, C, H, W, K, kh, kw, stride_h, stride_w, pad_h, pad_w);
+  return s.n > 0 && s.out_plane() > 0 && use_few_channels(s) &&
+         resolve(Conv2dAlgorithm::kAuto, s, Conv2dPass::kForward) == Conv2dAlgorithm::kDirect;
 }
 
 void conv2d_backward_from(float* dx, float* dw, float* db, const Conv2dSampleHook& dy_of_sample,

@@ -124,6 +124,25 @@ void conv2d_forward_then(float* y, const float* x, const float* w, const float* 
                          index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
                          const Conv2dSampleHook& after_sample);
 
+// The direct forward pass of samples [begin, end) on the calling thread, each written into `out`
+// (K·OH·OW floats, which the next sample overwrites) and then handed to after_sample(n, out) when
+// non-null: for a caller that recomputes a cheap convolution's output where it needs it rather than
+// storing it (conv2d_batchnorm.cpp). Each sample's output is bit-identical to conv2d_forward's
+// (kDirect), the same kernel for the same shape.
+void conv2d_direct_forward_samples(float* out, const float* x, const float* w, const float* b,
+                                   index_t N, index_t C, index_t H, index_t W, index_t K,
+                                   index_t kh, index_t kw, index_t stride_h, index_t stride_w,
+                                   index_t pad_h, index_t pad_w, index_t begin, index_t end,
+                                   const Conv2dSampleHook* after_sample);
+
+// Whether conv2d_forward (kAuto) takes the direct pass's few-input-channel kernel for this shape
+// (a first layer's: at most 4 input channels and 25 taps, at least 16 output channels), so that
+// conv2d_direct_forward_samples recomputes exactly its output, at a few multiply-adds per value:
+// cheaper than storing the output and reading it back.
+bool conv2d_cheap_to_recompute(index_t N, index_t C, index_t H, index_t W, index_t K, index_t kh,
+                               index_t kw, index_t stride_h, index_t stride_w, index_t pad_h,
+                               index_t pad_w);
+
 // conv2d_backward (kAuto) with dy produced sample by sample: dy_of_sample(n, buffer) writes sample
 // n's dy (K,OH,OW) into buffer when the pass reaches it (once per sample). Bit-identical to
 // conv2d_backward on the whole dy.
