@@ -846,6 +846,18 @@ void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b,
   }
 }
 
+// Asks for the C tile a micro-kernel call will read at its end (beta ≠ 0) while it multiplies: an
+// accumulated gradient (zeroed at the start of the step, cold by its backward pass) otherwise
+// stalls every call's epilogue on L3 (Linear 1024→256's dW += dyᵀ·x, cold: 0.62 → 0.56 ms).
+NAPINET_INLINE void prefetch_c_tile(const float* c, index_t ldc, index_t rows, index_t cols) {
+#if defined(__GNUC__)
+  for (index_t r = 0; r < rows; ++r) {
+    for (index_t o = 0; o < cols; o += 16) __builtin_prefetch(c + r * ldc + o, 1, 3);
+    __builtin_prefetch(c + r * ldc + cols - 1, 1, 3);  // the last line, when C is not aligned
+  }
+#endif
+}
+
 // The blocked product for few rows (op(A) packed whole, every depth block, fits in L2): work items
 // are groups of column panels over all rows, and each item packs its own panels of op(B) one at a
 // time into a per-thread KC×NR buffer, just before multiplying them, so each panel is still in L1
@@ -888,6 +900,7 @@ void gemm_panels(const Kernels& kern, float* c, const float* a, const float* b, 
         const index_t nv = ceil_div(cols, kern.vec);
         for (index_t i = 0; i < m; i += mr) {
           const index_t rows = std::min(mr, m - i);
+          if (beta_block != 0.0f) prefetch_c_tile(c + i * n + j, n, rows, cols);
           const float* a_panel = pack_a ? a_packed + pc * m_round + i * kb : a + i + pc * m;
           kern.micro[rows - 1][nv - 1](kb, a_panel, pack_a ? mr : m, b_source, b_ps,
                                        c + i * n + j, n, cols, alpha, beta_block);
