@@ -12,9 +12,12 @@
 //            vector along N. Transposes are absorbed by the packing (on AVX-512 by 16×16
 //            in-register tile transposes), never by the inner loop.
 //   panels   the blocked path's arithmetic when op(A) is small enough to pack whole (M·K ≤ 256K,
-//            e.g. Linear at batch 128): work items are column panels over all rows, each packing
-//            its own KC×NR panels of op(B) just before use (still in L1 when multiplied); two
-//            parallel regions per product rather than three per depth block. Same bits as blocked.
+//            e.g. Linear's backward at batch 128) and op(B) is not transposed: work items are
+//            column panels over all rows, each packing its own KC×NR panels of op(B) just before
+//            use (still in L1 when multiplied); two parallel regions per product rather than three
+//            per depth block. Same bits as blocked. (With B stored [N,K], Linear's forward, the
+//            per-panel transposes of a weight cold in L3 were slower in the training step than the
+//            blocked path's block-wide ones: 0.70 against 0.66 ms, one thread.)
 // Work is split into items (row groups × column groups) sized from the shape; each item writes its
 // own part of C, and every element is summed in the same order whichever thread runs it, so the
 // result is bit-identical for any thread count, and gemm and gemm_serial agree exactly.
@@ -792,6 +795,19 @@ void gemm_dot(const Kernels& kern, float* c, const float* a, const float* b, ind
   });
 }
 
+// Asks for the C tile a micro-kernel call will read at its end (beta ≠ 0) while it multiplies: an
+// accumulated gradient (zeroed at the start of the step, cold by its backward pass) otherwise
+// stalls every call's epilogue on L3 (Linear 1024→256's dW += dyᵀ·x after a cache flush, one
+// thread: 0.62 → 0.52 ms).
+NAPINET_INLINE void prefetch_c_tile(const float* c, index_t ldc, index_t rows, index_t cols) {
+#if defined(__GNUC__)
+  for (index_t r = 0; r < rows; ++r) {
+    for (index_t o = 0; o < cols; o += 16) __builtin_prefetch(c + r * ldc + o, 1, 3);
+    __builtin_prefetch(c + r * ldc + cols - 1, 1, 3);  // the last line, when C is not aligned
+  }
+#endif
+}
+
 void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b, index_t m,
                   index_t n, index_t k, bool trans_a, bool trans_b, float alpha, float beta,
                   bool parallel) {
@@ -845,6 +861,7 @@ void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b,
               const index_t rows = std::min(mr, i_end - i);
               const float* a_panel = pack_a ? a_packed + i * kb : a + (ic + i) + pc * m;
               const index_t a_ps = pack_a ? mr : m;
+              if (beta_block != 0.0f) prefetch_c_tile(c + (ic + i) * n + jc + j, n, rows, cols);
               kern.micro[rows - 1][nv - 1](kb, a_panel, a_ps, b_panel, b_ps,
                                            c + (ic + i) * n + jc + j, n, cols, alpha, beta_block);
             }
@@ -855,25 +872,13 @@ void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b,
   }
 }
 
-// Asks for the C tile a micro-kernel call will read at its end (beta ≠ 0) while it multiplies: an
-// accumulated gradient (zeroed at the start of the step, cold by its backward pass) otherwise
-// stalls every call's epilogue on L3 (Linear 1024→256's dW += dyᵀ·x after a cache flush, one
-// thread: 0.62 → 0.52 ms).
-NAPINET_INLINE void prefetch_c_tile(const float* c, index_t ldc, index_t rows, index_t cols) {
-#if defined(__GNUC__)
-  for (index_t r = 0; r < rows; ++r) {
-    for (index_t o = 0; o < cols; o += 16) __builtin_prefetch(c + r * ldc + o, 1, 3);
-    __builtin_prefetch(c + r * ldc + cols - 1, 1, 3);  // the last line, when C is not aligned
-  }
-#endif
-}
-
-// The blocked product for few rows (op(A) packed whole, every depth block, fits in L2): work items
-// are groups of column panels over all rows, and each item packs its own panels of op(B) one at a
-// time into a per-thread KC×NR buffer, just before multiplying them, so each panel is still in L1
-// when the micro-kernel reads it (the blocked path packs a whole KC×NC block first). The product
-// takes two parallel regions (op(A)'s packing, the items) instead of three per depth block. The
-// sums are the blocked path's (the same depth blocks, kernels and order): the same bits.
+// The blocked product for few rows (op(A) packed whole, every depth block, fits in L2) and op(B)
+// not transposed (see the file's header): work items are groups of column panels over all rows,
+// and each item packs its own panels of op(B) one at a time into a per-thread KC×NR buffer, just
+// before multiplying them, so each panel is still in L1 when the micro-kernel reads it (the blocked
+// path packs a whole KC×NC block first). The product takes two parallel regions (op(A)'s packing,
+// the items) instead of three per depth block. The sums are the blocked path's (the same depth
+// blocks, kernels and order): the same bits.
 void gemm_panels(const Kernels& kern, float* c, const float* a, const float* b, index_t m,
                  index_t n, index_t k, bool trans_a, bool trans_b, float alpha, float beta,
                  bool parallel) {
@@ -929,7 +934,7 @@ void gemm_run(float* c, const float* a, const float* b, index_t m, index_t n, in
   const Kernels& kern = kernels();
   if (!trans_a && trans_b && std::min(m, n) <= kDotMaxSide) {
     gemm_dot(kern, c, a, b, m, n, k, alpha, beta, parallel);
-  } else if (round_up(m, kern.mr) * k <= kPanelsMaxA) {
+  } else if (!trans_b && round_up(m, kern.mr) * k <= kPanelsMaxA) {
     gemm_panels(kern, c, a, b, m, n, k, trans_a, trans_b, alpha, beta, parallel);
   } else {
     gemm_blocked(kern, c, a, b, m, n, k, trans_a, trans_b, alpha, beta, parallel);
