@@ -78,9 +78,13 @@ describe.each(DEVICES)('matmul on %s', (device) => {
   // uneven slices (130×70×600, 9×300×520, 300×9×520), the warp-per-output dot kernel (1×1×1000,
   // and for the K-contiguous layouts 1×700×130 and 250×1×333, whose other layouts split K);
   // 64×64 tiles (1000×600×40) and 128×128 tiles (1500×1300×9, with a partial last K step).
+  // On the CPU, products whose op(A) is at most 256K values and whose B is not transposed take the
+  // panel path (native/kernels/gemm.cpp), the others the blocked path: 520×45×530 (a partial row
+  // panel and column panel, three depth blocks) and 127×97×1030 (Linear's batch-128 shape with odd
+  // edges and five depth blocks; NN and TN on the panel path, NT and TT blocked).
   const shapes: [number, number, number][] = [
     [33, 2100, 5], [2100, 40, 3], [130, 70, 600], [9, 300, 520], [300, 9, 520], [1, 1, 1000], [40, 33, 1],
-    [1, 700, 130], [250, 1, 333], [1000, 600, 40], [1500, 1300, 9],
+    [1, 700, 130], [250, 1, 333], [1000, 600, 40], [1500, 1300, 9], [520, 45, 530], [127, 97, 1030],
   ];
   for (const [m, n, k] of shapes) {
     for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
@@ -112,6 +116,7 @@ describe.each(DEVICES)('matmul on %s', (device) => {
     const cases: [number, number, number, boolean, boolean][] = [
       [64, 10, 1152, false, true], [10, 1152, 64, true, false], [64, 1152, 10, false, false],
       [300, 257, 513, true, true], [130, 70, 600, false, true], [8, 25, 576, false, true],
+      [127, 97, 1030, true, false], [520, 45, 530, true, false], [128, 1024, 256, false, false],
     ];
     for (const [m, n, k, transA, transB] of cases) {
       const a = Tensor.from(randomArray(m * k, 1), transA ? [k, m] : [m, k], { device });

@@ -1,7 +1,7 @@
 // GEMM engine: blocked and packed, with register-blocked micro-kernels for AVX-512, AVX2+FMA, NEON
 // (AArch64) and a portable fallback, chosen once at run time (see gemm.h for the contract).
 //
-// Two paths, chosen from the shape only (never from the thread count):
+// Three paths, chosen from the shape only (never from the thread count):
 //   dot      op(A)·op(B) with A [M,K] and B [N,K] both stored K-contiguous (trans_a = false,
 //            trans_b = true) and M or N small (Linear's forward, convolution's weight gradient):
 //            blocks of RI×RJ outputs, each a vector dot product along K; nothing is packed.
@@ -11,6 +11,13 @@
 //            and an MR×NR micro-kernel accumulates in registers, reading A by broadcast and B by
 //            vector along N. Transposes are absorbed by the packing (on AVX-512 by 16×16
 //            in-register tile transposes), never by the inner loop.
+//   panels   the blocked path's arithmetic when op(A) is small enough to pack whole (M·K ≤ 256K,
+//            e.g. Linear's backward at batch 128) and op(B) is not transposed: work items are
+//            column panels over all rows, each packing its own KC×NR panels of op(B) just before
+//            use (still in L1 when multiplied); two parallel regions per product rather than three
+//            per depth block. Same bits as blocked. (With B stored [N,K], Linear's forward, the
+//            per-panel transposes of a weight cold in L3 were slower in the training step than the
+//            blocked path's block-wide ones: 0.70 against 0.66 ms, one thread.)
 // Work is split into items (row groups × column groups) sized from the shape; each item writes its
 // own part of C, and every element is summed in the same order whichever thread runs it, so the
 // result is bit-identical for any thread count, and gemm and gemm_serial agree exactly.
@@ -608,6 +615,7 @@ constexpr index_t kPackWeight = 16;  // packing one element costs about this man
 constexpr index_t kItemWork = index_t(1) << 17;  // multiply-adds below which one item suffices
 constexpr index_t kMaxItems = 16;
 constexpr index_t kDotMaxSide = 32;  // the dot path takes NT products with min(M, N) ≤ this
+constexpr index_t kPanelsMaxA = index_t(1) << 18;  // the panel path: op(A) packed whole ≤ 1 MiB
 
 index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 index_t round_up(index_t a, index_t b) { return ceil_div(a, b) * b; }
@@ -621,6 +629,7 @@ float* scratch(std::vector<float>& buffer, index_t count) {
 }
 thread_local std::vector<float> tls_a_pack;
 thread_local std::vector<float> tls_b_pack;
+thread_local std::vector<float> tls_b_panel;  // the panel path's one panel of op(B), per thread
 
 // Runs fn(item) for item in [0, items): on the pool, or on the calling thread only.
 template <typename Fn>
@@ -725,7 +734,39 @@ NAPINET_VECTORIZED void pack_b_panels(float* NAPINET_RESTRICT dst,
 }
 
 // ---------------------------------------------------------------------------------------------
-// The two paths.
+// The three paths.
+
+// How the blocked and panel paths read the operands: op(A)(i,p) = a[i·a_rs + p·a_cs] and
+// op(B)(p,j) = b[p·b_rs + j·b_cs], each packed or read in place. In place when the layout allows it
+// and packing would not pay for itself: A stored [K,M] reused by few column panels; B stored [K,N]
+// reused by few row panels.
+struct Operands {
+  index_t a_rs, a_cs, b_rs, b_cs;
+  bool pack_a, pack_b;
+  Operands(const Kernels& kern, index_t m, index_t n, index_t k, bool trans_a, bool trans_b)
+      : a_rs(trans_a ? 1 : k), a_cs(trans_a ? m : 1), b_rs(trans_b ? 1 : n),
+        b_cs(trans_b ? k : 1), pack_a(!trans_a || n > 4 * kern.nr()),
+        pack_b(trans_b || m > 4 * kern.mr) {}
+};
+
+// Packs rows [i0, i0+mb) of op(A) for the depth blocks of kKc starting at p_begin, p_begin + kKc, …
+// below p_end, in one parallel region: block q at dst + q·round_up(mb, MR)·kKc.
+void pack_a_blocks(const Kernels& kern, float* dst, const float* a, index_t rs, index_t cs,
+                   index_t i0, index_t mb, index_t p_begin, index_t p_end, bool parallel) {
+  const index_t mr = kern.mr;
+  const index_t a_panels = ceil_div(mb, mr);
+  const index_t groups = group_count(std::min(kKc, p_end - p_begin) * mb * kPackWeight, a_panels);
+  const index_t per = ceil_div(a_panels, groups);
+  const index_t block_groups = ceil_div(a_panels, per);
+  run_items(ceil_div(p_end - p_begin, kKc) * block_groups, parallel, [&](index_t item) {
+    const index_t q = item / block_groups, g = item % block_groups;
+    const index_t pc = p_begin + q * kKc, kb = std::min(kKc, p_end - pc);
+    const index_t first = g * per * mr;
+    const index_t rows = std::min(mb, (g + 1) * per * mr) - first;
+    pack_a_block(dst + q * a_panels * mr * kKc + first * kb, a, rs, cs, i0 + first, rows, pc, kb,
+                 mr, kern.transpose16);
+  });
+}
 
 // op(A) [M,K] stored [M,K], op(B) [K,N] stored [N,K]: C[i,j] = dot(A row i, B row j).
 void gemm_dot(const Kernels& kern, float* c, const float* a, const float* b, index_t m, index_t n,
@@ -754,17 +795,26 @@ void gemm_dot(const Kernels& kern, float* c, const float* a, const float* b, ind
   });
 }
 
+// Asks for the C tile a micro-kernel call will read at its end (beta ≠ 0) while it multiplies: an
+// accumulated gradient (zeroed at the start of the step, cold by its backward pass) otherwise
+// stalls every call's epilogue on L3 (Linear 1024→256's dW += dyᵀ·x after a cache flush, one
+// thread: 0.62 → 0.52 ms).
+NAPINET_INLINE void prefetch_c_tile(const float* c, index_t ldc, index_t rows, index_t cols) {
+#if defined(__GNUC__)
+  for (index_t r = 0; r < rows; ++r) {
+    for (index_t o = 0; o < cols; o += 16) __builtin_prefetch(c + r * ldc + o, 1, 3);
+    __builtin_prefetch(c + r * ldc + cols - 1, 1, 3);  // the last line, when C is not aligned
+  }
+#endif
+}
+
 void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b, index_t m,
                   index_t n, index_t k, bool trans_a, bool trans_b, float alpha, float beta,
                   bool parallel) {
   const index_t mr = kern.mr, nr = kern.nr();
-  // op(A)(i,p) = a[i·a_rs + p·a_cs]; op(B)(p,j) = b[p·b_rs + j·b_cs].
-  const index_t a_rs = trans_a ? 1 : k, a_cs = trans_a ? m : 1;
-  const index_t b_rs = trans_b ? 1 : n, b_cs = trans_b ? k : 1;
-  // Read in place when the layout allows it and packing would not pay for itself: A stored [K,M]
-  // reused by few column panels; B stored [K,N] reused by few row panels.
-  const bool pack_a = !trans_a || n > 4 * nr;
-  const bool pack_b = trans_b || m > 4 * mr;
+  const Operands ops(kern, m, n, k, trans_a, trans_b);
+  const index_t a_rs = ops.a_rs, a_cs = ops.a_cs, b_rs = ops.b_rs, b_cs = ops.b_cs;
+  const bool pack_a = ops.pack_a, pack_b = ops.pack_b;
   const index_t kc_max = std::min(kKc, k);
   // Row counts that start packed panels must be multiples of MR (6 for AVX2).
   const index_t m_chunk = kMChunk / mr * mr;
@@ -788,17 +838,7 @@ void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b,
       }
       for (index_t ic = 0; ic < m; ic += m_chunk) {
         const index_t mb = std::min(m_chunk, m - ic);
-        const index_t a_panels = ceil_div(mb, mr);
-        if (pack_a) {
-          const index_t groups = group_count(kb * mb * kPackWeight, a_panels);
-          const index_t per = ceil_div(a_panels, groups);
-          run_items(ceil_div(a_panels, per), parallel, [&](index_t g) {
-            const index_t first = g * per * mr;
-            const index_t rows = std::min(mb, (g + 1) * per * mr) - first;
-            pack_a_block(a_packed + first * kb, a, a_rs, a_cs, ic + first, rows, pc, kb, mr,
-                         kern.transpose16);
-          });
-        }
+        if (pack_a) pack_a_blocks(kern, a_packed, a, a_rs, a_cs, ic, mb, pc, pc + kb, parallel);
         // Work items: row groups of up to kMc rows × column groups of whole NR panels.
         const index_t rows_per = std::min(m_group, round_up(mb, mr));
         const index_t row_groups = ceil_div(mb, rows_per);
@@ -821,6 +861,7 @@ void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b,
               const index_t rows = std::min(mr, i_end - i);
               const float* a_panel = pack_a ? a_packed + i * kb : a + (ic + i) + pc * m;
               const index_t a_ps = pack_a ? mr : m;
+              if (beta_block != 0.0f) prefetch_c_tile(c + (ic + i) * n + jc + j, n, rows, cols);
               kern.micro[rows - 1][nv - 1](kb, a_panel, a_ps, b_panel, b_ps,
                                            c + (ic + i) * n + jc + j, n, cols, alpha, beta_block);
             }
@@ -829,6 +870,58 @@ void gemm_blocked(const Kernels& kern, float* c, const float* a, const float* b,
       }
     }
   }
+}
+
+// The blocked product for few rows (op(A) packed whole, every depth block, fits in L2) and op(B)
+// not transposed (see the file's header): work items are groups of column panels over all rows,
+// and each item packs its own panels of op(B) one at a time into a per-thread KC×NR buffer, just
+// before multiplying them, so each panel is still in L1 when the micro-kernel reads it (the blocked
+// path packs a whole KC×NC block first). The product takes two parallel regions (op(A)'s packing,
+// the items) instead of three per depth block. The sums are the blocked path's (the same depth
+// blocks, kernels and order): the same bits.
+void gemm_panels(const Kernels& kern, float* c, const float* a, const float* b, index_t m,
+                 index_t n, index_t k, bool trans_a, bool trans_b, float alpha, float beta,
+                 bool parallel) {
+  const index_t mr = kern.mr, nr = kern.nr();
+  const Operands ops(kern, m, n, k, trans_a, trans_b);
+  const index_t a_rs = ops.a_rs, a_cs = ops.a_cs, b_rs = ops.b_rs, b_cs = ops.b_cs;
+  const bool pack_a = ops.pack_a, pack_b = ops.pack_b;
+  const index_t m_round = round_up(m, mr);
+  float* a_packed = pack_a ? scratch(tls_a_pack, m_round * k) : nullptr;
+  if (pack_a) pack_a_blocks(kern, a_packed, a, a_rs, a_cs, 0, m, 0, k, parallel);
+
+  const index_t panels = ceil_div(n, nr);
+  const index_t groups = std::min(panels, group_count(m * n * k, kMaxItems));
+  const index_t per = ceil_div(panels, groups);
+  run_items(ceil_div(panels, per), parallel, [&](index_t g) {
+    const index_t jp_begin = g * per, jp_end = std::min(panels, jp_begin + per);
+    float* b_panel = pack_b ? scratch(tls_b_panel, nr * std::min(kKc, k)) : nullptr;
+    for (index_t pc = 0; pc < k; pc += kKc) {
+      const index_t kb = std::min(kKc, k - pc);
+      const float beta_block = pc == 0 ? beta : 1.0f;
+      for (index_t jp = jp_begin; jp < jp_end; ++jp) {
+        const index_t j = jp * nr, cols = std::min(nr, n - j);
+        const float* b_source;
+        index_t b_ps;
+        if (pack_b) {
+          pack_b_panels(b_panel, b, b_rs, b_cs, pc, kb, j, cols, nr, 0, 1, kern.transpose16);
+          b_source = b_panel;
+          b_ps = nr;
+        } else {
+          b_source = b + pc * n + j;
+          b_ps = n;
+        }
+        const index_t nv = ceil_div(cols, kern.vec);
+        for (index_t i = 0; i < m; i += mr) {
+          const index_t rows = std::min(mr, m - i);
+          if (beta_block != 0.0f) prefetch_c_tile(c + i * n + j, n, rows, cols);
+          const float* a_panel = pack_a ? a_packed + pc * m_round + i * kb : a + i + pc * m;
+          kern.micro[rows - 1][nv - 1](kb, a_panel, pack_a ? mr : m, b_source, b_ps,
+                                       c + i * n + j, n, cols, alpha, beta_block);
+        }
+      }
+    }
+  });
 }
 
 void gemm_run(float* c, const float* a, const float* b, index_t m, index_t n, index_t k,
@@ -841,6 +934,8 @@ void gemm_run(float* c, const float* a, const float* b, index_t m, index_t n, in
   const Kernels& kern = kernels();
   if (!trans_a && trans_b && std::min(m, n) <= kDotMaxSide) {
     gemm_dot(kern, c, a, b, m, n, k, alpha, beta, parallel);
+  } else if (!trans_b && round_up(m, kern.mr) * k <= kPanelsMaxA) {
+    gemm_panels(kern, c, a, b, m, n, k, trans_a, trans_b, alpha, beta, parallel);
   } else {
     gemm_blocked(kern, c, a, b, m, n, k, trans_a, trans_b, alpha, beta, parallel);
   }
