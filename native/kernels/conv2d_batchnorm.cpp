@@ -9,6 +9,7 @@
 #include "conv2d.h"
 #include "parallel.h"
 #include "pool2d.h"
+#include "simd.h"
 
 namespace napinet::kernels {
 namespace {
@@ -203,33 +204,29 @@ void masked_grad_of_sample(const void* ctx, index_t n, float* planes) {
   }
 }
 
-NAPINET_VECTORIZED double dot(const float* NAPINET_RESTRICT a, const float* NAPINET_RESTRICT b,
-                              index_t count) {
+// Σ term(j) for j < count: float lanes of 16 added into double every kSumRun values.
+template <typename Term>
+NAPINET_INLINE double lane_sum(index_t count, const Term& term) {
   double total = 0.0;
   for (index_t j0 = 0; j0 < count; j0 += kSumRun) {
     const index_t j1 = std::min(count, j0 + kSumRun);
     float lanes[16] = {};
     index_t j = j0;
     for (; j + 16 <= j1; j += 16)
-      for (int u = 0; u < 16; ++u) lanes[u] += a[j + u] * b[j + u];
-    for (; j < j1; ++j) lanes[0] += a[j] * b[j];
+      for (int u = 0; u < 16; ++u) lanes[u] += term(j + u);
+    for (; j < j1; ++j) lanes[0] += term(j);
     for (int u = 0; u < 16; ++u) total += static_cast<double>(lanes[u]);
   }
   return total;
 }
 
+NAPINET_VECTORIZED double dot(const float* NAPINET_RESTRICT a, const float* NAPINET_RESTRICT b,
+                              index_t count) {
+  return lane_sum(count, [&](index_t j) { return a[j] * b[j]; });
+}
+
 NAPINET_VECTORIZED double sum_of(const float* NAPINET_RESTRICT a, index_t count) {
-  double total = 0.0;
-  for (index_t j0 = 0; j0 < count; j0 += kSumRun) {
-    const index_t j1 = std::min(count, j0 + kSumRun);
-    float lanes[16] = {};
-    index_t j = j0;
-    for (; j + 16 <= j1; j += 16)
-      for (int u = 0; u < 16; ++u) lanes[u] += a[j + u];
-    for (; j < j1; ++j) lanes[0] += a[j];
-    for (int u = 0; u < 16; ++u) total += static_cast<double>(lanes[u]);
-  }
-  return total;
+  return lane_sum(count, [&](index_t j) { return a[j]; });
 }
 
 // The taps' sums P̃_t (T) and products Σ_p X̃_t'·X̃_t (T, T) over every output position of x̃

@@ -883,19 +883,17 @@ void gemm_panels(const Kernels& kern, float* c, const float* a, const float* b, 
                  index_t n, index_t k, bool trans_a, bool trans_b, float alpha, float beta,
                  bool parallel) {
   const index_t mr = kern.mr, nr = kern.nr();
-  const Operands ops(kern, m, n, k, trans_a, trans_b);
-  const index_t a_rs = ops.a_rs, a_cs = ops.a_cs, b_rs = ops.b_rs, b_cs = ops.b_cs;
-  const bool pack_a = ops.pack_a, pack_b = ops.pack_b;
+  const Operands op(kern, m, n, k, trans_a, trans_b);
   const index_t m_round = round_up(m, mr);
-  float* a_packed = pack_a ? scratch(tls_a_pack, m_round * k) : nullptr;
-  if (pack_a) pack_a_blocks(kern, a_packed, a, a_rs, a_cs, 0, m, 0, k, parallel);
+  float* a_packed = op.pack_a ? scratch(tls_a_pack, m_round * k) : nullptr;
+  if (op.pack_a) pack_a_blocks(kern, a_packed, a, op.a_rs, op.a_cs, 0, m, 0, k, parallel);
 
   const index_t panels = ceil_div(n, nr);
   const index_t groups = std::min(panels, group_count(m * n * k, kMaxItems));
   const index_t per = ceil_div(panels, groups);
   run_items(ceil_div(panels, per), parallel, [&](index_t g) {
     const index_t jp_begin = g * per, jp_end = std::min(panels, jp_begin + per);
-    float* b_panel = pack_b ? scratch(tls_b_panel, nr * std::min(kKc, k)) : nullptr;
+    float* b_panel = op.pack_b ? scratch(tls_b_panel, nr * std::min(kKc, k)) : nullptr;
     for (index_t pc = 0; pc < k; pc += kKc) {
       const index_t kb = std::min(kKc, k - pc);
       const float beta_block = pc == 0 ? beta : 1.0f;
@@ -903,8 +901,8 @@ void gemm_panels(const Kernels& kern, float* c, const float* a, const float* b, 
         const index_t j = jp * nr, cols = std::min(nr, n - j);
         const float* b_source;
         index_t b_ps;
-        if (pack_b) {
-          pack_b_panels(b_panel, b, b_rs, b_cs, pc, kb, j, cols, nr, 0, 1, kern.transpose16);
+        if (op.pack_b) {
+          pack_b_panels(b_panel, b, op.b_rs, op.b_cs, pc, kb, j, cols, nr, 0, 1, kern.transpose16);
           b_source = b_panel;
           b_ps = nr;
         } else {
@@ -915,8 +913,8 @@ void gemm_panels(const Kernels& kern, float* c, const float* a, const float* b, 
         for (index_t i = 0; i < m; i += mr) {
           const index_t rows = std::min(mr, m - i);
           if (beta_block != 0.0f) prefetch_c_tile(c + i * n + j, n, rows, cols);
-          const float* a_panel = pack_a ? a_packed + pc * m_round + i * kb : a + i + pc * m;
-          kern.micro[rows - 1][nv - 1](kb, a_panel, pack_a ? mr : m, b_source, b_ps,
+          const float* a_panel = op.pack_a ? a_packed + pc * m_round + i * kb : a + i + pc * m;
+          kern.micro[rows - 1][nv - 1](kb, a_panel, op.pack_a ? mr : m, b_source, b_ps,
                                        c + i * n + j, n, cols, alpha, beta_block);
         }
       }
