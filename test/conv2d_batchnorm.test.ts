@@ -171,6 +171,8 @@ const BIT_CASES: Case[] = [
   // ≥ 1,536 output positions: 'auto' takes Winograd's dW and (AVX-512) the channels-in-lanes dx
   { name: 'deep layer 3 (32→64, 12×12), batch 16', n: 16, c: 32, h: 14, w: 14, k: 64, kernel: 3, convBias: false, pool: false, affine: true },
   { name: 'deep layer 1 (1→32, 26×26), batch 16', n: 16, c: 1, h: 28, w: 28, k: 32, kernel: 3, convBias: false, pool: false, affine: true },
+  // padding: Winograd's dx and dW, from dz made sample by sample (several samples a block), with db
+  { name: '32→32 8×8, padding 1, conv bias, batch 32', n: 32, c: 32, h: 8, w: 8, k: 32, kernel: 3, padding: 1, convBias: true, pool: false, affine: true },
   { name: 'conv bias, padding 1, odd output + pool, offset input', n: 3, c: 3, h: 11, w: 9, k: 5, kernel: 3, padding: 1, convBias: true, pool: true, affine: true, offset: 3 },
   { name: 'odd output height, even width (9×10) + pool', n: 3, c: 2, h: 11, w: 12, k: 4, kernel: 3, convBias: false, pool: true, affine: true },
   { name: 'stride 2, 5×5, affine=False', n: 4, c: 2, h: 13, w: 13, k: 6, kernel: 5, stride: 2, padding: 2, convBias: false, pool: false, affine: false },

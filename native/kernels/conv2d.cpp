@@ -1150,11 +1150,6 @@ index_t winograd_weight_grain(const Shape& s) {
   return std::max<index_t>(1, (s.n + max_chunks - 1) / max_chunks);
 }
 
-// dw and db (when non-null) by the Winograd weight gradient (conv2d_winograd.h): per-chunk
-// partials, added in chunk order. Returns false, having written nothing, when a partial is NaN or
-// ±inf: the transforms spread a non-finite x or dy over whole tiles (and can turn inf into NaN),
-// so the caller recomputes with the direct or im2col pass, whose NaN and inf land where PyTorch's
-// do.
 // dw and db (when non-null) from the Winograd weight gradient's per-chunk partials, added in
 // chunk order; false, writing nothing, when a partial is NaN or ±inf.
 bool winograd_weight_from_partials(float* dw, float* db, const Partials& du,
@@ -1167,6 +1162,11 @@ bool winograd_weight_from_partials(float* dw, float* db, const Partials& du,
   return true;
 }
 
+// dw and db (when non-null) by the Winograd weight gradient (conv2d_winograd.h): per-chunk
+// partials, added in chunk order. Returns false, having written nothing, when a partial is NaN or
+// ±inf: the transforms spread a non-finite x or dy over whole tiles (and can turn inf into NaN),
+// so the caller recomputes with the direct or im2col pass, whose NaN and inf land where PyTorch's
+// do.
 bool winograd_weight_grad(float* dw, float* db, const float* dy, const float* x, const Shape& s,
                           bool accumulate) {
   const index_t grain = winograd_weight_grain(s);
