@@ -470,6 +470,12 @@ NAPINET_VECTORIZED void batch_norm_relu_max_pool_planes(float* y, std::int32_t* 
   for (index_t i = 0, ch = c_first; i < planes; ++i, ch = next_channel(ch, c)) {
     const ChannelAffine norm = channel_affine(coefficients, c, ch);
     const float* NAPINET_RESTRICT src = x + i * h * w;
+    // z comes from memory (written by the convolution for the whole batch): ask for the plane two
+    // ahead (past x's end too: a prefetch never faults). 32→32 26×26 block's forward, one thread,
+    // CPU time: 10.46 → 10.10 ms over four alternating runs (perf had the split's loads stalling).
+#if defined(__GNUC__)
+    for (index_t j = 0; j < h * w; j += 16) __builtin_prefetch(src + 2 * h * w + j);
+#endif
     for (index_t j = 0; j < pairs; ++j) {
       even[j] = norm(src[2 * j]);
       odd[j] = norm(src[2 * j + 1]);
